@@ -1,0 +1,41 @@
+# The two commands of README.md:
+#   make plan STACK=production   offline plan of a stack (no Pulumi CLI, credentials or network)
+#   make test                    lint, strict type check and every test (what .ci/run calls)
+# Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
+
+PYTHON ?= python3
+VENV   := venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STACK  ?= production
+FORMAT ?= table
+
+.PHONY: install plan test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+plan: $(STAMP)
+	$(BIN)/bookingctl plan $(STACK) --format $(FORMAT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict infra/ bookingctl/
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/plan_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

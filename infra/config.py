@@ -1,0 +1,375 @@
+"""Typed stack configuration: the `booking:*` keys of `Pulumi.<stack>.yaml`, parsed once.
+
+The Pulumi program, the offline planner and the operations all read configuration through
+`parse_config`, which turns the engine's flat config map (``{"booking:domain": "..."}``, every
+value a string, structured values JSON-encoded, exactly what the language host receives) into a
+frozen `StackConfig`. Components receive that model, never `pulumi.Config`.
+
+Every problem is reported at once, each naming the stack file, the key, what was found and what
+is allowed, so one edit fixes a broken stack file instead of one edit per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "booking"
+
+# Integration credentials the Worker needs. They may only arrive as Pulumi secrets
+# (`pulumi config set --secret`); a plain value in a stack file is refused.
+SECRET_KEYS: tuple[str, ...] = ("paystackSecretKey", "googleCalendarCredentials", "whatsappToken")
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# D1 database, Worker and Pages project names: lowercase letters, digits and hyphens.
+_RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Words that mark a non-production name; a production database or domain carrying one of them
+# is the mix-up the guide's separate staging database exists to prevent.
+_NON_PRODUCTION_MARKERS = frozenset({"staging", "stage", "stg", "dev", "test", "preview", "qa", "sandbox"})
+
+
+def looks_like_staging(name: str) -> bool:
+    """True when a database name or hostname carries a non-production marker word.
+
+    Words are split on hyphens, underscores and dots, so ``appointmentbooking-db-staging`` and
+    ``staging.example.co.za`` match while ``testimonials`` or ``devonport`` do not.
+    """
+    return any(word in _NON_PRODUCTION_MARKERS for word in re.split(r"[-_.]", name.lower()))
+
+
+def _check_hostname(value: str) -> str:
+    if not isinstance(value, str) or "://" in value or "/" in value:
+        raise ValueError("a bare hostname such as www.example.co.za (no scheme, no path)")
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(
+            "a lowercase hostname with at least two dot-separated labels of letters, digits and hyphens"
+        )
+    return value
+
+
+def _check_hex_id(value: str) -> str:
+    if not _HEX32.match(value):
+        raise ValueError("a 32-character lowercase hexadecimal Cloudflare identifier")
+    return value
+
+
+class Tenant(BaseModel):
+    """An extra salon served by the same Worker on its own hostname and zone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    slug: str
+    hostname: str
+    zone_id: str
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("a slug of lowercase letters, digits and hyphens (e.g. instylehairboutique)")
+        return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        return _check_hostname(value)
+
+    @field_validator("zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_hex_id(value)
+
+
+class StackConfig(BaseModel):
+    """Everything the program needs to know about one environment, validated."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    environment: Literal["production", "staging"]
+    account_id: str
+    zone_id: str
+    domain: str
+    worker_route: str
+    database_name: str
+    backup_retention_days: int = Field(ge=1, le=3650)
+    tenants: tuple[Tenant, ...] = ()
+    worker_name: str
+    worker_bundle: Path
+    compatibility_date: dt.date
+    pages_project_name: str
+    pages_production_branch: str = "main"
+    backup_bucket_name: str
+    paystack_secret_key: SecretStr
+    google_calendar_credentials: SecretStr
+    whatsapp_token: SecretStr
+
+    @field_validator("account_id", "zone_id")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        return _check_hex_id(value)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return _check_hostname(value)
+
+    @field_validator("worker_route")
+    @classmethod
+    def _route(cls, value: str) -> str:
+        if not value.startswith("/") or any(ch.isspace() for ch in value):
+            raise ValueError("a path pattern starting with '/' such as '/*' (the route is <domain><workerRoute>)")
+        return value
+
+    @field_validator("database_name", "worker_name", "pages_project_name", "backup_bucket_name")
+    @classmethod
+    def _resource_name(cls, value: str) -> str:
+        if not _RESOURCE_NAME.match(value):
+            raise ValueError("1-63 lowercase letters, digits and hyphens, not starting or ending with '-'")
+        return value
+
+    @field_validator("compatibility_date", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError("a date written YYYY-MM-DD, e.g. 2026-10-01")
+        return value
+
+    @field_validator("compatibility_date")
+    @classmethod
+    def _date_not_future(cls, value: dt.date) -> dt.date:
+        if value > dt.date.today():
+            raise ValueError(f"a date no later than today ({dt.date.today().isoformat()})")
+        return value
+
+    @field_validator("tenants", mode="before")
+    @classmethod
+    def _tenants_json(cls, value: Any) -> Any:
+        # The engine hands structured config to the program as a JSON string.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError("a list of {slug, hostname, zoneId} objects") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _environment_isolation(self) -> StackConfig:
+        production = self.environment == "production"
+        if production and looks_like_staging(self.database_name):
+            raise _KeyedError("databaseName", self.database_name,
+                              "a production database name without a staging/test marker "
+                              "(e.g. appointmentbooking-db)")
+        if not production and not looks_like_staging(self.database_name):
+            raise _KeyedError("databaseName", self.database_name,
+                              "a staging database name that says so (e.g. appointmentbooking-db-staging), "
+                              "so it can never be mistaken for production")
+        if production and looks_like_staging(self.domain):
+            raise _KeyedError("domain", self.domain, "a production hostname without a staging/test label")
+        seen: dict[str, str] = {self.domain: "booking:domain"}
+        slugs: set[str] = set()
+        for index, tenant in enumerate(self.tenants):
+            where = f"tenants[{index}]"
+            if tenant.hostname in seen:
+                raise _KeyedError(where, tenant.hostname,
+                                  f"a hostname not already served by {seen[tenant.hostname]}")
+            if tenant.slug in slugs:
+                raise _KeyedError(where, tenant.slug, "a slug used by one tenant only")
+            seen[tenant.hostname] = f"booking:{where}"
+            slugs.add(tenant.slug)
+        return self
+
+    # Derived values used by several components; kept here so they are computed one way.
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def route_pattern(self) -> str:
+        return f"{self.domain}{self.worker_route}"
+
+    @property
+    def health_url(self) -> str:
+        return f"https://{self.domain}/api/health"
+
+
+class _KeyedError(ValueError):
+    """A cross-field problem that still belongs to one key, so the message can name it."""
+
+    def __init__(self, key: str, found: object, allowed: str) -> None:
+        super().__init__(allowed)
+        self.key, self.found, self.allowed = key, found, allowed
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str  # without the namespace, e.g. "domain" or "tenants[0].hostname"
+    found: str
+    allowed: str
+
+
+class ConfigError(Exception):
+    """A stack's configuration cannot be used; `problems` lists every bad key."""
+
+    def __init__(self, source: str, stack: str, problems: Iterable[ConfigProblem]) -> None:
+        self.source, self.stack, self.problems = source, stack, list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} configuration problem(s) in stack '{self.stack}':"]
+        for p in self.problems:
+            lines.append(f"  - {NAMESPACE}:{p.key}: found {p.found}; expected {p.allowed}.")
+            lines.append(f"    fix: {_fix_hint(p.key, self.stack, self.source)}")
+        return "\n".join(lines)
+
+
+def _fix_hint(key: str, stack: str, source: str) -> str:
+    top = key.split("[")[0].split(".")[0]
+    if top in SECRET_KEYS:
+        return (f"remove any plain value from {source}, then run "
+                f"`pulumi config set --secret {NAMESPACE}:{top} <value> --stack {stack}`")
+    if top == "tenants":
+        return f"edit the {NAMESPACE}:tenants list in {source}"
+    return f"edit {NAMESPACE}:{top} in {source}, or run `pulumi config set {NAMESPACE}:{top} <value> --stack {stack}`"
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "nothing (key not set)"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "...'"
+
+
+def parse_config(
+    flat: Mapping[str, Any],
+    secret_keys: Iterable[str],
+    *,
+    stack: str,
+    source: str,
+    project_root: Path,
+) -> StackConfig:
+    """Validate the engine's flat config map for one stack and return the typed model.
+
+    `flat` holds namespaced keys (``booking:domain``); keys of other namespaces (a provider's,
+    say) are ignored. `secret_keys` names the keys the engine marks secret. `source` is the stack
+    file named in errors. Raises `ConfigError` listing every problem; never echoes secret values.
+    """
+    secret_set = set(secret_keys)
+    prefix = f"{NAMESPACE}:"
+    raw: dict[str, Any] = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+    problems: list[ConfigProblem] = []
+
+    for key in SECRET_KEYS:
+        if key in raw and f"{prefix}{key}" not in secret_set:
+            problems.append(ConfigProblem(key, "a plain-text value (not shown)",
+                                          "a Pulumi secret (a `secure:` entry), never plain text"))
+            raw.pop(key)
+    try:
+        cfg = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, raw))
+    except _KeyedError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
+        problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
+    else:
+        if not problems:
+            bundle = (project_root / cfg.worker_bundle).resolve()
+            if not bundle.is_file():
+                problems.append(ConfigProblem("workerBundle", _show(str(cfg.worker_bundle)),
+                                              f"a path to the Worker's ES-module bundle, relative to "
+                                              f"{project_root} (no file is there)"))
+            else:
+                return cfg.model_copy(update={"worker_bundle": bundle})
+    raise ConfigError(source, stack, problems)
+
+
+def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, _KeyedError):
+            problems.append(ConfigProblem(ctx_err.key, _show(ctx_err.found), ctx_err.allowed))
+            continue
+        key = _format_loc(loc)
+        top = loc[0] if loc else ""
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(sorted(StackConfig.model_fields[n].alias or n for n in StackConfig.model_fields))
+            problems.append(ConfigProblem(key, "an unknown key", f"one of: {known}"))
+            continue
+        if err["type"] == "missing":
+            found = "nothing (key not set)"
+        elif top in SECRET_KEYS:
+            found = "a value (not shown)"
+        else:
+            found = _show(_dig(raw, loc))
+        allowed = str(ctx_err) if ctx_err is not None else err["msg"].removeprefix("Value error, ")
+        problems.append(ConfigProblem(key, found, allowed))
+    return problems
+
+
+def _format_loc(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _dig(raw: Mapping[str, Any], loc: list[str]) -> Any:
+    value: Any = raw
+    for part in loc:
+        if isinstance(value, str) and value.startswith(("[", "{")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return value
+    return value
+
+
+def read_runtime_config() -> StackConfig:
+    """Parse the configuration the Pulumi engine handed to this program run.
+
+    Used by `infra/__main__.py` under `pulumi preview/up` and under the offline planner alike.
+    """
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    stack = pulumi.get_stack()
+    # The language host loads the whole stack config into this map before the program starts;
+    # reading the map (not key by key) is what lets us report misspelt, unknown keys.
+    flat = dict(runtime_config.CONFIG.get())
+    if not flat:  # an older host that passes config through the environment only
+        flat = dict(runtime_config.get_config_env())
+    secret_keys = [k for k in flat if pulumi.runtime.is_config_secret(k)]
+    secret_keys += runtime_config.get_config_secret_keys_env()
+    root = Path(pulumi.get_root_directory() or ".")
+    return parse_config(flat, secret_keys, stack=stack, source=f"Pulumi.{stack}.yaml", project_root=root)

@@ -1,0 +1,87 @@
+"""Wires the platform's components for one environment from its typed config."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.backups import BackupBucket, BackupBucketArgs
+from infra.config import StackConfig
+from infra.database import Database, DatabaseArgs
+from infra.pages import BookingSite, BookingSiteArgs
+from infra.routing import SiteHostname, SiteHostnameArgs
+from infra.worker import SECRET_BINDINGS, ApiWorker, ApiWorkerArgs
+
+
+def deploy(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
+    """Declare every resource of the stack and return the stack outputs a reader needs."""
+    env = cfg.environment
+    database = Database(
+        "database",
+        DatabaseArgs(account_id=cfg.account_id, name=cfg.database_name, protect=cfg.is_production),
+    )
+    backups = BackupBucket(
+        "backups",
+        BackupBucketArgs(
+            account_id=cfg.account_id,
+            name=cfg.backup_bucket_name,
+            retention_days=cfg.backup_retention_days,
+            protect=cfg.is_production,
+        ),
+    )
+    api = ApiWorker(
+        "api",
+        ApiWorkerArgs(
+            account_id=cfg.account_id,
+            worker_name=cfg.worker_name,
+            bundle=cfg.worker_bundle,
+            compatibility_date=cfg.compatibility_date.isoformat(),
+            environment=env,
+            database_id=database.database_id,
+            # Output.secret keeps the values encrypted in state and redacted in every display.
+            secrets={key: pulumi.Output.secret(getattr(cfg, key).get_secret_value()) for key in SECRET_BINDINGS},
+        ),
+    )
+    site = BookingSite(
+        "site",
+        BookingSiteArgs(
+            account_id=cfg.account_id,
+            project_name=cfg.pages_project_name,
+            production_branch=cfg.pages_production_branch,
+            environment=env,
+            domain=cfg.domain,
+            compatibility_date=cfg.compatibility_date.isoformat(),
+            database_id=database.database_id,
+        ),
+    )
+
+    # Routes go live only after the Worker has a deployment to send traffic to.
+    after_api = pulumi.ResourceOptions(depends_on=[api])
+    hostnames = [(cfg.domain, cfg.zone_id, "main")] + [(t.hostname, t.zone_id, f"tenant-{t.slug}") for t in cfg.tenants]
+    for hostname, zone_id, name in hostnames:
+        SiteHostname(
+            name,
+            SiteHostnameArgs(
+                account_id=cfg.account_id,
+                zone_id=zone_id,
+                hostname=hostname,
+                route_path=cfg.worker_route,
+                worker_name=api.worker_name,
+                pages_project_name=site.project_name,
+                pages_subdomain=site.subdomain,
+            ),
+            opts=after_api,
+        )
+
+    return {
+        "environment": env,
+        "domain": cfg.domain,
+        "routePattern": cfg.route_pattern,
+        "healthUrl": cfg.health_url,
+        "workerName": api.worker_name,
+        "workerVersionId": api.version_id,
+        "databaseName": database.name,
+        "databaseId": database.database_id,
+        "pagesUrl": site.url,
+        "backupBucket": backups.bucket_name,
+        "tenantHostnames": [t.hostname for t in cfg.tenants],
+    }

@@ -1,0 +1,117 @@
+"""The API Worker: a Worker, an immutable version of its code and bindings, and a deployment.
+
+Why versions and deployments rather than a single script resource: every `pulumi up` that
+changes the bundle, a binding or the compatibility date creates a new `WorkerVersion` (all of its
+inputs force replacement, and the provider's delete of a version is a no-op, so earlier versions
+stay in Cloudflare's list of the last 100). The `WorkersDeployment` then points 100 % of traffic at
+the new version. Rolling back is therefore one API call that points a new deployment at an older
+version id, with no rebuild, and the next `pulumi up` converges back to what the code declares.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+MAIN_MODULE = "index.js"
+# Binding names the Worker code reads from `env`.
+DB_BINDING = "DB"
+VERSION_METADATA_BINDING = "CF_VERSION_METADATA"
+SECRET_BINDINGS = {
+    "paystack_secret_key": "PAYSTACK_SECRET_KEY",
+    "google_calendar_credentials": "GOOGLE_CALENDAR_CREDENTIALS",
+    "whatsapp_token": "WHATSAPP_TOKEN",
+}
+
+
+@dataclass(frozen=True)
+class ApiWorkerArgs:
+    account_id: str
+    worker_name: str
+    bundle: Path
+    compatibility_date: str
+    environment: str
+    database_id: pulumi.Input[str]
+    # Keyed like SECRET_BINDINGS; each value must already be a Pulumi secret.
+    secrets: dict[str, pulumi.Output[str]]
+
+
+class ApiWorker(pulumi.ComponentResource):
+    """The booking API Worker with D1, secret and plain-text bindings and logs on."""
+
+    worker_name: pulumi.Output[str]
+    version_id: pulumi.Output[str]
+    deployment_id: pulumi.Output[str]
+    bundle_sha256: str
+
+    def __init__(self, name: str, args: ApiWorkerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("booking:worker:ApiWorker", name, None, opts)
+        code = args.bundle.read_bytes()
+        self.bundle_sha256 = hashlib.sha256(code).hexdigest()
+
+        worker = cloudflare.Worker(
+            f"{name}-worker",
+            account_id=args.account_id,
+            name=args.worker_name,
+            observability={
+                "enabled": True,
+                "head_sampling_rate": 1.0,
+                "logs": {"enabled": True, "invocation_logs": True, "head_sampling_rate": 1.0},
+            },
+            # The API is served only through the zone's route, where the zone's security settings
+            # apply; a workers.dev URL would be a second, unguarded way in.
+            subdomain={"enabled": False, "previews_enabled": False},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        bindings: list[cloudflare.WorkerVersionBindingArgsDict] = [
+            {"type": "d1", "name": DB_BINDING, "id": args.database_id},
+            {"type": "plain_text", "name": "ENVIRONMENT", "text": args.environment},
+            # Lets /api/health report the version id that is actually serving.
+            {"type": "version_metadata", "name": VERSION_METADATA_BINDING},
+        ]
+        for key, binding in SECRET_BINDINGS.items():
+            bindings.append({"type": "secret_text", "name": binding, "text": args.secrets[key]})
+
+        version = cloudflare.WorkerVersion(
+            f"{name}-version",
+            account_id=args.account_id,
+            worker_id=worker.id,
+            compatibility_date=args.compatibility_date,
+            # An ES-module Worker with bindings must name its entry module.
+            main_module=MAIN_MODULE,
+            modules=[{
+                "name": MAIN_MODULE,
+                "content_type": "application/javascript+module",
+                # Inline content (not a file path) so the same bundle plans identically on every
+                # machine and only a real code change creates a new version.
+                "content_base64": base64.b64encode(code).decode("ascii"),
+            }],
+            bindings=bindings,
+            annotations={"workers_message": f"bundle sha256:{self.bundle_sha256[:16]}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        deployment = cloudflare.WorkersDeployment(
+            f"{name}-deployment",
+            account_id=args.account_id,
+            script_name=worker.name,
+            strategy="percentage",
+            versions=[{"version_id": version.id, "percentage": 100.0}],
+            annotations={"workers_message": "deployed by pulumi up"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.worker_name = worker.name
+        self.version_id = version.id
+        self.deployment_id = deployment.id
+        self.register_outputs({
+            "workerName": self.worker_name,
+            "versionId": self.version_id,
+            "deploymentId": self.deployment_id,
+        })
