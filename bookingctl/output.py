@@ -25,12 +25,9 @@ class Format(StrEnum):
 
 
 def _console(stream: Any) -> Console:
+    # Built per call so output follows sys.stdout/sys.stderr as they are now (tests swap them).
     # Off a terminal (CI logs, pipes) rich would squeeze tables into 80 columns.
     return Console(file=stream, width=None if stream.isatty() else 200, highlight=False)
-
-
-stdout = _console(sys.stdout)
-stderr = _console(sys.stderr)
 
 _LONG = 60
 # Inputs every resource repeats; they add nothing to a reviewer's reading of one row.
@@ -38,11 +35,11 @@ _NOISE = frozenset({"accountId"})
 
 
 def error(message: str) -> None:
-    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    stderr.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
 
 def _short(value: Any) -> str:
@@ -122,10 +119,11 @@ def print_plan(plan: Plan, fmt: Format) -> None:
         # Text, not str: rich would read "[secret]" as a markup tag and drop it.
         table.add_row(Text(r.type), Text("  " * depths[r.urn] + r.name), "yes" if r.protect else "",
                       Text(key_inputs(r)))
-    stdout.print(table)
+    console = _console(sys.stdout)
+    console.print(table)
     outputs = Table(title="Stack outputs", title_justify="left")
     outputs.add_column("Output")
     outputs.add_column("Value", overflow="fold")
     for k, v in plan.outputs.items():
         outputs.add_row(Text(k), Text(_short(v)))
-    stdout.print(outputs)
+    console.print(outputs)

@@ -287,7 +287,7 @@ def parse_config(
         if key in raw and f"{prefix}{key}" not in secret_set:
             problems.append(ConfigProblem(key, "a plain-text value (not shown)",
                                           "a Pulumi secret (a `secure:` entry), never plain text"))
-            raw.pop(key)
+            raw[key] = ""  # already reported; keep it from being reported as missing too
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:

@@ -54,8 +54,7 @@ def deploy(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
         ),
     )
 
-    # Routes go live only after the Worker has a deployment to send traffic to.
-    after_api = pulumi.ResourceOptions(depends_on=[api])
+    # Routes take the Worker name from its deployment, so they go live only once it exists.
     hostnames = [(cfg.domain, cfg.zone_id, "main")] + [(t.hostname, t.zone_id, f"tenant-{t.slug}") for t in cfg.tenants]
     for hostname, zone_id, name in hostnames:
         SiteHostname(
@@ -69,7 +68,6 @@ def deploy(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
                 pages_project_name=site.project_name,
                 pages_subdomain=site.subdomain,
             ),
-            opts=after_api,
         )
 
     return {

@@ -107,7 +107,9 @@ class ApiWorker(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        self.worker_name = worker.name
+        # Read the name back from the deployment so that whatever routes traffic to this Worker
+        # (routes take `worker_name`) is created only once a deployment exists to serve it.
+        self.worker_name = deployment.script_name
         self.version_id = version.id
         self.deployment_id = deployment.id
         self.register_outputs({
