@@ -1,4 +1,8 @@
-"""Entry point of `pulumi preview/up`: read the stack config once, declare, export."""
+"""Entry point of `pulumi preview/up`: read the stack config once, declare, export.
+
+A bad config raises `ConfigError` (a `pulumi.RunError`): the engine prints every bad key with
+its fix and stops before any resource is registered.
+"""
 
 import pulumi
 

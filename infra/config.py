@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pulumi
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -232,8 +233,12 @@ class ConfigProblem:
     allowed: str
 
 
-class ConfigError(Exception):
-    """A stack's configuration cannot be used; `problems` lists every bad key."""
+class ConfigError(pulumi.RunError):
+    """A stack's configuration cannot be used; `problems` lists every bad key.
+
+    A `RunError`, so under `pulumi up` the language host prints the message alone (every bad key
+    with its fix) instead of a Python traceback.
+    """
 
     def __init__(self, source: str, stack: str, problems: Iterable[ConfigProblem]) -> None:
         self.source, self.stack, self.problems = source, stack, list(problems)
@@ -360,7 +365,6 @@ def read_runtime_config() -> StackConfig:
 
     Used by `infra/__main__.py` under `pulumi preview/up` and under the offline planner alike.
     """
-    import pulumi
     from pulumi.runtime import config as runtime_config
 
     stack = pulumi.get_stack()
@@ -371,5 +375,21 @@ def read_runtime_config() -> StackConfig:
         flat = dict(runtime_config.get_config_env())
     secret_keys = [k for k in flat if pulumi.runtime.is_config_secret(k)]
     secret_keys += runtime_config.get_config_secret_keys_env()
-    root = Path(pulumi.get_root_directory() or ".")
-    return parse_config(flat, secret_keys, stack=stack, source=f"Pulumi.{stack}.yaml", project_root=root)
+    return parse_config(flat, secret_keys, stack=stack, source=f"Pulumi.{stack}.yaml",
+                        project_root=project_root(pulumi.get_root_directory()))
+
+
+def project_root(reported: str | None) -> Path:
+    """The folder holding Pulumi.yaml, where relative paths in config (workerBundle) start.
+
+    Older language hosts never set the root directory (the SDK then reports a dummy value), and
+    the program's working directory depends on `main:`; so trust only a folder that really holds
+    Pulumi.yaml: the reported one, else the working directory or a parent, else infra/'s parent.
+    """
+    candidates = [Path(reported)] if reported else []
+    cwd = Path.cwd().resolve()
+    candidates += [cwd, *cwd.parents, Path(__file__).resolve().parent.parent]
+    for folder in candidates:
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return cwd
