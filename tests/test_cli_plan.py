@@ -151,3 +151,13 @@ def test_installed_console_script_plans_a_stack_from_the_repository() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outputs"]["databaseName"] == "appointmentbooking-db-staging"
+
+
+def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> None:
+    # Importing pulumi_cloudflare costs ~2-3 s; --help and non-planning commands must not pay it.
+    code = ("import sys, bookingctl.cli, bookingctl.output, bookingctl.project; "
+            "print('pulumi_cloudflare' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
+    help_run = subprocess.run([sys.executable, "-m", "bookingctl", "--help"], capture_output=True, text=True)
+    assert help_run.returncode == 0
