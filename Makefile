@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict infra/ bookingctl/
+	$(BIN)/mypy --strict infra/ bookingctl/ policies/
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bookingctl.gate import GateResult, Violation
 from bookingctl.planner import Plan, PlannedResource
 
 
@@ -22,6 +23,7 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    sarif = "sarif"
 
 
 def _console(stream: Any) -> Console:
@@ -77,13 +79,47 @@ def _summary(plan: Plan) -> str:
             f"{custom} cloud resources, {protected} protected")
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(plan.to_dict(), indent=2, sort_keys=False)
+def gate_summary(gate: GateResult) -> str:
+    verdict = "PASS" if gate.passed else "FAIL"
+    advisory = len(gate.violations) - len(gate.mandatory)
+    return (f"policy gate: {verdict}: {len(gate.mandatory)} mandatory, {advisory} advisory violation(s) "
+            f"({len(gate.policies)} policies of {gate.pack} {gate.version}, {gate.seconds:.2f} s)")
 
 
-def plan_markdown(plan: Plan) -> str:
+def _resource_label(violation: Violation) -> str:
+    return violation.resource.rsplit("::", 1)[-1] if violation.resource else "(stack)"
+
+
+def plan_json(plan: Plan, gate: GateResult | None = None) -> str:
+    data = plan.to_dict()
+    if gate is not None:
+        data["policyGate"] = gate.summary()
+        data["violations"] = [v.to_dict() for v in gate.violations]
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def gate_markdown(gate: GateResult) -> list[str]:
+    icon = "✅" if gate.passed else "❌"
+    lines = [f"**{icon} {gate_summary(gate)}**", ""]
+    if gate.violations:
+        lines += ["| Level | Policy | Resource | Finding |", "| --- | --- | --- | --- |"]
+        ordered = sorted(gate.violations, key=lambda v: (v.level != "mandatory", v.policy))
+        for v in ordered:
+            finding = _md_cell(v.message).replace("\n", "<br>")
+            lines.append(f"| {v.level} | `{v.policy}` | `{_resource_label(v)}` | {finding} |")
+        lines.append("")
+    return lines
+
+
+def plan_markdown(plan: Plan, gate: GateResult | None = None) -> str:
     depths = _depths(plan)
-    lines = [f"### Offline plan: `{plan.stack}`", "", _summary(plan), ""]
+    lines = [f"### Offline plan: `{plan.stack}`", ""]
+    if gate is not None:
+        # Summary first: a reviewer reads the verdict before the resource list.
+        lines += gate_markdown(gate)
+        lines += ["<details><summary>" + _summary(plan) + "</summary>", ""]
+    else:
+        lines += [_summary(plan), ""]
     lines += ["| Type | Name | Protect | Key inputs |", "| --- | --- | --- | --- |"]
     for r in plan.resources:
         name = "&nbsp;&nbsp;" * depths[r.urn] + f"`{r.name}`"
@@ -93,6 +129,8 @@ def plan_markdown(plan: Plan) -> str:
     lines += [f"| `{k}` | {_md_cell(_short(v))} |" for k, v in plan.outputs.items()]
     if plan.warnings:
         lines += ["", "**Warnings**", ""] + [f"- {_md_cell(w)}" for w in plan.warnings]
+    if gate is not None:
+        lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -100,14 +138,19 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def print_plan(plan: Plan, fmt: Format) -> None:
+def print_plan(plan: Plan, fmt: Format, gate: GateResult | None = None, sarif_text: str | None = None) -> None:
     for message in plan.warnings:
         warn(message)
     if fmt is Format.json:
-        sys.stdout.write(plan_json(plan) + "\n")
+        sys.stdout.write(plan_json(plan, gate) + "\n")
         return
     if fmt is Format.markdown:
-        sys.stdout.write(plan_markdown(plan))
+        sys.stdout.write(plan_markdown(plan, gate))
+        return
+    if fmt is Format.sarif:
+        sys.stdout.write((sarif_text or "") + "\n")
+        if gate is not None:
+            _console(sys.stderr).print(Text(gate_summary(gate)))
         return
     depths = _depths(plan)
     table = Table(title=Text(_summary(plan)), title_justify="left", show_lines=True)
@@ -127,3 +170,19 @@ def print_plan(plan: Plan, fmt: Format) -> None:
     for k, v in plan.outputs.items():
         outputs.add_row(Text(k), Text(_short(v)))
     console.print(outputs)
+    if gate is not None:
+        print_gate(console, gate)
+
+
+def print_gate(console: Console, gate: GateResult) -> None:
+    if gate.violations:
+        table = Table(title="Policy violations", title_justify="left", show_lines=True)
+        table.add_column("Level")
+        table.add_column("Policy", overflow="fold")
+        table.add_column("Resource", overflow="fold")
+        table.add_column("Finding", overflow="fold")
+        for v in sorted(gate.violations, key=lambda v: (v.level != "mandatory", v.policy)):
+            style = "bold red" if v.level == "mandatory" else "yellow"
+            table.add_row(Text(v.level, style=style), Text(v.policy), Text(_resource_label(v)), Text(v.message))
+        console.print(table)
+    console.print(Text(gate_summary(gate), style="bold green" if gate.passed else "bold red"))

@@ -49,6 +49,9 @@ class PlannedResource:
     # As serialized, secret markers intact. Never printed; for checks that need real values
     # (which database a binding names) and for the policy gate, which sends them to the analyzer.
     raw_inputs: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    # The mocked provider's outputs plus `id`, as the engine gives AnalyzeStack (bridged providers
+    # include `id` among a resource's outputs). Secret markers intact; never printed.
+    raw_outputs: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def value(self, *path: str | int) -> Any:
         """The unredacted input at `path`, e.g. `value("readReplication", "mode")`."""
@@ -166,6 +169,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
+            outputs = dict(rpc.deserialize_properties(response.object)) if request.custom else {}
+            if request.custom:
+                outputs["id"] = response.id
             self.recorded.append(PlannedResource(
                 type=request.type,
                 name=request.name,
@@ -177,6 +183,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=redact(inputs),
                 dependencies=tuple(request.dependencies),
                 raw_inputs=inputs,
+                raw_outputs=outputs,
             ))
         return response
 

@@ -16,6 +16,7 @@ from bookingctl.output import Format, plan_json, plan_markdown, print_plan
 from tests.conftest import FAKE_SECRETS, REPO, VERSION, PlanFn
 
 runner = CliRunner()
+EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -30,6 +31,7 @@ def scratch_project(tmp_path: Path) -> Path:
         shutil.copy(REPO / name, tmp_path / name)
     shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "worker", tmp_path / "worker", ignore=shutil.ignore_patterns("node_modules"))
+    shutil.copytree(REPO / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
@@ -40,7 +42,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_json_plan_lists_resources_with_type_name_inputs_protect_and_outputs() -> None:
-    code, out, _ = invoke("plan", "production", "--format", "json", "--project-dir", str(REPO))
+    code, out, _ = invoke("plan", "production", "--format", "json", "--project-dir", str(REPO),
+                          "--policy-config", EVIDENCE)
     assert code == 0
     data = json.loads(out)
     assert data["stack"] == "production"
@@ -61,7 +64,8 @@ def test_table_plan_shows_every_resource_and_outputs() -> None:
 
 
 def test_markdown_plan_is_a_table_for_pull_requests() -> None:
-    code, out, _ = invoke("plan", "production", "-f", "markdown", "--project-dir", str(REPO))
+    code, out, _ = invoke("plan", "production", "-f", "markdown", "--project-dir", str(REPO),
+                          "--policy-config", EVIDENCE)
     assert code == 0
     assert out.startswith("### Offline plan: `production`")
     assert "| Type | Name | Protect | Key inputs |" in out
@@ -104,7 +108,8 @@ def test_plain_text_secret_in_stack_file_exits_2_without_printing_it(scratch_pro
 def test_secure_values_in_stack_file_plan_as_placeholders(scratch_project: Path) -> None:
     stack = scratch_project / "Pulumi.production.yaml"
     stack.write_text(stack.read_text() + "  booking:whatsappToken:\n    secure: v1:AAAAdGVzdA==:Y2lwaGVydGV4dA==\n")
-    code, out, err = invoke("plan", "production", "-f", "json", "--project-dir", str(scratch_project))
+    code, out, err = invoke("plan", "production", "-f", "json", "--project-dir", str(scratch_project),
+                            "--policy-config", EVIDENCE)
     assert code == 0
     assert "whatsappToken is not set" not in err
     assert "Y2lwaGVydGV4dA" not in out

@@ -1,0 +1,1 @@
+"""CrossGuard policy pack for the appointment-booking platform; one module per area."""

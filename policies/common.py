@@ -1,0 +1,230 @@
+"""What every policy module shares: type tokens, the stack's environment, messages, suppressions.
+
+Policies are plain `(args, report_violation)` functions. `make_resource_policy` and
+`make_stack_policy` wrap them so that a violation covered by a valid entry of
+`policies/suppressions.yaml` is not reported, unless the policy is marked non-suppressible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pulumi
+import yaml
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.config import looks_like_staging
+
+D1 = "cloudflare:index/d1Database:D1Database"
+WORKER = "cloudflare:index/worker:Worker"
+VERSION = "cloudflare:index/workerVersion:WorkerVersion"
+DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
+ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
+DNS = "cloudflare:index/dnsRecord:DnsRecord"
+PAGES = "cloudflare:index/pagesProject:PagesProject"
+BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
+LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
+
+SUPPRESSIONS_FILE = Path(__file__).resolve().parent / "suppressions.yaml"
+# Tests point the pack at their own file; in CI and `pulumi preview` the committed one is read.
+SUPPRESSIONS_ENV = "BOOKING_POLICY_SUPPRESSIONS"
+# Longest time a suppression may be granted for, so none is forgotten for good.
+MAX_SUPPRESSION_DAYS = 180
+
+# Names of policies that no suppression can silence (checked by `suppressions-valid` too).
+NON_SUPPRESSIBLE: set[str] = set()
+
+class Report(Protocol):
+    """How policies report: `urn` names another resource (stack policies), else the one validated."""
+
+    def __call__(self, message: str, urn: str | None = None) -> None: ...
+
+
+Validate = Callable[[Any, Report], None]
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+def stack_config(key: str) -> Any:
+    """A `booking:*` value of the stack under analysis (the engine passes it in PULUMI_CONFIG)."""
+    return pulumi.runtime.get_config(f"booking:{key}")
+
+
+def stack_environment() -> str:
+    """`production` or `staging`: `booking:environment` if set, else judged from the stack name.
+
+    Unknown names count as production, the strictest reading.
+    """
+    configured = stack_config("environment")
+    if configured in ("production", "staging"):
+        return str(configured)
+    return "staging" if looks_like_staging(pulumi.get_stack()) else "production"
+
+
+def route_host(pattern: str) -> str:
+    """The hostname of a Workers route pattern such as `www.example.co.za/*`."""
+    host = pattern.split("/", 1)[0]
+    return host[2:] if host.startswith("*.") else host
+
+
+def message(what: str, why: str, fix: str) -> str:
+    """Every violation says what is wrong, why it matters and how to fix it."""
+    return f"{what}\nWhy: {why}\nFix: {fix}"
+
+
+def of_type(resources: list[PolicyResource], type_token: str) -> Iterator[PolicyResource]:
+    return (r for r in resources if r.resource_type == type_token)
+
+
+def get(props: Mapping[str, Any] | None, *path: str) -> Any:
+    """A nested property or None; never raises on missing keys."""
+    value: Any = props
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+# --- suppressions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Suppression:
+    index: int
+    policy: str
+    resource: str
+    stack: str | None
+    reason: str
+    approved_by: str
+    expires: dt.date | None
+    problems: tuple[str, ...]
+
+    def applies_to(self, policy: str, urn: str | None) -> bool:
+        if self.problems or self.policy != policy or policy in NON_SUPPRESSIBLE:
+            return False
+        if self.stack is not None and self.stack != pulumi.get_stack():
+            return False
+        if urn is None:
+            return self.resource == "stack"
+        return self.resource in (urn, urn.rsplit("::", 1)[-1])
+
+
+def suppressions_path() -> Path:
+    return Path(os.environ.get(SUPPRESSIONS_ENV) or SUPPRESSIONS_FILE)
+
+
+def load_suppressions(today: dt.date | None = None) -> list[Suppression]:
+    """Parse the suppressions file; malformed, reason-less or expired entries carry `problems`."""
+    today = today or dt.date.today()
+    path = suppressions_path()
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = (data.get("suppressions") or []) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return [Suppression(0, "", "", None, "", "", None, (f"{path.name}: expected `suppressions:` list",))]
+    result = []
+    for index, entry in enumerate(entries):
+        entry = entry if isinstance(entry, dict) else {}
+        problems = []
+        text = {k: str(entry.get(k) or "").strip() for k in ("policy", "resource", "reason", "approvedBy")}
+        for key, value in text.items():
+            if not value:
+                problems.append(f"`{key}` is missing")
+        if text["reason"] and len(text["reason"]) < 15:
+            problems.append("`reason` must say why in a sentence (15 characters or more)")
+        expires = _date(entry.get("expires"))
+        if expires is None:
+            problems.append("`expires` must be a date (YYYY-MM-DD)")
+        elif expires < today:
+            problems.append(f"expired on {expires.isoformat()}")
+        elif expires > today + dt.timedelta(days=MAX_SUPPRESSION_DAYS):
+            problems.append(f"`expires` is more than {MAX_SUPPRESSION_DAYS} days away")
+        if text["policy"] in NON_SUPPRESSIBLE:
+            problems.append(f"policy `{text['policy']}` cannot be suppressed")
+        stack = entry.get("stack")
+        result.append(Suppression(index, text["policy"], text["resource"], str(stack) if stack else None,
+                                  text["reason"], text["approvedBy"], expires, tuple(problems)))
+    return result
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _filtered(name: str, report: ReportViolation, default_urn: str | None) -> Report:
+    suppressions = load_suppressions()
+
+    def report_unless_suppressed(message: str, urn: str | None = None) -> None:
+        target = urn or default_urn
+        if not any(s.applies_to(name, target) for s in suppressions):
+            report(message, urn)
+
+    return report_unless_suppressed
+
+
+# --- building policies ----------------------------------------------------------------------
+
+def make_resource_policy(
+    name: str,
+    description: str,
+    validate: Validate,
+    *,
+    level: EnforcementLevel,
+    severity: Severity,
+    remediation: str,
+    suppressible: bool = True,
+    config_schema: PolicyConfigSchema | None = None,
+) -> ResourceValidationPolicy:
+    if not suppressible:
+        NON_SUPPRESSIBLE.add(name)
+
+    def run(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        validate(args, _filtered(name, report, args.urn))
+
+    return ResourceValidationPolicy(name=name, description=description, validate=run, enforcement_level=level,
+                                    severity=severity, remediation_steps=remediation, config_schema=config_schema)
+
+
+def make_stack_policy(
+    name: str,
+    description: str,
+    validate: Validate,
+    *,
+    level: EnforcementLevel,
+    severity: Severity,
+    remediation: str,
+    suppressible: bool = True,
+    config_schema: PolicyConfigSchema | None = None,
+) -> StackValidationPolicy:
+    if not suppressible:
+        NON_SUPPRESSIBLE.add(name)
+
+    def run(args: StackValidationArgs, report: ReportViolation) -> None:
+        validate(args, _filtered(name, report, None))
+
+    return StackValidationPolicy(name=name, description=description, validate=run, enforcement_level=level,
+                                 severity=severity, remediation_steps=remediation, config_schema=config_schema)

@@ -1,0 +1,68 @@
+"""The policy pack: its policies and the configuration the engine starts them with.
+
+Importing this module is safe (tests do); only `serve()` constructs `PolicyPack`, which starts the
+Analyzer gRPC server and blocks forever.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Policy, PolicyPack
+
+from policies.checklist import pre_deploy_checklist
+from policies.common import stack_environment
+from policies.completeness import production_completeness
+from policies.credentials import secret_bindings
+from policies.isolation import environment_isolation
+from policies.protection import data_protection
+from policies.retention import backup_retention
+from policies.routing import dns_proxied, worker_routes
+from policies.suppression_review import suppressions_active, suppressions_valid
+from policies.worker_hygiene import compatibility_date, observability
+
+PACK_NAME = "appointmentbooking-policies"
+
+POLICIES: list[Policy] = [
+    environment_isolation,
+    data_protection,
+    backup_retention,
+    secret_bindings,
+    worker_routes,
+    dns_proxied,
+    compatibility_date,
+    observability,
+    production_completeness,
+    pre_deploy_checklist,
+    suppressions_valid,
+    suppressions_active,
+]
+
+# The guide's retention per environment. Policy config, so a change is a reviewed config change
+# (or a --policy-pack-config override), not an edit of the policy.
+RETENTION_DAYS = {"production": 30, "staging": 7}
+
+
+def initial_config(environment: str) -> dict[str, Any]:
+    """Config the engine merges under any --policy-pack-config the user passes.
+
+    Every entry states its enforcement level: the engine reads an entry without one as the proto
+    default, ADVISORY, and that would silently downgrade the policy it configures.
+    """
+    return {
+        "backup-retention": {"enforcementLevel": EnforcementLevel.MANDATORY, "retentionDays": dict(RETENTION_DAYS)},
+        # The checklist blocks production deploys; on staging it only warns.
+        "pre-deploy-checklist": (EnforcementLevel.MANDATORY if environment == "production"
+                                 else EnforcementLevel.ADVISORY),
+    }
+
+
+def serve() -> None:
+    """Build the pack for the stack under analysis and serve the Analyzer protocol (never returns)."""
+    PolicyPack(
+        name=PACK_NAME,
+        policies=POLICIES,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        initial_config=initial_config(stack_environment()),
+        description="The appointment-booking admin guide's pre-deploy checklist and platform rules.",
+    )

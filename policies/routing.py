@@ -1,0 +1,96 @@
+"""Routing: Worker routes serve only the environment's own hostnames, through proxied DNS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity, StackValidationArgs
+
+from policies.common import (
+    DNS,
+    ROUTE,
+    Report,
+    get,
+    make_resource_policy,
+    make_stack_policy,
+    message,
+    of_type,
+    route_host,
+    stack_config,
+)
+
+ROUTES = "worker-routes-on-own-hostnames"
+PROXIED = "dns-records-proxied"
+_PROXYABLE = {"A", "AAAA", "CNAME"}
+
+
+def allowed_hostnames() -> dict[str, str]:
+    """Hostname -> where it is declared: booking:domain and each booking:tenants entry."""
+    allowed = {}
+    domain = stack_config("domain")
+    if domain:
+        allowed[str(domain)] = "booking:domain"
+    tenants: Any = stack_config("tenants") or "[]"
+    try:
+        for tenant in json.loads(tenants) if isinstance(tenants, str) else tenants:
+            allowed[str(tenant["hostname"])] = f"booking:tenants ({tenant.get('slug')})"
+    except (ValueError, TypeError, KeyError):
+        pass  # a malformed tenants list is the program's config error to report, not ours
+    return allowed
+
+
+def check_routes(args: StackValidationArgs, report: Report) -> None:
+    """Each route's host is declared in the stack config and has a proxied DNS record here."""
+    allowed = allowed_hostnames()
+    if not allowed:
+        args.not_applicable("booking:domain is not in the stack config passed to the policy pack")
+        return
+    records = {str(get(r.props, "name")): bool(get(r.props, "proxied")) for r in of_type(args.resources, DNS)}
+    for route in of_type(args.resources, ROUTE):
+        pattern = str(get(route.props, "pattern"))
+        host = route_host(pattern)
+        if host not in allowed:
+            report(message(f"Worker route '{pattern}' is on {host}, which this stack does not serve "
+                           f"(declared: {', '.join(sorted(allowed))}).",
+                           "a route on another environment's or another customer's hostname hijacks its traffic",
+                           "derive routes from booking:domain or add the hostname to booking:tenants"), route.urn)
+        elif not records.get(host):
+            state = "is not proxied" if host in records else "has no DNS record in this stack"
+            report(message(f"Route hostname {host} {state}.",
+                           "Worker routes only run for proxied hostnames; otherwise requests bypass the Worker "
+                           "and the origin is exposed",
+                           f"declare a proxied DNS record for {host}"), route.urn)
+
+
+def check_dns_proxied(args: ResourceValidationArgs, report: Report) -> None:
+    """Address and CNAME records this stack manages go through Cloudflare's proxy."""
+    if args.resource_type != DNS or args.props.get("type") not in _PROXYABLE:
+        args.not_applicable("not an A, AAAA or CNAME record")
+        return
+    if args.props.get("proxied") is not True:
+        report(message(f"DNS record {args.props.get('name')} ({args.props.get('type')}) is not proxied.",
+                       "an unproxied record skips the Worker route, the WAF and TLS at the edge, and reveals "
+                       "the origin",
+                       "set proxied=True (with ttl=1)"))
+
+
+worker_routes = make_stack_policy(
+    ROUTES,
+    "Worker routes are on the environment's own domain or a declared tenant hostname, each with a proxied "
+    "DNS record.",
+    check_routes,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Build route patterns from booking:domain / booking:tenants and give each hostname a proxied "
+                "DNS record in the same stack.",
+)
+
+dns_proxied = make_resource_policy(
+    PROXIED,
+    "DNS records for the platform's hostnames are proxied through Cloudflare.",
+    check_dns_proxied,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Set proxied=True on A, AAAA and CNAME records.",
+)

@@ -1,0 +1,84 @@
+"""Helpers for policy tests: change one field of a planned stack, run the gate over gRPC."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+from pulumi.runtime import rpc
+
+from bookingctl.gate import GateResult, PackProcess, PolicyConfig, Violation, evaluate, parse_policy_config
+from bookingctl.planner import Plan
+
+COMPLETE_EVIDENCE: dict[str, Any] = {
+    "commit": "3e8d5e0a1b2c",
+    **{key: True for key in (
+        "codeReview", "securityReview", "performanceReviewed", "docsUpdated", "unitTests", "integrationTests",
+        "e2eTests", "securityAudit", "performanceTests", "stagingDeployed", "stagingSmokeTests",
+        "migrationsTested", "externalApisVerified")},
+}
+
+
+def _set(container: Any, path: tuple[Any, ...], value: Any) -> bool:
+    """Set `value` at `path`, stepping through secret wrappers; False when the path is absent."""
+    node = container
+    for step in path[:-1]:
+        if rpc.is_rpc_secret(node):
+            node = node["value"]
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if rpc.is_rpc_secret(node):
+        node = node["value"]
+    if value is _DELETE:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    return True
+
+
+_DELETE = object()
+
+
+def changed(plan: Plan, name: str, path: tuple[Any, ...] = (), value: Any = None, *,
+            protect: bool | None = None, delete: bool = False) -> Plan:
+    """A copy of `plan` with one field of resource `name` changed (in its inputs and outputs)."""
+    resources = []
+    hit = False
+    for r in plan.resources:
+        if r.name != name:
+            resources.append(r)
+            continue
+        hit = True
+        inputs, outputs = copy.deepcopy(r.raw_inputs), copy.deepcopy(r.raw_outputs)
+        if path:
+            new = _DELETE if delete else value
+            found = _set(inputs, path, new)
+            found = _set(outputs, path, new) or found
+            assert found, f"{name} has no input {path}"
+        resources.append(dataclasses.replace(
+            r, raw_inputs=inputs, raw_outputs=outputs, protect=r.protect if protect is None else protect))
+    assert hit, f"no resource named {name}"
+    return dataclasses.replace(plan, resources=resources)
+
+
+def without(plan: Plan, type_token: str) -> Plan:
+    return dataclasses.replace(plan, resources=[r for r in plan.resources if r.type != type_token])
+
+
+def gate(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None,
+         evidence: dict[str, Any] | None = None) -> GateResult:
+    user: dict[str, PolicyConfig] = parse_policy_config(config or {})
+    if evidence is not None:
+        user["pre-deploy-checklist"] = PolicyConfig(None, dict(evidence))
+    return evaluate(plan, pack, user)
+
+
+def found(result: GateResult, policy: str) -> list[Violation]:
+    return [v for v in result.violations if v.policy == policy]
+
+
+def not_applicable(result: GateResult, policy: str) -> list[str]:
+    return [reason for name, reason in result.not_applicable if name == policy]
