@@ -1,5 +1,6 @@
 # The two commands of README.md:
-#   make plan STACK=production   offline plan of a stack (no Pulumi CLI, credentials or network)
+#   make plan STACK=production   offline plan + policy gate of a stack (no Pulumi CLI, credentials
+#                                or network); POLICY_CONFIG=file passes checklist evidence
 #   make test                    lint, strict type check and every test (what .ci/run calls)
 # Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
 
@@ -9,6 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= production
 FORMAT ?= table
+POLICY_CONFIG ?=
 
 .PHONY: install plan test lint typecheck unit bench clean
 
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml requirements.txt
 install: $(STAMP)
 
 plan: $(STAMP)
-	$(BIN)/bookingctl plan $(STACK) --format $(FORMAT)
+	$(BIN)/bookingctl plan $(STACK) --format $(FORMAT) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ Policies are plain `(args, report_violation)` functions. `make_resource_policy` 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -131,10 +132,19 @@ def suppressions_path() -> Path:
 
 def load_suppressions(today: dt.date | None = None) -> list[Suppression]:
     """Parse the suppressions file; malformed, reason-less or expired entries carry `problems`."""
-    today = today or dt.date.today()
     path = suppressions_path()
     if not path.is_file():
         return []
+    # Every policy consults the file for every resource; parse it once per version of the file.
+    return list(_parse_suppressions(path, path.stat().st_mtime_ns, today or dt.date.today()))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_suppressions(path: Path, _mtime_ns: int, today: dt.date) -> tuple[Suppression, ...]:
+    return tuple(_parse_entries(path, today))
+
+
+def _parse_entries(path: Path, today: dt.date) -> list[Suppression]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     entries = (data.get("suppressions") or []) if isinstance(data, dict) else None
     if not isinstance(entries, list):
