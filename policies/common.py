@@ -20,6 +20,7 @@ import pulumi
 import yaml
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     PolicyResource,
     ReportViolation,
@@ -198,43 +199,39 @@ def _filtered(name: str, report: ReportViolation, default_urn: str | None) -> Re
 
 # --- building policies ----------------------------------------------------------------------
 
-def make_resource_policy(
+def _make_policy(
     name: str,
     description: str,
     validate: Validate,
     *,
+    stack: bool,
     level: EnforcementLevel,
     severity: Severity,
     remediation: str,
     suppressible: bool = True,
     config_schema: PolicyConfigSchema | None = None,
-) -> ResourceValidationPolicy:
+) -> Policy:
     if not suppressible:
         NON_SUPPRESSIBLE.add(name)
+    common: dict[str, Any] = {"name": name, "description": description, "enforcement_level": level,
+                              "severity": severity, "remediation_steps": remediation, "config_schema": config_schema}
+    if stack:
+        def run_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+            validate(args, _filtered(name, report, None))
 
-    def run(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        return StackValidationPolicy(validate=run_stack, **common)
+
+    def run_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
         validate(args, _filtered(name, report, args.urn))
 
-    return ResourceValidationPolicy(name=name, description=description, validate=run, enforcement_level=level,
-                                    severity=severity, remediation_steps=remediation, config_schema=config_schema)
+    return ResourceValidationPolicy(validate=run_resource, **common)
 
 
-def make_stack_policy(
-    name: str,
-    description: str,
-    validate: Validate,
-    *,
-    level: EnforcementLevel,
-    severity: Severity,
-    remediation: str,
-    suppressible: bool = True,
-    config_schema: PolicyConfigSchema | None = None,
-) -> StackValidationPolicy:
-    if not suppressible:
-        NON_SUPPRESSIBLE.add(name)
+def make_resource_policy(name: str, description: str, validate: Validate, **options: Any) -> Policy:
+    """A policy run for each resource; `options` as `_make_policy` (level, severity, ...)."""
+    return _make_policy(name, description, validate, stack=False, **options)
 
-    def run(args: StackValidationArgs, report: ReportViolation) -> None:
-        validate(args, _filtered(name, report, None))
 
-    return StackValidationPolicy(name=name, description=description, validate=run, enforcement_level=level,
-                                 severity=severity, remediation_steps=remediation, config_schema=config_schema)
+def make_stack_policy(name: str, description: str, validate: Validate, **options: Any) -> Policy:
+    """A policy run once over all the stack's resources; `options` as `_make_policy`."""
+    return _make_policy(name, description, validate, stack=True, **options)

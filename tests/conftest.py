@@ -15,18 +15,10 @@ import pytest
 
 from bookingctl.planner import Plan, run_program
 from bookingctl.project import Project, find_project, load_stack
+from policies.common import BUCKET, D1, DEPLOYMENT, DNS, LIFECYCLE, PAGES, ROUTE, VERSION, WORKER  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
-D1 = "cloudflare:index/d1Database:D1Database"
-WORKER = "cloudflare:index/worker:Worker"
-VERSION = "cloudflare:index/workerVersion:WorkerVersion"
-DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
-ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
-DNS = "cloudflare:index/dnsRecord:DnsRecord"
-PAGES = "cloudflare:index/pagesProject:PagesProject"
 PAGES_DOMAIN = "cloudflare:index/pagesDomain:PagesDomain"
-BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
-LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
 
 # Obviously fake values that look like the real thing, to prove they never print.
 FAKE_SECRETS = {
