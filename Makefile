@@ -1,8 +1,7 @@
-# The two commands of README.md:
-#   make plan STACK=production   offline plan + policy gate of a stack (no Pulumi CLI, credentials
-#                                or network); POLICY_CONFIG=file passes checklist evidence
-#   make test                    lint, strict type check and every test (what .ci/run calls)
-# Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
+# README.md's two commands are `scripts/bookingctl plan STACK` (which runs `make install` first)
+# and `make test` (lint, strict type check and every test; what .ci/run calls). Both create ./venv
+# (the virtualenv Pulumi.yaml names) and install the project on first use.
+#   make plan STACK=production [FORMAT=json] [POLICY_CONFIG=file]   the plan via make (exit 2 on any failure)
 
 PYTHON ?= python3
 VENV   := venv

@@ -124,3 +124,16 @@ def test_sarif_points_a_resource_finding_at_the_line_that_declares_it(project: P
     line = location["physicalLocation"]["region"]["startLine"]
     assert 'f"{name}-version"' in (REPO / "infra" / "worker.py").read_text().splitlines()[line - 1]
     assert location["logicalLocations"][0]["fullyQualifiedName"].endswith("::api-version")
+
+
+def test_wrapper_script_keeps_bookingctls_exit_codes() -> None:
+    import subprocess
+
+    script = str(REPO / "scripts" / "bookingctl")
+    failed = subprocess.run([script, "plan", "production", "-f", "json"], cwd=REPO, capture_output=True, text=True)
+    assert failed.returncode == 1 and json.loads(failed.stdout)["policyGate"]["passed"] is False
+    passed = subprocess.run([script, "plan", "production", "-f", "json", "--policy-config", EVIDENCE],
+                            cwd=REPO, capture_output=True, text=True)
+    assert passed.returncode == 0, passed.stderr
+    usage = subprocess.run([script, "plan", "nope"], cwd=REPO, capture_output=True, text=True)
+    assert usage.returncode == 2
