@@ -13,11 +13,16 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bookingctl.output import Format
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from infra.config import StackConfig
+    from ops.migrations import Migration
+    from ops.targets import LocalDatabase, RemoteDatabase
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -116,3 +121,118 @@ def plan(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# --- database operations --------------------------------------------------------------------
+
+migrate_app = typer.Typer(help="D1 migrations in migrations/NNNN_name.sql (tracked in d1_migrations).",
+                          no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+
+StackOption = Annotated[str | None, typer.Option("--stack", help="Work on this stack's remote D1 database.")]
+LocalOption = Annotated[Path | None, typer.Option("--local", help="Work on this SQLite file instead.")]
+MigrationsDir = Annotated[Path | None, typer.Option("--dir", help="Migrations folder (default: migrations/).")]
+
+
+def open_target(stack: str | None, local: Path | None, project_dir: Path | None) -> LocalDatabase | RemoteDatabase:
+    """The database an operation works on: `--local FILE` or the `--stack` one (exit 2 otherwise)."""
+    from bookingctl import output
+    from ops.targets import LocalDatabase, TargetError, remote_database
+
+    if (stack is None) == (local is None):
+        output.error("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        if local is not None:
+            return LocalDatabase(local)
+        cfg = stack_config(str(stack), project_dir)
+        return remote_database(cfg.account_id, cfg.database_name)
+    except TargetError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def stack_config(stack: str, project_dir: Path | None) -> StackConfig:
+    """A stack's typed config read offline (secrets stand in as placeholders); exit 2 when bad."""
+    from bookingctl import output
+    from bookingctl.project import ProjectError, find_project, load_stack
+    from infra.config import ConfigError, parse_config
+
+    try:
+        project = find_project(project_dir or Path.cwd())
+        settings = load_stack(project, stack)
+        return parse_config(settings.flat, settings.secret_keys, stack=stack, source=settings.source,
+                            project_root=project.root)
+    except (ProjectError, ConfigError) as exc:
+        output.error(exc.render() if isinstance(exc, ConfigError) else str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _migrations(folder: Path | None, project_dir: Path | None) -> list[Migration]:
+    from bookingctl import output
+    from ops.migrations import MigrationError, discover
+
+    root = project_dir or Path.cwd()
+    try:
+        found = discover(folder or root / "migrations")
+    except MigrationError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    for migration in found:
+        for warning in migration.warnings:
+            output.warn(warning)
+    return found
+
+
+@migrate_app.command("status")
+def migrate_status(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    folder: MigrationsDir = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Show which migrations are applied and which are pending."""
+    from bookingctl import output
+    from ops.migrations import status
+
+    migrations = _migrations(folder, project_dir)
+    db = open_target(stack, local, project_dir)
+    states, unknown = status(db, migrations)
+    output.print_migrations(states, unknown, db.label, fmt)
+
+
+@migrate_app.command("apply")
+def migrate_apply(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    folder: MigrationsDir = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Apply pending migrations: all or none (locally one transaction; remotely a Time Travel bookmark
+    is taken first and restored on any failure). Asks first unless --yes or CI is set."""
+    import os
+
+    from bookingctl import output
+    from ops.migrations import MigrationError, apply, pending, status
+
+    migrations = _migrations(folder, project_dir)
+    db = open_target(stack, local, project_dir)
+    todo = pending(db, migrations)
+    if not todo:
+        output.info(f"{db.label}: nothing to apply; all {len(migrations)} migrations are applied.")
+        return
+    output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
+    if not (yes or os.environ.get("CI")):
+        if not sys.stdin.isatty():
+            output.error("refusing to apply without confirmation on a non-interactive input; pass --yes")
+            raise typer.Exit(EXIT_USAGE)
+        typer.confirm("Apply them now?", abort=True)
+    try:
+        result = apply(db, migrations, progress=output.info)
+    except MigrationError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    states, unknown = status(db, migrations)
+    output.print_migrations(states, unknown, db.label, Format.table, just_applied=result.applied)

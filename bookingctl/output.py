@@ -17,6 +17,7 @@ from rich.text import Text
 
 from bookingctl.gate import GateResult, Violation
 from bookingctl.planner import Plan, PlannedResource
+from ops.migrations import MigrationState
 
 
 class Format(StrEnum):
@@ -38,6 +39,11 @@ _NOISE = frozenset({"accountId"})
 
 def error(message: str) -> None:
     _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+
+
+def info(message: str) -> None:
+    """Progress and status lines: stderr, so stdout stays machine-readable."""
+    _console(sys.stderr).print(Text(message), soft_wrap=True)
 
 
 def warn(message: str) -> None:
@@ -186,3 +192,27 @@ def print_gate(console: Console, gate: GateResult) -> None:
             table.add_row(Text(v.level, style=style), Text(v.policy), Text(_resource_label(v)), Text(v.message))
         console.print(table)
     console.print(Text(gate_summary(gate), style="bold green" if gate.passed else "bold red"))
+
+
+def print_migrations(states: list[MigrationState], unknown: list[str], label: str, fmt: Format,
+                     just_applied: list[str] | None = None) -> None:
+    """Per-migration status: applied (when), pending, or applied by this run."""
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps({
+            "database": label,
+            "migrations": [{"name": m.name, "applied": m.applied, "appliedAt": m.applied_at} for m in states],
+            "unknownApplied": unknown,
+        }, indent=2) + "\n")
+        return
+    table = Table(title=Text(f"Migrations: {label}"), title_justify="left")
+    table.add_column("Migration")
+    table.add_column("Status")
+    table.add_column("Applied at")
+    for m in states:
+        state = "applied now" if m.name in (just_applied or []) else ("applied" if m.applied else "pending")
+        style = "green" if m.applied else "yellow"
+        table.add_row(Text(m.name), Text(state, style=style), Text(m.applied_at or ""))
+    console = _console(sys.stdout)
+    console.print(table)
+    for name in unknown:
+        warn(f"{name} is recorded as applied in {label} but no migration file has that name")

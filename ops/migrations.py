@@ -1,0 +1,177 @@
+"""D1 migrations in `migrations/NNNN_name.sql`, tracked the way wrangler tracks them.
+
+Applied migrations are rows of `d1_migrations` (id, unique name = file name, applied_at), the
+table `wrangler d1 migrations apply` creates and reads, and each row is written in the same unit
+of work as its migration, so ours and wrangler's agree on what is applied.
+
+Atomicity: on a local file every pending migration runs inside one SQLite transaction, so a failure
+leaves schema and data exactly as before. On a remote D1 (whose HTTP API rejects transactions) a
+Time Travel bookmark is taken first and the database is restored to it on any failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.sqlscript import Statement, is_transaction_control, split_statements
+from ops.targets import LocalDatabase, RemoteDatabase
+
+TABLE = "d1_migrations"
+# Exactly wrangler's definition, so either tool can create the table and the other can use it.
+CREATE_TABLE = (f"CREATE TABLE IF NOT EXISTS {TABLE}(\n"
+                "    id         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "    name       TEXT UNIQUE,\n"
+                "    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n"
+                ");")
+_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+Database = LocalDatabase | RemoteDatabase
+Progress = Callable[[str], None]
+
+
+class MigrationError(Exception):
+    """A migration could not be read or applied; `str()` says which, where, and the state left."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str  # the file name, as recorded in d1_migrations
+    path: Path
+    statements: tuple[Statement, ...]
+    sha256: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    name: str
+    applied_at: str | None
+
+    @property
+    def applied(self) -> bool:
+        return self.applied_at is not None
+
+
+@dataclass
+class ApplyResult:
+    applied: list[str] = field(default_factory=list)
+    bookmark: str | None = None  # remote: where the database was before, restorable
+
+
+def discover(folder: Path) -> list[Migration]:
+    """Read every migration file, ordered by number; refuse stray or duplicate numbers."""
+    if not folder.is_dir():
+        raise MigrationError(f"no migrations folder at {folder}")
+    found: dict[int, Path] = {}
+    for path in sorted(folder.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"{path}: migration files are named NNNN_description.sql "
+                                 "(four digits, lowercase letters, digits and underscores)")
+        number = int(match.group(1))
+        if number in found:
+            raise MigrationError(f"{path.name} and {found[number].name} share number {number:04d}")
+        found[number] = path
+    return [_read(found[n]) for n in sorted(found)]
+
+
+def _read(path: Path) -> Migration:
+    text = path.read_text(encoding="utf-8")
+    kept, warnings = [], []
+    for statement in split_statements(text):
+        if is_transaction_control(statement):
+            # The guide's template wraps migrations in BEGIN/COMMIT; D1 rejects that and the runner
+            # provides the atomicity itself, so the statement is dropped and the author told.
+            warnings.append(f"{path.name}:{statement.line}: dropped `{statement.sql.rstrip(';')}`: "
+                            "the runner makes each apply atomic (remove it from the file)")
+            continue
+        kept.append(statement)
+    if not kept:
+        raise MigrationError(f"{path.name} contains no SQL statements")
+    return Migration(path.name, path, tuple(kept), hashlib.sha256(text.encode()).hexdigest(), tuple(warnings))
+
+
+def applied_names(db: Database) -> dict[str, str]:
+    """name -> applied_at of every recorded migration; empty when the table does not exist yet."""
+    exists = db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [TABLE])
+    if not exists:
+        return {}
+    return {str(r["name"]): str(r["applied_at"]) for r in db.query(f"SELECT name, applied_at FROM {TABLE} ORDER BY id")}
+
+
+def status(db: Database, migrations: list[Migration]) -> tuple[list[MigrationState], list[str]]:
+    """Each file's state, and names recorded in the database that no file has any more."""
+    done = applied_names(db)
+    states = [MigrationState(m.name, done.get(m.name)) for m in migrations]
+    unknown = [name for name in done if name not in {m.name for m in migrations}]
+    return states, unknown
+
+
+def pending(db: Database, migrations: list[Migration]) -> list[Migration]:
+    done = applied_names(db)
+    return [m for m in migrations if m.name not in done]
+
+
+def _record(name: str) -> str:
+    # Names are validated by _FILE (no quotes possible); inlined because D1 multi-statement
+    # requests take no parameters, exactly as wrangler appends it.
+    return f"INSERT INTO {TABLE} (name) VALUES ('{name}');"
+
+
+def apply(db: Database, migrations: list[Migration], progress: Progress = lambda _: None) -> ApplyResult:
+    """Apply the pending migrations in order; all of them or, on failure, none."""
+    todo = pending(db, migrations)
+    if not todo:
+        return ApplyResult()
+    if isinstance(db, LocalDatabase):
+        return _apply_local(db, todo, progress)
+    return _apply_remote(db, todo, progress)
+
+
+def _apply_local(db: LocalDatabase, todo: list[Migration], progress: Progress) -> ApplyResult:
+    result = ApplyResult()
+    current: tuple[Migration, Statement] | None = None
+    try:
+        with db.transaction() as conn:
+            conn.execute(CREATE_TABLE)
+            for migration in todo:
+                progress(f"applying {migration.name}")
+                for statement in migration.statements:
+                    current = (migration, statement)
+                    conn.execute(statement.sql)
+                conn.execute(_record(migration.name))
+                result.applied.append(migration.name)
+    except Exception as exc:
+        where = f"{current[0].name}:{current[1].line}" if current else "setup"
+        raise MigrationError(f"{where}: {exc}. Rolled back: {db.label} is exactly as before "
+                             f"(none of {', '.join(m.name for m in todo)} applied).") from exc
+    return result
+
+
+def _apply_remote(db: RemoteDatabase, todo: list[Migration], progress: Progress) -> ApplyResult:
+    bookmark = db.bookmark()
+    progress(f"Time Travel bookmark before migrating: {bookmark}")
+    result = ApplyResult(bookmark=bookmark)
+    migration: Migration | None = None
+    try:
+        db.execute(CREATE_TABLE)
+        for migration in todo:
+            progress(f"applying {migration.name}")
+            # One request per migration: its statements and its d1_migrations row together.
+            db.execute("\n".join([s.sql for s in migration.statements] + [_record(migration.name)]))
+            result.applied.append(migration.name)
+    except Exception as exc:
+        where = migration.name if migration else "creating d1_migrations"
+        try:
+            db.restore(bookmark)
+        except Exception as restore_exc:
+            raise MigrationError(f"{where} failed: {exc}. Restoring {db.label} to bookmark {bookmark} ALSO "
+                                 f"failed: {restore_exc}. Restore it by hand: `bookingctl backup restore "
+                                 f"--stack ... --bookmark {bookmark}`.") from exc
+        raise MigrationError(f"{where} failed: {exc}. {db.label} was restored to bookmark {bookmark}, "
+                             "its state before this run.") from exc
+    return result
