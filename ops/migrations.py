@@ -124,7 +124,10 @@ def _record(name: str) -> str:
 
 def apply(db: Database, migrations: list[Migration], progress: Progress = lambda _: None) -> ApplyResult:
     """Apply the pending migrations in order; all of them or, on failure, none."""
-    todo = pending(db, migrations)
+    try:
+        todo = pending(db, migrations)
+    except Exception as exc:
+        raise MigrationError(f"could not read {TABLE} from {db.label}: {exc}. Nothing was changed.") from exc
     if not todo:
         return ApplyResult()
     if isinstance(db, LocalDatabase):

@@ -1,0 +1,380 @@
+"""A stateful double of the parts of the Cloudflare API the operations use, on 127.0.0.1.
+
+Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken before every write,
+so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
+URL; Workers keep versions and deployments. Responses follow the envelope and models the official
+SDK parses, and the tests drive it with `_strict_response_validation=True`, so a response the SDK
+would not accept fails the test. Faults (429, 5xx, slow responses, an export that fails, a
+download cut short) are injected per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from ops.sqlscript import is_transaction_control, split_statements
+
+TOKEN = "test-token-not-a-real-secret"
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str  # regex on the path
+    status: int = 500
+    delay: float = 0.0  # seconds to sleep before answering (timeouts)
+    truncate: bool = False  # downloads: send half the body, then close
+    times: int = 1
+
+
+@dataclass
+class D1State:
+    uuid: str
+    name: str
+    path: Path
+    snapshots: list[tuple[float, str, Path]] = field(default_factory=list)  # (time, bookmark, file)
+    exports: dict[str, int] = field(default_factory=dict)  # at_bookmark -> polls so far
+
+
+@dataclass
+class ScriptState:
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    # Versions uploaded before the last secret change: deploying them needs force (error 10220).
+    stale_secret_versions: set[str] = field(default_factory=set)
+
+
+class CloudflareDouble:
+    def __init__(self, root: Path, account_id: str) -> None:
+        self.root, self.account_id = root, account_id
+        self.databases: dict[str, D1State] = {}
+        self.scripts: dict[str, ScriptState] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self.restores: list[float] = []
+        self.downloads: dict[str, Path] = {}
+        self.export_polls_needed = 2
+        self.export_fails = False
+        self.lock = threading.RLock()
+        self._seq = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- lifecycle and set-up ------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/client/v4"
+
+    def start(self) -> CloudflareDouble:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add_database(self, name: str, source: Path | None = None) -> D1State:
+        db_id = str(uuid.uuid4())
+        path = self.root / f"{db_id}.sqlite"
+        if source is not None:
+            shutil.copy(source, path)
+        else:
+            sqlite3.connect(path).close()
+        state = D1State(db_id, name, path)
+        self.databases[db_id] = state
+        return state
+
+    def add_script(self, name: str, versions: int, *, stale_secrets_before: int | None = None) -> ScriptState:
+        script = ScriptState()
+        for number in range(1, versions + 1):
+            version_id = str(uuid.uuid4())
+            created = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number)).isoformat()
+            script.versions.append({"id": version_id, "number": number,
+                                    "metadata": {"created_on": created, "source": "terraform",
+                                                 "author_email": "ci@example.co.za"}})
+            if stale_secrets_before is not None and number < stale_secrets_before:
+                script.stale_secret_versions.add(version_id)
+            script.deployments.append(self._deployment([(version_id, 100.0)], "terraform"))
+        self.scripts[name] = script
+        return script
+
+    def _deployment(self, versions: list[tuple[str, float]], source: str) -> dict[str, Any]:
+        self._seq += 1
+        created = dt.datetime(2026, 11, 2, tzinfo=dt.UTC) + dt.timedelta(minutes=self._seq)
+        return {"id": str(uuid.uuid4()), "created_on": created.isoformat(), "source": source,
+                "strategy": "percentage", "versions": [{"version_id": v, "percentage": p} for v, p in versions],
+                "annotations": {"workers/message": "deployed"}}
+
+    def inject(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.method == method and re.search(fault.path, path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    # --- D1 --------------------------------------------------------------------------------
+
+    def snapshot(self, db: D1State) -> str:
+        with self.lock:
+            self._seq += 1
+            bookmark = f"{self._seq:08d}-{uuid.uuid4().hex[:8]}"
+            copy = self.root / f"{db.uuid}.{bookmark}.snapshot"
+            src, dst = sqlite3.connect(db.path), sqlite3.connect(copy)
+            src.backup(dst)
+            src.close()
+            dst.close()
+            db.snapshots.append((time.time(), bookmark, copy))
+            return bookmark
+
+    def _query(self, db: D1State, body: dict[str, Any]) -> tuple[int, Any]:
+        sql, params = str(body.get("sql") or ""), list(body.get("params") or [])
+        statements = split_statements(sql)
+        for statement in statements:
+            if is_transaction_control(statement):
+                return 400, _error(7500, "To execute a transaction, please use the state.storage.transaction() "
+                                         "or state.storage.transactionSync() APIs instead of the SQL BEGIN "
+                                         "TRANSACTION or SAVEPOINT statements.")
+        if any(not s.sql.lstrip().upper().startswith(("SELECT", "PRAGMA", "EXPLAIN")) for s in statements):
+            self.snapshot(db)  # Time Travel history: the state before every write
+        conn = sqlite3.connect(db.path, isolation_level=None)  # autocommit: D1 gives no atomicity here
+        conn.row_factory = sqlite3.Row
+        results = []
+        try:
+            for statement in statements:
+                started = time.perf_counter()
+                cursor = conn.execute(statement.sql, params if len(statements) == 1 else [])
+                rows = [dict(r) for r in cursor.fetchall()]
+                results.append({"results": rows, "success": True, "meta": {
+                    "changed_db": conn.total_changes > 0, "changes": cursor.rowcount if cursor.rowcount > 0 else 0,
+                    "duration": round((time.perf_counter() - started) * 1000, 3),
+                    "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
+                    "rows_written": max(cursor.rowcount, 0), "served_by_primary": True,
+                    "served_by_region": "WEUR", "size_after": db.path.stat().st_size}})
+        except sqlite3.Error as exc:
+            return 400, _error(7500, f"{exc}: SQLITE_ERROR")
+        finally:
+            conn.close()
+        return 200, {"success": True, "errors": [], "messages": [], "result": results}
+
+    def _bookmark(self, db: D1State, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if "timestamp" in query:
+            at = dt.datetime.fromisoformat(query["timestamp"][0].replace("Z", "+00:00")).timestamp()
+            older = [(t, b) for t, b, _ in db.snapshots if t <= at]
+            if not older:
+                return 400, _error(7400, "no Time Travel history at that timestamp")
+            return 200, _ok({"bookmark": older[-1][1]})
+        return 200, _ok({"bookmark": self.snapshot(db)})
+
+    def _restore(self, db: D1State, query: dict[str, list[str]]) -> tuple[int, Any]:
+        now = time.time()
+        with self.lock:
+            self.restores = [t for t in self.restores if now - t < 600]
+            if len(self.restores) >= 10:
+                return 429, _error(7429, "Too many restores: at most 10 per 10 minutes")
+            self.restores.append(now)
+        bookmark = (query.get("bookmark") or [""])[0]
+        target = next((path for _, b, path in db.snapshots if b == bookmark), None)
+        if target is None:
+            return 400, _error(7404, f"unknown bookmark {bookmark}")
+        previous = self.snapshot(db)
+        src, dst = sqlite3.connect(target), sqlite3.connect(db.path)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return 200, _ok({"bookmark": bookmark, "previous_bookmark": previous,
+                         "message": f"Restored database {db.uuid} to bookmark {bookmark}"})
+
+    def _export(self, db: D1State, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("output_format") != "polling":
+            return 400, _error(7400, "output_format must be polling")
+        at = body.get("current_bookmark") or self.snapshot(db)
+        polls = db.exports.get(at, 0) + 1
+        db.exports[at] = polls
+        if polls < self.export_polls_needed:
+            # In progress: no status (the SDK's model knows only complete/error; the live API may
+            # say "active", which the client treats the same way).
+            return 200, _ok({"success": True, "type": "export", "at_bookmark": at,
+                             "messages": [f"Generating export (poll {polls})"]})
+        if self.export_fails:
+            return 200, _ok({"success": False, "type": "export", "at_bookmark": at, "status": "error",
+                             "error": "export failed: the database was busy", "messages": []})
+        snapshot = next(path for _, b, path in db.snapshots if b == at)
+        token = uuid.uuid4().hex
+        dump = self.root / f"{token}.sql"
+        conn = sqlite3.connect(snapshot)
+        with dump.open("w", encoding="utf-8") as out:
+            for line in conn.iterdump():
+                if line not in ("BEGIN TRANSACTION;", "COMMIT;"):
+                    out.write(line + "\n")
+        conn.close()
+        self.downloads[token] = dump
+        return 200, _ok({"success": True, "type": "export", "at_bookmark": at, "status": "complete",
+                         "messages": ["Export complete"],
+                         "result": {"filename": f"{db.name}-{at}.sql",
+                                    "signed_url": self.base_url.replace("/client/v4", f"/__downloads/{token}")}})
+
+    # --- Workers ---------------------------------------------------------------------------
+
+    def _deploy(self, script: ScriptState, body: dict[str, Any], force: bool) -> tuple[int, Any]:
+        versions = body.get("versions") or []
+        known = {v["id"] for v in script.versions}
+        if not versions or sum(float(v.get("percentage", 0)) for v in versions) != 100:
+            return 400, _error(10021, "percentages must add up to 100")
+        for v in versions:
+            if v.get("version_id") not in known:
+                return 404, _error(10007, f"version {v.get('version_id')} not found")
+            if v["version_id"] in script.stale_secret_versions and not force:
+                return 400, _error(10220, "Secrets have changed since this version was uploaded; "
+                                          "use force to deploy it anyway")
+        deployment = self._deployment([(v["version_id"], float(v["percentage"])) for v in versions], "api")
+        script.deployments.append(deployment)
+        return 200, _ok(deployment)
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self, method: str) -> None:
+                url = urlparse(self.path)
+                double.requests.append((method, url.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                fault = double._take_fault(method, url.path)
+                if url.path.startswith("/__downloads/"):
+                    return self._download(url.path.rsplit("/", 1)[-1], fault)
+                if fault is not None:
+                    if fault.delay:
+                        time.sleep(fault.delay)
+                    if fault.status != 200:
+                        return self._send(fault.status, _error(fault.status, "injected fault"),
+                                          {"Retry-After": "0"} if fault.status == 429 else None)
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._send(403, _error(10000, "Authentication error"))
+                body = json.loads(raw) if raw else {}
+                status, payload = double.dispatch(method, url.path, parse_qs(url.query), body)
+                self._send(status, payload)
+
+            def _download(self, token: str, fault: Fault | None) -> None:
+                path = double.downloads.get(token)
+                if path is None:
+                    return self._send(404, _error(404, "expired or unknown signed URL"))
+                data = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/sql")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if fault is not None and fault.truncate:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._route("GET")
+
+            def do_POST(self) -> None:
+                self._route("POST")
+
+        return Handler
+
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
+        prefix = f"/client/v4/accounts/{self.account_id}"
+        if not path.startswith(prefix):
+            return 404, _error(7003, "Could not route to this account")
+        rest = path[len(prefix):]
+        with self.lock:
+            if method == "GET" and rest == "/d1/database":
+                name = (query.get("name") or [None])[0]
+                found = [{"uuid": d.uuid, "name": d.name, "version": "production",
+                          "created_at": "2026-01-01T00:00:00Z"}
+                         for d in self.databases.values() if name in (None, d.name)]
+                return 200, {"success": True, "errors": [], "messages": [], "result": found,
+                             "result_info": {"count": len(found), "page": 1, "per_page": 100,
+                                             "total_count": len(found)}}
+            match = re.fullmatch(r"/d1/database/([^/]+)(/.*)", rest)
+            if match:
+                db = self.databases.get(match.group(1))
+                if db is None:
+                    return 404, _error(7404, "database not found")
+                action = match.group(2)
+                if method == "POST" and action == "/query":
+                    return self._query(db, body)
+                if method == "GET" and action == "/time_travel/bookmark":
+                    return self._bookmark(db, query)
+                if method == "POST" and action == "/time_travel/restore":
+                    return self._restore(db, query)
+                if method == "POST" and action == "/export":
+                    return self._export(db, body)
+            match = re.fullmatch(r"/workers/scripts/([^/]+)/(versions|deployments)", rest)
+            if match:
+                script = self.scripts.get(match.group(1))
+                if script is None:
+                    return 404, _error(10007, "script not found")
+                if match.group(2) == "versions" and method == "GET":
+                    items = sorted(script.versions, key=lambda v: -v["number"])
+                    return 200, {"success": True, "errors": [], "messages": [],
+                                 "result": {"items": items},
+                                 "result_info": {"count": len(items), "page": 1, "per_page": 100,
+                                                 "total_count": len(items)}}
+                if match.group(2) == "deployments" and method == "GET":
+                    newest_first = sorted(script.deployments, key=lambda d: d["created_on"], reverse=True)
+                    return 200, _ok({"deployments": newest_first})
+                if match.group(2) == "deployments" and method == "POST":
+                    return self._deploy(script, body, (query.get("force") or ["false"])[0] == "true")
+        return 404, _error(7000, f"No route for {method} {path}")
+
+
+def _ok(result: Any) -> dict[str, Any]:
+    return {"success": True, "errors": [], "messages": [], "result": result}
+
+
+def _error(code: int, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+@contextmanager
+def running(root: Path, account_id: str) -> Iterator[CloudflareDouble]:
+    double = CloudflareDouble(root, account_id).start()
+    try:
+        yield double
+    finally:
+        double.stop()
