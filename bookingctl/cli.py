@@ -236,3 +236,170 @@ def migrate_apply(
         raise typer.Exit(EXIT_FAILED) from None
     states, unknown = status(db, migrations)
     output.print_migrations(states, unknown, db.label, Format.table, just_applied=result.applied)
+
+
+backup_app = typer.Typer(help="SQL-dump backups with manifests: create, list, verify, prune, restore.",
+                         no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+
+DestOption = Annotated[Path | None, typer.Option(
+    "--dest", help="Backup folder (default: backups/<stack> or backups/local under the project).")]
+
+
+def _dest(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:
+    return dest or (project_dir or Path.cwd()) / "backups" / (stack or "local")
+
+
+def _backup_error(exc: Exception) -> typer.Exit:
+    from bookingctl import output
+
+    output.error(str(exc))
+    return typer.Exit(EXIT_FAILED)
+
+
+@backup_app.command("create")
+def backup_create(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    dest: DestOption = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the manifest).")] = "",
+    label: Annotated[str, typer.Option("--label", help="Name prefix, e.g. pre-deploy or daily.")] = "backup",
+    project_dir: ProjectDir = None,
+) -> None:
+    """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
+    from bookingctl import output
+    from ops import backups
+
+    db = open_target(stack, local, project_dir)
+    folder = _dest(dest, stack, project_dir)
+    try:
+        with output.progress_reporter(f"backing up {db.label}") as progress:
+            manifest = backups.create(db, folder, reason=reason, label=label, progress=progress)
+    except (backups.BackupError, OSError) as exc:
+        raise _backup_error(exc) from None
+    finally:
+        db.close()
+    output.info(f"backup {manifest.name}: {manifest.size} bytes, "
+                f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
+    sys.stdout.write(manifest.name + "\n")
+
+
+@backup_app.command("list")
+def backup_list(
+    stack: Annotated[str | None, typer.Option("--stack", help="List backups/<stack>.")] = None,
+    dest: DestOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
+    from bookingctl import output
+    from ops import backups
+
+    try:
+        found = backups.list_backups(_dest(dest, stack, project_dir))
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from None
+    output.print_backups(found, fmt)
+
+
+@backup_app.command("verify")
+def backup_verify(
+    backup: Annotated[str, typer.Argument(help="Backup name, or the path of its .sql or manifest file.")],
+    stack: Annotated[str | None, typer.Option("--stack", help="Look in backups/<stack>.")] = None,
+    dest: DestOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Restore into a scratch SQLite (deleted afterwards): integrity_check, critical tables, row counts
+    and checksum against the manifest. Prints a JSON report; exits 1 on any mismatch."""
+    import json
+
+    from ops import backups
+
+    try:
+        report = backups.verify(_dest(dest, stack, project_dir), backup)
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from None
+    sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@backup_app.command("prune")
+def backup_prune(
+    retention_days: Annotated[int | None, typer.Option(
+        "--retention-days", help="Delete backups older than this (default: the stack's backupRetentionDays).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="Prune backups/<stack>.")] = None,
+    dest: DestOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Delete backups older than the retention (the guide could only list them)."""
+    from bookingctl import output
+    from ops import backups
+
+    if retention_days is None:
+        if stack is None:
+            output.error("pass --retention-days N, or --stack STACK to use its booking:backupRetentionDays")
+            raise typer.Exit(EXIT_USAGE)
+        retention_days = stack_config(stack, project_dir).backup_retention_days
+    try:
+        old = backups.prune(_dest(dest, stack, project_dir), retention_days, dry_run=dry_run)
+    except backups.BackupError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    verb = "would delete" if dry_run else "deleted"
+    output.info(f"{verb} {len(old)} backup(s) older than {retention_days} days")
+    for manifest in old:
+        sys.stdout.write(f"{manifest.name}\t{manifest.created_at}\n")
+
+
+@backup_app.command("restore")
+def backup_restore(
+    backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
+    local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --local file.")] = False,
+    stack: Annotated[str | None, typer.Option("--stack", help="Time Travel restore of this stack's D1.")] = None,
+    bookmark: Annotated[str | None, typer.Option("--bookmark", help="Time Travel bookmark to restore.")] = None,
+    timestamp: Annotated[str | None, typer.Option("--timestamp", help="Or a time (ISO 8601) to restore to.")] = None,
+    dest: DestOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Restore: a backup file into a local SQLite file (verified first, replaced atomically), or a
+    stack's remote D1 to a Time Travel bookmark or timestamp (asks first; prints how to undo)."""
+    from bookingctl import output
+    from ops import backups
+    from ops.targets import TargetError, remote_database
+
+    if stack is None:
+        if backup is None or local is None:
+            output.error("local restore: bookingctl backup restore BACKUP --local FILE [--replace]")
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            manifest = backups.restore_local(_dest(dest, None, project_dir), backup, local, replace=replace)
+        except backups.BackupError as exc:
+            raise _backup_error(exc) from None
+        output.info(f"restored backup {manifest.name} into {local}")
+        return
+    if (bookmark is None) == (timestamp is None) or backup is not None:
+        output.error("remote restore: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
+        raise typer.Exit(EXIT_USAGE)
+    cfg = stack_config(stack, project_dir)
+    try:
+        db = remote_database(cfg.account_id, cfg.database_name)
+    except TargetError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    point = f"bookmark {bookmark}" if bookmark else f"time {timestamp}"
+    if not yes:
+        if not sys.stdin.isatty():
+            output.error("refusing to restore without confirmation on a non-interactive input; pass --yes")
+            raise typer.Exit(EXIT_USAGE)
+        typer.confirm(f"Restore {db.label} to {point}? Bookings made since then are lost.", abort=True)
+    kwargs = {"bookmark": bookmark} if bookmark else {"timestamp": timestamp}
+    try:
+        response = db.client.d1.database.time_travel.restore(db.database_id, account_id=db.account_id, **kwargs)
+    except Exception as exc:
+        raise _backup_error(exc) from None
+    output.info(f"{db.label} restored to {point}. To undo: bookingctl backup restore --stack {stack} "
+                f"--bookmark {response.previous_bookmark}")

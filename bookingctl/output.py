@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +19,7 @@ from rich.text import Text
 
 from bookingctl.gate import GateResult, Violation
 from bookingctl.planner import Plan, PlannedResource
+from ops.backups import Manifest
 from ops.migrations import MigrationState
 
 
@@ -216,3 +219,35 @@ def print_migrations(states: list[MigrationState], unknown: list[str], label: st
     console.print(table)
     for name in unknown:
         warn(f"{name} is recorded as applied in {label} but no migration file has that name")
+
+
+@contextmanager
+def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress display on stderr; yields the (what, done, total) callback operations take."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=_console(sys.stderr), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"{title}: {what}", total=total or None)
+            bar.update(tasks[what], completed=done, total=total or None)
+
+        yield report
+
+
+def print_backups(found: list[Manifest], fmt: Format) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps([{"name": m.name, "createdAt": m.created_at, "size": m.size,
+                                      "sha256": m.sha256, "tables": m.tables, "reason": m.reason,
+                                      "source": m.source} for m in found], indent=2) + "\n")
+        return
+    table = Table(title=Text(f"{len(found)} backup(s)"), title_justify="left")
+    for column in ("Name", "Created (UTC)", "Size", "Rows", "Source", "Reason"):
+        table.add_column(column)
+    for m in found:
+        table.add_row(Text(m.name), Text(m.created_at), Text(f"{m.size:,}"), Text(f"{sum(m.tables.values()):,}"),
+                      Text(str(m.source.get("database"))), Text(m.reason))
+    _console(sys.stdout).print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN(\s+(DEFERRED|IMMEDIATE|EXCLUSIVE))?(\s+TRANSACTION)?|COMMIT(\s+TRANSACTION)?|"
@@ -22,15 +23,20 @@ class Statement:
 
 
 def split_statements(script: str) -> list[Statement]:
-    """Complete SQL statements of `script`, in order, without comments-only fragments.
+    """Complete SQL statements of `script`, in order, without comments-only fragments."""
+    return list(iter_statements(script.splitlines()))
+
+
+def iter_statements(lines: Iterable[str]) -> Iterator[Statement]:
+    """Statements from lines as they come (a file object streams: memory stays flat).
 
     Uses SQLite's own notion of a complete statement, so triggers (`BEGIN ... END;` bodies) and
     semicolons inside strings stay intact.
     """
-    statements: list[Statement] = []
     buffer: list[str] = []
     start = 1
-    for number, line in enumerate(script.splitlines(), 1):
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\n")
         if not buffer and not _has_code(line):
             continue  # blank and comment lines between statements belong to none of them
         if not buffer:
@@ -38,13 +44,12 @@ def split_statements(script: str) -> list[Statement]:
         buffer.append(line)
         text = "\n".join(buffer)
         if sqlite3.complete_statement(text):
-            statements.append(Statement(text.strip(), start))
+            yield Statement(text.strip(), start)
             buffer = []
     rest = "\n".join(buffer)
     if _has_code(rest):
         # A last statement without its semicolon is still a statement.
-        statements.append(Statement(rest.strip(), start))
-    return statements
+        yield Statement(rest.strip(), start)
 
 
 def _has_code(text: str) -> bool:
