@@ -11,16 +11,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bookingctl.gate import GateResult, Violation
-from bookingctl.planner import Plan, PlannedResource
-from ops.backups import Manifest
-from ops.migrations import MigrationState
+if TYPE_CHECKING:  # only names: importing the gate or planner would load grpc and pulumi at start-up
+    from bookingctl.gate import GateResult, Violation
+    from bookingctl.planner import Plan, PlannedResource
+    from ops.backups import Manifest
+    from ops.migrations import MigrationState
 
 
 class Format(StrEnum):

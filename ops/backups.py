@@ -77,44 +77,75 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def dump_sqlite(conn: sqlite3.Connection, out: IO[str], progress: Progress = _no_progress) -> dict[str, int]:
-    """Write a D1-restorable SQL dump of `conn`; return rows per table. Reads in one transaction."""
+def dump_sqlite(conn: sqlite3.Connection, out: IO[bytes],
+                progress: Progress = _no_progress) -> tuple[dict[str, int], str]:
+    """Write a D1-restorable SQL dump of `conn`; return (rows per table, sha256 of what was written).
+
+    Reads in one transaction, so schema, rows and counts are one consistent snapshot.
+    """
     counts: dict[str, int] = {}
-    conn.execute("BEGIN")  # one consistent read snapshot for the schema, the rows and the counts
+    digest = hashlib.sha256()
+
+    def write(text: str) -> None:
+        data = text.encode("utf-8")
+        digest.update(data)
+        out.write(data)
+
+    conn.execute("BEGIN")
     try:
         # D1 checks foreign keys; rows are written table by table, so defer the check to the end.
-        out.write("PRAGMA defer_foreign_keys=TRUE;\n")
+        write("PRAGMA defer_foreign_keys=TRUE;\n")
         objects = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL "
                                "ORDER BY rowid").fetchall()
         tables = [(name, sql) for kind, name, _, sql in objects
                   if kind == "table" and not name.startswith(("sqlite_", "_cf_"))]
         for name, sql in tables:
-            out.write(f"{sql};\n")
-            total = conn.execute(f"SELECT COUNT(*) FROM {_quote_ident(name)}").fetchone()[0]
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote_ident(name)})")]
-            # SQLite builds each INSERT itself (quote() renders text, numbers, NULL and blobs).
-            values = " || ',' || ".join(f"quote({_quote_ident(c)})" for c in columns)
-            cursor = conn.execute(f"SELECT 'INSERT INTO {_quote_ident(name).replace(chr(39), chr(39) * 2)} "
-                                  f"VALUES(' || {values} || ');' FROM {_quote_ident(name)}")
-            done = 0
-            while batch := cursor.fetchmany(_BATCH):
-                out.write("\n".join(row[0] for row in batch))
-                out.write("\n")
-                done += len(batch)
-                progress(name, done, total)
-            counts[name] = done
-            progress(name, done, total)
+            write(f"{sql};\n")
+            counts[name] = _dump_rows(conn, name, sql, write, progress)
         for kind, name, _, sql in objects:
             if kind in ("index", "trigger", "view") and not name.startswith("sqlite_"):
-                out.write(f"{sql};\n")
+                write(f"{sql};\n")
         if any(name == "sqlite_sequence" for _, name, _, _ in objects):
             # Inserting the rows filled sqlite_sequence already; set the counters as they were.
-            out.write("DELETE FROM sqlite_sequence;\n")
+            write("DELETE FROM sqlite_sequence;\n")
             for seq_name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
-                out.write(f"INSERT INTO sqlite_sequence(name, seq) VALUES('{seq_name}', {seq});\n")
+                write(f"INSERT INTO sqlite_sequence(name, seq) VALUES('{seq_name}', {seq});\n")
     finally:
         conn.execute("COMMIT")
-    return counts
+    return counts, digest.hexdigest()
+
+
+def _dump_rows(conn: sqlite3.Connection, name: str, sql: str, write: Callable[[str], None],
+               progress: Progress) -> int:
+    table = _quote_ident(name)
+    total = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    # SQLite formats each INSERT itself: quote() renders text, numbers (round-trip exact), NULL and
+    # blobs; printf builds the line in one allocation.
+    template = "INSERT INTO " + table.replace("'", "''").replace("%", "%%") + " VALUES(" + \
+        ",".join(["%s"] * len(columns)) + ");"
+    line = f"printf('{template}', {', '.join(f'quote({_quote_ident(c)})' for c in columns)})"
+    done = 0
+    if "WITHOUT ROWID" in sql.upper():
+        cursor = conn.execute(f"SELECT {line} FROM {table}")
+        while batch := cursor.fetchmany(_BATCH):
+            write("\n".join(row[0] for row in batch) + "\n")
+            done += len(batch)
+            progress(name, done, total)
+    else:
+        # Whole chunks joined inside SQLite: one Python string per chunk instead of one per row.
+        chunk = (f"SELECT group_concat(line, char(10)), COUNT(*), max(rid) FROM (SELECT rowid AS rid, {line} "
+                 f"AS line FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?)")
+        position = -(2**63)  # below any rowid
+        while True:
+            text, n, position = conn.execute(chunk, (position, _BATCH)).fetchone()
+            if not n:
+                break
+            write(text + "\n")
+            done += n
+            progress(name, done, total)
+    progress(name, done, total)
+    return done
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -156,8 +187,8 @@ def _staged(dest: Path, name: str) -> Iterator[Path]:
 
 
 def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], source: dict[str, Any],
-             reason: str, now: dt.datetime) -> Manifest:
-    manifest = Manifest(name=name, file=f"{name}.sql", sha256=_sha256(sql_tmp), size=sql_tmp.stat().st_size,
+             reason: str, now: dt.datetime, sha256: str | None = None) -> Manifest:
+    manifest = Manifest(name=name, file=f"{name}.sql", sha256=sha256 or _sha256(sql_tmp), size=sql_tmp.stat().st_size,
                         tables=tables, source=source, created_at=now.isoformat(timespec="seconds"), reason=reason)
     with _staged(dest, name) as manifest_tmp:
         manifest_tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n", encoding="utf-8")
@@ -176,15 +207,16 @@ def create(db: LocalDatabase | RemoteDatabase, dest: Path, *, reason: str = "", 
     now = now or dt.datetime.now(dt.UTC)
     name = _name(dest, label, now)
     with _staged(dest, name) as sql_tmp:
+        digest = None
         if isinstance(db, LocalDatabase):
-            with sql_tmp.open("w", encoding="utf-8", buffering=1 << 20) as out:
-                tables = dump_sqlite(db.conn, out, progress)
+            with sql_tmp.open("wb", buffering=1 << 20) as out:
+                tables, digest = dump_sqlite(db.conn, out, progress)
             source: dict[str, Any] = {"kind": "local", "database": str(db.path), "bookmark": None}
         else:
             bookmark = _export_to(db, sql_tmp, progress, poll_interval)
             tables = _count_dump(sql_tmp)
             source = {"kind": "remote", "database": db.name, "databaseId": db.database_id, "bookmark": bookmark}
-        return _publish(dest, name, sql_tmp, tables, source, reason, now)
+        return _publish(dest, name, sql_tmp, tables, source, reason, now, digest)
 
 
 def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval: float) -> str:
