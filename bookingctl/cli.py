@@ -403,3 +403,43 @@ def backup_restore(
         raise _backup_error(exc) from None
     output.info(f"{db.label} restored to {point}. To undo: bookingctl backup restore --stack {stack} "
                 f"--bookmark {response.previous_bookmark}")
+
+
+@app.command("verify")
+def verify_command(
+    stack: Annotated[str | None, typer.Option(
+        "--stack", help="Verify https://<booking:domain> and the stack's D1 (SELECT 1 through the API).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Site to verify instead, e.g. a preview.")] = None,
+    local: LocalOption = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to keep retrying failing checks.")] = 120.0,
+    request_timeout: Annotated[float, typer.Option("--request-timeout", help="Seconds per request.")] = 10.0,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Check the site root (200), /api/health (200 with a healthy body) and the database, retrying
+    with backoff until --timeout. Prints JSON; exits 0 when healthy, 1 otherwise."""
+    import json
+
+    from bookingctl import output
+    from ops.targets import TargetError, remote_database
+    from ops.verify import verify
+
+    if stack is None and base_url is None and local is None:
+        output.error("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
+        raise typer.Exit(EXIT_USAGE)
+    db: LocalDatabase | RemoteDatabase | None = None
+    if stack is not None:
+        cfg = stack_config(stack, project_dir)
+        base_url = base_url or f"https://{cfg.domain}"
+        try:
+            db = remote_database(cfg.account_id, cfg.database_name)
+        except TargetError as exc:
+            output.error(str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+    elif local is not None:
+        db = open_target(None, local, project_dir)
+    result = verify(base_url, db, deadline=timeout, request_timeout=request_timeout)
+    sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    if not result.ok:
+        failed = ", ".join(c.name for c in result.checks if not c.ok)
+        output.error(f"verification failed after {result.elapsed:.0f} s: {failed}")
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,137 @@
+"""Post-deployment verification: the site, its health contract, and the database.
+
+Replaces the guide's step 4, fixing it: the database is checked with `SELECT 1` through D1 itself
+(the guide ran it against a *local* copy with `--local`), the health body is read rather than only
+its status code, and every check is retried with backoff until a deadline, because a fresh
+deployment takes a while to reach every location.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from ops.targets import LocalDatabase, RemoteDatabase
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool = False
+    detail: str = ""
+    attempts: int = 0
+    http_code: int | None = None
+    response_time: float | None = None
+
+
+@dataclass
+class VerifyResult:
+    target: str
+    ok: bool
+    elapsed: float
+    checks: list[Check] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "ok": self.ok, "elapsed": round(self.elapsed, 3),
+                "checks": [asdict(c) for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time for the retry loop; tests pass a fake one so retries take no real time."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _get(client: httpx.Client, url: str, check: Check) -> httpx.Response | None:
+    started = time.perf_counter()
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        check.detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        check.http_code = None
+        return None
+    check.response_time = round(time.perf_counter() - started, 4)
+    check.http_code = response.status_code
+    return response
+
+
+def _root(client: httpx.Client, base: str, check: Check) -> bool:
+    response = _get(client, base + "/", check)
+    if response is None:
+        return False
+    check.detail = f"HTTP {response.status_code}"
+    return response.status_code == 200
+
+
+def _health(client: httpx.Client, base: str, check: Check) -> bool:
+    response = _get(client, base + "/api/health", check)
+    if response is None:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        check.detail = f"HTTP {response.status_code}, body is not JSON"
+        return False
+    status = body.get("status") if isinstance(body, dict) else None
+    database = (body.get("database") or {}).get("status") if isinstance(body, dict) else None
+    version = body.get("version") if isinstance(body, dict) else None
+    check.detail = f"HTTP {response.status_code}, status={status!r}, database={database!r}, version={version!r}"
+    return response.status_code == 200 and status == "ok" and database == "ok"
+
+
+# `SELECT 1` alone never reads the database (SQLite answers it without opening a page), so it
+# passes on a corrupt file; counting the schema's rows makes the database itself answer.
+DATABASE_PROBE = "SELECT 1 AS test FROM (SELECT COUNT(*) FROM sqlite_master)"
+
+
+def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
+    started = time.perf_counter()
+    try:
+        rows = db.query(DATABASE_PROBE)
+    except Exception as exc:  # any failure to answer is the finding
+        check.detail = f"{db.label}: {exc}"
+        return False
+    check.response_time = round(time.perf_counter() - started, 4)
+    value = rows[0].get("test") if rows else None
+    check.detail = f"{db.label}: SELECT 1 returned {value!r}"
+    return value in (1, "1")
+
+
+def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, deadline: float = 120.0,
+           request_timeout: float = 10.0, clock: Clock | None = None,
+           transport: httpx.BaseTransport | None = None) -> VerifyResult:
+    """Run the checks, retrying the failing ones with exponential backoff until `deadline` seconds."""
+    clock = clock or Clock()
+    started = clock.now()
+    checks: list[tuple[Check, Callable[[], bool]]] = []
+    client = httpx.Client(timeout=request_timeout, follow_redirects=True, transport=transport,
+                          headers={"User-Agent": "bookingctl-verify", "Cache-Control": "no-cache"})
+    if base_url:
+        base = base_url.rstrip("/")
+        root, health = Check("main_application"), Check("api_health")
+        checks += [(root, lambda: _root(client, base, root)), (health, lambda: _health(client, base, health))]
+    if db is not None:
+        database = Check("database")
+        checks.append((database, lambda: _database(db, database)))
+    delay = 1.0
+    try:
+        while True:
+            for check, run in checks:
+                if not check.ok:
+                    check.attempts += 1
+                    check.ok = run()
+            if all(c.ok for c, _ in checks) or clock.now() - started + delay > deadline:
+                break
+            clock.sleep(delay)
+            delay = min(delay * 2, 15.0)
+    finally:
+        client.close()
+    target = base_url or (db.label if db is not None else "")
+    return VerifyResult(target=target, ok=all(c.ok for c, _ in checks),
+                        elapsed=clock.now() - started, checks=[c for c, _ in checks])
