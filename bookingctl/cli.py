@@ -443,3 +443,57 @@ def verify_command(
         failed = ", ".join(c.name for c in result.checks if not c.ok)
         output.error(f"verification failed after {result.elapsed:.0f} s: {failed}")
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("rollback")
+def rollback_command(
+    stack: Annotated[str, typer.Option("--stack", help="Roll back this stack's API Worker.")],
+    to: Annotated[str | None, typer.Option("--to", help="Version id (default: previous 100% version).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Recorded on the deployment.")] = "manual rollback",
+    verify_after: Annotated[bool, typer.Option("--verify/--no-verify", help="Verify the site afterwards.")] = True,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds verification keeps retrying.")] = 120.0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Deploy an earlier Worker version at 100 % (forcing when secrets changed since), then verify.
+    The database is never touched: rolling bookings back would lose them. Prints JSON; exit 1 when
+    the rollback or the verification after it fails."""
+    import json
+    import os
+
+    from bookingctl import output
+    from ops.rollback import RollbackError, rollback
+    from ops.targets import TargetError, cloudflare_client, remote_database
+    from ops.verify import verify
+
+    cfg = stack_config(stack, project_dir)
+    try:
+        client = cloudflare_client()
+    except TargetError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    if not (yes or os.environ.get("CI")):
+        if not sys.stdin.isatty():
+            output.error("refusing to roll back without confirmation on a non-interactive input; pass --yes")
+            raise typer.Exit(EXIT_USAGE)
+        typer.confirm(f"Roll {cfg.worker_name} back to {to or 'its previous version'}?", abort=True)
+    try:
+        result = rollback(client, cfg.account_id, cfg.worker_name, to=to, reason=reason)
+    except RollbackError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    if result.forced:
+        output.warn(f"secrets changed since version {result.to_version}: deployed with force; it runs with "
+                    "today's secrets")
+    report: dict[str, object] = {"script": result.script, "from": result.from_version, "to": result.to_version,
+                                 "deploymentId": result.deployment_id, "forced": result.forced}
+    ok = True
+    if verify_after:
+        db = remote_database(cfg.account_id, cfg.database_name, client=client)
+        checked = verify(f"https://{cfg.domain}", db, deadline=timeout)
+        report["verification"] = checked.to_dict()
+        ok = checked.ok
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    if not ok:
+        output.error("rolled back, but the site does not verify healthy; see the verification report")
+        raise typer.Exit(EXIT_FAILED)

@@ -350,11 +350,15 @@ class CloudflareDouble:
                 if script is None:
                     return 404, _error(10007, "script not found")
                 if match.group(2) == "versions" and method == "GET":
-                    items = sorted(script.versions, key=lambda v: -v["number"])
+                    # Paginated like the API: the SDK asks for the next page until one is empty.
+                    everything = sorted(script.versions, key=lambda v: -v["number"])
+                    page = int((query.get("page") or ["1"])[0])
+                    per_page = int((query.get("per_page") or ["20"])[0])
+                    items = everything[(page - 1) * per_page: page * per_page]
                     return 200, {"success": True, "errors": [], "messages": [],
                                  "result": {"items": items},
-                                 "result_info": {"count": len(items), "page": 1, "per_page": 100,
-                                                 "total_count": len(items)}}
+                                 "result_info": {"count": len(items), "page": page, "per_page": per_page,
+                                                 "total_count": len(everything)}}
                 if match.group(2) == "deployments" and method == "GET":
                     newest_first = sorted(script.deployments, key=lambda d: d["created_on"], reverse=True)
                     return 200, _ok({"deployments": newest_first})
