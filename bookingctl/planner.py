@@ -52,6 +52,8 @@ class PlannedResource:
     # The mocked provider's outputs plus `id`, as the engine gives AnalyzeStack (bridged providers
     # include `id` among a resource's outputs). Secret markers intact; never printed.
     raw_outputs: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    # Resource hooks bound to the resource, by lifecycle step: {"before_create": ["hook-name"], ...}.
+    hooks: dict[str, list[str]] = field(default_factory=dict)
 
     def value(self, *path: str | int) -> Any:
         """The unredacted input at `path`, e.g. `value("readReplication", "mode")`."""
@@ -70,6 +72,7 @@ class PlannedResource:
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
             "dependencies": list(self.dependencies),
+            "hooks": self.hooks,
             "inputs": self.inputs,
         }
 
@@ -184,8 +187,16 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=tuple(request.dependencies),
                 raw_inputs=inputs,
                 raw_outputs=outputs,
+                hooks=_hooks(request),
             ))
         return response
+
+
+def _hooks(request: Any) -> dict[str, list[str]]:
+    if not request.HasField("hooks"):
+        return {}
+    steps = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+    return {step: list(getattr(request.hooks, step)) for step in steps if getattr(request.hooks, step)}
 
 
 def run_program(

@@ -6,8 +6,8 @@ its fix and stops before any resource is registered.
 
 import pulumi
 
-from infra.config import read_runtime_config
+from infra.config import project_root, read_runtime_config
 from infra.program import deploy
 
-for _name, _value in deploy(read_runtime_config()).items():
+for _name, _value in deploy(read_runtime_config(), project_root(pulumi.get_root_directory())).items():
     pulumi.export(_name, _value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
 from infra.backups import BackupBucket, BackupBucketArgs
@@ -10,11 +12,16 @@ from infra.database import Database, DatabaseArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
 from infra.worker import SECRET_BINDINGS, ApiWorker, ApiWorkerArgs
+from ops.hooks import context_for, deployment_hooks, migrations_checksum
 
 
-def deploy(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
-    """Declare every resource of the stack and return the stack outputs a reader needs."""
+def deploy(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[object]]:
+    """Declare every resource of the stack and return the stack outputs a reader needs.
+
+    `project_root` holds migrations/ (applied by the deployment hooks) and backups/.
+    """
     env = cfg.environment
+    hook_context = context_for(cfg, pulumi.get_stack(), project_root)
     database = Database(
         "database",
         DatabaseArgs(account_id=cfg.account_id, name=cfg.database_name, protect=cfg.is_production),
@@ -39,6 +46,8 @@ def deploy(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             database_id=database.database_id,
             # Output.secret keeps the values encrypted in state and redacted in every display.
             secrets={key: pulumi.Output.secret(getattr(cfg, key).get_secret_value()) for key in SECRET_BINDINGS},
+            migrations_checksum=migrations_checksum(hook_context.migrations_dir),
+            hooks=deployment_hooks(hook_context),
         ),
     )
     site = BookingSite(

@@ -39,6 +39,10 @@ class ApiWorkerArgs:
     database_id: pulumi.Input[str]
     # Keyed like SECRET_BINDINGS; each value must already be a Pulumi secret.
     secrets: dict[str, pulumi.Output[str]]
+    # sha256 of migrations/: part of the deployment, so a migration change alone runs the hooks.
+    migrations_checksum: str = ""
+    # Run around the moment traffic moves (ops/hooks.py): backup + migrate before, verify after.
+    hooks: pulumi.ResourceHookBinding | None = None
 
 
 class ApiWorker(pulumi.ComponentResource):
@@ -103,8 +107,8 @@ class ApiWorker(pulumi.ComponentResource):
             script_name=worker.name,
             strategy="percentage",
             versions=[{"version_id": version.id, "percentage": 100.0}],
-            annotations={"workers_message": "deployed by pulumi up"},
-            opts=pulumi.ResourceOptions(parent=self),
+            annotations={"workers_message": f"deployed by pulumi up; migrations {args.migrations_checksum[:12]}"},
+            opts=pulumi.ResourceOptions(parent=self, hooks=args.hooks),
         )
 
         # Read the name back from the deployment so that whatever routes traffic to this Worker
