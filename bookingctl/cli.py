@@ -264,18 +264,29 @@ def backup_create(
     dest: DestOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the manifest).")] = "",
     label: Annotated[str, typer.Option("--label", help="Name prefix, e.g. pre-deploy or daily.")] = "backup",
+    upload: Annotated[bool, typer.Option(
+        "--upload", help="Also copy it to the stack's R2 backup bucket (booking:backupBucketName).")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
     from bookingctl import output
     from ops import backups
 
+    if upload and stack is None:
+        output.error("--upload needs --stack: the R2 bucket is the stack's booking:backupBucketName")
+        raise typer.Exit(EXIT_USAGE)
     db = open_target(stack, local, project_dir)
     folder = _dest(dest, stack, project_dir)
     try:
         with output.progress_reporter(f"backing up {db.label}") as progress:
             manifest = backups.create(db, folder, reason=reason, label=label, progress=progress)
-    except (backups.BackupError, OSError) as exc:
+        from ops.targets import RemoteDatabase
+
+        if upload and stack is not None and isinstance(db, RemoteDatabase):
+            cfg = stack_config(stack, project_dir)
+            keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
+            output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
+    except Exception as exc:
         raise _backup_error(exc) from None
     finally:
         db.close()
@@ -289,12 +300,27 @@ def backup_list(
     stack: Annotated[str | None, typer.Option("--stack", help="List backups/<stack>.")] = None,
     dest: DestOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    r2: Annotated[bool, typer.Option("--r2", help="List the stack's R2 backup bucket instead.")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
     from bookingctl import output
     from ops import backups
 
+    if r2:
+        from ops.targets import TargetError, cloudflare_client
+
+        if stack is None:
+            output.error("--r2 needs --stack")
+            raise typer.Exit(EXIT_USAGE)
+        cfg = stack_config(stack, project_dir)
+        try:
+            names = backups.list_r2(cloudflare_client(), cfg.account_id, cfg.backup_bucket_name)
+        except TargetError as exc:
+            output.error(str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+        sys.stdout.write("".join(f"{n}\n" for n in names))
+        return
     try:
         found = backups.list_backups(_dest(dest, stack, project_dir))
     except backups.BackupError as exc:

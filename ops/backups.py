@@ -402,3 +402,39 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
             conn.close()
         _fsync_rename(tmp, target)
     return manifest
+
+
+# --- the stack's R2 backup bucket -----------------------------------------------------------
+
+# Keys are the plain file names, without a "folder/": the SDK percent-encodes "/" in object keys
+# (contrary to its own docstring, which says slashes must be sent literally), and the bucket holds
+# nothing but backups anyway.
+R2_PREFIX = ""
+
+
+def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Manifest) -> list[str]:
+    """Copy a local backup into the stack's R2 bucket: the dump first, the manifest last.
+
+    Retention in R2 is the bucket's lifecycle rule (declared in infra/backups.py), not a prune.
+    The object API takes up to 300 MB per object; larger dumps belong on R2's S3 API.
+    """
+    keys = []
+    for file_name in (manifest.file, f"{manifest.name}{_MANIFEST}"):
+        path = dest / file_name
+        if path.stat().st_size > 300 * 1024 * 1024:
+            raise BackupError(f"{path} is over the 300 MB the R2 object API accepts; upload it with R2's S3 API")
+        # The path, not an open file: the SDK reads the bytes itself, so its retries resend the whole
+        # object (a streamed file handle would be exhausted after a failed first attempt).
+        client.r2.buckets.objects.upload(R2_PREFIX + file_name, path, account_id=account_id, bucket_name=bucket)
+        keys.append(R2_PREFIX + file_name)
+    return keys
+
+
+def list_r2(client: Any, account_id: str, bucket: str) -> list[str]:
+    """Names of the complete backups in the bucket (those whose manifest was uploaded)."""
+    names = []
+    for obj in client.r2.buckets.objects.list(bucket, account_id=account_id, prefix=R2_PREFIX):
+        key = str(obj.key or "")
+        if key.endswith(_MANIFEST):
+            names.append(key[len(R2_PREFIX):-len(_MANIFEST)])
+    return sorted(names)

@@ -67,6 +67,7 @@ class CloudflareDouble:
         self.requests: list[tuple[str, str]] = []
         self.restores: list[float] = []
         self.downloads: dict[str, Path] = {}
+        self.buckets: dict[str, dict[str, bytes]] = {}
         self.export_polls_needed = 2
         self.export_fails = False
         self.lock = threading.RLock()
@@ -288,6 +289,9 @@ class CloudflareDouble:
                                           {"Retry-After": "0"} if fault.status == 429 else None)
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     return self._send(403, _error(10000, "Authentication error"))
+                if method == "PUT":
+                    status, payload = double.put_object(url.path, raw)
+                    return self._send(status, payload)
                 body = json.loads(raw) if raw else {}
                 status, payload = double.dispatch(method, url.path, parse_qs(url.query), body)
                 self._send(status, payload)
@@ -314,7 +318,18 @@ class CloudflareDouble:
             def do_POST(self) -> None:
                 self._route("POST")
 
+            def do_PUT(self) -> None:
+                self._route("PUT")
+
         return Handler
+
+    def put_object(self, path: str, data: bytes) -> tuple[int, Any]:
+        match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([^/]+)/objects/(.+)", path)
+        if match is None or match.group(1) not in self.buckets:
+            return 404, _error(10006, "The specified bucket does not exist.")
+        self.buckets[match.group(1)][match.group(2)] = data
+        return 200, _ok({"key": match.group(2), "etag": uuid.uuid4().hex, "size": str(len(data)),
+                         "uploaded": dt.datetime.now(dt.UTC).isoformat(), "storage_class": "Standard"})
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
         prefix = f"/client/v4/accounts/{self.account_id}"
@@ -344,6 +359,17 @@ class CloudflareDouble:
                     return self._restore(db, query)
                 if method == "POST" and action == "/export":
                     return self._export(db, body)
+            match = re.fullmatch(r"/r2/buckets/([^/]+)/objects", rest)
+            if match and method == "GET":
+                objects = self.buckets.get(match.group(1))
+                if objects is None:
+                    return 404, _error(10006, "The specified bucket does not exist.")
+                prefix = (query.get("prefix") or [""])[0]
+                found = [{"key": k, "size": len(v), "etag": "e", "storage_class": "Standard",
+                          "last_modified": "2026-11-26T00:00:00Z"} for k, v in sorted(objects.items())
+                         if k.startswith(prefix)]
+                return 200, {"success": True, "errors": [], "messages": [], "result": found,
+                             "result_info": {"is_truncated": False, "per_page": 1000}}
             match = re.fullmatch(r"/workers/scripts/([^/]+)/(versions|deployments)", rest)
             if match:
                 script = self.scripts.get(match.group(1))

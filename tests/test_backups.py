@@ -267,3 +267,22 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
     report = backups.verify(dest, manifest.name)
     assert not report.ok
     assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
+
+
+@pytest.mark.usefixtures("api_root")
+def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+    double.buckets["appointmentbooking-backups"] = {}
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    keys = backups.upload(remote.client, ACCOUNT, "appointmentbooking-backups", dest, manifest)
+    assert keys == [manifest.file, f"{manifest.name}.manifest.json"]
+    stored = double.buckets["appointmentbooking-backups"]
+    assert stored[manifest.file] == (dest / manifest.file).read_bytes()
+    assert backups.list_r2(remote.client, ACCOUNT, "appointmentbooking-backups") == [manifest.name]
+
+
+@pytest.mark.usefixtures("api_root")
+def test_a_dump_without_its_manifest_in_r2_is_not_listed(
+        remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
+    double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
+    assert backups.list_r2(remote.client, ACCOUNT, "b") == []
