@@ -119,3 +119,14 @@ def test_wrong_token_is_refused(double: CloudflareDouble, d1: D1State) -> None:
     with Cloudflare(api_token="wrong", base_url=double.base_url, _strict_response_validation=True,
                     max_retries=0) as sdk, pytest.raises(cloudflare.PermissionDeniedError):
         remote_database(ACCOUNT, d1.name, client=sdk)
+
+
+def test_a_response_slower_than_the_client_timeout_is_retried(double: CloudflareDouble, d1: D1State) -> None:
+    # The first query hangs past the SDK's timeout; the SDK gives up on it and retries.
+    double.inject(Fault("POST", r"/query$", status=200, delay=1.5))
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
+                    max_retries=2, timeout=0.5) as sdk:
+        db = remote_database(ACCOUNT, d1.name, client=sdk)
+        assert apply(db, discover(REPO / "migrations")).applied == ["0001_initial_schema.sql"]
+    queries = [p for m, p in double.requests if m == "POST" and p.endswith("/query")]
+    assert len(queries) >= 3  # the timed-out attempt, its retry, and the migration itself
