@@ -168,6 +168,20 @@ def stack_config(stack: str, project_dir: Path | None) -> StackConfig:
         raise typer.Exit(EXIT_USAGE) from None
 
 
+def confirm_or_exit(question: str, yes: bool, action: str, *, honour_ci: bool = True) -> None:
+    """Ask before a change unless --yes (or CI, where there is nobody to ask); never hang on a pipe."""
+    import os
+
+    from bookingctl import output
+
+    if yes or (honour_ci and os.environ.get("CI")):
+        return
+    if not sys.stdin.isatty():
+        output.error(f"refusing to {action} without confirmation on a non-interactive input; pass --yes")
+        raise typer.Exit(EXIT_USAGE)
+    typer.confirm(question, abort=True)
+
+
 def _migrations(folder: Path | None, project_dir: Path | None) -> list[Migration]:
     from bookingctl import output
     from ops.migrations import MigrationError, discover
@@ -212,7 +226,6 @@ def migrate_apply(
 ) -> None:
     """Apply pending migrations: all or none (locally one transaction; remotely a Time Travel bookmark
     is taken first and restored on any failure). Asks first unless --yes or CI is set."""
-    import os
 
     from bookingctl import output
     from ops.migrations import MigrationError, apply, pending, status
@@ -224,11 +237,7 @@ def migrate_apply(
         output.info(f"{db.label}: nothing to apply; all {len(migrations)} migrations are applied.")
         return
     output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
-    if not (yes or os.environ.get("CI")):
-        if not sys.stdin.isatty():
-            output.error("refusing to apply without confirmation on a non-interactive input; pass --yes")
-            raise typer.Exit(EXIT_USAGE)
-        typer.confirm("Apply them now?", abort=True)
+    confirm_or_exit("Apply them now?", yes, "apply")
     try:
         result = apply(db, migrations, progress=output.info)
     except MigrationError as exc:
@@ -417,11 +426,9 @@ def backup_restore(
         output.error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     point = f"bookmark {bookmark}" if bookmark else f"time {timestamp}"
-    if not yes:
-        if not sys.stdin.isatty():
-            output.error("refusing to restore without confirmation on a non-interactive input; pass --yes")
-            raise typer.Exit(EXIT_USAGE)
-        typer.confirm(f"Restore {db.label} to {point}? Bookings made since then are lost.", abort=True)
+    # A restore loses data: even in CI it needs an explicit --yes.
+    confirm_or_exit(f"Restore {db.label} to {point}? Bookings made since then are lost.", yes, "restore",
+                    honour_ci=False)
     kwargs = {"bookmark": bookmark} if bookmark else {"timestamp": timestamp}
     try:
         response = db.client.d1.database.time_travel.restore(db.database_id, account_id=db.account_id, **kwargs)
@@ -485,7 +492,6 @@ def rollback_command(
     The database is never touched: rolling bookings back would lose them. Prints JSON; exit 1 when
     the rollback or the verification after it fails."""
     import json
-    import os
 
     from bookingctl import output
     from ops.rollback import RollbackError, rollback
@@ -498,11 +504,7 @@ def rollback_command(
     except TargetError as exc:
         output.error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
-    if not (yes or os.environ.get("CI")):
-        if not sys.stdin.isatty():
-            output.error("refusing to roll back without confirmation on a non-interactive input; pass --yes")
-            raise typer.Exit(EXIT_USAGE)
-        typer.confirm(f"Roll {cfg.worker_name} back to {to or 'its previous version'}?", abort=True)
+    confirm_or_exit(f"Roll {cfg.worker_name} back to {to or 'its previous version'}?", yes, "roll back")
     try:
         result = rollback(client, cfg.account_id, cfg.worker_name, to=to, reason=reason)
     except RollbackError as exc:

@@ -7,15 +7,18 @@ CLI uses, so a test that passes here passes for `bookingctl plan` too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cloudflare import Cloudflare
 
 from bookingctl.planner import Plan, run_program
 from bookingctl.project import Project, find_project, load_stack
 from policies.common import BUCKET, D1, DEPLOYMENT, DNS, LIFECYCLE, PAGES, ROUTE, VERSION, WORKER  # noqa: F401
+from tests.cf_double import TOKEN, CloudflareDouble, running
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES_DOMAIN = "cloudflare:index/pagesDomain:PagesDomain"
@@ -28,6 +31,33 @@ FAKE_SECRETS = {
 }
 
 PlanFn = Callable[..., Plan]
+ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"  # the committed stacks' account id
+
+
+def sqlite_dump(path: Path) -> list[str]:
+    """Schema and data of a SQLite file as text, to compare a database before and after."""
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def double(tmp_path: Path) -> Iterator[CloudflareDouble]:
+    """The stateful Cloudflare API double on 127.0.0.1, empty."""
+    root = tmp_path / "cf-api"
+    root.mkdir()
+    with running(root, ACCOUNT) as api:
+        yield api
+
+
+@pytest.fixture
+def client(double: CloudflareDouble) -> Iterator[Cloudflare]:
+    """The official SDK pointed at the double; strict: every response must fit the SDK's models."""
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
+                    max_retries=3) as sdk:
+        yield sdk
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from ops import backups
 from ops.backups import BackupError
 from ops.migrations import apply, discover
 from ops.targets import LocalDatabase, remote_database
-from tests.cf_double import TOKEN, CloudflareDouble, Fault, running
-from tests.conftest import REPO
+from tests.cf_double import CloudflareDouble, Fault
+from tests.conftest import ACCOUNT, REPO
 
-ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
@@ -202,26 +200,11 @@ def test_restore_refuses_a_backup_that_fails_verification(source: Path, dest: Pa
 # --- remote: D1 export through the real SDK and the double -----------------------------------
 
 @pytest.fixture
-def double(tmp_path: Path) -> Iterator[CloudflareDouble]:
-    with running(tmp_path / "api", ACCOUNT) as api:
-        yield api
-
-
-@pytest.fixture
-def remote(double: CloudflareDouble, source: Path) -> Iterator[backups.RemoteDatabase]:
+def remote(double: CloudflareDouble, client: Cloudflare, source: Path) -> backups.RemoteDatabase:
     d1 = double.add_database("appointmentbooking-db", source=source)
-    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
-                    max_retries=3) as sdk:
-        yield remote_database(ACCOUNT, d1.name, client=sdk)
+    return remote_database(ACCOUNT, d1.name, client=client)
 
 
-@pytest.fixture(autouse=False)
-def api_root(tmp_path: Path) -> Path:
-    (tmp_path / "api").mkdir()
-    return tmp_path / "api"
-
-
-@pytest.mark.usefixtures("api_root")
 def test_remote_backup_polls_the_export_and_records_its_bookmark(
         remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, source: Path) -> None:
     double.export_polls_needed = 3
@@ -233,7 +216,6 @@ def test_remote_backup_polls_the_export_and_records_its_bookmark(
     assert backups.verify(dest, manifest.name).ok
 
 
-@pytest.mark.usefixtures("api_root")
 def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
                                         dest: Path) -> None:
     double.export_fails = True
@@ -242,7 +224,6 @@ def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: 
     assert list(dest.iterdir()) == []
 
 
-@pytest.mark.usefixtures("api_root")
 def test_download_cut_short_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
                                              dest: Path) -> None:
     double.inject(Fault("GET", r"^/__downloads/", truncate=True))
@@ -251,7 +232,6 @@ def test_download_cut_short_leaves_no_backup(remote: backups.RemoteDatabase, dou
     assert list(dest.iterdir()) == []
 
 
-@pytest.mark.usefixtures("api_root")
 def test_rate_limited_export_is_retried(remote: backups.RemoteDatabase, double: CloudflareDouble,
                                         dest: Path) -> None:
     double.inject(Fault("POST", r"/export$", status=429))
@@ -269,7 +249,6 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
     assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
 
 
-@pytest.mark.usefixtures("api_root")
 def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
         remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
     double.buckets["appointmentbooking-backups"] = {}
@@ -281,7 +260,6 @@ def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
     assert backups.list_r2(remote.client, ACCOUNT, "appointmentbooking-backups") == [manifest.name]
 
 
-@pytest.mark.usefixtures("api_root")
 def test_a_dump_without_its_manifest_in_r2_is_not_listed(
         remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
     double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,33 +13,17 @@ from ops import backups
 from ops.hooks import DeployContext, DeployHookError, after_traffic, before_traffic, migrations_checksum
 from ops.migrations import discover, pending
 from ops.targets import remote_database
-from tests.cf_double import TOKEN, CloudflareDouble, D1State, running
-from tests.conftest import DEPLOYMENT, REPO, PlanFn
+from tests.cf_double import TOKEN, CloudflareDouble, D1State
+from tests.conftest import ACCOUNT, DEPLOYMENT, REPO, PlanFn
+from tests.conftest import sqlite_dump as dump
 from tests.http_site import Site, serving
 
-ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"
 WORKER = "appointmentbooking-api-staging"
-
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def double(tmp_path: Path) -> Iterator[CloudflareDouble]:
-    root = tmp_path / "api"
-    root.mkdir()
-    with running(root, ACCOUNT) as api:
-        api.add_script(WORKER, versions=2)
-        yield api
 
 
 @pytest.fixture
 def d1(double: CloudflareDouble) -> D1State:
+    double.add_script(WORKER, versions=2)
     return double.add_database("appointmentbooking-db-staging")
 
 

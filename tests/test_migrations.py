@@ -10,15 +10,7 @@ import pytest
 from ops.migrations import CREATE_TABLE, MigrationError, apply, discover, pending, status
 from ops.targets import LocalDatabase
 from tests.conftest import REPO
-
-
-def dump(path: Path) -> list[str]:
-    """Schema and data of a database, as text, to compare before and after."""
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+from tests.conftest import sqlite_dump as dump
 
 
 @pytest.fixture

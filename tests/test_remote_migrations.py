@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import cloudflare
@@ -12,32 +10,9 @@ from cloudflare import Cloudflare
 
 from ops.migrations import MigrationError, apply, discover, pending, status
 from ops.targets import RemoteDatabase, TargetError, remote_database
-from tests.cf_double import TOKEN, CloudflareDouble, D1State, Fault, running
-from tests.conftest import REPO
-
-ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"
-
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def double(tmp_path: Path) -> Iterator[CloudflareDouble]:
-    with running(tmp_path, ACCOUNT) as api:
-        yield api
-
-
-@pytest.fixture
-def client(double: CloudflareDouble) -> Iterator[Cloudflare]:
-    # Strict: every response the double sends must parse into the SDK's own models.
-    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
-                    max_retries=3) as sdk:
-        yield sdk
+from tests.cf_double import TOKEN, CloudflareDouble, D1State, Fault
+from tests.conftest import ACCOUNT, REPO
+from tests.conftest import sqlite_dump as dump
 
 
 @pytest.fixture

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from cloudflare import Cloudflare
 
 from ops.rollback import RollbackError, choose_target, deployments, rollback
-from tests.cf_double import TOKEN, CloudflareDouble, running
+from tests.cf_double import CloudflareDouble
+from tests.conftest import ACCOUNT
 
-ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"
 SCRIPT = "appointmentbooking-api"
-
-
-@pytest.fixture
-def double(tmp_path: Path) -> Iterator[CloudflareDouble]:
-    with running(tmp_path, ACCOUNT) as api:
-        yield api
-
-
-@pytest.fixture
-def client(double: CloudflareDouble) -> Iterator[Cloudflare]:
-    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
-                    max_retries=2) as sdk:
-        yield sdk
 
 
 def ids(double: CloudflareDouble) -> list[str]:
