@@ -525,3 +525,113 @@ def rollback_command(
     if not ok:
         output.error("rolled back, but the site does not verify healthy; see the verification report")
         raise typer.Exit(EXIT_FAILED)
+
+
+audit_app = typer.Typer(help="Security audit of the booking database.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, their permissions and dormant accounts.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys and their usage.", no_args_is_help=True)
+db_app = typer.Typer(help="Database analysis.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(db_app, name="db")
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
+
+@audit_app.command("security")
+def audit_security(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    fmt: FormatOption = Format.table,
+    fail_on_findings: Annotated[bool, typer.Option(
+        "--fail-on-findings", help="Exit 1 when anything is found.")] = False,
+    failed_logins: Annotated[int, typer.Option(help="Flag IPs with more failed logins than this in 24 h.")] = 5,
+    dormant_days: Annotated[int, typer.Option(help="Flag accounts unused for this many days.")] = 30,
+    unused_key_days: Annotated[int, typer.Option(help="Flag API keys unused for this many days.")] = 90,
+    requests_per_hour: Annotated[int, typer.Option(help="Flag key/IP pairs above this many requests/hour.")] = 100,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Failed logins, privilege escalation (the guide's precedence bug fixed), dormant accounts,
+    expired/unused API keys, suspicious API usage; access patterns and role changes for review."""
+    from bookingctl import output
+    from ops.audit import Thresholds, security_audit
+
+    db = open_target(stack, local, project_dir)
+    report = security_audit(db, Thresholds(failed_logins, dormant_days, unused_key_days, requests_per_hour))
+    output.print_audit(report, fmt)
+    if fail_on_findings and report.findings:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@users_app.command("list")
+def users_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = Format.table,
+               project_dir: ProjectDir = None) -> None:
+    """All users with role, tenant, status, created and last login."""
+    from bookingctl import output
+    from ops.audit import users
+
+    output.print_rows("Users", users(open_target(stack, local, project_dir)), fmt)
+
+
+@users_app.command("permissions")
+def users_permissions(user: Annotated[str, typer.Argument(help="User id or email.")], stack: StackOption = None,
+                      local: LocalOption = None, fmt: FormatOption = Format.table,
+                      project_dir: ProjectDir = None) -> None:
+    """A user's permissions."""
+    from bookingctl import output
+    from ops.audit import user_permissions
+
+    output.print_rows(f"Permissions of {user}", user_permissions(open_target(stack, local, project_dir), user), fmt)
+
+
+@users_app.command("dormant")
+def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = Format.table,
+                  days: Annotated[int, typer.Option(help="Unused for this many days.")] = 30,
+                  project_dir: ProjectDir = None) -> None:
+    """Accounts that never logged in or not for --days."""
+    from bookingctl import output
+    from ops.audit import Thresholds, dormant
+
+    db = open_target(stack, local, project_dir)
+    output.print_rows("Dormant accounts", dormant(db, Thresholds(dormant_days=days)), fmt)
+
+
+@apikeys_app.command("list")
+def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = Format.table,
+                 project_dir: ProjectDir = None) -> None:
+    """API keys with status Active, Expired or Unused (90 days)."""
+    from bookingctl import output
+    from ops.audit import api_keys
+
+    output.print_rows("API keys", api_keys(open_target(stack, local, project_dir)), fmt)
+
+
+@apikeys_app.command("usage")
+def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = Format.table,
+                  project_dir: ProjectDir = None) -> None:
+    """API requests per day over 30 days: count, unique users, average response time."""
+    from bookingctl import output
+    from ops.audit import api_usage
+
+    output.print_rows("API usage per day", api_usage(open_target(stack, local, project_dir)), fmt)
+
+
+@db_app.command("stats")
+def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = Format.table,
+             project_dir: ProjectDir = None) -> None:
+    """Tables with row, index and column counts; indexes; size; whether the tenant query uses an index."""
+    import json
+
+    from bookingctl import output
+    from ops.dbstats import stats
+
+    result = stats(open_target(stack, local, project_dir))
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    output.print_rows("Tables", result["tables"], fmt)
+    output.print_rows("Indexes", result["indexes"], fmt)
+    output.info(f"size: {result['size']}")
+    verdict = "uses an index" if result["tenant_query_uses_index"] else "does NOT use an index"
+    output.info(f"appointments-by-tenant query {verdict}: {'; '.join(result['tenant_query_plan'])}")

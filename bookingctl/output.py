@@ -252,3 +252,29 @@ def print_backups(found: list[Manifest], fmt: Format) -> None:
         table.add_row(Text(m.name), Text(m.created_at), Text(f"{m.size:,}"), Text(f"{sum(m.tables.values()):,}"),
                       Text(str(m.source.get("database"))), Text(m.reason))
     _console(sys.stdout).print(table)
+
+
+def print_rows(title: str, rows: list[dict[str, Any]], fmt: Format) -> None:
+    """Query results as a table, or as a JSON list."""
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(title=Text(f"{title} ({len(rows)})"), title_justify="left")
+    columns = list(rows[0]) if rows else []
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
+    _console(sys.stdout).print(table)
+
+
+def print_audit(report: Any, fmt: Format) -> None:
+    """A security audit: every section, findings marked, and a closing count."""
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        return
+    for key, section in report.sections.items():
+        mark = "FINDING" if section.flagged else ("ok" if section.finding else "review")
+        print_rows(f"[{mark}] {key}: {section.title}", section.rows, fmt)
+    _console(sys.stdout).print(Text(f"{report.findings} finding(s) in {report.database} at {report.generated_at}",
+                                    style="bold red" if report.findings else "bold green"))
