@@ -635,3 +635,93 @@ def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOp
     output.info(f"size: {result['size']}")
     verdict = "uses an index" if result["tenant_query_uses_index"] else "does NOT use an index"
     output.info(f"appointments-by-tenant query {verdict}: {'; '.join(result['tenant_query_plan'])}")
+
+
+monitor_app = typer.Typer(help="Health report and performance monitor.", no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("health")
+def monitor_health(
+    stack: Annotated[str | None, typer.Option("--stack", help="Check https://<domain>/api/health and the D1.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Site to check instead.")] = None,
+    local: LocalOption = None,
+    paystack_url: Annotated[str | None, typer.Option(help="Paystack endpoint to probe.")] = None,
+    google_calendar_url: Annotated[str | None, typer.Option(help="Google Calendar endpoint to probe.")] = None,
+    whatsapp_url: Annotated[str | None, typer.Option(help="WhatsApp (Graph API) endpoint to probe.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per check.")] = 10.0,
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST an alert here when FAIL.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """The guide's health JSON: main application, database, Paystack, Google Calendar and WhatsApp,
+    checked concurrently. Exit 1 when the overall status is FAIL (and alert --webhook)."""
+    import json
+
+    from bookingctl import output
+    from ops.monitor import INTEGRATIONS, health, post_webhook
+    from ops.targets import TargetError, remote_database
+
+    db: LocalDatabase | RemoteDatabase | None = None
+    if stack is not None:
+        cfg = stack_config(stack, project_dir)
+        base_url = base_url or f"https://{cfg.domain}"
+        try:
+            db = remote_database(cfg.account_id, cfg.database_name)
+        except TargetError as exc:
+            output.error(str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+    elif local is not None:
+        db = open_target(None, local, project_dir)
+    if base_url is None:
+        output.error("name what to check: --stack STACK, or --base-url URL [--local FILE]")
+        raise typer.Exit(EXIT_USAGE)
+    endpoints = dict(INTEGRATIONS)
+    for name, url in (("paystack", paystack_url), ("google_calendar", google_calendar_url),
+                      ("whatsapp", whatsapp_url)):
+        if url:
+            endpoints[name] = url
+    report = health(base_url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout)
+    sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    if report.overall_status == "FAIL":
+        failed = ", ".join(name for name, c in report.checks.items() if c["status"] == "FAIL")
+        output.error(f"critical health check failure: {failed}")
+        if webhook and not post_webhook(webhook, f"Health check FAILED for {base_url}: {failed}"):
+            output.warn(f"the alert could not be delivered to {webhook}")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@monitor_app.command("perf")
+def monitor_perf(
+    url: Annotated[list[str] | None, typer.Option("--url", help="URL to sample (repeatable).")] = None,
+    stack: Annotated[str | None, typer.Option(
+        "--stack", help="Default URLs: root, /book/<salon>, /api/health.")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Requests per URL.")] = 5,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")] = 5,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the metrics JSON here too.")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Average response time limit (s).")] = 2.0,
+    success: Annotated[float, typer.Option("--success", help="Success-rate floor (%).")] = 99.0,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Per URL: average, p50, p95 and max response time and success rate; exit 1 on a breach of the
+    guide's thresholds (2.0 s average, 99 % success)."""
+    import json
+
+    from bookingctl import output
+    from ops.monitor import default_urls, perf
+
+    urls = list(url or [])
+    if not urls:
+        if stack is None:
+            output.error("pass --url URL (repeatable) or --stack STACK for its default URLs")
+            raise typer.Exit(EXIT_USAGE)
+        urls = default_urls(stack_config(stack, project_dir).domain)
+    metrics = perf(urls, samples=samples, concurrency=concurrency, response_threshold=threshold,
+                   success_threshold=success)
+    text = json.dumps([m.to_dict() for m in metrics], indent=2) + "\n"
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    breaches = [m.url for m in metrics if m.response_breach or m.success_breach]
+    if breaches:
+        output.error(f"threshold breached for: {', '.join(breaches)}")
+        raise typer.Exit(EXIT_FAILED)

@@ -38,7 +38,9 @@ class LocalDatabase:
         self.path = path
         self.label = f"local {path}"
         # Autocommit mode: transactions are opened explicitly where an operation needs one.
-        self.conn = sqlite3.connect(path, isolation_level=None)
+        # check_same_thread=False: concurrent checks (monitor health) hand the connection to a worker
+        # thread; it is never used by two threads at once.
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
 
