@@ -125,6 +125,8 @@ class StackConfig(BaseModel):
     pages_project_name: str
     pages_production_branch: str = "main"
     backup_bucket_name: str
+    # Receives the health-check alert; required in production (the guide's alerts are production's).
+    alert_email: str | None = None
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
     whatsapp_token: SecretStr
@@ -167,6 +169,13 @@ class StackConfig(BaseModel):
             raise ValueError(f"a date no later than today ({dt.date.today().isoformat()})")
         return value
 
+    @field_validator("alert_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", value):
+            raise ValueError("an email address such as devops@company.com")
+        return value
+
     @field_validator("tenants", mode="before")
     @classmethod
     def _tenants_json(cls, value: Any) -> Any:
@@ -191,6 +200,9 @@ class StackConfig(BaseModel):
                               "so it can never be mistaken for production")
         if production and looks_like_staging(self.domain):
             raise _KeyedError("domain", self.domain, "a production hostname without a staging/test label")
+        if production and not self.alert_email:
+            raise _KeyedError("alertEmail", None, "an address for production's health alerts "
+                                                  "(the guide: alert when the health check fails)")
         seen: dict[str, str] = {self.domain: "booking:domain"}
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):

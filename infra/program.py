@@ -9,6 +9,7 @@ import pulumi
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
 from infra.worker import SECRET_BINDINGS, ApiWorker, ApiWorkerArgs
@@ -79,6 +80,12 @@ def deploy(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[objec
             ),
         )
 
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(account_id=cfg.account_id, zone_id=cfg.zone_id, domain=cfg.domain, environment=env,
+                       alert_email=cfg.alert_email if cfg.is_production else None),
+    )
+
     return {
         "environment": env,
         "domain": cfg.domain,
@@ -91,4 +98,5 @@ def deploy(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[objec
         "pagesUrl": site.url,
         "backupBucket": backups.bucket_name,
         "tenantHostnames": [t.hostname for t in cfg.tenants],
+        "healthCheckId": monitoring.health_check_id,
     }

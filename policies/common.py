@@ -42,6 +42,8 @@ DNS = "cloudflare:index/dnsRecord:DnsRecord"
 PAGES = "cloudflare:index/pagesProject:PagesProject"
 BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
 LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
+HEALTHCHECK = "cloudflare:index/healthcheck:Healthcheck"
+NOTIFICATION = "cloudflare:index/notificationPolicy:NotificationPolicy"
 
 SUPPRESSIONS_FILE = Path(__file__).resolve().parent / "suppressions.yaml"
 # Tests point the pack at their own file; in CI and `pulumi preview` the committed one is read.

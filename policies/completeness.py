@@ -8,7 +8,9 @@ from policies.common import (
     BUCKET,
     D1,
     DEPLOYMENT,
+    HEALTHCHECK,
     LIFECYCLE,
+    NOTIFICATION,
     PAGES,
     ROUTE,
     VERSION,
@@ -23,8 +25,7 @@ from policies.common import (
 
 NAME = "production-completeness"
 
-# What each required type is, in the guide's words. Monitoring resources join this list when the
-# program declares them.
+# What each required type is, in the guide's words.
 REQUIRED = {
     D1: "the production D1 database",
     WORKER: "the API Worker",
@@ -34,6 +35,8 @@ REQUIRED = {
     PAGES: "the Pages project for the booking UI",
     BUCKET: "the backup bucket",
     LIFECYCLE: "the backup retention lifecycle",
+    HEALTHCHECK: "the health check of /api/health",
+    NOTIFICATION: "the alert when the health check fails",
 }
 
 SCHEMA = PolicyConfigSchema(

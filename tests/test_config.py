@@ -26,6 +26,7 @@ BASE = {
     "booking:compatibilityDate": "2026-10-01",
     "booking:pagesProjectName": "appointmentbooking",
     "booking:backupBucketName": "appointmentbooking-backups",
+    "booking:alertEmail": "devops@company.com",
     **SECRETS,
 }
 
@@ -186,3 +187,13 @@ def test_missing_worker_bundle_file_is_refused() -> None:
 def test_compatibility_date_must_be_a_past_iso_date(date: str) -> None:
     [p] = problems({"booking:compatibilityDate": date}).problems
     assert p.key == "compatibilityDate"
+
+
+def test_production_needs_an_alert_address() -> None:
+    [p] = problems({"booking:alertEmail": None}).problems
+    assert p.key == "alertEmail" and "health alerts" in p.allowed
+
+
+def test_alert_address_must_be_an_email() -> None:
+    [p] = problems({"booking:alertEmail": "not-an-email"}).problems
+    assert p.key == "alertEmail" and "email address" in p.allowed

@@ -306,3 +306,9 @@ def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, pro
 def test_unknown_policy_in_config_is_a_config_error(prod_pack: PackProcess, production: Plan) -> None:
     with pytest.raises(PolicyConfigError, match="unknown policies: pre-deploy-checklst"):
         gate(prod_pack, production, {"pre-deploy-checklst": {"commit": "abc1234"}})
+
+
+def test_production_without_its_health_alert_is_incomplete(prod_pack: PackProcess, production: Plan) -> None:
+    result = prod(prod_pack, without(production, "cloudflare:index/notificationPolicy:NotificationPolicy"))
+    [v] = found(result, "production-completeness")
+    assert "the alert when the health check fails" in v.message

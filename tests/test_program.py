@@ -187,7 +187,7 @@ def test_production_backup_bucket_is_protected(production: Plan, staging: Plan) 
 def test_every_cloud_resource_sits_in_a_component(production: Plan) -> None:
     components = {r.urn for r in production.resources if not r.custom}
     assert {r.type.split(":")[1] for r in production.resources if not r.custom} == {
-        "database", "worker", "pages", "backups", "routing"}
+        "database", "worker", "pages", "backups", "routing", "monitoring"}
     for r in production.custom_resources():
         assert r.parent in components, f"{r.urn} should be a child of a booking:* component"
 
@@ -205,10 +205,37 @@ def test_stack_outputs_give_a_reader_what_they_need(production: Plan) -> None:
         "pagesUrl": "https://appointmentbooking.pages.dev",
         "backupBucket": "appointmentbooking-backups",
         "tenantHostnames": [],
+        "healthCheckId": "monitoring-health-check-id",
     }
 
 
 def test_plans_in_one_process_do_not_leak_into_each_other(production: Plan, staging: Plan) -> None:
     assert staging.outputs["environment"] == "staging"
     assert all(r.urn.startswith("urn:pulumi:staging::") for r in staging.resources)
-    assert len(production.resources) == len(staging.resources) == 15
+    assert len(production.resources) == 18 and len(staging.resources) == 17  # staging has no alert
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+HEALTHCHECK = "cloudflare:index/healthcheck:Healthcheck"
+NOTIFICATION = "cloudflare:index/notificationPolicy:NotificationPolicy"
+
+
+def test_each_environment_health_checks_its_own_api(production: Plan, staging: Plan) -> None:
+    for plan, domain in ((production, "www.instylehairboutique.co.za"), (staging, "staging.instylehairboutique.co.za")):
+        check = plan.one(HEALTHCHECK)
+        assert check.value("address") == domain and check.value("type") == "HTTPS"
+        assert check.value("httpConfig", "path") == "/api/health"
+        assert check.value("httpConfig", "expectedCodes") == ["200"]
+        assert check.value("httpConfig", "expectedBody") == '"status":"ok"'
+
+
+def test_production_alerts_by_email_when_the_health_check_is_unhealthy(production: Plan) -> None:
+    alert = production.one(NOTIFICATION)
+    assert alert.value("alertType") == "health_check_status_notification" and alert.value("enabled") is True
+    assert alert.value("filters") == {"healthCheckIds": ["monitoring-health-check-id"], "statuses": ["Unhealthy"]}
+    assert alert.value("mechanisms") == {"emails": [{"id": "devops@company.com"}]}
+
+
+def test_staging_has_no_alert(staging: Plan) -> None:
+    assert staging.of_type(NOTIFICATION) == []
