@@ -725,3 +725,58 @@ def monitor_perf(
     if breaches:
         output.error(f"threshold breached for: {', '.join(breaches)}")
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("watch")
+def watch_command(
+    stack: Annotated[str, typer.Option("--stack", help="Watch https://<booking:domain>/api/health.")],
+    duration: Annotated[str, typer.Option("--duration", help="How long, e.g. 10m, 600s, 1h.")] = "10m",
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Probe this site instead of the domain.")] = None,
+    rollback_on_trigger: Annotated[bool, typer.Option(
+        "--rollback/--no-rollback", help="Roll the Worker back when a trigger fires.")] = True,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Sample the site after a deployment and roll the Worker back when a guide trigger fires: error rate
+    > 5 % over 5 minutes, response time > 2 s for 10 minutes, database failures (thresholds:
+    booking:watch). Prints JSON; exit 1 when a trigger fired."""
+    import json
+
+    from bookingctl import output
+    from ops.rollback import RollbackError, rollback
+    from ops.targets import TargetError, cloudflare_client
+    from ops.verify import Clock
+    from ops.watch import WatchSettings, http_probe, watch
+
+    seconds = _duration(duration)
+    cfg = stack_config(stack, project_dir)
+    t = cfg.watch
+    settings = WatchSettings(duration=seconds, interval=t.interval_seconds, error_rate_percent=t.error_rate_percent,
+                             error_window=t.error_window_seconds, latency_seconds=t.latency_seconds,
+                             latency_window=t.latency_window_seconds, database_failures=t.database_failures)
+    clock = Clock()
+    url = (base_url or f"https://{cfg.domain}").rstrip("/") + "/api/health"
+
+    def roll_back(reason: str) -> object:
+        try:
+            return rollback(cloudflare_client(), cfg.account_id, cfg.worker_name, reason=f"watch: {reason}")
+        except (RollbackError, TargetError) as exc:
+            output.error(f"automatic rollback failed: {exc}")
+            return {"error": str(exc)}
+
+    result = watch(http_probe(url, clock), settings, clock, roll_back if rollback_on_trigger else None,
+                   log=output.info)
+    sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    if result.trigger:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _duration(text: str) -> float:
+    import re
+
+    from bookingctl import output
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", text.strip())
+    if not match:
+        output.error(f"--duration {text!r}: use a number with s, m or h, e.g. 10m")
+        raise typer.Exit(EXIT_USAGE)
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]

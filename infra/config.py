@@ -100,6 +100,19 @@ class Tenant(BaseModel):
         return _check_hex_id(value)
 
 
+class WatchThresholds(BaseModel):
+    """`booking:watch`: the post-deploy watch's rollback triggers (defaults: the guide's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    interval_seconds: float = Field(default=15.0, gt=0, le=300)
+    error_rate_percent: float = Field(default=5.0, gt=0, le=100)
+    error_window_seconds: float = Field(default=300.0, gt=0)
+    latency_seconds: float = Field(default=2.0, gt=0)
+    latency_window_seconds: float = Field(default=600.0, gt=0)
+    database_failures: int = Field(default=3, ge=1, le=100)
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -127,6 +140,7 @@ class StackConfig(BaseModel):
     backup_bucket_name: str
     # Receives the health-check alert; required in production (the guide's alerts are production's).
     alert_email: str | None = None
+    watch: WatchThresholds = WatchThresholds()
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
     whatsapp_token: SecretStr
@@ -176,7 +190,7 @@ class StackConfig(BaseModel):
             raise ValueError("an email address such as devops@company.com")
         return value
 
-    @field_validator("tenants", mode="before")
+    @field_validator("tenants", "watch", mode="before")
     @classmethod
     def _tenants_json(cls, value: Any) -> Any:
         # The engine hands structured config to the program as a JSON string.
@@ -184,7 +198,7 @@ class StackConfig(BaseModel):
             try:
                 return json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError("a list of {slug, hostname, zoneId} objects") from exc
+                raise ValueError("valid JSON (tenants: a list of {slug, hostname, zoneId}; watch: an object)") from exc
         return value
 
     @model_validator(mode="after")
