@@ -780,3 +780,35 @@ def _duration(text: str) -> float:
         output.error(f"--duration {text!r}: use a number with s, m or h, e.g. 10m")
         raise typer.Exit(EXIT_USAGE)
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("daily")
+def report_daily(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Site to probe (default with --stack: its domain).")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for daily-report-<date>.json and .md.")] = Path("reports"),
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST a one-line status here (retried).")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Uptime, response time, bookings today/this week/total, server errors, and a summary with key
+    issues and recommendations; JSON and Markdown (with a bookings-per-day chart) into --out."""
+    from bookingctl import output
+    from ops.monitor import post_webhook
+    from ops.report import build, write
+
+    db = open_target(stack, local, project_dir)
+    if stack is not None and base_url is None:
+        base_url = f"https://{stack_config(stack, project_dir).domain}"
+    report = build(db, base_url)
+    for path in write(report, out):
+        output.info(f"wrote {path}")
+    sys.stdout.write(report.one_line() + "\n")
+    if webhook and not post_webhook(webhook, report.one_line()):
+        output.warn(f"the daily status could not be delivered to {webhook}")
