@@ -142,3 +142,22 @@ def test_thresholds_come_from_stack_config() -> None:
     with pytest.raises(ConfigError, match=r"watch\.errorRatePercent"):
         parse_config({**BASE, "booking:watch": '{"errorRatePercent": 0}'}, set(SECRETS), stack="production",
                      source="Pulumi.production.yaml", project_root=Path(REPO))
+
+
+def test_cli_watch_reports_json_and_refuses_a_bad_duration(site: Site) -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
+                             "--no-rollback", "--project-dir", str(REPO)])
+    assert ok.exit_code == 0
+    assert '"samples": 1' in ok.stdout and '"trigger": null' in ok.stdout
+    bad = runner.invoke(app, ["watch", "--stack", "staging", "--duration", "ten minutes", "--project-dir", str(REPO)])
+    assert bad.exit_code == 2 and "use a number with s, m or h" in bad.stderr
+    failing(site)
+    site.health_body = {"status": "error", "database": {"status": "error"}}
+    fired = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
+                                "--no-rollback", "--project-dir", str(REPO)])
+    assert fired.exit_code == 0  # one sample cannot meet any trigger (3 database failures needed)
