@@ -812,3 +812,47 @@ def report_daily(
     sys.stdout.write(report.one_line() + "\n")
     if webhook and not post_webhook(webhook, report.one_line()):
         output.warn(f"the daily status could not be delivered to {webhook}")
+
+
+EXIT_CHANGES = 3
+
+
+@app.command("diff")
+def diff_command(
+    stack: Annotated[str, typer.Argument(help="Stack to compare.")],
+    base: Annotated[str, typer.Option("--base", help="Git ref to compare the working tree with.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or markdown.")] = Format.table,
+    policy_config: Annotated[Path | None, typer.Option("--policy-config", help="As for plan, both sides.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Desired-state diff of STACK between --base and the working tree: resources added, updated,
+    replaced and deleted with their changed inputs (secrets redacted; data-bearing and protected
+    resources first, with a warning), and policy results new / fixed / still failing. Exit 0 no
+    changes, 3 changes, 1 new mandatory violations, 2 usage errors."""
+    import json
+
+    from bookingctl import output
+    from bookingctl.diff import DiffError, diff, summary_line, to_json, to_markdown
+
+    root = project_dir or Path.cwd()
+    try:
+        result = diff(root.resolve(), stack, base, policy_config)
+    except DiffError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(to_json(result), indent=2, default=str) + "\n")
+    elif fmt is Format.markdown:
+        sys.stdout.write(to_markdown(result))
+    else:
+        for change in result.warnings:
+            output.warn(change.warning or "")
+        sys.stdout.write(summary_line(result) + "\n")
+        if result.changes:
+            output.print_rows("Changes", [
+                {"action": c.action, "type": c.type, "name": c.name, "changed inputs": ", ".join(c.inputs)}
+                for c in result.changes], Format.table)
+    if result.new_mandatory:
+        raise typer.Exit(EXIT_FAILED)
+    if result.changes:
+        raise typer.Exit(EXIT_CHANGES)

@@ -1,0 +1,259 @@
+"""Desired-state diff of a stack between a git ref and the working tree, for pull-request review.
+
+Each side is planned in its own process from its own tree (the base in a temporary `git worktree`),
+with its own program and its own policy pack: importing the base's `infra` into this process would
+pick up the working tree's modules instead. Both sides print `bookingctl plan --format json`, whose
+inputs are already redacted, so the diff can never show a secret.
+
+Replacements: the engine decides them from the provider's schema, which needs the provider plugin.
+Offline we use the replace-on-change inputs of the resource types this program declares (from the
+provider's schema: every WorkerVersion input, names and parents elsewhere); changes to other inputs
+show as in-place updates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_BEARING = {"cloudflare:index/d1Database:D1Database": "D1 database",
+                "cloudflare:index/r2Bucket:R2Bucket": "backup bucket"}
+ALL_INPUTS = "*"
+REPLACE_ON_CHANGE: dict[str, set[str]] = {
+    "cloudflare:index/d1Database:D1Database": {"accountId", "name", "jurisdiction", "primaryLocationHint"},
+    "cloudflare:index/r2Bucket:R2Bucket": {"accountId", "name", "location", "jurisdiction"},
+    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": {"accountId", "bucketName"},
+    "cloudflare:index/worker:Worker": {"accountId"},
+    "cloudflare:index/workerVersion:WorkerVersion": {ALL_INPUTS},
+    "cloudflare:index/workersDeployment:WorkersDeployment": {"accountId", "scriptName"},
+    "cloudflare:index/workersRoute:WorkersRoute": {"zoneId"},
+    "cloudflare:index/dnsRecord:DnsRecord": {"zoneId"},
+    "cloudflare:index/pagesProject:PagesProject": {"accountId", "name"},
+    "cloudflare:index/pagesDomain:PagesDomain": {"accountId", "projectName", "name"},
+    "cloudflare:index/healthcheck:Healthcheck": {"zoneId"},
+    "cloudflare:index/notificationPolicy:NotificationPolicy": {"accountId"},
+}
+
+
+class DiffError(Exception):
+    """A side could not be planned (bad ref, bad config); the message says which and why."""
+
+
+@dataclass
+class Change:
+    action: str  # add | delete | replace | update
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key -> (before, after)
+    warning: str | None = None
+
+
+@dataclass
+class StackDiff:
+    stack: str
+    base_ref: str
+    changes: list[Change]
+    policy_new: list[dict[str, Any]]
+    policy_fixed: list[dict[str, Any]]
+    policy_still: list[dict[str, Any]]
+    base_resources: dict[str, dict[str, Any]]
+    head_resources: dict[str, dict[str, Any]]
+
+    @property
+    def warnings(self) -> list[Change]:
+        return [c for c in self.changes if c.warning]
+
+    @property
+    def new_mandatory(self) -> list[dict[str, Any]]:
+        return [v for v in self.policy_new if v["level"] == "mandatory"]
+
+    def counts(self) -> dict[str, int]:
+        return {a: sum(1 for c in self.changes if c.action == a) for a in ("add", "update", "replace", "delete")}
+
+
+def plan_json(project_dir: Path, stack: str, policy_config: Path | None) -> dict[str, Any]:
+    """`bookingctl plan STACK --format json` run from `project_dir`'s own code."""
+    env = dict(os.environ, PYTHONPATH=str(project_dir))
+    cmd = [sys.executable, "-m", "bookingctl", "plan", stack, "--format", "json", "--project-dir", str(project_dir)]
+    if policy_config is not None:
+        cmd += ["--policy-config", str(policy_config.resolve())]
+    proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+    if proc.returncode not in (0, 1) or not proc.stdout.strip():
+        raise DiffError(f"planning {stack} in {project_dir} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def plan_ref(repo: Path, ref: str, stack: str, policy_config: Path | None) -> dict[str, Any]:
+    """Plan the stack as of `ref` in a temporary worktree (removed afterwards)."""
+    relative = _project_relative(repo)
+    with tempfile.TemporaryDirectory(prefix="bookingctl-diff-") as tmp:
+        tree = Path(tmp) / "base"
+        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            raise DiffError(f"cannot check out {ref!r}: {added.stderr.strip()}")
+        try:
+            return plan_json(tree / relative, stack, policy_config)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
+def _project_relative(project_dir: Path) -> Path:
+    top = subprocess.run(["git", "-C", str(project_dir), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True)
+    if top.returncode != 0:
+        raise DiffError(f"{project_dir} is not inside a git repository")
+    return project_dir.resolve().relative_to(Path(top.stdout.strip()).resolve())
+
+
+def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
+
+
+def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any]) -> StackDiff:
+    """Resource and policy differences between two plan JSON documents."""
+    before = {r["urn"]: r for r in base["resources"]}
+    after = {r["urn"]: r for r in head["resources"]}
+    changes: list[Change] = []
+    for urn, r in after.items():
+        if urn not in before:
+            changes.append(Change("add", urn, r["type"], r["name"]))
+    for urn, old in before.items():
+        new = after.get(urn)
+        if new is None:
+            changes.append(Change("delete", urn, old["type"], old["name"], warning=_warning(old, "deleted")))
+            continue
+        diff = _changed_keys(old.get("inputs") or {}, new.get("inputs") or {})
+        if not diff:
+            continue
+        forcing = REPLACE_ON_CHANGE.get(old["type"], set())
+        replace = ALL_INPUTS in forcing or bool(forcing & set(diff))
+        action = "replace" if replace else "update"
+        changes.append(Change(action, urn, old["type"], old["name"], diff,
+                              warning=_warning(old, "replaced") if replace else None))
+    order = {"delete": 0, "replace": 1, "update": 2, "add": 3}
+    changes.sort(key=lambda c: (c.warning is None, order[c.action], c.urn))
+
+    def keyed(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        return {(v["policy"], v["resource"], v["message"].splitlines()[0] if v["message"] else ""): v
+                for v in doc.get("violations") or []}
+
+    old_v, new_v = keyed(base), keyed(head)
+    return StackDiff(
+        stack=stack, base_ref=base_ref, changes=changes,
+        policy_new=[v for k, v in new_v.items() if k not in old_v],
+        policy_fixed=[v for k, v in old_v.items() if k not in new_v],
+        policy_still=[v for k, v in new_v.items() if k in old_v],
+        base_resources=before, head_resources=after)
+
+
+def _warning(resource: dict[str, Any], what: str) -> str | None:
+    kind = DATA_BEARING.get(resource["type"])
+    if kind:
+        return f"{kind} {resource['name']} would be {what}: its data goes with it"
+    if resource.get("protect"):
+        return f"protected resource {resource['name']} would be {what} (the engine refuses until protect is lifted)"
+    return None
+
+
+def diff(project_dir: Path, stack: str, base_ref: str, policy_config: Path | None = None) -> StackDiff:
+    """Plan both sides (in parallel) and compare them."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        base = pool.submit(plan_ref, project_dir, base_ref, stack, policy_config)
+        head = pool.submit(plan_json, project_dir, stack, policy_config)
+        return compare(stack, base_ref, base.result(), head.result())
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else f"<{len(text)} chars>"
+
+
+def summary_line(d: StackDiff) -> str:
+    c = d.counts()
+    return (f"{d.stack} vs {d.base_ref}: {c['add']} to add, {c['update']} to update, {c['replace']} to replace, "
+            f"{c['delete']} to delete; policy: {len(d.policy_new)} new, {len(d.policy_fixed)} fixed, "
+            f"{len(d.policy_still)} still failing")
+
+
+def mermaid(d: StackDiff) -> str:
+    """The affected resources with their parents and dependencies, as a Mermaid flowchart."""
+    affected = {c.urn: c.action for c in d.changes}
+    everything = {**d.base_resources, **d.head_resources}
+    shown = set(affected)
+    edges: set[tuple[str, str]] = set()
+    for urn in affected:
+        r = everything[urn]
+        for dep in [r.get("parent"), *(r.get("dependencies") or [])]:
+            if dep and dep in everything:
+                shown.add(dep)
+                edges.add((dep, urn))
+    ids = {urn: f"n{i}" for i, urn in enumerate(sorted(shown))}
+    lines = ["graph LR"]
+    for urn in sorted(shown):
+        r = everything[urn]
+        label = f"{affected.get(urn, 'unchanged')}: {r['name']}<br/>{r['type'].rsplit(':', 1)[-1]}"
+        lines.append(f'    {ids[urn]}["{label}"]')
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in sorted(edges)]
+    styles = {"add": "fill:#e6ffed", "update": "fill:#fff8c5", "replace": "fill:#ffe3c2", "delete": "fill:#ffdce0"}
+    lines += [f"    style {ids[urn]} {styles[action]}" for urn, action in sorted(affected.items())]
+    return "\n".join(lines)
+
+
+def to_markdown(d: StackDiff) -> str:
+    lines = [f"**Infrastructure diff: {summary_line(d)}**", ""]
+    for change in d.warnings:
+        lines.append(f"> ⚠️ **{change.action.upper()}**: {change.warning}")
+    if d.warnings:
+        lines.append("")
+    if d.new_mandatory:
+        lines.append(f"❌ {len(d.new_mandatory)} new mandatory policy violation(s)")
+        lines.append("")
+    if d.changes:
+        lines += ["| Action | Type | Name | Changed inputs |", "| --- | --- | --- | --- |"]
+        for c in d.changes:
+            keys = ", ".join(f"`{k}`" for k in c.inputs) or ("(new)" if c.action == "add" else "")
+            lines.append(f"| {c.action} | `{c.type}` | `{c.name}` | {keys} |")
+        lines.append("")
+    else:
+        lines += ["No resource changes.", ""]
+    if d.policy_new or d.policy_fixed or d.policy_still:
+        lines += ["| Policy result | Level | Policy | Resource | Finding |", "| --- | --- | --- | --- | --- |"]
+        for label, group in (("new", d.policy_new), ("fixed", d.policy_fixed), ("still failing", d.policy_still)):
+            for v in group:
+                first = (v["message"].splitlines() or [""])[0].replace("|", "\\|")
+                resource = v["resource"].rsplit("::", 1)[-1] if v["resource"] else "(stack)"
+                lines.append(f"| {label} | {v['level']} | `{v['policy']}` | `{resource}` | {first} |")
+        lines.append("")
+    details = [c for c in d.changes if c.inputs]
+    if details:
+        lines += ["<details><summary>Changed inputs (secrets redacted)</summary>", ""]
+        for c in details:
+            lines.append(f"**{c.action}** `{c.name}`")
+            lines.append("")
+            lines += [f"- `{k}`: `{_short(old)}` → `{_short(new)}`" for k, (old, new) in c.inputs.items()]
+            lines.append("")
+        lines += ["</details>", ""]
+    if d.changes:
+        lines += ["<details><summary>Affected resources</summary>", "", "```mermaid", mermaid(d), "```", "",
+                  "</details>", ""]
+    return "\n".join(lines)
+
+
+def to_json(d: StackDiff) -> dict[str, Any]:
+    return {"stack": d.stack, "base": d.base_ref, "summary": summary_line(d), "counts": d.counts(),
+            "changes": [{"action": c.action, "type": c.type, "name": c.name, "urn": c.urn, "warning": c.warning,
+                         "inputs": {k: {"before": o, "after": n} for k, (o, n) in c.inputs.items()}}
+                        for c in d.changes],
+            "policy": {"new": d.policy_new, "fixed": d.policy_fixed, "stillFailing": d.policy_still}}
