@@ -26,6 +26,8 @@ plan: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --min-severity high .github/workflows
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict infra/ bookingctl/ policies/
