@@ -158,10 +158,11 @@ def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any
 
 def _warning(resource: dict[str, Any], what: str) -> str | None:
     kind = DATA_BEARING.get(resource["type"])
+    guarded = " (it is protected: the engine refuses until protect is lifted)" if resource.get("protect") else ""
     if kind:
-        return f"{kind} {resource['name']} would be {what}: its data goes with it"
-    if resource.get("protect"):
-        return f"protected resource {resource['name']} would be {what} (the engine refuses until protect is lifted)"
+        return f"{kind} {resource['name']} would be {what}: its data goes with it{guarded}"
+    if guarded:
+        return f"protected resource {resource['name']} would be {what}{guarded}"
     return None
 
 

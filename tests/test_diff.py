@@ -48,6 +48,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stack.write_text(edit(stack.read_text()))
         git(root, "commit", "-qam", message)
         git(root, "tag", message)
+    production = root / "Pulumi.production.yaml"
+    production.write_text(production.read_text().replace("appointmentbooking-db\n", "appointmentbooking-db-v2\n"))
+    git(root, "commit", "-qam", "production rename")
+    git(root, "tag", "prod-rename")
     return root
 
 
@@ -130,3 +134,15 @@ def test_mermaid_graph_is_well_formed(repo: Path) -> None:
     assert nodes and all(e and {e.group(1), e.group(2)} <= nodes for e in edges)
     assert styles and all(s and s.group(1) in nodes for s in styles)
     assert len(lines) == 1 + len(nodes) + len(edges) + len(styles)  # nothing else, nothing malformed
+
+
+def test_replacing_the_protected_production_database_warns_that_both_data_and_protection_are_at_stake(
+        repo: Path) -> None:
+    result = diff(at(repo, "prod-rename"), "production", "untenant",
+                  REPO / "policies" / "examples" / "checklist-evidence.json")
+    first = result.changes[0]
+    assert (first.action, first.name) == ("replace", "database-d1")
+    assert first.warning == ("D1 database database-d1 would be replaced: its data goes with it "
+                             "(it is protected: the engine refuses until protect is lifted)")
+    assert result.policy_new == [] and result.counts()["replace"] == 1
+    at(repo, "main")
