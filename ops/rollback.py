@@ -10,9 +10,7 @@ lose bookings, so a rollback is code only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import cloudflare
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -80,6 +78,10 @@ def choose_target(client: Cloudflare, account_id: str, script: str, to: str | No
 def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = None,
              reason: str = "rollback") -> RollbackResult:
     """Deploy `to` (default: the previous 100 % version) at 100 %; force when secrets changed."""
+    # Imported here: the Pulumi program imports this module (for its hooks) on every plan, and the
+    # SDK costs 0.3 s to import; only an actual rollback needs it.
+    import cloudflare
+
     current, target = choose_target(client, account_id, script, to)
     if target == current:
         raise RollbackError(f"{script} already serves version {target}")
@@ -105,6 +107,6 @@ def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = 
     return RollbackResult(script, current, target, created.id, forced)
 
 
-def _error_codes(exc: cloudflare.APIStatusError) -> set[int]:
+def _error_codes(exc: Any) -> set[int]:
     body = exc.body if isinstance(exc.body, dict) else {}
     return {int(e.get("code", 0)) for e in body.get("errors") or [] if isinstance(e, dict)}
