@@ -137,19 +137,40 @@ MigrationsDir = Annotated[Path | None, typer.Option("--dir", help="Migrations fo
 def open_target(stack: str | None, local: Path | None, project_dir: Path | None) -> LocalDatabase | RemoteDatabase:
     """The database an operation works on: `--local FILE` or the `--stack` one (exit 2 otherwise)."""
     from bookingctl import output
-    from ops.targets import LocalDatabase, TargetError, remote_database
+    from ops.targets import LocalDatabase, TargetError
 
     if (stack is None) == (local is None):
         output.error("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
         raise typer.Exit(EXIT_USAGE)
+    if local is None:
+        return _remote(stack_config(str(stack), project_dir))
     try:
-        if local is not None:
-            return LocalDatabase(local)
-        cfg = stack_config(str(stack), project_dir)
+        return LocalDatabase(local)
+    except TargetError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _remote(cfg: StackConfig) -> RemoteDatabase:
+    """The stack's D1 database; exit 2 when it cannot be found or no token is set."""
+    from bookingctl import output
+    from ops.targets import TargetError, remote_database
+
+    try:
         return remote_database(cfg.account_id, cfg.database_name)
     except TargetError as exc:
         output.error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def site_target(stack: str | None, base_url: str | None, local: Path | None,
+                project_dir: Path | None) -> tuple[str | None, LocalDatabase | RemoteDatabase | None]:
+    """(site URL, database) for the commands that check a deployed site: from --stack (its domain and
+    D1), or from --base-url with an optional --local file."""
+    if stack is not None:
+        cfg = stack_config(stack, project_dir)
+        return base_url or f"https://{cfg.domain}", _remote(cfg)
+    return base_url, (open_target(None, local, project_dir) if local is not None else None)
 
 
 def stack_config(stack: str, project_dir: Path | None) -> StackConfig:
@@ -404,7 +425,6 @@ def backup_restore(
     stack's remote D1 to a Time Travel bookmark or timestamp (asks first; prints how to undo)."""
     from bookingctl import output
     from ops import backups
-    from ops.targets import TargetError, remote_database
 
     if stack is None:
         if backup is None or local is None:
@@ -419,12 +439,7 @@ def backup_restore(
     if (bookmark is None) == (timestamp is None) or backup is not None:
         output.error("remote restore: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
         raise typer.Exit(EXIT_USAGE)
-    cfg = stack_config(stack, project_dir)
-    try:
-        db = remote_database(cfg.account_id, cfg.database_name)
-    except TargetError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
+    db = _remote(stack_config(stack, project_dir))
     point = f"bookmark {bookmark}" if bookmark else f"time {timestamp}"
     # A restore loses data: even in CI it needs an explicit --yes.
     confirm_or_exit(f"Restore {db.label} to {point}? Bookings made since then are lost.", yes, "restore",
@@ -453,23 +468,12 @@ def verify_command(
     import json
 
     from bookingctl import output
-    from ops.targets import TargetError, remote_database
     from ops.verify import verify
 
     if stack is None and base_url is None and local is None:
         output.error("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
         raise typer.Exit(EXIT_USAGE)
-    db: LocalDatabase | RemoteDatabase | None = None
-    if stack is not None:
-        cfg = stack_config(stack, project_dir)
-        base_url = base_url or f"https://{cfg.domain}"
-        try:
-            db = remote_database(cfg.account_id, cfg.database_name)
-        except TargetError as exc:
-            output.error(str(exc))
-            raise typer.Exit(EXIT_USAGE) from None
-    elif local is not None:
-        db = open_target(None, local, project_dir)
+    base_url, db = site_target(stack, base_url, local, project_dir)
     result = verify(base_url, db, deadline=timeout, request_timeout=request_timeout)
     sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     if not result.ok:
@@ -659,19 +663,8 @@ def monitor_health(
 
     from bookingctl import output
     from ops.monitor import INTEGRATIONS, health, post_webhook
-    from ops.targets import TargetError, remote_database
 
-    db: LocalDatabase | RemoteDatabase | None = None
-    if stack is not None:
-        cfg = stack_config(stack, project_dir)
-        base_url = base_url or f"https://{cfg.domain}"
-        try:
-            db = remote_database(cfg.account_id, cfg.database_name)
-        except TargetError as exc:
-            output.error(str(exc))
-            raise typer.Exit(EXIT_USAGE) from None
-    elif local is not None:
-        db = open_target(None, local, project_dir)
+    base_url, db = site_target(stack, base_url, local, project_dir)
     if base_url is None:
         output.error("name what to check: --stack STACK, or --base-url URL [--local FILE]")
         raise typer.Exit(EXIT_USAGE)

@@ -34,6 +34,8 @@ from ops.verify import verify
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
+    from infra.config import StackConfig
+
 # Where pre-deploy backups go when the hook runs (CI points it at its artifact folder).
 BACKUP_DIR_ENV = "BOOKING_BACKUP_DIR"
 
@@ -121,8 +123,8 @@ def after_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> dic
         client.close()
 
 
-def context_for(cfg: Any, stack: str, project_root: Path) -> DeployContext:
-    """The hooks' context from a StackConfig (typed loosely to keep infra/ free of ops imports cycles)."""
+def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployContext:
+    """The hooks' context from the stack's typed config."""
     return DeployContext(
         stack=stack,
         account_id=cfg.account_id,
