@@ -8,7 +8,6 @@ with no `sleep 1` between samples and computes percentiles without `bc`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import statistics
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 
 from ops.targets import LocalDatabase, RemoteDatabase
-from ops.verify import DATABASE_PROBE
+from ops.verify import DATABASE_PROBE, read_health
 
 # The integrations' public endpoints; any answer below 500 means the service is up and reachable
 # (Google's and Meta's roots answer 404/400 without credentials; Paystack's answers 200).
@@ -71,15 +70,13 @@ def health(health_url: str, db: LocalDatabase | RemoteDatabase | None = None,
             except httpx.HTTPError as exc:
                 return {"status": "FAIL", "http_code": 0, "response_time": None, "error": type(exc).__name__}
             elapsed = round(time.perf_counter() - started, 4)
-            body: Any = None
-            with contextlib.suppress(ValueError):
-                body = response.json()
+            health = read_health(response)
             ok = response.status_code == 200
             result: dict[str, Any] = {"status": "OK" if ok else "FAIL", "http_code": response.status_code,
                                       "response_time": elapsed}
-            if isinstance(body, dict):
-                result["version"] = body.get("version")
-                result["reported_database"] = (body.get("database") or {}).get("status")
+            if health.json_object:
+                result["version"] = health.version
+                result["reported_database"] = health.database
             return result
 
         def database() -> dict[str, Any]:

@@ -69,20 +69,45 @@ def _root(client: httpx.Client, base: str, check: Check) -> bool:
     return response.status_code == 200
 
 
+@dataclass(frozen=True)
+class HealthBody:
+    """What an answer of /api/health says (the Worker's health contract), read one way for verify,
+    monitor health and the post-deploy watch."""
+
+    http_code: int
+    json_object: bool  # False: the body is not a JSON object (an error page, a proxy's answer)
+    status: Any = None
+    database: Any = None
+    version: Any = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.http_code == 200 and self.status == "ok" and self.database == "ok"
+
+
+def read_health(response: httpx.Response) -> HealthBody:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return HealthBody(response.status_code, False)
+    database = body.get("database")
+    return HealthBody(response.status_code, True, body.get("status"),
+                      database.get("status") if isinstance(database, dict) else None, body.get("version"))
+
+
 def _health(client: httpx.Client, base: str, check: Check) -> bool:
     response = _get(client, base + "/api/health", check)
     if response is None:
         return False
-    try:
-        body = response.json()
-    except ValueError:
-        check.detail = f"HTTP {response.status_code}, body is not JSON"
+    health = read_health(response)
+    if not health.json_object:
+        check.detail = f"HTTP {response.status_code}, body is not a JSON object"
         return False
-    status = body.get("status") if isinstance(body, dict) else None
-    database = (body.get("database") or {}).get("status") if isinstance(body, dict) else None
-    version = body.get("version") if isinstance(body, dict) else None
-    check.detail = f"HTTP {response.status_code}, status={status!r}, database={database!r}, version={version!r}"
-    return response.status_code == 200 and status == "ok" and database == "ok"
+    check.detail = (f"HTTP {response.status_code}, status={health.status!r}, database={health.database!r}, "
+                    f"version={health.version!r}")
+    return health.healthy
 
 
 # `SELECT 1` alone never reads the database (SQLite answers it without opening a page), so it

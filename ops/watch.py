@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from ops.verify import Clock
+from ops.verify import Clock, read_health
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,8 @@ def http_probe(health_url: str, clock: Clock, timeout: float = 10.0,
         except httpx.HTTPError as exc:
             return Sample(at, False, time.perf_counter() - started, False, type(exc).__name__)
         latency = time.perf_counter() - started
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        database_ok = (body.get("database") or {}).get("status") == "ok"
-        ok = response.status_code == 200 and body.get("status") == "ok" and database_ok
-        return Sample(at, ok, latency, database_ok, f"HTTP {response.status_code}")
+        health = read_health(response)
+        return Sample(at, health.healthy, latency, health.database == "ok", f"HTTP {response.status_code}")
 
     return probe
 
