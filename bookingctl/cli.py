@@ -305,15 +305,19 @@ def backup_create(
     if upload and stack is None:
         output.error("--upload needs --stack: the R2 bucket is the stack's booking:backupBucketName")
         raise typer.Exit(EXIT_USAGE)
-    db = open_target(stack, local, project_dir)
+    if local is not None or stack is None:
+        db: LocalDatabase | RemoteDatabase = open_target(stack, local, project_dir)
+        cfg = None
+    else:
+        cfg = stack_config(stack, project_dir)  # read once: the database and the bucket come from it
+        db = _remote(cfg)
     folder = _dest(dest, stack, project_dir)
     try:
         with output.progress_reporter(f"backing up {db.label}") as progress:
             manifest = backups.create(db, folder, reason=reason, label=label, progress=progress)
         from ops.targets import RemoteDatabase
 
-        if upload and stack is not None and isinstance(db, RemoteDatabase):
-            cfg = stack_config(stack, project_dir)
+        if upload and cfg is not None and isinstance(db, RemoteDatabase):
             keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
             output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
     except Exception as exc:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
+from tests.cf_double import TOKEN, CloudflareDouble
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -93,3 +94,16 @@ def test_prune_takes_the_stacks_retention_by_default(tmp_path: Path) -> None:
 def test_upload_needs_a_stack(db: Path) -> None:
     code, _, err = run("backup", "create", "--local", str(db), "--upload")
     assert code == 2 and "--upload needs --stack" in err
+
+
+def test_backup_create_upload_reads_the_stack_once_and_fills_its_r2_bucket(
+        tmp_path: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    double.add_database("appointmentbooking-db-staging")
+    double.buckets["appointmentbooking-backups-staging"] = {}
+    code, out, err = run("backup", "create", "--stack", "staging", "--dest", str(tmp_path / "b"),
+                         "--upload", "--label", "daily")
+    assert code == 0, err
+    name = out.strip()
+    assert set(double.buckets["appointmentbooking-backups-staging"]) == {f"{name}.sql", f"{name}.manifest.json"}
