@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# pip byte-compiles site-packages but not an editable project; where PYTHONDONTWRITEBYTECODE
+	@# is set (as on our machines) every command would recompile ours: ~60 ms per bookingctl run.
+	$(BIN)/python -m compileall -q infra bookingctl policies ops
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/zizmor --offline --min-severity high .github/workflows
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict infra/ bookingctl/ policies/
+	$(BIN)/mypy --strict infra/ bookingctl/ policies/ ops/
 
 unit: $(STAMP)
 	$(BIN)/pytest
