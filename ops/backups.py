@@ -6,7 +6,7 @@ size, per-table row counts, source and bookmark, created_at, reason). Both are w
 temporary names and renamed into place, the manifest last; a backup is listed only when its
 manifest exists, so a half-written backup is never listed.
 
-Local databases are dumped by streaming rows in batches (memory stays flat); remote ones through
+Local databases are dumped by `ops.sqldump` (streamed, memory stays flat); remote ones through
 D1's export API (a polling job, then a download from a signed URL), streamed to disk as well.
 """
 
@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from ops.sqldump import DumpError, dump_sqlite, quote_ident
 from ops.targets import LocalDatabase, RemoteDatabase
 
 CRITICAL_TABLES = ("users", "appointments", "services")
-_BATCH = 5_000
 _MANIFEST = ".manifest.json"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -69,83 +69,6 @@ class VerifyReport:
 
 def _no_progress(_what: str, _done: int, _total: int) -> None:
     pass
-
-
-# --- dumping --------------------------------------------------------------------------------
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def dump_sqlite(conn: sqlite3.Connection, out: IO[bytes],
-                progress: Progress = _no_progress) -> tuple[dict[str, int], str]:
-    """Write a D1-restorable SQL dump of `conn`; return (rows per table, sha256 of what was written).
-
-    Reads in one transaction, so schema, rows and counts are one consistent snapshot.
-    """
-    counts: dict[str, int] = {}
-    digest = hashlib.sha256()
-
-    def write(text: str) -> None:
-        data = text.encode("utf-8")
-        digest.update(data)
-        out.write(data)
-
-    conn.execute("BEGIN")
-    try:
-        # D1 checks foreign keys; rows are written table by table, so defer the check to the end.
-        write("PRAGMA defer_foreign_keys=TRUE;\n")
-        objects = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL "
-                               "ORDER BY rowid").fetchall()
-        tables = [(name, sql) for kind, name, _, sql in objects
-                  if kind == "table" and not name.startswith(("sqlite_", "_cf_"))]
-        for name, sql in tables:
-            write(f"{sql};\n")
-            counts[name] = _dump_rows(conn, name, sql, write, progress)
-        for kind, name, _, sql in objects:
-            if kind in ("index", "trigger", "view") and not name.startswith("sqlite_"):
-                write(f"{sql};\n")
-        if any(name == "sqlite_sequence" for _, name, _, _ in objects):
-            # Inserting the rows filled sqlite_sequence already; set the counters as they were.
-            write("DELETE FROM sqlite_sequence;\n")
-            for seq_name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
-                write(f"INSERT INTO sqlite_sequence(name, seq) VALUES('{seq_name}', {seq});\n")
-    finally:
-        conn.execute("COMMIT")
-    return counts, digest.hexdigest()
-
-
-def _dump_rows(conn: sqlite3.Connection, name: str, sql: str, write: Callable[[str], None],
-               progress: Progress) -> int:
-    table = _quote_ident(name)
-    total = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    # SQLite formats each INSERT itself: quote() renders text, numbers (round-trip exact), NULL and
-    # blobs; printf builds the line in one allocation.
-    template = "INSERT INTO " + table.replace("'", "''").replace("%", "%%") + " VALUES(" + \
-        ",".join(["%s"] * len(columns)) + ");"
-    line = f"printf('{template}', {', '.join(f'quote({_quote_ident(c)})' for c in columns)})"
-    done = 0
-    if "WITHOUT ROWID" in sql.upper():
-        cursor = conn.execute(f"SELECT {line} FROM {table}")
-        while batch := cursor.fetchmany(_BATCH):
-            write("\n".join(row[0] for row in batch) + "\n")
-            done += len(batch)
-            progress(name, done, total)
-    else:
-        # Whole chunks joined inside SQLite: one Python string per chunk instead of one per row.
-        chunk = (f"SELECT group_concat(line, char(10)), COUNT(*), max(rid) FROM (SELECT rowid AS rid, {line} "
-                 f"AS line FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?)")
-        position = -(2**63)  # below any rowid
-        while True:
-            text, n, position = conn.execute(chunk, (position, _BATCH)).fetchone()
-            if not n:
-                break
-            write(text + "\n")
-            done += n
-            progress(name, done, total)
-    progress(name, done, total)
-    return done
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -210,7 +133,10 @@ def create(db: LocalDatabase | RemoteDatabase, dest: Path, *, reason: str = "", 
         digest = None
         if isinstance(db, LocalDatabase):
             with sql_tmp.open("wb", buffering=1 << 20) as out:
-                tables, digest = dump_sqlite(db.conn, out, progress)
+                try:
+                    tables, digest = dump_sqlite(db.conn, db.path, out, progress)
+                except DumpError as exc:
+                    raise BackupError(f"{db.label}: {exc}") from exc
             source: dict[str, Any] = {"kind": "local", "database": str(db.path), "bookmark": None}
         else:
             bookmark = _export_to(db, sql_tmp, progress, poll_interval)
@@ -333,7 +259,7 @@ def restore_into(conn: sqlite3.Connection, sql_file: Path) -> None:
 def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY rowid")]
-    return {n: conn.execute(f"SELECT COUNT(*) FROM {_quote_ident(n)}").fetchone()[0] for n in names}
+    return {n: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(n)}").fetchone()[0] for n in names}
 
 
 def verify(dest: Path, name_or_file: str) -> VerifyReport:

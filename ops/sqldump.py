@@ -1,0 +1,465 @@
+"""SQL dumps of a local SQLite file standing for a D1 database, as fast as `sqlite3 FILE .dump`.
+
+A dump is restorable with `wrangler d1 execute --file`: no BEGIN/COMMIT (D1 rejects them),
+foreign keys deferred, one INSERT per row, SQLite's and D1's internal tables (`sqlite_*`,
+`_cf_*`) left out.
+
+Speed (issue #4: within 1.2x of the sqlite3 CLI) comes from four choices, each measured on
+1,000,000 rows:
+- SQLite formats the rows itself and joins a chunk of them into one value returned as bytes, so
+  Python touches one object per ~5,000 rows and never decodes or re-encodes text.
+- Text columns are rendered with printf's %Q, which writes into the line directly; quote()
+  allocates a string per value and was ~40 % of the time. quote() stays for every other column.
+- Hashing and writing run on a thread (both release the GIL) while SQLite formats the next chunk.
+- Large tables are cut into rowid ranges and a helper process (`python -m ops.sqldump`) formats
+  every other range on the second core. Two threads with a connection each were no faster than
+  one (measured), two processes nearly halve the time. The helper reads the same snapshot: it
+  opens its read transaction while we hold the database's write lock, so no commit can come
+  between the two snapshots.
+
+Memory stays flat: chunks are bounded, and so are the queues between the parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
+RANGE_CHUNKS = 4  # chunks per rowid range; ranges alternate between this process and the helper
+HELPER_SHARE = (1, 2, 4)  # range indexes mod 5 the helper formats (see _table_chunks)
+HELPER_MIN_ROWS = 100_000  # smaller tables are dumped in-process: a helper costs ~50 ms to start
+HELPER_START_TIMEOUT = 30.0  # seconds for the helper to open its snapshot
+_QUEUE_CHUNKS = 16  # chunks buffered between the helper and us, and between us and the writer
+
+Progress = Callable[[str, int, int], None]  # (table, rows done, rows in the table)
+Chunk = tuple[bytes, int]  # (SQL text, rows in it)
+
+
+class DumpError(Exception):
+    """The dump could not be completed; nothing it wrote may be used. The message says why."""
+
+
+def _no_progress(_what: str, _done: int, _total: int) -> None:
+    pass
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: Progress = _no_progress,
+                *, helper_min_rows: int = HELPER_MIN_ROWS) -> tuple[dict[str, int], str]:
+    """Write a D1-restorable dump of the database at `path` (open as `conn`) to `out`.
+
+    Returns (rows per table, sha256 of the bytes written). Schema, rows and counts come from one
+    consistent snapshot; a row count that differs from the snapshot's raises DumpError.
+    """
+    sink = _HashingWriter(out)
+    helper: _Helper | None = None
+    counts: dict[str, int] = {}
+    try:
+        lock = _write_lock(path)
+        try:
+            conn.execute("BEGIN")
+            objects = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                   "ORDER BY rowid").fetchall()
+            tables = [(name, sql) for kind, name, sql in objects
+                      if kind == "table" and not name.startswith(("sqlite_", "_cf_"))]
+            totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
+                      for name, _ in tables}
+            if lock is not None and any(totals[name] >= helper_min_rows and not _without_rowid(sql)
+                                        for name, sql in tables):
+                helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
+        finally:
+            if lock is not None:
+                _release(lock)
+        utf8 = _returns_utf8(conn)
+
+        def write(text: str) -> None:
+            sink.write(text.encode("utf-8"))
+
+        # D1 checks foreign keys; rows are written table by table, so defer the check to the end.
+        write("PRAGMA defer_foreign_keys=TRUE;\n")
+        for name, sql in tables:
+            write(f"{sql};\n")
+            total = totals[name]
+            if _without_rowid(sql):
+                chunks = _without_rowid_chunks(conn, quote_ident(name), utf8)
+            else:
+                chunks = _table_chunks(conn, name, total, utf8, helper if total >= helper_min_rows else None)
+            done = 0
+            progress(name, 0, total)
+            for data, rows in chunks:
+                sink.write(data)
+                done += rows
+                progress(name, done, total)
+            if done != total:
+                raise DumpError(f"table {name}: dumped {done} rows but the snapshot holds {total}")
+            counts[name] = done
+        for kind, name, sql in objects:
+            if kind in ("index", "trigger", "view") and not name.startswith("sqlite_"):
+                write(f"{sql};\n")
+        if any(name == "sqlite_sequence" for _, name, _ in objects):
+            # Inserting the rows filled sqlite_sequence already; set the counters as they were.
+            write("DELETE FROM sqlite_sequence;\n")
+            for seq_name, seq in conn.execute("SELECT quote(name), seq FROM sqlite_sequence"):
+                write(f"INSERT INTO sqlite_sequence(name, seq) VALUES({seq_name}, {seq});\n")
+    except BaseException:
+        if helper is not None:
+            helper.abort()
+        sink.abort()
+        raise
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    if helper is not None:
+        helper.close()
+    return counts, sink.close()
+
+
+def _without_rowid(sql: str) -> bool:
+    return "WITHOUT ROWID" in " ".join(sql.upper().split())
+
+
+def _returns_utf8(conn: sqlite3.Connection) -> bool:
+    """CAST(text AS BLOB) yields the database's encoding; only UTF-8 can be written as it comes."""
+    return bool(conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8")
+
+
+def _write_lock(path: Path) -> sqlite3.Connection | None:
+    """A connection holding the write lock (BEGIN IMMEDIATE), or None if it cannot be had quickly.
+
+    Without it (a read-only file, a long write in progress) the dump runs without a helper, in the
+    one snapshot of `conn`, as correct and only slower.
+    """
+    try:
+        lock = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error:
+        lock.close()
+        return None
+    return lock
+
+
+def _release(lock: sqlite3.Connection) -> None:
+    lock.execute("ROLLBACK")
+    lock.close()
+
+
+# --- formatting rows ------------------------------------------------------------------------
+
+def _text_affinity(declared: str) -> bool:
+    """SQLite's column affinity rules 1-2: 'INT' wins, then CHAR/CLOB/TEXT mean TEXT affinity."""
+    upper = declared.upper()
+    return "INT" not in upper and any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """A table's columns, and which of its text columns printf's %Q may render (see _row_format)."""
+
+    table: str
+    names: tuple[str, ...]  # quoted
+    clean: frozenset[str]  # TEXT-affinity columns an index shows to hold no blob at all
+    to_scan: tuple[str, ...]  # TEXT-affinity columns without such an index: checked per range
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> _Columns:
+    info = [(quote_ident(row[1]), row[2]) for row in conn.execute(f"PRAGMA table_info({table})")]
+    texts = [name for name, declared in info if _text_affinity(declared)]
+    leading = set()  # columns that lead a full index: a blob in them is one index seek away
+    for index in conn.execute(f"PRAGMA index_list({table})").fetchall():
+        first = conn.execute(f"PRAGMA index_info({quote_ident(index[1])})").fetchone()
+        if not index[4] and first is not None and first[2] is not None:  # not partial, not an expression
+            leading.add(quote_ident(first[2]))
+    clean = frozenset(c for c in texts if c in leading
+                      and conn.execute(f"SELECT 1 FROM {table} WHERE {c} >= x'' LIMIT 1").fetchone() is None)
+    return _Columns(table, tuple(name for name, _ in info), clean, tuple(c for c in texts if c not in leading))
+
+
+def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", params: tuple[int, ...] = ()) -> str:
+    """A printf() expression rendering one row of the table as an INSERT statement.
+
+    quote() renders any value exactly (text, integers, round-trip reals, NULL, blobs as X'..').
+    printf's %Q renders text and NULL the same way without an allocation per value, but would
+    mangle a blob; it is used for TEXT-affinity columns (which hold only text, NULL or blobs)
+    known to hold no blob: through an index, or for the rows matching `where` by one scan of
+    plain comparisons (every blob sorts above every text, and comparing calls no function).
+    """
+    percent_q = set(columns.clean)
+    table = columns.table
+    if columns.to_scan:
+        blob_test = " OR ".join(f"{c} >= x''" for c in columns.to_scan)
+        if conn.execute(f"SELECT 1 FROM {table} WHERE ({where}) AND ({blob_test}) LIMIT 1", params).fetchone() is None:
+            percent_q.update(columns.to_scan)
+    specs = ["%Q" if c in percent_q else "%s" for c in columns.names]
+    args = [c if c in percent_q else f"quote({c})" for c in columns.names]
+    template = "INSERT INTO " + table.replace("'", "''").replace("%", "%%") + " VALUES(" + ",".join(specs) + ");"
+    return f"printf('{template}', {', '.join(args)})"
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def _ranges(low: int, high: int, width: int) -> Iterator[tuple[int, int]]:
+    """Inclusive rowid ranges of `width` rowids covering [low, high]."""
+    first = low
+    while first <= high:
+        last = min(first + width - 1, high)
+        yield first, last
+        first = last + 1
+
+
+def _range_chunks(conn: sqlite3.Connection, columns: _Columns, first: int, last: int,
+                  utf8: bool) -> Iterator[Chunk]:
+    """The rows with rowid in [first, last], CHUNK_ROWS at a time, joined inside SQLite."""
+    table = columns.table
+    line = _row_format(conn, columns, "rowid BETWEEN ? AND ?", (first, last))
+    joined = "group_concat(line, char(10)) || char(10)"
+    query = (f"SELECT {f'CAST({joined} AS BLOB)' if utf8 else joined}, COUNT(*), max(rid) FROM "
+             f"(SELECT rowid AS rid, {line} AS line FROM {table} WHERE rowid BETWEEN ? AND ? "
+             f"ORDER BY rowid LIMIT {CHUNK_ROWS})")
+    position = first
+    while True:
+        data, rows, top = conn.execute(query, (position, last)).fetchone()
+        if not rows:
+            return
+        yield _as_bytes(data), rows
+        if top >= last:
+            return
+        position = top + 1
+
+
+def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
+                  helper: _Helper | None) -> Iterator[Chunk]:
+    table = quote_ident(name)
+    low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    if low is None:
+        return
+    columns = _columns(conn, table)
+    if helper is None:
+        yield from _range_chunks(conn, columns, low, high, utf8)
+        return
+    # Ranges of ~RANGE_CHUNKS chunks if rowids are spread evenly; uneven ones only cost balance.
+    width = max(1, (high - low + 1) * CHUNK_ROWS * RANGE_CHUNKS // max(total, 1))
+    ranges = list(_ranges(low, high, width))
+    # The helper takes 3 ranges of every 5, as this process also hashes, writes and reads its output.
+    theirs = [index % 5 in HELPER_SHARE for index in range(len(ranges))]
+    helper.request(name, [r for r, helped in zip(ranges, theirs, strict=True) if helped])
+    for (first, last), helped in zip(ranges, theirs, strict=True):
+        yield from helper.chunks() if helped else _range_chunks(conn, columns, first, last, utf8)
+
+
+def _without_rowid_chunks(conn: sqlite3.Connection, table: str, utf8: bool) -> Iterator[Chunk]:
+    line = _row_format(conn, _columns(conn, table))
+    cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {table}")
+    while batch := cursor.fetchmany(CHUNK_ROWS):
+        yield b"".join(_as_bytes(row[0]) + b"\n" for row in batch), len(batch)
+
+
+# --- the writer thread ----------------------------------------------------------------------
+
+class _HashingWriter:
+    """Hashes and writes chunks on a thread while SQLite formats the next ones."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dump-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error  # e.g. disk full: stop reading the database at once
+        self._queue.put(data)
+
+    def close(self) -> str:
+        """Wait until everything is written; raise what the writer hit; return the sha256."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def abort(self) -> None:
+        self._error = self._error or DumpError("dump aborted")
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:  # after an error keep draining, so the reader never blocks on put()
+                try:
+                    self._digest.update(data)
+                    self._out.write(data)
+                except BaseException as exc:  # handed to the reading thread, which raises it
+                    self._error = exc
+
+
+# --- the helper process ---------------------------------------------------------------------
+# Frames on the helper's stdout: kind (1 byte), rows (8 bytes), length (8 bytes), payload.
+# R: snapshot open. D: a chunk of SQL. E: end of a range. X: an error, the payload says which.
+
+_HEADER = struct.Struct("<cQQ")
+
+
+def _frame(out: IO[bytes], kind: bytes, rows: int = 0, payload: bytes = b"") -> None:
+    out.write(_HEADER.pack(kind, rows, len(payload)))
+    out.write(payload)
+
+
+def helper_command(path: Path) -> list[str]:
+    """How the helper is started: this module run by the same interpreter."""
+    return [sys.executable, "-m", "ops.sqldump", str(path.resolve())]
+
+
+class _Helper:
+    """A second process formatting every other rowid range of the large tables."""
+
+    def __init__(self, path: Path, lock: sqlite3.Connection) -> None:
+        self._proc = subprocess.Popen(helper_command(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+        self._lock: sqlite3.Connection | None = lock
+        self._frames: queue.Queue[tuple[bytes, int, bytes] | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._stopping = False
+        self._reader = threading.Thread(target=self._read, name="dump-helper-reader", daemon=True)
+        self._reader.start()
+
+    def _wait_ready(self) -> None:
+        """Wait (once) until the helper's snapshot is open, then release the write lock.
+
+        Not done at start: Python takes ~50 ms to start, and meanwhile we dump the small tables.
+        """
+        if self._lock is None:
+            return
+        try:
+            frame = self._frames.get(timeout=HELPER_START_TIMEOUT)
+        except queue.Empty:
+            frame = (b"X", 0, f"did not start within {HELPER_START_TIMEOUT:.0f} s".encode())
+        finally:
+            _release(self._lock)
+            self._lock = None
+        if frame is None or frame[0] != b"R":
+            raise DumpError(f"the dump helper process failed to start: {self._why(frame)}")
+
+    def request(self, table: str, ranges: list[tuple[int, int]]) -> None:
+        """Ask for these rowid ranges of `table`, to be read in this order with chunks()."""
+        self._wait_ready()
+        assert self._proc.stdin is not None
+        job = {"table": table, "ranges": ranges}
+        try:
+            self._proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            raise DumpError(f"the dump helper process stopped: {self._why(None)}") from None
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The chunks of the helper's next range, in order."""
+        while (frame := self._frames.get()) is not None and frame[0] == b"D":
+            yield frame[2], frame[1]
+        if frame is None or frame[0] != b"E":
+            raise DumpError(f"the dump helper process failed: {self._why(frame)}")
+
+    def close(self) -> None:
+        self._wait_ready()
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()  # no more requests: the helper exits
+        try:
+            code = self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.abort()
+            raise DumpError("the dump helper process did not exit within 60 s of the end of the dump") from None
+        self._reader.join()
+        if self._frames.get() is not None:  # after the last asked-for frame only the end of output
+            raise DumpError("the dump helper process wrote more than was asked for")
+        if code != 0:
+            raise DumpError(f"the dump helper process exited with {code}: {self._why(None)}")
+
+    def abort(self) -> None:
+        if self._lock is not None:
+            _release(self._lock)
+            self._lock = None
+        self._stopping = True
+        self._proc.kill()
+        self._proc.wait()
+        while self._reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                self._frames.get_nowait()
+            except queue.Empty:
+                self._reader.join(0.01)
+        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _why(self, frame: tuple[bytes, int, bytes] | None) -> str:
+        if frame is not None and frame[0] == b"X":
+            return frame[2].decode("utf-8", "replace")
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        assert self._proc.stderr is not None
+        stderr = self._proc.stderr.read().decode("utf-8", "replace").strip()
+        last = stderr.splitlines()[-1] if stderr else "no message"
+        return f"exit code {self._proc.returncode}: {last}"
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        stdout = self._proc.stdout
+        try:
+            while not self._stopping:
+                header = stdout.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    break
+                kind, rows, length = _HEADER.unpack(header)
+                self._frames.put((kind, rows, stdout.read(length)))
+        except (OSError, ValueError):  # the pipe was closed by abort()
+            pass
+        self._frames.put(None)
+
+
+def _helper_main(path: str) -> int:
+    """The helper: open a read snapshot, say so, then dump the odd ranges of each requested table."""
+    out = sys.stdout.buffer
+    try:
+        conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("BEGIN")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the read snapshot starts here
+        utf8 = _returns_utf8(conn)
+        _frame(out, b"R")
+        out.flush()
+        for line in sys.stdin.buffer:
+            job: dict[str, Any] = json.loads(line)
+            columns = _columns(conn, quote_ident(job["table"]))
+            for first, last in job["ranges"]:
+                for data, rows in _range_chunks(conn, columns, first, last, utf8):
+                    _frame(out, b"D", rows, data)
+                _frame(out, b"E")
+                out.flush()
+    except BrokenPipeError:
+        return 1  # the dump was aborted
+    except Exception as exc:  # reported to the parent, which fails the dump with this message
+        _frame(out, b"X", 0, f"{type(exc).__name__}: {exc}".encode())
+        out.flush()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_helper_main(sys.argv[1]))
