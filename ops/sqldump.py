@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
 import sqlite3
 import struct
@@ -334,8 +335,11 @@ class _Helper:
     """A second process formatting every other rowid range of the large tables."""
 
     def __init__(self, path: Path, lock: sqlite3.Connection) -> None:
+        # The helper imports this very copy of `ops`, installed or not.
+        source_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen(helper_command(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
+                                      stderr=subprocess.PIPE, env=env)
         self._lock: sqlite3.Connection | None = lock
         self._frames: queue.Queue[tuple[bytes, int, bytes] | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
         self._stopping = False
