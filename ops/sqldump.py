@@ -68,54 +68,12 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
     """
     sink = _HashingWriter(out)
     helper: _Helper | None = None
-    counts: dict[str, int] = {}
     try:
-        lock = _write_lock(path)
-        try:
-            conn.execute("BEGIN")
-            objects = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
-                                   "ORDER BY rowid").fetchall()
-            tables = [(name, sql) for kind, name, sql in objects
-                      if kind == "table" and not name.startswith(("sqlite_", "_cf_"))]
-            totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
-                      for name, _ in tables}
-            if lock is not None and any(totals[name] >= helper_min_rows and not _without_rowid(sql)
-                                        for name, sql in tables):
-                helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
-        finally:
-            if lock is not None:
-                _release(lock)
-        utf8 = _returns_utf8(conn)
-
-        def write(text: str) -> None:
-            sink.write(text.encode("utf-8"))
-
-        # D1 checks foreign keys; rows are written table by table, so defer the check to the end.
-        write("PRAGMA defer_foreign_keys=TRUE;\n")
-        for name, sql in tables:
-            write(f"{sql};\n")
-            total = totals[name]
-            if _without_rowid(sql):
-                chunks = _without_rowid_chunks(conn, quote_ident(name), utf8)
-            else:
-                chunks = _table_chunks(conn, name, total, utf8, helper if total >= helper_min_rows else None)
-            done = 0
-            progress(name, 0, total)
-            for data, rows in chunks:
-                sink.write(data)
-                done += rows
-                progress(name, done, total)
-            if done != total:
-                raise DumpError(f"table {name}: dumped {done} rows but the snapshot holds {total}")
-            counts[name] = done
-        for kind, name, sql in objects:
-            if kind in ("index", "trigger", "view") and not name.startswith("sqlite_"):
-                write(f"{sql};\n")
-        if any(name == "sqlite_sequence" for _, name, _ in objects):
-            # Inserting the rows filled sqlite_sequence already; set the counters as they were.
-            write("DELETE FROM sqlite_sequence;\n")
-            for seq_name, seq in conn.execute("SELECT quote(name), seq FROM sqlite_sequence"):
-                write(f"INSERT INTO sqlite_sequence(name, seq) VALUES({seq_name}, {seq});\n")
+        objects, totals, helper = _open_snapshot(conn, path, helper_min_rows)
+        counts = _write_dump(conn, objects, totals, sink, progress,
+                             lambda table: helper if totals[table] >= helper_min_rows else None)
+        if helper is not None:
+            helper.close()
     except BaseException:
         if helper is not None:
             helper.abort()
@@ -124,9 +82,74 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
-    if helper is not None:
-        helper.close()
     return counts, sink.close()
+
+
+SchemaObject = tuple[str, str, str]  # (type, name, sql) from sqlite_master
+
+
+def _open_snapshot(conn: sqlite3.Connection, path: Path,
+                   helper_min_rows: int) -> tuple[list[SchemaObject], dict[str, int], _Helper | None]:
+    """Begin `conn`'s read transaction; start a helper if a table is large enough to share.
+
+    Returns the schema objects, the row count of each table to dump, and the helper (or None).
+    """
+    lock = _write_lock(path)
+    try:
+        conn.execute("BEGIN")
+        objects = [tuple(row) for row in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")]
+        totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
+                  for kind, name, _ in objects if kind == "table" and not name.startswith(("sqlite_", "_cf_"))}
+        large = [name for _, name, sql in objects
+                 if name in totals and totals[name] >= helper_min_rows and not _without_rowid(sql)]
+        if lock is not None and large:
+            helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
+            return objects, totals, helper
+        return objects, totals, None
+    finally:
+        if lock is not None:
+            _release(lock)
+
+
+def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: dict[str, int],
+                sink: _HashingWriter, progress: Progress,
+                helper_for: Callable[[str], _Helper | None]) -> dict[str, int]:
+    utf8 = _returns_utf8(conn)
+
+    def write(text: str) -> None:
+        sink.write(text.encode("utf-8"))
+
+    # D1 checks foreign keys; rows are written table by table, so defer the check to the end.
+    write("PRAGMA defer_foreign_keys=TRUE;\n")
+    counts: dict[str, int] = {}
+    for _, name, sql in objects:
+        if name not in totals:  # not a table to dump
+            continue
+        write(f"{sql};\n")
+        total = totals[name]
+        if _without_rowid(sql):
+            chunks = _without_rowid_chunks(conn, quote_ident(name), utf8)
+        else:
+            chunks = _table_chunks(conn, name, total, utf8, helper_for(name))
+        done = 0
+        progress(name, 0, total)
+        for data, rows in chunks:
+            sink.write(data)
+            done += rows
+            progress(name, done, total)
+        if done != total:
+            raise DumpError(f"table {name}: dumped {done} rows but the snapshot holds {total}")
+        counts[name] = done
+    for kind, name, sql in objects:
+        if kind in ("index", "trigger", "view") and not name.startswith("sqlite_"):
+            write(f"{sql};\n")
+    if any(name == "sqlite_sequence" for _, name, _ in objects):
+        # Inserting the rows filled sqlite_sequence already; set the counters as they were.
+        write("DELETE FROM sqlite_sequence;\n")
+        for seq_name, seq in conn.execute("SELECT quote(name), seq FROM sqlite_sequence"):
+            write(f"INSERT INTO sqlite_sequence(name, seq) VALUES({seq_name}, {seq});\n")
+    return counts
 
 
 def _without_rowid(sql: str) -> bool:
