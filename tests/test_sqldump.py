@@ -203,7 +203,6 @@ def test_a_failing_helper_fails_the_backup_and_leaves_nothing(tmp_path: Path, mo
                                                               script: str, message: str) -> None:
     make_db(tmp_path / "src.sqlite", 200)
     monkeypatch.setattr(sqldump, "helper_command", fake_helper(script))
-    monkeypatch.setattr(sqldump, "HELPER_MIN_ROWS", 1)
     monkeypatch.setattr(backups, "dump_sqlite",
                         lambda conn, path, out, progress: dump_sqlite(conn, path, out, progress, helper_min_rows=1))
     dest = tmp_path / "backups"
