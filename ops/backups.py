@@ -20,19 +20,18 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.sqldump import DumpError, dump_sqlite, quote_ident
+from ops.sqldump import DumpError, Progress, dump_sqlite, no_progress, quote_ident
 from ops.targets import LocalDatabase, RemoteDatabase
 
 CRITICAL_TABLES = ("users", "appointments", "services")
 _MANIFEST = ".manifest.json"
 
-Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
 class BackupError(Exception):
@@ -65,10 +64,6 @@ class VerifyReport:
     def check(self, name: str, ok: bool, detail: str) -> None:
         self.checks.append({"check": name, "ok": ok, "detail": detail})
         self.ok = self.ok and ok
-
-
-def _no_progress(_what: str, _done: int, _total: int) -> None:
-    pass
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -121,7 +116,7 @@ def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], sourc
 
 
 def create(db: LocalDatabase | RemoteDatabase, dest: Path, *, reason: str = "", label: str = "backup",
-           progress: Progress = _no_progress, now: dt.datetime | None = None,
+           progress: Progress = no_progress, now: dt.datetime | None = None,
            poll_interval: float = 1.0) -> Manifest:
     """Back `db` up into folder `dest`; nothing is left behind if it fails."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", label):

@@ -51,7 +51,7 @@ class DumpError(Exception):
     """The dump could not be completed; nothing it wrote may be used. The message says why."""
 
 
-def _no_progress(_what: str, _done: int, _total: int) -> None:
+def no_progress(_what: str, _done: int, _total: int) -> None:
     pass
 
 
@@ -59,7 +59,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: Progress = _no_progress,
+def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: Progress = no_progress,
                 *, helper_min_rows: int = HELPER_MIN_ROWS) -> tuple[dict[str, int], str]:
     """Write a D1-restorable dump of the database at `path` (open as `conn`) to `out`.
 
@@ -69,9 +69,8 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
     sink = _HashingWriter(out)
     helper: _Helper | None = None
     try:
-        objects, totals, helper = _open_snapshot(conn, path, helper_min_rows)
-        counts = _write_dump(conn, objects, totals, sink, progress,
-                             lambda table: helper if totals[table] >= helper_min_rows else None)
+        objects, totals, helper, shared = _open_snapshot(conn, path, helper_min_rows)
+        counts = _write_dump(conn, objects, totals, sink, progress, helper, shared)
         if helper is not None:
             helper.close()
     except BaseException:
@@ -88,11 +87,12 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
 SchemaObject = tuple[str, str, str]  # (type, name, sql) from sqlite_master
 
 
-def _open_snapshot(conn: sqlite3.Connection, path: Path,
-                   helper_min_rows: int) -> tuple[list[SchemaObject], dict[str, int], _Helper | None]:
+def _open_snapshot(conn: sqlite3.Connection, path: Path, helper_min_rows: int
+                   ) -> tuple[list[SchemaObject], dict[str, int], _Helper | None, frozenset[str]]:
     """Begin `conn`'s read transaction; start a helper if a table is large enough to share.
 
-    Returns the schema objects, the row count of each table to dump, and the helper (or None).
+    Returns the schema objects, the row count of each table to dump, the helper (or None) and
+    the tables it shares.
     """
     lock = _write_lock(path)
     try:
@@ -101,20 +101,20 @@ def _open_snapshot(conn: sqlite3.Connection, path: Path,
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")]
         totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
                   for kind, name, _ in objects if kind == "table" and not name.startswith(("sqlite_", "_cf_"))}
-        large = [name for _, name, sql in objects
-                 if name in totals and totals[name] >= helper_min_rows and not _without_rowid(sql)]
+        large = frozenset(name for _, name, sql in objects
+                          if name in totals and totals[name] >= helper_min_rows and not _without_rowid(sql))
         if lock is not None and large:
             helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
-            return objects, totals, helper
-        return objects, totals, None
+            return objects, totals, helper, large
+        return objects, totals, None, frozenset()
     finally:
         if lock is not None:
             _release(lock)
 
 
 def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: dict[str, int],
-                sink: _HashingWriter, progress: Progress,
-                helper_for: Callable[[str], _Helper | None]) -> dict[str, int]:
+                sink: _HashingWriter, progress: Progress, helper: _Helper | None,
+                shared: frozenset[str]) -> dict[str, int]:
     utf8 = _returns_utf8(conn)
 
     def write(text: str) -> None:
@@ -131,7 +131,7 @@ def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: d
         if _without_rowid(sql):
             chunks = _without_rowid_chunks(conn, quote_ident(name), utf8)
         else:
-            chunks = _table_chunks(conn, name, total, utf8, helper_for(name))
+            chunks = _table_chunks(conn, name, total, utf8, helper if name in shared else None)
         done = 0
         progress(name, 0, total)
         for data, rows in chunks:
