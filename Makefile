@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# pip byte-compiles site-packages but not an editable project; where PYTHONDONTWRITEBYTECODE
 	@# is set (as on our machines) every command would recompile ours: ~60 ms per bookingctl run.
-	$(BIN)/python -m compileall -q infra bookingctl policies ops
+	$(BIN)/python -m compileall -q booking_shared infra bookingctl policies ops
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/zizmor --offline --min-severity high .github/workflows
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict infra/ bookingctl/ policies/ ops/
+	$(BIN)/mypy --strict booking_shared/ infra/ bookingctl/ policies/ ops/
 
 unit: $(STAMP)
 	$(BIN)/pytest

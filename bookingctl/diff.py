@@ -23,22 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_BEARING = {"cloudflare:index/d1Database:D1Database": "D1 database",
-                "cloudflare:index/r2Bucket:R2Bucket": "backup bucket"}
+from booking_shared import tokens
+
+DATA_BEARING = {tokens.D1: "D1 database", tokens.BUCKET: "backup bucket"}
 ALL_INPUTS = "*"
 REPLACE_ON_CHANGE: dict[str, set[str]] = {
-    "cloudflare:index/d1Database:D1Database": {"accountId", "name", "jurisdiction", "primaryLocationHint"},
-    "cloudflare:index/r2Bucket:R2Bucket": {"accountId", "name", "location", "jurisdiction"},
-    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": {"accountId", "bucketName"},
-    "cloudflare:index/worker:Worker": {"accountId"},
-    "cloudflare:index/workerVersion:WorkerVersion": {ALL_INPUTS},
-    "cloudflare:index/workersDeployment:WorkersDeployment": {"accountId", "scriptName"},
-    "cloudflare:index/workersRoute:WorkersRoute": {"zoneId"},
-    "cloudflare:index/dnsRecord:DnsRecord": {"zoneId"},
-    "cloudflare:index/pagesProject:PagesProject": {"accountId", "name"},
-    "cloudflare:index/pagesDomain:PagesDomain": {"accountId", "projectName", "name"},
-    "cloudflare:index/healthcheck:Healthcheck": {"zoneId"},
-    "cloudflare:index/notificationPolicy:NotificationPolicy": {"accountId"},
+    tokens.D1: {"accountId", "name", "jurisdiction", "primaryLocationHint"},
+    tokens.BUCKET: {"accountId", "name", "location", "jurisdiction"},
+    tokens.LIFECYCLE: {"accountId", "bucketName"},
+    tokens.WORKER: {"accountId"},
+    tokens.VERSION: {ALL_INPUTS},
+    tokens.DEPLOYMENT: {"accountId", "scriptName"},
+    tokens.ROUTE: {"zoneId"},
+    tokens.DNS: {"zoneId"},
+    tokens.PAGES: {"accountId", "name"},
+    tokens.PAGES_DOMAIN: {"accountId", "projectName", "name"},
+    tokens.HEALTHCHECK: {"zoneId"},
+    tokens.NOTIFICATION: {"accountId"},
 }
 
 

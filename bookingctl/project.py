@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from infra.config import NAMESPACE, SECRET_KEYS
+from booking_shared.naming import NAMESPACE, SECRET_KEYS
 
 SECRET_PLACEHOLDER = "[secret]"
 

@@ -7,7 +7,7 @@ its fix and stops before any resource is registered.
 import pulumi
 
 from infra.config import project_root, read_runtime_config
-from infra.program import deploy
+from infra.program import declare_stack
 
-for _name, _value in deploy(read_runtime_config(), project_root(pulumi.get_root_directory())).items():
+for _name, _value in declare_stack(read_runtime_config(), project_root(pulumi.get_root_directory())).items():
     pulumi.export(_name, _value)

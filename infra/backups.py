@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-SECONDS_PER_DAY = 86_400
+from booking_shared.retention import SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)

@@ -31,29 +31,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-NAMESPACE = "booking"
-
-# Integration credentials the Worker needs. They may only arrive as Pulumi secrets
-# (`pulumi config set --secret`); a plain value in a stack file is refused.
-SECRET_KEYS: tuple[str, ...] = ("paystackSecretKey", "googleCalendarCredentials", "whatsappToken")
+from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # D1 database, Worker and Pages project names: lowercase letters, digits and hyphens.
 _RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-# Words that mark a non-production name; a production database or domain carrying one of them
-# is the mix-up the guide's separate staging database exists to prevent.
-_NON_PRODUCTION_MARKERS = frozenset({"staging", "stage", "stg", "dev", "test", "preview", "qa", "sandbox"})
-
-
-def looks_like_staging(name: str) -> bool:
-    """True when a database name or hostname carries a non-production marker word.
-
-    Words are split on hyphens, underscores and dots, so ``appointmentbooking-db-staging`` and
-    ``staging.example.co.za`` match while ``testimonials`` or ``devonport`` do not.
-    """
-    return any(word in _NON_PRODUCTION_MARKERS for word in re.split(r"[-_.]", name.lower()))
 
 
 def _check_hostname(value: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from infra.worker import DB_BINDING
+from booking_shared.naming import DB_BINDING, ENVIRONMENT_VAR
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def _deployment_config(args: BookingSiteArgs) -> cloudflare.PagesProjectDeployme
         "compatibility_date": args.compatibility_date,
         "d1_databases": {DB_BINDING: {"id": args.database_id}},
         "env_vars": {
-            "ENVIRONMENT": {"type": "plain_text", "value": args.environment},
+            ENVIRONMENT_VAR: {"type": "plain_text", "value": args.environment},
             "API_BASE_URL": {"type": "plain_text", "value": f"https://{args.domain}/api"},
         },
     }

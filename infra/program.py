@@ -6,17 +6,19 @@ from pathlib import Path
 
 import pulumi
 
+from booking_shared.deploy import migrations_checksum
+from booking_shared.naming import SECRETS
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
+from infra.hooks import context_for, deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
-from infra.worker import SECRET_BINDINGS, ApiWorker, ApiWorkerArgs
-from ops.hooks import context_for, deployment_hooks, migrations_checksum
+from infra.worker import ApiWorker, ApiWorkerArgs
 
 
-def deploy(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[object]]:
+def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[object]]:
     """Declare every resource of the stack and return the stack outputs a reader needs.
 
     `project_root` holds migrations/ (applied by the deployment hooks) and backups/.
@@ -46,7 +48,7 @@ def deploy(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[objec
             environment=env,
             database_id=database.database_id,
             # Output.secret keeps the values encrypted in state and redacted in every display.
-            secrets={key: pulumi.Output.secret(getattr(cfg, key).get_secret_value()) for key in SECRET_BINDINGS},
+            secrets={s.binding: pulumi.Output.secret(getattr(cfg, s.field).get_secret_value()) for s in SECRETS},
             migrations_checksum=migrations_checksum(hook_context.migrations_dir),
             hooks=deployment_hooks(hook_context),
         ),

@@ -18,15 +18,9 @@ from pathlib import Path
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from booking_shared.naming import DB_BINDING, ENVIRONMENT_VAR, SECRETS, VERSION_METADATA_BINDING
+
 MAIN_MODULE = "index.js"
-# Binding names the Worker code reads from `env`.
-DB_BINDING = "DB"
-VERSION_METADATA_BINDING = "CF_VERSION_METADATA"
-SECRET_BINDINGS = {
-    "paystack_secret_key": "PAYSTACK_SECRET_KEY",
-    "google_calendar_credentials": "GOOGLE_CALENDAR_CREDENTIALS",
-    "whatsapp_token": "WHATSAPP_TOKEN",
-}
 
 
 @dataclass(frozen=True)
@@ -37,7 +31,7 @@ class ApiWorkerArgs:
     compatibility_date: str
     environment: str
     database_id: pulumi.Input[str]
-    # Keyed like SECRET_BINDINGS; each value must already be a Pulumi secret.
+    # Binding name (booking_shared.naming.SECRETS) -> value, each already a Pulumi secret.
     secrets: dict[str, pulumi.Output[str]]
     # sha256 of migrations/: part of the deployment, so a migration change alone runs the hooks.
     migrations_checksum: str = ""
@@ -75,12 +69,12 @@ class ApiWorker(pulumi.ComponentResource):
 
         bindings: list[cloudflare.WorkerVersionBindingArgsDict] = [
             {"type": "d1", "name": DB_BINDING, "id": args.database_id},
-            {"type": "plain_text", "name": "ENVIRONMENT", "text": args.environment},
+            {"type": "plain_text", "name": ENVIRONMENT_VAR, "text": args.environment},
             # Lets /api/health report the version id that is actually serving.
             {"type": "version_metadata", "name": VERSION_METADATA_BINDING},
         ]
-        for key, binding in SECRET_BINDINGS.items():
-            bindings.append({"type": "secret_text", "name": binding, "text": args.secrets[key]})
+        for secret in SECRETS:
+            bindings.append({"type": "secret_text", "name": secret.binding, "text": args.secrets[secret.binding]})
 
         version = cloudflare.WorkerVersion(
             f"{name}-version",

@@ -19,13 +19,11 @@ Hooks never run under mocks or in preview (they are not `on_dry_run`); `before_t
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from booking_shared.deploy import DeployContext
 from ops import backups, migrations
 from ops.rollback import RollbackError, rollback
 from ops.targets import RemoteDatabase, cloudflare_client, remote_database
@@ -34,29 +32,9 @@ from ops.verify import verify
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
-    from infra.config import StackConfig
-
-# Where pre-deploy backups go when the hook runs (CI points it at its artifact folder).
-BACKUP_DIR_ENV = "BOOKING_BACKUP_DIR"
-
 
 class DeployHookError(Exception):
     """A pre- or post-deployment step failed; the message names the step and what was done about it."""
-
-
-@dataclass(frozen=True)
-class DeployContext:
-    """Everything the hooks need about one stack, resolved from its typed config."""
-
-    stack: str
-    account_id: str
-    database_name: str
-    worker_name: str
-    base_url: str
-    migrations_dir: Path
-    backup_dir: Path
-    verify_deadline: float = 180.0
-    client_factory: Callable[[], Cloudflare] = field(default=cloudflare_client, compare=False)
 
 
 @dataclass
@@ -66,12 +44,9 @@ class PreDeployRecord:
     migrations_applied: list[str]
 
 
-def migrations_checksum(folder: Path) -> str:
-    """sha256 over the migration files' names and contents, in order."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.sql")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+def _client(ctx: DeployContext) -> Cloudflare:
+    client: Cloudflare = (ctx.client_factory or cloudflare_client)()
+    return client
 
 
 def _database(ctx: DeployContext, client: Cloudflare) -> RemoteDatabase:
@@ -80,7 +55,7 @@ def _database(ctx: DeployContext, client: Cloudflare) -> RemoteDatabase:
 
 def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> PreDeployRecord:
     """Bookmark, back up, migrate. Raises DeployHookError (and restores on a failed migration)."""
-    client = ctx.client_factory()
+    client = _client(ctx)
     try:
         db = _database(ctx, client)
         bookmark = db.bookmark()
@@ -101,9 +76,10 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> Pr
         client.close()
 
 
-def after_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> dict[str, Any]:
+def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, version_id: str | None = None,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Verify; on failure roll the Worker back and raise DeployHookError naming the failed checks."""
-    client = ctx.client_factory()
+    client = _client(ctx)
     try:
         result = verify(ctx.base_url, _database(ctx, client), deadline=ctx.verify_deadline)
         if result.ok:
@@ -121,33 +97,3 @@ def after_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> dic
                               "touched.")
     finally:
         client.close()
-
-
-def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployContext:
-    """The hooks' context from the stack's typed config."""
-    return DeployContext(
-        stack=stack,
-        account_id=cfg.account_id,
-        database_name=cfg.database_name,
-        worker_name=cfg.worker_name,
-        base_url=f"https://{cfg.domain}",
-        migrations_dir=project_root / "migrations",
-        backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
-    )
-
-
-def deployment_hooks(ctx: DeployContext) -> Any:
-    """The `pulumi.ResourceHookBinding` for the Worker deployment (built only inside a program)."""
-    import pulumi
-
-    def pre(args: pulumi.ResourceHookArgs) -> None:
-        before_traffic(ctx, log=pulumi.log.info)
-
-    def post(args: pulumi.ResourceHookArgs) -> None:
-        after_traffic(ctx, log=pulumi.log.info)
-
-    # Named hooks: the engine identifies them by name across runs.
-    pre_hook = pulumi.ResourceHook("booking-before-traffic", pre)
-    post_hook = pulumi.ResourceHook("booking-after-traffic", post)
-    return pulumi.ResourceHookBinding(before_create=[pre_hook], before_update=[pre_hook],
-                                      after_create=[post_hook], after_update=[post_hook])

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from booking_shared.naming import looks_like_staging
 from ops.targets import LocalDatabase, RemoteDatabase
 from ops.verify import DATABASE_PROBE, read_health
 
@@ -176,8 +177,6 @@ def default_urls(domain: str) -> list[str]:
     The salon's slug is the domain's name label (www. or staging. skipped:
     www.instylehairboutique.co.za gives instylehairboutique), as in the guide's /book/instylehairboutique.
     """
-    from infra.config import looks_like_staging
-
     labels = [label for label in domain.split(".") if label != "www" and not looks_like_staging(label)]
     base = f"https://{domain}"
     return [base, f"{base}/book/{labels[0]}", f"{base}/api/health"]

@@ -2,7 +2,10 @@
 
 Policies are plain `(args, report_violation)` functions. `make_resource_policy` and
 `make_stack_policy` wrap them so that a violation covered by a valid entry of
-`policies/suppressions.yaml` is not reported, unless the policy is marked non-suppressible.
+`policies/suppressions.yaml` is not reported, unless the policy is marked non-suppressible. Each
+returns a `PackPolicy`: the pulumi_policy object and whether it may be suppressed, so the pack's
+own list (`policies/pack.py`) is the one place that says which policies exist and which cannot be
+silenced. Nothing here is registered as a side effect of importing a module.
 """
 
 from __future__ import annotations
@@ -31,28 +34,13 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.config import looks_like_staging
-
-D1 = "cloudflare:index/d1Database:D1Database"
-WORKER = "cloudflare:index/worker:Worker"
-VERSION = "cloudflare:index/workerVersion:WorkerVersion"
-DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
-ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
-DNS = "cloudflare:index/dnsRecord:DnsRecord"
-PAGES = "cloudflare:index/pagesProject:PagesProject"
-BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
-LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
-HEALTHCHECK = "cloudflare:index/healthcheck:Healthcheck"
-NOTIFICATION = "cloudflare:index/notificationPolicy:NotificationPolicy"
+from booking_shared.naming import looks_like_staging
 
 SUPPRESSIONS_FILE = Path(__file__).resolve().parent / "suppressions.yaml"
 # Tests point the pack at their own file; in CI and `pulumi preview` the committed one is read.
 SUPPRESSIONS_ENV = "BOOKING_POLICY_SUPPRESSIONS"
 # Longest time a suppression may be granted for, so none is forgotten for good.
 MAX_SUPPRESSION_DAYS = 180
-
-# Names of policies that no suppression can silence (checked by `suppressions-valid` too).
-NON_SUPPRESSIBLE: set[str] = set()
 
 class Report(Protocol):
     """How policies report: `urn` names another resource (stack policies), else the one validated."""
@@ -120,7 +108,7 @@ class Suppression:
     problems: tuple[str, ...]
 
     def applies_to(self, policy: str, urn: str | None) -> bool:
-        if self.problems or self.policy != policy or policy in NON_SUPPRESSIBLE:
+        if self.problems or self.policy != policy:
             return False
         if self.stack is not None and self.stack != pulumi.get_stack():
             return False
@@ -169,8 +157,6 @@ def _parse_entries(path: Path, today: dt.date) -> list[Suppression]:
             problems.append(f"expired on {expires.isoformat()}")
         elif expires > today + dt.timedelta(days=MAX_SUPPRESSION_DAYS):
             problems.append(f"`expires` is more than {MAX_SUPPRESSION_DAYS} days away")
-        if text["policy"] in NON_SUPPRESSIBLE:
-            problems.append(f"policy `{text['policy']}` cannot be suppressed")
         stack = entry.get("stack")
         result.append(Suppression(index, text["policy"], text["resource"], str(stack) if stack else None,
                                   text["reason"], text["approvedBy"], expires, tuple(problems)))
@@ -201,6 +187,30 @@ def _filtered(name: str, report: ReportViolation, default_urn: str | None) -> Re
 
 # --- building policies ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class PackPolicy:
+    """A policy of the pack, and whether a suppression may silence it."""
+
+    policy: Policy
+    suppressible: bool
+
+    @property
+    def name(self) -> str:
+        return str(self.policy.name)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the pack holds, derived from its policy list: every name, and the ones no suppression silences."""
+
+    names: frozenset[str]
+    non_suppressible: frozenset[str]
+
+    @classmethod
+    def of(cls, policies: list[PackPolicy]) -> Catalog:
+        return cls(frozenset(p.name for p in policies), frozenset(p.name for p in policies if not p.suppressible))
+
+
 def _make_policy(
     name: str,
     description: str,
@@ -212,28 +222,34 @@ def _make_policy(
     remediation: str,
     suppressible: bool = True,
     config_schema: PolicyConfigSchema | None = None,
-) -> Policy:
-    if not suppressible:
-        NON_SUPPRESSIBLE.add(name)
+) -> PackPolicy:
     common: dict[str, Any] = {"name": name, "description": description, "enforcement_level": level,
                               "severity": severity, "remediation_steps": remediation, "config_schema": config_schema}
+    # A non-suppressible policy reports straight to the engine: no suppression entry is consulted.
     if stack:
         def run_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-            validate(args, _filtered(name, report, None))
+            validate(args, _filtered(name, report, None) if suppressible else _unfiltered(report))
 
-        return StackValidationPolicy(validate=run_stack, **common)
+        return PackPolicy(StackValidationPolicy(validate=run_stack, **common), suppressible)
 
     def run_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        validate(args, _filtered(name, report, args.urn))
+        validate(args, _filtered(name, report, args.urn) if suppressible else _unfiltered(report))
 
-    return ResourceValidationPolicy(validate=run_resource, **common)
+    return PackPolicy(ResourceValidationPolicy(validate=run_resource, **common), suppressible)
 
 
-def make_resource_policy(name: str, description: str, validate: Validate, **options: Any) -> Policy:
+def _unfiltered(report: ReportViolation) -> Report:
+    def report_all(message: str, urn: str | None = None) -> None:
+        report(message, urn)
+
+    return report_all
+
+
+def make_resource_policy(name: str, description: str, validate: Validate, **options: Any) -> PackPolicy:
     """A policy run for each resource; `options` as `_make_policy` (level, severity, ...)."""
     return _make_policy(name, description, validate, stack=False, **options)
 
 
-def make_stack_policy(name: str, description: str, validate: Validate, **options: Any) -> Policy:
+def make_stack_policy(name: str, description: str, validate: Validate, **options: Any) -> PackPolicy:
     """A policy run once over all the stack's resources; `options` as `_make_policy`."""
     return _make_policy(name, description, validate, stack=True, **options)

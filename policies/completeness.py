@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackValidationArgs
 
-from policies.common import (
+from booking_shared.tokens import (
     BUCKET,
     D1,
     DEPLOYMENT,
@@ -15,13 +15,8 @@ from policies.common import (
     ROUTE,
     VERSION,
     WORKER,
-    Report,
-    get,
-    make_stack_policy,
-    message,
-    of_type,
-    stack_environment,
 )
+from policies.common import Report, get, make_stack_policy, message, of_type, stack_environment
 
 NAME = "production-completeness"
 

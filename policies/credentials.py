@@ -7,7 +7,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from policies.common import PAGES, VERSION, Report, get, make_resource_policy, message
+from booking_shared.naming import SECRET_BINDING_NAMES
+from booking_shared.tokens import PAGES, VERSION
+from policies.common import Report, get, make_resource_policy, message
 
 NAME = "secrets-as-secret-bindings"
 
@@ -26,7 +28,7 @@ SCHEMA = PolicyConfigSchema(
             "type": "array",
             "items": {"type": "string"},
             "description": "Worker binding names that must be secret_text.",
-            "default": ["PAYSTACK_SECRET_KEY", "GOOGLE_CALENDAR_CREDENTIALS", "WHATSAPP_TOKEN"],
+            "default": list(SECRET_BINDING_NAMES),
         },
     },
 )

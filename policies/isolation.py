@@ -6,8 +6,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 
-from infra.config import looks_like_staging
-from policies.common import D1, PAGES, VERSION, Report, get, make_stack_policy, message, of_type, stack_environment
+from booking_shared.naming import looks_like_staging
+from booking_shared.tokens import D1, PAGES, VERSION
+from policies.common import Report, get, make_stack_policy, message, of_type, stack_environment
 
 NAME = "environment-isolation"
 

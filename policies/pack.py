@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Policy, PolicyPack
+from pulumi_policy import EnforcementLevel, PolicyPack
 
+from booking_shared.retention import RETENTION_DAYS
 from policies.checklist import pre_deploy_checklist
-from policies.common import stack_environment
+from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
 from policies.isolation import environment_isolation
 from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
-from policies.suppression_review import suppressions_active, suppressions_valid
+from policies.suppression_review import review_policies
 from policies.worker_hygiene import compatibility_date, observability
 
 PACK_NAME = "appointmentbooking-policies"
 
-POLICIES: list[Policy] = [
+_AREA_POLICIES: list[PackPolicy] = [
     environment_isolation,
     data_protection,
     backup_retention,
@@ -34,13 +35,11 @@ POLICIES: list[Policy] = [
     observability,
     production_completeness,
     pre_deploy_checklist,
-    suppressions_valid,
-    suppressions_active,
 ]
+# Every policy of the pack, in the order reports list them; the one list that says which exist.
+POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]
+CATALOG = Catalog.of(POLICIES)
 
-# The guide's retention per environment. Policy config, so a change is a reviewed config change
-# (or a --policy-pack-config override), not an edit of the policy.
-RETENTION_DAYS = {"production": 30, "staging": 7}
 
 
 def initial_config(environment: str) -> dict[str, Any]:
@@ -50,6 +49,8 @@ def initial_config(environment: str) -> dict[str, Any]:
     default, ADVISORY, and that would silently downgrade the policy it configures.
     """
     return {
+        # The guide's retention, as policy config: a change is a reviewed config change (or a
+        # --policy-pack-config override), not an edit of the policy.
         "backup-retention": {"enforcementLevel": EnforcementLevel.MANDATORY, "retentionDays": dict(RETENTION_DAYS)},
         # The checklist blocks production deploys; on staging it only warns.
         "pre-deploy-checklist": (EnforcementLevel.MANDATORY if environment == "production"
@@ -61,7 +62,7 @@ def serve() -> None:
     """Build the pack for the stack under analysis and serve the Analyzer protocol (never returns)."""
     PolicyPack(
         name=PACK_NAME,
-        policies=POLICIES,
+        policies=[p.policy for p in POLICIES],
         enforcement_level=EnforcementLevel.MANDATORY,
         initial_config=initial_config(stack_environment()),
         description="The appointment-booking admin guide's pre-deploy checklist and platform rules.",

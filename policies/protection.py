@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
-from policies.common import BUCKET, D1, Report, make_resource_policy, message, stack_environment
+from booking_shared.tokens import BUCKET, D1
+from policies.common import Report, make_resource_policy, message, stack_environment
 
 NAME = "data-protection"
 _KINDS = {D1: "D1 database", BUCKET: "backup bucket"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from policies.common import LIFECYCLE, Report, get, make_resource_policy, message, stack_environment
+from booking_shared.retention import SECONDS_PER_DAY
+from booking_shared.tokens import LIFECYCLE
+from policies.common import Report, get, make_resource_policy, message, stack_environment
 
 NAME = "backup-retention"
-SECONDS_PER_DAY = 86_400
 
 SCHEMA = PolicyConfigSchema(
     properties={

@@ -7,9 +7,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity, StackValidationArgs
 
+from booking_shared.tokens import DNS, ROUTE
 from policies.common import (
-    DNS,
-    ROUTE,
     Report,
     get,
     make_resource_policy,

@@ -6,7 +6,8 @@ import datetime as dt
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from policies.common import VERSION, WORKER, Report, get, make_resource_policy, message
+from booking_shared.tokens import VERSION, WORKER
+from policies.common import Report, get, make_resource_policy, message
 
 COMPAT = "worker-compatibility-date"
 OBSERVABILITY = "worker-observability"

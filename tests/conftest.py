@@ -1,14 +1,14 @@
-"""Shared helpers: plan a stack of this repository offline, optionally with config overrides.
+"""Shared fixtures: offline plans of this repository's stacks, and the Cloudflare API double.
 
 Every plan runs the real `infra/__main__.py` under Pulumi's mocks through the same planner the
-CLI uses, so a test that passes here passes for `bookingctl plan` too.
+CLI uses, so a test that passes here passes for `bookingctl plan` too. Plain values the tests
+share (the repository, the account, fake secrets) are in `tests/helpers`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +17,8 @@ from cloudflare import Cloudflare
 
 from bookingctl.planner import Plan, run_program
 from bookingctl.project import Project, find_project, load_stack
-from policies.common import BUCKET, D1, DEPLOYMENT, DNS, LIFECYCLE, PAGES, ROUTE, VERSION, WORKER  # noqa: F401
-from tests.cf_double import TOKEN, CloudflareDouble, running
-
-REPO = Path(__file__).resolve().parent.parent
-PAGES_DOMAIN = "cloudflare:index/pagesDomain:PagesDomain"
-
-# Obviously fake values that look like the real thing, to prove they never print.
-FAKE_SECRETS = {
-    "booking:paystackSecretKey": "sk_live_FAKEFAKEFAKE0123456789",
-    "booking:googleCalendarCredentials": json.dumps({"type": "service_account", "private_key": "FAKE-KEY-0001"}),
-    "booking:whatsappToken": "EAAG-FAKE-WHATSAPP-TOKEN-42",
-}
-
-PlanFn = Callable[..., Plan]
-ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"  # the committed stacks' account id
-
-
-def sqlite_dump(path: Path) -> list[str]:
-    """Schema and data of a SQLite file as text, to compare a database before and after."""
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+from tests.helpers import ACCOUNT, REPO, PlanFn
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, running
 
 
 @pytest.fixture

@@ -1,0 +1,44 @@
+"""What the deployment hooks need to know about a stack, and the checksum that ties migrations to a deploy.
+
+`infra/` builds a `DeployContext` from the typed stack config when it declares the Worker; the
+hooks' callbacks hand it to `ops.hooks`, which is imported only when a hook fires. Keeping the
+context here lets both sides share it without `infra` importing `ops` (or the reverse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Names the engine knows the hooks by across runs.
+BEFORE_TRAFFIC_HOOK = "booking-before-traffic"
+AFTER_TRAFFIC_HOOK = "booking-after-traffic"
+# Where a pre-deploy export goes when one is made (CI points it at its artifact folder).
+BACKUP_DIR_ENV = "BOOKING_BACKUP_DIR"
+
+
+@dataclass(frozen=True)
+class DeployContext:
+    """Everything the hooks need about one stack, resolved from its typed config."""
+
+    stack: str
+    account_id: str
+    database_name: str
+    worker_name: str
+    base_url: str
+    migrations_dir: Path
+    backup_dir: Path
+    verify_deadline: float = 180.0
+    # Builds the Cloudflare SDK client; None: from CLOUDFLARE_API_TOKEN (tests pass their double's).
+    client_factory: Callable[[], Any] | None = field(default=None, compare=False)
+
+
+def migrations_checksum(folder: Path) -> str:
+    """sha256 over the migration files' names and contents, in order."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.sql")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

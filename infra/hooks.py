@@ -1,0 +1,70 @@
+"""Binds the deployment hooks (`ops/hooks.py`) to the Worker deployment.
+
+Only this Pulumi-facing half is imported when the program is planned or previewed: the callbacks
+import `ops.hooks` when a hook actually fires, so a plan never pays for the operations layer
+(the Cloudflare SDK, httpx, the dumper), and `infra` never imports `ops` at module level.
+
+The hooks do blocking work (HTTP calls, polling, retries with sleeps); they run on a worker
+thread, so the program's event loop, which also serves the engine's other callbacks, stays free.
+Hooks never run in preview or under mocks (`on_dry_run` is not set). An exception in an after
+hook fails `pulumi up` from CLI 3.238.0 (`Pulumi.yaml` requires it); `ignore_errors` is left
+unset on purpose, so a failed verification always fails the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from booking_shared.deploy import AFTER_TRAFFIC_HOOK, BACKUP_DIR_ENV, BEFORE_TRAFFIC_HOOK, DeployContext
+from infra.config import StackConfig
+
+
+def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployContext:
+    """The hooks' context from the stack's typed config."""
+    return DeployContext(
+        stack=stack,
+        account_id=cfg.account_id,
+        database_name=cfg.database_name,
+        worker_name=cfg.worker_name,
+        base_url=f"https://{cfg.domain}",
+        migrations_dir=project_root / "migrations",
+        backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
+    )
+
+
+def deployed_version(outputs: Mapping[str, Any] | None) -> str | None:
+    """The version a WorkersDeployment's outputs send 100 % of traffic to (None if not one version)."""
+    versions = (outputs or {}).get("versions") or []
+    full = [v for v in versions if isinstance(v, Mapping) and float(v.get("percentage") or 0) >= 100]
+    if len(full) != 1:
+        return None
+    version = full[0].get("versionId") or full[0].get("version_id")
+    return str(version) if isinstance(version, str) and version else None
+
+
+def deployment_hooks(ctx: DeployContext) -> pulumi.ResourceHookBinding:
+    """The hook binding for the Worker deployment: before and after it is created or updated."""
+
+    async def before(args: pulumi.ResourceHookArgs) -> None:
+        from ops.hooks import before_traffic
+
+        await asyncio.to_thread(before_traffic, ctx, log=pulumi.log.info)
+
+    async def after(args: pulumi.ResourceHookArgs) -> None:
+        from ops.hooks import after_traffic
+
+        await asyncio.to_thread(after_traffic, ctx, deployment_id=args.id or None,
+                                version_id=deployed_version(args.new_outputs), log=pulumi.log.info)
+
+    before_hook = pulumi.ResourceHook(BEFORE_TRAFFIC_HOOK, before)
+    after_hook = pulumi.ResourceHook(AFTER_TRAFFIC_HOOK, after)
+    # Every input of a WorkersDeployment forces a replacement, and a replacement runs the create
+    # hooks; the update hooks are bound too so a provider that ever updates in place is covered.
+    return pulumi.ResourceHookBinding(before_create=[before_hook], before_update=[before_hook],
+                                      after_create=[after_hook], after_update=[after_hook])

@@ -1,0 +1,31 @@
+"""What the tests share: the repository, the committed account, fake secrets, a database dump."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from bookingctl.planner import Plan
+
+REPO = Path(__file__).resolve().parents[2]
+ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"  # the committed stacks' account id
+
+# Obviously fake values that look like the real thing, to prove they never print.
+FAKE_SECRETS = {
+    "booking:paystackSecretKey": "sk_live_FAKEFAKEFAKE0123456789",
+    "booking:googleCalendarCredentials": json.dumps({"type": "service_account", "private_key": "FAKE-KEY-0001"}),
+    "booking:whatsappToken": "EAAG-FAKE-WHATSAPP-TOKEN-42",
+}
+
+PlanFn = Callable[..., Plan]
+
+
+def sqlite_dump(path: Path) -> list[str]:
+    """Schema and data of a SQLite file as text, to compare a database before and after."""
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()

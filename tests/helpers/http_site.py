@@ -1,0 +1,101 @@
+"""A real HTTP server on 127.0.0.1 that plays the deployed site: healthy, failing, slow or odd."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HEALTHY = {"status": "ok", "version": "v-123", "environment": "staging", "database": {"status": "ok", "result": 1}}
+
+
+@dataclass
+class Site:
+    """What the server answers; tests change it while the server runs."""
+
+    root_status: int = 200
+    health_status: int = 200
+    health_body: Any = field(default_factory=lambda: dict(HEALTHY))
+    delay: float = 0.0
+    # Answer 503 to this many requests first (a deployment still propagating).
+    failures_first: int = 0
+    hits: list[str] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(site: Site) -> Iterator[Site]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            site.hits.append(self.path)
+            if site.delay:
+                time.sleep(site.delay)
+            if site.failures_first > 0:
+                site.failures_first -= 1
+                status, body = 503, b"starting"
+            elif self.path == "/api/health":
+                status = site.health_status
+                body = (site.health_body if isinstance(site.health_body, bytes)
+                        else json.dumps(site.health_body).encode())
+            else:
+                status, body = site.root_status, b"<html>InStyle Hair Boutique</html>"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    site.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def answering(handler_body: Any) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """A server whose GET/POST behaviour is `handler_body(path, body) -> status`; records requests."""
+    seen: list[tuple[str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            seen.append((self.path, body))
+            status = handler_body(self.path, body)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()

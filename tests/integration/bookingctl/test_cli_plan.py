@@ -1,0 +1,169 @@
+"""`bookingctl plan`: formats, exit codes, and secrets that never reach the output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from booking_shared.tokens import VERSION
+from bookingctl.cli import app
+from bookingctl.output import Format, plan_json, plan_markdown, print_plan
+from tests.helpers import FAKE_SECRETS, REPO, PlanFn
+
+runner = CliRunner()
+EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def scratch_project(tmp_path: Path) -> Path:
+    """A copy of this project's files in a temporary folder, safe to break."""
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "worker", tmp_path / "worker", ignore=shutil.ignore_patterns("node_modules"))
+    shutil.copytree(REPO / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
+def test_json_plan_lists_resources_with_type_name_inputs_protect_and_outputs() -> None:
+    code, out, _ = invoke("plan", "production", "--format", "json", "--project-dir", str(REPO),
+                          "--policy-config", EVIDENCE)
+    assert code == 0
+    data = json.loads(out)
+    assert data["stack"] == "production"
+    assert {"type", "name", "inputs", "protect"} <= set(data["resources"][0])
+    db = next(r for r in data["resources"] if r["type"] == "cloudflare:index/d1Database:D1Database")
+    assert db["protect"] is True
+    assert db["inputs"]["readReplication"] == {"mode": "disabled"}  # camelCase, as the engine sees them
+    assert data["outputs"]["healthUrl"] == "https://www.instylehairboutique.co.za/api/health"
+
+
+def test_table_plan_shows_every_resource_and_outputs() -> None:
+    code, out, err = invoke("plan", "staging", "--project-dir", str(REPO))
+    assert code == 0
+    for expected in ("cloudflare:index/workersRoute:WorkersRoute", "staging.instylehairboutique.co.za/*",
+                     "appointmentbooking-db-staging", "Stack outputs", "[secret]"):
+        assert expected in out
+    assert "booking:paystackSecretKey is not set" in err  # the placeholder is announced
+
+
+def test_markdown_plan_is_a_table_for_pull_requests() -> None:
+    code, out, _ = invoke("plan", "production", "-f", "markdown", "--project-dir", str(REPO),
+                          "--policy-config", EVIDENCE)
+    assert code == 0
+    assert out.startswith("### Offline plan: `production`")
+    assert "| Type | Name | Protect | Key inputs |" in out
+    assert "| `cloudflare:index/d1Database:D1Database` | &nbsp;&nbsp;`database-d1` | yes |" in out
+
+
+def test_unknown_stack_exits_2_naming_the_missing_file_and_known_stacks() -> None:
+    code, _, err = invoke("plan", "prod", "--project-dir", str(REPO))
+    assert code == 2
+    assert "Pulumi.prod.yaml does not exist" in err
+    assert "production, staging" in err
+
+
+def test_no_project_file_exits_2(tmp_path: Path) -> None:
+    code, _, err = invoke("plan", "production", "--project-dir", str(tmp_path))
+    assert code == 2
+    assert "no Pulumi.yaml" in err
+
+
+def test_bad_config_exits_2_naming_file_key_found_and_allowed(scratch_project: Path) -> None:
+    stack = scratch_project / "Pulumi.staging.yaml"
+    edit(stack, 'booking:backupRetentionDays: "7"', 'booking:backupRetentionDays: "0"')
+    code, out, err = invoke("plan", "staging", "--project-dir", str(scratch_project))
+    assert code == 2
+    assert out == ""
+    assert "Pulumi.staging.yaml" in err
+    assert "booking:backupRetentionDays: found '0'" in err
+    assert "greater than or equal to 1" in err
+
+
+def test_plain_text_secret_in_stack_file_exits_2_without_printing_it(scratch_project: Path) -> None:
+    stack = scratch_project / "Pulumi.production.yaml"
+    stack.write_text(stack.read_text() + "  booking:whatsappToken: EAAG-PLAIN-TEXT-TOKEN\n")
+    code, out, err = invoke("plan", "production", "--project-dir", str(scratch_project))
+    assert code == 2
+    assert "booking:whatsappToken: found a plain-text value" in err
+    assert "EAAG-PLAIN-TEXT-TOKEN" not in out + err
+
+
+def test_secure_values_in_stack_file_plan_as_placeholders(scratch_project: Path) -> None:
+    stack = scratch_project / "Pulumi.production.yaml"
+    stack.write_text(stack.read_text() + "  booking:whatsappToken:\n    secure: v1:AAAAdGVzdA==:Y2lwaGVydGV4dA==\n")
+    code, out, err = invoke("plan", "production", "-f", "json", "--project-dir", str(scratch_project),
+                            "--policy-config", EVIDENCE)
+    assert code == 0
+    assert "whatsappToken is not set" not in err
+    assert "Y2lwaGVydGV4dA" not in out
+
+
+def test_invalid_yaml_exits_2_naming_the_file(scratch_project: Path) -> None:
+    (scratch_project / "Pulumi.staging.yaml").write_text("config:\n  booking:environment: [staging\n")
+    code, _, err = invoke("plan", "staging", "--project-dir", str(scratch_project))
+    assert code == 2
+    assert "Pulumi.staging.yaml: not valid YAML" in err
+
+
+def test_a_crashing_program_exits_1_with_its_traceback(scratch_project: Path) -> None:
+    (scratch_project / "infra" / "__main__.py").write_text("raise RuntimeError('boom in program')\n")
+    code, _, err = invoke("plan", "production", "--project-dir", str(scratch_project))
+    assert code == 1
+    assert "the Pulumi program failed" in err and "boom in program" in err
+
+
+def test_bad_format_is_a_usage_error() -> None:
+    code, _, _ = invoke("plan", "production", "--format", "yaml", "--project-dir", str(REPO))
+    assert code == 2
+
+
+@pytest.mark.parametrize("fmt", list(Format))
+def test_secret_values_never_appear_in_plan_output(plan_with: PlanFn, fmt: Format,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    plan = plan_with("production", secrets=FAKE_SECRETS)
+    # The program did receive the real values (so redaction, not absence, is what hides them)...
+    raw = json.dumps(plan.one(VERSION).value("bindings"))
+    assert "sk_live_FAKEFAKEFAKE0123456789" in raw
+    # ...and no rendering of the plan contains any of them.
+    print_plan(plan, fmt)
+    printed = capsys.readouterr()
+    rendered = printed.out + printed.err + plan_json(plan) + plan_markdown(plan)
+    for value in FAKE_SECRETS.values():
+        assert value not in rendered
+        assert "FAKE-KEY-0001" not in rendered
+
+
+def test_installed_console_script_plans_a_stack_from_the_repository() -> None:
+    script = Path(sys.executable).with_name("bookingctl")
+    result = subprocess.run([str(script), "plan", "staging", "-f", "json"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"]["databaseName"] == "appointmentbooking-db-staging"
+
+
+def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> None:
+    # Importing pulumi_cloudflare costs ~2-3 s; --help and non-planning commands must not pay it.
+    code = ("import sys, bookingctl.cli, bookingctl.output, bookingctl.project; "
+            "print('pulumi_cloudflare' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
+    help_run = subprocess.run([sys.executable, "-m", "bookingctl", "--help"], capture_output=True, text=True)
+    assert help_run.returncode == 0

@@ -1,0 +1,109 @@
+"""The operations' command line on local SQLite files: output, confirmation and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from tests.helpers import REPO
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "d1.sqlite"
+    sqlite3.connect(path).close()
+    return path
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--project-dir", str(REPO)], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_migrate_status_then_apply_then_status(db: Path) -> None:
+    code, out, _ = run("migrate", "status", "--local", str(db), "-f", "json")
+    assert code == 0 and json.loads(out)["migrations"][0]["applied"] is False
+    code, out, _ = run("migrate", "apply", "--local", str(db), "--yes")
+    assert code == 0 and "applied now" in out
+    code, out, _ = run("migrate", "status", "--local", str(db), "-f", "json")
+    assert json.loads(out)["migrations"][0]["applied"] is True
+
+
+def test_migrate_apply_without_yes_on_non_interactive_input_changes_nothing(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    code, _, err = run("migrate", "apply", "--local", str(db))
+    assert code == 2 and "pass --yes" in err
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def test_failed_migration_exits_1_naming_file_and_line(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_broken.sql").write_text("CREATE TABLE a (x);\nINSERT INTO nope VALUES (1);\n")
+    code, _, err = run("migrate", "apply", "--local", str(db), "--dir", str(folder), "--yes")
+    assert code == 1 and "0001_broken.sql:2" in err and "exactly as before" in err
+
+
+@pytest.mark.parametrize("args", [["migrate", "status"], ["migrate", "status", "--stack", "staging", "--local", "x"]])
+def test_exactly_one_database_must_be_named(args: list[str]) -> None:
+    code, _, err = run(*args)
+    assert code == 2 and "exactly one database" in err
+
+
+def test_remote_stack_without_a_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    code, _, err = run("migrate", "status", "--stack", "staging")
+    assert code == 2 and "CLOUDFLARE_API_TOKEN is not set" in err
+
+
+def test_backup_create_list_verify_prune_restore(db: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "backups"
+    assert run("migrate", "apply", "--local", str(db), "--yes")[0] == 0
+    code, out, _ = run("backup", "create", "--local", str(db), "--dest", str(dest), "--reason", "test")
+    name = out.strip()
+    assert code == 0 and name.startswith("backup-")
+    code, out, _ = run("backup", "list", "--dest", str(dest), "-f", "json")
+    assert [b["name"] for b in json.loads(out)] == [name]
+    code, out, _ = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 0 and json.loads(out)["ok"] is True
+    (dest / f"{name}.sql").write_text("garbage")
+    code, out, _ = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 1 and json.loads(out)["ok"] is False
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(tmp_path / "r.sqlite"))
+    assert code == 1 and "failed verification" in err
+    code, out, _ = run("backup", "prune", "--dest", str(dest), "--retention-days", "1", "--dry-run")
+    assert code == 0 and out == ""
+
+
+def test_prune_takes_the_stacks_retention_by_default(tmp_path: Path) -> None:
+    code, _, err = run("backup", "prune", "--stack", "staging", "--dest", str(tmp_path), "--dry-run")
+    assert code == 0 and "older than 7 days" in err
+    code, _, err = run("backup", "prune", "--dest", str(tmp_path))
+    assert code == 2 and "--retention-days" in err
+
+
+def test_upload_needs_a_stack(db: Path) -> None:
+    code, _, err = run("backup", "create", "--local", str(db), "--upload")
+    assert code == 2 and "--upload needs --stack" in err
+
+
+def test_backup_create_upload_reads_the_stack_once_and_fills_its_r2_bucket(
+        tmp_path: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    double.add_database("appointmentbooking-db-staging")
+    double.buckets["appointmentbooking-backups-staging"] = {}
+    code, out, err = run("backup", "create", "--stack", "staging", "--dest", str(tmp_path / "b"),
+                         "--upload", "--label", "daily")
+    assert code == 0, err
+    name = out.strip()
+    assert set(double.buckets["appointmentbooking-backups-staging"]) == {f"{name}.sql", f"{name}.manifest.json"}

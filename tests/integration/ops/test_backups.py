@@ -1,0 +1,266 @@
+"""Backups: create (local and via the D1 export API), list, verify, prune, restore."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+
+from ops import backups
+from ops.backups import BackupError
+from ops.migrations import apply, discover
+from ops.targets import LocalDatabase, remote_database
+from tests.helpers import ACCOUNT, REPO
+from tests.helpers.cf_double import CloudflareDouble, Fault
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+def seed(path: Path) -> None:
+    """The real schema with awkward data: quotes, newlines, unicode, NULLs, blobs, autoincrement."""
+    db = LocalDatabase(path, must_exist=False)
+    apply(db, discover(REPO / "migrations"))
+    conn = db.conn
+    conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
+    conn.execute("INSERT INTO users (id, tenant_id, email, name, role) VALUES "
+                 "('u1', 't1', 'thandi@example.co.za', 'Thandi O''Neill', 'owner'), "
+                 "('u2', 't1', 'sipho@example.co.za', 'Sipho Ndlovu 💇', 'customer')")
+    conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) VALUES "
+                 "('s1', 't1', 'Silk press; wash & style', 90, 45000)")
+    for i in range(250):
+        conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) "
+                     "VALUES (?, 't1', 's1', 'u2', '2026-12-01 10:00:00', ?)",
+                     (f"a{i}", None if i % 3 else f"line one\nline two; 'quoted' {i}"))
+    conn.execute("INSERT INTO audit_logs (action, user_agent) VALUES ('login', ?)", (b"\x00\x01binary",))
+    db.close()
+
+
+def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "source.sqlite"
+    seed(path)
+    return path
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "backups"
+
+
+def test_local_backup_writes_dump_and_manifest_with_row_counts(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, reason="pre-deploy", now=NOW)
+    assert manifest.name == "backup-20261126-120000"
+    assert manifest.tables["appointments"] == 250 and manifest.tables["users"] == 2
+    assert manifest.reason == "pre-deploy" and manifest.source["kind"] == "local"
+    on_disk = json.loads((dest / "backup-20261126-120000.manifest.json").read_text())
+    assert on_disk["sha256"] == manifest.sha256 and on_disk["size"] == (dest / manifest.file).stat().st_size
+    assert sorted(p.name for p in dest.iterdir()) == ["backup-20261126-120000.manifest.json",
+                                                      "backup-20261126-120000.sql"]
+
+
+def test_dump_is_restorable_without_transaction_statements(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    text = (dest / manifest.file).read_text()
+    assert "BEGIN TRANSACTION" not in text and "\nCOMMIT;" not in text  # D1 rejects both
+    assert text.startswith("PRAGMA defer_foreign_keys=TRUE;")
+    restored = tmp_path / "restored.sqlite"
+    backups.restore_local(dest, manifest.name, restored)
+    assert rows(restored) == rows(source)
+
+
+def test_failed_backup_leaves_nothing_behind(source: Path, dest: Path) -> None:
+    def explode(what: str, done: int, total: int) -> None:
+        if what == "appointments":
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        backups.create(LocalDatabase(source), dest, progress=explode, now=NOW)
+    assert list(dest.iterdir()) == []
+    assert backups.list_backups(dest) == []
+
+
+def test_second_backup_in_the_same_second_gets_its_own_name(source: Path, dest: Path) -> None:
+    first = backups.create(LocalDatabase(source), dest, now=NOW)
+    second = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert first.name != second.name
+    assert [m.name for m in backups.list_backups(dest)] == [first.name, second.name]
+
+
+def test_a_dump_without_manifest_is_not_listed(source: Path, dest: Path) -> None:
+    backups.create(LocalDatabase(source), dest, now=NOW)
+    (dest / "half-written.sql").write_text("CREATE TABLE x (y);")
+    assert [m.name for m in backups.list_backups(dest)] == ["backup-20261126-120000"]
+
+
+def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("bookingctl-verify-*"))
+    report = backups.verify(dest, manifest.name)
+    assert report.ok, report.checks
+    assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "critical tables",
+                                                     "rows appointments"}
+    assert set(scratch.glob("bookingctl-verify-*")) == before
+
+
+def test_verify_by_file_path(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert backups.verify(Path("/nonexistent"), str(dest / manifest.file)).ok
+
+
+def test_verify_detects_a_changed_dump(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    path = dest / manifest.file
+    path.write_text(path.read_text().replace("Silk press", "Silk presS"))
+    report = backups.verify(dest, manifest.name)
+    assert not report.ok
+    assert [c["check"] for c in report.checks if not c["ok"]] == ["sha256"]
+
+
+def test_verify_detects_missing_rows(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    path = dest / manifest.file
+    lines = [line for line in path.read_text().splitlines() if "'a7'" not in line]
+    path.write_text("\n".join(lines) + "\n")
+    report = backups.verify(dest, manifest.name)
+    failed = {c["check"]: c["detail"] for c in report.checks if not c["ok"]}
+    assert "rows appointments" in failed and failed["rows appointments"].startswith("249")
+
+
+def test_verify_detects_a_truncated_dump(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    path = dest / manifest.file
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert not backups.verify(dest, manifest.name).ok
+
+
+def test_verify_requires_the_critical_tables(tmp_path: Path, dest: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    conn = sqlite3.connect(empty)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.close()
+    manifest = backups.create(LocalDatabase(empty), dest, now=NOW)
+    report = backups.verify(dest, manifest.name)
+    assert not report.ok
+    assert any(c["check"] == "critical tables" and "users" in c["detail"] for c in report.checks)
+
+
+def test_unknown_backup_name_is_an_error(dest: Path) -> None:
+    with pytest.raises(BackupError, match="no backup 'nope'"):
+        backups.verify(dest, "nope")
+
+
+def test_prune_deletes_only_backups_older_than_retention(source: Path, dest: Path) -> None:
+    db = LocalDatabase(source)
+    for days in (40, 31, 29, 1):
+        backups.create(db, dest, now=NOW - dt.timedelta(days=days))
+    assert [m.name for m in backups.prune(dest, 30, now=NOW, dry_run=True)] == [
+        "backup-20261017-120000", "backup-20261026-120000"]
+    assert len(backups.list_backups(dest)) == 4
+    deleted = backups.prune(dest, 30, now=NOW)
+    assert len(deleted) == 2
+    assert [m.created_at[:10] for m in backups.list_backups(dest)] == ["2026-10-28", "2026-11-25"]
+    assert len(list(dest.glob("*.sql"))) == 2
+
+
+def test_prune_refuses_a_retention_below_one_day(dest: Path) -> None:
+    with pytest.raises(BackupError, match="at least 1"):
+        backups.prune(dest, 0)
+
+
+def test_restore_refuses_to_overwrite_without_replace(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    with pytest.raises(BackupError, match="pass --replace"):
+        backups.restore_local(dest, manifest.name, source)
+
+
+def test_restore_refuses_a_backup_that_fails_verification(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    (dest / manifest.file).write_text("garbage")
+    target = tmp_path / "target.sqlite"
+    with pytest.raises(BackupError, match="failed verification"):
+        backups.restore_local(dest, manifest.name, target)
+    assert not target.exists()
+
+
+# --- remote: D1 export through the real SDK and the double -----------------------------------
+
+@pytest.fixture
+def remote(double: CloudflareDouble, client: Cloudflare, source: Path) -> backups.RemoteDatabase:
+    d1 = double.add_database("appointmentbooking-db", source=source)
+    return remote_database(ACCOUNT, d1.name, client=client)
+
+
+def test_remote_backup_polls_the_export_and_records_its_bookmark(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, source: Path) -> None:
+    double.export_polls_needed = 3
+    manifest = backups.create(remote, dest, reason="daily", now=NOW, poll_interval=0)
+    exports = [p for m, p in double.requests if m == "POST" and p.endswith("/export")]
+    assert len(exports) == 3
+    assert manifest.source["kind"] == "remote" and manifest.source["bookmark"]
+    assert manifest.tables["appointments"] == 250
+    assert backups.verify(dest, manifest.name).ok
+
+
+def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
+                                        dest: Path) -> None:
+    double.export_fails = True
+    with pytest.raises(BackupError, match="export failed: the database was busy"):
+        backups.create(remote, dest, now=NOW, poll_interval=0)
+    assert list(dest.iterdir()) == []
+
+
+def test_download_cut_short_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
+                                             dest: Path) -> None:
+    double.inject(Fault("GET", r"^/__downloads/", truncate=True))
+    with pytest.raises(Exception, match=r"(?i)(ended after|incomplete|peer closed)"):
+        backups.create(remote, dest, now=NOW, poll_interval=0)
+    assert list(dest.iterdir()) == []
+
+
+def test_rate_limited_export_is_retried(remote: backups.RemoteDatabase, double: CloudflareDouble,
+                                        dest: Path) -> None:
+    double.inject(Fault("POST", r"/export$", status=429))
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    assert backups.verify(dest, manifest.name).ok
+
+
+def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    path = dest / manifest.file
+    original = "INSERT INTO \"services\" VALUES('s1'"
+    path.write_text(path.read_text().replace(original, original.replace("s1", "s9")))
+    report = backups.verify(dest, manifest.name)
+    assert not report.ok
+    assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
+
+
+def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+    double.buckets["appointmentbooking-backups"] = {}
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    keys = backups.upload(remote.client, ACCOUNT, "appointmentbooking-backups", dest, manifest)
+    assert keys == [manifest.file, f"{manifest.name}.manifest.json"]
+    stored = double.buckets["appointmentbooking-backups"]
+    assert stored[manifest.file] == (dest / manifest.file).read_bytes()
+    assert backups.list_r2(remote.client, ACCOUNT, "appointmentbooking-backups") == [manifest.name]
+
+
+def test_a_dump_without_its_manifest_in_r2_is_not_listed(
+        remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
+    double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
+    assert backups.list_r2(remote.client, ACCOUNT, "b") == []

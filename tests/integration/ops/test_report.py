@@ -1,0 +1,101 @@
+"""The daily report on a seeded database and a local site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from ops.migrations import apply, discover
+from ops.report import build, markdown, write
+from ops.targets import LocalDatabase
+from tests.helpers import REPO
+from tests.helpers.http_site import Site, answering, serving
+
+NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)  # a Thursday
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> LocalDatabase:
+    database = LocalDatabase(tmp_path / "d1.sqlite", must_exist=False)
+    apply(database, discover(REPO / "migrations"))
+    c = database.conn
+    c.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle')")
+    c.execute("INSERT INTO users (id, tenant_id, email, name) VALUES ('u1', 't1', 'a@x.co.za', 'A')")
+    c.execute("INSERT INTO services (id, tenant_id, name, duration_minutes) VALUES ('s1', 't1', 'Cut', 30)")
+    bookings = {0: 3, 1: 5, 2: 0, 6: 2, 7: 4, 30: 9}  # days ago -> bookings; day 7 and 30 fall outside the week
+    n = 0
+    for days, count in bookings.items():
+        for _ in range(count):
+            n += 1
+            created = (NOW - dt.timedelta(days=days)).strftime("%Y-%m-%d 09:00:00")
+            c.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, created_at) "
+                      "VALUES (?, 't1', 's1', 'u1', ?, ?)", (f"a{n}", created, created))
+    for minutes, status in ((30, 502), (60, 200), (60 * 30, 500)):  # one 5xx in 24 h, one older
+        c.execute("INSERT INTO api_usage_logs (status_code, timestamp) VALUES (?, ?)",
+                  (status, (NOW - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S")))
+    return database
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serving(Site()) as running_site:
+        yield running_site
+
+
+def test_bookings_today_week_total_and_per_day(db: LocalDatabase, site: Site) -> None:
+    m = build(db, site.url, now=NOW).data["metrics"]
+    assert (m["bookings_today"], m["bookings_week"], m["bookings_total"]) == (3, 10, 23)
+    assert [d["bookings"] for d in m["bookings_per_day"]] == [2, 0, 0, 0, 0, 5, 3]
+    assert m["bookings_per_day"][-1]["date"] == "2026-11-26"
+    assert m["uptime_status"] == "operational" and m["avg_response_time"] is not None
+
+
+def test_server_errors_make_the_summary_degraded_with_advice(db: LocalDatabase, site: Site) -> None:
+    report = build(db, site.url, now=NOW)
+    summary = report.data["summary"]
+    assert report.data["metrics"]["error_count"] == 1
+    assert summary["overall_status"] == "degraded"
+    assert summary["key_issues"] == ["1 server error(s) (5xx) in the last 24 h"]
+    assert summary["recommendations"] == ["read the Worker's logs for the failing endpoints"]
+
+
+def test_a_site_that_fails_is_reported_degraded(db: LocalDatabase, site: Site) -> None:
+    db.conn.execute("DELETE FROM api_usage_logs")
+    assert build(db, site.url, now=NOW).healthy
+    site.root_status = 503
+    report = build(db, site.url, now=NOW)
+    assert report.data["metrics"]["uptime_status"] == "degraded" and not report.healthy
+    assert any("monitor health" in r for r in report.data["summary"]["recommendations"])
+
+
+def test_markdown_has_the_verdict_first_and_a_seven_day_chart(db: LocalDatabase, site: Site) -> None:
+    text = markdown(build(db, site.url, now=NOW))
+    lines = text.splitlines()
+    assert lines[0] == "# Daily report 2026-11-26" and lines[2].startswith("⚠️ Daily health check")
+    chart = text.split("```")[1].strip().splitlines()
+    assert len(chart) == 7 and chart[-2].endswith(" 5") and chart[-2].count("█") == 30
+
+
+def test_files_are_written_and_the_webhook_gets_one_line(db: LocalDatabase, site: Site, tmp_path: Path) -> None:
+    written = write(build(db, site.url, now=NOW), tmp_path / "out")
+    assert [p.name for p in written] == ["daily-report-2026-11-26.json", "daily-report-2026-11-26.md"]
+    assert json.loads(written[0].read_text())["metrics"]["bookings_total"] == 23
+    answers = iter([503, 200])
+    with answering(lambda p, b: next(answers)) as (hook, received):
+        result = CliRunner().invoke(app, ["report", "daily", "--local", str(db.path), "--base-url", site.url,
+                                          "--out", str(tmp_path / "cli"), "--webhook", hook])
+    assert result.exit_code == 0
+    assert len(received) == 2 and "Daily health check" in json.loads(received[-1][1])["text"]
+    assert len(list((tmp_path / "cli").glob("daily-report-*"))) == 2
+
+
+def test_report_without_a_site_marks_uptime_unknown(db: LocalDatabase) -> None:
+    data = build(db, None, now=NOW).data
+    assert data["metrics"]["uptime_status"] == "unknown" and data["metrics"]["avg_response_time"] is None
+    assert not any("site" in issue for issue in data["summary"]["key_issues"])

@@ -1,0 +1,125 @@
+"""Post-deploy verification against real HTTP servers on 127.0.0.1 and real databases."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from ops.targets import LocalDatabase, remote_database
+from ops.verify import verify
+from tests.helpers import ACCOUNT
+from tests.helpers.cf_double import TOKEN, running
+from tests.helpers.clock import FakeClock
+from tests.helpers.http_site import Site, serving
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "d1.sqlite"
+    sqlite3.connect(path).close()
+    return path
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serving(Site()) as running_site:
+        yield running_site
+
+
+def by_name(result: object) -> dict[str, object]:
+    return {c.name: c for c in result.checks}  # type: ignore[attr-defined]
+
+
+def test_healthy_site_and_database_pass_first_time(site: Site, db_file: Path) -> None:
+    fake = FakeClock()
+    result = verify(site.url, LocalDatabase(db_file), clock=fake.clock())
+    assert result.ok
+    assert [c.name for c in result.checks] == ["main_application", "api_health", "database"]
+    assert all(c.attempts == 1 for c in result.checks) and fake.sleeps == []
+    health = by_name(result)["api_health"]
+    assert health.http_code == 200 and "version='v-123'" in health.detail  # type: ignore[attr-defined]
+
+
+def test_server_error_fails_after_retrying_until_the_deadline(site: Site) -> None:
+    site.root_status = 500
+    fake = FakeClock()
+    result = verify(site.url, None, deadline=60, clock=fake.clock())
+    root = by_name(result)["main_application"]
+    assert not result.ok and root.detail == "HTTP 500"  # type: ignore[attr-defined]
+    assert root.attempts > 3 and fake.sleeps[:3] == [1.0, 2.0, 4.0]  # type: ignore[attr-defined]
+    assert sum(fake.sleeps) <= 60
+    assert by_name(result)["api_health"].attempts == 1  # type: ignore[attr-defined]  # passing checks stop
+
+
+def test_unhealthy_database_in_health_body_fails(site: Site) -> None:
+    site.health_status = 503
+    site.health_body = {"status": "error", "version": "v-123", "database": {"status": "error", "error": "D1_ERROR"}}
+    result = verify(site.url, None, deadline=0, clock=FakeClock().clock())
+    health = by_name(result)["api_health"]
+    assert not result.ok and "database='error'" in health.detail  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("body", [b"<html>oops</html>", {"status": "degraded", "database": {"status": "ok"}},
+                                  {"status": "ok"}])
+def test_health_with_a_wrong_body_fails_even_with_200(site: Site, body: object) -> None:
+    site.health_body = body
+    result = verify(site.url, None, deadline=0, clock=FakeClock().clock())
+    assert not by_name(result)["api_health"].ok  # type: ignore[attr-defined]
+
+
+def test_slow_site_times_out(site: Site) -> None:
+    site.delay = 0.5
+    result = verify(site.url, None, deadline=0, request_timeout=0.1, clock=FakeClock().clock())
+    assert not result.ok and "Timeout" in by_name(result)["main_application"].detail  # type: ignore[attr-defined]
+
+
+def test_deployment_still_propagating_passes_once_it_answers(site: Site) -> None:
+    site.failures_first = 4
+    fake = FakeClock()
+    result = verify(site.url, None, deadline=120, clock=fake.clock())
+    assert result.ok
+    assert by_name(result)["main_application"].attempts >= 2 and fake.sleeps  # type: ignore[attr-defined]
+
+
+def test_unreachable_site_fails(db_file: Path) -> None:
+    result = verify("http://127.0.0.1:9", LocalDatabase(db_file), deadline=0, clock=FakeClock().clock())
+    assert not result.ok and "ConnectError" in by_name(result)["main_application"].detail  # type: ignore[attr-defined]
+    assert by_name(result)["database"].ok  # type: ignore[attr-defined]
+
+
+def test_broken_database_file_fails_the_database_check(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    result = verify(None, LocalDatabase(path), deadline=0, clock=FakeClock().clock())
+    assert not result.ok and "not a database" in by_name(result)["database"].detail  # type: ignore[attr-defined]
+
+
+def test_remote_database_is_checked_through_the_d1_api(tmp_path: Path) -> None:
+    with running(tmp_path, ACCOUNT) as double:
+        d1 = double.add_database("appointmentbooking-db")
+        with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True) as sdk:
+            result = verify(None, remote_database(ACCOUNT, d1.name, client=sdk), clock=FakeClock().clock())
+        assert result.ok
+        assert ("POST", f"/client/v4/accounts/{ACCOUNT}/d1/database/{d1.uuid}/query") in double.requests
+
+
+def test_cli_prints_json_and_exits_0_or_1(site: Site, db_file: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", "--base-url", site.url, "--local", str(db_file), "--timeout", "0"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True
+    site.root_status = 502
+    failed = runner.invoke(app, ["verify", "--base-url", site.url, "--timeout", "0"])
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)["checks"][0]["detail"] == "HTTP 502"
+
+
+def test_cli_needs_something_to_verify() -> None:
+    result = CliRunner().invoke(app, ["verify"])
+    assert result.exit_code == 2

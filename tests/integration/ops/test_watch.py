@@ -1,0 +1,152 @@
+"""The post-deploy watch: a fake clock runs 10 minutes instantly against a real site turning unhealthy."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+
+from infra.config import ConfigError, parse_config
+from ops.rollback import rollback
+from ops.watch import Sample, WatchSettings, http_probe, watch
+from tests.helpers import ACCOUNT, REPO
+from tests.helpers.cf_double import CloudflareDouble
+from tests.helpers.clock import FakeClock
+from tests.helpers.http_site import HEALTHY, Site, serving
+from tests.helpers.stack_config import BASE, SECRETS
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serving(Site()) as running_site:
+        yield running_site
+
+
+def scripted(site: Site, fake: FakeClock, change: Callable[[Site, float, int], None]) -> Callable[[], Sample]:
+    """The real HTTP probe, with the site's behaviour set from the fake time before each request."""
+    probe = http_probe(site.url + "/api/health", fake.clock())
+    count = {"n": 0}
+
+    def sample() -> Sample:
+        count["n"] += 1
+        change(site, fake.t, count["n"])
+        return probe()
+
+    return sample
+
+
+def healthy(site: Site) -> None:
+    site.health_status, site.health_body = 200, dict(HEALTHY)
+
+
+def failing(site: Site) -> None:
+    site.health_status, site.health_body = 500, {"status": "error", "database": {"status": "ok"}}
+
+
+def test_a_healthy_deployment_is_watched_for_the_whole_duration(site: Site) -> None:
+    fake = FakeClock()
+    result = watch(scripted(site, fake, lambda s, t, n: None), WatchSettings(), fake.clock())
+    assert result.trigger is None and len(result.samples) == 41  # every 15 s for 10 minutes, both ends
+    assert len(site.hits) == 41
+
+
+def test_error_rate_above_5_percent_over_5_minutes_rolls_back(site: Site) -> None:
+    fake = FakeClock()
+    rollbacks: list[str] = []
+
+    def one_in_ten(s: Site, t: float, n: int) -> None:
+        failing(s) if n % 10 == 0 else healthy(s)
+
+    result = watch(scripted(site, fake, one_in_ten), WatchSettings(), fake.clock(), rollbacks.append)
+    assert result.trigger is not None and result.trigger.startswith("error rate")
+    assert rollbacks == [result.trigger]
+    assert result.samples[-1].at >= 300  # judged only once the 5-minute window was covered
+
+
+def test_error_rate_at_or_below_5_percent_does_not(site: Site) -> None:
+    fake = FakeClock()
+
+    def one_in_twenty_five(s: Site, t: float, n: int) -> None:
+        failing(s) if n % 25 == 0 else healthy(s)
+
+    assert watch(scripted(site, fake, one_in_twenty_five), WatchSettings(), fake.clock()).trigger is None
+
+
+def test_database_failures_roll_back_without_waiting_for_a_window(site: Site) -> None:
+    fake = FakeClock()
+
+    def database_down_after_a_minute(s: Site, t: float, n: int) -> None:
+        if t >= 60:
+            s.health_status, s.health_body = 503, {"status": "error", "database": {"status": "error"}}
+
+    result = watch(scripted(site, fake, database_down_after_a_minute), WatchSettings(), fake.clock(),
+                   lambda reason: "rolled back")
+    assert result.trigger == "database connectivity failures: 3 consecutive checks"
+    assert result.samples[-1].at == 90 and result.rollback == "rolled back"
+
+
+def test_response_time_above_2_seconds_for_10_minutes(site: Site) -> None:
+    # Real requests, with the latency the site "turned slow" to standing in for waiting 2 s each.
+    fake = FakeClock()
+    real = http_probe(site.url + "/api/health", fake.clock())
+
+    def slow() -> Sample:
+        return dataclasses.replace(real(), latency=2.5)
+
+    settings = WatchSettings(duration=900)
+    result = watch(slow, settings, fake.clock(), lambda r: None)
+    assert result.trigger == "response time > 2 s for 10 minutes" and result.samples[-1].at >= 600
+
+
+def test_one_fast_sample_in_the_window_prevents_the_latency_trigger(site: Site) -> None:
+    fake = FakeClock()
+    real = http_probe(site.url + "/api/health", fake.clock())
+    count = {"n": 0}
+
+    def mostly_slow() -> Sample:
+        count["n"] += 1
+        return dataclasses.replace(real(), latency=0.1 if count["n"] % 20 == 0 else 2.5)
+
+    assert watch(mostly_slow, WatchSettings(), fake.clock()).trigger is None
+
+
+def test_trigger_rolls_the_worker_back_through_the_api(site: Site, double: CloudflareDouble,
+                                                       client: Cloudflare) -> None:
+    double.add_script("appointmentbooking-api", versions=2)
+    old, new = (v["id"] for v in double.scripts["appointmentbooking-api"].versions)
+    fake = FakeClock()
+    result = watch(scripted(site, fake, lambda s, t, n: failing(s) if t >= 30 else healthy(s)),
+                   WatchSettings(database_failures=100), fake.clock(),
+                   lambda reason: rollback(client, ACCOUNT, "appointmentbooking-api", reason=reason))
+    assert result.rollback.to_version == old and result.rollback.from_version == new
+
+
+def test_thresholds_come_from_stack_config() -> None:
+    flat = {**BASE, "booking:watch": '{"errorRatePercent": 2, "errorWindowSeconds": 120}'}
+    cfg = parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
+    assert cfg.watch.error_rate_percent == 2 and cfg.watch.latency_seconds == 2.0
+    with pytest.raises(ConfigError, match=r"watch\.errorRatePercent"):
+        parse_config({**BASE, "booking:watch": '{"errorRatePercent": 0}'}, set(SECRETS), stack="production",
+                     source="Pulumi.production.yaml", project_root=Path(REPO))
+
+
+def test_cli_watch_reports_json_and_refuses_a_bad_duration(site: Site) -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
+                             "--no-rollback", "--project-dir", str(REPO)])
+    assert ok.exit_code == 0
+    assert '"samples": 1' in ok.stdout and '"trigger": null' in ok.stdout
+    bad = runner.invoke(app, ["watch", "--stack", "staging", "--duration", "ten minutes", "--project-dir", str(REPO)])
+    assert bad.exit_code == 2 and "use a number with s, m or h" in bad.stderr
+    failing(site)
+    site.health_body = {"status": "error", "database": {"status": "error"}}
+    fired = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
+                                "--no-rollback", "--project-dir", str(REPO)])
+    assert fired.exit_code == 0  # one sample cannot meet any trigger (3 database failures needed)

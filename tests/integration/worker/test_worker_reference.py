@@ -1,0 +1,18 @@
+"""The reference Worker's health contract, run with Node's test runner (Node ships Request/Response)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.helpers import REPO
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this machine")
+def test_reference_worker_health_contract_passes_its_node_tests() -> None:
+    result = subprocess.run(["node", "--test", "test/"], cwd=REPO / "worker",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# pass 4" in result.stdout and "# fail 0" in result.stdout

@@ -1,0 +1,181 @@
+"""Stack config validation: every bad value names the file, the key, what was found and what is allowed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from booking_shared.naming import looks_like_staging
+from infra.config import ConfigError, StackConfig, parse_config
+from tests.helpers import REPO
+from tests.helpers.stack_config import BASE, SECRETS
+
+
+def parse(changes: dict[str, Any] | None = None, secret_keys: set[str] | None = None) -> StackConfig:
+    flat = dict(BASE)
+    for key, value in (changes or {}).items():
+        if value is None:
+            flat.pop(key)
+        else:
+            flat[key] = value
+    keys = set(SECRETS) if secret_keys is None else secret_keys
+    return parse_config(flat, keys, stack="production", source="Pulumi.production.yaml", project_root=REPO)
+
+
+def problems(changes: dict[str, Any], secret_keys: set[str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse(changes, secret_keys)
+    return info.value
+
+
+def test_valid_production_config_parses_with_derived_route_and_health_url() -> None:
+    cfg = parse()
+    assert cfg.environment == "production"
+    assert cfg.backup_retention_days == 30
+    assert cfg.route_pattern == "www.instylehairboutique.co.za/*"
+    assert cfg.health_url == "https://www.instylehairboutique.co.za/api/health"
+    assert cfg.worker_bundle == (REPO / "worker/src/index.js").resolve()
+
+
+def test_config_model_is_frozen() -> None:
+    cfg = parse()
+    with pytest.raises(ValueError):
+        cfg.domain = "evil.example.com"  # type: ignore[misc]
+
+
+def test_unknown_environment_names_file_key_found_and_allowed() -> None:
+    err = problems({"booking:environment": "prod"})
+    [p] = err.problems
+    assert p.key == "environment"
+    assert "'prod'" in p.found
+    assert "production" in p.allowed and "staging" in p.allowed
+    text = err.render()
+    assert "Pulumi.production.yaml" in text and "booking:environment" in text
+    assert "pulumi config set booking:environment" in text
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "abc", "4000"])
+def test_backup_retention_outside_1_to_3650_days_is_refused(days: str) -> None:
+    [p] = problems({"booking:backupRetentionDays": days}).problems
+    assert p.key == "backupRetentionDays"
+    assert repr(days) in p.found
+
+
+@pytest.mark.parametrize("domain", ["https://www.example.co.za", "www.example.co.za/book", "localhost",
+                                    "WWW.EXAMPLE.CO.ZA", "bad_label.example.com", "-x.example.com"])
+def test_domain_that_is_not_a_bare_hostname_is_refused(domain: str) -> None:
+    [p] = problems({"booking:domain": domain}).problems
+    assert p.key == "domain"
+    assert "hostname" in p.allowed
+
+
+def test_production_database_name_that_looks_like_staging_is_refused() -> None:
+    [p] = problems({"booking:databaseName": "appointmentbooking-db-staging"}).problems
+    assert p.key == "databaseName"
+    assert "appointmentbooking-db-staging" in p.found
+    assert "production" in p.allowed
+
+
+def test_staging_database_name_without_a_staging_marker_is_refused() -> None:
+    [p] = problems({"booking:environment": "staging", "booking:domain": "staging.instylehairboutique.co.za"}).problems
+    assert p.key == "databaseName"
+    assert "staging" in p.allowed
+
+
+def test_production_domain_with_a_staging_label_is_refused() -> None:
+    [p] = problems({"booking:domain": "staging.instylehairboutique.co.za"}).problems
+    assert p.key == "domain"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("appointmentbooking-db-staging", True), ("appointmentbooking_test", True), ("staging.example.co.za", True),
+    ("appointmentbooking-db", False), ("testimonials-db", False), ("devonport.example.com", False),
+])
+def test_staging_markers_match_whole_words_only(name: str, expected: bool) -> None:
+    assert looks_like_staging(name) is expected
+
+
+def test_plain_text_secret_is_refused_without_echoing_it() -> None:
+    err = problems({}, secret_keys={"booking:googleCalendarCredentials", "booking:whatsappToken"})
+    [p] = err.problems
+    assert p.key == "paystackSecretKey"
+    assert "plain-text" in p.found
+    text = err.render()
+    assert "sk_test_x" not in text
+    assert "pulumi config set --secret booking:paystackSecretKey" in text
+
+
+def test_missing_secret_is_refused_with_the_secret_set_command() -> None:
+    err = problems({"booking:whatsappToken": None})
+    [p] = err.problems
+    assert p.key == "whatsappToken"
+    assert "not set" in p.found
+    assert "--secret booking:whatsappToken" in err.render()
+
+
+def test_misspelt_key_is_reported_as_unknown_with_the_known_keys() -> None:
+    [p] = problems({"booking:databseName": "x"}).problems
+    assert p.key == "databseName"
+    assert "unknown" in p.found
+    assert "databaseName" in p.allowed
+
+
+def test_keys_of_other_namespaces_are_ignored() -> None:
+    assert parse({"cloudflare:apiToken": "whatever"}).environment == "production"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    err = problems({"booking:environment": "prod", "booking:accountId": "xyz", "booking:workerRoute": "*"})
+    assert {p.key for p in err.problems} == {"environment", "accountId", "workerRoute"}
+
+
+def test_tenants_arrive_as_json_and_parse_into_models() -> None:
+    tenants = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+    cfg = parse({"booking:tenants": json.dumps(tenants)})
+    assert cfg.tenants[0].hostname == "book.glamoursalon.co.za"
+    assert cfg.tenants[0].zone_id == "ab" * 16
+
+
+def test_tenant_with_a_bad_zone_id_names_its_index() -> None:
+    tenants = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "nope"}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].zoneId"
+    assert "'nope'" in p.found
+
+
+def test_tenant_hostname_equal_to_the_main_domain_is_refused() -> None:
+    tenants = [{"slug": "dup", "hostname": "www.instylehairboutique.co.za", "zoneId": "ab" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0]"
+    assert "booking:domain" in p.allowed
+
+
+def test_duplicate_tenant_slugs_are_refused() -> None:
+    tenants = [{"slug": "a", "hostname": "a.one.co.za", "zoneId": "ab" * 16},
+               {"slug": "a", "hostname": "a.two.co.za", "zoneId": "cd" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[1]"
+
+
+def test_missing_worker_bundle_file_is_refused() -> None:
+    [p] = problems({"booking:workerBundle": "worker/dist/missing.js"}).problems
+    assert p.key == "workerBundle"
+    assert "no file is there" in p.allowed
+
+
+@pytest.mark.parametrize("date", ["2026/10/01", "2999-01-01", "yesterday"])
+def test_compatibility_date_must_be_a_past_iso_date(date: str) -> None:
+    [p] = problems({"booking:compatibilityDate": date}).problems
+    assert p.key == "compatibilityDate"
+
+
+def test_production_needs_an_alert_address() -> None:
+    [p] = problems({"booking:alertEmail": None}).problems
+    assert p.key == "alertEmail" and "health alerts" in p.allowed
+
+
+def test_alert_address_must_be_an_email() -> None:
+    [p] = problems({"booking:alertEmail": "not-an-email"}).problems
+    assert p.key == "alertEmail" and "email address" in p.allowed

@@ -1,0 +1,123 @@
+"""Migrations on real SQLite: ordering, wrangler-compatible tracking, all-or-nothing apply."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ops.migrations import CREATE_TABLE, MigrationError, apply, discover, pending, status
+from ops.targets import LocalDatabase
+from tests.helpers import REPO
+from tests.helpers import sqlite_dump as dump
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "d1.sqlite"
+    sqlite3.connect(path).close()
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_initial_schema.sql").write_text((REPO / "migrations" / "0001_initial_schema.sql").read_text())
+    return folder
+
+
+def test_repository_migrations_apply_to_an_empty_database(db_path: Path) -> None:
+    db = LocalDatabase(db_path)
+    result = apply(db, discover(REPO / "migrations"))
+    assert result.applied == ["0001_initial_schema.sql"]
+    tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"appointments", "users", "audit_logs", "d1_migrations"} <= tables
+
+
+def test_status_shows_pending_then_applied_with_time(db_path: Path, folder: Path) -> None:
+    db = LocalDatabase(db_path)
+    [before], _ = status(db, discover(folder))
+    assert not before.applied
+    apply(db, discover(folder))
+    [after], unknown = status(db, discover(folder))
+    assert after.applied and after.applied_at and unknown == []
+
+
+def test_applying_twice_applies_nothing_the_second_time(db_path: Path, folder: Path) -> None:
+    db = LocalDatabase(db_path)
+    apply(db, discover(folder))
+    assert apply(db, discover(folder)).applied == []
+    assert db.query("SELECT COUNT(*) AS n FROM d1_migrations")[0]["n"] == 1
+
+
+def test_tracking_table_is_the_one_wrangler_creates(db_path: Path, folder: Path) -> None:
+    # A database migrated by wrangler (its table, its row for 0001) has nothing pending for us.
+    conn = sqlite3.connect(db_path)
+    conn.executescript(CREATE_TABLE + "\nINSERT INTO d1_migrations (name) VALUES ('0001_initial_schema.sql');")
+    conn.close()
+    db = LocalDatabase(db_path)
+    assert pending(db, discover(folder)) == []
+    columns = [r["name"] for r in db.query("PRAGMA table_info(d1_migrations)")]
+    assert columns == ["id", "name", "applied_at"]
+
+
+def test_migrations_run_in_number_order(db_path: Path, folder: Path) -> None:
+    (folder / "0003_third.sql").write_text("CREATE TABLE third (id INTEGER);")
+    (folder / "0002_second.sql").write_text("CREATE TABLE second (id INTEGER);")
+    result = apply(LocalDatabase(db_path), discover(folder))
+    assert result.applied == ["0001_initial_schema.sql", "0002_second.sql", "0003_third.sql"]
+
+
+@pytest.mark.parametrize("name", ["0002-second.sql", "2_second.sql", "0002_Second.sql"])
+def test_badly_named_migration_file_is_refused(folder: Path, name: str) -> None:
+    (folder / name).write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"NNNN_description\.sql"):
+        discover(folder)
+
+
+def test_duplicate_migration_numbers_are_refused(folder: Path) -> None:
+    (folder / "0001_other.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="share number 0001"):
+        discover(folder)
+
+
+def test_guide_template_transaction_statements_are_dropped_with_a_warning(db_path: Path, folder: Path) -> None:
+    (folder / "0002_feature.sql").write_text(
+        "-- Migration: new feature\nBEGIN TRANSACTION;\n"
+        "CREATE TABLE new_feature (id TEXT PRIMARY KEY, name TEXT NOT NULL);\n"
+        "CREATE TRIGGER stamp AFTER INSERT ON new_feature BEGIN UPDATE new_feature SET name = name; END;\n"
+        "COMMIT;\nSELECT 'Migration completed successfully' as status;\n")
+    migration = discover(folder)[1]
+    assert [w.split(":")[1] for w in migration.warnings] == ["2", "5"]
+    assert "BEGIN TRANSACTION" in migration.warnings[0] and "COMMIT" in migration.warnings[1]
+    assert any("CREATE TRIGGER" in s.sql and s.sql.rstrip().endswith("END;") for s in migration.statements)
+    apply(LocalDatabase(db_path), discover(folder))
+
+
+def test_failed_migration_leaves_schema_and_data_exactly_as_before(db_path: Path, folder: Path) -> None:
+    db = LocalDatabase(db_path)
+    apply(db, discover(folder))
+    db.query("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
+    before = dump(db_path)
+    (folder / "0002_add_loyalty.sql").write_text(
+        "CREATE TABLE loyalty (user_id TEXT, points INTEGER);\n"
+        "INSERT INTO loyalty VALUES ('u1', 10);\n"
+        "ALTER TABLE tenants ADD COLUMN plan TEXT;\n")
+    (folder / "0003_broken.sql").write_text(
+        "UPDATE tenants SET plan = 'pro';\n"
+        "INSERT INTO no_such_table VALUES (1);\n")
+    with pytest.raises(MigrationError) as info:
+        apply(db, discover(folder))
+    message = str(info.value)
+    assert "0003_broken.sql:2" in message and "no such table" in message and "exactly as before" in message
+    assert dump(db_path) == before
+    assert [m.name for m in pending(db, discover(folder))] == ["0002_add_loyalty.sql", "0003_broken.sql"]
+
+
+def test_missing_local_database_is_a_target_error(tmp_path: Path) -> None:
+    from ops.targets import TargetError
+
+    with pytest.raises(TargetError, match="no SQLite database"):
+        LocalDatabase(tmp_path / "nope.sqlite")
