@@ -31,6 +31,10 @@ class DeployContext:
     base_url: str
     migrations_dir: Path
     backup_dir: Path
+    # A SQL export before every deployment, uploaded to this R2 bucket (booking:preDeployExport).
+    # None (the default): only the Time Travel bookmark. An export blocks the database's other
+    # queries while it runs, so it does not belong on every deploy's critical path.
+    export_bucket: str | None = None
     verify_deadline: float = 180.0
     # Builds the Cloudflare SDK client; None: from CLOUDFLARE_API_TOKEN (tests pass their double's).
     client_factory: Callable[[], Any] | None = field(default=None, compare=False)
@@ -42,3 +46,13 @@ def migrations_checksum(folder: Path) -> str:
     for path in sorted(folder.glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+# The logical names infra/program.py gives the API Worker component and its deployment.
+API_COMPONENT = "api"
+DEPLOYMENT_TYPE = "cloudflare:index/workersDeployment:WorkersDeployment"
+
+
+def deployment_urn(project: str, stack: str) -> str:
+    """The URN of a stack's Worker deployment, for `pulumi up --replace`."""
+    return (f"urn:pulumi:{stack}::{project}::booking:worker:ApiWorker${DEPLOYMENT_TYPE}::"
+            f"{API_COMPONENT}-deployment")

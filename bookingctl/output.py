@@ -10,7 +10,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -24,11 +23,9 @@ if TYPE_CHECKING:  # only names: importing the gate or planner would load grpc a
     from ops.migrations import MigrationState
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    sarif = "sarif"
+# Formats by name: each command's own enum says which of them it accepts (a StrEnum member equals
+# its name, so either can be passed here).
+TABLE, JSON, MARKDOWN, SARIF = "table", "json", "markdown", "sarif"
 
 
 def _console(stream: Any) -> Console:
@@ -52,6 +49,13 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+
+def progress_log(enabled: bool | None) -> Callable[[str], None]:
+    """Where long work reports each step: stderr when asked, or by default when stderr is a terminal."""
+    if enabled or (enabled is None and sys.stderr.isatty()):
+        return info
+    return lambda _: None
 
 
 def _short(value: Any) -> str:
@@ -148,16 +152,16 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def print_plan(plan: Plan, fmt: Format, gate: GateResult | None = None, sarif_text: str | None = None) -> None:
+def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text: str | None = None) -> None:
     for message in plan.warnings:
         warn(message)
-    if fmt is Format.json:
+    if fmt == JSON:
         sys.stdout.write(plan_json(plan, gate) + "\n")
         return
-    if fmt is Format.markdown:
+    if fmt == MARKDOWN:
         sys.stdout.write(plan_markdown(plan, gate))
         return
-    if fmt is Format.sarif:
+    if fmt == SARIF:
         sys.stdout.write((sarif_text or "") + "\n")
         if gate is not None:
             _console(sys.stderr).print(Text(gate_summary(gate)))
@@ -198,10 +202,10 @@ def print_gate(console: Console, gate: GateResult) -> None:
     console.print(Text(gate_summary(gate), style="bold green" if gate.passed else "bold red"))
 
 
-def print_migrations(states: list[MigrationState], unknown: list[str], label: str, fmt: Format,
+def print_migrations(states: list[MigrationState], unknown: list[str], label: str, fmt: str,
                      just_applied: list[str] | None = None) -> None:
     """Per-migration status: applied (when), pending, or applied by this run."""
-    if fmt is Format.json:
+    if fmt == JSON:
         sys.stdout.write(json.dumps({
             "database": label,
             "migrations": [{"name": m.name, "applied": m.applied, "appliedAt": m.applied_at} for m in states],
@@ -239,8 +243,8 @@ def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
         yield report
 
 
-def print_backups(found: list[Manifest], fmt: Format) -> None:
-    if fmt is Format.json:
+def print_backups(found: list[Manifest], fmt: str) -> None:
+    if fmt == JSON:
         sys.stdout.write(json.dumps([{"name": m.name, "createdAt": m.created_at, "size": m.size,
                                       "sha256": m.sha256, "tables": m.tables, "reason": m.reason,
                                       "source": m.source} for m in found], indent=2) + "\n")
@@ -254,9 +258,9 @@ def print_backups(found: list[Manifest], fmt: Format) -> None:
     _console(sys.stdout).print(table)
 
 
-def print_rows(title: str, rows: list[dict[str, Any]], fmt: Format) -> None:
+def print_rows(title: str, rows: list[dict[str, Any]], fmt: str) -> None:
     """Query results as a table, or as a JSON list."""
-    if fmt is Format.json:
+    if fmt == JSON:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
     table = Table(title=Text(f"{title} ({len(rows)})"), title_justify="left")
@@ -268,9 +272,9 @@ def print_rows(title: str, rows: list[dict[str, Any]], fmt: Format) -> None:
     _console(sys.stdout).print(table)
 
 
-def print_audit(report: Any, fmt: Format) -> None:
+def print_audit(report: Any, fmt: str) -> None:
     """A security audit: every section, findings marked, and a closing count."""
-    if fmt is Format.json:
+    if fmt == JSON:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
         return
     for key, section in report.sections.items():

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
+from booking_shared.watch import ThresholdError, WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -84,19 +85,6 @@ class Tenant(BaseModel):
         return _check_hex_id(value)
 
 
-class WatchThresholds(BaseModel):
-    """`booking:watch`: the post-deploy watch's rollback triggers (defaults: the guide's)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-    interval_seconds: float = Field(default=15.0, gt=0, le=300)
-    error_rate_percent: float = Field(default=5.0, gt=0, le=100)
-    error_window_seconds: float = Field(default=300.0, gt=0)
-    latency_seconds: float = Field(default=2.0, gt=0)
-    latency_window_seconds: float = Field(default=600.0, gt=0)
-    database_failures: int = Field(default=3, ge=1, le=100)
-
-
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -122,8 +110,16 @@ class StackConfig(BaseModel):
     pages_project_name: str
     pages_production_branch: str = "main"
     backup_bucket_name: str
+    # A Cloudflare Health Check on /api/health. Health Checks need a paid zone plan (Pro or above),
+    # so a stack on a Free zone turns it off; production-completeness then flags production.
+    health_check: bool = True
     # Receives the health-check alert; required in production (the guide's alerts are production's).
     alert_email: str | None = None
+    # A SQL export of D1 before every deployment, uploaded to the backup bucket. Off by default: an
+    # export blocks the database's other queries while it runs, so bookings fail during deploys;
+    # the Time Travel bookmark every deployment takes is the restore point, and the scheduled
+    # workflow exports daily.
+    pre_deploy_export: bool = False
     watch: WatchThresholds = WatchThresholds()
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
@@ -174,16 +170,23 @@ class StackConfig(BaseModel):
             raise ValueError("an email address such as devops@company.com")
         return value
 
-    @field_validator("tenants", "watch", mode="before")
+    @field_validator("tenants", mode="before")
     @classmethod
     def _tenants_json(cls, value: Any) -> Any:
-        # The engine hands structured config to the program as a JSON string.
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError("valid JSON (tenants: a list of {slug, hostname, zoneId}; watch: an object)") from exc
-        return value
+        return _json_value(value, "valid JSON: a list of {slug, hostname, zoneId}")
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _watch(cls, value: Any) -> Any:
+        if isinstance(value, WatchThresholds):
+            return value
+        value = _json_value(value, "valid JSON: an object of thresholds")
+        if not isinstance(value, dict):
+            raise ValueError("an object of thresholds, e.g. {errorRatePercent: 5, errorWindowSeconds: 300}")
+        try:
+            return WatchThresholds.parse(value)
+        except ThresholdError as exc:
+            raise _KeyedError(f"watch.{exc.key}", exc.found, exc.allowed) from None
 
     @model_validator(mode="after")
     def _environment_isolation(self) -> StackConfig:
@@ -198,7 +201,10 @@ class StackConfig(BaseModel):
                               "so it can never be mistaken for production")
         if production and looks_like_staging(self.domain):
             raise _KeyedError("domain", self.domain, "a production hostname without a staging/test label")
-        if production and not self.alert_email:
+        if self.alert_email and not self.health_check:
+            raise _KeyedError("alertEmail", self.alert_email, "no alert address while booking:healthCheck is false "
+                                                              "(the alert is the health check's)")
+        if production and self.health_check and not self.alert_email:
             raise _KeyedError("alertEmail", None, "an address for production's health alerts "
                                                   "(the guide: alert when the health check fails)")
         seen: dict[str, str] = {self.domain: "booking:domain"}
@@ -224,8 +230,22 @@ class StackConfig(BaseModel):
         return f"{self.domain}{self.worker_route}"
 
     @property
+    def site_url(self) -> str:
+        return f"https://{self.domain}"
+
+    @property
     def health_url(self) -> str:
-        return f"https://{self.domain}/api/health"
+        return f"{self.site_url}/api/health"
+
+
+def _json_value(value: Any, allowed: str) -> Any:
+    """Structured config as the engine hands it to the program: a JSON string (or already parsed)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(allowed) from exc
+    return value
 
 
 class _KeyedError(ValueError):

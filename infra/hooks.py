@@ -35,6 +35,7 @@ def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployConte
         base_url=f"https://{cfg.domain}",
         migrations_dir=project_root / "migrations",
         backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
+        export_bucket=cfg.backup_bucket_name if cfg.pre_deploy_export else None,
     )
 
 

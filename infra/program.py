@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pulumi
 
-from booking_shared.deploy import migrations_checksum
+from booking_shared.deploy import API_COMPONENT, migrations_checksum
 from booking_shared.naming import SECRETS
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
@@ -39,7 +39,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         ),
     )
     api = ApiWorker(
-        "api",
+        API_COMPONENT,
         ApiWorkerArgs(
             account_id=cfg.account_id,
             worker_name=cfg.worker_name,
@@ -82,11 +82,13 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             ),
         )
 
-    monitoring = Monitoring(
-        "monitoring",
-        MonitoringArgs(account_id=cfg.account_id, zone_id=cfg.zone_id, domain=cfg.domain, environment=env,
-                       alert_email=cfg.alert_email if cfg.is_production else None),
-    )
+    monitoring = None
+    if cfg.health_check:
+        monitoring = Monitoring(
+            "monitoring",
+            MonitoringArgs(account_id=cfg.account_id, zone_id=cfg.zone_id, domain=cfg.domain, environment=env,
+                           alert_email=cfg.alert_email if cfg.is_production else None),
+        )
 
     return {
         "environment": env,
@@ -95,10 +97,11 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "healthUrl": cfg.health_url,
         "workerName": api.worker_name,
         "workerVersionId": api.version_id,
+        "deploymentId": api.deployment_id,
         "databaseName": database.name,
         "databaseId": database.database_id,
         "pagesUrl": site.url,
         "backupBucket": backups.bucket_name,
         "tenantHostnames": [t.hostname for t in cfg.tenants],
-        "healthCheckId": monitoring.health_check_id,
+        "healthCheckId": monitoring.health_check_id if monitoring else None,
     }

@@ -18,9 +18,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.targets import LocalDatabase, RemoteDatabase
+from ops.targets import Database, require_tables
 
-Database = LocalDatabase | RemoteDatabase
+# The tables each query reads; a database without them was never migrated (the commands say so).
+AUDIT_TABLES = ("auth_attempts", "audit_logs", "users", "api_keys", "api_usage_logs", "role_audit_log")
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ ORDER BY p.permission_name"""
 def security_audit(db: Database, thresholds: Thresholds | None = None,
                    now: dt.datetime | None = None) -> AuditReport:
     """The guide's security audit, corrected; sections marked `finding` count as problems."""
+    require_tables(db, AUDIT_TABLES)
     t = thresholds or Thresholds()
     at = _now(now)
     report = AuditReport(database=db.label, generated_at=at)
@@ -170,25 +172,32 @@ def security_audit(db: Database, thresholds: Thresholds | None = None,
 
 def dormant(db: Database, thresholds: Thresholds | None = None,
             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    require_tables(db, ("users",))
     t = thresholds or Thresholds()
     return db.query(DORMANT, [_now(now), t.dormant_days])
 
 
 def api_keys(db: Database, thresholds: Thresholds | None = None,
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    require_tables(db, ("api_keys",))
     t = thresholds or Thresholds()
     at = _now(now)
     return db.query(API_KEYS, [at, at, t.unused_key_days])
 
 
 def api_usage(db: Database, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    require_tables(db, ("api_usage_logs",))
     return db.query(API_USAGE_BY_DAY, [_now(now)])
 
 
 def users(db: Database) -> list[dict[str, Any]]:
+    require_tables(db, ("users",))
     return db.query(USERS)
 
 
-def user_permissions(db: Database, user: str) -> list[dict[str, Any]]:
-    """Permissions of a user given by id or email."""
+def user_permissions(db: Database, user: str) -> list[dict[str, Any]] | None:
+    """Permissions of a user given by id or email; None when there is no such user."""
+    require_tables(db, ("users", "user_permissions", "permissions"))
+    if not db.query("SELECT 1 AS found FROM users WHERE id = ? OR email = ?", [user, user]):
+        return None
     return db.query(USER_PERMISSIONS, [user, user])

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.sqldump import DumpError, Progress, dump_sqlite, no_progress, quote_ident
-from ops.targets import LocalDatabase, RemoteDatabase
+from ops.sqldump import DumpError, Progress, dump_sqlite, no_progress
+from ops.sqlscript import quote_ident
+from ops.targets import Database, LocalDatabase, RemoteDatabase
 
 CRITICAL_TABLES = ("users", "appointments", "services")
 _MANIFEST = ".manifest.json"
@@ -115,7 +116,7 @@ def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], sourc
     return manifest
 
 
-def create(db: LocalDatabase | RemoteDatabase, dest: Path, *, reason: str = "", label: str = "backup",
+def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
            progress: Progress = no_progress, now: dt.datetime | None = None,
            poll_interval: float = 1.0) -> Manifest:
     """Back `db` up into folder `dest`; nothing is left behind if it fails."""
@@ -257,7 +258,7 @@ def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {n: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(n)}").fetchone()[0] for n in names}
 
 
-def verify(dest: Path, name_or_file: str) -> VerifyReport:
+def verify_backup(dest: Path, name_or_file: str) -> VerifyReport:
     """Restore into a scratch SQLite and compare with the manifest; the scratch copy is deleted."""
     manifest, folder = find(dest, name_or_file)
     report = VerifyReport(manifest.name, ok=True)
@@ -306,7 +307,7 @@ def prune(dest: Path, retention_days: int, *, now: dt.datetime | None = None,
 
 def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False) -> Manifest:
     """Load a verified backup into SQLite file `target`, atomically (built aside, then renamed)."""
-    report = verify(dest, name_or_file)
+    report = verify_backup(dest, name_or_file)
     if not report.ok:
         failed = "; ".join(f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"])
         raise BackupError(f"backup {report.name} failed verification, not restoring: {failed}")
@@ -327,12 +328,6 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
 
 # --- the stack's R2 backup bucket -----------------------------------------------------------
 
-# Keys are the plain file names, without a "folder/": the SDK percent-encodes "/" in object keys
-# (contrary to its own docstring, which says slashes must be sent literally), and the bucket holds
-# nothing but backups anyway.
-R2_PREFIX = ""
-
-
 def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Manifest) -> list[str]:
     """Copy a local backup into the stack's R2 bucket: the dump first, the manifest last.
 
@@ -344,18 +339,21 @@ def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Mani
         path = dest / file_name
         if path.stat().st_size > 300 * 1024 * 1024:
             raise BackupError(f"{path} is over the 300 MB the R2 object API accepts; upload it with R2's S3 API")
+        # Keys are the plain file names, without a "folder/": the SDK percent-encodes "/" in object
+        # keys (contrary to its own docstring), and the bucket holds nothing but backups anyway.
         # The path, not an open file: the SDK reads the bytes itself, so its retries resend the whole
-        # object (a streamed file handle would be exhausted after a failed first attempt).
-        client.r2.buckets.objects.upload(R2_PREFIX + file_name, path, account_id=account_id, bucket_name=bucket)
-        keys.append(R2_PREFIX + file_name)
+        # object (a streamed file handle would be exhausted after a failed first attempt); a PUT of
+        # the same key is idempotent, so a retry cannot do harm.
+        client.r2.buckets.objects.upload(file_name, path, account_id=account_id, bucket_name=bucket)
+        keys.append(file_name)
     return keys
 
 
 def list_r2(client: Any, account_id: str, bucket: str) -> list[str]:
     """Names of the complete backups in the bucket (those whose manifest was uploaded)."""
     names = []
-    for obj in client.r2.buckets.objects.list(bucket, account_id=account_id, prefix=R2_PREFIX):
+    for obj in client.r2.buckets.objects.list(bucket, account_id=account_id):
         key = str(obj.key or "")
         if key.endswith(_MANIFEST):
-            names.append(key[len(R2_PREFIX):-len(_MANIFEST)])
+            names.append(key[:-len(_MANIFEST)])
     return sorted(names)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.targets import LocalDatabase, RemoteDatabase
+from ops.sqlscript import quote_ident
+from ops.targets import Database, require_tables
 
 TABLES = """
 SELECT m.name AS table_name,
@@ -37,15 +38,12 @@ ORDER BY a.created_at DESC
 LIMIT 100"""
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def stats(db: LocalDatabase | RemoteDatabase) -> dict[str, Any]:
+def stats(db: Database) -> dict[str, Any]:
     """Tables (rows, indexes, columns), indexes, size, and the tenant query's plan."""
+    require_tables(db, ("appointments", "services", "users"))
     tables = db.query(TABLES)
     for table in tables:
-        table["row_count"] = db.query(f"SELECT COUNT(*) AS n FROM {_quote(str(table['table_name']))}")[0]["n"]
+        table["row_count"] = db.query(f"SELECT COUNT(*) AS n FROM {quote_ident(str(table['table_name']))}")[0]["n"]
     try:
         size: dict[str, Any] | None = db.query(SIZE)[0]
     except Exception as exc:  # D1 may refuse page pragmas; the rest of the report still stands

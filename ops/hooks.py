@@ -1,20 +1,27 @@
 """What `pulumi up` does around the moment traffic moves to a new Worker version.
 
-Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (see `infra/worker.py`):
+Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (`infra/hooks.py`):
 
-- before it is created or updated: take a Time Travel bookmark and a SQL backup of the stack's D1,
-  then apply pending migrations, so the schema is ready before the new version serves a request
-  (a migration failure restores the bookmark and stops the deployment before traffic moves);
-- after it is created or updated: verify the site, its health contract and the database; on
-  failure roll the Worker back to the version that served before and fail the update with a
-  message naming the failed checks.
+- `before_traffic`, before it is created: take a Time Travel bookmark of the stack's D1 (instant,
+  and the restore point for everything after it), optionally a SQL export uploaded to the stack's
+  R2 bucket (`booking:preDeployExport`; off by default because an export blocks the database's
+  other queries while it runs), then apply pending migrations, so the schema is ready before the
+  new version serves a request;
+- `after_traffic`, after it is created: verify the site, its health contract (answered by the new
+  version id, not a propagating old one) and the database; on failure roll the Worker back to the
+  version that served before and fail the update, saying what serves now. A first deployment
+  (no earlier one) has nothing to roll back to and no routes yet (they are created after it), so
+  it is verified by `bookingctl verify --stack S` after `pulumi up` instead.
+
+A rollback here never forces past changed secrets (Cloudflare's error 10220): that would bring
+back the secret values the old version was uploaded with. The hook fails and the operator decides.
 
 Why hooks on the deployment and not a dynamic resource for migrations: the deployment is the one
 resource whose change means "traffic moves". Its annotation carries a checksum of migrations/, so
-a change to the migrations alone also changes the deployment and runs the same hooks.
+a change to the migrations alone also replaces the deployment and runs the same hooks.
 
-Hooks never run under mocks or in preview (they are not `on_dry_run`); `before_traffic` and
-`after_traffic` are plain functions, tested directly against the API double.
+Hooks never run under mocks or in preview (they are not `on_dry_run`); these are plain
+functions, tested directly against the API double.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import DeployContext
 from ops import backups, migrations
-from ops.rollback import RollbackError, rollback
-from ops.targets import RemoteDatabase, cloudflare_client, remote_database
+from ops.release import Site, roll_back_and_verify
+from ops.rollback import RollbackError, SecretsChangedError, deployments
+from ops.targets import TargetError, cloudflare_client, remote_database
 from ops.verify import verify
 
 if TYPE_CHECKING:
@@ -40,7 +48,7 @@ class DeployHookError(Exception):
 @dataclass
 class PreDeployRecord:
     bookmark: str
-    backup: str
+    backup: str | None  # the uploaded export's name, when booking:preDeployExport is on
     migrations_applied: list[str]
 
 
@@ -49,51 +57,64 @@ def _client(ctx: DeployContext) -> Cloudflare:
     return client
 
 
-def _database(ctx: DeployContext, client: Cloudflare) -> RemoteDatabase:
-    return remote_database(ctx.account_id, ctx.database_name, client=client)
-
-
 def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> PreDeployRecord:
-    """Bookmark, back up, migrate. Raises DeployHookError (and restores on a failed migration)."""
-    client = _client(ctx)
-    try:
-        db = _database(ctx, client)
+    """Bookmark, (export,) migrate. Raises DeployHookError, naming the bookmark to go back to."""
+    with _client(ctx) as client:
+        db = remote_database(ctx.account_id, ctx.database_name, client=client)
         bookmark = db.bookmark()
-        log(f"pre-deploy Time Travel bookmark of {db.label}: {bookmark}")
+        log(f"pre-deploy Time Travel bookmark of {db.label}: {bookmark} (restore with `bookingctl backup restore "
+            f"--stack {ctx.stack} --bookmark {bookmark}`)")
+        backup = None
+        if ctx.export_bucket is not None:
+            try:
+                manifest = backups.create(db, ctx.backup_dir, reason=f"pre-deploy {ctx.stack}", label="pre-deploy")
+                backups.upload(client, ctx.account_id, ctx.export_bucket, ctx.backup_dir, manifest)
+            except Exception as exc:
+                raise DeployHookError(f"pre-deploy export of {db.label} failed, deployment stopped before traffic "
+                                      f"moved: {exc}") from exc
+            backup = manifest.name
+            log(f"pre-deploy export {manifest.name} ({manifest.size} bytes) uploaded to R2 bucket "
+                f"{ctx.export_bucket}")
         try:
-            manifest = backups.create(db, ctx.backup_dir, reason=f"pre-deploy {ctx.stack}", label="pre-deploy")
-        except Exception as exc:
-            raise DeployHookError(f"pre-deploy backup of {db.label} failed, deployment stopped before traffic "
-                                  f"moved: {exc}") from exc
-        log(f"pre-deploy backup {manifest.name} ({manifest.size} bytes) in {ctx.backup_dir}")
-        try:
-            result = migrations.apply(db, migrations.discover(ctx.migrations_dir), progress=log)
+            result = migrations.apply(db, migrations.discover(ctx.migrations_dir), log=log)
         except migrations.MigrationError as exc:
             raise DeployHookError(f"migrations failed, deployment stopped before traffic moved: {exc}") from exc
         log(f"migrations applied: {', '.join(result.applied) or 'none pending'}")
-        return PreDeployRecord(bookmark, manifest.name, result.applied)
-    finally:
-        client.close()
+        return PreDeployRecord(bookmark, backup, result.applied)
 
 
 def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, version_id: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Verify; on failure roll the Worker back and raise DeployHookError naming the failed checks."""
-    client = _client(ctx)
-    try:
-        result = verify(ctx.base_url, _database(ctx, client), deadline=ctx.verify_deadline)
+    """Verify the new version; on failure roll back and raise DeployHookError saying what serves now."""
+    site = Site(ctx.account_id, ctx.worker_name, ctx.database_name, ctx.base_url)
+    with _client(ctx) as client:
+        earlier = [d for d in deployments(client, ctx.account_id, ctx.worker_name) if d.id != deployment_id]
+        if not earlier:
+            log(f"first deployment of {ctx.worker_name}: nothing earlier to roll back to, and its routes are "
+                f"created after it; verify it once `pulumi up` is done: bookingctl verify --stack {ctx.stack}")
+            return {"firstDeployment": True, "verified": False}
+        db = remote_database(ctx.account_id, ctx.database_name, client=client)
+        result = verify(ctx.base_url, db, deadline=ctx.verify_deadline, expected_version=version_id, log=log)
         if result.ok:
-            log(f"post-deploy verification passed in {result.elapsed:.0f} s")
+            log(f"post-deploy verification of version {version_id} passed in {result.elapsed:.0f} s")
             return result.to_dict()
         failed = "; ".join(f"{c.name}: {c.detail}" for c in result.checks if not c.ok)
         try:
-            rolled = rollback(client, ctx.account_id, ctx.worker_name, reason=f"post-deploy verification: {failed}")
-        except RollbackError as exc:
-            raise DeployHookError(f"post-deploy verification failed ({failed}) and the automatic rollback failed "
-                                  f"too: {exc}. Roll back by hand: bookingctl rollback --stack {ctx.stack}") from exc
-        forced = " (forced: secrets changed since)" if rolled.forced else ""
-        raise DeployHookError(f"post-deploy verification failed ({failed}); rolled {ctx.worker_name} back from "
-                              f"version {rolled.from_version} to {rolled.to_version}{forced}. The database was not "
-                              "touched.")
-    finally:
-        client.close()
+            rolled = roll_back_and_verify(client, site, reason=f"post-deploy verification: {failed}",
+                                          verify_deadline=ctx.verify_deadline, log=log)
+        except SecretsChangedError as exc:
+            raise DeployHookError(f"post-deploy verification of version {version_id} failed ({failed}). The automatic "
+                                  f"rollback was refused: {exc}. Version {version_id} still serves.") from exc
+        except (RollbackError, TargetError) as exc:
+            raise DeployHookError(f"post-deploy verification of version {version_id} failed ({failed}) and the "
+                                  f"automatic rollback failed too: {exc}. Version {version_id} may still serve; roll "
+                                  f"back by hand: bookingctl rollback --stack {ctx.stack}") from exc
+        r = rolled.rollback
+        after = ("it verifies healthy" if rolled.ok else
+                 "it does NOT verify healthy either: " + "; ".join(
+                     f"{c.name}: {c.detail}" for c in (rolled.verification.checks if rolled.verification else [])
+                     if not c.ok))
+        raise DeployHookError(f"post-deploy verification of version {r.from_version} failed ({failed}); rolled "
+                              f"{ctx.worker_name} back to version {r.to_version} (deployment {r.deployment_id}), and "
+                              f"{after}. The database was not touched. Pulumi's state still records the failed "
+                              "deployment: fix the code and run `pulumi up` again.")

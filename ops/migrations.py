@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.sqlscript import Statement, is_transaction_control, split_statements
-from ops.targets import LocalDatabase, RemoteDatabase
+from ops.targets import Database, LocalDatabase, RemoteDatabase
 
 TABLE = "d1_migrations"
 # Exactly wrangler's definition, so either tool can create the table and the other can use it.
@@ -29,12 +29,15 @@ CREATE_TABLE = (f"CREATE TABLE IF NOT EXISTS {TABLE}(\n"
                 ");")
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
-Database = LocalDatabase | RemoteDatabase
-Progress = Callable[[str], None]
+Log = Callable[[str], None]
 
 
 class MigrationError(Exception):
-    """A migration could not be read or applied; `str()` says which, where, and the state left."""
+    """A migration could not be applied; `str()` says which, where, and the state left."""
+
+
+class MigrationFileError(MigrationError):
+    """The migration files themselves are unusable (bad name, number, encoding): fix the files."""
 
 
 @dataclass(frozen=True)
@@ -65,22 +68,26 @@ class ApplyResult:
 def discover(folder: Path) -> list[Migration]:
     """Read every migration file, ordered by number; refuse stray or duplicate numbers."""
     if not folder.is_dir():
-        raise MigrationError(f"no migrations folder at {folder}")
+        raise MigrationFileError(f"no migrations folder at {folder}; pass --dir FOLDER, or run from the project "
+                                 "(or pass --project-dir)")
     found: dict[int, Path] = {}
     for path in sorted(folder.glob("*.sql")):
         match = _FILE.match(path.name)
         if not match:
-            raise MigrationError(f"{path}: migration files are named NNNN_description.sql "
+            raise MigrationFileError(f"{path}: migration files are named NNNN_description.sql "
                                  "(four digits, lowercase letters, digits and underscores)")
         number = int(match.group(1))
         if number in found:
-            raise MigrationError(f"{path.name} and {found[number].name} share number {number:04d}")
+            raise MigrationFileError(f"{path.name} and {found[number].name} share number {number:04d}")
         found[number] = path
     return [_read(found[n]) for n in sorted(found)]
 
 
 def _read(path: Path) -> Migration:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     kept, warnings = [], []
     for statement in split_statements(text):
         if is_transaction_control(statement):
@@ -91,7 +98,7 @@ def _read(path: Path) -> Migration:
             continue
         kept.append(statement)
     if not kept:
-        raise MigrationError(f"{path.name} contains no SQL statements")
+        raise MigrationFileError(f"{path.name} contains no SQL statements")
     return Migration(path.name, path, tuple(kept), hashlib.sha256(text.encode()).hexdigest(), tuple(warnings))
 
 
@@ -122,7 +129,7 @@ def _record(name: str) -> str:
     return f"INSERT INTO {TABLE} (name) VALUES ('{name}');"
 
 
-def apply(db: Database, migrations: list[Migration], progress: Progress = lambda _: None) -> ApplyResult:
+def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None) -> ApplyResult:
     """Apply the pending migrations in order; all of them or, on failure, none."""
     try:
         todo = pending(db, migrations)
@@ -131,18 +138,18 @@ def apply(db: Database, migrations: list[Migration], progress: Progress = lambda
     if not todo:
         return ApplyResult()
     if isinstance(db, LocalDatabase):
-        return _apply_local(db, todo, progress)
-    return _apply_remote(db, todo, progress)
+        return _apply_local(db, todo, log)
+    return _apply_remote(db, todo, log)
 
 
-def _apply_local(db: LocalDatabase, todo: list[Migration], progress: Progress) -> ApplyResult:
+def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log) -> ApplyResult:
     result = ApplyResult()
     current: tuple[Migration, Statement] | None = None
     try:
         with db.transaction() as conn:
             conn.execute(CREATE_TABLE)
             for migration in todo:
-                progress(f"applying {migration.name}")
+                log(f"applying {migration.name}")
                 for statement in migration.statements:
                     current = (migration, statement)
                     conn.execute(statement.sql)
@@ -155,22 +162,22 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], progress: Progress) -
     return result
 
 
-def _apply_remote(db: RemoteDatabase, todo: list[Migration], progress: Progress) -> ApplyResult:
+def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyResult:
     bookmark = db.bookmark()
-    progress(f"Time Travel bookmark before migrating: {bookmark}")
+    log(f"Time Travel bookmark before migrating: {bookmark}")
     result = ApplyResult(bookmark=bookmark)
     migration: Migration | None = None
     try:
         db.execute(CREATE_TABLE)
         for migration in todo:
-            progress(f"applying {migration.name}")
+            log(f"applying {migration.name}")
             # One request per migration: its statements and its d1_migrations row together.
             db.execute("\n".join([s.sql for s in migration.statements] + [_record(migration.name)]))
             result.applied.append(migration.name)
     except Exception as exc:
         where = migration.name if migration else "creating d1_migrations"
         try:
-            db.restore(bookmark)
+            db.restore(bookmark=bookmark)
         except Exception as restore_exc:
             raise MigrationError(f"{where} failed: {exc}. Restoring {db.label} to bookmark {bookmark} ALSO "
                                  f"failed: {restore_exc}. Restore it by hand: `bookingctl backup restore "

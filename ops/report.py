@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.monitor import RESPONSE_THRESHOLD, perf
-from ops.targets import LocalDatabase, RemoteDatabase
+from ops.targets import Database, require_tables
 
 BOOKINGS = """
 SELECT COUNT(*) AS total,
@@ -48,9 +48,10 @@ class DailyReport:
         return f"⚠️ Daily health check {self.data['date']}: {'; '.join(self.data['summary']['key_issues'])}"
 
 
-def build(db: LocalDatabase | RemoteDatabase, base_url: str | None, now: dt.datetime | None = None,
+def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
           samples: int = 3) -> DailyReport:
     """Collect the metrics and derive the summary."""
+    require_tables(db, ("appointments", "api_usage_logs"))
     now = now or dt.datetime.now(dt.UTC)
     at = now.strftime("%Y-%m-%d %H:%M:%S")
     today = now.date()

@@ -2,9 +2,17 @@
 
 Any of a Worker's last 100 versions can take traffic again: a rollback is a new deployment that
 sends 100 % to that version (the guide's note that a specific version needs the dashboard is
-outdated). Cloudflare refuses with error 10220 when secrets changed since that version; then the
-deployment is repeated with `force`, and the result says so. Rolling a booking database back would
-lose bookings, so a rollback is code only.
+outdated). Rolling a booking database back would lose bookings, so a rollback is code only.
+
+Secrets: a version is an immutable snapshot of code *and* bindings, secret values included.
+Cloudflare refuses (error 10220) to deploy a version whose secrets have changed since, because
+deploying it brings back the values it was uploaded with: possibly a key that has since been
+rotated or revoked. So a rollback never forces by itself; `force=True` (`bookingctl rollback
+--force`) is the operator's explicit decision.
+
+The deployment is created with the SDK's automatic retries off: a POST whose answer is lost may
+have been applied, and a blind retry would deploy twice. After a transport error the deployment
+list is read back to decide.
 """
 
 from __future__ import annotations
@@ -12,15 +20,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ops.targets import writer
+
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
     from cloudflare.types.workers.scripts.deployment import Deployment
 
 SECRETS_CHANGED = 10220
+# What forcing past error 10220 really does, for every message that offers it.
+FORCE_MEANS = ("forcing deploys that version with the secret values it was uploaded with, not today's, so a "
+               "rotated or revoked key comes back")
 
 
 class RollbackError(Exception):
     """No rollback target, or Cloudflare refused the deployment; the message says which."""
+
+
+class SecretsChangedError(RollbackError):
+    """Cloudflare refused with 10220: the target version's secrets have changed since it was uploaded."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,7 @@ class RollbackResult:
 
 
 def deployments(client: Cloudflare, account_id: str, script: str) -> list[Deployment]:
-    """The script's deployments, newest first.
+    """The script's latest deployments (Cloudflare lists the last 10), newest first.
 
     Read from the raw response and validated with the SDK's own model: the SDK types this list as
     `{"result": {"items": ...}}` pagination, but the API answers `{"result": {"deployments": ...}}`,
@@ -52,15 +69,17 @@ def recent_versions(client: Cloudflare, account_id: str, script: str) -> list[st
     return [v.id for v in client.workers.scripts.versions.list(script, account_id=account_id) if v.id]
 
 
-def _sole_version(deployment: Deployment) -> str | None:
+def sole_version(deployment: Deployment) -> str | None:
+    """The version a deployment sends 100 % of traffic to, or None for a split."""
     full = [v.version_id for v in deployment.versions if v.percentage >= 100]
     return full[0] if full else None
 
 
-def choose_target(client: Cloudflare, account_id: str, script: str, to: str | None) -> tuple[str | None, str]:
-    """(version serving now, version to roll back to)."""
-    history = deployments(client, account_id, script)
-    current = _sole_version(history[0]) if history else None
+def choose_target(client: Cloudflare, account_id: str, script: str, to: str | None,
+                  history: list[Deployment] | None = None) -> tuple[str | None, str]:
+    """(version serving now, version to roll back to), from `history` (default: read now)."""
+    history = deployments(client, account_id, script) if history is None else history
+    current = sole_version(history[0]) if history else None
     if to is not None:
         known = recent_versions(client, account_id, script)
         if to not in known:
@@ -68,45 +87,87 @@ def choose_target(client: Cloudflare, account_id: str, script: str, to: str | No
             raise RollbackError(f"{script} has no version {to} among its last {len(known)} (newest: {shown})")
         return current, to
     for deployment in history[1:]:
-        version = _sole_version(deployment)
+        version = sole_version(deployment)
         if version is not None and version != current:
             return current, version
-    raise RollbackError(f"{script} has no earlier fully deployed version to roll back to; "
-                        "pass --to VERSION_ID (bookingctl lists recent versions in this message when it is unknown)")
+    raise RollbackError(f"{script} has no earlier fully deployed version among its latest deployments; "
+                        "pass --to VERSION_ID (one of its last 100 versions)")
 
 
 def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = None,
-             reason: str = "rollback") -> RollbackResult:
-    """Deploy `to` (default: the previous 100 % version) at 100 %; force when secrets changed."""
-    # Imported here: the Pulumi program imports this module (for its hooks) on every plan, and the
-    # SDK costs 0.3 s to import; only an actual rollback needs it.
-    import cloudflare
+             reason: str = "rollback", force: bool = False) -> RollbackResult:
+    """Deploy `to` (default: the previous 100 % version) at 100 %.
 
-    current, target = choose_target(client, account_id, script, to)
+    Raises SecretsChangedError when the version's secrets changed since, unless `force`.
+    """
+    history = deployments(client, account_id, script)
+    current, target = choose_target(client, account_id, script, to, history)
     if target == current:
         raise RollbackError(f"{script} already serves version {target}")
     message = f"bookingctl rollback from {current} to {target}: {reason}"[:1000]
-
-    def deploy(force: bool) -> Deployment:
-        return client.workers.scripts.deployments.create(
-            script, account_id=account_id, strategy="percentage",
-            versions=[{"version_id": target, "percentage": 100}], force=force,
-            annotations={"workers_message": message})
-
-    forced = False
+    newest = history[0].id if history else None
     try:
-        created = deploy(False)
-    except cloudflare.BadRequestError as exc:
-        if SECRETS_CHANGED not in _error_codes(exc):
-            raise RollbackError(f"Cloudflare refused the rollback of {script} to {target}: {exc}") from exc
-        # The secrets changed since that version; the old code runs with today's secrets.
-        created = deploy(True)
+        created = _deploy(client, account_id, script, target, message, force=False, newest=newest)
+        forced = False
+    except SecretsChangedError:
+        if not force:
+            raise
+        created = _deploy(client, account_id, script, target, message, force=True, newest=newest)
         forced = True
-    except cloudflare.APIError as exc:
-        raise RollbackError(f"Cloudflare refused the rollback of {script} to {target}: {exc}") from exc
-    return RollbackResult(script, current, target, created.id, forced)
+    return RollbackResult(script, current, target, created, forced)
 
 
-def _error_codes(exc: Any) -> set[int]:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    return {int(e.get("code", 0)) for e in body.get("errors") or [] if isinstance(e, dict)}
+def _deploy(client: Cloudflare, account_id: str, script: str, version: str, message: str, *, force: bool,
+            newest: str | None) -> str:
+    """Create a 100 % deployment of `version`; returns its id. Never sent twice blindly.
+
+    `newest`: the id of the newest deployment before this one; after a lost answer, a newer one of
+    `version` means the request was applied.
+    """
+    import cloudflare
+
+    def send() -> str:
+        return writer(client).workers.scripts.deployments.create(
+            script, account_id=account_id, strategy="percentage",
+            versions=[{"version_id": version, "percentage": 100}], force=force,
+            annotations={"workers_message": message}).id
+
+    try:
+        try:
+            return send()
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError):  # timeouts included
+            # The request may have been applied before its answer was lost (or before the 5xx): look
+            # before sending again.
+            landed = _landed(client, account_id, script, version, newest)
+            return landed if landed is not None else send()
+    except cloudflare.APIStatusError as exc:
+        if SECRETS_CHANGED in error_codes(exc):
+            raise SecretsChangedError(
+                f"Cloudflare refused to deploy {script} version {version} (error {SECRETS_CHANGED}): its secrets have "
+                f"changed since it was uploaded; {FORCE_MEANS}. If that is what you want, run "
+                f"`bookingctl rollback --stack STACK --to {version} --force`") from exc
+        raise RollbackError(f"Cloudflare refused the rollback of {script} to {version}: {exc}") from exc
+    except cloudflare.APIConnectionError as exc:
+        raise RollbackError(f"deploying {script} version {version} failed twice without an answer ({exc}); the "
+                            "deployment list showed the first attempt was not applied") from exc
+
+
+def _landed(client: Cloudflare, account_id: str, script: str, version: str, before: str | None) -> str | None:
+    """The id of a deployment of `version` at 100 % newer than deployment `before` and serving now, if any."""
+    history = deployments(client, account_id, script)
+    if history and history[0].id != before and sole_version(history[0]) == version:
+        return history[0].id
+    return None
+
+
+def error_codes(exc: Any) -> set[int]:
+    """The Cloudflare error codes in an SDK error's body (whatever its HTTP status)."""
+    body = exc.body if isinstance(getattr(exc, "body", None), dict) else {}
+    codes = set()
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            try:
+                codes.add(int(error.get("code", 0)))
+            except (TypeError, ValueError):
+                continue
+    return codes

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ops.sqlscript import quote_ident
+
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
 RANGE_CHUNKS = 4  # chunks per rowid range; ranges alternate between this process and the helper
 HELPER_SHARE = (1, 2, 4)  # range indexes mod 5 the helper formats (see _table_chunks)
@@ -53,10 +55,6 @@ class DumpError(Exception):
 
 def no_progress(_what: str, _done: int, _total: int) -> None:
     pass
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: Progress = no_progress,

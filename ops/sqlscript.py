@@ -57,6 +57,11 @@ def _has_code(text: str) -> bool:
     return bool(without_comments.strip().strip(";").strip())
 
 
+def quote_ident(name: str) -> str:
+    """An SQL identifier quoted for SQLite (and D1): any name, safely."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def is_transaction_control(statement: Statement) -> bool:
     """BEGIN / COMMIT / END / ROLLBACK as a statement of its own (not a trigger body)."""
     code = re.sub(r"--[^\n]*", "", statement.sql).strip()

@@ -24,17 +24,39 @@ BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
 
 
 class TargetError(Exception):
-    """The database cannot be reached or found; the message says what to fix."""
+    """The database cannot be reached or found, or is not what it should be; the message says what to fix."""
+
+
+class UncertainWriteError(Exception):
+    """A write got no clear answer: it may or may not have been applied. The message says how to check and undo."""
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class LocalDatabase:
-    """A SQLite file standing for a D1 database (the default for development and tests)."""
+    """A SQLite file standing for a D1 database (the default for development and tests).
+
+    `must_exist=False` makes the file if it is missing (`migrate apply` does, as
+    `wrangler d1 migrations apply --local` does); every other command needs an existing SQLite file.
+    """
 
     kind = "local"
 
     def __init__(self, path: Path, *, must_exist: bool = True) -> None:
-        if must_exist and not path.is_file():
-            raise TargetError(f"no SQLite database at {path}; pass an existing file to --local")
+        if path.is_dir():
+            raise TargetError(f"{path} is a folder, not a SQLite database file")
+        if not path.exists():
+            if must_exist:
+                raise TargetError(f"no SQLite database at {path}; create it with "
+                                  f"`bookingctl migrate apply --local {path}`")
+        elif not path.is_file():
+            raise TargetError(f"{path} is not a regular file, so it cannot be a SQLite database")
+        else:
+            with path.open("rb") as f:
+                header = f.read(len(_SQLITE_HEADER))
+            if header and header != _SQLITE_HEADER:
+                raise TargetError(f"{path} is not a SQLite database (its first bytes are not SQLite's header)")
         self.path = path
         self.label = f"local {path}"
         # Autocommit mode: transactions are opened explicitly where an operation needs one.
@@ -43,6 +65,11 @@ class LocalDatabase:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def fix_target(self) -> str:
+        """How a command names this database, for messages that suggest a command."""
+        return f"--local {self.path}"
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute(sql, tuple(params))]
@@ -61,6 +88,21 @@ class LocalDatabase:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> LocalDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def writer(client: Cloudflare) -> Cloudflare:
+    """The client for calls that change something (D1 writes, restores, deployments): no automatic retries.
+
+    The SDK retries a POST on timeouts and 5xx; one whose answer was lost may have been applied, and
+    sending it again would apply it twice. Callers read the state back after a failure instead.
+    """
+    return client.with_options(max_retries=0)
+
 
 @dataclass
 class RemoteDatabase:
@@ -76,7 +118,12 @@ class RemoteDatabase:
     def label(self) -> str:
         return f"D1 {self.name} ({self.database_id})"
 
+    @property
+    def fix_target(self) -> str:
+        return "--stack STACK"
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """A read: retried by the SDK on timeouts and 5xx (a read can be sent twice)."""
         rows: list[dict[str, Any]] = []
         for result in self.client.d1.database.query(self.database_id, account_id=self.account_id, sql=sql,
                                                      params=[str(p) for p in params]):
@@ -85,8 +132,12 @@ class RemoteDatabase:
         return rows
 
     def execute(self, sql: str) -> None:
-        """Run one request of one or more statements; raises on the first failing statement."""
-        for result in self.client.d1.database.query(self.database_id, account_id=self.account_id, sql=sql):
+        """Run one request of one or more statements that write, never retried blindly.
+
+        Raises on the first failing statement; a lost answer raises the SDK's APIConnectionError,
+        after which the caller must read the database to learn what happened.
+        """
+        for result in writer(self.client).d1.database.query(self.database_id, account_id=self.account_id, sql=sql):
             if result.success is False:
                 raise TargetError(f"{self.label}: a statement failed")
 
@@ -95,18 +146,61 @@ class RemoteDatabase:
         return str(self.client.d1.database.time_travel.get_bookmark(
             self.database_id, account_id=self.account_id).bookmark)
 
-    def restore(self, bookmark: str) -> str:
-        """Restore the database to `bookmark`; returns the bookmark it had before (to undo)."""
-        response = self.client.d1.database.time_travel.restore(
-            self.database_id, account_id=self.account_id, bookmark=bookmark)
-        return str(response.previous_bookmark or "")
+    def restore(self, *, bookmark: str | None = None, timestamp: str | None = None) -> str:
+        """Restore the database to a bookmark or a time; returns the bookmark that undoes it.
+
+        The undo bookmark is taken before the restore: a restore retried after a lost answer would
+        report the already-restored state as "previous", and undoing to that brings nothing back.
+        The restore itself is sent once.
+        """
+        import cloudflare
+
+        if (bookmark is None) == (timestamp is None):
+            raise TargetError("restore needs exactly one of a bookmark or a timestamp")
+        undo = self.bookmark()
+        point = {"bookmark": bookmark} if bookmark is not None else {"timestamp": timestamp}
+        try:
+            writer(self.client).d1.database.time_travel.restore(self.database_id, account_id=self.account_id,
+                                                                **point)
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
+            raise UncertainWriteError(
+                f"restoring {self.label} to {bookmark or timestamp} got no clear answer ({exc}): it may or may not "
+                f"have been applied. The database was at bookmark {undo} just before; to return to that state, run "
+                f"`bookingctl backup restore --stack STACK --bookmark {undo}`") from exc
+        return undo
 
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> RemoteDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Database = LocalDatabase | RemoteDatabase
+
+
+def missing_tables(db: Database, tables: Sequence[str]) -> list[str]:
+    """Which of `tables` the database lacks (all of them in a file that was never migrated)."""
+    present = {str(r["name"]) for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return [t for t in tables if t not in present]
+
+
+def require_tables(db: Database, tables: Sequence[str]) -> None:
+    """Refuse a database without the schema a read command needs, saying how to create it."""
+    missing = missing_tables(db, tables)
+    if missing:
+        raise TargetError(f"{db.label} has no {', '.join(missing)} table(s): the schema is missing; apply the "
+                          f"migrations with `bookingctl migrate apply {db.fix_target}`")
+
 
 def cloudflare_client(max_retries: int = 4) -> Cloudflare:
-    """The SDK client from the environment: token from CLOUDFLARE_API_TOKEN (never a file or a flag)."""
+    """The SDK client from the environment: token from CLOUDFLARE_API_TOKEN (never a file or a flag).
+
+    Retries (408/409/429/5xx, timeouts) are for reads; writes go through `writer()`.
+    """
     from cloudflare import Cloudflare
 
     token = os.environ.get(TOKEN_ENV)
@@ -114,7 +208,6 @@ def cloudflare_client(max_retries: int = 4) -> Cloudflare:
         raise TargetError(f"{TOKEN_ENV} is not set; export an API token with D1 edit permission "
                           "(and Workers Scripts edit for rollback) to work on a remote stack")
     base_url = os.environ.get(BASE_URL_ENV) or None
-    # The SDK retries 408/409/429/5xx with exponential backoff on its own.
     return Cloudflare(api_token=token, base_url=base_url, max_retries=max_retries)
 
 

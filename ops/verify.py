@@ -97,7 +97,7 @@ def read_health(response: httpx.Response) -> HealthBody:
                       database.get("status") if isinstance(database, dict) else None, body.get("version"))
 
 
-def _health(client: httpx.Client, base: str, check: Check) -> bool:
+def _health(client: httpx.Client, base: str, check: Check, expected_version: str | None) -> bool:
     response = _get(client, base + "/api/health", check)
     if response is None:
         return False
@@ -107,6 +107,11 @@ def _health(client: httpx.Client, base: str, check: Check) -> bool:
         return False
     check.detail = (f"HTTP {response.status_code}, status={health.status!r}, database={health.database!r}, "
                     f"version={health.version!r}")
+    if expected_version is not None and health.version != expected_version:
+        # A deployment takes a while to reach every location: until the new version answers, a
+        # healthy body comes from the old code and says nothing about the new one.
+        check.detail += f" (waiting for version {expected_version})"
+        return False
     return health.healthy
 
 
@@ -130,8 +135,13 @@ def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
 
 def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, deadline: float = 120.0,
            request_timeout: float = 10.0, clock: Clock | None = None,
-           transport: httpx.BaseTransport | None = None) -> VerifyResult:
-    """Run the checks, retrying the failing ones with exponential backoff until `deadline` seconds."""
+           transport: httpx.BaseTransport | None = None, expected_version: str | None = None,
+           log: Callable[[str], None] = lambda _: None) -> VerifyResult:
+    """Run the checks, retrying the failing ones with exponential backoff until `deadline` seconds.
+
+    With `expected_version`, /api/health passes only once that Worker version answers it. `log`
+    gets one line per round of checks (what passed, what is still failing and why).
+    """
     clock = clock or Clock()
     started = clock.now()
     checks: list[tuple[Check, Callable[[], bool]]] = []
@@ -140,18 +150,24 @@ def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, d
     if base_url:
         base = base_url.rstrip("/")
         root, health = Check("main_application"), Check("api_health")
-        checks += [(root, lambda: _root(client, base, root)), (health, lambda: _health(client, base, health))]
+        checks += [(root, lambda: _root(client, base, root)),
+                   (health, lambda: _health(client, base, health, expected_version))]
     if db is not None:
         database = Check("database")
         checks.append((database, lambda: _database(db, database)))
     delay = 1.0
+    attempt = 0
     try:
         while True:
+            attempt += 1
             for check, run in checks:
                 if not check.ok:
                     check.attempts += 1
                     check.ok = run()
-            if all(c.ok for c, _ in checks) or clock.now() - started + delay > deadline:
+            failing = [c for c, _ in checks if not c.ok]
+            log(f"verify attempt {attempt} ({clock.now() - started:.0f} s): " + (
+                "all checks pass" if not failing else "; ".join(f"{c.name}: {c.detail}" for c in failing)))
+            if not failing or clock.now() - started + delay > deadline:
                 break
             clock.sleep(delay)
             delay = min(delay * 2, 15.0)

@@ -18,18 +18,24 @@ from typing import Any
 
 import httpx
 
+from booking_shared.watch import WatchThresholds
 from ops.verify import Clock, read_health
 
 
 @dataclass(frozen=True)
 class WatchSettings:
+    """How long to watch, and the triggers (from `booking:watch`, defaults: the guide's)."""
+
     duration: float = 600.0
-    interval: float = 15.0
-    error_rate_percent: float = 5.0
-    error_window: float = 300.0
-    latency_seconds: float = 2.0
-    latency_window: float = 600.0
-    database_failures: int = 3
+    thresholds: WatchThresholds = field(default_factory=WatchThresholds)
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What the trigger's rollback did: its report when it was done, else why it failed."""
+
+    report: dict[str, Any] | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,17 @@ class Sample:
 class WatchResult:
     samples: list[Sample] = field(default_factory=list)
     trigger: str | None = None
-    rollback: Any = None
+    rollback: RollbackOutcome | None = None  # None: no trigger fired, or rollback was off
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.rollback is not None and self.rollback.error is None
 
     def to_dict(self) -> dict[str, Any]:
         errors = sum(1 for s in self.samples if not s.ok)
         return {"samples": len(self.samples), "errors": errors, "trigger": self.trigger,
-                "rolledBack": self.rollback is not None,
-                "rollback": getattr(self.rollback, "__dict__", self.rollback)}
+                "rolledBack": self.rolled_back,
+                "rollback": None if self.rollback is None else (self.rollback.report or {"error": self.rollback.error})}
 
 
 def http_probe(health_url: str, clock: Clock, timeout: float = 10.0,
@@ -73,43 +83,47 @@ def http_probe(health_url: str, clock: Clock, timeout: float = 10.0,
     return probe
 
 
-def evaluate(samples: list[Sample], settings: WatchSettings, started: float) -> str | None:
+def evaluate(samples: list[Sample], t: WatchThresholds, started: float) -> str | None:
     """The first trigger the samples meet, in the guide's words, or None."""
     if not samples:
         return None
     now = samples[-1].at
-    tail = samples[-settings.database_failures:]
-    if len(tail) == settings.database_failures and not any(s.database_ok for s in tail):
-        return f"database connectivity failures: {settings.database_failures} consecutive checks"
-    if now - started >= settings.error_window:
-        window = [s for s in samples if s.at > now - settings.error_window]
+    tail = samples[-t.database_failures:]
+    if len(tail) == t.database_failures and not any(s.database_ok for s in tail):
+        return f"database connectivity failures: {t.database_failures} consecutive checks"
+    if now - started >= t.error_window_seconds:
+        window = [s for s in samples if s.at > now - t.error_window_seconds]
         rate = 100.0 * sum(1 for s in window if not s.ok) / len(window)
-        if rate > settings.error_rate_percent:
-            return (f"error rate {rate:.1f} % > {settings.error_rate_percent:g} % over "
-                    f"{settings.error_window / 60:g} minutes")
-    if now - started >= settings.latency_window:
-        window = [s for s in samples if s.at > now - settings.latency_window]
-        if window and all(s.latency > settings.latency_seconds for s in window):
-            return (f"response time > {settings.latency_seconds:g} s for "
-                    f"{settings.latency_window / 60:g} minutes")
+        if rate > t.error_rate_percent:
+            return (f"error rate {rate:.1f} % > {t.error_rate_percent:g} % over "
+                    f"{t.error_window_seconds / 60:g} minutes")
+    if now - started >= t.latency_window_seconds:
+        window = [s for s in samples if s.at > now - t.latency_window_seconds]
+        if window and all(s.latency > t.latency_seconds for s in window):
+            return (f"response time > {t.latency_seconds:g} s for "
+                    f"{t.latency_window_seconds / 60:g} minutes")
     return None
 
 
 def watch(probe: Callable[[], Sample], settings: WatchSettings, clock: Clock,
-          on_trigger: Callable[[str], Any] | None = None, log: Callable[[str], None] = lambda _: None) -> WatchResult:
-    """Sample every `interval` for `duration`; on the first trigger call `on_trigger` (the rollback) and stop."""
+          on_trigger: Callable[[str], RollbackOutcome] | None = None,
+          log: Callable[[str], None] = lambda _: None) -> WatchResult:
+    """Sample every interval for `duration`; on the first trigger call `on_trigger` (the rollback) and stop."""
     result = WatchResult()
     started = clock.now()
+    interval = settings.thresholds.interval_seconds
     while True:
         sample = probe()
         result.samples.append(sample)
-        trigger = evaluate(result.samples, settings, started)
+        log(f"sample {len(result.samples)} at {sample.at - started:.0f} s: "
+            f"{'ok' if sample.ok else 'FAILING'} ({sample.detail}, {sample.latency:.2f} s)")
+        trigger = evaluate(result.samples, settings.thresholds, started)
         if trigger is not None:
             log(f"trigger: {trigger}")
             result.trigger = trigger
             if on_trigger is not None:
                 result.rollback = on_trigger(trigger)
             return result
-        if clock.now() - started + settings.interval > settings.duration:
+        if clock.now() - started + interval > settings.duration:
             return result
-        clock.sleep(settings.interval)
+        clock.sleep(interval)

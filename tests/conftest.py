@@ -38,6 +38,14 @@ def client(double: CloudflareDouble) -> Iterator[Cloudflare]:
         yield sdk
 
 
+@pytest.fixture
+def lenient_client(double: CloudflareDouble) -> Iterator[Cloudflare]:
+    """The SDK as `ops.targets.cloudflare_client` builds it (not strict), for the D1 export: the API
+    reports an export in progress as "active", which the SDK's model does not list."""
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=3) as sdk:
+        yield sdk
+
+
 @pytest.fixture(scope="session")
 def project() -> Project:
     return find_project(REPO)

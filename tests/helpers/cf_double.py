@@ -2,10 +2,12 @@
 
 Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken before every write,
 so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
-URL; Workers keep versions and deployments. Responses follow the envelope and models the official
-SDK parses, and the tests drive it with `_strict_response_validation=True`, so a response the SDK
-would not accept fails the test. Faults (429, 5xx, slow responses, an export that fails, a
-download cut short) are injected per request.
+URL; Workers keep versions and deployments. Answers mirror the API (the envelope, the in-progress
+export status "active", the latest 10 deployments newest first); most tests drive it through the
+SDK with `_strict_response_validation=True`, so a response the SDK's models reject fails them.
+Faults are injected per request: 429, 5xx, slow responses, an export that fails, a download cut
+short, and a request that is applied before its answer is lost (`Fault(applied=True)`), which is
+what makes blind retries of writes dangerous.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class Fault:
     status: int = 500
     delay: float = 0.0  # seconds to sleep before answering (timeouts)
     truncate: bool = False  # downloads: send half the body, then close
+    # status 0: drop the connection without an answer. applied: do the request first, then fail it
+    # (the answer is lost: the write happened although the client sees an error).
+    applied: bool = False
     times: int = 1
 
 
@@ -70,6 +75,8 @@ class CloudflareDouble:
         self.buckets: dict[str, dict[str, bytes]] = {}
         self.export_polls_needed = 2
         self.export_fails = False
+        # The HTTP status of error 10220 is not documented (wrangler's tests use 400); tests vary it.
+        self.secrets_changed_status = 400
         self.lock = threading.RLock()
         self._seq = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -178,13 +185,19 @@ class CloudflareDouble:
             conn.close()
         return 200, {"success": True, "errors": [], "messages": [], "result": results}
 
+    @staticmethod
+    def _at(db: D1State, timestamp: str) -> str | None:
+        """The bookmark of the state at `timestamp`: the last snapshot taken at or before it."""
+        at = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+        older = [b for t, b, _ in db.snapshots if t <= at]
+        return older[-1] if older else None
+
     def _bookmark(self, db: D1State, query: dict[str, list[str]]) -> tuple[int, Any]:
         if "timestamp" in query:
-            at = dt.datetime.fromisoformat(query["timestamp"][0].replace("Z", "+00:00")).timestamp()
-            older = [(t, b) for t, b, _ in db.snapshots if t <= at]
-            if not older:
+            bookmark = self._at(db, query["timestamp"][0])
+            if bookmark is None:
                 return 400, _error(7400, "no Time Travel history at that timestamp")
-            return 200, _ok({"bookmark": older[-1][1]})
+            return 200, _ok({"bookmark": bookmark})
         return 200, _ok({"bookmark": self.snapshot(db)})
 
     def _restore(self, db: D1State, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -195,6 +208,10 @@ class CloudflareDouble:
                 return 429, _error(7429, "Too many restores: at most 10 per 10 minutes")
             self.restores.append(now)
         bookmark = (query.get("bookmark") or [""])[0]
+        if "timestamp" in query:
+            bookmark = self._at(db, query["timestamp"][0]) or ""
+            if not bookmark:
+                return 400, _error(7400, "no Time Travel history at that timestamp")
         target = next((path for _, b, path in db.snapshots if b == bookmark), None)
         if target is None:
             return 400, _error(7404, f"unknown bookmark {bookmark}")
@@ -213,9 +230,9 @@ class CloudflareDouble:
         polls = db.exports.get(at, 0) + 1
         db.exports[at] = polls
         if polls < self.export_polls_needed:
-            # In progress: no status (the SDK's model knows only complete/error; the live API may
-            # say "active", which the client treats the same way).
-            return 200, _ok({"success": True, "type": "export", "at_bookmark": at,
+            # In progress, as the API says it (wrangler's types: "active"); the SDK's model lists only
+            # complete/error, so strict validation would reject this answer.
+            return 200, _ok({"success": True, "type": "export", "at_bookmark": at, "status": "active",
                              "messages": [f"Generating export (poll {polls})"]})
         if self.export_fails:
             return 200, _ok({"success": False, "type": "export", "at_bookmark": at, "status": "error",
@@ -246,8 +263,10 @@ class CloudflareDouble:
             if v.get("version_id") not in known:
                 return 404, _error(10007, f"version {v.get('version_id')} not found")
             if v["version_id"] in script.stale_secret_versions and not force:
-                return 400, _error(10220, "Secrets have changed since this version was uploaded; "
-                                          "use force to deploy it anyway")
+                return self.secrets_changed_status, _error(
+                    10220, "A secret has changed since this version was active. If you are sure this is ok, add a "
+                           "?force=true query parameter to allow the rollback. The following secrets have changed: "
+                           "PAYSTACK_SECRET_KEY")
         deployment = self._deployment([(v["version_id"], float(v["percentage"])) for v in versions], "api")
         script.deployments.append(deployment)
         return 200, _ok(deployment)
@@ -281,9 +300,21 @@ class CloudflareDouble:
                 fault = double._take_fault(method, url.path)
                 if url.path.startswith("/__downloads/"):
                     return self._download(url.path.rsplit("/", 1)[-1], fault)
+                if fault is not None and fault.applied:
+                    body = json.loads(raw) if raw else {}
+                    double.dispatch(method, url.path, parse_qs(url.query), body)  # it happened...
+                    if fault.status == 0:  # ...and the answer is lost with the connection
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return None
+                    return self._send(fault.status, _error(fault.status, "injected fault after applying"))
                 if fault is not None:
                     if fault.delay:
                         time.sleep(fault.delay)
+                    if fault.status == 0:  # the connection drops before anything is done
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return None
                     if fault.status != 200:
                         return self._send(fault.status, _error(fault.status, "injected fault"),
                                           {"Retry-After": "0"} if fault.status == 429 else None)
@@ -386,8 +417,9 @@ class CloudflareDouble:
                                  "result_info": {"count": len(items), "page": page, "per_page": per_page,
                                                  "total_count": len(everything)}}
                 if match.group(2) == "deployments" and method == "GET":
+                    # The API lists the latest deployments, newest (the one serving) first.
                     newest_first = sorted(script.deployments, key=lambda d: d["created_on"], reverse=True)
-                    return 200, _ok({"deployments": newest_first})
+                    return 200, _ok({"deployments": newest_first[:10]})
                 if match.group(2) == "deployments" and method == "POST":
                     return self._deploy(script, body, (query.get("force") or ["false"])[0] == "true")
         return 404, _error(7000, f"No route for {method} {path}")

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from booking_shared.tokens import VERSION
 from bookingctl.cli import app
-from bookingctl.output import Format, plan_json, plan_markdown, print_plan
+from bookingctl.commands.plan import PlanFormat
+from bookingctl.output import plan_json, plan_markdown, print_plan
 from tests.helpers import FAKE_SECRETS, REPO, PlanFn
 
 runner = CliRunner()
@@ -135,8 +136,8 @@ def test_bad_format_is_a_usage_error() -> None:
     assert code == 2
 
 
-@pytest.mark.parametrize("fmt", list(Format))
-def test_secret_values_never_appear_in_plan_output(plan_with: PlanFn, fmt: Format,
+@pytest.mark.parametrize("fmt", list(PlanFormat))
+def test_secret_values_never_appear_in_plan_output(plan_with: PlanFn, fmt: PlanFormat,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     plan = plan_with("production", secrets=FAKE_SECRETS)
     # The program did receive the real values (so redaction, not absence, is what hides them)...

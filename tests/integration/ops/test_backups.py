@@ -110,7 +110,7 @@ def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Pa
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
     scratch = Path(tempfile.gettempdir())
     before = set(scratch.glob("bookingctl-verify-*"))
-    report = backups.verify(dest, manifest.name)
+    report = backups.verify_backup(dest, manifest.name)
     assert report.ok, report.checks
     assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "critical tables",
                                                      "rows appointments"}
@@ -119,14 +119,14 @@ def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Pa
 
 def test_verify_by_file_path(source: Path, dest: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
-    assert backups.verify(Path("/nonexistent"), str(dest / manifest.file)).ok
+    assert backups.verify_backup(Path("/nonexistent"), str(dest / manifest.file)).ok
 
 
 def test_verify_detects_a_changed_dump(source: Path, dest: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
     path = dest / manifest.file
     path.write_text(path.read_text().replace("Silk press", "Silk presS"))
-    report = backups.verify(dest, manifest.name)
+    report = backups.verify_backup(dest, manifest.name)
     assert not report.ok
     assert [c["check"] for c in report.checks if not c["ok"]] == ["sha256"]
 
@@ -136,7 +136,7 @@ def test_verify_detects_missing_rows(source: Path, dest: Path) -> None:
     path = dest / manifest.file
     lines = [line for line in path.read_text().splitlines() if "'a7'" not in line]
     path.write_text("\n".join(lines) + "\n")
-    report = backups.verify(dest, manifest.name)
+    report = backups.verify_backup(dest, manifest.name)
     failed = {c["check"]: c["detail"] for c in report.checks if not c["ok"]}
     assert "rows appointments" in failed and failed["rows appointments"].startswith("249")
 
@@ -145,7 +145,7 @@ def test_verify_detects_a_truncated_dump(source: Path, dest: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
     path = dest / manifest.file
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    assert not backups.verify(dest, manifest.name).ok
+    assert not backups.verify_backup(dest, manifest.name).ok
 
 
 def test_verify_requires_the_critical_tables(tmp_path: Path, dest: Path) -> None:
@@ -154,14 +154,14 @@ def test_verify_requires_the_critical_tables(tmp_path: Path, dest: Path) -> None
     conn.execute("CREATE TABLE notes (x)")
     conn.close()
     manifest = backups.create(LocalDatabase(empty), dest, now=NOW)
-    report = backups.verify(dest, manifest.name)
+    report = backups.verify_backup(dest, manifest.name)
     assert not report.ok
     assert any(c["check"] == "critical tables" and "users" in c["detail"] for c in report.checks)
 
 
 def test_unknown_backup_name_is_an_error(dest: Path) -> None:
     with pytest.raises(BackupError, match="no backup 'nope'"):
-        backups.verify(dest, "nope")
+        backups.verify_backup(dest, "nope")
 
 
 def test_prune_deletes_only_backups_older_than_retention(source: Path, dest: Path) -> None:
@@ -200,9 +200,9 @@ def test_restore_refuses_a_backup_that_fails_verification(source: Path, dest: Pa
 # --- remote: D1 export through the real SDK and the double -----------------------------------
 
 @pytest.fixture
-def remote(double: CloudflareDouble, client: Cloudflare, source: Path) -> backups.RemoteDatabase:
+def remote(double: CloudflareDouble, lenient_client: Cloudflare, source: Path) -> backups.RemoteDatabase:
     d1 = double.add_database("appointmentbooking-db", source=source)
-    return remote_database(ACCOUNT, d1.name, client=client)
+    return remote_database(ACCOUNT, d1.name, client=lenient_client)
 
 
 def test_remote_backup_polls_the_export_and_records_its_bookmark(
@@ -213,7 +213,7 @@ def test_remote_backup_polls_the_export_and_records_its_bookmark(
     assert len(exports) == 3
     assert manifest.source["kind"] == "remote" and manifest.source["bookmark"]
     assert manifest.tables["appointments"] == 250
-    assert backups.verify(dest, manifest.name).ok
+    assert backups.verify_backup(dest, manifest.name).ok
 
 
 def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
@@ -236,7 +236,7 @@ def test_rate_limited_export_is_retried(remote: backups.RemoteDatabase, double: 
                                         dest: Path) -> None:
     double.inject(Fault("POST", r"/export$", status=429))
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
-    assert backups.verify(dest, manifest.name).ok
+    assert backups.verify_backup(dest, manifest.name).ok
 
 
 def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest: Path) -> None:
@@ -244,7 +244,7 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
     path = dest / manifest.file
     original = "INSERT INTO \"services\" VALUES('s1'"
     path.write_text(path.read_text().replace(original, original.replace("s1", "s9")))
-    report = backups.verify(dest, manifest.name)
+    report = backups.verify_backup(dest, manifest.name)
     assert not report.ok
     assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
 

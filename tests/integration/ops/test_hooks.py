@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +13,13 @@ from booking_shared.deploy import DeployContext, migrations_checksum
 from booking_shared.tokens import DEPLOYMENT
 from bookingctl.planner import Plan, run_program
 from bookingctl.project import Project, load_stack
-from ops import backups
 from ops.hooks import DeployHookError, after_traffic, before_traffic
 from ops.migrations import discover, pending
 from ops.targets import remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
-from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
-from tests.helpers.http_site import Site, serving
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, ScriptState
+from tests.helpers.http_site import HEALTHY, Site, serving
 
 WORKER = "appointmentbooking-api-staging"
 
@@ -36,12 +36,14 @@ def site() -> Iterator[Site]:
         yield running_site
 
 
-def context(double: CloudflareDouble, site: Site, tmp_path: Path, migrations_dir: Path) -> DeployContext:
+def context(double: CloudflareDouble, site: Site, tmp_path: Path, migrations_dir: Path, *,
+            strict: bool = True) -> DeployContext:
+    """The hooks' context against the double; `strict=False` for the export (its "active" status)."""
     return DeployContext(
         stack="staging", account_id=ACCOUNT, database_name="appointmentbooking-db-staging", worker_name=WORKER,
         base_url=site.url, migrations_dir=migrations_dir, backup_dir=tmp_path / "backups", verify_deadline=0,
         client_factory=lambda: Cloudflare(api_token=TOKEN, base_url=double.base_url,
-                                          _strict_response_validation=True, max_retries=1))
+                                          _strict_response_validation=strict, max_retries=1))
 
 
 # --- bound in the program -------------------------------------------------------------------
@@ -79,14 +81,25 @@ def test_a_migration_change_alone_changes_the_deployment(project: Project, stagi
 
 # --- before traffic -------------------------------------------------------------------------
 
-def test_before_traffic_bookmarks_backs_up_and_migrates(double: CloudflareDouble, d1: D1State, site: Site,
-                                                        tmp_path: Path) -> None:
+def test_before_traffic_bookmarks_and_migrates_without_exporting(double: CloudflareDouble, d1: D1State, site: Site,
+                                                                 tmp_path: Path) -> None:
+    """By default only the Time Travel bookmark: an export would block the database's queries."""
     record = before_traffic(context(double, site, tmp_path, REPO / "migrations"), log=lambda _: None)
-    assert record.bookmark and record.migrations_applied == ["0001_initial_schema.sql"]
-    [manifest] = backups.list_backups(tmp_path / "backups")
-    assert manifest.name == record.backup and manifest.reason == "pre-deploy staging"
+    assert record.bookmark and record.backup is None and record.migrations_applied == ["0001_initial_schema.sql"]
+    assert not [p for m, p in double.requests if p.endswith("/export")]
     with Cloudflare(api_token=TOKEN, base_url=double.base_url) as sdk:
         assert pending(remote_database(ACCOUNT, d1.name, client=sdk), discover(REPO / "migrations")) == []
+
+
+def test_with_pre_deploy_export_the_dump_is_uploaded_to_the_stacks_bucket(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    double.buckets["appointmentbooking-backups-staging"] = {}
+    ctx = dataclasses.replace(context(double, site, tmp_path, REPO / "migrations", strict=False),
+                              export_bucket="appointmentbooking-backups-staging")
+    record = before_traffic(ctx, log=lambda _: None)
+    assert record.backup is not None
+    assert set(double.buckets["appointmentbooking-backups-staging"]) == {
+        f"{record.backup}.sql", f"{record.backup}.manifest.json"}
 
 
 def test_failed_migration_stops_the_deployment_and_restores(double: CloudflareDouble, d1: D1State, site: Site,
@@ -99,17 +112,51 @@ def test_failed_migration_stops_the_deployment_and_restores(double: CloudflareDo
     with pytest.raises(DeployHookError, match=r"stopped before traffic moved.*0002_broken\.sql"):
         before_traffic(context(double, site, tmp_path, folder), log=lambda _: None)
     assert dump(d1.path) == before
-    assert len(backups.list_backups(tmp_path / "backups")) == 1  # the backup was taken first
     assert not [p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]
 
 
 # --- after traffic --------------------------------------------------------------------------
 
-def test_after_traffic_passes_a_healthy_deployment(double: CloudflareDouble, d1: D1State, site: Site,
-                                                   tmp_path: Path) -> None:
-    report = after_traffic(context(double, site, tmp_path, REPO / "migrations"), log=lambda _: None)
+def newest(double: CloudflareDouble) -> tuple[str, str]:
+    """(deployment id, version id) of the deployment serving now: the one `pulumi up` just created."""
+    deployment = double.scripts[WORKER].deployments[-1]
+    return deployment["id"], deployment["versions"][0]["version_id"]
+
+
+def test_after_traffic_passes_when_the_new_version_answers_healthy(double: CloudflareDouble, d1: D1State,
+                                                                  site: Site, tmp_path: Path) -> None:
+    deployment_id, version = newest(double)
+    site.health_body = {**HEALTHY, "version": version}
+    report = after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                           version_id=version, log=lambda _: None)
     assert report["ok"] is True
     assert len(double.scripts[WORKER].deployments) == 2  # no rollback
+
+
+def test_a_healthy_answer_from_the_old_version_does_not_pass_verification(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    """While the deployment propagates the old code may still answer; it proves nothing about the new one."""
+    deployment_id, version = newest(double)
+    old = double.scripts[WORKER].versions[0]["id"]
+    site.health_body = {**HEALTHY, "version": old}
+    with pytest.raises(DeployHookError, match=f"waiting for version {version}"):
+        after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                      version_id=version, log=lambda _: None)
+
+
+def test_the_first_deployment_is_left_to_verify_after_the_update(double: CloudflareDouble, d1: D1State,
+                                                                 site: Site, tmp_path: Path) -> None:
+    """A fresh stack: no earlier deployment to roll back to, and the routes come after this hook."""
+    double.scripts[WORKER] = ScriptState()
+    double.add_script(WORKER, versions=1)
+    deployment_id, version = newest(double)
+    site.health_status = 404  # no route serves the Worker yet
+    lines: list[str] = []
+    report = after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                           version_id=version, log=lines.append)
+    assert report == {"firstDeployment": True, "verified": False}
+    assert site.hits == [] and len(double.scripts[WORKER].deployments) == 1
+    assert any("bookingctl verify --stack staging" in line for line in lines)
 
 
 def test_failed_verification_rolls_the_worker_back_and_fails_the_update(
@@ -117,11 +164,25 @@ def test_failed_verification_rolls_the_worker_back_and_fails_the_update(
     site.health_status = 503
     site.health_body = {"status": "error", "database": {"status": "error"}}
     before = dump(d1.path)
-    old, new = (v["id"] for v in double.scripts[WORKER].versions)
+    deployment_id, new = newest(double)
+    old = double.scripts[WORKER].versions[0]["id"]
     with pytest.raises(DeployHookError) as info:
-        after_traffic(context(double, site, tmp_path, REPO / "migrations"), log=lambda _: None)
+        after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                      version_id=new, log=lambda _: None)
     message = str(info.value)
-    assert "api_health" in message and f"from version {new} to {old}" in message
-    newest = double.scripts[WORKER].deployments[-1]
-    assert newest["versions"] == [{"version_id": old, "percentage": 100.0}]
+    assert "api_health" in message and f"version {new} failed" in message and f"back to version {old}" in message
+    assert "does NOT verify healthy either" in message  # the site still fails after the rollback
+    assert double.scripts[WORKER].deployments[-1]["versions"] == [{"version_id": old, "percentage": 100.0}]
     assert dump(d1.path) == before  # the database was not touched
+
+
+def test_the_hook_never_forces_a_rollback_past_changed_secrets(double: CloudflareDouble, d1: D1State, site: Site,
+                                                              tmp_path: Path) -> None:
+    double.scripts[WORKER] = ScriptState()
+    double.add_script(WORKER, versions=2, stale_secrets_before=2)
+    deployment_id, new = newest(double)
+    site.health_status = 503
+    with pytest.raises(DeployHookError, match=r"rollback was refused.*10220.*still serves"):
+        after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                      version_id=new, log=lambda _: None)
+    assert len(double.scripts[WORKER].deployments) == 2  # nothing was forced

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from cloudflare import Cloudflare
 
-from ops.rollback import RollbackError, choose_target, deployments, rollback
+from ops.rollback import RollbackError, SecretsChangedError, choose_target, deployments, rollback
 from tests.helpers import ACCOUNT
-from tests.helpers.cf_double import CloudflareDouble
+from tests.helpers.cf_double import CloudflareDouble, Fault
 
 SCRIPT = "appointmentbooking-api"
 
@@ -39,12 +39,70 @@ def test_unknown_version_is_refused_listing_recent_ones(double: CloudflareDouble
         rollback(client, ACCOUNT, SCRIPT, to="nope")
 
 
-def test_secrets_changed_since_the_target_forces_the_deployment(double: CloudflareDouble, client: Cloudflare) -> None:
+@pytest.mark.parametrize("status", [400, 409, 422])
+def test_secrets_changed_since_the_target_is_refused_whatever_the_http_status(
+        double: CloudflareDouble, client: Cloudflare, status: int) -> None:
+    """Error 10220 is recognised by its code; without --force nothing is deployed and the message says
+    what forcing would do (bring back the secret values the old version was uploaded with)."""
+    double.secrets_changed_status = status
     double.add_script(SCRIPT, versions=3, stale_secrets_before=3)
-    result = rollback(client, ACCOUNT, SCRIPT)
-    assert result.forced and result.to_version == ids(double)[1]
+    serving = double.scripts[SCRIPT].deployments[-1]
+    with pytest.raises(SecretsChangedError) as info:
+        rollback(client, ACCOUNT, SCRIPT)
+    assert "10220" in str(info.value) and "secret values it was uploaded with" in str(info.value)
+    assert "--force" in str(info.value)
+    assert double.scripts[SCRIPT].deployments[-1] is serving  # nothing deployed
     posts = [p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]
-    assert len(posts) == 2  # refused with 10220, then forced
+    assert len(posts) == 1  # a 409 is not retried by the SDK: writes go out once
+
+
+def test_force_deploys_past_changed_secrets_and_says_so(double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=3, stale_secrets_before=3)
+    result = rollback(client, ACCOUNT, SCRIPT, force=True)
+    assert result.forced and result.to_version == ids(double)[1]
+    assert double.scripts[SCRIPT].deployments[-1]["versions"] == [{"version_id": ids(double)[1], "percentage": 100.0}]
+
+
+def test_a_deployment_applied_before_its_answer_was_lost_is_not_sent_again(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=2)
+    v1, _ = ids(double)
+    double.inject(Fault("POST", r"/deployments$", status=0, applied=True))
+    result = rollback(client, ACCOUNT, SCRIPT)
+    assert result.to_version == v1
+    posts = [p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]
+    assert len(posts) == 1  # read the deployment list back instead of deploying twice
+    assert len(double.scripts[SCRIPT].deployments) == 3
+    assert deployments(client, ACCOUNT, SCRIPT)[0].id == result.deployment_id
+
+
+def test_a_deployment_lost_before_it_was_applied_is_sent_once_more(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=2)
+    v1, _ = ids(double)
+    double.inject(Fault("POST", r"/deployments$", status=0))  # dropped before anything was done
+    assert rollback(client, ACCOUNT, SCRIPT).to_version == v1
+    posts = [p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]
+    assert len(posts) == 2 and len(double.scripts[SCRIPT].deployments) == 3
+
+
+def test_a_server_error_after_applying_the_deployment_is_found_in_the_list(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=2)
+    double.inject(Fault("POST", r"/deployments$", status=502, applied=True))
+    rollback(client, ACCOUNT, SCRIPT)
+    assert len([p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]) == 1
+    assert len(double.scripts[SCRIPT].deployments) == 3
+
+
+def test_persistent_server_errors_fail_the_rollback_after_one_more_try(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=2)
+    double.inject(Fault("POST", r"/deployments$", status=500, times=5))
+    with pytest.raises(RollbackError, match="refused the rollback"):
+        rollback(client, ACCOUNT, SCRIPT)
+    assert len([p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]) == 2
+    assert len(double.scripts[SCRIPT].deployments) == 2
 
 
 def test_no_earlier_version_is_an_error(double: CloudflareDouble, client: Cloudflare) -> None:

@@ -94,11 +94,18 @@ def test_unreachable_site_fails(db_file: Path) -> None:
     assert by_name(result)["database"].ok  # type: ignore[attr-defined]
 
 
-def test_broken_database_file_fails_the_database_check(tmp_path: Path) -> None:
+def test_corrupt_database_file_fails_the_database_check(tmp_path: Path) -> None:
+    """A file that starts like SQLite but whose pages are garbage: the probe reads a page and fails."""
     path = tmp_path / "broken.sqlite"
-    path.write_bytes(b"this is not a database" * 100)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # keep SQLite's 100-byte header, ruin the schema page
+    path.write_bytes(bytes(data))
     result = verify(None, LocalDatabase(path), deadline=0, clock=FakeClock().clock())
-    assert not result.ok and "not a database" in by_name(result)["database"].detail  # type: ignore[attr-defined]
+    assert not result.ok and "malformed" in by_name(result)["database"].detail  # type: ignore[attr-defined]
 
 
 def test_remote_database_is_checked_through_the_d1_api(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
+from booking_shared.watch import WatchThresholds
 from infra.config import ConfigError, parse_config
 from ops.rollback import rollback
-from ops.watch import Sample, WatchSettings, http_probe, watch
+from ops.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.clock import FakeClock
@@ -60,7 +61,12 @@ def test_error_rate_above_5_percent_over_5_minutes_rolls_back(site: Site) -> Non
     def one_in_ten(s: Site, t: float, n: int) -> None:
         failing(s) if n % 10 == 0 else healthy(s)
 
-    result = watch(scripted(site, fake, one_in_ten), WatchSettings(), fake.clock(), rollbacks.append)
+
+    def roll_back(reason: str) -> RollbackOutcome:
+        rollbacks.append(reason)
+        return RollbackOutcome(report={})
+
+    result = watch(scripted(site, fake, one_in_ten), WatchSettings(), fake.clock(), roll_back)
     assert result.trigger is not None and result.trigger.startswith("error rate")
     assert rollbacks == [result.trigger]
     assert result.samples[-1].at >= 300  # judged only once the 5-minute window was covered
@@ -83,9 +89,9 @@ def test_database_failures_roll_back_without_waiting_for_a_window(site: Site) ->
             s.health_status, s.health_body = 503, {"status": "error", "database": {"status": "error"}}
 
     result = watch(scripted(site, fake, database_down_after_a_minute), WatchSettings(), fake.clock(),
-                   lambda reason: "rolled back")
+                   lambda reason: RollbackOutcome(report={"to": "previous"}))
     assert result.trigger == "database connectivity failures: 3 consecutive checks"
-    assert result.samples[-1].at == 90 and result.rollback == "rolled back"
+    assert result.samples[-1].at == 90 and result.rolled_back
 
 
 def test_response_time_above_2_seconds_for_10_minutes(site: Site) -> None:
@@ -97,7 +103,7 @@ def test_response_time_above_2_seconds_for_10_minutes(site: Site) -> None:
         return dataclasses.replace(real(), latency=2.5)
 
     settings = WatchSettings(duration=900)
-    result = watch(slow, settings, fake.clock(), lambda r: None)
+    result = watch(slow, settings, fake.clock(), lambda r: RollbackOutcome(report={}))
     assert result.trigger == "response time > 2 s for 10 minutes" and result.samples[-1].at >= 600
 
 
@@ -118,10 +124,27 @@ def test_trigger_rolls_the_worker_back_through_the_api(site: Site, double: Cloud
     double.add_script("appointmentbooking-api", versions=2)
     old, new = (v["id"] for v in double.scripts["appointmentbooking-api"].versions)
     fake = FakeClock()
+
+    def roll_back(reason: str) -> RollbackOutcome:
+        done = rollback(client, ACCOUNT, "appointmentbooking-api", reason=reason)
+        return RollbackOutcome(report={"from": done.from_version, "to": done.to_version})
+
     result = watch(scripted(site, fake, lambda s, t, n: failing(s) if t >= 30 else healthy(s)),
-                   WatchSettings(database_failures=100), fake.clock(),
-                   lambda reason: rollback(client, ACCOUNT, "appointmentbooking-api", reason=reason))
-    assert result.rollback.to_version == old and result.rollback.from_version == new
+                   WatchSettings(thresholds=WatchThresholds(database_failures=100)), fake.clock(), roll_back)
+    assert result.rolled_back and result.rollback is not None
+    assert result.rollback.report == {"from": new, "to": old}
+    assert double.scripts["appointmentbooking-api"].deployments[-1]["versions"][0]["version_id"] == old
+
+
+def test_a_failed_rollback_is_never_reported_as_rolled_back(site: Site) -> None:
+    fake = FakeClock()
+    failing(site)
+    site.health_body = {"status": "error", "database": {"status": "error"}}
+    result = watch(scripted(site, fake, lambda s, t, n: None), WatchSettings(), fake.clock(),
+                   lambda reason: RollbackOutcome(error="CLOUDFLARE_API_TOKEN is not set"))
+    assert result.trigger is not None and not result.rolled_back
+    assert result.to_dict()["rolledBack"] is False
+    assert result.to_dict()["rollback"] == {"error": "CLOUDFLARE_API_TOKEN is not set"}
 
 
 def test_thresholds_come_from_stack_config() -> None:

@@ -7,7 +7,20 @@ import hashlib
 
 from pulumi.runtime import rpc
 
-from booking_shared.tokens import BUCKET, D1, DEPLOYMENT, DNS, LIFECYCLE, PAGES, PAGES_DOMAIN, ROUTE, VERSION, WORKER
+from booking_shared.tokens import (
+    BUCKET,
+    D1,
+    DEPLOYMENT,
+    DNS,
+    HEALTHCHECK,
+    LIFECYCLE,
+    NOTIFICATION,
+    PAGES,
+    PAGES_DOMAIN,
+    ROUTE,
+    VERSION,
+    WORKER,
+)
 from bookingctl.planner import Plan
 from tests.helpers import REPO, PlanFn
 
@@ -180,34 +193,31 @@ def test_every_cloud_resource_sits_in_a_component(production: Plan) -> None:
         assert r.parent in components, f"{r.urn} should be a child of a booking:* component"
 
 
-def test_stack_outputs_give_a_reader_what_they_need(production: Plan) -> None:
-    assert production.outputs == {
-        "environment": "production",
-        "domain": "www.instylehairboutique.co.za",
-        "routePattern": "www.instylehairboutique.co.za/*",
-        "healthUrl": "https://www.instylehairboutique.co.za/api/health",
-        "workerName": "appointmentbooking-api",
-        "workerVersionId": "api-version-id",
-        "databaseName": "appointmentbooking-db",
-        "databaseId": "database-d1-id",
-        "pagesUrl": "https://appointmentbooking.pages.dev",
-        "backupBucket": "appointmentbooking-backups",
-        "tenantHostnames": [],
-        "healthCheckId": "monitoring-health-check-id",
-    }
+def test_stack_outputs_name_what_was_declared(production: Plan) -> None:
+    """Each output a reader (or `bookingctl`) looks up points at the resource that was declared."""
+    out = production.outputs
+    assert out["environment"] == "production" and out["domain"] == production.one(ROUTE).value("pattern")[:-2]
+    assert out["healthUrl"] == f"https://{out['domain']}/api/health"
+    assert out["workerName"] == production.one(WORKER).value("name")
+    assert out["workerVersionId"] == production.one(VERSION).raw_outputs["id"]
+    assert out["deploymentId"] == production.one(DEPLOYMENT).raw_outputs["id"]
+    database = production.one(D1)
+    assert (out["databaseName"], out["databaseId"]) == (database.value("name"), database.raw_outputs["id"])
+    assert out["pagesUrl"] == "https://" + production.one(PAGES).raw_outputs["subdomain"]
+    assert out["backupBucket"] == production.one(BUCKET).value("name")
+    assert out["healthCheckId"] == production.one(HEALTHCHECK).raw_outputs["id"]
+    assert out["tenantHostnames"] == []
 
 
 def test_plans_in_one_process_do_not_leak_into_each_other(production: Plan, staging: Plan) -> None:
     assert staging.outputs["environment"] == "staging"
     assert all(r.urn.startswith("urn:pulumi:staging::") for r in staging.resources)
-    assert len(production.resources) == 18 and len(staging.resources) == 17  # staging has no alert
+    assert all(r.urn.startswith("urn:pulumi:production::") for r in production.resources)
+    assert staging.one(D1).value("name") != production.one(D1).value("name")
+    assert not staging.of_type(NOTIFICATION) and production.of_type(NOTIFICATION)
 
 
 # --- monitoring -----------------------------------------------------------------------------
-
-HEALTHCHECK = "cloudflare:index/healthcheck:Healthcheck"
-NOTIFICATION = "cloudflare:index/notificationPolicy:NotificationPolicy"
-
 
 def test_each_environment_health_checks_its_own_api(production: Plan, staging: Plan) -> None:
     for plan, domain in ((production, "www.instylehairboutique.co.za"), (staging, "staging.instylehairboutique.co.za")):
@@ -221,7 +231,8 @@ def test_each_environment_health_checks_its_own_api(production: Plan, staging: P
 def test_production_alerts_by_email_when_the_health_check_is_unhealthy(production: Plan) -> None:
     alert = production.one(NOTIFICATION)
     assert alert.value("alertType") == "health_check_status_notification" and alert.value("enabled") is True
-    assert alert.value("filters") == {"healthCheckIds": ["monitoring-health-check-id"], "statuses": ["Unhealthy"]}
+    assert alert.value("filters") == {"healthCheckIds": [production.one(HEALTHCHECK).raw_outputs["id"]],
+                                      "statuses": ["Unhealthy"]}
     assert alert.value("mechanisms") == {"emails": [{"id": "devops@company.com"}]}
 
 

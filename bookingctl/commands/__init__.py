@@ -1,0 +1,1 @@
+"""One module per command group; `bookingctl/cli.py` assembles them."""

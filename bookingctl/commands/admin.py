@@ -1,0 +1,154 @@
+"""`bookingctl audit`, `users`, `apikeys` and `db`: the guide's security and administration queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from bookingctl.errors import EXIT_FAILED, Failed, UsageError
+from bookingctl.options import (
+    FormatOption,
+    LocalOption,
+    ProjectDir,
+    StackOption,
+    TableOrJson,
+    open_database,
+)
+
+audit_app = typer.Typer(help="Security audit of the booking database.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, their permissions and dormant accounts.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys and their usage.", no_args_is_help=True)
+db_app = typer.Typer(help="Database analysis.", no_args_is_help=True)
+
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Judge as of this UTC time (ISO 8601, e.g. 2026-11-26T12:00:00) instead of now, to "
+                    "reproduce an earlier report.")]
+_DAYS = {"min": 1, "max": 36_500}
+
+
+def as_of(value: str | None) -> dt.datetime | None:
+    """--as-of as an aware UTC datetime (None: now)."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--as-of {value!r}: use an ISO 8601 time such as 2026-11-26T12:00:00") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+@audit_app.command("security")
+def audit_security(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    fmt: FormatOption = TableOrJson.table,
+    fail_on_findings: Annotated[bool, typer.Option(
+        "--fail-on-findings", help="Exit 1 when anything is found.")] = False,
+    failed_logins: Annotated[int, typer.Option(
+        min=0, max=1_000_000, help="Flag IPs with more failed logins than this in 24 h.")] = 5,
+    dormant_days: Annotated[int, typer.Option(**_DAYS, help="Flag accounts unused for this many days.")] = 30,
+    unused_key_days: Annotated[int, typer.Option(**_DAYS, help="Flag API keys unused for this many days.")] = 90,
+    requests_per_hour: Annotated[int, typer.Option(
+        min=1, max=1_000_000_000, help="Flag key/IP pairs above this many requests/hour.")] = 100,
+    at: AsOfOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Failed logins, privilege escalation, dormant accounts, expired or unused API keys, suspicious
+    API usage; access patterns and role changes for review."""
+    from bookingctl import output
+    from ops.audit import Thresholds, security_audit
+
+    with open_database(stack, local, project_dir) as db:
+        report = security_audit(db, Thresholds(failed_logins, dormant_days, unused_key_days, requests_per_hour),
+                                now=as_of(at))
+    output.print_audit(report, fmt)
+    if fail_on_findings and report.findings:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@users_app.command("list")
+def users_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+               project_dir: ProjectDir = None) -> None:
+    """All users with role, tenant, status, created and last login."""
+    from bookingctl import output
+    from ops.audit import users
+
+    with open_database(stack, local, project_dir) as db:
+        output.print_rows("Users", users(db), fmt)
+
+
+@users_app.command("permissions")
+def users_permissions(user: Annotated[str, typer.Argument(help="User id or email.")], stack: StackOption = None,
+                      local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+                      project_dir: ProjectDir = None) -> None:
+    """A user's permissions (exit 1 when there is no such user)."""
+    from bookingctl import output
+    from ops.audit import user_permissions
+
+    with open_database(stack, local, project_dir) as db:
+        rows = user_permissions(db, user)
+        if rows is None:
+            raise Failed(f"{db.label} has no user with id or email {user!r}; `bookingctl users list` lists them")
+    output.print_rows(f"Permissions of {user}", rows, fmt)
+
+
+@users_app.command("dormant")
+def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+                  days: Annotated[int, typer.Option(**_DAYS, help="Unused for this many days.")] = 30,
+                  at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+    """Accounts that never logged in or not for --days."""
+    from bookingctl import output
+    from ops.audit import Thresholds, dormant
+
+    with open_database(stack, local, project_dir) as db:
+        output.print_rows("Dormant accounts", dormant(db, Thresholds(dormant_days=days), now=as_of(at)), fmt)
+
+
+@apikeys_app.command("list")
+def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+                 at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+    """API keys with status Active, Expired or Unused (90 days)."""
+    from bookingctl import output
+    from ops.audit import api_keys
+
+    with open_database(stack, local, project_dir) as db:
+        output.print_rows("API keys", api_keys(db, now=as_of(at)), fmt)
+
+
+@apikeys_app.command("usage")
+def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+                  at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+    """API requests per day over 30 days: count, unique users, average response time."""
+    from bookingctl import output
+    from ops.audit import api_usage
+
+    with open_database(stack, local, project_dir) as db:
+        output.print_rows("API usage per day", api_usage(db, now=as_of(at)), fmt)
+
+
+@db_app.command("stats")
+def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
+             project_dir: ProjectDir = None) -> None:
+    """Tables with row, index and column counts; indexes; size; whether the tenant query uses an index."""
+    from bookingctl import output
+    from ops.dbstats import stats
+
+    with open_database(stack, local, project_dir) as db:
+        result = stats(db)
+    if fmt == TableOrJson.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    output.print_rows("Tables", result["tables"], fmt)
+    output.print_rows("Indexes", result["indexes"], fmt)
+    size = result["size"]
+    summary = [{"item": "size", "value": f"{size['size_bytes']:,} bytes ({size['page_count']:,} pages of "
+                                          f"{size['page_size']:,} bytes)" if "size_bytes" in size
+                else f"unknown ({size.get('error')})"},
+               {"item": "appointments-by-tenant query",
+                "value": ("uses an index" if result["tenant_query_uses_index"] else "does NOT use an index")
+                + ": " + "; ".join(result["tenant_query_plan"])}]
+    output.print_rows("Summary", summary, fmt)

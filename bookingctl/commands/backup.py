@@ -1,0 +1,168 @@
+"""`bookingctl backup`: SQL-dump backups with manifests: create, list, verify, prune, restore."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bookingctl.errors import EXIT_FAILED, UsageError
+from bookingctl.options import (
+    DestOption,
+    FormatOption,
+    LocalOption,
+    ProjectDir,
+    StackOption,
+    TableOrJson,
+    YesOption,
+    backup_folder,
+    confirm,
+    load_stack_config,
+    open_database,
+    remote_database_of,
+)
+
+app = typer.Typer(help="SQL-dump backups with manifests: create, list, verify, prune, restore.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    dest: DestOption = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the manifest).")] = "",
+    label: Annotated[str, typer.Option("--label", help="Name prefix, e.g. pre-deploy or daily.")] = "backup",
+    upload: Annotated[bool, typer.Option(
+        "--upload", help="Also copy it to the stack's R2 backup bucket (booking:backupBucketName).")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
+    from bookingctl import output
+    from ops import backups
+    from ops.targets import RemoteDatabase
+
+    if upload and stack is None:
+        raise UsageError("--upload needs --stack: the R2 bucket is the stack's booking:backupBucketName")
+    cfg = load_stack_config(stack, project_dir) if stack is not None and local is None else None
+    folder = backup_folder(dest, stack, project_dir)
+    # Read once: the database and the bucket both come from the stack's config.
+    with (remote_database_of(cfg) if cfg is not None else open_database(stack, local, project_dir)) as db:
+        with output.progress_reporter(f"backing up {db.label}") as progress:
+            manifest = backups.create(db, folder, reason=reason, label=label, progress=progress)
+        if upload and cfg is not None and isinstance(db, RemoteDatabase):
+            keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
+            output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
+    output.info(f"backup {manifest.name}: {manifest.size} bytes, "
+                f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
+    sys.stdout.write(manifest.name + "\n")
+
+
+@app.command("list")
+def list_(
+    stack: Annotated[str | None, typer.Option("--stack", help="List backups/<stack>.")] = None,
+    dest: DestOption = None,
+    fmt: FormatOption = TableOrJson.table,
+    r2: Annotated[bool, typer.Option("--r2", help="List the stack's R2 backup bucket instead.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
+    from bookingctl import output
+    from ops import backups
+    from ops.targets import cloudflare_client
+
+    if r2:
+        if stack is None:
+            raise UsageError("--r2 needs --stack: the bucket is the stack's booking:backupBucketName")
+        cfg = load_stack_config(stack, project_dir)
+        with cloudflare_client() as client:
+            names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
+        sys.stdout.write("".join(f"{n}\n" for n in names))
+        return
+    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir)), fmt)
+
+
+@app.command("verify")
+def verify(
+    backup: Annotated[str, typer.Argument(help="Backup name, or the path of its .sql or manifest file.")],
+    stack: Annotated[str | None, typer.Option("--stack", help="Look in backups/<stack>.")] = None,
+    dest: DestOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Restore into a scratch SQLite (deleted afterwards) and compare with the manifest.
+
+    Checks integrity_check, foreign keys, the critical tables, row counts and the checksum.
+    Prints a JSON report; exits 1 on any mismatch.
+    """
+    from ops import backups
+
+    report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup)
+    sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("prune")
+def prune(
+    retention_days: Annotated[int | None, typer.Option(
+        "--retention-days", help="Delete backups older than this (default: the stack's backupRetentionDays).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="Prune backups/<stack>.")] = None,
+    dest: DestOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Delete backups older than the retention (the guide could only list them)."""
+    from bookingctl import output
+    from ops import backups
+
+    if retention_days is None:
+        if stack is None:
+            raise UsageError("pass --retention-days N, or --stack STACK to use its booking:backupRetentionDays")
+        retention_days = load_stack_config(stack, project_dir).backup_retention_days
+    folder = backup_folder(dest, stack, project_dir)
+    old = backups.prune(folder, retention_days, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    output.info(f"{verb} {len(old)} backup(s) older than {retention_days} days in {folder}")
+    for manifest in old:
+        sys.stdout.write(f"{manifest.name}\t{manifest.created_at}\n")
+
+
+@app.command("restore")
+def restore(
+    backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
+    local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --local file.")] = False,
+    stack: Annotated[str | None, typer.Option("--stack", help="Time Travel restore of this stack's D1.")] = None,
+    bookmark: Annotated[str | None, typer.Option("--bookmark", help="Time Travel bookmark to restore.")] = None,
+    timestamp: Annotated[str | None, typer.Option("--timestamp", help="Or a time (ISO 8601) to restore to.")] = None,
+    dest: DestOption = None,
+    yes: YesOption = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Restore a backup file into a local SQLite file, or a stack's D1 to a Time Travel point.
+
+    Locally the backup is verified first and the file replaced atomically. Remotely it asks first
+    and prints the bookmark that undoes the restore.
+    """
+    from bookingctl import output
+    from ops import backups
+
+    if stack is None:
+        if backup is None or local is None:
+            raise UsageError("local restore: bookingctl backup restore BACKUP --local FILE [--replace]; "
+                             "remote: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
+        manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace)
+        output.info(f"restored backup {manifest.name} into {local}")
+        return
+    if (bookmark is None) == (timestamp is None) or backup is not None:
+        raise UsageError("remote restore: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
+    with remote_database_of(load_stack_config(stack, project_dir)) as db:
+        point = f"bookmark {bookmark}" if bookmark else f"time {timestamp}"
+        # A restore loses data: even in CI it needs an explicit --yes.
+        confirm(f"Restore {db.label} to {point}? Bookings made since then are lost.", yes, "restore",
+                honour_ci=False)
+        undo = db.restore(bookmark=bookmark, timestamp=timestamp)
+    output.info(f"{db.label} restored to {point}. To undo: bookingctl backup restore --stack {stack} "
+                f"--bookmark {undo}")

@@ -1,0 +1,138 @@
+"""`bookingctl monitor` and `report`: the guide's health check, performance monitor and daily report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bookingctl.commands.admin import AsOfOption, as_of
+from bookingctl.errors import EXIT_FAILED, UsageError
+from bookingctl.options import (
+    LocalOption,
+    ProjectDir,
+    StackOption,
+    load_stack_config,
+    open_database,
+    site_and_database,
+)
+
+monitor_app = typer.Typer(help="Health report and performance monitor.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+
+
+@monitor_app.command("health")
+def health(
+    stack: Annotated[str | None, typer.Option("--stack", help="Check https://<domain>/api/health and the D1.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Site to check instead.")] = None,
+    local: LocalOption = None,
+    paystack_url: Annotated[str | None, typer.Option(help="Paystack endpoint to probe.")] = None,
+    google_calendar_url: Annotated[str | None, typer.Option(help="Google Calendar endpoint to probe.")] = None,
+    whatsapp_url: Annotated[str | None, typer.Option(help="WhatsApp (Graph API) endpoint to probe.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=300, help="Seconds per check.")] = 10.0,
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST an alert here when FAIL.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """The guide's health JSON: main application, database, Paystack, Google Calendar and WhatsApp.
+
+    Checked concurrently. Exit 1 when the overall status is FAIL (and alert --webhook).
+    """
+    from bookingctl import output
+    from ops.monitor import INTEGRATIONS, post_webhook
+    from ops.monitor import health as check_health
+
+    url, db = site_and_database(stack, base_url, local, project_dir)
+    if url is None:
+        raise UsageError("name what to check: --stack STACK, or --base-url URL [--local FILE]")
+    endpoints = dict(INTEGRATIONS)
+    for name, given in (("paystack", paystack_url), ("google_calendar", google_calendar_url),
+                        ("whatsapp", whatsapp_url)):
+        if given:
+            endpoints[name] = given
+    report = check_health(url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout)
+    if db is not None:
+        db.close()
+    sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    if report.overall_status == "FAIL":
+        failed = ", ".join(name for name, c in report.checks.items() if c["status"] == "FAIL")
+        output.error(f"critical health check failure: {failed}")
+        if webhook and not post_webhook(webhook, f"Health check FAILED for {url}: {failed}"):
+            output.warn("the alert could not be delivered to the --webhook URL")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@monitor_app.command("perf")
+def perf(
+    url: Annotated[list[str] | None, typer.Option("--url", help="URL to sample (repeatable).")] = None,
+    stack: Annotated[str | None, typer.Option(
+        "--stack", help="Default URLs: root, /book/<salon>, /api/health.")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, max=10_000, help="Requests per URL.")] = 5,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=100, help="Requests in flight.")] = 5,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the metrics JSON here too.")] = None,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", min=0.001, max=3600, help="Average response time limit (s).")] = 2.0,
+    success: Annotated[float, typer.Option("--success", min=0, max=100, help="Success-rate floor (%).")] = 99.0,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Per URL: average, p50, p95 and max response time and success rate.
+
+    Exit 1 on a breach of the guide's thresholds (2.0 s average, 99 % success).
+    """
+    from bookingctl import output
+    from ops.monitor import default_urls
+    from ops.monitor import perf as sample
+
+    urls = list(url or [])
+    if not urls:
+        if stack is None:
+            raise UsageError("pass --url URL (repeatable) or --stack STACK for its default URLs")
+        urls = default_urls(load_stack_config(stack, project_dir).domain)
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name a file such as {out / 'performance-metrics.json'}")
+    metrics = sample(urls, samples=samples, concurrency=concurrency, response_threshold=threshold,
+                     success_threshold=success)
+    text = json.dumps([m.to_dict() for m in metrics], indent=2) + "\n"
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    breaches = [m.url for m in metrics if m.response_breach or m.success_breach]
+    if breaches:
+        output.error(f"threshold breached for: {', '.join(breaches)}")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@report_app.command("daily")
+def daily(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Site to probe (default with --stack: its domain).")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for daily-report-<date>.json and .md.")] = Path("reports"),
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST a one-line status here (retried).")] = None,
+    at: AsOfOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Uptime, response time, bookings today/this week/total, server errors, and a summary with key
+    issues and recommendations; JSON and Markdown (with a bookings-per-day chart) into --out."""
+    from bookingctl import output
+    from ops.monitor import post_webhook
+    from ops.report import build, write
+
+    if stack is not None:
+        url, db = site_and_database(stack, base_url, None, project_dir)  # the stack is read once
+        if local is not None:
+            raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+    else:
+        url, db = base_url, open_database(None, local, project_dir)
+    assert db is not None
+    with db:
+        report = build(db, url, now=as_of(at))
+    for path in write(report, out):
+        output.info(f"wrote {path}")
+    sys.stdout.write(report.one_line() + "\n")
+    if webhook and not post_webhook(webhook, report.one_line()):
+        output.warn("the daily status could not be delivered to the --webhook URL")

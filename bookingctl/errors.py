@@ -1,0 +1,177 @@
+"""Exit codes, and the one place that turns an exception into a message and an exit code.
+
+Commands raise; they never print an error and exit themselves. `MappedGroup` wraps every command
+of the CLI and maps what escapes: usage, project, configuration and target problems exit 2; a
+failed operation, a Cloudflare API error or a local database error exits 1. Each becomes one line
+on stderr naming the stack, the call and what to check; no traceback reaches a user (set
+BOOKINGCTL_TRACEBACK=1 to see one for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sqlite3
+import sys
+import traceback
+from typing import Any
+from urllib.parse import urlparse
+
+import typer
+import typer.core
+
+# typer vendors click (`typer._click`) since 0.29: its Context and exceptions are not the `click` package's.
+from typer._click import Context as ClickContext
+from typer.exceptions import TyperException
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the operation failed, a mandatory policy violation remains, or Cloudflare failed
+EXIT_USAGE = 2  # bad input: arguments, project, stack config, policy config, credentials, unknown names
+EXIT_CHANGES = 3  # `diff` only: the stack changes (and no new mandatory violation)
+
+TRACEBACK_ENV = "BOOKINGCTL_TRACEBACK"
+
+# The stack a command is working on, for messages about failures deep inside an operation.
+current_stack: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_stack", default=None)
+
+
+class UsageError(Exception):
+    """Bad input given on the command line (exit 2); the message says what and how to fix it."""
+
+
+class Failed(Exception):
+    """An operation ran and failed (exit 1); the message says what was left and what to do."""
+
+
+# Types are looked up among the modules already imported: an exception of a type whose module was
+# never loaded cannot have been raised, and importing them all here (infra.config loads pulumi)
+# would slow every command down for nothing.
+def _usage_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [UsageError]
+    for module, name in (("bookingctl.project", "ProjectError"), ("infra.config", "ConfigError"),
+                         ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
+                         ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
+def _failure_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [Failed]
+    for module, name in (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"),
+                         ("ops.rollback", "RollbackError"), ("ops.release", "ReleaseError"),
+                         ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"),
+                         ("ops.http", "HttpError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception that escaped a command."""
+    render = getattr(exc, "render", None)
+    if isinstance(exc, _usage_types()):
+        return EXIT_USAGE, render() if callable(render) else str(exc)
+    if isinstance(exc, _failure_types()):
+        return EXIT_FAILED, str(exc)
+    cloudflare = sys.modules.get("cloudflare")
+    if cloudflare is not None and isinstance(exc, cloudflare.APIError):
+        return cloudflare_error(exc)
+    if isinstance(exc, sqlite3.Error):
+        return EXIT_FAILED, _sqlite_message(exc)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return EXIT_FAILED, f"cannot use{where}: {exc.strerror or exc}"
+    return EXIT_FAILED, (f"unexpected error ({type(exc).__name__}: {exc}); this is a bug in bookingctl: run again "
+                         f"with {TRACEBACK_ENV}=1 and report the traceback")
+
+
+def _stack_part() -> str:
+    stack = current_stack.get()
+    return f"stack {stack}: " if stack else ""
+
+
+def _call(exc: Any) -> str:
+    request = getattr(exc, "request", None)
+    if request is None:
+        return "the Cloudflare API"
+    path = urlparse(str(request.url)).path.removeprefix("/client/v4")
+    return f"{request.method} {path}"
+
+
+_PERMISSIONS = (("/d1/", "D1 Edit"), ("/workers/", "Workers Scripts Edit"), ("/r2/", "Workers R2 Storage Edit"))
+
+
+def cloudflare_error(exc: Any) -> tuple[int, str]:
+    """A Cloudflare SDK error as (exit code, message); bad credentials and unknown names are input errors."""
+    import cloudflare
+
+    call = _call(exc)
+    if isinstance(exc, cloudflare.APITimeoutError):
+        return EXIT_FAILED, (f"{_stack_part()}{call} timed out after the client's retries; check the network "
+                             "(and CLOUDFLARE_BASE_URL, if set) and try again")
+    if isinstance(exc, cloudflare.APIConnectionError):
+        return EXIT_FAILED, (f"{_stack_part()}cannot reach the Cloudflare API for {call}: {exc}; check the network "
+                             "(and CLOUDFLARE_BASE_URL, if set)")
+    status = getattr(exc, "status_code", None)
+    detail = api_error_text(exc)
+    if status in (401, 403):
+        needed = next((perm for marker, perm in _PERMISSIONS if marker in call), "the permissions this command needs")
+        return EXIT_USAGE, (f"{_stack_part()}Cloudflare refused {call} ({status}: {detail}); check that "
+                            f"CLOUDFLARE_API_TOKEN is valid, belongs to the stack's account (booking:accountId) and "
+                            f"has {needed}")
+    if status == 404:
+        return EXIT_USAGE, (f"{_stack_part()}Cloudflare has no such resource: {call} (404: {detail}); check "
+                            "booking:accountId, booking:databaseName and booking:workerName in the stack file")
+    if status == 429:
+        return EXIT_FAILED, f"{_stack_part()}Cloudflare rate-limited {call} and retries did not help; wait and retry"
+    if isinstance(status, int) and status >= 500:
+        return EXIT_FAILED, (f"{_stack_part()}Cloudflare failed {call} with {status} ({detail}) after retries; "
+                             "Cloudflare may be having an incident: try again later")
+    return EXIT_FAILED, f"{_stack_part()}Cloudflare refused {call}: {status}: {detail}"
+
+
+def api_error_text(exc: Any) -> str:
+    """The API's own error messages from an SDK error, e.g. 'Authentication error (10000)'."""
+    body = getattr(exc, "body", None)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors:
+        return "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors if isinstance(e, dict))
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _sqlite_message(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the database is locked by another process ({text}); wait for it to finish and try again"
+    return f"SQLite error: {text}"
+
+
+def report(exc: BaseException) -> int:
+    """Print the message for `exc` on stderr; return the exit code."""
+    from bookingctl import output
+
+    code, message = classify(exc)
+    output.error(message)
+    if os.environ.get(TRACEBACK_ENV):
+        traceback.print_exception(exc, file=sys.stderr)
+    return code
+
+
+class MappedGroup(typer.core.TyperGroup):
+    """The CLI's root group: whatever a command raises is reported once, here, with its exit code."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # the CLI framework's own: usage errors, --help, explicit exits
+        except KeyboardInterrupt:
+            from bookingctl import output
+
+            output.error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            raise typer.Exit(report(exc)) from None

@@ -1,0 +1,139 @@
+"""Options several commands share, and how they turn into a stack's config, a database or a site.
+
+Everything here raises `UsageError` (or the domain error) for bad input; `bookingctl.errors`
+reports it. Heavy modules (pydantic, pulumi, the Cloudflare SDK) are imported inside the
+functions, so `bookingctl --help` and the local commands start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bookingctl.errors import UsageError, current_stack
+
+if TYPE_CHECKING:
+    from infra.config import StackConfig
+    from ops.migrations import Migration
+    from ops.targets import Database, RemoteDatabase
+
+
+class TableOrJson(StrEnum):
+    """The formats of the operations commands: a table for people, JSON for scripts."""
+
+    table = "table"
+    json = "json"
+
+
+ProjectDir = Annotated[
+    Path | None,
+    typer.Option("--project-dir", help="Folder holding Pulumi.yaml (default: this folder or a parent)."),
+]
+StackOption = Annotated[str | None, typer.Option("--stack", help="Work on this stack's remote D1 database.")]
+LocalOption = Annotated[Path | None, typer.Option("--local", help="Work on this SQLite file instead.")]
+MigrationsDir = Annotated[Path | None, typer.Option("--dir", help="Migrations folder (default: migrations/).")]
+DestOption = Annotated[Path | None, typer.Option(
+    "--dest", help="Backup folder (default: backups/<stack> or backups/local under the project).")]
+FormatOption = Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def project_root(project_dir: Path | None) -> Path:
+    """The folder holding Pulumi.yaml (this folder or a parent), or this folder when there is none."""
+    from bookingctl.project import ProjectError, find_project
+
+    start = project_dir or Path.cwd()
+    try:
+        return find_project(start).root
+    except ProjectError:
+        if project_dir is not None:
+            raise
+        return start
+
+
+def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
+    """A stack's typed config read offline (secrets stand in as placeholders)."""
+    from bookingctl.project import find_project, load_stack
+    from infra.config import parse_config
+
+    current_stack.set(stack)
+    project = find_project(project_dir or Path.cwd())
+    settings = load_stack(project, stack)
+    return parse_config(settings.flat, settings.secret_keys, stack=stack, source=settings.source,
+                        project_root=project.root)
+
+
+def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
+    """The stack's D1 database (needs CLOUDFLARE_API_TOKEN)."""
+    from ops.targets import remote_database
+
+    return remote_database(cfg.account_id, cfg.database_name)
+
+
+def open_database(stack: str | None, local: Path | None, project_dir: Path | None, *,
+                  create: bool = False) -> Database:
+    """The database an operation works on: `--local FILE` or the `--stack` one.
+
+    `create`: a missing local file is created (empty), as `wrangler d1 migrations apply --local` does.
+    """
+    from bookingctl import output
+    from ops.targets import LocalDatabase
+
+    if (stack is None) == (local is None):
+        raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+    if local is None:
+        return remote_database_of(load_stack_config(str(stack), project_dir))
+    existed = local.exists()
+    db = LocalDatabase(local, must_exist=not create)
+    if not existed:
+        output.info(f"created a new SQLite database at {local}")
+    return db
+
+
+def site_and_database(stack: str | None, base_url: str | None, local: Path | None,
+                      project_dir: Path | None) -> tuple[str | None, Database | None]:
+    """(site URL, database) for the commands that check a deployed site: from --stack (its domain and
+    D1), or from --base-url with an optional --local file."""
+    if stack is not None:
+        cfg = load_stack_config(stack, project_dir)
+        return base_url or cfg.site_url, remote_database_of(cfg)
+    return base_url, (open_database(None, local, project_dir) if local is not None else None)
+
+
+def migrations_of(folder: Path | None, project_dir: Path | None) -> list[Migration]:
+    """The migration files (default: migrations/ of the project), warnings printed."""
+    from bookingctl import output
+    from ops.migrations import discover
+
+    found = discover(folder or project_root(project_dir) / "migrations")
+    for migration in found:
+        for warning in migration.warnings:
+            output.warn(warning)
+    return found
+
+
+def backup_folder(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:
+    return dest or project_root(project_dir) / "backups" / (stack or "local")
+
+
+def confirm(question: str, yes: bool, action: str, *, honour_ci: bool = True) -> None:
+    """Ask before a change unless --yes (or CI, where there is nobody to ask); never hang on a pipe."""
+    if yes or (honour_ci and os.environ.get("CI")):
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to {action} without confirmation on a non-interactive input; pass --yes")
+    typer.confirm(question, abort=True)
+
+
+def parse_duration(text: str, option: str = "--duration") -> float:
+    """`10m`, `600s`, `1h` or plain seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", text.strip())
+    if not match:
+        raise UsageError(f"{option} {text!r}: use a number with s, m or h, e.g. 10m")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
