@@ -107,15 +107,10 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
 
 
 def migrations_of(folder: Path | None, project_dir: Path | None) -> list[Migration]:
-    """The migration files (default: migrations/ of the project), warnings printed."""
-    from bookingctl import output
+    """The migration files (default: migrations/ of the project)."""
     from ops.migrations import discover
 
-    found = discover(folder or project_root(project_dir) / "migrations")
-    for migration in found:
-        for warning in migration.warnings:
-            output.warn(warning)
-    return found
+    return discover(folder or project_root(project_dir) / "migrations")
 
 
 def backup_folder(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.sqlscript import Statement, is_transaction_control, split_statements
+from ops.sqlscript import Statement, is_transaction_control, split_statements, strip_comments
 from ops.targets import Database, LocalDatabase, RemoteDatabase
 
 TABLE = "d1_migrations"
@@ -46,7 +48,6 @@ class Migration:
     path: Path
     statements: tuple[Statement, ...]
     sha256: str
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,19 @@ def _read(path: Path) -> Migration:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    kept, warnings = [], []
-    for statement in split_statements(text):
-        if is_transaction_control(statement):
-            # The guide's template wraps migrations in BEGIN/COMMIT; D1 rejects that and the runner
-            # provides the atomicity itself, so the statement is dropped and the author told.
-            warnings.append(f"{path.name}:{statement.line}: dropped `{statement.sql.rstrip(';')}`: "
-                            "the runner makes each apply atomic (remove it from the file)")
-            continue
-        kept.append(statement)
-    if not kept:
+    statements = split_statements(text)
+    # The guide's template wraps migrations in BEGIN/COMMIT. D1 rejects transaction control, and
+    # locally a COMMIT would end the runner's own transaction halfway, so "all or none" would be
+    # a lie: refuse the file, wherever the statement hides (between comments, on a shared line).
+    control = [s for s in statements if is_transaction_control(s)]
+    if control:
+        where = ", ".join(f"{path.name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
+                          for s in control)
+        raise MigrationFileError(f"{where}: transaction control is not allowed in a migration; remove it (the "
+                                 "runner applies each migration all or nothing, and D1 rejects it)")
+    if not statements:
         raise MigrationFileError(f"{path.name} contains no SQL statements")
-    return Migration(path.name, path, tuple(kept), hashlib.sha256(text.encode()).hexdigest(), tuple(warnings))
+    return Migration(path.name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
 
 
 def applied_names(db: Database) -> dict[str, str]:
@@ -147,19 +149,46 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log) -> ApplyRes
     current: tuple[Migration, Statement] | None = None
     try:
         with db.transaction() as conn:
+            # Decided again under the write lock: a run that waited for another one's lock must not
+            # apply what that one has applied meanwhile.
+            done = set(applied_names(db))
+            todo = [m for m in todo if m.name not in done]
             conn.execute(CREATE_TABLE)
             for migration in todo:
                 log(f"applying {migration.name}")
                 for statement in migration.statements:
                     current = (migration, statement)
                     conn.execute(statement.sql)
+                    if not conn.in_transaction:
+                        # Nothing the splitter lets through should end a transaction; if something
+                        # does, say so instead of claiming a rollback that cannot happen.
+                        raise _TransactionEnded(f"{migration.name}:{statement.line} ended the runner's "
+                                                "transaction: what ran before it is committed")
                 conn.execute(_record(migration.name))
                 result.applied.append(migration.name)
+    except _TransactionEnded as exc:
+        raise MigrationError(f"{exc}. {db.label} is NOT as before; check it with `bookingctl migrate status`.") from exc
+    except sqlite3.IntegrityError as exc:
+        if f"{TABLE}.name" not in str(exc):
+            raise _rolled_back(db, todo, current, exc) from exc
+        # The unique name in d1_migrations: another run applied one of these meanwhile.
+        raise MigrationError(f"another run recorded {current[0].name if current else 'a migration'} in {TABLE} "
+                             f"while this one ran; this run changed nothing. See `bookingctl migrate status "
+                             f"{db.fix_target}`.") from exc
     except Exception as exc:
-        where = f"{current[0].name}:{current[1].line}" if current else "setup"
-        raise MigrationError(f"{where}: {exc}. Rolled back: {db.label} is exactly as before "
-                             f"(none of {', '.join(m.name for m in todo)} applied).") from exc
+        raise _rolled_back(db, todo, current, exc) from exc
     return result
+
+
+class _TransactionEnded(Exception):
+    pass
+
+
+def _rolled_back(db: LocalDatabase, todo: list[Migration], current: tuple[Migration, Statement] | None,
+                 exc: Exception) -> MigrationError:
+    where = f"{current[0].name}:{current[1].line}" if current else "setup"
+    return MigrationError(f"{where}: {exc}. Rolled back: {db.label} is exactly as before "
+                          f"(none of {', '.join(m.name for m in todo)} applied).")
 
 
 def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyResult:
@@ -168,11 +197,12 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyR
     result = ApplyResult(bookmark=bookmark)
     migration: Migration | None = None
     try:
-        db.execute(CREATE_TABLE)
+        _write(db, CREATE_TABLE, None, log)
         for migration in todo:
             log(f"applying {migration.name}")
             # One request per migration: its statements and its d1_migrations row together.
-            db.execute("\n".join([s.sql for s in migration.statements] + [_record(migration.name)]))
+            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name)]), migration.name,
+                   log)
             result.applied.append(migration.name)
     except Exception as exc:
         where = migration.name if migration else "creating d1_migrations"
@@ -181,7 +211,30 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyR
         except Exception as restore_exc:
             raise MigrationError(f"{where} failed: {exc}. Restoring {db.label} to bookmark {bookmark} ALSO "
                                  f"failed: {restore_exc}. Restore it by hand: `bookingctl backup restore "
-                                 f"--stack ... --bookmark {bookmark}`.") from exc
+                                 f"--stack STACK --bookmark {bookmark}`.") from exc
         raise MigrationError(f"{where} failed: {exc}. {db.label} was restored to bookmark {bookmark}, "
                              "its state before this run.") from exc
     return result
+
+
+def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log) -> None:
+    """Send one write request, once. A write is never retried blindly: when its answer is lost (a
+    dropped connection, a timeout, a 5xx), d1_migrations says whether the migration landed; only a
+    request D1 refused outright (429) or an idempotent one (`name` None) is sent again."""
+    import cloudflare
+
+    try:
+        db.execute(sql)
+    except cloudflare.RateLimitError:
+        log("D1 rate-limited the request (nothing was applied); sending it once more in 2 s")
+        time.sleep(2)
+        db.execute(sql)
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
+        if name is None:
+            db.execute(sql)  # CREATE TABLE IF NOT EXISTS: safe to repeat
+            return
+        if name in applied_names(db):  # a read: the SDK may retry it
+            log(f"{name}: the answer was lost ({type(exc).__name__}), but d1_migrations records it: applied")
+            return
+        raise MigrationError(f"{name} got no answer ({exc}) and d1_migrations does not record it: it may have "
+                             "been applied in part (D1 does not say)") from exc

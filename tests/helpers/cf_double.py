@@ -44,6 +44,10 @@ class Fault:
     # (the answer is lost: the write happened although the client sees an error).
     applied: bool = False
     times: int = 1
+    skip: int = 0  # let this many matching requests through untouched first
+    # Sent as `retry-after-ms` with an injected error, which the SDK obeys instead of its exponential
+    # backoff: storms exhaust the SDK's retries in milliseconds, so the tests stay fast.
+    retry_after_ms: int = 5
 
 
 @dataclass
@@ -70,6 +74,7 @@ class CloudflareDouble:
         self.scripts: dict[str, ScriptState] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.sql: list[str] = []  # the SQL of every /query request, in order (applied or not)
         self.restores: list[float] = []
         self.downloads: dict[str, Path] = {}
         self.buckets: dict[str, dict[str, bytes]] = {}
@@ -135,6 +140,9 @@ class CloudflareDouble:
         with self.lock:
             for fault in self.faults:
                 if fault.method == method and re.search(fault.path, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)
@@ -297,6 +305,8 @@ class CloudflareDouble:
                 double.requests.append((method, url.path))
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if url.path.endswith("/query") and raw:
+                    double.sql.append(str(json.loads(raw).get("sql", "")))
                 fault = double._take_fault(method, url.path)
                 if url.path.startswith("/__downloads/"):
                     return self._download(url.path.rsplit("/", 1)[-1], fault)
@@ -317,7 +327,7 @@ class CloudflareDouble:
                         return None
                     if fault.status != 200:
                         return self._send(fault.status, _error(fault.status, "injected fault"),
-                                          {"Retry-After": "0"} if fault.status == 429 else None)
+                                          {"retry-after-ms": str(fault.retry_after_ms)})
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     return self._send(403, _error(10000, "Authentication error"))
                 if method == "PUT":

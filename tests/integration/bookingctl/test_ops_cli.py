@@ -107,3 +107,37 @@ def test_backup_create_upload_reads_the_stack_once_and_fills_its_r2_bucket(
     assert code == 0, err
     name = out.strip()
     assert set(double.buckets["appointmentbooking-backups-staging"]) == {f"{name}.sql", f"{name}.manifest.json"}
+
+
+def test_migrate_apply_creates_a_local_database_from_nothing_and_says_so(tmp_path: Path) -> None:
+    new = tmp_path / "dev" / "new.db"
+    new.parent.mkdir()
+    code, out, err = run("migrate", "apply", "--local", str(new), "--yes")
+    assert code == 0 and f"created a new SQLite database at {new}" in err and "applied now" in out
+    tables = {r[0] for r in sqlite3.connect(new).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"appointments", "users", "d1_migrations"} <= tables
+
+
+def test_users_permissions_of_an_unknown_user_fails_saying_so(db: Path) -> None:
+    run("migrate", "apply", "--local", str(db), "--yes")
+    code, out, err = run("users", "permissions", "nobody@example.com", "--local", str(db))
+    assert code == 1 and out == "" and "no user with id or email 'nobody@example.com'" in err
+
+
+def test_db_stats_prints_its_summary_on_stdout_in_the_chosen_format(db: Path) -> None:
+    run("migrate", "apply", "--local", str(db), "--yes")
+    code, out, err = run("db", "stats", "--local", str(db))
+    assert code == 0 and "size" in out and "appointments-by-tenant query" in out and "uses an index" in out
+    assert err == ""
+    code, out, _ = run("db", "stats", "--local", str(db), "-f", "json")
+    data = json.loads(out)
+    assert data["size"]["size_bytes"] > 0 and data["tenant_query_uses_index"] is True
+
+
+@pytest.mark.parametrize("command", [["migrate", "status"], ["users", "list"], ["audit", "security"],
+                                     ["db", "stats"], ["backup", "list"]])
+@pytest.mark.parametrize("fmt", ["markdown", "sarif"])
+def test_commands_refuse_formats_they_cannot_print(db: Path, command: list[str], fmt: str) -> None:
+    args = [*command, "-f", fmt] if command[0] == "backup" else [*command, "--local", str(db), "-f", fmt]
+    code, out, err = run(*args)
+    assert code == 2 and out == "" and "'table', 'json'" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.migrations import CREATE_TABLE, MigrationError, apply, discover, pending, status
+from ops.migrations import CREATE_TABLE, MigrationError, MigrationFileError, apply, discover, pending, status
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers import sqlite_dump as dump
@@ -83,17 +83,55 @@ def test_duplicate_migration_numbers_are_refused(folder: Path) -> None:
         discover(folder)
 
 
-def test_guide_template_transaction_statements_are_dropped_with_a_warning(db_path: Path, folder: Path) -> None:
+def test_guide_template_transaction_statements_are_refused_naming_file_and_line(folder: Path) -> None:
     (folder / "0002_feature.sql").write_text(
         "-- Migration: new feature\nBEGIN TRANSACTION;\n"
         "CREATE TABLE new_feature (id TEXT PRIMARY KEY, name TEXT NOT NULL);\n"
         "CREATE TRIGGER stamp AFTER INSERT ON new_feature BEGIN UPDATE new_feature SET name = name; END;\n"
         "COMMIT;\nSELECT 'Migration completed successfully' as status;\n")
-    migration = discover(folder)[1]
-    assert [w.split(":")[1] for w in migration.warnings] == ["2", "5"]
-    assert "BEGIN TRANSACTION" in migration.warnings[0] and "COMMIT" in migration.warnings[1]
-    assert any("CREATE TRIGGER" in s.sql and s.sql.rstrip().endswith("END;") for s in migration.statements)
+    with pytest.raises(MigrationFileError) as info:
+        discover(folder)
+    message = str(info.value)
+    assert "0002_feature.sql:2 `BEGIN TRANSACTION`" in message and "0002_feature.sql:5 `COMMIT`" in message
+    assert "remove it" in message
+
+
+@pytest.mark.parametrize(("hidden", "line"), [("COMMIT; /* end of part 1 */", 2), ("/* part 1 done */ COMMIT;", 2),
+                                             ("END /*x*/;", 2), ("SELECT 1; COMMIT;", 2), ("-- done\nCOMMIT", 3)])
+def test_a_commit_hidden_by_comments_or_a_shared_line_is_refused_before_anything_runs(
+        db_path: Path, folder: Path, hidden: str, line: int) -> None:
+    """The review's D4: such a COMMIT used to end the runner's transaction and leave half a migration."""
+    (folder / "0002_evil.sql").write_text(f"CREATE TABLE t1 (a INT);\n{hidden}\nCREATE TABLE t2 (a INT);\n"
+                                          "SELECT * FROM nonexistent;\n")
+    before = dump(db_path)
+    with pytest.raises(MigrationFileError, match=rf"0002_evil\.sql:{line} .*transaction control"):
+        apply(LocalDatabase(db_path), discover(folder))
+    assert dump(db_path) == before
+
+
+def test_two_statements_on_one_line_are_applied_as_d1_does(db_path: Path, folder: Path) -> None:
+    (folder / "0002_two.sql").write_text("CREATE TABLE a (x); CREATE TABLE b (y);\n")
     apply(LocalDatabase(db_path), discover(folder))
+    tables = {r["name"] for r in LocalDatabase(db_path).query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"a", "b"} <= tables
+
+
+def test_a_migration_file_that_is_not_utf8_is_a_file_error(folder: Path) -> None:
+    (folder / "0002_latin1.sql").write_bytes("-- caf\xe9\nCREATE TABLE c (x);\n".encode("latin-1"))
+    with pytest.raises(MigrationFileError, match=r"0002_latin1\.sql: not UTF-8"):
+        discover(folder)
+
+
+def test_a_run_that_waited_for_anothers_lock_applies_nothing_twice(db_path: Path, folder: Path) -> None:
+    """Two applies of the same pending migration: the second decides again under the write lock."""
+    first, second = LocalDatabase(db_path), LocalDatabase(db_path)
+    migrations = discover(folder)
+    assert pending(second, migrations)  # computed before the first run applies
+    apply(first, migrations)
+    from ops.migrations import _apply_local
+
+    assert _apply_local(second, pending(first, migrations) or migrations, lambda _: None).applied == []
+    assert second.query("SELECT COUNT(*) AS n FROM d1_migrations")[0]["n"] == 1
 
 
 def test_failed_migration_leaves_schema_and_data_exactly_as_before(db_path: Path, folder: Path) -> None:
