@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
@@ -25,6 +26,8 @@ from pulumi.runtime.sync_await import _sync_await
 from bookingctl.project import Project, StackSettings
 
 REDACTED = "[secret]"
+# How a value that only the provider knows after creating a resource shows in a --fresh plan.
+UNKNOWN_SHOWN = "[unknown until created]"
 
 # Provider-computed outputs the program reads. The mocks fill them the way Cloudflare would,
 # assuming the requested names are free (a taken pages.dev name gets a suffix in reality).
@@ -123,6 +126,8 @@ def redact(value: Any, *, in_secret: bool = False) -> Any:
     """
     if rpc.is_rpc_secret(value):
         return redact(rpc.unwrap_rpc_secret(value), in_secret=True)
+    if value == rpc.UNKNOWN:
+        return UNKNOWN_SHOWN
     if isinstance(value, Mapping):
         # Sorted so two plans of the same code print and diff identically.
         return {str(k): (v if in_secret and k in _SHAPE_KEYS and isinstance(v, str)
@@ -151,8 +156,19 @@ def unwrap_secrets(value: Any) -> Any:
 
 
 class _PlanMocks(pulumi_mocks.Mocks):
+    """The provider, mocked: an existing stack (ids and computed outputs known) or a fresh one.
+
+    `fresh`: as in the first real preview of a new stack, nothing exists yet, so every id and every
+    output the provider computes is unknown (an empty id and the inputs alone, under preview).
+    """
+
+    def __init__(self, fresh: bool = False) -> None:
+        self.fresh = fresh
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         state = dict(args.inputs)
+        if self.fresh:
+            return "", state
         computed = _COMPUTED.get(args.typ)
         if computed is not None:
             state.update(computed(args.inputs))
@@ -171,10 +187,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
-            outputs = dict(rpc.deserialize_properties(response.object)) if request.custom else {}
+            # Unknowns (a --fresh plan) as the engine's sentinel, which is what the analyzer receives.
+            inputs = _sentinels(rpc.deserialize_properties(request.object))
+            outputs = dict(_sentinels(rpc.deserialize_properties(response.object))) if request.custom else {}
             if request.custom:
-                outputs["id"] = response.id
+                outputs["id"] = response.id or rpc.UNKNOWN
             self.recorded.append(PlannedResource(
                 type=request.type,
                 name=request.name,
@@ -192,6 +209,19 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def _sentinels(value: Any) -> Any:
+    """`value` with the SDK's Unknown objects replaced by the wire format's unknown sentinel."""
+    if isinstance(value, Unknown):
+        return rpc.UNKNOWN
+    if rpc.is_rpc_secret(value):
+        return rpc.wrap_rpc_secret(_sentinels(rpc.unwrap_rpc_secret(value)))
+    if isinstance(value, Mapping):
+        return {k: _sentinels(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sentinels(v) for v in value]
+    return value
+
+
 def _hooks(request: Any) -> dict[str, list[str]]:
     if not request.HasField("hooks"):
         return {}
@@ -205,16 +235,19 @@ def run_program(
     flat: Mapping[str, str],
     secret_keys: Iterable[str],
     warnings: Iterable[str] = (),
+    *,
+    fresh: bool = False,
 ) -> Plan:
     """Run `project.main/__main__.py` under mocks with the given engine-style config.
 
+    `fresh`: plan as the first preview of a stack where nothing exists yet (outputs unknown).
     Exceptions from the program (a `ConfigError`, say) propagate to the caller unchanged.
     """
-    mocks = _PlanMocks()
+    mocks = _PlanMocks(fresh)
     monitor = _RecordingMonitor(mocks)
     # A fresh root Stack per run: set_mocks reuses an existing one, with the previous run's outputs.
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=fresh, monitor=monitor)
     # The real language host sets the project root; MockSettings leaves a dummy value.
     settings.SETTINGS.root_directory = str(project.root)
     pulumi.runtime.set_all_config(dict(flat), list(secret_keys))
@@ -234,15 +267,17 @@ def run_program(
                 outputs=outputs, warnings=list(warnings))
 
 
-def plan_stack(project: Project, stack_settings: StackSettings) -> Plan:
+def plan_stack(project: Project, stack_settings: StackSettings, *, fresh: bool = False) -> Plan:
     """Plan one stack from its loaded settings."""
     return run_program(project, stack_settings.stack, stack_settings.flat,
-                       stack_settings.secret_keys, stack_settings.warnings)
+                       stack_settings.secret_keys, stack_settings.warnings, fresh=fresh)
 
 
 def _resolve(value: Any) -> Any:
     output = pulumi.Output.from_input(value)
     if _sync_await(output.is_secret()):
         return REDACTED
+    if not _sync_await(output.is_known()):
+        return UNKNOWN_SHOWN
     return redact(_sync_await(output.future()))
 

@@ -9,6 +9,9 @@ import pulumi_cloudflare as cloudflare
 
 from booking_shared.retention import SECONDS_PER_DAY
 
+# R2's own default for incomplete multipart uploads.
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+
 
 @dataclass(frozen=True)
 class BackupBucketArgs:
@@ -49,6 +52,11 @@ class BackupBucket(pulumi.ComponentResource):
                 # R2 counts object age in seconds.
                 "delete_objects_transition": {
                     "condition": {"type": "Age", "max_age": args.retention_days * SECONDS_PER_DAY},
+                },
+                # Declaring the rules replaces R2's default one, which aborts multipart uploads left
+                # incomplete for 7 days; keep that, or failed uploads would be stored (and billed) forever.
+                "abort_multipart_uploads_transition": {
+                    "condition": {"type": "Age", "max_age": ABORT_INCOMPLETE_UPLOADS_DAYS * SECONDS_PER_DAY},
                 },
             }],
             opts=pulumi.ResourceOptions(parent=self),

@@ -30,6 +30,9 @@ def plan(
                                 "(checklist evidence, levels, settings).")] = None,
     policy_pack: Annotated[Path | None, typer.Option(
         "--policy-pack", help="Policy pack folder (default: policies/ of the project).")] = None,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="Plan as the first preview of a stack that does not exist yet: ids and computed outputs "
+                        "are unknown, and policies that need them can only warn, as in that real preview.")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Plan a stack offline and gate it with the policy pack.
@@ -56,7 +59,7 @@ def plan(
     # Started before planning so the pack's start-up overlaps the program's run.
     with PackProcess(pack_dir, project.name, stack, settings.flat) as pack:
         try:
-            result = plan_stack(project, settings)
+            result = plan_stack(project, settings, fresh=fresh)
         except ConfigError:
             raise
         except Exception:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import pytest
 import yaml
 
+from booking_shared.checklist import ITEMS
 from tests.helpers import REPO
 
 BIN = Path(sys.executable).parent
@@ -60,48 +60,158 @@ def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
                     assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), (path.name, step["uses"])
 
 
+def workflow(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    return data
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in steps_of(job) if str(s.get("uses", "")).startswith("pulumi/actions@")]
+
+
+def secrets_used(node: Any) -> bool:
+    return "secrets." in json.dumps(node)
+
+
+def test_every_deploy_runs_a_gated_preview_with_the_same_pack_and_config_before_up() -> None:
+    """pulumi/actions' `up` skips the preview and the engine runs stack policies only after every
+    step is applied: only a preview can stop a failing checklist before production changes."""
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("staging", "production"):
+        steps = pulumi_steps(jobs[name])
+        assert [s["with"]["command"] for s in steps] == ["preview", "up"], name
+        preview, up = (s["with"] for s in steps)
+        assert preview["stack-name"] == up["stack-name"] == name
+        for key in ("policyPacks", "policyPackConfigs"):
+            assert preview.get(key) == up.get(key), (name, key)
+    production = steps_of(jobs["production"])
+    order = [json.dumps(s) for s in production]
+    check = next(i for i, s in enumerate(order) if "checklist_evidence.py --check evidence.json" in s)
+    write = next(i for i, s in enumerate(order) if "checklist_evidence.py evidence.json" in s)
+    preview = next(i for i, s in enumerate(production) if s.get("id") == "preview")
+    assert write < check < preview
+    assert pulumi_steps(jobs["production"])[0]["with"]["policyPackConfigs"] == "evidence.json"
+
+
+def test_every_pulumi_step_pins_the_cli_version_the_project_requires() -> None:
+    pinned = (REPO / ".pulumi.version").read_text().strip()
+    required = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["requiredPulumiVersion"]
+    version = tuple(int(p) for p in pinned.split("."))
+    for clause in required.split():
+        op, bound = clause[:2] if clause[1] == "=" else clause[:1], clause.lstrip("<>=")
+        limit = tuple(int(p) for p in bound.split("."))
+        assert {">=": version >= limit, "<": version < limit, ">": version > limit, "<=": version <= limit}[op]
+    assert tuple(int(p) for p in required.split()[0].lstrip(">=").split(".")) >= (3, 238, 0)  # after-hook failures
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in pulumi_steps(job):
+                assert step["with"].get("pulumi-version-file") == ".pulumi.version", (path.name, step.get("name"))
+
+
+def test_secrets_are_given_only_to_the_steps_that_use_them() -> None:
+    """No secret at workflow level, none in a test or gate job, none while third-party install code runs."""
+    for path in WORKFLOWS:
+        data = yaml.safe_load(path.read_text())
+        assert not secrets_used(data.get("env", {})), path.name
+        for name, job in data["jobs"].items():
+            assert not secrets_used(job.get("env", {})), (path.name, name)
+            for step in steps_of(job):
+                if secrets_used(step):
+                    assert "environment" in job, (path.name, name, step.get("name"))
+                    assert "make install" not in str(step.get("run", "")), (path.name, name)
+    for name in ("test",):
+        assert not secrets_used(workflow("deploy.yml")["jobs"][name])
+    pull_request = workflow("pull-request.yml")["jobs"]
+    assert not secrets_used(pull_request["test"]) and not secrets_used(pull_request["gate"])
+
+
+def test_pull_request_code_meets_credentials_only_after_approval_and_with_a_read_only_token() -> None:
+    preview = workflow("pull-request.yml")["jobs"]["preview"]
+    assert preview["environment"] == "pull-request-preview"  # required reviewers (README)
+    assert "head.repo.full_name == github.repository" in preview["if"]
+    env = pulumi_steps(preview)[0]["env"]
+    assert env["CLOUDFLARE_API_TOKEN"] == "${{ secrets.CLOUDFLARE_API_TOKEN_READONLY }}"
+    assert pulumi_steps(preview)[0]["with"]["policyPackConfigs"] == "pr-policy-config.json"
+
+
+def test_pull_request_gates_read_their_policy_config_from_the_base_branch() -> None:
+    jobs = workflow("pull-request.yml")["jobs"]
+    for name in ("gate", "preview"):
+        runs = " ".join(str(s.get("run", "")) for s in steps_of(jobs[name]))
+        assert 'git show "origin/$BASE_REF:.github/pr-policy-config.json"' in runs, name
+    gate = " ".join(str(s.get("run", "")) for s in steps_of(jobs["gate"]))
+    assert "--policy-config .github/pr-policy-config.json" not in gate  # never the pull request's own copy
+
+
 def test_pull_requests_plan_both_stacks_with_sarif_and_one_updated_comment() -> None:
-    text = (REPO / ".github" / "workflows" / "pull-request.yml").read_text()
-    for needed in ("make test", "pip-audit", "--format sarif", "upload-sarif", "bookingctl diff",
-                   "bookingctl-infra-diff", "--method PATCH", "pulumi/actions", "policyPacks: policies"):
-        assert needed in text, needed
+    jobs = workflow("pull-request.yml")["jobs"]
+    gate = " ".join(str(s.get("run", "")) for s in steps_of(jobs["gate"]))
+    assert "for stack in staging production" in gate and "--format sarif" in gate and "bookingctl diff" in gate
+    uploads = [s for s in steps_of(jobs["gate"]) if "upload-sarif" in str(s.get("uses", ""))]
+    assert {u["with"]["sarif_file"] for u in uploads} == {"plan-staging.sarif", "plan-production.sarif"}
+    comment = " ".join(str(s.get("run", "")) for s in steps_of(jobs["gate"]))
+    assert "bookingctl-infra-diff" in comment and "--method PATCH" in comment
 
 
 def test_production_deploy_is_gated_by_generated_evidence_behind_approval() -> None:
-    data = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
-    production = data["jobs"]["production"]
+    production = workflow("deploy.yml")["jobs"]["production"]
     assert production["environment"] == "production" and set(production["needs"]) == {"test", "staging"}
-    steps = " ".join(json.dumps(s) for s in production["steps"])
-    assert "checklist_evidence.py" in steps and "policyPackConfigs" in steps
-    assert "bookingctl watch" in steps and "deployment-report.json" in steps
+    ids = [s.get("id") for s in steps_of(production)]
+    assert ids.index("up") < ids.index("verify") < ids.index("watch")
+    report = next(s for s in steps_of(production) if s.get("name") == "Deployment report")
+    assert report["env"]["DEPLOYMENT_ID"] == "${{ steps.up.outputs.deploymentId }}"  # Cloudflare's id
 
 
-def test_scheduled_runs_backup_prune_report_and_audit() -> None:
-    text = (REPO / ".github" / "workflows" / "scheduled.yml").read_text()
-    for needed in ("backup create", "--upload", "backup prune", "report daily", "audit security"):
-        assert needed in text, needed
+def test_scheduled_jobs_run_without_waiting_for_an_approval() -> None:
+    daily = workflow("scheduled.yml")["jobs"]["daily"]
+    assert daily["environment"] == "production-ops"  # not `production`, which has required reviewers
+    runs = " ".join(str(s.get("run", "")) for s in steps_of(daily))
+    for needed in ("backup create --stack production", "--upload", "backup prune", "report daily", "audit security"):
+        assert needed in runs, needed
 
 
-def test_evidence_is_true_only_for_successful_results(tmp_path: Path) -> None:
-    env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true", "TESTS_RESULT": "success",
-           "AUDIT_RESULT": "success", "PERF_RESULT": "success", "STAGING_RESULT": "success",
-           "SMOKE_RESULT": "failure", "MIGRATIONS_RESULT": "success", "INTEGRATIONS_RESULT": "skipped"}
+def evidence(tmp_path: Path, **results: str) -> Path:
+    env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true",
+           **{k: "success" for k in ("TESTS_RESULT", "AUDIT_RESULT", "PERF_RESULT", "STAGING_RESULT", "SMOKE_RESULT",
+                                     "MIGRATIONS_RESULT", "INTEGRATIONS_RESULT")}, **results}
     out = tmp_path / "evidence.json"
     subprocess.run([sys.executable, str(REPO / "scripts" / "checklist_evidence.py"), str(out)], env=env,
                    check=True, capture_output=True)
-    evidence = json.loads(out.read_text())["pre-deploy-checklist"]
-    assert evidence["unitTests"] and evidence["stagingDeployed"] and evidence["codeReview"]
-    assert not evidence["stagingSmokeTests"] and not evidence["e2eTests"] and not evidence["externalApisVerified"]
+    return out
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed")
+def test_evidence_is_true_only_for_successful_results(tmp_path: Path) -> None:
+    out = evidence(tmp_path, SMOKE_RESULT="failure", INTEGRATIONS_RESULT="skipped")
+    found = json.loads(out.read_text())["pre-deploy-checklist"]
+    assert set(found) == {"commit", *ITEMS}
+    assert found["unitTests"] and found["stagingDeployed"] and found["codeReview"]
+    assert not found["stagingSmokeTests"] and not found["e2eTests"] and not found["externalApisVerified"]
+
+
+def test_the_deploy_refuses_to_start_while_any_item_is_not_true(tmp_path: Path) -> None:
+    script = [sys.executable, str(REPO / "scripts" / "checklist_evidence.py"), "--check"]
+    incomplete = run(*script, evidence(tmp_path, REVIEW_APPROVED="false"))
+    assert incomplete.returncode == 1 and "codeReview" in incomplete.stderr and "docsUpdated" in incomplete.stderr
+    assert run(*script, evidence(tmp_path)).returncode == 0
+
+
+def test_the_evidence_script_helps_instead_of_writing_a_file_named_help(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "checklist_evidence.py"), "--help"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and "--check" in result.stdout and list(tmp_path.iterdir()) == []
+
+
 def test_generated_evidence_passes_the_production_gate_only_when_complete(tmp_path: Path) -> None:
-    env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true",
-           **{k: "success" for k in ("TESTS_RESULT", "AUDIT_RESULT", "PERF_RESULT", "STAGING_RESULT", "SMOKE_RESULT",
-                                     "MIGRATIONS_RESULT", "INTEGRATIONS_RESULT")}}
-    out = tmp_path / "evidence.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "checklist_evidence.py"), str(out)], env=env, check=True,
-                   capture_output=True)
-    passed = run(BIN / "bookingctl", "plan", "production", "-f", "json", "--policy-config", out,
-                 "--project-dir", REPO)
-    assert passed.returncode == 0, passed.stderr
+    complete = run(BIN / "bookingctl", "plan", "production", "-f", "json", "--policy-config", evidence(tmp_path),
+                   "--project-dir", REPO)
+    assert complete.returncode == 0, complete.stderr
+    (tmp_path / "second").mkdir()
+    failing = run(BIN / "bookingctl", "plan", "production", "-f", "json", "--policy-config",
+                  evidence(tmp_path / "second", SMOKE_RESULT="failure"), "--project-dir", REPO)
+    assert failing.returncode == 1
+    assert {v["policy"] for v in json.loads(failing.stdout)["violations"] if v["level"] == "mandatory"} == {
+        "pre-deploy-checklist"}

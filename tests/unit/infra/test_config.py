@@ -179,3 +179,19 @@ def test_production_needs_an_alert_address() -> None:
 def test_alert_address_must_be_an_email() -> None:
     [p] = problems({"booking:alertEmail": "not-an-email"}).problems
     assert p.key == "alertEmail" and "email address" in p.allowed
+
+
+def test_an_alert_address_without_a_health_check_is_refused_naming_both_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({"booking:healthCheck": "false"})
+    assert "booking:alertEmail" in info.value.render() and "booking:healthCheck" in info.value.render()
+
+
+def test_production_without_a_health_check_needs_no_alert_address() -> None:
+    cfg = parse({"booking:healthCheck": "false", "booking:alertEmail": None})
+    assert cfg.health_check is False and cfg.alert_email is None
+
+
+def test_the_pre_deploy_export_is_off_unless_asked_for() -> None:
+    assert parse().pre_deploy_export is False
+    assert parse({"booking:preDeployExport": "true"}).pre_deploy_export is True

@@ -125,6 +125,19 @@ def test_route_waits_for_the_worker_deployment(production: Plan) -> None:
     assert production.one(DEPLOYMENT).urn in route.dependencies, "the route would serve a Worker with no deployment"
 
 
+def test_on_a_fresh_stack_the_routes_come_after_the_deployment_and_its_hooks(staging: Plan) -> None:
+    """The order a first `pulumi up` creates things in: the engine answers the deployment's
+    registration only after its after-create hook ran, so every route, registered from the
+    deployment's output, is created after the hook. That is why the hook cannot verify a first
+    deployment (no route serves it yet) and leaves it to `bookingctl verify` after the update."""
+    order = [r.urn for r in staging.resources]
+    deployment = staging.one(DEPLOYMENT)
+    assert deployment.hooks["after_create"] == ["booking-after-traffic"]
+    for route in staging.of_type(ROUTE):
+        assert deployment.urn in route.dependencies
+        assert order.index(route.urn) > order.index(deployment.urn)
+
+
 def test_domain_dns_record_is_proxied_cname_to_pages(production: Plan) -> None:
     record = production.one(DNS)
     assert record.value("name") == "www.instylehairboutique.co.za"
@@ -170,6 +183,16 @@ def test_lifecycle_deletes_backups_after_the_retention_days(production: Plan, st
         condition = rule["deleteObjectsTransition"]["condition"]
         assert condition == {"type": "Age", "maxAge": days * 86_400}, plan.stack
         assert plan.one(LIFECYCLE).value("bucketName") == plan.one(BUCKET).value("name")
+
+
+def test_lifecycle_keeps_aborting_incomplete_multipart_uploads_as_r2s_default_rule_did(staging: Plan) -> None:
+    [rule] = staging.one(LIFECYCLE).value("rules")
+    assert rule["abortMultipartUploadsTransition"]["condition"] == {"type": "Age", "maxAge": 7 * 86_400}
+
+
+def test_a_stack_can_go_without_the_health_check_a_free_zone_cannot_have(plan_with: PlanFn) -> None:
+    plan = plan_with("staging", overrides={"booking:healthCheck": "false"})
+    assert not plan.of_type(HEALTHCHECK) and plan.outputs["healthCheckId"] is None
 
 
 def test_lifecycle_follows_a_changed_retention(plan_with: PlanFn) -> None:
