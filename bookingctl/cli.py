@@ -10,6 +10,8 @@ input (usage, project, config, policy config, credentials, unknown names), 3 `di
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from bookingctl.commands import admin, backup, diff, migrate, monitor, plan, release
@@ -26,8 +28,19 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"bookingctl {version('appointmentbooking-infra')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                    help="Print the version and exit.")] = False,
+) -> None:
     """Plan, gate and operate the appointment-booking platform on Cloudflare."""
 
 

@@ -13,6 +13,7 @@ show as in-place updates.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -56,6 +57,34 @@ class Change:
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key -> (before, after)
     warning: str | None = None
 
+    @property
+    def paths(self) -> list[tuple[str, Any, Any]]:
+        """Each changed leaf as (path, before, after), e.g. ("rules[0].conditions.prefix", "", "logs/")."""
+        found: list[tuple[str, Any, Any]] = []
+        for key, (before, after) in self.inputs.items():
+            found += leaf_changes(key, before, after)
+        return found
+
+
+_MISSING = object()
+
+
+def leaf_changes(path: str, before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """Where two input values differ, down to the leaves: a nested change is shown as the keys and
+    values that changed, not as two long documents (a list that changed length is shown whole)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(before) | set(after)):
+            old, new = before.get(key, _MISSING), after.get(key, _MISSING)
+            if old != new:
+                found += leaf_changes(f"{path}.{key}", None if old is _MISSING else old,
+                                      None if new is _MISSING else new)
+        return found
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [change for index, (old, new) in enumerate(zip(before, after, strict=True)) if old != new
+                for change in leaf_changes(f"{path}[{index}]", old, new)]
+    return [(path, before, after)]
+
 
 @dataclass
 class StackDiff:
@@ -80,7 +109,7 @@ class StackDiff:
         return {a: sum(1 for c in self.changes if c.action == a) for a in ("add", "update", "replace", "delete")}
 
 
-def plan_json(project_dir: Path, stack: str, policy_config: Path | None) -> dict[str, Any]:
+def plan_in_subprocess(project_dir: Path, stack: str, policy_config: Path | None) -> dict[str, Any]:
     """`bookingctl plan STACK --format json` run from `project_dir`'s own code."""
     env = dict(os.environ, PYTHONPATH=str(project_dir))
     cmd = [sys.executable, "-m", "bookingctl", "plan", stack, "--format", "json", "--project-dir", str(project_dir)]
@@ -96,16 +125,28 @@ def plan_json(project_dir: Path, stack: str, policy_config: Path | None) -> dict
 def plan_ref(repo: Path, ref: str, stack: str, policy_config: Path | None) -> dict[str, Any]:
     """Plan the stack as of `ref` in a temporary worktree (removed afterwards)."""
     relative = _project_relative(repo)
+    commit = _commit(repo, ref)
     with tempfile.TemporaryDirectory(prefix="bookingctl-diff-") as tmp:
         tree = Path(tmp) / "base"
-        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref],
+        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), commit],
                                capture_output=True, text=True)
         if added.returncode != 0:
             raise DiffError(f"cannot check out {ref!r}: {added.stderr.strip()}")
         try:
-            return plan_json(tree / relative, stack, policy_config)
+            return plan_in_subprocess(tree / relative, stack, policy_config)
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
+def _commit(repo: Path, ref: str) -> str:
+    """The commit `ref` names; a ref that looks like an option (`-f`) never reaches git as one."""
+    if not ref or ref.startswith("-"):
+        raise DiffError(f"--base {ref!r} is not a git ref; name a branch, tag or commit, e.g. origin/main")
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                            f"{ref}^{{commit}}"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise DiffError(f"cannot check out {ref!r}: not a commit in {repo} (is it fetched? try `git fetch`)")
+    return found.stdout.strip()
 
 
 def _project_relative(project_dir: Path) -> Path:
@@ -171,15 +212,18 @@ def diff(project_dir: Path, stack: str, base_ref: str, policy_config: Path | Non
     """Plan both sides (in parallel) and compare them."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         base = pool.submit(plan_ref, project_dir, base_ref, stack, policy_config)
-        head = pool.submit(plan_json, project_dir, stack, policy_config)
+        head = pool.submit(plan_in_subprocess, project_dir, stack, policy_config)
         return compare(stack, base_ref, base.result(), head.result())
 
 
 # --- rendering ------------------------------------------------------------------------------
 
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else f"<{len(text)} chars>"
+def shown(value: Any) -> str:
+    """A value for a reviewer: JSON, and a long one (a bundle, say) as its size and digest."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) <= 120:
+        return text
+    return f"<{len(text)} characters, sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}>"
 
 
 def summary_line(d: StackDiff) -> str:
@@ -193,17 +237,17 @@ def mermaid(d: StackDiff) -> str:
     """The affected resources with their parents and dependencies, as a Mermaid flowchart."""
     affected = {c.urn: c.action for c in d.changes}
     everything = {**d.base_resources, **d.head_resources}
-    shown = set(affected)
+    shown_urns = set(affected)
     edges: set[tuple[str, str]] = set()
     for urn in affected:
         r = everything[urn]
         for dep in [r.get("parent"), *(r.get("dependencies") or [])]:
             if dep and dep in everything:
-                shown.add(dep)
+                shown_urns.add(dep)
                 edges.add((dep, urn))
-    ids = {urn: f"n{i}" for i, urn in enumerate(sorted(shown))}
+    ids = {urn: f"n{i}" for i, urn in enumerate(sorted(shown_urns))}
     lines = ["graph LR"]
-    for urn in sorted(shown):
+    for urn in sorted(shown_urns):
         r = everything[urn]
         label = f"{affected.get(urn, 'unchanged')}: {r['name']}<br/>{r['type'].rsplit(':', 1)[-1]}"
         lines.append(f'    {ids[urn]}["{label}"]')
@@ -211,6 +255,19 @@ def mermaid(d: StackDiff) -> str:
     styles = {"add": "fill:#e6ffed", "update": "fill:#fff8c5", "replace": "fill:#ffe3c2", "delete": "fill:#ffdce0"}
     lines += [f"    style {ids[urn]} {styles[action]}" for urn, action in sorted(affected.items())]
     return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _violation_rows(label: str, group: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for v in group:
+        first = (v["message"].splitlines() or [""])[0]
+        resource = v["resource"].rsplit("::", 1)[-1] if v["resource"] else "(stack)"
+        rows.append(f"| {label} | {v['level']} | `{v['policy']}` | `{resource}` | {_md(first)} |")
+    return rows
 
 
 def to_markdown(d: StackDiff) -> str:
@@ -225,26 +282,25 @@ def to_markdown(d: StackDiff) -> str:
     if d.changes:
         lines += ["| Action | Type | Name | Changed inputs |", "| --- | --- | --- | --- |"]
         for c in d.changes:
-            keys = ", ".join(f"`{k}`" for k in c.inputs) or ("(new)" if c.action == "add" else "")
+            keys = ", ".join(f"`{path}`" for path, _, _ in c.paths) or ("(new)" if c.action == "add" else "")
             lines.append(f"| {c.action} | `{c.type}` | `{c.name}` | {keys} |")
         lines.append("")
     else:
         lines += ["No resource changes.", ""]
-    if d.policy_new or d.policy_fixed or d.policy_still:
-        lines += ["| Policy result | Level | Policy | Resource | Finding |", "| --- | --- | --- | --- | --- |"]
-        for label, group in (("new", d.policy_new), ("fixed", d.policy_fixed), ("still failing", d.policy_still)):
-            for v in group:
-                first = (v["message"].splitlines() or [""])[0].replace("|", "\\|")
-                resource = v["resource"].rsplit("::", 1)[-1] if v["resource"] else "(stack)"
-                lines.append(f"| {label} | {v['level']} | `{v['policy']}` | `{resource}` | {first} |")
-        lines.append("")
+    header = ["| Policy result | Level | Policy | Resource | Finding |", "| --- | --- | --- | --- | --- |"]
+    if d.policy_new or d.policy_fixed:
+        lines += header + _violation_rows("new", d.policy_new) + _violation_rows("fixed", d.policy_fixed) + [""]
+    if d.policy_still:
+        # Unchanged by this change: kept out of the way, one click from view.
+        lines += [f"<details><summary>{len(d.policy_still)} finding(s) still failing, unchanged by this diff</summary>",
+                  "", *header, *_violation_rows("still failing", d.policy_still), "", "</details>", ""]
     details = [c for c in d.changes if c.inputs]
     if details:
         lines += ["<details><summary>Changed inputs (secrets redacted)</summary>", ""]
         for c in details:
             lines.append(f"**{c.action}** `{c.name}`")
             lines.append("")
-            lines += [f"- `{k}`: `{_short(old)}` → `{_short(new)}`" for k, (old, new) in c.inputs.items()]
+            lines += [f"- `{path}`: `{_md(shown(old))}` → `{_md(shown(new))}`" for path, old, new in c.paths]
             lines.append("")
         lines += ["</details>", ""]
     if d.changes:
@@ -256,6 +312,7 @@ def to_markdown(d: StackDiff) -> str:
 def to_json(d: StackDiff) -> dict[str, Any]:
     return {"stack": d.stack, "base": d.base_ref, "summary": summary_line(d), "counts": d.counts(),
             "changes": [{"action": c.action, "type": c.type, "name": c.name, "urn": c.urn, "warning": c.warning,
-                         "inputs": {k: {"before": o, "after": n} for k, (o, n) in c.inputs.items()}}
+                         "inputs": {k: {"before": o, "after": n} for k, (o, n) in c.inputs.items()},
+                         "paths": [{"path": p, "before": o, "after": n} for p, o, n in c.paths]}
                         for c in d.changes],
             "policy": {"new": d.policy_new, "fixed": d.policy_fixed, "stillFailing": d.policy_still}}

@@ -167,16 +167,21 @@ def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text:
             _console(sys.stderr).print(Text(gate_summary(gate)))
         return
     depths = _depths(plan)
-    table = Table(title=Text(_summary(plan)), title_justify="left", show_lines=True)
-    table.add_column("Type", overflow="fold")
-    table.add_column("Name", overflow="fold")
+    console = _console(sys.stdout)
+    # A narrow terminal gets the type's class name (the full token is in --format json/markdown).
+    wide = console.width >= 120
+    console.print(Text(_summary(plan)))
+    names = ["  " * depths[r.urn] + r.name for r in plan.resources]
+    kinds = [r.type if wide else r.type.rsplit(":", 1)[-1] for r in plan.resources]
+    table = Table(show_lines=True)
+    # Names and types are never folded: the inputs column takes what width is left.
+    table.add_column("Name", min_width=max(map(len, names), default=4), no_wrap=True)
+    table.add_column("Type", min_width=max(map(len, kinds), default=4), no_wrap=True)
     table.add_column("Protect", justify="center")
     table.add_column("Key inputs (secrets redacted)", overflow="fold")
-    for r in plan.resources:
+    for r, name, kind in zip(plan.resources, names, kinds, strict=True):
         # Text, not str: rich would read "[secret]" as a markup tag and drop it.
-        table.add_row(Text(r.type), Text("  " * depths[r.urn] + r.name), "yes" if r.protect else "",
-                      Text(key_inputs(r)))
-    console = _console(sys.stdout)
+        table.add_row(Text(name), Text(kind), "yes" if r.protect else "", Text(key_inputs(r)))
     console.print(table)
     outputs = Table(title="Stack outputs", title_justify="left")
     outputs.add_column("Output")
@@ -263,13 +268,16 @@ def print_rows(title: str, rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == JSON:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table(title=Text(f"{title} ({len(rows)})"), title_justify="left")
+    console = _console(sys.stdout)
+    console.print(Text(f"{title} ({len(rows)})"))  # not a table title: rich pads those to the table's width
+    table = Table()
     columns = list(rows[0]) if rows else []
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
-    _console(sys.stdout).print(table)
+    if columns:
+        console.print(table)
 
 
 def print_audit(report: Any, fmt: str) -> None:

@@ -82,13 +82,19 @@ class PlannedResource:
 
 @dataclass
 class Plan:
-    """Everything one offline run of the program declared."""
+    """Everything one offline run of the program declared.
+
+    `resources` are in a stable order (parents before their children, siblings by name), so two
+    plans of the same code print the same bytes; `registered` keeps the order the program
+    registered them in, which depends on when outputs resolve.
+    """
 
     project: str
     stack: str
     resources: list[PlannedResource]
     outputs: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
 
     def custom_resources(self) -> list[PlannedResource]:
         return [r for r in self.resources if r.custom]
@@ -201,7 +207,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=request.HasField("protect") and request.protect,
                 retain_on_delete=request.HasField("retainOnDelete") and request.retainOnDelete,
                 inputs=redact(inputs),
-                dependencies=tuple(request.dependencies),
+                dependencies=tuple(sorted(request.dependencies)),
                 raw_inputs=inputs,
                 raw_outputs=outputs,
                 hooks=_hooks(request),
@@ -263,8 +269,25 @@ def run_program(
     root = settings.get_root_resource()
     raw_outputs: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
     outputs = {name: _resolve(value) for name, value in raw_outputs.items()}
-    return Plan(project=project.name, stack=stack, resources=monitor.recorded,
-                outputs=outputs, warnings=list(warnings))
+    return Plan(project=project.name, stack=stack, resources=tree_order(monitor.recorded),
+                outputs=outputs, warnings=list(warnings), registered=[r.urn for r in monitor.recorded])
+
+
+def tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """Parents before their children, siblings sorted by name (then type): the same for every run."""
+    urns = {r.urn for r in resources}
+    children: dict[str | None, list[PlannedResource]] = {}
+    for r in resources:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    ordered: list[PlannedResource] = []
+
+    def visit(parent: str | None) -> None:
+        for child in sorted(children.get(parent, []), key=lambda r: (r.name, r.type)):
+            ordered.append(child)
+            visit(child.urn)
+
+    visit(None)
+    return ordered
 
 
 def plan_stack(project: Project, stack_settings: StackSettings, *, fresh: bool = False) -> Plan:

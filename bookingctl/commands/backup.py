@@ -25,7 +25,7 @@ from bookingctl.options import (
     remote_database_of,
 )
 
-app = typer.Typer(help="SQL-dump backups with manifests: create, list, verify, prune, restore.", no_args_is_help=True)
+app = typer.Typer(help="SQL-dump backups: create, list, verify, prune, restore.", no_args_is_help=True)
 
 
 @app.command("create")

@@ -35,7 +35,7 @@ def diff(
     """
     from bookingctl import output
     from bookingctl.diff import diff as compute
-    from bookingctl.diff import summary_line, to_json, to_markdown
+    from bookingctl.diff import shown, summary_line, to_json, to_markdown
 
     result = compute((project_dir or Path.cwd()).resolve(), stack, base, policy_config)
     if fmt is DiffFormat.json:
@@ -48,8 +48,16 @@ def diff(
         sys.stdout.write(summary_line(result) + "\n")
         if result.changes:
             output.print_rows("Changes", [
-                {"action": c.action, "type": c.type, "name": c.name, "changed inputs": ", ".join(c.inputs)}
+                {"action": c.action, "type": c.type, "name": c.name,
+                 "changed": "\n".join(f"{path}: {shown(old)} -> {shown(new)}" for path, old, new in c.paths)}
                 for c in result.changes], output.TABLE)
+        if result.policy_new or result.policy_fixed:
+            output.print_rows("Policy results this diff changes", [
+                {"result": label, "level": v["level"], "policy": v["policy"],
+                 "resource": v["resource"].rsplit("::", 1)[-1] if v["resource"] else "(stack)",
+                 "finding": (v["message"].splitlines() or [""])[0]}
+                for label, group in (("new", result.policy_new), ("fixed", result.policy_fixed)) for v in group],
+                output.TABLE)
     if result.new_mandatory:
         raise typer.Exit(EXIT_FAILED)
     if result.changes:

@@ -18,7 +18,8 @@ from bookingctl.options import (
     open_database,
 )
 
-app = typer.Typer(help="D1 migrations in migrations/NNNN_name.sql (tracked in d1_migrations).", no_args_is_help=True)
+app = typer.Typer(help="D1 migrations: status and apply (tracked in d1_migrations, as wrangler does).",
+                  no_args_is_help=True)
 
 
 @app.command("status")

@@ -21,7 +21,7 @@ from bookingctl.options import (
 )
 
 monitor_app = typer.Typer(help="Health report and performance monitor.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+report_app = typer.Typer(help="The daily report.", no_args_is_help=True)
 
 
 @monitor_app.command("health")

@@ -40,7 +40,7 @@ def plan(
     Runs the Pulumi program under Pulumi's mocks (no Pulumi CLI, credentials or network), prints
     every resource it declares, then evaluates the policy pack over them through the Analyzer gRPC
     protocol, as `pulumi preview --policy-pack` does. Exits 1 when a mandatory violation remains.
-    Secret config values cannot be decrypted offline and appear as \\[secret]; every secret input is
+    Secret config values cannot be decrypted offline and appear as [secret]; every secret input is
     redacted in all formats.
     """
     from bookingctl import output

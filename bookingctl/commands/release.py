@@ -63,10 +63,11 @@ def verify(
     progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Check the site root (200), /api/health (200 with a healthy body) and the database.
+    """Check the site, its health contract and its database.
 
-    Failing checks are retried with backoff until --timeout. Prints JSON; exits 0 when healthy, 1
-    otherwise.
+    The site root must answer 200, /api/health 200 with a healthy body (and --version, when given),
+    and the database SELECT 1. Failing checks are retried with backoff until --timeout. Prints
+    JSON; exits 0 when healthy, 1 otherwise.
     """
     from bookingctl import output
     from ops.verify import verify as run_verify
@@ -98,7 +99,9 @@ def rollback(
     progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Deploy an earlier Worker version at 100 %, then verify that version answers healthy.
+    """Roll the Worker back to an earlier version, then verify it.
+
+    Deploys the previous (or --to) version at 100 % and checks that it answers healthy.
 
     The database is never touched: rolling bookings back would lose them. Prints JSON; exit 1 when
     the rollback or the verification after it fails.
@@ -131,7 +134,7 @@ def watch(
     progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Sample the site after a deployment; roll the Worker back when a guide trigger fires.
+    """Watch a deployment and roll back when a guide trigger fires.
 
     Triggers: error rate > 5 % over 5 minutes, response time > 2 s for 10 minutes, database
     failures (thresholds: booking:watch). Before sampling, checks that a rollback would be possible

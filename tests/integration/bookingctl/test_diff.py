@@ -33,7 +33,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("diff-repo")
     for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
         shutil.copy(REPO / name, root / name)
-    for folder in ("infra", "policies", "bookingctl", "ops", "worker", "migrations"):
+    for folder in ("booking_shared", "infra", "policies", "bookingctl", "ops", "worker", "migrations"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
@@ -77,6 +77,37 @@ def test_changed_retention_is_an_update_and_a_new_mandatory_violation(repo: Path
     assert [v["policy"] for v in result.new_mandatory] == ["backup-retention"]
     runner = CliRunner()
     assert runner.invoke(app, ["diff", "staging", "--base", "tenant", "--project-dir", str(repo)]).exit_code == 1
+
+
+def test_a_nested_change_shows_the_changed_leaf_and_its_values_in_every_format(repo: Path) -> None:
+    """A reviewer sees `maxAge: 604800 -> 1209600`, not two 160-character documents."""
+    leaf = "rules[0].deleteObjectsTransition.condition.maxAge"
+    result = diff(at(repo, "retention"), "staging", "tenant")
+    assert (leaf, 7 * 86_400, 14 * 86_400) in result.changes[0].paths
+    assert ("rules[0].id", "expire-backups-after-7-days", "expire-backups-after-14-days") in result.changes[0].paths
+    assert len(result.changes[0].paths) == 2  # nothing else in the rule changed
+    assert f"- `{leaf}`: `604800` → `1209600`" in to_markdown(result)
+    runner = CliRunner()
+    table = runner.invoke(app, ["diff", "staging", "--base", "tenant", "--project-dir", str(repo)])
+    assert f"{leaf}: 604800 -> 1209600" in table.stdout
+    # The table format names the new violation that makes it exit 1.
+    assert table.exit_code == 1
+    assert "Policy results this diff changes" in table.stdout and "backup-retention" in table.stdout
+    data = json.loads(runner.invoke(app, ["diff", "staging", "--base", "tenant", "-f", "json",
+                                          "--project-dir", str(repo)]).stdout)
+    assert {"path": leaf, "before": 604800, "after": 1209600} in data["changes"][0]["paths"]
+
+
+@pytest.mark.parametrize("ref", ["-f", "--orphan=x", ""])
+def test_a_base_that_looks_like_an_option_is_refused(repo: Path, ref: str) -> None:
+    at(repo, "main")
+    result = CliRunner().invoke(app, ["diff", "staging", "--base", ref, "--project-dir", str(repo)])
+    assert result.exit_code == 2 and "is not a git ref" in result.stderr
+
+
+def test_sarif_is_refused_rather_than_silently_printing_a_table(repo: Path) -> None:
+    result = CliRunner().invoke(app, ["diff", "staging", "--base", "main", "-f", "sarif", "--project-dir", str(repo)])
+    assert result.exit_code == 2 and result.stdout == ""
 
 
 def test_renamed_database_is_a_replacement_listed_first_with_a_warning(repo: Path) -> None:

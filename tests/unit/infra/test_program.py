@@ -130,7 +130,7 @@ def test_on_a_fresh_stack_the_routes_come_after_the_deployment_and_its_hooks(sta
     registration only after its after-create hook ran, so every route, registered from the
     deployment's output, is created after the hook. That is why the hook cannot verify a first
     deployment (no route serves it yet) and leaves it to `bookingctl verify` after the update."""
-    order = [r.urn for r in staging.resources]
+    order = staging.registered
     deployment = staging.one(DEPLOYMENT)
     assert deployment.hooks["after_create"] == ["booking-after-traffic"]
     for route in staging.of_type(ROUTE):

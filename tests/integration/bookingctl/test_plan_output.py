@@ -1,0 +1,50 @@
+"""The plan prints the same bytes for the same code, and reads well on a narrow terminal."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bookingctl import output
+from bookingctl.planner import Plan
+from tests.helpers import REPO
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "table"])
+def test_two_plans_of_the_same_code_print_the_same_bytes(fmt: str) -> None:
+    runs = [subprocess.run([str(BIN / "bookingctl"), "plan", "production", "-f", fmt, "--project-dir", str(REPO)],
+                           capture_output=True, text=True, timeout=120) for _ in range(2)]
+    # Minus the one thing that may differ: how long the gate took.
+    texts = [re.sub(r'"seconds": [0-9.]+|[0-9.]+ s\)', "", r.stdout) for r in runs]
+    assert texts[0] == texts[1] and texts[0]
+
+
+def test_resources_are_listed_parents_first_then_by_name(production: Plan) -> None:
+    urns = {r.urn for r in production.resources}
+    seen: set[str] = set()
+    for resource in production.resources:
+        assert resource.parent not in urns or resource.parent in seen, f"{resource.urn} before its parent"
+        seen.add(resource.urn)
+    top = [r.name for r in production.resources if r.parent not in urns]
+    assert top == sorted(top)
+
+
+def test_on_an_80_column_terminal_types_and_names_are_never_split(production: Plan,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(output, "_console", lambda stream: Console(
+        file=buffer if stream is sys.stdout else io.StringIO(), width=80, highlight=False))
+    output.print_plan(production, "table")
+    text = buffer.getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for resource in production.resources:
+        assert resource.name in text  # whole, on one line
+        assert resource.type.rsplit(":", 1)[-1] in text
