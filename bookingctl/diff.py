@@ -122,16 +122,15 @@ def plan_in_subprocess(project_dir: Path, stack: str, policy_config: Path | None
     return data
 
 
-def plan_ref(repo: Path, ref: str, stack: str, policy_config: Path | None) -> dict[str, Any]:
-    """Plan the stack as of `ref` in a temporary worktree (removed afterwards)."""
+def plan_ref(repo: Path, commit: str, stack: str, policy_config: Path | None) -> dict[str, Any]:
+    """Plan the stack as of `commit` in a temporary worktree (removed afterwards)."""
     relative = _project_relative(repo)
-    commit = _commit(repo, ref)
     with tempfile.TemporaryDirectory(prefix="bookingctl-diff-") as tmp:
         tree = Path(tmp) / "base"
         added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), commit],
                                capture_output=True, text=True)
         if added.returncode != 0:
-            raise DiffError(f"cannot check out {ref!r}: {added.stderr.strip()}")
+            raise DiffError(f"cannot check out {commit}: {added.stderr.strip()}")
         try:
             return plan_in_subprocess(tree / relative, stack, policy_config)
         finally:
@@ -210,8 +209,9 @@ def _warning(resource: dict[str, Any], what: str) -> str | None:
 
 def diff(project_dir: Path, stack: str, base_ref: str, policy_config: Path | None = None) -> StackDiff:
     """Plan both sides (in parallel) and compare them."""
+    commit = _commit(project_dir, base_ref)  # a bad ref fails before anything is planned
     with ThreadPoolExecutor(max_workers=2) as pool:
-        base = pool.submit(plan_ref, project_dir, base_ref, stack, policy_config)
+        base = pool.submit(plan_ref, project_dir, commit, stack, policy_config)
         head = pool.submit(plan_in_subprocess, project_dir, stack, policy_config)
         return compare(stack, base_ref, base.result(), head.result())
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from bookingctl.diff import diff, mermaid, to_markdown
+from bookingctl.diff import StackDiff, diff, mermaid, to_markdown
 from tests.helpers import REPO
 
 TENANT = ("  booking:tenants:\n    - slug: glamour\n      hostname: book.glamoursalon.co.za\n"
@@ -55,6 +55,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+_DIFFS: dict[tuple[str, str, str], StackDiff] = {}
+
+
+def diffed(repo: Path, head: str, stack: str, base: str, policy_config: Path | None = None) -> StackDiff:
+    """The diff of `stack` between `base` and the tree at `head`, computed once per module: each
+    costs two plans in subprocesses, and several tests read the same one."""
+    key = (head, stack, base)
+    if key not in _DIFFS:
+        _DIFFS[key] = diff(at(repo, head), stack, base, policy_config)
+    return _DIFFS[key]
+
+
 def at(repo: Path, ref: str) -> Path:
     """The repository checked out at `ref` (the diff's head side is always the working tree)."""
     git(repo, "checkout", "-q", ref)
@@ -62,7 +74,7 @@ def at(repo: Path, ref: str) -> Path:
 
 
 def test_adding_a_tenant_adds_its_resources_and_exits_3(repo: Path) -> None:
-    result = diff(at(repo, "tenant"), "staging", "base")
+    result = diffed(repo, "tenant", "staging", "base")
     assert result.counts() == {"add": 4, "update": 0, "replace": 0, "delete": 0}
     assert {c.name for c in result.changes} == {"tenant-glamour", "tenant-glamour-dns", "tenant-glamour-route",
                                                  "tenant-glamour-pages-domain"}
@@ -71,23 +83,22 @@ def test_adding_a_tenant_adds_its_resources_and_exits_3(repo: Path) -> None:
 
 
 def test_changed_retention_is_an_update_and_a_new_mandatory_violation(repo: Path) -> None:
-    result = diff(at(repo, "retention"), "staging", "tenant")
+    result = diffed(repo, "retention", "staging", "tenant")
     [change] = result.changes
     assert (change.action, change.name, list(change.inputs)) == ("update", "backups-lifecycle", ["rules"])
-    assert [v["policy"] for v in result.new_mandatory] == ["backup-retention"]
-    runner = CliRunner()
-    assert runner.invoke(app, ["diff", "staging", "--base", "tenant", "--project-dir", str(repo)]).exit_code == 1
+    assert [v["policy"] for v in result.new_mandatory] == ["backup-retention"]  # the CLI's exit 1: see below
 
 
 def test_a_nested_change_shows_the_changed_leaf_and_its_values_in_every_format(repo: Path) -> None:
     """A reviewer sees `maxAge: 604800 -> 1209600`, not two 160-character documents."""
     leaf = "rules[0].deleteObjectsTransition.condition.maxAge"
-    result = diff(at(repo, "retention"), "staging", "tenant")
+    result = diffed(repo, "retention", "staging", "tenant")
     assert (leaf, 7 * 86_400, 14 * 86_400) in result.changes[0].paths
     assert ("rules[0].id", "expire-backups-after-7-days", "expire-backups-after-14-days") in result.changes[0].paths
     assert len(result.changes[0].paths) == 2  # nothing else in the rule changed
     assert f"- `{leaf}`: `604800` → `1209600`" in to_markdown(result)
     runner = CliRunner()
+    at(repo, "retention")
     table = runner.invoke(app, ["diff", "staging", "--base", "tenant", "--project-dir", str(repo)])
     assert f"{leaf}: 604800 -> 1209600" in table.stdout
     # The table format names the new violation that makes it exit 1.
@@ -111,7 +122,7 @@ def test_sarif_is_refused_rather_than_silently_printing_a_table(repo: Path) -> N
 
 
 def test_renamed_database_is_a_replacement_listed_first_with_a_warning(repo: Path) -> None:
-    result = diff(at(repo, "rename"), "staging", "retention")
+    result = diffed(repo, "rename", "staging", "retention")
     first = result.changes[0]
     assert (first.action, first.name) == ("replace", "database-d1")
     assert first.warning == "D1 database database-d1 would be replaced: its data goes with it"
@@ -121,7 +132,7 @@ def test_renamed_database_is_a_replacement_listed_first_with_a_warning(repo: Pat
 
 
 def test_removing_the_tenant_deletes_its_resources(repo: Path) -> None:
-    result = diff(at(repo, "untenant"), "staging", "rename")
+    result = diffed(repo, "untenant", "staging", "rename")
     assert result.counts()["delete"] == 4 and result.counts()["add"] == 0
 
 
@@ -148,7 +159,7 @@ def test_json_output_lists_changes_with_before_and_after(repo: Path) -> None:
 
 
 def test_markdown_matches_the_snapshot(repo: Path) -> None:
-    text = to_markdown(diff(at(repo, "rename"), "staging", "retention"))
+    text = to_markdown(diffed(repo, "rename", "staging", "retention"))
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(text)
@@ -156,7 +167,7 @@ def test_markdown_matches_the_snapshot(repo: Path) -> None:
 
 
 def test_mermaid_graph_is_well_formed(repo: Path) -> None:
-    graph = mermaid(diff(at(repo, "rename"), "staging", "retention"))
+    graph = mermaid(diffed(repo, "rename", "staging", "retention"))
     lines = graph.splitlines()
     assert lines[0] == "graph LR"
     nodes = {m.group(1) for line in lines if (m := re.fullmatch(r'    (n\d+)\["[^"\[\]]+"\]', line))}
@@ -169,8 +180,8 @@ def test_mermaid_graph_is_well_formed(repo: Path) -> None:
 
 def test_replacing_the_protected_production_database_warns_that_both_data_and_protection_are_at_stake(
         repo: Path) -> None:
-    result = diff(at(repo, "prod-rename"), "production", "untenant",
-                  REPO / "policies" / "examples" / "checklist-evidence.json")
+    result = diffed(repo, "prod-rename", "production", "untenant",
+                    REPO / "policies" / "examples" / "checklist-evidence.json")
     first = result.changes[0]
     assert (first.action, first.name) == ("replace", "database-d1")
     assert first.warning == ("D1 database database-d1 would be replaced: its data goes with it "

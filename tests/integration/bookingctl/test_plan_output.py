@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -18,12 +19,14 @@ from tests.helpers import REPO
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("fmt", ["json", "markdown", "table"])
-def test_two_plans_of_the_same_code_print_the_same_bytes(fmt: str) -> None:
-    runs = [subprocess.run([str(BIN / "bookingctl"), "plan", "production", "-f", fmt, "--project-dir", str(REPO)],
-                           capture_output=True, text=True, timeout=120) for _ in range(2)]
+def test_two_plans_of_the_same_code_print_the_same_bytes() -> None:
+    """Registration order depends on when outputs resolve (and on hash seeds); printed order must not.
+    Markdown and the table print the same ordered list as JSON."""
+    runs = [subprocess.run([str(BIN / "bookingctl"), "plan", "production", "-f", "json", "--project-dir", str(REPO)],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": seed})
+            for seed in ("1", "2")]
     # Minus the one thing that may differ: how long the gate took.
-    texts = [re.sub(r'"seconds": [0-9.]+|[0-9.]+ s\)', "", r.stdout) for r in runs]
+    texts = [re.sub(r'"seconds": [0-9.]+', "", r.stdout) for r in runs]
     assert texts[0] == texts[1] and texts[0]
 
 
