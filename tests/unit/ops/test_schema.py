@@ -69,7 +69,8 @@ def test_guide_query_prepares_against_the_schema_and_names_its_columns(db: sqlit
     """Every table and column the guide's query reads exists (SQLite refuses to prepare it otherwise)."""
     cursor = db.execute(GUIDE_QUERIES[name])
     assert cursor.description and all(column[0] for column in cursor.description)
-    assert cursor.fetchall() == []  # an empty schema: the query ran, over nothing
+    # An empty schema: the query ran over nothing (an aggregate answers one row of zeros and NULLs).
+    assert all(value in (0, None) for row in cursor.fetchall() for value in row)
 
 
 def test_appointments_by_tenant_query_uses_an_index(db: sqlite3.Connection) -> None:
