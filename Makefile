@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml requirements.txt
 
 install: $(STAMP)
 
+# Not echoed: make prints a recipe line on stdout, which would spoil --format json/sarif output.
 plan: $(STAMP)
-	$(BIN)/bookingctl plan $(STACK) --format $(FORMAT) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
+	@$(BIN)/bookingctl plan $(STACK) --format $(FORMAT) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
