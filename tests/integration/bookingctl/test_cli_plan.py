@@ -168,3 +168,19 @@ def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> 
     assert result.stdout.strip() == "False", result.stderr
     help_run = subprocess.run([sys.executable, "-m", "bookingctl", "--help"], capture_output=True, text=True)
     assert help_run.returncode == 0
+
+
+@pytest.mark.parametrize("command", [
+    ["plan", "advdate"], ["plan", "advdate", "-f", "json"], ["migrate", "status", "--stack", "advdate", "--dir", str(REPO / "migrations")],
+    ["verify", "--stack", "advdate"], ["watch", "--stack", "advdate", "--duration", "1s"],
+    ["monitor", "perf", "--stack", "advdate"], ["backup", "list", "--stack", "advdate", "--r2"],
+])
+def test_every_command_reading_a_stack_file_refuses_an_unquoted_date_without_a_traceback(
+        scratch_project: Path, command: list[str]) -> None:
+    staging = (scratch_project / "Pulumi.staging.yaml").read_text()
+    (scratch_project / "Pulumi.advdate.yaml").write_text(
+        staging.replace('booking:compatibilityDate: "2026-10-01"', "booking:compatibilityDate: 2026-10-01"))
+    code, out, err = invoke(*command, "--project-dir", str(scratch_project))
+    assert code == 2, err
+    assert "booking:compatibilityDate (line" in err and "quote it" in err
+    assert "Traceback" not in out + err and "unexpected error" not in err
