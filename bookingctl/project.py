@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from booking_shared.credentials import is_credential_key
+from booking_shared.credentials import is_credential_key, looks_like_ciphertext
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
 from bookingctl import safeyaml
 
@@ -161,6 +161,13 @@ def _read_stack(path: Path, stack: str) -> tuple[dict[str, str], set[str], list[
     for raw_key, value in config.items():
         key = str(raw_key)
         if isinstance(value, dict) and set(value) == {"secure"}:
+            if not looks_like_ciphertext(value["secure"]):
+                problems.append(StackProblem(
+                    key, None, "a `secure:` value that is not Pulumi ciphertext (not shown)",
+                    "the ciphertext `pulumi config set --secret` writes (`v1:<nonce>:<data>` with a passphrase "
+                    "or KMS secrets provider, base64 from Pulumi Cloud); `pulumi up` could not decrypt this",
+                    f"delete the entry (rotate the credential if it was a real one pasted in), then run "
+                    f"`pulumi config set --secret {key} <value> --stack {stack}`"))
             flat[key] = SECRET_PLACEHOLDER
             secret_keys.add(key)
         elif isinstance(value, str):

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.watch import ThresholdError, WatchThresholds
 
@@ -258,9 +259,10 @@ class _KeyedError(ValueError):
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    key: str  # without the namespace, e.g. "domain" or "tenants[0].hostname"
+    key: str  # without the namespace, e.g. "domain" or "tenants[0].hostname"; other namespaces in full
     found: str
     allowed: str
+    fix: str | None = None  # None: the usual edit / `pulumi config set` hint
 
 
 class ConfigError(pulumi.RunError):
@@ -277,9 +279,13 @@ class ConfigError(pulumi.RunError):
     def render(self) -> str:
         lines = [f"{self.source}: {len(self.problems)} configuration problem(s) in stack '{self.stack}':"]
         for p in self.problems:
-            lines.append(f"  - {NAMESPACE}:{p.key}: found {p.found}; expected {p.allowed}.")
-            lines.append(f"    fix: {_fix_hint(p.key, self.stack, self.source)}")
+            lines.append(f"  - {_full_key(p.key)}: found {p.found}; expected {p.allowed}.")
+            lines.append(f"    fix: {p.fix or _fix_hint(p.key, self.stack, self.source)}")
         return "\n".join(lines)
+
+
+def _full_key(key: str) -> str:
+    return key if ":" in key.split("[")[0].split(".")[0] else f"{NAMESPACE}:{key}"
 
 
 def _fix_hint(key: str, stack: str, source: str) -> str:
@@ -323,10 +329,13 @@ def parse_config(
             problems.append(ConfigProblem(key, "a plain-text value (not shown)",
                                           "a Pulumi secret (a `secure:` entry), never plain text"))
             raw[key] = ""  # already reported; keep it from being reported as missing too
+    hidden = _committed_credentials(flat, secret_set, stack, source, problems)
+    for key in hidden:
+        raw.pop(key, None)  # never validated (a validator would echo it), never planned
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, raw))
+        problems.extend(p for p in _problems_from(exc, raw) if _top(p.key) not in hidden)
     except _KeyedError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
         problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
     else:
@@ -339,6 +348,44 @@ def parse_config(
             else:
                 return cfg.model_copy(update={"worker_bundle": bundle})
     raise ConfigError(source, stack, problems)
+
+
+def _committed_credentials(flat: Mapping[str, Any], secret_keys: set[str], stack: str, source: str,
+                           problems: list[ConfigProblem]) -> set[str]:
+    """Report credentials committed in plain text under any key; return the booking keys holding one.
+
+    A plain provider token (`cloudflare:apiToken`) or a credential-shaped value in an ordinary key
+    (`pagesProductionBranch: sk_live_...`) would be printed by the plan and is already exposed to
+    everyone who can read the repository; the value is never repeated here.
+    """
+    prefix = f"{NAMESPACE}:"
+    hidden = set()
+    for key, value in flat.items():
+        name = key.removeprefix(prefix)
+        if key in secret_keys or (key.startswith(prefix) and name in SECRET_KEYS):
+            continue  # secrets are redacted; plain booking secrets are reported above
+        rotate = "rotate the credential (it stays in the file's git history)"
+        if not key.startswith(prefix) and is_credential_key(key):
+            problems.append(ConfigProblem(
+                key, "a plain-text value (not shown)", "a credential only as a Pulumi secret, never in plain text",
+                f"remove {key} from {source} and {rotate}; the provider reads its credential from the "
+                f"environment (CLOUDFLARE_API_TOKEN from the CI secret store), or set it encrypted with "
+                f"`pulumi config set --secret {key} <value> --stack {stack}`"))
+            continue
+        kind = looks_like_credential(value)
+        if kind:
+            shown = name if key.startswith(prefix) else key
+            problems.append(ConfigProblem(
+                shown, f"what looks like {kind} (not shown)",
+                "no credential in a plain config value: credentials belong only in `secure:` entries",
+                f"remove the value from {_full_key(shown)} in {source} and {rotate}"))
+            if key.startswith(prefix):
+                hidden.add(name)
+    return hidden
+
+
+def _top(key: str) -> str:
+    return key.split("[")[0].split(".")[0]
 
 
 def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProblem]:

@@ -3,6 +3,7 @@ values are refused with the file, key and line, before any program runs."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from pathlib import Path
@@ -157,3 +158,26 @@ def test_every_typed_value_is_reported_at_once(project: Project) -> None:
 def test_dates_outside_config_are_read_as_text(project: Project) -> None:
     settings = load_stack(project, stack(project, "created: 2026-01-01\n" + PRODUCTION))
     assert settings.flat["booking:compatibilityDate"] == "2026-10-01"
+
+
+# --- secure values must be ciphertext (D14) -------------------------------------------------
+
+SYMMETRIC = "v1:AAECAwQFBgcICQoL:" + base64.b64encode(b"sealed-bytes-with-gcm-tag-0").decode()
+SERVICE = "AAABAFeuJ0fR0k2SFMSVoJZI+0GlNYDaggXpRgu5sD0bpo+EnF1p4w=="
+
+
+@pytest.mark.parametrize("value", ["''", "12345", "null", "sk_live_LEAKCANARY0123456789", "v1:abc",
+                                   "v1:AAAAdGVzdA==:Y2lwaGVydGV4dA==", "LEAKCANARYplaintexttoken"])
+def test_secure_value_that_cannot_be_ciphertext_is_refused_without_echoing_it(project: Project, value: str) -> None:
+    message = refused(project, stack(project, PRODUCTION + f"  booking:paystackSecretKey:\n    secure: {value}\n"))
+    assert "booking:paystackSecretKey" in message and "not Pulumi ciphertext" in message
+    assert "pulumi config set --secret booking:paystackSecretKey" in message
+    if len(value) > 5:
+        assert value not in message and "LEAKCANARY" not in message
+
+
+@pytest.mark.parametrize("value", [SYMMETRIC, SERVICE])
+def test_passphrase_and_pulumi_cloud_ciphertext_are_accepted(project: Project, value: str) -> None:
+    settings = load_stack(project, stack(project, PRODUCTION + f"  booking:paystackSecretKey:\n    secure: {value}\n"))
+    assert settings.flat["booking:paystackSecretKey"] == "[secret]"
+    assert "booking:paystackSecretKey" in settings.secret_keys

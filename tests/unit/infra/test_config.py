@@ -123,7 +123,33 @@ def test_misspelt_key_is_reported_as_unknown_with_the_known_keys() -> None:
 
 
 def test_keys_of_other_namespaces_are_ignored() -> None:
-    assert parse({"cloudflare:apiToken": "whatever"}).environment == "production"
+    assert parse({"aws:region": "us-east-1", "cloudflare:apiToken": "v1:x"},
+                 secret_keys={*SECRETS, "cloudflare:apiToken"}).environment == "production"
+
+
+@pytest.mark.parametrize("key", ["cloudflare:apiToken", "cloudflare:apiKey", "aws:secretKey"])
+def test_a_plain_provider_credential_is_refused_without_echoing_it(key: str) -> None:
+    err = problems({key: "LEAKCANARY_cf_token_0123456789"})
+    [p] = err.problems
+    assert p.key == key and "not shown" in p.found
+    text = err.render()
+    assert "LEAKCANARY" not in text
+    assert f"- {key}: found" in text and f"pulumi config set --secret {key}" in text
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("booking:pagesProductionBranch", "sk_live_LEAKCANARY0123456789"),
+    ("booking:alertEmail", "sk_live_LEAKCANARY0123456789@company.com"),
+    ("booking:databaseName", "Bearer LEAKCANARYabcdefghijklmnop"),
+    ("booking:tenants", json.dumps([{"slug": "sk_live_LEAKCANARY0123456789", "hostname": "a.example.co.za",
+                                     "zoneId": "ab" * 16}])),
+    ("other:note", "EAAGLEAKCANARY0123456789abcdefgh"),
+])
+def test_a_credential_shaped_value_in_a_plain_key_is_refused_and_never_printed(key: str, value: str) -> None:
+    err = problems({key: value})
+    assert [p.key for p in err.problems] == [key.removeprefix("booking:")]
+    assert "looks like" in err.problems[0].found and "not shown" in err.problems[0].found
+    assert "LEAKCANARY" not in err.render()
 
 
 def test_every_problem_is_reported_at_once() -> None:
