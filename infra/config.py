@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,11 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # D1 database, Worker and Pages project names: lowercase letters, digits and hyphens.
 _RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Cloudflare accepts at most 10 MB (compressed) for one Worker on the Workers Paid plan, 3 MB on
+# Free. The plan reads the bundle whole and inlines it, so a larger file is refused unread.
+WORKER_BUNDLE_MAX_BYTES = 10 * 1024 * 1024
+_BUNDLE_ALLOWED = ("a path relative to the project folder and inside it (no leading / or ~, no '..'), "
+                   "e.g. worker/src/index.js")
 
 
 def _check_hostname(value: str) -> str:
@@ -141,6 +147,17 @@ class StackConfig(BaseModel):
     def _route(cls, value: str) -> str:
         if not value.startswith("/") or any(ch.isspace() for ch in value):
             raise ValueError("a path pattern starting with '/' such as '/*' (the route is <domain><workerRoute>)")
+        return value
+
+    @field_validator("worker_bundle", mode="before")
+    @classmethod
+    def _bundle(cls, value: Any) -> Any:
+        # The bundle's bytes go into the plan and, under `pulumi up`, to Cloudflare as the Worker:
+        # a path out of the project (/proc/self/environ, ../../etc/passwd) would publish that file.
+        if isinstance(value, str) and (
+                value.startswith(("/", "~", "\\")) or ".." in re.split(r"[/\\]", value)
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)):
+            raise ValueError(_BUNDLE_ALLOWED)
         return value
 
     @field_validator("database_name", "worker_name", "pages_project_name", "backup_bucket_name")
@@ -340,14 +357,34 @@ def parse_config(
         problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
     else:
         if not problems:
-            bundle = (project_root / cfg.worker_bundle).resolve()
-            if not bundle.is_file():
-                problems.append(ConfigProblem("workerBundle", _show(str(cfg.worker_bundle)),
-                                              f"a path to the Worker's ES-module bundle, relative to "
-                                              f"{project_root} (no file is there)"))
-            else:
+            bundle, problem = _bundle_file(cfg.worker_bundle, project_root)
+            if problem is None:
                 return cfg.model_copy(update={"worker_bundle": bundle})
+            problems.append(problem)
     raise ConfigError(source, stack, problems)
+
+
+def _bundle_file(relative: Path, project_root: Path) -> tuple[Path, ConfigProblem | None]:
+    """The bundle's real path, or why it cannot be the Worker: outside the project, not a file, too big."""
+    root = project_root.resolve()
+    found = _show(str(relative))
+    try:
+        bundle = (root / relative).resolve(strict=True)
+        status = bundle.stat()
+    except (OSError, RuntimeError):
+        return root / relative, ConfigProblem("workerBundle", found, f"a path to the Worker's ES-module bundle, "
+                                                                    f"relative to {root} (no file is there)")
+    if not bundle.is_relative_to(root):
+        return bundle, ConfigProblem("workerBundle", f"{found}, which resolves to {bundle}",
+                                     f"a file inside the project ({root}); a symlink out of it is not followed")
+    if not stat.S_ISREG(status.st_mode):
+        return bundle, ConfigProblem("workerBundle", found, "a regular file (the built bundle), not a folder, "
+                                                            "device or pipe")
+    if status.st_size > WORKER_BUNDLE_MAX_BYTES:
+        return bundle, ConfigProblem("workerBundle", f"{found} of {status.st_size:,} bytes",
+                                     "at most 10 MiB: Cloudflare's limit for one Worker is 10 MB compressed on the "
+                                     "Workers Paid plan (3 MB on Free)")
+    return bundle, None
 
 
 def _committed_credentials(flat: Mapping[str, Any], secret_keys: set[str], stack: str, source: str,

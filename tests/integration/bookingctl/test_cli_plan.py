@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -206,3 +207,24 @@ def test_a_committed_credential_exits_2_in_every_format_without_printing_it(
     assert code == 2, err
     assert "LEAKCANARY" not in out + err
     assert "not shown" in err
+
+
+def test_worker_bundle_pointing_at_the_process_environment_is_refused_and_the_canary_never_printed(
+        scratch_project: Path) -> None:
+    import base64
+    import os
+
+    stack = scratch_project / "Pulumi.staging.yaml"
+    edit(stack, "booking:workerBundle: worker/src/index.js", "booking:workerBundle: /proc/self/environ")
+    env = {**os.environ, "CLOUDFLARE_API_TOKEN": "cf-LEAKCANARY", "PULUMI_CONFIG_PASSPHRASE": "pp-LEAKCANARY"}
+    script = str(Path(sys.executable).with_name("bookingctl"))
+    for fmt in PlanFormat:
+        run = subprocess.run([script, "plan", "staging", "-f", fmt.value, "--project-dir", str(scratch_project)],
+                             capture_output=True, text=True, env=env, timeout=120)
+        shown = run.stdout + run.stderr
+        # The leak this guards against printed the environment base64-encoded (a module's contentBase64).
+        decoded = b"".join(base64.b64decode(m + "=" * (-len(m) % 4))
+                           for m in re.findall(r"[A-Za-z0-9+/]{40,}", shown))
+        assert run.returncode == 2, (fmt, run.stderr)
+        assert "booking:workerBundle" in run.stderr and "relative to the project" in run.stderr
+        assert "LEAKCANARY" not in shown and b"LEAKCANARY" not in decoded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,3 +206,41 @@ def test_production_needs_an_alert_address() -> None:
 def test_alert_address_must_be_an_email() -> None:
     [p] = problems({"booking:alertEmail": "not-an-email"}).problems
     assert p.key == "alertEmail" and "email address" in p.allowed
+
+
+# --- workerBundle stays inside the project (D7) ---------------------------------------------
+
+def bundle_problem(value: str, root: Path = REPO) -> str:
+    flat = {**BASE, "booking:workerBundle": value}
+    with pytest.raises(ConfigError) as info:
+        parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=root)
+    [p] = info.value.problems
+    assert p.key == "workerBundle"
+    return p.allowed
+
+
+@pytest.mark.parametrize("value", ["/etc/hostname", "/proc/self/environ", "../../../etc/passwd",
+                                   "worker/../../../../proc/self/environ", "~/bundle.js", "worker/\x00x.js"])
+def test_worker_bundle_outside_the_project_is_refused(value: str) -> None:
+    assert "relative to the project" in bundle_problem(value)
+
+
+def test_worker_bundle_symlinked_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "index.js").symlink_to("/proc/self/environ")
+    assert "inside the project" in bundle_problem("worker/index.js", tmp_path)
+
+
+def test_worker_bundle_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.js")
+    assert "a regular file" in bundle_problem("pipe.js", tmp_path)
+    assert "a regular file" in bundle_problem("worker", REPO)
+
+
+def test_worker_bundle_larger_than_cloudflares_limit_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "big.js").open("wb") as handle:
+        handle.truncate(10 * 1024 * 1024 + 1)
+    allowed = bundle_problem("big.js", tmp_path)
+    assert "10 MiB" in allowed and "Cloudflare" in allowed
