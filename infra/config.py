@@ -12,6 +12,7 @@ is allowed, so one edit fixes a broken stack file instead of one edit per run.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import re
 import stat
@@ -44,6 +45,13 @@ _RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # Cloudflare accepts at most 10 MB (compressed) for one Worker on the Workers Paid plan, 3 MB on
 # Free. The plan reads the bundle whole and inlines it, so a larger file is refused unread.
 WORKER_BUNDLE_MAX_BYTES = 10 * 1024 * 1024
+# Path characters of RFC 3986 without '%' (no encoded dots or slashes), then at most a final '*'.
+_ROUTE = re.compile(r"/[A-Za-z0-9\-._~!$&'()+,;=:@/]*\*?")
+_ROUTE_ALLOWED = ("a Cloudflare route path: starting with '/', '*' only as the last character, no '..', '?', '#', "
+                  "spaces, control characters or host part (the route is <domain><workerRoute>), e.g. '/*'")
+# The health check and the booking API live under /api/; the route must hand them to the Worker.
+_API_PROBE = "/api/health"
+_BRANCH_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[]")
 _BUNDLE_ALLOWED = ("a path relative to the project folder and inside it (no leading / or ~, no '..'), "
                    "e.g. worker/src/index.js")
 
@@ -56,6 +64,32 @@ def _check_hostname(value: str) -> str:
         raise ValueError(
             "a lowercase hostname with at least two dot-separated labels of letters, digits and hyphens"
         )
+    if labels[-1].isdigit():
+        # 10.0.0.1 passes the label rule; a route, CNAME and Pages domain need a name in a zone.
+        raise ValueError("a DNS name in a Cloudflare zone, not an IP address (no all-numeric top-level label)")
+    return value
+
+
+def _check_route(value: str) -> str:
+    """A Workers route path: Cloudflare allows '*' only at the end and matches no query or fragment."""
+    segments = value.rstrip("*").split("/")[1:]
+    if not _ROUTE.fullmatch(value) or value.startswith("//") or any(seg in (".", "..") for seg in segments):
+        raise ValueError(_ROUTE_ALLOWED)
+    probe = _API_PROBE
+    if not (probe.startswith(value[:-1]) if value.endswith("*") else probe == value):
+        raise ValueError(f"a pattern that reaches {probe} (e.g. '/*' or '/api/*'): the Worker serves the API and "
+                         "its health check there; any other route sends them to the Pages site")
+    return value
+
+
+def _check_branch(value: str) -> str:
+    """A branch name as `git check-ref-format --branch` accepts it (Pages deploys that branch)."""
+    parts = value.split("/")
+    if (not value or len(value) > 255 or value == "@" or value.startswith("-") or value.endswith((".", "/"))
+            or any(bad in value for bad in ("..", "//", "@{", "\\")) or _BRANCH_BAD.search(value)
+            or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)):
+        raise ValueError("a git branch name (no spaces, '..', '~^:?*[\\', '@{', no part starting with '.' or "
+                         "ending '.lock', not starting with '-'), e.g. main")
     return value
 
 
@@ -145,9 +179,12 @@ class StackConfig(BaseModel):
     @field_validator("worker_route")
     @classmethod
     def _route(cls, value: str) -> str:
-        if not value.startswith("/") or any(ch.isspace() for ch in value):
-            raise ValueError("a path pattern starting with '/' such as '/*' (the route is <domain><workerRoute>)")
-        return value
+        return _check_route(value)
+
+    @field_validator("pages_production_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        return _check_branch(value)
 
     @field_validator("worker_bundle", mode="before")
     @classmethod
@@ -352,7 +389,7 @@ def parse_config(
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(p for p in _problems_from(exc, raw) if _top(p.key) not in hidden)
+        problems.extend(p for p in _problems_from(exc, raw, stack, source) if _top(p.key) not in hidden)
     except _KeyedError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
         problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
     else:
@@ -425,7 +462,7 @@ def _top(key: str) -> str:
     return key.split("[")[0].split(".")[0]
 
 
-def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProblem]:
+def _problems_from(exc: ValidationError, raw: Mapping[str, Any], stack: str, source: str) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
@@ -436,8 +473,7 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigP
         key = _format_loc(loc)
         top = loc[0] if loc else ""
         if err["type"] == "extra_forbidden":
-            known = ", ".join(sorted(StackConfig.model_fields[n].alias or n for n in StackConfig.model_fields))
-            problems.append(ConfigProblem(key, "an unknown key", f"one of: {known}"))
+            problems.append(_unknown_key(key, loc, stack, source))
             continue
         if err["type"] == "missing":
             found = "nothing (key not set)"
@@ -445,9 +481,58 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigP
             found = "a value (not shown)"
         else:
             found = _show(_dig(raw, loc))
-        allowed = str(ctx_err) if ctx_err is not None else err["msg"].removeprefix("Value error, ")
+        # Our validators' ValueErrors already say what is allowed; pydantic's own errors do not.
+        allowed = str(ctx_err) if isinstance(ctx_err, Exception) else _plain(err)
         problems.append(ConfigProblem(key, found, allowed))
     return problems
+
+
+def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigProblem:
+    """An unknown key, answered with the keys allowed where it is and the nearest of them."""
+    in_tenant = loc[0] == "tenants" and len(loc) == 3
+    model: type[BaseModel] = Tenant if in_tenant else StackConfig
+    known = sorted(field.alias or name for name, field in model.model_fields.items())
+    nearest = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if in_tenant else f"{NAMESPACE}:"
+    hint = f" (did you mean {where}{nearest[0]}?)" if nearest else ""
+    if nearest:
+        fix = f"rename {NAMESPACE}:{key} to {where}{nearest[0]} in {source}"
+    else:
+        fix = f"remove {NAMESPACE}:{key} from {source}: the program reads no such key"
+    if in_tenant:
+        fix += f" (a tenant has only {', '.join(known)})"
+    return ConfigProblem(key, "an unknown key", f"one of: {', '.join(known)}{hint}", fix)
+
+
+# Pydantic's error types in the words of this file's other messages ("expected <allowed>").
+_PLAIN = {
+    "missing": "a value (the key is required)",
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "finite_number": "a finite number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list", "tuple_type": "a list",
+    "model_type": "an object of keys and values", "model_attributes_type": "an object of keys and values",
+    "dict_type": "an object of keys and values",
+    "date_type": "a date written YYYY-MM-DD", "date_parsing": "a date written YYYY-MM-DD",
+    "date_from_datetime_parsing": "a date written YYYY-MM-DD",
+    "date_from_datetime_inexact": "a date written YYYY-MM-DD",
+}
+_BOUNDS = {"greater_than_equal": ("ge", "greater than or equal to"), "greater_than": ("gt", "greater than"),
+           "less_than_equal": ("le", "less than or equal to"), "less_than": ("lt", "less than")}
+
+
+def _plain(err: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        return f"a number {words} {ctx.get(name)}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if kind in _PLAIN:
+        detail = ctx.get("error")
+        return _PLAIN[kind] + (f" ({detail})" if kind.startswith("date") and detail else "")
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
 
 
 def _format_loc(loc: list[str]) -> str:

@@ -244,3 +244,82 @@ def test_worker_bundle_larger_than_cloudflares_limit_is_refused(tmp_path: Path) 
         handle.truncate(10 * 1024 * 1024 + 1)
     allowed = bundle_problem("big.js", tmp_path)
     assert "10 MiB" in allowed and "Cloudflare" in allowed
+
+
+# --- routes, hostnames, branches (D19) ------------------------------------------------------
+
+@pytest.mark.parametrize("route", ["/*evil", "/\x00*", "/../../*", "/*.evil.com/*", "/*?x=1#frag", "//evil.com/*",
+                                   "/api/../*", "/a b/*", "/ä/*"])
+def test_worker_route_that_is_not_a_cloudflare_path_pattern_is_refused(route: str) -> None:
+    [p] = problems({"booking:workerRoute": route}).problems
+    assert p.key == "workerRoute" and "'*' only as the last character" in p.allowed
+
+
+def test_worker_route_that_would_not_reach_the_api_is_refused() -> None:
+    # `/` matches the home page only: /api/* (and the health check on /api/health) would go to Pages.
+    [p] = problems({"booking:workerRoute": "/"}).problems
+    assert p.key == "workerRoute" and "/api/health" in p.allowed
+
+
+@pytest.mark.parametrize("route", ["/*", "/api/*", "/api*"])
+def test_worker_routes_covering_the_api_are_accepted(route: str) -> None:
+    assert parse({"booking:workerRoute": route}).worker_route == route
+
+
+@pytest.mark.parametrize("domain", ["10.0.0.1", "www.example.123", "1.2.3.4"])
+def test_ip_address_or_numeric_top_level_domain_is_refused(domain: str) -> None:
+    [p] = problems({"booking:domain": domain}).problems
+    assert p.key == "domain" and "not an IP address" in p.allowed
+
+
+def test_tenant_hostname_that_is_an_ip_address_is_refused() -> None:
+    tenants = [{"slug": "ip", "hostname": "192.168.1.20", "zoneId": "ab" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].hostname" and "not an IP address" in p.allowed
+
+
+@pytest.mark.parametrize("branch", ["../../ x;rm -rf /", "main..x", "-main", "a b", "release.lock", "@", "a//b",
+                                    "feature/", ".hidden", "x@{1}", "tab\there", "a:b", "ref~1", "a^", "*", "?"])
+def test_pages_production_branch_must_be_a_valid_git_branch_name(branch: str) -> None:
+    [p] = problems({"booking:pagesProductionBranch": branch}).problems
+    assert p.key == "pagesProductionBranch" and "git branch name" in p.allowed
+
+
+@pytest.mark.parametrize("branch", ["main", "production", "release/2026-10", "feature/x_y.z"])
+def test_ordinary_branch_names_are_accepted(branch: str) -> None:
+    assert parse({"booking:pagesProductionBranch": branch}).pages_production_branch == branch
+
+
+def test_unknown_tenant_key_is_answered_with_the_tenant_keys() -> None:
+    tenants = [{"slug": "a", "hostname": "a.example.co.za", "zoneId": "ab" * 16, "route": "/evil"}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].route"
+    assert "hostname, slug, zoneId" in p.allowed and "accountId" not in p.allowed
+
+
+# --- messages a newcomer can act on ---------------------------------------------------------
+
+def test_misspelt_key_fix_names_the_nearest_valid_key_and_not_the_misspelt_one() -> None:
+    err = problems({"booking:backupRetentionDays": None, "booking:backupRetentionDay": "7"})
+    text = err.render()
+    unknown = next(p for p in err.problems if p.key == "backupRetentionDay")
+    assert "did you mean booking:backupRetentionDays" in unknown.allowed
+    assert "rename booking:backupRetentionDay to booking:backupRetentionDays" in text
+    assert "pulumi config set booking:backupRetentionDay " not in text
+
+
+def test_missing_key_says_a_value_is_required_in_plain_words() -> None:
+    [p] = problems({"booking:zoneId": None}).problems
+    assert p.allowed == "a value (the key is required)"
+
+
+@pytest.mark.parametrize("changes", [
+    {"booking:zoneId": None}, {"booking:backupRetentionDays": "abc"}, {"booking:backupRetentionDays": "0"},
+    {"booking:environment": "prod"}, {"booking:healthCheck": "maybe"}, {"booking:compatibilityDate": "2026-02-30"},
+    {"booking:tenants": "[{]"}, {"booking:tenants": json.dumps([{"slug": "a"}])}, {"booking:watch": "[1]"},
+    {"booking:domain": "https://x"}, {"booking:tenants": json.dumps([None, 5])},
+])
+def test_no_pydantic_wording_reaches_the_user(changes: dict[str, Any]) -> None:
+    text = problems(changes).render()
+    for leaked in ("Field required", "Value error,", "Input should be", "pydantic", "[type="):
+        assert leaked not in text, text
