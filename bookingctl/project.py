@@ -5,8 +5,10 @@ strings throughout, structured values JSON-encoded) plus the set of secret keys.
 cannot be decrypted offline, so each `secure:` entry stands in as `SECRET_PLACEHOLDER`.
 
 Files are read through `bookingctl.safeyaml` (size cap, duplicate keys refused as the Pulumi CLI
-does, bounded aliases). What the CLI would read differently from PyYAML, and is refused here
-with the key and line, before any program runs.
+does, bounded aliases). What the CLI would read differently from PyYAML, and what no `pulumi up`
+could decrypt, is refused here with the key and line, before any program runs; so is a hostname
+another environment's committed stack file already serves. The policy pack reads the other stacks
+through this module too (`other_stacks`), so both judge hostnames from the same files.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from booking_shared.credentials import is_credential_key, looks_like_ciphertext
+from booking_shared.hostnames import declared_hostnames, environment_of
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
 from bookingctl import safeyaml
 
@@ -77,6 +80,16 @@ class StackSettings:
     flat: dict[str, str]
     secret_keys: frozenset[str]
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OtherStack:
+    """Another committed stack, as far as hostname ownership goes."""
+
+    stack: str
+    source: str
+    environment: str
+    hostnames: dict[str, str]  # hostname -> the key declaring it
 
 
 def committed_stacks(root: Path) -> list[str]:
@@ -178,6 +191,47 @@ def _read_stack(path: Path, stack: str) -> tuple[dict[str, str], set[str], list[
     return flat, secret_keys, problems
 
 
+def other_stacks(root: Path, stack: str) -> tuple[list[OtherStack], list[str]]:
+    """Every other committed stack's environment and hostnames, and the files that cannot be read.
+
+    The policy pack treats an unreadable file as a violation (it cannot prove isolation); the
+    config check leaves it to the pack and to that stack's own plan.
+    """
+    found, unreadable = [], []
+    for name in committed_stacks(root):
+        if name == stack:
+            continue
+        path = root / f"Pulumi.{name}.yaml"
+        try:
+            flat, _, problems = _read_stack(path, name)
+        except ProjectError as exc:
+            unreadable.append(" ".join(line.strip() for line in str(exc).splitlines()))
+            continue
+        if problems:
+            unreadable.append(f"{path.name}: {len(problems)} problem(s), e.g. {problems[0].key}: {problems[0].found}")
+            continue
+        found.append(OtherStack(name, path.name, environment_of(flat, name), declared_hostnames(flat)))
+    return found, unreadable
+
+
+def _foreign_hostnames(root: Path, stack: str, source: str, flat: dict[str, str]) -> list[StackProblem]:
+    """This stack's hostnames that a committed stack of another environment serves."""
+    mine = declared_hostnames(flat)
+    environment = environment_of(flat, stack)
+    problems = []
+    for other in other_stacks(root, stack)[0]:
+        if other.environment == environment:
+            continue  # two stacks of one environment (regions, say) may share; environments may not
+        for hostname in sorted(set(mine) & set(other.hostnames)):
+            problems.append(StackProblem(
+                mine[hostname], None,
+                f"'{hostname}', which {other.source} ({other.environment}) serves as {other.hostnames[hostname]}",
+                f"a hostname no other environment's stack serves: a {environment} route, DNS record or Pages "
+                f"domain on it would take {other.environment}'s traffic (and its users' data) into {environment}",
+                f"give stack {stack} its own hostname in {source} (e.g. staging.<domain> for staging)"))
+    return problems
+
+
 def load_stack(project: Project, stack: str) -> StackSettings:
     """Load `Pulumi.<stack>.yaml` into the engine's flat config form."""
     path = project.stack_file(stack)
@@ -187,6 +241,8 @@ def load_stack(project: Project, stack: str) -> StackSettings:
                            f"Stacks here: {known}. Create one with `pulumi stack init {stack}` "
                            f"and set its booking:* keys.")
     flat, secret_keys, problems = _read_stack(path, stack)
+    if not problems:
+        problems = _foreign_hostnames(project.root, stack, path.name, flat)
     if problems:
         raise StackFileError(path.name, stack, problems)
 

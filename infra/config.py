@@ -266,6 +266,9 @@ class StackConfig(BaseModel):
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):
             where = f"tenants[{index}]"
+            if production and looks_like_staging(tenant.hostname):
+                raise _KeyedError(f"{where}.hostname", tenant.hostname,
+                                  "a production hostname without a staging/test label")
             if tenant.hostname in seen:
                 raise _KeyedError(where, tenant.hostname,
                                   f"a hostname not already served by {seen[tenant.hostname]}")

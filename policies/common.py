@@ -33,7 +33,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from booking_shared.naming import looks_like_staging
+from booking_shared.hostnames import environment_of
+from booking_shared.naming import NAMESPACE
 
 # The repository's one hardened YAML reader (size cap, duplicate keys, bounded aliases, dates kept
 # as text); it imports only PyYAML, so the pack can use it under the real engine too.
@@ -69,10 +70,20 @@ def stack_environment() -> str:
 
     Unknown names count as production, the strictest reading.
     """
-    configured = stack_config("environment")
-    if configured in ("production", "staging"):
-        return str(configured)
-    return "staging" if looks_like_staging(pulumi.get_stack()) else "production"
+    return environment_of({f"{NAMESPACE}:environment": stack_config("environment")}, pulumi.get_stack())
+
+
+def project_root() -> Path:
+    """The folder holding Pulumi.yaml and the committed stack files: the pack folder's parent.
+
+    The engine (and the gate) start the pack with the pack folder as its working directory; the
+    code itself may be imported from an installed copy elsewhere, so `__file__` is the last resort.
+    """
+    cwd = Path.cwd().resolve()
+    for folder in (cwd.parent, cwd, Path(__file__).resolve().parent.parent):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return cwd.parent
 
 
 def route_host(pattern: str) -> str:

@@ -15,7 +15,7 @@ from policies.checklist import pre_deploy_checklist
 from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
-from policies.isolation import environment_isolation
+from policies.isolation import environment_isolation, hostname_isolation
 from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
@@ -26,6 +26,7 @@ PACK_NAME = "appointmentbooking-policies"
 
 _AREA_POLICIES: list[PackPolicy] = [
     environment_isolation,
+    hostname_isolation,
     data_protection,
     backup_retention,
     secret_bindings,

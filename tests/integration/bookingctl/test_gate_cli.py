@@ -30,7 +30,7 @@ def test_production_with_complete_evidence_passes_the_gate() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json", "--policy-config", EVIDENCE)
     data = json.loads(out)
     assert code == 0
-    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == 12
+    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == 13
     assert data["violations"] == []
 
 
@@ -106,7 +106,7 @@ def test_sarif_output_is_sarif_2_1_0_with_every_policy_as_a_rule() -> None:
     assert sarif["version"] == "2.1.0"
     [run] = sarif["runs"]
     rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert len(rules) == 12 and "pre-deploy-checklist" in rules
+    assert len(rules) == 13 and "pre-deploy-checklist" in rules
     result = run["results"][0]
     assert result["level"] == "error" and result["ruleId"] == rules[result["ruleIndex"]]
     location = result["locations"][0]["physicalLocation"]

@@ -7,7 +7,9 @@ non-compliant case changes one field of it.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +314,61 @@ def test_production_without_its_health_alert_is_incomplete(prod_pack: PackProces
     result = prod(prod_pack, without(production, "cloudflare:index/notificationPolicy:NotificationPolicy"))
     [v] = found(result, "production-completeness")
     assert "the alert when the health check fails" in v.message
+
+
+# --- environment-hostname-isolation ---------------------------------------------------------
+
+HOSTNAMES = "environment-hostname-isolation"
+
+
+def test_committed_stacks_use_only_their_own_hostnames(
+        prod_pack: PackProcess, production: Plan, staging_pack: PackProcess, staging: Plan) -> None:
+    assert not found(prod(prod_pack, production), HOSTNAMES)
+    assert not found(gate(staging_pack, staging), HOSTNAMES)
+
+
+@pytest.mark.parametrize(("resource", "path", "value"), [
+    ("main-route", ("pattern",), "www.instylehairboutique.co.za/api/*"),
+    ("main-route", ("pattern",), "*.instylehairboutique.co.za/*"),
+    ("main-dns", ("name",), "WWW.instylehairboutique.co.za."),
+    ("main-pages-domain", ("name",), "www.instylehairboutique.co.za"),
+])
+def test_staging_resource_on_productions_hostname_is_a_mandatory_violation(
+        staging_pack: PackProcess, staging: Plan, resource: str, path: tuple[str, ...], value: str) -> None:
+    result = gate(staging_pack, changed(staging, resource, path, value))
+    [v] = found(result, HOSTNAMES)
+    assert v.level == "mandatory" and v.severity == "critical" and not result.passed
+    assert v.resource.endswith(f"::{resource}")
+    assert "www.instylehairboutique.co.za" in v.message and "Pulumi.production.yaml (production)" in v.message
+    assert "Why:" in v.message and "Fix:" in v.message
+
+
+def test_production_resource_on_a_staging_labelled_hostname_is_a_violation(
+        prod_pack: PackProcess, production: Plan) -> None:
+    [v] = found(prod(prod_pack, changed(production, "main-dns", ("name",), "test.instylehairboutique.co.za")),
+                HOSTNAMES)
+    assert "staging/test-labelled" in v.message and v.resource.endswith("::main-dns")
+
+
+def test_hostname_isolation_does_not_apply_without_routes_dns_or_pages_domains(
+        prod_pack: PackProcess, production: Plan) -> None:
+    plan = production
+    for token in ("cloudflare:index/workersRoute:WorkersRoute", "cloudflare:index/dnsRecord:DnsRecord",
+                  "cloudflare:index/pagesDomain:PagesDomain"):
+        plan = without(plan, token)
+    result = prod(prod_pack, plan)
+    assert not found(result, HOSTNAMES)
+    assert not_applicable(result, HOSTNAMES)
+
+
+def test_an_unreadable_committed_stack_file_fails_hostname_isolation(
+        project: Project, staging: Plan, tmp_path: Path) -> None:
+    # The pack reads the stack files next to its own folder, as under `pulumi preview --policy-pack`.
+    shutil.copytree(PACK, tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  booking:domain: a\n  booking:domain: b\n")
+    with PackProcess(tmp_path / "policies", project.name, "staging", load_stack(project, "staging").flat) as pack:
+        result = gate(pack, staging)
+    [v] = found(result, HOSTNAMES)
+    assert "Pulumi.broken.yaml" in v.message and v.level == "mandatory"

@@ -181,3 +181,39 @@ def test_passphrase_and_pulumi_cloud_ciphertext_are_accepted(project: Project, v
     settings = load_stack(project, stack(project, PRODUCTION + f"  booking:paystackSecretKey:\n    secure: {value}\n"))
     assert settings.flat["booking:paystackSecretKey"] == "[secret]"
     assert "booking:paystackSecretKey" in settings.secret_keys
+
+
+# --- a hostname belongs to one environment (D5) ---------------------------------------------
+
+STAGING = (REPO / "Pulumi.staging.yaml").read_text()
+PROD_HOST = "www.instylehairboutique.co.za"
+TENANT = "  booking:tenants:\n    - slug: instyle\n      hostname: {host}\n      zoneId: " + "ab" * 16 + "\n"
+
+
+def test_staging_tenant_on_productions_hostname_is_refused_naming_both_files(project: Project) -> None:
+    text = STAGING.replace("booking:workerRoute: /*", "booking:workerRoute: /api/*") + TENANT.format(host=PROD_HOST)
+    message = refused(project, stack(project, text, "advhijack"))
+    assert "booking:tenants[0].hostname" in message and "Pulumi.production.yaml (production)" in message
+    assert "Pulumi.advhijack.yaml" in message
+
+
+def test_staging_domain_equal_to_productions_is_refused(project: Project) -> None:
+    text = STAGING.replace("booking:domain: staging.instylehairboutique.co.za", f"booking:domain: {PROD_HOST}")
+    assert "booking:domain: found 'www.instylehairboutique.co.za', which Pulumi.production.yaml" in refused(
+        project, stack(project, text, "advstg"))
+
+
+def test_production_is_refused_while_a_staging_stack_claims_its_hostname(project: Project) -> None:
+    # The overlap is the problem, whichever file is planned: a hostname belongs to one environment.
+    stack(project, STAGING + TENANT.format(host=PROD_HOST.upper()), "advhijack")
+    assert "Pulumi.advhijack.yaml (staging)" in refused(project, "production")
+
+
+def test_stacks_of_one_environment_may_share_hostnames(project: Project) -> None:
+    settings = load_stack(project, stack(project, PRODUCTION, "production-eu"))
+    assert settings.flat["booking:domain"] == PROD_HOST
+
+
+def test_an_unreadable_other_stack_file_does_not_block_this_stacks_config(project: Project) -> None:
+    stack(project, "config: [\n", "broken")
+    assert load_stack(project, "staging").flat["booking:environment"] == "staging"

@@ -323,3 +323,9 @@ def test_no_pydantic_wording_reaches_the_user(changes: dict[str, Any]) -> None:
     text = problems(changes).render()
     for leaked in ("Field required", "Value error,", "Input should be", "pydantic", "[type="):
         assert leaked not in text, text
+
+
+def test_production_tenant_hostname_with_a_staging_label_is_refused() -> None:
+    tenants = [{"slug": "stg", "hostname": "staging.instylehairboutique.co.za", "zoneId": "ab" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].hostname" and "staging/test label" in p.allowed
