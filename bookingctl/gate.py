@@ -85,6 +85,22 @@ class Violation:
                 "resource": self.resource, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Downgrade:
+    """A policy the user's policy config made weaker than the pack would run it (e.g. mandatory -> advisory)."""
+
+    policy: str
+    was: str
+    now: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "from": self.was, "to": self.now}
+
+
+# How strongly a level blocks; remediate blocks like mandatory (and does for stack policies).
+_STRENGTH = {"disabled": 0, "advisory": 1, "mandatory": 2, "remediate": 2}
+
+
 @dataclass
 class GateResult:
     pack: str
@@ -94,6 +110,8 @@ class GateResult:
     violations: list[Violation] = field(default_factory=list)
     # (policy, reason) for each "does not apply here" answer, e.g. data-protection on staging.
     not_applicable: list[tuple[str, str]] = field(default_factory=list)
+    # Every policy the user's config lowered: listed in every output so a reviewer sees it.
+    downgrades: list[Downgrade] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -107,7 +125,8 @@ class GateResult:
     def summary(self) -> dict[str, Any]:
         return {"pack": self.pack, "version": self.version, "policies": len(self.policies),
                 "passed": self.passed, "mandatory": len(self.mandatory),
-                "advisory": len(self.violations) - len(self.mandatory), "seconds": round(self.seconds, 3)}
+                "advisory": len(self.violations) - len(self.mandatory),
+                "downgrades": [d.to_dict() for d in self.downgrades], "seconds": round(self.seconds, 3)}
 
 
 # --- policy config --------------------------------------------------------------------------
@@ -149,6 +168,12 @@ def _level(value: Any, source: str, name: str) -> str:
         raise PolicyConfigError(f"{source}: {name!r} has enforcement level {value!r}; "
                                 f"allowed: {', '.join(LEVELS)}")
     return str(value)
+
+
+def downgrades(baseline: Mapping[str, PolicyConfig], configured: Mapping[str, PolicyConfig]) -> list[Downgrade]:
+    """Policies whose configured level blocks less than the pack's own (defaults and initial config)."""
+    return [Downgrade(name, str(baseline[name].level), str(cfg.level)) for name, cfg in sorted(configured.items())
+            if name in baseline and _STRENGTH.get(str(cfg.level), 0) < _STRENGTH.get(str(baseline[name].level), 0)]
 
 
 def reconcile(policies: list[PolicyInfo], initial: dict[str, PolicyConfig],
@@ -313,22 +338,35 @@ def _collect(result: GateResult, response: Any, by_name: dict[str, PolicyInfo], 
     result.not_applicable += [(n.policy_name, n.reason) for n in response.not_applicable]
 
 
-def evaluate(plan: Plan, pack: PackProcess, user_config: dict[str, PolicyConfig] | None = None) -> GateResult:
-    """Run the pack over the plan's resources through the Analyzer protocol."""
+def _configure(analyzer: analyzer_pb2_grpc.AnalyzerStub, reconciled: dict[str, PolicyConfig], source: str) -> None:
+    """Send the reconciled config; the pack's refusal (a locked policy lowered) is a config error, as
+    `pulumi preview` reports it, not a failure of the pack."""
+    try:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_TO_PROTO[str(cfg.level)],
+                                             properties=_struct(cfg.properties))
+            for name, cfg in reconciled.items()
+        }))
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise PolicyConfigError(f"{source}: {exc.details()}") from None
+        raise
+
+
+def evaluate(plan: Plan, pack: PackProcess, user_config: dict[str, PolicyConfig] | None = None,
+             source: str = "the policy config") -> GateResult:
+    """Run the pack over the plan's resources through the Analyzer protocol; `source` names the config file."""
     started = time.perf_counter()
     analyzer = pack.connect()
     try:
         info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
         policies = [_policy_info(p) for p in info.policies]
         by_name = {p.name: p for p in policies}
+        baseline = reconcile(policies, _initial_config(info), {})
         reconciled = reconcile(policies, _initial_config(info), user_config or {})
-        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-            name: analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_TO_PROTO[str(cfg.level)],
-                                             properties=_struct(cfg.properties))
-            for name, cfg in reconciled.items()
-        }))
+        _configure(analyzer, reconciled, source)
         result = GateResult(pack=info.name, version=pack.version() or info.version, policies=policies,
-                            config=reconciled)
+                            config=reconciled, downgrades=downgrades(baseline, reconciled))
         # Requests are pipelined (a bounded window in flight) so this process builds the next
         # request while the pack analyzes the current one; results are collected in plan order.
         pending: deque[tuple[PlannedResource, Any]] = deque()

@@ -232,10 +232,12 @@ def _filtered(name: str, report: ReportViolation, default_urn: str | None) -> Re
 
 @dataclass(frozen=True)
 class PackPolicy:
-    """A policy of the pack, and whether a suppression may silence it."""
+    """A policy of the pack, whether a suppression may silence it and whether config may lower it."""
 
     policy: Policy
     suppressible: bool
+    # Mandatory everywhere: the pack refuses a policy config that disables it or makes it advisory.
+    locked: bool = False
 
     @property
     def name(self) -> str:
@@ -248,10 +250,12 @@ class Catalog:
 
     names: frozenset[str]
     non_suppressible: frozenset[str]
+    locked: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, policies: list[PackPolicy]) -> Catalog:
-        return cls(frozenset(p.name for p in policies), frozenset(p.name for p in policies if not p.suppressible))
+        return cls(frozenset(p.name for p in policies), frozenset(p.name for p in policies if not p.suppressible),
+                   frozenset(p.name for p in policies if p.locked))
 
 
 def _make_policy(
@@ -264,21 +268,25 @@ def _make_policy(
     severity: Severity,
     remediation: str,
     suppressible: bool = True,
+    locked: bool | None = None,
     config_schema: PolicyConfigSchema | None = None,
 ) -> PackPolicy:
     common: dict[str, Any] = {"name": name, "description": description, "enforcement_level": level,
                               "severity": severity, "remediation_steps": remediation, "config_schema": config_schema}
+    # What no suppression may silence and is mandatory no config may lower either, unless the
+    # policy says its level is meant to be configured (the checklist's is, per environment).
+    locked = (not suppressible and level == EnforcementLevel.MANDATORY) if locked is None else locked
     # A non-suppressible policy reports straight to the engine: no suppression entry is consulted.
     if stack:
         def run_stack(args: StackValidationArgs, report: ReportViolation) -> None:
             validate(args, _filtered(name, report, None) if suppressible else _unfiltered(report))
 
-        return PackPolicy(StackValidationPolicy(validate=run_stack, **common), suppressible)
+        return PackPolicy(StackValidationPolicy(validate=run_stack, **common), suppressible, locked)
 
     def run_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
         validate(args, _filtered(name, report, args.urn) if suppressible else _unfiltered(report))
 
-    return PackPolicy(ResourceValidationPolicy(validate=run_resource, **common), suppressible)
+    return PackPolicy(ResourceValidationPolicy(validate=run_resource, **common), suppressible, locked)
 
 
 def _unfiltered(report: ReportViolation) -> Report:

@@ -137,3 +137,34 @@ def test_wrapper_script_keeps_bookingctls_exit_codes() -> None:
     assert passed.returncode == 0, passed.stderr
     usage = subprocess.run([script, "plan", "nope"], cwd=REPO, capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+PR_CONFIG = str(REPO / ".github" / "pr-policy-config.json")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "sarif"])
+def test_the_pull_request_config_still_passes_production_and_lists_the_downgrade(fmt: str) -> None:
+    code, out, err = invoke("plan", "production", "-f", fmt, "--policy-config", PR_CONFIG)
+    assert code == 0, err
+    if fmt == "json":
+        gate_summary = json.loads(out)["policyGate"]
+        assert gate_summary["passed"] is True
+        assert gate_summary["downgrades"] == [{"policy": "pre-deploy-checklist", "from": "mandatory",
+                                               "to": "advisory"}]
+    elif fmt == "sarif":
+        [invocation] = json.loads(out)["runs"][0]["invocations"]
+        [override] = invocation["ruleConfigurationOverrides"]
+        assert override["descriptor"]["id"] == "pre-deploy-checklist"
+        assert override["configuration"] == {"level": "warning", "enabled": True}
+        assert "pre-deploy-checklist" in invocation["toolConfigurationNotifications"][0]["message"]["text"]
+        assert "lowered by the policy config: pre-deploy-checklist mandatory→advisory" in err
+    else:
+        assert "lowered by the policy config: pre-deploy-checklist mandatory→advisory" in out
+
+
+def test_a_policy_config_disabling_every_policy_exits_2_naming_the_locked_ones(tmp_path: Path) -> None:
+    path = tmp_path / "all-disabled.json"
+    path.write_text('{"all": "disabled"}')
+    code, out, err = invoke("plan", "production", "--policy-config", str(path))
+    assert code == 2 and out == ""
+    assert str(path) in err and "data-protection" in err and "environment-hostname-isolation" in err

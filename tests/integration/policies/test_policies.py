@@ -299,10 +299,71 @@ def test_checklist_is_advisory_on_staging(staging_pack: PackProcess, staging: Pl
     assert violations and {v.level for v in violations} == {"advisory"}
 
 
+# Mandatory everywhere: no policy config may disable them or make them advisory.
+LOCKED = ["data-protection", "environment-hostname-isolation", "environment-isolation",
+          "secrets-as-secret-bindings", "suppressions-valid"]
+
+
 def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, production: Plan) -> None:
-    result = gate(prod_pack, production, {"all": "advisory"})
-    assert {cfg.level for cfg in result.config.values()} == {"advisory"}
+    # `all` first, then named entries, as the engine reconciles; the locked policies stay mandatory.
+    result = gate(prod_pack, production, {"all": "advisory", **{name: "mandatory" for name in LOCKED}})
+    levels = {name: cfg.level for name, cfg in result.config.items()}
+    assert {levels[name] for name in LOCKED} == {"mandatory"}
+    assert {level for name, level in levels.items() if name not in LOCKED} == {"advisory"}
     assert result.passed and found(result, "pre-deploy-checklist")
+
+
+@pytest.mark.parametrize("config", [
+    {"all": "disabled"}, {"all": "advisory"}, {"data-protection": "advisory"},
+    {"environment-isolation": {"enforcementLevel": "disabled"}}, {"all": "mandatory", "suppressions-valid": "advisory"},
+])
+def test_no_policy_config_can_lower_a_locked_policy(prod_pack: PackProcess, production: Plan,
+                                                     config: dict[str, Any]) -> None:
+    with pytest.raises(PolicyConfigError) as info:
+        prod(prod_pack, production, config)
+    text = str(info.value)
+    lowered = LOCKED if "all" in config and config["all"] != "mandatory" else [n for n in config if n != "all"]
+    assert all(name in text for name in lowered), text
+    assert "cannot be disabled or made advisory" in text
+
+
+def test_the_pack_itself_refuses_a_lowered_locked_policy_as_under_the_real_engine(prod_pack: PackProcess) -> None:
+    # What `pulumi preview --policy-pack-config` sends after reconciling: the engine reports the
+    # pack's Configure error ("configuring policy pack ...") and stops.
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2
+
+    stub = prod_pack.connect()
+    request = analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        "data-protection": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.DISABLED),
+        "backup-retention": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY),
+    })
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Configure(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "data-protection" in info.value.details() and "backup-retention" not in info.value.details()
+
+
+def test_remediate_keeps_a_locked_policy_blocking(prod_pack: PackProcess, production: Plan) -> None:
+    result = prod(prod_pack, changed(production, "database-d1", protect=False), {"data-protection": "remediate"})
+    [v] = found(result, "data-protection")
+    assert v.level == "mandatory" and not result.passed
+
+
+def test_every_allowed_downgrade_is_listed(prod_pack: PackProcess, production: Plan) -> None:
+    result = gate(prod_pack, production, {"pre-deploy-checklist": "advisory", "backup-retention": "disabled",
+                                          "worker-observability": "mandatory"})
+    assert [(d.policy, d.was, d.now) for d in result.downgrades] == [
+        ("backup-retention", "mandatory", "disabled"), ("pre-deploy-checklist", "mandatory", "advisory")]
+    assert result.summary()["downgrades"] == [
+        {"policy": "backup-retention", "from": "mandatory", "to": "disabled"},
+        {"policy": "pre-deploy-checklist", "from": "mandatory", "to": "advisory"}]
+
+
+def test_the_packs_own_staging_level_for_the_checklist_is_no_downgrade(
+        staging_pack: PackProcess, staging: Plan) -> None:
+    result = gate(staging_pack, staging, {"pre-deploy-checklist": "advisory"})
+    assert result.downgrades == [] and result.config["pre-deploy-checklist"].level == "advisory"
 
 
 def test_unknown_policy_in_config_is_a_config_error(prod_pack: PackProcess, production: Plan) -> None:
