@@ -16,6 +16,7 @@ silently stop blocking.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
@@ -35,6 +36,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bookingctl.planner import Plan, PlannedResource
+from bookingctl.project import ProjectError
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {name: analyzer_pb2.EnforcementLevel.Value(name.upper()) for name in LEVELS}
@@ -44,6 +46,11 @@ _SEVERITY = {analyzer_pb2.PolicySeverity.Value(n): n.removeprefix("POLICY_SEVERI
 _STARTUP_SECONDS = 60
 # Analyze requests in flight at once; the pack serves four at a time.
 _WINDOW = 8
+# Policy settings nest a few levels (retentionDays.production); protobuf's Struct and the schema
+# validator recurse per level, so a deeper document would end in a RecursionError, not a message.
+_MAX_DEPTH = 32
+# Linux caps one environment string ("NAME=value") at MAX_ARG_STRLEN = 32 pages = 131,072 bytes.
+_MAX_ENV_STRING = 128 * 1024
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024),
                  ("grpc.max_send_message_length", 400 * 1024 * 1024)]
 
@@ -134,18 +141,40 @@ class GateResult:
 def load_policy_config(path: Path) -> dict[str, PolicyConfig]:
     """Parse a `--policy-pack-config` JSON file: `{policy: level}` or `{policy: {enforcementLevel, ...}}`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise PolicyConfigError(f"cannot read policy config {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyConfigError(f"{path}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                                "save it as UTF-8 JSON") from None
     if not text.strip():
         return {}
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PolicyConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    except RecursionError:
+        data = None  # reported just below, with the limit
+    if data is None or _depth(data) > _MAX_DEPTH:
+        raise PolicyConfigError(f"{path}: nested more than {_MAX_DEPTH} levels deep; a policy config is an object "
+                                "of policy -> level or settings, a few levels at most")
     if not isinstance(data, dict):
         raise PolicyConfigError(f"{path}: expected a JSON object of policy name -> level or settings")
     return parse_policy_config(data, str(path))
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (iteratively: a deep document must not exhaust the stack)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= _MAX_DEPTH:
+                pending += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def parse_policy_config(data: Mapping[str, Any], source: str = "policy config") -> dict[str, PolicyConfig]:
@@ -227,15 +256,21 @@ class PackProcess:
             raise PolicyPackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
         env = dict(os.environ)
         env.update({
-            "PULUMI_CONFIG": json.dumps(dict(config)),
+            "PULUMI_CONFIG": _config_variable(stack, config),
             "PULUMI_PROJECT": project,
             "PULUMI_STACK": stack,
             "PULUMI_DRY_RUN": "true",
             "PULUMI_ORGANIZATION": "organization",
         })
         # The engine address is only used for logging; nothing listens there, so logs go to stderr.
-        self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=pack_dir)
+        try:
+            self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=pack_dir)
+        except OSError as exc:
+            if exc.errno != errno.E2BIG:
+                raise
+            raise ProjectError(_too_large(stack, config, "the environment and arguments together exceed the "
+                                                         "system's limit (ARG_MAX)")) from None
         self.channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
 
@@ -271,6 +306,30 @@ class PackProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _config_variable(stack: str, config: Mapping[str, str]) -> str:
+    """PULUMI_CONFIG as the engine sets it for the pack, or a ProjectError when no process could take it."""
+    value = json.dumps(dict(config))
+    size = len(f"PULUMI_CONFIG={value}".encode()) + 1
+    if size > _MAX_ENV_STRING:
+        raise ProjectError(_too_large(stack, config, f"PULUMI_CONFIG would be {size:,} bytes"))
+    return value
+
+
+def _too_large(stack: str, config: Mapping[str, str], what: str) -> str:
+    tenants = ""
+    try:
+        count = len(json.loads(config.get("booking:tenants") or "[]"))
+        tenants = f" booking:tenants holds {count} tenants;"
+    except (ValueError, TypeError):
+        pass
+    return (f"stack {stack}: its config is too large to start the policy pack with: {what}, and Linux allows "
+            f"one environment variable at most 128 KiB (MAX_ARG_STRLEN, 131,072 bytes). `pulumi preview/up "
+            f"--policy-pack` hands the config to the pack the same way (with secrets decrypted, so larger still), "
+            f"so the real engine cannot start the pack either.{tenants} serve many salons through Cloudflare for "
+            f"SaaS (custom hostnames on one zone behind one route) rather than a route, DNS record and Pages domain "
+            f"per tenant, or split the tenants across stacks")
 
 
 def _read_port(proc: subprocess.Popen[bytes]) -> int:

@@ -151,12 +151,14 @@ def _typed_problem(typed: safeyaml.TypedScalar, stack: str) -> StackProblem:
     secret = _is_secret_key(top) or typed.kind.startswith("binary")
     shown = "" if secret or not typed.text else f" ({typed.text})"
     example = f'{key}: "{typed.text}"' if not secret and typed.text and len(typed.path) == 2 else None
-    return StackProblem(
-        key, typed.line, f"an unquoted value{shown} that YAML reads as {typed.kind}",
-        "text: quoted, so the Pulumi CLI and this tool read the same characters",
-        f"quote it, e.g. {example}" if example else
-        f"quote the value of {key} (or, for a secret, set it with `pulumi config set --secret {top} <value> "
-        f"--stack {stack}`)")
+    if example:
+        fix = f"quote it, e.g. {example}"
+    elif _is_secret_key(top):
+        fix = f"set it encrypted instead: `pulumi config set --secret {top} <value> --stack {stack}`"
+    else:
+        fix = f"quote the value of {key}"
+    return StackProblem(key, typed.line, f"an unquoted value{shown} that YAML reads as {typed.kind}",
+                        "text: quoted, so the Pulumi CLI and this tool read the same characters", fix)
 
 
 def _read_stack(path: Path, stack: str) -> tuple[dict[str, str], set[str], list[StackProblem]]:

@@ -168,3 +168,34 @@ def test_a_policy_config_disabling_every_policy_exits_2_naming_the_locked_ones(t
     code, out, err = invoke("plan", "production", "--policy-config", str(path))
     assert code == 2 and out == ""
     assert str(path) in err and "data-protection" in err and "environment-hostname-isolation" in err
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested"),
+    (b'{"backup-retention": {"retentionDays": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}}", "nested"),
+])
+def test_unreadable_policy_config_exits_2_with_one_line_naming_the_file(
+        tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "policy-config.json"
+    path.write_bytes(content)
+    code, out, err = invoke("plan", "staging", "--policy-config", str(path))
+    assert code == 2 and out == ""
+    assert str(path) in err and expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_stack_too_large_to_hand_to_the_pack_exits_2_explaining_the_limit(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    tenants = "".join(f"    - slug: salon{i:04d}\n      hostname: book.salon{i:04d}.example.co.za\n"
+                      f"      zoneId: '{i:032x}'\n" for i in range(1300))
+    stack = tmp_path / "Pulumi.staging.yaml"
+    stack.write_text(stack.read_text() + "  booking:tenants:\n" + tenants)
+    result = runner.invoke(app, ["plan", "staging", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.stderr
+    assert "PULUMI_CONFIG" in result.stderr and "128 KiB" in result.stderr
+    assert "1300 tenants" in result.stderr and "Cloudflare for SaaS" in result.stderr
+    assert "Traceback" not in result.stderr
