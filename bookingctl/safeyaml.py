@@ -38,6 +38,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAME_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _SAME_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _SAME_BOOL = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+# Plain text to PyYAML but a number to yaml.v3: `1e5`, `0o17` (an ID like 12e45... would be mangled).
+_YAML12_ONLY_NUMBER = re.compile(r"[-+]?([0-9]+([eE][-+]?[0-9]+))|0o[0-7]+")
 
 
 class YamlError(Exception):
@@ -202,6 +204,8 @@ def _kind(node: Node) -> str | None:
             return "a YAML 1.1 number (octal, hexadecimal, binary, sexagesimal or with underscores)"
         if tag == "float" and not _SAME_FLOAT.fullmatch(text):
             return "a YAML 1.1 number (sexagesimal or with underscores)"
+        if tag == "str" and node.style is None and _YAML12_ONLY_NUMBER.fullmatch(text):
+            return "a number in YAML 1.2, which the Pulumi CLI follows"
         return None
     if tag in ("set", "omap", "pairs"):
         return f"a YAML {tag} (!!{tag})"
