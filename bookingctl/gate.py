@@ -16,6 +16,7 @@ silently stop blocking.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
@@ -35,6 +36,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bookingctl.planner import Plan, PlannedResource
+from bookingctl.project import ProjectError
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {name: analyzer_pb2.EnforcementLevel.Value(name.upper()) for name in LEVELS}
@@ -44,6 +46,11 @@ _SEVERITY = {analyzer_pb2.PolicySeverity.Value(n): n.removeprefix("POLICY_SEVERI
 _STARTUP_SECONDS = 60
 # Analyze requests in flight at once; the pack serves four at a time.
 _WINDOW = 8
+# Policy settings nest a few levels (retentionDays.production); protobuf's Struct and the schema
+# validator recurse per level, so a deeper document would end in a RecursionError, not a message.
+_MAX_DEPTH = 32
+# Linux caps one environment string ("NAME=value") at MAX_ARG_STRLEN = 32 pages = 131,072 bytes.
+_MAX_ENV_STRING = 128 * 1024
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024),
                  ("grpc.max_send_message_length", 400 * 1024 * 1024)]
 
@@ -85,6 +92,22 @@ class Violation:
                 "resource": self.resource, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Downgrade:
+    """A policy the user's policy config made weaker than the pack would run it (e.g. mandatory -> advisory)."""
+
+    policy: str
+    was: str
+    now: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "from": self.was, "to": self.now}
+
+
+# How strongly a level blocks; remediate blocks like mandatory (and does for stack policies).
+_STRENGTH = {"disabled": 0, "advisory": 1, "mandatory": 2, "remediate": 2}
+
+
 @dataclass
 class GateResult:
     pack: str
@@ -94,6 +117,8 @@ class GateResult:
     violations: list[Violation] = field(default_factory=list)
     # (policy, reason) for each "does not apply here" answer, e.g. data-protection on staging.
     not_applicable: list[tuple[str, str]] = field(default_factory=list)
+    # Every policy the user's config lowered: listed in every output so a reviewer sees it.
+    downgrades: list[Downgrade] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -107,7 +132,8 @@ class GateResult:
     def summary(self) -> dict[str, Any]:
         return {"pack": self.pack, "version": self.version, "policies": len(self.policies),
                 "passed": self.passed, "mandatory": len(self.mandatory),
-                "advisory": len(self.violations) - len(self.mandatory), "seconds": round(self.seconds, 3)}
+                "advisory": len(self.violations) - len(self.mandatory),
+                "downgrades": [d.to_dict() for d in self.downgrades], "seconds": round(self.seconds, 3)}
 
 
 # --- policy config --------------------------------------------------------------------------
@@ -115,18 +141,40 @@ class GateResult:
 def load_policy_config(path: Path) -> dict[str, PolicyConfig]:
     """Parse a `--policy-pack-config` JSON file: `{policy: level}` or `{policy: {enforcementLevel, ...}}`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise PolicyConfigError(f"cannot read policy config {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyConfigError(f"{path}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                                "save it as UTF-8 JSON") from None
     if not text.strip():
         return {}
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PolicyConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    except RecursionError:
+        data = None  # reported just below, with the limit
+    if data is None or _depth(data) > _MAX_DEPTH:
+        raise PolicyConfigError(f"{path}: nested more than {_MAX_DEPTH} levels deep; a policy config is an object "
+                                "of policy -> level or settings, a few levels at most")
     if not isinstance(data, dict):
         raise PolicyConfigError(f"{path}: expected a JSON object of policy name -> level or settings")
     return parse_policy_config(data, str(path))
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (iteratively: a deep document must not exhaust the stack)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= _MAX_DEPTH:
+                pending += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def parse_policy_config(data: Mapping[str, Any], source: str = "policy config") -> dict[str, PolicyConfig]:
@@ -149,6 +197,12 @@ def _level(value: Any, source: str, name: str) -> str:
         raise PolicyConfigError(f"{source}: {name!r} has enforcement level {value!r}; "
                                 f"allowed: {', '.join(LEVELS)}")
     return str(value)
+
+
+def downgrades(baseline: Mapping[str, PolicyConfig], configured: Mapping[str, PolicyConfig]) -> list[Downgrade]:
+    """Policies whose configured level blocks less than the pack's own (defaults and initial config)."""
+    return [Downgrade(name, str(baseline[name].level), str(cfg.level)) for name, cfg in sorted(configured.items())
+            if name in baseline and _STRENGTH.get(str(cfg.level), 0) < _STRENGTH.get(str(baseline[name].level), 0)]
 
 
 def reconcile(policies: list[PolicyInfo], initial: dict[str, PolicyConfig],
@@ -202,15 +256,21 @@ class PackProcess:
             raise PolicyPackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
         env = dict(os.environ)
         env.update({
-            "PULUMI_CONFIG": json.dumps(dict(config)),
+            "PULUMI_CONFIG": _config_variable(stack, config),
             "PULUMI_PROJECT": project,
             "PULUMI_STACK": stack,
             "PULUMI_DRY_RUN": "true",
             "PULUMI_ORGANIZATION": "organization",
         })
         # The engine address is only used for logging; nothing listens there, so logs go to stderr.
-        self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=pack_dir)
+        try:
+            self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=pack_dir)
+        except OSError as exc:
+            if exc.errno != errno.E2BIG:
+                raise
+            raise ProjectError(_too_large(stack, config, "the environment and arguments together exceed the "
+                                                         "system's limit (ARG_MAX)")) from None
         self.channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
 
@@ -246,6 +306,30 @@ class PackProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _config_variable(stack: str, config: Mapping[str, str]) -> str:
+    """PULUMI_CONFIG as the engine sets it for the pack, or a ProjectError when no process could take it."""
+    value = json.dumps(dict(config))
+    size = len(f"PULUMI_CONFIG={value}".encode()) + 1
+    if size > _MAX_ENV_STRING:
+        raise ProjectError(_too_large(stack, config, f"PULUMI_CONFIG would be {size:,} bytes"))
+    return value
+
+
+def _too_large(stack: str, config: Mapping[str, str], what: str) -> str:
+    tenants = ""
+    try:
+        count = len(json.loads(config.get("booking:tenants") or "[]"))
+        tenants = f" booking:tenants holds {count} tenants;"
+    except (ValueError, TypeError):
+        pass
+    return (f"stack {stack}: its config is too large to start the policy pack with: {what}, and Linux allows "
+            f"one environment variable at most 128 KiB (MAX_ARG_STRLEN, 131,072 bytes). `pulumi preview/up "
+            f"--policy-pack` hands the config to the pack the same way (with secrets decrypted, so larger still), "
+            f"so the real engine cannot start the pack either.{tenants} serve many salons through Cloudflare for "
+            f"SaaS (custom hostnames on one zone behind one route) rather than a route, DNS record and Pages domain "
+            f"per tenant, or split the tenants across stacks")
 
 
 def _read_port(proc: subprocess.Popen[bytes]) -> int:
@@ -313,22 +397,35 @@ def _collect(result: GateResult, response: Any, by_name: dict[str, PolicyInfo], 
     result.not_applicable += [(n.policy_name, n.reason) for n in response.not_applicable]
 
 
-def evaluate(plan: Plan, pack: PackProcess, user_config: dict[str, PolicyConfig] | None = None) -> GateResult:
-    """Run the pack over the plan's resources through the Analyzer protocol."""
+def _configure(analyzer: analyzer_pb2_grpc.AnalyzerStub, reconciled: dict[str, PolicyConfig], source: str) -> None:
+    """Send the reconciled config; the pack's refusal (a locked policy lowered) is a config error, as
+    `pulumi preview` reports it, not a failure of the pack."""
+    try:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_TO_PROTO[str(cfg.level)],
+                                             properties=_struct(cfg.properties))
+            for name, cfg in reconciled.items()
+        }))
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise PolicyConfigError(f"{source}: {exc.details()}") from None
+        raise
+
+
+def evaluate(plan: Plan, pack: PackProcess, user_config: dict[str, PolicyConfig] | None = None,
+             source: str = "the policy config") -> GateResult:
+    """Run the pack over the plan's resources through the Analyzer protocol; `source` names the config file."""
     started = time.perf_counter()
     analyzer = pack.connect()
     try:
         info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
         policies = [_policy_info(p) for p in info.policies]
         by_name = {p.name: p for p in policies}
+        baseline = reconcile(policies, _initial_config(info), {})
         reconciled = reconcile(policies, _initial_config(info), user_config or {})
-        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-            name: analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_TO_PROTO[str(cfg.level)],
-                                             properties=_struct(cfg.properties))
-            for name, cfg in reconciled.items()
-        }))
+        _configure(analyzer, reconciled, source)
         result = GateResult(pack=info.name, version=pack.version() or info.version, policies=policies,
-                            config=reconciled)
+                            config=reconciled, downgrades=downgrades(baseline, reconciled))
         # Requests are pipelined (a bounded window in flight) so this process builds the next
         # request while the pack analyzes the current one; results are collected in plan order.
         pending: deque[tuple[PlannedResource, Any]] = deque()

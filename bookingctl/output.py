@@ -96,8 +96,12 @@ def _summary(plan: Plan) -> str:
 def gate_summary(gate: GateResult) -> str:
     verdict = "PASS" if gate.passed else "FAIL"
     advisory = len(gate.violations) - len(gate.mandatory)
+    lowered = ""
+    if gate.downgrades:
+        # In the verdict line itself, so every format shows which policies the config weakened.
+        lowered = "; lowered by the policy config: " + ", ".join(f"{d.policy} {d.was}→{d.now}" for d in gate.downgrades)
     return (f"policy gate: {verdict}: {len(gate.mandatory)} mandatory, {advisory} advisory violation(s) "
-            f"({len(gate.policies)} policies of {gate.pack} {gate.version}, {gate.seconds:.2f} s)")
+            f"({len(gate.policies)} policies of {gate.pack} {gate.version}, {gate.seconds:.2f} s){lowered}")
 
 
 def _resource_label(violation: Violation) -> str:

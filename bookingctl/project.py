@@ -3,6 +3,12 @@
 The result is the flat config map the engine hands a program (``{"booking:domain": "..."}``,
 strings throughout, structured values JSON-encoded) plus the set of secret keys. Secret values
 cannot be decrypted offline, so each `secure:` entry stands in as `SECRET_PLACEHOLDER`.
+
+Files are read through `bookingctl.safeyaml` (size cap, duplicate keys refused as the Pulumi CLI
+does, bounded aliases). What the CLI would read differently from PyYAML, and what no `pulumi up`
+could decrypt, is refused here with the key and line, before any program runs; so is a hostname
+another environment's committed stack file already serves. The policy pack reads the other stacks
+through this module too (`other_stacks`), so both judge hostnames from the same files.
 """
 
 from __future__ import annotations
@@ -10,17 +16,46 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from booking_shared.credentials import is_credential_key, looks_like_ciphertext
+from booking_shared.hostnames import declared_hostnames, environment_of
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
+from bookingctl import safeyaml
 
 SECRET_PLACEHOLDER = "[secret]"
+# Stack files hold a few dozen keys (about 120 KB with 1,200 tenants); more is a mistake or an attack.
+STACK_FILE_MAX_BYTES = 1024 * 1024
 
 
 class ProjectError(Exception):
     """The project or stack files cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class StackProblem:
+    """One bad entry of a stack file: never carries a secret's value."""
+
+    key: str
+    line: int | None
+    found: str
+    allowed: str
+    fix: str
+
+
+class StackFileError(ProjectError):
+    """A stack file's entries cannot be handed to the program; `problems` lists every one."""
+
+    def __init__(self, source: str, stack: str, problems: list[StackProblem]) -> None:
+        self.source, self.stack, self.problems = source, stack, problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s) in stack '{self.stack}':"]
+        for p in self.problems:
+            where = f" (line {p.line})" if p.line else ""
+            lines.append(f"  - {p.key}{where}: found {p.found}; expected {p.allowed}.")
+            lines.append(f"    fix: {p.fix}")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -33,7 +68,7 @@ class Project:
         return self.root / f"Pulumi.{stack}.yaml"
 
     def stacks(self) -> list[str]:
-        return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in self.root.glob("Pulumi.*.yaml"))
+        return committed_stacks(self.root)
 
 
 @dataclass(frozen=True)
@@ -47,6 +82,21 @@ class StackSettings:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class OtherStack:
+    """Another committed stack, as far as hostname ownership goes."""
+
+    stack: str
+    source: str
+    environment: str
+    hostnames: dict[str, str]  # hostname -> the key declaring it
+
+
+def committed_stacks(root: Path) -> list[str]:
+    """The stacks with a `Pulumi.<stack>.yaml` in the project folder."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
 def find_project(start: Path) -> Project:
     """Find `Pulumi.yaml` in `start` or its parents, as the Pulumi CLI does."""
     for folder in [start.resolve(), *start.resolve().parents]:
@@ -57,7 +107,7 @@ def find_project(start: Path) -> Project:
 
 
 def _read_project(path: Path) -> Project:
-    data = _load_yaml(path)
+    data = _load_yaml(path).data
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProjectError(f"{path}: the project file has no `name`")
@@ -71,16 +121,117 @@ def _read_project(path: Path) -> Project:
     return Project(root=path.parent, name=name, main=main)
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def _load_yaml(path: Path) -> safeyaml.Document:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ProjectError(f"{path.name}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
+        document = safeyaml.load(path, max_bytes=STACK_FILE_MAX_BYTES)
+    except safeyaml.YamlError as exc:
+        listed = exc.problems[0] if len(exc.problems) == 1 else "\n  - " + "\n  - ".join(exc.problems)
+        raise ProjectError(f"{path.name}: {listed}") from exc
+    if document.data is None:
+        return safeyaml.Document({}, [])
+    if not isinstance(document.data, dict):
         raise ProjectError(f"{path.name}: expected a YAML mapping at the top level")
-    return data
+    return document
+
+
+def _display_key(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _is_secret_key(key: str) -> bool:
+    return key in {f"{NAMESPACE}:{name}" for name in SECRET_KEYS} or is_credential_key(key)
+
+
+def _typed_problem(typed: safeyaml.TypedScalar, stack: str) -> StackProblem:
+    key = _display_key(typed.path[1:])
+    top = str(typed.path[1])
+    secret = _is_secret_key(top) or typed.kind.startswith("binary")
+    shown = "" if secret or not typed.text else f" ({typed.text})"
+    example = f'{key}: "{typed.text}"' if not secret and typed.text and len(typed.path) == 2 else None
+    if example:
+        fix = f"quote it, e.g. {example}"
+    elif _is_secret_key(top):
+        fix = f"set it encrypted instead: `pulumi config set --secret {top} <value> --stack {stack}`"
+    else:
+        fix = f"quote the value of {key}"
+    return StackProblem(key, typed.line, f"an unquoted value{shown} that YAML reads as {typed.kind}",
+                        "text: quoted, so the Pulumi CLI and this tool read the same characters", fix)
+
+
+def _read_stack(path: Path, stack: str) -> tuple[dict[str, str], set[str], list[StackProblem]]:
+    """The engine's flat config of one stack file, its secret keys and what the CLI would not accept."""
+    document = _load_yaml(path)
+    config = document.data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ProjectError(f"{path.name}: `config` must be a mapping of key: value")
+    problems = [_typed_problem(t, stack) for t in document.typed if t.path[:1] == ("config",) and len(t.path) > 1]
+    if problems:
+        return {}, set(), problems  # values are not text yet: nothing below could be trusted
+
+    flat: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    for raw_key, value in config.items():
+        key = str(raw_key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if not looks_like_ciphertext(value["secure"]):
+                problems.append(StackProblem(
+                    key, None, "a `secure:` value that is not Pulumi ciphertext (not shown)",
+                    "the ciphertext `pulumi config set --secret` writes (`v1:<nonce>:<data>` with a passphrase "
+                    "or KMS secrets provider, base64 from Pulumi Cloud); `pulumi up` could not decrypt this",
+                    f"delete the entry (rotate the credential if it was a real one pasted in), then run "
+                    f"`pulumi config set --secret {key} <value> --stack {stack}`"))
+            flat[key] = SECRET_PLACEHOLDER
+            secret_keys.add(key)
+        elif isinstance(value, str):
+            flat[key] = value
+        else:
+            # What the CLI does: scalars become their JSON text, objects and lists JSON documents.
+            flat[key] = json.dumps(value)
+    return flat, secret_keys, problems
+
+
+def other_stacks(root: Path, stack: str) -> tuple[list[OtherStack], list[str]]:
+    """Every other committed stack's environment and hostnames, and the files that cannot be read.
+
+    The policy pack treats an unreadable file as a violation (it cannot prove isolation); the
+    config check leaves it to the pack and to that stack's own plan.
+    """
+    found, unreadable = [], []
+    for name in committed_stacks(root):
+        if name == stack:
+            continue
+        path = root / f"Pulumi.{name}.yaml"
+        try:
+            flat, _, problems = _read_stack(path, name)
+        except ProjectError as exc:
+            unreadable.append(" ".join(line.strip() for line in str(exc).splitlines()))
+            continue
+        if problems:
+            unreadable.append(f"{path.name}: {len(problems)} problem(s), e.g. {problems[0].key}: {problems[0].found}")
+            continue
+        found.append(OtherStack(name, path.name, environment_of(flat, name), declared_hostnames(flat)))
+    return found, unreadable
+
+
+def _foreign_hostnames(root: Path, stack: str, source: str, flat: dict[str, str]) -> list[StackProblem]:
+    """This stack's hostnames that a committed stack of another environment serves."""
+    mine = declared_hostnames(flat)
+    environment = environment_of(flat, stack)
+    problems = []
+    for other in other_stacks(root, stack)[0]:
+        if other.environment == environment:
+            continue  # two stacks of one environment (regions, say) may share; environments may not
+        for hostname in sorted(set(mine) & set(other.hostnames)):
+            problems.append(StackProblem(
+                mine[hostname], None,
+                f"'{hostname}', which {other.source} ({other.environment}) serves as {other.hostnames[hostname]}",
+                f"a hostname no other environment's stack serves: a {environment} route, DNS record or Pages "
+                f"domain on it would take {other.environment}'s traffic (and its users' data) into {environment}",
+                f"give stack {stack} its own hostname in {source} (e.g. staging.<domain> for staging)"))
+    return problems
 
 
 def load_stack(project: Project, stack: str) -> StackSettings:
@@ -91,23 +242,11 @@ def load_stack(project: Project, stack: str) -> StackSettings:
         raise ProjectError(f"unknown stack {stack!r}: {path.name} does not exist in {project.root}. "
                            f"Stacks here: {known}. Create one with `pulumi stack init {stack}` "
                            f"and set its booking:* keys.")
-    data = _load_yaml(path)
-    config = data.get("config") or {}
-    if not isinstance(config, dict):
-        raise ProjectError(f"{path.name}: `config` must be a mapping of key: value")
-
-    flat: dict[str, str] = {}
-    secret_keys: set[str] = set()
-    for key, value in config.items():
-        key = str(key)
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            flat[key] = SECRET_PLACEHOLDER
-            secret_keys.add(key)
-        elif isinstance(value, str):
-            flat[key] = value
-        else:
-            # What the CLI does: scalars become their JSON text, objects and lists JSON documents.
-            flat[key] = json.dumps(value)
+    flat, secret_keys, problems = _read_stack(path, stack)
+    if not problems:
+        problems = _foreign_hostnames(project.root, stack, path.name, flat)
+    if problems:
+        raise StackFileError(path.name, stack, problems)
 
     warnings = []
     for name in SECRET_KEYS:
@@ -118,6 +257,7 @@ def load_stack(project: Project, stack: str) -> StackSettings:
             flat[key] = SECRET_PLACEHOLDER
             secret_keys.add(key)
             warnings.append(f"{key} is not set in {path.name}: the plan uses a placeholder; set it with "
-                            f"`pulumi config set --secret {key} <value> --stack {stack}` before `pulumi up`")
+                            f"`pulumi config set --secret {key} <value> --stack {stack}`")
     return StackSettings(stack=stack, source=path.name, flat=flat,
                          secret_keys=frozenset(secret_keys), warnings=warnings)
+

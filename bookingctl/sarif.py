@@ -86,11 +86,21 @@ def to_sarif(plan: Plan, gate: GateResult, root: Path) -> dict[str, Any]:
         if v.policy in index:
             result["ruleIndex"] = index[v.policy]
         results.append(result)
+    # A policy the policy config lowered is a rule configuration override of this run: listed so
+    # that code scanning (and a reviewer reading the file) sees the gate ran weakened.
+    overrides = [{"descriptor": {"id": d.policy, "index": index[d.policy]},
+                  "configuration": {"level": _LEVEL.get(d.now, "none"), "enabled": d.now != "disabled"}}
+                 for d in gate.downgrades if d.policy in index]
+    notices = [{"level": "warning", "associatedRule": {"id": d.policy, "index": index[d.policy]},
+                "message": {"text": f"The policy config lowered {d.policy} from {d.was} to {d.now}."}}
+               for d in gate.downgrades if d.policy in index]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": gate.pack, "version": gate.version, "rules": rules}},
+            "invocations": [{"executionSuccessful": True, "ruleConfigurationOverrides": overrides,
+                             "toolConfigurationNotifications": notices}],
             "automationDetails": {"id": f"bookingctl-plan/{plan.stack}/"},
             "originalUriBaseIds": {"%SRCROOT%": {"uri": root.resolve().as_uri() + "/"}},
             "results": results,

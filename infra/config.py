@@ -12,8 +12,10 @@ is allowed, so one edit fixes a broken stack file instead of one edit per run.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.watch import ThresholdError, WatchThresholds
 
@@ -39,6 +42,18 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # D1 database, Worker and Pages project names: lowercase letters, digits and hyphens.
 _RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Cloudflare accepts at most 10 MB (compressed) for one Worker on the Workers Paid plan, 3 MB on
+# Free. The plan reads the bundle whole and inlines it, so a larger file is refused unread.
+WORKER_BUNDLE_MAX_BYTES = 10 * 1024 * 1024
+# Path characters of RFC 3986 without '%' (no encoded dots or slashes), then at most a final '*'.
+_ROUTE = re.compile(r"/[A-Za-z0-9\-._~!$&'()+,;=:@/]*\*?")
+_ROUTE_ALLOWED = ("a Cloudflare route path: starting with '/', '*' only as the last character, no '..', '?', '#', "
+                  "spaces, control characters or host part (the route is <domain><workerRoute>), e.g. '/*'")
+# The health check and the booking API live under /api/; the route must hand them to the Worker.
+_API_PROBE = "/api/health"
+_BRANCH_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[]")
+_BUNDLE_ALLOWED = ("a path relative to the project folder and inside it (no leading / or ~, no '..'), "
+                   "e.g. worker/src/index.js")
 
 
 def _check_hostname(value: str) -> str:
@@ -49,6 +64,32 @@ def _check_hostname(value: str) -> str:
         raise ValueError(
             "a lowercase hostname with at least two dot-separated labels of letters, digits and hyphens"
         )
+    if labels[-1].isdigit():
+        # 10.0.0.1 passes the label rule; a route, CNAME and Pages domain need a name in a zone.
+        raise ValueError("a DNS name in a Cloudflare zone, not an IP address (no all-numeric top-level label)")
+    return value
+
+
+def _check_route(value: str) -> str:
+    """A Workers route path: Cloudflare allows '*' only at the end and matches no query or fragment."""
+    segments = value.rstrip("*").split("/")[1:]
+    if not _ROUTE.fullmatch(value) or value.startswith("//") or any(seg in (".", "..") for seg in segments):
+        raise ValueError(_ROUTE_ALLOWED)
+    probe = _API_PROBE
+    if not (probe.startswith(value[:-1]) if value.endswith("*") else probe == value):
+        raise ValueError(f"a pattern that reaches {probe} (e.g. '/*' or '/api/*'): the Worker serves the API and "
+                         "its health check there; any other route sends them to the Pages site")
+    return value
+
+
+def _check_branch(value: str) -> str:
+    """A branch name as `git check-ref-format --branch` accepts it (Pages deploys that branch)."""
+    parts = value.split("/")
+    if (not value or len(value) > 255 or value == "@" or value.startswith("-") or value.endswith((".", "/"))
+            or any(bad in value for bad in ("..", "//", "@{", "\\")) or _BRANCH_BAD.search(value)
+            or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)):
+        raise ValueError("a git branch name (no spaces, '..', '~^:?*[\\', '@{', no part starting with '.' or "
+                         "ending '.lock', not starting with '-'), e.g. main")
     return value
 
 
@@ -138,8 +179,22 @@ class StackConfig(BaseModel):
     @field_validator("worker_route")
     @classmethod
     def _route(cls, value: str) -> str:
-        if not value.startswith("/") or any(ch.isspace() for ch in value):
-            raise ValueError("a path pattern starting with '/' such as '/*' (the route is <domain><workerRoute>)")
+        return _check_route(value)
+
+    @field_validator("pages_production_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        return _check_branch(value)
+
+    @field_validator("worker_bundle", mode="before")
+    @classmethod
+    def _bundle(cls, value: Any) -> Any:
+        # The bundle's bytes go into the plan and, under `pulumi up`, to Cloudflare as the Worker:
+        # a path out of the project (/proc/self/environ, ../../etc/passwd) would publish that file.
+        if isinstance(value, str) and (
+                value.startswith(("/", "~", "\\")) or ".." in re.split(r"[/\\]", value)
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)):
+            raise ValueError(_BUNDLE_ALLOWED)
         return value
 
     @field_validator("database_name", "worker_name", "pages_project_name", "backup_bucket_name")
@@ -211,6 +266,9 @@ class StackConfig(BaseModel):
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):
             where = f"tenants[{index}]"
+            if production and looks_like_staging(tenant.hostname):
+                raise _KeyedError(f"{where}.hostname", tenant.hostname,
+                                  "a production hostname without a staging/test label")
             if tenant.hostname in seen:
                 raise _KeyedError(where, tenant.hostname,
                                   f"a hostname not already served by {seen[tenant.hostname]}")
@@ -258,9 +316,10 @@ class _KeyedError(ValueError):
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    key: str  # without the namespace, e.g. "domain" or "tenants[0].hostname"
+    key: str  # without the namespace, e.g. "domain" or "tenants[0].hostname"; other namespaces in full
     found: str
     allowed: str
+    fix: str | None = None  # None: the usual edit / `pulumi config set` hint
 
 
 class ConfigError(pulumi.RunError):
@@ -277,9 +336,13 @@ class ConfigError(pulumi.RunError):
     def render(self) -> str:
         lines = [f"{self.source}: {len(self.problems)} configuration problem(s) in stack '{self.stack}':"]
         for p in self.problems:
-            lines.append(f"  - {NAMESPACE}:{p.key}: found {p.found}; expected {p.allowed}.")
-            lines.append(f"    fix: {_fix_hint(p.key, self.stack, self.source)}")
+            lines.append(f"  - {_full_key(p.key)}: found {p.found}; expected {p.allowed}.")
+            lines.append(f"    fix: {p.fix or _fix_hint(p.key, self.stack, self.source)}")
         return "\n".join(lines)
+
+
+def _full_key(key: str) -> str:
+    return key if ":" in key.split("[")[0].split(".")[0] else f"{NAMESPACE}:{key}"
 
 
 def _fix_hint(key: str, stack: str, source: str) -> str:
@@ -323,25 +386,86 @@ def parse_config(
             problems.append(ConfigProblem(key, "a plain-text value (not shown)",
                                           "a Pulumi secret (a `secure:` entry), never plain text"))
             raw[key] = ""  # already reported; keep it from being reported as missing too
+    hidden = _committed_credentials(flat, secret_set, stack, source, problems)
+    for key in hidden:
+        raw.pop(key, None)  # never validated (a validator would echo it), never planned
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, raw))
+        problems.extend(p for p in _problems_from(exc, raw, stack, source) if _top(p.key) not in hidden)
     except _KeyedError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
         problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
     else:
         if not problems:
-            bundle = (project_root / cfg.worker_bundle).resolve()
-            if not bundle.is_file():
-                problems.append(ConfigProblem("workerBundle", _show(str(cfg.worker_bundle)),
-                                              f"a path to the Worker's ES-module bundle, relative to "
-                                              f"{project_root} (no file is there)"))
-            else:
+            bundle, problem = _bundle_file(cfg.worker_bundle, project_root)
+            if problem is None:
                 return cfg.model_copy(update={"worker_bundle": bundle})
+            problems.append(problem)
     raise ConfigError(source, stack, problems)
 
 
-def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProblem]:
+def _bundle_file(relative: Path, project_root: Path) -> tuple[Path, ConfigProblem | None]:
+    """The bundle's real path, or why it cannot be the Worker: outside the project, not a file, too big."""
+    root = project_root.resolve()
+    found = _show(str(relative))
+    try:
+        bundle = (root / relative).resolve(strict=True)
+        status = bundle.stat()
+    except (OSError, RuntimeError):
+        return root / relative, ConfigProblem("workerBundle", found, f"a path to the Worker's ES-module bundle, "
+                                                                    f"relative to {root} (no file is there)")
+    if not bundle.is_relative_to(root):
+        return bundle, ConfigProblem("workerBundle", f"{found}, which resolves to {bundle}",
+                                     f"a file inside the project ({root}); a symlink out of it is not followed")
+    if not stat.S_ISREG(status.st_mode):
+        return bundle, ConfigProblem("workerBundle", found, "a regular file (the built bundle), not a folder, "
+                                                            "device or pipe")
+    if status.st_size > WORKER_BUNDLE_MAX_BYTES:
+        return bundle, ConfigProblem("workerBundle", f"{found} of {status.st_size:,} bytes",
+                                     "at most 10 MiB: Cloudflare's limit for one Worker is 10 MB compressed on the "
+                                     "Workers Paid plan (3 MB on Free)")
+    return bundle, None
+
+
+def _committed_credentials(flat: Mapping[str, Any], secret_keys: set[str], stack: str, source: str,
+                           problems: list[ConfigProblem]) -> set[str]:
+    """Report credentials committed in plain text under any key; return the booking keys holding one.
+
+    A plain provider token (`cloudflare:apiToken`) or a credential-shaped value in an ordinary key
+    (`pagesProductionBranch: sk_live_...`) would be printed by the plan and is already exposed to
+    everyone who can read the repository; the value is never repeated here.
+    """
+    prefix = f"{NAMESPACE}:"
+    hidden = set()
+    for key, value in flat.items():
+        name = key.removeprefix(prefix)
+        if key in secret_keys or (key.startswith(prefix) and name in SECRET_KEYS):
+            continue  # secrets are redacted; plain booking secrets are reported above
+        rotate = "rotate the credential (it stays in the file's git history)"
+        if not key.startswith(prefix) and is_credential_key(key):
+            problems.append(ConfigProblem(
+                key, "a plain-text value (not shown)", "a credential only as a Pulumi secret, never in plain text",
+                f"remove {key} from {source} and {rotate}; the provider reads its credential from the "
+                f"environment (CLOUDFLARE_API_TOKEN from the CI secret store), or set it encrypted with "
+                f"`pulumi config set --secret {key} <value> --stack {stack}`"))
+            continue
+        kind = looks_like_credential(value)
+        if kind:
+            shown = name if key.startswith(prefix) else key
+            problems.append(ConfigProblem(
+                shown, f"what looks like {kind} (not shown)",
+                "no credential in a plain config value: credentials belong only in `secure:` entries",
+                f"remove the value from {_full_key(shown)} in {source} and {rotate}"))
+            if key.startswith(prefix):
+                hidden.add(name)
+    return hidden
+
+
+def _top(key: str) -> str:
+    return key.split("[")[0].split(".")[0]
+
+
+def _problems_from(exc: ValidationError, raw: Mapping[str, Any], stack: str, source: str) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
@@ -352,8 +476,7 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigP
         key = _format_loc(loc)
         top = loc[0] if loc else ""
         if err["type"] == "extra_forbidden":
-            known = ", ".join(sorted(StackConfig.model_fields[n].alias or n for n in StackConfig.model_fields))
-            problems.append(ConfigProblem(key, "an unknown key", f"one of: {known}"))
+            problems.append(_unknown_key(key, loc, stack, source))
             continue
         if err["type"] == "missing":
             found = "nothing (key not set)"
@@ -361,9 +484,58 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigP
             found = "a value (not shown)"
         else:
             found = _show(_dig(raw, loc))
-        allowed = str(ctx_err) if ctx_err is not None else err["msg"].removeprefix("Value error, ")
+        # Our validators' ValueErrors already say what is allowed; pydantic's own errors do not.
+        allowed = str(ctx_err) if isinstance(ctx_err, Exception) else _plain(err)
         problems.append(ConfigProblem(key, found, allowed))
     return problems
+
+
+def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigProblem:
+    """An unknown key, answered with the keys allowed where it is and the nearest of them."""
+    in_tenant = loc[0] == "tenants" and len(loc) == 3
+    model: type[BaseModel] = Tenant if in_tenant else StackConfig
+    known = sorted(field.alias or name for name, field in model.model_fields.items())
+    nearest = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if in_tenant else f"{NAMESPACE}:"
+    hint = f" (did you mean {where}{nearest[0]}?)" if nearest else ""
+    if nearest:
+        fix = f"rename {NAMESPACE}:{key} to {where}{nearest[0]} in {source}"
+    else:
+        fix = f"remove {NAMESPACE}:{key} from {source}: the program reads no such key"
+    if in_tenant:
+        fix += f" (a tenant has only {', '.join(known)})"
+    return ConfigProblem(key, "an unknown key", f"one of: {', '.join(known)}{hint}", fix)
+
+
+# Pydantic's error types in the words of this file's other messages ("expected <allowed>").
+_PLAIN = {
+    "missing": "a value (the key is required)",
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "finite_number": "a finite number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list", "tuple_type": "a list",
+    "model_type": "an object of keys and values", "model_attributes_type": "an object of keys and values",
+    "dict_type": "an object of keys and values",
+    "date_type": "a date written YYYY-MM-DD", "date_parsing": "a date written YYYY-MM-DD",
+    "date_from_datetime_parsing": "a date written YYYY-MM-DD",
+    "date_from_datetime_inexact": "a date written YYYY-MM-DD",
+}
+_BOUNDS = {"greater_than_equal": ("ge", "greater than or equal to"), "greater_than": ("gt", "greater than"),
+           "less_than_equal": ("le", "less than or equal to"), "less_than": ("lt", "less than")}
+
+
+def _plain(err: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        return f"a number {words} {ctx.get(name)}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if kind in _PLAIN:
+        detail = ctx.get("error")
+        return _PLAIN[kind] + (f" ({detail})" if kind.startswith("date") and detail else "")
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
 
 
 def _format_loc(loc: list[str]) -> str:

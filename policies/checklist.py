@@ -54,5 +54,8 @@ pre_deploy_checklist = make_stack_policy(
     severity=Severity.HIGH,
     remediation="Run the pipeline that produces the checklist evidence and pass it as policy config.",
     suppressible=False,
+    # Never suppressed, but its level is configured by design: advisory on staging (the pack's
+    # initial config) and in pull requests, which cannot have deploy evidence yet.
+    locked=False,
     config_schema=SCHEMA,
 )

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pulumi
-import yaml
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -34,13 +33,21 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from booking_shared.naming import looks_like_staging
+from booking_shared.hostnames import environment_of
+from booking_shared.naming import NAMESPACE
+
+# The repository's one hardened YAML reader (size cap, duplicate keys, bounded aliases, dates kept
+# as text); it imports only PyYAML, so the pack can use it under the real engine too.
+from bookingctl import safeyaml
 
 SUPPRESSIONS_FILE = Path(__file__).resolve().parent / "suppressions.yaml"
 # Tests point the pack at their own file; in CI and `pulumi preview` the committed one is read.
 SUPPRESSIONS_ENV = "BOOKING_POLICY_SUPPRESSIONS"
 # Longest time a suppression may be granted for, so none is forgotten for good.
 MAX_SUPPRESSION_DAYS = 180
+SUPPRESSION_KEYS = ("policy", "resource", "stack", "reason", "approvedBy", "expires")
+# A reviewed list of exceptions is a few KB; a larger file is a mistake or an attack on the pack.
+SUPPRESSIONS_MAX_BYTES = 256 * 1024
 
 class Report(Protocol):
     """How policies report: `urn` names another resource (stack policies), else the one validated."""
@@ -63,10 +70,20 @@ def stack_environment() -> str:
 
     Unknown names count as production, the strictest reading.
     """
-    configured = stack_config("environment")
-    if configured in ("production", "staging"):
-        return str(configured)
-    return "staging" if looks_like_staging(pulumi.get_stack()) else "production"
+    return environment_of({f"{NAMESPACE}:environment": stack_config("environment")}, pulumi.get_stack())
+
+
+def project_root() -> Path:
+    """The folder holding Pulumi.yaml and the committed stack files: the pack folder's parent.
+
+    The engine (and the gate) start the pack with the pack folder as its working directory; the
+    code itself may be imported from an installed copy elsewhere, so `__file__` is the last resort.
+    """
+    cwd = Path.cwd().resolve()
+    for folder in (cwd.parent, cwd, Path(__file__).resolve().parent.parent):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return cwd.parent
 
 
 def route_host(pattern: str) -> str:
@@ -136,36 +153,62 @@ def _parse_suppressions(path: Path, _mtime_ns: int, today: dt.date) -> tuple[Sup
 
 
 def _parse_entries(path: Path, today: dt.date) -> list[Suppression]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = safeyaml.load(path, max_bytes=SUPPRESSIONS_MAX_BYTES).data or {}
+    except safeyaml.YamlError as exc:
+        # One invalid entry standing for the file: nothing in it suppresses anything, and
+        # suppressions-valid (mandatory) says why instead of the pack failing mid-analysis.
+        return [Suppression(0, "", "", None, "", "", None, tuple(f"{path.name}: {p}" for p in exc.problems))]
     entries = (data.get("suppressions") or []) if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return [Suppression(0, "", "", None, "", "", None, (f"{path.name}: expected `suppressions:` list",))]
-    result = []
-    for index, entry in enumerate(entries):
-        entry = entry if isinstance(entry, dict) else {}
-        problems = []
-        text = {k: str(entry.get(k) or "").strip() for k in ("policy", "resource", "reason", "approvedBy")}
-        for key, value in text.items():
-            if not value:
-                problems.append(f"`{key}` is missing")
-        if text["reason"] and len(text["reason"]) < 15:
-            problems.append("`reason` must say why in a sentence (15 characters or more)")
-        expires = _date(entry.get("expires"))
-        if expires is None:
-            problems.append("`expires` must be a date (YYYY-MM-DD)")
-        elif expires < today:
-            problems.append(f"expired on {expires.isoformat()}")
-        elif expires > today + dt.timedelta(days=MAX_SUPPRESSION_DAYS):
-            problems.append(f"`expires` is more than {MAX_SUPPRESSION_DAYS} days away")
-        stack = entry.get("stack")
-        result.append(Suppression(index, text["policy"], text["resource"], str(stack) if stack else None,
-                                  text["reason"], text["approvedBy"], expires, tuple(problems)))
-    return result
+    return [_parse_entry(index, entry, today) for index, entry in enumerate(entries)]
+
+
+def _parse_entry(index: int, entry: Any, today: dt.date) -> Suppression:
+    problems = []
+    if not isinstance(entry, dict):
+        problems.append(f"an entry must be a mapping of {', '.join(SUPPRESSION_KEYS)}")
+        entry = {}
+    unknown = sorted(str(k) for k in entry if k not in SUPPRESSION_KEYS)
+    if unknown:
+        problems.append(f"unknown key {', '.join(f'`{k}`' for k in unknown)} (allowed: {', '.join(SUPPRESSION_KEYS)})")
+    text: dict[str, str] = {}
+    for key in ("policy", "resource", "reason", "approvedBy"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            # A list or mapping would print as an approver ("['nobody']") and count as one.
+            problems.append(f"`{key}` must be text, found {_kind(value)}")
+            value = ""
+        elif not (value or "").strip():
+            problems.append(f"`{key}` is missing")
+        text[key] = (value or "").strip()
+    if text["reason"] and len(text["reason"]) < 15:
+        problems.append("`reason` must say why in a sentence (15 characters or more)")
+    expires = _date(entry.get("expires"))
+    if expires is None:
+        problems.append("`expires` must be a date (YYYY-MM-DD)")
+    elif expires < today:
+        problems.append(f"expired on {expires.isoformat()}")
+    elif expires > today + dt.timedelta(days=MAX_SUPPRESSION_DAYS):
+        problems.append(f"`expires` is more than {MAX_SUPPRESSION_DAYS} days away")
+    stack = entry.get("stack")
+    if stack is not None and not (isinstance(stack, str) and stack.strip()):
+        # Ignoring it would apply the entry to every stack, or (as before) silently to none.
+        problems.append(f"`stack` must be one stack name (text), found {_kind(stack)}")
+        stack = None
+    return Suppression(index, text["policy"], text["resource"], stack.strip() if stack else None,
+                       text["reason"], text["approvedBy"], expires, tuple(problems))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    return "empty text" if isinstance(value, str) else f"{type(value).__name__} {value!r}"
 
 
 def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
+    # The loader keeps dates as the text written (a `datetime` would not compare with a date).
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             return dt.date.fromisoformat(value)
@@ -189,10 +232,12 @@ def _filtered(name: str, report: ReportViolation, default_urn: str | None) -> Re
 
 @dataclass(frozen=True)
 class PackPolicy:
-    """A policy of the pack, and whether a suppression may silence it."""
+    """A policy of the pack, whether a suppression may silence it and whether config may lower it."""
 
     policy: Policy
     suppressible: bool
+    # Mandatory everywhere: the pack refuses a policy config that disables it or makes it advisory.
+    locked: bool = False
 
     @property
     def name(self) -> str:
@@ -205,10 +250,12 @@ class Catalog:
 
     names: frozenset[str]
     non_suppressible: frozenset[str]
+    locked: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, policies: list[PackPolicy]) -> Catalog:
-        return cls(frozenset(p.name for p in policies), frozenset(p.name for p in policies if not p.suppressible))
+        return cls(frozenset(p.name for p in policies), frozenset(p.name for p in policies if not p.suppressible),
+                   frozenset(p.name for p in policies if p.locked))
 
 
 def _make_policy(
@@ -221,21 +268,25 @@ def _make_policy(
     severity: Severity,
     remediation: str,
     suppressible: bool = True,
+    locked: bool | None = None,
     config_schema: PolicyConfigSchema | None = None,
 ) -> PackPolicy:
     common: dict[str, Any] = {"name": name, "description": description, "enforcement_level": level,
                               "severity": severity, "remediation_steps": remediation, "config_schema": config_schema}
+    # What no suppression may silence and is mandatory no config may lower either, unless the
+    # policy says its level is meant to be configured (the checklist's is, per environment).
+    locked = (not suppressible and level == EnforcementLevel.MANDATORY) if locked is None else locked
     # A non-suppressible policy reports straight to the engine: no suppression entry is consulted.
     if stack:
         def run_stack(args: StackValidationArgs, report: ReportViolation) -> None:
             validate(args, _filtered(name, report, None) if suppressible else _unfiltered(report))
 
-        return PackPolicy(StackValidationPolicy(validate=run_stack, **common), suppressible)
+        return PackPolicy(StackValidationPolicy(validate=run_stack, **common), suppressible, locked)
 
     def run_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
         validate(args, _filtered(name, report, args.urn) if suppressible else _unfiltered(report))
 
-    return PackPolicy(ResourceValidationPolicy(validate=run_resource, **common), suppressible)
+    return PackPolicy(ResourceValidationPolicy(validate=run_resource, **common), suppressible, locked)
 
 
 def _unfiltered(report: ReportViolation) -> Report:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from booking_shared.credentials import looks_like_credential
 from booking_shared.naming import SECRET_BINDING_NAMES
 from booking_shared.tokens import PAGES, VERSION
 from policies.common import Report, get, make_resource_policy, message
 
 NAME = "secrets-as-secret-bindings"
-
-# What a leaked credential looks like in a plain-text variable.
-CREDENTIAL_PATTERNS: dict[str, re.Pattern[str]] = {
-    "a Paystack secret key": re.compile(r"\bsk_(live|test)_[0-9A-Za-z]{8,}"),
-    "a bearer token": re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{16,}"),
-    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "a JSON service-account key": re.compile(r"\"private_key\"\s*:"),
-    "a Meta/WhatsApp access token": re.compile(r"\bEAA[A-Za-z0-9]{20,}"),
-}
 
 SCHEMA = PolicyConfigSchema(
     properties={
@@ -32,13 +21,6 @@ SCHEMA = PolicyConfigSchema(
         },
     },
 )
-
-
-def looks_like_credential(value: Any) -> str | None:
-    """The kind of credential `value` looks like, or None."""
-    if not isinstance(value, str):
-        return None
-    return next((kind for kind, pattern in CREDENTIAL_PATTERNS.items() if pattern.search(value)), None)
 
 
 def check_secret_bindings(args: ResourceValidationArgs, report: Report) -> None:

@@ -1,16 +1,24 @@
-"""Environment isolation: each environment's Worker and Pages project see only its own database."""
+"""Environment isolation: each environment sees only its own database and serves only its own hostnames."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
+import pulumi
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
 
+from booking_shared.hostnames import host_pattern_covers, route_host
 from booking_shared.naming import looks_like_staging
-from booking_shared.tokens import D1, PAGES, VERSION
-from policies.common import Report, get, make_stack_policy, message, of_type, stack_environment
+from booking_shared.tokens import D1, DNS, PAGES, PAGES_DOMAIN, ROUTE, VERSION
+
+# Reads the other committed stack files exactly as `bookingctl plan` does (one hardened reader,
+# PyYAML and the standard library only), so the pack and the config check judge the same files.
+from bookingctl.project import other_stacks
+from policies.common import Report, get, make_stack_policy, message, of_type, project_root, stack_environment
 
 NAME = "environment-isolation"
+HOSTNAMES = "environment-hostname-isolation"
 
 
 def check_environment_isolation(args: StackValidationArgs, report: Report) -> None:
@@ -73,5 +81,62 @@ environment_isolation = make_stack_policy(
     severity=Severity.CRITICAL,
     remediation="Bind the database declared by the same stack (its id output) and name databases after their "
                 "environment: appointmentbooking-db, appointmentbooking-db-staging.",
+    suppressible=False,
+)
+
+
+def _hostname_targets(resources: list[PolicyResource]) -> Iterator[tuple[PolicyResource, str, str]]:
+    """(resource, how to name it, the host or host pattern it claims) for routes, DNS records, Pages domains."""
+    for route in of_type(resources, ROUTE):
+        pattern = str(get(route.props, "pattern"))
+        yield route, f"Worker route '{pattern}'", route_host(pattern)
+    for record in of_type(resources, DNS):
+        yield record, f"DNS record {get(record.props, 'name')}", str(get(record.props, "name"))
+    for domain in of_type(resources, PAGES_DOMAIN):
+        yield domain, f"Pages domain {get(domain.props, 'name')}", str(get(domain.props, "name"))
+
+
+def check_hostname_isolation(args: StackValidationArgs, report: Report) -> None:
+    """No route, DNS record or Pages domain on another environment's hostname; none staging-labelled in production."""
+    targets = list(_hostname_targets(args.resources))
+    if not targets:
+        args.not_applicable("the stack declares no Worker route, DNS record or Pages domain")
+        return
+    env, stack = stack_environment(), pulumi.get_stack()
+    root = project_root()
+    others, unreadable = other_stacks(root, stack)
+    for problem in unreadable:
+        report(message(f"Another committed stack file cannot be read to check hostname ownership: {problem}.",
+                       "if it serves a hostname this stack also uses, one environment would take the other's "
+                       "traffic; the pack cannot rule that out",
+                       "fix that stack file (`bookingctl plan <stack>` lists its problems) or delete it"))
+    foreign = [(hostname, key, other) for other in others if other.environment != env
+               for hostname, key in other.hostnames.items()]
+    for resource, what, host in targets:
+        for hostname, key, other in foreign:
+            if host_pattern_covers(host, hostname):
+                report(message(f"{what} is on {hostname}, which {other.source} ({other.environment}) serves as "
+                               f"{key}.",
+                               f"requests for {other.environment}'s hostname would reach this {env} stack's Worker, "
+                               f"database or Pages project (or the two stacks would overwrite each other's record)",
+                               f"use a hostname of this stack (booking:domain or booking:tenants in "
+                               f"Pulumi.{stack}.yaml): a hostname belongs to one environment"), resource.urn)
+        if env == "production" and looks_like_staging(host.lstrip("*.")):
+            report(message(f"Production {what} is on {host}, a staging/test-labelled hostname.",
+                           "production traffic and data on a name that reads as a test environment is how "
+                           "the two get mixed up, by people and by tooling that treats such names as disposable",
+                           "serve production only on production hostnames; put this one in a staging stack"),
+                   resource.urn)
+
+
+hostname_isolation = make_stack_policy(
+    HOSTNAMES,
+    "No Worker route, DNS record or Pages domain is on a hostname another environment's committed stack serves; "
+    "production serves no staging-labelled hostname.",
+    check_hostname_isolation,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="Give each environment its own hostnames in its own Pulumi.<stack>.yaml (booking:domain, "
+                "booking:tenants), e.g. staging.<domain> for staging.",
     suppressible=False,
 )

@@ -1,21 +1,39 @@
 """The policy pack: its policies and the configuration the engine starts them with.
 
-Importing this module is safe (tests do); only `serve()` constructs `PolicyPack`, which starts the
-Analyzer gRPC server and blocks forever.
+Importing this module is safe (tests do); only `serve()` starts the Analyzer gRPC server, which
+blocks forever.
+
+The pack refuses a policy config that disables a locked policy or makes it advisory (the catalog's
+`locked`: mandatory and non-suppressible, e.g. data-protection). Refused, not silently kept
+mandatory: under `pulumi preview/up --policy-pack-config` the pack is the only place that can
+enforce this, and the engine shows a failed `Configure` to the user ("configuring policy pack
+...") and stops, whereas a level the pack quietly ignored would be visible nowhere; and a config
+file that says "disabled" while the policy still blocks would mislead whoever reads it. The
+offline gate runs the pack as the engine does, so it refuses the same configs (exit 2).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
+from concurrent import futures
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+import grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import EnforcementLevel
+
+# The servicer `PolicyPack` builds internally (pulumi-policy 1.x, pinned <2 in pyproject.toml).
+# Subclassing it is the one way to see the engine's `Configure` request; the integration tests
+# start the real pack and prove the refusal, so an incompatible release fails them, not silently.
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from booking_shared.retention import RETENTION_DAYS
 from policies.checklist import pre_deploy_checklist
 from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
-from policies.isolation import environment_isolation
+from policies.isolation import environment_isolation, hostname_isolation
 from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
@@ -26,6 +44,7 @@ PACK_NAME = "appointmentbooking-policies"
 
 _AREA_POLICIES: list[PackPolicy] = [
     environment_isolation,
+    hostname_isolation,
     data_protection,
     backup_retention,
     secret_bindings,
@@ -58,12 +77,48 @@ def initial_config(environment: str) -> dict[str, Any]:
     }
 
 
+_LOWER: dict[int, str] = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.DISABLED: "disabled"}
+
+
+def lowered_locked(levels: Mapping[str, int]) -> list[tuple[str, str]]:
+    """(policy, level) for each locked policy a reconciled config (policy -> proto level) lowers."""
+    return sorted((name, _LOWER[level]) for name, level in levels.items()
+                  if name in CATALOG.locked and level in _LOWER)
+
+
+def refusal(lowered: list[tuple[str, str]]) -> str:
+    listed = ", ".join(f"{name} to {level}" for name, level in lowered)
+    return (f"the policy config sets {listed}; {', '.join(name for name, _ in lowered)} cannot be disabled or made "
+            "advisory (they guard production data, credentials, environment isolation and the review of "
+            "suppressions, so they block everywhere). Remove those entries, or name them \"mandatory\" after an "
+            "\"all\" level that would include them")
+
+
+class _LockedLevelsServicer(_PolicyAnalyzerServicer):
+    """The pack's Analyzer service, refusing a `Configure` that lowers a locked policy."""
+
+    def Configure(self, request: Any, context: Any) -> Any:
+        lowered = lowered_locked({name: request.policyConfig[name].enforcementLevel for name in request.policyConfig})
+        if lowered:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, refusal(lowered))
+        return super().Configure(request, context)  # type: ignore[no-untyped-call]
+
+
 def serve() -> None:
-    """Build the pack for the stack under analysis and serve the Analyzer protocol (never returns)."""
-    PolicyPack(
-        name=PACK_NAME,
-        policies=[p.policy for p in POLICIES],
-        enforcement_level=EnforcementLevel.MANDATORY,
-        initial_config=initial_config(stack_environment()),
-        description="The appointment-booking admin guide's pre-deploy checklist and platform rules.",
-    )
+    """Build the pack for the stack under analysis and serve the Analyzer protocol (never returns).
+
+    What `PolicyPack(...)` does (pulumi-policy 1.x): a 4-worker gRPC server on a free local port,
+    printed as the first line of stdout, with the pack's version left to PulumiPolicy.yaml.
+    """
+    servicer = _LockedLevelsServicer(
+        PACK_NAME, "0.0.1", [p.policy for p in POLICIES], EnforcementLevel.MANDATORY,
+        initial_config(stack_environment()),
+        "The appointment-booking admin guide's pre-deploy checklist and platform rules.")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    sys.stdout.buffer.write(f"{port}\n".encode())
+    sys.stdout.flush()
+    server.wait_for_termination()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity, StackValidationArgs
 
+from booking_shared.hostnames import declared_hostnames
+from booking_shared.naming import NAMESPACE
 from booking_shared.tokens import DNS, ROUTE
 from policies.common import (
     Report,
@@ -26,17 +25,8 @@ _PROXYABLE = {"A", "AAAA", "CNAME"}
 
 def allowed_hostnames() -> dict[str, str]:
     """Hostname -> where it is declared: booking:domain and each booking:tenants entry."""
-    allowed = {}
-    domain = stack_config("domain")
-    if domain:
-        allowed[str(domain)] = "booking:domain"
-    tenants: Any = stack_config("tenants") or "[]"
-    try:
-        for tenant in json.loads(tenants) if isinstance(tenants, str) else tenants:
-            allowed[str(tenant["hostname"])] = f"booking:tenants ({tenant.get('slug')})"
-    except (ValueError, TypeError, KeyError):
-        pass  # a malformed tenants list is the program's config error to report, not ours
-    return allowed
+    # A malformed tenants list is skipped here: it is the program's config error to report, not ours.
+    return declared_hostnames({f"{NAMESPACE}:{key}": stack_config(key) for key in ("domain", "tenants")})
 
 
 def check_routes(args: StackValidationArgs, report: Report) -> None:

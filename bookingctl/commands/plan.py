@@ -66,7 +66,7 @@ def plan(
             # A bug in the program itself: its traceback is what the author needs to fix it.
             traceback.print_exc(file=sys.stderr)
             raise Failed(f"the Pulumi program failed while planning stack {stack!r} (traceback above)") from None
-        gate = evaluate(result, pack, user_config)
+        gate = evaluate(result, pack, user_config, str(policy_config) if policy_config else "the policy config")
 
     sarif = None
     if fmt is PlanFormat.sarif:

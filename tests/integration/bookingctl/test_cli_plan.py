@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -109,12 +110,14 @@ def test_plain_text_secret_in_stack_file_exits_2_without_printing_it(scratch_pro
 
 def test_secure_values_in_stack_file_plan_as_placeholders(scratch_project: Path) -> None:
     stack = scratch_project / "Pulumi.production.yaml"
-    stack.write_text(stack.read_text() + "  booking:whatsappToken:\n    secure: v1:AAAAdGVzdA==:Y2lwaGVydGV4dA==\n")
+    # What `pulumi config set --secret` writes with a passphrase: v1:<12-byte nonce>:<sealed data>.
+    ciphertext = "v1:AAECAwQFBgcICQoL:Y2lwaGVydGV4dC1vZi1hLXRva2VuLTAw"
+    stack.write_text(stack.read_text() + f"  booking:whatsappToken:\n    secure: {ciphertext}\n")
     code, out, err = invoke("plan", "production", "-f", "json", "--project-dir", str(scratch_project),
                             "--policy-config", EVIDENCE)
     assert code == 0
     assert "whatsappToken is not set" not in err
-    assert "Y2lwaGVydGV4dA" not in out
+    assert "Y2lwaGVydGV4dC1vZi1hLXRva2Vu" not in out
 
 
 def test_invalid_yaml_exits_2_naming_the_file(scratch_project: Path) -> None:
@@ -168,3 +171,60 @@ def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> 
     assert result.stdout.strip() == "False", result.stderr
     help_run = subprocess.run([sys.executable, "-m", "bookingctl", "--help"], capture_output=True, text=True)
     assert help_run.returncode == 0
+
+
+@pytest.mark.parametrize("command", [
+    ["plan", "advdate"], ["plan", "advdate", "-f", "json"],
+    ["migrate", "status", "--stack", "advdate", "--dir", str(REPO / "migrations")],
+    ["verify", "--stack", "advdate"], ["watch", "--stack", "advdate", "--duration", "1s"],
+    ["monitor", "perf", "--stack", "advdate"], ["backup", "list", "--stack", "advdate", "--r2"],
+])
+def test_every_command_reading_a_stack_file_refuses_an_unquoted_date_without_a_traceback(
+        scratch_project: Path, command: list[str]) -> None:
+    staging = (scratch_project / "Pulumi.staging.yaml").read_text()
+    (scratch_project / "Pulumi.advdate.yaml").write_text(
+        staging.replace('booking:compatibilityDate: "2026-10-01"', "booking:compatibilityDate: 2026-10-01"))
+    code, out, err = invoke(*command, "--project-dir", str(scratch_project))
+    assert code == 2, err
+    assert "booking:compatibilityDate (line" in err and "quote it" in err
+    assert "Traceback" not in out + err and "unexpected error" not in err
+
+
+@pytest.mark.parametrize("fmt", list(PlanFormat))
+@pytest.mark.parametrize("line", [
+    "  booking:pagesProductionBranch: sk_live_LEAKCANARY0123456789\n",
+    "  booking:alertEmail: sk_live_LEAKCANARY0123456789@company.com\n",
+    "  cloudflare:apiToken: LEAKCANARY_cf_token_0123456789\n",
+    "  booking:paystackSecretKey:\n    secure: sk_live_LEAKCANARY0123456789\n",
+])
+def test_a_committed_credential_exits_2_in_every_format_without_printing_it(
+        scratch_project: Path, fmt: PlanFormat, line: str) -> None:
+    stack = scratch_project / "Pulumi.production.yaml"
+    text = stack.read_text().replace("  booking:alertEmail: devops@company.com\n", "")
+    stack.write_text(text + line)
+    code, out, err = invoke("plan", "production", "-f", fmt.value, "--project-dir", str(scratch_project),
+                            "--policy-config", EVIDENCE)
+    assert code == 2, err
+    assert "LEAKCANARY" not in out + err
+    assert "not shown" in err
+
+
+def test_worker_bundle_pointing_at_the_process_environment_is_refused_and_the_canary_never_printed(
+        scratch_project: Path) -> None:
+    import base64
+    import os
+
+    stack = scratch_project / "Pulumi.staging.yaml"
+    edit(stack, "booking:workerBundle: worker/src/index.js", "booking:workerBundle: /proc/self/environ")
+    env = {**os.environ, "CLOUDFLARE_API_TOKEN": "cf-LEAKCANARY", "PULUMI_CONFIG_PASSPHRASE": "pp-LEAKCANARY"}
+    script = str(Path(sys.executable).with_name("bookingctl"))
+    for fmt in PlanFormat:
+        run = subprocess.run([script, "plan", "staging", "-f", fmt.value, "--project-dir", str(scratch_project)],
+                             capture_output=True, text=True, env=env, timeout=120)
+        shown = run.stdout + run.stderr
+        # The leak this guards against printed the environment base64-encoded (a module's contentBase64).
+        decoded = b"".join(base64.b64decode(m + "=" * (-len(m) % 4))
+                           for m in re.findall(r"[A-Za-z0-9+/]{40,}", shown))
+        assert run.returncode == 2, (fmt, run.stderr)
+        assert "booking:workerBundle" in run.stderr and "relative to the project" in run.stderr
+        assert "LEAKCANARY" not in shown and b"LEAKCANARY" not in decoded

@@ -30,7 +30,7 @@ def test_production_with_complete_evidence_passes_the_gate() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json", "--policy-config", EVIDENCE)
     data = json.loads(out)
     assert code == 0
-    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == 12
+    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == 13
     assert data["violations"] == []
 
 
@@ -106,7 +106,7 @@ def test_sarif_output_is_sarif_2_1_0_with_every_policy_as_a_rule() -> None:
     assert sarif["version"] == "2.1.0"
     [run] = sarif["runs"]
     rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert len(rules) == 12 and "pre-deploy-checklist" in rules
+    assert len(rules) == 13 and "pre-deploy-checklist" in rules
     result = run["results"][0]
     assert result["level"] == "error" and result["ruleId"] == rules[result["ruleIndex"]]
     location = result["locations"][0]["physicalLocation"]
@@ -137,3 +137,65 @@ def test_wrapper_script_keeps_bookingctls_exit_codes() -> None:
     assert passed.returncode == 0, passed.stderr
     usage = subprocess.run([script, "plan", "nope"], cwd=REPO, capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+PR_CONFIG = str(REPO / ".github" / "pr-policy-config.json")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "sarif"])
+def test_the_pull_request_config_still_passes_production_and_lists_the_downgrade(fmt: str) -> None:
+    code, out, err = invoke("plan", "production", "-f", fmt, "--policy-config", PR_CONFIG)
+    assert code == 0, err
+    if fmt == "json":
+        gate_summary = json.loads(out)["policyGate"]
+        assert gate_summary["passed"] is True
+        assert gate_summary["downgrades"] == [{"policy": "pre-deploy-checklist", "from": "mandatory",
+                                               "to": "advisory"}]
+    elif fmt == "sarif":
+        [invocation] = json.loads(out)["runs"][0]["invocations"]
+        [override] = invocation["ruleConfigurationOverrides"]
+        assert override["descriptor"]["id"] == "pre-deploy-checklist"
+        assert override["configuration"] == {"level": "warning", "enabled": True}
+        assert "pre-deploy-checklist" in invocation["toolConfigurationNotifications"][0]["message"]["text"]
+        assert "lowered by the policy config: pre-deploy-checklist mandatory→advisory" in err
+    else:
+        assert "lowered by the policy config: pre-deploy-checklist mandatory→advisory" in out
+
+
+def test_a_policy_config_disabling_every_policy_exits_2_naming_the_locked_ones(tmp_path: Path) -> None:
+    path = tmp_path / "all-disabled.json"
+    path.write_text('{"all": "disabled"}')
+    code, out, err = invoke("plan", "production", "--policy-config", str(path))
+    assert code == 2 and out == ""
+    assert str(path) in err and "data-protection" in err and "environment-hostname-isolation" in err
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested"),
+    (b'{"backup-retention": {"retentionDays": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}}", "nested"),
+])
+def test_unreadable_policy_config_exits_2_with_one_line_naming_the_file(
+        tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "policy-config.json"
+    path.write_bytes(content)
+    code, out, err = invoke("plan", "staging", "--policy-config", str(path))
+    assert code == 2 and out == ""
+    assert str(path) in err and expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_stack_too_large_to_hand_to_the_pack_exits_2_explaining_the_limit(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    tenants = "".join(f"    - slug: salon{i:04d}\n      hostname: book.salon{i:04d}.example.co.za\n"
+                      f"      zoneId: '{i:032x}'\n" for i in range(1300))
+    stack = tmp_path / "Pulumi.staging.yaml"
+    stack.write_text(stack.read_text() + "  booking:tenants:\n" + tenants)
+    result = runner.invoke(app, ["plan", "staging", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.stderr
+    assert "PULUMI_CONFIG" in result.stderr and "128 KiB" in result.stderr
+    assert "1300 tenants" in result.stderr and "Cloudflare for SaaS" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,7 +7,9 @@ non-compliant case changes one field of it.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,10 +299,71 @@ def test_checklist_is_advisory_on_staging(staging_pack: PackProcess, staging: Pl
     assert violations and {v.level for v in violations} == {"advisory"}
 
 
+# Mandatory everywhere: no policy config may disable them or make them advisory.
+LOCKED = ["data-protection", "environment-hostname-isolation", "environment-isolation",
+          "secrets-as-secret-bindings", "suppressions-valid"]
+
+
 def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, production: Plan) -> None:
-    result = gate(prod_pack, production, {"all": "advisory"})
-    assert {cfg.level for cfg in result.config.values()} == {"advisory"}
+    # `all` first, then named entries, as the engine reconciles; the locked policies stay mandatory.
+    result = gate(prod_pack, production, {"all": "advisory", **{name: "mandatory" for name in LOCKED}})
+    levels = {name: cfg.level for name, cfg in result.config.items()}
+    assert {levels[name] for name in LOCKED} == {"mandatory"}
+    assert {level for name, level in levels.items() if name not in LOCKED} == {"advisory"}
     assert result.passed and found(result, "pre-deploy-checklist")
+
+
+@pytest.mark.parametrize("config", [
+    {"all": "disabled"}, {"all": "advisory"}, {"data-protection": "advisory"},
+    {"environment-isolation": {"enforcementLevel": "disabled"}}, {"all": "mandatory", "suppressions-valid": "advisory"},
+])
+def test_no_policy_config_can_lower_a_locked_policy(prod_pack: PackProcess, production: Plan,
+                                                     config: dict[str, Any]) -> None:
+    with pytest.raises(PolicyConfigError) as info:
+        prod(prod_pack, production, config)
+    text = str(info.value)
+    lowered = LOCKED if "all" in config and config["all"] != "mandatory" else [n for n in config if n != "all"]
+    assert all(name in text for name in lowered), text
+    assert "cannot be disabled or made advisory" in text
+
+
+def test_the_pack_itself_refuses_a_lowered_locked_policy_as_under_the_real_engine(prod_pack: PackProcess) -> None:
+    # What `pulumi preview --policy-pack-config` sends after reconciling: the engine reports the
+    # pack's Configure error ("configuring policy pack ...") and stops.
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2
+
+    stub = prod_pack.connect()
+    request = analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        "data-protection": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.DISABLED),
+        "backup-retention": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY),
+    })
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Configure(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "data-protection" in info.value.details() and "backup-retention" not in info.value.details()
+
+
+def test_remediate_keeps_a_locked_policy_blocking(prod_pack: PackProcess, production: Plan) -> None:
+    result = prod(prod_pack, changed(production, "database-d1", protect=False), {"data-protection": "remediate"})
+    [v] = found(result, "data-protection")
+    assert v.level == "mandatory" and not result.passed
+
+
+def test_every_allowed_downgrade_is_listed(prod_pack: PackProcess, production: Plan) -> None:
+    result = gate(prod_pack, production, {"pre-deploy-checklist": "advisory", "backup-retention": "disabled",
+                                          "worker-observability": "mandatory"})
+    assert [(d.policy, d.was, d.now) for d in result.downgrades] == [
+        ("backup-retention", "mandatory", "disabled"), ("pre-deploy-checklist", "mandatory", "advisory")]
+    assert result.summary()["downgrades"] == [
+        {"policy": "backup-retention", "from": "mandatory", "to": "disabled"},
+        {"policy": "pre-deploy-checklist", "from": "mandatory", "to": "advisory"}]
+
+
+def test_the_packs_own_staging_level_for_the_checklist_is_no_downgrade(
+        staging_pack: PackProcess, staging: Plan) -> None:
+    result = gate(staging_pack, staging, {"pre-deploy-checklist": "advisory"})
+    assert result.downgrades == [] and result.config["pre-deploy-checklist"].level == "advisory"
 
 
 def test_unknown_policy_in_config_is_a_config_error(prod_pack: PackProcess, production: Plan) -> None:
@@ -312,3 +375,61 @@ def test_production_without_its_health_alert_is_incomplete(prod_pack: PackProces
     result = prod(prod_pack, without(production, "cloudflare:index/notificationPolicy:NotificationPolicy"))
     [v] = found(result, "production-completeness")
     assert "the alert when the health check fails" in v.message
+
+
+# --- environment-hostname-isolation ---------------------------------------------------------
+
+HOSTNAMES = "environment-hostname-isolation"
+
+
+def test_committed_stacks_use_only_their_own_hostnames(
+        prod_pack: PackProcess, production: Plan, staging_pack: PackProcess, staging: Plan) -> None:
+    assert not found(prod(prod_pack, production), HOSTNAMES)
+    assert not found(gate(staging_pack, staging), HOSTNAMES)
+
+
+@pytest.mark.parametrize(("resource", "path", "value"), [
+    ("main-route", ("pattern",), "www.instylehairboutique.co.za/api/*"),
+    ("main-route", ("pattern",), "*.instylehairboutique.co.za/*"),
+    ("main-dns", ("name",), "WWW.instylehairboutique.co.za."),
+    ("main-pages-domain", ("name",), "www.instylehairboutique.co.za"),
+])
+def test_staging_resource_on_productions_hostname_is_a_mandatory_violation(
+        staging_pack: PackProcess, staging: Plan, resource: str, path: tuple[str, ...], value: str) -> None:
+    result = gate(staging_pack, changed(staging, resource, path, value))
+    [v] = found(result, HOSTNAMES)
+    assert v.level == "mandatory" and v.severity == "critical" and not result.passed
+    assert v.resource.endswith(f"::{resource}")
+    assert "www.instylehairboutique.co.za" in v.message and "Pulumi.production.yaml (production)" in v.message
+    assert "Why:" in v.message and "Fix:" in v.message
+
+
+def test_production_resource_on_a_staging_labelled_hostname_is_a_violation(
+        prod_pack: PackProcess, production: Plan) -> None:
+    [v] = found(prod(prod_pack, changed(production, "main-dns", ("name",), "test.instylehairboutique.co.za")),
+                HOSTNAMES)
+    assert "staging/test-labelled" in v.message and v.resource.endswith("::main-dns")
+
+
+def test_hostname_isolation_does_not_apply_without_routes_dns_or_pages_domains(
+        prod_pack: PackProcess, production: Plan) -> None:
+    plan = production
+    for token in ("cloudflare:index/workersRoute:WorkersRoute", "cloudflare:index/dnsRecord:DnsRecord",
+                  "cloudflare:index/pagesDomain:PagesDomain"):
+        plan = without(plan, token)
+    result = prod(prod_pack, plan)
+    assert not found(result, HOSTNAMES)
+    assert not_applicable(result, HOSTNAMES)
+
+
+def test_an_unreadable_committed_stack_file_fails_hostname_isolation(
+        project: Project, staging: Plan, tmp_path: Path) -> None:
+    # The pack reads the stack files next to its own folder, as under `pulumi preview --policy-pack`.
+    shutil.copytree(PACK, tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  booking:domain: a\n  booking:domain: b\n")
+    with PackProcess(tmp_path / "policies", project.name, "staging", load_stack(project, "staging").flat) as pack:
+        result = gate(pack, staging)
+    [v] = found(result, HOSTNAMES)
+    assert "Pulumi.broken.yaml" in v.message and v.level == "mandatory"

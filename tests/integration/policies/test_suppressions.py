@@ -113,3 +113,70 @@ def test_malformed_suppressions_file_is_reported(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv(SUPPRESSIONS_ENV, str(path))
     [bad] = load_suppressions()
     assert bad.problems and "expected `suppressions:` list" in bad.problems[0]
+
+
+def _entries_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> list[str]:
+    path = tmp_path / "suppressions.yaml"
+    path.write_text(text)
+    monkeypatch.setenv(SUPPRESSIONS_ENV, str(path))
+    return ["; ".join(entry.problems) for entry in load_suppressions()]
+
+
+VALID_ENTRY = ("suppressions:\n  - policy: worker-observability\n    resource: api-worker\n"
+               "    reason: Waiting for the upstream runtime fix, tracked in issue #123\n"
+               "    approvedBy: lead@example.co.za\n    expires: {expires}\n")
+SOON = (TODAY + dt.timedelta(days=30)).isoformat()
+
+
+def test_a_valid_entry_with_an_unquoted_date_has_no_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _entries_from(tmp_path, monkeypatch, VALID_ENTRY.format(expires=SOON)) == [""]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ("    approvedBy: lead@example.co.za\n", "    approvedBy: [nobody]\n"),
+    ("    approvedBy: lead@example.co.za\n", "    approvedBy: lead@example.co.za\n    reason2: extra\n"),
+    ("    approvedBy: lead@example.co.za\n", "    approvedBy: lead@example.co.za\n    stack: [production]\n"),
+])
+def test_mistyped_or_unknown_fields_make_an_entry_invalid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str, expected: str) -> None:
+    [problems] = _entries_from(tmp_path, monkeypatch, VALID_ENTRY.format(expires=SOON).replace(change, expected))
+    assert problems, "the entry must not be valid"
+    if "[nobody]" in expected:
+        assert "`approvedBy` must be text" in problems and "a list" in problems
+    elif "reason2" in expected:
+        assert "unknown key `reason2`" in problems and "approvedBy" in problems
+    else:
+        assert "`stack` must be one stack name" in problems
+
+
+@pytest.mark.parametrize("expires", ["2026-13-45", f"{SOON} 10:00:00", "tomorrow", "20261201"])
+def test_an_invalid_or_date_time_expiry_is_an_invalid_entry_not_a_crash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expires: str) -> None:
+    [problems] = _entries_from(tmp_path, monkeypatch, VALID_ENTRY.format(expires=expires))
+    assert "`expires` must be a date (YYYY-MM-DD)" in problems
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("suppressions: [\n", "not valid YAML"),
+    ("suppressions: []\nsuppressions: []\n", "`suppressions` is set on line 1 and again on line 2"),
+    ("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+     + "".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+     + "suppressions: *a8\n", "aliases expand"),
+])
+def test_an_unsafe_or_broken_suppressions_file_is_one_invalid_entry_naming_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str) -> None:
+    [problems] = _entries_from(tmp_path, monkeypatch, text)
+    assert problems.startswith("suppressions.yaml: ") and expected in problems
+
+
+def test_the_pack_reports_an_invalid_expiry_naming_the_file_and_entry(
+        project: Project, production: Plan, tmp_path: Path) -> None:
+    path = tmp_path / "suppressions.yaml"
+    path.write_text(VALID_ENTRY.format(expires="2026-13-45"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SUPPRESSIONS_ENV, str(path))
+        pack = PackProcess(REPO / "policies", project.name, "production", load_stack(project, "production").flat)
+    with pack:
+        result = gate(pack, production, evidence=COMPLETE_EVIDENCE)
+    [v] = found(result, "suppressions-valid")
+    assert "Suppression #1 in suppressions.yaml" in v.message and "`expires` must be a date" in v.message

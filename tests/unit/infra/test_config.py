@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,7 +124,33 @@ def test_misspelt_key_is_reported_as_unknown_with_the_known_keys() -> None:
 
 
 def test_keys_of_other_namespaces_are_ignored() -> None:
-    assert parse({"cloudflare:apiToken": "whatever"}).environment == "production"
+    assert parse({"aws:region": "us-east-1", "cloudflare:apiToken": "v1:x"},
+                 secret_keys={*SECRETS, "cloudflare:apiToken"}).environment == "production"
+
+
+@pytest.mark.parametrize("key", ["cloudflare:apiToken", "cloudflare:apiKey", "aws:secretKey"])
+def test_a_plain_provider_credential_is_refused_without_echoing_it(key: str) -> None:
+    err = problems({key: "LEAKCANARY_cf_token_0123456789"})
+    [p] = err.problems
+    assert p.key == key and "not shown" in p.found
+    text = err.render()
+    assert "LEAKCANARY" not in text
+    assert f"- {key}: found" in text and f"pulumi config set --secret {key}" in text
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("booking:pagesProductionBranch", "sk_live_LEAKCANARY0123456789"),
+    ("booking:alertEmail", "sk_live_LEAKCANARY0123456789@company.com"),
+    ("booking:databaseName", "Bearer LEAKCANARYabcdefghijklmnop"),
+    ("booking:tenants", json.dumps([{"slug": "sk_live_LEAKCANARY0123456789", "hostname": "a.example.co.za",
+                                     "zoneId": "ab" * 16}])),
+    ("other:note", "EAAGLEAKCANARY0123456789abcdefgh"),
+])
+def test_a_credential_shaped_value_in_a_plain_key_is_refused_and_never_printed(key: str, value: str) -> None:
+    err = problems({key: value})
+    assert [p.key for p in err.problems] == [key.removeprefix("booking:")]
+    assert "looks like" in err.problems[0].found and "not shown" in err.problems[0].found
+    assert "LEAKCANARY" not in err.render()
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -195,3 +222,126 @@ def test_production_without_a_health_check_needs_no_alert_address() -> None:
 def test_the_pre_deploy_export_is_off_unless_asked_for() -> None:
     assert parse().pre_deploy_export is False
     assert parse({"booking:preDeployExport": "true"}).pre_deploy_export is True
+
+
+# --- workerBundle stays inside the project (D7) ---------------------------------------------
+
+def bundle_problem(value: str, root: Path = REPO) -> str:
+    flat = {**BASE, "booking:workerBundle": value}
+    with pytest.raises(ConfigError) as info:
+        parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=root)
+    [p] = info.value.problems
+    assert p.key == "workerBundle"
+    return p.allowed
+
+
+@pytest.mark.parametrize("value", ["/etc/hostname", "/proc/self/environ", "../../../etc/passwd",
+                                   "worker/../../../../proc/self/environ", "~/bundle.js", "worker/\x00x.js"])
+def test_worker_bundle_outside_the_project_is_refused(value: str) -> None:
+    assert "relative to the project" in bundle_problem(value)
+
+
+def test_worker_bundle_symlinked_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "index.js").symlink_to("/proc/self/environ")
+    assert "inside the project" in bundle_problem("worker/index.js", tmp_path)
+
+
+def test_worker_bundle_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.js")
+    assert "a regular file" in bundle_problem("pipe.js", tmp_path)
+    assert "a regular file" in bundle_problem("worker", REPO)
+
+
+def test_worker_bundle_larger_than_cloudflares_limit_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "big.js").open("wb") as handle:
+        handle.truncate(10 * 1024 * 1024 + 1)
+    allowed = bundle_problem("big.js", tmp_path)
+    assert "10 MiB" in allowed and "Cloudflare" in allowed
+
+
+# --- routes, hostnames, branches (D19) ------------------------------------------------------
+
+@pytest.mark.parametrize("route", ["/*evil", "/\x00*", "/../../*", "/*.evil.com/*", "/*?x=1#frag", "//evil.com/*",
+                                   "/api/../*", "/a b/*", "/ä/*"])
+def test_worker_route_that_is_not_a_cloudflare_path_pattern_is_refused(route: str) -> None:
+    [p] = problems({"booking:workerRoute": route}).problems
+    assert p.key == "workerRoute" and "'*' only as the last character" in p.allowed
+
+
+def test_worker_route_that_would_not_reach_the_api_is_refused() -> None:
+    # `/` matches the home page only: /api/* (and the health check on /api/health) would go to Pages.
+    [p] = problems({"booking:workerRoute": "/"}).problems
+    assert p.key == "workerRoute" and "/api/health" in p.allowed
+
+
+@pytest.mark.parametrize("route", ["/*", "/api/*", "/api*"])
+def test_worker_routes_covering_the_api_are_accepted(route: str) -> None:
+    assert parse({"booking:workerRoute": route}).worker_route == route
+
+
+@pytest.mark.parametrize("domain", ["10.0.0.1", "www.example.123", "1.2.3.4"])
+def test_ip_address_or_numeric_top_level_domain_is_refused(domain: str) -> None:
+    [p] = problems({"booking:domain": domain}).problems
+    assert p.key == "domain" and "not an IP address" in p.allowed
+
+
+def test_tenant_hostname_that_is_an_ip_address_is_refused() -> None:
+    tenants = [{"slug": "ip", "hostname": "192.168.1.20", "zoneId": "ab" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].hostname" and "not an IP address" in p.allowed
+
+
+@pytest.mark.parametrize("branch", ["../../ x;rm -rf /", "main..x", "-main", "a b", "release.lock", "@", "a//b",
+                                    "feature/", ".hidden", "x@{1}", "tab\there", "a:b", "ref~1", "a^", "*", "?"])
+def test_pages_production_branch_must_be_a_valid_git_branch_name(branch: str) -> None:
+    [p] = problems({"booking:pagesProductionBranch": branch}).problems
+    assert p.key == "pagesProductionBranch" and "git branch name" in p.allowed
+
+
+@pytest.mark.parametrize("branch", ["main", "production", "release/2026-10", "feature/x_y.z"])
+def test_ordinary_branch_names_are_accepted(branch: str) -> None:
+    assert parse({"booking:pagesProductionBranch": branch}).pages_production_branch == branch
+
+
+def test_unknown_tenant_key_is_answered_with_the_tenant_keys() -> None:
+    tenants = [{"slug": "a", "hostname": "a.example.co.za", "zoneId": "ab" * 16, "route": "/evil"}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].route"
+    assert "hostname, slug, zoneId" in p.allowed and "accountId" not in p.allowed
+
+
+# --- messages a newcomer can act on ---------------------------------------------------------
+
+def test_misspelt_key_fix_names_the_nearest_valid_key_and_not_the_misspelt_one() -> None:
+    err = problems({"booking:backupRetentionDays": None, "booking:backupRetentionDay": "7"})
+    text = err.render()
+    unknown = next(p for p in err.problems if p.key == "backupRetentionDay")
+    assert "did you mean booking:backupRetentionDays" in unknown.allowed
+    assert "rename booking:backupRetentionDay to booking:backupRetentionDays" in text
+    assert "pulumi config set booking:backupRetentionDay " not in text
+
+
+def test_missing_key_says_a_value_is_required_in_plain_words() -> None:
+    [p] = problems({"booking:zoneId": None}).problems
+    assert p.allowed == "a value (the key is required)"
+
+
+@pytest.mark.parametrize("changes", [
+    {"booking:zoneId": None}, {"booking:backupRetentionDays": "abc"}, {"booking:backupRetentionDays": "0"},
+    {"booking:environment": "prod"}, {"booking:healthCheck": "maybe"}, {"booking:compatibilityDate": "2026-02-30"},
+    {"booking:tenants": "[{]"}, {"booking:tenants": json.dumps([{"slug": "a"}])}, {"booking:watch": "[1]"},
+    {"booking:domain": "https://x"}, {"booking:tenants": json.dumps([None, 5])},
+])
+def test_no_pydantic_wording_reaches_the_user(changes: dict[str, Any]) -> None:
+    text = problems(changes).render()
+    for leaked in ("Field required", "Value error,", "Input should be", "pydantic", "[type="):
+        assert leaked not in text, text
+
+
+def test_production_tenant_hostname_with_a_staging_label_is_refused() -> None:
+    tenants = [{"slug": "stg", "hostname": "staging.instylehairboutique.co.za", "zoneId": "ab" * 16}]
+    [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
+    assert p.key == "tenants[0].hostname" and "staging/test label" in p.allowed

@@ -37,6 +37,7 @@ def test_the_catalog_lists_every_policy_of_the_pack_and_the_non_suppressible_one
     assert CATALOG.names == {p.name for p in POLICIES}
     # The ones whose findings are about data loss, leaked credentials or the review of exceptions
     # themselves: a suppression could otherwise silence exactly what it must not.
-    assert {"data-protection", "environment-isolation", "secrets-as-secret-bindings", "pre-deploy-checklist",
-            "suppressions-valid", "suppressions-active"} <= CATALOG.non_suppressible
+    assert {"data-protection", "environment-isolation", "environment-hostname-isolation",
+            "secrets-as-secret-bindings", "pre-deploy-checklist", "suppressions-valid",
+            "suppressions-active"} <= CATALOG.non_suppressible
     assert "backup-retention" not in CATALOG.non_suppressible
