@@ -1,6 +1,8 @@
-"""Facts every layer shares: names, type tokens, credential shapes, the checklist, the deploy hooks' context.
+"""What every layer shares: names, type tokens, credential shapes, the checklist, the deploy hooks'
+context, and reading the project's Pulumi files as the Pulumi CLI reads them.
 
-A leaf package: it imports nothing of this repository and no third-party package, so `infra/`,
-`ops/`, `policies/`, `bookingctl/`, the scripts and the tests can all import it without
-dragging in pulumi, pydantic or httpx, and without importing each other.
+The lowest layer: it imports nothing else of this repository, and of third-party packages only
+PyYAML (in `safeyaml` and `project`, to read stack files). `infra/`, `ops/`, `policies/`,
+`bookingctl/`, the scripts and the tests can all import it without dragging in pulumi, pydantic or
+httpx, and without importing each other.
 """

@@ -1,6 +1,6 @@
 """Which hostnames a stack serves, which environment it is, and whether a route pattern reaches a host.
 
-The stack config (bookingctl/project.py, across every committed stack file) and the policy pack
+The stack config (booking_shared/project.py, across every committed stack file) and the policy pack
 (policies/isolation.py, under the real engine too) judge one rule with these: a hostname belongs
 to one environment, so no stack may route, point DNS at or attach a Pages domain to a hostname
 another environment's stack serves.

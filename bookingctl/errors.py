@@ -48,7 +48,7 @@ class Failed(Exception):
 # would slow every command down for nothing.
 def _usage_types() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [UsageError]
-    for module, name in (("bookingctl.project", "ProjectError"), ("infra.config", "ConfigError"),
+    for module, name in (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
                          ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
                          ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError")):
         loaded = sys.modules.get(module)

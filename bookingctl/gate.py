@@ -35,8 +35,8 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from booking_shared.project import ProjectError
 from bookingctl.planner import Plan, PlannedResource
-from bookingctl.project import ProjectError
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {name: analyzer_pb2.EnforcementLevel.Value(name.upper()) for name in LEVELS}

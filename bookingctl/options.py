@@ -46,7 +46,7 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 def project_root(project_dir: Path | None) -> Path:
     """The folder holding Pulumi.yaml (this folder or a parent), or this folder when there is none."""
-    from bookingctl.project import ProjectError, find_project
+    from booking_shared.project import ProjectError, find_project
 
     start = project_dir or Path.cwd()
     try:
@@ -59,7 +59,7 @@ def project_root(project_dir: Path | None) -> Path:
 
 def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
     """A stack's typed config read offline (secrets stand in as placeholders)."""
-    from bookingctl.project import find_project, load_stack
+    from booking_shared.project import find_project, load_stack
     from infra.config import parse_config
 
     current_stack.set(stack)

@@ -23,7 +23,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bookingctl.project import Project, StackSettings
+from booking_shared.project import Project, StackSettings
 
 REDACTED = "[secret]"
 # How a value that only the provider knows after creating a resource shows in a --fresh plan.

@@ -33,12 +33,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from booking_shared.hostnames import environment_of
-from booking_shared.naming import NAMESPACE
-
 # The repository's one hardened YAML reader (size cap, duplicate keys, bounded aliases, dates kept
 # as text); it imports only PyYAML, so the pack can use it under the real engine too.
-from bookingctl import safeyaml
+from booking_shared import safeyaml
+from booking_shared.hostnames import environment_of
+from booking_shared.naming import NAMESPACE
 
 SUPPRESSIONS_FILE = Path(__file__).resolve().parent / "suppressions.yaml"
 # Tests point the pack at their own file; in CI and `pulumi preview` the committed one is read.

@@ -10,11 +10,11 @@ from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValid
 
 from booking_shared.hostnames import host_pattern_covers, route_host
 from booking_shared.naming import looks_like_staging
-from booking_shared.tokens import D1, DNS, PAGES, PAGES_DOMAIN, ROUTE, VERSION
 
 # Reads the other committed stack files exactly as `bookingctl plan` does (one hardened reader,
 # PyYAML and the standard library only), so the pack and the config check judge the same files.
-from bookingctl.project import other_stacks
+from booking_shared.project import other_stacks
+from booking_shared.tokens import D1, DNS, PAGES, PAGES_DOMAIN, ROUTE, VERSION
 from policies.common import Report, get, make_stack_policy, message, of_type, project_root, stack_environment
 
 NAME = "environment-isolation"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from cloudflare import Cloudflare
 
+from booking_shared.project import Project, find_project, load_stack
 from bookingctl.planner import Plan, run_program
-from bookingctl.project import Project, find_project, load_stack
 from tests.helpers import ACCOUNT, REPO, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, running
 

@@ -43,10 +43,10 @@ def plan(
     Secret config values cannot be decrypted offline and appear as [secret]; every secret input is
     redacted in all formats.
     """
+    from booking_shared.project import find_project, load_stack
     from bookingctl import output
     from bookingctl.gate import PackProcess, evaluate, load_policy_config
     from bookingctl.planner import plan_stack
-    from bookingctl.project import find_project, load_stack
     from infra.config import ConfigError
 
     current_stack.set(stack)

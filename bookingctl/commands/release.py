@@ -39,8 +39,8 @@ def _release_site(cfg: StackConfig) -> Site:
 def _state_hint(stack: str, project_dir: Path | None, version: str) -> str:
     """What Pulumi's state believes after a rollback done outside `pulumi up`, and how to act on it."""
     from booking_shared.deploy import deployment_urn
+    from booking_shared.project import find_project
     from bookingctl.options import project_root
-    from bookingctl.project import find_project
 
     project = find_project(project_root(project_dir)).name
     return (f"Pulumi's state still records the deployment that this rollback replaced; `pulumi refresh` will not "

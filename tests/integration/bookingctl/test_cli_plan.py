@@ -165,7 +165,7 @@ def test_installed_console_script_plans_a_stack_from_the_repository() -> None:
 
 def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> None:
     # Importing pulumi_cloudflare costs ~2-3 s; --help and non-planning commands must not pay it.
-    code = ("import sys, bookingctl.cli, bookingctl.output, bookingctl.project; "
+    code = ("import sys, bookingctl.cli, bookingctl.output, booking_shared.project; "
             "print('pulumi_cloudflare' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr

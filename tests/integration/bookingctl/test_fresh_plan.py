@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from booking_shared.project import find_project, load_stack
 from booking_shared.tokens import D1, VERSION
 from bookingctl.planner import UNKNOWN_SHOWN, run_program
-from bookingctl.project import find_project, load_stack
 from tests.helpers import REPO
 
 BIN = Path(sys.executable).parent

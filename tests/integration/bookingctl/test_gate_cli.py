@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from booking_shared.project import Project, load_stack
 from bookingctl.cli import app
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
-from bookingctl.project import Project, load_stack
 from bookingctl.sarif import to_sarif
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, gate

@@ -10,9 +10,9 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.deploy import DeployContext, migrations_checksum
+from booking_shared.project import Project, load_stack
 from booking_shared.tokens import DEPLOYMENT
 from bookingctl.planner import Plan, run_program
-from bookingctl.project import Project, load_stack
 from ops.hooks import DeployHookError, after_traffic, before_traffic
 from ops.migrations import discover, pending
 from ops.targets import remote_database

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess, PolicyConfigError
 from bookingctl.planner import Plan
-from bookingctl.project import Project, load_stack
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate, not_applicable, without
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from booking_shared.project import Project, load_stack
 from bookingctl.gate import GateResult, PackProcess
 from bookingctl.planner import Plan
-from bookingctl.project import Project, load_stack
 from policies.common import SUPPRESSIONS_ENV, load_suppressions
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bookingctl.project import Project, ProjectError, load_stack
+from booking_shared.project import Project, ProjectError, load_stack
 from tests.helpers import REPO
 
 PRODUCTION = (REPO / "Pulumi.production.yaml").read_text()
@@ -38,7 +38,7 @@ def refused(project: Project, name: str) -> str:
 
 
 def test_committed_stacks_load() -> None:
-    from bookingctl.project import find_project
+    from booking_shared.project import find_project
 
     committed = find_project(REPO)
     for name in ("production", "staging"):

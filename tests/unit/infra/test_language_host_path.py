@@ -12,8 +12,8 @@ import json
 import pulumi
 import pytest
 
+from booking_shared.project import Project, load_stack
 from bookingctl.planner import run_program
-from bookingctl.project import Project, load_stack
 from infra.config import ConfigError, project_root
 from tests.helpers import FAKE_SECRETS, REPO
 

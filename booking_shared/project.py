@@ -4,7 +4,7 @@ The result is the flat config map the engine hands a program (``{"booking:domain
 strings throughout, structured values JSON-encoded) plus the set of secret keys. Secret values
 cannot be decrypted offline, so each `secure:` entry stands in as `SECRET_PLACEHOLDER`.
 
-Files are read through `bookingctl.safeyaml` (size cap, duplicate keys refused as the Pulumi CLI
+Files are read through `booking_shared.safeyaml` (size cap, duplicate keys refused as the Pulumi CLI
 does, bounded aliases). What the CLI would read differently from PyYAML, and what no `pulumi up`
 could decrypt, is refused here with the key and line, before any program runs; so is a hostname
 another environment's committed stack file already serves. The policy pack reads the other stacks
@@ -17,10 +17,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booking_shared import safeyaml
 from booking_shared.credentials import is_credential_key, looks_like_ciphertext
 from booking_shared.hostnames import declared_hostnames, environment_of
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
-from bookingctl import safeyaml
 
 SECRET_PLACEHOLDER = "[secret]"
 # Stack files hold a few dozen keys (about 120 KB with 1,200 tenants); more is a mistake or an attack.

@@ -1,0 +1,103 @@
+"""Imports run one way: booking_shared <- infra, ops, policies <- bookingctl. No cycles.
+
+Read from the code itself (module-level imports; an import inside a function runs only when it is
+called, which is how the Pulumi program binds the hooks without loading the operations layer).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+PACKAGES = ("booking_shared", "infra", "ops", "policies", "bookingctl")
+# What each package may import at module level, besides itself.
+ALLOWED = {
+    "booking_shared": set(),
+    "infra": {"booking_shared"},
+    "ops": {"booking_shared"},
+    "policies": {"booking_shared"},
+    "bookingctl": {"booking_shared", "infra", "ops", "policies"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Modules of this repository that `path` imports when it is imported (not inside functions,
+    not under `if TYPE_CHECKING:`)."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []:
+            if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            names = ([a.name for a in inner.names] if isinstance(inner, ast.Import)
+                     else [inner.module] if isinstance(inner, ast.ImportFrom) and inner.module and not inner.level
+                     else [])
+            found |= {n for n in names if n.split(".")[0] in PACKAGES}
+    return found
+
+
+def modules() -> dict[str, set[str]]:
+    graph = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            graph[module_name(path)] = module_level_imports(path)
+    return graph
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_layer_imports_only_the_layers_below_it(package: str) -> None:
+    wrong = {f"{module} imports {target}" for module, targets in modules().items()
+             if module.split(".")[0] == package
+             for target in targets if target.split(".")[0] not in ALLOWED[package] | {package}}
+    assert not wrong, sorted(wrong)
+
+
+def test_there_is_no_import_cycle() -> None:
+    graph = modules()
+
+    def resolve(target: str) -> str | None:
+        while target and target not in graph:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    edges = {m: {t for t in map(resolve, targets) if t and t != m} for m, targets in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+
+
+def test_planning_the_program_never_loads_the_operations_layer() -> None:
+    """The hooks are bound in infra/hooks.py; ops (and its httpx, the Cloudflare SDK) load only when
+    a hook fires under `pulumi up`, never for a plan or a preview."""
+    code = ("import sys; from booking_shared.project import find_project, load_stack; "
+            "from bookingctl.planner import run_program; "
+            "p = find_project(__import__('pathlib').Path(sys.argv[1])); s = load_stack(p, 'production'); "
+             "run_program(p, 'production', s.flat, s.secret_keys); "
+             "print(sorted(m for m in sys.modules if m == 'ops' or m.startswith(('ops.', 'httpx', 'cloudflare'))))")
+    result = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, timeout=120,
+                            check=True)
+    assert result.stdout.strip() == "[]"
