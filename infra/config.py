@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.watch import ThresholdError, WatchThresholds
@@ -214,8 +215,8 @@ class StackConfig(BaseModel):
     @field_validator("compatibility_date")
     @classmethod
     def _date_not_future(cls, value: dt.date) -> dt.date:
-        if value > dt.date.today():
-            raise ValueError(f"a date no later than today ({dt.date.today().isoformat()})")
+        if value > today():
+            raise ValueError(f"a date no later than today ({today().isoformat()})")
         return value
 
     @field_validator("alert_email")

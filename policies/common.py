@@ -35,7 +35,7 @@ from pulumi_policy import (
 
 # The repository's one hardened YAML reader (size cap, duplicate keys, bounded aliases, dates kept
 # as text); it imports only PyYAML, so the pack can use it under the real engine too.
-from booking_shared import safeyaml
+from booking_shared import clock, safeyaml
 from booking_shared.hostnames import environment_of
 from booking_shared.naming import NAMESPACE
 
@@ -143,7 +143,7 @@ def load_suppressions(today: dt.date | None = None) -> list[Suppression]:
     if not path.is_file():
         return []
     # Every policy consults the file for every resource; parse it once per version of the file.
-    return list(_parse_suppressions(path, path.stat().st_mtime_ns, today or dt.date.today()))
+    return list(_parse_suppressions(path, path.stat().st_mtime_ns, today or clock.today()))
 
 
 @functools.lru_cache(maxsize=8)

@@ -11,12 +11,12 @@ it: no cycle, and no answer that depends on which modules happen to be imported.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import pulumi
 from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 
+from booking_shared import clock
 from policies.common import (
     Catalog,
     PackPolicy,
@@ -65,7 +65,7 @@ def check_suppressions_active(args: StackValidationArgs, report: Report, catalog
         args.not_applicable("no suppression is in force")
         return
     for entry in active:
-        left = (entry.expires - dt.date.today()).days if entry.expires else 0
+        left = (entry.expires - clock.today()).days if entry.expires else 0
         report(f"Suppressed: {entry.policy} on {entry.resource} until {entry.expires} ({left} days), "
                f"approved by {entry.approved_by}: {entry.reason}")
 

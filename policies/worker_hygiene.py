@@ -6,6 +6,7 @@ import datetime as dt
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from booking_shared import clock
 from booking_shared.tokens import VERSION, WORKER
 from policies.common import Report, get, make_resource_policy, message
 
@@ -32,7 +33,7 @@ def check_compatibility_date(args: ResourceValidationArgs, report: Report) -> No
         date = dt.date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
         date = None
-    today = dt.date.today()
+    today = clock.today()
     if date is None:
         report(message(f"Worker version has no valid compatibility date (found {value!r}).",
                        "without a pinned date the runtime's behaviour changes under the Worker without a deploy",

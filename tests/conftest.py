@@ -8,6 +8,7 @@ share (the repository, the account, fake secrets) are in `tests/helpers`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,16 @@ from typing import Any
 import pytest
 from cloudflare import Cloudflare
 
+from booking_shared.clock import TODAY_ENV
 from booking_shared.project import Project, find_project, load_stack
 from bookingctl.planner import Plan, run_program
-from tests.helpers import ACCOUNT, REPO, PlanFn
+from tests.helpers import ACCOUNT, REPO, TODAY, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, running
+
+# The date rules (compatibility-date age, suppression expiry) judge as of a fixed day, here and in
+# every process the tests start (the CLI, the policy pack): the suite gives the same answer on any
+# day. Tests of those rules move the clock themselves.
+os.environ[TODAY_ENV] = TODAY.isoformat()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
@@ -10,6 +11,9 @@ from pathlib import Path
 from bookingctl.planner import Plan
 
 REPO = Path(__file__).resolve().parents[2]
+# The day the tests judge dates as of (BOOKING_TODAY, set in conftest): the committed stacks'
+# compatibility date (2026-10-01) is recent then.
+TODAY = dt.date(2026, 11, 27)
 ACCOUNT = "8f3a2c1d9e7b4a6f5c0d1e2f3a4b5c6d"  # the committed stacks' account id
 
 # Obviously fake values that look like the real thing, to prove they never print.

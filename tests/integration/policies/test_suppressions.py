@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from booking_shared import clock
 from booking_shared.project import Project, load_stack
 from bookingctl.gate import GateResult, PackProcess
 from bookingctl.planner import Plan
@@ -16,7 +17,7 @@ from policies.common import SUPPRESSIONS_ENV, load_suppressions
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate
 
-TODAY = dt.date.today()
+TODAY = clock.today()  # the pinned day (conftest)
 REASON = "Waiting for the upstream runtime fix, tracked in issue #123"
 
 
