@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from booking_shared.checklist import ITEMS
 from booking_shared.project import Project, load_stack
 from bookingctl.cli import app
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
 from bookingctl.sarif import to_sarif
+from policies.pack import POLICIES
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, gate
 
@@ -30,7 +32,7 @@ def test_production_with_complete_evidence_passes_the_gate() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json", "--policy-config", EVIDENCE)
     data = json.loads(out)
     assert code == 0
-    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == 13
+    assert data["policyGate"]["passed"] is True and data["policyGate"]["policies"] == len(POLICIES)
     assert data["violations"] == []
 
 
@@ -38,7 +40,7 @@ def test_production_without_evidence_fails_naming_each_missing_item() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json")
     data = json.loads(out)
     assert code == 1
-    assert data["policyGate"]["mandatory"] == 14
+    assert data["policyGate"]["mandatory"] == len(ITEMS) + 1  # every checklist item, and the commit
     violation = next(v for v in data["violations"] if "'codeReview'" in v["message"])
     assert violation == {"policy": "pre-deploy-checklist", "level": "mandatory", "severity": "high",
                          "resource": "", "message": violation["message"]}
@@ -62,7 +64,7 @@ def test_markdown_puts_the_verdict_before_the_resources() -> None:
 def test_table_output_shows_violations_and_verdict() -> None:
     code, out, _ = invoke("plan", "production")
     assert code == 1
-    assert "Policy violations" in out and "policy gate: FAIL: 14 mandatory" in out
+    assert "Policy violations" in out and f"policy gate: FAIL: {len(ITEMS) + 1} mandatory" in out
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -106,7 +108,7 @@ def test_sarif_output_is_sarif_2_1_0_with_every_policy_as_a_rule() -> None:
     assert sarif["version"] == "2.1.0"
     [run] = sarif["runs"]
     rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert len(rules) == 13 and "pre-deploy-checklist" in rules
+    assert sorted(rules) == sorted(p.name for p in POLICIES)  # every policy of the pack is a rule
     result = run["results"][0]
     assert result["level"] == "error" and result["ruleId"] == rules[result["ruleIndex"]]
     location = result["locations"][0]["physicalLocation"]
