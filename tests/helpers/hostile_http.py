@@ -1,0 +1,218 @@
+"""A real HTTP server on 127.0.0.1 that answers the way broken or hostile sites do.
+
+The first path segment picks the behaviour, so one server plays every case and a check's base URL
+is e.g. `server.url + "/drip"` (verify then asks /drip/ and /drip/api/health):
+
+- drip: headers (Content-Length `drip_length`), then one body byte every `interval` seconds;
+- slow-headers: the status line, then one header byte every `interval` seconds;
+- endless: a chunked body that never ends (64 KiB chunks);
+- huge: Content-Length 4 GiB, then zeros;
+- bomb: a gzip body that inflates to `BOMB_SIZE` bytes (64 KiB on the wire);
+- gzip: /api/health's healthy JSON, gzip-encoded (a well-behaved compressed answer);
+- deep: 200 with JSON nested `depth` levels on /api/health, a plain page elsewhere;
+- ansi: 200 on /api/health with ANSI escapes in the version and a status of "error";
+- redirect: 302 to `location`;
+- hang: accepts the request and never answers.
+
+Every endless behaviour stops when the client goes away, when the test ends (`stop`), or after
+`budget` bytes: a client that reads without a limit is then caught by counting what was sent
+(`sent`), instead of by the test machine running out of memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+from tests.helpers.http_site import HEALTHY
+
+BOMB_SIZE = 64 * 1024 * 1024
+T = TypeVar("T")
+
+
+@cache
+def gzip_bomb() -> bytes:
+    return gzip.compress(b"\0" * BOMB_SIZE, compresslevel=9)
+
+
+@dataclass
+class Hostile:
+    interval: float = 0.2
+    depth: int = 100_000
+    drip_length: int = 1_000_000  # below HEALTH_MAX_BODY, /api/health drips instead of being refused
+    location: str = "http://169.254.169.254/latest/meta-data/"
+    budget: int = 64 * 1024 * 1024  # bytes any endless body sends at most
+    sent: Counter[str] = field(default_factory=Counter)  # body bytes sent, by behaviour
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    stop: threading.Event = field(default_factory=threading.Event)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def hostile() -> Iterator[Hostile]:
+    site = Hostile()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, mode: str, data: bytes) -> bool:
+            """Write `data`; False once the client is gone, the test is over or the budget is spent."""
+            if site.stop.is_set() or site.sent[mode] >= site.budget:
+                return False
+            try:
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                return False
+            site.sent[mode] += len(data)
+            return True
+
+        def _plain(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            site.requests.append((self.command, self.path))
+            mode, _, rest = self.path.lstrip("/").partition("/")
+            health = rest.startswith("api/health")
+            if mode == "drip":
+                self.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {site.drip_length}\r\n\r\n".encode())
+                while self._send(mode, b" "):
+                    site.stop.wait(site.interval)
+            elif mode == "slow-headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for byte in b"X-Slow: " + b"x" * 100_000:
+                    if site.stop.wait(site.interval) or not self._send(mode, bytes([byte])):
+                        break
+            elif mode == "endless":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                frame = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+                while self._send(mode, frame):
+                    pass
+            elif mode == "huge":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\n\r\n")
+                while self._send(mode, b"\0" * 65536):
+                    pass
+            elif mode == "bomb":
+                body = gzip_bomb()
+                self._plain(200, body, {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+                site.sent[mode] += len(body)
+            elif mode == "gzip":
+                self._plain(200, gzip.compress(json.dumps(HEALTHY).encode()),
+                            {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+            elif mode == "deep" and health:
+                self._plain(200, b"[" * site.depth + b"]" * site.depth, {"Content-Type": "application/json"})
+            elif mode == "ansi" and health:
+                body = {**HEALTHY, "status": "error\x1b[2J", "version": "\x1b[31mv-evil\x1b[0m\u202e"}
+                self._plain(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+            elif mode == "redirect":
+                self._plain(302, b"", {"Location": site.location})
+            elif mode == "hang":
+                site.stop.wait()
+            else:
+                self._plain(200, b"<html>a page</html>")
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    site.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield site
+    finally:
+        site.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def within(seconds: float, work: Callable[[], T]) -> tuple[T, float]:
+    """(what `work` returns, seconds it took); fails the test if it is still running after `seconds`.
+
+    The work runs in a daemon thread, so code that never ends fails this test instead of hanging
+    the whole run.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", work()))
+        except BaseException as exc:  # handed to the test below
+            outcome.append(("error", exc))
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    elapsed = time.monotonic() - started
+    if thread.is_alive():
+        raise AssertionError(f"still running after {seconds:g} s: no overall deadline")
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value, elapsed
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int | None  # None: killed at the time limit
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mb: float
+
+
+def run_cli(args: list[str], limit: float, *, memory_cap_mb: int = 1536) -> Run:
+    """`python -m bookingctl ARGS` in a subprocess: its exit code, output, wall time and peak RSS.
+
+    Killed after `limit` seconds, and its address space capped (a client that reads an endless body
+    into memory dies with MemoryError instead of taking the test machine with it).
+    """
+    import os
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.helpers import REPO
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_cap_mb * 1024 * 1024,) * 2)
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "bookingctl", *args], cwd=REPO, stdout=out, stderr=err,
+                                preexec_fn=cap)
+        killer = threading.Timer(limit, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.monotonic() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(None if code < 0 else code, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                   seconds, usage.ru_maxrss / 1024)
