@@ -15,25 +15,37 @@ from bookingctl.options import (
     LocalOption,
     ProjectDir,
     StackOption,
+    count_between,
     load_stack_config,
+    number_between,
     open_database,
     site_and_database,
+    url_option,
 )
 
 monitor_app = typer.Typer(help="Health report and performance monitor.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 
+WebhookOption = Annotated[str | None, typer.Option(
+    "--webhook", callback=url_option("--webhook", secret=True),
+    help="POST an alert here (retried). Never printed: it is the hook's credential.")]
+
 
 @monitor_app.command("health")
 def health(
     stack: Annotated[str | None, typer.Option("--stack", help="Check https://<domain>/api/health and the D1.")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Site to check instead.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", callback=url_option("--base-url"), help="Site to check instead.")] = None,
     local: LocalOption = None,
-    paystack_url: Annotated[str | None, typer.Option(help="Paystack endpoint to probe.")] = None,
-    google_calendar_url: Annotated[str | None, typer.Option(help="Google Calendar endpoint to probe.")] = None,
-    whatsapp_url: Annotated[str | None, typer.Option(help="WhatsApp (Graph API) endpoint to probe.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=300, help="Seconds per check.")] = 10.0,
-    webhook: Annotated[str | None, typer.Option("--webhook", help="POST an alert here when FAIL.")] = None,
+    paystack_url: Annotated[str | None, typer.Option(
+        callback=url_option("--paystack-url"), help="Paystack endpoint to probe.")] = None,
+    google_calendar_url: Annotated[str | None, typer.Option(
+        callback=url_option("--google-calendar-url"), help="Google Calendar endpoint to probe.")] = None,
+    whatsapp_url: Annotated[str | None, typer.Option(
+        callback=url_option("--whatsapp-url"), help="WhatsApp (Graph API) endpoint to probe.")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", callback=number_between("--timeout", 0.1, 300), help="Seconds per check (0.1 to 300).")] = 10.0,
+    webhook: WebhookOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """The guide's health JSON: main application, database, Paystack, Google Calendar and WhatsApp.
@@ -66,15 +78,21 @@ def health(
 
 @monitor_app.command("perf")
 def perf(
-    url: Annotated[list[str] | None, typer.Option("--url", help="URL to sample (repeatable).")] = None,
+    url: Annotated[list[str] | None, typer.Option(
+        "--url", callback=url_option("--url"), help="URL to sample (repeatable).")] = None,
     stack: Annotated[str | None, typer.Option(
         "--stack", help="Default URLs: root, /book/<salon>, /api/health.")] = None,
-    samples: Annotated[int, typer.Option("--samples", min=1, max=10_000, help="Requests per URL.")] = 5,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=100, help="Requests in flight.")] = 5,
+    samples: Annotated[int, typer.Option(
+        "--samples", callback=count_between("--samples", 1, 10_000), help="Requests per URL (1 to 10000).")] = 5,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", callback=count_between("--concurrency", 1, 100), help="Requests in flight (1 to 100).")] = 5,
     out: Annotated[Path | None, typer.Option("--out", help="Write the metrics JSON here too.")] = None,
     threshold: Annotated[float, typer.Option(
-        "--threshold", min=0.001, max=3600, help="Average response time limit (s).")] = 2.0,
-    success: Annotated[float, typer.Option("--success", min=0, max=100, help="Success-rate floor (%).")] = 99.0,
+        "--threshold", callback=number_between("--threshold", 0.001, 3600),
+        help="Average response time limit (s, 0.001 to 3600).")] = 2.0,
+    success: Annotated[float, typer.Option(
+        "--success", callback=number_between("--success", 0, 100, "a percentage"),
+        help="Success-rate floor (%, 0 to 100).")] = 99.0,
     project_dir: ProjectDir = None,
 ) -> None:
     """Per URL: average, p50, p95 and max response time and success rate.
@@ -109,10 +127,11 @@ def daily(
     stack: StackOption = None,
     local: LocalOption = None,
     base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="Site to probe (default with --stack: its domain).")] = None,
+        "--base-url", callback=url_option("--base-url"),
+        help="Site to probe (default with --stack: its domain).")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for daily-report-<date>.json and .md.")] = Path("reports"),
-    webhook: Annotated[str | None, typer.Option("--webhook", help="POST a one-line status here (retried).")] = None,
+    webhook: WebhookOption = None,
     at: AsOfOption = None,
     project_dir: ProjectDir = None,
 ) -> None:

@@ -144,3 +144,32 @@ def test_cli_perf_writes_the_metrics_file_and_exits_1_on_breach(site: Site, tmp_
 def test_default_urls_are_the_guides_three(domain: str, slug: str) -> None:
     assert default_urls(domain) == [f"https://{domain}", f"https://{domain}/book/{slug}",
                                     f"https://{domain}/api/health"]
+
+
+# --- bad options are usage errors naming the option and the allowed range -----------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["health", "--base-url", "http://127.0.0.1:9", "--timeout", "nan"], "--timeout not a number: use a number of "
+                                                                         "seconds from 0.1 to 300"),
+    (["health", "--base-url", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout -1: use a number of seconds "
+                                                                        "from 0.1 to 300"),
+    (["perf", "--url", "http://127.0.0.1:9", "--threshold", "nan"], "--threshold not a number: use a number of "
+                                                                    "seconds from 0.001 to 3600"),
+    (["perf", "--url", "http://127.0.0.1:9", "--threshold", "inf"], "--threshold inf: use"),
+    (["perf", "--url", "http://127.0.0.1:9", "--success", "nan"], "--success not a number: use a percentage from "
+                                                                  "0 to 100"),
+    (["perf", "--url", "http://127.0.0.1:9", "--success", "101"], "--success 101: use a percentage from 0 to 100"),
+    (["perf", "--url", "http://127.0.0.1:9", "--samples", "1000000000"], "--samples 1000000000: use a whole number "
+                                                                         "from 1 to 10000"),
+    (["perf", "--url", "http://127.0.0.1:9", "--concurrency", "50000"], "--concurrency 50000: use a whole number "
+                                                                        "from 1 to 100"),
+    (["perf", "--url", "127.0.0.1:8787/"], "--url '127.0.0.1:8787/' is not a usable URL"),
+    (["perf", "--url", "http://127.0.0.1:9/", "--url", "notaurl"], "--url 'notaurl' is not a usable URL"),
+    (["health", "--base-url", "127.0.0.1:8787"], "--base-url '127.0.0.1:8787' is not a usable URL"),
+    (["health", "--base-url", "http://127.0.0.1:9", "--paystack-url", "api.paystack.co"],
+     "--paystack-url 'api.paystack.co' is not a usable URL"),
+])
+def test_cli_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["monitor", *args])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert "threshold breached" not in result.stderr

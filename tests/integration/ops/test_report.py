@@ -99,3 +99,15 @@ def test_report_without_a_site_marks_uptime_unknown(db: LocalDatabase) -> None:
     data = build(db, None, now=NOW).data
     assert data["metrics"]["uptime_status"] == "unknown" and data["metrics"]["avg_response_time"] is None
     assert not any("site" in issue for issue in data["summary"]["key_issues"])
+
+
+@pytest.mark.parametrize(("option", "value", "shown"), [
+    ("--base-url", "127.0.0.1:8787", "--base-url '127.0.0.1:8787' is not a usable URL"),
+    ("--webhook", "hooks.example.com/T0/SECRETTOKEN", "--webhook (value not shown"),
+])
+def test_cli_a_url_without_scheme_is_a_usage_error(db: LocalDatabase, tmp_path: Path, option: str, value: str,
+                                                   shown: str) -> None:
+    result = CliRunner().invoke(app, ["report", "daily", "--local", str(db.path), "--out", str(tmp_path / "r"),
+                                      option, value])
+    assert result.exit_code == 2 and shown in result.stderr and "SECRETTOKEN" not in result.stderr
+    assert not (tmp_path / "r").exists()

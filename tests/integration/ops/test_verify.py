@@ -130,3 +130,24 @@ def test_cli_prints_json_and_exits_0_or_1(site: Site, db_file: Path) -> None:
 def test_cli_needs_something_to_verify() -> None:
     result = CliRunner().invoke(app, ["verify"])
     assert result.exit_code == 2
+
+
+# --- bad options are usage errors naming the option and the allowed range ------------------------
+
+@pytest.mark.parametrize(("option", "value", "allowed"), [
+    ("--timeout", "nan", "0 to 3600"), ("--timeout", "inf", "0 to 3600"), ("--timeout", "-5", "0 to 3600"),
+    ("--timeout", "1e400", "0 to 3600"), ("--request-timeout", "nan", "0.1 to 300"),
+    ("--request-timeout", "-1", "0.1 to 300"), ("--request-timeout", "0", "0.1 to 300"),
+    ("--request-timeout", "1e9", "0.1 to 300"),
+])
+def test_cli_nonsense_timeouts_are_usage_errors_naming_the_range(option: str, value: str, allowed: str) -> None:
+    result = CliRunner().invoke(app, ["verify", "--base-url", "http://127.0.0.1:9", option, value])
+    assert result.exit_code == 2
+    assert f"{option} " in result.stderr and f"from {allowed}" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8787", "notaurl", "localhost:8787", "ftp://example.com"])
+def test_cli_a_url_without_scheme_is_a_usage_error(url: str) -> None:
+    result = CliRunner().invoke(app, ["verify", "--base-url", url, "--timeout", "0"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"--base-url {url!r} is not a usable URL" in result.stderr and "http://127.0.0.1:8787" in result.stderr

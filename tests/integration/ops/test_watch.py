@@ -173,3 +173,13 @@ def test_cli_watch_reports_json_and_refuses_a_bad_duration(site: Site) -> None:
     fired = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
                                 "--no-rollback", "--project-dir", str(REPO)])
     assert fired.exit_code == 0  # one sample cannot meet any trigger (3 database failures needed)
+
+
+def test_cli_watch_refuses_a_base_url_without_scheme() -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    result = CliRunner().invoke(app, ["watch", "--stack", "staging", "--base-url", "127.0.0.1:8787",
+                                      "--no-rollback", "--project-dir", str(REPO)])
+    assert result.exit_code == 2 and "--base-url '127.0.0.1:8787' is not a usable URL" in result.stderr
