@@ -187,10 +187,12 @@ def watch(
 
         on_trigger = roll_back
 
+    probe = http_probe(url, clock)
     try:
-        result = run_watch(http_probe(url, clock), WatchSettings(seconds, cfg.watch), clock, on_trigger,
+        result = run_watch(probe, WatchSettings(seconds, cfg.watch), clock, on_trigger,
                            log=output.progress_log(progress))
     finally:
+        probe.close()
         if client is not None:
             client.close()
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")

@@ -15,6 +15,7 @@ from ops.migrations import apply, discover
 from ops.report import build, markdown, write
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
+from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import Site, answering, serving
 
 NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)  # a Thursday
@@ -99,6 +100,17 @@ def test_report_without_a_site_marks_uptime_unknown(db: LocalDatabase) -> None:
     data = build(db, None, now=NOW).data
     assert data["metrics"]["uptime_status"] == "unknown" and data["metrics"]["avg_response_time"] is None
     assert not any("site" in issue for issue in data["summary"]["key_issues"])
+
+
+def test_a_drip_site_is_reported_degraded_within_the_probes_timeout(db: LocalDatabase) -> None:
+    db.conn.execute("DELETE FROM api_usage_logs")
+    with hostile() as server:
+        report, elapsed = within(60, lambda: build(db, server.url + "/drip", now=NOW, timeout=1))
+    assert elapsed < 1 + 1.5  # three concurrent probes, each ending within its 1 s
+    assert report.data["metrics"]["uptime_status"] == "degraded"
+    [unanswered] = report.data["summary"]["key_issues"]
+    assert unanswered.startswith(f"site not answering 200 every time ({server.url}/drip: timed out: no complete "
+                                 "answer within 1 s")
 
 
 @pytest.mark.parametrize(("option", "value", "shown"), [
