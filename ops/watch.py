@@ -122,6 +122,7 @@ def watch(probe: Callable[[], Sample], settings: WatchSettings, clock: Clock,
     started = clock.now()
     interval = settings.thresholds.interval_seconds
     while True:
+        sampled_at = clock.now()
         sample = probe()
         result.samples.append(sample)
         log(f"sample {len(result.samples)} at {sample.at - started:.0f} s: "
@@ -133,6 +134,9 @@ def watch(probe: Callable[[], Sample], settings: WatchSettings, clock: Clock,
             if on_trigger is not None:
                 result.rollback = on_trigger(trigger)
             return result
-        if clock.now() - started + interval > settings.duration:
+        # The interval runs from the start of a sample: a slow answer (up to the probe's timeout)
+        # does not stretch the spacing of samples the windows are judged on.
+        wait = max(0.0, interval - (clock.now() - sampled_at))
+        if clock.now() - started + wait > settings.duration:
             return result
-        clock.sleep(interval)
+        clock.sleep(wait)
