@@ -134,6 +134,9 @@ def hostile() -> Iterator[Hostile]:
                 site.stop.wait()
             else:
                 self._plain(200, b"<html>a page</html>")
+            # One request per connection: a client that gave up resets it, and waiting on it for a
+            # next request would only print that reset as a server error.
+            self.close_connection = True
 
         do_GET = do_POST = _answer
 
