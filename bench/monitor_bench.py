@@ -3,16 +3,16 @@
     venv/bin/python bench/monitor_bench.py [--runs 3]
 
 Both sample the same three URLs (root, /book/instylehairboutique, /api/health) five times each on
-one local HTTP server on 127.0.0.1, in the same run. The guide's script is read from the guide
-itself (shared/seed/admin-guide.md, beside this repository), its URLs pointed at the local server,
-and given the `curl-format.txt` it expects; it needs bash, curl and bc. Reports wall time (median
-of --runs) and the ratio.
+one local HTTP server on 127.0.0.1, in the same run. The guide's script is a verbatim copy kept in
+bench/fixtures/performance-monitor.sh (the guide itself lives outside this repository), its URLs
+pointed at the local server, and given the `curl-format.txt` it expects; it needs bash, curl and
+bc. Reports wall time (median of --runs) and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,17 +23,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.http_site import Site, serving  # noqa: E402
+from tests.helpers.http_site import Site, serving  # noqa: E402
 
-GUIDE = REPO.parent / "shared" / "seed" / "admin-guide.md"
+GUIDE_SCRIPT = Path(__file__).resolve().parent / "fixtures" / "performance-monitor.sh"
 
 
 def guide_script(base: str) -> str:
-    text = GUIDE.read_text(encoding="utf-8")
-    match = re.search(r"```bash\n(#!/bin/bash\n# performance-monitor\.sh\n.*?)```", text, re.DOTALL)
-    if match is None:
-        raise SystemExit(f"performance-monitor.sh not found in {GUIDE}")
-    return match.group(1).replace("https://www.instylehairboutique.co.za", base)
+    return GUIDE_SCRIPT.read_text(encoding="utf-8").replace("https://www.instylehairboutique.co.za", base)
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -49,6 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    missing = [tool for tool in ("bash", "curl", "bc") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"the guide's script needs {', '.join(missing)}: install it to run this comparison")
     with serving(Site()) as site, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         script = work / "performance-monitor.sh"

@@ -7,12 +7,14 @@ functions, so `bookingctl --help` and the local commands start fast.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -132,3 +134,44 @@ def parse_duration(text: str, option: str = "--duration") -> float:
     if not match:
         raise UsageError(f"{option} {text!r}: use a number with s, m or h, e.g. 10m")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def number_between(option: str, low: float, high: float, what: str = "a number of seconds") -> Callable[
+        [float | None], float | None]:
+    """An option callback: the value must be a finite number from `low` to `high`.
+
+    NaN and infinities are named here, not left to a range check: every comparison with NaN is
+    false, so whether a range check lets it through depends on how the check is written.
+    """
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        if not math.isfinite(value) or not low <= value <= high:
+            found = "not a number" if math.isnan(value) else f"{value:g}"
+            raise UsageError(f"{option} {found}: use {what} from {low:g} to {high:g}")
+        return value
+    return check
+
+
+def count_between(option: str, low: int, high: int) -> Callable[[int | None], int | None]:
+    """An option callback: the value must be a whole number from `low` to `high`."""
+    def check(value: int | None) -> int | None:
+        if value is not None and not low <= value <= high:
+            raise UsageError(f"{option} {value}: use a whole number from {low} to {high}")
+        return value
+    return check
+
+
+def url_option(option: str, *, secret: bool = False) -> Callable[[Any], Any]:
+    """An option callback: each value must be a full http(s) URL; `secret` ones are never echoed."""
+    def check(value: Any) -> Any:
+        for url in [value] if isinstance(value, str) else value or []:
+            from ops.http import url_problem  # here: httpx costs start-up time for every command
+
+            problem = url_problem(url)
+            if problem is not None:
+                shown = "(value not shown: it may hold the hook's credential)" if secret else repr(url)
+                raise UsageError(f"{option} {shown} is not a usable URL: {problem}; give the whole URL with its "
+                                 "scheme, e.g. https://www.example.co.za or http://127.0.0.1:8787")
+        return value
+    return check

@@ -3,24 +3,26 @@
 Fixes against the scripts: checks run concurrently with a timeout each (the guide ran them one
 after another); the database is asked through D1 (the guide ran `SELECT 1` against a local copy);
 every integration is checked, not only Paystack; the performance monitor samples concurrently
-with no `sleep 1` between samples and computes percentiles without `bc`.
+with no `sleep 1` between samples and computes percentiles without `bc`. Every failing check says
+why in its `error`; integrations can be skipped (offline, in CI) and are then SKIPPED, not FAIL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from booking_shared.naming import looks_like_staging
+from ops.http import Client, HttpError, get_health, printable, url_problem
 from ops.targets import LocalDatabase, RemoteDatabase
-from ops.verify import DATABASE_PROBE, read_health
+from ops.verify import DATABASE_PROBE
 
 # The integrations' public endpoints; any answer below 500 means the service is up and reachable
 # (Google's and Meta's roots answer 404/400 without credentials; Paystack's answers 200).
@@ -31,16 +33,7 @@ INTEGRATIONS = {
 }
 RESPONSE_THRESHOLD = 2.0  # seconds, the guide's THRESHOLD_RESPONSE
 SUCCESS_THRESHOLD = 99.0  # percent, the guide's success-rate check
-
-
-def _timed_get(client: httpx.Client, url: str) -> tuple[int, float]:
-    """(HTTP status or 0 when no answer, seconds)."""
-    started = time.perf_counter()
-    try:
-        status = client.get(url).status_code
-    except httpx.HTTPError:
-        status = 0
-    return status, time.perf_counter() - started
+WEBHOOK_TIMEOUT = 10.0  # seconds per delivery attempt
 
 
 @dataclass
@@ -58,26 +51,28 @@ class HealthReport:
 
 def health(health_url: str, db: LocalDatabase | RemoteDatabase | None = None,
            integrations: dict[str, str] | None = None, timeout: float = 10.0,
-           transport: httpx.BaseTransport | None = None) -> HealthReport:
-    """The guide's health report: main application, database, integrations; concurrently."""
+           skip: Collection[str] = ()) -> HealthReport:
+    """The guide's health report: main application, database, integrations; concurrently.
+
+    The main application is judged as `verify` judges /api/health: 200 with status and database
+    "ok". Integrations named in `skip` are reported SKIPPED and not requested.
+    """
     endpoints = INTEGRATIONS if integrations is None else integrations
     report = HealthReport(timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+    with Client(timeout=timeout, concurrency=len(endpoints) + 1) as client:
 
         def main_application() -> dict[str, Any]:
-            started = time.perf_counter()
             try:
-                response = client.get(health_url)
-            except httpx.HTTPError as exc:
-                return {"status": "FAIL", "http_code": 0, "response_time": None, "error": type(exc).__name__}
-            elapsed = round(time.perf_counter() - started, 4)
-            health = read_health(response)
-            ok = response.status_code == 200
-            result: dict[str, Any] = {"status": "OK" if ok else "FAIL", "http_code": response.status_code,
-                                      "response_time": elapsed}
+                answer, health = get_health(client, health_url)
+            except HttpError as exc:
+                return {"status": "FAIL", "http_code": exc.status or 0, "response_time": None, "error": str(exc)}
+            result: dict[str, Any] = {"status": "OK" if health.healthy else "FAIL", "http_code": answer.status,
+                                      "response_time": round(answer.elapsed, 4)}
             if health.json_object:
                 result["version"] = health.version
                 result["reported_database"] = health.database
+            if not health.healthy:
+                result["error"] = health.describe()
             return result
 
         def database() -> dict[str, Any]:
@@ -85,42 +80,76 @@ def health(health_url: str, db: LocalDatabase | RemoteDatabase | None = None,
                 return {"status": "SKIPPED", "detail": "no database target given"}
             try:
                 rows = db.query(DATABASE_PROBE)
-                return {"status": "OK" if rows and rows[0].get("test") in (1, "1") else "FAIL"}
-            except Exception as exc:
-                return {"status": "FAIL", "error": str(exc)[:200]}
+            except Exception as exc:  # any failure to answer is the finding
+                return {"status": "FAIL", "error": printable(str(exc))}
+            value = rows[0].get("test") if rows else None
+            if value in (1, "1"):
+                return {"status": "OK"}
+            return {"status": "FAIL", "error": f"SELECT 1 returned {printable(repr(value), 80)}"}
 
         def integration(url: str) -> Callable[[], dict[str, Any]]:
             def check() -> dict[str, Any]:
-                status, elapsed = _timed_get(client, url)
-                return {"status": "OK" if 0 < status < 500 else "FAIL", "http_code": status,
-                        "response_time": round(elapsed, 4)}
+                try:
+                    # Any answer proves the service is reachable, a redirect too: none is followed.
+                    answer = client.get(url, body="skip", follow_redirects=False)
+                except HttpError as exc:
+                    return {"status": "FAIL", "http_code": exc.status or 0, "response_time": None, "error": str(exc)}
+                result: dict[str, Any] = {"status": "OK" if answer.status < 500 else "FAIL",
+                                          "http_code": answer.status, "response_time": round(answer.elapsed, 4)}
+                if answer.status >= 500:
+                    result["error"] = f"HTTP {answer.status}: the service answers with a server error"
+                return result
             return check
 
         jobs: dict[str, Callable[[], dict[str, Any]]] = {"main_application": main_application, "database": database}
-        jobs.update({name: integration(url) for name, url in endpoints.items()})
+        jobs.update({name: integration(url) for name, url in endpoints.items() if name not in skip})
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             futures = {name: pool.submit(job) for name, job in jobs.items()}
             report.checks = {name: future.result() for name, future in futures.items()}
+    for name in endpoints:
+        if name in skip:
+            report.checks[name] = {"status": "SKIPPED", "detail": "skipped on request"}
     if report.checks["database"]["status"] == "SKIPPED":
         # Without a database target, the Worker's own report on its database stands in.
         reported = report.checks["main_application"].get("reported_database")
         report.checks["database"] = {"status": "OK" if reported == "ok" else "FAIL", "source": "api/health"}
+        if "reported_database" not in report.checks["main_application"]:
+            report.checks["database"]["error"] = "no usable /api/health answer to read the database's status from"
+        elif reported != "ok":
+            report.checks["database"]["error"] = (f"the Worker's /api/health reports database="
+                                                  f"{printable(repr(reported), 80)}")
     return report
 
 
-def post_webhook(url: str, text: str, attempts: int = 3, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> bool:
-    """POST {"text": ...} to a chat webhook, retrying; True when it was accepted."""
-    with httpx.Client(timeout=10.0, transport=transport) as client:
-        for attempt in range(attempts):
+@dataclass(frozen=True)
+class Delivery:
+    """How a webhook alert went; `error` never contains the URL (it is the hook's credential)."""
+
+    delivered: bool
+    attempts: int
+    error: str = ""
+
+
+def post_webhook(url: str, text: str, attempts: int = 3, timeout: float = WEBHOOK_TIMEOUT,
+                 sleep: Callable[[float], None] = time.sleep) -> Delivery:
+    """POST {"text": ...} to a chat webhook, retrying; each attempt ends within `timeout` seconds."""
+    problem = url_problem(url)
+    if problem is not None:
+        return Delivery(False, 0, f"not a usable URL: {problem}")
+    error = ""
+    with Client(timeout=timeout) as client:
+        for attempt in range(1, attempts + 1):
             try:
-                if client.post(url, json={"text": text}).status_code < 300:
-                    return True
-            except httpx.HTTPError:
-                pass
-            if attempt + 1 < attempts:
-                sleep(2.0**attempt)
-    return False
+                status = client.post_json(url, {"text": text})
+            except HttpError as exc:
+                error = str(exc)
+            else:
+                if status < 300:
+                    return Delivery(True, attempt)
+                error = f"HTTP {status}" + (" (redirects are not followed)" if status < 400 else "")
+            if attempt < attempts:
+                sleep(2.0 ** (attempt - 1))
+    return Delivery(False, attempts, error)
 
 
 # --- performance ----------------------------------------------------------------------------
@@ -129,6 +158,11 @@ def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+# Bounds of one run: every sample's time is kept for the percentiles, and each one in flight is a thread.
+MAX_SAMPLES = 10_000
+MAX_CONCURRENCY = 100
 
 
 @dataclass(frozen=True)
@@ -142,32 +176,52 @@ class UrlMetrics:
     success_rate: float
     response_breach: bool
     success_breach: bool
+    error: str | None = None  # the most frequent reason a sample failed (None: none failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.url, "samples": self.samples, "avg_response_time": self.avg_response_time,
                 "p50": self.p50, "p95": self.p95, "max": self.max, "success_rate": self.success_rate,
-                "response_breach": self.response_breach, "success_breach": self.success_breach}
+                "response_breach": self.response_breach, "success_breach": self.success_breach,
+                "error": self.error}
+
+
+def _sample(client: Client, url: str) -> tuple[float, str | None]:
+    """(seconds, None when 200 else why not): a failed request counts with the time it took."""
+    started = time.monotonic()
+    try:
+        answer = client.get(url)
+    except HttpError as exc:
+        return time.monotonic() - started, str(exc)
+    return answer.elapsed, None if answer.status == 200 else f"HTTP {answer.status}"
 
 
 def perf(urls: list[str], samples: int = 5, concurrency: int = 5, timeout: float = 10.0,
-         response_threshold: float = RESPONSE_THRESHOLD, success_threshold: float = SUCCESS_THRESHOLD,
-         transport: httpx.BaseTransport | None = None) -> list[UrlMetrics]:
-    """Sample every URL `samples` times, `concurrency` requests at a time; no pauses between them."""
-    if samples < 1 or concurrency < 1:
-        raise ValueError("samples and concurrency must be at least 1")
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+         response_threshold: float = RESPONSE_THRESHOLD,
+         success_threshold: float = SUCCESS_THRESHOLD) -> list[UrlMetrics]:
+    """Sample every URL `samples` times, `concurrency` requests at a time; no pauses between them.
+
+    A 200 is a success (as in the guide's script); each request ends within `timeout` seconds.
+    """
+    if not (1 <= samples <= MAX_SAMPLES and 1 <= concurrency <= MAX_CONCURRENCY):
+        raise ValueError(f"samples must be 1 to {MAX_SAMPLES} and concurrency 1 to {MAX_CONCURRENCY}")
+    if not (math.isfinite(response_threshold) and math.isfinite(success_threshold)):
+        raise ValueError("thresholds must be finite numbers: a NaN threshold can never be breached")
     results = []
-    with httpx.Client(timeout=timeout, transport=transport, limits=limits, follow_redirects=True) as client, \
+    with Client(timeout=timeout, concurrency=concurrency) as client, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         for url in urls:
-            measured = list(pool.map(_timed_get, [client] * samples, [url] * samples))
-            times = [elapsed for _, elapsed in measured]
-            ok = sum(1 for status, _ in measured if status == 200)
+            times: list[float] = []
+            failures: Counter[str] = Counter()
+            for elapsed, failure in pool.map(_sample, [client] * samples, [url] * samples):
+                times.append(elapsed)
+                if failure is not None:
+                    failures[failure] += 1
             avg = statistics.fmean(times)
-            rate = round(ok * 100 / samples, 2)
+            rate = round((samples - failures.total()) * 100 / samples, 2)
             results.append(UrlMetrics(url, samples, round(avg, 4), round(_percentile(times, 0.5), 4),
                                       round(_percentile(times, 0.95), 4), round(max(times), 4), rate,
-                                      avg > response_threshold, rate < success_threshold))
+                                      avg > response_threshold, rate < success_threshold,
+                                      failures.most_common(1)[0][0] if failures else None))
     return results
 
 

@@ -49,8 +49,8 @@ class DailyReport:
 
 
 def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
-          samples: int = 3) -> DailyReport:
-    """Collect the metrics and derive the summary."""
+          samples: int = 3, timeout: float = 10.0) -> DailyReport:
+    """Collect the metrics and derive the summary; each probe of `base_url` ends within `timeout` s."""
     require_tables(db, ("appointments", "api_usage_logs"))
     now = now or dt.datetime.now(dt.UTC)
     at = now.strftime("%Y-%m-%d %H:%M:%S")
@@ -59,14 +59,14 @@ def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
     per_day = {row["day"]: int(row["bookings"]) for row in db.query(PER_DAY, [at, at])}
     days = [(today - dt.timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
     errors = int(db.query(ERRORS, [at])[0]["errors"])
-    uptime, response_time = "unknown", None
+    uptime, response_time, failure = "unknown", None, None
     if base_url:
-        [root] = perf([base_url], samples=samples, concurrency=samples)
+        [root] = perf([base_url], samples=samples, concurrency=samples, timeout=timeout)
         uptime = "operational" if root.success_rate == 100 else "degraded"
-        response_time = root.avg_response_time
+        response_time, failure = root.avg_response_time, root.error
     issues, advice = [], []
     if uptime == "degraded":
-        issues.append(f"site not answering 200 every time ({base_url})")
+        issues.append(f"site not answering 200 every time ({base_url}: {failure})")
         advice.append("run `bookingctl monitor health` and check the latest deployment; roll back if it is new")
     if response_time is not None and response_time > RESPONSE_THRESHOLD:
         issues.append(f"average response time {response_time:.2f} s > {RESPONSE_THRESHOLD:g} s")

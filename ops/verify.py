@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
-
+from ops.http import MIN_REQUEST_SECONDS, Client, HttpError, get_health, printable
 from ops.targets import LocalDatabase, RemoteDatabase
 
 
@@ -48,65 +47,27 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
-def _get(client: httpx.Client, url: str, check: Check) -> httpx.Response | None:
-    started = time.perf_counter()
+def _root(http: Client, base: str, check: Check, timeout: float) -> bool:
     try:
-        response = client.get(url)
-    except httpx.HTTPError as exc:
-        check.detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        check.http_code = None
-        return None
-    check.response_time = round(time.perf_counter() - started, 4)
-    check.http_code = response.status_code
-    return response
-
-
-def _root(client: httpx.Client, base: str, check: Check) -> bool:
-    response = _get(client, base + "/", check)
-    if response is None:
+        answer = http.get(base + "/", timeout=timeout)
+    except HttpError as exc:
+        check.detail, check.http_code = str(exc), exc.status
         return False
-    check.detail = f"HTTP {response.status_code}"
-    return response.status_code == 200
+    check.response_time, check.http_code = round(answer.elapsed, 4), answer.status
+    check.detail = f"HTTP {answer.status}"
+    return answer.status == 200
 
 
-@dataclass(frozen=True)
-class HealthBody:
-    """What an answer of /api/health says (the Worker's health contract), read one way for verify,
-    monitor health and the post-deploy watch."""
-
-    http_code: int
-    json_object: bool  # False: the body is not a JSON object (an error page, a proxy's answer)
-    status: Any = None
-    database: Any = None
-    version: Any = None
-
-    @property
-    def healthy(self) -> bool:
-        return self.http_code == 200 and self.status == "ok" and self.database == "ok"
-
-
-def read_health(response: httpx.Response) -> HealthBody:
+def _health(http: Client, base: str, check: Check, expected_version: str | None, timeout: float) -> bool:
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return HealthBody(response.status_code, False)
-    database = body.get("database")
-    return HealthBody(response.status_code, True, body.get("status"),
-                      database.get("status") if isinstance(database, dict) else None, body.get("version"))
-
-
-def _health(client: httpx.Client, base: str, check: Check, expected_version: str | None) -> bool:
-    response = _get(client, base + "/api/health", check)
-    if response is None:
+        answer, health = get_health(http, base + "/api/health", timeout=timeout)
+    except HttpError as exc:
+        check.detail, check.http_code = str(exc), exc.status
         return False
-    health = read_health(response)
+    check.response_time, check.http_code = round(answer.elapsed, 4), answer.status
+    check.detail = health.describe()
     if not health.json_object:
-        check.detail = f"HTTP {response.status_code}, body is not a JSON object"
         return False
-    check.detail = (f"HTTP {response.status_code}, status={health.status!r}, database={health.database!r}, "
-                    f"version={health.version!r}")
     if expected_version is not None and health.version != expected_version:
         # A deployment takes a while to reach every location: until the new version answers, a
         # healthy body comes from the old code and says nothing about the new one.
@@ -125,33 +86,37 @@ def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
     try:
         rows = db.query(DATABASE_PROBE)
     except Exception as exc:  # any failure to answer is the finding
-        check.detail = f"{db.label}: {exc}"
+        check.detail = f"{db.label}: {printable(str(exc))}"  # the API's error text is remote input
         return False
     check.response_time = round(time.perf_counter() - started, 4)
     value = rows[0].get("test") if rows else None
-    check.detail = f"{db.label}: SELECT 1 returned {value!r}"
+    check.detail = f"{db.label}: SELECT 1 returned {printable(repr(value), 80)}"
     return value in (1, "1")
 
 
 def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, deadline: float = 120.0,
-           request_timeout: float = 10.0, clock: Clock | None = None,
-           transport: httpx.BaseTransport | None = None, expected_version: str | None = None,
+           request_timeout: float = 10.0, clock: Clock | None = None, expected_version: str | None = None,
            log: Callable[[str], None] = lambda _: None) -> VerifyResult:
     """Run the checks, retrying the failing ones with exponential backoff until `deadline` seconds.
 
+    No request outlives the deadline by more than MIN_REQUEST_SECONDS: each gets `request_timeout`
+    or the time left, whichever is less (but at least that minimum, so every check is tried once).
     With `expected_version`, /api/health passes only once that Worker version answers it. `log`
     gets one line per round of checks (what passed, what is still failing and why).
     """
     clock = clock or Clock()
     started = clock.now()
+
+    def budget() -> float:
+        return min(request_timeout, max(deadline - (clock.now() - started), MIN_REQUEST_SECONDS))
+
     checks: list[tuple[Check, Callable[[], bool]]] = []
-    client = httpx.Client(timeout=request_timeout, follow_redirects=True, transport=transport,
-                          headers={"User-Agent": "bookingctl-verify", "Cache-Control": "no-cache"})
+    http = Client(timeout=request_timeout, headers={"User-Agent": "bookingctl-verify", "Cache-Control": "no-cache"})
     if base_url:
         base = base_url.rstrip("/")
         root, health = Check("main_application"), Check("api_health")
-        checks += [(root, lambda: _root(client, base, root)),
-                   (health, lambda: _health(client, base, health, expected_version))]
+        checks += [(root, lambda: _root(http, base, root, budget())),
+                   (health, lambda: _health(http, base, health, expected_version, budget()))]
     if db is not None:
         database = Check("database")
         checks.append((database, lambda: _database(db, database)))
@@ -172,7 +137,7 @@ def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, d
             clock.sleep(delay)
             delay = min(delay * 2, 15.0)
     finally:
-        client.close()
+        http.close()
     target = base_url or (db.label if db is not None else "")
     return VerifyResult(target=target, ok=all(c.ok for c, _ in checks),
                         elapsed=clock.now() - started, checks=[c for c, _ in checks])

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from booking_shared.watch import WatchThresholds
-from ops.verify import Clock, read_health
+from ops.http import Client, HttpError, get_health
+from ops.verify import Clock
 
 
 @dataclass(frozen=True)
@@ -64,23 +63,33 @@ class WatchResult:
                 "rollback": None if self.rollback is None else (self.rollback.report or {"error": self.rollback.error})}
 
 
-def http_probe(health_url: str, clock: Clock, timeout: float = 10.0,
-               transport: httpx.BaseTransport | None = None) -> Callable[[], Sample]:
-    """One GET of the health endpoint per call: status, body and latency."""
-    client = httpx.Client(timeout=timeout, transport=transport)
+class HttpProbe:
+    """One GET of the health endpoint per call: healthy or not, why, and how long it took.
 
-    def probe() -> Sample:
-        started = time.perf_counter()
-        at = clock.now()
+    Each request ends within `timeout` seconds however the site answers, so a slow or hostile site
+    cannot stop the watch from sampling (and from rolling back).
+    """
+
+    def __init__(self, health_url: str, clock: Clock, timeout: float = 10.0) -> None:
+        self._url, self._clock = health_url, clock
+        self._client = Client(timeout=timeout)
+
+    def __call__(self) -> Sample:
+        at = self._clock.now()
+        started = time.monotonic()
         try:
-            response = client.get(health_url)
-        except httpx.HTTPError as exc:
-            return Sample(at, False, time.perf_counter() - started, False, type(exc).__name__)
-        latency = time.perf_counter() - started
-        health = read_health(response)
-        return Sample(at, health.healthy, latency, health.database == "ok", f"HTTP {response.status_code}")
+            answer, health = get_health(self._client, self._url)
+        except HttpError as exc:
+            return Sample(at, False, time.monotonic() - started, False, str(exc))
+        return Sample(at, health.healthy, answer.elapsed, health.database == "ok", health.describe())
 
-    return probe
+    def close(self) -> None:
+        self._client.close()
+
+
+def http_probe(health_url: str, clock: Clock, timeout: float = 10.0) -> HttpProbe:
+    """The watch's probe of `health_url` (close it when done)."""
+    return HttpProbe(health_url, clock, timeout)
 
 
 def evaluate(samples: list[Sample], t: WatchThresholds, started: float) -> str | None:
@@ -113,6 +122,7 @@ def watch(probe: Callable[[], Sample], settings: WatchSettings, clock: Clock,
     started = clock.now()
     interval = settings.thresholds.interval_seconds
     while True:
+        sampled_at = clock.now()
         sample = probe()
         result.samples.append(sample)
         log(f"sample {len(result.samples)} at {sample.at - started:.0f} s: "
@@ -124,6 +134,9 @@ def watch(probe: Callable[[], Sample], settings: WatchSettings, clock: Clock,
             if on_trigger is not None:
                 result.rollback = on_trigger(trigger)
             return result
-        if clock.now() - started + interval > settings.duration:
+        # The interval runs from the start of a sample: a slow answer (up to the probe's timeout)
+        # does not stretch the spacing of samples the windows are judged on.
+        wait = max(0.0, interval - (clock.now() - sampled_at))
+        if clock.now() - started + wait > settings.duration:
             return result
-        clock.sleep(interval)
+        clock.sleep(wait)

@@ -17,8 +17,10 @@ from bookingctl.options import (
     YesOption,
     confirm,
     load_stack_config,
+    number_between,
     parse_duration,
     site_and_database,
+    url_option,
 )
 
 if TYPE_CHECKING:
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 ProgressOption = Annotated[bool | None, typer.Option(
     "--progress/--quiet", help="Report each attempt on stderr (default: only on a terminal).")]
+RetryTimeout = Annotated[float, typer.Option(
+    "--timeout", callback=number_between("--timeout", 0, 3600),
+    help="Seconds to keep retrying failing checks (0 to 3600); no request runs more than 1 s past it.")]
 
 
 def _release_site(cfg: StackConfig) -> Site:
@@ -52,14 +57,15 @@ def _state_hint(stack: str, project_dir: Path | None, version: str) -> str:
 def verify(
     stack: Annotated[str | None, typer.Option(
         "--stack", help="Verify https://<booking:domain> and the stack's D1 (SELECT 1 through the API).")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Site to verify instead, e.g. a preview.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", callback=url_option("--base-url"), help="Site to verify instead, e.g. a preview.")] = None,
     local: LocalOption = None,
     version: Annotated[str | None, typer.Option(
         "--version", help="Pass only once /api/health reports this Worker version id.")] = None,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", min=0, max=3600, help="Seconds to keep retrying failing checks.")] = 120.0,
+    timeout: RetryTimeout = 120.0,
     request_timeout: Annotated[float, typer.Option(
-        "--request-timeout", min=0.1, max=300, help="Seconds per request.")] = 10.0,
+        "--request-timeout", callback=number_between("--request-timeout", 0.1, 300),
+        help="Seconds per request, connect to last byte (0.1 to 300).")] = 10.0,
     progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
@@ -90,8 +96,7 @@ def rollback(
     to: Annotated[str | None, typer.Option("--to", help="Version id (default: the previous 100% version).")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Recorded on the deployment.")] = "manual rollback",
     verify_after: Annotated[bool, typer.Option("--verify/--no-verify", help="Verify the site afterwards.")] = True,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", min=0, max=3600, help="Seconds verification keeps retrying.")] = 120.0,
+    timeout: RetryTimeout = 120.0,
     force: Annotated[bool, typer.Option(
         "--force", help="Deploy even if the version's secrets changed since (error 10220): it brings back the "
                         "secret values that version was uploaded with.")] = False,
@@ -128,7 +133,8 @@ def rollback(
 def watch(
     stack: Annotated[str, typer.Option("--stack", help="Watch https://<booking:domain>/api/health.")],
     duration: Annotated[str, typer.Option("--duration", help="How long, e.g. 10m, 600s, 1h.")] = "10m",
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Probe this site instead of the domain.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", callback=url_option("--base-url"), help="Probe this site instead of the domain.")] = None,
     rollback_on_trigger: Annotated[bool, typer.Option(
         "--rollback/--no-rollback", help="Roll the Worker back when a trigger fires.")] = True,
     progress: ProgressOption = None,
@@ -184,10 +190,12 @@ def watch(
 
         on_trigger = roll_back
 
+    probe = http_probe(url, clock)
     try:
-        result = run_watch(http_probe(url, clock), WatchSettings(seconds, cfg.watch), clock, on_trigger,
+        result = run_watch(probe, WatchSettings(seconds, cfg.watch), clock, on_trigger,
                            log=output.progress_log(progress))
     finally:
+        probe.close()
         if client is not None:
             client.close()
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")

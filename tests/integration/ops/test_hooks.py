@@ -19,6 +19,7 @@ from ops.targets import remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, ScriptState
+from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import HEALTHY, Site, serving
 
 WORKER = "appointmentbooking-api-staging"
@@ -186,3 +187,30 @@ def test_the_hook_never_forces_a_rollback_past_changed_secrets(double: Cloudflar
         after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
                       version_id=new, log=lambda _: None)
     assert len(double.scripts[WORKER].deployments) == 2  # nothing was forced
+
+
+# --- a hostile site can neither hang the update nor skip the rollback ----------------------------
+
+@pytest.mark.parametrize(("behaviour", "why"), [
+    ("drip", "timed out: no complete answer within 1 s"),
+    ("deep", "body is not a usable JSON object (nested deeper than 32 levels)"),
+])
+def test_after_traffic_on_a_hostile_site_rolls_back_within_its_deadline(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path, behaviour: str, why: str) -> None:
+    deployment_id, new = newest(double)
+    old = double.scripts[WORKER].versions[0]["id"]
+    with hostile() as server:
+        server.drip_length, server.depth = 1000, 5_000
+        ctx = dataclasses.replace(context(double, site, tmp_path, REPO / "migrations"),
+                                  base_url=f"{server.url}/{behaviour}", verify_deadline=1)
+
+        def update() -> DeployHookError:
+            with pytest.raises(DeployHookError) as info:
+                after_traffic(ctx, deployment_id=deployment_id, version_id=new, log=lambda _: None)
+            return info.value
+
+        error, elapsed = within(60, update)
+    assert why in str(error) and f"back to version {old}" in str(error)
+    assert double.scripts[WORKER].deployments[-1]["versions"] == [{"version_id": old, "percentage": 100.0}]
+    # Two verifications (before and after the rollback), each of two requests cut at 1 s, plus API calls.
+    assert elapsed < 2 * 2 * 1 + 4, elapsed

@@ -15,6 +15,7 @@ from ops.migrations import apply, discover
 from ops.report import build, markdown, write
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
+from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import Site, answering, serving
 
 NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)  # a Thursday
@@ -99,3 +100,26 @@ def test_report_without_a_site_marks_uptime_unknown(db: LocalDatabase) -> None:
     data = build(db, None, now=NOW).data
     assert data["metrics"]["uptime_status"] == "unknown" and data["metrics"]["avg_response_time"] is None
     assert not any("site" in issue for issue in data["summary"]["key_issues"])
+
+
+def test_a_drip_site_is_reported_degraded_within_the_probes_timeout(db: LocalDatabase) -> None:
+    db.conn.execute("DELETE FROM api_usage_logs")
+    with hostile() as server:
+        report, elapsed = within(60, lambda: build(db, server.url + "/drip", now=NOW, timeout=1))
+    assert elapsed < 1 + 1.5  # three concurrent probes, each ending within its 1 s
+    assert report.data["metrics"]["uptime_status"] == "degraded"
+    [unanswered] = report.data["summary"]["key_issues"]
+    assert unanswered.startswith(f"site not answering 200 every time ({server.url}/drip: timed out: no complete "
+                                 "answer within 1 s")
+
+
+@pytest.mark.parametrize(("option", "value", "shown"), [
+    ("--base-url", "127.0.0.1:8787", "--base-url '127.0.0.1:8787' is not a usable URL"),
+    ("--webhook", "hooks.example.com/T0/SECRETTOKEN", "--webhook (value not shown"),
+])
+def test_cli_a_url_without_scheme_is_a_usage_error(db: LocalDatabase, tmp_path: Path, option: str, value: str,
+                                                   shown: str) -> None:
+    result = CliRunner().invoke(app, ["report", "daily", "--local", str(db.path), "--out", str(tmp_path / "r"),
+                                      option, value])
+    assert result.exit_code == 2 and shown in result.stderr and "SECRETTOKEN" not in result.stderr
+    assert not (tmp_path / "r").exists()

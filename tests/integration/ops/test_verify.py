@@ -17,6 +17,7 @@ from ops.verify import verify
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, running
 from tests.helpers.clock import FakeClock
+from tests.helpers.hostile_http import Hostile, hostile, run_cli, within
 from tests.helpers.http_site import Site, serving
 
 
@@ -77,7 +78,8 @@ def test_health_with_a_wrong_body_fails_even_with_200(site: Site, body: object) 
 def test_slow_site_times_out(site: Site) -> None:
     site.delay = 0.5
     result = verify(site.url, None, deadline=0, request_timeout=0.1, clock=FakeClock().clock())
-    assert not result.ok and "Timeout" in by_name(result)["main_application"].detail  # type: ignore[attr-defined]
+    detail = by_name(result)["main_application"].detail  # type: ignore[attr-defined]
+    assert not result.ok and detail == "timed out: no complete answer within 0.1 s (no answer yet)"
 
 
 def test_deployment_still_propagating_passes_once_it_answers(site: Site) -> None:
@@ -90,7 +92,7 @@ def test_deployment_still_propagating_passes_once_it_answers(site: Site) -> None
 
 def test_unreachable_site_fails(db_file: Path) -> None:
     result = verify("http://127.0.0.1:9", LocalDatabase(db_file), deadline=0, clock=FakeClock().clock())
-    assert not result.ok and "ConnectError" in by_name(result)["main_application"].detail  # type: ignore[attr-defined]
+    assert not result.ok and by_name(result)["main_application"].detail == "connection refused"  # type: ignore[attr-defined]
     assert by_name(result)["database"].ok  # type: ignore[attr-defined]
 
 
@@ -130,3 +132,108 @@ def test_cli_prints_json_and_exits_0_or_1(site: Site, db_file: Path) -> None:
 def test_cli_needs_something_to_verify() -> None:
     result = CliRunner().invoke(app, ["verify"])
     assert result.exit_code == 2
+
+
+# --- hostile sites: every check ends within its deadlines, with a failing check saying why -------
+
+@pytest.fixture
+def server() -> Iterator[Hostile]:
+    with hostile() as running:
+        yield running
+
+
+@pytest.mark.parametrize(("behaviour", "detail"), [
+    ("drip", "timed out: no complete answer within 1 s (HTTP 200, "),
+    ("slow-headers", "timed out: no complete answer within 1 s (no answer yet)"),
+    ("endless", "HTTP 200 with a body over the 2,097,152-byte limit (stopped reading)"),
+    ("huge", "HTTP 200 with a body of 4,294,967,296 bytes, over the 2,097,152-byte limit (not read)"),
+    ("bomb", "HTTP 200 with a body over the 2,097,152-byte limit (stopped reading)"),
+])
+def test_a_hostile_site_fails_within_the_deadline(server: Hostile, behaviour: str, detail: str) -> None:
+    """`--timeout 2 --request-timeout 1`: no request may outlive the 2 s deadline by more than 1 s."""
+    result, elapsed = within(30, lambda: verify(server.url + "/" + behaviour, None, deadline=2, request_timeout=1))
+    root = by_name(result)["main_application"]
+    assert not result.ok and root.detail.startswith(detail), root.detail  # type: ignore[attr-defined]
+    assert elapsed < 2 + 1 + 1, elapsed
+
+
+@pytest.mark.parametrize(("depth", "detail"), [
+    (5_000, "HTTP 200, body is not a usable JSON object (nested deeper than 32 levels)"),
+    (100_000, "HTTP 200 with a body of 200,000 bytes, over the 65,536-byte limit (not read)"),
+])
+def test_deeply_nested_health_json_fails_the_check_instead_of_crashing(server: Hostile, depth: int,
+                                                                       detail: str) -> None:
+    server.depth = depth
+    result = verify(server.url + "/deep", None, deadline=0, clock=FakeClock().clock())
+    assert by_name(result)["main_application"].ok  # type: ignore[attr-defined]
+    assert not result.ok and by_name(result)["api_health"].detail == detail  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("location", "why"), [
+    ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+    ("http://localhost:{port}/", "another host than 127.0.0.1"),
+])
+def test_a_redirect_off_the_site_is_not_followed_and_the_detail_says_so(server: Hostile, location: str,
+                                                                       why: str) -> None:
+    server.location = location.format(port=server.port)
+    result = verify(server.url + "/redirect", None, deadline=0, request_timeout=1, clock=FakeClock().clock())
+    root = by_name(result)["main_application"]
+    assert not root.ok and root.http_code == 302  # type: ignore[attr-defined]
+    assert root.detail.startswith("HTTP 302 redirect to http://") and why in root.detail  # type: ignore[attr-defined]
+    assert all(path.startswith("/redirect") for _, path in server.requests)
+
+
+def test_cli_verify_against_an_endless_body_ends_in_bounded_time_and_memory(server: Hostile) -> None:
+    server.budget = 512 * 1024 * 1024  # a client without a cap would hold hundreds of MB before it stops
+    run = run_cli(["verify", "--base-url", server.url + "/endless", "--timeout", "2", "--request-timeout", "1"], 60)
+    assert run.code == 1 and "verification failed" in run.stderr, run.stderr[-500:]
+    assert run.seconds < 2 + 1 + 5  # deadline, one request past it, interpreter start-up
+    assert 0 < run.peak_rss_mb < 150, run.peak_rss_mb
+    assert "over the 2,097,152-byte limit" in json.loads(run.stdout)["checks"][0]["detail"]
+
+
+def test_cli_verify_against_a_slow_drip_ends_at_its_timeout(server: Hostile) -> None:
+    run = run_cli(["verify", "--base-url", server.url + "/drip", "--timeout", "2", "--request-timeout", "1"], 60)
+    assert run.code == 1 and run.seconds < 2 + 1 + 5, (run.code, run.seconds)
+    assert "no complete answer within 1 s" in json.loads(run.stdout)["checks"][0]["detail"]
+
+
+# --- the command line: progress, and bad options as usage errors ---------------------------------
+
+def test_cli_progress_reports_each_attempt_with_what_failed_and_why(site: Site) -> None:
+    site.failures_first = 2  # both checks of the first attempt get 503 "starting"
+    args = ["verify", "--base-url", site.url, "--timeout", "30"]
+    loud = CliRunner().invoke(app, [*args, "--progress"])
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("verify attempt")]
+    assert loud.exit_code == 0 and len(lines) == 2
+    assert "main_application: HTTP 503" in lines[0] and "api_health: HTTP 503, body is not JSON" in lines[0]
+    assert lines[1].endswith("all checks pass")
+    site.failures_first = 2
+    piped = CliRunner().invoke(app, args)  # stderr is not a terminal: quiet by default
+    quiet = CliRunner().invoke(app, [*args, "--quiet"])
+    assert piped.exit_code == quiet.exit_code == 0 and piped.stderr == quiet.stderr == ""
+
+
+def test_cli_progress_escapes_control_characters_from_the_site(server: Hostile) -> None:
+    result = CliRunner().invoke(app, ["verify", "--base-url", server.url + "/ansi", "--timeout", "0", "--progress"])
+    assert result.exit_code == 1 and "status='error\\x1b[2J'" in result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "allowed"), [
+    ("--timeout", "nan", "0 to 3600"), ("--timeout", "inf", "0 to 3600"), ("--timeout", "-5", "0 to 3600"),
+    ("--timeout", "1e400", "0 to 3600"), ("--request-timeout", "nan", "0.1 to 300"),
+    ("--request-timeout", "-1", "0.1 to 300"), ("--request-timeout", "0", "0.1 to 300"),
+    ("--request-timeout", "1e9", "0.1 to 300"),
+])
+def test_cli_nonsense_timeouts_are_usage_errors_naming_the_range(option: str, value: str, allowed: str) -> None:
+    result = CliRunner().invoke(app, ["verify", "--base-url", "http://127.0.0.1:9", option, value])
+    assert result.exit_code == 2
+    assert f"{option} " in result.stderr and f"from {allowed}" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8787", "notaurl", "localhost:8787", "ftp://example.com"])
+def test_cli_a_url_without_scheme_is_a_usage_error(url: str) -> None:
+    result = CliRunner().invoke(app, ["verify", "--base-url", url, "--timeout", "0"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"--base-url {url!r} is not a usable URL" in result.stderr and "http://127.0.0.1:8787" in result.stderr

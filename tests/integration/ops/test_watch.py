@@ -1,8 +1,11 @@
-"""The post-deploy watch: a fake clock runs 10 minutes instantly against a real site turning unhealthy."""
+"""The post-deploy watch: a fake clock runs 10 minutes instantly against a real site turning unhealthy.
+
+The triggers' arithmetic (windows, rates, latency) is tested on made-up samples in
+tests/unit/ops/test_watch_evaluate.py; here the samples come from real requests.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from ops.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.clock import FakeClock
+from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import HEALTHY, Site, serving
 from tests.helpers.stack_config import BASE, SECRETS
 
@@ -94,31 +98,6 @@ def test_database_failures_roll_back_without_waiting_for_a_window(site: Site) ->
     assert result.samples[-1].at == 90 and result.rolled_back
 
 
-def test_response_time_above_2_seconds_for_10_minutes(site: Site) -> None:
-    # Real requests, with the latency the site "turned slow" to standing in for waiting 2 s each.
-    fake = FakeClock()
-    real = http_probe(site.url + "/api/health", fake.clock())
-
-    def slow() -> Sample:
-        return dataclasses.replace(real(), latency=2.5)
-
-    settings = WatchSettings(duration=900)
-    result = watch(slow, settings, fake.clock(), lambda r: RollbackOutcome(report={}))
-    assert result.trigger == "response time > 2 s for 10 minutes" and result.samples[-1].at >= 600
-
-
-def test_one_fast_sample_in_the_window_prevents_the_latency_trigger(site: Site) -> None:
-    fake = FakeClock()
-    real = http_probe(site.url + "/api/health", fake.clock())
-    count = {"n": 0}
-
-    def mostly_slow() -> Sample:
-        count["n"] += 1
-        return dataclasses.replace(real(), latency=0.1 if count["n"] % 20 == 0 else 2.5)
-
-    assert watch(mostly_slow, WatchSettings(), fake.clock()).trigger is None
-
-
 def test_trigger_rolls_the_worker_back_through_the_api(site: Site, double: CloudflareDouble,
                                                        client: Cloudflare) -> None:
     double.add_script("appointmentbooking-api", versions=2)
@@ -173,3 +152,66 @@ def test_cli_watch_reports_json_and_refuses_a_bad_duration(site: Site) -> None:
     fired = runner.invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
                                 "--no-rollback", "--project-dir", str(REPO)])
     assert fired.exit_code == 0  # one sample cannot meet any trigger (3 database failures needed)
+
+
+# --- a hostile site cannot stop the watch: each sample ends within the probe's timeout ------------
+
+def test_a_slow_drip_gives_failing_samples_and_the_watch_goes_on_to_roll_back() -> None:
+    fake = FakeClock()
+    rollbacks: list[str] = []
+
+    def roll_back(reason: str) -> RollbackOutcome:
+        rollbacks.append(reason)
+        return RollbackOutcome(report={})
+
+    with hostile() as server:
+        server.drip_length = 1000  # small enough to be read, so only the deadline can end it
+        probe = http_probe(server.url + "/drip/api/health", fake.clock(), timeout=0.5)
+        result, elapsed = within(30, lambda: watch(probe, WatchSettings(), fake.clock(), roll_back))
+        probe.close()
+    assert [s.at for s in result.samples] == [0, 15, 30]  # sampling went on
+    assert all(not s.ok and s.detail.startswith("timed out: no complete answer within 0.5 s (HTTP 200, ")
+               for s in result.samples)
+    assert rollbacks == ["database connectivity failures: 3 consecutive checks"]
+    assert elapsed < 3 * 0.5 + 1.5
+
+
+def test_a_probe_ends_at_its_timeout_on_slow_headers_and_on_deep_json() -> None:
+    fake = FakeClock()
+    with hostile() as server:
+        server.depth = 5_000
+        slow = http_probe(server.url + "/slow-headers/api/health", fake.clock(), timeout=0.5)
+        deep = http_probe(server.url + "/deep/api/health", fake.clock(), timeout=0.5)
+        (late, elapsed), nested = within(10, slow), deep()
+        slow.close()
+        deep.close()
+    assert not late.ok and late.detail == "timed out: no complete answer within 0.5 s (no answer yet)"
+    assert elapsed < 0.5 + 1.5 and 0.4 < late.latency < 1.5
+    assert not nested.ok and not nested.database_ok
+    assert nested.detail == "HTTP 200, body is not a usable JSON object (nested deeper than 32 levels)"
+
+
+def test_cli_watch_progress_reports_each_sample_and_why_it_failed(site: Site) -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    failing(site)
+    args = ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s", "--no-rollback",
+            "--project-dir", str(REPO)]
+    loud = CliRunner().invoke(app, [*args, "--progress"])
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("sample ")]
+    assert loud.exit_code == 0 and len(lines) == 1
+    assert lines[0].startswith("sample 1 at 0 s: FAILING (HTTP 500, status='error', database='ok'")
+    quiet = CliRunner().invoke(app, args)  # stderr is not a terminal: quiet by default
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_cli_watch_refuses_a_base_url_without_scheme() -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    result = CliRunner().invoke(app, ["watch", "--stack", "staging", "--base-url", "127.0.0.1:8787",
+                                      "--no-rollback", "--project-dir", str(REPO)])
+    assert result.exit_code == 2 and "--base-url '127.0.0.1:8787' is not a usable URL" in result.stderr
