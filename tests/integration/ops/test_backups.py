@@ -25,18 +25,18 @@ def seed(path: Path) -> None:
     """The real schema with awkward data: quotes, newlines, unicode, NULLs, blobs, autoincrement."""
     db = LocalDatabase(path, must_exist=False)
     apply(db, discover(REPO / "migrations"))
-    conn = db.conn
-    conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
-    conn.execute("INSERT INTO users (id, tenant_id, email, name, role) VALUES "
-                 "('u1', 't1', 'thandi@example.co.za', 'Thandi O''Neill', 'owner'), "
-                 "('u2', 't1', 'sipho@example.co.za', 'Sipho Ndlovu 💇', 'customer')")
-    conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) VALUES "
-                 "('s1', 't1', 'Silk press; wash & style', 90, 45000)")
-    for i in range(250):
-        conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) "
-                     "VALUES (?, 't1', 's1', 'u2', '2026-12-01 10:00:00', ?)",
-                     (f"a{i}", None if i % 3 else f"line one\nline two; 'quoted' {i}"))
-    conn.execute("INSERT INTO audit_logs (action, user_agent) VALUES ('login', ?)", (b"\x00\x01binary",))
+    # One transaction: 250 autocommit INSERTs would cost an fsync each (seconds per test).
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
+        conn.execute("INSERT INTO users (id, tenant_id, email, name, role) VALUES "
+                     "('u1', 't1', 'thandi@example.co.za', 'Thandi O''Neill', 'owner'), "
+                     "('u2', 't1', 'sipho@example.co.za', 'Sipho Ndlovu 💇', 'customer')")
+        conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) VALUES "
+                     "('s1', 't1', 'Silk press; wash & style', 90, 45000)")
+        conn.executemany("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) "
+                         "VALUES (?, 't1', 's1', 'u2', '2026-12-01 10:00:00', ?)",
+                         [(f"a{i}", None if i % 3 else f"line one\nline two; 'quoted' {i}") for i in range(250)])
+        conn.execute("INSERT INTO audit_logs (action, user_agent) VALUES ('login', ?)", (b"\x00\x01binary",))
     db.close()
 
 
