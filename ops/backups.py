@@ -130,7 +130,8 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
         if isinstance(db, LocalDatabase):
             with sql_tmp.open("wb", buffering=1 << 20) as out:
                 try:
-                    tables, digest = dump_sqlite(db.conn, db.path, out, progress)
+                    result = dump_sqlite(db.conn, db.path, out, progress)
+                    tables, digest = result.tables, result.sha256
                 except DumpError as exc:
                     raise BackupError(f"{db.label}: {exc}") from exc
             source: dict[str, Any] = {"kind": "local", "database": str(db.path), "bookmark": None}
