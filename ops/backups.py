@@ -6,6 +6,11 @@ size, per-table row counts, source and bookmark, created_at, reason). Both are w
 temporary names and renamed into place, the manifest last; a backup is listed only when its
 manifest exists, so a half-written backup is never listed.
 
+A manifest is data from a folder that others can write to, so nothing in it is followed blindly:
+its `name` must be its own file's name and its `file` must be `<name>.sql` (no paths), every field
+must have its type, and `created_at` must be an ISO 8601 time with its offset. A manifest that is
+not so is skipped with a warning by list and prune, and refused by verify and restore.
+
 Local databases are dumped by `ops.sqldump` (streamed, memory stays flat); remote ones through
 D1's export API (a polling job, then a download from a signed URL), streamed to disk as well.
 """
@@ -18,10 +23,11 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +38,26 @@ from ops.targets import Database, LocalDatabase, RemoteDatabase
 
 CRITICAL_TABLES = ("users", "appointments", "services")
 _MANIFEST = ".manifest.json"
+# A backup's name is also the start of its two file names: one path component, not hidden, and
+# short enough that "<name>.manifest.json" fits the 255 bytes file systems allow.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MANIFEST_MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes; a larger file is not one
+MAX_RETENTION_DAYS = 36_500  # a century: more would reach before year 1 and mean nothing
 
+Warn = Callable[[str], None]
 
 
 class BackupError(Exception):
     """A backup could not be made, found or trusted; the message says which file and why."""
+
+
+class ManifestError(BackupError):
+    """A manifest file that cannot be trusted; the message names the file and what is wrong."""
+
+
+def ignore(_message: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -50,10 +71,81 @@ class Manifest:
     created_at: str
     reason: str
     format: str = "sql"
+    # Rows of the source whose foreign keys pointed nowhere when the backup was made (absent: none).
+    foreign_key_violations: dict[str, Any] | None = None
 
     @property
     def created(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.created_at)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        if data["foreign_key_violations"] is None:
+            del data["foreign_key_violations"]  # manifests of consistent databases keep their old shape
+        return json.dumps(data, indent=2) + "\n"
+
+
+_FIELDS: dict[str, type] = {"name": str, "file": str, "sha256": str, "size": int, "tables": dict, "source": dict,
+                            "created_at": str, "reason": str}
+_OPTIONAL_FIELDS: dict[str, type] = {"format": str, "foreign_key_violations": dict}
+
+
+def is_backup_name(name: str) -> bool:
+    return bool(_NAME.fullmatch(name))
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest in file `path` (`<name>.manifest.json`), checked; ManifestError says what is wrong."""
+    def bad(problem: str) -> ManifestError:
+        return ManifestError(f"{path}: not a usable backup manifest: {problem}; restore the file from a copy, "
+                             "or delete the backup's files if it is not wanted")
+
+    name = path.name.removesuffix(_MANIFEST)
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise bad("not a regular file")
+        with path.open("rb") as f:
+            raw = f.read(_MANIFEST_MAX_BYTES + 1)
+    except OSError as exc:
+        raise bad(f"cannot be read ({exc.strerror or exc})") from exc
+    if len(raw) > _MANIFEST_MAX_BYTES:
+        raise bad(f"larger than {_MANIFEST_MAX_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 text (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise bad(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise bad("not valid JSON (nested too deeply)") from exc
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    missing = [k for k in _FIELDS if k not in data]
+    unknown = sorted(k for k in data if k not in _FIELDS and k not in _OPTIONAL_FIELDS)
+    if missing or unknown:
+        raise bad("; ".join(filter(None, [f"missing field: {', '.join(missing)}" if missing else "",
+                                          f"unknown field: {', '.join(unknown)}" if unknown else ""])))
+    for key, kind in {**_FIELDS, **_OPTIONAL_FIELDS}.items():
+        # bool is an int in Python, but `"size": true` is not a size.
+        if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
+            raise bad(f"field {key} is {type(data[key]).__name__}, expected {kind.__name__}")
+    if data["name"] != name:
+        raise bad(f"name {data['name']!r} is not the file's name {name!r}")
+    if data["file"] != f"{name}.sql":
+        raise bad(f"file {data['file']!r} is not this backup's dump {name}.sql")
+    if not _SHA256.fullmatch(data["sha256"]):
+        raise bad("sha256 is not 64 lowercase hex digits")
+    if data["size"] < 0:
+        raise bad("size is negative")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in data["tables"].values()):
+        raise bad("tables must map each table to its row count (a whole number)")
+    try:
+        created = dt.datetime.fromisoformat(data["created_at"])
+    except ValueError as exc:
+        raise bad(f"created_at {data['created_at']!r} is not an ISO 8601 time") from exc
+    if created.utcoffset() is None:
+        raise bad(f"created_at {data['created_at']!r} has no UTC offset (e.g. +00:00)")
+    return Manifest(**data)
 
 
 @dataclass
@@ -68,6 +160,13 @@ class VerifyReport:
 
 
 # --- files ----------------------------------------------------------------------------------
+
+def _require_folder(dest: Path) -> None:
+    if not dest.exists():
+        raise BackupError(f"no backup folder at {dest}; check --dest (or --stack), or make a backup there first")
+    if not dest.is_dir():
+        raise BackupError(f"{dest} is not a folder; --dest names the folder holding the backups")
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -110,7 +209,7 @@ def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], sourc
     manifest = Manifest(name=name, file=f"{name}.sql", sha256=sha256 or _sha256(sql_tmp), size=sql_tmp.stat().st_size,
                         tables=tables, source=source, created_at=now.isoformat(timespec="seconds"), reason=reason)
     with _staged(dest, name) as manifest_tmp:
-        manifest_tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n", encoding="utf-8")
+        manifest_tmp.write_text(manifest.to_json(), encoding="utf-8")
         _fsync_rename(sql_tmp, dest / manifest.file)
         _fsync_rename(manifest_tmp, dest / f"{name}{_MANIFEST}")  # last: now the backup exists
     return manifest
@@ -184,29 +283,39 @@ def _count_dump(path: Path) -> dict[str, int]:
 
 # --- listing, verifying, pruning ------------------------------------------------------------
 
-def list_backups(dest: Path) -> list[Manifest]:
-    """Backups in `dest`, oldest first; only those whose manifest was written."""
+def list_backups(dest: Path, *, warn: Warn = ignore) -> list[Manifest]:
+    """Backups in `dest`, oldest first; only those whose manifest was written and can be trusted.
+
+    Each other manifest is skipped with a `warn` naming it and what is wrong: one bad file must
+    not hide the rest of the folder.
+    """
+    _require_folder(dest)
     found = []
-    for path in sorted(dest.glob(f"*{_MANIFEST}")) if dest.is_dir() else []:
+    for path in sorted(dest.iterdir()):
+        if not path.name.endswith(_MANIFEST) or path.name.startswith("."):
+            continue
         try:
-            found.append(Manifest(**json.loads(path.read_text(encoding="utf-8"))))
-        except (ValueError, TypeError) as exc:
-            raise BackupError(f"{path}: not a backup manifest ({exc})") from exc
-    return sorted(found, key=lambda m: (m.created_at, m.name))
+            found.append(read_manifest(path))
+        except ManifestError as exc:
+            warn(f"skipped {exc}")
+    return sorted(found, key=lambda m: (m.created, m.name))
 
 
 def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
-    """A backup by name, or by the path of its .sql or manifest file."""
+    """A backup by name (in `dest`), or by the path of its .sql or manifest file."""
     candidate = Path(name_or_file)
-    if candidate.suffix == ".sql" or name_or_file.endswith(_MANIFEST):
+    if candidate.suffix == ".sql" or name_or_file.endswith(_MANIFEST) or "/" in name_or_file:
         folder = candidate.parent
         name = candidate.name.removesuffix(_MANIFEST).removesuffix(".sql")
     else:
         folder, name = dest, name_or_file
+    if not is_backup_name(name):
+        raise BackupError(f"{name!r} is not a backup name (letters, digits, '.', '_' and '-', at most 200 "
+                          "characters); `bookingctl backup list` shows the backups")
     manifest_path = folder / f"{name}{_MANIFEST}"
     if not manifest_path.is_file():
         raise BackupError(f"no backup {name!r} in {folder} (no {manifest_path.name})")
-    return Manifest(**json.loads(manifest_path.read_text(encoding="utf-8"))), folder
+    return read_manifest(manifest_path), folder
 
 
 @contextmanager
@@ -292,18 +401,64 @@ def verify_backup(dest: Path, name_or_file: str) -> VerifyReport:
 
 
 def prune(dest: Path, retention_days: int, *, now: dt.datetime | None = None,
-          dry_run: bool = False) -> list[Manifest]:
-    """Delete backups older than `retention_days` (manifest first, so none is half-listed)."""
-    if retention_days < 1:
-        raise BackupError(f"--retention-days must be at least 1 (found {retention_days})")
+          dry_run: bool = False, warn: Warn = ignore) -> list[Manifest]:
+    """Delete backups older than `retention_days` (manifest first, so none is half-listed).
+
+    Only the two files of a trusted manifest are deleted, and the dump only if its sha256 is the
+    manifest's: a dump changed or replaced since is left in place, with a `warn`.
+    """
+    if not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise BackupError(f"--retention-days {retention_days}: must be at least 1 and at most {MAX_RETENTION_DAYS} "
+                          "(a century)")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)
-    old = [m for m in list_backups(dest) if m.created < cutoff]
-    if not dry_run:
-        for manifest in old:
-            (dest / f"{manifest.name}{_MANIFEST}").unlink()
-            with suppress(FileNotFoundError):
-                (dest / manifest.file).unlink()
-    return old
+    deleted = []
+    for manifest in list_backups(dest, warn=warn):
+        if manifest.created >= cutoff:
+            continue
+        kept = _delete_backup(dest, manifest, dry_run)
+        if kept:
+            warn(f"kept backup {manifest.name} although it is older than {retention_days} days: {kept}")
+        else:
+            deleted.append(manifest)
+    return deleted
+
+
+def _delete_backup(dest: Path, manifest: Manifest, dry_run: bool) -> str | None:
+    """Delete (or, dry, only check) one backup's files; the reason it was left alone, or None."""
+    dump = dest / manifest.file
+    try:
+        fd = os.open(dump, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        fd = None  # only the manifest is left: removing it loses nothing
+    except OSError as exc:
+        return f"{dump} cannot be opened as the backup's dump ({exc.strerror}); delete it by hand if it is not wanted"
+    with open(fd, "rb") if fd is not None else nullcontext() as f:
+        if f is not None:
+            opened = os.fstat(f.fileno())
+            if not stat.S_ISREG(opened.st_mode):
+                return f"{dump} is not a regular file; delete it by hand if it is not wanted"
+            digest = hashlib.sha256()
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+            if digest.hexdigest() != manifest.sha256:
+                return (f"{dump} does not have the sha256 its manifest records (it was changed or replaced after "
+                        "the backup was made); both files are left in place: check them, and delete them by hand "
+                        "if the backup is not wanted")
+        if dry_run:
+            return None
+        (dest / f"{manifest.name}{_MANIFEST}").unlink()
+        # The file hashed above, not whatever may have been renamed to its name since.
+        if f is not None and _same_file(dump, opened):
+            dump.unlink()
+    return None
+
+
+def _same_file(path: Path, known: os.stat_result) -> bool:
+    try:
+        now = path.lstat()
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (known.st_dev, known.st_ino)
 
 
 def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False) -> Manifest:

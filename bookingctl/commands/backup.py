@@ -81,7 +81,7 @@ def list_(
             names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
         sys.stdout.write("".join(f"{n}\n" for n in names))
         return
-    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir)), fmt)
+    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=output.warn), fmt)
 
 
 @app.command("verify")
@@ -122,7 +122,7 @@ def prune(
             raise UsageError("pass --retention-days N, or --stack STACK to use its booking:backupRetentionDays")
         retention_days = load_stack_config(stack, project_dir).backup_retention_days
     folder = backup_folder(dest, stack, project_dir)
-    old = backups.prune(folder, retention_days, dry_run=dry_run)
+    old = backups.prune(folder, retention_days, dry_run=dry_run, warn=output.warn)
     verb = "would delete" if dry_run else "deleted"
     output.info(f"{verb} {len(old)} backup(s) older than {retention_days} days in {folder}")
     for manifest in old:

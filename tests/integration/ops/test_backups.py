@@ -264,3 +264,128 @@ def test_a_dump_without_its_manifest_in_r2_is_not_listed(
         remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
     double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
     assert backups.list_r2(remote.client, ACCOUNT, "b") == []
+
+
+# --- manifests are data from a folder: trusted only when consistent -----------------------------
+
+def rewrite_manifest(path: Path, **changes: object) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def old_copy_of(dest: Path, manifest: backups.Manifest, as_name: str, **changes: object) -> Path:
+    """A second manifest, `<as_name>.manifest.json`, copied from `manifest` and made 10 years old."""
+    path = dest / f"{as_name}.manifest.json"
+    path.write_text((dest / f"{manifest.name}.manifest.json").read_text())
+    rewrite_manifest(path, **{"created_at": "2016-11-26T12:00:00+00:00", **changes})
+    return path
+
+
+@pytest.mark.parametrize("changes", [
+    {"name": "old", "file": "../live.sqlite"},  # the reviewer's D1: the live database next to the folder
+    {"name": "old", "file": "LIVE_ABSOLUTE"},  # an absolute path
+    {"name": "../live", "file": "old.sql"},  # a name that leaves the folder
+])
+def test_prune_never_deletes_a_file_a_manifest_names_outside_its_backup(
+        source: Path, dest: Path, tmp_path: Path, changes: dict[str, str]) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    live = tmp_path / "live.sqlite"
+    live.write_bytes(source.read_bytes())
+    (tmp_path / "live.manifest.json").write_text("{}")
+    changes = {k: str(live) if v == "LIVE_ABSOLUTE" else v for k, v in changes.items()}
+    old_copy_of(dest, manifest, "old", **changes)
+    warnings: list[str] = []
+    deleted = backups.prune(dest, 30, now=NOW, warn=warnings.append)
+    assert deleted == []
+    assert live.read_bytes() == source.read_bytes() and (tmp_path / "live.manifest.json").exists()
+    assert (dest / manifest.file).exists()
+    assert len(warnings) == 1 and "old.manifest.json" in warnings[0], warnings
+
+
+def test_prune_leaves_a_backup_whose_manifest_names_another_backups_dump(source: Path, dest: Path) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    old_copy_of(dest, good, "old", name="old", file=good.file)
+    warnings: list[str] = []
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / good.file).exists() and backups.verify_backup(dest, good.name).ok
+    assert "old.manifest.json" in warnings[0] and "old.sql" in warnings[0]
+
+
+def test_prune_keeps_and_reports_an_old_dump_that_does_not_match_its_manifest(source: Path, dest: Path) -> None:
+    old = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40))
+    other = backups.create(LocalDatabase(source), dest, now=NOW, label="other")
+    (dest / old.file).write_bytes((dest / other.file).read_bytes() + b"-- not the same bytes\n")
+    warnings: list[str] = []
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / old.file).exists() and (dest / f"{old.name}.manifest.json").exists()
+    assert old.name in warnings[0] and "sha256" in warnings[0]
+
+
+def test_prune_deletes_an_old_backup_whose_dump_matches(source: Path, dest: Path) -> None:
+    old = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40))
+    assert [m.name for m in backups.prune(dest, 30, now=NOW)] == [old.name]
+    assert list(dest.iterdir()) == []
+
+
+def test_prune_refuses_a_retention_beyond_any_calendar(dest: Path) -> None:
+    dest.mkdir()
+    with pytest.raises(BackupError, match="--retention-days 99999999999"):
+        backups.prune(dest, 99999999999, now=NOW)
+
+
+MALFORMED = {
+    "invalid JSON": (b'{"name": ', "not valid JSON"),
+    "not UTF-8": ('{"reason": "caf\xe9"}'.encode("latin-1"), "not UTF-8"),
+    "a list": (b"[]", "not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("content, why", MALFORMED.values(), ids=MALFORMED.keys())
+def test_list_skips_an_unreadable_manifest_with_a_warning(source: Path, dest: Path, content: bytes, why: str) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    (dest / "bad.manifest.json").write_bytes(content)
+    warnings: list[str] = []
+    assert [m.name for m in backups.list_backups(dest, warn=warnings.append)] == [good.name]
+    assert len(warnings) == 1 and "bad.manifest.json" in warnings[0] and why in warnings[0], warnings
+
+
+FIELD_PROBLEMS = {
+    "missing field": ({"reason": None}, "missing field: reason"),
+    "extra field": ({"createdAt": "2026-11-26T12:00:00+00:00"}, "unknown field: createdAt"),
+    "naive created_at": ({"created_at": "2026-11-26T12:00:00"}, "created_at"),
+    "non-ISO created_at": ({"created_at": "yesterday"}, "created_at"),
+    "size as text": ({"size": "12"}, "size"),
+    "row count as text": ({"tables": {"appointments": "250"}}, "tables"),
+    "name of another file": ({"name": "other"}, "name"),
+}
+
+
+@pytest.mark.parametrize("changes, why", FIELD_PROBLEMS.values(), ids=FIELD_PROBLEMS.keys())
+def test_a_manifest_with_a_bad_field_is_skipped_by_list_and_prune_and_refused_by_verify(
+        source: Path, dest: Path, changes: dict[str, object], why: str) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    bad = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40), label="bad")
+    path = dest / f"{bad.name}.manifest.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
+    warnings: list[str] = []
+    assert [m.name for m in backups.list_backups(dest, warn=warnings.append)] == [good.name]
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / bad.file).exists()
+    assert len(warnings) == 2 and all(path.name in w and why in w for w in warnings), warnings
+    with pytest.raises(BackupError, match=why) as raised:
+        backups.verify_backup(dest, bad.name)
+    assert path.name in str(raised.value)
+
+
+def test_list_of_a_folder_that_does_not_exist_names_it(tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match=f"no backup folder at {tmp_path / 'typo'}"):
+        backups.list_backups(tmp_path / "typo")
+
+
+def test_a_backup_name_that_cannot_be_a_file_name_is_refused_clearly(dest: Path) -> None:
+    dest.mkdir()
+    with pytest.raises(BackupError, match="not a backup name"):
+        backups.verify_backup(dest, "x" * 300)
