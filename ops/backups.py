@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.sqldump import DumpError, Progress, dump_sqlite, no_progress
+from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
+from ops.sqlload import Limits, LoadError, load_dump
 from ops.sqlscript import quote_ident
 from ops.targets import Database, LocalDatabase, RemoteDatabase
 
@@ -277,8 +278,11 @@ def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval
 
 def _count_dump(path: Path) -> dict[str, int]:
     """Rows per table of a dump, by restoring it into a scratch database (also proves it loads)."""
-    with _scratch(path) as conn:
-        return _table_counts(conn)
+    try:
+        with _scratch(path) as (conn, _):
+            return _table_counts(conn)
+    except LoadError as exc:
+        raise BackupError(f"the export does not load: {exc}") from exc
 
 
 # --- listing, verifying, pruning ------------------------------------------------------------
@@ -319,57 +323,33 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
 
 
 @contextmanager
-def _scratch(sql_file: Path) -> Iterator[sqlite3.Connection]:
-    """The dump loaded into a throw-away SQLite file that is always deleted afterwards."""
+def _scratch(sql_file: Path, limits: Limits | None = None,
+             progress: Progress = no_progress) -> Iterator[tuple[sqlite3.Connection, ForeignKeyViolations]]:
+    """The dump loaded into a throw-away SQLite file that is deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="bookingctl-verify-") as tmp:
         conn = sqlite3.connect(Path(tmp) / "scratch.sqlite", isolation_level=None)
         try:
-            restore_into(conn, sql_file)
-            yield conn
+            violations = load_dump(conn, sql_file, limits=limits or Limits.for_dump(sql_file.stat().st_size),
+                                   progress=progress)
+            yield conn, violations
         finally:
             conn.close()
 
 
-class ForeignKeyError(sqlite3.DatabaseError):
-    """The loaded dump has rows whose foreign keys point nowhere."""
-
-
-def restore_into(conn: sqlite3.Connection, sql_file: Path) -> None:
-    """Execute a dump inside one transaction (all or nothing), then check its foreign keys.
-
-    Enforcement is off while loading: dumps need not order tables by dependency (an export may
-    list them alphabetically), and SQLite rejects a row whose parent table does not exist yet
-    even when checks are deferred. `PRAGMA foreign_key_check` then proves the result consistent.
-    """
-    from ops.sqlscript import iter_statements
-
-    conn.execute("PRAGMA foreign_keys = OFF")
-    conn.execute("BEGIN")
-    try:
-        # Dumps are one statement per line except multi-line DDL; iter_statements handles both,
-        # reading the file line by line.
-        with sql_file.open(encoding="utf-8") as lines:
-            for statement in iter_statements(lines):
-                conn.execute(statement.sql)
-        orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
-        if orphans:
-            table, rowid, parent, _ = orphans[0]
-            raise ForeignKeyError(f"{len(orphans)} row(s) break foreign keys, e.g. {table} row {rowid} -> {parent}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    conn.execute("PRAGMA foreign_keys = ON")
-
-
 def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    kinds = table_kinds(conn)
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                        "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY rowid")]
+                                        "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY rowid")
+             if kinds.get(r[0]) != "shadow"]
     return {n: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(n)}").fetchone()[0] for n in names}
 
 
-def verify_backup(dest: Path, name_or_file: str) -> VerifyReport:
-    """Restore into a scratch SQLite and compare with the manifest; the scratch copy is deleted."""
+def verify_backup(dest: Path, name_or_file: str, *, limits: Limits | None = None,
+                  progress: Progress = no_progress) -> VerifyReport:
+    """Restore into a scratch SQLite and compare with the manifest; the scratch copy is deleted.
+
+    `limits` bound the load (default: Limits.for_dump of the dump's size).
+    """
     manifest, folder = find(dest, name_or_file)
     report = VerifyReport(manifest.name, ok=True)
     sql_file = folder / manifest.file
@@ -381,11 +361,14 @@ def verify_backup(dest: Path, name_or_file: str) -> VerifyReport:
     digest = _sha256(sql_file)
     report.check("sha256", digest == manifest.sha256, digest)
     try:
-        with _scratch(sql_file) as conn:
+        with _scratch(sql_file, limits, progress) as (conn, violations):
+            if violations.count:
+                report.check("restore", False, f"the dump does not load: {violations.describe()}")
+                return report
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             report.check("integrity_check", integrity == "ok", integrity)
             counts = _table_counts(conn)
-    except sqlite3.Error as exc:
+    except (LoadError, sqlite3.Error) as exc:
         report.check("restore", False, f"the dump does not load: {exc}")
         return report
     missing = [t for t in CRITICAL_TABLES if t not in counts]
@@ -475,7 +458,10 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
         tmp.unlink()
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            restore_into(conn, folder / manifest.file)
+            sql_file = folder / manifest.file
+            load_dump(conn, sql_file, limits=Limits.for_dump(sql_file.stat().st_size))
+        except LoadError as exc:
+            raise BackupError(f"backup {manifest.name} does not load: {exc}") from exc
         finally:
             conn.close()
         _fsync_rename(tmp, target)

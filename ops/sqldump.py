@@ -127,7 +127,7 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
 SchemaObject = tuple[str, str, str]  # (type, name, sql) from sqlite_master
 
 
-def _table_kinds(conn: sqlite3.Connection) -> dict[str, str]:
+def table_kinds(conn: sqlite3.Connection) -> dict[str, str]:
     """'table', 'virtual' or 'shadow' (a virtual table's own storage) for each table of `main`."""
     try:
         rows = conn.execute("PRAGMA main.table_list").fetchall()
@@ -161,7 +161,7 @@ def _open_snapshot(conn: sqlite3.Connection, path: Path, helper_min_rows: int
     lock = _write_lock(path)
     try:
         conn.execute("BEGIN")
-        kinds = _table_kinds(conn)
+        kinds = table_kinds(conn)
         objects = [tuple(row) for row in conn.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
             if kinds.get(row[1]) != "shadow"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups
+from ops import backups, sqlload
 from ops.backups import BackupError
 from ops.migrations import apply, discover
 from ops.targets import LocalDatabase, remote_database
@@ -389,3 +390,88 @@ def test_a_backup_name_that_cannot_be_a_file_name_is_refused_clearly(dest: Path)
     dest.mkdir()
     with pytest.raises(BackupError, match="not a backup name"):
         backups.verify_backup(dest, "x" * 300)
+
+
+# --- a dump's SQL runs with only what a dump needs ---------------------------------------------
+
+def tamper(dest: Path, manifest: backups.Manifest, sql: str) -> None:
+    """Append `sql` to the dump and record the new size and sha256, as someone with write access could."""
+    path = dest / manifest.file
+    data = path.read_bytes() + sql.encode()
+    path.write_bytes(data)
+    rewrite_manifest(dest / f"{manifest.name}.manifest.json", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def failed_checks(report: backups.VerifyReport) -> dict[str, str]:
+    return {c["check"]: c["detail"] for c in report.checks if not c["ok"]}
+
+
+def test_a_dump_that_attaches_another_database_is_refused_and_changes_nothing(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.sqlite"
+    seed(victim)
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, f"ATTACH DATABASE '{victim}' AS v;\nDELETE FROM v.appointments;\n")
+    report = backups.verify_backup(dest, manifest.name)
+    assert not report.ok and "ATTACH" in failed_checks(report)["restore"], report.checks
+    with pytest.raises(BackupError, match="ATTACH"):
+        backups.restore_local(dest, manifest.name, tmp_path / "restored.sqlite")
+    assert rows(victim) == rows(source)
+
+
+def test_an_endless_recursive_query_is_stopped_with_a_clear_error(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, "CREATE TABLE boom AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                           "SELECT i, randomblob(1000) FROM n;\n")
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["restore"]
+    assert "not allowed in a backup dump" in detail and "line" in detail, detail
+
+
+@pytest.mark.parametrize("sql, what", [
+    ("PRAGMA writable_schema = ON;", "PRAGMA writable_schema"),
+    ("DELETE FROM appointments;", "DELETE FROM appointments"),
+    ("UPDATE users SET name = 'x';", "UPDATE of users"),
+    ("DROP TABLE sessions;", "DROP TABLE"),
+    ("INSERT INTO permissions SELECT 'p' || id, id, 'x', 'y' FROM users;", "SELECT"),
+    ("COMMIT;", "transaction control"),
+    ("CREATE TEMP TABLE t (x);", "temporary"),
+])
+def test_statements_no_dump_contains_are_refused_by_name(source: Path, dest: Path, sql: str, what: str) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, sql + "\n")
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["restore"]
+    assert what in detail and "not allowed" in detail, detail
+
+
+def test_a_load_past_its_time_limit_is_stopped(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    report = backups.verify_backup(dest, manifest.name, limits=sqlload.Limits(seconds=0, max_bytes=1 << 30))
+    assert "time limit" in failed_checks(report)["restore"]
+
+
+def test_a_load_past_its_size_limit_is_stopped(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    report = backups.verify_backup(dest, manifest.name, limits=sqlload.Limits(seconds=60, max_bytes=64 * 1024))
+    assert "size limit" in failed_checks(report)["restore"]
+
+
+def test_a_database_with_an_fts5_table_is_backed_up_verified_and_restored(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute("CREATE VIRTUAL TABLE notes_fts USING fts5(body)")
+        # Inserting into it makes FTS5 run statements of its own (shadow tables, PRAGMA data_version)
+        # under the restore's authorizer; rowids are not 1..n, so they must be kept, not renumbered.
+        conn.executemany("INSERT INTO notes_fts (rowid, body) VALUES (?, ?)",
+                         [(i * 2, f"client {i} prefers a silk press") for i in range(5000)])
+    conn.close()
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert manifest.tables["notes_fts"] == 5000 and "notes_fts_data" not in manifest.tables
+    report = backups.verify_backup(dest, manifest.name)
+    assert report.ok, failed_checks(report)
+    restored = tmp_path / "restored.sqlite"
+    backups.restore_local(dest, manifest.name, restored)
+    found = sqlite3.connect(restored).execute("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'client 4711'")
+    assert found.fetchall() == [(9422,)]
+    assert {t: r for t, r in rows(restored).items() if not t.startswith("notes_fts")} == {
+        t: r for t, r in rows(source).items() if not t.startswith("notes_fts")}
