@@ -228,8 +228,15 @@ def print_migrations(states: list[MigrationState], unknown: list[str], label: st
 
 @contextmanager
 def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress display on stderr; yields the (what, done, total) callback operations take."""
+    """A rich progress display on stderr; yields the (what, done, total) callback operations take.
+
+    Only on a terminal: elsewhere (CI logs, pipes) rich shows no bar but still ends with an empty line.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not sys.stderr.isatty():
+        yield lambda _what, _done, _total: None
+        return
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=_console(sys.stderr), transient=True) as bar:

@@ -35,7 +35,7 @@ from typing import Any
 from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
 from ops.sqlload import Limits, LoadError, load_dump
 from ops.sqlscript import quote_ident
-from ops.targets import Database, LocalDatabase, RemoteDatabase
+from ops.targets import Database, LocalDatabase, RemoteDatabase, TargetError
 
 CRITICAL_TABLES = ("users", "appointments", "services")
 _MANIFEST = ".manifest.json"
@@ -45,6 +45,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MANIFEST_MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes; a larger file is not one
 MAX_RETENTION_DAYS = 36_500  # a century: more would reach before year 1 and mean nothing
+LOCK_TIMEOUT = 5.0  # seconds a restore waits for a process writing the target database
 
 Warn = Callable[[str], None]
 
@@ -169,11 +170,16 @@ def _require_folder(dest: Path) -> None:
         raise BackupError(f"{dest} is not a folder; --dest names the folder holding the backups")
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, progress: Progress = no_progress) -> str:
     digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    progress("sha256", 0, total)
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
+            done += len(chunk)
+            progress("sha256", done, total)
     return digest.hexdigest()
 
 
@@ -353,24 +359,40 @@ def verify_backup(dest: Path, name_or_file: str, *, limits: Limits | None = None
     manifest, folder = find(dest, name_or_file)
     report = VerifyReport(manifest.name, ok=True)
     sql_file = folder / manifest.file
-    if not sql_file.is_file():
-        report.check("file", False, f"{sql_file} is missing")
+    if not _check_file(report, sql_file, manifest, progress):
         return report
-    size = sql_file.stat().st_size
-    report.check("size", size == manifest.size, f"{size} bytes (manifest: {manifest.size})")
-    digest = _sha256(sql_file)
-    report.check("sha256", digest == manifest.sha256, digest)
     try:
         with _scratch(sql_file, limits, progress) as (conn, violations):
-            if violations.count:
-                report.check("restore", False, f"the dump does not load: {violations.describe()}")
-                return report
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            report.check("integrity_check", integrity == "ok", integrity)
-            counts = _table_counts(conn)
-    except (LoadError, sqlite3.Error) as exc:
+            _check_loaded(report, conn, manifest, violations)
+    except LoadError as exc:
         report.check("restore", False, f"the dump does not load: {exc}")
-        return report
+    return report
+
+
+def _check_file(report: VerifyReport, sql_file: Path, manifest: Manifest, progress: Progress) -> bool:
+    """Size and sha256 of the dump against the manifest; False if there is no dump to load."""
+    try:
+        found = sql_file.lstat()
+    except FileNotFoundError:
+        found = None
+    if found is None or not stat.S_ISREG(found.st_mode):
+        report.check("file", False, f"{sql_file} is missing" if found is None else f"{sql_file} is not a regular file")
+        return False
+    report.check("size", found.st_size == manifest.size, f"{found.st_size} bytes (manifest: {manifest.size})")
+    digest = _sha256(sql_file, progress)
+    report.check("sha256", digest == manifest.sha256, f"{digest} (manifest: {manifest.sha256})")
+    return True
+
+
+def _check_loaded(report: VerifyReport, conn: sqlite3.Connection, manifest: Manifest,
+                  violations: ForeignKeyViolations) -> None:
+    """What a loaded dump must be: consistent, complete, and what the manifest says it holds."""
+    if violations.count:
+        report.check("restore", False, f"the dump does not load: {violations.describe()}")
+        return
+    integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    report.check("integrity_check", integrity == "ok", integrity)
+    counts = _table_counts(conn)
     missing = [t for t in CRITICAL_TABLES if t not in counts]
     report.check("critical tables", not missing,
                  f"missing: {', '.join(missing)}" if missing else ", ".join(CRITICAL_TABLES))
@@ -380,7 +402,6 @@ def verify_backup(dest: Path, name_or_file: str, *, limits: Limits | None = None
     extra = sorted(set(counts) - set(manifest.tables))
     if extra:
         report.check("tables", False, f"not in the manifest: {', '.join(extra)}")
-    return report
 
 
 def prune(dest: Path, retention_days: int, *, now: dt.datetime | None = None,
@@ -444,28 +465,107 @@ def _same_file(path: Path, known: os.stat_result) -> bool:
     return (now.st_dev, now.st_ino) == (known.st_dev, known.st_ino)
 
 
-def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False) -> Manifest:
-    """Load a verified backup into SQLite file `target`, atomically (built aside, then renamed)."""
-    report = verify_backup(dest, name_or_file)
+def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False,
+                  progress: Progress = no_progress, lock_timeout: float = LOCK_TIMEOUT) -> Manifest:
+    """Load a verified backup into SQLite file `target`; `target` is either untouched or fully restored.
+
+    The dump is loaded (within sqlload's limits) into a file next to `target` and checked there as
+    `verify` checks it. Only then does it reach `target`: renamed into place when there is no
+    database yet; otherwise copied in through SQLite's backup API, so that SQLite deals with what is
+    there. A hot journal or a WAL left by a crashed writer then belongs to the old content and is
+    applied to it, never to the new file (renaming over the database and leaving its -journal or
+    -wal next to the new file corrupted it); a process writing the database makes the restore wait
+    `lock_timeout` seconds and then refuse; an app that keeps the file open sees the restored rows
+    instead of a file renamed away under it.
+    """
+    manifest, folder = find(dest, name_or_file)
+    page_size = _check_target(target, replace, manifest.name)
+    sql_file = folder / manifest.file
+    report = VerifyReport(manifest.name, ok=True)
+    if _check_file(report, sql_file, manifest, progress) and report.ok:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _staged(target.parent, target.name) as staged:
+            conn = sqlite3.connect(staged, isolation_level=None)
+            try:
+                if page_size:  # the backup API cannot change the page size of a database in WAL mode
+                    conn.execute(f"PRAGMA page_size = {page_size}")
+                violations = load_dump(conn, sql_file, limits=Limits.for_dump(manifest.size), progress=progress)
+                _check_loaded(report, conn, manifest, violations)
+            except LoadError as exc:
+                report.check("restore", False, f"the dump does not load: {exc}")
+            finally:
+                conn.close()
+            if report.ok:
+                progress("install", 0, 1)
+                if page_size is None and not any(Path(f"{target}{s}").exists() for s in _SIDECARS):
+                    _fsync_rename(staged, target)
+                else:
+                    _copy_into(staged, target, lock_timeout)
+                progress("install", 1, 1)
     if not report.ok:
         failed = "; ".join(f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"])
         raise BackupError(f"backup {report.name} failed verification, not restoring: {failed}")
-    manifest, folder = find(dest, name_or_file)
-    if target.exists() and not replace:
-        raise BackupError(f"{target} exists; pass --replace to overwrite it with backup {manifest.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _staged(target.parent, target.name) as tmp:
-        tmp.unlink()
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            sql_file = folder / manifest.file
-            load_dump(conn, sql_file, limits=Limits.for_dump(sql_file.stat().st_size))
-        except LoadError as exc:
-            raise BackupError(f"backup {manifest.name} does not load: {exc}") from exc
-        finally:
-            conn.close()
-        _fsync_rename(tmp, target)
     return manifest
+
+
+_SIDECARS = ("-journal", "-wal", "-shm")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_FILE_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
+               (stat.S_ISSOCK, "socket"))
+
+
+def _check_target(target: Path, replace: bool, backup: str) -> int | None:
+    """Refuse a target a restore must not replace; the page size of the database there, if any (0: empty)."""
+    try:
+        found = target.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(found.st_mode):
+        raise TargetError(f"{target} is a symbolic link (to {os.readlink(target)}); a restore would replace the link, "
+                          f"not the database: restore into the file itself, --local {target.resolve()}")
+    if stat.S_ISDIR(found.st_mode):
+        raise TargetError(f"{target} is a folder; --local names the database file, "
+                          f"e.g. --local {target}/restored.sqlite")
+    if not stat.S_ISREG(found.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(found.st_mode)), "special file")
+        raise TargetError(f"{target} is a {kind}, not a regular file; --local names a SQLite database file")
+    if not replace:
+        raise BackupError(f"{target} exists; pass --replace to overwrite it with backup {backup}")
+    with target.open("rb") as f:
+        header = f.read(100)
+    if not header:
+        return 0  # an empty file is an empty SQLite database
+    if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
+        raise TargetError(f"{target} is not a SQLite database (its first bytes are not SQLite's header), and "
+                          "--replace only replaces a database: move it away, or restore to another path")
+    size = int.from_bytes(header[16:18], "big")
+    return 65536 if size == 1 else size
+
+
+def _copy_into(staged: Path, target: Path, lock_timeout: float) -> None:
+    """Copy the database `staged` over the one at `target` in one SQLite transaction."""
+    source = sqlite3.connect(staged)
+    into = sqlite3.connect(target, timeout=lock_timeout, isolation_level=None)
+    deadline = time.monotonic() + lock_timeout
+
+    def waited(status: int, _remaining: int, _pages: int) -> None:
+        # Python retries a busy step for ever; a writer that keeps the lock must end the restore.
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) and time.monotonic() > deadline:
+            raise BackupError(f"{target} is in use by another process (it holds a lock on the database); stop "
+                              "what writes to it and restore again")
+
+    try:
+        source.backup(into, progress=waited)
+        check = into.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{target} cannot be replaced through SQLite ({exc}); if it is damaged beyond that, move it "
+                          f"and any {target.name}-journal, -wal and -shm files aside and restore to the path") from exc
+    finally:
+        into.close()
+        source.close()
+    if check != "ok":
+        raise BackupError(f"{target} fails SQLite's quick_check after the restore ({check}); restore again into a "
+                          "new path and compare")
 
 
 # --- the stack's R2 backup bucket -----------------------------------------------------------

@@ -96,9 +96,11 @@ def verify(
     Checks integrity_check, foreign keys, the critical tables, row counts and the checksum.
     Prints a JSON report; exits 1 on any mismatch.
     """
+    from bookingctl import output
     from ops import backups
 
-    report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup)
+    with output.progress_reporter(f"verifying {backup}") as progress:
+        report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup, progress=progress)
     sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -143,8 +145,10 @@ def restore(
 ) -> None:
     """Restore a backup file into a local SQLite file, or a stack's D1 to a Time Travel point.
 
-    Locally the backup is verified first and the file replaced atomically. Remotely it asks first
-    and prints the bookmark that undoes the restore.
+    Locally the dump is loaded next to the file and checked as `verify` checks it, then put in
+    place in one step (through SQLite when a database is there, so a journal or WAL left by a
+    crash is never applied to the restored rows). Remotely it asks first and prints the bookmark
+    that undoes the restore.
     """
     from bookingctl import output
     from ops import backups
@@ -153,7 +157,9 @@ def restore(
         if backup is None or local is None:
             raise UsageError("local restore: bookingctl backup restore BACKUP --local FILE [--replace]; "
                              "remote: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
-        manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace)
+        with output.progress_reporter(f"restoring {backup}") as progress:
+            manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace,
+                                             progress=progress)
         output.info(f"restored backup {manifest.name} into {local}")
         return
     if (bookmark is None) == (timestamp is None) or backup is not None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from cloudflare import Cloudflare
 from ops import backups, sqlload
 from ops.backups import BackupError
 from ops.migrations import apply, discover
-from ops.targets import LocalDatabase, remote_database
+from ops.targets import LocalDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble, Fault
 
@@ -475,3 +479,111 @@ def test_a_database_with_an_fts5_table_is_backed_up_verified_and_restored(
     assert found.fetchall() == [(9422,)]
     assert {t: r for t, r in rows(restored).items() if not t.startswith("notes_fts")} == {
         t: r for t, r in rows(source).items() if not t.startswith("notes_fts")}
+
+
+# --- restoring over a database: what is already there --------------------------------------------
+
+def writer_process(path: Path, script: str) -> subprocess.Popen[str]:
+    """A second process that runs `script` against `path` (as `conn`), says "ready" and waits on stdin."""
+    code = ("import sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            f"{script}\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.readline()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+WRITE_ROWS = ("for i in range({n}):\n"
+              "    conn.execute(\"INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) \"\n"
+              "                 \"VALUES (?, 't1', 's1', 'u2', '2027-01-01', ?)\", (f'crash{{i}}', 'x' * 200))")
+
+
+def crash(path: Path, script: str) -> None:
+    proc = writer_process(path, script)
+    proc.kill()  # SIGKILL: no rollback, no checkpoint, nothing cleaned up
+    proc.wait()
+
+
+def integrity(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_restore_over_a_database_with_a_hot_journal_gives_the_backup(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "crashed.sqlite"
+    seed(target)
+    # A writer killed in the middle of a transaction that no longer fits its cache: the database
+    # file holds half-written pages and the -journal their old content (a "hot" journal).
+    crash(target, "conn.execute('PRAGMA cache_size = 1')\nconn.execute('BEGIN')\n" + WRITE_ROWS.format(n=3000))
+    assert Path(f"{target}-journal").stat().st_size > 0
+    backups.restore_local(dest, manifest.name, target, replace=True)
+    assert integrity(target) == "ok"
+    assert rows(target) == rows(source)
+
+
+def test_restore_over_a_database_with_a_stale_wal_gives_the_backup(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "crashed.sqlite"
+    seed(target)
+    crash(target, "conn.execute('PRAGMA journal_mode = WAL')\nconn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+          + WRITE_ROWS.format(n=500))  # 500 commits that live only in the -wal file
+    assert Path(f"{target}-wal").stat().st_size > 0
+    backups.restore_local(dest, manifest.name, target, replace=True)
+    assert integrity(target) == "ok"
+    assert rows(target) == rows(source)
+
+
+def test_restore_refuses_while_another_process_is_writing_the_database(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "live.sqlite"
+    seed(target)
+    before = rows(target)
+    writer = writer_process(target, "conn.execute('BEGIN IMMEDIATE')\n" + WRITE_ROWS.format(n=5))
+    try:
+        with pytest.raises(BackupError, match="in use by another process"):
+            backups.restore_local(dest, manifest.name, target, replace=True, lock_timeout=0.5)
+    finally:
+        writer.communicate("")  # the writer ends without committing
+    assert rows(target) == before
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: os.mkfifo(p), "is a FIFO"),
+    (lambda p: p.symlink_to(p.parent / "real.sqlite"), "is a symbolic link"),
+])
+def test_restore_refuses_a_target_that_is_not_a_regular_file(
+        source: Path, dest: Path, tmp_path: Path, make: Callable[[Path], None], what: str) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    seed(tmp_path / "real.sqlite")
+    target = tmp_path / "target"
+    make(target)
+    with pytest.raises(TargetError, match=what):
+        backups.restore_local(dest, manifest.name, target, replace=True)
+    assert rows(tmp_path / "real.sqlite") == rows(source)
+
+
+def test_replace_never_overwrites_a_file_that_is_not_a_sqlite_database(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    dump = dest / manifest.file
+    before = dump.read_bytes()
+    with pytest.raises(TargetError, match="not a SQLite database"):
+        backups.restore_local(dest, manifest.name, dump, replace=True)
+    assert dump.read_bytes() == before
+
+
+def test_restore_reports_progress_while_checking_and_loading(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    seen: dict[str, tuple[int, int]] = {}
+    backups.restore_local(dest, manifest.name, tmp_path / "r.sqlite",
+                          progress=lambda what, done, total: seen.__setitem__(what, (done, total)))
+    assert seen["sha256"] == (manifest.size, manifest.size)
+    assert seen["load"] == (manifest.size, manifest.size)
