@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
 import sqlite3
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops import staging
 from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
 from ops.sqlload import Limits, LoadError, load_dump
 from ops.sqlscript import quote_ident
@@ -189,37 +190,57 @@ def _fsync_rename(tmp: Path, final: Path) -> None:
     tmp.replace(final)
 
 
-def _name(dest: Path, label: str, now: dt.datetime) -> str:
-    base = f"{label}-{now.strftime('%Y%m%d-%H%M%S')}"
-    name, n = base, 1
-    while (dest / f"{name}.sql").exists() or (dest / f"{name}{_MANIFEST}").exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
+def _fsync_folder(folder: Path) -> None:
+    """Make renames in `folder` durable: without it a power cut can undo them after we reported success."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
-def _staged(dest: Path, name: str) -> Iterator[Path]:
-    """A temporary file in `dest` that is removed unless the caller renames it."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=dest)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-    finally:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
+def _new_backup(dest: Path, label: str, now: dt.datetime) -> Iterator[tuple[str, Path]]:
+    """A name for a new backup and the partial file its dump goes to, removed unless published.
+
+    The partial `.<name>.sql.partial`, created only if absent, reserves the name: two runs in the
+    same second (a schedule and a person) never pick the same one. A name whose files exist is
+    taken; they are looked for after the reservation, so a run that published the name and let its
+    reservation go is always seen.
+    """
+    base = f"{label}-{now.strftime('%Y%m%d-%H%M%S')}"
+    for number in itertools.count(1):
+        name = base if number == 1 else f"{base}-{number}"
+        with ExitStack() as held:
+            try:
+                sql_tmp = held.enter_context(staging.partial(dest, f"{name}.sql", reserve=True))
+            except FileExistsError:
+                continue  # another run is writing a backup of this name
+            if not any(os.path.lexists(dest / f) for f in (f"{name}.sql", f"{name}{_MANIFEST}")):
+                yield name, sql_tmp
+                return
+    raise AssertionError("unreachable: itertools.count() does not end")
 
 
 def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], source: dict[str, Any],
-             reason: str, now: dt.datetime, sha256: str | None = None) -> Manifest:
+             reason: str, now: dt.datetime, sha256: str | None = None,
+             foreign_keys: ForeignKeyViolations | None = None) -> Manifest:
     manifest = Manifest(name=name, file=f"{name}.sql", sha256=sha256 or _sha256(sql_tmp), size=sql_tmp.stat().st_size,
-                        tables=tables, source=source, created_at=now.isoformat(timespec="seconds"), reason=reason)
-    with _staged(dest, name) as manifest_tmp:
+                        tables=tables, source=source, created_at=now.isoformat(timespec="seconds"), reason=reason,
+                        foreign_key_violations=_violations_record(foreign_keys))
+    with staging.partial(dest, f"{name}{_MANIFEST}") as manifest_tmp:
         manifest_tmp.write_text(manifest.to_json(), encoding="utf-8")
         _fsync_rename(sql_tmp, dest / manifest.file)
         _fsync_rename(manifest_tmp, dest / f"{name}{_MANIFEST}")  # last: now the backup exists
+    _fsync_folder(dest)
     return manifest
+
+
+def _violations_record(found: ForeignKeyViolations | None) -> dict[str, Any] | None:
+    if found is None or not found.count:
+        return None
+    return {"count": found.count,
+            "examples": [{"table": t, "rowid": r, "parent": p} for t, r, p in found.examples]}
 
 
 def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
@@ -230,8 +251,7 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
         raise BackupError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
     dest.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.UTC)
-    name = _name(dest, label, now)
-    with _staged(dest, name) as sql_tmp:
+    with _new_backup(dest, label, now) as (name, sql_tmp):
         digest = None
         if isinstance(db, LocalDatabase):
             with sql_tmp.open("wb", buffering=1 << 20) as out:
@@ -332,8 +352,8 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
 def _scratch(sql_file: Path, limits: Limits | None = None,
              progress: Progress = no_progress) -> Iterator[tuple[sqlite3.Connection, ForeignKeyViolations]]:
     """The dump loaded into a throw-away SQLite file that is deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="bookingctl-verify-") as tmp:
-        conn = sqlite3.connect(Path(tmp) / "scratch.sqlite", isolation_level=None)
+    with staging.scratch_folder() as folder:
+        conn = sqlite3.connect(folder / "scratch.sqlite", isolation_level=None)
         try:
             violations = load_dump(conn, sql_file, limits=limits or Limits.for_dump(sql_file.stat().st_size),
                                    progress=progress)
@@ -452,17 +472,9 @@ def _delete_backup(dest: Path, manifest: Manifest, dry_run: bool) -> str | None:
             return None
         (dest / f"{manifest.name}{_MANIFEST}").unlink()
         # The file hashed above, not whatever may have been renamed to its name since.
-        if f is not None and _same_file(dump, opened):
+        if f is not None and staging.same_file(dump, opened):
             dump.unlink()
     return None
-
-
-def _same_file(path: Path, known: os.stat_result) -> bool:
-    try:
-        now = path.lstat()
-    except FileNotFoundError:
-        return False
-    return (now.st_dev, now.st_ino) == (known.st_dev, known.st_ino)
 
 
 def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False,
@@ -484,7 +496,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
     report = VerifyReport(manifest.name, ok=True)
     if _check_file(report, sql_file, manifest, progress) and report.ok:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _staged(target.parent, target.name) as staged:
+        with staging.partial(target.parent, target.name) as staged:
             conn = sqlite3.connect(staged, isolation_level=None)
             try:
                 if page_size:  # the backup API cannot change the page size of a database in WAL mode

@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -587,3 +589,19 @@ def test_restore_reports_progress_while_checking_and_loading(source: Path, dest:
                           progress=lambda what, done, total: seen.__setitem__(what, (done, total)))
     assert seen["sha256"] == (manifest.size, manifest.size)
     assert seen["load"] == (manifest.size, manifest.size)
+
+
+def test_two_backups_with_one_label_in_one_second_get_their_own_names(source: Path, dest: Path) -> None:
+    # Each waits in the middle of its dump until the other is there too: both have picked a name
+    # and neither has published it, the moment two scheduled runs can share.
+    barrier = threading.Barrier(2, timeout=30)
+
+    def meet(what: str, done: int, _total: int) -> None:
+        if what == "appointments" and done == 0:
+            barrier.wait()
+
+    with ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(lambda _: backups.create(LocalDatabase(source), dest, now=NOW, progress=meet), range(2)))
+    assert made[0].name != made[1].name
+    assert sorted(m.name for m in backups.list_backups(dest)) == sorted(m.name for m in made)
+    assert all(backups.verify_backup(dest, m.name).ok for m in made)
