@@ -250,6 +250,7 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", label):
         raise BackupError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
     dest.mkdir(parents=True, exist_ok=True)
+    staging.sweep(dest)
     now = now or dt.datetime.now(dt.UTC)
     with _new_backup(dest, label, now) as (name, sql_tmp):
         digest = None
@@ -351,7 +352,8 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
 @contextmanager
 def _scratch(sql_file: Path, limits: Limits | None = None,
              progress: Progress = no_progress) -> Iterator[tuple[sqlite3.Connection, ForeignKeyViolations]]:
-    """The dump loaded into a throw-away SQLite file that is deleted afterwards."""
+    """The dump loaded into a throw-away SQLite file, deleted afterwards (or by a later run if killed)."""
+    staging.sweep_scratch()
     with staging.scratch_folder() as folder:
         conn = sqlite3.connect(folder / "scratch.sqlite", isolation_level=None)
         try:
@@ -435,6 +437,8 @@ def prune(dest: Path, retention_days: int, *, now: dt.datetime | None = None,
         raise BackupError(f"--retention-days {retention_days}: must be at least 1 and at most {MAX_RETENTION_DAYS} "
                           "(a century)")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)
+    if not dry_run:
+        staging.sweep(dest)
     deleted = []
     for manifest in list_backups(dest, warn=warn):
         if manifest.created >= cutoff:
@@ -496,6 +500,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
     report = VerifyReport(manifest.name, ok=True)
     if _check_file(report, sql_file, manifest, progress) and report.ok:
         target.parent.mkdir(parents=True, exist_ok=True)
+        staging.sweep(target.parent, prefix=f".{target.name}.")
         with staging.partial(target.parent, target.name) as staged:
             conn = sqlite3.connect(staged, isolation_level=None)
             try:

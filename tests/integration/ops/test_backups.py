@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups, sqlload
+from ops import backups, sqlload, staging
 from ops.backups import BackupError
 from ops.migrations import apply, discover
 from ops.targets import LocalDatabase, TargetError, remote_database
@@ -605,3 +606,97 @@ def test_two_backups_with_one_label_in_one_second_get_their_own_names(source: Pa
     assert made[0].name != made[1].name
     assert sorted(m.name for m in backups.list_backups(dest)) == sorted(m.name for m in made)
     assert all(backups.verify_backup(dest, m.name).ok for m in made)
+
+
+# --- what a killed run leaves behind ------------------------------------------------------------
+
+def hung_run(call: str, at: str, tmpdir: Path) -> subprocess.Popen[str]:
+    """A process that runs `call` (ops.backups as `backups`) and stops for good when it reports `at`."""
+    code = (f"import sys, time\nsys.path.insert(0, {str(REPO)!r})\n"
+            "from pathlib import Path\nfrom ops import backups\n"
+            "def hang(what, done, total):\n"
+            f"    if what == {at!r} and done == total:\n"
+            "        print('ready', flush=True)\n"
+            "        time.sleep(600)\n"
+            f"{call}\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def age(paths: list[Path]) -> None:
+    """Make `paths` look as old as a leftover of a run killed hours ago."""
+    old = time.time() - 2 * staging.STALE_AFTER
+    for path in paths:
+        os.utime(path, (old, old), follow_symlinks=False)
+
+
+@pytest.fixture
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder of the test's own, for this process and the ones it starts."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_a_restore_killed_mid_way_leaves_a_partial_the_next_restore_removes(
+        source: Path, dest: Path, tmp_path: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "target.sqlite"
+    kill(hung_run(f"backups.restore_local(Path({str(dest)!r}), {manifest.name!r}, Path({str(target)!r}), "
+                  "progress=hang)", "load", tmpdir_))
+    leftovers = list(tmp_path.glob(".target.sqlite.*.partial*"))
+    assert leftovers and not target.exists()
+    backups.restore_local(dest, manifest.name, target)  # too recent to be sure: left alone
+    assert all(p.exists() for p in leftovers)
+    target.unlink()
+    age(leftovers)
+    backups.restore_local(dest, manifest.name, target)
+    assert list(tmp_path.glob(".target.sqlite.*")) == [] and rows(target) == rows(source)
+
+
+def test_a_backup_killed_mid_way_leaves_a_partial_the_next_backup_removes(
+        source: Path, dest: Path, tmpdir_: Path) -> None:
+    dest.mkdir()
+    kill(hung_run(f"backups.create(backups.LocalDatabase(Path({str(source)!r})), Path({str(dest)!r}), "
+                  "progress=hang)", "users", tmpdir_))
+    leftovers = list(dest.glob(".*.partial"))
+    assert len(leftovers) == 1
+    age(leftovers)
+    made = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert sorted(p.name for p in dest.iterdir()) == [f"{made.name}.manifest.json", made.file]
+
+
+def test_a_verify_killed_mid_way_leaves_a_scratch_copy_the_next_verify_removes(
+        source: Path, dest: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    kill(hung_run(f"backups.verify_backup(Path({str(dest)!r}), {manifest.name!r}, progress=hang)", "load", tmpdir_))
+    leftovers = list(tmpdir_.glob("bookingctl-verify-*"))
+    assert len(leftovers) == 1 and (leftovers[0] / "scratch.sqlite").exists()
+    age(leftovers)
+    assert backups.verify_backup(dest, manifest.name).ok
+    assert list(tmpdir_.iterdir()) == []
+
+
+def test_a_partial_still_held_by_a_running_process_is_never_removed(
+        source: Path, dest: Path, tmp_path: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "target.sqlite"
+    running = hung_run(f"backups.restore_local(Path({str(dest)!r}), {manifest.name!r}, Path({str(target)!r}), "
+                       "progress=hang)", "load", tmpdir_)
+    try:
+        held = list(tmp_path.glob(".target.sqlite.*.partial"))
+        age(held)
+        backups.restore_local(dest, manifest.name, tmp_path / "other.sqlite")
+        assert staging.sweep(tmp_path) == [] and all(p.exists() for p in held)
+    finally:
+        kill(running)
