@@ -142,6 +142,10 @@ def read_manifest(path: Path) -> Manifest:
         raise bad("size is negative")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in data["tables"].values()):
         raise bad("tables must map each table to its row count (a whole number)")
+    violations = data.get("foreign_key_violations")
+    if violations is not None and not (isinstance(violations.get("count"), int) and violations["count"] >= 0
+                                       and isinstance(violations.get("examples"), list)):
+        raise bad("foreign_key_violations must hold a count and a list of examples")
     try:
         created = dt.datetime.fromisoformat(data["created_at"])
     except ValueError as exc:
@@ -258,15 +262,15 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
             with sql_tmp.open("wb", buffering=1 << 20) as out:
                 try:
                     result = dump_sqlite(db.conn, db.path, out, progress)
-                    tables, digest = result.tables, result.sha256
+                    tables, digest, violations = result.tables, result.sha256, result.foreign_keys
                 except DumpError as exc:
                     raise BackupError(f"{db.label}: {exc}") from exc
             source: dict[str, Any] = {"kind": "local", "database": str(db.path), "bookmark": None}
         else:
             bookmark = _export_to(db, sql_tmp, progress, poll_interval)
-            tables = _count_dump(sql_tmp)
+            tables, violations = _count_dump(sql_tmp)
             source = {"kind": "remote", "database": db.name, "databaseId": db.database_id, "bookmark": bookmark}
-        return _publish(dest, name, sql_tmp, tables, source, reason, now, digest)
+        return _publish(dest, name, sql_tmp, tables, source, reason, now, digest, violations)
 
 
 def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval: float) -> str:
@@ -303,11 +307,11 @@ def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval
     return str(response.at_bookmark)
 
 
-def _count_dump(path: Path) -> dict[str, int]:
-    """Rows per table of a dump, by restoring it into a scratch database (also proves it loads)."""
+def _count_dump(path: Path) -> tuple[dict[str, int], ForeignKeyViolations]:
+    """Rows per table of a dump and its foreign-key violations, by loading it into a scratch database."""
     try:
-        with _scratch(path) as (conn, _):
-            return _table_counts(conn)
+        with _scratch(path) as (conn, violations):
+            return _table_counts(conn), violations
     except LoadError as exc:
         raise BackupError(f"the export does not load: {exc}") from exc
 
@@ -407,11 +411,20 @@ def _check_file(report: VerifyReport, sql_file: Path, manifest: Manifest, progre
 
 
 def _check_loaded(report: VerifyReport, conn: sqlite3.Connection, manifest: Manifest,
-                  violations: ForeignKeyViolations) -> None:
+                  violations: ForeignKeyViolations, *, allow_foreign_key_violations: bool = False) -> None:
     """What a loaded dump must be: consistent, complete, and what the manifest says it holds."""
-    if violations.count:
-        report.check("restore", False, f"the dump does not load: {violations.describe()}")
-        return
+    recorded = (manifest.foreign_key_violations or {}).get("count", 0)
+    if not violations.count:
+        report.check("foreign keys", True, "every foreign key points to a row")
+    elif allow_foreign_key_violations:
+        report.check("foreign keys", True, f"{violations.describe()}; allowed by --allow-foreign-key-violations")
+    elif recorded:
+        report.check("foreign keys", False, (
+            f"{violations.describe()}, as the source database had when the backup was made (the manifest records "
+            f"{recorded}); restore it with --allow-foreign-key-violations and fix those rows, or use another backup"))
+    else:
+        report.check("foreign keys", False, f"{violations.describe()}, but the source had none when the backup "
+                                            "was made: the dump was changed since")
     integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
     report.check("integrity_check", integrity == "ok", integrity)
     counts = _table_counts(conn)
@@ -482,11 +495,13 @@ def _delete_backup(dest: Path, manifest: Manifest, dry_run: bool) -> str | None:
 
 
 def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False,
-                  progress: Progress = no_progress, lock_timeout: float = LOCK_TIMEOUT) -> Manifest:
+                  allow_foreign_key_violations: bool = False, progress: Progress = no_progress,
+                  lock_timeout: float = LOCK_TIMEOUT) -> Manifest:
     """Load a verified backup into SQLite file `target`; `target` is either untouched or fully restored.
 
     The dump is loaded (within sqlload's limits) into a file next to `target` and checked there as
-    `verify` checks it. Only then does it reach `target`: renamed into place when there is no
+    `verify` checks it; rows whose foreign keys point nowhere fail it unless
+    `allow_foreign_key_violations`. Only then does it reach `target`: renamed into place when there is no
     database yet; otherwise copied in through SQLite's backup API, so that SQLite deals with what is
     there. A hot journal or a WAL left by a crashed writer then belongs to the old content and is
     applied to it, never to the new file (renaming over the database and leaving its -journal or
@@ -507,7 +522,8 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
                 if page_size:  # the backup API cannot change the page size of a database in WAL mode
                     conn.execute(f"PRAGMA page_size = {page_size}")
                 violations = load_dump(conn, sql_file, limits=Limits.for_dump(manifest.size), progress=progress)
-                _check_loaded(report, conn, manifest, violations)
+                _check_loaded(report, conn, manifest, violations,
+                              allow_foreign_key_violations=allow_foreign_key_violations)
             except LoadError as exc:
                 report.check("restore", False, f"the dump does not load: {exc}")
             finally:

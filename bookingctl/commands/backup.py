@@ -55,6 +55,12 @@ def create(
         if upload and cfg is not None and isinstance(db, RemoteDatabase):
             keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
             output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
+    if manifest.foreign_key_violations:
+        found = manifest.foreign_key_violations
+        shown = ", ".join(f"{e['table']} rowid {e['rowid']} -> {e['parent']}" for e in found["examples"][:3])
+        output.warn(f"{found['count']} row(s) of the database have foreign keys that point nowhere, e.g. {shown}; "
+                    f"backup {manifest.name} keeps them as they are (its manifest lists them) and restores only "
+                    "with --allow-foreign-key-violations: fix those rows")
     output.info(f"backup {manifest.name}: {manifest.size} bytes, "
                 f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
     sys.stdout.write(manifest.name + "\n")
@@ -136,6 +142,9 @@ def restore(
     backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
     local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --local file.")] = False,
+    allow_foreign_key_violations: Annotated[bool, typer.Option(
+        "--allow-foreign-key-violations",
+        help="Restore even if rows break foreign keys (as the source had when the backup was made).")] = False,
     stack: Annotated[str | None, typer.Option("--stack", help="Time Travel restore of this stack's D1.")] = None,
     bookmark: Annotated[str | None, typer.Option("--bookmark", help="Time Travel bookmark to restore.")] = None,
     timestamp: Annotated[str | None, typer.Option("--timestamp", help="Or a time (ISO 8601) to restore to.")] = None,
@@ -159,6 +168,7 @@ def restore(
                              "remote: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
         with output.progress_reporter(f"restoring {backup}") as progress:
             manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace,
+                                             allow_foreign_key_violations=allow_foreign_key_violations,
                                              progress=progress)
         output.info(f"restored backup {manifest.name} into {local}")
         return

@@ -252,9 +252,8 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
     path = dest / manifest.file
     original = "INSERT INTO \"services\" VALUES('s1'"
     path.write_text(path.read_text().replace(original, original.replace("s1", "s9")))
-    report = backups.verify_backup(dest, manifest.name)
-    assert not report.ok
-    assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["foreign keys"]
+    assert "services" in detail and "the source had none" in detail
 
 
 def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
@@ -700,3 +699,52 @@ def test_a_partial_still_held_by_a_running_process_is_never_removed(
         assert staging.sweep(tmp_path) == [] and all(p.exists() for p in held)
     finally:
         kill(running)
+
+
+# --- a source that breaks its own foreign keys ----------------------------------------------------
+
+@pytest.fixture
+def orphan(source: Path) -> int:
+    """An appointment of a user who does not exist (written with enforcement off, as SQLite allows); its rowid."""
+    conn = sqlite3.connect(source)
+    with conn:
+        cursor = conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) "
+                              "VALUES ('orphan', 't1', 's1', 'ghost', '2026-12-02 09:00:00')")
+    conn.close()
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def test_a_backup_of_a_database_breaking_its_foreign_keys_records_the_rows(
+        source: Path, dest: Path, orphan: int) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    expected = {"count": 1, "examples": [{"table": "appointments", "rowid": orphan, "parent": "users"}]}
+    assert manifest.foreign_key_violations == expected
+    assert json.loads((dest / f"{manifest.name}.manifest.json").read_text())["foreign_key_violations"] == expected
+
+
+def test_a_consistent_database_has_no_violations_in_its_manifest(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert "foreign_key_violations" not in json.loads((dest / f"{manifest.name}.manifest.json").read_text())
+
+
+def test_such_a_backup_fails_verify_and_restores_only_when_allowed(
+        source: Path, dest: Path, tmp_path: Path, orphan: int) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["foreign keys"]
+    assert f"appointments rowid {orphan} -> users" in detail and "--allow-foreign-key-violations" in detail
+    target = tmp_path / "restored.sqlite"
+    with pytest.raises(BackupError, match="--allow-foreign-key-violations"):
+        backups.restore_local(dest, manifest.name, target)
+    assert not target.exists()
+    backups.restore_local(dest, manifest.name, target, allow_foreign_key_violations=True)
+    assert rows(target) == rows(source)
+
+
+def test_a_remote_backup_records_the_violations_of_its_export(
+        double: CloudflareDouble, lenient_client: Cloudflare, source: Path, dest: Path, orphan: int) -> None:
+    d1 = double.add_database("appointmentbooking-db", source=source)
+    manifest = backups.create(remote_database(ACCOUNT, d1.name, client=lenient_client), dest, now=NOW,
+                              poll_interval=0)
+    assert manifest.foreign_key_violations == {
+        "count": 1, "examples": [{"table": "appointments", "rowid": orphan, "parent": "users"}]}
