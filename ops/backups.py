@@ -249,8 +249,11 @@ def _violations_record(found: ForeignKeyViolations | None) -> dict[str, Any] | N
 
 def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
            progress: Progress = no_progress, now: dt.datetime | None = None,
-           poll_interval: float = 1.0) -> Manifest:
-    """Back `db` up into folder `dest`; nothing is left behind if it fails."""
+           poll_interval: float = 1.0, limits: ExportLimits | None = None) -> Manifest:
+    """Back `db` up into folder `dest`; nothing is left behind if it fails.
+
+    A remote database goes through D1's export, bounded by `limits` (default: ExportLimits()).
+    """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", label):
         raise BackupError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
     dest.mkdir(parents=True, exist_ok=True)
@@ -267,22 +270,35 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
                     raise BackupError(f"{db.label}: {exc}") from exc
             source: dict[str, Any] = {"kind": "local", "database": str(db.path), "bookmark": None}
         else:
-            bookmark = _export_to(db, sql_tmp, progress, poll_interval)
+            bookmark = _export_to(db, sql_tmp, progress, poll_interval, limits or ExportLimits())
             tables, violations = _count_dump(sql_tmp)
             source = {"kind": "remote", "database": db.name, "databaseId": db.database_id, "bookmark": bookmark}
         return _publish(dest, name, sql_tmp, tables, source, reason, now, digest, violations)
 
 
-def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval: float) -> str:
-    """Run D1's export job to completion and stream the dump into `path`; returns the bookmark."""
-    import httpx
+@dataclass(frozen=True)
+class ExportLimits:
+    """How long D1's export and its download may take, and how large the download may grow."""
 
+    export_seconds: float = 15 * 60.0  # D1 exports a 10 GB database in minutes; a job still running later is stuck
+    download_seconds: float = 60 * 60.0  # for the whole download, not per read
+    # D1's largest database is 10 GB; as SQL text, with blobs in hex, it can be a few times that.
+    download_bytes: int = 32 * 10**9
+
+
+def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval: float,
+               limits: ExportLimits) -> str:
+    """Run D1's export job to completion and stream the dump into `path`; returns the bookmark."""
     database = db.client.d1.database
+    started = time.monotonic()
     response = database.export(db.database_id, account_id=db.account_id, output_format="polling")
     polls = 1
     while response.status != "complete":
         if response.status == "error":
             raise BackupError(f"{db.label}: export failed: {response.error or 'no reason given'}")
+        if time.monotonic() - started > limits.export_seconds:
+            raise BackupError(f"{db.label}: the export did not complete within {limits.export_seconds:g} s "
+                              f"({polls} polls, still {response.status!r}); D1 may be busy: try again later")
         progress("export", polls, 0)
         time.sleep(poll_interval)
         polls += 1
@@ -291,20 +307,49 @@ def _export_to(db: RemoteDatabase, path: Path, progress: Progress, poll_interval
     url = response.result.signed_url if response.result else None
     if not url:
         raise BackupError(f"{db.label}: export completed without a download URL")
-    # The signed URL is valid for an hour and needs no API token.
-    with httpx.stream("GET", url, timeout=60.0) as stream:
-        if stream.status_code != 200:
-            raise BackupError(f"{db.label}: downloading the export failed: HTTP {stream.status_code}")
-        total = int(stream.headers.get("content-length") or 0)
-        done = 0
-        with path.open("wb") as out:
-            for chunk in stream.iter_bytes(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
-                progress("download", done, total)
-    if total and done != total:
-        raise BackupError(f"{db.label}: download ended after {done} of {total} bytes")
+    _download(url, path, f"{db.label}: downloading the export", limits, progress)
     return str(response.at_bookmark)
+
+
+def _download(url: str, path: Path, what: str, limits: ExportLimits, progress: Progress) -> None:
+    """Stream `url` into `path` within the limits; BackupError says which was hit.
+
+    Sizes: the limit applies to the bytes written (decoded, when the server compresses), the
+    Content-Length check to the bytes received, which is what that header counts.
+    """
+    import httpx
+
+    deadline = time.monotonic() + limits.download_seconds
+    # A read waits at most this long; the deadline is looked at after every read, so a server
+    # dripping a byte at a time cannot outlast it.
+    timeout = httpx.Timeout(min(60.0, limits.download_seconds))
+    try:
+        # The signed URL is valid for an hour and needs no API token.
+        with httpx.stream("GET", url, timeout=timeout) as stream:
+            if stream.status_code != 200:
+                raise BackupError(f"{what} failed: HTTP {stream.status_code}")
+            length = stream.headers.get("content-length")
+            expected = int(length) if length and length.isdigit() else None
+            if expected is not None and expected > limits.download_bytes and "content-encoding" not in stream.headers:
+                raise BackupError(f"{what}: the server announces {expected} bytes, more than the "
+                                  f"{limits.download_bytes} a dump of a D1 database can be")
+            written = 0
+            with path.open("wb") as out:
+                for chunk in stream.iter_bytes():  # as the bytes arrive, decoded
+                    written += len(chunk)
+                    if written > limits.download_bytes:
+                        raise BackupError(f"{what}: more than {limits.download_bytes} bytes arrived, more than a "
+                                          "dump of a D1 database can be; stopped")
+                    if time.monotonic() > deadline:
+                        raise BackupError(f"{what} did not finish within {limits.download_seconds:g} s "
+                                          f"({written} bytes so far); try again later")
+                    out.write(chunk)
+                    progress("download", stream.num_bytes_downloaded, expected or 0)
+            received = stream.num_bytes_downloaded
+    except httpx.HTTPError as exc:
+        raise BackupError(f"{what} failed: {exc}") from exc
+    if expected is not None and received != expected:
+        raise BackupError(f"{what}: the download ended after {received} of {expected} bytes")
 
 
 def _count_dump(path: Path) -> tuple[dict[str, int], ForeignKeyViolations]:
