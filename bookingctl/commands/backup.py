@@ -25,6 +25,14 @@ from bookingctl.options import (
     remote_database_of,
 )
 
+
+def _warn(message: str) -> None:
+    """A warning about a file in a backup folder, whose name or content may hold control characters."""
+    from bookingctl import output
+
+    output.warn(output.printable(message))
+
+
 app = typer.Typer(help="SQL-dump backups with manifests: create, list, verify, prune, restore.", no_args_is_help=True)
 
 
@@ -87,7 +95,8 @@ def list_(
             names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
         sys.stdout.write("".join(f"{n}\n" for n in names))
         return
-    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=output.warn), fmt)
+    found = backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn)
+    output.print_backups(found, fmt)
 
 
 @app.command("verify")
@@ -130,7 +139,7 @@ def prune(
             raise UsageError("pass --retention-days N, or --stack STACK to use its booking:backupRetentionDays")
         retention_days = load_stack_config(stack, project_dir).backup_retention_days
     folder = backup_folder(dest, stack, project_dir)
-    old = backups.prune(folder, retention_days, dry_run=dry_run, warn=output.warn)
+    old = backups.prune(folder, retention_days, dry_run=dry_run, warn=_warn)
     verb = "would delete" if dry_run else "deleted"
     output.info(f"{verb} {len(old)} backup(s) older than {retention_days} days in {folder}")
     for manifest in old:
