@@ -651,9 +651,22 @@ def _copy_into(staged: Path, target: Path, lock_timeout: float) -> None:
 def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Manifest) -> list[str]:
     """Copy a local backup into the stack's R2 bucket: the dump first, the manifest last.
 
+    What goes is what the folder holds for `manifest.name`, checked as every reader checks it: the
+    manifest on disk must be this one, and the dump must still have its sha256.
     Retention in R2 is the bucket's lifecycle rule (declared in infra/backups.py), not a prune.
     The object API takes up to 300 MB per object; larger dumps belong on R2's S3 API.
     """
+    if not is_backup_name(manifest.name) or manifest.file != f"{manifest.name}.sql":
+        raise BackupError(f"backup {manifest.name!r}: {manifest.file!r} is not this backup's dump "
+                          f"{manifest.name}.sql; not uploading")
+    on_disk = read_manifest(dest / f"{manifest.name}{_MANIFEST}")
+    if on_disk != manifest:
+        raise BackupError(f"{dest / (manifest.name + _MANIFEST)} changed since the backup was made; not uploading")
+    sql_file = dest / manifest.file
+    report = VerifyReport(manifest.name, ok=True)
+    if not _check_file(report, sql_file, manifest, no_progress) or not report.ok:
+        failed = "; ".join(f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"])
+        raise BackupError(f"{sql_file} is not the dump its manifest describes ({failed}); not uploading")
     keys = []
     for file_name in (manifest.file, f"{manifest.name}{_MANIFEST}"):
         path = dest / file_name

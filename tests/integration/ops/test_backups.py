@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -847,3 +848,16 @@ def test_a_gzip_encoded_download_of_a_genuine_dump_makes_a_backup(
         manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
     assert manifest.tables["appointments"] == 250
     assert backups.verify_backup(dest, manifest.name).ok
+
+
+def test_upload_sends_only_the_backups_own_unchanged_files(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, tmp_path: Path) -> None:
+    double.buckets["b"] = {}
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    (tmp_path / "secret.txt").write_text("not a backup")
+    with pytest.raises(BackupError, match="not this backup's dump"):
+        backups.upload(remote.client, ACCOUNT, "b", dest, dataclasses.replace(manifest, file="../secret.txt"))
+    (dest / manifest.file).write_bytes(b"-- changed after the backup was made\n")
+    with pytest.raises(BackupError, match="sha256"):
+        backups.upload(remote.client, ACCOUNT, "b", dest, manifest)
+    assert double.buckets["b"] == {}
