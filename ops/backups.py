@@ -12,7 +12,13 @@ must have its type, and `created_at` must be an ISO 8601 time with its offset. A
 not so is skipped with a warning by list and prune, and refused by verify and restore.
 
 Local databases are dumped by `ops.sqldump` (streamed, memory stays flat); remote ones through
-D1's export API (a polling job, then a download from a signed URL), streamed to disk as well.
+D1's export API (a polling job, then a download from a signed URL), streamed to disk as well and
+bounded in time and size (`ExportLimits`). Rows whose foreign keys point nowhere are recorded in
+the manifest, so that verify can say the source already had them.
+
+Verify and restore load a dump through `ops.sqlload`: only what dumps contain, within a time and
+a size limit. Files being written are partials held by their writer; what a killed run leaves
+behind is removed by a later one (`ops.staging`).
 """
 
 from __future__ import annotations
