@@ -76,6 +76,15 @@ def dest(tmp_path: Path) -> Path:
     return tmp_path / "backups"
 
 
+@pytest.fixture(autouse=True)
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder of the test's own (verify's scratch copies go there, and verify sweeps it)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def test_local_backup_writes_dump_and_manifest_with_row_counts(source: Path, dest: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, reason="pre-deploy", now=NOW)
     assert manifest.name == "backup-20261126-120000"
@@ -121,15 +130,13 @@ def test_a_dump_without_manifest_is_not_listed(source: Path, dest: Path) -> None
     assert [m.name for m in backups.list_backups(dest)] == ["backup-20261126-120000"]
 
 
-def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Path) -> None:
+def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Path, tmpdir_: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
-    scratch = Path(tempfile.gettempdir())
-    before = set(scratch.glob("bookingctl-verify-*"))
     report = backups.verify_backup(dest, manifest.name)
     assert report.ok, report.checks
-    assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "critical tables",
-                                                     "rows appointments"}
-    assert set(scratch.glob("bookingctl-verify-*")) == before
+    assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "foreign keys",
+                                                     "critical tables", "rows appointments"}
+    assert list(tmpdir_.iterdir()) == []
 
 
 def test_verify_by_file_path(source: Path, dest: Path) -> None:
@@ -423,13 +430,14 @@ def test_a_dump_that_attaches_another_database_is_refused_and_changes_nothing(
         source: Path, dest: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim.sqlite"
     seed(victim)
+    before = rows(victim)
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
     tamper(dest, manifest, f"ATTACH DATABASE '{victim}' AS v;\nDELETE FROM v.appointments;\n")
     report = backups.verify_backup(dest, manifest.name)
     assert not report.ok and "ATTACH" in failed_checks(report)["restore"], report.checks
     with pytest.raises(BackupError, match="ATTACH"):
         backups.restore_local(dest, manifest.name, tmp_path / "restored.sqlite")
-    assert rows(victim) == rows(source)
+    assert rows(victim) == before
 
 
 def test_an_endless_recursive_query_is_stopped_with_a_clear_error(source: Path, dest: Path) -> None:
@@ -573,11 +581,12 @@ def test_restore_refuses_a_target_that_is_not_a_regular_file(
         source: Path, dest: Path, tmp_path: Path, make: Callable[[Path], None], what: str) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
     seed(tmp_path / "real.sqlite")
+    before = rows(tmp_path / "real.sqlite")
     target = tmp_path / "target"
     make(target)
     with pytest.raises(TargetError, match=what):
         backups.restore_local(dest, manifest.name, target, replace=True)
-    assert rows(tmp_path / "real.sqlite") == rows(source)
+    assert rows(tmp_path / "real.sqlite") == before
 
 
 def test_replace_never_overwrites_a_file_that_is_not_a_sqlite_database(source: Path, dest: Path) -> None:
@@ -643,15 +652,6 @@ def age(paths: list[Path]) -> None:
     old = time.time() - 2 * staging.STALE_AFTER
     for path in paths:
         os.utime(path, (old, old), follow_symlinks=False)
-
-
-@pytest.fixture
-def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary folder of the test's own, for this process and the ones it starts."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def test_a_restore_killed_mid_way_leaves_a_partial_the_next_restore_removes(
