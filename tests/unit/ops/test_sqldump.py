@@ -302,3 +302,29 @@ def test_a_virtual_table_a_dump_cannot_rebuild_is_refused(tmp_path: Path, table:
     conn.close()
     with pytest.raises(sqldump.DumpError, match=message):
         dump(source)
+
+
+@pytest.mark.parametrize("helper_min_rows", [1, 10**9], ids=["beside the dump", "at its end"])
+def test_foreign_key_violations_are_counted_in_the_dumps_snapshot(tmp_path: Path, helper_min_rows: int) -> None:
+    source = tmp_path / "src.sqlite"
+    conn = sqlite3.connect(source, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")  # a writer may commit while the dump reads
+    conn.executescript("""
+        CREATE TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+        INSERT INTO parent VALUES (1);
+        INSERT INTO child VALUES (10, 1), (11, 2), (12, NULL);
+    """)  # child 11's parent 2 does not exist; a NULL key points nowhere by design, not a violation
+    conn.close()
+
+    def fix_the_orphan_meanwhile(table: str, _done: int, _total: int) -> None:
+        if table == "child":
+            writer = sqlite3.connect(source, isolation_level=None, timeout=30)
+            writer.execute("DELETE FROM child WHERE id = 11")
+            writer.close()
+
+    db = LocalDatabase(source)
+    result = dump_sqlite(db.conn, db.path, io.BytesIO(), fix_the_orphan_meanwhile, helper_min_rows=helper_min_rows)
+    db.close()
+    assert result.foreign_keys == sqldump.ForeignKeyViolations(1, (("child", 11, "parent"),))
+    assert result.tables["child"] == 3
