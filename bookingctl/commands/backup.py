@@ -95,8 +95,7 @@ def list_(
             names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
         sys.stdout.write("".join(f"{n}\n" for n in names))
         return
-    found = backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn)
-    output.print_backups(found, fmt)
+    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn), fmt)
 
 
 @app.command("verify")
@@ -108,8 +107,9 @@ def verify(
 ) -> None:
     """Restore into a scratch SQLite (deleted afterwards) and compare with the manifest.
 
-    Checks integrity_check, foreign keys, the critical tables, row counts and the checksum.
-    Prints a JSON report; exits 1 on any mismatch.
+    Checks size and sha256, then loads the dump allowing only what dumps contain (no ATTACH,
+    SELECT, other pragmas...) within time and size limits, and checks integrity_check, foreign
+    keys, the critical tables and the row counts. Prints a JSON report; exits 1 on any mismatch.
     """
     from bookingctl import output
     from ops import backups
