@@ -16,12 +16,13 @@ Speed (issue #4: within 1.2x of the sqlite3 CLI) comes from four choices, each m
 - Hashing and writing run on a thread (both release the GIL) while SQLite formats the next chunk.
 - Large tables are cut into rowid ranges and a helper process (`python -m ops.sqldump`) formats
   3 of every 5 ranges on the second core (this process also hashes, writes and reads the helper's
-  output). Two threads with a connection each were no faster than one (measured): formatting holds
-  SQLite's connection mutex. Measured again on the 2-core development machine at 1,000,000 rows
-  (median of 10): 1.03x the CLI with the helper, 1.35x without it (the CLI's own formatting takes
-  as long as ours, and Python's start adds 0.2 s). The helper reads the same snapshot: it opens
-  its read transaction while we hold the database's write lock, so no commit can come between the
-  two snapshots.
+  output). Two threads with a connection each were no faster than one (measured). Measured again
+  on the 2-core development machine at 1,000,000 rows (bench/backup_bench.py --one-process, median
+  of 7, machine otherwise idle): 1.16x the CLI with the helper, 1.64x without it, foreign-key check
+  included (1.03x and 1.35x before it was added): SQLite's formatting alone takes as long as the
+  whole CLI, and Python's start adds 0.2 s. When other work keeps both cores busy, the helper's gain
+  shrinks. The helper reads the same snapshot: it opens its read transaction while we hold the
+  database's write lock, so no commit can come between the two snapshots.
 
 Rows whose foreign keys point nowhere are counted in the same snapshot (`PRAGMA
 foreign_key_check`, beside the dump on a connection of its own when a table is large), so the
