@@ -1,11 +1,14 @@
 """Benchmark of `bookingctl backup create --local` against `sqlite3 FILE .dump`, in the same run.
 
-    venv/bin/python bench/backup_bench.py [--rows 1000000] [--runs 3]
+    venv/bin/python bench/backup_bench.py [--rows 1000000] [--runs 3] [--one-process]
 
 Builds a database with the real schema (migrations/) and N appointment rows, then times both
-dumps over `--runs` fresh processes each (median; the order alternates, and each starts after
+dumps over `--runs` fresh processes each (median; the order rotates, and each starts after
 `sync` with the database in the page cache) and records each run's peak RSS, helper process
-included. Targets (issue #4): time <= 1.2x the sqlite3 CLI, peak RSS under 150 MB.
+included. Both sides are timed until their output is on disk: `backup create` fsyncs its files,
+and the CLI's output is fsynced before its clock stops. `--one-process` also times `backup
+create` without the helper process (HELPER_MIN_ROWS out of reach), to see what the helper buys.
+Targets (issue #4): time <= 1.2x the sqlite3 CLI, peak RSS under 150 MB.
 Needs the sqlite3 CLI (Debian package `sqlite3`).
 """
 
@@ -94,6 +97,8 @@ def measure(cmd: list[str], stdout_path: Path | None) -> tuple[float, int, int]:
     sampler = threading.Thread(target=sample)
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    if stdout_path:  # as `backup create` does for its files: the dump counts once it is on disk
+        os.fsync(out.fileno())  # type: ignore[union-attr]
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()
@@ -104,46 +109,57 @@ def measure(cmd: list[str], stdout_path: Path | None) -> tuple[float, int, int]:
     return elapsed, peak[0], usage.ru_maxrss * 1024
 
 
+ONE_PROCESS = ("import sys; import ops.sqldump; ops.sqldump.HELPER_MIN_ROWS = 10**12; "
+               "sys.argv[0] = 'bookingctl'; from bookingctl.cli import main; main()")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one-process", action="store_true", help="also time backup create without its helper")
     args = parser.parse_args()
     sqlite_cli = shutil.which("sqlite3")
     if sqlite_cli is None:
         raise SystemExit("the sqlite3 CLI is needed: apt-get install sqlite3")
+    ours = "bookingctl backup create"
+    alone = "  ... in one process"
+    cli = "sqlite3 .dump"
+    variants = [ours, cli] + ([alone] if args.one_process else [])
+    results: dict[str, list[tuple[float, int, int]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "d1.sqlite"
         print(f"building a database with {args.rows:,} appointments ...", file=sys.stderr)
         build(db, args.rows)
         print(f"database: {db.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
-        ours, theirs = [], []
+        sizes: dict[str, int] = {}
         for run in range(args.runs):
-            dest = Path(tmp) / f"backups-{run}"
-            ours_cmd = [str(Path(sys.executable).parent / "bookingctl"), "backup", "create",
-                        "--local", str(db), "--dest", str(dest), "--project-dir", str(REPO)]
-            for first in ((True, False) if run % 2 == 0 else (False, True)):  # alternate who goes first
+            for variant in variants[run % len(variants):] + variants[:run % len(variants)]:  # rotate who goes first
                 settle(db)
-                if first:
-                    ours.append(measure(ours_cmd, None))
+                dest = Path(tmp) / "out"
+                if variant == cli:
+                    dest.mkdir()
+                    results[variant].append(measure([sqlite_cli, str(db), ".dump"], dest / "cli.sql"))
                 else:
-                    theirs.append(measure([sqlite_cli, str(db), ".dump"], Path(tmp) / f"cli-{run}.sql"))
-        dump_size = next(Path(tmp, "backups-0").glob("*.sql")).stat().st_size
-        cli_size = Path(tmp, "cli-0.sql").stat().st_size
+                    create = ["backup", "create", "--local", str(db), "--dest", str(dest), "--project-dir", str(REPO)]
+                    command = ([str(Path(sys.executable).parent / "bookingctl")] if variant == ours
+                               else [sys.executable, "-c", ONE_PROCESS])
+                    results[variant].append(measure(command + create, None))
+                sizes[variant] = next(dest.glob("*.sql")).stat().st_size
+                shutil.rmtree(dest)
         with sqlite3.connect(db) as conn:
             count = conn.execute("SELECT COUNT(*) FROM appointments").fetchone()[0]
-    t_ours = statistics.median(t for t, _, _ in ours)
-    t_cli = statistics.median(t for t, _, _ in theirs)
-    rss = max(r for _, r, _ in ours)
-    print(f"appointments: {count:,}; dump sizes: ours {dump_size / 1e6:.1f} MB, sqlite3 {cli_size / 1e6:.1f} MB")
-    kernel = max(k for _, _, k in ours)
-    print(f"bookingctl backup create: {t_ours:.2f} s (median of {args.runs}), peak RSS {rss / 1e6:.1f} MB "
-          f"with its helper (kernel's per-process peak: {kernel / 1e6:.1f} MB)")
-    print(f"sqlite3 .dump:            {t_cli:.2f} s, peak RSS {max(r for _, r, _ in theirs) / 1e6:.1f} MB")
-    print(f"runs (s): ours {' '.join(f'{t:.2f}' for t, _, _ in ours)}; "
-          f"sqlite3 {' '.join(f'{t:.2f}' for t, _, _ in theirs)}")
-    print(f"ratio: {t_ours / t_cli:.2f}x the sqlite3 CLI (target <= 1.2x); RSS target < 150 MB: "
-          f"{'met' if rss < 150e6 else 'NOT met'}")
+    t_cli = statistics.median(t for t, _, _ in results[cli])
+    print(f"appointments: {count:,}; dump sizes: ours {sizes[ours] / 1e6:.1f} MB, sqlite3 {sizes[cli] / 1e6:.1f} MB")
+    for variant, runs in results.items():
+        median = statistics.median(t for t, _, _ in runs)
+        print(f"{variant:26s} {median:.2f} s (median of {len(runs)}), {median / t_cli:.2f}x the CLI, "
+              f"peak RSS {max(r for _, r, _ in runs) / 1e6:.0f} MB (kernel's per-process peak "
+              f"{max(k for _, _, k in runs) / 1e6:.0f} MB); runs: {' '.join(f'{t:.2f}' for t, _, _ in runs)}")
+    rss = max(r for _, r, _ in results[ours])
+    ratio = statistics.median(t for t, _, _ in results[ours]) / t_cli
+    print(f"target <= 1.2x the sqlite3 CLI: {'met' if ratio <= 1.2 else 'NOT met'}; "
+          f"RSS < 150 MB: {'met' if rss < 150e6 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,17 @@ def _console(stream: Any) -> Console:
 _LONG = 60
 # Inputs every resource repeats; they add nothing to a reviewer's reading of one row.
 _NOISE = frozenset({"accountId"})
+
+
+def printable(text: str) -> str:
+    """`text` with control and format characters spelled out (`\\x1b`, `\\r`, `\\u202e`).
+
+    For text read from files, such as a manifest's reason or a file name: an ANSI escape sequence,
+    a carriage return or a bidirectional override in it could otherwise recolour, move or rewrite
+    what the terminal shows. Markup is already safe: everything is printed through rich's Text.
+    """
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
 
 
 def error(message: str) -> None:
@@ -237,8 +249,15 @@ def print_migrations(states: list[MigrationState], unknown: list[str], label: st
 
 @contextmanager
 def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress display on stderr; yields the (what, done, total) callback operations take."""
+    """A rich progress display on stderr; yields the (what, done, total) callback operations take.
+
+    Only on a terminal: elsewhere (CI logs, pipes) rich shows no bar but still ends with an empty line.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not sys.stderr.isatty():
+        yield lambda _what, _done, _total: None
+        return
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=_console(sys.stderr), transient=True) as bar:
@@ -262,8 +281,9 @@ def print_backups(found: list[Manifest], fmt: str) -> None:
     for column in ("Name", "Created (UTC)", "Size", "Rows", "Source", "Reason"):
         table.add_column(column)
     for m in found:
-        table.add_row(Text(m.name), Text(m.created_at), Text(f"{m.size:,}"), Text(f"{sum(m.tables.values()):,}"),
-                      Text(str(m.source.get("database"))), Text(m.reason))
+        table.add_row(Text(printable(m.name)), Text(printable(m.created_at)), Text(f"{m.size:,}"),
+                      Text(f"{sum(m.tables.values()):,}"), Text(printable(str(m.source.get("database")))),
+                      Text(printable(m.reason)))
     _console(sys.stdout).print(table)
 
 

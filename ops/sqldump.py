@@ -2,7 +2,10 @@
 
 A dump is restorable with `wrangler d1 execute --file`: no BEGIN/COMMIT (D1 rejects them),
 foreign keys deferred, one INSERT per row, SQLite's and D1's internal tables (`sqlite_*`,
-`_cf_*`) left out.
+`_cf_*`) left out. An FTS5 table is written as its CREATE VIRTUAL TABLE and one INSERT per row
+(rowid included), never as its shadow tables: inserting the rows rebuilds the index, and the
+shadow tables are the module's own (the sqlite3 CLI copies them under `PRAGMA writable_schema`,
+which D1 and our restore refuse). Other virtual tables are refused with a message.
 
 Speed (issue #4: within 1.2x of the sqlite3 CLI) comes from four choices, each measured on
 1,000,000 rows:
@@ -12,10 +15,18 @@ Speed (issue #4: within 1.2x of the sqlite3 CLI) comes from four choices, each m
   allocates a string per value and was ~40 % of the time. quote() stays for every other column.
 - Hashing and writing run on a thread (both release the GIL) while SQLite formats the next chunk.
 - Large tables are cut into rowid ranges and a helper process (`python -m ops.sqldump`) formats
-  every other range on the second core. Two threads with a connection each were no faster than
-  one (measured), two processes nearly halve the time. The helper reads the same snapshot: it
-  opens its read transaction while we hold the database's write lock, so no commit can come
-  between the two snapshots.
+  3 of every 5 ranges on the second core (this process also hashes, writes and reads the helper's
+  output). Two threads with a connection each were no faster than one (measured). Measured again
+  on the 2-core development machine at 1,000,000 rows (bench/backup_bench.py --one-process, median
+  of 7, machine otherwise idle): 1.16x the CLI with the helper, 1.64x without it, foreign-key check
+  included (1.03x and 1.35x before it was added): SQLite's formatting alone takes as long as the
+  whole CLI, and Python's start adds 0.2 s. When other work keeps both cores busy, the helper's gain
+  shrinks. The helper reads the same snapshot: it opens its read transaction while we hold the
+  database's write lock, so no commit can come between the two snapshots.
+
+Rows whose foreign keys point nowhere are counted in the same snapshot (`PRAGMA
+foreign_key_check`, beside the dump on a connection of its own when a table is large), so the
+manifest can say that the source already had them.
 
 Memory stays flat: chunks are bounded, and so are the queues between the parts.
 """
@@ -26,6 +37,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import sqlite3
 import struct
 import subprocess
@@ -40,8 +52,9 @@ from ops.sqlscript import quote_ident
 
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
 RANGE_CHUNKS = 4  # chunks per rowid range; ranges alternate between this process and the helper
-HELPER_SHARE = (1, 2, 4)  # range indexes mod 5 the helper formats (see _table_chunks)
+HELPER_SHARE = (1, 2, 4)  # of each 5 consecutive ranges, the ones the helper formats (see _table_chunks)
 HELPER_MIN_ROWS = 100_000  # smaller tables are dumped in-process: a helper costs ~50 ms to start
+FOREIGN_KEY_EXAMPLES = 20  # violations named one by one in a manifest; all of them are counted
 HELPER_START_TIMEOUT = 30.0  # seconds for the helper to open its snapshot
 _QUEUE_CHUNKS = 16  # chunks buffered between the helper and us, and between us and the writer
 
@@ -57,54 +70,121 @@ def no_progress(_what: str, _done: int, _total: int) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class ForeignKeyViolations:
+    """Rows whose foreign key points to no parent row: how many, and the first few."""
+
+    count: int
+    examples: tuple[tuple[str, int | None, str], ...]  # (table, rowid, parent table)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{table} rowid {rowid} -> {parent}" for table, rowid, parent in self.examples[:3])
+        return f"{self.count} row(s) break foreign keys, e.g. {shown}"
+
+
+def foreign_key_violations(conn: sqlite3.Connection) -> ForeignKeyViolations:
+    """`PRAGMA foreign_key_check`, counted in full but with only the first FOREIGN_KEY_EXAMPLES kept."""
+    count, examples = 0, list[tuple[str, int | None, str]]()
+    for row in conn.execute("PRAGMA foreign_key_check"):
+        count += 1
+        if len(examples) < FOREIGN_KEY_EXAMPLES:
+            examples.append((str(row[0]), row[1], str(row[2])))
+    return ForeignKeyViolations(count, tuple(examples))
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    tables: dict[str, int]  # rows per dumped table
+    sha256: str  # of the bytes written
+    foreign_keys: ForeignKeyViolations  # in the snapshot that was dumped
+
+
 def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: Progress = no_progress,
-                *, helper_min_rows: int = HELPER_MIN_ROWS) -> tuple[dict[str, int], str]:
+                *, helper_min_rows: int | None = None) -> DumpResult:
     """Write a D1-restorable dump of the database at `path` (open as `conn`) to `out`.
 
-    Returns (rows per table, sha256 of the bytes written). Schema, rows and counts come from one
-    consistent snapshot; a row count that differs from the snapshot's raises DumpError.
+    Schema, rows, counts and the foreign-key check come from one consistent snapshot; a row count
+    that differs from the snapshot's raises DumpError. `helper_min_rows` defaults to HELPER_MIN_ROWS.
     """
     sink = _HashingWriter(out)
     helper: _Helper | None = None
+    check: _ForeignKeyCheck | None = None
+    minimum = HELPER_MIN_ROWS if helper_min_rows is None else helper_min_rows
     try:
-        objects, totals, helper, shared = _open_snapshot(conn, path, helper_min_rows)
+        objects, totals, helper, shared, check = _open_snapshot(conn, path, minimum)
         counts = _write_dump(conn, objects, totals, sink, progress, helper, shared)
         if helper is not None:
             helper.close()
+        violations = check.result() if check is not None else foreign_key_violations(conn)
     except BaseException:
         if helper is not None:
             helper.abort()
+        if check is not None:
+            check.abort()
         sink.abort()
         raise
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
-    return counts, sink.close()
+    return DumpResult(counts, sink.close(), violations)
 
 
 SchemaObject = tuple[str, str, str]  # (type, name, sql) from sqlite_master
 
 
+def table_kinds(conn: sqlite3.Connection) -> dict[str, str]:
+    """'table', 'virtual' or 'shadow' (a virtual table's own storage) for each table of `main`."""
+    try:
+        rows = conn.execute("PRAGMA main.table_list").fetchall()
+    except sqlite3.OperationalError:  # SQLite before 3.37 (2021) cannot tell shadow tables apart
+        rows = []
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'").fetchone():
+            raise DumpError("the database has a virtual table, and this SQLite (before 3.37) cannot tell its "
+                            "shadow tables apart; back it up with a newer Python or SQLite") from None
+    return {str(row[1]): str(row[2]) for row in rows}
+
+
+def _check_virtual(name: str, sql: str) -> None:
+    """Refuse a virtual table a dump cannot rebuild from its rows (see the module docstring)."""
+    module = re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE\s+.+?\s+USING\s+(\w+)", sql, re.IGNORECASE | re.DOTALL)
+    kind = module.group(1).lower() if module else "unknown"
+    if kind != "fts5":
+        raise DumpError(f"table {name} is a virtual table of module {kind}: a dump can only rebuild FTS5 tables "
+                        "from their rows; drop it (and re-create it after a restore) to back the database up")
+    if re.search(r"\bcontent\s*=\s*(''|\"\"|,|\))", sql, re.IGNORECASE):
+        raise DumpError(f"table {name} is a contentless FTS5 table: its text is not stored, so no dump can "
+                        "restore it; rebuild it from its source after a restore, and drop it to back up")
+
+
 def _open_snapshot(conn: sqlite3.Connection, path: Path, helper_min_rows: int
-                   ) -> tuple[list[SchemaObject], dict[str, int], _Helper | None, frozenset[str]]:
+                   ) -> tuple[list[SchemaObject], dict[str, int], _Helper | None, frozenset[str],
+                              _ForeignKeyCheck | None]:
     """Begin `conn`'s read transaction; start a helper if a table is large enough to share.
 
-    Returns the schema objects, the row count of each table to dump, the helper (or None) and
-    the tables it shares.
+    Returns the schema objects, the row count of each table to dump, the helper (or None), the
+    tables it shares, and the foreign-key check running beside the dump (None: `conn` runs it at
+    the end, which costs little when no table is large).
     """
     lock = _write_lock(path)
     try:
         conn.execute("BEGIN")
+        kinds = table_kinds(conn)
         objects = [tuple(row) for row in conn.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")]
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+            if kinds.get(row[1]) != "shadow"]
+        for _, name, sql in objects:
+            if kinds.get(name) == "virtual":
+                _check_virtual(name, sql)
         totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
                   for kind, name, _ in objects if kind == "table" and not name.startswith(("sqlite_", "_cf_"))}
         large = frozenset(name for _, name, sql in objects
-                          if name in totals and totals[name] >= helper_min_rows and not _without_rowid(sql))
+                          if name in totals and totals[name] >= helper_min_rows and kinds.get(name) == "table"
+                          and not _without_rowid(sql))
         if lock is not None and large:
+            check = _ForeignKeyCheck(path)  # its snapshot opens under the lock too
             helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
-            return objects, totals, helper, large
-        return objects, totals, None, frozenset()
+            return objects, totals, helper, large, check
+        return objects, totals, None, frozenset(), None
     finally:
         if lock is not None:
             _release(lock)
@@ -126,8 +206,10 @@ def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: d
             continue
         write(f"{sql};\n")
         total = totals[name]
-        if _without_rowid(sql):
-            chunks = _without_rowid_chunks(conn, quote_ident(name), utf8)
+        if sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+            chunks = _scan_chunks(conn, quote_ident(name), utf8, with_rowid=True)
+        elif _without_rowid(sql):
+            chunks = _scan_chunks(conn, quote_ident(name), utf8)
         else:
             chunks = _table_chunks(conn, name, total, utf8, helper if name in shared else None)
         done = 0
@@ -182,6 +264,44 @@ def _release(lock: sqlite3.Connection) -> None:
     lock.close()
 
 
+class _ForeignKeyCheck:
+    """`PRAGMA foreign_key_check` on a thread and a connection of its own, in the dump's snapshot.
+
+    It costs about a third of the dump on a large table (an index lookup per row and foreign key);
+    beside the dump, on the second core between the helper's turns, it costs little. The snapshot
+    is the dump's because the read transaction starts while the dump holds the write lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("BEGIN")
+        self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the read snapshot starts here
+        self._found: ForeignKeyViolations | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dump-foreign-keys", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._found = foreign_key_violations(self._conn)
+        except BaseException as exc:  # handed to the dumping thread by result()
+            self._error = exc
+
+    def result(self) -> ForeignKeyViolations:
+        self._thread.join()
+        self._conn.close()
+        if self._error is not None:
+            raise DumpError(f"the foreign-key check failed: {self._error}") from self._error
+        assert self._found is not None
+        return self._found
+
+    def abort(self) -> None:
+        self._conn.interrupt()
+        self._thread.join()
+        self._conn.close()
+
+
 # --- formatting rows ------------------------------------------------------------------------
 
 def _text_affinity(declared: str) -> bool:
@@ -213,7 +333,8 @@ def _columns(conn: sqlite3.Connection, table: str) -> _Columns:
     return _Columns(table, tuple(name for name, _ in info), clean, tuple(c for c in texts if c not in leading))
 
 
-def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", params: tuple[int, ...] = ()) -> str:
+def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", params: tuple[int, ...] = (),
+                *, with_rowid: bool = False) -> str:
     """A printf() expression rendering one row of the table as an INSERT statement.
 
     quote() renders any value exactly (text, integers, round-trip reals, NULL, blobs as X'..').
@@ -221,6 +342,7 @@ def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", p
     mangle a blob; it is used for TEXT-affinity columns (which hold only text, NULL or blobs)
     known to hold no blob: through an index, or for the rows matching `where` by one scan of
     plain comparisons (every blob sorts above every text, and comparing calls no function).
+    `with_rowid` names the columns and writes the rowid first (an FTS5 table's rowid is its key).
     """
     percent_q = set(columns.clean)
     table = columns.table
@@ -230,7 +352,11 @@ def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", p
             percent_q.update(columns.to_scan)
     specs = ["%Q" if c in percent_q else "%s" for c in columns.names]
     args = [c if c in percent_q else f"quote({c})" for c in columns.names]
-    template = "INSERT INTO " + table.replace("'", "''").replace("%", "%%") + " VALUES(" + ",".join(specs) + ");"
+    target = table
+    if with_rowid:
+        specs, args = ["%s", *specs], ["rowid", *args]
+        target = f"{table}({','.join(['rowid', *columns.names])})"
+    template = "INSERT INTO " + target.replace("'", "''").replace("%", "%%") + " VALUES(" + ",".join(specs) + ");"
     return f"printf('{template}', {', '.join(args)})"
 
 
@@ -287,8 +413,9 @@ def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
         yield from helper.chunks() if helped else _range_chunks(conn, columns, first, last, utf8)
 
 
-def _without_rowid_chunks(conn: sqlite3.Connection, table: str, utf8: bool) -> Iterator[Chunk]:
-    line = _row_format(conn, _columns(conn, table))
+def _scan_chunks(conn: sqlite3.Connection, table: str, utf8: bool, *, with_rowid: bool = False) -> Iterator[Chunk]:
+    """The rows of a table without rowid ranges (WITHOUT ROWID, virtual), through one cursor."""
+    line = _row_format(conn, _columns(conn, table), with_rowid=with_rowid)
     cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {table}")
     while batch := cursor.fetchmany(CHUNK_ROWS):
         yield b"".join(_as_bytes(row[0]) + b"\n" for row in batch), len(batch)
@@ -353,7 +480,7 @@ def helper_command(path: Path) -> list[str]:
 
 
 class _Helper:
-    """A second process formatting every other rowid range of the large tables."""
+    """A second process formatting its share (HELPER_SHARE) of the rowid ranges of the large tables."""
 
     def __init__(self, path: Path, lock: sqlite3.Connection) -> None:
         # The helper imports this very copy of `ops`, installed or not.
@@ -460,7 +587,7 @@ class _Helper:
 
 
 def _helper_main(path: str) -> int:
-    """The helper: open a read snapshot, say so, then dump the odd ranges of each requested table."""
+    """The helper: open a read snapshot, say so, then dump the ranges it is asked for, in order."""
     out = sys.stdout.buffer
     try:
         conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, isolation_level=None)

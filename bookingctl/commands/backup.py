@@ -25,6 +25,14 @@ from bookingctl.options import (
     remote_database_of,
 )
 
+
+def _warn(message: str) -> None:
+    """A warning about a file in a backup folder, whose name or content may hold control characters."""
+    from bookingctl import output
+
+    output.warn(output.printable(message))
+
+
 app = typer.Typer(help="SQL-dump backups: create, list, verify, prune, restore.", no_args_is_help=True)
 
 
@@ -55,6 +63,12 @@ def create(
         if upload and cfg is not None and isinstance(db, RemoteDatabase):
             keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
             output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
+    if manifest.foreign_key_violations:
+        found = manifest.foreign_key_violations
+        shown = ", ".join(f"{e['table']} rowid {e['rowid']} -> {e['parent']}" for e in found["examples"][:3])
+        output.warn(f"{found['count']} row(s) of the database have foreign keys that point nowhere, e.g. {shown}; "
+                    f"backup {manifest.name} keeps them as they are (its manifest lists them) and restores only "
+                    "with --allow-foreign-key-violations: fix those rows")
     output.info(f"backup {manifest.name}: {manifest.size} bytes, "
                 f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
     sys.stdout.write(manifest.name + "\n")
@@ -81,7 +95,7 @@ def list_(
             names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
         sys.stdout.write("".join(f"{n}\n" for n in names))
         return
-    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir)), fmt)
+    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn), fmt)
 
 
 @app.command("verify")
@@ -93,12 +107,15 @@ def verify(
 ) -> None:
     """Restore into a scratch SQLite (deleted afterwards) and compare with the manifest.
 
-    Checks integrity_check, foreign keys, the critical tables, row counts and the checksum.
-    Prints a JSON report; exits 1 on any mismatch.
+    Checks size and sha256, then loads the dump allowing only what dumps contain (no ATTACH,
+    SELECT, other pragmas...) within time and size limits, and checks integrity_check, foreign
+    keys, the critical tables and the row counts. Prints a JSON report; exits 1 on any mismatch.
     """
+    from bookingctl import output
     from ops import backups
 
-    report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup)
+    with output.progress_reporter(f"verifying {backup}") as progress:
+        report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup, progress=progress)
     sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -122,7 +139,7 @@ def prune(
             raise UsageError("pass --retention-days N, or --stack STACK to use its booking:backupRetentionDays")
         retention_days = load_stack_config(stack, project_dir).backup_retention_days
     folder = backup_folder(dest, stack, project_dir)
-    old = backups.prune(folder, retention_days, dry_run=dry_run)
+    old = backups.prune(folder, retention_days, dry_run=dry_run, warn=_warn)
     verb = "would delete" if dry_run else "deleted"
     output.info(f"{verb} {len(old)} backup(s) older than {retention_days} days in {folder}")
     for manifest in old:
@@ -134,6 +151,9 @@ def restore(
     backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
     local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --local file.")] = False,
+    allow_foreign_key_violations: Annotated[bool, typer.Option(
+        "--allow-foreign-key-violations",
+        help="Restore even if rows break foreign keys (as the source had when the backup was made).")] = False,
     stack: Annotated[str | None, typer.Option("--stack", help="Time Travel restore of this stack's D1.")] = None,
     bookmark: Annotated[str | None, typer.Option("--bookmark", help="Time Travel bookmark to restore.")] = None,
     timestamp: Annotated[str | None, typer.Option("--timestamp", help="Or a time (ISO 8601) to restore to.")] = None,
@@ -143,8 +163,10 @@ def restore(
 ) -> None:
     """Restore a backup file into a local SQLite file, or a stack's D1 to a Time Travel point.
 
-    Locally the backup is verified first and the file replaced atomically. Remotely it asks first
-    and prints the bookmark that undoes the restore.
+    Locally the dump is loaded next to the file and checked as `verify` checks it, then put in
+    place in one step (through SQLite when a database is there, so a journal or WAL left by a
+    crash is never applied to the restored rows). Remotely it asks first and prints the bookmark
+    that undoes the restore.
     """
     from bookingctl import output
     from ops import backups
@@ -153,7 +175,10 @@ def restore(
         if backup is None or local is None:
             raise UsageError("local restore: bookingctl backup restore BACKUP --local FILE [--replace]; "
                              "remote: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
-        manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace)
+        with output.progress_reporter(f"restoring {backup}") as progress:
+            manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace,
+                                             allow_foreign_key_violations=allow_foreign_key_violations,
+                                             progress=progress)
         output.info(f"restored backup {manifest.name} into {local}")
         return
     if (bookmark is None) == (timestamp is None) or backup is not None:

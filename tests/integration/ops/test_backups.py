@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import gzip
+import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups
+from ops import backups, sqlload, staging
 from ops.backups import BackupError
 from ops.migrations import apply, discover
-from ops.targets import LocalDatabase, remote_database
+from ops.targets import LocalDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
-from tests.helpers.cf_double import CloudflareDouble, Fault
+from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -25,18 +40,18 @@ def seed(path: Path) -> None:
     """The real schema with awkward data: quotes, newlines, unicode, NULLs, blobs, autoincrement."""
     db = LocalDatabase(path, must_exist=False)
     apply(db, discover(REPO / "migrations"))
-    conn = db.conn
-    conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
-    conn.execute("INSERT INTO users (id, tenant_id, email, name, role) VALUES "
-                 "('u1', 't1', 'thandi@example.co.za', 'Thandi O''Neill', 'owner'), "
-                 "('u2', 't1', 'sipho@example.co.za', 'Sipho Ndlovu 💇', 'customer')")
-    conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) VALUES "
-                 "('s1', 't1', 'Silk press; wash & style', 90, 45000)")
-    for i in range(250):
-        conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) "
-                     "VALUES (?, 't1', 's1', 'u2', '2026-12-01 10:00:00', ?)",
-                     (f"a{i}", None if i % 3 else f"line one\nline two; 'quoted' {i}"))
-    conn.execute("INSERT INTO audit_logs (action, user_agent) VALUES ('login', ?)", (b"\x00\x01binary",))
+    # One transaction: 250 autocommit INSERTs would cost an fsync each (seconds per test).
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle Hair Boutique')")
+        conn.execute("INSERT INTO users (id, tenant_id, email, name, role) VALUES "
+                     "('u1', 't1', 'thandi@example.co.za', 'Thandi O''Neill', 'owner'), "
+                     "('u2', 't1', 'sipho@example.co.za', 'Sipho Ndlovu 💇', 'customer')")
+        conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) VALUES "
+                     "('s1', 't1', 'Silk press; wash & style', 90, 45000)")
+        conn.executemany("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) "
+                         "VALUES (?, 't1', 's1', 'u2', '2026-12-01 10:00:00', ?)",
+                         [(f"a{i}", None if i % 3 else f"line one\nline two; 'quoted' {i}") for i in range(250)])
+        conn.execute("INSERT INTO audit_logs (action, user_agent) VALUES ('login', ?)", (b"\x00\x01binary",))
     db.close()
 
 
@@ -59,6 +74,15 @@ def source(tmp_path: Path) -> Path:
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     return tmp_path / "backups"
+
+
+@pytest.fixture(autouse=True)
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder of the test's own (verify's scratch copies go there, and verify sweeps it)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
 
 
 def test_local_backup_writes_dump_and_manifest_with_row_counts(source: Path, dest: Path) -> None:
@@ -106,15 +130,13 @@ def test_a_dump_without_manifest_is_not_listed(source: Path, dest: Path) -> None
     assert [m.name for m in backups.list_backups(dest)] == ["backup-20261126-120000"]
 
 
-def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Path) -> None:
+def test_verify_passes_and_cleans_up_its_scratch_database(source: Path, dest: Path, tmpdir_: Path) -> None:
     manifest = backups.create(LocalDatabase(source), dest, now=NOW)
-    scratch = Path(tempfile.gettempdir())
-    before = set(scratch.glob("bookingctl-verify-*"))
     report = backups.verify_backup(dest, manifest.name)
     assert report.ok, report.checks
-    assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "critical tables",
-                                                     "rows appointments"}
-    assert set(scratch.glob("bookingctl-verify-*")) == before
+    assert {c["check"] for c in report.checks} >= {"sha256", "size", "integrity_check", "foreign keys",
+                                                     "critical tables", "rows appointments"}
+    assert list(tmpdir_.iterdir()) == []
 
 
 def test_verify_by_file_path(source: Path, dest: Path) -> None:
@@ -244,9 +266,8 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
     path = dest / manifest.file
     original = "INSERT INTO \"services\" VALUES('s1'"
     path.write_text(path.read_text().replace(original, original.replace("s1", "s9")))
-    report = backups.verify_backup(dest, manifest.name)
-    assert not report.ok
-    assert any(c["check"] == "restore" and "foreign keys" in c["detail"] for c in report.checks)
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["foreign keys"]
+    assert "services" in detail and "the source had none" in detail
 
 
 def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
@@ -264,3 +285,579 @@ def test_a_dump_without_its_manifest_in_r2_is_not_listed(
         remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
     double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
     assert backups.list_r2(remote.client, ACCOUNT, "b") == []
+
+
+# --- manifests are data from a folder: trusted only when consistent -----------------------------
+
+def rewrite_manifest(path: Path, **changes: object) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def old_copy_of(dest: Path, manifest: backups.Manifest, as_name: str, **changes: object) -> Path:
+    """A second manifest, `<as_name>.manifest.json`, copied from `manifest` and made 10 years old."""
+    path = dest / f"{as_name}.manifest.json"
+    path.write_text((dest / f"{manifest.name}.manifest.json").read_text())
+    rewrite_manifest(path, **{"created_at": "2016-11-26T12:00:00+00:00", **changes})
+    return path
+
+
+@pytest.mark.parametrize("changes", [
+    {"name": "old", "file": "../live.sqlite"},  # the reviewer's D1: the live database next to the folder
+    {"name": "old", "file": "LIVE_ABSOLUTE"},  # an absolute path
+    {"name": "../live", "file": "old.sql"},  # a name that leaves the folder
+])
+def test_prune_never_deletes_a_file_a_manifest_names_outside_its_backup(
+        source: Path, dest: Path, tmp_path: Path, changes: dict[str, str]) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    live = tmp_path / "live.sqlite"
+    live.write_bytes(source.read_bytes())
+    (tmp_path / "live.manifest.json").write_text("{}")
+    changes = {k: str(live) if v == "LIVE_ABSOLUTE" else v for k, v in changes.items()}
+    old_copy_of(dest, manifest, "old", **changes)
+    warnings: list[str] = []
+    deleted = backups.prune(dest, 30, now=NOW, warn=warnings.append)
+    assert deleted == []
+    assert live.read_bytes() == source.read_bytes() and (tmp_path / "live.manifest.json").exists()
+    assert (dest / manifest.file).exists()
+    assert len(warnings) == 1 and "old.manifest.json" in warnings[0], warnings
+
+
+def test_prune_leaves_a_backup_whose_manifest_names_another_backups_dump(source: Path, dest: Path) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    old_copy_of(dest, good, "old", name="old", file=good.file)
+    warnings: list[str] = []
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / good.file).exists() and backups.verify_backup(dest, good.name).ok
+    assert "old.manifest.json" in warnings[0] and "old.sql" in warnings[0]
+
+
+def test_prune_keeps_and_reports_an_old_dump_that_does_not_match_its_manifest(source: Path, dest: Path) -> None:
+    old = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40))
+    other = backups.create(LocalDatabase(source), dest, now=NOW, label="other")
+    (dest / old.file).write_bytes((dest / other.file).read_bytes() + b"-- not the same bytes\n")
+    warnings: list[str] = []
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / old.file).exists() and (dest / f"{old.name}.manifest.json").exists()
+    assert old.name in warnings[0] and "sha256" in warnings[0]
+
+
+def test_prune_deletes_an_old_backup_whose_dump_matches(source: Path, dest: Path) -> None:
+    old = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40))
+    assert [m.name for m in backups.prune(dest, 30, now=NOW)] == [old.name]
+    assert list(dest.iterdir()) == []
+
+
+def test_prune_refuses_a_retention_beyond_any_calendar(dest: Path) -> None:
+    dest.mkdir()
+    with pytest.raises(BackupError, match="--retention-days 99999999999"):
+        backups.prune(dest, 99999999999, now=NOW)
+
+
+MALFORMED = {
+    "invalid JSON": (b'{"name": ', "not valid JSON"),
+    "not UTF-8": ('{"reason": "caf\xe9"}'.encode("latin-1"), "not UTF-8"),
+    "a list": (b"[]", "not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("content, why", MALFORMED.values(), ids=MALFORMED.keys())
+def test_list_skips_an_unreadable_manifest_with_a_warning(source: Path, dest: Path, content: bytes, why: str) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    (dest / "bad.manifest.json").write_bytes(content)
+    warnings: list[str] = []
+    assert [m.name for m in backups.list_backups(dest, warn=warnings.append)] == [good.name]
+    assert len(warnings) == 1 and "bad.manifest.json" in warnings[0] and why in warnings[0], warnings
+
+
+FIELD_PROBLEMS = {
+    "missing field": ({"reason": None}, "missing field: reason"),
+    "extra field": ({"createdAt": "2026-11-26T12:00:00+00:00"}, "unknown field: createdAt"),
+    "naive created_at": ({"created_at": "2026-11-26T12:00:00"}, "created_at"),
+    "non-ISO created_at": ({"created_at": "yesterday"}, "created_at"),
+    "size as text": ({"size": "12"}, "size"),
+    "row count as text": ({"tables": {"appointments": "250"}}, "tables"),
+    "name of another file": ({"name": "other"}, "name"),
+}
+
+
+@pytest.mark.parametrize("changes, why", FIELD_PROBLEMS.values(), ids=FIELD_PROBLEMS.keys())
+def test_a_manifest_with_a_bad_field_is_skipped_by_list_and_prune_and_refused_by_verify(
+        source: Path, dest: Path, changes: dict[str, object], why: str) -> None:
+    good = backups.create(LocalDatabase(source), dest, now=NOW)
+    bad = backups.create(LocalDatabase(source), dest, now=NOW - dt.timedelta(days=40), label="bad")
+    path = dest / f"{bad.name}.manifest.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
+    warnings: list[str] = []
+    assert [m.name for m in backups.list_backups(dest, warn=warnings.append)] == [good.name]
+    assert backups.prune(dest, 30, now=NOW, warn=warnings.append) == []
+    assert (dest / bad.file).exists()
+    assert len(warnings) == 2 and all(path.name in w and why in w for w in warnings), warnings
+    with pytest.raises(BackupError, match=why) as raised:
+        backups.verify_backup(dest, bad.name)
+    assert path.name in str(raised.value)
+
+
+def test_list_of_a_folder_that_does_not_exist_names_it(tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match=f"no backup folder at {tmp_path / 'typo'}"):
+        backups.list_backups(tmp_path / "typo")
+
+
+def test_a_backup_name_that_cannot_be_a_file_name_is_refused_clearly(dest: Path) -> None:
+    dest.mkdir()
+    with pytest.raises(BackupError, match="not a backup name"):
+        backups.verify_backup(dest, "x" * 300)
+
+
+# --- a dump's SQL runs with only what a dump needs ---------------------------------------------
+
+def tamper(dest: Path, manifest: backups.Manifest, sql: str) -> None:
+    """Append `sql` to the dump and record the new size and sha256, as someone with write access could."""
+    path = dest / manifest.file
+    data = path.read_bytes() + sql.encode()
+    path.write_bytes(data)
+    rewrite_manifest(dest / f"{manifest.name}.manifest.json", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def failed_checks(report: backups.VerifyReport) -> dict[str, str]:
+    return {c["check"]: c["detail"] for c in report.checks if not c["ok"]}
+
+
+def test_a_dump_that_attaches_another_database_is_refused_and_changes_nothing(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.sqlite"
+    seed(victim)
+    before = rows(victim)
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, f"ATTACH DATABASE '{victim}' AS v;\nDELETE FROM v.appointments;\n")
+    report = backups.verify_backup(dest, manifest.name)
+    assert not report.ok and "ATTACH" in failed_checks(report)["restore"], report.checks
+    with pytest.raises(BackupError, match="ATTACH"):
+        backups.restore_local(dest, manifest.name, tmp_path / "restored.sqlite")
+    assert rows(victim) == before
+
+
+def test_an_endless_recursive_query_is_stopped_with_a_clear_error(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, "CREATE TABLE boom AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                           "SELECT i, randomblob(1000) FROM n;\n")
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["restore"]
+    assert "not allowed in a backup dump" in detail and "line" in detail, detail
+
+
+@pytest.mark.parametrize("sql, what", [
+    ("PRAGMA writable_schema = ON;", "PRAGMA writable_schema"),
+    ("DELETE FROM appointments;", "DELETE FROM appointments"),
+    ("UPDATE users SET name = 'x';", "UPDATE of users"),
+    ("DROP TABLE sessions;", "DROP TABLE"),
+    ("INSERT INTO permissions SELECT 'p' || id, id, 'x', 'y' FROM users;", "SELECT"),
+    ("COMMIT;", "transaction control"),
+    ("CREATE TEMP TABLE t (x);", "temporary"),
+])
+def test_statements_no_dump_contains_are_refused_by_name(source: Path, dest: Path, sql: str, what: str) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    tamper(dest, manifest, sql + "\n")
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["restore"]
+    assert what in detail and "not allowed" in detail, detail
+
+
+def test_a_load_past_its_time_limit_is_stopped(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    report = backups.verify_backup(dest, manifest.name, limits=sqlload.Limits(seconds=0, max_bytes=1 << 30))
+    assert "time limit" in failed_checks(report)["restore"]
+
+
+def test_a_load_past_its_size_limit_is_stopped(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    report = backups.verify_backup(dest, manifest.name, limits=sqlload.Limits(seconds=60, max_bytes=64 * 1024))
+    assert "size limit" in failed_checks(report)["restore"]
+
+
+def test_a_database_with_an_fts5_table_is_backed_up_verified_and_restored(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute("CREATE VIRTUAL TABLE notes_fts USING fts5(body)")
+        # Inserting into it makes FTS5 run statements of its own (shadow tables, PRAGMA data_version)
+        # under the restore's authorizer; rowids are not 1..n, so they must be kept, not renumbered.
+        conn.executemany("INSERT INTO notes_fts (rowid, body) VALUES (?, ?)",
+                         [(i * 2, f"client {i} prefers a silk press") for i in range(5000)])
+    conn.close()
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert manifest.tables["notes_fts"] == 5000 and "notes_fts_data" not in manifest.tables
+    report = backups.verify_backup(dest, manifest.name)
+    assert report.ok, failed_checks(report)
+    restored = tmp_path / "restored.sqlite"
+    backups.restore_local(dest, manifest.name, restored)
+    found = sqlite3.connect(restored).execute("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'client 4711'")
+    assert found.fetchall() == [(9422,)]
+    assert {t: r for t, r in rows(restored).items() if not t.startswith("notes_fts")} == {
+        t: r for t, r in rows(source).items() if not t.startswith("notes_fts")}
+
+
+# --- restoring over a database: what is already there --------------------------------------------
+
+def writer_process(path: Path, script: str) -> subprocess.Popen[str]:
+    """A second process that runs `script` against `path` (as `conn`), says "ready" and waits on stdin."""
+    code = ("import sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            f"{script}\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.readline()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+WRITE_ROWS = ("for i in range({n}):\n"
+              "    conn.execute(\"INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, notes) \"\n"
+              "                 \"VALUES (?, 't1', 's1', 'u2', '2027-01-01', ?)\", (f'crash{{i}}', 'x' * 200))")
+
+
+def crash(path: Path, script: str) -> None:
+    proc = writer_process(path, script)
+    proc.kill()  # SIGKILL: no rollback, no checkpoint, nothing cleaned up
+    proc.wait()
+
+
+def integrity(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_restore_over_a_database_with_a_hot_journal_gives_the_backup(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "crashed.sqlite"
+    seed(target)
+    # A writer killed in the middle of a transaction that no longer fits its cache: the database
+    # file holds half-written pages and the -journal their old content (a "hot" journal).
+    crash(target, "conn.execute('PRAGMA cache_size = 1')\nconn.execute('BEGIN')\n" + WRITE_ROWS.format(n=3000))
+    assert Path(f"{target}-journal").stat().st_size > 0
+    backups.restore_local(dest, manifest.name, target, replace=True)
+    assert integrity(target) == "ok"
+    assert rows(target) == rows(source)
+
+
+def test_restore_over_a_database_with_a_stale_wal_gives_the_backup(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "crashed.sqlite"
+    seed(target)
+    crash(target, "conn.execute('PRAGMA journal_mode = WAL')\nconn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+          + WRITE_ROWS.format(n=500))  # 500 commits that live only in the -wal file
+    assert Path(f"{target}-wal").stat().st_size > 0
+    backups.restore_local(dest, manifest.name, target, replace=True)
+    assert integrity(target) == "ok"
+    assert rows(target) == rows(source)
+
+
+def test_restore_refuses_while_another_process_is_writing_the_database(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "live.sqlite"
+    seed(target)
+    before = rows(target)
+    writer = writer_process(target, "conn.execute('BEGIN IMMEDIATE')\n" + WRITE_ROWS.format(n=5))
+    try:
+        with pytest.raises(BackupError, match="in use by another process"):
+            backups.restore_local(dest, manifest.name, target, replace=True, lock_timeout=0.5)
+    finally:
+        writer.communicate("")  # the writer ends without committing
+    assert rows(target) == before
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: os.mkfifo(p), "is a FIFO"),
+    (lambda p: p.symlink_to(p.parent / "real.sqlite"), "is a symbolic link"),
+])
+def test_restore_refuses_a_target_that_is_not_a_regular_file(
+        source: Path, dest: Path, tmp_path: Path, make: Callable[[Path], None], what: str) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    seed(tmp_path / "real.sqlite")
+    before = rows(tmp_path / "real.sqlite")
+    target = tmp_path / "target"
+    make(target)
+    with pytest.raises(TargetError, match=what):
+        backups.restore_local(dest, manifest.name, target, replace=True)
+    assert rows(tmp_path / "real.sqlite") == before
+
+
+def test_replace_never_overwrites_a_file_that_is_not_a_sqlite_database(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    dump = dest / manifest.file
+    before = dump.read_bytes()
+    with pytest.raises(TargetError, match="not a SQLite database"):
+        backups.restore_local(dest, manifest.name, dump, replace=True)
+    assert dump.read_bytes() == before
+
+
+def test_restore_reports_progress_while_checking_and_loading(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    seen: dict[str, tuple[int, int]] = {}
+    backups.restore_local(dest, manifest.name, tmp_path / "r.sqlite",
+                          progress=lambda what, done, total: seen.__setitem__(what, (done, total)))
+    assert seen["sha256"] == (manifest.size, manifest.size)
+    assert seen["load"] == (manifest.size, manifest.size)
+
+
+def test_two_backups_with_one_label_in_one_second_get_their_own_names(source: Path, dest: Path) -> None:
+    # Each waits in the middle of its dump until the other is there too: both have picked a name
+    # and neither has published it, the moment two scheduled runs can share.
+    barrier = threading.Barrier(2, timeout=30)
+
+    def meet(what: str, done: int, _total: int) -> None:
+        if what == "appointments" and done == 0:
+            barrier.wait()
+
+    with ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(lambda _: backups.create(LocalDatabase(source), dest, now=NOW, progress=meet), range(2)))
+    assert made[0].name != made[1].name
+    assert sorted(m.name for m in backups.list_backups(dest)) == sorted(m.name for m in made)
+    assert all(backups.verify_backup(dest, m.name).ok for m in made)
+
+
+# --- what a killed run leaves behind ------------------------------------------------------------
+
+def hung_run(call: str, at: str, tmpdir: Path) -> subprocess.Popen[str]:
+    """A process that runs `call` (ops.backups as `backups`) and stops for good when it reports `at`."""
+    code = (f"import sys, time\nsys.path.insert(0, {str(REPO)!r})\n"
+            "from pathlib import Path\nfrom ops import backups\n"
+            "def hang(what, done, total):\n"
+            f"    if what == {at!r} and done == total:\n"
+            "        print('ready', flush=True)\n"
+            "        time.sleep(600)\n"
+            f"{call}\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def age(paths: list[Path]) -> None:
+    """Make `paths` look as old as a leftover of a run killed hours ago."""
+    old = time.time() - 2 * staging.STALE_AFTER
+    for path in paths:
+        os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_a_restore_killed_mid_way_leaves_a_partial_the_next_restore_removes(
+        source: Path, dest: Path, tmp_path: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "target.sqlite"
+    kill(hung_run(f"backups.restore_local(Path({str(dest)!r}), {manifest.name!r}, Path({str(target)!r}), "
+                  "progress=hang)", "load", tmpdir_))
+    leftovers = list(tmp_path.glob(".target.sqlite.*.partial*"))
+    assert leftovers and not target.exists()
+    backups.restore_local(dest, manifest.name, target)  # too recent to be sure: left alone
+    assert all(p.exists() for p in leftovers)
+    target.unlink()
+    age(leftovers)
+    backups.restore_local(dest, manifest.name, target)
+    assert list(tmp_path.glob(".target.sqlite.*")) == [] and rows(target) == rows(source)
+
+
+def test_a_backup_killed_mid_way_leaves_a_partial_the_next_backup_removes(
+        source: Path, dest: Path, tmpdir_: Path) -> None:
+    dest.mkdir()
+    kill(hung_run(f"backups.create(backups.LocalDatabase(Path({str(source)!r})), Path({str(dest)!r}), "
+                  "progress=hang)", "users", tmpdir_))
+    leftovers = list(dest.glob(".*.partial"))
+    assert len(leftovers) == 1
+    age(leftovers)
+    made = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert sorted(p.name for p in dest.iterdir()) == [f"{made.name}.manifest.json", made.file]
+
+
+def test_a_verify_killed_mid_way_leaves_a_scratch_copy_the_next_verify_removes(
+        source: Path, dest: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    kill(hung_run(f"backups.verify_backup(Path({str(dest)!r}), {manifest.name!r}, progress=hang)", "load", tmpdir_))
+    leftovers = list(tmpdir_.glob("bookingctl-verify-*"))
+    assert len(leftovers) == 1 and (leftovers[0] / "scratch.sqlite").exists()
+    age(leftovers)
+    assert backups.verify_backup(dest, manifest.name).ok
+    assert list(tmpdir_.iterdir()) == []
+
+
+def test_a_partial_still_held_by_a_running_process_is_never_removed(
+        source: Path, dest: Path, tmp_path: Path, tmpdir_: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "target.sqlite"
+    running = hung_run(f"backups.restore_local(Path({str(dest)!r}), {manifest.name!r}, Path({str(target)!r}), "
+                       "progress=hang)", "load", tmpdir_)
+    try:
+        held = list(tmp_path.glob(".target.sqlite.*.partial"))
+        age(held)
+        backups.restore_local(dest, manifest.name, tmp_path / "other.sqlite")
+        assert staging.sweep(tmp_path) == [] and all(p.exists() for p in held)
+    finally:
+        kill(running)
+
+
+# --- a source that breaks its own foreign keys ----------------------------------------------------
+
+@pytest.fixture
+def orphan(source: Path) -> int:
+    """An appointment of a user who does not exist (written with enforcement off, as SQLite allows); its rowid."""
+    conn = sqlite3.connect(source)
+    with conn:
+        cursor = conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) "
+                              "VALUES ('orphan', 't1', 's1', 'ghost', '2026-12-02 09:00:00')")
+    conn.close()
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def test_a_backup_of_a_database_breaking_its_foreign_keys_records_the_rows(
+        source: Path, dest: Path, orphan: int) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    expected = {"count": 1, "examples": [{"table": "appointments", "rowid": orphan, "parent": "users"}]}
+    assert manifest.foreign_key_violations == expected
+    assert json.loads((dest / f"{manifest.name}.manifest.json").read_text())["foreign_key_violations"] == expected
+
+
+def test_a_consistent_database_has_no_violations_in_its_manifest(source: Path, dest: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert "foreign_key_violations" not in json.loads((dest / f"{manifest.name}.manifest.json").read_text())
+
+
+def test_such_a_backup_fails_verify_and_restores_only_when_allowed(
+        source: Path, dest: Path, tmp_path: Path, orphan: int) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    detail = failed_checks(backups.verify_backup(dest, manifest.name))["foreign keys"]
+    assert f"appointments rowid {orphan} -> users" in detail and "--allow-foreign-key-violations" in detail
+    target = tmp_path / "restored.sqlite"
+    with pytest.raises(BackupError, match="--allow-foreign-key-violations"):
+        backups.restore_local(dest, manifest.name, target)
+    assert not target.exists()
+    backups.restore_local(dest, manifest.name, target, allow_foreign_key_violations=True)
+    assert rows(target) == rows(source)
+
+
+def test_a_remote_backup_records_the_violations_of_its_export(
+        double: CloudflareDouble, lenient_client: Cloudflare, source: Path, dest: Path, orphan: int) -> None:
+    d1 = double.add_database("appointmentbooking-db", source=source)
+    manifest = backups.create(remote_database(ACCOUNT, d1.name, client=lenient_client), dest, now=NOW,
+                              poll_interval=0)
+    assert manifest.foreign_key_violations == {
+        "count": 1, "examples": [{"table": "appointments", "rowid": orphan, "parent": "users"}]}
+
+
+# --- the remote export: bounded in time and size ---------------------------------------------------
+
+def test_an_export_that_never_completes_is_given_up_at_its_deadline(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+    double.export_polls_needed = 10**9
+    started = time.monotonic()
+    with pytest.raises(BackupError, match=r"export did not complete within 0\.5 s"):
+        backups.create(remote, dest, now=NOW, poll_interval=0.05, limits=backups.ExportLimits(export_seconds=0.5))
+    assert time.monotonic() - started < 10
+    assert list(dest.iterdir()) == []
+
+
+@contextmanager
+def hostile_download(double: CloudflareDouble, mode: str) -> Iterator[None]:
+    """The export's signed URL points at a server on 127.0.0.1 that answers in `mode`."""
+    gzip_bomb = zlib.compressobj(wbits=31)  # gzip framing
+    bomb = b"".join(gzip_bomb.compress(bytes(1 << 20)) for _ in range(64)) + gzip_bomb.flush()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            with contextlib.suppress(OSError):  # the client hangs up on purpose
+                self.send_response(200)
+                if mode == "drip":  # a byte at a time, each well within any read timeout
+                    self.send_header("Content-Length", "1000000")
+                    self.end_headers()
+                    while True:
+                        self.wfile.write(b"-")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                elif mode == "endless":
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    while True:
+                        self.wfile.write(b"-- filler\n" * 6553)
+                elif mode == "gzip bomb":  # 64 MiB of zeros in 64 KiB of gzip
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(bomb)))
+                    self.end_headers()
+                    self.wfile.write(bomb)
+                elif mode == "gzip":  # the genuine dump, compressed as a CDN may serve it
+                    body = gzip.compress(double.downloads[self.path.rsplit("/", 1)[-1]].read_bytes())
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    export = double._export
+
+    def pointing_elsewhere(db: D1State, body: dict[str, Any]) -> tuple[int, Any]:
+        status, payload = export(db, body)
+        result = (payload.get("result") or {}).get("result")
+        if result and result.get("signed_url"):
+            result["signed_url"] = f"http://127.0.0.1:{server.server_address[1]}/{result['signed_url'].split('/')[-1]}"
+        return status, payload
+
+    double._export = pointing_elsewhere  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("mode, limits, message", [
+    ("drip", backups.ExportLimits(download_seconds=1.0), r"did not finish within 1 s"),
+    ("endless", backups.ExportLimits(download_bytes=5_000_000), r"more than 5000000 bytes"),
+    ("gzip bomb", backups.ExportLimits(download_bytes=5_000_000), r"more than 5000000 bytes"),
+])
+def test_a_download_past_its_limits_is_stopped_and_leaves_nothing(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, mode: str,
+        limits: backups.ExportLimits, message: str) -> None:
+    started = time.monotonic()
+    with hostile_download(double, mode), pytest.raises(BackupError, match=message):
+        backups.create(remote, dest, now=NOW, poll_interval=0, limits=limits)
+    assert time.monotonic() - started < 15
+    assert list(dest.iterdir()) == []
+
+
+def test_a_gzip_encoded_download_of_a_genuine_dump_makes_a_backup(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+    with hostile_download(double, "gzip"):
+        manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    assert manifest.tables["appointments"] == 250
+    assert backups.verify_backup(dest, manifest.name).ok
+
+
+def test_upload_sends_only_the_backups_own_unchanged_files(
+        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, tmp_path: Path) -> None:
+    double.buckets["b"] = {}
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    (tmp_path / "secret.txt").write_text("not a backup")
+    with pytest.raises(BackupError, match="not this backup's dump"):
+        backups.upload(remote.client, ACCOUNT, "b", dest, dataclasses.replace(manifest, file="../secret.txt"))
+    (dest / manifest.file).write_bytes(b"-- changed after the backup was made\n")
+    with pytest.raises(BackupError, match="sha256"):
+        backups.upload(remote.client, ACCOUNT, "b", dest, manifest)
+    assert double.buckets["b"] == {}

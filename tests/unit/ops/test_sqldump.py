@@ -65,8 +65,8 @@ def dump(path: Path, **kwargs: int) -> tuple[bytes, dict[str, int], str]:
     db = LocalDatabase(path)
     try:
         out = io.BytesIO()
-        counts, digest = dump_sqlite(db.conn, db.path, out, **kwargs)
-        return out.getvalue(), counts, digest
+        result = dump_sqlite(db.conn, db.path, out, **kwargs)
+        return out.getvalue(), result.tables, result.sha256
     finally:
         db.close()
 
@@ -134,35 +134,45 @@ def test_utf16_database_is_dumped_as_utf8(tmp_path: Path) -> None:
 
 def test_a_write_during_the_dump_is_seen_by_neither_process(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    # WAL lets a writer commit while we read. It tries as soon as our snapshot is open, while the
-    # helper is still starting (slowed down here); the write lock we hold until the helper's
-    # snapshot is open makes it wait, so both processes dump the rows as they were.
+    # WAL lets a writer commit while we read. Between our snapshot and the helper's there is a
+    # window; the write lock we hold until the helper's snapshot is open must keep writers out of
+    # it. The helper is held at its start (a gate file) until the test has tried to write from
+    # inside that window, so the window is always there, whatever the machine's load.
     source = tmp_path / "src.sqlite"
     make_db(source, 300, wal=True)
     before = typed_rows(source)
+    gate = tmp_path / "gate"
     monkeypatch.setattr(sqldump, "helper_command", lambda path: [
-        sys.executable, "-c", "import runpy, sys, time; time.sleep(0.5); sys.argv[1:] = [sys.argv[1]]; "
-        "runpy.run_module('ops.sqldump', run_name='__main__')", str(path)])
+        sys.executable, "-c", "import pathlib, runpy, sys, time\n"
+        "gate = pathlib.Path(sys.argv.pop())\n"
+        "while not gate.exists(): time.sleep(0.01)\n"
+        "runpy.run_module('ops.sqldump', run_name='__main__')", str(path), str(gate)])
 
-    def write() -> None:
-        writer = sqlite3.connect(source, isolation_level=None, timeout=10)
-        writer.execute("UPDATE t SET plain = 'changed', n = 42")
-        writer.execute("DELETE FROM t WHERE id > 600")
-        writer.close()
+    def write(timeout: float) -> None:
+        writer = sqlite3.connect(source, isolation_level=None, timeout=timeout)
+        try:
+            writer.execute("UPDATE t SET plain = 'changed', n = 42")
+            writer.execute("DELETE FROM t WHERE id > 600")
+        finally:
+            writer.close()
 
-    threads: list[threading.Thread] = []
+    waiting: list[threading.Thread] = []
 
-    def start_writer(table: str, done: int, _total: int) -> None:
-        if table == "t" and not threads:
-            threads.append(threading.Thread(target=write))
-            threads[0].start()
+    def in_the_window(table: str, done: int, _total: int) -> None:
+        if table == "t" and not waiting:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                write(timeout=0)  # our snapshot is open, the helper's is not: no commit may get in
+            waiting.append(threading.Thread(target=write, args=(30.0,)))
+            waiting[0].start()  # commits as soon as the lock is released: after the helper's snapshot
+            gate.touch()
 
+    monkeypatch.setattr(sqldump, "HELPER_MIN_ROWS", 1)
     db = LocalDatabase(source)
     out = io.BytesIO()
-    counts, _ = dump_sqlite(db.conn, db.path, out, start_writer, helper_min_rows=1)
+    result = dump_sqlite(db.conn, db.path, out, in_the_window)
     db.close()
-    threads[0].join()
-    assert counts["t"] == 301
+    waiting[0].join()
+    assert result.tables["t"] == 301
     assert typed_rows(restore(out.getvalue(), tmp_path / "out.sqlite")) == before
     assert sqlite3.connect(source).execute("SELECT COUNT(*) FROM t").fetchone() == (200,)  # the write happened
 
@@ -203,8 +213,7 @@ def test_a_failing_helper_fails_the_backup_and_leaves_nothing(tmp_path: Path, mo
                                                               script: str, message: str) -> None:
     make_db(tmp_path / "src.sqlite", 200)
     monkeypatch.setattr(sqldump, "helper_command", fake_helper(script))
-    monkeypatch.setattr(backups, "dump_sqlite",
-                        lambda conn, path, out, progress: dump_sqlite(conn, path, out, progress, helper_min_rows=1))
+    monkeypatch.setattr(sqldump, "HELPER_MIN_ROWS", 1)
     dest = tmp_path / "backups"
     with pytest.raises(backups.BackupError, match=message):
         backups.create(LocalDatabase(tmp_path / "src.sqlite"), dest)
@@ -252,3 +261,70 @@ def test_a_failing_write_stops_the_dump(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="No space left"):
         dump_sqlite(db.conn, db.path, Full(), helper_min_rows=1)
     db.close()
+
+
+def test_fts5_tables_are_dumped_as_rows_and_their_index_is_rebuilt_on_restore(tmp_path: Path) -> None:
+    # The shadow tables (docs_data, docs_idx, ...) belong to the module: a dump that re-created
+    # them next to CREATE VIRTUAL TABLE could never load ("table docs_data already exists").
+    source = tmp_path / "src.sqlite"
+    conn = sqlite3.connect(source)
+    conn.executescript("""
+        CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+        CREATE VIRTUAL TABLE docs USING fts5(title, body);
+        CREATE VIRTUAL TABLE notes_fts USING fts5(body, content='notes', content_rowid='id');
+        INSERT INTO docs (rowid, title, body) VALUES (7, 'Silk press', 'wash & style'),
+                                                     (42, 'Braids', 'it''s 100% long');
+        INSERT INTO notes VALUES (3, 'hello world'), (9, 'goodbye world');
+        INSERT INTO notes_fts (notes_fts) VALUES ('rebuild');
+    """)
+    conn.close()
+    sql, counts, _ = dump(source)
+    assert counts == {"notes": 2, "docs": 2, "notes_fts": 2}
+    assert b"docs_data" not in sql and b"writable_schema" not in sql
+    restored = sqlite3.connect(restore(sql, tmp_path / "out.sqlite"))
+    # Rowids are the FTS5 tables' keys: they must survive, and the index must find the rows.
+    assert restored.execute("SELECT rowid, title FROM docs WHERE docs MATCH 'wash'").fetchall() == [(7, "Silk press")]
+    assert restored.execute("SELECT rowid FROM docs WHERE docs MATCH 'long'").fetchall() == [(42,)]
+    assert restored.execute("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'world' ORDER BY rowid").fetchall() == [
+        (3,), (9,)]
+    restored.execute("INSERT INTO docs (docs) VALUES ('integrity-check')")
+    restored.execute("INSERT INTO notes_fts (notes_fts) VALUES ('integrity-check')")
+
+
+@pytest.mark.parametrize("table, message", [
+    ("CREATE VIRTUAL TABLE v USING fts5(body, content='')", "contentless FTS5 table"),
+    ("CREATE VIRTUAL TABLE v USING rtree(id, x0, x1)", "virtual table of module rtree"),
+])
+def test_a_virtual_table_a_dump_cannot_rebuild_is_refused(tmp_path: Path, table: str, message: str) -> None:
+    source = tmp_path / "src.sqlite"
+    conn = sqlite3.connect(source)
+    conn.execute(table)
+    conn.close()
+    with pytest.raises(sqldump.DumpError, match=message):
+        dump(source)
+
+
+@pytest.mark.parametrize("helper_min_rows", [1, 10**9], ids=["beside the dump", "at its end"])
+def test_foreign_key_violations_are_counted_in_the_dumps_snapshot(tmp_path: Path, helper_min_rows: int) -> None:
+    source = tmp_path / "src.sqlite"
+    conn = sqlite3.connect(source, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")  # a writer may commit while the dump reads
+    conn.executescript("""
+        CREATE TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+        INSERT INTO parent VALUES (1);
+        INSERT INTO child VALUES (10, 1), (11, 2), (12, NULL);
+    """)  # child 11's parent 2 does not exist; a NULL key points nowhere by design, not a violation
+    conn.close()
+
+    def fix_the_orphan_meanwhile(table: str, _done: int, _total: int) -> None:
+        if table == "child":
+            writer = sqlite3.connect(source, isolation_level=None, timeout=30)
+            writer.execute("DELETE FROM child WHERE id = 11")
+            writer.close()
+
+    db = LocalDatabase(source)
+    result = dump_sqlite(db.conn, db.path, io.BytesIO(), fix_the_orphan_meanwhile, helper_min_rows=helper_min_rows)
+    db.close()
+    assert result.foreign_keys == sqldump.ForeignKeyViolations(1, (("child", 11, "parent"),))
+    assert result.tables["child"] == 3

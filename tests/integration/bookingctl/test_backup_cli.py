@@ -1,0 +1,147 @@
+"""`bookingctl backup` on local files: every bad input is one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from ops.migrations import apply, discover
+from ops.targets import LocalDatabase
+from tests.helpers import REPO
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--project-dir", str(REPO)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_error(code: int, err: str, *expected: str) -> None:
+    """A failure reported as it should be: one `error:` line naming what is wrong, no traceback."""
+    lines = err.strip().splitlines()
+    assert code in (1, 2) and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+    assert all(text in lines[0] for text in expected), lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "d1.sqlite"
+    database = LocalDatabase(path, must_exist=False)
+    apply(database, discover(REPO / "migrations"))
+    with database.transaction() as conn:
+        conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle')")
+        conn.execute("INSERT INTO users (id, tenant_id, email, name) VALUES ('u1', 't1', 'a@example.co.za', 'A')")
+        conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes) VALUES ('s1', 't1', 'Cut', 30)")
+        conn.executemany("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) "
+                         "VALUES (?, 't1', 's1', 'u1', '2026-12-01 10:00:00')", [(f"a{i}",) for i in range(20)])
+    database.close()
+    return path
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "backups"
+
+
+def create(db: Path, dest: Path, *extra: str) -> str:
+    code, out, err = run("backup", "create", "--local", str(db), "--dest", str(dest), *extra)
+    assert code == 0, err
+    return out.strip()
+
+
+def edit_manifest(dest: Path, name: str, change: dict[str, object] | None = None, raw: bytes | None = None) -> Path:
+    path = dest / f"{name}.manifest.json"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        data = json.loads(path.read_text())
+        data.update(change or {})
+        path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
+    return path
+
+
+@pytest.mark.parametrize("change, raw, why", [
+    ({"reason": None}, None, "missing field: reason"),
+    ({"createdAt": "2026-11-26T12:00:00+00:00"}, None, "unknown field: createdAt"),
+    (None, b'{"name": "x",', "not valid JSON"),
+    (None, b'{"reason": "caf\xe9"}', "not UTF-8"),
+])
+def test_verify_of_a_malformed_manifest_is_one_error_line(
+        db: Path, dest: Path, change: dict[str, object] | None, raw: bytes | None, why: str) -> None:
+    name = create(db, dest)
+    path = edit_manifest(dest, name, change, raw)
+    code, _, err = run("backup", "verify", name, "--dest", str(dest))
+    one_error(code, err, str(path), why)
+
+
+@pytest.mark.parametrize("created_at", ["yesterday", "2020-01-01T00:00:00"])
+def test_list_and_prune_skip_a_manifest_with_a_bad_time_and_say_so(db: Path, dest: Path, created_at: str) -> None:
+    good = create(db, dest, "--label", "good")
+    bad = create(db, dest, "--label", "bad")
+    edit_manifest(dest, bad, {"created_at": created_at})
+    code, out, err = run("backup", "list", "--dest", str(dest), "-f", "json")
+    assert code == 0 and [b["name"] for b in json.loads(out)] == [good]
+    assert err.startswith("warning: skipped ") and f"{bad}.manifest.json" in err and "created_at" in err
+    code, out, err = run("backup", "prune", "--dest", str(dest), "--retention-days", "1")
+    assert code == 0 and out == "" and f"{bad}.manifest.json" in err
+    assert (dest / f"{bad}.sql").exists()
+
+
+def test_prune_with_a_retention_beyond_any_calendar_is_one_error_line(dest: Path) -> None:
+    dest.mkdir()
+    code, _, err = run("backup", "prune", "--dest", str(dest), "--retention-days", "99999999999")
+    one_error(code, err, "--retention-days 99999999999", "at most 36500")
+
+
+def test_restore_into_a_folder_is_one_error_line(db: Path, dest: Path, tmp_path: Path) -> None:
+    name = create(db, dest)
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(tmp_path), "--replace")
+    one_error(code, err, str(tmp_path), "is a folder")
+    assert code == 2
+
+
+def test_a_300_character_backup_name_is_one_error_line(dest: Path) -> None:
+    dest.mkdir()
+    code, _, err = run("backup", "verify", "x" * 300, "--dest", str(dest))
+    one_error(code, err, "is not a backup name")
+
+
+def test_list_of_a_folder_that_does_not_exist_says_which(tmp_path: Path) -> None:
+    code, _, err = run("backup", "list", "--dest", str(tmp_path / "typo"))
+    one_error(code, err, f"no backup folder at {tmp_path / 'typo'}")
+
+
+def test_list_shows_a_reason_with_control_characters_escaped(db: Path, dest: Path) -> None:
+    reason = "\x1b[2J\x1b[31mred alert\x1b[0m\x07\rspoofed"
+    create(db, dest, "--reason", reason)
+    code, out, _ = run("backup", "list", "--dest", str(dest))
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "\\x1b[31mred alert" in out
+    code, out, _ = run("backup", "list", "--dest", str(dest), "-f", "json")
+    assert json.loads(out)[0]["reason"] == reason  # JSON escapes them itself, and keeps them exact
+
+
+def test_foreign_key_violations_are_warned_at_create_and_need_a_flag_to_restore(
+        db: Path, dest: Path, tmp_path: Path) -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        rowid = conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) "
+                             "VALUES ('orphan', 't1', 's1', 'ghost', '2026-12-02 09:00:00')").lastrowid
+    conn.close()
+    code, out, err = run("backup", "create", "--local", str(db), "--dest", str(dest))
+    assert code == 0 and f"appointments rowid {rowid} -> users" in err and err.startswith("warning: ")
+    name = out.strip()
+    code, out, _ = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 1 and not json.loads(out)["ok"]
+    target = tmp_path / "restored.sqlite"
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(target))
+    one_error(code, err, "--allow-foreign-key-violations")
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(target),
+                       "--allow-foreign-key-violations")
+    assert code == 0 and f"restored backup {name} into {target}" in err
