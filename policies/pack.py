@@ -14,14 +14,13 @@ offline gate runs the pack as the engine does, so it refuses the same configs (e
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from concurrent import futures
 from typing import Any
 
 import grpc
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from pulumi_policy import EnforcementLevel
+import pulumi_policy.policy
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 # The servicer `PolicyPack` builds internally (pulumi-policy 1.x, pinned <2 in pyproject.toml).
 # Subclassing it is the one way to see the engine's `Configure` request; the integration tests
@@ -58,7 +57,6 @@ _AREA_POLICIES: list[PackPolicy] = [
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]
 CATALOG = Catalog.of(POLICIES)
-
 
 
 def initial_config(environment: str) -> dict[str, Any]:
@@ -107,18 +105,15 @@ class _LockedLevelsServicer(_PolicyAnalyzerServicer):
 def serve() -> None:
     """Build the pack for the stack under analysis and serve the Analyzer protocol (never returns).
 
-    What `PolicyPack(...)` does (pulumi-policy 1.x): a 4-worker gRPC server on a free local port,
-    printed as the first line of stdout, with the pack's version left to PulumiPolicy.yaml.
+    `PolicyPack(...)` itself builds and serves it (its argument checks, gRPC options and port
+    handshake stay pulumi-policy's); it instantiates the module's servicer class by name, which
+    is swapped for the one that refuses to lower a locked policy.
     """
-    servicer = _LockedLevelsServicer(
-        PACK_NAME, "0.0.1", [p.policy for p in POLICIES], EnforcementLevel.MANDATORY,
-        initial_config(stack_environment()),
-        "The appointment-booking admin guide's pre-deploy checklist and platform rules.")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
-    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    sys.stdout.buffer.write(f"{port}\n".encode())
-    sys.stdout.flush()
-    server.wait_for_termination()
+    pulumi_policy.policy._PolicyAnalyzerServicer = _LockedLevelsServicer  # type: ignore[misc]
+    PolicyPack(
+        name=PACK_NAME,
+        policies=[p.policy for p in POLICIES],
+        enforcement_level=EnforcementLevel.MANDATORY,
+        initial_config=initial_config(stack_environment()),
+        description="The appointment-booking admin guide's pre-deploy checklist and platform rules.",
+    )
