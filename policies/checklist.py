@@ -33,7 +33,8 @@ def check_checklist(args: StackValidationArgs, report: Report) -> None:
     env = stack_environment()
     commit = evidence.get("commit")
     if not isinstance(commit, str) or not _SHA.match(commit):
-        report(message(f"Checklist evidence names no commit (found {commit!r}).",
+        found = "nothing" if commit is None else repr(commit)
+        report(message(f"Checklist evidence names no commit (found {found}).",
                        "evidence that does not name the commit it was produced for can be replayed for "
                        "another change",
                        "have CI pass \"commit\": \"$GITHUB_SHA\" in the pre-deploy-checklist config"))
@@ -42,7 +43,8 @@ def check_checklist(args: StackValidationArgs, report: Report) -> None:
         if value is not True:
             state = "missing" if value is None else f"{value!r}"
             report(message(f"Pre-deployment checklist item '{key}' is {state}: \"{section}: {line}\".",
-                           f"the guide requires it before every {env} deployment",
+                           "the guide requires it before every production deployment"
+                           + ("" if env == "production" else " (here, on staging, it only warns)"),
                            f"complete it, then let CI record \"{key}\": true in the pre-deploy-checklist config"))
 
 

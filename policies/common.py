@@ -59,7 +59,7 @@ Validate = Callable[[Any, Report], None]
 
 # --- the stack ------------------------------------------------------------------------------
 
-def stack_config(key: str) -> Any:
+def config_value(key: str) -> Any:
     """A `booking:*` value of the stack under analysis (the engine passes it in PULUMI_CONFIG)."""
     return pulumi.runtime.get_config(f"booking:{key}")
 
@@ -69,7 +69,7 @@ def stack_environment() -> str:
 
     Unknown names count as production, the strictest reading.
     """
-    return environment_of({f"{NAMESPACE}:environment": stack_config("environment")}, pulumi.get_stack())
+    return environment_of({f"{NAMESPACE}:environment": config_value("environment")}, pulumi.get_stack())
 
 
 def project_root() -> Path:

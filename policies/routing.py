@@ -9,13 +9,13 @@ from booking_shared.naming import NAMESPACE
 from booking_shared.tokens import DNS, ROUTE
 from policies.common import (
     Report,
+    config_value,
     get,
     make_resource_policy,
     make_stack_policy,
     message,
     of_type,
     route_host,
-    stack_config,
 )
 
 ROUTES = "worker-routes-on-own-hostnames"
@@ -26,7 +26,7 @@ _PROXYABLE = {"A", "AAAA", "CNAME"}
 def allowed_hostnames() -> dict[str, str]:
     """Hostname -> where it is declared: booking:domain and each booking:tenants entry."""
     # A malformed tenants list is skipped here: it is the program's config error to report, not ours.
-    return declared_hostnames({f"{NAMESPACE}:{key}": stack_config(key) for key in ("domain", "tenants")})
+    return declared_hostnames({f"{NAMESPACE}:{key}": config_value(key) for key in ("domain", "tenants")})
 
 
 def check_routes(args: StackValidationArgs, report: Report) -> None:
