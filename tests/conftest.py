@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,14 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, running
 # every process the tests start (the CLI, the policy pack): the suite gives the same answer on any
 # day. Tests of those rules move the clock themselves.
 os.environ[TODAY_ENV] = TODAY.isoformat()
+
+
+@pytest.fixture
+def empty_sqlite(tmp_path: Path) -> Path:
+    """An empty SQLite file (a database with no schema yet), as `sqlite3 FILE` would create it."""
+    path = tmp_path / "d1.sqlite"
+    sqlite3.connect(path).close()
+    return path
 
 
 @pytest.fixture

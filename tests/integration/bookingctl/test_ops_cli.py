@@ -17,10 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "d1.sqlite"
-    sqlite3.connect(path).close()
-    return path
+def db(empty_sqlite: Path) -> Path:
+    return empty_sqlite
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

@@ -22,10 +22,8 @@ from tests.helpers.http_site import Site, serving
 
 
 @pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    path = tmp_path / "d1.sqlite"
-    sqlite3.connect(path).close()
-    return path
+def db_file(empty_sqlite: Path) -> Path:
+    return empty_sqlite
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from tests.helpers import sqlite_dump as dump
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    path = tmp_path / "d1.sqlite"
-    sqlite3.connect(path).close()
-    return path
+def db_path(empty_sqlite: Path) -> Path:
+    return empty_sqlite
 
 
 @pytest.fixture
