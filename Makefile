@@ -1,6 +1,6 @@
 # README.md's two commands are `scripts/bookingctl plan STACK` (which runs `make install` first)
-# and `make test` (lint, strict type check and every test; what .ci/run calls). Both create ./venv
-# (the virtualenv Pulumi.yaml names) and install the project on first use.
+# and `make test` (lint, then the strict type check and every test side by side; what .ci/run
+# calls). Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
 #   make plan STACK=production [FORMAT=json] [POLICY_CONFIG=file]   the plan via make (exit 2 on any failure)
 
 PYTHON ?= python3
@@ -33,13 +33,18 @@ lint: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity high .github/workflows
 
+# Two worker processes: a cold run spends most of its time in pulumi_cloudflare's typed SDK.
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict booking_shared/ infra/ bookingctl/ policies/ ops/
+	$(BIN)/mypy --strict --num-workers 2 booking_shared/ infra/ bookingctl/ policies/ ops/
 
+# Three test processes on two cores: many integration tests wait on deadlines, sockets and child
+# processes rather than compute. `loadscope` keeps a module's shared fixtures in one process.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadscope
 
-test: lint typecheck unit
+# The type check and the tests run side by side (each prints its own output when it ends).
+test: lint
+	@$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py
