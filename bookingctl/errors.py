@@ -62,7 +62,7 @@ def _failure_types() -> tuple[type[BaseException], ...]:
     for module, name in (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"),
                          ("ops.rollback", "RollbackError"), ("ops.release", "ReleaseError"),
                          ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"),
-                         ("ops.http", "HttpError")):
+                         ("ops.http", "HttpError"), ("ops.targets", "UncertainWriteError")):
         loaded = sys.modules.get(module)
         if loaded is not None:
             found.append(getattr(loaded, name))

@@ -75,7 +75,7 @@ def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     """The stack's D1 database (needs CLOUDFLARE_API_TOKEN)."""
     from ops.targets import remote_database
 
-    return remote_database(cfg.account_id, cfg.database_name)
+    return remote_database(cfg.account_id, cfg.database_name, stack=current_stack.get())
 
 
 def open_database(stack: str | None, local: Path | None, project_dir: Path | None, *,

@@ -60,7 +60,7 @@ def _client(ctx: DeployContext) -> Cloudflare:
 def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> PreDeployRecord:
     """Bookmark, (export,) migrate. Raises DeployHookError, naming the bookmark to go back to."""
     with _client(ctx) as client:
-        db = remote_database(ctx.account_id, ctx.database_name, client=client)
+        db = remote_database(ctx.account_id, ctx.database_name, client=client, stack=ctx.stack)
         bookmark = db.bookmark()
         log(f"pre-deploy Time Travel bookmark of {db.label}: {bookmark} (restore with `bookingctl backup restore "
             f"--stack {ctx.stack} --bookmark {bookmark}`)")
@@ -93,7 +93,7 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
             log(f"first deployment of {ctx.worker_name}: nothing earlier to roll back to, and its routes are "
                 f"created after it; verify it once `pulumi up` is done: bookingctl verify --stack {ctx.stack}")
             return {"firstDeployment": True, "verified": False}
-        db = remote_database(ctx.account_id, ctx.database_name, client=client)
+        db = remote_database(ctx.account_id, ctx.database_name, client=client, stack=ctx.stack)
         result = verify(ctx.base_url, db, deadline=ctx.verify_deadline, expected_version=version_id, log=log)
         if result.ok:
             log(f"post-deploy verification of version {version_id} passed in {result.elapsed:.0f} s")

@@ -211,7 +211,7 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyR
         except Exception as restore_exc:
             raise MigrationError(f"{where} failed: {exc}. Restoring {db.label} to bookmark {bookmark} ALSO "
                                  f"failed: {restore_exc}. Restore it by hand: `bookingctl backup restore "
-                                 f"--stack STACK --bookmark {bookmark}`.") from exc
+                                 f"{db.fix_target} --bookmark {bookmark}`.") from exc
         raise MigrationError(f"{where} failed: {exc}. {db.label} was restored to bookmark {bookmark}, "
                              "its state before this run.") from exc
     return result

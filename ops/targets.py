@@ -112,6 +112,7 @@ class RemoteDatabase:
     account_id: str
     database_id: str
     name: str
+    stack: str | None = None  # the stack it belongs to, when known: for commands in messages
     kind = "remote"
 
     @property
@@ -120,7 +121,7 @@ class RemoteDatabase:
 
     @property
     def fix_target(self) -> str:
-        return "--stack STACK"
+        return f"--stack {self.stack or 'STACK'}"
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """A read: retried by the SDK on timeouts and 5xx (a read can be sent twice)."""
@@ -165,8 +166,8 @@ class RemoteDatabase:
         except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
             raise UncertainWriteError(
                 f"restoring {self.label} to {bookmark or timestamp} got no clear answer ({exc}): it may or may not "
-                f"have been applied. The database was at bookmark {undo} just before; to return to that state, run "
-                f"`bookingctl backup restore --stack STACK --bookmark {undo}`") from exc
+                f"have been applied. It was at bookmark {undo} just before; to return to that state, run: "
+                f"bookingctl backup restore {self.fix_target} --bookmark {undo}") from exc
         return undo
 
     def close(self) -> None:
@@ -211,11 +212,12 @@ def cloudflare_client(max_retries: int = 4) -> Cloudflare:
     return Cloudflare(api_token=token, base_url=base_url, max_retries=max_retries)
 
 
-def remote_database(account_id: str, database_name: str, client: Cloudflare | None = None) -> RemoteDatabase:
+def remote_database(account_id: str, database_name: str, client: Cloudflare | None = None,
+                    stack: str | None = None) -> RemoteDatabase:
     """Find the stack's D1 database by name in its account."""
     client = client or cloudflare_client()
     for database in client.d1.database.list(account_id=account_id, name=database_name):
         if database.name == database_name and database.uuid:
-            return RemoteDatabase(client, account_id, database.uuid, database_name)
+            return RemoteDatabase(client, account_id, database.uuid, database_name, stack)
     raise TargetError(f"account {account_id} has no D1 database named {database_name!r}; "
                       "run `pulumi up` for the stack first, or check booking:databaseName")

@@ -45,6 +45,9 @@ def create(
     label: Annotated[str, typer.Option("--label", help="Name prefix, e.g. pre-deploy or daily.")] = "backup",
     upload: Annotated[bool, typer.Option(
         "--upload", help="Also copy it to the stack's R2 backup bucket (booking:backupBucketName).")] = False,
+    export_timeout: Annotated[float, typer.Option(
+        "--export-timeout", min=1, max=24 * 3600,
+        help="With --stack: give D1's export job up after this many seconds.")] = 15 * 60.0,
     project_dir: ProjectDir = None,
 ) -> None:
     """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
@@ -59,7 +62,8 @@ def create(
     # Read once: the database and the bucket both come from the stack's config.
     with (remote_database_of(cfg) if cfg is not None else open_database(stack, local, project_dir)) as db:
         with output.progress_reporter(f"backing up {db.label}") as progress:
-            manifest = backups.create(db, folder, reason=reason, label=label, progress=progress)
+            manifest = backups.create(db, folder, reason=reason, label=label, progress=progress,
+                                      limits=backups.ExportLimits(export_seconds=export_timeout))
         if upload and cfg is not None and isinstance(db, RemoteDatabase):
             keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
             output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")

@@ -93,3 +93,41 @@ def test_cli_remote_restore_by_timestamp_prints_the_undo_command(
     assert result.exit_code == 0, result.output
     assert booked(d1) == {"kept"}
     assert "To undo: bookingctl backup restore --stack staging --bookmark " in result.stderr
+
+
+def cli(double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+    from tests.helpers import REPO
+    from tests.helpers.cf_double import TOKEN
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    result = CliRunner().invoke(app, [*args, "--project-dir", str(REPO)])
+    return result.exit_code, result.stderr
+
+
+def test_cli_an_uncertain_restore_fails_naming_the_stack_and_an_undo_that_brings_bookings_back(
+        d1: D1State, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    point = double.snapshot(d1)
+    book(d1, "booked-after-the-bookmark")
+    double.inject(Fault("POST", r"/time_travel/restore$", status=502, applied=True))
+    code, err = cli(double, monkeypatch, "backup", "restore", "--stack", "staging", "--bookmark", point, "--yes")
+    assert code == 1 and "Traceback" not in err and "may or may not have been applied" in err
+    undo = err.split("bookingctl backup restore --stack staging --bookmark ")[1].split()[0]
+    code, _ = cli(double, monkeypatch, "backup", "restore", "--stack", "staging", "--bookmark", undo, "--yes")
+    assert code == 0 and booked(d1) == {"booked-after-the-bookmark"}
+
+
+def test_cli_an_export_that_never_completes_is_given_up_at_the_export_timeout(
+        d1: D1State, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """The review's D9: `backup create --stack` used to poll a stuck export for ever."""
+    import time
+
+    double.export_polls_needed = 10**9
+    started = time.monotonic()
+    code, err = cli(double, monkeypatch, "backup", "create", "--stack", "staging", "--dest", f"{tmp_path}/b",
+                    "--export-timeout", "2")
+    assert code == 1 and time.monotonic() - started < 15
+    assert "export" in err and "Traceback" not in err
