@@ -63,7 +63,9 @@ def tenant_project(count: int, into: Path) -> Path:
     data["config"]["booking:tenants"] = [
         {"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i:032x}"} for i in range(count)
     ]
-    stack.write_text(yaml.safe_dump(data))
+    # Every scalar quoted: PyYAML writes YAML 1.1, where a zone id such as 000...0e6 is text, but the
+    # Pulumi CLI reads YAML 1.2, where it is a number (and bookingctl refuses it, as it should).
+    stack.write_text(yaml.safe_dump(data, default_style='"'))
     return into
 
 
