@@ -50,7 +50,8 @@ def _usage_types() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [UsageError]
     for module, name in (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
                          ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
-                         ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError")):
+                         ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
+                         ("ops.backups", "BackupNotFound")):
         loaded = sys.modules.get(module)
         if loaded is not None:
             found.append(getattr(loaded, name))

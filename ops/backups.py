@@ -61,6 +61,10 @@ class BackupError(Exception):
     """A backup could not be made, found or trusted; the message says which file and why."""
 
 
+class BackupNotFound(BackupError):
+    """The backup or folder named does not exist: a wrong name or --dest (bad input, not a bad backup)."""
+
+
 class ManifestError(BackupError):
     """A manifest file that cannot be trusted; the message names the file and what is wrong."""
 
@@ -176,7 +180,7 @@ class VerifyReport:
 
 def _require_folder(dest: Path) -> None:
     if not dest.exists():
-        raise BackupError(f"no backup folder at {dest}; check --dest (or --stack), or make a backup there first")
+        raise BackupNotFound(f"no backup folder at {dest}; check --dest (or --stack), or make a backup there first")
     if not dest.is_dir():
         raise BackupError(f"{dest} is not a folder; --dest names the folder holding the backups")
 
@@ -400,7 +404,8 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
                           "characters); `bookingctl backup list` shows the backups")
     manifest_path = folder / f"{name}{_MANIFEST}"
     if not manifest_path.is_file():
-        raise BackupError(f"no backup {name!r} in {folder} (no {manifest_path.name})")
+        raise BackupNotFound(f"no backup {name!r} in {folder} (no {manifest_path.name}); `bookingctl backup list` "
+                             "shows the backups there")
     return read_manifest(manifest_path), folder
 
 

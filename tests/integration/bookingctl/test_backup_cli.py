@@ -115,6 +115,15 @@ def test_a_300_character_backup_name_is_one_error_line(dest: Path) -> None:
 def test_list_of_a_folder_that_does_not_exist_says_which(tmp_path: Path) -> None:
     code, _, err = run("backup", "list", "--dest", str(tmp_path / "typo"))
     one_error(code, err, f"no backup folder at {tmp_path / 'typo'}")
+    assert code == 2  # a wrong --dest is bad input
+
+
+def test_verifying_a_backup_that_does_not_exist_is_bad_input_not_a_failed_check(dest: Path) -> None:
+    """Exit 1 means "the backup is bad"; a name that is not there is a different answer (2)."""
+    dest.mkdir()
+    code, out, err = run("backup", "verify", "nosuch", "--dest", str(dest))
+    one_error(code, err, "no backup 'nosuch'", "bookingctl backup list")
+    assert code == 2 and out == ""
 
 
 def test_list_shows_a_reason_with_control_characters_escaped(db: Path, dest: Path) -> None:
