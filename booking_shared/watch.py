@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from booking_shared.errors import KeyedValueError
+
 # config key -> (field, smallest allowed, largest allowed); bounds keep every trigger able to fire
 # within an hour-long watch (a window of 1e308 s would silently switch its trigger off).
 _LIMITS: dict[str, tuple[str, float, float]] = {
@@ -22,14 +24,6 @@ _LIMITS: dict[str, tuple[str, float, float]] = {
     "latencyWindowSeconds": ("latency_window_seconds", 30, 3600),
     "databaseFailures": ("database_failures", 1, 100),
 }
-
-
-class ThresholdError(ValueError):
-    """One bad `booking:watch` value; `key` is its config key (e.g. `errorRatePercent`)."""
-
-    def __init__(self, key: str, found: object, allowed: str) -> None:
-        super().__init__(allowed)
-        self.key, self.found, self.allowed = key, found, allowed
 
 
 @dataclass(frozen=True)
@@ -43,17 +37,17 @@ class WatchThresholds:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> WatchThresholds:
-        """From `booking:watch`'s camelCase keys; raises ThresholdError naming the first bad key."""
+        """From `booking:watch`'s camelCase keys; raises KeyedValueError naming the first bad key."""
         values: dict[str, float | int] = {}
         for key, value in raw.items():
             if key not in _LIMITS:
-                raise ThresholdError(str(key), "an unknown key", f"one of: {', '.join(_LIMITS)}")
+                raise KeyedValueError(str(key), "an unknown key", f"one of: {', '.join(_LIMITS)}")
             field, low, high = _LIMITS[key]
             integer = field == "database_failures"
             number_ok = isinstance(value, int) if integer else isinstance(value, (int, float))
             if isinstance(value, bool) or not number_ok or not math.isfinite(value) or not low <= value <= high:
                 kind = "a whole number" if integer else "a number"
-                raise ThresholdError(key, value, f"{kind} from {low:g} to {high:g}")
+                raise KeyedValueError(key, value, f"{kind} from {low:g} to {high:g}")
             values[field] = value
         return cls(**values)  # type: ignore[arg-type]
 

@@ -35,8 +35,9 @@ from pydantic.alias_generators import to_camel
 
 from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
+from booking_shared.errors import KeyedValueError
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
-from booking_shared.watch import ThresholdError, WatchThresholds
+from booking_shared.watch import WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -241,40 +242,40 @@ class StackConfig(BaseModel):
             raise ValueError("an object of thresholds, e.g. {errorRatePercent: 5, errorWindowSeconds: 300}")
         try:
             return WatchThresholds.parse(value)
-        except ThresholdError as exc:
-            raise _KeyedError(f"watch.{exc.key}", exc.found, exc.allowed) from None
+        except KeyedValueError as exc:
+            raise KeyedValueError(f"watch.{exc.key}", exc.found, exc.allowed) from None
 
     @model_validator(mode="after")
     def _environment_isolation(self) -> StackConfig:
         production = self.environment == "production"
         if production and looks_like_staging(self.database_name):
-            raise _KeyedError("databaseName", self.database_name,
+            raise KeyedValueError("databaseName", self.database_name,
                               "a production database name without a staging/test marker "
                               "(e.g. appointmentbooking-db)")
         if not production and not looks_like_staging(self.database_name):
-            raise _KeyedError("databaseName", self.database_name,
+            raise KeyedValueError("databaseName", self.database_name,
                               "a staging database name that says so (e.g. appointmentbooking-db-staging), "
                               "so it can never be mistaken for production")
         if production and looks_like_staging(self.domain):
-            raise _KeyedError("domain", self.domain, "a production hostname without a staging/test label")
+            raise KeyedValueError("domain", self.domain, "a production hostname without a staging/test label")
         if self.alert_email and not self.health_check:
-            raise _KeyedError("alertEmail", self.alert_email, "no alert address while booking:healthCheck is false "
+            raise KeyedValueError("alertEmail", self.alert_email, "no alert address while booking:healthCheck is false "
                                                               "(the alert is the health check's)")
         if production and self.health_check and not self.alert_email:
-            raise _KeyedError("alertEmail", None, "an address for production's health alerts "
+            raise KeyedValueError("alertEmail", None, "an address for production's health alerts "
                                                   "(the guide: alert when the health check fails)")
         seen: dict[str, str] = {self.domain: "booking:domain"}
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):
             where = f"tenants[{index}]"
             if production and looks_like_staging(tenant.hostname):
-                raise _KeyedError(f"{where}.hostname", tenant.hostname,
+                raise KeyedValueError(f"{where}.hostname", tenant.hostname,
                                   "a production hostname without a staging/test label")
             if tenant.hostname in seen:
-                raise _KeyedError(where, tenant.hostname,
+                raise KeyedValueError(where, tenant.hostname,
                                   f"a hostname not already served by {seen[tenant.hostname]}")
             if tenant.slug in slugs:
-                raise _KeyedError(where, tenant.slug, "a slug used by one tenant only")
+                raise KeyedValueError(where, tenant.slug, "a slug used by one tenant only")
             seen[tenant.hostname] = f"booking:{where}"
             slugs.add(tenant.slug)
         return self
@@ -305,14 +306,6 @@ def _json_value(value: Any, allowed: str) -> Any:
         except json.JSONDecodeError as exc:
             raise ValueError(allowed) from exc
     return value
-
-
-class _KeyedError(ValueError):
-    """A cross-field problem that still belongs to one key, so the message can name it."""
-
-    def __init__(self, key: str, found: object, allowed: str) -> None:
-        super().__init__(allowed)
-        self.key, self.found, self.allowed = key, found, allowed
 
 
 @dataclass(frozen=True)
@@ -394,7 +387,7 @@ def parse_config(
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
         problems.extend(p for p in _problems_from(exc, raw, stack, source) if _top(p.key) not in hidden)
-    except _KeyedError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
+    except KeyedValueError as exc:  # pragma: no cover - pydantic wraps these; kept for safety
         problems.append(ConfigProblem(exc.key, _show(exc.found), exc.allowed))
     else:
         if not problems:
@@ -471,7 +464,7 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any], stack: str, sou
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
         ctx_err = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_err, _KeyedError):
+        if isinstance(ctx_err, KeyedValueError):
             problems.append(ConfigProblem(ctx_err.key, _show(ctx_err.found), ctx_err.allowed))
             continue
         key = _format_loc(loc)
