@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,12 @@ def deployed_version(outputs: Mapping[str, Any] | None) -> str | None:
     return str(version) if isinstance(version, str) and version else None
 
 
-def deployment_hooks(ctx: DeployContext) -> pulumi.ResourceHookBinding:
-    """The hook binding for the Worker deployment: before and after it is created or updated."""
+HookCallback = Callable[[pulumi.ResourceHookArgs], Awaitable[None]]
+
+
+def callbacks(ctx: DeployContext) -> tuple[HookCallback, HookCallback]:
+    """(before, after): what the engine awaits around the deployment. Each runs the operation on a
+    worker thread and imports it only then."""
 
     async def before(args: pulumi.ResourceHookArgs) -> None:
         from ops.hooks import before_traffic
@@ -63,6 +67,12 @@ def deployment_hooks(ctx: DeployContext) -> pulumi.ResourceHookBinding:
         await asyncio.to_thread(after_traffic, ctx, deployment_id=args.id or None,
                                 version_id=deployed_version(args.new_outputs), log=pulumi.log.info)
 
+    return before, after
+
+
+def deployment_hooks(ctx: DeployContext) -> pulumi.ResourceHookBinding:
+    """The hook binding for the Worker deployment: before and after it is created or updated."""
+    before, after = callbacks(ctx)
     before_hook = pulumi.ResourceHook(BEFORE_TRAFFIC_HOOK, before)
     after_hook = pulumi.ResourceHook(AFTER_TRAFFIC_HOOK, after)
     # Every input of a WorkersDeployment forces a replacement, and a replacement runs the create

@@ -1,0 +1,59 @@
+"""The hooks' callbacks: the operations run on a worker thread, off the program's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from booking_shared.deploy import DeployContext
+from infra.hooks import callbacks, deployed_version
+
+
+def context(tmp_path: Path) -> DeployContext:
+    return DeployContext(stack="staging", account_id="a" * 32, database_name="db-staging", worker_name="w",
+                         base_url="https://example.invalid", migrations_dir=tmp_path, backup_dir=tmp_path)
+
+
+def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's callbacks are served on the program's event loop; an operation that polls and
+    sleeps for minutes must not block it (issue: hooks were synchronous on the loop)."""
+    import ops.hooks
+
+    seen: dict[str, object] = {}
+
+    def fake_before(ctx: DeployContext, log: object) -> None:
+        seen["before"] = threading.current_thread()
+
+    def fake_after(ctx: DeployContext, *, deployment_id: str | None, version_id: str | None, log: object) -> None:
+        seen["after"] = (threading.current_thread(), deployment_id, version_id)
+
+    monkeypatch.setattr(ops.hooks, "before_traffic", fake_before)
+    monkeypatch.setattr(ops.hooks, "after_traffic", fake_after)
+    before, after = callbacks(context(tmp_path))
+    args = pulumi.ResourceHookArgs(urn="urn", id="dep-2", name="api-deployment", type="t", new_outputs={
+        "versions": [{"percentage": 100.0, "versionId": "v-new"}]})
+
+    async def run() -> threading.Thread:
+        await before(args)
+        await after(args)
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(run())
+    assert seen["before"] is not loop_thread
+    thread, deployment, version = seen["after"]  # type: ignore[misc]
+    assert thread is not loop_thread and (deployment, version) == ("dep-2", "v-new")
+
+
+@pytest.mark.parametrize(("outputs", "version"), [
+    ({"versions": [{"percentage": 100.0, "versionId": "v1"}]}, "v1"),
+    ({"versions": [{"percentage": 50.0, "versionId": "v1"}, {"percentage": 50.0, "versionId": "v2"}]}, None),
+    ({}, None), (None, None),
+])
+def test_the_version_under_verification_is_the_one_taking_all_traffic(outputs: dict[str, object] | None,
+                                                                     version: str | None) -> None:
+    assert deployed_version(outputs) == version
