@@ -61,7 +61,7 @@ def _usage_types() -> tuple[type[BaseException], ...]:
 def _failure_types() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [Failed]
     for module, name in (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"),
-                         ("ops.rollback", "RollbackError"), ("ops.release", "ReleaseError"),
+                         ("ops.rollback", "RollbackError"),
                          ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"),
                          ("ops.http", "HttpError"), ("ops.targets", "UncertainWriteError")):
         loaded = sys.modules.get(module)

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from booking_shared.deploy import DeployContext
 from ops import backups, migrations
 from ops.release import Site, roll_back_and_verify
-from ops.rollback import RollbackError, SecretsChangedError, deployments
-from ops.targets import TargetError, cloudflare_client, remote_database
+from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before
+from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
 from ops.verify import verify
 
 if TYPE_CHECKING:
@@ -86,9 +86,12 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> Pr
 def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, version_id: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Verify the new version; on failure roll back and raise DeployHookError saying what serves now."""
+    import cloudflare
+
     site = Site(ctx.account_id, ctx.worker_name, ctx.database_name, ctx.base_url)
     with _client(ctx) as client:
-        earlier = [d for d in deployments(client, ctx.account_id, ctx.worker_name) if d.id != deployment_id]
+        history = deployments(client, ctx.account_id, ctx.worker_name)
+        earlier = [d for d in history if d.id != deployment_id]
         if not earlier:
             log(f"first deployment of {ctx.worker_name}: nothing earlier to roll back to, and its routes are "
                 f"created after it; verify it once `pulumi up` is done: bookingctl verify --stack {ctx.stack}")
@@ -99,13 +102,24 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
             log(f"post-deploy verification of version {version_id} passed in {result.elapsed:.0f} s")
             return result.to_dict()
         failed = "; ".join(f"{c.name}: {c.detail}" for c in result.checks if not c.ok)
+        _, before = served_before(history, deployment_id)
+        if before is None or before == version_id:
+            # A migration-only change or a redeploy of the same version: the code that served before
+            # is the code that fails now, and an older version never ran against the new schema.
+            raise DeployHookError(
+                f"post-deploy verification of version {version_id} failed ({failed}). The deployment before this "
+                "one served the same version, so this change was a migration or a redeploy: rolling the Worker "
+                f"back cannot undo it, and the database is never rewound automatically. Version {version_id} still "
+                "serves. The restore point is the Time Travel bookmark booking-before-traffic logged: "
+                f"bookingctl backup restore --stack {ctx.stack} --bookmark BOOKMARK (it rewinds every booking "
+                "made since)")
         try:
-            rolled = roll_back_and_verify(client, site, reason=f"post-deploy verification: {failed}",
+            rolled = roll_back_and_verify(client, site, to=before, reason=f"post-deploy verification: {failed}",
                                           verify_deadline=ctx.verify_deadline, log=log)
         except SecretsChangedError as exc:
             raise DeployHookError(f"post-deploy verification of version {version_id} failed ({failed}). The automatic "
                                   f"rollback was refused: {exc}. Version {version_id} still serves.") from exc
-        except (RollbackError, TargetError) as exc:
+        except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
             raise DeployHookError(f"post-deploy verification of version {version_id} failed ({failed}) and the "
                                   f"automatic rollback failed too: {exc}. Version {version_id} may still serve; roll "
                                   f"back by hand: bookingctl rollback --stack {ctx.stack}") from exc

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
 
-class ReleaseError(Exception):
-    """A rollback could not be prepared or done; the message says what to do by hand."""
-
-
 @dataclass(frozen=True)
 class Site:
     """Where a stack's Worker serves and what it reads: enough to roll back and verify."""
@@ -54,13 +50,16 @@ class RollbackReport:
 def roll_back_and_verify(client: Cloudflare, site: Site, *, to: str | None = None, reason: str = "rollback",
                          force: bool = False, verify_after: bool = True, verify_deadline: float = 120.0,
                          log: Callable[[str], None] = lambda _: None) -> RollbackReport:
-    """Deploy `to` (default: the version that served before) at 100 %, then verify it answers healthy."""
+    """Deploy `to` (default: the version that served before) at 100 %, then verify it answers healthy.
+
+    The database is looked up first: whatever can fail before the Worker changes does.
+    """
+    db = remote_database(site.account_id, site.database_name, client=client) if verify_after else None
     result = rollback(client, site.account_id, site.worker_name, to=to, reason=reason, force=force)
     log(f"rolled {site.worker_name} back from {result.from_version} to {result.to_version} "
         f"(deployment {result.deployment_id})")
     report = RollbackReport(result)
-    if verify_after:
-        db = remote_database(site.account_id, site.database_name, client=client)
+    if db is not None:
         report.verification = verify(site.url, db, deadline=verify_deadline, expected_version=result.to_version,
                                      log=log)
     return report

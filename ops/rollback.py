@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ops.targets import writer
+from ops.targets import UncertainWriteError, writer
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -94,6 +94,19 @@ def choose_target(client: Cloudflare, account_id: str, script: str, to: str | No
                         "pass --to VERSION_ID (one of its last 100 versions)")
 
 
+def served_before(history: list[Deployment], deployment_id: str | None = None) -> tuple[str | None, str | None]:
+    """(version of `deployment_id`, or of the newest deployment; version the deployment before it served).
+
+    What an automatic rollback may go back to: exactly the code that served before this deployment.
+    When that is the same version (a migration-only change, a redeploy), there is nothing to go back
+    to: an older version never ran against the new schema. None for a split deployment.
+    """
+    index = next((i for i, d in enumerate(history) if d.id == deployment_id), 0) if deployment_id else 0
+    current = sole_version(history[index]) if index < len(history) else None
+    before = sole_version(history[index + 1]) if index + 1 < len(history) else None
+    return current, before
+
+
 def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = None,
              reason: str = "rollback", force: bool = False) -> RollbackResult:
     """Deploy `to` (default: the previous 100 % version) at 100 %.
@@ -135,10 +148,17 @@ def _deploy(client: Cloudflare, account_id: str, script: str, version: str, mess
     try:
         try:
             return send()
-        except (cloudflare.APIConnectionError, cloudflare.InternalServerError):  # timeouts included
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as lost:  # timeouts included
             # The request may have been applied before its answer was lost (or before the 5xx): look
             # before sending again.
-            landed = _landed(client, account_id, script, version, newest)
+            try:
+                landed = _landed(client, account_id, script, version, newest)
+            except cloudflare.APIError as unread:
+                raise UncertainWriteError(
+                    f"deploying {script} version {version} got no clear answer ({lost}), and reading its deployment "
+                    f"list back failed too ({unread}): it may or may not have been applied. Check which version "
+                    "serves (`curl https://<domain>/api/health` reports it, or the dashboard) before trying "
+                    "again") from unread
             return landed if landed is not None else send()
     except cloudflare.APIStatusError as exc:
         if SECRETS_CHANGED in error_codes(exc):

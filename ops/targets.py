@@ -81,7 +81,10 @@ class LocalDatabase:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # SQLite may have ended the transaction itself (INSERT OR ROLLBACK, a COMMIT that slipped
+            # through); a ROLLBACK then fails and would hide the error that matters.
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 

@@ -147,9 +147,9 @@ def watch(
     (token, Worker, an earlier version). Prints JSON; exit 1 when a trigger fired.
     """
     from bookingctl import output
-    from ops.release import ReleaseError, roll_back_and_verify
-    from ops.rollback import RollbackError, choose_target
-    from ops.targets import TargetError, cloudflare_client
+    from ops.release import roll_back_and_verify
+    from ops.rollback import RollbackError, deployments, served_before
+    from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
     from ops.verify import Clock
     from ops.watch import RollbackOutcome, WatchSettings, http_probe
     from ops.watch import watch as run_watch
@@ -163,26 +163,28 @@ def watch(
     client = None
     on_trigger: Callable[[str], RollbackOutcome] | None = None
     if rollback_on_trigger:
-        # Learn now, not after ten minutes, whether a rollback could be done at all.
+        # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
+        # database the verification after it reads, and a version that served before this one.
         client = cloudflare_client()
         site = _release_site(cfg)
-        try:
-            choose_target(client, cfg.account_id, cfg.worker_name, None)
-        except RollbackError as exc:  # e.g. the first deployment: nothing earlier to go back to
-            output.warn(f"{exc}: the watch reports triggers but cannot roll back")
+        remote_database(cfg.account_id, cfg.database_name, client=client)
+        current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
+        if before is None or before == current:
+            output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or there "
+                        "is none): the watch reports triggers but cannot roll back")
             client.close()
             client = None
 
     if client is not None:
-        rollback_client = client
+        rollback_client, target = client, before
 
         def roll_back(reason: str) -> RollbackOutcome:
             import cloudflare
 
             try:
-                report = roll_back_and_verify(rollback_client, site, reason=f"watch: {reason}", verify_deadline=60,
-                                              log=output.info)
-            except (RollbackError, ReleaseError, TargetError, cloudflare.APIError) as exc:
+                report = roll_back_and_verify(rollback_client, site, to=target, reason=f"watch: {reason}",
+                                              verify_deadline=60, log=output.info)
+            except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
                 output.error(f"automatic rollback failed: {exc}")
                 return RollbackOutcome(error=str(exc))
             output.info(_state_hint(stack, project_dir, report.rollback.to_version))

@@ -214,3 +214,30 @@ def test_after_traffic_on_a_hostile_site_rolls_back_within_its_deadline(
     assert double.scripts[WORKER].deployments[-1]["versions"] == [{"version_id": old, "percentage": 100.0}]
     # Two verifications (before and after the rollback), each of two requests cut at 1 s, plus API calls.
     assert elapsed < 2 * 2 * 1 + 4, elapsed
+
+
+def test_a_migration_only_deploy_that_fails_is_never_rolled_back_to_older_code(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    """The deployment before this one served the same version: the change was a migration (or a
+    redeploy), an older version never ran against the new schema, so the Worker is left alone."""
+    _, v2 = (v["id"] for v in double.scripts[WORKER].versions)
+    script = double.scripts[WORKER]
+    script.deployments.append(double._deployment([(v2, 100.0)], "api"))  # the migration-only redeploy
+    deployment_id = script.deployments[-1]["id"]
+    site.health_status = 503
+    with pytest.raises(DeployHookError, match=r"served the same version.*cannot undo it.*bookmark"):
+        after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                      version_id=v2, log=lambda _: None)
+    assert len(script.deployments) == 3 and script.deployments[-1]["versions"][0]["version_id"] == v2
+
+
+def test_the_rollback_goes_to_exactly_the_version_that_served_before(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    double.scripts[WORKER] = ScriptState()
+    double.add_script(WORKER, versions=3)  # v1, v2, v3 deployed in turn; v3 is new and fails
+    _, v2, v3 = (v["id"] for v in double.scripts[WORKER].versions)
+    deployment_id, _ = newest(double)
+    site.health_status = 503
+    with pytest.raises(DeployHookError, match=f"back to version {v2}"):
+        after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
+                      version_id=v3, log=lambda _: None)

@@ -6,6 +6,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from ops.rollback import RollbackError, SecretsChangedError, choose_target, deployments, rollback
+from ops.targets import TargetError, UncertainWriteError
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, Fault
 
@@ -122,3 +123,24 @@ def test_rollback_never_touches_the_database(double: CloudflareDouble, client: C
     double.add_database("appointmentbooking-db")
     rollback(client, ACCOUNT, SCRIPT)
     assert not [p for _, p in double.requests if "/d1/" in p]
+
+
+def test_a_lost_answer_whose_read_back_fails_too_is_reported_as_uncertain_not_as_not_applied(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    double.add_script(SCRIPT, versions=2)
+    double.inject(Fault("POST", r"/deployments$", status=0, applied=True))
+    double.inject(Fault("GET", r"/deployments$", status=500, times=20, skip=1))  # the list before passes
+    with pytest.raises(UncertainWriteError, match="may or may not have been applied"):
+        rollback(client, ACCOUNT, SCRIPT)
+    assert len([p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]) == 1
+    assert len(double.scripts[SCRIPT].deployments) == 3  # it was applied; nothing claims otherwise
+
+
+def test_a_rollback_that_cannot_verify_afterwards_fails_before_changing_the_worker(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    from ops.release import Site, roll_back_and_verify
+
+    double.add_script(SCRIPT, versions=2)  # the account has no such D1 database: the lookup fails
+    with pytest.raises(TargetError):
+        roll_back_and_verify(client, Site(ACCOUNT, SCRIPT, "appointmentbooking-db", "https://x.invalid"))
+    assert not [p for m, p in double.requests if m == "POST"]

@@ -157,3 +157,30 @@ def test_missing_local_database_is_a_target_error(tmp_path: Path) -> None:
 
     with pytest.raises(TargetError, match="no SQLite database"):
         LocalDatabase(tmp_path / "nope.sqlite")
+
+
+def test_a_statement_that_makes_sqlite_roll_back_reports_its_own_error_and_the_true_state(
+        db_path: Path, folder: Path) -> None:
+    """INSERT OR ROLLBACK ends the transaction inside SQLite: the runner must not hide that error
+    behind "cannot rollback - no transaction is active", and nothing is left applied."""
+    db = LocalDatabase(db_path)
+    apply(db, discover(folder))
+    before = dump(db_path)
+    (folder / "0002_dupe.sql").write_text("CREATE TABLE t (id INTEGER PRIMARY KEY);\nINSERT INTO t VALUES (1);\n"
+                                          "INSERT OR ROLLBACK INTO t VALUES (1);\n")
+    with pytest.raises(MigrationError) as info:
+        apply(db, discover(folder))
+    assert "UNIQUE constraint failed" in str(info.value) and "0002_dupe.sql:3" in str(info.value)
+    assert "no transaction is active" not in str(info.value)
+    assert dump(db_path) == before
+
+
+def test_if_a_statement_ever_ended_the_runners_transaction_the_message_says_so(db_path: Path, folder: Path) -> None:
+    """A belt to the splitter's braces: should a COMMIT reach the runner, it reports what is committed."""
+    from ops.migrations import Migration
+    from ops.sqlscript import Statement
+
+    sneaky = Migration("0002_sneaky.sql", folder / "0002_sneaky.sql",
+                       (Statement("CREATE TABLE a (x);", 1), Statement("COMMIT;", 2)), "0" * 64)
+    with pytest.raises(MigrationError, match=r"0002_sneaky\.sql:2 ended the runner's transaction.*NOT as before"):
+        apply(LocalDatabase(db_path), [*discover(folder), sneaky])
