@@ -42,7 +42,10 @@ class Sample:
     at: float
     ok: bool  # 200 with a healthy body
     latency: float
-    database_ok: bool
+    # What the Worker reported about its database: True ok, False failing, None nothing (no answer,
+    # not a health body). Only a reported failure counts towards the database trigger: a slow or
+    # unreachable site is the error-rate window's to judge, not an immediate rollback.
+    database_ok: bool | None
     detail: str = ""
 
 
@@ -80,8 +83,9 @@ class HttpProbe:
         try:
             answer, health = get_health(self._client, self._url)
         except HttpError as exc:
-            return Sample(at, False, time.monotonic() - started, False, str(exc))
-        return Sample(at, health.healthy, answer.elapsed, health.database == "ok", health.describe())
+            return Sample(at, False, time.monotonic() - started, None, str(exc))
+        reported = None if health.database is None else health.database == "ok"
+        return Sample(at, health.healthy, answer.elapsed, reported, health.describe())
 
     def close(self) -> None:
         self._client.close()
@@ -98,7 +102,7 @@ def evaluate(samples: list[Sample], t: WatchThresholds, started: float) -> str |
         return None
     now = samples[-1].at
     tail = samples[-t.database_failures:]
-    if len(tail) == t.database_failures and not any(s.database_ok for s in tail):
+    if len(tail) == t.database_failures and all(s.database_ok is False for s in tail):
         return f"database connectivity failures: {t.database_failures} consecutive checks"
     if now - started >= t.error_window_seconds:
         window = [s for s in samples if s.at > now - t.error_window_seconds]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -166,7 +167,7 @@ def watch(
         # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
         # database the verification after it reads, and a version that served before this one.
         client = cloudflare_client()
-        site = _release_site(cfg)
+        site = dataclasses.replace(_release_site(cfg), url=(base_url or cfg.site_url).rstrip("/"))
         remote_database(cfg.account_id, cfg.database_name, client=client)
         current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
         if before is None or before == current:

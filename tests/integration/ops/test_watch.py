@@ -6,7 +6,11 @@ tests/unit/ops/test_watch_evaluate.py; here the samples come from real requests.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -167,12 +171,15 @@ def test_a_slow_drip_gives_failing_samples_and_the_watch_goes_on_to_roll_back() 
     with hostile() as server:
         server.drip_length = 1000  # small enough to be read, so only the deadline can end it
         probe = http_probe(server.url + "/drip/api/health", fake.clock(), timeout=0.5)
-        result, elapsed = within(30, lambda: watch(probe, WatchSettings(), fake.clock(), roll_back))
+        # A 30 s error window (the smallest allowed): three samples cover it.
+        settings = WatchSettings(thresholds=WatchThresholds(error_window_seconds=30))
+        result, elapsed = within(30, lambda: watch(probe, settings, fake.clock(), roll_back))
         probe.close()
     assert [s.at for s in result.samples] == [0, 15, 30]  # sampling went on
     assert all(not s.ok and s.detail.startswith("timed out: no complete answer within 0.5 s (HTTP 200, ")
                for s in result.samples)
-    assert rollbacks == ["database connectivity failures: 3 consecutive checks"]
+    # A drip says nothing about the database: the error rate, not the database trigger, rolls back.
+    assert rollbacks == ["error rate 100.0 % > 5 % over 0.5 minutes"]
     assert elapsed < 3 * 0.5 + 1.5
 
 
@@ -187,7 +194,7 @@ def test_a_probe_ends_at_its_timeout_on_slow_headers_and_on_deep_json() -> None:
         deep.close()
     assert not late.ok and late.detail == "timed out: no complete answer within 0.5 s (no answer yet)"
     assert elapsed < 0.5 + 1.5 and 0.4 < late.latency < 1.5
-    assert not nested.ok and not nested.database_ok
+    assert not nested.ok and nested.database_ok is None  # the body said nothing about the database
     assert nested.detail == "HTTP 200, body is not a usable JSON object (nested deeper than 32 levels)"
 
 
@@ -215,3 +222,87 @@ def test_cli_watch_refuses_a_base_url_without_scheme() -> None:
     result = CliRunner().invoke(app, ["watch", "--stack", "staging", "--base-url", "127.0.0.1:8787",
                                       "--no-rollback", "--project-dir", str(REPO)])
     assert result.exit_code == 2 and "--base-url '127.0.0.1:8787' is not a usable URL" in result.stderr
+
+
+def _stack_with_one_failure_trigger(tmp_path: Path) -> Path:
+    """A project whose staging stack rolls back on the first reported database failure."""
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "worker/src/index.js"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    project = tmp_path / "Pulumi.yaml"  # the same program, from the repository
+    project.write_text(project.read_text().replace("main: infra/", f"main: {REPO / 'infra'}"))
+    stack = tmp_path / "Pulumi.staging.yaml"
+    stack.write_text(stack.read_text() + "  booking:watch:\n    databaseFailures: 1\n")
+    return tmp_path
+
+
+@contextmanager
+def site_that_recovers(version: str) -> Iterator[str]:
+    """/api/health reports a database failure once, then a healthy database served by `version`."""
+    answers = [(503, {"status": "error", "database": {"status": "error"}})]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            status, body = (answers.pop(0) if answers and self.path == "/api/health" else
+                            (200, {"status": "ok", "version": version, "database": {"status": "ok"}}))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cli_watch_rolls_back_to_the_version_that_served_before_and_verifies_it(
+        tmp_path: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+    from tests.helpers.cf_double import TOKEN
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    double.add_database("appointmentbooking-db-staging")
+    double.add_script("appointmentbooking-api-staging", versions=2)
+    old, new = (v["id"] for v in double.scripts["appointmentbooking-api-staging"].versions)
+    project = _stack_with_one_failure_trigger(tmp_path)
+    with site_that_recovers(old) as url:
+        result = CliRunner().invoke(app, ["watch", "--stack", "staging", "--base-url", url, "--duration", "1m",
+                                          "--project-dir", str(project)])
+    assert result.exit_code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["trigger"] == "database connectivity failures: 1 consecutive checks"
+    assert report["rolledBack"] is True
+    assert (report["rollback"]["from"], report["rollback"]["to"]) == (new, old)
+    assert report["rollback"]["verification"]["ok"] is True  # the verification probed the watched site
+    assert "pulumi up --stack staging --replace" in result.stderr
+
+
+def test_cli_watch_will_not_roll_back_past_a_same_version_redeploy(
+        tmp_path: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch, site: Site) -> None:
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+    from tests.helpers.cf_double import TOKEN
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    double.add_database("appointmentbooking-db-staging")
+    script = double.add_script("appointmentbooking-api-staging", versions=2)
+    script.deployments.append(double._deployment([(script.versions[1]["id"], 100.0)], "api"))
+    result = CliRunner().invoke(app, ["watch", "--stack", "staging", "--base-url", site.url, "--duration", "0s",
+                                      "--project-dir", str(REPO)])
+    assert result.exit_code == 0 and "cannot roll back" in result.stderr
+    assert not [p for m, p in double.requests if m == "POST"]

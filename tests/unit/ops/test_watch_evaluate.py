@@ -78,3 +78,20 @@ def test_samples_are_spaced_by_the_interval_even_when_answers_are_slow() -> None
 
     result = watch(slow_probe, WatchSettings(duration=60), fake.clock())
     assert [s.at for s in result.samples] == [0, 15, 30, 45, 60]
+
+
+def test_three_database_failures_reported_by_the_worker_trigger_at_once() -> None:
+    failing = [Sample(at=n * EVERY, ok=False, latency=0.1, database_ok=False) for n in (1, 2, 3)]
+    assert evaluate(failing, WatchSettings().thresholds, started=0) == (
+        "database connectivity failures: 3 consecutive checks")
+
+
+def test_requests_that_got_no_health_answer_are_not_database_failures() -> None:
+    """Timeouts or a proxy's error page say nothing about the database: the error-rate window judges
+    them, so 45 s of a network blip on the runner never rolls production back on its own."""
+    unanswered = [Sample(at=n * EVERY, ok=False, latency=10.0, database_ok=None) for n in (1, 2, 3)]
+    assert evaluate(unanswered, WatchSettings().thresholds, started=0) is None
+    mixed = [Sample(at=15, ok=False, latency=0.1, database_ok=False),
+             Sample(at=30, ok=False, latency=10.0, database_ok=None),
+             Sample(at=45, ok=False, latency=0.1, database_ok=False)]
+    assert evaluate(mixed, WatchSettings().thresholds, started=0) is None  # not three in a row
