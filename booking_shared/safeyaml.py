@@ -38,8 +38,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAME_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _SAME_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _SAME_BOOL = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
-# Plain text to PyYAML but a number to yaml.v3: `1e5`, `0o17` (an ID like 12e45... would be mangled).
-_YAML12_ONLY_NUMBER = re.compile(r"[-+]?([0-9]+([eE][-+]?[0-9]+))|0o[0-7]+")
+# Plain text to PyYAML but a number to yaml.v3: an exponent without a sign or without a dot (`1e5`,
+# `1.5e3`, `.5e3`; PyYAML's floats need both) and `0o17` (an ID like 12e45... would be mangled).
+_YAML12_ONLY_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+|0o[0-7]+")
 
 
 class YamlError(Exception):

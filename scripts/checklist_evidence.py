@@ -13,9 +13,11 @@ Writing reads environment variables the workflow sets from its jobs' results:
   SMOKE_RESULT           result of `bookingctl verify` on staging
   MIGRATIONS_RESULT      result of `bookingctl migrate status` on staging (after `pulumi up` applied them)
   INTEGRATIONS_RESULT    result of `bookingctl monitor health` on staging
-An item is true only when its result is "success". Items this repository has no job for
-(documentation, security and performance review, e2e tests of the app repository) come from
-REVIEW_APPROVED: the reviewer's approval covers them, as the guide's "Code Review Complete" does.
+An item is true only when its result is "success" (REVIEW_APPROVED: "true"). Items this
+repository has no job for are stood in for, and SOURCES below says by what: the documentation,
+security and performance reviews by the approving review (as the guide's "Code Review Complete"
+does), and the app's end-to-end suite (`pnpm test:e2e`, which lives in the app repository) by
+`bookingctl verify` against staging, the nearest end-to-end check this repository has.
 
 --check exists because `pulumi up` evaluates the checklist (a stack policy) only after every step
 has been applied: the deploy job refuses to start while any item is not true.

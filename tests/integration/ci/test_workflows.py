@@ -129,13 +129,16 @@ def test_secrets_are_given_only_to_the_steps_that_use_them() -> None:
     assert not secrets_used(pull_request["test"]) and not secrets_used(pull_request["gate"])
 
 
-def test_pull_request_code_meets_credentials_only_after_approval_and_with_a_read_only_token() -> None:
+def test_pull_request_code_meets_credentials_only_after_approval_and_never_production_s() -> None:
+    """A preview decrypts the stack's secrets for the program: only staging's, after approval."""
     preview = workflow("pull-request.yml")["jobs"]["preview"]
     assert preview["environment"] == "pull-request-preview"  # required reviewers (README)
     assert "head.repo.full_name == github.repository" in preview["if"]
-    env = pulumi_steps(preview)[0]["env"]
-    assert env["CLOUDFLARE_API_TOKEN"] == "${{ secrets.CLOUDFLARE_API_TOKEN_READONLY }}"
-    assert pulumi_steps(preview)[0]["with"]["policyPackConfigs"] == "pr-policy-config.json"
+    [step] = pulumi_steps(preview)
+    assert step["with"]["stack-name"] == "staging" and "strategy" not in preview
+    assert step["env"]["CLOUDFLARE_API_TOKEN"] == "${{ secrets.CLOUDFLARE_API_TOKEN_READONLY }}"
+    assert step["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.STAGING_CONFIG_PASSPHRASE }}"
+    assert step["with"]["policyPackConfigs"] == "pr-policy-config.json"
 
 
 def test_pull_request_gates_read_their_policy_config_from_the_base_branch() -> None:
@@ -170,7 +173,7 @@ def test_scheduled_jobs_run_without_waiting_for_an_approval() -> None:
     daily = workflow("scheduled.yml")["jobs"]["daily"]
     assert daily["environment"] == "production-ops"  # not `production`, which has required reviewers
     runs = " ".join(str(s.get("run", "")) for s in steps_of(daily))
-    for needed in ("backup create --stack production", "--upload", "backup prune", "report daily", "audit security"):
+    for needed in ("backup create --stack production", "--upload", "backup verify", "report daily", "audit security"):
         assert needed in runs, needed
 
 

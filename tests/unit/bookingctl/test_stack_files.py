@@ -128,6 +128,10 @@ def test_non_utf8_stack_file_is_refused(project: Project) -> None:
     ("  other:mode: 0755\n", "other:mode", "YAML 1.1 number"),
     ("  other:duration: 1:30\n", "other:duration", "YAML 1.1 number"),
     ("  other:zone: 12e45678901234567890123456789012\n", "other:zone", "a number in YAML 1.2"),
+    # Floats whose exponent has no sign (or which have no dot) are text to PyYAML, numbers to yaml.v3.
+    ("  other:ratio: 1.5e3\n", "other:ratio", "a number in YAML 1.2"),
+    ("  other:ratio: .5e3\n", "other:ratio", "a number in YAML 1.2"),
+    ("  other:ratio: 1e+5\n", "other:ratio", "a number in YAML 1.2"),
 ])
 def test_yaml_typed_values_are_refused_naming_the_key_and_asking_for_quotes(
         project: Project, line: str, key: str, kind: str) -> None:
