@@ -85,12 +85,6 @@ def project_root() -> Path:
     return cwd.parent
 
 
-def route_host(pattern: str) -> str:
-    """The hostname of a Workers route pattern such as `www.example.co.za/*`."""
-    host = pattern.split("/", 1)[0]
-    return host[2:] if host.startswith("*.") else host
-
-
 def message(what: str, why: str, fix: str) -> str:
     """Every violation says what is wrong, why it matters and how to fix it."""
     return f"{what}\nWhy: {why}\nFix: {fix}"

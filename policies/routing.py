@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity, StackValidationArgs
 
-from booking_shared.hostnames import declared_hostnames
+from booking_shared.hostnames import declared_hostnames, route_host
 from booking_shared.naming import NAMESPACE
 from booking_shared.tokens import DNS, ROUTE
 from policies.common import (
@@ -15,7 +15,6 @@ from policies.common import (
     make_stack_policy,
     message,
     of_type,
-    route_host,
 )
 
 ROUTES = "worker-routes-on-own-hostnames"

@@ -208,6 +208,14 @@ def test_route_on_a_foreign_hostname_is_a_violation(prod_pack: PackProcess, prod
     assert "www.someone-else.co.za" in v.message and v.resource.endswith("::main-route")
 
 
+def test_a_wildcard_route_under_the_domain_is_not_the_domain_itself(prod_pack: PackProcess, production: Plan) -> None:
+    """`*.www.instylehairboutique.co.za/*` catches every name under the domain, none of them declared
+    (the policy used to read it as the domain itself and let it pass)."""
+    plan = changed(production, "main-route", ("pattern",), "*.www.instylehairboutique.co.za/*")
+    [v] = found(prod(prod_pack, plan), "worker-routes-on-own-hostnames")
+    assert "*.www.instylehairboutique.co.za" in v.message
+
+
 def test_unproxied_dns_record_violates_both_routing_policies(prod_pack: PackProcess, production: Plan) -> None:
     result = prod(prod_pack, changed(production, "main-dns", ("proxied",), False))
     [record] = found(result, "dns-records-proxied")
