@@ -8,6 +8,7 @@ with secrets still marked), which the public `Mocks.new_resource` hook does not 
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -249,6 +250,7 @@ def run_program(
     `fresh`: plan as the first preview of a stack where nothing exists yet (outputs unknown).
     Exceptions from the program (a `ConfigError`, say) propagate to the caller unchanged.
     """
+    _ensure_event_loop()
     mocks = _PlanMocks(fresh)
     monitor = _RecordingMonitor(mocks)
     # A fresh root Stack per run: set_mocks reuses an existing one, with the previous run's outputs.
@@ -271,6 +273,15 @@ def run_program(
     outputs = {name: _resolve(value) for name, value in raw_outputs.items()}
     return Plan(project=project.name, stack=stack, resources=tree_order(monitor.recorded),
                 outputs=outputs, warnings=list(warnings), registered=[r.urn for r in monitor.recorded])
+
+
+def _ensure_event_loop() -> None:
+    """The Pulumi runtime creates futures on the thread's current loop; after an `asyncio.run` (a hook's
+    test, an operation) the main thread has none left, and set_mocks would fail."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:

@@ -41,3 +41,18 @@ def test_policies_that_need_an_unknown_value_only_warn_as_in_a_real_first_previe
     normal = subprocess.run([str(BIN / "bookingctl"), "plan", "staging", "-f", "json", "--project-dir", str(REPO)],
                             capture_output=True, text=True, timeout=120)
     assert not [v for v in json.loads(normal.stdout)["violations"] if "during preview" in v["message"]]
+
+
+def test_a_plan_runs_after_asyncio_run_has_left_the_thread_without_a_loop() -> None:
+    """A hook or an operation run with asyncio.run earlier in the process unsets the thread's loop;
+    the Pulumi runtime's futures need one."""
+    import asyncio
+
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(nothing())
+    project = find_project(REPO)
+    settings = load_stack(project, "staging")
+    plan = run_program(project, "staging", settings.flat, settings.secret_keys)
+    assert plan.outputs["workerName"] == "appointmentbooking-api-staging"
