@@ -51,7 +51,7 @@ def _usage_types() -> tuple[type[BaseException], ...]:
     for module, name in (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
                          ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
                          ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
-                         ("ops.backups", "BackupNotFound")):
+                         ("ops.backups", "BackupInputError")):
         loaded = sys.modules.get(module)
         if loaded is not None:
             found.append(getattr(loaded, name))

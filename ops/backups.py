@@ -61,8 +61,13 @@ class BackupError(Exception):
     """A backup could not be made, found or trusted; the message says which file and why."""
 
 
-class BackupNotFound(BackupError):
-    """The backup or folder named does not exist: a wrong name or --dest (bad input, not a bad backup)."""
+class BackupInputError(BackupError):
+    """The arguments name something unusable (a label, a name, a folder, a retention): bad input, not a
+    bad backup."""
+
+
+class BackupNotFound(BackupInputError):
+    """The backup or folder named does not exist: a wrong name or --dest."""
 
 
 class ManifestError(BackupError):
@@ -182,7 +187,7 @@ def _require_folder(dest: Path) -> None:
     if not dest.exists():
         raise BackupNotFound(f"no backup folder at {dest}; check --dest (or --stack), or make a backup there first")
     if not dest.is_dir():
-        raise BackupError(f"{dest} is not a folder; --dest names the folder holding the backups")
+        raise BackupInputError(f"{dest} is not a folder; --dest names the folder holding the backups")
 
 
 def _sha256(path: Path, progress: Progress = no_progress) -> str:
@@ -265,7 +270,7 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
     A remote database goes through D1's export, bounded by `limits` (default: ExportLimits()).
     """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", label):
-        raise BackupError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
+        raise BackupInputError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
     dest.mkdir(parents=True, exist_ok=True)
     staging.sweep(dest)
     now = now or dt.datetime.now(dt.UTC)
@@ -400,8 +405,8 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
     else:
         folder, name = dest, name_or_file
     if not is_backup_name(name):
-        raise BackupError(f"{name!r} is not a backup name (letters, digits, '.', '_' and '-', at most 200 "
-                          "characters); `bookingctl backup list` shows the backups")
+        raise BackupInputError(f"{name!r} is not a backup name (letters, digits, '.', '_' and '-', at most 200 "
+                               "characters); `bookingctl backup list` shows the backups")
     manifest_path = folder / f"{name}{_MANIFEST}"
     if not manifest_path.is_file():
         raise BackupNotFound(f"no backup {name!r} in {folder} (no {manifest_path.name}); `bookingctl backup list` "
@@ -503,8 +508,8 @@ def prune(dest: Path, retention_days: int, *, now: dt.datetime | None = None,
     manifest's: a dump changed or replaced since is left in place, with a `warn`.
     """
     if not 1 <= retention_days <= MAX_RETENTION_DAYS:
-        raise BackupError(f"--retention-days {retention_days}: must be at least 1 and at most {MAX_RETENTION_DAYS} "
-                          "(a century)")
+        raise BackupInputError(f"--retention-days {retention_days}: must be at least 1 and at most "
+                               f"{MAX_RETENTION_DAYS} (a century)")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)
     if not dry_run:
         staging.sweep(dest)
@@ -619,7 +624,7 @@ def _check_target(target: Path, replace: bool, backup: str) -> int | None:
         kind = next((name for test, name in _FILE_KINDS if test(found.st_mode)), "special file")
         raise TargetError(f"{target} is a {kind}, not a regular file; --local names a SQLite database file")
     if not replace:
-        raise BackupError(f"{target} exists; pass --replace to overwrite it with backup {backup}")
+        raise BackupInputError(f"{target} exists; pass --replace to overwrite it with backup {backup}")
     with target.open("rb") as f:
         header = f.read(100)
     if not header:

@@ -97,7 +97,10 @@ def list_(
         cfg = load_stack_config(stack, project_dir)
         with cloudflare_client() as client:
             names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
-        sys.stdout.write("".join(f"{n}\n" for n in names))
+        if fmt == TableOrJson.json:
+            sys.stdout.write(json.dumps(names, indent=2) + "\n")
+        else:
+            output.print_rows(f"Backups in R2 bucket {cfg.backup_bucket_name}", [{"name": n} for n in names], fmt)
         return
     output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn), fmt)
 

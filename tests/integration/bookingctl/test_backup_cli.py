@@ -154,3 +154,15 @@ def test_foreign_key_violations_are_warned_at_create_and_need_a_flag_to_restore(
     code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(target),
                        "--allow-foreign-key-violations")
     assert code == 0 and f"restored backup {name} into {target}" in err
+
+
+@pytest.mark.parametrize("args", [
+    ["backup", "prune", "--retention-days", "0"], ["backup", "prune", "--retention-days", "-5"],
+    ["backup", "verify", ""], ["backup", "create", "--label", "Bad"],
+])
+def test_bad_arguments_are_bad_input_not_a_failed_backup(db: Path, dest: Path, args: list[str]) -> None:
+    dest.mkdir()
+    extra = ["--local", str(db)] if args[1] == "create" else []
+    code, out, err = run(*args, *extra, "--dest", str(dest))
+    one_error(code, err)
+    assert code == 2 and out == ""
