@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bookingctl.errors import UsageError
 from bookingctl.options import (
     FormatOption,
     LocalOption,
@@ -17,6 +19,9 @@ from bookingctl.options import (
     migrations_of,
     open_database,
 )
+
+if TYPE_CHECKING:
+    from ops.migrations import Migration
 
 app = typer.Typer(help="D1 migrations: status and apply (tracked in d1_migrations, as wrangler does).",
                   no_args_is_help=True)
@@ -49,10 +54,31 @@ def apply(
     restored on any failure. Asks first unless --yes or CI is set.
     """
     from bookingctl import output
+
+    migrations = migrations_of(folder, project_dir)
+    if local is not None and stack is None and not local.exists():
+        # Ask before the file exists: a refusal (or a failed first migration) leaves nothing behind.
+        if not local.parent.is_dir():
+            raise UsageError(f"--local {local}: folder {local.parent} does not exist")
+        output.info(f"local {local}: no such file; it would be created and {len(migrations)} migrations "
+                    f"applied: {', '.join(m.name for m in migrations)}")
+        confirm("Create it and apply them now?", yes, "create a database")
+        try:
+            _apply(stack, local, migrations, project_dir, yes=True)
+        except BaseException:
+            for leftover in (local, *(local.with_name(local.name + s) for s in ("-journal", "-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+            raise
+        return
+    _apply(stack, local, migrations, project_dir, yes=yes)
+
+
+def _apply(stack: str | None, local: Path | None, migrations: list[Migration], project_dir: Path | None, *,
+           yes: bool) -> None:
+    from bookingctl import output
     from ops.migrations import apply as apply_migrations
     from ops.migrations import pending, status
 
-    migrations = migrations_of(folder, project_dir)
     with open_database(stack, local, project_dir, create=True) as db:
         todo = pending(db, migrations)
         if not todo:

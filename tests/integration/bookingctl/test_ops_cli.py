@@ -116,6 +116,30 @@ def test_migrate_apply_creates_a_local_database_from_nothing_and_says_so(tmp_pat
     assert {"appointments", "users", "d1_migrations"} <= tables
 
 
+def test_migrate_apply_asks_before_creating_a_local_database_and_a_refusal_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    new = tmp_path / "new.db"
+    code, _, err = run("migrate", "apply", "--local", str(new))
+    assert code == 2 and "no such file; it would be created" in err and "pass --yes" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_first_migration_leaves_no_half_made_database_behind(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_broken.sql").write_text("CREATE TABLE a (x);\nINSERT INTO nope VALUES (1);\n")
+    new = tmp_path / "new.db"
+    code, _, err = run("migrate", "apply", "--local", str(new), "--dir", str(folder), "--yes")
+    assert code == 1 and "0001_broken.sql:2" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["migrations"]
+
+
+def test_migrate_apply_into_a_missing_folder_is_bad_input(tmp_path: Path) -> None:
+    code, _, err = run("migrate", "apply", "--local", str(tmp_path / "nope" / "new.db"), "--yes")
+    assert code == 2 and "does not exist" in err and not (tmp_path / "nope").exists()
+
+
 def test_users_permissions_of_an_unknown_user_fails_saying_so(db: Path) -> None:
     run("migrate", "apply", "--local", str(db), "--yes")
     code, out, err = run("users", "permissions", "nobody@example.com", "--local", str(db))
