@@ -102,6 +102,8 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
                       project_dir: Path | None) -> tuple[str | None, Database | None]:
     """(site URL, database) for the commands that check a deployed site: from --stack (its domain and
     D1), or from --base-url with an optional --local file."""
+    if stack is not None and local is not None:
+        raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
     if stack is not None:
         cfg = load_stack_config(stack, project_dir)
         return base_url or cfg.site_url, remote_database_of(cfg)

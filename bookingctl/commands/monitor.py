@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -82,17 +83,17 @@ def health(
             raise UsageError(f"--skip {name!r}: not an integration; use one of {', '.join(INTEGRATIONS)} "
                              "(or --skip-integrations for all)")
         skipped.add(key)
-    url, db = site_and_database(stack, base_url, local, project_dir)
-    if url is None:
+    if stack is None and base_url is None:
         raise UsageError("name what to check: --stack STACK, or --base-url URL [--local FILE]")
     endpoints = dict(INTEGRATIONS)
     for name, given in (("paystack", paystack_url), ("google_calendar", google_calendar_url),
                         ("whatsapp", whatsapp_url)):
         if given:
             endpoints[name] = given
-    report = check_health(url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout, skip=skipped)
-    if db is not None:
-        db.close()
+    url, db = site_and_database(stack, base_url, local, project_dir)
+    assert url is not None  # a stack always has a site URL
+    with db if db is not None else contextlib.nullcontext():
+        report = check_health(url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout, skip=skipped)
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if report.overall_status == "FAIL":
         failed = ", ".join(name for name, c in report.checks.items() if c["status"] == "FAIL")
@@ -170,10 +171,10 @@ def daily(
     from ops.monitor import post_webhook
     from ops.report import build, write
 
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; name the folder for the daily reports")
     if stack is not None:
-        url, db = site_and_database(stack, base_url, None, project_dir)  # the stack is read once
-        if local is not None:
-            raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+        url, db = site_and_database(stack, base_url, local, project_dir)  # the stack is read once
     else:
         url, db = base_url, open_database(None, local, project_dir)
     assert db is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -82,10 +83,9 @@ def verify(
     if stack is None and base_url is None and local is None:
         raise UsageError("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
     url, db = site_and_database(stack, base_url, local, project_dir)
-    result = run_verify(url, db, deadline=timeout, request_timeout=request_timeout, expected_version=version,
-                        log=output.progress_log(progress))
-    if db is not None:
-        db.close()
+    with db if db is not None else contextlib.nullcontext():
+        result = run_verify(url, db, deadline=timeout, request_timeout=request_timeout, expected_version=version,
+                            log=output.progress_log(progress))
     sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     if not result.ok:
         failed = ", ".join(c.name for c in result.checks if not c.ok)

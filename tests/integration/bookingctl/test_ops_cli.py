@@ -51,10 +51,26 @@ def test_failed_migration_exits_1_naming_file_and_line(db: Path, tmp_path: Path)
     assert code == 1 and "0001_broken.sql:2" in err and "exactly as before" in err
 
 
-@pytest.mark.parametrize("args", [["migrate", "status"], ["migrate", "status", "--stack", "staging", "--local", "x"]])
-def test_exactly_one_database_must_be_named(args: list[str]) -> None:
+@pytest.mark.parametrize("args", [
+    ["migrate", "status"], ["migrate", "status", "--stack", "staging", "--local", "x"],
+    ["verify", "--stack", "staging", "--local", "x"], ["monitor", "health", "--stack", "staging", "--local", "x"],
+    ["report", "daily", "--stack", "staging", "--local", "x"],
+])
+def test_exactly_one_database_must_be_named(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused before the stack is read: no token is needed to be told.
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     code, _, err = run(*args)
     assert code == 2 and "exactly one database" in err
+
+
+def test_options_are_checked_before_the_database_is_opened(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    code, _, err = run("monitor", "health", "--local", str(missing))
+    assert code == 2 and "name what to check" in err
+    (tmp_path / "reports").write_text("")
+    code, _, err = run("report", "daily", "--local", str(missing), "--out", str(tmp_path / "reports"))
+    assert code == 2 and "is a file" in err
+    assert not missing.exists()
 
 
 def test_remote_stack_without_a_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
