@@ -14,6 +14,7 @@ through this module too (`other_stacks`), so both judge hostnames from the same 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,19 @@ STACK_FILE_MAX_BYTES = 1024 * 1024
 
 class ProjectError(Exception):
     """The project or stack files cannot be read; the message names the file and the fix."""
+
+
+# Pulumi's own rule for a stack's name; anything else could never be a stack, and the name becomes
+# part of paths (Pulumi.<stack>.yaml, backups/<stack>/), where `..` or `/` would leave the project.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def check_stack_name(stack: str) -> str:
+    """`stack`, if it can name a Pulumi stack; otherwise a ProjectError saying what can."""
+    if not _STACK_NAME.fullmatch(stack) or set(stack) == {"."}:
+        raise ProjectError(f"stack name {stack!r}: use letters, digits, '-', '_' and '.' (at most 100 "
+                           "characters), as Pulumi does; e.g. --stack staging")
+    return stack
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class Project:
     main: Path
 
     def stack_file(self, stack: str) -> Path:
-        return self.root / f"Pulumi.{stack}.yaml"
+        return self.root / f"Pulumi.{check_stack_name(stack)}.yaml"
 
     def stacks(self) -> list[str]:
         return committed_stacks(self.root)
@@ -94,7 +108,8 @@ class OtherStack:
 
 def committed_stacks(root: Path) -> list[str]:
     """The stacks with a `Pulumi.<stack>.yaml` in the project folder."""
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    names = (p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(n for n in names if _STACK_NAME.fullmatch(n))
 
 
 def find_project(start: Path) -> Project:

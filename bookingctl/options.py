@@ -118,7 +118,9 @@ def migrations_of(folder: Path | None, project_dir: Path | None) -> list[Migrati
 
 
 def backup_folder(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:
-    return dest or project_root(project_dir) / "backups" / (stack or "local")
+    from booking_shared.project import check_stack_name
+
+    return dest or project_root(project_dir) / "backups" / (check_stack_name(stack) if stack else "local")
 
 
 def confirm(question: str, yes: bool, action: str, *, honour_ci: bool = True) -> None:

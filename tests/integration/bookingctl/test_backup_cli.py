@@ -166,3 +166,10 @@ def test_bad_arguments_are_bad_input_not_a_failed_backup(db: Path, dest: Path, a
     code, out, err = run(*args, *extra, "--dest", str(dest))
     one_error(code, err)
     assert code == 2 and out == ""
+
+
+@pytest.mark.parametrize("stack", ["..", "../../etc", "a/b"])
+def test_a_stack_name_never_leads_the_backup_folder_out_of_backups(stack: str) -> None:
+    code, out, err = run("backup", "list", "--stack", stack)
+    one_error(code, err, f"stack name {stack!r}")
+    assert code == 2 and out == ""

@@ -82,6 +82,12 @@ def test_unknown_stack_exits_2_naming_the_missing_file_and_known_stacks() -> Non
     assert "production, staging" in err
 
 
+@pytest.mark.parametrize("stack", ["../production", "..", "prod uction", "a/b"])
+def test_a_name_no_stack_could_have_exits_2_saying_what_a_stack_name_is(stack: str) -> None:
+    code, out, err = invoke("plan", stack, "--project-dir", str(REPO))
+    assert code == 2 and out == "" and f"stack name {stack!r}" in err and "letters, digits" in err
+
+
 def test_no_project_file_exits_2(tmp_path: Path) -> None:
     code, _, err = invoke("plan", "production", "--project-dir", str(tmp_path))
     assert code == 2
