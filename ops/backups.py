@@ -42,7 +42,7 @@ from ops import staging
 from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
 from ops.sqlload import Limits, LoadError, load_dump
 from ops.sqlscript import quote_ident
-from ops.targets import Database, LocalDatabase, RemoteDatabase, TargetError
+from ops.targets import SIDECARS, SQLITE_HEADER, Database, LocalDatabase, RemoteDatabase, TargetError
 
 CRITICAL_TABLES = ("users", "appointments", "services")
 _MANIFEST = ".manifest.json"
@@ -591,7 +591,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
                 conn.close()
             if report.ok:
                 progress("install", 0, 1)
-                if page_size is None and not any(Path(f"{target}{s}").exists() for s in _SIDECARS):
+                if page_size is None and not any(Path(f"{target}{s}").exists() for s in SIDECARS):
                     _fsync_rename(staged, target)
                 else:
                     _copy_into(staged, target, lock_timeout)
@@ -602,8 +602,6 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
     return manifest
 
 
-_SIDECARS = ("-journal", "-wal", "-shm")
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _FILE_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
                (stat.S_ISSOCK, "socket"))
 
@@ -629,7 +627,7 @@ def _check_target(target: Path, replace: bool, backup: str) -> int | None:
         header = f.read(100)
     if not header:
         return 0  # an empty file is an empty SQLite database
-    if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
         raise TargetError(f"{target} is not a SQLite database (its first bytes are not SQLite's header), and "
                           "--replace only replaces a database: move it away, or restore to another path")
     size = int.from_bytes(header[16:18], "big")

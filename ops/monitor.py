@@ -22,7 +22,7 @@ from typing import Any
 from booking_shared.naming import looks_like_staging
 from ops.http import Client, HttpError, get_health, printable, url_problem
 from ops.targets import LocalDatabase, RemoteDatabase
-from ops.verify import DATABASE_PROBE
+from ops.verify import probe_database
 
 # The integrations' public endpoints; any answer below 500 means the service is up and reachable
 # (Google's and Meta's roots answer 404/400 without credentials; Paystack's answers 200).
@@ -78,14 +78,8 @@ def health(health_url: str, db: LocalDatabase | RemoteDatabase | None = None,
         def database() -> dict[str, Any]:
             if db is None:
                 return {"status": "SKIPPED", "detail": "no database target given"}
-            try:
-                rows = db.query(DATABASE_PROBE)
-            except Exception as exc:  # any failure to answer is the finding
-                return {"status": "FAIL", "error": printable(str(exc))}
-            value = rows[0].get("test") if rows else None
-            if value in (1, "1"):
-                return {"status": "OK"}
-            return {"status": "FAIL", "error": f"SELECT 1 returned {printable(repr(value), 80)}"}
+            answer = probe_database(db)
+            return {"status": "OK"} if answer.ok else {"status": "FAIL", "error": answer.detail}
 
         def integration(url: str) -> Callable[[], dict[str, Any]]:
             def check() -> dict[str, Any]:

@@ -25,10 +25,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ops.targets import SIDECARS
+
 STALE_AFTER = 3600.0  # seconds without a change after which an unheld partial is a leftover
 SCRATCH_PREFIX = "bookingctl-verify-"
 _PARTIAL = re.compile(r"\..+\.partial")
-_SIDECARS = ("-journal", "-wal", "-shm")
 
 
 @contextlib.contextmanager
@@ -81,7 +82,7 @@ def sweep(folder: Path, prefix: str = ".", *, now: float | None = None) -> list[
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
         for entry in entries:
             base = entry.name
-            for suffix in _SIDECARS:
+            for suffix in SIDECARS:
                 base = base.removesuffix(suffix)
             if not (entry.name.startswith(prefix) and _PARTIAL.fullmatch(base)):
                 continue
@@ -128,7 +129,7 @@ def _unheld(path: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
-    for name in (path.name, *(path.name + suffix for suffix in _SIDECARS)):
+    for name in (path.name, *(path.name + suffix for suffix in SIDECARS)):
         with contextlib.suppress(FileNotFoundError):
             (path.parent / name).unlink()
 

@@ -31,7 +31,9 @@ class UncertainWriteError(Exception):
     """A write got no clear answer: it may or may not have been applied. The message says how to check and undo."""
 
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# The files SQLite keeps beside a database while it writes; a copy or removal of the database covers them.
+SIDECARS = ("-journal", "-wal", "-shm")
 
 
 class LocalDatabase:
@@ -54,8 +56,8 @@ class LocalDatabase:
             raise TargetError(f"{path} is not a regular file, so it cannot be a SQLite database")
         else:
             with path.open("rb") as f:
-                header = f.read(len(_SQLITE_HEADER))
-            if header and header != _SQLITE_HEADER:
+                header = f.read(len(SQLITE_HEADER))
+            if header and header != SQLITE_HEADER:
                 raise TargetError(f"{path} is not a SQLite database (its first bytes are not SQLite's header)")
         self.path = path
         self.label = f"local {path}"

@@ -81,17 +81,33 @@ def _health(http: Client, base: str, check: Check, expected_version: str | None,
 DATABASE_PROBE = "SELECT 1 AS test FROM (SELECT COUNT(*) FROM sqlite_master)"
 
 
-def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
+@dataclass(frozen=True)
+class DatabaseAnswer:
+    """What the database said to DATABASE_PROBE: `detail` is printable (the API's error text is remote input)."""
+
+    ok: bool
+    detail: str
+    elapsed: float | None  # seconds, when it answered at all
+
+
+def probe_database(db: LocalDatabase | RemoteDatabase) -> DatabaseAnswer:
+    """Ask the database to read itself once; any failure to answer is the finding, never an exception."""
     started = time.perf_counter()
     try:
         rows = db.query(DATABASE_PROBE)
-    except Exception as exc:  # any failure to answer is the finding
-        check.detail = f"{db.label}: {printable(str(exc))}"  # the API's error text is remote input
-        return False
-    check.response_time = round(time.perf_counter() - started, 4)
+    except Exception as exc:
+        return DatabaseAnswer(False, printable(str(exc)), None)
     value = rows[0].get("test") if rows else None
-    check.detail = f"{db.label}: SELECT 1 returned {printable(repr(value), 80)}"
-    return value in (1, "1")
+    return DatabaseAnswer(value in (1, "1"), f"SELECT 1 returned {printable(repr(value), 80)}",
+                          round(time.perf_counter() - started, 4))
+
+
+def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
+    answer = probe_database(db)
+    check.detail = f"{db.label}: {answer.detail}"
+    if answer.elapsed is not None:
+        check.response_time = answer.elapsed
+    return answer.ok
 
 
 def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, deadline: float = 120.0,

@@ -66,7 +66,9 @@ def apply(
         try:
             _apply(stack, local, migrations, project_dir, yes=True)
         except BaseException:
-            for leftover in (local, *(local.with_name(local.name + s) for s in ("-journal", "-wal", "-shm"))):
+            from ops.targets import SIDECARS
+
+            for leftover in (local, *(local.with_name(local.name + s) for s in SIDECARS)):
                 leftover.unlink(missing_ok=True)
             raise
         return
