@@ -139,6 +139,19 @@ def test_thresholds_come_from_stack_config() -> None:
                      source="Pulumi.production.yaml", project_root=Path(REPO))
 
 
+@pytest.mark.parametrize(("watch", "key"), [
+    ('{"errorWindowSeconds": 1e308}', "errorWindowSeconds"),
+    ('{"latencyWindowSeconds": Infinity}', "latencyWindowSeconds"),
+    ('{"errorRatePercent": NaN}', "errorRatePercent"), ('{"databaseFailures": 2.5}', "databaseFailures"),
+    ('{"intervalSeconds": true}', "intervalSeconds"), ('{"errorWindowSeconds": -300}', "errorWindowSeconds"),
+])
+def test_watch_windows_that_would_switch_a_trigger_off_are_refused(watch: str, key: str) -> None:
+    """A window of 1e308 s or infinity never fills, so its trigger could never fire (adversarial 1.57)."""
+    with pytest.raises(ConfigError, match=rf"watch\.{key}"):
+        parse_config({**BASE, "booking:watch": watch}, set(SECRETS), stack="production",
+                     source="Pulumi.production.yaml", project_root=Path(REPO))
+
+
 def test_cli_watch_reports_json_and_refuses_a_bad_duration(site: Site) -> None:
     from typer.testing import CliRunner
 
