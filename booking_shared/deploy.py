@@ -47,6 +47,7 @@ def migrations_checksum(folder: Path) -> str:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
+
 # The logical names infra/program.py gives the API Worker component and its deployment.
 API_COMPONENT = "api"
 DEPLOYMENT_TYPE = "cloudflare:index/workersDeployment:WorkersDeployment"

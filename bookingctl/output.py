@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from booking_shared.text import printable
 
 if TYPE_CHECKING:  # only names: importing the gate or planner would load grpc and pulumi at start-up
     from bookingctl.gate import GateResult, Violation
@@ -37,17 +38,6 @@ def _console(stream: Any) -> Console:
 _LONG = 60
 # Inputs every resource repeats; they add nothing to a reviewer's reading of one row.
 _NOISE = frozenset({"accountId"})
-
-
-def printable(text: str) -> str:
-    """`text` with control and format characters spelled out (`\\x1b`, `\\r`, `\\u202e`).
-
-    For text read from files, such as a manifest's reason or a file name: an ANSI escape sequence,
-    a carriage return or a bidirectional override in it could otherwise recolour, move or rewrite
-    what the terminal shows. Markup is already safe: everything is printed through rich's Text.
-    """
-    return "".join(ch.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
 
 
 def error(message: str) -> None:
@@ -281,9 +271,9 @@ def print_backups(found: list[Manifest], fmt: str) -> None:
     for column in ("Name", "Created (UTC)", "Size", "Rows", "Source", "Reason"):
         table.add_column(column)
     for m in found:
-        table.add_row(Text(printable(m.name)), Text(printable(m.created_at)), Text(f"{m.size:,}"),
-                      Text(f"{sum(m.tables.values()):,}"), Text(printable(str(m.source.get("database")))),
-                      Text(printable(m.reason)))
+        table.add_row(Text(printable(m.name, None)), Text(printable(m.created_at, None)), Text(f"{m.size:,}"),
+                      Text(f"{sum(m.tables.values()):,}"), Text(printable(str(m.source.get("database")), None)),
+                      Text(printable(m.reason, None)))
     _console(sys.stdout).print(table)
 
 

@@ -180,6 +180,10 @@ class VerifyReport:
         self.checks.append({"check": name, "ok": ok, "detail": detail})
         self.ok = self.ok and ok
 
+    def failures(self) -> str:
+        """The failed checks as `check: detail; ...`, for an error message."""
+        return "; ".join(f"{c['check']}: {c['detail']}" for c in self.checks if not c["ok"])
+
 
 # --- files ----------------------------------------------------------------------------------
 
@@ -597,8 +601,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
                     _copy_into(staged, target, lock_timeout)
                 progress("install", 1, 1)
     if not report.ok:
-        failed = "; ".join(f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"])
-        raise BackupError(f"backup {report.name} failed verification, not restoring: {failed}")
+        raise BackupError(f"backup {report.name} failed verification, not restoring: {report.failures()}")
     return manifest
 
 
@@ -679,8 +682,7 @@ def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Mani
     sql_file = dest / manifest.file
     report = VerifyReport(manifest.name, ok=True)
     if not _check_file(report, sql_file, manifest, no_progress) or not report.ok:
-        failed = "; ".join(f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"])
-        raise BackupError(f"{sql_file} is not the dump its manifest describes ({failed}); not uploading")
+        raise BackupError(f"{sql_file} is not the dump its manifest describes ({report.failures()}); not uploading")
     keys = []
     for file_name in (manifest.file, f"{manifest.name}{_MANIFEST}"):
         path = dest / file_name

@@ -101,7 +101,7 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
         if result.ok:
             log(f"post-deploy verification of version {version_id} passed in {result.elapsed:.0f} s")
             return result.to_dict()
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in result.checks if not c.ok)
+        failed = result.failures()
         _, before = served_before(history, deployment_id)
         if before is None or before == version_id:
             # A migration-only change or a redeploy of the same version: the code that served before
@@ -125,9 +125,8 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
                                   f"back by hand: bookingctl rollback --stack {ctx.stack}") from exc
         r = rolled.rollback
         after = ("it verifies healthy" if rolled.ok else
-                 "it does NOT verify healthy either: " + "; ".join(
-                     f"{c.name}: {c.detail}" for c in (rolled.verification.checks if rolled.verification else [])
-                     if not c.ok))
+                 "it does NOT verify healthy either: " + (rolled.verification.failures() if rolled.verification
+                                                          else ""))
         raise DeployHookError(f"post-deploy verification of version {r.from_version} failed ({failed}); rolled "
                               f"{ctx.worker_name} back to version {r.to_version} (deployment {r.deployment_id}), and "
                               f"{after}. The database was not touched. Pulumi's state still records the failed "

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from booking_shared.text import printable
+
 # Generous for a booking page (tens of KB); small enough that a hundred in flight fit in memory.
 MAX_BODY = 2 * 1024 * 1024
 # The health contract is a few hundred bytes of JSON.
@@ -57,13 +59,6 @@ class HttpError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def printable(text: str, limit: int = 200) -> str:
-    """`text` shortened, with control characters (ANSI escapes, bidi overrides) shown escaped."""
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def url_problem(url: str) -> str | None:

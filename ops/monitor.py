@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from booking_shared.naming import looks_like_staging
-from ops.http import Client, HttpError, get_health, printable, url_problem
+from booking_shared.text import printable
+from ops.http import Client, HttpError, get_health, url_problem
 from ops.targets import LocalDatabase, RemoteDatabase
 from ops.verify import probe_database
 

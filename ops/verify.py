@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ops.http import MIN_REQUEST_SECONDS, Client, HttpError, get_health, printable
+from booking_shared.text import printable
+from ops.http import MIN_REQUEST_SECONDS, Client, HttpError, get_health
 from ops.targets import LocalDatabase, RemoteDatabase
 
 
@@ -37,6 +38,10 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "ok": self.ok, "elapsed": round(self.elapsed, 3),
                 "checks": [asdict(c) for c in self.checks]}
+
+    def failures(self) -> str:
+        """The failed checks as `name: detail; ...`, for an error message."""
+        return "; ".join(f"{c.name}: {c.detail}" for c in self.checks if not c.ok)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from booking_shared.text import printable
 from bookingctl.errors import EXIT_FAILED, UsageError
 from bookingctl.options import (
     DestOption,
@@ -30,7 +31,7 @@ def _warn(message: str) -> None:
     """A warning about a file in a backup folder, whose name or content may hold control characters."""
     from bookingctl import output
 
-    output.warn(output.printable(message))
+    output.warn(printable(message, None))
 
 
 app = typer.Typer(help="SQL-dump backups: create, list, verify, prune, restore.", no_args_is_help=True)

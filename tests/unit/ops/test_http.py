@@ -7,7 +7,8 @@ import json
 import httpx
 import pytest
 
-from ops.http import MAX_JSON_DEPTH, printable, read_health, redact, redirect_problem, url_problem
+from booking_shared.text import printable
+from ops.http import MAX_JSON_DEPTH, read_health, redact, redirect_problem, url_problem
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8787", "notaurl", "x", "localhost:8787", "ftp://example.com/",
