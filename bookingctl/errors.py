@@ -46,36 +46,26 @@ class Failed(Exception):
 # Types are looked up among the modules already imported: an exception of a type whose module was
 # never loaded cannot have been raised, and importing them all here (infra.config loads pulumi)
 # would slow every command down for nothing.
-def _usage_types() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [UsageError]
-    for module, name in (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
-                         ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
-                         ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
-                         ("ops.backups", "BackupInputError")):
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            found.append(getattr(loaded, name))
-    return tuple(found)
+_USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
+          ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
+          ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
+          ("ops.backups", "BackupInputError"))
+_FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
+            ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
+            ("ops.targets", "UncertainWriteError"))
 
 
-def _failure_types() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [Failed]
-    for module, name in (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"),
-                         ("ops.rollback", "RollbackError"),
-                         ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"),
-                         ("ops.http", "HttpError"), ("ops.targets", "UncertainWriteError")):
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            found.append(getattr(loaded, name))
-    return tuple(found)
+def _loaded(own: type[BaseException], names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """`own` and those of the exception types `names` (module, class) whose module is imported."""
+    return (own, *(getattr(sys.modules[module], name) for module, name in names if module in sys.modules))
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an exception that escaped a command."""
     render = getattr(exc, "render", None)
-    if isinstance(exc, _usage_types()):
+    if isinstance(exc, _loaded(UsageError, _USAGE)):
         return EXIT_USAGE, render() if callable(render) else str(exc)
-    if isinstance(exc, _failure_types()):
+    if isinstance(exc, _loaded(Failed, _FAILURE)):
         return EXIT_FAILED, str(exc)
     cloudflare = sys.modules.get("cloudflare")
     if cloudflare is not None and isinstance(exc, cloudflare.APIError):
