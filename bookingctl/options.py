@@ -78,6 +78,9 @@ def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     return remote_database(cfg.account_id, cfg.database_name, stack=current_stack.get())
 
 
+_ONE_DATABASE = "name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)"
+
+
 def open_database(stack: str | None, local: Path | None, project_dir: Path | None, *,
                   create: bool = False) -> Database:
     """The database an operation works on: `--local FILE` or the `--stack` one.
@@ -88,7 +91,7 @@ def open_database(stack: str | None, local: Path | None, project_dir: Path | Non
     from ops.targets import LocalDatabase
 
     if (stack is None) == (local is None):
-        raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+        raise UsageError(_ONE_DATABASE)
     if local is None:
         return remote_database_of(load_stack_config(str(stack), project_dir))
     existed = local.exists()
@@ -103,7 +106,7 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
     """(site URL, database) for the commands that check a deployed site: from --stack (its domain and
     D1), or from --base-url with an optional --local file."""
     if stack is not None and local is not None:
-        raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+        raise UsageError(_ONE_DATABASE)
     if stack is not None:
         cfg = load_stack_config(stack, project_dir)
         return base_url or cfg.site_url, remote_database_of(cfg)
