@@ -160,47 +160,37 @@ def watch(
         raise UsageError(f"--duration {duration!r}: at most 24h")
     cfg = load_stack_config(stack, project_dir)
     clock = Clock()
-    url = (base_url or cfg.site_url).rstrip("/") + "/api/health"
-    client = None
+    site_url = (base_url or cfg.site_url).rstrip("/")
     on_trigger: Callable[[str], RollbackOutcome] | None = None
-    if rollback_on_trigger:
-        # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
-        # database the verification after it reads, and a version that served before this one.
-        client = cloudflare_client()
-        site = dataclasses.replace(_release_site(cfg), url=(base_url or cfg.site_url).rstrip("/"))
-        remote_database(cfg.account_id, cfg.database_name, client=client)
-        current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
-        if before is None or before == current:
-            output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or there "
-                        "is none): the watch reports triggers but cannot roll back")
-            client.close()
-            client = None
+    with contextlib.ExitStack() as held:
+        if rollback_on_trigger:
+            # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
+            # database the verification after it reads, and a version that served before this one.
+            client = held.enter_context(cloudflare_client())
+            site = dataclasses.replace(_release_site(cfg), url=site_url)
+            remote_database(cfg.account_id, cfg.database_name, client=client)
+            current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
+            if before is None or before == current:
+                output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or "
+                            "there is none): the watch reports triggers but cannot roll back")
+            else:
+                def roll_back(reason: str) -> RollbackOutcome:
+                    import cloudflare
 
-    if client is not None:
-        rollback_client, target = client, before
+                    try:
+                        report = roll_back_and_verify(client, site, to=before, reason=f"watch: {reason}",
+                                                      verify_deadline=60, log=output.info)
+                    except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
+                        output.error(f"automatic rollback failed: {exc}")
+                        return RollbackOutcome(error=str(exc))
+                    output.info(_state_hint(stack, project_dir, report.rollback.to_version))
+                    return RollbackOutcome(report=report.to_dict())
 
-        def roll_back(reason: str) -> RollbackOutcome:
-            import cloudflare
+                on_trigger = roll_back
 
-            try:
-                report = roll_back_and_verify(rollback_client, site, to=target, reason=f"watch: {reason}",
-                                              verify_deadline=60, log=output.info)
-            except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
-                output.error(f"automatic rollback failed: {exc}")
-                return RollbackOutcome(error=str(exc))
-            output.info(_state_hint(stack, project_dir, report.rollback.to_version))
-            return RollbackOutcome(report=report.to_dict())
-
-        on_trigger = roll_back
-
-    probe = http_probe(url, clock)
-    try:
+        probe = held.enter_context(contextlib.closing(http_probe(site_url + "/api/health", clock)))
         result = run_watch(probe, WatchSettings(seconds, cfg.watch), clock, on_trigger,
                            log=output.progress_log(progress))
-    finally:
-        probe.close()
-        if client is not None:
-            client.close()
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     if result.trigger:
         raise typer.Exit(EXIT_FAILED)
