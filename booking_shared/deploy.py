@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.rollout import RolloutSettings
+
 # Names the engine knows the hooks by across runs.
 BEFORE_TRAFFIC_HOOK = "booking-before-traffic"
 AFTER_TRAFFIC_HOOK = "booking-after-traffic"
@@ -38,6 +40,15 @@ class DeployContext:
     verify_deadline: float = 180.0
     # Builds the Cloudflare SDK client; None: from CLOUDFLARE_API_TOKEN (tests pass their double's).
     client_factory: Callable[[], Any] | None = field(default=None, compare=False)
+    # The canary a new version goes through before it takes all traffic (booking:rollout).
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    # sha256 of the Worker bundle being deployed: what a quarantine record names.
+    bundle_sha256: str = ""
+    # The stack's R2 bucket, where quarantine records are kept (None: none are written or read).
+    bucket: str | None = None
+    project: str = "appointmentbooking"
+    # Time for the canary's bake (ops.verify.Clock); None: the real clock. Tests pass a fake one.
+    clock: Any = field(default=None, compare=False)
 
 
 def migrations_checksum(folder: Path) -> str:

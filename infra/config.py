@@ -37,6 +37,7 @@ from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.errors import KeyedValueError
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
+from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
 from booking_shared.watch import WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -128,6 +129,29 @@ class Tenant(BaseModel):
         return _check_hex_id(value)
 
 
+class Rollout(BaseModel):
+    """`booking:rollout`: how a new Worker version earns its traffic (ops/canary.py).
+
+    Every key is checked on its own, so one run reports every bad value. Production bakes at least
+    5 minutes, the guide's shortest rollback window (error rate above 5 % for 5 minutes); staging
+    may bake for 0-2 minutes to keep its deploys quick.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    canary_percent: float = Field(10.0, ge=1, le=50, allow_inf_nan=False)
+    bake_minutes: int = Field(10, ge=0, le=60)
+    error_rate_percent: float = Field(5.0, ge=0.1, le=100, allow_inf_nan=False)
+    latency_seconds: float = Field(2.0, ge=0.1, le=60, allow_inf_nan=False)
+    min_requests: int = Field(100, ge=1, le=1_000_000)
+    on_insufficient_traffic: OnInsufficientTraffic = "probes"
+    pre_deploy_export: bool = False
+
+    def settings(self) -> RolloutSettings:
+        """The same values as the operations layer reads them."""
+        return RolloutSettings(**self.model_dump())
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -158,11 +182,11 @@ class StackConfig(BaseModel):
     health_check: bool = True
     # Receives the health-check alert; required in production (the guide's alerts are production's).
     alert_email: str | None = None
-    # A SQL export of D1 before every deployment, uploaded to the backup bucket. Off by default: an
-    # export blocks the database's other queries while it runs, so bookings fail during deploys;
-    # the Time Travel bookmark every deployment takes is the restore point, and the scheduled
-    # workflow exports daily.
-    pre_deploy_export: bool = False
+    # The canary, its bake and thresholds, and whether a SQL export precedes every deployment
+    # (`rollout.preDeployExport`, off: an export blocks the database's other queries while it runs,
+    # so bookings would fail during deploys; the Time Travel bookmark is the restore point, and the
+    # scheduled workflow exports daily).
+    rollout: Rollout = Rollout()
     watch: WatchThresholds = WatchThresholds()
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
@@ -232,6 +256,11 @@ class StackConfig(BaseModel):
     def _tenants_json(cls, value: Any) -> Any:
         return _json_value(value, "valid JSON: a list of {slug, hostname, zoneId}")
 
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout_json(cls, value: Any) -> Any:
+        return _json_value(value, "valid JSON: an object such as {canaryPercent: 10, bakeMinutes: 10}")
+
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
@@ -264,6 +293,10 @@ class StackConfig(BaseModel):
         if production and self.health_check and not self.alert_email:
             raise KeyedValueError("alertEmail", None, "an address for production's health alerts "
                                                   "(the guide: alert when the health check fails)")
+        if production and self.rollout.bake_minutes < 5:
+            raise KeyedValueError("rollout.bakeMinutes", self.rollout.bake_minutes,
+                                  "at least 5 in production (the guide's shortest rollback window: an error rate "
+                                  "above 5 % for 5 minutes); only staging may bake for 0-2 minutes")
         seen: dict[str, str] = {self.domain: "booking:domain"}
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):
@@ -486,16 +519,24 @@ def _problems_from(exc: ValidationError, raw: Mapping[str, Any], stack: str, sou
 
 def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigProblem:
     """An unknown key, answered with the keys allowed where it is and the nearest of them."""
+    if loc == ["preDeployExport"]:
+        return ConfigProblem(key, "the key's old place", "booking:rollout.preDeployExport",
+                             f"move it into booking:rollout in {source}: `booking:rollout: "
+                             "{preDeployExport: true}`")
     in_tenant = loc[0] == "tenants" and len(loc) == 3
-    model: type[BaseModel] = Tenant if in_tenant else StackConfig
+    in_rollout = loc[0] == "rollout" and len(loc) == 2
+    nested = in_tenant or in_rollout
+    model: type[BaseModel] = Tenant if in_tenant else Rollout if in_rollout else StackConfig
     known = sorted(field.alias or name for name, field in model.model_fields.items())
     nearest = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if in_tenant else f"{NAMESPACE}:"
+    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if nested else f"{NAMESPACE}:"
     hint = f" (did you mean {where}{nearest[0]}?)" if nearest else ""
     if nearest:
         fix = f"rename {NAMESPACE}:{key} to {where}{nearest[0]} in {source}"
     else:
         fix = f"remove {NAMESPACE}:{key} from {source}: the program reads no such key"
+    if in_rollout:
+        fix += f" (booking:rollout has only {', '.join(known)})"
     if in_tenant:
         fix += f" (a tenant has only {', '.join(known)})"
     return ConfigProblem(key, "an unknown key", f"one of: {', '.join(known)}{hint}", fix)

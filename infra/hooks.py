@@ -25,7 +25,8 @@ from booking_shared.deploy import AFTER_TRAFFIC_HOOK, BACKUP_DIR_ENV, BEFORE_TRA
 from infra.config import StackConfig
 
 
-def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployContext:
+def context_for(cfg: StackConfig, stack: str, project_root: Path, bundle_sha256: str = "",
+                project: str = "appointmentbooking") -> DeployContext:
     """The hooks' context from the stack's typed config."""
     return DeployContext(
         stack=stack,
@@ -35,7 +36,11 @@ def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployConte
         base_url=f"https://{cfg.domain}",
         migrations_dir=project_root / "migrations",
         backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
-        export_bucket=cfg.backup_bucket_name if cfg.pre_deploy_export else None,
+        export_bucket=cfg.backup_bucket_name if cfg.rollout.pre_deploy_export else None,
+        rollout=cfg.rollout.settings(),
+        bundle_sha256=bundle_sha256,
+        bucket=cfg.backup_bucket_name,
+        project=project,
     )
 
 
@@ -59,7 +64,8 @@ def callbacks(ctx: DeployContext) -> tuple[HookCallback, HookCallback]:
     async def before(args: pulumi.ResourceHookArgs) -> None:
         from ops.hooks import before_traffic
 
-        await asyncio.to_thread(before_traffic, ctx, log=pulumi.log.info)
+        # The new version's id: the version resource is created before the deployment that names it.
+        await asyncio.to_thread(before_traffic, ctx, log=pulumi.log.info, version_id=deployed_version(args.new_inputs))
 
     async def after(args: pulumi.ResourceHookArgs) -> None:
         from ops.hooks import after_traffic

@@ -2,16 +2,23 @@
 
 Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (`infra/hooks.py`):
 
-- `before_traffic`, before it is created: take a Time Travel bookmark of the stack's D1 (instant,
-  and the restore point for everything after it), optionally a SQL export uploaded to the stack's
-  R2 bucket (`booking:preDeployExport`; off by default because an export blocks the database's
-  other queries while it runs), then apply pending migrations, so the schema is ready before the
-  new version serves a request;
-- `after_traffic`, after it is created: verify the site, its health contract (answered by the new
-  version id, not a propagating old one) and the database; on failure roll the Worker back to the
-  version that served before and fail the update, saying what serves now. A first deployment
-  (no earlier one) has nothing to roll back to and no routes yet (they are created after it), so
-  it is verified by `bookingctl verify --stack S` after `pulumi up` instead.
+- `before_traffic`, before the engine creates the deployment: refuse a quarantined bundle; take a
+  Time Travel bookmark of the stack's D1 (instant, non-blocking: the restore point for everything
+  after it), optionally a SQL export uploaded to the stack's R2 bucket
+  (`booking:rollout.preDeployExport`; off by default because an export blocks the database's other
+  requests while it runs); apply pending migrations; then, when a version already serves, run the
+  **canary** (ops/canary.py): a version-pinned smoke test at 0 % of traffic, the new version at
+  `canaryPercent` for `bakeMinutes`, judged on its own traffic and pinned probes. A passing canary
+  returns and the engine creates the 100 % deployment, so Pulumi's state names what serves. A
+  failing one sends 100 % back to the serving version, writes a quarantine record and raises: the
+  engine aborts the update and its state still names the deployment that really serves.
+- `after_traffic`, after the engine created it: verify the site, its health contract (answered by
+  the new version id) and the database; on failure roll back to the version that served before,
+  quarantine the bundle and fail the update. Pulumi's state then names the rolled-back deployment
+  (the provider reads a deployment by its id, which still exists): `bookingctl release status`
+  detects exactly that and prints how to converge. A first deployment (no earlier one) has no
+  canary, nothing to roll back to and no routes yet (they are created after it), so it is verified
+  by `bookingctl verify --stack S` after `pulumi up` instead.
 
 A rollback here never forces past changed secrets (Cloudflare's error 10220): that would bring
 back the secret values the old version was uploaded with. The hook fails and the operator decides.
@@ -26,19 +33,26 @@ functions, tested directly against the API double.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import DeployContext
-from ops import backups, migrations
+from ops import backups, migrations, quarantine
+from ops.canary import CanaryReport, run_canary, serving_version
 from ops.release import Site, roll_back_and_verify
 from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
-from ops.verify import verify
+from ops.verify import Clock, verify
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
+
+# Where the canary's report goes as JSON when set (the deploy workflow puts it in deployment-report.json).
+CANARY_REPORT_ENV = "BOOKING_CANARY_REPORT"
 
 
 class DeployHookError(Exception):
@@ -48,8 +62,9 @@ class DeployHookError(Exception):
 @dataclass
 class PreDeployRecord:
     bookmark: str
-    backup: str | None  # the uploaded export's name, when booking:preDeployExport is on
+    backup: str | None  # the uploaded export's name, when booking:rollout.preDeployExport is on
     migrations_applied: list[str]
+    canary: dict[str, Any] | None = field(default=None)  # the canary's report, when one ran
 
 
 def _client(ctx: DeployContext) -> Cloudflare:
@@ -57,9 +72,37 @@ def _client(ctx: DeployContext) -> Cloudflare:
     return client
 
 
-def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> PreDeployRecord:
-    """Bookmark, (export,) migrate. Raises DeployHookError, naming the bookmark to go back to."""
+def _write_report(report: CanaryReport) -> None:
+    target = os.environ.get(CANARY_REPORT_ENV)
+    if target:
+        Path(target).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def _quarantine(client: Cloudflare, ctx: DeployContext, version: str | None, reason: str,
+                metrics: dict[str, Any], log: Callable[[str], None]) -> str:
+    """Record the failed bundle; returns a sentence for the error message (never raises)."""
+    if not ctx.bucket or not ctx.bundle_sha256:
+        return "No quarantine record was written (the stack has no bucket or bundle hash)."
+    try:
+        quarantine.add(client, ctx.account_id, ctx.bucket, bundle_sha256=ctx.bundle_sha256,
+                       version_id=version or "", stack=ctx.stack, reason=reason, metrics=metrics)
+    except Exception as exc:  # the release already failed; say so rather than hide the first error
+        log(f"writing the quarantine record failed: {exc}")
+        return f"Writing the quarantine record to R2 bucket {ctx.bucket} failed too ({exc})."
+    log(f"bundle sha256:{ctx.bundle_sha256} quarantined in R2 bucket {ctx.bucket}")
+    return (f"Bundle sha256:{ctx.bundle_sha256} is quarantined; `pulumi up` refuses it until it is fixed or "
+            f"cleared ({quarantine.clear_command(ctx.stack, ctx.bundle_sha256)}).")
+
+
+def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
+                   version_id: str | None = None) -> PreDeployRecord:
+    """Quarantine check, bookmark, (export,) migrate, canary. Raises DeployHookError naming what was done."""
     with _client(ctx) as client:
+        if ctx.bucket and ctx.bundle_sha256:
+            try:
+                quarantine.refuse_if_quarantined(client, ctx.account_id, ctx.bucket, ctx.bundle_sha256, ctx.stack)
+            except quarantine.QuarantinedError as exc:
+                raise DeployHookError(f"deployment refused before anything changed: {exc}") from exc
         db = remote_database(ctx.account_id, ctx.database_name, client=client, stack=ctx.stack)
         bookmark = db.bookmark()
         log(f"pre-deploy Time Travel bookmark of {db.label}: {bookmark} (restore with `bookingctl backup restore "
@@ -80,12 +123,53 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print) -> Pr
         except migrations.MigrationError as exc:
             raise DeployHookError(f"migrations failed, deployment stopped before traffic moved: {exc}") from exc
         log(f"migrations applied: {', '.join(result.applied) or 'none pending'}")
-        return PreDeployRecord(bookmark, backup, result.applied)
+        record = PreDeployRecord(bookmark, backup, result.applied)
+        if version_id is None:
+            return record
+        history = deployments(client, ctx.account_id, ctx.worker_name)
+        if not history:
+            log(f"first deployment of {ctx.worker_name}: no version serves yet, so there is no canary; the engine "
+                f"sends 100 % to {version_id} and `bookingctl verify --stack {ctx.stack}` checks it after the update")
+            return record
+        stable = serving_version(client, ctx.account_id, ctx.worker_name, exclude=version_id)
+        if stable is None:
+            log(f"version {version_id} already serves all traffic (a migration-only change or a redeploy): no canary; "
+                "booking-after-traffic verifies it")
+            return record
+        record.canary = _canary(client, ctx, version_id, stable, log)
+        return record
+
+
+def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str,
+            log: Callable[[str], None]) -> dict[str, Any]:
+    import cloudflare
+
+    clock: Clock | None = ctx.clock
+    try:
+        report = run_canary(client, account_id=ctx.account_id, script=ctx.worker_name, base_url=ctx.base_url,
+                            new_version=version_id, stable_version=stable, settings=ctx.rollout, clock=clock,
+                            log=log)
+    except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
+        raise DeployHookError(
+            f"the canary of version {version_id} could not be run or ended ({exc}). Check which versions serve: "
+            f"bookingctl release status --stack {ctx.stack}; send everything back to {stable} with: "
+            f"bookingctl release abort --stack {ctx.stack}") from exc
+    _write_report(report)
+    if report.promoted:
+        log(f"canary verdict: promote {version_id} ({report.reason}); metrics: {json.dumps(report.metrics())}")
+        return report.to_dict()
+    log(f"canary verdict: roll back ({report.reason}); metrics: {json.dumps(report.metrics())}")
+    quarantined = _quarantine(client, ctx, version_id, report.reason, report.metrics(), log)
+    raise DeployHookError(
+        f"canary of version {version_id} failed: {report.reason}. 100 % of traffic is back on version {stable} "
+        f"(deployment {report.final_deployment}); the update is aborted, so Pulumi's state still names the "
+        f"deployment that serves. {quarantined} The database was not touched; migrations applied before the "
+        "canary stay (they must be safe for the serving version).")
 
 
 def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, version_id: str | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Verify the new version; on failure roll back and raise DeployHookError saying what serves now."""
+    """Verify the new version; on failure roll back, quarantine and raise DeployHookError saying what serves now."""
     import cloudflare
 
     site = Site(ctx.account_id, ctx.worker_name, ctx.database_name, ctx.base_url)
@@ -97,12 +181,13 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
                 f"created after it; verify it once `pulumi up` is done: bookingctl verify --stack {ctx.stack}")
             return {"firstDeployment": True, "verified": False}
         db = remote_database(ctx.account_id, ctx.database_name, client=client, stack=ctx.stack)
-        result = verify(ctx.base_url, db, deadline=ctx.verify_deadline, expected_version=version_id, log=log)
+        result = verify(ctx.base_url, db, deadline=ctx.verify_deadline, expected_version=version_id, log=log,
+                        clock=ctx.clock)
         if result.ok:
             log(f"post-deploy verification of version {version_id} passed in {result.elapsed:.0f} s")
             return result.to_dict()
         failed = result.failures()
-        _, before = served_before(history, deployment_id)
+        _, before = _served_before_canary(history, deployment_id, version_id)
         if before is None or before == version_id:
             # A migration-only change or a redeploy of the same version: the code that served before
             # is the code that fails now, and an older version never ran against the new schema.
@@ -127,7 +212,25 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
         after = ("it verifies healthy" if rolled.ok else
                  "it does NOT verify healthy either: " + (rolled.verification.failures() if rolled.verification
                                                           else ""))
+        quarantined = _quarantine(client, ctx, version_id, f"post-deploy verification: {failed}",
+                                  result.to_dict(), log)
         raise DeployHookError(f"post-deploy verification of version {r.from_version} failed ({failed}); rolled "
                               f"{ctx.worker_name} back to version {r.to_version} (deployment {r.deployment_id}), and "
-                              f"{after}. The database was not touched. Pulumi's state still records the failed "
-                              "deployment: fix the code and run `pulumi up` again.")
+                              f"{after}. The database was not touched. {quarantined} Pulumi's state still names the "
+                              f"failed deployment: `bookingctl release status --stack {ctx.stack}` shows the drift "
+                              "and how to converge.")
+
+
+def _served_before_canary(history: list[Any], deployment_id: str | None,
+                          version_id: str | None) -> tuple[str | None, str | None]:
+    """Like served_before, but looking past the canary's own split deployments of this version."""
+    current, before = served_before(history, deployment_id)
+    if before is not None:
+        return current, before
+    index = next((i for i, d in enumerate(history) if d.id == deployment_id), 0) if deployment_id else 0
+    for deployment in history[index + 1:]:
+        split = sorted(((v.percentage, v.version_id) for v in deployment.versions if v.version_id != version_id),
+                       reverse=True)
+        if split:
+            return current, split[0][1]
+    return current, None

@@ -132,18 +132,27 @@ def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = 
 
 def _deploy(client: Cloudflare, account_id: str, script: str, version: str, message: str, *, force: bool,
             newest: str | None) -> str:
-    """Create a 100 % deployment of `version`; returns its id. Never sent twice blindly.
+    """Create a 100 % deployment of `version`; returns its id (see deploy_versions)."""
+    return deploy_versions(client, account_id, script, [(version, 100.0)], message, force=force, newest=newest)
 
-    `newest`: the id of the newest deployment before this one; after a lost answer, a newer one of
-    `version` means the request was applied.
+
+def deploy_versions(client: Cloudflare, account_id: str, script: str, versions: list[tuple[str, float]],
+                    message: str, *, force: bool = False, newest: str | None = None) -> str:
+    """Create a deployment sending each (version, percentage) its share; returns its id. Never sent twice blindly.
+
+    `newest`: the id of the newest deployment before this one; after a lost answer, a newer one with
+    exactly these versions and shares means the request was applied.
     """
     import cloudflare
+
+    shown = " + ".join(f"{v} at {p:g} %" for v, p in versions)
+    target = versions[0][0] if len(versions) == 1 else shown
 
     def send() -> str:
         return writer(client).workers.scripts.deployments.create(
             script, account_id=account_id, strategy="percentage",
-            versions=[{"version_id": version, "percentage": 100}], force=force,
-            annotations={"workers_message": message}).id
+            versions=[{"version_id": v, "percentage": p} for v, p in versions], force=force,
+            annotations={"workers_message": message[:1000]}).id
 
     try:
         try:
@@ -152,10 +161,10 @@ def _deploy(client: Cloudflare, account_id: str, script: str, version: str, mess
             # The request may have been applied before its answer was lost (or before the 5xx): look
             # before sending again.
             try:
-                landed = _landed(client, account_id, script, version, newest)
+                landed = _landed(client, account_id, script, versions, newest)
             except cloudflare.APIError as unread:
                 raise UncertainWriteError(
-                    f"deploying {script} version {version} got no clear answer ({lost}), and reading its deployment "
+                    f"deploying {script} {shown} got no clear answer ({lost}), and reading its deployment "
                     f"list back failed too ({unread}): it may or may not have been applied. Check which version "
                     "serves (`curl https://<domain>/api/health` reports it, or the dashboard) before trying "
                     "again") from unread
@@ -163,21 +172,28 @@ def _deploy(client: Cloudflare, account_id: str, script: str, version: str, mess
     except cloudflare.APIStatusError as exc:
         if SECRETS_CHANGED in error_codes(exc):
             raise SecretsChangedError(
-                f"Cloudflare refused to deploy {script} version {version} (error {SECRETS_CHANGED}): its secrets have "
+                f"Cloudflare refused to deploy {script} {shown} (error {SECRETS_CHANGED}): a version's secrets have "
                 f"changed since it was uploaded; {FORCE_MEANS}. If that is what you want, run "
-                f"`bookingctl rollback --stack STACK --to {version} --force`") from exc
-        raise RollbackError(f"Cloudflare refused the rollback of {script} to {version}: {exc}") from exc
+                f"`bookingctl rollback --stack STACK --to {versions[0][0]} --force`") from exc
+        raise RollbackError(f"Cloudflare refused the rollback of {script} to {target}: {exc}"
+                           if len(versions) == 1 else f"Cloudflare refused to deploy {script} {target}: {exc}") from exc
     except cloudflare.APIConnectionError as exc:
-        raise RollbackError(f"deploying {script} version {version} failed twice without an answer ({exc}); the "
+        raise RollbackError(f"deploying {script} {shown} failed twice without an answer ({exc}); the "
                             "deployment list showed the first attempt was not applied") from exc
 
 
-def _landed(client: Cloudflare, account_id: str, script: str, version: str, before: str | None) -> str | None:
-    """The id of a deployment of `version` at 100 % newer than deployment `before` and serving now, if any."""
+def _landed(client: Cloudflare, account_id: str, script: str, versions: list[tuple[str, float]],
+            before: str | None) -> str | None:
+    """The id of a deployment with exactly `versions`, newer than deployment `before` and serving now, if any."""
     history = deployments(client, account_id, script)
-    if history and history[0].id != before and sole_version(history[0]) == version:
+    if history and history[0].id != before and shares(history[0]) == {v: float(p) for v, p in versions}:
         return history[0].id
     return None
+
+
+def shares(deployment: Deployment) -> dict[str, float]:
+    """Version id -> percentage of traffic, for one deployment."""
+    return {v.version_id: float(v.percentage) for v in deployment.versions}
 
 
 def error_codes(exc: Any) -> set[int]:

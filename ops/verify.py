@@ -9,7 +9,7 @@ deployment takes a while to reach every location.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -117,13 +117,14 @@ def _database(db: LocalDatabase | RemoteDatabase, check: Check) -> bool:
 
 def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, deadline: float = 120.0,
            request_timeout: float = 10.0, clock: Clock | None = None, expected_version: str | None = None,
-           log: Callable[[str], None] = lambda _: None) -> VerifyResult:
+           log: Callable[[str], None] = lambda _: None, headers: Mapping[str, str] | None = None) -> VerifyResult:
     """Run the checks, retrying the failing ones with exponential backoff until `deadline` seconds.
 
     No request outlives the deadline by more than MIN_REQUEST_SECONDS: each gets `request_timeout`
     or the time left, whichever is less (but at least that minimum, so every check is tried once).
     With `expected_version`, /api/health passes only once that Worker version answers it. `log`
-    gets one line per round of checks (what passed, what is still failing and why).
+    gets one line per round of checks (what passed, what is still failing and why). `headers` go
+    with every request (the canary pins its probes to a version with one).
     """
     clock = clock or Clock()
     started = clock.now()
@@ -132,7 +133,8 @@ def verify(base_url: str | None, db: LocalDatabase | RemoteDatabase | None, *, d
         return min(request_timeout, max(deadline - (clock.now() - started), MIN_REQUEST_SECONDS))
 
     checks: list[tuple[Check, Callable[[], bool]]] = []
-    http = Client(timeout=request_timeout, headers={"User-Agent": "bookingctl-verify", "Cache-Control": "no-cache"})
+    http = Client(timeout=request_timeout, headers={"User-Agent": "bookingctl-verify", "Cache-Control": "no-cache",
+                                                    **(headers or {})})
     if base_url:
         base = base_url.rstrip("/")
         root, health = Check("main_application"), Check("api_health")

@@ -59,12 +59,31 @@ class D1State:
     exports: dict[str, int] = field(default_factory=dict)  # at_bookmark -> polls so far
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """How one version behaves under real traffic, for the GraphQL Analytics double."""
+
+    http_5xx_rate: float = 0.0  # share of requests answered 5xx by a successful invocation
+    exception_rate: float = 0.0  # share of invocations that throw (the runtime's `errors`)
+    latency_ms: float = 40.0  # median wall time
+
+
 @dataclass
 class ScriptState:
     versions: list[dict[str, Any]] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     # Versions uploaded before the last secret change: deploying them needs force (error 10220).
     stale_secret_versions: set[str] = field(default_factory=set)
+    # The Worker's requests per minute over all versions, split by the newest deployment's shares.
+    requests_per_minute: float = 100.0
+    traffic: dict[str, Traffic] = field(default_factory=dict)
+
+    def shares(self) -> dict[str, float]:
+        """Version -> percentage of the newest deployment (what serves now)."""
+        if not self.deployments:
+            return {}
+        newest = max(self.deployments, key=lambda d: d["created_on"])
+        return {v["version_id"]: float(v["percentage"]) for v in newest["versions"]}
 
 
 class CloudflareDouble:
@@ -78,6 +97,7 @@ class CloudflareDouble:
         self.restores: list[float] = []
         self.downloads: dict[str, Path] = {}
         self.buckets: dict[str, dict[str, bytes]] = {}
+        self.graphql_errors: str | None = None  # set: every GraphQL query answers this error
         self.export_polls_needed = 2
         self.export_fails = False
         # The HTTP status of error 10220 is not documented (wrangler's tests use 400); tests vary it.
@@ -111,6 +131,17 @@ class CloudflareDouble:
         state = D1State(db_id, name, path)
         self.databases[db_id] = state
         return state
+
+    def add_version(self, name: str) -> str:
+        """Upload one more version of script `name` (what `pulumi up` does before deploying); its id."""
+        script = self.scripts[name]
+        number = max((v["number"] for v in script.versions), default=0) + 1
+        version_id = str(uuid.uuid4())
+        created = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number)).isoformat()
+        script.versions.append({"id": version_id, "number": number,
+                                "metadata": {"created_on": created, "source": "terraform",
+                                             "author_email": "ci@example.co.za"}})
+        return version_id
 
     def add_script(self, name: str, versions: int, *, stale_secrets_before: int | None = None) -> ScriptState:
         script = ScriptState()
@@ -275,7 +306,12 @@ class CloudflareDouble:
                     10220, "A secret has changed since this version was active. If you are sure this is ok, add a "
                            "?force=true query parameter to allow the rollback. The following secrets have changed: "
                            "PAYSTACK_SECRET_KEY")
+        if len(versions) > 2:
+            return 400, _error(10021, "a deployment can consist of one or two versions")
         deployment = self._deployment([(v["version_id"], float(v["percentage"])) for v in versions], "api")
+        message = (body.get("annotations") or {}).get("workers/message")
+        if isinstance(message, str):
+            deployment["annotations"] = {"workers/message": message}
         script.deployments.append(deployment)
         return 200, _ok(deployment)
 
@@ -289,6 +325,13 @@ class CloudflareDouble:
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
+
+            def _send_bytes(self, data: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
@@ -333,6 +376,11 @@ class CloudflareDouble:
                 if method == "PUT":
                     status, payload = double.put_object(url.path, raw)
                     return self._send(status, payload)
+                if method == "POST" and url.path == "/client/v4/graphql":
+                    return self._send(200, double.graphql(json.loads(raw) if raw else {}))
+                stored = double.get_object(url.path) if method == "GET" else None
+                if stored is not None:
+                    return self._send_bytes(stored)
                 body = json.loads(raw) if raw else {}
                 status, payload = double.dispatch(method, url.path, parse_qs(url.query), body)
                 self._send(status, payload)
@@ -371,6 +419,54 @@ class CloudflareDouble:
         self.buckets[match.group(1)][match.group(2)] = data
         return 200, _ok({"key": match.group(2), "etag": uuid.uuid4().hex, "size": str(len(data)),
                          "uploaded": dt.datetime.now(dt.UTC).isoformat(), "storage_class": "Standard"})
+
+    def get_object(self, path: str) -> bytes | None:
+        """An R2 object's bytes for GET .../r2/buckets/B/objects/KEY (None: not such a path or no such key)."""
+        match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([^/]+)/objects/(.+)", path)
+        if match is None:
+            return None
+        with self.lock:
+            return self.buckets.get(match.group(1), {}).get(match.group(2))
+
+    # --- GraphQL Analytics: workersInvocationsAdaptive ------------------------------------
+
+    def graphql(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The Workers invocations dataset for one script and window, from each version's Traffic model.
+
+        Requests over the window are split by the newest deployment's shares (the double keeps no
+        history of when shares changed); rows are grouped by version, invocation status and HTTP
+        status as the query asks. A query for any other dataset gets a GraphQL error, as the API
+        answers an unknown field.
+        """
+        query = str(body.get("query") or "")
+        variables = body.get("variables") or {}
+        if "workersInvocationsAdaptive" not in query:
+            return {"data": None, "errors": [{"message": "unknown field", "path": ["viewer"]}]}
+        if self.graphql_errors:
+            return {"data": None, "errors": [{"message": self.graphql_errors, "path": ["viewer", "accounts"]}]}
+        since = dt.datetime.fromisoformat(str(variables["since"]).replace("Z", "+00:00"))
+        until = dt.datetime.fromisoformat(str(variables["until"]).replace("Z", "+00:00"))
+        minutes = max((until - since).total_seconds(), 0.0) / 60.0
+        rows: list[dict[str, Any]] = []
+        with self.lock:
+            script = self.scripts.get(str(variables.get("script")))
+            if script is None or variables.get("account") != self.account_id:
+                return {"data": {"viewer": {"accounts": []}}, "errors": None}
+            for version, share in script.shares().items():
+                model = script.traffic.get(version, Traffic())
+                total = round(script.requests_per_minute * minutes * share / 100.0)
+                thrown = round(total * model.exception_rate)
+                failed = round((total - thrown) * model.http_5xx_rate)
+                wall = model.latency_ms * 1000.0
+                for count, status, http, errors in ((total - thrown - failed, "success", 200, 0),
+                                                    (failed, "success", 503, 0),
+                                                    (thrown, "scriptThrewException", 500, thrown)):
+                    if count:
+                        rows.append({"sum": {"requests": count, "errors": errors},
+                                     "quantiles": {"wallTimeP50": wall},
+                                     "dimensions": {"scriptVersion": version, "status": status,
+                                                    "httpResponseStatus": http}})
+        return {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": rows}]}}, "errors": None}
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
         prefix = f"/client/v4/accounts/{self.account_id}"

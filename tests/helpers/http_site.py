@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HEALTHY = {"status": "ok", "version": "v-123", "environment": "staging", "database": {"status": "ok", "result": 1}}
+
+
+OVERRIDE = re.compile(r'^\s*([a-z0-9-]+)\s*=\s*"([^"]+)"\s*$')
+
+
+@dataclass
+class PinnedVersion:
+    """How one Worker version answers requests pinned to it with Cloudflare-Workers-Version-Overrides."""
+
+    health_status: int = 200
+    root_status: int = 200
+    healthy: bool = True
 
 
 @dataclass
@@ -26,6 +39,19 @@ class Site:
     failures_first: int = 0
     hits: list[str] = field(default_factory=list)
     port: int = 0
+    # Version pinning as Cloudflare does it: honoured only for `worker` and only for a version in the
+    # current deployment (`deployed()`, e.g. the API double's shares), otherwise ignored.
+    worker: str = ""
+    deployed: Callable[[], dict[str, float]] | None = None
+    versions: dict[str, PinnedVersion] = field(default_factory=dict)
+    pinned_hits: list[tuple[str, str]] = field(default_factory=list)  # (version, path)
+
+    def pinned(self, header: str | None) -> str | None:
+        """The version a request's override header selects, if Cloudflare would honour it."""
+        match = OVERRIDE.match(header or "")
+        if not match or match.group(1) != self.worker or self.deployed is None:
+            return None
+        return match.group(2) if match.group(2) in self.deployed() else None
 
     @property
     def url(self) -> str:
@@ -44,7 +70,17 @@ def serving(site: Site) -> Iterator[Site]:
             site.hits.append(self.path)
             if site.delay:
                 time.sleep(site.delay)
-            if site.failures_first > 0:
+            version = site.pinned(self.headers.get("Cloudflare-Workers-Version-Overrides"))
+            if version is not None:
+                site.pinned_hits.append((version, self.path))
+                behaviour = site.versions.get(version, PinnedVersion())
+                if self.path == "/api/health":
+                    status = behaviour.health_status
+                    body = json.dumps({**HEALTHY, "version": version,
+                                       "status": "ok" if behaviour.healthy else "degraded"}).encode()
+                else:
+                    status, body = behaviour.root_status, b"<html>InStyle Hair Boutique</html>"
+            elif site.failures_first > 0:
                 site.failures_first -= 1
                 status, body = 503, b"starting"
             elif self.path == "/api/health":

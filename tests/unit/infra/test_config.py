@@ -220,8 +220,40 @@ def test_production_without_a_health_check_needs_no_alert_address() -> None:
 
 
 def test_the_pre_deploy_export_is_off_unless_asked_for() -> None:
-    assert parse().pre_deploy_export is False
-    assert parse({"booking:preDeployExport": "true"}).pre_deploy_export is True
+    assert parse().rollout.pre_deploy_export is False
+    assert parse({"booking:rollout": '{"preDeployExport": true}'}).rollout.pre_deploy_export is True
+
+
+def test_the_pre_deploy_export_at_its_old_place_is_refused_naming_the_new_one() -> None:
+    [p] = problems({"booking:preDeployExport": "true"}).problems
+    assert p.key == "preDeployExport" and p.allowed == "booking:rollout.preDeployExport"
+    assert "booking:rollout" in p.fix
+
+
+def test_rollout_defaults_are_the_guides_thresholds() -> None:
+    settings = parse().rollout.settings()
+    assert (settings.canary_percent, settings.bake_minutes, settings.error_rate_percent, settings.latency_seconds,
+            settings.min_requests, settings.on_insufficient_traffic) == (10, 10, 5, 2, 100, "probes")
+
+
+def test_every_bad_rollout_value_is_reported_with_its_key_and_what_is_allowed() -> None:
+    found = problems({"booking:rollout": json.dumps({"canaryPercent": 80, "bakeMinutes": -1,
+                                                     "errorRatePercent": "lots", "onInsufficientTraffic": "pray",
+                                                     "minRequest": 100})}).problems
+    by_key = {p.key: p for p in found}
+    assert set(by_key) == {"rollout.canaryPercent", "rollout.bakeMinutes", "rollout.errorRatePercent",
+                           "rollout.onInsufficientTraffic", "rollout.minRequest"}
+    assert "50" in by_key["rollout.canaryPercent"].allowed
+    assert "probes" in by_key["rollout.onInsufficientTraffic"].allowed
+    assert "minRequests" in by_key["rollout.minRequest"].allowed
+
+
+def test_production_bakes_at_least_five_minutes_and_staging_may_skip_the_bake() -> None:
+    [p] = problems({"booking:rollout": '{"bakeMinutes": 2}'}).problems
+    assert p.key == "rollout.bakeMinutes" and "at least 5 in production" in p.allowed
+    staging = parse({"booking:environment": "staging", "booking:domain": "staging.instylehairboutique.co.za",
+                     "booking:databaseName": "appointmentbooking-db-staging", "booking:rollout": '{"bakeMinutes": 0}'})
+    assert staging.rollout.bake_minutes == 0
 
 
 # --- workerBundle stays inside the project (D7) ---------------------------------------------

@@ -26,8 +26,8 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
 
     seen: dict[str, object] = {}
 
-    def fake_before(ctx: DeployContext, log: object) -> None:
-        seen["before"] = threading.current_thread()
+    def fake_before(ctx: DeployContext, log: object, *, version_id: str | None) -> None:
+        seen["before"] = (threading.current_thread(), version_id)
 
     def fake_after(ctx: DeployContext, *, deployment_id: str | None, version_id: str | None, log: object) -> None:
         seen["after"] = (threading.current_thread(), deployment_id, version_id)
@@ -35,8 +35,10 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
     monkeypatch.setattr(ops.hooks, "before_traffic", fake_before)
     monkeypatch.setattr(ops.hooks, "after_traffic", fake_after)
     before, after = callbacks(context(tmp_path))
-    args = pulumi.ResourceHookArgs(urn="urn", id="dep-2", name="api-deployment", type="t", new_outputs={
-        "versions": [{"percentage": 100.0, "versionId": "v-new"}]})
+    # Before the deployment exists only its inputs are known; they name the version it will serve.
+    args = pulumi.ResourceHookArgs(urn="urn", id="dep-2", name="api-deployment", type="t",
+                                   new_inputs={"versions": [{"percentage": 100.0, "versionId": "v-new"}]},
+                                   new_outputs={"versions": [{"percentage": 100.0, "versionId": "v-new"}]})
 
     async def run() -> threading.Thread:
         await before(args)
@@ -44,7 +46,8 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
         return threading.current_thread()
 
     loop_thread = asyncio.run(run())
-    assert seen["before"] is not loop_thread
+    before_thread, before_version = seen["before"]  # type: ignore[misc]
+    assert before_thread is not loop_thread and before_version == "v-new"
     thread, deployment, version = seen["after"]  # type: ignore[misc]
     assert thread is not loop_thread and (deployment, version) == ("dep-2", "v-new")
 

@@ -1,0 +1,49 @@
+"""How a new Worker version earns its traffic: the canary's settings and the names every layer shares.
+
+`booking:rollout` in a stack file is parsed into `RolloutSettings` (infra/config.py validates every
+key); the deployment hooks and `bookingctl release canary` (ops/canary.py) read it. Defaults are
+the guide's automatic rollback triggers (error rate above 5 %, response time above 2 s), judged on
+a canary that serves `canary_percent` of requests for `bake_minutes` before the rest moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Cloudflare's documented header that sends one request to a named version of a Worker, provided
+# that version is part of the current deployment (at any percentage, 0 % included).
+VERSION_OVERRIDE_HEADER = "Cloudflare-Workers-Version-Overrides"
+
+# Quarantine records live in the stack's backup bucket under this prefix. The R2 object API as the
+# SDK sends it percent-encodes "/" in keys, so the prefix is part of the name, not a folder.
+QUARANTINE_PREFIX = "quarantine-"
+
+OnInsufficientTraffic = Literal["probes", "rollback"]
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """The canary's size, its bake, and the thresholds it is judged on."""
+
+    canary_percent: float = 10.0
+    bake_minutes: int = 10
+    error_rate_percent: float = 5.0
+    latency_seconds: float = 2.0
+    # Fewer canary requests than this over the bake: the traffic numbers say nothing, so the verdict
+    # rests on the version-pinned probes ("probes") or the release is refused ("rollback").
+    min_requests: int = 100
+    on_insufficient_traffic: OnInsufficientTraffic = "probes"
+    # A SQL export before every deployment. Off: an export blocks the database's other requests
+    # while it runs (bookings fail during the deploy); the Time Travel bookmark is the restore point.
+    pre_deploy_export: bool = False
+
+
+def override_header(worker_name: str, version_id: str) -> dict[str, str]:
+    """The request header that pins one request to `version_id` (an RFC 8941 dictionary of strings)."""
+    return {VERSION_OVERRIDE_HEADER: f'{worker_name}="{version_id}"'}
+
+
+def quarantine_key(bundle_sha256: str) -> str:
+    """The R2 object key of a bundle's quarantine record."""
+    return f"{QUARANTINE_PREFIX}{bundle_sha256}.json"

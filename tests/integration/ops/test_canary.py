@@ -1,0 +1,191 @@
+"""The canary inside `booking-before-traffic`, against the API double and a site that honours version pinning.
+
+Time is a fake clock: a 10-minute bake takes no real time, and every sleep is recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+
+from booking_shared.deploy import DeployContext
+from booking_shared.rollout import RolloutSettings, quarantine_key
+from ops import quarantine
+from ops.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
+from tests.helpers import ACCOUNT
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
+from tests.helpers.clock import FakeClock
+from tests.helpers.http_site import PinnedVersion, Site, serving
+
+WORKER = "appointmentbooking-api-staging"
+BUCKET = "appointmentbooking-backups-staging"
+BUNDLE = "ab" * 32
+
+
+@dataclasses.dataclass
+class Release:
+    double: CloudflareDouble
+    script: ScriptState
+    site: Site
+    stable: str
+    new: str
+    clock: FakeClock
+    ctx: DeployContext
+    lines: list[str]
+
+    def run(self) -> dict[str, object] | None:
+        return before_traffic(self.ctx, log=self.lines.append, version_id=self.new).canary
+
+    def versions_ever_given_traffic(self) -> set[str]:
+        return {v["version_id"] for d in self.script.deployments for v in d["versions"] if v["percentage"] > 0}
+
+
+@pytest.fixture
+def release(double: CloudflareDouble, tmp_path: Path) -> Iterator[Release]:
+    script = double.add_script(WORKER, versions=2)
+    stable = script.versions[-1]["id"]
+    new = double.add_version(WORKER)
+    # 1,000 requests a minute: a 10 % canary sees 100 a minute, the default minimum for a verdict.
+    script.requests_per_minute = 1000
+    script.traffic[stable] = Traffic(http_5xx_rate=0.005)
+    double.add_database("appointmentbooking-db-staging")
+    double.buckets[BUCKET] = {}
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    clock = FakeClock()
+    with serving(Site(worker=WORKER, deployed=script.shares)) as site:
+        ctx = DeployContext(
+            stack="staging", account_id=ACCOUNT, database_name="appointmentbooking-db-staging", worker_name=WORKER,
+            base_url=site.url, migrations_dir=migrations, backup_dir=tmp_path / "backups", verify_deadline=0,
+            client_factory=lambda: Cloudflare(api_token=TOKEN, base_url=double.base_url,
+                                              _strict_response_validation=True, max_retries=1),
+            rollout=RolloutSettings(), bundle_sha256=BUNDLE, bucket=BUCKET, clock=clock.clock())
+        yield Release(double, script, site, stable, new, clock, ctx, [])
+
+
+def test_a_bad_canary_is_rolled_back_inside_the_bake_and_the_update_never_happens(release: Release) -> None:
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.08)
+    with pytest.raises(DeployHookError, match=r"canary of version .* failed: error rate 8\.0 %") as failed:
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+    # The hook raised, so the engine never creates its 100 % deployment of the new version.
+    assert not any(d["versions"] == [{"version_id": release.new, "percentage": 100.0}]
+                   for d in release.script.deployments)
+    baked = sum(s for s in release.clock.sleeps if s == 60.0)
+    assert 0 < baked < 10 * 60, "rolled back inside the 10-minute bake"
+    assert "quarantined" in str(failed.value) and "state still names the deployment that serves" in str(failed.value)
+
+
+def test_a_bad_canary_leaves_a_quarantine_record_with_its_reason_and_metrics(release: Release) -> None:
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.08)
+    with pytest.raises(DeployHookError):
+        release.run()
+    record = json.loads(release.double.buckets[BUCKET][quarantine_key(BUNDLE)])
+    assert record["versionId"] == release.new and record["bundleSha256"] == BUNDLE
+    assert "error rate" in record["reason"]
+    assert record["metrics"]["canary"]["errorRatePercent"] == pytest.approx(8.0, abs=0.5)
+    assert record["cleared"] is None
+
+
+def test_a_healthy_canary_is_promoted_and_left_for_the_engine_to_move_all_traffic(
+        release: Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CANARY_REPORT_ENV, str(tmp_path / "canary.json"))
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.005)
+    report = release.run()
+    assert report is not None and report["outcome"] == "promoted" and report["basis"] == "traffic"
+    # The canary split still serves: the engine's own deployment moves the rest.
+    assert release.script.shares() == {release.stable: 90.0, release.new: 10.0}
+    assert sum(s for s in release.clock.sleeps if s == 60.0) == 10 * 60
+    written = json.loads((tmp_path / "canary.json").read_text())
+    assert written["outcome"] == "promoted" and len(written["minutes"]) == 10
+    assert any(line.startswith("canary verdict: promote") for line in release.lines)
+    assert quarantine_key(BUNDLE) not in release.double.buckets[BUCKET]
+
+
+def test_a_canary_whose_health_answers_503_with_no_runtime_errors_is_caught(release: Release) -> None:
+    # Every failure is a *successful* invocation answering 503: the runtime's error count stays 0.
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.3, exception_rate=0.0)
+    with pytest.raises(DeployHookError, match=r"error rate 30\.0 %"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+
+
+def test_a_failing_pinned_smoke_test_stops_before_any_real_traffic(release: Release) -> None:
+    release.site.versions[release.new] = PinnedVersion(health_status=500, healthy=False)
+    with pytest.raises(DeployHookError, match="version-pinned smoke test failed"):
+        release.run()
+    assert release.new not in release.versions_ever_given_traffic()
+    assert release.script.shares() == {release.stable: 100.0}
+    # The smoke test reached the new version only through the pinning header.
+    assert {v for v, _ in release.site.pinned_hits} == {release.new}
+
+
+def test_insufficient_traffic_rests_on_the_pinned_probes_by_default(release: Release) -> None:
+    release.script.requests_per_minute = 5  # a quiet night: 0-1 canary requests a minute
+    report = release.run()
+    assert report is not None and report["outcome"] == "promoted" and report["basis"] == "probes"
+    assert "fewer than minRequests" in str(report["reason"])
+
+
+def test_insufficient_traffic_rolls_back_with_on_insufficient_traffic_rollback(release: Release) -> None:
+    release.script.requests_per_minute = 5
+    release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(on_insufficient_traffic="rollback"))
+    with pytest.raises(DeployHookError, match="onInsufficientTraffic is rollback"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+
+
+def test_unavailable_analytics_never_pass_a_canary_on_traffic(release: Release) -> None:
+    release.double.graphql_errors = "unknown field httpResponseStatus"
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.5)  # invisible without analytics
+    report = release.run()
+    assert report is not None and report["basis"] == "probes"
+    assert any("no traffic numbers" in line for line in release.lines)
+
+
+def test_a_quarantined_bundle_is_refused_before_anything_changes(release: Release, client: Cloudflare) -> None:
+    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
+                   reason="canary: error rate 9 %")
+    before = len(release.double.requests)
+    with pytest.raises(DeployHookError, match="is quarantined") as refused:
+        release.run()
+    assert f"bookingctl release quarantine clear {BUNDLE} --stack staging" in str(refused.value)
+    asked = [path for _, path in release.double.requests[before:]]
+    assert not any("time_travel" in p or "deployments" in p for p in asked)
+
+
+def test_a_cleared_bundle_may_be_released_again(release: Release, client: Cloudflare) -> None:
+    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
+                   reason="flaky upstream")
+    cleared = quarantine.clear(client, ACCOUNT, BUCKET, BUNDLE, reason="upstream fixed", approved_by="thandi")
+    assert cleared.cleared is not None and cleared.cleared["approvedBy"] == "thandi"
+    release.script.traffic[release.new] = Traffic()
+    report = release.run()
+    assert report is not None and report["outcome"] == "promoted"
+
+
+def test_a_first_deploy_has_no_canary(double: CloudflareDouble, tmp_path: Path) -> None:
+    script = double.add_script(WORKER, versions=0)
+    new = double.add_version(WORKER)
+    double.add_database("appointmentbooking-db-staging")
+    (tmp_path / "migrations").mkdir()
+    ctx = DeployContext(
+        stack="staging", account_id=ACCOUNT, database_name="appointmentbooking-db-staging", worker_name=WORKER,
+        base_url="http://127.0.0.1:9", migrations_dir=tmp_path / "migrations", backup_dir=tmp_path / "b",
+        client_factory=lambda: Cloudflare(api_token=TOKEN, base_url=double.base_url,
+                                          _strict_response_validation=True, max_retries=1))
+    lines: list[str] = []
+    record = before_traffic(ctx, log=lines.append, version_id=new)
+    assert record.canary is None and script.deployments == []
+    assert any("first deployment" in line and "no canary" in line for line in lines)
+
+
+def test_a_migration_only_change_of_the_serving_version_has_no_canary(release: Release) -> None:
+    release.new = release.stable
+    assert release.run() is None
+    assert any("already serves all traffic" in line for line in release.lines)

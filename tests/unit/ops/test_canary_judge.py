@@ -1,0 +1,131 @@
+"""The canary's verdict is a pure function of its traffic and probes; worse numbers never promote."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from booking_shared.rollout import RolloutSettings
+from ops.analytics import VersionTraffic, aggregate
+from ops.canary import judge
+
+DEFAULTS = RolloutSettings()
+
+
+def test_a_canary_with_eight_percent_errors_is_rolled_back_on_traffic() -> None:
+    verdict = judge(VersionTraffic(requests=200, errors=16, latency_seconds=0.05), [True], DEFAULTS, final=False)
+    assert verdict.action == "rollback"
+    assert verdict.basis == "traffic"
+    assert "8.0 %" in verdict.reason
+
+
+def test_a_healthy_canary_is_promoted_on_traffic_at_the_end_of_the_bake() -> None:
+    healthy = VersionTraffic(requests=500, errors=2, latency_seconds=0.05)
+    assert judge(healthy, [True], DEFAULTS, final=False).action == "continue"
+    verdict = judge(healthy, [True] * 10, DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "traffic")
+
+
+def test_errors_already_too_many_for_any_outcome_roll_back_before_the_minimum_is_reached() -> None:
+    # 50 errors in 50 requests: even 50 more successes would leave 50 % > 5 %.
+    verdict = judge(VersionTraffic(requests=50, errors=50), [True], DEFAULTS, final=False)
+    assert verdict.action == "rollback"
+    # 2 errors in 10 requests could still end at 2 % over 100: wait.
+    assert judge(VersionTraffic(requests=10, errors=2), [True], DEFAULTS, final=False).action == "continue"
+
+
+def test_slow_answers_roll_back_only_with_enough_requests() -> None:
+    slow = VersionTraffic(requests=150, errors=0, latency_seconds=2.5)
+    assert judge(slow, [True], DEFAULTS, final=False).action == "rollback"
+    few = VersionTraffic(requests=20, errors=0, latency_seconds=9.0)
+    assert judge(few, [True], DEFAULTS, final=False).action == "continue"
+
+
+def test_two_failed_probe_rounds_roll_back_whatever_the_traffic_says() -> None:
+    healthy = VersionTraffic(requests=10_000, errors=0, latency_seconds=0.01)
+    assert judge(healthy, [True, False, True], DEFAULTS, final=False).action == "continue"
+    verdict = judge(healthy, [True, False, False], DEFAULTS, final=False)
+    assert (verdict.action, verdict.basis) == ("rollback", "probes")
+
+
+def test_insufficient_traffic_rests_on_the_probes_and_says_so() -> None:
+    verdict = judge(VersionTraffic(requests=12), [True] * 10, DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "probes")
+    assert "fewer than minRequests 100" in verdict.reason and "pinned" in verdict.reason
+    # No numbers at all (the analytics query failed) is the same case.
+    assert judge(None, [True] * 10, DEFAULTS, final=True).basis == "probes"
+
+
+def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
+    strict = dataclasses.replace(DEFAULTS, on_insufficient_traffic="rollback")
+    verdict = judge(VersionTraffic(requests=12), [True] * 10, strict, final=True)
+    assert verdict.action == "rollback"
+    assert "onInsufficientTraffic is rollback" in verdict.reason
+
+
+def test_a_503_answered_by_a_successful_invocation_counts_as_an_error() -> None:
+    # The health endpoint answering 503 is a *successful* invocation: the runtime's `errors` is 0.
+    rows = [
+        {"sum": {"requests": 90, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
+         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 200}},
+        {"sum": {"requests": 10, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
+         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 503}},
+    ]
+    traffic = aggregate(rows)["new"]
+    assert (traffic.requests, traffic.errors) == (100, 10)
+    assert traffic.latency_seconds is not None and abs(traffic.latency_seconds - 0.04) < 1e-9
+    assert judge(traffic, [True], DEFAULTS, final=False).action == "rollback"
+
+
+traffic = st.builds(VersionTraffic, requests=st.integers(0, 5000), errors=st.integers(0, 5000),
+                    latency_seconds=st.one_of(st.none(), st.floats(0, 30)))
+probes = st.lists(st.booleans(), max_size=15)
+rollouts = st.builds(RolloutSettings, error_rate_percent=st.floats(0.1, 100), latency_seconds=st.floats(0.1, 60),
+                     min_requests=st.integers(1, 2000),
+                     on_insufficient_traffic=st.sampled_from(["probes", "rollback"]))
+
+
+def _valid(t: VersionTraffic) -> VersionTraffic:
+    return dataclasses.replace(t, errors=min(t.errors, t.requests))
+
+
+@settings(max_examples=400, deadline=None)
+@given(traffic, st.integers(1, 5000), probes, rollouts, st.booleans())
+def test_more_errors_never_turn_a_rollback_into_a_promotion(t: VersionTraffic, more: int, rounds: list[bool],
+                                                           rollout: RolloutSettings, final: bool) -> None:
+    t = _valid(t)
+    worse = dataclasses.replace(t, errors=min(t.errors + more, t.requests))
+    if judge(t, rounds, rollout, final=final).action == "rollback":
+        assert judge(worse, rounds, rollout, final=final).action == "rollback"
+
+
+@settings(max_examples=400, deadline=None)
+@given(traffic, st.floats(0, 30), probes, rollouts, st.booleans())
+def test_slower_answers_never_turn_a_rollback_into_a_promotion(t: VersionTraffic, slower: float, rounds: list[bool],
+                                                              rollout: RolloutSettings, final: bool) -> None:
+    t = _valid(t)
+    worse = dataclasses.replace(t, latency_seconds=(t.latency_seconds or 0) + slower)
+    if judge(t, rounds, rollout, final=final).action == "rollback":
+        assert judge(worse, rounds, rollout, final=final).action == "rollback"
+
+
+@settings(max_examples=400, deadline=None)
+@given(traffic, probes, st.integers(0, 14), rollouts, st.booleans())
+def test_a_failed_probe_instead_of_a_passing_one_never_turns_a_rollback_into_a_promotion(
+        t: VersionTraffic, rounds: list[bool], index: int, rollout: RolloutSettings, final: bool) -> None:
+    t = _valid(t)
+    if not rounds:
+        return
+    worse = list(rounds)
+    worse[index % len(worse)] = False
+    if judge(t, rounds, rollout, final=final).action == "rollback":
+        assert judge(t, worse, rollout, final=final).action == "rollback"
+
+
+@settings(max_examples=300, deadline=None)
+@given(traffic, probes, rollouts)
+def test_the_final_verdict_is_always_promote_or_rollback(t: VersionTraffic, rounds: list[bool],
+                                                         rollout: RolloutSettings) -> None:
+    assert judge(_valid(t), rounds, rollout, final=True).action in ("promote", "rollback")
