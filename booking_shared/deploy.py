@@ -18,6 +18,9 @@ from booking_shared.rollout import RolloutSettings
 # Names the engine knows the hooks by across runs.
 BEFORE_TRAFFIC_HOOK = "booking-before-traffic"
 AFTER_TRAFFIC_HOOK = "booking-after-traffic"
+# How the deployment Pulumi creates introduces itself in its `workers/message` annotation: what
+# `bookingctl release status` looks for to learn which version the stack's state declares.
+PULUMI_DEPLOYMENT_MESSAGE = "deployed by pulumi up"
 # Where a pre-deploy export goes when one is made (CI points it at its artifact folder).
 BACKUP_DIR_ENV = "BOOKING_BACKUP_DIR"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE
 from booking_shared.naming import DB_BINDING, ENVIRONMENT_VAR, SECRETS, VERSION_METADATA_BINDING
 
 MAIN_MODULE = "index.js"
@@ -101,7 +102,7 @@ class ApiWorker(pulumi.ComponentResource):
             script_name=worker.name,
             strategy="percentage",
             versions=[{"version_id": version.id, "percentage": 100.0}],
-            annotations={"workers_message": f"deployed by pulumi up; migrations {args.migrations_checksum[:12]}"},
+            annotations={"workers_message": f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations {args.migrations_checksum[:12]}"},
             opts=pulumi.ResourceOptions(parent=self, hooks=args.hooks),
         )
 

@@ -226,3 +226,17 @@ def promote(client: Cloudflare, account_id: str, script: str, version: str) -> s
     return deploy_versions(client, account_id, script, [(version, 100.0)], f"canary of {version} promoted",
                            newest=history[0].id if history else None)
 
+
+
+def stable_of_split(history: list[Any]) -> str:
+    """The version that served all traffic before the newest (split) deployment began: what an abort goes back to.
+
+    Falls back to the split's larger share when no earlier single-version deployment of one of its
+    versions is among the latest deployments.
+    """
+    serving = shares(history[0])
+    for deployment in history[1:]:
+        full = [v for v, p in shares(deployment).items() if p >= 100.0]
+        if full and full[0] in serving:
+            return full[0]
+    return max(serving.items(), key=lambda item: item[1])[0]

@@ -148,7 +148,7 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
     try:
         report = run_canary(client, account_id=ctx.account_id, script=ctx.worker_name, base_url=ctx.base_url,
                             new_version=version_id, stable_version=stable, settings=ctx.rollout, clock=clock,
-                            log=log)
+                            log=log, smoke_deadline=ctx.verify_deadline)
     except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
         raise DeployHookError(
             f"the canary of version {version_id} could not be run or ended ({exc}). Check which versions serve: "

@@ -63,3 +63,81 @@ def roll_back_and_verify(client: Cloudflare, site: Site, *, to: str | None = Non
         report.verification = verify(site.url, db, deadline=verify_deadline, expected_version=result.to_version,
                                      log=log)
     return report
+
+
+@dataclass
+class ReleaseStatus:
+    """What serves a stack's Worker now, set against what the stack's Pulumi state declares."""
+
+    stack: str
+    script: str
+    serving: dict[str, float]  # version -> percentage, newest deployment
+    deployment_id: str | None
+    canary_in_progress: bool
+    declared_version: str | None  # the version the state's deployment sends 100 % to
+    declared_from: str  # where that came from: "--declared-version" or the deployment list
+    last_verdict: str | None
+    quarantine: list[dict[str, Any]]
+    converge: str | None = None  # the command that makes state and reality agree, when they do not
+
+    @property
+    def converged(self) -> bool | None:
+        """True when the declared version serves all traffic; None when the declared version is unknown."""
+        if self.declared_version is None:
+            return None
+        return self.serving == {self.declared_version: 100.0}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stack": self.stack, "script": self.script,
+                "serving": [{"versionId": v, "percentage": p} for v, p in self.serving.items()],
+                "deploymentId": self.deployment_id, "canaryInProgress": self.canary_in_progress,
+                "declaredVersion": self.declared_version, "declaredFrom": self.declared_from,
+                "converged": self.converged, "converge": self.converge, "lastVerdict": self.last_verdict,
+                "quarantine": self.quarantine}
+
+
+def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, bucket: str | None,
+                   declared_version: str | None = None) -> ReleaseStatus:
+    """Versions serving now, a canary in progress, the last verdict, the quarantine list, and drift.
+
+    The declared version is the one the deployment Pulumi created sends traffic to (its annotation
+    says "deployed by pulumi up"), unless the caller knows it better (`pulumi stack output
+    workerVersionId`). Drift is what `pulumi refresh` cannot see: the provider reads the state's
+    deployment by id, and a rollback leaves that deployment in place.
+    """
+    from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
+    from ops import quarantine
+    from ops.rollback import deployments, shares, sole_version
+
+    history = deployments(client, site.account_id, site.worker_name)
+    serving = shares(history[0]) if history else {}
+    messages = [(d, (d.annotations.workers_message if d.annotations else None) or "") for d in history]
+    declared_from = "--declared-version"
+    if declared_version is None:
+        declared_from = "the deployment list (no deployment by pulumi up among the latest 10)"
+        for deployment, message in messages:
+            if message.startswith(PULUMI_DEPLOYMENT_MESSAGE):
+                declared_version = sole_version(deployment)
+                declared_from = f"deployment {deployment.id} (created by pulumi up)"
+                break
+    verdict = next((m for _, m in messages if m.startswith("canary of ")), None)
+    records = quarantine.records(client, site.account_id, bucket) if bucket else []
+    status = ReleaseStatus(stack, site.worker_name, serving, history[0].id if history else None,
+                           canary_in_progress=len(serving) > 1, declared_version=declared_version,
+                           declared_from=declared_from, last_verdict=verdict,
+                           quarantine=[r.to_dict() for r in records])
+    if status.converged is False and status.canary_in_progress:
+        status.converge = (f"a canary is in progress: wait for its verdict, or send everything back to the stable "
+                           f"version with `bookingctl release abort --stack {stack}`")
+    elif status.converged is False:
+        failed = {r.version_id for r in records if r.active}
+        urn = deployment_urn(project, stack)
+        if declared_version in failed:
+            status.converge = (f"the state declares version {declared_version}, which failed and is quarantined: "
+                               f"fix the code (or revert it to what serves) and run `pulumi up --stack {stack}`; the "
+                               "new version goes through the canary. (`pulumi up --replace` would only send the "
+                               "quarantined version again, which the hook refuses.)")
+        else:
+            status.converge = (f"pulumi up --stack {stack} --replace '{urn}' (sends the state's version "
+                               f"{declared_version} again, through the canary)")
+    return status

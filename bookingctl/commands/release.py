@@ -14,13 +14,16 @@ import typer
 
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
+    FormatOption,
     LocalOption,
     ProjectDir,
+    TableOrJson,
     YesOption,
     confirm,
     load_stack_config,
     number_between,
     parse_duration,
+    project_root,
     site_and_database,
     url_option,
 )
@@ -194,3 +197,222 @@ def watch(
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     if result.trigger:
         raise typer.Exit(EXIT_FAILED)
+
+
+# --- bookingctl release: canary, status, abort, quarantine -----------------------------------
+
+release_app = typer.Typer(help="Canary releases of the API Worker: status, canary, abort, quarantine.",
+                          no_args_is_help=True)
+quarantine_app = typer.Typer(help="Bundles that failed a release and may not ship until cleared.",
+                             no_args_is_help=True)
+release_app.add_typer(quarantine_app, name="quarantine")
+StackRequired = Annotated[str, typer.Option("--stack", help="The stack whose API Worker this is about.")]
+
+
+def _print_status(status: dict[str, object], fmt: TableOrJson) -> None:
+    if fmt is TableOrJson.json:
+        sys.stdout.write(json.dumps(status, indent=2) + "\n")
+        return
+    serving = status["serving"]
+    assert isinstance(serving, list)
+    lines = [f"stack {status['stack']}: {status['script']}"]
+    lines += [f"  serving  {s['versionId']}  {s['percentage']:g} %" for s in serving] or ["  serving  nothing"]
+    lines.append(f"  canary in progress: {'yes' if status['canaryInProgress'] else 'no'}")
+    lines.append(f"  declared by the state: {status['declaredVersion'] or 'unknown'} (from {status['declaredFrom']})")
+    converged = status["converged"]
+    lines.append("  state and reality: " + ("agree" if converged else "unknown" if converged is None else
+                                            f"DIFFER; converge with: {status['converge']}"))
+    lines.append(f"  last canary verdict: {status['lastVerdict'] or 'none among the latest deployments'}")
+    records = status["quarantine"]
+    assert isinstance(records, list)
+    active = [r for r in records if not r["cleared"]]
+    lines.append(f"  quarantined bundles: {len(active)} ({len(records) - len(active)} cleared)")
+    lines += [f"    {r['bundleSha256']}  version {r['versionId']}  {r['at']}  {r['reason']}" for r in active]
+    from booking_shared.text import printable
+
+    sys.stdout.write("\n".join(printable(line, 2000) for line in lines) + "\n")
+
+
+@release_app.command("status")
+def status(
+    stack: StackRequired,
+    declared_version: Annotated[str | None, typer.Option(
+        "--declared-version", help="The version the stack's state declares (`pulumi stack output workerVersionId`); "
+                                   "default: read from the deployment pulumi up created.")] = None,
+    require_converged: Annotated[bool, typer.Option(
+        "--require-converged", help="Exit 1 unless the declared version serves all traffic (for CI).")] = False,
+    fmt: FormatOption = TableOrJson.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What serves now, and whether the stack's Pulumi state says the same.
+
+    Lists the versions and percentages serving, a canary in progress, the last canary verdict,
+    the version the stack's state declares, and the quarantined bundles. After a rollback outside
+    `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
+    output says so and prints the command that converges them.
+    """
+    from booking_shared.project import find_project
+    from ops.release import release_status
+    from ops.targets import cloudflare_client
+
+    cfg = load_stack_config(stack, project_dir)
+    project = find_project(project_root(project_dir)).name
+    with cloudflare_client() as client:
+        found = release_status(client, _release_site(cfg), stack=stack, project=project,
+                               bucket=cfg.backup_bucket_name, declared_version=declared_version)
+    _print_status(found.to_dict(), fmt)
+    if require_converged and found.converged is not True:
+        raise Failed(f"stack {stack}: the state declares version {found.declared_version or 'unknown'} but "
+                     f"{', '.join(f'{v} at {p:g} %' for v, p in found.serving.items()) or 'nothing'} serves; "
+                     f"{found.converge or 'read the deployment list to learn what the state declares'}")
+
+
+@release_app.command("canary")
+def canary(
+    stack: StackRequired,
+    version_id: Annotated[str, typer.Option("--version-id", help="The version to release (one of the last 100).")],
+    percent: Annotated[float | None, typer.Option(
+        "--percent", callback=number_between("--percent", 1, 50, "a percentage"),
+        help="Share of requests for the canary, 1-50 (default: booking:rollout.canaryPercent).")] = None,
+    bake: Annotated[str | None, typer.Option(
+        "--bake", help="How long to bake, e.g. 10m (default: booking:rollout.bakeMinutes); whole minutes.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", callback=url_option("--base-url"),
+        help="Probe this site instead of https://<booking:domain> (it must honour the version override).")] = None,
+    smoke_timeout: Annotated[float, typer.Option(
+        "--smoke-timeout", callback=number_between("--smoke-timeout", 0, 3600),
+        help="Seconds the pinned smoke test keeps retrying until the version answers healthy (0 to 3600).")] = 120.0,
+    bundle_sha256: Annotated[str | None, typer.Option(
+        "--bundle-sha256", help="The sha256 of the bundle the version was built from: quarantined if the canary "
+                                "fails (the version's message shows its first 16 digits).")] = None,
+    yes: YesOption = False,
+    progress: ProgressOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Release a version through the canary outside `pulumi up`.
+
+    The same controller as the deployment hook: a version-pinned smoke test at 0 %, the version at
+    --percent for --bake, judged every minute on its own traffic and pinned probes; then 100 % to
+    it (exit 0) or back to 100 % of the serving version (exit 1, quarantined). A quarantined
+    version is refused. The stack's Pulumi state does not learn of it: `release status` shows how
+    to converge.
+    """
+    from bookingctl import output
+    from ops import quarantine
+    from ops.canary import promote, run_canary, serving_version
+    from ops.rollback import recent_versions
+    from ops.targets import cloudflare_client
+
+    if bundle_sha256 is not None:
+        quarantine.check_sha256(bundle_sha256)
+    minutes: int | None = None
+    if bake is not None:
+        seconds = parse_duration(bake, "--bake")
+        if seconds % 60 or not 0 <= seconds <= 3600:
+            raise UsageError(f"--bake {bake!r}: whole minutes from 0 to 60, e.g. 10m")
+        minutes = int(seconds // 60)
+    cfg = load_stack_config(stack, project_dir)
+    settings = cfg.rollout.settings()
+    log = output.progress_log(progress)
+    with cloudflare_client() as client:
+        if version_id not in recent_versions(client, cfg.account_id, cfg.worker_name):
+            raise UsageError(f"{cfg.worker_name} has no version {version_id} among its last 100")
+        if bundle_sha256 is not None:
+            quarantine.refuse_if_quarantined(client, cfg.account_id, cfg.backup_bucket_name, bundle_sha256, stack)
+        blocked = [r for r in quarantine.records(client, cfg.account_id, cfg.backup_bucket_name)
+                   if r.active and r.version_id == version_id]
+        if blocked:
+            raise quarantine.QuarantinedError(
+                f"version {version_id} is quarantined (bundle sha256:{blocked[0].bundle_sha256}: {blocked[0].reason}); "
+                f"clear it first: {quarantine.clear_command(stack, blocked[0].bundle_sha256)}")
+        stable = serving_version(client, cfg.account_id, cfg.worker_name, exclude=version_id)
+        if stable is None:
+            raise UsageError(f"{cfg.worker_name}: no other version serves, so there is nothing to judge "
+                             f"{version_id} against; deploy it with `pulumi up`")
+        confirm(f"Release {version_id} to {percent or settings.canary_percent:g} % of {cfg.domain} as a canary?", yes,
+                "start a canary")
+        report = run_canary(client, account_id=cfg.account_id, script=cfg.worker_name,
+                            base_url=base_url or cfg.site_url,
+                            new_version=version_id, stable_version=stable, settings=settings, percent=percent,
+                            bake_minutes=minutes, log=log, smoke_deadline=smoke_timeout)
+        if report.promoted:
+            report.final_deployment = promote(client, cfg.account_id, cfg.worker_name, version_id)
+        elif bundle_sha256:
+            quarantine.add(client, cfg.account_id, cfg.backup_bucket_name, bundle_sha256=bundle_sha256,
+                           version_id=version_id, stack=stack, reason=report.reason, metrics=report.metrics())
+        else:
+            output.warn(f"no quarantine record written: pass --bundle-sha256 to name the bundle {version_id} was built "
+                        "from (Cloudflare's version list does not say)")
+    sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    if report.promoted:
+        output.info(_state_hint(stack, project_dir, version_id))
+    if not report.promoted:
+        raise Failed(f"canary of {version_id} failed: {report.reason}; 100 % of traffic is back on {stable}")
+
+
+@release_app.command("abort")
+def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir = None) -> None:
+    """Send 100 % of traffic back to the stable version of a canary in progress.
+
+    The stable version is the one that served all traffic before the canary began. Does nothing
+    (exit 0) when no canary is in progress.
+    """
+    from bookingctl import output
+    from ops.canary import stable_of_split
+    from ops.rollback import deploy_versions, deployments, shares
+    from ops.targets import cloudflare_client
+
+    cfg = load_stack_config(stack, project_dir)
+    with cloudflare_client() as client:
+        history = deployments(client, cfg.account_id, cfg.worker_name)
+        serving = shares(history[0]) if history else {}
+        if len(serving) < 2:
+            output.info(f"{cfg.worker_name}: no canary in progress ({', '.join(serving) or 'nothing'} serves)")
+            return
+        stable = stable_of_split(history)
+        confirm(f"Send 100 % of {cfg.domain} back to {stable}?", yes, "abort the canary")
+        created = deploy_versions(client, cfg.account_id, cfg.worker_name, [(stable, 100.0)],
+                                  "canary aborted by bookingctl release abort", newest=history[0].id)
+    sys.stdout.write(json.dumps({"stable": stable, "deploymentId": created, "was": serving}, indent=2) + "\n")
+
+
+@quarantine_app.command("list")
+def quarantine_list(stack: StackRequired, fmt: FormatOption = TableOrJson.table,
+                    project_dir: ProjectDir = None) -> None:
+    """Quarantine records of the stack's bucket, newest first (cleared ones too)."""
+    from booking_shared.text import printable
+    from ops import quarantine
+    from ops.targets import cloudflare_client
+
+    cfg = load_stack_config(stack, project_dir)
+    with cloudflare_client() as client:
+        found = [r.to_dict() for r in quarantine.records(client, cfg.account_id, cfg.backup_bucket_name)]
+    if fmt is TableOrJson.json:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    for r in found:
+        state = f"cleared by {r['cleared']['approvedBy']}" if r["cleared"] else "QUARANTINED"
+        sys.stdout.write(printable(f"{r['bundleSha256']}  {state}  version {r['versionId']}  {r['at']}  "
+                                   f"{r['reason']}", 2000) + "\n")
+    if not found:
+        sys.stdout.write("no quarantine records\n")
+
+
+@quarantine_app.command("clear")
+def quarantine_clear(
+    sha: Annotated[str, typer.Argument(help="The bundle's sha256 (from `quarantine list`).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it may be released again.")],
+    approved_by: Annotated[str, typer.Option("--approved-by", help="Who approved it.")],
+    stack: StackRequired,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Let a quarantined bundle be released again; the record keeps who approved it and why."""
+    from ops import quarantine
+    from ops.targets import cloudflare_client
+
+    quarantine.check_sha256(sha)
+    cfg = load_stack_config(stack, project_dir)
+    with cloudflare_client() as client:
+        record = quarantine.clear(client, cfg.account_id, cfg.backup_bucket_name, sha, reason=reason,
+                                  approved_by=approved_by)
+    sys.stdout.write(json.dumps(record.to_dict(), indent=2) + "\n")

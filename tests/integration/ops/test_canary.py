@@ -189,3 +189,22 @@ def test_a_migration_only_change_of_the_serving_version_has_no_canary(release: R
     release.new = release.stable
     assert release.run() is None
     assert any("already serves all traffic" in line for line in release.lines)
+
+
+def test_a_failure_after_traffic_moved_rolls_back_quarantines_and_points_at_release_status(
+        release: Release, client: Cloudflare) -> None:
+    from ops.hooks import after_traffic
+
+    report = release.run()  # the canary passes: its split deployments are now in the history
+    assert report is not None and report["outcome"] == "promoted"
+    # The engine's own deployment after a promoted canary: 100 % to the new version.
+    created = client.workers.scripts.deployments.create(
+        WORKER, account_id=ACCOUNT, strategy="percentage", versions=[{"version_id": release.new, "percentage": 100}],
+        annotations={"workers_message": "deployed by pulumi up; migrations 0123456789ab"})
+    release.site.health_status = 503  # what salons now get from the new version
+    with pytest.raises(DeployHookError) as failed:
+        after_traffic(release.ctx, deployment_id=created.id, version_id=release.new, log=release.lines.append)
+    assert release.script.shares() == {release.stable: 100.0}
+    record = json.loads(release.double.buckets[BUCKET][quarantine_key(BUNDLE)])
+    assert record["versionId"] == release.new and record["reason"].startswith("post-deploy verification")
+    assert "bookingctl release status --stack staging" in str(failed.value)
