@@ -139,11 +139,11 @@ class Rollout(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    canary_percent: float = Field(10.0, ge=1, le=50, allow_inf_nan=False)
-    bake_minutes: int = Field(10, ge=0, le=60)
-    error_rate_percent: float = Field(5.0, ge=0.1, le=100, allow_inf_nan=False)
-    latency_seconds: float = Field(2.0, ge=0.1, le=60, allow_inf_nan=False)
-    min_requests: int = Field(100, ge=1, le=1_000_000)
+    canary_percent: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
+    bake_minutes: int = Field(default=10, ge=0, le=60)
+    error_rate_percent: float = Field(default=5.0, ge=0.1, le=100, allow_inf_nan=False)
+    latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
+    min_requests: int = Field(default=100, ge=1, le=1_000_000)
     on_insufficient_traffic: OnInsufficientTraffic = "probes"
     pre_deploy_export: bool = False
 

@@ -164,12 +164,10 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
     report = CanaryReport(script, new_version, stable_version, percent, bake)
     pinned = override_header(script, new_version)
     read = metrics or (lambda since, until: version_traffic(client, account_id, script, since, until))
-    newest = lambda: (deployments(client, account_id, script) or [None])[0]  # noqa: E731
-
     def deploy(versions: list[tuple[str, float]], message: str) -> str:
-        current = newest()
+        history = deployments(client, account_id, script)
         return deploy_versions(client, account_id, script, versions, message,
-                               newest=current.id if current is not None else None)
+                               newest=history[0].id if history else None)
 
     def back_to_stable(reason: str) -> None:
         report.final_deployment = deploy([(stable_version, 100.0)], f"canary of {new_version} rolled back: {reason}")

@@ -97,6 +97,28 @@ def test_every_deploy_runs_a_gated_preview_with_the_same_pack_and_config_before_
     assert pulumi_steps(jobs["production"])[0]["with"]["policyPackConfigs"] == "evidence.json"
 
 
+def test_every_deploy_fails_when_the_state_does_not_name_the_version_that_serves() -> None:
+    """A rollback outside `pulumi up` leaves the state naming the rolled-back deployment, which
+    refresh cannot see; re-running the failed job would make `up` a no-op. The check after `up`
+    (and after production's watch) compares the state's version with what serves."""
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("staging", "production"):
+        steps = steps_of(jobs[name])
+        ids = [s.get("id") for s in steps]
+        converged = steps[ids.index("converged")]
+        assert "release status --stack " + name in converged["run"] and "--require-converged" in converged["run"]
+        assert converged["env"]["VERSION"] == "${{ steps.up.outputs.workerVersionId }}"
+        assert "!cancelled()" in converged["if"]
+        assert ids.index("up") < ids.index("converged")
+        if name == "production":
+            assert ids.index("watch") < ids.index("converged")
+        up = steps[ids.index("up")]
+        assert up["env"]["BOOKING_CANARY_REPORT"].endswith("/canary-report.json")
+    report = next(s for s in steps_of(jobs["production"]) if s.get("name") == "Deployment report")
+    assert '"canary"' in report["run"] and "canary-report.json" in report["run"]
+    assert report["env"]["CONVERGED"] == "${{ steps.converged.outcome }}"
+
+
 def test_every_pulumi_step_pins_the_cli_version_the_project_requires() -> None:
     pinned = (REPO / ".pulumi.version").read_text().strip()
     required = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["requiredPulumiVersion"]
