@@ -1,0 +1,76 @@
+"""How far a bad release gets: simulated minutes from the start of a canary to its rollback, and the share
+of all requests the bad version served, for error rates of 2 %, 8 % and 50 %.
+
+    venv/bin/python bench/canary_bench.py [--rpm 1000 --rpm 100]
+
+The real controller (ops/canary.py) runs against the Cloudflare API double (tests/helpers/
+cf_double.py: deployments, and the GraphQL Analytics dataset computed from each version's traffic
+model) and a local site that honours the version-override header, on a fake clock: each simulated
+minute of bake takes milliseconds. The serving version answers 0.5 % 5xx; the new one the error
+rate given. Settings are booking:rollout's defaults (10 % canary, 10-minute bake, 5 % threshold,
+100 requests minimum). "Share of the hour" is the bad version's requests over all of the Worker's
+requests in the hour from the start of the canary (a promoted version serves 100 % after the bake,
+which is then counted); without a canary it would have served every one of them until a watch
+rolled it back (the guide's trigger needs 5 minutes of errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cloudflare import Cloudflare  # noqa: E402
+
+from booking_shared.rollout import RolloutSettings  # noqa: E402
+from ops.canary import run_canary  # noqa: E402
+from tests.helpers import ACCOUNT  # noqa: E402
+from tests.helpers.cf_double import TOKEN, Traffic, running  # noqa: E402
+from tests.helpers.clock import FakeClock  # noqa: E402
+from tests.helpers.http_site import Site, serving  # noqa: E402
+
+WORKER = "appointmentbooking-api"
+
+
+def one(rate: float, rpm: float) -> dict[str, object]:
+    settings = RolloutSettings()
+    with tempfile.TemporaryDirectory() as root, running(Path(root), ACCOUNT) as double:
+        script = double.add_script(WORKER, versions=1)
+        stable, new = script.versions[0]["id"], double.add_version(WORKER)
+        script.requests_per_minute = rpm
+        script.traffic[stable] = Traffic(http_5xx_rate=0.005)
+        script.traffic[new] = Traffic(http_5xx_rate=rate)
+        clock = FakeClock()
+        with serving(Site(worker=WORKER, deployed=script.shares)) as site, \
+                Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=1) as client:
+            report = run_canary(client, account_id=ACCOUNT, script=WORKER, base_url=site.url, new_version=new,
+                                stable_version=stable, settings=settings, clock=clock.clock(), log=lambda _: None,
+                                smoke_deadline=0)
+    minutes = len(report.minutes)
+    bad = rpm * minutes * settings.canary_percent / 100
+    if report.promoted:
+        bad += rpm * (60 - minutes)
+    return {"rate": rate, "rpm": rpm, "outcome": report.outcome, "minutes": minutes,
+            "bad_requests": round(bad), "failed_requests": round(bad * rate), "share": bad / (rpm * 60),
+            "basis": report.basis, "reason": report.reason}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rpm", type=float, action="append", help="Worker requests per minute (repeatable)")
+    args = parser.parse_args()
+    print(f"{'5xx rate':>8}  {'req/min':>7}  {'outcome':<12} {'minutes':>7}  {'new-version req':>15}  "
+          f"{'failed req':>10}  {'share of hour':>13}  verdict")
+    for rpm in args.rpm or [1000.0, 100.0]:
+        for rate in (0.02, 0.08, 0.50):
+            r = one(rate, rpm)
+            print(f"{rate:>8.0%}  {rpm:>7.0f}  {r['outcome']!s:<12} {r['minutes']:>7}  {r['bad_requests']:>15}  "
+                  f"{r['failed_requests']:>10}  {r['share']:>13.2%}  {r['reason']}")
+
+
+if __name__ == "__main__":
+    main()
