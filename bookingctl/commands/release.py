@@ -255,6 +255,8 @@ def status(
     from ops.release import release_status
     from ops.targets import cloudflare_client
 
+    # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
+    declared_version = declared_version or None
     cfg = load_stack_config(stack, project_dir)
     project = find_project(project_root(project_dir)).name
     with cloudflare_client() as client:
