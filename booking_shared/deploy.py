@@ -38,6 +38,11 @@ class DeployContext:
     verify_deadline: float = 180.0
     # Builds the Cloudflare SDK client; None: from CLOUDFLARE_API_TOKEN (tests pass their double's).
     client_factory: Callable[[], Any] | None = field(default=None, compare=False)
+    # Rollback-safe migrations (issue 15): the query corpus files (booking:servingQueries, resolved
+    # inside the project) the hook's `migrate check` prepares, and the (migration name, reason)
+    # pairs a reviewed stack file approves although the check calls them unsafe.
+    serving_queries: tuple[Path, ...] = ()
+    approved_unsafe_migrations: tuple[tuple[str, str], ...] = ()
 
 
 def migrations_checksum(folder: Path) -> str:

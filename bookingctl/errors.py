@@ -49,7 +49,7 @@ class Failed(Exception):
 _USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
           ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
           ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
-          ("ops.backups", "BackupInputError"))
+          ("ops.backups", "BackupInputError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"))
 _FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
             ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
             ("ops.targets", "UncertainWriteError"))

@@ -36,6 +36,8 @@ def context_for(cfg: StackConfig, stack: str, project_root: Path) -> DeployConte
         migrations_dir=project_root / "migrations",
         backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
         export_bucket=cfg.backup_bucket_name if cfg.pre_deploy_export else None,
+        serving_queries=tuple(project_root / p for p in cfg.serving_queries),
+        approved_unsafe_migrations=tuple((a.name, a.reason) for a in cfg.approved_unsafe_migrations),
     )
 
 
