@@ -83,6 +83,9 @@ def _check(db: Database, migrations: list[Migration], corpus: list[tuple[Path, s
 @app.command("check")
 def check(stack: StackOption = None, local: LocalOption = None, folder: MigrationsDir = None,
           queries: QueriesOption = None,
+          corpus_stack: Annotated[str | None, typer.Option(
+              "--corpus-stack", help="Also prepare the booking:servingQueries corpus of this stack (default: the "
+                                     "--stack one); for a --local check in CI.")] = None,
           fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
           project_dir: ProjectDir = None) -> None:
     """Say whether the pending migrations are safe to roll a Worker back over (exit 0) or not (exit 1).
@@ -99,7 +102,7 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     if (stack is None) == (local is None):
         raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
     migrations = migrations_of(folder, project_dir, strict=False)
-    corpus = gather(_queries(stack, queries, project_dir))
+    corpus = gather(_queries(corpus_stack or stack, queries, project_dir))
     if local is not None:
         if not local.is_file():
             raise UsageError(f"--local {local}: no such SQLite file")
@@ -136,7 +139,7 @@ def apply(
     (--restore-on-failure opts in). Asks first unless --yes or CI is set.
     """
     from bookingctl import output
-    from ops.migration_check import overrides_for, refusal
+    from ops.migration_check import CheckReport, overrides_for, refusal
     from ops.migrations import apply as apply_migrations
     from ops.migrations import pending, status
 
@@ -160,7 +163,8 @@ def apply(
             output.info(f"{db.label}: nothing to apply; all {len(migrations)} migrations are applied.")
             return
         output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
-        report = _check(db, migrations, _queries(stack, queries, project_dir))
+        # A database this command creates serves nobody yet: there is no version to roll back to.
+        report = CheckReport(db.label, 0) if creating else _check(db, migrations, _queries(stack, queries, project_dir))
         if report.unsafe and reason is None:
             raise Failed(refusal(report, "Nothing was applied. Make them safe (see `bookingctl migrate check`), or "
                                          "apply them anyway with --allow-unsafe --reason TEXT."))
