@@ -436,7 +436,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
     for statement in migration.statements:
         found, run = _lint(migration, statement)
         result.findings += found
-        if not run:
+        if not run or failed:  # after a failure the rest is still read, never run
             continue
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
@@ -447,7 +447,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line,
                                            f"SQLite refuses this statement: {exc}"))
             failed = True
-            break
+            continue
         finally:
             conn.set_authorizer(None)
         if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():

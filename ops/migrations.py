@@ -22,6 +22,7 @@ Migrations `migrate check` calls unsafe are applied only with an override (`Over
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import sqlite3
@@ -253,9 +254,10 @@ def _rolled_back(db: LocalDatabase, todo: list[Migration], current: tuple[Migrat
 def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides: Mapping[str, Override],
                   restore_on_failure: bool) -> ApplyResult:
     bookmark = db.bookmark()
-    # The database's own clock (what its datetime('now') defaults write), to say later what a
-    # restore to this bookmark would erase.
-    since = str(db.query("SELECT datetime('now') AS now")[0]["now"])
+    # When the bookmark was taken, as the tables' datetime('now') defaults write times (UTC, to the
+    # second), to say later what a restore to it would erase. This machine's clock: reading D1's
+    # would cost a request, and rows of the same second count (>=), which covers a small skew.
+    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     log(f"Time Travel bookmark before migrating: {bookmark} (at {since} UTC)")
     result = ApplyResult(bookmark=bookmark)
     migration: Migration | None = None
@@ -299,7 +301,7 @@ def writes_since(db: Database, since: str) -> dict[str, int]:
     for table in tables:
         columns = [str(r["name"]) for r in db.query("SELECT name FROM pragma_table_info(?)", [table])]
         for column in (c for c in columns if c.lower() in WRITE_TIME_COLUMNS):
-            count = int(db.query(f"SELECT COUNT(*) AS n FROM {quote_ident(table)} WHERE {quote_ident(column)} > ?",
+            count = int(db.query(f"SELECT COUNT(*) AS n FROM {quote_ident(table)} WHERE {quote_ident(column)} >= ?",
                                  [since])[0]["n"])
             if count:
                 found[f"{table}.{column}"] = count
