@@ -201,7 +201,9 @@ def override_sql(name: str, override: Override) -> list[str]:
             f"{_literal(override.reason)}, {_literal(override.findings)}, {_literal(override.approved_via)});"]
 
 
-def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log, overrides: Mapping[str, Override]) -> ApplyResult:
+def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
+                 overrides: Mapping[str, Override] | None = None) -> ApplyResult:
+    overrides = overrides or {}
     result = ApplyResult()
     current: tuple[Migration, Statement] | None = None
     try:
