@@ -1,14 +1,13 @@
 """A stateful double of the parts of the Cloudflare API the operations use, on 127.0.0.1.
 
-Real SQLite per D1 database, each /query request one transaction (as D1 runs it); Time Travel
-bookmarks are snapshots (one taken before every write, so restore-by-timestamp has history); export
-is a polling job whose dump is served from a signed URL; Workers keep versions and deployments.
-Answers mirror the API (the envelope, the in-progress export status "active", the latest 10
-deployments newest first); most tests drive it through the SDK with
-`_strict_response_validation=True`, so a response the SDK's models reject fails them. Faults are
-injected per request: 429, 5xx, slow responses, an export that fails, a download cut short, and a
-request that is applied before its answer is lost (`Fault(applied=True)`), which is what makes
-blind retries of writes dangerous.
+Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken before every write,
+so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
+URL; Workers keep versions and deployments. Answers mirror the API (the envelope, the in-progress
+export status "active", the latest 10 deployments newest first); most tests drive it through the
+SDK with `_strict_response_validation=True`, so a response the SDK's models reject fails them.
+Faults are injected per request: 429, 5xx, slow responses, an export that fails, a download cut
+short, and a request that is applied before its answer is lost (`Fault(applied=True)`), which is
+what makes blind retries of writes dangerous.
 """
 
 from __future__ import annotations
