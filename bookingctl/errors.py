@@ -50,7 +50,7 @@ _USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigEr
           ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
           ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
           ("ops.backups", "BackupInputError"), ("ops.quarantine", "QuarantineRecordError"),
-          ("ops.quarantine", "QuarantinedError"))
+          ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"))
 _FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
             ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
             ("ops.targets", "UncertainWriteError"))

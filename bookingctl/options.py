@@ -113,11 +113,11 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
     return base_url, (open_database(None, local, project_dir) if local is not None else None)
 
 
-def migrations_of(folder: Path | None, project_dir: Path | None) -> list[Migration]:
-    """The migration files (default: migrations/ of the project)."""
+def migrations_of(folder: Path | None, project_dir: Path | None, *, strict: bool = True) -> list[Migration]:
+    """The migration files (default: migrations/ of the project); `strict=False` as `discover`'s."""
     from ops.migrations import discover
 
-    return discover(folder or project_root(project_dir) / "migrations")
+    return discover(folder or project_root(project_dir) / "migrations", strict=strict)
 
 
 def backup_folder(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:

@@ -304,3 +304,39 @@ def print_audit(report: Any, fmt: str) -> None:
         print_rows(f"[{mark}] {key}: {section.title}", section.rows, fmt)
     _console(sys.stdout).print(Text(f"{report.findings} finding(s) in {report.database} at {report.generated_at}",
                                     style="bold red" if report.findings else "bold green"))
+
+
+def print_migration_check(report: Any, fmt: str) -> None:
+    """`migrate check`: the verdict, each pending migration's class and its findings (file:line)."""
+    if fmt == JSON:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    verdict = report.verdict
+    pending = len(report.migrations)
+    counted = f"{pending} pending migration(s), {report.queries} serving queries, {report.target}"
+    if fmt == MARKDOWN:
+        lines = [f"{'✅' if verdict == 'safe' else '❌'} migrate check: **{verdict}** ({_md_cell(counted)})", ""]
+        if report.migrations:
+            lines += ["| Migration | Class | Severity | Rule | Where | Finding |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for m in report.migrations:
+                rows = m.findings or [None]
+                for f in rows:
+                    lines.append(f"| {_md_cell(m.name)} | {m.cls} | " + (
+                        f"{f.severity} | {f.rule} | {_md_cell(f'{f.file}:{f.line}')} | {_md_cell(f.message)} |"
+                        if f else "| | | |"))
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    table = Table(title=Text(f"migrate check: {verdict} ({counted})"), title_justify="left")
+    for column in ("Migration", "Class", "Findings"):
+        table.add_column(column)
+    for m in report.migrations:
+        style = "red" if m.unsafe else "green"
+        summary = ", ".join(f"{f.severity} {f.rule} (line {f.line})" for f in m.findings) or "none"
+        table.add_row(Text(m.name), Text(m.cls, style=style), Text(summary))
+    console = _console(sys.stdout)
+    console.print(table)
+    for m in report.migrations:
+        for f in m.findings:
+            console.print(Text(f"{f.file}:{f.line}: {f.severity}: {f.rule}: {printable(f.message)}"))
+    console.print(Text(f"verdict: {verdict}", style="green" if verdict == "safe" else "red"))

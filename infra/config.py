@@ -152,6 +152,45 @@ class Rollout(BaseModel):
         return RolloutSettings(**self.model_dump())
 
 
+# --- rollback-safe migrations (issue 15): the serving-query corpus and approved unsafe migrations ---
+_MIGRATION_FILE = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
+_CORPUS_ALLOWED = ("a list of paths relative to the project folder and inside it (no leading / or ~, no '..'), "
+                   "e.g. [\"queries/booking-app.sql\"]")
+
+
+class UnsafeMigrationApproval(BaseModel):
+    """A migration `migrate check` calls unsafe that a reviewer lets `pulumi up` apply anyway, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    name: str
+    reason: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _MIGRATION_FILE.match(value):
+            raise ValueError("a migration file name as in migrations/, e.g. 0007_drop_legacy_notes.sql")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = value.strip()
+        if not 15 <= len(value) <= 500 or any(ord(ch) < 32 for ch in value):
+            raise ValueError("why it is safe anyway, in a sentence of 15 to 500 characters on one line")
+        return value
+
+
+def _check_corpus_path(value: Any) -> Any:
+    # Read by `migrate check` and the deploy hook: a path out of the project would read any file.
+    if isinstance(value, str) and (
+            not value.strip() or value.startswith(("/", "~", "\\")) or ".." in re.split(r"[/\\]", value)
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)):
+        raise ValueError(_CORPUS_ALLOWED)
+    return value
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -191,6 +230,24 @@ class StackConfig(BaseModel):
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
     whatsapp_token: SecretStr
+    # Rollback-safe migrations: the application's query corpus `migrate check` and the deploy hook
+    # prepare against every pending migration (booking:servingQueries), and the migrations the
+    # check calls unsafe that a reviewed change of this file approves for `pulumi up`.
+    serving_queries: tuple[str, ...] = ()
+    approved_unsafe_migrations: tuple[UnsafeMigrationApproval, ...] = ()
+
+    @field_validator("serving_queries", mode="before")
+    @classmethod
+    def _serving_queries(cls, value: Any) -> Any:
+        value = _json_value(value, f"valid JSON: {_CORPUS_ALLOWED}")
+        if not isinstance(value, list | tuple):
+            raise ValueError(_CORPUS_ALLOWED)
+        return [_check_corpus_path(v) for v in value]
+
+    @field_validator("approved_unsafe_migrations", mode="before")
+    @classmethod
+    def _approvals_json(cls, value: Any) -> Any:
+        return _json_value(value, "valid JSON: a list of {name, reason}")
 
     @field_validator("account_id", "zone_id")
     @classmethod
@@ -425,9 +482,10 @@ def parse_config(
     else:
         if not problems:
             bundle, problem = _bundle_file(cfg.worker_bundle, project_root)
-            if problem is None:
+            problems += _corpus_problems(cfg.serving_queries, project_root)
+            if problem is None and not problems:
                 return cfg.model_copy(update={"worker_bundle": bundle})
-            problems.append(problem)
+            problems += [problem] if problem else []
     raise ConfigError(source, stack, problems)
 
 
@@ -452,6 +510,23 @@ def _bundle_file(relative: Path, project_root: Path) -> tuple[Path, ConfigProble
                                      "at most 10 MiB: Cloudflare's limit for one Worker is 10 MB compressed on the "
                                      "Workers Paid plan (3 MB on Free)")
     return bundle, None
+
+
+def _corpus_problems(paths: tuple[str, ...], project_root: Path) -> list[ConfigProblem]:
+    """Each booking:servingQueries entry must be a regular file inside the project."""
+    root = project_root.resolve()
+    problems = []
+    for index, relative in enumerate(paths):
+        try:
+            path = (root / relative).resolve(strict=True)
+        except (OSError, RuntimeError):
+            problems.append(ConfigProblem(f"servingQueries[{index}]", _show(relative),
+                                          f"a query corpus file relative to {root} (no file is there)"))
+            continue
+        if not path.is_relative_to(root) or not path.is_file():
+            problems.append(ConfigProblem(f"servingQueries[{index}]", _show(relative),
+                                          f"a regular file inside the project ({root})"))
+    return problems
 
 
 def _committed_credentials(flat: Mapping[str, Any], secret_keys: set[str], stack: str, source: str,

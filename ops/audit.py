@@ -133,6 +133,8 @@ ORDER BY date DESC"""
 USERS = """
 SELECT id, email, name, role, tenant_id, status, created_at, last_login FROM users ORDER BY created_at DESC"""
 
+USER_EXISTS = "SELECT 1 AS found FROM users WHERE id = ? OR email = ?"
+
 USER_PERMISSIONS = """
 SELECT u.email, p.permission_name, p.resource_type, p.action
 FROM users u
@@ -198,6 +200,6 @@ def users(db: Database) -> list[dict[str, Any]]:
 def user_permissions(db: Database, user: str) -> list[dict[str, Any]] | None:
     """Permissions of a user given by id or email; None when there is no such user."""
     require_tables(db, ("users", "user_permissions", "permissions"))
-    if not db.query("SELECT 1 AS found FROM users WHERE id = ? OR email = ?", [user, user]):
+    if not db.query(USER_EXISTS, [user, user]):
         return None
     return db.query(USER_PERMISSIONS, [user, user])

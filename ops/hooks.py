@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from booking_shared.deploy import DeployContext
 from ops import backups, migrations, quarantine
 from ops.canary import CanaryReport, run_canary, serving_version
+from ops.migration_check import refuse_unsafe
 from ops.release import Site, roll_back_and_verify
 from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
@@ -119,6 +120,9 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             log(f"pre-deploy export {manifest.name} ({manifest.size} bytes) uploaded to R2 bucket "
                 f"{ctx.export_bucket}")
         try:
+            # Issue 15: stop here, before anything is applied, if `migrate check` calls a pending migration
+            # unsafe and the stack config does not approve it (raises a MigrationError).
+            refuse_unsafe(db, ctx, log)
             result = migrations.apply(db, migrations.discover(ctx.migrations_dir), log=log)
         except migrations.MigrationError as exc:
             raise DeployHookError(f"migrations failed, deployment stopped before traffic moved: {exc}") from exc

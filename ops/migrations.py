@@ -5,21 +5,33 @@ table `wrangler d1 migrations apply` creates and reads, and each row is written 
 of work as its migration, so ours and wrangler's agree on what is applied.
 
 Atomicity: on a local file every pending migration runs inside one SQLite transaction, so a failure
-leaves schema and data exactly as before. On a remote D1 (whose HTTP API rejects transactions) a
-Time Travel bookmark is taken first and the database is restored to it on any failure.
+leaves schema and data exactly as before. On a remote D1 each migration goes in one `/query`
+request together with its `d1_migrations` row, and D1 runs a request's statements as one
+transaction: wrangler sends exactly that request and documents that a failing migration "will be
+rolled back, and the previous successful migration will remain applied" (workers-sdk
+packages/wrangler/src/d1/migrations/apply.ts, text taken from developers.cloudflare.com/d1/
+wrangler-commands; buildMigrationQuery in helpers.ts). So a failure leaves the failing migration
+unapplied and the earlier ones of the run applied and recorded. The database is never restored
+automatically: a Time Travel restore rewinds every booking written since the bookmark while the
+serving version kept taking them. The error prints the bookmark, what a restore would erase and the
+command; `restore_on_failure=True` (`migrate apply --restore-on-failure`) opts in.
+
+Migrations `migrate check` calls unsafe are applied only with an override (`Override`), recorded in
+`d1_migrations_unsafe` in the same unit of work as the migration and its `d1_migrations` row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.sqlscript import Statement, is_transaction_control, split_statements, strip_comments
+from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments
 from ops.targets import Database, LocalDatabase, RemoteDatabase
 
 TABLE = "d1_migrations"
@@ -60,14 +72,42 @@ class MigrationState:
         return self.applied_at is not None
 
 
+# The companion log of overrides: which unsafe migration was applied anyway, why, and on whose word.
+UNSAFE_TABLE = f"{TABLE}_unsafe"
+CREATE_UNSAFE_TABLE = (f"CREATE TABLE IF NOT EXISTS {UNSAFE_TABLE}(\n"
+                       "    id           INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                       "    name         TEXT NOT NULL,\n"
+                       "    reason       TEXT NOT NULL,\n"
+                       "    findings     TEXT NOT NULL,\n"
+                       "    approved_via TEXT NOT NULL,\n"
+                       "    applied_at   TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n"
+                       ");")
+# Columns that say when a row was written, as migrations/0001 names them: what a restore to an
+# earlier bookmark would erase is counted through these.
+WRITE_TIME_COLUMNS = ("created_at", "updated_at", "timestamp", "granted_at", "last_login", "last_used")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Why an unsafe migration is applied anyway: recorded beside its d1_migrations row."""
+
+    reason: str
+    findings: str  # the check's error findings, one line
+    approved_via: str  # "bookingctl migrate apply --allow-unsafe" or "booking:approvedUnsafeMigrations"
+
+
 @dataclass
 class ApplyResult:
     applied: list[str] = field(default_factory=list)
     bookmark: str | None = None  # remote: where the database was before, restorable
 
 
-def discover(folder: Path) -> list[Migration]:
-    """Read every migration file, ordered by number; refuse stray or duplicate numbers."""
+def discover(folder: Path, *, strict: bool = True) -> list[Migration]:
+    """Read every migration file, ordered by number; refuse stray or duplicate numbers.
+
+    `strict=False` (for `migrate check`, which reports them as findings with their line instead)
+    lets transaction control through; nothing that applies migrations reads files that way.
+    """
     if not folder.is_dir():
         raise MigrationFileError(f"no migrations folder at {folder}; pass --dir FOLDER, or run from the project "
                                  "(or pass --project-dir)")
@@ -81,10 +121,10 @@ def discover(folder: Path) -> list[Migration]:
         if number in found:
             raise MigrationFileError(f"{path.name} and {found[number].name} share number {number:04d}")
         found[number] = path
-    return [_read(found[n]) for n in sorted(found)]
+    return [_read(found[n], strict) for n in sorted(found)]
 
 
-def _read(path: Path) -> Migration:
+def _read(path: Path, strict: bool = True) -> Migration:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -94,7 +134,7 @@ def _read(path: Path) -> Migration:
     # locally a COMMIT would end the runner's own transaction halfway, so "all or none" would be
     # a lie: refuse the file, wherever the statement hides (between comments, on a shared line).
     control = [s for s in statements if is_transaction_control(s)]
-    if control:
+    if control and strict:
         where = ", ".join(f"{path.name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
                           for s in control)
         raise MigrationFileError(f"{where}: transaction control is not allowed in a migration; remove it (the "
@@ -131,8 +171,13 @@ def _record(name: str) -> str:
     return f"INSERT INTO {TABLE} (name) VALUES ('{name}');"
 
 
-def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None) -> ApplyResult:
-    """Apply the pending migrations in order; all of them or, on failure, none."""
+def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None, *,
+          overrides: Mapping[str, Override] | None = None, restore_on_failure: bool = False) -> ApplyResult:
+    """Apply the pending migrations in order. Locally all or none; remotely each one whole or not at all.
+
+    `overrides` (name -> Override) are recorded in d1_migrations_unsafe with their migrations. A remote
+    failure is never restored unless `restore_on_failure`: the error says what a restore would erase.
+    """
     try:
         todo = pending(db, migrations)
     except Exception as exc:
@@ -140,11 +185,25 @@ def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None) 
     if not todo:
         return ApplyResult()
     if isinstance(db, LocalDatabase):
-        return _apply_local(db, todo, log)
-    return _apply_remote(db, todo, log)
+        return _apply_local(db, todo, log, overrides or {})
+    return _apply_remote(db, todo, log, overrides or {}, restore_on_failure)
 
 
-def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log) -> ApplyResult:
+def _literal(text: str) -> str:
+    """Text as an SQL string literal: multi-statement D1 requests take no parameters (as wrangler does)."""
+    clean = "".join(ch if ch >= " " else " " for ch in text)
+    return "'" + clean.replace("'", "''") + "'"
+
+
+def override_sql(name: str, override: Override) -> list[str]:
+    return [CREATE_UNSAFE_TABLE,
+            f"INSERT INTO {UNSAFE_TABLE} (name, reason, findings, approved_via) VALUES ({_literal(name)}, "
+            f"{_literal(override.reason)}, {_literal(override.findings)}, {_literal(override.approved_via)});"]
+
+
+def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
+                 overrides: Mapping[str, Override] | None = None) -> ApplyResult:
+    overrides = overrides or {}
     result = ApplyResult()
     current: tuple[Migration, Statement] | None = None
     try:
@@ -165,6 +224,9 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log) -> ApplyRes
                         raise _TransactionEnded(f"{migration.name}:{statement.line} ended the runner's "
                                                 "transaction: what ran before it is committed")
                 conn.execute(_record(migration.name))
+                if migration.name in overrides:
+                    for sql in override_sql(migration.name, overrides[migration.name]):
+                        conn.execute(sql)
                 result.applied.append(migration.name)
     except _TransactionEnded as exc:
         raise MigrationError(f"{exc}. {db.label} is NOT as before; check it with `bookingctl migrate status`.") from exc
@@ -191,30 +253,75 @@ def _rolled_back(db: LocalDatabase, todo: list[Migration], current: tuple[Migrat
                           f"(none of {', '.join(m.name for m in todo)} applied).")
 
 
-def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log) -> ApplyResult:
+def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides: Mapping[str, Override],
+                  restore_on_failure: bool) -> ApplyResult:
     bookmark = db.bookmark()
-    log(f"Time Travel bookmark before migrating: {bookmark}")
+    # When the bookmark was taken, as the tables' datetime('now') defaults write times (UTC, to the
+    # second), to say later what a restore to it would erase. This machine's clock: reading D1's
+    # would cost a request, and rows of the same second count (>=), which covers a small skew.
+    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    log(f"Time Travel bookmark before migrating: {bookmark} (at {since} UTC)")
     result = ApplyResult(bookmark=bookmark)
     migration: Migration | None = None
     try:
         _write(db, CREATE_TABLE, None, log)
         for migration in todo:
             log(f"applying {migration.name}")
-            # One request per migration: its statements and its d1_migrations row together.
-            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name)]), migration.name,
-                   log)
+            # One request per migration: its statements, its d1_migrations row (and its override, if
+            # any) together; D1 runs them as one transaction.
+            extra = override_sql(migration.name, overrides[migration.name]) if migration.name in overrides else []
+            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name), *extra]),
+                   migration.name, log)
             result.applied.append(migration.name)
     except Exception as exc:
         where = migration.name if migration else "creating d1_migrations"
+        kept = (f"{', '.join(result.applied)} stay applied and recorded" if result.applied
+                else "no migration of this run was applied")
+        if not restore_on_failure:
+            raise MigrationError(
+                f"{where} failed: {exc}. D1 ran it as one transaction, so none of it was applied; {kept}. "
+                f"{db.label} was NOT restored: the serving version kept taking bookings. "
+                f"{restore_advice(db, bookmark, since)}") from exc
         try:
             db.restore(bookmark=bookmark)
         except Exception as restore_exc:
             raise MigrationError(f"{where} failed: {exc}. Restoring {db.label} to bookmark {bookmark} ALSO "
                                  f"failed: {restore_exc}. Restore it by hand: `bookingctl backup restore "
                                  f"{db.fix_target} --bookmark {bookmark}`.") from exc
-        raise MigrationError(f"{where} failed: {exc}. {db.label} was restored to bookmark {bookmark}, "
-                             "its state before this run.") from exc
+        raise MigrationError(f"{where} failed: {exc}. {db.label} was restored to bookmark {bookmark} "
+                             f"(--restore-on-failure), its state before this run, erasing every write since "
+                             f"{since} UTC.") from exc
     return result
+
+
+def writes_since(db: Database, since: str) -> dict[str, int]:
+    """table.column -> rows whose write-time column is later than `since` (the database's UTC clock)."""
+    found: dict[str, int] = {}
+    tables = [str(r["name"]) for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                                                "LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE ?",
+                                                [f"{TABLE}%"])]
+    for table in tables:
+        columns = [str(r["name"]) for r in db.query("SELECT name FROM pragma_table_info(?)", [table])]
+        for column in (c for c in columns if c.lower() in WRITE_TIME_COLUMNS):
+            count = int(db.query(f"SELECT COUNT(*) AS n FROM {quote_ident(table)} WHERE {quote_ident(column)} >= ?",
+                                 [since])[0]["n"])
+            if count:
+                found[f"{table}.{column}"] = count
+    return found
+
+
+def restore_advice(db: Database, bookmark: str, since: str) -> str:
+    """What a restore to `bookmark` (taken at `since`) would erase, and the command, for people to decide."""
+    try:
+        counts = writes_since(db, since)
+        erased = (", ".join(f"{n} row(s) by {where}" for where, n in counts.items()) if counts
+                  else "no row with a newer write time")
+        what = (f"a restore would erase every write since {since} UTC: now {erased} (rows changed in place, "
+                "such as an appointment's status, are not counted: the tables have no updated_at)")
+    except Exception as exc:  # the advice must never hide the failure it explains
+        what = f"a restore would erase every write since {since} UTC (counting them failed: {exc})"
+    return (f"Restore point: Time Travel bookmark {bookmark}; {what}. Only if that is acceptable: "
+            f"`bookingctl backup restore {db.fix_target} --bookmark {bookmark}`.")
 
 
 def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log) -> None:
@@ -236,5 +343,6 @@ def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log) -> None:
         if name in applied_names(db):  # a read: the SDK may retry it
             log(f"{name}: the answer was lost ({type(exc).__name__}), but d1_migrations records it: applied")
             return
-        raise MigrationError(f"{name} got no answer ({exc}) and d1_migrations does not record it: it may have "
-                             "been applied in part (D1 does not say)") from exc
+        raise MigrationError(f"{name} got no answer ({exc}) and d1_migrations does not record it: D1 runs the "
+                             "migration and its record as one transaction, so it was not applied as of that read; "
+                             f"check with `bookingctl migrate status {db.fix_target}` before applying again") from exc

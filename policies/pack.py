@@ -33,6 +33,7 @@ from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
 from policies.isolation import environment_isolation, hostname_isolation
+from policies.migrations import migrations_rollback_safe
 from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
@@ -53,6 +54,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     observability,
     production_completeness,
     pre_deploy_checklist,
+    # Rollback-safe migrations (issue 15): `migrate check` evidence, as the checklist's is passed.
+    migrations_rollback_safe,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]
@@ -72,6 +75,10 @@ def initial_config(environment: str) -> dict[str, Any]:
         # The checklist blocks production deploys; on staging it only warns.
         "pre-deploy-checklist": (EnforcementLevel.MANDATORY if environment == "production"
                                  else EnforcementLevel.ADVISORY),
+        # Unsafe migrations block production deploys; on staging they only warn (the deploy hook
+        # still refuses them there unless the stack file approves them).
+        "migrations-rollback-safe": (EnforcementLevel.MANDATORY if environment == "production"
+                                     else EnforcementLevel.ADVISORY),
     }
 
 

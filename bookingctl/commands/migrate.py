@@ -1,15 +1,20 @@
-"""`bookingctl migrate`: D1 migrations in migrations/NNNN_name.sql, tracked in d1_migrations."""
+"""`bookingctl migrate`: D1 migrations in migrations/NNNN_name.sql, tracked in d1_migrations.
+
+`check` says whether the pending migrations are rollback-safe and D1-compatible (ops/migration_check.py);
+`apply` runs the same check first and refuses an unsafe migration unless --allow-unsafe --reason.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bookingctl.errors import UsageError
+from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
     LocalOption,
@@ -18,12 +23,32 @@ from bookingctl.options import (
     StackOption,
     TableOrJson,
     confirm,
+    load_stack_config,
     migrations_of,
     open_database,
+    project_root,
 )
 
-app = typer.Typer(help="D1 migrations: status and apply (tracked in d1_migrations, as wrangler does).",
+if TYPE_CHECKING:
+    from ops.migration_check import CheckReport
+    from ops.migrations import Migration
+    from ops.targets import Database
+
+app = typer.Typer(help="D1 migrations: status, check and apply (tracked in d1_migrations, as wrangler does).",
                   no_args_is_help=True)
+
+
+class CheckFormat(StrEnum):
+    """`migrate check` formats: markdown is for the pull-request comment."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+QueriesOption = Annotated[list[Path] | None, typer.Option(
+    "--queries", help="A query corpus of the serving application: SQL statements separated by ';', "
+                      "parameters as '?'. Repeatable. Added to bookingctl's own queries and booking:servingQueries.")]
 
 
 @app.command("status")
@@ -39,23 +64,89 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
         output.print_migrations(states, unknown, db.label, fmt)
 
 
+def _queries(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[tuple[Path, str]]:
+    """(path, label) of each corpus: --queries files, then the stack's booking:servingQueries."""
+    files = [(path, str(path)) for path in queries or []]
+    if stack is not None:
+        root = project_root(project_dir)
+        files += [(root / rel, rel) for rel in load_stack_config(stack, project_dir).serving_queries]
+    return files
+
+
+def _check(db: Database, migrations: list[Migration], corpus: list[tuple[Path, str]]) -> CheckReport:
+    from ops.migration_check import check_database
+    from ops.serving import gather
+
+    return check_database(db, migrations, gather(corpus))
+
+
+@app.command("check")
+def check(stack: StackOption = None, local: LocalOption = None, folder: MigrationsDir = None,
+          queries: QueriesOption = None,
+          corpus_stack: Annotated[str | None, typer.Option(
+              "--corpus-stack", help="Also prepare the booking:servingQueries corpus of this stack (default: the "
+                                     "--stack one); for a --local check in CI.")] = None,
+          fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
+          project_dir: ProjectDir = None) -> None:
+    """Say whether the pending migrations are safe to roll a Worker back over (exit 0) or not (exit 1).
+
+    Never writes to the target: its schema is copied into a scratch SQLite (a local file is opened
+    read-only; a stack's D1 is read through its query API), the pending migrations are applied
+    there, and each is classified (expand, contract, data, none) with findings: serving queries that
+    no longer prepare, what D1 rejects, UPDATE/DELETE without WHERE, statements that fail.
+    """
+    from bookingctl import output
+    from ops.migration_check import check_local, check_remote
+    from ops.serving import gather
+
+    if (stack is None) == (local is None):
+        raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
+    migrations = migrations_of(folder, project_dir, strict=False)
+    corpus = gather(_queries(corpus_stack or stack, queries, project_dir))
+    if local is not None:
+        if not local.is_file():
+            raise UsageError(f"--local {local}: no such SQLite file")
+        report = check_local(local, migrations, corpus)
+    else:
+        with open_database(stack, None, project_dir) as db:
+            report = check_remote(db, migrations, corpus)
+    output.print_migration_check(report, fmt)
+    if report.verdict != "safe":
+        raise typer.Exit(1)
+
+
 @app.command("apply")
 def apply(
     stack: StackOption = None,
     local: LocalOption = None,
     folder: MigrationsDir = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    queries: QueriesOption = None,
+    allow_unsafe: Annotated[bool, typer.Option(
+        "--allow-unsafe", help="Apply migrations `migrate check` calls unsafe (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Why the unsafe migrations are applied anyway; recorded in d1_migrations_unsafe.")] = None,
+    restore_on_failure: Annotated[bool, typer.Option(
+        "--restore-on-failure", help="Remote: restore the pre-migration Time Travel bookmark if a migration "
+                                     "fails, erasing every write since (bookings included).")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Apply pending migrations, all or none.
+    """Apply pending migrations: locally all or none, remotely each one whole or not at all.
 
-    Locally they run in one transaction; remotely a Time Travel bookmark is taken first and
-    restored on any failure. Asks first unless --yes or CI is set.
+    `migrate check` runs first; an unsafe migration is refused unless --allow-unsafe --reason TEXT
+    (recorded in d1_migrations_unsafe and printed). A failed remote migration is never restored
+    automatically: the error prints the bookmark, what a restore would erase and the command
+    (--restore-on-failure opts in). Asks first unless --yes or CI is set.
     """
     from bookingctl import output
+    from ops.migration_check import CheckReport, overrides_for, refusal
     from ops.migrations import apply as apply_migrations
     from ops.migrations import pending, status
 
+    if allow_unsafe != (reason is not None):
+        raise UsageError("--allow-unsafe and --reason go together: --allow-unsafe --reason 'why it is safe anyway'")
+    if reason is not None and (len(reason.strip()) < 15 or any(ord(ch) < 32 for ch in reason)):
+        raise UsageError("--reason: say why in a sentence of 15 characters or more, on one line")
     migrations = migrations_of(folder, project_dir)
     creating = local is not None and stack is None and not local.exists()
     if local is not None and creating:
@@ -72,8 +163,19 @@ def apply(
             output.info(f"{db.label}: nothing to apply; all {len(migrations)} migrations are applied.")
             return
         output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
+        # A database this command creates serves nobody yet: there is no version to roll back to.
+        report = CheckReport(db.label, 0) if creating else _check(db, migrations, _queries(stack, queries, project_dir))
+        if report.unsafe and reason is None:
+            raise Failed(refusal(report, "Nothing was applied. Make them safe (see `bookingctl migrate check`), or "
+                                         "apply them anyway with --allow-unsafe --reason TEXT."))
+        overrides = overrides_for(report, (reason or "").strip(), "bookingctl migrate apply --allow-unsafe")
+        for name, override in overrides.items():
+            output.warn(f"UNSAFE migration {name} will be applied (--allow-unsafe): {override.findings}")
+        if overrides:
+            output.warn(f"reason, recorded in d1_migrations_unsafe: {(reason or '').strip()}")
         confirm("Apply them now?", yes or creating, "apply")
-        result = apply_migrations(db, migrations, log=output.info)
+        result = apply_migrations(db, migrations, log=output.info, overrides=overrides,
+                                  restore_on_failure=restore_on_failure)
         states, unknown = status(db, migrations)
         output.print_migrations(states, unknown, db.label, TableOrJson.table, just_applied=result.applied)
 

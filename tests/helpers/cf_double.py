@@ -204,10 +204,14 @@ class CloudflareDouble:
                                          "TRANSACTION or SAVEPOINT statements.")
         if any(not s.sql.lstrip().upper().startswith(("SELECT", "PRAGMA", "EXPLAIN")) for s in statements):
             self.snapshot(db)  # Time Travel history: the state before every write
-        conn = sqlite3.connect(db.path, isolation_level=None)  # autocommit: D1 gives no atomicity here
+        conn = sqlite3.connect(db.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         results = []
         try:
+            # One request, one transaction, as on D1: wrangler sends a migration and its d1_migrations
+            # row in one /query request and documents that a failing migration "will be rolled back"
+            # (workers-sdk packages/wrangler/src/d1/migrations/apply.ts; see ops/migrations.py).
+            conn.execute("BEGIN")
             for statement in statements:
                 started = time.perf_counter()
                 cursor = conn.execute(statement.sql, params if len(statements) == 1 else [])
@@ -218,7 +222,10 @@ class CloudflareDouble:
                     "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
                     "rows_written": max(cursor.rowcount, 0), "served_by_primary": True,
                     "served_by_region": "WEUR", "size_after": db.path.stat().st_size}})
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # nothing of a failed request stays applied
             return 400, _error(7500, f"{exc}: SQLITE_ERROR")
         finally:
             conn.close()

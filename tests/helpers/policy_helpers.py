@@ -14,6 +14,9 @@ from bookingctl.planner import Plan
 
 # Every item of the guide's checklist true, for the commit being deployed.
 COMPLETE_EVIDENCE: dict[str, Any] = {"commit": "3e8d5e0a1b2c", **{key: True for key in ITEMS}}
+# `bookingctl migrate check --format json` with one pending, safe migration (migrations-rollback-safe).
+SAFE_MIGRATIONS: dict[str, Any] = {"verdict": "safe", "target": "D1 test", "servingQueries": 15, "migrations": [
+    {"name": "0002_appointment_reminders.sql", "class": "expand", "unsafe": False, "findings": []}]}
 
 
 def _set(container: Any, path: tuple[Any, ...], value: Any) -> bool:
@@ -65,10 +68,13 @@ def without(plan: Plan, type_token: str) -> Plan:
 
 
 def gate(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None,
-         evidence: dict[str, Any] | None = None) -> GateResult:
+         evidence: dict[str, Any] | None = None, migrations: dict[str, Any] | None = SAFE_MIGRATIONS) -> GateResult:
+    """The gate over `plan`; `migrations` is the migrate-check evidence (None: none given, as CI without it)."""
     user: dict[str, PolicyConfig] = parse_policy_config(config or {})
     if evidence is not None:
         user["pre-deploy-checklist"] = PolicyConfig(None, dict(evidence))
+    if migrations is not None and "migrations-rollback-safe" not in user:
+        user["migrations-rollback-safe"] = PolicyConfig(None, dict(migrations))
     return evaluate(plan, pack, user)
 
 

@@ -17,7 +17,7 @@ from bookingctl.planner import Plan
 from bookingctl.sarif import to_sarif
 from policies.pack import POLICIES
 from tests.helpers import REPO
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, gate
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, SAFE_MIGRATIONS, changed, gate
 
 EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
 runner = CliRunner()
@@ -40,7 +40,8 @@ def test_production_without_evidence_fails_naming_each_missing_item() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json")
     data = json.loads(out)
     assert code == 1
-    assert data["policyGate"]["mandatory"] == len(ITEMS) + 1  # every checklist item, and the commit
+    # every checklist item, the commit, and the missing migrate check evidence
+    assert data["policyGate"]["mandatory"] == len(ITEMS) + 2
     violation = next(v for v in data["violations"] if "'codeReview'" in v["message"])
     assert violation == {"policy": "pre-deploy-checklist", "level": "mandatory", "severity": "high",
                          "resource": "", "message": violation["message"]}
@@ -50,7 +51,7 @@ def test_production_without_evidence_fails_naming_each_missing_item() -> None:
 def test_staging_without_evidence_passes_with_advisories() -> None:
     code, out, _ = invoke("plan", "staging")
     assert code == 0
-    assert "policy gate: PASS: 0 mandatory, 14 advisory" in out
+    assert "policy gate: PASS: 0 mandatory, 15 advisory" in out  # 14 checklist, 1 migrate check
 
 
 def test_markdown_puts_the_verdict_before_the_resources() -> None:
@@ -64,7 +65,7 @@ def test_markdown_puts_the_verdict_before_the_resources() -> None:
 def test_table_output_shows_violations_and_verdict() -> None:
     code, out, _ = invoke("plan", "production")
     assert code == 1
-    assert "Policy violations" in out and f"policy gate: FAIL: {len(ITEMS) + 1} mandatory" in out
+    assert "Policy violations" in out and f"policy gate: FAIL: {len(ITEMS) + 2} mandatory" in out
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -141,12 +142,24 @@ def test_wrapper_script_keeps_bookingctls_exit_codes() -> None:
     assert usage.returncode == 2
 
 
-PR_CONFIG = str(REPO / ".github" / "pr-policy-config.json")
+@pytest.fixture(scope="module")
+def pr_config(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The pull-request gate's config as the workflow builds it: the base branch's file plus the
+    pull request's `migrate check` evidence (scripts/migration_evidence.py)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("pr")
+    (folder / "check.json").write_text(json.dumps(SAFE_MIGRATIONS))
+    out = folder / "pr-policy-config.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"), str(folder / "check.json"),
+                    str(out), "--base", str(REPO / ".github" / "pr-policy-config.json")], check=True)
+    return str(out)
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "sarif"])
-def test_the_pull_request_config_still_passes_production_and_lists_the_downgrade(fmt: str) -> None:
-    code, out, err = invoke("plan", "production", "-f", fmt, "--policy-config", PR_CONFIG)
+def test_the_pull_request_config_still_passes_production_and_lists_the_downgrade(fmt: str, pr_config: str) -> None:
+    code, out, err = invoke("plan", "production", "-f", fmt, "--policy-config", pr_config)
     assert code == 0, err
     if fmt == "json":
         gate_summary = json.loads(out)["policyGate"]

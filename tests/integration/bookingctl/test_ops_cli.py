@@ -48,6 +48,11 @@ def test_failed_migration_exits_1_naming_file_and_line(db: Path, tmp_path: Path)
     folder.mkdir()
     (folder / "0001_broken.sql").write_text("CREATE TABLE a (x);\nINSERT INTO nope VALUES (1);\n")
     code, _, err = run("migrate", "apply", "--local", str(db), "--dir", str(folder), "--yes")
+    # The check that runs first applies it to a scratch copy and refuses it there.
+    assert code == 1 and "apply-failed at 0001_broken.sql:2" in err and "Nothing was applied" in err
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    code, _, err = run("migrate", "apply", "--local", str(db), "--dir", str(folder), "--yes", "--allow-unsafe",
+                       "--reason", "proving the runner's own rollback in a test")
     assert code == 1 and "0001_broken.sql:2" in err and "exactly as before" in err
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from booking_shared.checklist import ITEMS
 from tests.helpers import REPO
+from tests.helpers.policy_helpers import SAFE_MIGRATIONS
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -199,13 +200,18 @@ def test_scheduled_jobs_run_without_waiting_for_an_approval() -> None:
         assert needed in runs, needed
 
 
-def evidence(tmp_path: Path, **results: str) -> Path:
+def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = SAFE_MIGRATIONS, **results: str) -> Path:
+    """evidence.json as the production job writes it: the checklist, then the `migrate check` output."""
     env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true",
            **{k: "success" for k in ("TESTS_RESULT", "AUDIT_RESULT", "PERF_RESULT", "STAGING_RESULT", "SMOKE_RESULT",
                                      "MIGRATIONS_RESULT", "INTEGRATIONS_RESULT")}, **results}
     out = tmp_path / "evidence.json"
     subprocess.run([sys.executable, str(REPO / "scripts" / "checklist_evidence.py"), str(out)], env=env,
                    check=True, capture_output=True)
+    if migrations is not None:
+        (tmp_path / "migrate-check.json").write_text(json.dumps(migrations))
+        subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"),
+                        str(tmp_path / "migrate-check.json"), str(out)], check=True, capture_output=True)
     return out
 
 
@@ -240,3 +246,51 @@ def test_generated_evidence_passes_the_production_gate_only_when_complete(tmp_pa
     assert failing.returncode == 1
     assert {v["policy"] for v in json.loads(failing.stdout)["violations"] if v["level"] == "mandatory"} == {
         "pre-deploy-checklist"}
+
+
+# --- rollback-safe migrations (issue 15) ------------------------------------------------------
+
+def runs_of(job: dict[str, Any]) -> list[str]:
+    return [str(s.get("run", "")) for s in steps_of(job)]
+
+
+def test_every_deploy_gates_on_a_migrate_check_of_the_database_it_will_migrate() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("staging", "production"):
+        steps = steps_of(jobs[name])
+        check = next(i for i, s in enumerate(steps) if f"migrate check --stack {name} -f json" in str(s.get("run")))
+        preview = next(i for i, s in enumerate(steps) if s.get("id") == "preview")
+        assert check < preview, name
+        assert "scripts/migration_evidence.py migrate-check.json" in str(steps[check]["run"])
+        assert steps[check]["env"] == {"CLOUDFLARE_API_TOKEN": "${{ secrets.CLOUDFLARE_API_TOKEN }}"}
+        config = pulumi_steps(jobs[name])[0]["with"]["policyPackConfigs"]
+        assert config in str(steps[check]["run"]), (name, config)  # the file the preview and up read
+    production = steps_of(jobs["production"])
+    written = next(i for i, s in enumerate(production) if "checklist_evidence.py evidence.json" in str(s.get("run")))
+    added = next(i for i, s in enumerate(production) if "migration_evidence.py" in str(s.get("run")))
+    assert written < added  # added to the checklist evidence, not overwritten by it
+
+
+def test_pull_requests_check_new_migrations_against_the_base_schema_and_comment_the_verdict() -> None:
+    gate = " ".join(runs_of(workflow("pull-request.yml")["jobs"]["gate"]))
+    base = gate.index('git archive "origin/$BASE_REF" migrations')
+    check = gate.index("migrate check --local")
+    merged = gate.index('migration_evidence.py migrate-check.json "$RUNNER_TEMP/pr-policy-config.json"')
+    assert base < check < merged < gate.index("for stack in staging production")  # the gate sees it
+    assert "--corpus-stack production" in gate and "-f markdown >> comment.md" in gate
+
+
+def test_migration_evidence_refuses_what_is_not_a_checks_output(tmp_path: Path) -> None:
+    (tmp_path / "check.json").write_text('{"verdict": "fine"}')
+    result = run(sys.executable, REPO / "scripts" / "migration_evidence.py", tmp_path / "check.json",
+                 tmp_path / "out.json")
+    assert result.returncode == 2 and "not the output of `bookingctl migrate check" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_production_without_migrate_check_evidence_is_refused(tmp_path: Path) -> None:
+    result = run(BIN / "bookingctl", "plan", "production", "-f", "json", "--policy-config",
+                 evidence(tmp_path, migrations=None), "--project-dir", REPO)
+    assert result.returncode == 1
+    assert {v["policy"] for v in json.loads(result.stdout)["violations"] if v["level"] == "mandatory"} == {
+        "migrations-rollback-safe"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,17 +104,36 @@ def test_with_pre_deploy_export_the_dump_is_uploaded_to_the_stacks_bucket(
         f"{record.backup}.sql", f"{record.backup}.manifest.json"}
 
 
-def test_failed_migration_stops_the_deployment_and_restores(double: CloudflareDouble, d1: D1State, site: Site,
-                                                            tmp_path: Path) -> None:
+def test_a_migration_the_check_calls_unsafe_stops_the_deployment_before_anything_is_applied(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_ok.sql").write_text("CREATE TABLE ok (id INTEGER);")
     (folder / "0002_broken.sql").write_text("INSERT INTO missing VALUES (1);")
     before = dump(d1.path)
-    with pytest.raises(DeployHookError, match=r"stopped before traffic moved.*0002_broken\.sql"):
+    with pytest.raises(DeployHookError, match=r"stopped before traffic moved.*0002_broken\.sql.*apply-failed"):
         before_traffic(context(double, site, tmp_path, folder), log=lambda _: None)
     assert dump(d1.path) == before
     assert not [p for m, p in double.requests if m == "POST" and p.endswith("/deployments")]
+
+
+def test_a_migration_that_fails_on_live_data_stops_the_deployment_and_is_never_restored(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    """The check passes (its scratch copy has no rows), D1 refuses the live data: the hook stops, and
+    leaves the bookings the serving version took since its bookmark where they are."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_initial_schema.sql").write_bytes((REPO / "migrations" / "0001_initial_schema.sql").read_bytes())
+    before_traffic(context(double, site, tmp_path, folder), log=lambda _: None)
+    conn = sqlite3.connect(d1.path)
+    conn.executemany("INSERT INTO tenants (id, slug, name) VALUES (?, ?, 'InStyle')", [("t1", "a"), ("t2", "b")])
+    conn.commit()
+    (folder / "0002_unique_names.sql").write_text("CREATE UNIQUE INDEX idx_tenants_name ON tenants(name);\n")
+    with pytest.raises(DeployHookError, match=r"stopped before traffic moved.*0002_unique_names\.sql failed.*"
+                                              r"NOT restored.*bookingctl backup restore --stack staging"):
+        before_traffic(context(double, site, tmp_path, folder), log=lambda _: None)
+    assert not [p for _, p in double.requests if p.endswith("/time_travel/restore")]
+    assert conn.execute("SELECT COUNT(*) FROM tenants").fetchone() == (2,)
 
 
 # --- after traffic --------------------------------------------------------------------------

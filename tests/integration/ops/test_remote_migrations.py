@@ -43,21 +43,41 @@ def test_remote_apply_records_migrations_and_returns_the_bookmark(db: RemoteData
     assert "CREATE TABLE appointments" in "\n".join(dump(d1.path))
 
 
-def test_failed_remote_migration_restores_the_bookmark(db: RemoteDatabase, d1: D1State, tmp_path: Path) -> None:
-    apply(db, discover(REPO / "migrations"))
-    db.query("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle')")
-    before = dump(d1.path)
+def two_more(tmp_path: Path) -> Path:
+    """The committed migrations, a good 0002 and a 0003 that fails on its second statement."""
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_initial_schema.sql").write_text((REPO / "migrations" / "0001_initial_schema.sql").read_text())
     (folder / "0002_loyalty.sql").write_text("CREATE TABLE loyalty (user_id TEXT);\nINSERT INTO loyalty VALUES ('u');")
     (folder / "0003_broken.sql").write_text("ALTER TABLE tenants ADD COLUMN plan TEXT;\nINSERT INTO nope VALUES (1);")
+    return folder
+
+
+def test_failed_remote_migration_is_never_restored_and_leaves_nothing_of_itself(
+        db: RemoteDatabase, d1: D1State, tmp_path: Path) -> None:
+    apply(db, discover(REPO / "migrations"))
+    db.query("INSERT INTO tenants (id, slug, name) VALUES ('t1', 'instyle', 'InStyle')")
+    folder = two_more(tmp_path)
     with pytest.raises(MigrationError) as info:
         apply(db, discover(folder))
-    assert "0003_broken.sql failed" in str(info.value) and "was restored to bookmark" in str(info.value)
-    # 0002 and half of 0003 had been applied by the (non-atomic) requests; the restore undid them.
+    message = str(info.value)
+    assert "0003_broken.sql failed" in message and "was NOT restored" in message
+    assert "0002_loyalty.sql stay applied" in message and "bookingctl backup restore --stack" in message
+    # D1 ran 0003 as one transaction: its ALTER TABLE is not there; 0002 stays, recorded.
+    conn = sqlite3.connect(d1.path)
+    assert "plan" not in {r[1] for r in conn.execute("PRAGMA table_info(tenants)")}
+    assert conn.execute("SELECT COUNT(*) FROM tenants").fetchone() == (1,)
+    assert [m.name for m in pending(db, discover(folder))] == ["0003_broken.sql"]
+
+
+def test_restore_on_failure_opts_in_to_the_restore(db: RemoteDatabase, d1: D1State, double: CloudflareDouble,
+                                                    tmp_path: Path) -> None:
+    apply(db, discover(REPO / "migrations"))
+    before = dump(d1.path)
+    with pytest.raises(MigrationError, match=r"was restored to bookmark .* erasing every write since"):
+        apply(db, discover(two_more(tmp_path)), restore_on_failure=True)
     assert dump(d1.path) == before
-    assert [m.name for m in pending(db, discover(folder))] == ["0002_loyalty.sql", "0003_broken.sql"]
+    assert [p for m, p in double.requests if p.endswith("/time_travel/restore")]
 
 
 def test_rate_limits_and_server_errors_are_retried(db: RemoteDatabase, double: CloudflareDouble) -> None:
@@ -76,14 +96,16 @@ def test_persistent_failure_before_any_change_leaves_nothing_applied(
     assert dump(d1.path) == before
 
 
-def test_failure_after_the_bookmark_restores_it(db: RemoteDatabase, double: CloudflareDouble, d1: D1State) -> None:
+def test_failure_after_the_bookmark_is_not_restored(db: RemoteDatabase, double: CloudflareDouble,
+                                                     d1: D1State) -> None:
     before = dump(d1.path)
     # The first query (reading d1_migrations) passes; creating the table then fails for good.
     double.inject(Fault("POST", r"/query$", status=200))
     double.inject(Fault("POST", r"/query$", status=500, times=10))
-    with pytest.raises(MigrationError, match="restored to bookmark"):
+    with pytest.raises(MigrationError, match=r"no migration of this run was applied.*NOT restored"):
         apply(db, discover(REPO / "migrations"))
     assert dump(d1.path) == before
+    assert not [p for m, p in double.requests if p.endswith("/time_travel/restore")]
 
 
 def test_the_double_rejects_explicit_transactions_like_d1(db: RemoteDatabase) -> None:
@@ -115,13 +137,15 @@ def test_a_migration_applied_before_its_answer_was_lost_is_not_sent_again(
     assert rows == [("0001_initial_schema.sql",)]
 
 
-def test_a_migration_lost_before_it_was_applied_is_not_resent_and_the_run_is_undone(
+def test_a_migration_lost_before_it_was_applied_is_not_resent_and_nothing_of_it_is_applied(
         db: RemoteDatabase, double: CloudflareDouble, d1: D1State) -> None:
-    before = dump(d1.path)
     double.inject(Fault("POST", r"/query$", status=0, skip=MIGRATION_REQUEST))  # dropped, nothing done
-    with pytest.raises(MigrationError, match=r"got no answer.*does not record it.*restored to bookmark"):
+    with pytest.raises(MigrationError, match=r"got no answer.*does not record it.*was not applied.*NOT restored"):
         apply(db, discover(REPO / "migrations"))
-    assert dump(d1.path) == before
+    assert sum("CREATE TABLE appointments" in sql for sql in double.sql) == 1  # sent once, never again
+    tables = {r[0] for r in sqlite3.connect(d1.path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "appointments" not in tables and [m.name for m in pending(db, discover(REPO / "migrations"))] == [
+        "0001_initial_schema.sql"]
 
 
 def test_a_rate_limited_migration_is_sent_once_more(db: RemoteDatabase, double: CloudflareDouble) -> None:

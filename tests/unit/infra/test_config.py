@@ -377,3 +377,32 @@ def test_production_tenant_hostname_with_a_staging_label_is_refused() -> None:
     tenants = [{"slug": "stg", "hostname": "staging.instylehairboutique.co.za", "zoneId": "ab" * 16}]
     [p] = problems({"booking:tenants": json.dumps(tenants)}).problems
     assert p.key == "tenants[0].hostname" and "staging/test label" in p.allowed
+
+
+# --- rollback-safe migrations (issue 15): booking:servingQueries, booking:approvedUnsafeMigrations ---
+
+def test_serving_queries_are_files_inside_the_project() -> None:
+    cfg = parse({"booking:servingQueries": json.dumps(["migrations/0001_initial_schema.sql"])})
+    assert cfg.serving_queries == ("migrations/0001_initial_schema.sql",)
+    assert parse().serving_queries == ()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (["/etc/passwd"], "relative to the project folder"),
+    (["../outside.sql"], "relative to the project folder"),
+    (["queries/missing.sql"], "no file is there"),
+    (["migrations"], "a regular file inside the project"),
+    ("not json", "valid JSON"),
+])
+def test_a_serving_query_path_out_of_the_project_or_missing_is_refused(value: Any, expected: str) -> None:
+    err = problems({"booking:servingQueries": value if isinstance(value, str) else json.dumps(value)})
+    [p] = err.problems
+    assert p.key.startswith("servingQueries") and expected in p.allowed
+
+
+def test_an_approved_unsafe_migration_names_its_file_and_says_why() -> None:
+    approval = {"name": "0007_drop_notes.sql", "reason": "the booking app stopped reading notes in release 41"}
+    cfg = parse({"booking:approvedUnsafeMigrations": json.dumps([approval])})
+    assert [(a.name, a.reason) for a in cfg.approved_unsafe_migrations] == [(approval["name"], approval["reason"])]
+    err = problems({"booking:approvedUnsafeMigrations": json.dumps([{"name": "drop.sql", "reason": "short"}])})
+    assert {p.key for p in err.problems} == {"approvedUnsafeMigrations[0].name", "approvedUnsafeMigrations[0].reason"}

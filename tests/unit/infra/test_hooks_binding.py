@@ -60,3 +60,20 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
 def test_the_version_under_verification_is_the_one_taking_all_traffic(outputs: dict[str, object] | None,
                                                                      version: str | None) -> None:
     assert deployed_version(outputs) == version
+
+
+def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
+    import json
+
+    from infra.config import parse_config
+    from infra.hooks import context_for
+    from tests.helpers import REPO
+    from tests.helpers.stack_config import BASE, SECRETS
+
+    flat = {**BASE, "booking:servingQueries": json.dumps(["migrations/0001_initial_schema.sql"]),
+            "booking:approvedUnsafeMigrations": json.dumps([{"name": "0007_drop_notes.sql",
+                                                             "reason": "the app stopped reading notes in 41"}])}
+    cfg = parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
+    ctx = context_for(cfg, "production", REPO)
+    assert ctx.serving_queries == (REPO / "migrations" / "0001_initial_schema.sql",)
+    assert ctx.approved_unsafe_migrations == (("0007_drop_notes.sql", "the app stopped reading notes in 41"),)

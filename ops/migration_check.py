@@ -1,0 +1,569 @@
+"""`migrate check`: is each pending migration safe to roll a Worker back over, and will D1 take it?
+
+A Worker rollback never touches D1 and a Time Travel restore rewinds every booking since its
+bookmark, so what protects a rollback (or a canary, where two versions share the database) is the
+shape of the migration. The check never writes to the target: it copies the target's schema
+(`sqlite_schema`, read from a local file opened read-only or through D1's query API) into an
+in-memory SQLite, applies the pending migrations there one statement at a time, and reports per
+migration:
+
+- its class, from the schema before and after (tables, `table_xinfo` columns, index lists,
+  foreign keys, CHECK clauses, triggers and views) and from what its statements touch (SQLite's
+  authorizer), not from regular expressions alone: `contract` (drops or renames a table, column,
+  index, view or trigger that existed, or tightens a constraint), `data` (rewrites rows of tables
+  that existed), `expand` (adds tables, columns, indexes, views or triggers), else `none`;
+- findings `{rule, severity, file, line, message}`, with the line of the statement in its file.
+  `error` findings make the verdict unsafe: a serving query (ops/serving.py) that no longer
+  prepares, naming what it misses; what D1 rejects (transaction control, ATTACH/DETACH, PRAGMAs
+  other than the few D1 allows, VACUUM, virtual tables that break D1's export, statements over
+  100 KB or with more than 100 bound parameters); DELETE without WHERE; a statement that fails to
+  apply. `warning`: UPDATE without WHERE (a backfill, for review) and a tighter constraint (the
+  old version's writes may be refused; no prepare can tell). `info`: what a contract removes.
+
+A contract migration is safe when nothing serving reads what it removes: the serving queries are
+the judge, so the same migration passes once the corpus no longer reads the column.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.migrations import TABLE as MIGRATIONS_TABLE
+from ops.migrations import Migration, MigrationError, Override
+from ops.serving import ServingQuery
+from ops.sqlscript import Statement, is_transaction_control, strip_comments
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+
+# Rule name -> severity. Stable names: CI output, the policy and the README refer to them.
+RULES: dict[str, str] = {
+    "serving-query-breaks": ERROR,
+    "apply-failed": ERROR,
+    "d1-transaction-control": ERROR,
+    "d1-attach": ERROR,
+    "d1-pragma": ERROR,
+    "d1-vacuum": ERROR,
+    "d1-virtual-table": ERROR,
+    "d1-statement-too-large": ERROR,
+    "d1-too-many-parameters": ERROR,
+    "delete-without-where": ERROR,
+    "update-without-where": WARNING,
+    "tighter-constraint": WARNING,
+    "contract": INFO,
+}
+
+CLASSES = ("contract", "data", "expand", "none")
+
+# D1's limits (developers.cloudflare.com/d1/platform/limits): 100 KB per SQL statement, 100 bound
+# parameters per query.
+MAX_STATEMENT_BYTES = 100_000
+MAX_PARAMETERS = 100
+# The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
+# anything else is rejected by D1 (or silently does nothing there).
+D1_PRAGMAS = frozenset({
+    "table_list", "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "quick_check",
+    "foreign_key_check", "foreign_key_list", "case_sensitive_like", "ignore_check_constraints",
+    "legacy_alter_table", "recursive_triggers", "reverse_unordered_selects", "foreign_keys", "defer_foreign_keys",
+    "optimize",
+})
+
+# What the schema copy is read with, locally and through D1 (D1 answers SELECTs on sqlite_schema).
+SCHEMA_QUERY = "SELECT type, name, tbl_name, sql FROM sqlite_schema"
+
+_KEYWORD = re.compile(r"^\s*(\w+)", re.ASCII)
+_PRAGMA = re.compile(r"^\s*PRAGMA\s+(?:\w+\s*\.\s*)?(\w+)", re.IGNORECASE | re.ASCII)
+_VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)
+_WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
+_PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
+_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
+# SQLite's authorizer action codes for row writes (sqlite3.h).
+_ROW_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+
+Log = Callable[[str], None]
+
+
+class CheckError(Exception):
+    """The target's schema cannot be read; the message says why and what to check."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    file: str
+    line: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "file": self.file, "line": self.line,
+                "message": self.message}
+
+
+@dataclass
+class MigrationResult:
+    name: str
+    cls: str = "none"
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def unsafe(self) -> bool:
+        return any(f.severity == ERROR for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "class": self.cls, "unsafe": self.unsafe,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+@dataclass
+class CheckReport:
+    target: str
+    queries: int  # how many serving queries were prepared against each schema
+    migrations: list[MigrationResult] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "unsafe" if any(m.unsafe for m in self.migrations) else "safe"
+
+    @property
+    def unsafe(self) -> list[MigrationResult]:
+        return [m for m in self.migrations if m.unsafe]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "target": self.target, "servingQueries": self.queries,
+                "migrations": [m.to_dict() for m in self.migrations]}
+
+
+# --- the target's schema, read without writing ------------------------------------------------
+
+SchemaRow = tuple[str, str, str, str | None]  # type, name, tbl_name, sql
+
+
+def read_local(path: Path) -> tuple[list[SchemaRow], set[str]]:
+    """(schema rows, applied migration names) of a SQLite file opened read-only: its bytes never change."""
+    if not path.is_file():
+        raise CheckError(f"no SQLite database at {path}")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise CheckError(f"cannot open {path} read-only: {exc}") from exc
+    try:
+        rows = [(str(t), str(n), str(tn), s) for t, n, tn, s in conn.execute(SCHEMA_QUERY)]
+        applied: set[str] = set()
+        if any(r[0] == "table" and r[1] == MIGRATIONS_TABLE for r in rows):
+            applied = {str(n) for (n,) in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        return rows, applied
+    except sqlite3.DatabaseError as exc:
+        raise CheckError(f"{path} is not a readable SQLite database: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def read_remote(db: Any) -> tuple[list[SchemaRow], set[str]]:
+    """(schema rows, applied migration names) of a remote D1, through reads only (`db.query`)."""
+    rows = [(str(r.get("type")), str(r.get("name")), str(r.get("tbl_name")),
+             None if r.get("sql") is None else str(r.get("sql"))) for r in db.query(SCHEMA_QUERY)]
+    applied: set[str] = set()
+    if any(r[0] == "table" and r[1] == MIGRATIONS_TABLE for r in rows):
+        applied = {str(r["name"]) for r in db.query(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+    return rows, applied
+
+
+def _skipped(name: str) -> bool:
+    # SQLite's own tables (sqlite_sequence appears with the first AUTOINCREMENT) and D1's (_cf_KV).
+    return name.startswith(("sqlite_", "_cf_"))
+
+
+def scratch_copy(rows: Sequence[SchemaRow]) -> sqlite3.Connection:
+    """An in-memory SQLite with the schema `rows` describe (no data): tables, indexes, views, triggers."""
+    # No statement cache: a cached statement skips the fresh prepare a schema change must be seen by.
+    conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
+    conn.execute("PRAGMA foreign_keys = ON")  # as on D1
+    virtual = [n for t, n, _, s in rows if t == "table" and s and _VIRTUAL.match(s)]
+    order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
+    wanted = [r for r in rows if r[3] and not _skipped(r[1]) and r[0] in order
+              and not any(r[0] == "table" and r[1].startswith(f"{v}_") for v in virtual)]  # FTS shadow tables
+    for kind, name, _, sql in sorted(wanted, key=lambda r: order[r[0]]):
+        try:
+            conn.execute(str(sql))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise CheckError(f"the target's {kind} {name} cannot be copied into a scratch SQLite: {exc}") from exc
+    return conn
+
+
+# --- the schema, as compared before and after a migration -------------------------------------
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: dict[str, tuple[str, int, str | None, int]]  # lower name -> (type, notnull, default, hidden)
+    unique: frozenset[tuple[str, ...]]  # column sets an index or constraint keeps unique
+    foreign_keys: frozenset[tuple[str, str, str]]  # (from, table, to)
+    checks: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: dict[str, Table]
+    indexes: dict[str, str]  # explicit (CREATE INDEX) index -> its table
+    views: frozenset[str]
+    triggers: frozenset[str]
+
+
+def snapshot(conn: sqlite3.Connection) -> Schema:
+    """The parts of the schema a rollback depends on, read through SQLite's own pragmas."""
+    tables: dict[str, Table] = {}
+    indexes: dict[str, str] = {}
+    views: set[str] = set()
+    triggers: set[str] = set()
+    for kind, name, tbl, sql in conn.execute(SCHEMA_QUERY).fetchall():
+        if _skipped(name) or name == MIGRATIONS_TABLE or name.startswith(f"{MIGRATIONS_TABLE}_"):
+            continue
+        if kind == "table":
+            tables[name.lower()] = _table(conn, name, sql or "")
+        elif kind == "index" and sql:
+            indexes[name.lower()] = tbl.lower()
+        elif kind == "view":
+            views.add(name.lower())
+        elif kind == "trigger":
+            triggers.add(name.lower())
+    return Schema(tables, indexes, frozenset(views), frozenset(triggers))
+
+
+def _table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
+    columns = {str(r[1]).lower(): (str(r[2]).upper(), int(r[3]), r[4], int(r[6]))
+               for r in conn.execute("SELECT * FROM pragma_table_xinfo(?)", (name,))}
+    unique = set()
+    for index in conn.execute("SELECT name, \"unique\" FROM pragma_index_list(?)", (name,)).fetchall():
+        if index[1]:
+            cols = tuple(str(r[0]).lower() for r in conn.execute("SELECT name FROM pragma_index_info(?)", (index[0],)))
+            unique.add(cols)
+    fks = frozenset((str(r[3]).lower(), str(r[2]).lower(), str(r[4] or "").lower())
+                    for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)))
+    return Table(name, columns, frozenset(unique), fks, frozenset(_checks(sql)))
+
+
+def _checks(sql: str) -> list[str]:
+    """The CHECK (...) clauses of a CREATE TABLE, normalised for comparison."""
+    code = strip_comments(sql)
+    found = []
+    for match in _CHECK.finditer(code):
+        depth, position = 1, match.end()
+        while position < len(code) and depth:
+            depth += {"(": 1, ")": -1}.get(code[position], 0)
+            position += 1
+        found.append(" ".join(code[match.end():position - 1].split()).lower())
+    return found
+
+
+@dataclass
+class Changes:
+    removed: list[str] = field(default_factory=list)
+    tightened: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+
+
+def compare(before: Schema, after: Schema) -> Changes:
+    """What a migration removed, tightened and added, in words a reviewer reads."""
+    changes = Changes()
+    for key, old in before.tables.items():
+        new = after.tables.get(key)
+        if new is None:
+            changes.removed.append(f"table {old.name}")
+            continue
+        for column, (ctype, notnull, _default, _hidden) in old.columns.items():
+            now = new.columns.get(column)
+            if now is None:
+                changes.removed.append(f"column {old.name}.{column}")
+            elif now[1] > notnull:
+                changes.tightened.append(f"column {old.name}.{column} became NOT NULL")
+            elif now[0] != ctype:
+                changes.tightened.append(f"column {old.name}.{column} changed type from {ctype or 'none'} to "
+                                         f"{now[0] or 'none'}")
+        for cols in sorted(new.unique - old.unique):
+            if all(c in old.columns for c in cols):
+                changes.tightened.append(f"{old.name}({', '.join(cols)}) must now be unique")
+        for fk in sorted(new.foreign_keys - old.foreign_keys):
+            if fk[0] in old.columns:
+                changes.tightened.append(f"{old.name}.{fk[0]} now references {fk[1]}({fk[2] or 'its key'})")
+        for check in sorted(new.checks - old.checks):
+            changes.tightened.append(f"{old.name} has a new CHECK ({check})")
+        for column in new.columns.keys() - old.columns.keys():
+            changes.added.append(f"column {old.name}.{column}")
+    changes.added += [f"table {t.name}" for k, t in after.tables.items() if k not in before.tables]
+    for index, table in before.indexes.items():
+        if index not in after.indexes and table in after.tables:  # a dropped table takes its indexes along
+            changes.removed.append(f"index {index}")
+    changes.added += [f"index {i}" for i in after.indexes.keys() - before.indexes.keys()]
+    changes.removed += [f"view {v}" for v in sorted(before.views - after.views)]
+    changes.removed += [f"trigger {t}" for t in sorted(before.triggers - after.triggers)]
+    changes.added += [f"view {v}" for v in sorted(after.views - before.views)]
+    changes.added += [f"trigger {t}" for t in sorted(after.triggers - before.triggers)]
+    return changes
+
+
+# --- statements ---------------------------------------------------------------------------------
+
+def _code(sql: str) -> str:
+    """The statement without comments, strings and quoted names: only what SQLite reads as keywords."""
+    return _IDENT.sub("x", _STRING.sub("''", strip_comments(sql)))
+
+
+def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bool]:
+    """(findings about one statement's text, whether to run it in the scratch copy at all)."""
+    code = _code(statement.sql)
+    leading = _KEYWORD.match(code)
+    keyword = leading.group(1).upper() if leading else ""
+    first = " ".join(strip_comments(statement.sql).split())[:80]
+    found: list[Finding] = []
+
+    def add(rule: str, message: str) -> None:
+        found.append(Finding(rule, RULES[rule], migration.name, statement.line, message))
+
+    run = True
+    if is_transaction_control(statement):
+        add("d1-transaction-control", f"`{first}`: D1 rejects transaction control (BEGIN, COMMIT, SAVEPOINT, ...); "
+                                      "remove it, each migration is already applied as one unit")
+        run = False
+    elif keyword in ("ATTACH", "DETACH"):
+        add("d1-attach", f"`{first}`: D1 has one database per binding and rejects {keyword}; remove it")
+        run = False
+    elif keyword == "VACUUM":
+        add("d1-vacuum", "`VACUUM`: D1 manages storage itself and rejects it; remove it")
+        run = False
+    elif keyword == "PRAGMA":
+        match = _PRAGMA.match(code)
+        pragma = match.group(1).lower() if match else "?"
+        if pragma not in D1_PRAGMAS:
+            add("d1-pragma", f"`PRAGMA {pragma}` is not one D1 supports (it allows {', '.join(sorted(D1_PRAGMAS))}); "
+                             "remove it")
+            run = False
+    if _VIRTUAL.match(code):
+        add("d1-virtual-table", f"`{first}`: a virtual table (FTS5 and others) breaks D1's export, and with it "
+                                "the daily backup; keep the data in ordinary tables")
+    size = len(statement.sql.encode())
+    if size > MAX_STATEMENT_BYTES:
+        add("d1-statement-too-large", f"the statement is {size:,} bytes; D1 accepts at most {MAX_STATEMENT_BYTES:,} "
+                                      "per statement: split it (e.g. one INSERT per batch of rows)")
+    parameters = len(_PARAM.findall(code))
+    if parameters > MAX_PARAMETERS:
+        add("d1-too-many-parameters", f"the statement has {parameters} bound parameters; D1 allows at most "
+                                      f"{MAX_PARAMETERS}")
+    dml = _dml_keyword(code)
+    if dml in ("UPDATE", "DELETE") and not _WHERE.search(code):
+        if dml == "DELETE":
+            add("delete-without-where", f"`{first}` deletes every row, which no Worker rollback brings back and "
+                                        "only a Time Travel restore (rewinding every booking) could; add a WHERE "
+                                        "clause, or move the table out of use first and drop it in a later release")
+        else:
+            add("update-without-where", f"`{first}` rewrites every row: fine for a backfill of a new column, but "
+                                        "the serving version's values are overwritten too; add a WHERE clause "
+                                        "(e.g. WHERE new_column IS NULL) if that is not intended")
+    return found, run
+
+
+def _dml_keyword(code: str) -> str | None:
+    """INSERT/REPLACE/UPDATE/DELETE when the statement is one (a leading WITH ... included)."""
+    text = code.lstrip()
+    match = _KEYWORD.match(text)
+    if not match:
+        return None
+    word = match.group(1).upper()
+    if word == "WITH":
+        found = re.search(r"\)\s*(INSERT|REPLACE|UPDATE|DELETE)\b", text, re.IGNORECASE)
+        return found.group(1).upper() if found else None
+    return word if word in ("INSERT", "REPLACE", "UPDATE", "DELETE") else None
+
+
+def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
+    """None when `sql` compiles against the connection's schema, else SQLite's message. Never runs it."""
+    body = _EXPLAIN.sub("", sql, count=1)
+    try:
+        conn.execute("EXPLAIN " + body)
+    except sqlite3.ProgrammingError as exc:
+        # The parameters are bound only after a successful prepare: a count mismatch means it compiled.
+        return None if "bindings" in str(exc) else str(exc)
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None
+
+
+# --- the check ----------------------------------------------------------------------------------
+
+def check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequence[Migration],
+          queries: Sequence[ServingQuery], target: str, log: Log = lambda _: None) -> CheckReport:
+    """Apply the pending `migrations` to a scratch copy of the schema `rows`; judge each one."""
+    done = set(applied)
+    pending = [m for m in migrations if m.name not in done]
+    report = CheckReport(target, len(queries))
+    conn = scratch_copy(rows)
+    try:
+        preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
+        before = snapshot(conn)
+        for migration in pending:
+            log(f"checking {migration.name}")
+            result, before, preparing = _check_one(conn, migration, queries, before, preparing)
+            report.migrations.append(result)
+    finally:
+        conn.close()
+    return report
+
+
+def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[ServingQuery], before: Schema,
+               preparing: set[ServingQuery]) -> tuple[MigrationResult, Schema, set[ServingQuery]]:
+    result = MigrationResult(migration.name)
+    # Per query that prepared before this migration: the statement after which it stopped preparing
+    # (a table rebuilt within the migration breaks queries for a moment, then mends them).
+    broken: dict[ServingQuery, tuple[Statement, str]] = {}
+    rewrites: list[str] = []
+    writes: set[str] = set()
+
+    def authorize(action: int, arg1: str | None, *_: Any) -> int:
+        if action in _ROW_WRITES and arg1 and not _skipped(arg1) and not arg1.startswith(MIGRATIONS_TABLE):
+            writes.add(arg1.lower())
+        return sqlite3.SQLITE_OK
+
+    conn.execute("SAVEPOINT migration_check")
+    failed = False
+    for statement in migration.statements:
+        found, run = _lint(migration, statement)
+        result.findings += found
+        if not run or failed:  # after a failure the rest is still read, never run
+            continue
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        writes.clear()
+        conn.set_authorizer(authorize)
+        try:
+            conn.execute(statement.sql)
+        except sqlite3.Error as exc:
+            result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line,
+                                           f"SQLite refuses this statement: {exc}"))
+            failed = True
+            continue
+        finally:
+            conn.set_authorizer(None)
+        if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():
+            rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
+        if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
+            for query in preparing:
+                error = _prepare_error(conn, query.sql)
+                if error is None:
+                    broken.pop(query, None)
+                elif query not in broken:
+                    broken[query] = (statement, error)
+    after = snapshot(conn)
+    changes = compare(before, after)
+    result.cls = ("contract" if changes.removed or changes.tightened else "data" if rewrites
+                  else "expand" if changes.added else "none")
+    first_line = migration.statements[0].line if migration.statements else 1
+    for what in changes.removed:
+        result.findings.append(Finding("contract", INFO, migration.name, first_line,
+                                       f"removes {what}: safe only while no serving version reads it"))
+    for what in changes.tightened:
+        result.findings.append(Finding("tighter-constraint", WARNING, migration.name, first_line,
+                                       f"{what}: writes of the version serving now may be refused"))
+    for query, (statement, error) in sorted(broken.items(), key=lambda item: item[1][0].line):
+        result.findings.append(Finding(
+            "serving-query-breaks", ERROR, migration.name, statement.line,
+            f"{query.source} no longer prepares after this statement ({error}): the serving version, or a Worker "
+            "rolled back to it, fails there. Expand first (add the new, keep the old), deploy the code that stops "
+            "reading it, then remove it in a later migration"))
+    if failed:
+        conn.execute("ROLLBACK TO migration_check")
+        after = before  # as D1 leaves it: the failed migration's request applies nothing
+    conn.execute("RELEASE migration_check")
+    result.findings.sort(key=lambda f: (f.line, f.rule))
+    preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
+    return result, after, preparing
+
+
+def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
+                log: Log = lambda _: None) -> CheckReport:
+    """The check against a local SQLite file (opened read-only)."""
+    rows, applied = read_local(path)
+    return check(rows, applied, migrations, queries, f"local {path}", log)
+
+
+def check_remote(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
+                 log: Log = lambda _: None) -> CheckReport:
+    """The check against a remote D1 (`ops.targets.RemoteDatabase`), through reads only."""
+    rows, applied = read_remote(db)
+    return check(rows, applied, migrations, queries, str(db.label), log)
+
+
+def check_database(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
+                   log: Log = lambda _: None) -> CheckReport:
+    """The check against an open target (`ops.targets.Database`): a local file is reread read-only."""
+    from ops.targets import LocalDatabase
+
+    if isinstance(db, LocalDatabase):
+        return check_local(db.path, migrations, queries, log)
+    return check_remote(db, migrations, queries, log)
+
+
+# --- the gate: `migrate apply` and the deploy hook refuse what the check calls unsafe -------------
+
+class UnsafeMigrationError(MigrationError):
+    """Pending migrations are unsafe and not approved; the message lists each finding and the way out."""
+
+
+def errors_of(result: MigrationResult) -> str:
+    """The error findings of one migration, on one line (for logs and d1_migrations_unsafe)."""
+    return "; ".join(f"{f.rule} at {f.file}:{f.line}: {f.message}" for f in result.findings if f.severity == ERROR)
+
+
+def refusal(report: CheckReport, how: str) -> str:
+    listed = " | ".join(f"{m.name} ({m.cls}): {errors_of(m)}" for m in report.unsafe)
+    return f"migrate check calls {len(report.unsafe)} pending migration(s) of {report.target} unsafe: {listed}. {how}"
+
+
+def overrides_for(report: CheckReport, reason: str, approved_via: str,
+                  names: Iterable[str] | None = None) -> dict[str, Override]:
+    """The Override of each unsafe migration (of those `names`, when given) for `migrations.apply`."""
+    wanted = None if names is None else set(names)
+    return {m.name: Override(reason, errors_of(m), approved_via) for m in report.unsafe
+            if wanted is None or m.name in wanted}
+
+
+def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
+    """The deploy hook's gate, run just before it applies migrations (ops/hooks.py `before_traffic`).
+
+    Checks the pending migrations of the stack's D1 against bookingctl's queries and the stack's
+    booking:servingQueries corpus. Raises UnsafeMigrationError (a MigrationError: the hook stops
+    before traffic moves and nothing is applied) for each unsafe migration that the stack config's
+    booking:approvedUnsafeMigrations does not name. Approved ones are logged and recorded in
+    d1_migrations_unsafe, in one request written just before the migrations are applied (a row whose
+    migration is missing from d1_migrations was approved but did not apply).
+    """
+    from ops.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, discover, override_sql
+    from ops.serving import gather
+
+    queries = gather((path, str(path)) for path in ctx.serving_queries)
+    report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
+    approved = dict(ctx.approved_unsafe_migrations)
+    refused = [m for m in report.unsafe if m.name not in approved]
+    log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
+        f"{report.queries} serving queries)")
+    if refused:
+        raise UnsafeMigrationError(refusal(
+            CheckReport(report.target, report.queries, refused),
+            f"Nothing was applied. Make the migration safe (expand first; contract in a later release once no "
+            f"serving version reads what it removes), or approve it in Pulumi.{ctx.stack}.yaml: "
+            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, reason: <why it is safe anyway>}}]"))
+    overrides = overrides_for(report, "", "booking:approvedUnsafeMigrations (pulumi up)", approved)
+    if not overrides:
+        return
+    sql = [CREATE_UNSAFE_TABLE]
+    for name, override in overrides.items():
+        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name]}")
+        sql += override_sql(name, Override(approved[name], override.findings, override.approved_via))[1:]
+    db.execute("\n".join(sql))
+    log(f"approvals recorded in {UNSAFE_TABLE}")

@@ -1,0 +1,53 @@
+"""Add `bookingctl migrate check --format json` output to a policy config file, as the policy's evidence.
+
+    python scripts/migration_evidence.py CHECK.json OUT.json [--base CONFIG.json]
+
+Writes OUT.json: the policy config in CONFIG.json (default: OUT.json itself if it exists, else
+nothing) with `migrations-rollback-safe` set to the check's output, unchanged. The policy
+`migrations-rollback-safe` (policies/migrations.py) reads it there: mandatory in production,
+advisory in staging. The deploy workflow adds it to the checklist evidence, the pull-request
+workflow to the base branch's policy config. Never typed by hand: only a check's own output is
+accepted (a verdict and a list of migrations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+POLICY = "migrations-rollback-safe"
+
+
+def merged(check: Path, base: Path | None) -> dict[str, object]:
+    report = json.loads(check.read_text(encoding="utf-8"))
+    if not isinstance(report, dict) or report.get("verdict") not in ("safe", "unsafe") or not isinstance(
+            report.get("migrations"), list):
+        raise ValueError(f"{check} is not the output of `bookingctl migrate check --format json`")
+    config = json.loads(base.read_text(encoding="utf-8")) if base is not None and base.is_file() else {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{base} is not a policy config (a JSON object)")
+    return {**config, POLICY: report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("check", type=Path, help="the output of `bookingctl migrate check --format json`")
+    parser.add_argument("out", type=Path, help="the policy config file to write")
+    parser.add_argument("--base", type=Path, help="policy config to start from (default: OUT if it exists)")
+    args = parser.parse_args(argv)
+    try:
+        config = merged(args.check, args.base or args.out)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    report = config[POLICY]
+    assert isinstance(report, dict)
+    print(f"migrate check evidence in {args.out}: {report['verdict']} ({len(report['migrations'])} pending)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""`migrate check` on real SQLite: every class and every rule, with the line each finding names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.migration_check import RULES, CheckReport, MigrationResult, check_local
+from ops.migrations import apply, discover
+from ops.serving import ServingQuery, gather, own_queries, read_corpus
+from ops.targets import LocalDatabase
+from tests.helpers import REPO
+
+INITIAL = (REPO / "migrations" / "0001_initial_schema.sql").read_text()
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """A local database with the committed schema applied, as production has it."""
+    path = tmp_path / "target.sqlite"
+    with LocalDatabase(path, must_exist=False) as db:
+        apply(db, discover(REPO / "migrations"))
+    return path
+
+
+def folder_with(tmp_path: Path, **files: str) -> Path:
+    """The committed migrations plus `files` (name without .sql -> SQL text)."""
+    folder = tmp_path / "migrations"
+    folder.mkdir(exist_ok=True)
+    (folder / "0001_initial_schema.sql").write_text(INITIAL)
+    for name, sql in files.items():
+        (folder / f"{name}.sql").write_text(sql)
+    return folder
+
+
+def run(target: Path, folder: Path, queries: list[ServingQuery] | None = None) -> CheckReport:
+    return check_local(target, discover(folder, strict=False), own_queries() if queries is None else queries)
+
+
+def only(report: CheckReport) -> MigrationResult:
+    [result] = report.migrations
+    return result
+
+
+def rules(result: MigrationResult) -> list[tuple[str, int]]:
+    return [(f.rule, f.line) for f in result.findings]
+
+
+def corpus(tmp_path: Path, text: str) -> list[ServingQuery]:
+    path = tmp_path / "queries.sql"
+    path.write_text(text)
+    return gather([(path, "queries.sql")])
+
+
+# --- classes ---------------------------------------------------------------------------------
+
+def test_new_table_nullable_column_and_index_are_an_expand(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_reminders": (
+        "CREATE TABLE reminders (id TEXT PRIMARY KEY, appointment_id TEXT REFERENCES appointments(id));\n"
+        "ALTER TABLE appointments ADD COLUMN reminder_sent INTEGER NOT NULL DEFAULT 0;\n"
+        "CREATE INDEX idx_reminders_appointment ON reminders(appointment_id);\n"
+        "INSERT INTO reminders (id) VALUES ('seed');\n")})
+    result = only(run(target, folder))
+    assert result.cls == "expand" and result.findings == [] and not result.unsafe
+
+
+def test_dropping_a_column_nothing_serving_reads_is_a_safe_contract(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_drop_user_agent": "-- sessions.user_agent is unused\n"
+                                                              "ALTER TABLE sessions DROP COLUMN user_agent;\n"})
+    report = run(target, folder)
+    result = only(report)
+    assert result.cls == "contract" and report.verdict == "safe"
+    assert rules(result) == [("contract", 2)] and "column sessions.user_agent" in result.findings[0].message
+
+
+def test_contract_that_breaks_a_serving_query_is_unsafe_and_names_the_column(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_drop_notes": "\n\nALTER TABLE appointments DROP COLUMN notes;\n"})
+    queries = corpus(tmp_path, "SELECT id, starts_at FROM appointments WHERE tenant_id = ?;\n"
+                               "-- the booking page\nSELECT id, notes FROM appointments WHERE id = ?;\n")
+    report = run(target, folder, queries)
+    result = only(report)
+    assert report.verdict == "unsafe" and result.cls == "contract"
+    [broken] = [f for f in result.findings if f.rule == "serving-query-breaks"]
+    assert (broken.severity, broken.file, broken.line) == ("error", "0002_drop_notes.sql", 3)
+    assert "queries.sql:3" in broken.message and "no such column: notes" in broken.message
+
+
+def test_the_same_contract_is_safe_once_the_corpus_no_longer_reads_the_column(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_drop_notes": "\n\nALTER TABLE appointments DROP COLUMN notes;\n"})
+    queries = corpus(tmp_path, "SELECT id, starts_at FROM appointments WHERE tenant_id = ?;\n"
+                               "SELECT id FROM appointments WHERE id = ?;\n")
+    report = run(target, folder, queries)
+    assert report.verdict == "safe" and only(report).cls == "contract"
+
+
+def test_a_dropped_table_bookingctl_reads_breaks_its_own_queries(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_drop_auth": "DROP TABLE auth_attempts;\n"})
+    result = only(run(target, folder))
+    broken = [f for f in result.findings if f.rule == "serving-query-breaks"]
+    assert broken and all(f.line == 1 for f in broken)
+    assert any("ops/audit.py FAILED_LOGINS" in f.message and "no such table: auth_attempts" in f.message
+               for f in broken)
+
+
+def test_a_table_rebuilt_within_the_migration_breaks_nothing(target: Path, tmp_path: Path) -> None:
+    # SQLite's way to change a column: copy into a new table, drop the old, rename. The queries
+    # break for a moment inside the migration and work again at its end.
+    folder = folder_with(tmp_path, **{"0002_rebuild": (
+        "CREATE TABLE api_keys_new (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT "
+        "NULL, key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL DEFAULT (datetime('now')), last_used TEXT, "
+        "expires_at TEXT, scope TEXT);\n"
+        "INSERT INTO api_keys_new (id, user_id, name, key_hash, created_at, last_used, expires_at) "
+        "SELECT id, user_id, name, key_hash, created_at, last_used, expires_at FROM api_keys;\n"
+        "DROP TABLE api_keys;\n"
+        "ALTER TABLE api_keys_new RENAME TO api_keys;\n")})
+    result = only(run(target, folder))
+    assert not [f for f in result.findings if f.rule == "serving-query-breaks"]
+    assert ("contract", 1) in rules(result)  # its index idx_api_keys_user went with the old table
+
+
+def test_a_new_unique_index_on_an_existing_table_is_a_tighter_constraint(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_unique": "CREATE UNIQUE INDEX idx_services_name ON services(tenant_id, "
+                                                     "name);\n"})
+    report = run(target, folder)
+    result = only(report)
+    assert result.cls == "contract" and rules(result) == [("tighter-constraint", 1)]
+    assert report.verdict == "safe"  # a warning: prepares cannot tell, a reviewer must
+
+
+def test_rewriting_rows_of_an_existing_table_is_data(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_backfill": "UPDATE services SET price_cents = 0 WHERE price_cents < 0;\n"})
+    result = only(run(target, folder))
+    assert result.cls == "data" and result.findings == []
+
+
+def test_a_migration_that_changes_nothing_is_none(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_noop": "SELECT 1;\n"})
+    assert only(run(target, folder)).cls == "none"
+
+
+# --- lint rules ------------------------------------------------------------------------------
+
+def test_every_d1_rule_names_its_line(target: Path, tmp_path: Path) -> None:
+    big = "INSERT INTO tenants (id, slug, name) VALUES " + ", ".join(
+        f"('t{i}', 's{i}', '{'x' * 40}')" for i in range(2200)) + ";"
+    params = "SELECT * FROM tenants WHERE id IN (" + ", ".join("?" for _ in range(101)) + ");"
+    folder = folder_with(tmp_path, **{"0002_d1": "\n".join([
+        "BEGIN TRANSACTION;",                                  # 1
+        "PRAGMA journal_mode = WAL;",                          # 2
+        "PRAGMA defer_foreign_keys = true;",                   # 3: allowed on D1
+        "ATTACH DATABASE 'other.db' AS other;",                # 4
+        "VACUUM;",                                             # 5
+        "CREATE VIRTUAL TABLE search USING fts5(body);",       # 6
+        big,                                                   # 7
+        params,                                                # 8
+        "COMMIT;",                                             # 9
+    ]) + "\n"})
+    result = only(run(target, folder))
+    found = set(rules(result))
+    assert {("d1-transaction-control", 1), ("d1-pragma", 2), ("d1-attach", 4), ("d1-vacuum", 5),
+            ("d1-virtual-table", 6), ("d1-statement-too-large", 7), ("d1-too-many-parameters", 8),
+            ("d1-transaction-control", 9)} <= found
+    assert ("d1-pragma", 3) not in found
+    assert not (tmp_path / "other.db").exists()  # ATTACH is reported, never run
+
+
+def test_delete_without_where_is_an_error_and_update_without_where_a_warning(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_wipe": (
+        "UPDATE services SET active = 1; -- a WHERE in a comment does not count\n"
+        "DELETE FROM sessions WHERE expires_at < datetime('now');\n"
+        "DELETE FROM auth_attempts;\n")})
+    report = run(target, folder)
+    result = only(report)
+    assert result.cls == "data" and report.verdict == "unsafe"
+    assert [(f.rule, f.severity, f.line) for f in result.findings] == [
+        ("update-without-where", "warning", 1), ("delete-without-where", "error", 3)]
+
+
+def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{
+        "0002_broken": "CREATE TABLE loyalty (user_id TEXT);\nINSERT INTO nope VALUES (1);\n",
+        "0003_after": "CREATE TABLE loyalty (user_id TEXT, points INTEGER);\n"})
+    report = run(target, folder)
+    broken, after = report.migrations
+    assert rules(broken) == [("apply-failed", 2)] and "no such table: nope" in broken.findings[0].message
+    # As on D1, the failed migration left nothing behind: 0003 can create the same table.
+    assert after.findings == [] and after.cls == "expand"
+
+
+def test_every_rule_is_covered_by_a_test_here() -> None:
+    source = Path(__file__).read_text()
+    assert all(f'"{rule}"' in source for rule in RULES), [r for r in RULES if f'"{r}"' not in source]
+
+
+# --- the target ------------------------------------------------------------------------------
+
+def test_the_target_file_is_byte_identical_after_a_check(target: Path, tmp_path: Path) -> None:
+    before = target.read_bytes()
+    folder = folder_with(tmp_path, **{"0002_drop_notes": "ALTER TABLE appointments DROP COLUMN notes;\n",
+                                      "0003_wipe": "DELETE FROM tenants;\n"})
+    run(target, folder)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith("target")) == ["target.sqlite"]
+
+
+def test_only_pending_migrations_are_checked(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_add": "ALTER TABLE tenants ADD COLUMN plan TEXT;\n"})
+    assert [m.name for m in run(target, folder).migrations] == ["0002_add.sql"]
+
+
+def test_corpus_statements_carry_their_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.sql"
+    path.write_text("-- header; with a semicolon\nSELECT 1;\n\nSELECT ';' AS x\nFROM tenants;\n")
+    assert [(q.source, q.sql.splitlines()[0]) for q in read_corpus(path, "q.sql")] == [
+        ("q.sql:2", "SELECT 1;"), ("q.sql:4", "SELECT ';' AS x")]
