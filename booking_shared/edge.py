@@ -69,7 +69,8 @@ def may_reach(expression: str, path: str) -> bool:
     Broadly, because the webhook check errs towards a finding: an expression that does not look
     at the path matches every path; one that names the path, a prefix of it (starts_with, a
     `wildcard` or `matches` pattern ending in *), or a substring of it (contains) may match it,
-    unless the only place it names the path is an exclusion (`ne "<path>"`, `not ... in {...}`).
+    unless it names the path in an exclusion (`ne "<path>"`, `not ... in {...}`), which is read as
+    leaving the path out of the whole rule.
     This is a reading of rule text, not an evaluation: a rule written in some other way can
     still reach the path and is for review to catch.
     """
@@ -77,6 +78,8 @@ def may_reach(expression: str, path: str) -> bool:
         return True
     excluded = re.findall(r'\bne\s+"((?:[^"\\]|\\.)*)"', expression)
     excluded += [s for block in re.findall(r'\bnot\s+[\w.]+\s+in\s+\{([^}]*)\}', expression) for s in _strings(block)]
+    if path in excluded:
+        return False  # the rule names the path only to leave it out
     for value in _strings(expression):
         if value in excluded:
             continue
