@@ -30,7 +30,12 @@ def test_reference_worker_booking_creation_is_403_without_or_with_a_bad_token_an
 
 
 def test_the_worker_serves_the_endpoints_the_edge_rules_protect() -> None:
-    from booking_shared.edge import PAYSTACK_WEBHOOK, PUBLIC_WRITE_ENDPOINTS, RATE_LIMIT_BINDING, TURNSTILE_SECRET_BINDING
+    from booking_shared.edge import (
+        PAYSTACK_WEBHOOK,
+        PUBLIC_WRITE_ENDPOINTS,
+        RATE_LIMIT_BINDING,
+        TURNSTILE_SECRET_BINDING,
+    )
 
     source = (REPO / "worker/src/index.js").read_text()
     for endpoint in PUBLIC_WRITE_ENDPOINTS:
