@@ -8,8 +8,9 @@ payment initialisation. Three layers meet it, declared here and in the Worker:
   endpoint, counted per client IP (and Cloudflare location, which every plan's counting includes),
   thresholds from `booking:rateLimits`. They stop a flood before the Worker runs. A zone has one
   entry-point ruleset per phase, so only one stack may declare it (`RateLimits.zone_ruleset`; the
-  committed stacks share a zone and production owns it). Four rules with `http.host` and method
-  conditions need the Business plan or above (Free allows one rule on the path alone, Pro two).
+  committed stacks share a zone and production owns it). The method field in rate-limiting rules
+  needs the Business plan or above (Free matches the path only, Pro adds the host), and Free and
+  Pro allow fewer rules than the four declared here.
 - **The Worker's rate-limit binding**, for per-tenant limits the zone rules cannot express (keyed by
   tenant hostname, endpoint and client IP in the Worker), with a namespace per environment.
 - **A Turnstile widget** whose domains cover the main domain and every tenant hostname; the booking
