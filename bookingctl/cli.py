@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from bookingctl.commands import admin, backup, diff, migrate, monitor, plan, release
+from bookingctl.commands import restore as restore_commands
 from bookingctl.errors import MappedGroup
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.command("plan")(plan.plan)
 app.command("diff")(diff.diff)
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(backup.app, name="backup")
+app.add_typer(restore_commands.app, name="restore")
 app.command("verify")(release.verify)
 app.command("rollback")(release.rollback)
 app.command("watch")(release.watch)

@@ -41,6 +41,8 @@ REPLACE_ON_CHANGE: dict[str, set[str]] = {
     tokens.PAGES_DOMAIN: {"accountId", "projectName", "name"},
     tokens.HEALTHCHECK: {"zoneId"},
     tokens.NOTIFICATION: {"accountId"},
+    tokens.RULESET: {"accountId", "zoneId", "kind", "phase"},
+    tokens.TURNSTILE: {"accountId", "region"},
 }
 
 

@@ -50,10 +50,11 @@ _USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigEr
           ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
           ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
           ("ops.backups", "BackupInputError"), ("ops.quarantine", "QuarantineRecordError"),
-          ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"))
+          ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"),
+          ("ops.tenant_restore", "TenantInputError"))
 _FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
             ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
-            ("ops.targets", "UncertainWriteError"))
+            ("ops.targets", "UncertainWriteError"), ("ops.tenant_restore", "TenantRestoreError"))
 
 
 def _loaded(own: type[BaseException], names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:

@@ -34,6 +34,9 @@ UNKNOWN_SHOWN = "[unknown until created]"
 # assuming the requested names are free (a taken pages.dev name gets a suffix in reality).
 _COMPUTED: dict[str, Any] = {
     "cloudflare:index/pagesProject:PagesProject": lambda inputs: {"subdomain": f"{inputs['name']}.pages.dev"},
+    # The widget's site key and secret (the provider marks `secret` secret; obviously fake here).
+    "cloudflare:index/turnstileWidget:TurnstileWidget": lambda inputs: {
+        "sitekey": "0x4AAAAAAAplannedSiteKey", "secret": "0x4AAAAAAAplannedSecretNotReal"},
 }
 
 

@@ -35,6 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
+from booking_shared.edge import owns_zone_rulesets
 from booking_shared.errors import KeyedValueError
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
@@ -191,6 +192,61 @@ def _check_corpus_path(value: Any) -> Any:
     return value
 
 
+# --- booking:rateLimits (edge protection, infra/edge.py) ------------------------------------
+# Periods and mitigation timeouts the Rulesets API accepts for rate limiting rules (which of them a
+# zone may use depends on its plan: Free only 10 s, Pro up to 60 s, Business and above all).
+RULE_PERIODS = Literal[10, 60, 120, 300, 600, 3600]
+RULE_TIMEOUTS = Literal[0, 10, 60, 120, 300, 600, 3600, 86400]
+
+
+class EndpointLimit(BaseModel):
+    """One edge rate-limiting rule: at most `requestsPerPeriod` requests per `period` seconds from one
+    client IP (per Cloudflare location), then blocked for `mitigationTimeout` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    requests_per_period: int = Field(ge=1, le=100_000)
+    period: RULE_PERIODS = 60
+    mitigation_timeout: RULE_TIMEOUTS = 600
+
+
+class WorkerLimit(BaseModel):
+    """The Worker's rate-limit binding: `limit` requests per `period` (10 or 60 s, the only periods the
+    binding takes) per tenant hostname, endpoint and client IP. `namespaceId` must be unique in the
+    account; unset, each environment gets its own (infra/edge.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    limit: int = Field(default=20, ge=1, le=100_000)
+    period: Literal[10, 60] = 60
+    namespace_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class RateLimits(BaseModel):
+    """`booking:rateLimits`: thresholds for the public write endpoints (booking_shared/edge.py).
+
+    Defaults: 5 logins, 10 bookings, 5 messages and 10 payment initialisations a minute per client
+    IP, each blocked for 10 minutes past the limit; well above what one person does by hand.
+    `zoneRuleset` says whether this stack declares the zone's `http_ratelimit` entry point, which a
+    zone has only one of (unset: production does, staging does not, since they share a zone).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    login: EndpointLimit = EndpointLimit(requests_per_period=5)
+    bookings: EndpointLimit = EndpointLimit(requests_per_period=10)
+    messages: EndpointLimit = EndpointLimit(requests_per_period=5)
+    payments: EndpointLimit = EndpointLimit(requests_per_period=10)
+    worker: WorkerLimit = WorkerLimit()
+    zone_ruleset: bool | None = None
+
+    def for_endpoint(self, key: str) -> EndpointLimit:
+        """The limit of a public write endpoint by its key (booking_shared.edge.Endpoint.key)."""
+        limit = getattr(self, key)
+        assert isinstance(limit, EndpointLimit), key
+        return limit
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -227,6 +283,7 @@ class StackConfig(BaseModel):
     # scheduled workflow exports daily).
     rollout: Rollout = Rollout()
     watch: WatchThresholds = WatchThresholds()
+    rate_limits: RateLimits = RateLimits()
     paystack_secret_key: SecretStr
     google_calendar_credentials: SecretStr
     whatsapp_token: SecretStr
@@ -318,6 +375,14 @@ class StackConfig(BaseModel):
     def _rollout_json(cls, value: Any) -> Any:
         return _json_value(value, "valid JSON: an object such as {canaryPercent: 10, bakeMinutes: 10}")
 
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rate_limits_json(cls, value: Any) -> Any:
+        value = _json_value(value, "valid JSON: an object of limits, e.g. {login: {requestsPerPeriod: 5}}")
+        if not isinstance(value, (dict, RateLimits)):
+            raise ValueError("an object of limits, e.g. {login: {requestsPerPeriod: 5, period: 60}}")
+        return value
+
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
@@ -386,6 +451,11 @@ class StackConfig(BaseModel):
     @property
     def health_url(self) -> str:
         return f"{self.site_url}/api/health"
+
+    @property
+    def owns_zone_rulesets(self) -> bool:
+        """Whether this stack declares the http_ratelimit entry point of the zones it serves."""
+        return owns_zone_rulesets(self.rate_limits.zone_ruleset, self.environment)
 
 
 def _json_value(value: Any, allowed: str) -> Any:
@@ -600,11 +670,10 @@ def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigPro
                              "{preDeployExport: true}`")
     in_tenant = loc[0] == "tenants" and len(loc) == 3
     in_rollout = loc[0] == "rollout" and len(loc) == 2
-    nested = in_tenant or in_rollout
-    model: type[BaseModel] = Tenant if in_tenant else Rollout if in_rollout else StackConfig
+    model: type[BaseModel] = Tenant if in_tenant else _model_at(loc[:-1])
     known = sorted(field.alias or name for name, field in model.model_fields.items())
     nearest = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if nested else f"{NAMESPACE}:"
+    where = f"{NAMESPACE}:{key.rsplit('.', 1)[0]}." if in_tenant or len(loc) > 1 else f"{NAMESPACE}:"
     hint = f" (did you mean {where}{nearest[0]}?)" if nearest else ""
     if nearest:
         fix = f"rename {NAMESPACE}:{key} to {where}{nearest[0]} in {source}"
@@ -615,6 +684,18 @@ def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigPro
     if in_tenant:
         fix += f" (a tenant has only {', '.join(known)})"
     return ConfigProblem(key, "an unknown key", f"one of: {', '.join(known)}{hint}", fix)
+
+
+def _model_at(path: list[str]) -> type[BaseModel]:
+    """The model that holds the keys at `path` (e.g. rateLimits.login -> EndpointLimit)."""
+    model: type[BaseModel] = StackConfig
+    for part in path:
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return model
+        model = inner
+    return model
 
 
 # Pydantic's error types in the words of this file's other messages ("expected <allowed>").

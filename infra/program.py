@@ -12,6 +12,7 @@ from booking_shared.naming import SECRETS
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
+from infra.edge import EdgeProtection, EdgeProtectionArgs, EdgeZone
 from infra.hooks import context_for, deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
@@ -42,6 +43,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             protect=cfg.is_production,
         ),
     )
+    edge = EdgeProtection("edge", edge_args(cfg))
     api = ApiWorker(
         API_COMPONENT,
         ApiWorkerArgs(
@@ -55,6 +57,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             secrets={s.binding: pulumi.Output.secret(getattr(cfg, s.field).get_secret_value()) for s in SECRETS},
             migrations_checksum=migrations_checksum(hook_context.migrations_dir),
             hooks=deployment_hooks(hook_context),
+            extra_bindings=edge.worker_bindings,
         ),
     )
     site = BookingSite(
@@ -108,4 +111,22 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "backupBucket": backups.bucket_name,
         "tenantHostnames": [t.hostname for t in cfg.tenants],
         "healthCheckId": monitoring.health_check_id if monitoring else None,
+        "turnstileSitekey": edge.turnstile_sitekey,
     }
+
+
+def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
+    """Edge protection for every zone the stack serves hostnames in: the main zone and each tenant zone."""
+    zones: dict[str, EdgeZone] = {cfg.zone_id: EdgeZone("main", cfg.zone_id, [cfg.domain])}
+    for tenant in cfg.tenants:
+        zone = zones.setdefault(tenant.zone_id, EdgeZone(f"tenant-{tenant.slug}", tenant.zone_id, []))
+        assert zone.hostnames is not None
+        zones[tenant.zone_id] = EdgeZone(zone.label, zone.zone_id, [*zone.hostnames, tenant.hostname])
+    return EdgeProtectionArgs(
+        account_id=cfg.account_id,
+        environment=cfg.environment,
+        zones=list(zones.values()),
+        hostnames=[cfg.domain, *(t.hostname for t in cfg.tenants)],
+        rate_limits=cfg.rate_limits,
+        zone_rulesets=cfg.owns_zone_rulesets,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class ApiWorkerArgs:
     migrations_checksum: str = ""
     # Run around the moment traffic moves (ops/hooks.py): backup + migrate before, verify after.
     hooks: pulumi.ResourceHookBinding | None = None
+    # Bindings other components bring (infra/edge.py: the Turnstile secret, the rate-limit binding).
+    extra_bindings: Sequence[cloudflare.WorkerVersionBindingArgsDict] = ()
 
 
 class ApiWorker(pulumi.ComponentResource):
@@ -76,6 +79,7 @@ class ApiWorker(pulumi.ComponentResource):
         ]
         for secret in SECRETS:
             bindings.append({"type": "secret_text", "name": secret.binding, "text": args.secrets[secret.binding]})
+        bindings.extend(args.extra_bindings)
 
         version = cloudflare.WorkerVersion(
             f"{name}-version",

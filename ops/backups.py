@@ -433,6 +433,27 @@ def _scratch(sql_file: Path, limits: Limits | None = None,
             conn.close()
 
 
+@contextmanager
+def loaded(dest: Path, name_or_file: str, *, progress: Progress = no_progress) -> Iterator[tuple[Manifest,
+                                                                                                  sqlite3.Connection]]:
+    """A backup checked (size, sha256) and loaded under the dump authorizer into a scratch SQLite.
+
+    For operations that read a backup's rows (the tenant restore); the scratch copy is deleted
+    afterwards. A dump that no longer has its manifest's size or sha256, or does not load, is a
+    BackupError; an unknown name a BackupNotFound.
+    """
+    manifest, folder = find(dest, name_or_file)
+    sql_file = folder / manifest.file
+    report = VerifyReport(manifest.name, ok=True)
+    if not _check_file(report, sql_file, manifest, progress) or not report.ok:
+        raise BackupError(f"backup {manifest.name} is not the dump its manifest describes: {report.failures()}")
+    try:
+        with _scratch(sql_file, Limits.for_dump(manifest.size), progress) as (conn, _violations):
+            yield manifest, conn
+    except LoadError as exc:
+        raise BackupError(f"backup {manifest.name} does not load: {exc}") from exc
+
+
 def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     kinds = table_kinds(conn)
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "

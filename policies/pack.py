@@ -32,6 +32,11 @@ from policies.checklist import pre_deploy_checklist
 from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
+from policies.edge import (
+    payment_webhook_not_challenged,
+    public_write_endpoints_rate_limited,
+    turnstile_covers_all_hostnames,
+)
 from policies.isolation import environment_isolation, hostname_isolation
 from policies.migrations import migrations_rollback_safe
 from policies.protection import data_protection
@@ -56,6 +61,10 @@ _AREA_POLICIES: list[PackPolicy] = [
     pre_deploy_checklist,
     # Rollback-safe migrations (issue 15): `migrate check` evidence, as the checklist's is passed.
     migrations_rollback_safe,
+    # Edge protection (policies/edge.py).
+    public_write_endpoints_rate_limited,
+    turnstile_covers_all_hostnames,
+    payment_webhook_not_challenged,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]
@@ -79,6 +88,9 @@ def initial_config(environment: str) -> dict[str, Any]:
         # still refuses them there unless the stack file approves them).
         "migrations-rollback-safe": (EnforcementLevel.MANDATORY if environment == "production"
                                      else EnforcementLevel.ADVISORY),
+        # Abuse of production's endpoints costs real slots and messages; staging only warns.
+        "public-write-endpoints-rate-limited": (EnforcementLevel.MANDATORY if environment == "production"
+                                                else EnforcementLevel.ADVISORY),
     }
 
 

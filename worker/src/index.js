@@ -6,6 +6,13 @@
 // when the D1 binding `DB` cannot answer `SELECT 1`. Everything outside /api/ is passed through
 // to the origin (the Pages project behind the proxied DNS record), so the booking UI keeps working
 // while the route `<domain>/*` sends every request through this Worker first.
+//
+// Booking creation (POST /api/bookings) shows the edge protection the infrastructure declares
+// (infra/edge.py): the per-tenant rate-limit binding TENANT_RATE_LIMITER first (a flood costs no
+// Siteverify call), then the Turnstile token checked with Siteverify and the widget's secret
+// TURNSTILE_SECRET_KEY: 429 past the limit, 403 without a token or with one Siteverify rejects,
+// 201 with the booking otherwise. Paystack's webhook (/api/payments/webhook) is never limited or
+// challenged: Paystack's servers cannot solve a challenge, and its HMAC signature proves it.
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
@@ -29,9 +36,78 @@ export async function health(env) {
   }
 }
 
+// The public write endpoints (booking_shared/edge.py keeps the same list for the edge rules).
+export const PUBLIC_WRITE_ENDPOINTS = {
+  login: "/api/auth/login",
+  bookings: "/api/bookings",
+  messages: "/api/messages",
+  payments: "/api/payments/initialize",
+};
+export const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+
+// Per tenant (the hostname), endpoint and client: one salon's flood never uses up another's limit.
+export async function withinLimit(env, request, endpoint) {
+  if (!env.TENANT_RATE_LIMITER) return true; // not bound (local development): the edge rules still apply
+  const host = new URL(request.url).hostname;
+  const client = request.headers.get("cf-connecting-ip") ?? "unknown";
+  const { success } = await env.TENANT_RATE_LIMITER.limit({ key: `${host}|${endpoint}|${client}` });
+  return success;
+}
+
+// Siteverify: the token must be genuine, unused, and issued for this hostname.
+export async function turnstileVerified(env, request, token) {
+  if (!token || typeof token !== "string" || token.length > 2048) return false;
+  if (!env.TURNSTILE_SECRET_KEY) throw new Error("TURNSTILE_SECRET_KEY binding is missing");
+  const form = new FormData();
+  form.append("secret", env.TURNSTILE_SECRET_KEY);
+  form.append("response", token);
+  const client = request.headers.get("cf-connecting-ip");
+  if (client) form.append("remoteip", client);
+  const res = await fetch(SITEVERIFY_URL, { method: "POST", body: form });
+  if (!res.ok) return false;
+  const outcome = await res.json();
+  return outcome.success === true && (!outcome.hostname || outcome.hostname === new URL(request.url).hostname);
+}
+
+export async function createBooking(request, env) {
+  if (!(await withinLimit(env, request, "bookings"))) {
+    return json({ error: "too many booking attempts; try again in a minute" }, 429);
+  }
+  let body;
+  try {
+    body = await request.json();
+  } catch {
+    return json({ error: "the body must be JSON" }, 400);
+  }
+  const token = request.headers.get("cf-turnstile-response") ?? body?.turnstileToken;
+  let verified;
+  try {
+    verified = await turnstileVerified(env, request, token);
+  } catch (err) {
+    return json({ error: "bot check unavailable", detail: String(err?.message ?? err) }, 503);
+  }
+  if (!verified) return json({ error: "the bot check (Turnstile) failed or is missing" }, 403);
+  const { serviceId, userId, startsAt } = body ?? {};
+  if (![serviceId, userId, startsAt].every((v) => typeof v === "string" && v.length > 0 && v.length <= 100)) {
+    return json({ error: "serviceId, userId and startsAt are required" }, 400);
+  }
+  const id = crypto.randomUUID();
+  const host = new URL(request.url).hostname;
+  // The tenant is the hostname's, never one the client names.
+  const result = await env.DB.prepare(
+    "INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) " +
+      "SELECT ?1, t.id, ?2, ?3, ?4 FROM tenants t WHERE t.hostname = ?5",
+  ).bind(id, serviceId, userId, startsAt, host).run();
+  if (!result?.meta?.changes) return json({ error: `no salon is served on ${host}` }, 404);
+  return json({ id, status: "booked" }, 201);
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    if (url.pathname === PUBLIC_WRITE_ENDPOINTS.bookings && request.method === "POST") {
+      return createBooking(request, env);
+    }
     if (url.pathname === "/api/health") {
       if (request.method !== "GET" && request.method !== "HEAD") {
         return json({ error: "method not allowed" }, 405);

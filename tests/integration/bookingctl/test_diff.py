@@ -73,11 +73,13 @@ def at(repo: Path, ref: str) -> Path:
     return repo
 
 
-def test_adding_a_tenant_adds_its_resources_and_exits_3(repo: Path) -> None:
+def test_adding_a_tenant_adds_its_resources_widens_the_turnstile_widget_and_exits_3(repo: Path) -> None:
     result = diffed(repo, "tenant", "staging", "base")
-    assert result.counts() == {"add": 4, "update": 0, "replace": 0, "delete": 0}
-    assert {c.name for c in result.changes} == {"tenant-glamour", "tenant-glamour-dns", "tenant-glamour-route",
-                                                 "tenant-glamour-pages-domain"}
+    assert result.counts() == {"add": 4, "update": 1, "replace": 0, "delete": 0}
+    assert {c.name for c in result.changes if c.action == "add"} == {
+        "tenant-glamour", "tenant-glamour-dns", "tenant-glamour-route", "tenant-glamour-pages-domain"}
+    [widget] = [c for c in result.changes if c.action == "update"]
+    assert (widget.name, list(widget.inputs)) == ("edge-turnstile", ["domains"])
     code = CliRunner().invoke(app, ["diff", "staging", "--base", "base", "--project-dir", str(repo)]).exit_code
     assert code == 3
 

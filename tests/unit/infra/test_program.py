@@ -211,7 +211,7 @@ def test_production_backup_bucket_is_protected(production: Plan, staging: Plan) 
 def test_every_cloud_resource_sits_in_a_component(production: Plan) -> None:
     components = {r.urn for r in production.resources if not r.custom}
     assert {r.type.split(":")[1] for r in production.resources if not r.custom} == {
-        "database", "worker", "pages", "backups", "routing", "monitoring"}
+        "database", "worker", "pages", "backups", "routing", "monitoring", "edge"}
     for r in production.custom_resources():
         assert r.parent in components, f"{r.urn} should be a child of a booking:* component"
 

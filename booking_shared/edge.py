@@ -1,0 +1,135 @@
+"""The booking API's public endpoints that edge protection is about, and how a rule expression reaches one.
+
+The program (infra/edge.py) writes rate-limiting rules for the public write endpoints, the policy
+pack (policies/edge.py) checks that they are covered and that Paystack's webhook is never
+challenged or limited, and the reference Worker (worker/src/index.js) serves the same paths; one
+list keeps the three in step.
+
+The admin guide names no API path besides /api/health (and the booking page /book/<salon>), so
+these paths are this repository's contract with the Worker; a Worker that serves other paths
+changes them here, in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A public API endpoint: its `booking:rateLimits` key, method and path."""
+
+    key: str
+    method: str
+    path: str
+    what: str
+
+
+LOGIN = Endpoint("login", "POST", "/api/auth/login", "login (credential stuffing)")
+BOOKINGS = Endpoint("bookings", "POST", "/api/bookings", "booking creation (bot bookings take real slots)")
+MESSAGES = Endpoint("messages", "POST", "/api/messages", "message sending (real WhatsApp messages)")
+PAYMENTS = Endpoint("payments", "POST", "/api/payments/initialize", "payment initialisation")
+# Paystack calls this from its own servers; it proves itself with the x-paystack-signature HMAC.
+# A challenge or a rate limit here drops payment confirmations, so nothing at the edge may meet it.
+PAYSTACK_WEBHOOK = Endpoint("paystackWebhook", "POST", "/api/payments/webhook", "Paystack's payment webhook")
+
+PUBLIC_WRITE_ENDPOINTS: tuple[Endpoint, ...] = (LOGIN, BOOKINGS, MESSAGES, PAYMENTS)
+
+# Worker bindings (the reference Worker reads these names from `env`).
+TURNSTILE_SECRET_BINDING = "TURNSTILE_SECRET_KEY"
+RATE_LIMIT_BINDING = "TENANT_RATE_LIMITER"
+
+RATELIMIT_PHASE = "http_ratelimit"
+# Actions that stop or challenge a request: what the webhook must never meet.
+STOPPING_ACTIONS = frozenset({"block", "challenge", "js_challenge", "managed_challenge"})
+
+_PATH_FIELDS = ("http.request.uri.path", "http.request.uri", "http.request.full_uri", "raw.http.request.uri.path")
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+
+
+def _strings(expression: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(_STRING, expression)]
+
+
+def mentions_path(expression: str) -> bool:
+    """Whether the expression looks at the request's path (or URI) at all."""
+    return any(f in expression for f in _PATH_FIELDS)
+
+
+def names_path(expression: str, path: str) -> bool:
+    """Whether the expression names `path` itself as a string (eq, in {...}, a wildcard or prefix)."""
+    return any(value == path for value in _strings(expression))
+
+
+def may_reach(expression: str, path: str) -> bool:
+    """Whether a rule with this expression may match a request for `path`, read broadly.
+
+    Broadly, because the webhook check errs towards a finding: an expression that does not look
+    at the path matches every path; one that names the path, a prefix of it (starts_with, a
+    `wildcard` or `matches` pattern ending in *), or a substring of it (contains) may match it,
+    unless it names the path in an exclusion (`ne "<path>"`, `not ... in {...}`), which is read as
+    leaving the path out of the whole rule.
+    This is a reading of rule text, not an evaluation: a rule written in some other way can
+    still reach the path and is for review to catch.
+    """
+    if not mentions_path(expression):
+        return True
+    excluded = re.findall(r'\bne\s+"((?:[^"\\]|\\.)*)"', expression)
+    excluded += [s for block in re.findall(r'\bnot\s+[\w.]+\s+in\s+\{([^}]*)\}', expression) for s in _strings(block)]
+    if path in excluded:
+        return False  # the rule names the path only to leave it out
+    for value in _strings(expression):
+        if value in excluded:
+            continue
+        pattern = value.rstrip("*")
+        if value == path or (pattern and value.endswith("*") and path.startswith(pattern)):
+            return True
+        if re.search(rf'starts_with\([^,]+,\s*"{re.escape(value)}"\)', expression) and path.startswith(value):
+            return True
+        if re.search(rf'contains\s+"{re.escape(value)}"', expression) and value in path:
+            return True
+        if value and re.search(rf'matches\s+"{re.escape(value)}"', expression) and _regex_matches(value, path):
+            return True
+    return False
+
+
+def _regex_matches(pattern: str, path: str) -> bool:
+    try:
+        return re.search(pattern.replace("\\\\", "\\"), path) is not None
+    except re.error:
+        return True  # a pattern we cannot read might match: the broad reading
+
+
+def rule_expression(hostnames: Sequence[str] | None, endpoint: Endpoint) -> str:
+    """The rule expression for one endpoint (exact method and path) on `hostnames` (None: any host)."""
+    request = f'http.request.method eq "{endpoint.method}" and http.request.uri.path eq "{endpoint.path}"'
+    if hostnames is None:
+        return f"({request})"
+    hosts = " ".join(f'"{h}"' for h in sorted(hostnames))
+    return f"(http.host in {{{hosts}}} and {request})"
+
+
+def hosts_named(expression: str) -> set[str] | None:
+    """The hostnames an expression limits itself to (`http.host eq/in`), or None when it does not."""
+    found = re.findall(r'http\.host\s+in\s+\{([^}]*)\}', expression)
+    found_eq = re.findall(r'http\.host\s+eq\s+"([^"]*)"', expression)
+    if not found and not found_eq:
+        return None
+    return {s for block in found for s in _strings(block)} | set(found_eq)
+
+
+def turnstile_covers(domains: list[str], hostname: str) -> bool:
+    """Whether a Turnstile widget's domain list allows `hostname` (a listed domain allows its subdomains)."""
+    host = hostname.lower().rstrip(".")
+    return any(host == d.lower().rstrip(".") or host.endswith("." + d.lower().rstrip(".")) for d in domains)
+
+
+def owns_zone_rulesets(configured: bool | None, environment: str) -> bool:
+    """Whether a stack declares the http_ratelimit entry point of its zones.
+
+    A zone has one entry-point ruleset per phase, and the committed production and staging stacks
+    share a zone: unless `booking:rateLimits.zoneRuleset` says otherwise, production owns it.
+    """
+    return environment == "production" if configured is None else configured

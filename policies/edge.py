@@ -1,0 +1,201 @@
+"""Edge protection: public write endpoints rate-limited, Turnstile on every hostname, Paystack's webhook left alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
+
+from booking_shared.edge import (
+    PAYSTACK_WEBHOOK,
+    PUBLIC_WRITE_ENDPOINTS,
+    RATELIMIT_PHASE,
+    STOPPING_ACTIONS,
+    TURNSTILE_SECRET_BINDING,
+    hosts_named,
+    may_reach,
+    names_path,
+    owns_zone_rulesets,
+    turnstile_covers,
+)
+from booking_shared.hostnames import normalize
+from booking_shared.tokens import BOT_MANAGEMENT, ROUTE, RULESET, TURNSTILE, VERSION
+from policies.common import Report, config_value, get, make_stack_policy, message, of_type, stack_environment
+from policies.routing import allowed_hostnames
+
+RATE_LIMITED = "public-write-endpoints-rate-limited"
+TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
+WEBHOOK = "payment-webhook-not-challenged"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _zones() -> dict[str, str]:
+    """Hostname -> the zone id serving it, from booking:domain/zoneId and booking:tenants."""
+    zones: dict[str, str] = {}
+    domain, zone = config_value("domain"), config_value("zoneId")
+    if isinstance(domain, str) and isinstance(zone, str):
+        zones[normalize(domain)] = zone
+    tenants = _json(config_value("tenants"))
+    for tenant in tenants if isinstance(tenants, list) else []:
+        if isinstance(tenant, Mapping) and isinstance(tenant.get("hostname"), str):
+            zones[normalize(tenant["hostname"])] = str(tenant.get("zoneId"))
+    return zones
+
+
+def _rules(resources: list[PolicyResource], phase: str | None = None) -> list[tuple[PolicyResource, Mapping[str, Any]]]:
+    """(ruleset, rule) for every enabled rule, of one phase or of all."""
+    found = []
+    for ruleset in of_type(resources, RULESET):
+        if phase is not None and get(ruleset.props, "phase") != phase:
+            continue
+        for rule in get(ruleset.props, "rules") or []:
+            # The pack hands nested values over as read-only mappings, not dicts.
+            if isinstance(rule, Mapping) and rule.get("enabled") is not False:
+                found.append((ruleset, rule))
+    return found
+
+
+def check_rate_limited(args: StackValidationArgs, report: Report) -> None:
+    """Each public write endpoint, on each hostname the stack serves, meets a rate-limiting rule of its zone."""
+    if not any(True for _ in of_type(args.resources, ROUTE)):
+        args.not_applicable("the stack routes no hostname to the Worker, so it exposes no API")
+        return
+    env = stack_environment()
+    limits = _json(config_value("rateLimits"))
+    configured = limits.get("zoneRuleset") if isinstance(limits, dict) else None
+    owns = owns_zone_rulesets(configured if isinstance(configured, bool) else None, env)
+    if not owns and env != "production":
+        args.not_applicable("booking:rateLimits.zoneRuleset is off: another stack owns the zone's http_ratelimit "
+                            "entry point (the Worker's rate-limit binding still applies)")
+        return
+    zones = _zones()
+    rules = _rules(args.resources, RATELIMIT_PHASE)
+    for endpoint in PUBLIC_WRITE_ENDPOINTS:
+        uncovered = []
+        for host in sorted(allowed_hostnames()):
+            if not any(_limits(ruleset, rule, endpoint.path, host, zones.get(host)) for ruleset, rule in rules):
+                uncovered.append(host)
+        if uncovered:
+            report(message(f"{endpoint.method} {endpoint.path} ({endpoint.what}) has no rate-limiting rule on "
+                           f"{', '.join(uncovered)}.",
+                           "without an edge limit one client can flood it: "
+                           + ("credential stuffing" if endpoint.key == "login" else
+                              "bot bookings hold real slots and send real messages" if endpoint.key != "payments"
+                              else "payment initialisations pile up at Paystack"),
+                           "keep the EdgeProtection component (infra/edge.py) in the stack and, in production, "
+                           "booking:rateLimits.zoneRuleset true; each zone needs its http_ratelimit ruleset"))
+
+
+def _limits(ruleset: PolicyResource, rule: Mapping[str, Any], path: str, host: str, zone: str | None) -> bool:
+    ratelimit = rule.get("ratelimit")
+    if not isinstance(ratelimit, Mapping) or not ratelimit.get("requestsPerPeriod"):
+        return False
+    if rule.get("action") not in STOPPING_ACTIONS:
+        return False
+    if zone is not None and get(ruleset.props, "zoneId") not in (zone, None):
+        return False  # a zone's rules see only that zone's traffic
+    expression = str(rule.get("expression") or "")
+    hosts = hosts_named(expression)
+    return (names_path(expression, path) or may_reach(expression, path)) and (hosts is None or host in hosts)
+
+
+def check_turnstile(args: StackValidationArgs, report: Report) -> None:
+    """A Turnstile widget allows every hostname the stack serves, and the Worker can verify its tokens."""
+    if not any(True for _ in of_type(args.resources, ROUTE)):
+        args.not_applicable("the stack routes no hostname to the Worker, so it serves no booking form")
+        return
+    widgets = list(of_type(args.resources, TURNSTILE))
+    if not widgets:
+        report(message("The stack declares no Turnstile widget.",
+                       "booking creation then has no bot check: bots book real slots and trigger real messages",
+                       "declare the EdgeProtection component (infra/edge.py), which creates the widget"))
+        return
+    domains = [str(d) for w in widgets for d in get(w.props, "domains") or []]
+    for host in sorted(allowed_hostnames()):
+        if not turnstile_covers(domains, host):
+            report(message(f"No Turnstile widget allows {host} (widget domains: {', '.join(sorted(domains))}).",
+                           "the widget does not render there, so no booking on that hostname can pass the Worker's "
+                           "Siteverify check",
+                           "derive the widget's domains from booking:domain and booking:tenants"), widgets[0].urn)
+    for version in of_type(args.resources, VERSION):
+        kinds = {get(b, "name"): get(b, "type") for b in get(version.props, "bindings") or []}
+        if kinds.get(TURNSTILE_SECRET_BINDING) != "secret_text":
+            found = kinds.get(TURNSTILE_SECRET_BINDING)
+            report(message(f"The Worker has {'no' if found is None else repr(found)} {TURNSTILE_SECRET_BINDING} "
+                           "binding, not a secret_text one.",
+                           "the Worker verifies Turnstile tokens with the widget's secret; without it every booking "
+                           "fails, and a plain binding exposes the secret",
+                           "bind the widget's `secret` output as secret_text (EdgeProtection.worker_bindings)"),
+                   version.urn)
+
+
+def check_webhook(args: StackValidationArgs, report: Report) -> None:
+    """No rule that blocks, challenges or rate-limits may reach Paystack's webhook; Bot Fight Mode stays off."""
+    rules = [(rs, rule) for rs, rule in _rules(args.resources)
+             if rule.get("action") in STOPPING_ACTIONS or get(rs.props, "phase") == RATELIMIT_PHASE]
+    fight = [b for b in of_type(args.resources, BOT_MANAGEMENT) if get(b.props, "fightMode") is True]
+    if not rules and not fight and not any(True for _ in of_type(args.resources, RULESET)):
+        args.not_applicable("the stack declares no rulesets or bot management")
+        return
+    path = PAYSTACK_WEBHOOK.path
+    for ruleset, rule in rules:
+        expression = str(rule.get("expression") or "")
+        if may_reach(expression, path):
+            name = rule.get("ref") or rule.get("description") or expression
+            what = "rate-limits" if get(ruleset.props, "phase") == RATELIMIT_PHASE else f"'{rule.get('action')}'s"
+            report(message(f"Rule {name!r} of ruleset {get(ruleset.props, 'name')!r} {what} requests that may be "
+                           f"Paystack's webhook ({PAYSTACK_WEBHOOK.method} {path}).",
+                           "Paystack's servers cannot solve a challenge and retry only a few times: payment "
+                           "confirmations would be lost; the webhook is protected by its x-paystack-signature HMAC",
+                           f"limit the rule to exact paths, or exclude the webhook "
+                           f'(and http.request.uri.path ne "{path}")'), ruleset.urn)
+    for bots in fight:
+        report(message("Bot Fight Mode is on.",
+                       "it challenges automated clients on every path and cannot be skipped for one, so it would "
+                       "challenge Paystack's webhook",
+                       "turn fightMode off; Turnstile and the rate-limiting rules protect the public endpoints"),
+               bots.urn)
+
+
+public_write_endpoints_rate_limited = make_stack_policy(
+    RATE_LIMITED,
+    "Login, booking creation, message sending and payment initialisation are rate-limited at the edge on every "
+    "hostname the stack serves.",
+    check_rate_limited,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Keep the EdgeProtection component with booking:rateLimits; production owns its zones' "
+                "http_ratelimit entry point.",
+    # Its level is set per environment by the pack's initial config (mandatory in production only).
+    locked=False,
+)
+
+turnstile_covers_all_hostnames = make_stack_policy(
+    TURNSTILE_COVERS,
+    "A Turnstile widget allows the main domain and every tenant hostname, and the Worker holds its secret as a "
+    "secret_text binding.",
+    check_turnstile,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Derive the widget's domains from booking:domain and booking:tenants; bind its secret as "
+                "secret_text.",
+)
+
+payment_webhook_not_challenged = make_stack_policy(
+    WEBHOOK,
+    "Paystack's webhook never meets a block, challenge or rate limit at the edge (its signature protects it).",
+    check_webhook,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Write rules for exact paths, or exclude /api/payments/webhook; keep Bot Fight Mode off.",
+)

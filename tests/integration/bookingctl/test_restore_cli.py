@@ -1,0 +1,107 @@
+"""`bookingctl restore tenant` end to end on local files: preview, dry run, restore, bad input."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from ops import backups
+from ops.targets import LocalDatabase
+from tests.helpers import REPO, sqlite_dump
+from tests.helpers.tenants import appointment_ids, mistakes_since_the_backup, others_digest, seed
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--project-dir", str(REPO)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(autouse=True)
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> tuple[Path, Path, str]:
+    """(database, backup folder, backup name): two salons backed up, then a day of mistakes."""
+    path, dest = tmp_path / "d1.sqlite", tmp_path / "backups"
+    seed(path)
+    with LocalDatabase(path) as db:
+        name = backups.create(db, dest, label="daily").name
+    mistakes_since_the_backup(path)
+    return path, dest, name
+
+
+def test_dry_run_previews_the_changes_and_writes_nothing(live: tuple[Path, Path, str]) -> None:
+    path, dest, name = live
+    before = sqlite_dump(path)
+    code, out, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--local", str(path),
+                         "--dry-run", "-f", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    [appointments] = [t for t in plan["tables"] if t["table"] == "appointments"]
+    assert appointments["insert"] == 4 and appointments["keep"] == 1
+    assert plan["writes"] == 6 and plan["conflicts"] == []
+    assert sqlite_dump(path) == before
+    assert sorted(p.name for p in dest.iterdir() if p.name.startswith("pre-tenant")) == []  # no safety backup either
+    assert "nothing was written" in err
+
+
+def test_restore_brings_tenant_a_back_and_names_the_safety_backup(live: tuple[Path, Path, str]) -> None:
+    path, dest, name = live
+    others = others_digest(path)
+    code, out, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--local", str(path),
+                         "--yes")
+    assert code == 0, err
+    assert "appointments" in out and "restored tenant instyle" in err and "safety backup before it: " \
+        "pre-tenant-restore-" in err
+    assert {"aA1", "aA2", "aA3", "aA40", "aAnew"} <= appointment_ids(path, "tA")
+    assert others_digest(path) == others
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("NoSuch",), "tenant slug 'NoSuch'"),
+    (("nosuch",), "no tenant with slug 'nosuch'"),
+    (("instyle", "--tables", "appointments,permissions"), "permissions: not a table holding tenant rows"),
+])
+def test_a_bad_slug_or_table_exits_2_with_one_error_line(live: tuple[Path, Path, str], args: tuple[str, ...],
+                                                         expected: str) -> None:
+    path, dest, name = live
+    before = sqlite_dump(path)
+    code, _, err = run("restore", "tenant", args[0], "--from", name, "--dest", str(dest), "--local", str(path),
+                       "--yes", *args[1:])
+    assert code == 2 and err.startswith("error: ") and expected in err, (code, err)
+    assert sqlite_dump(path) == before
+
+
+def test_an_unknown_backup_exits_2(live: tuple[Path, Path, str]) -> None:
+    path, dest, _ = live
+    code, _, err = run("restore", "tenant", "instyle", "--from", "backup-19990101-000000", "--dest", str(dest),
+                       "--local", str(path), "--yes")
+    assert code == 2 and "no backup 'backup-19990101-000000'" in err, (code, err)
+
+
+def test_a_conflict_exits_1_after_the_preview_and_writes_nothing(live: tuple[Path, Path, str]) -> None:
+    path, dest, name = live
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) "
+                     "VALUES ('aA1', 'tB', 'sB1', 'uB2', '2026-12-05 10:00:00')")
+    conn.close()
+    before = sqlite_dump(path)
+    code, out, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--local", str(path),
+                         "--yes")
+    assert code == 1 and "nothing was written" in err and "aA1" in err, (code, err)
+    assert "appointments" in out  # the preview was shown
+    assert sqlite_dump(path) == before

@@ -1,0 +1,96 @@
+"""Edge protection as the program declares it: rate-limiting rules, the Turnstile widget, Worker bindings."""
+
+from __future__ import annotations
+
+import json
+
+from booking_shared.edge import PUBLIC_WRITE_ENDPOINTS, rule_expression
+from booking_shared.tokens import RULESET, TURNSTILE, VERSION
+from bookingctl.planner import Plan
+from tests.helpers import PlanFn
+
+TENANTS = [
+    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16},
+    {"slug": "glamour-two", "hostname": "www.glamoursalon.co.za", "zoneId": "ab" * 16},
+    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16},
+]
+MOCK_SECRET = "0x4AAAAAAAplannedSecretNotReal"
+
+
+def bindings(plan: Plan) -> dict[str, dict[str, object]]:
+    return {b["name"]: b for b in plan.one(VERSION).value("bindings")}
+
+
+def rules_by_ref(plan: Plan, name: str = "edge-ratelimit-main") -> dict[str, dict[str, object]]:
+    [ruleset] = [r for r in plan.of_type(RULESET) if r.name == name]
+    return {rule["ref"]: rule for rule in ruleset.value("rules")}
+
+
+def test_production_rate_limits_each_public_write_endpoint_in_its_zones_ratelimit_phase(production: Plan) -> None:
+    [ruleset] = production.of_type(RULESET)
+    assert (ruleset.value("kind"), ruleset.value("phase")) == ("zone", "http_ratelimit")
+    assert ruleset.value("zoneId") == "1a2b3c4d5e6f708192a3b4c5d6e7f809"
+    rules = rules_by_ref(production)
+    for endpoint in PUBLIC_WRITE_ENDPOINTS:
+        rule = rules[f"booking_{endpoint.key}_rate_limit"]
+        assert rule["action"] == "block" and rule["enabled"] is True
+        assert f'http.request.uri.path eq "{endpoint.path}"' in str(rule["expression"])
+        assert '"www.instylehairboutique.co.za"' in str(rule["expression"])
+    login = rules["booking_login_rate_limit"]["ratelimit"]
+    assert login == {"characteristics": ["cf.colo.id", "ip.src"], "period": 60, "requestsPerPeriod": 5,
+                     "mitigationTimeout": 600}
+
+
+def test_thresholds_come_from_booking_rate_limits(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:rateLimits": {
+        "bookings": {"requestsPerPeriod": 3, "period": 10, "mitigationTimeout": 3600}}})
+    assert rules_by_ref(plan)["booking_bookings_rate_limit"]["ratelimit"] == {
+        "characteristics": ["cf.colo.id", "ip.src"], "period": 10, "requestsPerPeriod": 3, "mitigationTimeout": 3600}
+
+
+def test_staging_shares_productions_zone_so_it_declares_no_entry_point_ruleset_unless_told(
+        staging: Plan, plan_with: PlanFn) -> None:
+    assert staging.of_type(RULESET) == []
+    assert len(plan_with("staging", overrides={"booking:rateLimits": {"zoneRuleset": True}}).of_type(RULESET)) == 1
+
+
+def test_each_tenant_zone_gets_its_own_ruleset_naming_its_hostnames(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:tenants": TENANTS})
+    zones = {r.name: r.value("zoneId") for r in plan.of_type(RULESET)}
+    assert zones == {"edge-ratelimit-main": "1a2b3c4d5e6f708192a3b4c5d6e7f809",
+                     "edge-ratelimit-tenant-glamour": "ab" * 16, "edge-ratelimit-tenant-fade-kings": "cd" * 16}
+    expression = str(rules_by_ref(plan, "edge-ratelimit-tenant-glamour")["booking_login_rate_limit"]["expression"])
+    assert '"book.glamoursalon.co.za" "www.glamoursalon.co.za"' in expression
+    assert "fadekings" not in expression and "instyle" not in expression
+
+
+def test_the_turnstile_widget_covers_the_domain_and_every_tenant_hostname(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:tenants": TENANTS})
+    widget = plan.one(TURNSTILE)
+    assert widget.value("domains") == sorted(["www.instylehairboutique.co.za", *(t["hostname"] for t in TENANTS)])
+    assert widget.value("mode") == "managed"
+    assert plan.outputs["turnstileSitekey"] == "0x4AAAAAAAplannedSiteKey"
+
+
+def test_the_worker_gets_the_widgets_secret_as_secret_text_and_never_shows_it(production: Plan) -> None:
+    found = bindings(production)
+    assert found["TURNSTILE_SECRET_KEY"] == {"type": "secret_text", "name": "TURNSTILE_SECRET_KEY",
+                                             "text": MOCK_SECRET}
+    assert MOCK_SECRET not in json.dumps(production.to_dict())
+
+
+def test_the_worker_rate_limit_binding_has_a_namespace_per_environment(production: Plan, staging: Plan,
+                                                                        plan_with: PlanFn) -> None:
+    prod, stage = bindings(production)["TENANT_RATE_LIMITER"], bindings(staging)["TENANT_RATE_LIMITER"]
+    assert prod == {"type": "ratelimit", "name": "TENANT_RATE_LIMITER", "namespaceId": "1001",
+                    "simple": {"limit": 20.0, "period": 60}}
+    assert stage["namespaceId"] == "1002"
+    chosen = plan_with("staging", overrides={"booking:rateLimits": {"worker": {"limit": 7, "period": 10,
+                                                                               "namespaceId": 4242}}})
+    assert bindings(chosen)["TENANT_RATE_LIMITER"]["simple"] == {"limit": 7.0, "period": 10}
+    assert bindings(chosen)["TENANT_RATE_LIMITER"]["namespaceId"] == "4242"
+
+
+def test_a_rule_for_a_zone_whose_hostnames_are_data_matches_any_host() -> None:
+    expression = rule_expression(None, PUBLIC_WRITE_ENDPOINTS[0])
+    assert "http.host" not in expression and '"/api/auth/login"' in expression

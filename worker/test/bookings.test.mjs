@@ -1,0 +1,94 @@
+// Booking creation behind the Turnstile check and the per-tenant rate-limit binding, with
+// Siteverify mocked (no network): 403 without or with a bad token, 201 with a good one.
+import { test, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import worker, { SITEVERIFY_URL } from "../src/index.js";
+
+const GOOD = "good-token";
+const HOST = "www.instylehairboutique.co.za";
+let calls;
+let realFetch;
+
+beforeEach(() => {
+  calls = { siteverify: [], limiter: [], inserts: [] };
+  realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    assert.equal(String(url), SITEVERIFY_URL, "the Worker may only call Siteverify here");
+    const form = init.body;
+    calls.siteverify.push({ secret: form.get("secret"), response: form.get("response"), ip: form.get("remoteip") });
+    const success = form.get("secret") === "turnstile-secret" && form.get("response") === GOOD;
+    return new Response(JSON.stringify(success ? { success, hostname: HOST } : { success, "error-codes": ["invalid-input-response"] }),
+                        { status: 200, headers: { "content-type": "application/json" } });
+  };
+});
+afterEach(() => { globalThis.fetch = realFetch; });
+
+function env({ allow = true } = {}) {
+  return {
+    ENVIRONMENT: "production",
+    TURNSTILE_SECRET_KEY: "turnstile-secret",
+    TENANT_RATE_LIMITER: { limit: async ({ key }) => { calls.limiter.push(key); return { success: allow }; } },
+    DB: {
+      prepare: (sql) => ({
+        bind: (...args) => ({ run: async () => { calls.inserts.push({ sql, args }); return { meta: { changes: 1 } }; } }),
+      }),
+    },
+  };
+}
+
+function book(headers = {}, body = { serviceId: "sA1", userId: "uA2", startsAt: "2026-12-01 10:00:00" }) {
+  return new Request(`https://${HOST}/api/bookings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "cf-connecting-ip": "198.51.100.7", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+test("booking creation without a Turnstile token is 403 and books nothing", async () => {
+  const res = await worker.fetch(book(), env());
+  assert.equal(res.status, 403);
+  assert.equal(calls.inserts.length, 0);
+  assert.equal(calls.siteverify.length, 0);
+});
+
+test("booking creation with a token Siteverify rejects is 403 and books nothing", async () => {
+  const res = await worker.fetch(book({ "cf-turnstile-response": "forged-token" }), env());
+  assert.equal(res.status, 403);
+  assert.deepEqual(calls.siteverify, [{ secret: "turnstile-secret", response: "forged-token", ip: "198.51.100.7" }]);
+  assert.equal(calls.inserts.length, 0);
+});
+
+test("booking creation with a good token is 201 and books for the hostname's salon", async () => {
+  const res = await worker.fetch(book({ "cf-turnstile-response": GOOD }), env());
+  assert.equal(res.status, 201);
+  const body = await res.json();
+  assert.equal(body.status, "booked");
+  assert.equal(calls.inserts.length, 1);
+  assert.deepEqual(calls.inserts[0].args.slice(1), ["sA1", "uA2", "2026-12-01 10:00:00", HOST]);
+});
+
+test("the token may also come in the JSON body", async () => {
+  const res = await worker.fetch(book({}, { serviceId: "sA1", userId: "uA2", startsAt: "2026-12-01", turnstileToken: GOOD }), env());
+  assert.equal(res.status, 201);
+});
+
+test("the rate-limit binding is keyed per tenant hostname, endpoint and client, and 429s before Siteverify", async () => {
+  const res = await worker.fetch(book({ "cf-turnstile-response": GOOD }), env({ allow: false }));
+  assert.equal(res.status, 429);
+  assert.deepEqual(calls.limiter, [`${HOST}|bookings|198.51.100.7`]);
+  assert.equal(calls.siteverify.length, 0);
+  assert.equal(calls.inserts.length, 0);
+});
+
+test("a token issued for another hostname is refused", async () => {
+  globalThis.fetch = async () => new Response(JSON.stringify({ success: true, hostname: "evil.example.com" }));
+  const res = await worker.fetch(book({ "cf-turnstile-response": GOOD }), env());
+  assert.equal(res.status, 403);
+});
+
+test("Paystack's webhook meets neither the rate limiter nor Siteverify", async () => {
+  const req = new Request(`https://${HOST}/api/payments/webhook`, { method: "POST", body: "{}" });
+  await worker.fetch(req, env({ allow: false }));
+  assert.equal(calls.limiter.length, 0);
+  assert.equal(calls.siteverify.length, 0);
+});
