@@ -41,6 +41,7 @@ REPLACE_ON_CHANGE: dict[str, set[str]] = {
     tokens.PAGES_DOMAIN: {"accountId", "projectName", "name"},
     tokens.HEALTHCHECK: {"zoneId"},
     tokens.NOTIFICATION: {"accountId"},
+    tokens.FALLBACK_ORIGIN: {"zoneId"},
 }
 
 

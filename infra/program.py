@@ -15,6 +15,7 @@ from infra.hooks import context_for, deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
+from infra.saas import SaasZone, SaasZoneArgs
 from infra.worker import ApiWorker, ApiWorkerArgs
 
 
@@ -82,6 +83,17 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             ),
         )
 
+    # Salons on their own domains through Cloudflare for SaaS: three resources however many salons
+    # there are (each is a D1 row and a custom hostname, added by `bookingctl tenants add`). The
+    # per-zone path above stays for hostnames whose zone is in this account.
+    saas = None
+    if cfg.saas is not None:
+        saas = SaasZone(
+            "saas",
+            SaasZoneArgs(zone_id=cfg.saas.zone_id, fallback_hostname=cfg.saas.fallback_hostname,
+                         worker_name=api.worker_name),
+        )
+
     monitoring = None
     if cfg.health_check:
         monitoring = Monitoring(
@@ -103,5 +115,6 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "pagesUrl": site.url,
         "backupBucket": backups.bucket_name,
         "tenantHostnames": [t.hostname for t in cfg.tenants],
+        "saasFallbackHostname": saas.fallback_origin if saas else None,
         "healthCheckId": monitoring.health_check_id if monitoring else None,
     }
