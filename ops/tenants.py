@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from booking_shared.clock import today
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
@@ -30,9 +30,10 @@ from ops.targets import Database, LocalDatabase, UncertainWriteError, require_ta
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
     from cloudflare.types.custom_hostnames.custom_hostname_create_response import CustomHostnameCreateResponse
+    from cloudflare.types.custom_hostnames.custom_hostname_edit_response import CustomHostnameEditResponse
     from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
 
-    CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse
+    CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse | CustomHostnameEditResponse
 
 # The API's largest page of custom hostnames: 1,000 salons are 20 reads.
 PAGE_SIZE = 50
@@ -231,18 +232,21 @@ def fallback_origin(client: Cloudflare, zone: SaasZone) -> dict[str, Any]:
     return {"origin": origin.origin, "status": origin.status, "errors": list(origin.errors or [])}
 
 
+def _ssl(zone: SaasZone) -> Any:
+    """The certificate settings of every salon hostname (create and edit take the same shape).
+
+    TXT validation: the salon can publish the certificate's record before its CNAME moves
+    (pre-validation), so a salon that already has a site never goes dark while switching.
+    """
+    return {"method": "txt", "type": "dv", "settings": {"min_tls_version": zone.min_tls_version}}
+
+
 def _create(client: Cloudflare, zone: SaasZone, hostname: str) -> CustomHostname:
     """Create the custom hostname once; after a lost answer, read back before sending again."""
     import cloudflare
-    from cloudflare.types.custom_hostnames.custom_hostname_create_params import SSL
-
-    # TXT validation: the salon can publish the certificate's record before its CNAME moves
-    # (pre-validation), so a salon that already has a site never goes dark while switching.
-    ssl: SSL = {"method": "txt", "type": "dv",
-                "settings": {"min_tls_version": cast(Any, zone.min_tls_version)}}  # one of "1.0".."1.3" (config)
 
     def send() -> CustomHostname | None:
-        return writer(client).custom_hostnames.create(zone_id=zone.zone_id, hostname=hostname, ssl=ssl)
+        return writer(client).custom_hostnames.create(zone_id=zone.zone_id, hostname=hostname, ssl=_ssl(zone))
 
     try:
         created = send()
@@ -259,6 +263,20 @@ def _create(client: Cloudflare, zone: SaasZone, hostname: str) -> CustomHostname
     if created is None:
         raise TenantError(f"Cloudflare answered the creation of custom hostname {hostname} with no hostname")
     return created
+
+
+def _revalidate(client: Cloudflare, zone: SaasZone, found: CustomHostname) -> CustomHostname:
+    """Restart a timed-out certificate validation (a PATCH of the same settings, which Cloudflare takes
+    as "try again"). Sending the same PATCH twice asks for the same thing, so a lost answer is simply
+    read back."""
+    import cloudflare
+
+    try:
+        edited = writer(client).custom_hostnames.edit(found.id, zone_id=zone.zone_id, ssl=_ssl(zone))
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError):
+        edited = None
+    again = find_custom_hostname(client, zone, normalize(found.hostname)) if edited is None else None
+    return edited or again or found
 
 
 def _delete(client: Cloudflare, zone: SaasZone, hostname_id: str, hostname: str) -> None:
@@ -384,6 +402,8 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
 
     existing = find_custom_hostname(client, zone, hostname)
     found: CustomHostname = existing if existing is not None else _create(client, zone, hostname)
+    if existing is not None and existing.ssl is not None and existing.ssl.status in BLOCKED_SSL:
+        found = _revalidate(client, zone, existing)
     state = hostname_state(found, slug, zone)
     return Onboarding(slug, hostname, row_created, existing is None, state, publish_records(found, hostname, zone))
 

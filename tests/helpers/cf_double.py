@@ -493,6 +493,8 @@ class CloudflareDouble:
         if item is not None and item in zone.hostnames:
             if method == "GET":
                 return 200, _ok(self._read_custom_hostname(zone, item))
+            if method == "PATCH":
+                return 200, _ok(self._edit_custom_hostname(zone, item, body))
             if method == "DELETE":
                 del zone.hostnames[item]
                 # The SDK casts the whole body to CustomHostnameDeleteResponse (no envelope).
@@ -527,6 +529,18 @@ class CloudflareDouble:
         }
         zone.polls[hostname_id] = 0
         return 200, _ok(zone.hostnames[hostname_id])
+
+    def _edit_custom_hostname(self, zone: SaasZoneState, hostname_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PATCH with `ssl` restarts a certificate validation that timed out, with a new record."""
+        record = zone.hostnames[hostname_id]
+        if body.get("ssl") and record["ssl"]["status"].endswith("_timed_out"):
+            record["ssl"]["status"] = "pending_validation"
+            record["ssl"].pop("validation_errors", None)
+            record["ssl"]["validation_records"] = [{"status": "pending", "txt_name": f"_acme-challenge."
+                                                    f"{record['hostname']}", "txt_value": uuid.uuid4().hex}]
+            zone.polls[hostname_id] = 0
+            self.blocked_hostnames.pop(record["hostname"], None)  # the salon has published the records now
+        return record
 
     def _read_custom_hostname(self, zone: SaasZoneState, hostname_id: str) -> dict[str, Any]:
         """The hostname as a read sees it; each read is a poll that moves it along its states."""

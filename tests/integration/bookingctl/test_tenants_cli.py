@@ -124,6 +124,21 @@ def test_a_blocked_hostname_exits_1_naming_the_records_to_fix(
     assert "validation_timed_out" in out
 
 
+def test_add_again_restarts_a_timed_out_validation_once_the_records_are_published(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.blocked_hostnames["book.late.co.za"] = "validation_timed_out"
+    run(project, "add", "late", "book.late.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")[0] == 1
+    code, out, err = run(project, "add", "late", "book.late.co.za", "--stack", STACK, "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["state"]["ssl_status"] == "pending_validation"
+    assert [m for m, p in double.requests if p.endswith("/custom_hostnames/" + json.loads(out)["state"][
+        "custom_hostname_id"]) and m == "PATCH"] == ["PATCH"]
+    code, out, err = run(project, "status", "late", "--stack", STACK, "--wait", "1m", "--interval", "0")
+    assert code == 0, err
+    assert "active" in out
+
+
 def test_status_of_one_pending_salon_exits_0_and_says_what_it_waits_for(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     double.custom_hostname_polls_needed = 100
