@@ -1,12 +1,18 @@
 """Benchmark of `bookingctl plan` (plan + policy gate), against the cost of importing the SDKs it needs.
 
-    venv/bin/python bench/plan_bench.py [--runs 5] [--tenants 0,100,1000] [--json]
+    venv/bin/python bench/plan_bench.py [--runs 5] [--tenants 0,100,1000] [--saas-salons 1000] [--json]
 
 Floor: `python -c "import pulumi, pulumi_cloudflare"`, the least any plan can cost. Each figure is
 the median wall time of `--runs` fresh processes, all measured in this one run, so machine load
 affects floor and plans alike. Tenant scaling plans a scratch copy of the production stack with
 N synthetic tenants (3 cloud resources and 1 component each) and reports the cost per extra
 resource. Targets (issue #2): plan <= 1.5x the floor; 1,000 tenants in under 30 s.
+
+The SaaS path (`--saas-salons N`, issue #16) plans the same production stack with `booking:saas`
+set, after onboarding N salons the way `bookingctl tenants add` does: as rows of the tenants table
+(a scratch SQLite file standing for D1) and custom hostnames, which are data, not resources. The
+stack is then the same size with 1,000 salons as with none (the SaaS zone's three resources and their
+component on top); target: within 1.2x the floor.
 Every run passes the example checklist evidence, so production passes the gate (exit 0). The gate
 figure is the policy evaluation after the program ran (`policyGate.seconds`: GetAnalyzerInfo,
 Configure, Analyze per resource, AnalyzeStack); the pack's start-up overlaps the planning.
@@ -44,6 +50,22 @@ def median_seconds(cmd: list[str], runs: int, cwd: Path) -> tuple[float, list[st
     return statistics.median(times), outs
 
 
+def interleaved_medians(cmds: dict[str, tuple[list[str], Path]], runs: int) -> dict[str, tuple[float, list[str]]]:
+    """Median seconds of each command, run in turn (a, b, c, a, b, c, ...): on a machine shared with
+    other work, load then weighs on every command alike and the ratios between them stay fair."""
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    outs: dict[str, list[str]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, (cmd, cwd) in cmds.items():
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+            times[name].append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+            outs[name].append(proc.stdout)
+    return {name: (statistics.median(times[name]), outs[name]) for name in cmds}
+
+
 def plan_cmd(stack: str) -> list[str]:
     return [BOOKINGCTL, "plan", stack, "--format", "json", "--policy-config", EVIDENCE]
 
@@ -69,10 +91,39 @@ def tenant_project(count: int, into: Path) -> Path:
     return into
 
 
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "minTlsVersion": "1.2"}
+
+
+def saas_project(salons: int, into: Path) -> tuple[Path, int]:
+    """A scratch production project on the SaaS path, and how many salon rows its D1 stand-in holds.
+
+    The salons are written as `tenants add` writes them (one row each in `tenants`); nothing about
+    them reaches the stack file, which is the point of the path.
+    """
+    import sqlite3
+
+    tenant_project(0, into)
+    stack = into / "Pulumi.production.yaml"
+    data = yaml.safe_load(stack.read_text())
+    data["config"].pop("booking:tenants", None)
+    data["config"]["booking:saas"] = SAAS
+    stack.write_text(yaml.safe_dump(data, default_style='"'))
+    conn = sqlite3.connect(into / "d1.sqlite")
+    conn.executescript((REPO / "migrations" / "0001_initial_schema.sql").read_text())
+    conn.executemany("INSERT INTO tenants (id, slug, name, hostname) VALUES (?, ?, ?, ?)",
+                     [(f"t{i}", f"salon-{i}", f"Salon {i}", f"www.salon-{i}.co.za") for i in range(salons)])
+    conn.commit()
+    count = conn.execute("SELECT COUNT(*) FROM tenants").fetchone()[0]
+    conn.close()
+    return into, int(count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="processes per measurement (median reported)")
     parser.add_argument("--tenants", default="0,100,1000", help="comma-separated tenant counts")
+    parser.add_argument("--saas-salons", type=int, default=1000,
+                        help="salons onboarded as data on the SaaS path (booking:saas); negative to skip")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
@@ -107,6 +158,29 @@ def main() -> None:
             results["ms_per_extra_resource"] = round(per * 1000, 3)
     results["tenant_scaling"] = scaling
 
+    if args.saas_salons >= 0:
+        print(f"planning production on the SaaS path with {args.saas_salons} salons as data, interleaved with "
+              "the floor and the same stack without booking:saas ...", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "plain").mkdir()
+            (Path(tmp) / "saas").mkdir()
+            plain = tenant_project(0, Path(tmp) / "plain")
+            project, rows = saas_project(args.saas_salons, Path(tmp) / "saas")
+            for warm in (plain, project):  # compile the scratch copies' bytecode once, outside the figures
+                subprocess.run(plan_cmd("production"), cwd=warm, capture_output=True, check=True)
+            measured = interleaved_medians({
+                "floor": ([sys.executable, "-c", "import pulumi, pulumi_cloudflare"], REPO),
+                "plain": (plan_cmd("production"), plain),
+                "saas": (plan_cmd("production"), project)}, args.runs)
+        saas_floor, (plain_s, plain_outs), (seconds, outs) = measured["floor"][0], measured["plain"], measured["saas"]
+        results["saas"] = {"salons": rows, "resources": len(json.loads(outs[0])["resources"]),
+                           "resources_without_saas": len(json.loads(plain_outs[0])["resources"]),
+                           "floor_s": round(saas_floor, 3), "seconds": round(seconds, 3),
+                           "seconds_without_saas": round(plain_s, 3),
+                           "ratio_to_floor": round(seconds / saas_floor, 2),
+                           "ratio_without_saas_to_floor": round(plain_s / saas_floor, 2),
+                           "gate_seconds": round(gate_seconds(outs), 3), "target_ratio": 1.2}
+
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -119,6 +193,13 @@ def main() -> None:
               f"gate {row['gate_seconds']:.2f} s)")
     if "ms_per_extra_resource" in results:
         print(f"cost per extra resource: {results['ms_per_extra_resource']} ms")
+    saas = results.get("saas")
+    if isinstance(saas, dict):
+        print(f"SaaS path, interleaved runs (floor {saas['floor_s']:.2f} s): production with {saas['salons']} salons "
+              f"as data {saas['seconds']:.2f} s = {saas['ratio_to_floor']:.2f}x floor (target {saas['target_ratio']}x; "
+              f"{saas['resources']} resources; gate {saas['gate_seconds']:.3f} s); the same stack without "
+              f"booking:saas {saas['seconds_without_saas']:.2f} s = {saas['ratio_without_saas_to_floor']:.2f}x floor "
+              f"({saas['resources_without_saas']} resources)")
 
 
 if __name__ == "__main__":

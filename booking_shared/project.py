@@ -20,7 +20,7 @@ from pathlib import Path
 
 from booking_shared import safeyaml
 from booking_shared.credentials import is_credential_key, looks_like_ciphertext
-from booking_shared.hostnames import declared_hostnames, environment_of
+from booking_shared.hostnames import declared_hostnames, declared_zones, environment_of, saas_zone
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
 
 SECRET_PLACEHOLDER = "[secret]"
@@ -104,6 +104,9 @@ class OtherStack:
     source: str
     environment: str
     hostnames: dict[str, str]  # hostname -> the key declaring it
+    # zone id -> the key naming it (booking:zoneId, tenants' zoneId, booking:saas.zoneId): a SaaS
+    # zone's `*/*` route reaches every hostname of its zone, so SaaS zones are judged by zone.
+    zones: dict[str, str] = field(default_factory=dict)
 
 
 def committed_stacks(root: Path) -> list[str]:
@@ -227,7 +230,8 @@ def other_stacks(root: Path, stack: str) -> tuple[list[OtherStack], list[str]]:
         if problems:
             unreadable.append(f"{path.name}: {len(problems)} problem(s), e.g. {problems[0].key}: {problems[0].found}")
             continue
-        found.append(OtherStack(name, path.name, environment_of(flat, name), declared_hostnames(flat)))
+        found.append(OtherStack(name, path.name, environment_of(flat, name), declared_hostnames(flat),
+                                declared_zones(flat)))
     return found, unreadable
 
 
@@ -246,6 +250,15 @@ def _foreign_hostnames(root: Path, stack: str, source: str, flat: dict[str, str]
                 f"a hostname no other environment's stack serves: a {environment} route, DNS record or Pages "
                 f"domain on it would take {other.environment}'s traffic (and its users' data) into {environment}",
                 f"give stack {stack} its own hostname in {source} (e.g. staging.<domain> for staging)"))
+        zone = saas_zone(flat)
+        if zone is not None and zone in other.zones:
+            problems.append(StackProblem(
+                f"{NAMESPACE}:saas.zoneId", None,
+                f"'{zone}', which {other.source} ({other.environment}) uses as {other.zones[zone]}",
+                f"a SaaS zone no other environment's stack uses: its `*/*` Worker route sends every hostname of "
+                f"the zone, and every custom hostname on it, to this {environment} Worker, so {other.environment}'s "
+                f"traffic would reach {environment}",
+                f"give stack {stack} a SaaS zone of its own in {source} (a separate zone per environment)"))
     return problems
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bookingctl.commands import admin, backup, diff, migrate, monitor, plan, release
+from bookingctl.commands import admin, backup, diff, migrate, monitor, plan, release, tenants
 from bookingctl.commands import restore as restore_commands
 from bookingctl.errors import MappedGroup
 
@@ -60,6 +60,7 @@ app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.apikeys_app, name="apikeys")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(tenants.app, name="tenants")
 
 
 def main() -> None:

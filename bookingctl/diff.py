@@ -43,6 +43,7 @@ REPLACE_ON_CHANGE: dict[str, set[str]] = {
     tokens.NOTIFICATION: {"accountId"},
     tokens.RULESET: {"accountId", "zoneId", "kind", "phase"},
     tokens.TURNSTILE: {"accountId", "region"},
+    tokens.FALLBACK_ORIGIN: {"zoneId"},
 }
 
 

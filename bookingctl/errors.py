@@ -51,10 +51,11 @@ _USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigEr
           ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
           ("ops.backups", "BackupInputError"), ("ops.quarantine", "QuarantineRecordError"),
           ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"),
-          ("ops.tenant_restore", "TenantInputError"))
+          ("ops.tenant_restore", "TenantInputError"), ("ops.tenants", "TenantInputError"))
 _FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
             ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
-            ("ops.targets", "UncertainWriteError"), ("ops.tenant_restore", "TenantRestoreError"))
+            ("ops.targets", "UncertainWriteError"), ("ops.tenant_restore", "TenantRestoreError"),
+            ("ops.tenants", "TenantError"))
 
 
 def _loaded(own: type[BaseException], names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
@@ -94,7 +95,8 @@ def _call(exc: Any) -> str:
     return f"{request.method} {path}"
 
 
-_PERMISSIONS = (("/d1/", "D1 Edit"), ("/workers/", "Workers Scripts Edit"), ("/r2/", "Workers R2 Storage Edit"))
+_PERMISSIONS = (("/d1/", "D1 Edit"), ("/workers/", "Workers Scripts Edit"), ("/r2/", "Workers R2 Storage Edit"),
+                ("/custom_hostnames", "SSL and Certificates Edit on the SaaS zone"))
 
 
 def cloudflare_error(exc: Any) -> tuple[int, str]:
@@ -115,6 +117,9 @@ def cloudflare_error(exc: Any) -> tuple[int, str]:
         return EXIT_USAGE, (f"{_stack_part()}Cloudflare refused {call} ({status}: {detail}); check that "
                             f"CLOUDFLARE_API_TOKEN is valid, belongs to the stack's account (booking:accountId) and "
                             f"has {needed}")
+    if status == 404 and "/custom_hostnames" in call:
+        return EXIT_USAGE, (f"{_stack_part()}Cloudflare has no such resource: {call} (404: {detail}); check "
+                            "booking:saas.zoneId in the stack file (the zone needs Cloudflare for SaaS enabled)")
     if status == 404:
         return EXIT_USAGE, (f"{_stack_part()}Cloudflare has no such resource: {call} (404: {detail}); check "
                             "booking:accountId, booking:databaseName and booking:workerName in the stack file")

@@ -340,3 +340,50 @@ def print_migration_check(report: Any, fmt: str) -> None:
         for f in m.findings:
             console.print(Text(f"{f.file}:{f.line}: {f.severity}: {f.rule}: {printable(f.message)}"))
     console.print(Text(f"verdict: {verdict}", style="green" if verdict == "safe" else "red"))
+
+
+# --- tenants on the Cloudflare for SaaS path (bookingctl tenants) -------------------------------
+
+def print_publish(records: Any, title: str) -> None:
+    """The records a salon publishes, one per line, copyable into a DNS provider's form."""
+    table = Table(title=title, show_lines=False)
+    for column in ("type", "name", "value", "for"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(record.type, record.name, record.value, record.purpose)
+    _console(sys.stdout).print(table)
+
+
+def print_onboarding(onboarding: Any, fmt: str) -> None:
+    """`tenants add`: what was written and created, then what the salon must publish."""
+    if fmt == JSON:
+        sys.stdout.write(json.dumps(onboarding.to_dict(), indent=2) + "\n")
+        return
+    console = _console(sys.stdout)
+    done = [("tenant row written" if onboarding.row_created else "tenant row already there"),
+            ("custom hostname created" if onboarding.hostname_created else "custom hostname already there")]
+    console.print(Text(f"{onboarding.slug} on {onboarding.hostname}: {'; '.join(done)}; now {onboarding.state.state}"))
+    print_publish(onboarding.publish, f"what the salon publishes for {onboarding.hostname}")
+
+
+def print_tenant_status(report: Any, fmt: str) -> None:
+    """`tenants status`: the fallback origin, then one row per hostname with what blocks it."""
+    if fmt == JSON:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    console = _console(sys.stdout)
+    fallback = report.fallback_origin
+    console.print(Text(f"zone {report.zone_id}: fallback origin {fallback.get('origin')} is {fallback.get('status')}"
+                       + (f" ({'; '.join(fallback.get('errors') or [])})" if fallback.get("errors") else "")))
+    table = Table(show_lines=False)
+    for column in ("tenant", "hostname", "state", "hostname status", "certificate", "what blocks it"):
+        table.add_column(column, overflow="fold")
+    for h in report.hostnames:
+        table.add_row(h.slug or "-", h.hostname, h.state, h.status or "-", h.ssl_status or "-",
+                      "\n".join(h.blockers) or "-")
+    console.print(table)
+    for h in report.hostnames:
+        if h.state in ("blocked", "pending") and h.records:
+            print_publish(h.records, f"records to fix for {h.hostname} ({h.state})")
+    counts = report.to_dict()["counts"]
+    console.print(Text(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no SaaS tenants"))

@@ -16,6 +16,7 @@ import difflib
 import json
 import re
 import stat
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +38,12 @@ from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.edge import owns_zone_rulesets
 from booking_shared.errors import KeyedValueError
+from booking_shared.hostnames import hostname_problem, slug_problem
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
 from booking_shared.watch import WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # D1 database, Worker and Pages project names: lowercase letters, digits and hyphens.
 _RESOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # Cloudflare accepts at most 10 MB (compressed) for one Worker on the Workers Paid plan, 3 MB on
@@ -61,16 +61,9 @@ _BUNDLE_ALLOWED = ("a path relative to the project folder and inside it (no lead
 
 
 def _check_hostname(value: str) -> str:
-    if not isinstance(value, str) or "://" in value or "/" in value:
-        raise ValueError("a bare hostname such as www.example.co.za (no scheme, no path)")
-    labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise ValueError(
-            "a lowercase hostname with at least two dot-separated labels of letters, digits and hyphens"
-        )
-    if labels[-1].isdigit():
-        # 10.0.0.1 passes the label rule; a route, CNAME and Pages domain need a name in a zone.
-        raise ValueError("a DNS name in a Cloudflare zone, not an IP address (no all-numeric top-level label)")
+    problem = hostname_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -115,8 +108,9 @@ class Tenant(BaseModel):
     @field_validator("slug")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError("a slug of lowercase letters, digits and hyphens (e.g. instylehairboutique)")
+        problem = slug_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("hostname")
@@ -247,6 +241,40 @@ class RateLimits(BaseModel):
         return limit
 
 
+class SaasConfig(BaseModel):
+    """`booking:saas`: salons' own hostnames as Cloudflare for SaaS custom hostnames on one zone.
+
+    The zone gets an originless fallback record (`fallback_hostname`, proxied), the custom hostname
+    fallback origin and a `*/*` Worker route; each salon is then a row in D1 plus a custom hostname
+    (`bookingctl tenants add`), not resources of the stack. `min_tls_version` is what every custom
+    hostname `tenants add` creates accepts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    zone_id: str
+    fallback_hostname: str
+    min_tls_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+
+    @field_validator("zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_hex_id(value)
+
+    @field_validator("fallback_hostname")
+    @classmethod
+    def _fallback(cls, value: str) -> str:
+        return _check_hostname(value)
+
+    @field_validator("min_tls_version", mode="before")
+    @classmethod
+    def _tls(cls, value: Any) -> Any:
+        # `minTlsVersion: 1.2` unquoted in the stack file arrives as a number; it means the same thing.
+        if isinstance(value, float) and value in (1.0, 1.1, 1.2, 1.3):
+            return f"{value:.1f}"
+        return value
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -266,6 +294,8 @@ class StackConfig(BaseModel):
     database_name: str
     backup_retention_days: int = Field(ge=1, le=3650)
     tenants: tuple[Tenant, ...] = ()
+    # Cloudflare for SaaS: salons' hostnames as data (custom hostnames), one route for all of them.
+    saas: SaasConfig | None = None
     worker_name: str
     worker_bundle: Path
     compatibility_date: dt.date
@@ -383,6 +413,15 @@ class StackConfig(BaseModel):
             raise ValueError("an object of limits, e.g. {login: {requestsPerPeriod: 5, period: 60}}")
         return value
 
+    @field_validator("saas", mode="before")
+    @classmethod
+    def _saas_json(cls, value: Any) -> Any:
+        value = _json_value(value, "valid JSON: an object {zoneId, fallbackHostname, minTlsVersion}")
+        if value is not None and not isinstance(value, (dict, SaasConfig)):
+            raise ValueError("an object {zoneId, fallbackHostname, minTlsVersion}, e.g. "
+                             "{zoneId: <32 hex>, fallbackHostname: salons.example.co.za}")
+        return value
+
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
@@ -433,6 +472,16 @@ class StackConfig(BaseModel):
                 raise KeyedValueError(where, tenant.slug, "a slug used by one tenant only")
             seen[tenant.hostname] = f"booking:{where}"
             slugs.add(tenant.slug)
+        if self.saas is not None:
+            fallback = self.saas.fallback_hostname
+            if production and looks_like_staging(fallback):
+                raise KeyedValueError("saas.fallbackHostname", fallback,
+                                      "a production hostname without a staging/test label")
+            if fallback in seen:
+                # Its record is originless (AAAA 100::): serving a site on it would blank that site.
+                raise KeyedValueError("saas.fallbackHostname", fallback,
+                                      f"a hostname of its own, not one already served by {seen[fallback]} (the "
+                                      "fallback record is originless: only the Worker answers there)")
         return self
 
     # Derived values used by several components; kept here so they are computed one way.
@@ -506,6 +555,10 @@ def _fix_hint(key: str, stack: str, source: str) -> str:
                 f"`pulumi config set --secret {NAMESPACE}:{top} <value> --stack {stack}`")
     if top == "tenants":
         return f"edit the {NAMESPACE}:tenants list in {source}"
+    if top == "saas":
+        field = key.split(".", 1)[1] if "." in key else "zoneId"
+        return (f"edit the {NAMESPACE}:saas object in {source}, or run "
+                f"`pulumi config set --path {NAMESPACE}:saas.{field} <value> --stack {stack}`")
     return f"edit {NAMESPACE}:{top} in {source}, or run `pulumi config set {NAMESPACE}:{top} <value> --stack {stack}`"
 
 
@@ -670,6 +723,7 @@ def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigPro
                              "{preDeployExport: true}`")
     in_tenant = loc[0] == "tenants" and len(loc) == 3
     in_rollout = loc[0] == "rollout" and len(loc) == 2
+    in_saas = loc[0] == "saas" and len(loc) == 2
     model: type[BaseModel] = Tenant if in_tenant else _model_at(loc[:-1])
     known = sorted(field.alias or name for name, field in model.model_fields.items())
     nearest = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
@@ -683,6 +737,8 @@ def _unknown_key(key: str, loc: list[str], stack: str, source: str) -> ConfigPro
         fix += f" (booking:rollout has only {', '.join(known)})"
     if in_tenant:
         fix += f" (a tenant has only {', '.join(known)})"
+    if in_saas:
+        fix += f" (booking:saas has only {', '.join(known)})"
     return ConfigProblem(key, "an unknown key", f"one of: {', '.join(known)}{hint}", fix)
 
 
@@ -692,6 +748,8 @@ def _model_at(path: list[str]) -> type[BaseModel]:
     for part in path:
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
         inner = field.annotation if field is not None else None
+        # An optional section (`saas: SaasConfig | None`) holds the keys of its model.
+        inner = next((a for a in typing.get_args(inner) if isinstance(a, type) and issubclass(a, BaseModel)), inner)
         if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
             return model
         model = inner

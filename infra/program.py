@@ -17,6 +17,7 @@ from infra.hooks import context_for, deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
+from infra.saas import SaasZone, SaasZoneArgs
 from infra.worker import ApiWorker, ApiWorkerArgs
 
 
@@ -89,6 +90,17 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             ),
         )
 
+    # Salons on their own domains through Cloudflare for SaaS: three resources however many salons
+    # there are (each is a D1 row and a custom hostname, added by `bookingctl tenants add`). The
+    # per-zone path above stays for hostnames whose zone is in this account.
+    saas = None
+    if cfg.saas is not None:
+        saas = SaasZone(
+            "saas",
+            SaasZoneArgs(zone_id=cfg.saas.zone_id, fallback_hostname=cfg.saas.fallback_hostname,
+                         worker_name=api.worker_name),
+        )
+
     monitoring = None
     if cfg.health_check:
         monitoring = Monitoring(
@@ -110,18 +122,24 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "pagesUrl": site.url,
         "backupBucket": backups.bucket_name,
         "tenantHostnames": [t.hostname for t in cfg.tenants],
+        "saasFallbackHostname": saas.fallback_origin if saas else None,
         "healthCheckId": monitoring.health_check_id if monitoring else None,
         "turnstileSitekey": edge.turnstile_sitekey,
     }
 
 
 def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
-    """Edge protection for every zone the stack serves hostnames in: the main zone and each tenant zone."""
+    """Edge protection for every zone the stack serves hostnames in: the main zone, each tenant zone and
+    the SaaS zone."""
     zones: dict[str, EdgeZone] = {cfg.zone_id: EdgeZone("main", cfg.zone_id, [cfg.domain])}
     for tenant in cfg.tenants:
         zone = zones.setdefault(tenant.zone_id, EdgeZone(f"tenant-{tenant.slug}", tenant.zone_id, []))
         assert zone.hostnames is not None
         zones[tenant.zone_id] = EdgeZone(zone.label, zone.zone_id, [*zone.hostnames, tenant.hostname])
+    if cfg.saas is not None:
+        # Salons' custom hostnames are data (bookingctl tenants), so the SaaS zone's rules cover
+        # every hostname of the zone; the zone belongs to this environment alone.
+        zones[cfg.saas.zone_id] = EdgeZone("saas", cfg.saas.zone_id, None)
     return EdgeProtectionArgs(
         account_id=cfg.account_id,
         environment=cfg.environment,

@@ -14,7 +14,7 @@ from booking_shared.naming import looks_like_staging
 # Reads the other committed stack files exactly as `bookingctl plan` does (one hardened reader,
 # PyYAML and the standard library only), so the pack and the config check judge the same files.
 from booking_shared.project import other_stacks
-from booking_shared.tokens import D1, DNS, PAGES, PAGES_DOMAIN, ROUTE, VERSION
+from booking_shared.tokens import D1, DNS, FALLBACK_ORIGIN, PAGES, PAGES_DOMAIN, ROUTE, VERSION
 from policies.common import Report, get, make_stack_policy, message, of_type, project_root, stack_environment
 
 NAME = "environment-isolation"
@@ -94,6 +94,12 @@ def _hostname_targets(resources: list[PolicyResource]) -> Iterator[tuple[PolicyR
         yield record, f"DNS record {get(record.props, 'name')}", str(get(record.props, "name"))
     for domain in of_type(resources, PAGES_DOMAIN):
         yield domain, f"Pages domain {get(domain.props, 'name')}", str(get(domain.props, "name"))
+    for origin in of_type(resources, FALLBACK_ORIGIN):
+        yield origin, f"Custom hostname fallback origin {get(origin.props, 'origin')}", str(get(origin.props, "origin"))
+
+
+# A `*/*` route's host part: it matches no name but every hostname entering its zone.
+_ALL_HOSTS = "*"
 
 
 def check_hostname_isolation(args: StackValidationArgs, report: Report) -> None:
@@ -113,6 +119,10 @@ def check_hostname_isolation(args: StackValidationArgs, report: Report) -> None:
     foreign = [(hostname, key, other) for other in others if other.environment != env
                for hostname, key in other.hostnames.items()]
     for resource, what, host in targets:
+        if host == _ALL_HOSTS:
+            # The SaaS zone's catch-all: which hostnames it takes depends on its zone, not on a name.
+            _check_catch_all_zone(resource, what, others, env, stack, report)
+            continue
         for hostname, key, other in foreign:
             if host_pattern_covers(host, hostname):
                 report(message(f"{what} is on {hostname}, which {other.source} ({other.environment}) serves as "
@@ -129,10 +139,26 @@ def check_hostname_isolation(args: StackValidationArgs, report: Report) -> None:
                    resource.urn)
 
 
+def _check_catch_all_zone(route: PolicyResource, what: str, others: list[Any], env: str, stack: str,
+                          report: Report) -> None:
+    """A `*/*` route may sit only on a zone no other environment's stack uses (zone, tenant or SaaS zone)."""
+    zone = str(get(route.props, "zoneId") or "").lower()
+    for other in others:
+        if other.environment != env and zone in other.zones:
+            report(message(f"{what} is on zone {zone}, which {other.source} ({other.environment}) uses as "
+                           f"{other.zones[zone]}.",
+                           f"a '*/*' route sends every hostname of its zone, and every custom hostname on it, to "
+                           f"this {env} stack's Worker: {other.environment}'s salons would be served {env}'s "
+                           f"code and data",
+                           f"give each environment its own SaaS zone (booking:saas.zoneId in Pulumi.{stack}.yaml); "
+                           f"a zone belongs to one environment once it carries a '*/*' route"), route.urn)
+
+
 hostname_isolation = make_stack_policy(
     HOSTNAMES,
-    "No Worker route, DNS record or Pages domain is on a hostname another environment's committed stack serves; "
-    "production serves no staging-labelled hostname.",
+    "No Worker route, DNS record, Pages domain or SaaS fallback origin is on a hostname another environment's "
+    "committed stack serves, and no '*/*' route on a zone another environment uses; production serves no "
+    "staging-labelled hostname.",
     check_hostname_isolation,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity, StackValidationArgs
+from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
-from booking_shared.hostnames import declared_hostnames, route_host
+from booking_shared.hostnames import declared_hostnames, route_host, saas_zone
 from booking_shared.naming import NAMESPACE
 from booking_shared.tokens import DNS, ROUTE
 from policies.common import (
@@ -25,7 +25,35 @@ _PROXYABLE = {"A", "AAAA", "CNAME"}
 def allowed_hostnames() -> dict[str, str]:
     """Hostname -> where it is declared: booking:domain and each booking:tenants entry."""
     # A malformed tenants list is skipped here: it is the program's config error to report, not ours.
-    return declared_hostnames({f"{NAMESPACE}:{key}": config_value(key) for key in ("domain", "tenants")})
+    return declared_hostnames({f"{NAMESPACE}:{key}": config_value(key) for key in ("domain", "tenants", "saas")})
+
+
+# The host part of a `*/*` route: every hostname entering its zone (Cloudflare for SaaS).
+ALL_HOSTS = "*"
+
+
+def _check_saas_route(route: PolicyResource, records: dict[str, bool], report: Report) -> None:
+    """A `*/*` route is the SaaS zone's catch-all: only on booking:saas.zoneId, with its fallback proxied."""
+    flat = {f"{NAMESPACE}:saas": config_value("saas")}
+    zone, fallback = saas_zone(flat), declared_hostnames(flat)
+    route_zone = str(get(route.props, "zoneId") or "").lower()
+    pattern = str(get(route.props, "pattern"))
+    if zone is None or route_zone != zone:
+        where = f"booking:saas.zoneId ({zone})" if zone else "no zone: booking:saas is not set"
+        report(message(f"Worker route '{pattern}' catches every hostname of zone {route_zone}, which is not the "
+                       f"stack's SaaS zone ({where}).",
+                       "a catch-all route sends every site of that zone (another environment's or another "
+                       "customer's included) to this Worker",
+                       "use '*/*' only on the SaaS zone declared in booking:saas; elsewhere derive routes from "
+                       "booking:domain"), route.urn)
+        return
+    for host in fallback:
+        if not records.get(host):
+            state = "is not proxied" if host in records else "has no DNS record in this stack"
+            report(message(f"The SaaS fallback hostname {host} {state}.",
+                           "custom hostnames reach the Worker through the fallback origin; without a proxied "
+                           "record Cloudflare cannot activate the fallback origin and no salon's hostname is served",
+                           f"declare a proxied (originless AAAA 100::) DNS record for {host}"), route.urn)
 
 
 def check_routes(args: StackValidationArgs, report: Report) -> None:
@@ -38,11 +66,14 @@ def check_routes(args: StackValidationArgs, report: Report) -> None:
     for route in of_type(args.resources, ROUTE):
         pattern = str(get(route.props, "pattern"))
         host = route_host(pattern)
-        if host not in allowed:
+        if host == ALL_HOSTS:
+            _check_saas_route(route, records, report)
+        elif host not in allowed:
             report(message(f"Worker route '{pattern}' is on {host}, which this stack does not serve "
                            f"(declared: {', '.join(sorted(allowed))}).",
                            "a route on another environment's or another customer's hostname hijacks its traffic",
-                           "derive routes from booking:domain or add the hostname to booking:tenants"), route.urn)
+                           "derive routes from booking:domain or add the hostname to booking:tenants (a salon on "
+                           "the SaaS path needs no route: `bookingctl tenants add`)"), route.urn)
         elif not records.get(host):
             state = "is not proxied" if host in records else "has no DNS record in this stack"
             report(message(f"Route hostname {host} {state}.",
@@ -66,7 +97,7 @@ def check_dns_proxied(args: ResourceValidationArgs, report: Report) -> None:
 worker_routes = make_stack_policy(
     ROUTES,
     "Worker routes are on the environment's own domain or a declared tenant hostname, each with a proxied "
-    "DNS record.",
+    "DNS record; a '*/*' route only on the booking:saas zone, with its fallback hostname proxied.",
     check_routes,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,

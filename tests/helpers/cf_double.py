@@ -2,7 +2,9 @@
 
 Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken before every write,
 so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
-URL; Workers keep versions and deployments. Answers mirror the API (the envelope, the in-progress
+URL; Workers keep versions and deployments; zones with Cloudflare for SaaS keep custom hostnames
+(paginated, moving from pending to active after some reads, or to a blocked state) and a fallback
+origin. Answers mirror the API (the envelope, the in-progress
 export status "active", the latest 10 deployments newest first); most tests drive it through the
 SDK with `_strict_response_validation=True`, so a response the SDK's models reject fails them.
 Faults are injected per request: 429, 5xx, slow responses, an export that fails, a download cut
@@ -86,6 +88,17 @@ class ScriptState:
         return {v["version_id"]: float(v["percentage"]) for v in newest["versions"]}
 
 
+@dataclass
+class SaasZoneState:
+    """A zone with Cloudflare for SaaS: its custom hostnames (by id) and its fallback origin."""
+
+    zone_id: str
+    hostnames: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the API's object
+    polls: dict[str, int] = field(default_factory=dict)  # id -> reads so far (states move on reads)
+    fallback_origin: dict[str, Any] | None = None
+    fallback_polls: int = 0
+
+
 class CloudflareDouble:
     def __init__(self, root: Path, account_id: str) -> None:
         self.root, self.account_id = root, account_id
@@ -104,6 +117,12 @@ class CloudflareDouble:
         self.secrets_changed_status = 400
         self.lock = threading.RLock()
         self._seq = 0
+        # Cloudflare for SaaS (see "custom hostnames" below): zones by id; a custom hostname becomes
+        # active after this many reads, unless its hostname is in `blocked_hostnames` (hostname ->
+        # "validation_timed_out", the salon never published the records, or "blocked", Cloudflare refuses it).
+        self.saas_zones: dict[str, SaasZoneState] = {}
+        self.custom_hostname_polls_needed = 2
+        self.blocked_hostnames: dict[str, str] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -329,6 +348,9 @@ class CloudflareDouble:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; with Nagle's algorithm on, the body waits for the
+            # client's delayed ACK (~40 ms a request), which made 100 onboardings take half a minute.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -380,7 +402,7 @@ class CloudflareDouble:
                                           {"retry-after-ms": str(fault.retry_after_ms)})
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     return self._send(403, _error(10000, "Authentication error"))
-                if method == "PUT":
+                if method == "PUT" and "/r2/buckets/" in url.path:
                     status, payload = double.put_object(url.path, raw)
                     return self._send(status, payload)
                 if method == "POST" and url.path == "/client/v4/graphql":
@@ -416,6 +438,12 @@ class CloudflareDouble:
 
             def do_PUT(self) -> None:
                 self._route("PUT")
+
+            def do_DELETE(self) -> None:
+                self._route("DELETE")
+
+            def do_PATCH(self) -> None:
+                self._route("PATCH")
 
         return Handler
 
@@ -476,6 +504,9 @@ class CloudflareDouble:
         return {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": rows}]}}, "errors": None}
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
+        if path.startswith("/client/v4/zones/"):
+            with self.lock:
+                return self.dispatch_zone(method, path.removeprefix("/client/v4/zones/"), query, body)
         prefix = f"/client/v4/accounts/{self.account_id}"
         if not path.startswith(prefix):
             return 404, _error(7003, "Could not route to this account")
@@ -536,6 +567,140 @@ class CloudflareDouble:
                 if match.group(2) == "deployments" and method == "POST":
                     return self._deploy(script, body, (query.get("force") or ["false"])[0] == "true")
         return 404, _error(7000, f"No route for {method} {path}")
+
+
+    # --- custom hostnames (Cloudflare for SaaS), zone-scoped --------------------------------
+
+    def add_saas_zone(self, zone_id: str) -> SaasZoneState:
+        state = SaasZoneState(zone_id)
+        self.saas_zones[zone_id] = state
+        return state
+
+    def dispatch_zone(self, method: str, rest: str, query: dict[str, list[str]],
+                      body: dict[str, Any]) -> tuple[int, Any]:
+        """`/zones/{zone}/custom_hostnames[...]`: list (paginated), create, get, delete, fallback origin."""
+        match = re.fullmatch(r"([^/]+)/custom_hostnames(?:/([^/]+))?", rest)
+        if match is None:
+            return 404, _error(7000, f"No route for {method} /zones/{rest}")
+        zone = self.saas_zones.get(match.group(1))
+        if zone is None:
+            return 404, _error(7003, "Could not route to /zones/" + rest + ", perhaps your object identifier is "
+                                     "invalid?")
+        item = match.group(2)
+        if item == "fallback_origin":
+            return self._fallback_origin(zone, method, body)
+        if item is None and method == "GET":
+            return self._list_custom_hostnames(zone, query)
+        if item is None and method == "POST":
+            return self._create_custom_hostname(zone, body)
+        if item is not None and item in zone.hostnames:
+            if method == "GET":
+                return 200, _ok(self._read_custom_hostname(zone, item))
+            if method == "PATCH":
+                return 200, _ok(self._edit_custom_hostname(zone, item, body))
+            if method == "DELETE":
+                del zone.hostnames[item]
+                # The SDK casts the whole body to CustomHostnameDeleteResponse (no envelope).
+                return 200, {"id": item}
+        if item is not None:
+            return 404, _error(1436, "The custom hostname was not found.")
+        return 404, _error(7000, f"No route for {method} /zones/{rest}")
+
+    def _create_custom_hostname(self, zone: SaasZoneState, body: dict[str, Any]) -> tuple[int, Any]:
+        hostname = str(body.get("hostname") or "")
+        ssl = body.get("ssl") or {}
+        if not hostname:
+            return 400, _error(1400, "hostname is required")
+        if ssl.get("method") not in ("http", "txt", "email") or ssl.get("type") != "dv":
+            return 400, _error(1416, "ssl.method must be http, txt or email and ssl.type dv")
+        if any(h["hostname"] == hostname for h in zone.hostnames.values()):
+            return 409, _error(1406, "Duplicate custom hostname found.")
+        hostname_id = str(uuid.uuid4())
+        zone.hostnames[hostname_id] = {
+            "id": hostname_id, "hostname": hostname, "created_at": "2026-11-27T08:00:00Z", "status": "pending",
+            "verification_errors": ["custom hostname does not CNAME to this zone."],
+            "ownership_verification": {"type": "txt", "name": f"_cf-custom-hostname.{hostname}",
+                                       "value": str(uuid.uuid4())},
+            "ownership_verification_http": {
+                "http_url": f"http://{hostname}/.well-known/cf-custom-hostname-challenge/{hostname_id}",
+                "http_body": str(uuid.uuid4())},
+            "ssl": {"id": str(uuid.uuid4()), "type": "dv", "method": ssl["method"], "status": "pending_validation",
+                    "bundle_method": "ubiquitous", "certificate_authority": "google", "wildcard": False,
+                    "settings": {"min_tls_version": (ssl.get("settings") or {}).get("min_tls_version", "1.0")},
+                    "validation_records": [{"status": "pending", "txt_name": f"_acme-challenge.{hostname}",
+                                            "txt_value": uuid.uuid4().hex}]},
+        }
+        zone.polls[hostname_id] = 0
+        return 200, _ok(zone.hostnames[hostname_id])
+
+    def _edit_custom_hostname(self, zone: SaasZoneState, hostname_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PATCH with `ssl` restarts a certificate validation that timed out, with a new record."""
+        record = zone.hostnames[hostname_id]
+        if body.get("ssl") and record["ssl"]["status"].endswith("_timed_out"):
+            record["ssl"]["status"] = "pending_validation"
+            record["ssl"].pop("validation_errors", None)
+            record["ssl"]["validation_records"] = [{"status": "pending", "txt_name": f"_acme-challenge."
+                                                    f"{record['hostname']}", "txt_value": uuid.uuid4().hex}]
+            zone.polls[hostname_id] = 0
+            self.blocked_hostnames.pop(record["hostname"], None)  # the salon has published the records now
+        return record
+
+    def _read_custom_hostname(self, zone: SaasZoneState, hostname_id: str) -> dict[str, Any]:
+        """The hostname as a read sees it; each read is a poll that moves it along its states."""
+        record = zone.hostnames[hostname_id]
+        zone.polls[hostname_id] += 1
+        if zone.polls[hostname_id] < self.custom_hostname_polls_needed or record["status"] != "pending":
+            return record
+        outcome = self.blocked_hostnames.get(record["hostname"])
+        if outcome == "blocked":
+            record["status"] = "blocked"
+            record["verification_errors"] = ["The hostname is blocked: it matches a high-risk domain; contact "
+                                              "support."]
+        elif outcome == "validation_timed_out":
+            record["ssl"]["status"] = "validation_timed_out"
+            record["ssl"]["validation_errors"] = [{"message": "TXT record not found at _acme-challenge."
+                                                              f"{record['hostname']}"}]
+        else:
+            record["status"] = "active"
+            record.pop("verification_errors", None)
+            record["ssl"]["status"] = "active"
+            record["ssl"].pop("validation_records", None)
+        return record
+
+    def _list_custom_hostnames(self, zone: SaasZoneState, query: dict[str, list[str]]) -> tuple[int, Any]:
+        page = int(float((query.get("page") or ["1"])[0]))
+        per_page = int(float((query.get("per_page") or ["20"])[0]))
+        if not 5 <= per_page <= 50:
+            return 400, _error(1004, "per_page must be between 5 and 50")
+        exact = (query.get("hostname.exact") or [None])[0]
+        wanted = (query.get("id") or [None])[0]
+        matching = [i for i, h in sorted(zone.hostnames.items(), key=lambda kv: kv[1]["hostname"])
+                    if exact in (None, h["hostname"]) and wanted in (None, i)]
+        items = [self._read_custom_hostname(zone, i) for i in matching[(page - 1) * per_page: page * per_page]]
+        return 200, {"success": True, "errors": [], "messages": [], "result": items,
+                     "result_info": {"page": page, "per_page": per_page, "count": len(items),
+                                     "total_count": len(matching)}}
+
+    def _fallback_origin(self, zone: SaasZoneState, method: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if method == "PUT":
+            origin = str(body.get("origin") or "")
+            if not origin:
+                return 400, _error(1400, "origin is required")
+            zone.fallback_origin = {"origin": origin, "status": "pending_deployment", "errors": [],
+                                    "created_at": "2026-11-27T08:00:00Z", "updated_at": "2026-11-27T08:00:00Z"}
+            zone.fallback_polls = 0
+            return 200, _ok(zone.fallback_origin)
+        if zone.fallback_origin is None:
+            return 404, _error(1551, "No fallback origin has been set for this zone.")
+        if method == "GET":
+            zone.fallback_polls += 1
+            if zone.fallback_polls >= self.custom_hostname_polls_needed:
+                zone.fallback_origin["status"] = "active"
+            return 200, _ok(zone.fallback_origin)
+        if method == "DELETE":
+            gone, zone.fallback_origin = zone.fallback_origin, None
+            return 200, _ok({**gone, "status": "pending_deletion"})
+        return 404, _error(7000, f"No route for {method} fallback_origin")
 
 
 def _ok(result: Any) -> dict[str, Any]:

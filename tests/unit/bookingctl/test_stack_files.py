@@ -222,3 +222,35 @@ def test_stacks_of_one_environment_may_share_hostnames(project: Project) -> None
 def test_an_unreadable_other_stack_file_does_not_block_this_stacks_config(project: Project) -> None:
     stack(project, "config: [\n", "broken")
     assert load_stack(project, "staging").flat["booking:environment"] == "staging"
+
+
+# --- a SaaS zone belongs to one environment -------------------------------------------------
+
+def saas(zone: str, fallback: str = "salons.instylebookings.co.za") -> str:
+    return f"  booking:saas:\n    zoneId: {zone}\n    fallbackHostname: {fallback}\n"
+
+
+def test_staging_saas_zone_equal_to_a_production_zone_is_refused_naming_both(project: Project) -> None:
+    # Production's own zone: a staging '*/*' route there would take www.instylehairboutique.co.za.
+    message = refused(project, stack(project, STAGING + saas("1a2b3c4d5e6f708192a3b4c5d6e7f809"), "advsaas"))
+    assert "booking:saas.zoneId" in message and "Pulumi.production.yaml (production) uses as booking:zoneId" in message
+
+
+def test_staging_saas_zone_equal_to_productions_saas_zone_is_refused(project: Project) -> None:
+    (project.root / "Pulumi.production.yaml").write_text(PRODUCTION + saas("ef" * 16))
+    message = refused(project, stack(project, STAGING + saas("ef" * 16, "salons-staging.instylebookings.co.za"),
+                                     "advsaas"))
+    assert "uses as booking:saas.zoneId" in message
+
+
+def test_staging_on_productions_saas_fallback_hostname_is_refused(project: Project) -> None:
+    (project.root / "Pulumi.production.yaml").write_text(PRODUCTION + saas("ef" * 16))
+    message = refused(project, stack(project, STAGING + saas("cd" * 16), "advsaas"))
+    assert "booking:saas.fallbackHostname" in message and "Pulumi.production.yaml (production)" in message
+
+
+def test_each_environment_with_its_own_saas_zone_loads(project: Project) -> None:
+    (project.root / "Pulumi.production.yaml").write_text(PRODUCTION + saas("ef" * 16))
+    settings = load_stack(project, stack(project, STAGING + saas("cd" * 16, "salons-staging.instylebookings.co.za"),
+                                         "stg2"))
+    assert '"zoneId": "' + "cd" * 16 in settings.flat["booking:saas"]

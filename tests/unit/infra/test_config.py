@@ -406,3 +406,49 @@ def test_an_approved_unsafe_migration_names_its_file_and_says_why() -> None:
     assert [(a.name, a.reason) for a in cfg.approved_unsafe_migrations] == [(approval["name"], approval["reason"])]
     err = problems({"booking:approvedUnsafeMigrations": json.dumps([{"name": "drop.sql", "reason": "short"}])})
     assert {p.key for p in err.problems} == {"approvedUnsafeMigrations[0].name", "approvedUnsafeMigrations[0].reason"}
+
+
+# --- booking:saas ---------------------------------------------------------------------------
+
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
+
+
+def test_saas_arrives_as_json_with_tls_1_2_by_default() -> None:
+    cfg = parse({"booking:saas": json.dumps(SAAS)})
+    assert cfg.saas is not None
+    assert (cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version) == (
+        "ef" * 16, "salons.instylebookings.co.za", "1.2")
+    assert parse().saas is None  # the path is off unless the key is set
+
+
+def test_an_unquoted_tls_version_means_the_same_version() -> None:
+    cfg = parse({"booking:saas": json.dumps({**SAAS, "minTlsVersion": 1.3})})
+    assert cfg.saas is not None and cfg.saas.min_tls_version == "1.3"
+
+
+def test_every_bad_saas_value_is_reported_with_its_key_found_and_allowed() -> None:
+    err = problems({"booking:saas": json.dumps({"zoneId": "nope", "fallbackHostname": "https://x.co.za",
+                                                "minTlsVersion": "1.4", "fallbackHost": "y"})})
+    found = {p.key: p for p in err.problems}
+    assert set(found) == {"saas.zoneId", "saas.fallbackHostname", "saas.minTlsVersion", "saas.fallbackHost"}
+    assert "32-character" in found["saas.zoneId"].allowed and "'nope'" in found["saas.zoneId"].found
+    assert "'1.0', '1.1', '1.2' or '1.3'" in found["saas.minTlsVersion"].allowed
+    assert "did you mean booking:saas.fallbackHostname" in found["saas.fallbackHost"].allowed
+    rendered = err.render()
+    assert "Pulumi.production.yaml" in rendered and "booking:saas.minTlsVersion: found '1.4'" in rendered
+    assert "pulumi config set --path booking:saas.zoneId" in rendered
+
+
+def test_saas_must_be_an_object() -> None:
+    [p] = problems({"booking:saas": "[1, 2]"}).problems
+    assert p.key == "saas" and "{zoneId, fallbackHostname, minTlsVersion}" in p.allowed
+
+
+def test_saas_fallback_hostname_already_served_by_the_stack_is_refused() -> None:
+    [p] = problems({"booking:saas": json.dumps({**SAAS, "fallbackHostname": "www.instylehairboutique.co.za"})}).problems
+    assert p.key == "saas.fallbackHostname" and "booking:domain" in p.allowed
+
+
+def test_production_saas_fallback_hostname_with_a_staging_label_is_refused() -> None:
+    [p] = problems({"booking:saas": json.dumps({**SAAS, "fallbackHostname": "staging.salons.co.za"})}).problems
+    assert p.key == "saas.fallbackHostname" and "staging/test label" in p.allowed

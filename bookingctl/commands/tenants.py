@@ -1,0 +1,181 @@
+"""`bookingctl tenants`: salons on their own hostnames as data (Cloudflare for SaaS custom hostnames).
+
+Needs `booking:saas` in the stack file (the zone the custom hostnames live on and the fallback
+hostname salons CNAME to). The operations are in `ops/tenants.py`; this module parses and prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bookingctl.errors import Failed, UsageError
+from bookingctl.options import (
+    FormatOption,
+    LocalOption,
+    ProjectDir,
+    StackOption,
+    TableOrJson,
+    load_stack_config,
+    number_between,
+    open_database,
+    parse_duration,
+    remote_database_of,
+)
+
+if TYPE_CHECKING:
+    from infra.config import StackConfig
+    from ops.tenants import SaasZone
+
+app = typer.Typer(help="Salons on their own hostnames (Cloudflare for SaaS custom hostnames).", no_args_is_help=True)
+
+Stack = Annotated[str, typer.Option("--stack", help="The stack whose D1 and SaaS zone (booking:saas) to use.")]
+Slug = Annotated[str, typer.Argument(help="The tenant's slug (lowercase letters, digits, hyphens).")]
+
+
+def served_hostnames(cfg: StackConfig) -> dict[str, str]:
+    """Hostnames the stack config serves itself (never custom hostnames): hostname -> key."""
+    served = {cfg.domain: "booking:domain"}
+    served.update({t.hostname: f"booking:tenants[{i}]" for i, t in enumerate(cfg.tenants)})
+    if cfg.saas is not None:
+        served[cfg.saas.fallback_hostname] = "booking:saas.fallbackHostname"
+    return served
+
+
+def _saas(cfg: StackConfig, stack: str) -> SaasZone:
+    from ops.tenants import SaasZone
+
+    if cfg.saas is None:
+        raise UsageError(f"stack {stack} has no booking:saas, so salons cannot be added as custom hostnames; set "
+                         f"booking:saas (zoneId, fallbackHostname) in Pulumi.{stack}.yaml and run `pulumi up`, or "
+                         "give a salon whose zone is in this account a booking:tenants entry instead")
+    return SaasZone(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version)
+
+
+@app.command("add")
+def add(
+    slug: Slug,
+    hostname: Annotated[str, typer.Argument(help="The salon's own hostname, e.g. www.glamoursalon.co.za.")],
+    stack: Stack,
+    name: Annotated[str | None, typer.Option("--name", help="The salon's display name (default: the slug).")] = None,
+    fmt: FormatOption = TableOrJson.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Onboard a salon: write its tenant row and create its custom hostname.
+
+    Prints what the salon must publish: a CNAME from its hostname to the fallback hostname, and the
+    ownership and certificate validation TXT records Cloudflare asks for. Running it again completes
+    a half-done onboarding and never creates anything twice.
+    """
+    from bookingctl import output
+    from ops.tenants import add_tenant
+
+    cfg = load_stack_config(stack, project_dir)
+    zone = _saas(cfg, stack)
+    with remote_database_of(cfg) as db:
+        onboarding = add_tenant(db, db.client, zone, slug, hostname, name=name, served=served_hostnames(cfg))
+    output.print_onboarding(onboarding, fmt)
+
+
+@app.command("status")
+def status(
+    stack: Stack,
+    slug: Annotated[str | None, typer.Argument(help="Only this tenant (default: every SaaS tenant).")] = None,
+    fmt: FormatOption = TableOrJson.table,
+    wait: Annotated[str, typer.Option(
+        "--wait", help="Follow pending hostnames this long (e.g. 10m) until active or blocked; 0: look once.")] = "0",
+    interval: Annotated[float, typer.Option(
+        "--interval", callback=number_between("--interval", 0, 3600),
+        help="Seconds between reads while following (0 to 3600).")] = 15.0,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Each salon hostname's state (pending, active, blocked) and what blocks it.
+
+    Reports drift both ways: a tenant row without its custom hostname and a custom hostname without
+    a row. Exit 1 when a hostname is blocked (naming the records to fix), on drift, when the zone's
+    fallback origin is not active, or when --wait ends with hostnames still pending.
+    """
+    from bookingctl import output
+    from ops.tenants import status as run_status
+
+    seconds = parse_duration(wait, "--wait")
+    if seconds > 24 * 3600:
+        raise UsageError(f"--wait {wait!r}: at most 24h")
+    cfg = load_stack_config(stack, project_dir)
+    zone = _saas(cfg, stack)
+    with remote_database_of(cfg) as db:
+        report = run_status(db, db.client, zone, slug=slug, served=served_hostnames(cfg), wait=seconds,
+                            interval=interval, log=output.progress_log(None))
+    output.print_tenant_status(report, fmt)
+    problems = []
+    blocked = report.of_state("blocked")
+    if blocked:
+        problems.append("blocked: " + "; ".join(
+            f"{h.hostname} (fix: {', '.join(f'{r.type} {r.name}' for r in h.records)})" for h in blocked))
+    drift = report.of_state("missing-hostname", "no-tenant-row")
+    if drift:
+        problems.append("table and custom hostnames disagree: " + ", ".join(f"{h.hostname} ({h.state})" for h in drift))
+    if not report.fallback_active:
+        problems.append(f"the fallback origin is {report.fallback_origin.get('status')}: run `pulumi up --stack "
+                        f"{stack}` (it declares the fallback origin) and check its errors")
+    pending = report.of_state("pending")
+    if seconds > 0 and pending:
+        problems.append(f"{len(pending)} still pending after {wait}: " + ", ".join(h.hostname for h in pending))
+    if problems:
+        raise Failed(f"stack {stack}: " + " | ".join(problems))
+
+
+@app.command("remove")
+def remove(
+    slug: Slug,
+    stack: Stack,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Remove even while the tenant has bookings from today on (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in audit_logs.")] = None,
+    fmt: FormatOption = TableOrJson.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Take a salon off its hostname: delete the custom hostname and suspend its tenant row.
+
+    Refused (exit 1) while the tenant has booked or confirmed appointments from today on, unless
+    --force --reason. The row, its appointments and accounts are kept; `tenants add` restores it.
+    """
+    import json
+
+    from bookingctl import output
+    from ops.tenants import remove_tenant
+
+    if force and not (reason or "").strip():
+        raise UsageError("--force needs --reason: say why the tenant's bookings are cut off (it is recorded)")
+    cfg = load_stack_config(stack, project_dir)
+    zone = _saas(cfg, stack)
+    with remote_database_of(cfg) as db:
+        removal = remove_tenant(db, db.client, zone, slug, force=force, reason=reason, served=served_hostnames(cfg))
+    if removal.forced:
+        output.warn(f"{slug} removed with {removal.future_appointments} open appointment(s) from today on: "
+                    f"{removal.reason}")
+    if fmt == TableOrJson.json:
+        sys.stdout.write(json.dumps(removal.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(f"{slug}: " + (f"custom hostname {removal.hostname} deleted; " if removal.hostname_deleted
+                                        else "no custom hostname to delete; ") + "tenant row suspended\n")
+
+
+@app.command("list")
+def list_(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    fmt: FormatOption = TableOrJson.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Every tenant row with the path that serves it: the stack config, SaaS, or none."""
+    from bookingctl import output
+    from ops.tenants import list_tenants
+
+    served = served_hostnames(load_stack_config(stack, project_dir)) if stack is not None else {}
+    with open_database(stack, local, project_dir) as db:
+        rows = list_tenants(db, served)
+    output.print_rows("tenants", rows, fmt)
+

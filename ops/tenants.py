@@ -1,0 +1,521 @@
+"""Salons as data on the Cloudflare for SaaS path: a row in D1's `tenants` table plus a custom hostname.
+
+With `booking:saas` a salon on its own domain is no resource of the stack: `add` writes its tenant row
+and creates a custom hostname on the SaaS zone, and the zone's `*/*` route (infra/saas.py) already
+serves it. The salon then publishes a CNAME to the fallback hostname and the ownership and certificate
+validation records Cloudflare asks for; `status` follows each hostname until it is active or says what
+blocks it; `remove` takes the hostname away and suspends the row (its bookings and accounts stay).
+
+The table and the custom hostnames must never disagree silently: `status` reports a SaaS row without a
+custom hostname and a custom hostname without a row. Rows whose hostname the stack config serves (the
+main domain, `booking:tenants` on the per-zone path) are not SaaS rows and are left out of that check.
+
+Reads are retried by the SDK; writes (the D1 row, the custom hostname) go out through
+`ops.targets.writer()`, never retried blindly: after a lost answer the state is read back, and the
+write is sent again only when it did not land.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from booking_shared.clock import today
+from booking_shared.hostnames import hostname_problem, normalize, slug_problem
+from ops.targets import Database, LocalDatabase, UncertainWriteError, require_tables, writer
+
+if TYPE_CHECKING:
+    from cloudflare import Cloudflare
+    from cloudflare.types.custom_hostnames.custom_hostname_create_response import CustomHostnameCreateResponse
+    from cloudflare.types.custom_hostnames.custom_hostname_edit_response import CustomHostnameEditResponse
+    from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
+
+    CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse | CustomHostnameEditResponse
+
+# The API's largest page of custom hostnames: 1,000 salons are 20 reads.
+PAGE_SIZE = 50
+# What a salon's hostname can be waiting for, or what stops it. A hostname Cloudflare blocks, and a
+# validation that timed out, stay so until someone acts: they are "blocked", not "pending".
+BLOCKED_STATUSES = frozenset({"blocked", "pending_blocked", "test_blocked", "test_failed", "moved", "deleted",
+                              "pending_deletion"})
+BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
+                         "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
+# Bookings that still need the salon's site: today's (judged as of BOOKING_TODAY) and later.
+OPEN_APPOINTMENTS = ("booked", "confirmed")
+
+
+class TenantInputError(Exception):
+    """A slug or hostname that cannot be onboarded, or no such tenant (exit 2)."""
+
+
+class TenantError(Exception):
+    """The operation was refused or failed (exit 1): future bookings, a write Cloudflare refused."""
+
+
+@dataclass(frozen=True)
+class SaasZone:
+    """The stack's `booking:saas`, as the operations need it."""
+
+    zone_id: str
+    fallback_hostname: str
+    min_tls_version: str = "1.2"
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """One record the salon publishes at its own DNS provider (or, for `HTTP`, a file it serves)."""
+
+    type: str  # CNAME | TXT | HTTP
+    name: str
+    value: str
+    purpose: str  # traffic | ownership | certificate
+
+
+@dataclass(frozen=True)
+class HostnameState:
+    """One salon hostname: its tenant row, its custom hostname, and what (if anything) is in the way."""
+
+    hostname: str
+    slug: str | None  # None: a custom hostname no tenant row names
+    custom_hostname_id: str | None  # None: a tenant row with no custom hostname
+    status: str | None
+    ssl_status: str | None
+    state: str  # active | pending | blocked | missing-hostname | no-tenant-row
+    blockers: tuple[str, ...] = ()
+    records: tuple[PublishRecord, ...] = ()
+
+    @property
+    def drift(self) -> bool:
+        return self.state in ("missing-hostname", "no-tenant-row")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "blockers": list(self.blockers), "records": [asdict(r) for r in self.records]}
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    zone_id: str
+    fallback_origin: dict[str, Any]  # origin, status, errors as the API reports them
+    hostnames: tuple[HostnameState, ...]
+    waited_seconds: float = 0.0
+    polls: int = 1
+
+    def of_state(self, *states: str) -> list[HostnameState]:
+        return [h for h in self.hostnames if h.state in states]
+
+    @property
+    def fallback_active(self) -> bool:
+        return self.fallback_origin.get("status") == "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for h in self.hostnames:
+            counts[h.state] = counts.get(h.state, 0) + 1
+        return {"zoneId": self.zone_id, "fallbackOrigin": self.fallback_origin, "counts": counts,
+                "polls": self.polls, "waitedSeconds": round(self.waited_seconds, 1),
+                "hostnames": [h.to_dict() for h in self.hostnames]}
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    slug: str
+    hostname: str
+    row_created: bool
+    hostname_created: bool
+    state: HostnameState
+    # Kept even once active: the CNAME must stay published for the salon's traffic to reach us.
+    publish: tuple[PublishRecord, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slug": self.slug, "hostname": self.hostname, "rowCreated": self.row_created,
+                "hostnameCreated": self.hostname_created, "state": self.state.to_dict(),
+                "publish": [asdict(r) for r in self.publish]}
+
+
+@dataclass(frozen=True)
+class Removal:
+    slug: str
+    hostname: str | None
+    hostname_deleted: bool
+    future_appointments: int
+    forced: bool
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slug": self.slug, "hostname": self.hostname, "hostnameDeleted": self.hostname_deleted,
+                "futureAppointments": self.future_appointments, "forced": self.forced, "reason": self.reason}
+
+
+# --- the tenant table --------------------------------------------------------------------------
+
+def tenant_rows(db: Database) -> list[dict[str, Any]]:
+    """Every tenant row (slug order)."""
+    require_tables(db, ["tenants"])
+    return db.query("SELECT id, slug, name, hostname, status, created_at FROM tenants ORDER BY slug")
+
+
+def list_tenants(db: Database, served: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Tenant rows with the path each is served by: the stack config's (main, per-zone), SaaS, or none."""
+    out = []
+    for row in tenant_rows(db):
+        hostname = row.get("hostname")
+        if not hostname:
+            path = "none"
+        elif normalize(str(hostname)) in served:
+            path = f"config ({served[normalize(str(hostname))]})"
+        else:
+            path = "saas"
+        out.append({**row, "path": path})
+    return out
+
+
+def _write(db: Database, sql: str, params: Sequence[object], landed: Callable[[], bool], what: str) -> None:
+    """One write, sent once; after a lost answer `landed()` decides whether it must be sent again."""
+    if isinstance(db, LocalDatabase):
+        with db.transaction() as conn:
+            conn.execute(sql, tuple(params))
+        return
+    import cloudflare
+
+    def send() -> None:
+        for result in writer(db.client).d1.database.query(db.database_id, account_id=db.account_id, sql=sql,
+                                                          params=[str(p) for p in params]):
+            if result.success is False:
+                raise TenantError(f"{db.label}: {what} failed")
+
+    try:
+        send()
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as lost:
+        if landed():
+            return
+        try:
+            send()
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as again:
+            raise UncertainWriteError(f"{what} got no clear answer twice ({lost}; {again}): it may or may not have "
+                                      f"been applied to {db.label}; run the same command again, which reads the "
+                                      "table first") from again
+
+
+def _row(db: Database, slug: str) -> dict[str, Any] | None:
+    rows = db.query("SELECT id, slug, name, hostname, status FROM tenants WHERE slug = ?", [slug])
+    return rows[0] if rows else None
+
+
+# --- custom hostnames --------------------------------------------------------------------------
+
+def custom_hostnames(client: Cloudflare, zone: SaasZone) -> list[CustomHostnameListResponse]:
+    """Every custom hostname on the SaaS zone, page by page (retried reads)."""
+    return list(client.custom_hostnames.list(zone_id=zone.zone_id, per_page=PAGE_SIZE))
+
+
+def find_custom_hostname(client: Cloudflare, zone: SaasZone, hostname: str) -> CustomHostnameListResponse | None:
+    for found in client.custom_hostnames.list(zone_id=zone.zone_id, hostname={"exact": hostname},
+                                              per_page=PAGE_SIZE):
+        if normalize(found.hostname) == hostname:
+            return found
+    return None
+
+
+def fallback_origin(client: Cloudflare, zone: SaasZone) -> dict[str, Any]:
+    """The zone's fallback origin as the API reports it; `status: missing` when none is set."""
+    import cloudflare
+
+    try:
+        origin = client.custom_hostnames.fallback_origin.get(zone_id=zone.zone_id)
+    except cloudflare.NotFoundError:
+        origin = None
+    if origin is None:
+        return {"origin": None, "status": "missing", "errors": []}
+    return {"origin": origin.origin, "status": origin.status, "errors": list(origin.errors or [])}
+
+
+def _ssl(zone: SaasZone) -> Any:
+    """The certificate settings of every salon hostname (create and edit take the same shape).
+
+    TXT validation: the salon can publish the certificate's record before its CNAME moves
+    (pre-validation), so a salon that already has a site never goes dark while switching.
+    """
+    return {"method": "txt", "type": "dv", "settings": {"min_tls_version": zone.min_tls_version}}
+
+
+def _create(client: Cloudflare, zone: SaasZone, hostname: str) -> CustomHostname:
+    """Create the custom hostname once; after a lost answer, read back before sending again."""
+    import cloudflare
+
+    def send() -> CustomHostname | None:
+        return writer(client).custom_hostnames.create(zone_id=zone.zone_id, hostname=hostname, ssl=_ssl(zone))
+
+    try:
+        created = send()
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as lost:
+        existing = find_custom_hostname(client, zone, hostname)
+        if existing is not None:
+            return existing
+        try:
+            created = send()
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as again:
+            raise UncertainWriteError(f"creating custom hostname {hostname} got no clear answer twice ({lost}; "
+                                      f"{again}); run the same `tenants add` again: it looks before it creates"
+                                      ) from again
+    if created is None:
+        raise TenantError(f"Cloudflare answered the creation of custom hostname {hostname} with no hostname")
+    return created
+
+
+def _revalidate(client: Cloudflare, zone: SaasZone, found: CustomHostname) -> CustomHostname:
+    """Restart a timed-out certificate validation (a PATCH of the same settings, which Cloudflare takes
+    as "try again"). Sending the same PATCH twice asks for the same thing, so a lost answer is simply
+    read back."""
+    import cloudflare
+
+    try:
+        edited = writer(client).custom_hostnames.edit(found.id, zone_id=zone.zone_id, ssl=_ssl(zone))
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError):
+        edited = None
+    again = find_custom_hostname(client, zone, normalize(found.hostname)) if edited is None else None
+    return edited or again or found
+
+
+def _delete(client: Cloudflare, zone: SaasZone, hostname_id: str, hostname: str) -> None:
+    import cloudflare
+
+    def send() -> None:
+        writer(client).custom_hostnames.delete(hostname_id, zone_id=zone.zone_id)
+
+    try:
+        send()
+    except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as lost:
+        if find_custom_hostname(client, zone, hostname) is None:
+            return
+        try:
+            send()
+        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as again:
+            raise UncertainWriteError(f"deleting custom hostname {hostname} got no clear answer twice ({lost}; "
+                                      f"{again}); run `tenants remove` again") from again
+    except cloudflare.NotFoundError:
+        return  # already gone: what we wanted
+
+
+def publish_records(found: CustomHostname | None, hostname: str, zone: SaasZone) -> tuple[PublishRecord, ...]:
+    """What the salon publishes: the CNAME always, then what Cloudflare still waits for."""
+    records = [PublishRecord("CNAME", hostname, zone.fallback_hostname, "traffic")]
+    if found is None:
+        return tuple(records)
+    ownership = found.ownership_verification
+    if found.status != "active" and ownership is not None and ownership.name and ownership.value:
+        records.append(PublishRecord("TXT", ownership.name, ownership.value, "ownership"))
+    ssl = found.ssl
+    if ssl is not None and ssl.status != "active":
+        for record in ssl.validation_records or []:
+            if record.txt_name and record.txt_value:
+                records.append(PublishRecord("TXT", record.txt_name, record.txt_value, "certificate"))
+            elif record.cname and record.cname_target:
+                records.append(PublishRecord("CNAME", record.cname, record.cname_target, "certificate"))
+            elif record.http_url and record.http_body:
+                records.append(PublishRecord("HTTP", record.http_url, record.http_body, "certificate"))
+    return tuple(records)
+
+
+def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> HostnameState:
+    """Where one custom hostname is, and what blocks it, in words a salon's admin can act on."""
+    hostname = normalize(found.hostname)
+    ssl_status = found.ssl.status if found.ssl is not None else None
+    records = publish_records(found, hostname, zone)
+    blockers = [f"hostname: {e}" for e in found.verification_errors or []]
+    blockers += [f"certificate: {e.message}" for e in (found.ssl.validation_errors or [] if found.ssl else [])
+                 if e.message]
+    if slug is None:
+        return HostnameState(hostname, None, found.id, found.status, ssl_status, "no-tenant-row",
+                             (f"no tenant row has hostname {hostname}: traffic reaches the Worker for a salon it "
+                              "does not know; `tenants add SLUG HOSTNAME` writes the row, or delete the hostname",),
+                             ())
+    if found.status == "active" and ssl_status == "active":
+        return HostnameState(hostname, slug, found.id, found.status, ssl_status, "active")
+    if found.status in BLOCKED_STATUSES:
+        blockers.insert(0, f"Cloudflare reports the hostname {found.status}: publishing records does not change "
+                           "that; see the errors, and ask Cloudflare support if it is blocked")
+        return HostnameState(hostname, slug, found.id, found.status, ssl_status, "blocked", tuple(blockers), records)
+    if ssl_status in BLOCKED_SSL:
+        blockers.insert(0, f"certificate {ssl_status}: publish the records below, then run `tenants add` again to "
+                           "restart validation")
+        return HostnameState(hostname, slug, found.id, found.status, ssl_status, "blocked", tuple(blockers), records)
+    waiting = "waiting for the records below" if len(records) > 1 else "waiting for the CNAME below"
+    return HostnameState(hostname, slug, found.id, found.status, ssl_status, "pending",
+                         (waiting, *blockers), records)
+
+
+# --- the operations ----------------------------------------------------------------------------
+
+def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, str]) -> str:
+    hostname = normalize(hostname)  # DNS names compare case-insensitively: store them one way
+    checks = ((slug_problem(slug), f"slug {slug!r}"), (hostname_problem(hostname), f"hostname {hostname!r}"))
+    for problem, what in checks:
+        if problem is not None:
+            raise TenantInputError(f"{what}: expected {problem}")
+    if hostname in served:
+        raise TenantInputError(f"hostname {hostname} is served by the stack config ({served[hostname]}), not by a "
+                               "custom hostname; choose the salon's own hostname")
+    if hostname == normalize(zone.fallback_hostname) or hostname.endswith("." + normalize(zone.fallback_hostname)):
+        raise TenantInputError(f"hostname {hostname} is the SaaS fallback hostname (or under it); the salon's own "
+                               "hostname CNAMEs to it")
+    return hostname
+
+
+def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, hostname: str, *,
+               name: str | None = None, served: Mapping[str, str] | None = None) -> Onboarding:
+    """Write the tenant row (unless it is there) and create its custom hostname (unless it exists).
+
+    Running it again after any failure completes what is missing; it never creates a second row or
+    hostname. Returns what the salon must publish.
+    """
+    served = served or {}
+    hostname = _check_new(slug, hostname, zone, served)
+    require_tables(db, ["tenants"])
+    row = _row(db, slug)
+    clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])
+    if clash:
+        raise TenantInputError(f"hostname {hostname} already belongs to tenant {clash[0]['slug']}")
+    if row is not None and row.get("hostname") and normalize(str(row["hostname"])) != hostname:
+        raise TenantInputError(f"tenant {slug} already has hostname {row['hostname']}; `tenants remove {slug}` first "
+                               "(a salon has one hostname on the SaaS path)")
+
+    row_created = False
+    if row is None:
+        def inserted() -> bool:
+            again = _row(db, slug)
+            return again is not None and again.get("hostname") == hostname
+
+        _write(db, "INSERT INTO tenants (id, slug, name, hostname, status) VALUES (?, ?, ?, ?, 'active')",
+               [str(uuid.uuid4()), slug, name or slug, hostname], inserted, f"writing tenant {slug}")
+        row_created = True
+    elif not row.get("hostname") or row.get("status") != "active":
+        # A removed (suspended) salon coming back: the same row, its bookings and accounts kept.
+        def reactivated() -> bool:
+            again = _row(db, slug)
+            return again is not None and again.get("hostname") == hostname and again.get("status") == "active"
+
+        _write(db, "UPDATE tenants SET hostname = ?, status = 'active' WHERE slug = ?", [hostname, slug],
+               reactivated, f"reactivating tenant {slug}")
+
+    existing = find_custom_hostname(client, zone, hostname)
+    found: CustomHostname = existing if existing is not None else _create(client, zone, hostname)
+    if existing is not None and existing.ssl is not None and existing.ssl.status in BLOCKED_SSL:
+        found = _revalidate(client, zone, existing)
+    state = hostname_state(found, slug, zone)
+    return Onboarding(slug, hostname, row_created, existing is None, state, publish_records(found, hostname, zone))
+
+
+def status(db: Database, client: Cloudflare, zone: SaasZone, *, slug: str | None = None,
+           served: Mapping[str, str] | None = None, wait: float = 0.0, interval: float = 15.0,
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+           log: Callable[[str], None] = lambda _: None) -> StatusReport:
+    """Every SaaS tenant's hostname (or one tenant's), its state and blockers, drift both ways.
+
+    `wait` > 0 follows pending hostnames, reading again every `interval` seconds, until none is
+    pending or `wait` seconds have passed.
+    """
+    served = served or {}
+    started = clock()
+    polls = 0
+    while True:
+        polls += 1
+        report = _look(db, client, zone, slug, served)
+        waiting = bool(report.of_state("pending")) or report.fallback_origin.get("status") in (
+            "initializing", "pending_deployment")
+        elapsed = clock() - started
+        if not waiting or elapsed + interval > wait:
+            return StatusReport(report.zone_id, report.fallback_origin, report.hostnames, elapsed, polls)
+        log(f"{len(report.of_state('pending'))} hostname(s) pending, {len(report.of_state('active'))} active; "
+            f"reading again in {interval:g} s")
+        sleep(interval)
+
+
+def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
+          served: Mapping[str, str]) -> StatusReport:
+    rows = tenant_rows(db)
+    if slug is not None:
+        rows = [r for r in rows if r["slug"] == slug]
+        if not rows:
+            raise TenantInputError(f"no tenant {slug!r} in the tenants table")
+    saas_rows = {normalize(str(r["hostname"])): str(r["slug"]) for r in rows
+                 if r.get("hostname") and normalize(str(r["hostname"])) not in served and r.get("status") == "active"}
+    listed = {normalize(h.hostname): h for h in custom_hostnames(client, zone)}
+    states: list[HostnameState] = []
+    for hostname, row_slug in sorted(saas_rows.items()):
+        found = listed.get(hostname)
+        if found is None:
+            states.append(HostnameState(
+                hostname, row_slug, None, None, None, "missing-hostname",
+                (f"tenant {row_slug} has hostname {hostname} in the tenants table but no custom hostname on zone "
+                 f"{zone.zone_id}: its salon's site is not served; run `bookingctl tenants add {row_slug} "
+                 f"{hostname}` to create it",),
+                (PublishRecord("CNAME", hostname, zone.fallback_hostname, "traffic"),)))
+        else:
+            states.append(hostname_state(found, row_slug, zone))
+    if slug is None:
+        known = {normalize(str(r["hostname"])) for r in rows if r.get("hostname")}
+        for hostname, found in sorted(listed.items()):
+            if hostname not in known:
+                states.append(hostname_state(found, None, zone))
+    return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states))
+
+
+def future_appointments(db: Database, tenant_id: str) -> tuple[int, str | None]:
+    """(open appointments from today on, the first one's start), today as `BOOKING_TODAY` says."""
+    since = f"{today().isoformat()} 00:00:00"
+    rows = db.query("SELECT COUNT(*) AS n, MIN(starts_at) AS first FROM appointments WHERE tenant_id = ? "
+                    f"AND starts_at >= ? AND status IN ({', '.join('?' for _ in OPEN_APPOINTMENTS)})",
+                    [tenant_id, since, *OPEN_APPOINTMENTS])
+    count = int(rows[0]["n"] or 0) if rows else 0
+    return count, (str(rows[0]["first"]) if count else None)
+
+
+def remove_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, *, force: bool = False,
+                  reason: str | None = None, served: Mapping[str, str] | None = None) -> Removal:
+    """Delete the tenant's custom hostname and suspend its row; refused while it has future bookings.
+
+    `force` needs a `reason`, recorded in `audit_logs`. The row is kept (status `suspended`, no
+    hostname): appointments, services and accounts point at it, and `tenants add` brings it back.
+    """
+    served = served or {}
+    require_tables(db, ["tenants", "appointments", "audit_logs"])
+    row = _row(db, slug)
+    if row is None:
+        raise TenantInputError(f"no tenant {slug!r} in the tenants table")
+    if force and not (reason or "").strip():
+        raise TenantInputError("--force needs --reason: say why bookings are being cut off (it is recorded)")
+    hostname = normalize(str(row["hostname"])) if row.get("hostname") else None
+    if hostname is not None and hostname in served:
+        raise TenantInputError(f"tenant {slug}'s hostname {hostname} is served by the stack config "
+                               f"({served[hostname]}); remove it there, not here")
+    count, first = future_appointments(db, str(row["id"]))
+    if count and not force:
+        raise TenantError(f"tenant {slug} has {count} open appointment(s) from today on (the first at {first}); "
+                          f"removing its hostname would leave those customers without the salon's site. Move or "
+                          f"cancel them first, or run `bookingctl tenants remove {slug} --force --reason \"...\"`")
+
+    deleted = False
+    if hostname is not None:
+        found = find_custom_hostname(client, zone, hostname)
+        if found is not None:
+            _delete(client, zone, found.id, hostname)
+            deleted = True
+        # Setting fixed values: sending it again after a lost answer changes nothing (landed() is False).
+        _write(db, "UPDATE tenants SET status = 'suspended', hostname = NULL WHERE id = ?", [row["id"]],
+               lambda: False, f"suspending tenant {slug}")
+    elif row.get("status") != "suspended":
+        _write(db, "UPDATE tenants SET status = 'suspended' WHERE id = ?", [row["id"]], lambda: False,
+               f"suspending tenant {slug}")
+    marker = f"bookingctl tenants remove {uuid.uuid4()}"
+    action = "tenant.removed" + (f" (forced, {count} open appointments): {reason}" if force and count else
+                                 f": {reason}" if reason else "")
+    # The marker makes the audit row findable after a lost answer, so it is never written twice.
+    _write(db, "INSERT INTO audit_logs (tenant_id, user_id, action, resource_type, resource_id, user_agent) "
+               "VALUES (?, 'bookingctl', ?, 'tenant', ?, ?)",
+           [row["id"], action[:1000], slug, marker],
+           lambda: bool(db.query("SELECT 1 FROM audit_logs WHERE user_agent = ?", [marker])),
+           f"recording the removal of tenant {slug}")
+    return Removal(slug, hostname, deleted, count, bool(force and count), reason)

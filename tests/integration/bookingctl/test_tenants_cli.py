@@ -1,0 +1,262 @@
+"""`bookingctl tenants` end to end: the stack's D1 and its SaaS zone's custom hostnames on the API double."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+from typer.testing import CliRunner
+
+from bookingctl.cli import app
+from tests.helpers import ACCOUNT
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
+from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, STACK, migrated_sqlite, saas_project
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "project").mkdir()
+    return saas_project(tmp_path / "project")
+
+
+@pytest.fixture
+def d1(double: CloudflareDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> D1State:
+    """The stack's D1 (migrated) and its SaaS zone with an active fallback origin, reached through the SDK."""
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    zone = double.add_saas_zone(SAAS_ZONE)
+    zone.fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
+    return double.add_database(DATABASE, migrated_sqlite(tmp_path / "seed.sqlite"))
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["tenants", *args, "--project-dir", str(project)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def rows(d1: D1State, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(d1.path)
+    try:
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+def test_add_writes_the_row_creates_the_hostname_and_prints_what_the_salon_publishes(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    code, out, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK, "--name", "Glamour",
+                         "-f", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert rows(d1, "SELECT slug, name, hostname, status FROM tenants") == [
+        ("glamour", "Glamour", "www.glamoursalon.co.za", "active")]
+    [created] = double.saas_zones[SAAS_ZONE].hostnames.values()
+    assert created["hostname"] == "www.glamoursalon.co.za"
+    assert created["ssl"]["settings"]["min_tls_version"] == "1.2"  # booking:saas.minTlsVersion
+    publish = {(r["type"], r["name"], r["purpose"]): r["value"] for r in result["publish"]}
+    assert publish[("CNAME", "www.glamoursalon.co.za", "traffic")] == FALLBACK
+    assert publish[("TXT", "_cf-custom-hostname.www.glamoursalon.co.za", "ownership")] == (
+        created["ownership_verification"]["value"])
+    assert publish[("TXT", "_acme-challenge.www.glamoursalon.co.za", "certificate")] == (
+        created["ssl"]["validation_records"][0]["txt_value"])
+    assert result["state"]["state"] == "pending"
+
+
+def test_add_twice_creates_nothing_twice(project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    for _ in range(2):
+        code, _, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+        assert code == 0, err
+    assert len(rows(d1, "SELECT * FROM tenants")) == 1
+    assert len(double.saas_zones[SAAS_ZONE].hostnames) == 1
+    posts = [p for m, p in double.requests if m == "POST" and p.endswith("/custom_hostnames")]
+    assert len(posts) == 1
+
+
+def test_a_lost_answer_to_the_creation_is_read_back_not_sent_again(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.inject(Fault("POST", r"/custom_hostnames$", status=0, applied=True))
+    code, _, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert code == 0, err
+    assert len(double.saas_zones[SAAS_ZONE].hostnames) == 1
+    posts = [p for m, p in double.requests if m == "POST" and p.endswith("/custom_hostnames")]
+    assert len(posts) == 1, "a write whose answer was lost must be read back, not resent"
+
+
+def test_one_hundred_salons_onboarded_all_reach_active(project: Path, d1: D1State, double: CloudflareDouble,
+                                                       client: Cloudflare) -> None:
+    from ops.targets import remote_database
+    from ops.tenants import SaasZone, add_tenant
+
+    double.custom_hostname_polls_needed = 3
+    # Onboarded through the operation `tenants add` runs, with the strict SDK (one client: the CLI's
+    # start-up 100 times over would only slow the suite), then followed by the command itself.
+    with remote_database(ACCOUNT, DATABASE, client=client) as db:
+        for i in range(100):
+            onboarding = add_tenant(db, db.client, SaasZone(SAAS_ZONE, FALLBACK), f"salon-{i:03d}",
+                                    f"www.salon-{i:03d}.co.za")
+            assert onboarding.row_created and onboarding.hostname_created and onboarding.state.state == "pending"
+    assert len(rows(d1, "SELECT * FROM tenants WHERE status = 'active'")) == 100
+    code, out, err = run(project, "status", "--stack", STACK, "-f", "json", "--wait", "5m", "--interval", "0")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["counts"] == {"active": 100}
+    assert report["polls"] >= 2, "the hostnames were pending at first and followed until active"
+    # Paginated: 100 hostnames at 50 a page are read in more than one request per look.
+    lists = [p for m, p in double.requests if m == "GET" and p.endswith(f"/zones/{SAAS_ZONE}/custom_hostnames")]
+    assert len(lists) >= 3 * report["polls"]
+
+
+def test_a_blocked_hostname_exits_1_naming_the_records_to_fix(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.blocked_hostnames["book.neverpublished.co.za"] = "validation_timed_out"
+    assert run(project, "add", "fine", "www.fine.co.za", "--stack", STACK)[0] == 0
+    assert run(project, "add", "stuck", "book.neverpublished.co.za", "--stack", STACK)[0] == 0
+    code, out, err = run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")
+    assert code == 1
+    assert "book.neverpublished.co.za" in err and "TXT _acme-challenge.book.neverpublished.co.za" in err
+    assert "CNAME book.neverpublished.co.za" in err and "www.fine.co.za" not in err
+    assert "records to fix for book.neverpublished.co.za (blocked)" in out
+    assert "validation_timed_out" in out
+
+
+def test_add_again_restarts_a_timed_out_validation_once_the_records_are_published(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.blocked_hostnames["book.late.co.za"] = "validation_timed_out"
+    run(project, "add", "late", "book.late.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")[0] == 1
+    code, out, err = run(project, "add", "late", "book.late.co.za", "--stack", STACK, "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["state"]["ssl_status"] == "pending_validation"
+    assert [m for m, p in double.requests if p.endswith("/custom_hostnames/" + json.loads(out)["state"][
+        "custom_hostname_id"]) and m == "PATCH"] == ["PATCH"]
+    code, out, err = run(project, "status", "late", "--stack", STACK, "--wait", "1m", "--interval", "0")
+    assert code == 0, err
+    assert "active" in out
+
+
+def test_status_of_one_pending_salon_exits_0_and_says_what_it_waits_for(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.custom_hostname_polls_needed = 100
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    code, out, err = run(project, "status", "glamour", "--stack", STACK, "-f", "json")
+    assert code == 0, err
+    [state] = json.loads(out)["hostnames"]
+    assert state["state"] == "pending" and "waiting for the records below" in state["blockers"]
+    assert {r["purpose"] for r in state["records"]} == {"traffic", "ownership", "certificate"}
+
+
+def test_drift_both_ways_is_reported_and_exits_1(project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    # A row whose hostname was never created, and a hostname created by hand with no row.
+    conn = sqlite3.connect(d1.path)
+    conn.execute("INSERT INTO tenants (id, slug, name, hostname) VALUES ('t2', 'rowonly', 'R', 'www.rowonly.co.za')")
+    conn.commit()
+    conn.close()
+    double.dispatch_zone("POST", f"{SAAS_ZONE}/custom_hostnames", {},
+                         {"hostname": "www.orphan.co.za", "ssl": {"method": "txt", "type": "dv"}})
+    code, out, err = run(project, "status", "--stack", STACK, "-f", "json")
+    assert code == 1
+    states = {h["hostname"]: h["state"] for h in json.loads(out)["hostnames"]}
+    assert states["www.rowonly.co.za"] == "missing-hostname"
+    assert states["www.orphan.co.za"] == "no-tenant-row"
+    assert "www.rowonly.co.za (missing-hostname)" in err and "www.orphan.co.za (no-tenant-row)" in err
+
+
+def test_rows_served_by_the_stack_config_are_not_drift(project: Path, d1: D1State) -> None:
+    conn = sqlite3.connect(d1.path)
+    conn.execute("INSERT INTO tenants (id, slug, name, hostname) VALUES "
+                 "('t1', 'instyle', 'InStyle', 'staging.instylehairboutique.co.za')")
+    conn.commit()
+    conn.close()
+    code, out, err = run(project, "status", "--stack", STACK, "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["hostnames"] == []
+    code, out, _ = run(project, "list", "--stack", STACK, "-f", "json")
+    assert json.loads(out)[0]["path"] == "config (booking:domain)"
+
+
+def book(d1: D1State, starts_at: str, status: str = "booked") -> None:
+    conn = sqlite3.connect(d1.path)
+    tenant = conn.execute("SELECT id FROM tenants WHERE slug = 'glamour'").fetchone()[0]
+    conn.execute("INSERT OR IGNORE INTO users (id, email, name) VALUES ('u1', 'a@b.co.za', 'A')")
+    conn.execute("INSERT OR IGNORE INTO services (id, tenant_id, name, duration_minutes) VALUES ('s1', ?, 'Cut', 30)",
+                 (tenant,))
+    conn.execute("INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at, status) "
+                 "VALUES (hex(randomblob(8)), ?, 's1', 'u1', ?, ?)", (tenant, starts_at, status))
+    conn.commit()
+    conn.close()
+
+
+def test_remove_with_future_bookings_is_refused_and_changes_nothing(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    book(d1, "2026-12-05 10:00:00")  # after BOOKING_TODAY (2026-11-27)
+    book(d1, "2026-11-01 10:00:00")  # past: does not count
+    book(d1, "2026-12-06 10:00:00", status="cancelled")  # cancelled: does not count
+    code, _, err = run(project, "remove", "glamour", "--stack", STACK)
+    assert code == 1
+    assert "1 open appointment(s)" in err and "2026-12-05 10:00:00" in err and "--force --reason" in err
+    assert len(double.saas_zones[SAAS_ZONE].hostnames) == 1
+    assert rows(d1, "SELECT status, hostname FROM tenants") == [("active", "www.glamoursalon.co.za")]
+
+
+def test_forced_remove_needs_a_reason(project: Path, d1: D1State) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    code, _, err = run(project, "remove", "glamour", "--stack", STACK, "--force")
+    assert code == 2 and "--reason" in err
+
+
+def test_forced_remove_deletes_the_hostname_suspends_the_row_and_records_why(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    book(d1, "2026-12-05 10:00:00")
+    code, out, err = run(project, "remove", "glamour", "--stack", STACK, "--force", "--reason",
+                         "salon closed; customers called", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["forced"] is True
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+    assert rows(d1, "SELECT status, hostname FROM tenants") == [("suspended", None)]
+    [(action,)] = rows(d1, "SELECT action FROM audit_logs WHERE resource_id = 'glamour'")
+    assert "forced" in action and "salon closed; customers called" in action
+    assert len(rows(d1, "SELECT * FROM appointments")) == 1  # the bookings themselves are kept
+    # Nothing disagrees afterwards: the suspended row is no SaaS tenant any more.
+    assert run(project, "status", "--stack", STACK)[0] == 0
+
+
+def test_add_refuses_a_hostname_the_stack_config_serves(project: Path, d1: D1State) -> None:
+    code, _, err = run(project, "add", "x", "staging.instylehairboutique.co.za", "--stack", STACK)
+    assert code == 2 and "booking:domain" in err
+
+
+def test_a_stack_without_booking_saas_is_a_usage_error(d1: D1State) -> None:
+    from tests.helpers import REPO
+
+    code, _, err = run(REPO, "add", "glamour", "www.glamoursalon.co.za", "--stack", "staging")
+    assert code == 2 and "booking:saas" in err
+
+
+def test_strict_sdk_accepts_every_answer_of_the_double(double: CloudflareDouble) -> None:
+    """The double's custom hostname answers fit the SDK's models (strict response validation)."""
+    from cloudflare import Cloudflare
+
+    double.add_saas_zone(SAAS_ZONE)
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
+                    max_retries=0) as sdk:
+        sdk.custom_hostnames.fallback_origin.update(zone_id=SAAS_ZONE, origin=FALLBACK)
+        created = sdk.custom_hostnames.create(zone_id=SAAS_ZONE, hostname="www.a.co.za",
+                                              ssl={"method": "txt", "type": "dv"})
+        assert created is not None
+        for _ in range(3):
+            listed = list(sdk.custom_hostnames.list(zone_id=SAAS_ZONE, per_page=5))
+        assert [h.status for h in listed] == ["active"]
+        assert sdk.custom_hostnames.get(created.id, zone_id=SAAS_ZONE) is not None
+        sdk.custom_hostnames.fallback_origin.get(zone_id=SAAS_ZONE)  # first read: still deploying
+        origin = sdk.custom_hostnames.fallback_origin.get(zone_id=SAAS_ZONE)
+        assert origin is not None and origin.status == "active"
+        assert sdk.custom_hostnames.delete(created.id, zone_id=SAAS_ZONE).id == created.id
+    assert ACCOUNT  # the account-scoped routes are untouched by the zone section

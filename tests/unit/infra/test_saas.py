@@ -1,0 +1,60 @@
+"""The Cloudflare for SaaS path: three resources on the SaaS zone, however many salons there are."""
+
+from __future__ import annotations
+
+from booking_shared.tokens import DEPLOYMENT, DNS, FALLBACK_ORIGIN, PAGES_DOMAIN, ROUTE
+from bookingctl.planner import Plan
+from tests.helpers import PlanFn
+
+SAAS_ZONE = "ef" * 16
+SAAS = {"zoneId": SAAS_ZONE, "fallbackHostname": "salons.instylebookings.co.za"}
+
+
+def saas_plan(plan_with: PlanFn) -> Plan:
+    return plan_with("production", overrides={"booking:saas": SAAS})
+
+
+def test_saas_zone_gets_a_proxied_originless_fallback_record(plan_with: PlanFn) -> None:
+    plan = saas_plan(plan_with)
+    [record] = [r for r in plan.of_type(DNS) if r.value("zoneId") == SAAS_ZONE]
+    assert (record.value("name"), record.value("type"), record.value("content")) == (
+        "salons.instylebookings.co.za", "AAAA", "100::")
+    assert record.value("proxied") is True and record.value("ttl") == 1
+
+
+def test_fallback_origin_names_the_fallback_record_and_waits_for_it(plan_with: PlanFn) -> None:
+    plan = saas_plan(plan_with)
+    origin = plan.one(FALLBACK_ORIGIN)
+    assert (origin.value("zoneId"), origin.value("origin")) == (SAAS_ZONE, "salons.instylebookings.co.za")
+    record = next(r for r in plan.of_type(DNS) if r.value("zoneId") == SAAS_ZONE)
+    assert record.urn in origin.dependencies, "Cloudflare activates a fallback origin only once its record exists"
+    assert plan.outputs["saasFallbackHostname"] == "salons.instylebookings.co.za"
+
+
+def test_catch_all_route_on_the_saas_zone_serves_the_api_worker_after_its_deployment(plan_with: PlanFn) -> None:
+    plan = saas_plan(plan_with)
+    routes = {r.value("pattern"): r for r in plan.of_type(ROUTE)}
+    assert set(routes) == {"www.instylehairboutique.co.za/*", "*/*"}  # the domain's own route stays
+    catch_all = routes["*/*"]
+    assert (catch_all.value("zoneId"), catch_all.value("script")) == (SAAS_ZONE, "appointmentbooking-api")
+    deployment = plan.one(DEPLOYMENT)
+    assert deployment.urn in catch_all.dependencies, "the route would serve a Worker with no deployment"
+    assert plan.registered.index(catch_all.urn) > plan.registered.index(deployment.urn)
+
+
+def test_saas_path_is_one_component_of_three_resources(plan_with: PlanFn, production: Plan) -> None:
+    plan = saas_plan(plan_with)
+    [component] = [r for r in plan.resources if r.type == "booking:saas:SaasZone"]
+    children = {r.type for r in plan.resources if r.parent == component.urn}
+    assert children == {DNS, FALLBACK_ORIGIN, ROUTE}
+    # The component and its three children, plus the SaaS zone's own rate-limiting ruleset (edge).
+    assert len(plan.resources) == len(production.resources) + 5
+    rulesets = [r for r in plan.resources if r.type == "cloudflare:index/ruleset:Ruleset"]
+    assert SAAS_ZONE in {r.value("zoneId") for r in rulesets}
+    assert not any(r.value("name") == SAAS["fallbackHostname"] for r in plan.of_type(PAGES_DOMAIN))
+
+
+def test_without_booking_saas_nothing_of_the_saas_path_is_declared(production: Plan) -> None:
+    assert not production.of_type(FALLBACK_ORIGIN)
+    assert "*/*" not in {r.value("pattern") for r in production.of_type(ROUTE)}
+    assert production.outputs["saasFallbackHostname"] is None
