@@ -25,6 +25,19 @@ def normalize(hostname: str) -> str:
     return hostname.strip().lower().rstrip(".")
 
 
+def _tenants(flat: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, entry) of each well-formed `booking:tenants` entry (JSON text or a list); others skipped."""
+    tenants: Any = flat.get(f"{NAMESPACE}:tenants")
+    if isinstance(tenants, str):
+        try:
+            tenants = json.loads(tenants)
+        except ValueError:
+            return []
+    if not isinstance(tenants, list):
+        return []
+    return [(index, tenant) for index, tenant in enumerate(tenants) if isinstance(tenant, dict)]
+
+
 def declared_hostnames(flat: Mapping[str, Any]) -> dict[str, str]:
     """Hostname -> the config key declaring it: `booking:domain`, each `booking:tenants[i].hostname` and
     `booking:saas.fallbackHostname`.
@@ -36,17 +49,10 @@ def declared_hostnames(flat: Mapping[str, Any]) -> dict[str, str]:
     domain = flat.get(f"{NAMESPACE}:domain")
     if isinstance(domain, str) and domain.strip():
         found[normalize(domain)] = f"{NAMESPACE}:domain"
-    tenants: Any = flat.get(f"{NAMESPACE}:tenants")
-    if isinstance(tenants, str):
-        try:
-            tenants = json.loads(tenants)
-        except ValueError:
-            tenants = None
-    if isinstance(tenants, list):
-        for index, tenant in enumerate(tenants):
-            hostname = tenant.get("hostname") if isinstance(tenant, dict) else None
-            if isinstance(hostname, str) and hostname.strip():
-                found.setdefault(normalize(hostname), f"{NAMESPACE}:tenants[{index}].hostname")
+    for index, tenant in _tenants(flat):
+        hostname = tenant.get("hostname")
+        if isinstance(hostname, str) and hostname.strip():
+            found.setdefault(normalize(hostname), f"{NAMESPACE}:tenants[{index}].hostname")
     fallback = _saas(flat).get("fallbackHostname")
     if isinstance(fallback, str) and fallback.strip():
         # The SaaS zone's fallback origin: its DNS record is this stack's, and every salon's CNAME
@@ -82,17 +88,10 @@ def declared_zones(flat: Mapping[str, Any]) -> dict[str, str]:
     zone = flat.get(f"{NAMESPACE}:zoneId")
     if isinstance(zone, str) and zone.strip():
         found[zone.strip().lower()] = f"{NAMESPACE}:zoneId"
-    tenants: Any = flat.get(f"{NAMESPACE}:tenants")
-    if isinstance(tenants, str):
-        try:
-            tenants = json.loads(tenants)
-        except ValueError:
-            tenants = None
-    if isinstance(tenants, list):
-        for index, tenant in enumerate(tenants):
-            tenant_zone = tenant.get("zoneId") if isinstance(tenant, dict) else None
-            if isinstance(tenant_zone, str) and tenant_zone.strip():
-                found.setdefault(tenant_zone.strip().lower(), f"{NAMESPACE}:tenants[{index}].zoneId")
+    for index, tenant in _tenants(flat):
+        tenant_zone = tenant.get("zoneId")
+        if isinstance(tenant_zone, str) and tenant_zone.strip():
+            found.setdefault(tenant_zone.strip().lower(), f"{NAMESPACE}:tenants[{index}].zoneId")
     saas = saas_zone(flat)
     if saas:
         found.setdefault(saas, f"{NAMESPACE}:saas.zoneId")

@@ -20,10 +20,11 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -96,14 +97,19 @@ def _check_hex_id(value: str) -> str:
     return value
 
 
+# Field types that carry their check, so every model validates an id or a hostname the same way.
+HexId = Annotated[str, AfterValidator(_check_hex_id)]
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+
+
 class Tenant(BaseModel):
     """An extra salon served by the same Worker on its own hostname and zone."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     slug: str
-    hostname: str
-    zone_id: str
+    hostname: Hostname
+    zone_id: HexId
 
     @field_validator("slug")
     @classmethod
@@ -112,16 +118,6 @@ class Tenant(BaseModel):
         if problem is not None:
             raise ValueError(problem)
         return value
-
-    @field_validator("hostname")
-    @classmethod
-    def _hostname(cls, value: str) -> str:
-        return _check_hostname(value)
-
-    @field_validator("zone_id")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return _check_hex_id(value)
 
 
 class Rollout(BaseModel):
@@ -252,19 +248,9 @@ class SaasConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    zone_id: str
-    fallback_hostname: str
+    zone_id: HexId
+    fallback_hostname: Hostname
     min_tls_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
-
-    @field_validator("zone_id")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return _check_hex_id(value)
-
-    @field_validator("fallback_hostname")
-    @classmethod
-    def _fallback(cls, value: str) -> str:
-        return _check_hostname(value)
 
     @field_validator("min_tls_version", mode="before")
     @classmethod
@@ -287,9 +273,9 @@ class StackConfig(BaseModel):
     )
 
     environment: Literal["production", "staging"]
-    account_id: str
-    zone_id: str
-    domain: str
+    account_id: HexId
+    zone_id: HexId
+    domain: Hostname
     worker_route: str
     database_name: str
     backup_retention_days: int = Field(ge=1, le=3650)
@@ -335,16 +321,6 @@ class StackConfig(BaseModel):
     @classmethod
     def _approvals_json(cls, value: Any) -> Any:
         return _json_value(value, "valid JSON: a list of {name, reason}")
-
-    @field_validator("account_id", "zone_id")
-    @classmethod
-    def _ids(cls, value: str) -> str:
-        return _check_hex_id(value)
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        return _check_hostname(value)
 
     @field_validator("worker_route")
     @classmethod

@@ -11,6 +11,10 @@ from pulumi.runtime import rpc
 from booking_shared.checklist import ITEMS
 from bookingctl.gate import GateResult, PackProcess, PolicyConfig, Violation, evaluate, parse_policy_config
 from bookingctl.planner import Plan
+from tests.helpers import REPO
+
+# The policy pack folder, as the engine is given it (`--policy-pack policies`).
+PACK = REPO / "policies"
 
 # Every item of the guide's checklist true, for the commit being deployed.
 COMPLETE_EVIDENCE: dict[str, Any] = {"commit": "3e8d5e0a1b2c", **{key: True for key in ITEMS}}

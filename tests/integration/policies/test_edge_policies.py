@@ -16,10 +16,9 @@ from booking_shared.project import Project, load_stack
 from booking_shared.tokens import BOT_MANAGEMENT, RULESET, TURNSTILE
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan, PlannedResource
-from tests.helpers import REPO, PlanFn
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate, not_applicable, without
+from tests.helpers import PlanFn
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate, not_applicable, without
 
-PACK = REPO / "policies"
 RATE_LIMITED = "public-write-endpoints-rate-limited"
 TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
 WEBHOOK = "payment-webhook-not-challenged"
@@ -27,16 +26,6 @@ TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": 
 RULESET_NAME = "edge-ratelimit-main"
 
 
-@pytest.fixture(scope="module")
-def prod_pack(project: Project) -> Iterator[PackProcess]:
-    with PackProcess(PACK, project.name, "production", load_stack(project, "production").flat) as pack:
-        yield pack
-
-
-@pytest.fixture(scope="module")
-def staging_pack(project: Project) -> Iterator[PackProcess]:
-    with PackProcess(PACK, project.name, "staging", load_stack(project, "staging").flat) as pack:
-        yield pack
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
-from tests.helpers import REPO
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, SAFE_MIGRATIONS, found, gate
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, SAFE_MIGRATIONS, found, gate
 
-PACK = REPO / "policies"
 POLICY = "migrations-rollback-safe"
 
 UNSAFE: dict[str, Any] = {"verdict": "unsafe", "target": "D1 appointmentbooking-db", "servingQueries": 16,
@@ -28,11 +23,6 @@ UNSAFE: dict[str, Any] = {"verdict": "unsafe", "target": "D1 appointmentbooking-
                                    "line": 4, "message": "queries.sql:7 no longer prepares (no such column: notes)"},
                               ]}]}
 
-
-@pytest.fixture(scope="module")
-def prod_pack(project: Project) -> Iterator[PackProcess]:
-    with PackProcess(PACK, project.name, "production", load_stack(project, "production").flat) as pack:
-        yield pack
 
 
 def test_a_safe_check_passes_production(prod_pack: PackProcess, production: Plan) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,7 @@ from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess, PolicyConfigError
 from bookingctl.planner import Plan
 from tests.helpers import REPO
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate, not_applicable, without
-
-PACK = REPO / "policies"
-
-
-@pytest.fixture(scope="module")
-def prod_pack(project: Project) -> Iterator[PackProcess]:
-    with PackProcess(PACK, project.name, "production", load_stack(project, "production").flat) as pack:
-        yield pack
-
-
-@pytest.fixture(scope="module")
-def staging_pack(project: Project) -> Iterator[PackProcess]:
-    with PackProcess(PACK, project.name, "staging", load_stack(project, "staging").flat) as pack:
-        yield pack
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate, not_applicable, without
 
 
 def prod(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None) -> Any:

@@ -10,10 +10,9 @@ import pytest
 from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
-from tests.helpers import REPO, PlanFn
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, changed, found, gate
+from tests.helpers import PlanFn
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate
 
-PACK = REPO / "policies"
 ROUTES, PROXIED, HOSTNAMES = "worker-routes-on-own-hostnames", "dns-records-proxied", "environment-hostname-isolation"
 PROD_ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"  # the committed stacks' zone (production's domain)
 PROD_SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
