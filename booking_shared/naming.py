@@ -31,6 +31,9 @@ SECRET_BINDING_NAMES: tuple[str, ...] = tuple(s.binding for s in SECRETS)
 DB_BINDING = "DB"
 VERSION_METADATA_BINDING = "CF_VERSION_METADATA"
 ENVIRONMENT_VAR = "ENVIRONMENT"
+# The Pages project's `<project>.pages.dev`, bound only with booking:saas: salons' custom hostnames
+# reach an originless fallback record, so the Worker fetches their pages from the project itself.
+PAGES_ORIGIN_VAR = "PAGES_ORIGIN"
 
 # Words that mark a non-production name; a production database or domain carrying one of them is
 # the mix-up the guide's separate staging database exists to prevent.

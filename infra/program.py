@@ -6,9 +6,10 @@ import hashlib
 from pathlib import Path
 
 import pulumi
+import pulumi_cloudflare as cloudflare
 
 from booking_shared.deploy import API_COMPONENT, migrations_checksum
-from booking_shared.naming import SECRETS
+from booking_shared.naming import PAGES_ORIGIN_VAR, SECRETS
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
@@ -44,7 +45,23 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             protect=cfg.is_production,
         ),
     )
+    site = BookingSite(
+        "site",
+        BookingSiteArgs(
+            account_id=cfg.account_id,
+            project_name=cfg.pages_project_name,
+            production_branch=cfg.pages_production_branch,
+            environment=env,
+            domain=cfg.domain,
+            compatibility_date=cfg.compatibility_date.isoformat(),
+            database_id=database.database_id,
+        ),
+    )
     edge = EdgeProtection("edge", edge_args(cfg))
+    # On the SaaS path a salon's hostname has no origin of its own: the Worker serves its pages from
+    # the Pages project (worker/src/index.js, toSite).
+    site_origin: list[cloudflare.WorkerVersionBindingArgsDict] = (
+        [{"type": "plain_text", "name": PAGES_ORIGIN_VAR, "text": site.subdomain}] if cfg.saas is not None else [])
     api = ApiWorker(
         API_COMPONENT,
         ApiWorkerArgs(
@@ -58,19 +75,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
             secrets={s.binding: pulumi.Output.secret(getattr(cfg, s.field).get_secret_value()) for s in SECRETS},
             migrations_checksum=migrations_checksum(hook_context.migrations_dir),
             hooks=deployment_hooks(hook_context),
-            extra_bindings=edge.worker_bindings,
-        ),
-    )
-    site = BookingSite(
-        "site",
-        BookingSiteArgs(
-            account_id=cfg.account_id,
-            project_name=cfg.pages_project_name,
-            production_branch=cfg.pages_production_branch,
-            environment=env,
-            domain=cfg.domain,
-            compatibility_date=cfg.compatibility_date.isoformat(),
-            database_id=database.database_id,
+            extra_bindings=[*edge.worker_bindings, *site_origin],
         ),
     )
 

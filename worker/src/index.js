@@ -3,9 +3,9 @@
 // It implements the health contract the operations check after every deploy:
 //   GET /api/health -> 200 {"status":"ok", "version", "environment", "database":{"status":"ok","result":1}}
 //                   -> 503 {"status":"error", ..., "database":{"status":"error","error":"..."}}
-// when the D1 binding `DB` cannot answer `SELECT 1`. Everything outside /api/ is passed through
-// to the origin (the Pages project behind the proxied DNS record), so the booking UI keeps working
-// while the route `<domain>/*` sends every request through this Worker first.
+// when the D1 binding `DB` cannot answer `SELECT 1`. Everything outside /api/ goes to the booking UI
+// (the Pages project: see toSite below), so the UI keeps working while the route `<domain>/*`
+// sends every request through this Worker first.
 //
 // Booking creation (POST /api/bookings) shows the edge protection the infrastructure declares
 // (infra/edge.py): the per-tenant rate-limit binding TENANT_RATE_LIMITER first (a flood costs no
@@ -117,6 +117,22 @@ export default {
     if (url.pathname.startsWith("/api/")) {
       return json({ error: "not found", path: url.pathname }, 404);
     }
-    return fetch(request);
+    return toSite(request, env);
   },
 };
+
+// Everything outside /api/ is the booking UI (the Pages project). On a hostname with its own
+// proxied record (the domain, a tenant on the per-zone path) that record's origin is the Pages
+// project, so the request goes on unchanged. On the Cloudflare for SaaS path a salon's custom
+// hostname reaches an originless fallback record (100::) that never answers, so with
+// PAGES_ORIGIN bound (`<project>.pages.dev`, only on stacks with booking:saas) the Worker fetches
+// the page from the project itself, naming the salon's hostname in X-Forwarded-Host (the UI tells
+// salons apart by it).
+export function toSite(request, env) {
+  if (!env.PAGES_ORIGIN) return fetch(request);
+  const url = new URL(request.url);
+  const target = new URL(url.pathname + url.search, `https://${env.PAGES_ORIGIN}`);
+  const headers = new Headers(request.headers);
+  headers.set("x-forwarded-host", url.hostname);
+  return fetch(new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" }));
+}

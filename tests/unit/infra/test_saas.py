@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from booking_shared.tokens import DEPLOYMENT, DNS, FALLBACK_ORIGIN, PAGES_DOMAIN, ROUTE
+from booking_shared.naming import PAGES_ORIGIN_VAR
+from booking_shared.tokens import DEPLOYMENT, DNS, FALLBACK_ORIGIN, PAGES, PAGES_DOMAIN, ROUTE, VERSION
 from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 
@@ -58,3 +59,14 @@ def test_without_booking_saas_nothing_of_the_saas_path_is_declared(production: P
     assert not production.of_type(FALLBACK_ORIGIN)
     assert "*/*" not in {r.value("pattern") for r in production.of_type(ROUTE)}
     assert production.outputs["saasFallbackHostname"] is None
+
+
+def test_on_the_saas_path_the_worker_serves_salon_pages_from_the_pages_project(plan_with: PlanFn,
+                                                                            production: Plan) -> None:
+    """The fallback record's origin (100::) never answers, so a salon's page must come from Pages."""
+    plan = saas_plan(plan_with)
+    bindings = {b["name"]: b for b in plan.one(VERSION).value("bindings")}
+    assert bindings[PAGES_ORIGIN_VAR]["type"] == "plain_text"
+    assert plan.one(PAGES).urn in plan.one(VERSION).dependencies
+    plain = {b["name"] for b in production.one(VERSION).value("bindings")}
+    assert PAGES_ORIGIN_VAR not in plain, "a stack without booking:saas keeps its own origin"
