@@ -100,10 +100,17 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
     """Quarantine check, bookmark, (export,) migrate, canary. Raises DeployHookError naming what was done."""
     with _client(ctx) as client:
         if ctx.bucket and ctx.bundle_sha256:
+            import cloudflare
+
             try:
                 quarantine.refuse_if_quarantined(client, ctx.account_id, ctx.bucket, ctx.bundle_sha256, ctx.stack)
             except quarantine.QuarantinedError as exc:
                 raise DeployHookError(f"deployment refused before anything changed: {exc}") from exc
+            except (cloudflare.APIError, quarantine.QuarantineRecordError) as exc:
+                # Fail closed: a release that cannot tell whether its bundle is quarantined does not go out.
+                raise DeployHookError(f"deployment stopped before anything changed: the quarantine records in R2 "
+                                      f"bucket {ctx.bucket} could not be read ({exc}); the token needs Workers R2 "
+                                      "Storage access") from exc
         db = remote_database(ctx.account_id, ctx.database_name, client=client, stack=ctx.stack)
         bookmark = db.bookmark()
         log(f"pre-deploy Time Travel bookmark of {db.label}: {bookmark} (restore with `bookingctl backup restore "

@@ -208,3 +208,14 @@ def test_a_failure_after_traffic_moved_rolls_back_quarantines_and_points_at_rele
     record = json.loads(release.double.buckets[BUCKET][quarantine_key(BUNDLE)])
     assert record["versionId"] == release.new and record["reason"].startswith("post-deploy verification")
     assert "bookingctl release status --stack staging" in str(failed.value)
+
+
+def test_unreadable_quarantine_records_stop_the_release_before_anything_changes(release: Release) -> None:
+    from tests.helpers.cf_double import Fault
+
+    release.double.inject(Fault("GET", r".*/r2/buckets/.*/objects/quarantine-.*", status=403, times=5))
+    before = len(release.double.requests)
+    with pytest.raises(DeployHookError, match="quarantine records .* could not be read"):
+        release.run()
+    asked = [path for _, path in release.double.requests[before:]]
+    assert not any("time_travel" in p or "deployments" in p for p in asked)
