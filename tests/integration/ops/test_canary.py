@@ -215,7 +215,7 @@ def test_unreadable_quarantine_records_stop_the_release_before_anything_changes(
 
     release.double.inject(Fault("GET", r".*/r2/buckets/.*/objects/quarantine-.*", status=403, times=5))
     before = len(release.double.requests)
-    with pytest.raises(DeployHookError, match="quarantine records .* could not be read"):
+    with pytest.raises(DeployHookError, match=r"quarantine records .* could not be read"):
         release.run()
     asked = [path for _, path in release.double.requests[before:]]
     assert not any("time_travel" in p or "deployments" in p for p in asked)
