@@ -58,11 +58,6 @@ def mentions_path(expression: str) -> bool:
     return any(f in expression for f in _PATH_FIELDS)
 
 
-def names_path(expression: str, path: str) -> bool:
-    """Whether the expression names `path` itself as a string (eq, in {...}, a wildcard or prefix)."""
-    return any(value == path for value in _strings(expression))
-
-
 def may_reach(expression: str, path: str) -> bool:
     """Whether a rule with this expression may match a request for `path`, read broadly.
 
@@ -93,6 +88,27 @@ def may_reach(expression: str, path: str) -> bool:
         if value and re.search(rf'matches\s+"{re.escape(value)}"', expression) and _regex_matches(value, path):
             return True
     return False
+
+
+def may_match_method(expression: str, method: str) -> bool:
+    """Whether a rule with this expression may match a request of `method`, read broadly.
+
+    An expression that does not look at the method matches every method (on the Free and Pro plans
+    rate-limiting rules cannot look at it); one that names methods (`eq`, `in {...}`) matches those
+    only; one that names `method` in an exclusion (`ne`, `not ... in {...}`) does not match it.
+    """
+    if "http.request.method" not in expression:
+        return True
+    wanted = method.upper()
+    excluded = re.findall(r'http\.request\.method\s+ne\s+"([^"]*)"', expression)
+    excluded += [s for block in re.findall(r'\bnot\s+http\.request\.method\s+in\s+\{([^}]*)\}', expression)
+                 for s in _strings(block)]
+    if wanted in {e.upper() for e in excluded}:
+        return False
+    named = re.findall(r'http\.request\.method\s+eq\s+"([^"]*)"', expression)
+    named += [s for block in re.findall(r'(?<!not )http\.request\.method\s+in\s+\{([^}]*)\}', expression)
+              for s in _strings(block)]
+    return not named or wanted in {n.upper() for n in named}
 
 
 def _regex_matches(pattern: str, path: str) -> bool:

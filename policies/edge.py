@@ -14,9 +14,10 @@ from booking_shared.edge import (
     RATELIMIT_PHASE,
     STOPPING_ACTIONS,
     TURNSTILE_SECRET_BINDING,
+    Endpoint,
     hosts_named,
+    may_match_method,
     may_reach,
-    names_path,
     owns_zone_rulesets,
     turnstile_covers,
 )
@@ -83,7 +84,7 @@ def check_rate_limited(args: StackValidationArgs, report: Report) -> None:
     for endpoint in PUBLIC_WRITE_ENDPOINTS:
         uncovered = []
         for host in sorted(allowed_hostnames()):
-            if not any(_limits(ruleset, rule, endpoint.path, host, zones.get(host)) for ruleset, rule in rules):
+            if not any(_limits(ruleset, rule, endpoint, host, zones.get(host)) for ruleset, rule in rules):
                 uncovered.append(host)
         if uncovered:
             report(message(f"{endpoint.method} {endpoint.path} ({endpoint.what}) has no rate-limiting rule on "
@@ -96,7 +97,8 @@ def check_rate_limited(args: StackValidationArgs, report: Report) -> None:
                            "booking:rateLimits.zoneRuleset true; each zone needs its http_ratelimit ruleset"))
 
 
-def _limits(ruleset: PolicyResource, rule: Mapping[str, Any], path: str, host: str, zone: str | None) -> bool:
+def _limits(ruleset: PolicyResource, rule: Mapping[str, Any], endpoint: Endpoint, host: str,
+            zone: str | None) -> bool:
     ratelimit = rule.get("ratelimit")
     if not isinstance(ratelimit, Mapping) or not ratelimit.get("requestsPerPeriod"):
         return False
@@ -106,7 +108,9 @@ def _limits(ruleset: PolicyResource, rule: Mapping[str, Any], path: str, host: s
         return False  # a zone's rules see only that zone's traffic
     expression = str(rule.get("expression") or "")
     hosts = hosts_named(expression)
-    return (names_path(expression, path) or may_reach(expression, path)) and (hosts is None or host in hosts)
+    # may_reach, not merely naming the path: `ne "/api/bookings"` names it only to leave it out.
+    return (may_reach(expression, endpoint.path) and may_match_method(expression, endpoint.method)
+            and (hosts is None or host in hosts))
 
 
 def check_turnstile(args: StackValidationArgs, report: Report) -> None:

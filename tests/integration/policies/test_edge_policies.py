@@ -166,3 +166,16 @@ def test_bot_fight_mode_is_a_violation(prod_pack: PackProcess, production: Plan)
 
 def test_the_webhook_policy_does_not_apply_without_rulesets(staging_pack: PackProcess, staging: Plan) -> None:
     assert not_applicable(gate(staging_pack, staging), WEBHOOK)
+
+
+@pytest.mark.parametrize("expression", [
+    '(http.request.method eq "POST" and http.request.uri.path ne "/api/bookings")',
+    '(http.request.method eq "POST" and not http.request.uri.path in {"/api/bookings"})',
+    '(http.request.method eq "GET" and http.request.uri.path eq "/api/bookings")',
+])
+def test_a_rule_that_leaves_out_booking_creation_does_not_count_as_its_limit(
+        prod_pack: PackProcess, production: Plan, expression: str) -> None:
+    index = rule_index(production, "booking_bookings_rate_limit")
+    plan = changed(production, RULESET_NAME, ("rules", index, "expression"), expression)
+    violations = found(prod(prod_pack, plan), RATE_LIMITED)
+    assert [v.message.split(" (")[0] for v in violations] == ["POST /api/bookings"]
