@@ -93,12 +93,16 @@ export async function createBooking(request, env) {
   }
   const id = crypto.randomUUID();
   const host = new URL(request.url).hostname;
-  // The tenant is the hostname's, never one the client names.
+  // The tenant is the hostname's, never one the client names, and the service must be that
+  // tenant's: a service id is all a client needs to book at another salon through this hostname.
   const result = await env.DB.prepare(
     "INSERT INTO appointments (id, tenant_id, service_id, user_id, starts_at) " +
-      "SELECT ?1, t.id, ?2, ?3, ?4 FROM tenants t WHERE t.hostname = ?5",
+      "SELECT ?1, t.id, s.id, ?3, ?4 FROM tenants t JOIN services s ON s.id = ?2 AND s.tenant_id = t.id " +
+      "WHERE t.hostname = ?5",
   ).bind(id, serviceId, userId, startsAt, host).run();
-  if (!result?.meta?.changes) return json({ error: `no salon is served on ${host}` }, 404);
+  if (!result?.meta?.changes) {
+    return json({ error: `no salon served on ${host} offers service ${serviceId}` }, 404);
+  }
   return json({ id, status: "booked" }, 201);
 }
 

@@ -92,3 +92,62 @@ test("Paystack's webhook meets neither the rate limiter nor Siteverify", async (
   assert.equal(calls.limiter.length, 0);
   assert.equal(calls.siteverify.length, 0);
 });
+
+// The Worker's statement run against the repository's real schema (migrations/), in SQLite through
+// python3, with two salons: InStyle on HOST and Glow on glow.co.za, each with its own service.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const MIGRATIONS = fileURLToPath(new URL("../../migrations/", import.meta.url));
+const SQLITE = `
+import glob, json, sqlite3, sys
+job = json.load(sys.stdin)
+db = sqlite3.connect(":memory:")
+for path in sorted(glob.glob(job["migrations"] + "*.sql")):
+    db.executescript(open(path).read())
+db.executescript("""
+INSERT INTO tenants (id, slug, name, hostname) VALUES ('tA', 'instyle', 'InStyle', '${HOST}'),
+  ('tB', 'glow', 'Glow', 'glow.co.za');
+INSERT INTO users (id, tenant_id, email, name) VALUES ('uA2', 'tA', 'a@b.co.za', 'A');
+INSERT INTO services (id, tenant_id, name, duration_minutes) VALUES ('sA1', 'tA', 'Cut', 30), ('sB1', 'tB', 'Braids', 240);
+""")
+changes = db.execute(job["sql"], job["args"]).rowcount
+rows = db.execute("SELECT tenant_id, service_id FROM appointments").fetchall()
+print(json.dumps({"changes": changes, "rows": rows}))
+`;
+
+function sqliteEnv(result) {
+  return {
+    ...env(),
+    DB: {
+      prepare: (sql) => ({
+        bind: (...args) => ({
+          run: async () => {
+            const out = spawnSync("python3", ["-c", SQLITE], {
+              input: JSON.stringify({ migrations: MIGRATIONS, sql, args }), encoding: "utf8" });
+            assert.equal(out.status, 0, out.stderr);
+            Object.assign(result, JSON.parse(out.stdout));
+            return { meta: { changes: result.changes } };
+          },
+        }),
+      }),
+    },
+  };
+}
+
+test("a booking on a salon's hostname for another salon's service is refused and books nothing", async () => {
+  const result = {};
+  const res = await worker.fetch(book({ "cf-turnstile-response": GOOD },
+    { serviceId: "sB1", userId: "uA2", startsAt: "2026-12-01 10:00:00" }), sqliteEnv(result));
+  assert.equal(res.status, 404);
+  assert.match((await res.json()).error, /sB1/);
+  assert.deepEqual(result.rows, []);
+});
+
+test("a booking for the salon's own service is written for the hostname's salon", async () => {
+  const result = {};
+  const res = await worker.fetch(book({ "cf-turnstile-response": GOOD },
+    { serviceId: "sA1", userId: "uA2", startsAt: "2026-12-01 10:00:00" }), sqliteEnv(result));
+  assert.equal(res.status, 201);
+  assert.deepEqual(result.rows, [["tA", "sA1"]]);
+});
