@@ -349,7 +349,8 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
 
 # --- the operations ----------------------------------------------------------------------------
 
-def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, str]) -> str:
+def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, str],
+               taken: Mapping[str, str]) -> str:
     hostname = normalize(hostname)  # DNS names compare case-insensitively: store them one way
     checks = ((slug_problem(slug), f"slug {slug!r}"), (hostname_problem(hostname), f"hostname {hostname!r}"))
     for problem, what in checks:
@@ -358,6 +359,11 @@ def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, st
     if hostname in served:
         raise TenantInputError(f"hostname {hostname} is served by the stack config ({served[hostname]}), not by a "
                                "custom hostname; choose the salon's own hostname")
+    if hostname in taken:
+        # Another stack routes it (its domain, a per-zone tenant, its SaaS fallback): as a custom
+        # hostname here too, this stack's D1 and Worker would claim another stack's site.
+        raise TenantInputError(f"hostname {hostname} is served by another stack ({taken[hostname]}); a salon's own "
+                               "hostname is no hostname of the platform's stacks")
     if hostname == normalize(zone.fallback_hostname) or hostname.endswith("." + normalize(zone.fallback_hostname)):
         raise TenantInputError(f"hostname {hostname} is the SaaS fallback hostname (or under it); the salon's own "
                                "hostname CNAMEs to it")
@@ -365,14 +371,15 @@ def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, st
 
 
 def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, hostname: str, *,
-               name: str | None = None, served: Mapping[str, str] | None = None) -> Onboarding:
+               name: str | None = None, served: Mapping[str, str] | None = None,
+               taken: Mapping[str, str] | None = None) -> Onboarding:
     """Write the tenant row (unless it is there) and create its custom hostname (unless it exists).
 
     Running it again after any failure completes what is missing; it never creates a second row or
-    hostname. Returns what the salon must publish.
+    hostname. Returns what the salon must publish. `taken`: hostnames other stacks serve -> where.
     """
     served = served or {}
-    hostname = _check_new(slug, hostname, zone, served)
+    hostname = _check_new(slug, hostname, zone, served, taken or {})
     require_tables(db, ["tenants"])
     row = _row(db, slug)
     clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])

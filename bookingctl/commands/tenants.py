@@ -7,6 +7,7 @@ hostname salons CNAME to). The operations are in `ops/tenants.py`; this module p
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,6 +45,17 @@ def served_hostnames(cfg: StackConfig) -> dict[str, str]:
     return served
 
 
+def other_stacks_hostnames(stack: str, project_dir: Path | None) -> dict[str, str]:
+    """Hostnames the project's other committed stacks serve -> `Pulumi.<stack>.yaml (key)`."""
+    from booking_shared.project import find_project, other_stacks
+
+    found: dict[str, str] = {}
+    for other in other_stacks(find_project(project_dir or Path.cwd()).root, stack)[0]:
+        for hostname, key in other.hostnames.items():
+            found.setdefault(hostname, f"{other.source} ({key})")
+    return found
+
+
 def _saas(cfg: StackConfig, stack: str) -> SaasZone:
     from ops.tenants import SaasZone
 
@@ -75,7 +87,8 @@ def add(
     cfg = load_stack_config(stack, project_dir)
     zone = _saas(cfg, stack)
     with remote_database_of(cfg) as db:
-        onboarding = add_tenant(db, db.client, zone, slug, hostname, name=name, served=served_hostnames(cfg))
+        onboarding = add_tenant(db, db.client, zone, slug, hostname, name=name, served=served_hostnames(cfg),
+                                taken=other_stacks_hostnames(stack, project_dir))
     output.print_onboarding(onboarding, fmt)
 
 

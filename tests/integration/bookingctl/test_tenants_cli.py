@@ -233,6 +233,18 @@ def test_add_refuses_a_hostname_the_stack_config_serves(project: Path, d1: D1Sta
     assert code == 2 and "booking:domain" in err
 
 
+def test_add_refuses_a_hostname_another_committed_stack_serves_and_creates_nothing(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    from tests.helpers import REPO
+
+    (project / "Pulumi.production.yaml").write_text((REPO / "Pulumi.production.yaml").read_text())
+    code, _, err = run(project, "add", "x", "WWW.instylehairboutique.co.za.", "--stack", STACK)
+    assert code == 2
+    assert "www.instylehairboutique.co.za" in err and "Pulumi.production.yaml" in err and "booking:domain" in err
+    assert rows(d1, "SELECT * FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
 def test_a_stack_without_booking_saas_is_a_usage_error(d1: D1State) -> None:
     from tests.helpers import REPO
 
