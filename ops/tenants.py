@@ -17,6 +17,7 @@ write is sent again only when it did not land.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -471,13 +472,36 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
 
 
 def future_appointments(db: Database, tenant_id: str) -> tuple[int, str | None]:
-    """(open appointments from today on, the first one's start), today as `BOOKING_TODAY` says."""
-    since = f"{today().isoformat()} 00:00:00"
+    """(open appointments from today on, the first one's start), today as `BOOKING_TODAY` says.
+
+    `starts_at` is text as the booking wrote it: a wall-clock time (the salon's own) counts from
+    today's date on; an instant with `Z` or an offset counts from the first midnight of today on
+    Earth (UTC+14), so `2026-11-27T23:00:00Z`, already the 28th in Johannesburg, is not missed by
+    a date compare on the 28th. That errs towards refusing, which `--force` overrides.
+    """
+    day = today()
+    since = f"{day.isoformat()} 00:00:00"
+    status_in = ", ".join("?" for _ in OPEN_APPOINTMENTS)
     rows = db.query("SELECT COUNT(*) AS n, MIN(starts_at) AS first FROM appointments WHERE tenant_id = ? "
-                    f"AND starts_at >= ? AND status IN ({', '.join('?' for _ in OPEN_APPOINTMENTS)})",
-                    [tenant_id, since, *OPEN_APPOINTMENTS])
+                    f"AND starts_at >= ? AND status IN ({status_in})", [tenant_id, since, *OPEN_APPOINTMENTS])
     count = int(rows[0]["n"] or 0) if rows else 0
-    return count, (str(rows[0]["first"]) if count else None)
+    first = str(rows[0]["first"]) if count else None
+    # Only an instant written with yesterday's date can still be today somewhere.
+    eve = db.query(f"SELECT starts_at FROM appointments WHERE tenant_id = ? AND starts_at >= ? AND starts_at < ? "
+                   f"AND status IN ({status_in}) ORDER BY starts_at",
+                   [tenant_id, (day - dt.timedelta(days=1)).isoformat(), since, *OPEN_APPOINTMENTS])
+    earliest_midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone(dt.timedelta(hours=14)))
+    late = [str(r["starts_at"]) for r in eve if (at := _instant(str(r["starts_at"]))) and at >= earliest_midnight]
+    return count + len(late), (late[0] if late else first)
+
+
+def _instant(value: str) -> dt.datetime | None:
+    """`value` as an instant when it carries `Z` or an offset; None for a wall-clock time or other text."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def remove_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, *, force: bool = False,

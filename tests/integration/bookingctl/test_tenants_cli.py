@@ -205,6 +205,19 @@ def test_remove_with_future_bookings_is_refused_and_changes_nothing(
     assert rows(d1, "SELECT status, hostname FROM tenants") == [("active", "www.glamoursalon.co.za")]
 
 
+def test_remove_is_refused_for_a_booking_written_in_utc_on_the_eve_of_today_that_is_today_in_the_salon(
+        project: Path, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    monkeypatch.setenv("BOOKING_TODAY", "2026-11-28")  # an operator in Johannesburg, just after midnight
+    book(d1, "2026-11-27T23:00:00Z")  # 01:00 on the 28th in Johannesburg: an hour from now
+    book(d1, "2026-11-27 12:00:00")  # a wall-clock time yesterday: does not count
+    book(d1, "2026-11-27T08:00:00+02:00")  # yesterday morning in Johannesburg: does not count
+    code, _, err = run(project, "remove", "glamour", "--stack", STACK)
+    assert code == 1
+    assert "1 open appointment(s)" in err and "2026-11-27T23:00:00Z" in err
+    assert rows(d1, "SELECT status FROM tenants") == [("active",)]
+
+
 def test_forced_remove_needs_a_reason(project: Path, d1: D1State) -> None:
     run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
     code, _, err = run(project, "remove", "glamour", "--stack", STACK, "--force")
