@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,13 +331,16 @@ def check_slug(slug: str) -> str:
 
 
 def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_name: str,
-                 tables: Sequence[str] | None = None, delete_missing: bool = False) -> RestorePlan:
+                 tables: Sequence[str] | None = None, delete_missing: bool = False,
+                 source: Mapping[str, Any] | None = None) -> RestorePlan:
     """Compare the tenant's rows in `backup` (a loaded scratch copy) with `db`; nothing is written.
 
     `tables` limits the restore to some of the tenant's tables (the scope is still worked out
-    over all of them, so ownership does not change).
+    over all of them, so ownership does not change). `source` is the backup manifest's: a backup
+    of another D1 (another stack's) is refused.
     """
     check_slug(slug)
+    _check_source(db, source or {}, backup_name)
     found = _rows(backup, f"SELECT id FROM {ROOT} WHERE slug = ?1", [slug]) if ROOT in _tables(backup) else []
     if not found:
         known = [str(r["slug"]) for r in _rows(backup, f"SELECT slug FROM {ROOT} ORDER BY slug LIMIT 20")] \
@@ -383,6 +386,21 @@ def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_
     plan = RestorePlan(slug, tenant_id, backup_name, db.label, delete_missing, changes, scope)
     _check_conflicts(db, backup, plan)
     return plan
+
+
+def _check_source(db: Database, source: Mapping[str, Any], backup_name: str) -> None:
+    """A backup of one D1 restores into that D1 only, matched by name (a database recreated under the same
+    name after a loss keeps its backups). Where the tenant has the same slug and id in both (seeded alike,
+    or one copied from the other), another database's backup passes every other check and would write
+    its rows (staging's test bookings, say) into this one.
+    """
+    taken_of = source.get("database")
+    if not isinstance(db, RemoteDatabase) or source.get("kind") != "remote" or not isinstance(taken_of, str):
+        return
+    if taken_of != db.name:
+        raise TenantInputError(f"backup {backup_name} was taken of D1 {taken_of} (its manifest's source.database), "
+                               f"not of {db.name}, the database to restore into; nothing was written. Use a backup "
+                               f"of {db.name}: `bookingctl backup list {db.fix_target}`")
 
 
 def _chosen(scope: list[ScopedTable], tables: Sequence[str] | None) -> set[str]:

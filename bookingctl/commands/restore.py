@@ -63,7 +63,7 @@ def tenant(
         with output.progress_reporter(f"loading {backup}") as progress, \
                 backups.loaded(folder, backup, progress=progress) as (manifest, scratch):
             plan = plan_restore(db, scratch, slug, backup_name=manifest.name, tables=chosen,
-                                delete_missing=delete_missing)
+                                delete_missing=delete_missing, source=manifest.source)
         _print_plan(plan.to_dict(), fmt, final=dry_run or bool(plan.conflicts) or not plan.writes)
         if plan.conflicts:
             raise TenantRestoreError(f"not restoring tenant {slug} from {manifest.name}, nothing was written: "

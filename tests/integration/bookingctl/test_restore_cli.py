@@ -13,6 +13,7 @@ from bookingctl.cli import app
 from ops import backups
 from ops.targets import LocalDatabase
 from tests.helpers import REPO, sqlite_dump
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.tenants import appointment_ids, mistakes_since_the_backup, others_digest, seed
 
 runner = CliRunner()
@@ -105,3 +106,25 @@ def test_a_conflict_exits_1_after_the_preview_and_writes_nothing(live: tuple[Pat
     assert code == 1 and "nothing was written" in err and "aA1" in err, (code, err)
     assert "appointments" in out  # the preview was shown
     assert sqlite_dump(path) == before
+
+
+def test_a_backup_of_another_stacks_database_is_refused_before_anything_is_written(
+        live: tuple[Path, Path, str], double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, dest, name = live
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    production = double.add_database("appointmentbooking-db", source=path)  # Pulumi.production.yaml's D1
+    # The backup was taken of staging's D1, as `backup create --stack staging` records it.
+    manifest = dest / f"{name}.manifest.json"
+    data = json.loads(manifest.read_text())
+    data["source"] = {"kind": "remote", "database": "appointmentbooking-db-staging", "databaseId": "0" * 32,
+                      "bookmark": None}
+    manifest.write_text(json.dumps(data))
+    before = sqlite_dump(production.path)
+    code, _, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--stack", "production",
+                       "--yes")
+    assert code == 2, err
+    assert "appointmentbooking-db-staging" in err and "not of appointmentbooking-db," in err
+    assert "backup list --stack production" in err
+    assert sqlite_dump(production.path) == before
+    assert not [p for p in double.requests if p[1].endswith("/time_travel/bookmark")]
