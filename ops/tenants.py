@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import idna
+
 from booking_shared.clock import today
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
 from ops.targets import Database, LocalDatabase, UncertainWriteError, require_tables, writer
@@ -353,6 +355,14 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
 def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, str],
                taken: Mapping[str, str]) -> str:
     hostname = normalize(hostname)  # DNS names compare case-insensitively: store them one way
+    try:
+        # As browsers send it (UTS #46, IDNA 2008): the Host header the Worker matches the row against,
+        # and the name the salon publishes. Also refuses `xn--` labels that decode to nothing valid.
+        if not hostname.isascii() or "xn--" in hostname:
+            hostname = idna.encode(hostname, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise TenantInputError(f"hostname {hostname!r}: not a valid internationalised domain name ({exc}); give it "
+                               "as the salon writes it (bücher.co.za) or as its valid xn-- form") from None
     checks = ((slug_problem(slug), f"slug {slug!r}"), (hostname_problem(hostname), f"hostname {hostname!r}"))
     for problem, what in checks:
         if problem is not None:

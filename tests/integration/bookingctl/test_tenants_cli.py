@@ -246,6 +246,25 @@ def test_add_refuses_a_hostname_the_stack_config_serves(project: Path, d1: D1Sta
     assert code == 2 and "booking:domain" in err
 
 
+def test_add_of_an_internationalised_hostname_stores_and_creates_it_as_browsers_send_it(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    # A browser asks for bücher.co.za as xn--bcher-kva.co.za (the Host header the Worker matches).
+    code, out, err = run(project, "add", "buecher", "Bücher.co.za", "--stack", STACK, "-f", "json")
+    assert code == 0, err
+    assert rows(d1, "SELECT hostname FROM tenants") == [("xn--bcher-kva.co.za",)]
+    assert [h["hostname"] for h in double.saas_zones[SAAS_ZONE].hostnames.values()] == ["xn--bcher-kva.co.za"]
+    assert json.loads(out)["publish"][0]["name"] == "xn--bcher-kva.co.za"
+    code, _, err = run(project, "add", "buecher", "bücher.co.za", "--stack", STACK)
+    assert code == 0, err  # the same salon again: nothing new
+    assert len(double.saas_zones[SAAS_ZONE].hostnames) == 1
+
+
+def test_add_of_a_hostname_that_is_no_valid_idn_is_one_error_line(project: Path, d1: D1State) -> None:
+    code, _, err = run(project, "add", "x", "xn--zz.co.za", "--stack", STACK)
+    assert code == 2 and "xn--zz.co.za" in err and "Traceback" not in err
+    assert rows(d1, "SELECT * FROM tenants") == []
+
+
 def test_add_refuses_a_hostname_another_committed_stack_serves_and_creates_nothing(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     from tests.helpers import REPO
