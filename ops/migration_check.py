@@ -271,8 +271,12 @@ class Changes:
     added: list[str] = field(default_factory=list)
 
 
-def compare(before: Schema, after: Schema) -> Changes:
-    """What a migration removed, tightened and added, in words a reviewer reads."""
+def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) -> Changes:
+    """What a migration removed, tightened and added, in words a reviewer reads.
+
+    `orphaned_indexes` also lists the indexes of a removed table: a rebuild (drop, then rename a new
+    table into its place) loses them at the DROP, which is the line to show.
+    """
     changes = Changes()
     for key, old in before.tables.items():
         new = after.tables.get(key)
@@ -300,7 +304,8 @@ def compare(before: Schema, after: Schema) -> Changes:
             changes.added.append(f"column {old.name}.{column}")
     changes.added += [f"table {t.name}" for k, t in after.tables.items() if k not in before.tables]
     for index, table in before.indexes.items():
-        if index not in after.indexes and table in after.tables:  # a dropped table takes its indexes along
+        # A dropped table takes its indexes along: only its own removal is news.
+        if index not in after.indexes and (table in after.tables or orphaned_indexes):
             changes.removed.append(f"index {index}")
     changes.added += [f"index {i}" for i in after.indexes.keys() - before.indexes.keys()]
     changes.removed += [f"view {v}" for v in sorted(before.views - after.views)]
@@ -431,6 +436,10 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             writes.add(arg1.lower())
         return sqlite3.SQLITE_OK
 
+    # What the migration has removed or tightened so far -> the line of the statement after which it
+    # was so (and stayed so): a reviewer needs the statement, not the migration's first line.
+    changed_at: dict[str, int] = {}
+
     conn.execute("SAVEPOINT migration_check")
     failed = False
     for statement in migration.statements:
@@ -453,6 +462,12 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
+            now = compare(before, snapshot(conn), orphaned_indexes=True)
+            current = set(now.removed + now.tightened)
+            for what in current:
+                changed_at.setdefault(what, statement.line)
+            for what in changed_at.keys() - current:  # mended again (a rebuild)
+                del changed_at[what]
             for query in preparing:
                 error = _prepare_error(conn, query.sql)
                 if error is None:
@@ -465,10 +480,10 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                   else "expand" if changes.added else "none")
     first_line = migration.statements[0].line if migration.statements else 1
     for what in changes.removed:
-        result.findings.append(Finding("contract", INFO, migration.name, first_line,
+        result.findings.append(Finding("contract", INFO, migration.name, changed_at.get(what, first_line),
                                        f"removes {what}: safe only while no serving version reads it"))
     for what in changes.tightened:
-        result.findings.append(Finding("tighter-constraint", WARNING, migration.name, first_line,
+        result.findings.append(Finding("tighter-constraint", WARNING, migration.name, changed_at.get(what, first_line),
                                        f"{what}: writes of the version serving now may be refused"))
     for query, (statement, error) in sorted(broken.items(), key=lambda item: item[1][0].line):
         result.findings.append(Finding(

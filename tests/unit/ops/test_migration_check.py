@@ -116,7 +116,19 @@ def test_a_table_rebuilt_within_the_migration_breaks_nothing(target: Path, tmp_p
         "ALTER TABLE api_keys_new RENAME TO api_keys;\n")})
     result = only(run(target, folder))
     assert not [f for f in result.findings if f.rule == "serving-query-breaks"]
-    assert ("contract", 1) in rules(result)  # its index idx_api_keys_user went with the old table
+    assert ("contract", 3) in rules(result)  # its index idx_api_keys_user went with the old table (DROP TABLE)
+
+
+def test_contract_and_tighter_constraint_findings_name_the_line_of_the_statement_that_did_it(
+        target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_mixed": (
+        "-- loyalty points, and the notes column goes\n"    # 1
+        "CREATE TABLE loyalty (user_id TEXT);\n"           # 2
+        "\n"                                               # 3
+        "ALTER TABLE appointments\n"                       # 4
+        "  DROP COLUMN notes;\n"                           # 5
+        "SELECT 1; CREATE UNIQUE INDEX idx_users_name ON users(name);\n")})  # 6
+    assert rules(only(run(target, folder))) == [("contract", 4), ("tighter-constraint", 6)]
 
 
 def test_a_new_unique_index_on_an_existing_table_is_a_tighter_constraint(target: Path, tmp_path: Path) -> None:
