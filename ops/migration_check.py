@@ -269,6 +269,10 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     tightened: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    # NOT NULL columns without a default added to tables that existed: the scratch copy has no rows,
+    # so SQLite adds them there, but refuses to on a table with rows (D1's), and where the table is
+    # empty the serving version's INSERTs, which do not name the column, are refused.
+    unfillable: list[str] = field(default_factory=list)
 
 
 def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) -> Changes:
@@ -301,7 +305,11 @@ def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) ->
         for check in sorted(new.checks - old.checks):
             changes.tightened.append(f"{old.name} has a new CHECK ({check})")
         for column in new.columns.keys() - old.columns.keys():
-            changes.added.append(f"column {old.name}.{column}")
+            _type, notnull, default, hidden = new.columns[column]
+            if notnull and hidden == 0 and (default is None or str(default).upper() == "NULL"):
+                changes.unfillable.append(f"column {old.name}.{column}")
+            else:
+                changes.added.append(f"column {old.name}.{column}")
     changes.added += [f"table {t.name}" for k, t in after.tables.items() if k not in before.tables]
     for index, table in before.indexes.items():
         # A dropped table takes its indexes along: only its own removal is news.
@@ -463,7 +471,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
             now = compare(before, snapshot(conn), orphaned_indexes=True)
-            current = set(now.removed + now.tightened)
+            current = set(now.removed + now.tightened + now.unfillable)
             for what in current:
                 changed_at.setdefault(what, statement.line)
             for what in changed_at.keys() - current:  # mended again (a rebuild)
@@ -476,7 +484,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                     broken[query] = (statement, error)
     after = snapshot(conn)
     changes = compare(before, after)
-    result.cls = ("contract" if changes.removed or changes.tightened else "data" if rewrites
+    result.cls = ("contract" if changes.removed or changes.tightened or changes.unfillable else "data" if rewrites
                   else "expand" if changes.added else "none")
     first_line = migration.statements[0].line if migration.statements else 1
     for what in changes.removed:
@@ -485,6 +493,12 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
     for what in changes.tightened:
         result.findings.append(Finding("tighter-constraint", WARNING, migration.name, changed_at.get(what, first_line),
                                        f"{what}: writes of the version serving now may be refused"))
+    for what in changes.unfillable:
+        result.findings.append(Finding(
+            "apply-failed", ERROR, migration.name, changed_at.get(what, first_line),
+            f"adds {what} NOT NULL without a DEFAULT: SQLite (D1) refuses that on a table that has rows (\"Cannot "
+            "add a NOT NULL column with default value NULL\"), and on an empty one the serving version's INSERTs "
+            "are refused; give it a DEFAULT (ADD COLUMN ... NOT NULL DEFAULT ...), or add it nullable"))
     for query, (statement, error) in sorted(broken.items(), key=lambda item: item[1][0].line):
         result.findings.append(Finding(
             "serving-query-breaks", ERROR, migration.name, statement.line,

@@ -140,6 +140,20 @@ def test_a_new_unique_index_on_an_existing_table_is_a_tighter_constraint(target:
     assert report.verdict == "safe"  # a warning: prepares cannot tell, a reviewer must
 
 
+def test_a_not_null_column_without_default_on_an_existing_table_is_an_error_at_its_line(
+        target: Path, tmp_path: Path) -> None:
+    # The scratch copy has no rows, so SQLite adds the column there; on D1, where the table has
+    # rows, it refuses ("Cannot add a NOT NULL column with default value NULL"), and where it has
+    # none the serving version's INSERTs, which do not name the column, are refused.
+    folder = folder_with(tmp_path, **{"0002_plan": "CREATE TABLE plans (id TEXT NOT NULL);\n"
+                                                   "ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL;\n"})
+    report = run(target, folder)
+    result = only(report)
+    assert report.verdict == "unsafe" and result.cls == "contract"
+    assert rules(result) == [("apply-failed", 2)]
+    assert "tenants.plan" in result.findings[0].message and "DEFAULT" in result.findings[0].message
+
+
 def test_rewriting_rows_of_an_existing_table_is_data(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_backfill": "UPDATE services SET price_cents = 0 WHERE price_cents < 0;\n"})
     result = only(run(target, folder))
