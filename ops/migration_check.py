@@ -84,6 +84,8 @@ _IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
 _PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
+# How an index's expression term (cid -2: no column name) is named in Table.unique.
+_EXPRESSION = "an expression"
 # SQLite's authorizer action codes for row writes (sqlite3.h).
 _ROW_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
 
@@ -244,7 +246,11 @@ def _table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
     unique = set()
     for index in conn.execute("SELECT name, \"unique\" FROM pragma_index_list(?)", (name,)).fetchall():
         if index[1]:
-            cols = tuple(str(r[0]).lower() for r in conn.execute("SELECT name FROM pragma_index_info(?)", (index[0],)))
+            # An expression (cid -2) has no column name: it is named after its index, so a new unique
+            # index on lower(email) is still a tighter constraint on rows that exist.
+            cols = tuple("rowid" if cid == -1 else f"{_EXPRESSION} in {index[0]}" if cid == -2 else str(col).lower()
+                         for cid, col in conn.execute("SELECT cid, name FROM pragma_index_xinfo(?) WHERE key",
+                                                      (index[0],)))
             unique.add(cols)
     fks = frozenset((str(r[3]).lower(), str(r[2]).lower(), str(r[4] or "").lower())
                     for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)))
@@ -297,7 +303,7 @@ def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) ->
                 changes.tightened.append(f"column {old.name}.{column} changed type from {ctype or 'none'} to "
                                          f"{now[0] or 'none'}")
         for cols in sorted(new.unique - old.unique):
-            if all(c in old.columns for c in cols):
+            if all(c in old.columns or c == "rowid" or c.startswith(_EXPRESSION) for c in cols):
                 changes.tightened.append(f"{old.name}({', '.join(cols)}) must now be unique")
         for fk in sorted(new.foreign_keys - old.foreign_keys):
             if fk[0] in old.columns:

@@ -154,6 +154,14 @@ def test_a_not_null_column_without_default_on_an_existing_table_is_an_error_at_i
     assert "tenants.plan" in result.findings[0].message and "DEFAULT" in result.findings[0].message
 
 
+def test_a_new_unique_index_on_an_expression_of_an_existing_table_is_a_tighter_constraint(
+        target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_unique_email": "\nCREATE UNIQUE INDEX idx_users_email_ci ON "
+                                                           "users(tenant_id, lower(email));\n"})
+    result = only(run(target, folder))
+    assert result.cls == "contract" and rules(result) == [("tighter-constraint", 2)]
+
+
 def test_rewriting_rows_of_an_existing_table_is_data(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_backfill": "UPDATE services SET price_cents = 0 WHERE price_cents < 0;\n"})
     result = only(run(target, folder))
