@@ -372,6 +372,9 @@ def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bo
     if size > MAX_STATEMENT_BYTES:
         add("d1-statement-too-large", f"the statement is {size:,} bytes; D1 accepts at most {MAX_STATEMENT_BYTES:,} "
                                       "per statement: split it (e.g. one INSERT per batch of rows)")
+        # Never run: D1 refuses it anyway, and SQLite compiles a long multi-row VALUES in quadratic
+        # time (a 9 MB seed INSERT took minutes).
+        run = False
     parameters = len(_PARAM.findall(code))
     if parameters > MAX_PARAMETERS:
         add("d1-too-many-parameters", f"the statement has {parameters} bound parameters; D1 allows at most "

@@ -199,6 +199,16 @@ def test_every_d1_rule_names_its_line(target: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "other.db").exists()  # ATTACH is reported, never run
 
 
+def test_a_statement_over_d1s_size_limit_is_reported_and_never_run_in_the_scratch_copy(
+        target: Path, tmp_path: Path) -> None:
+    # D1 refuses it anyway, and SQLite compiles a multi-row VALUES in quadratic time: a 9 MB seed
+    # INSERT kept the check busy for minutes. Were it run, the missing table would fail it.
+    rows = ", ".join(f"('t{i}', 's{i}', 'name ' || {i})" for i in range(60_000))
+    folder = folder_with(tmp_path, **{"0002_seed": f"CREATE TABLE kept (a TEXT);\nINSERT INTO nope VALUES {rows};\n"})
+    result = only(run(target, folder))
+    assert rules(result) == [("d1-statement-too-large", 2)]
+
+
 def test_delete_without_where_is_an_error_and_update_without_where_a_warning(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_wipe": (
         "UPDATE services SET active = 1; -- a WHERE in a comment does not count\n"
