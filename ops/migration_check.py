@@ -82,6 +82,7 @@ _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
 _PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
+_PAREN = re.compile(r"[()]")
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
 # How an index's expression term (cid -2: no column name) is named in Table.unique.
@@ -380,7 +381,7 @@ def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bo
         add("d1-too-many-parameters", f"the statement has {parameters} bound parameters; D1 allows at most "
                                       f"{MAX_PARAMETERS}")
     dml = _dml_keyword(code)
-    if dml in ("UPDATE", "DELETE") and not _WHERE.search(code):
+    if dml in ("UPDATE", "DELETE") and not _WHERE.search(_top_level(code)):
         if dml == "DELETE":
             add("delete-without-where", f"`{first}` deletes every row, which no Worker rollback brings back and "
                                         "only a Time Travel restore (rewinding every booking) could; add a WHERE "
@@ -390,6 +391,27 @@ def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bo
                                         "the serving version's values are overwritten too; add a WHERE clause "
                                         "(e.g. WHERE new_column IS NULL) if that is not intended")
     return found, run
+
+
+def _top_level(code: str) -> str:
+    """`code` without what is inside parentheses: a WHERE in a subquery or a CTE limits nothing.
+
+    `code` has no strings, quoted names or comments left (`_code`), so every parenthesis is SQL's.
+    """
+    kept: list[str] = []
+    depth, start = 0, 0
+    for match in _PAREN.finditer(code):
+        if match.group() == "(":
+            if depth == 0:
+                kept.append(code[start:match.start()])
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                start = match.end()
+    if depth == 0:
+        kept.append(code[start:])
+    return " ".join(kept)
 
 
 def _dml_keyword(code: str) -> str | None:

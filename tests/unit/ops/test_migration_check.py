@@ -221,6 +221,16 @@ def test_delete_without_where_is_an_error_and_update_without_where_a_warning(tar
         ("update-without-where", "warning", 1), ("delete-without-where", "error", 3)]
 
 
+def test_a_where_inside_a_subquery_or_cte_does_not_limit_the_update_or_delete(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_wipe": (
+        "WITH stale AS (SELECT id FROM sessions WHERE expires_at < datetime('now'))\n"
+        "DELETE FROM sessions;\n"
+        "UPDATE appointments SET notes = (SELECT name FROM users WHERE users.id = appointments.user_id);\n"
+        "DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE success = 1);\n")})
+    result = only(run(target, folder))
+    assert rules(result) == [("delete-without-where", 1), ("update-without-where", 3)]
+
+
 def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{
         "0002_broken": "CREATE TABLE loyalty (user_id TEXT);\nINSERT INTO nope VALUES (1);\n",
