@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,9 @@ CLASSES = ("contract", "data", "expand", "none")
 # parameters per query.
 MAX_STATEMENT_BYTES = 100_000
 MAX_PARAMETERS = 100
+# D1 stops a query after 30 s (same page). The scratch copy has no rows, so only a statement that
+# loops by itself (a recursive CTE without a LIMIT) gets near it; stopped, it cannot hang the check.
+STATEMENT_SECONDS = 30.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
 # anything else is rejected by D1 (or silently does nothing there).
 D1_PRAGMAS = frozenset({
@@ -489,15 +493,20 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
         conn.set_authorizer(authorize)
+        deadline = time.monotonic() + STATEMENT_SECONDS
+        conn.set_progress_handler(_past(deadline), 10_000)
         try:
             conn.execute(statement.sql)
         except sqlite3.Error as exc:
-            result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line,
-                                           f"SQLite refuses this statement: {exc}"))
+            message = (f"still running after {STATEMENT_SECONDS:g} s against a copy without rows, so stopped; D1 "
+                       "stops a query after 30 s: bound it (a recursive CTE needs a LIMIT or a WHERE that ends it)"
+                       if time.monotonic() > deadline else f"SQLite refuses this statement: {exc}")
+            result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line, message))
             failed = True
             continue
         finally:
             conn.set_authorizer(None)
+            conn.set_progress_handler(None, 0)
         if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
@@ -537,12 +546,21 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             "rolled back to it, fails there. Expand first (add the new, keep the old), deploy the code that stops "
             "reading it, then remove it in a later migration"))
     if failed:
-        conn.execute("ROLLBACK TO migration_check")
         after = before  # as D1 leaves it: the failed migration's request applies nothing
-    conn.execute("RELEASE migration_check")
+        # An interrupted statement (the deadline) has already rolled the whole transaction back,
+        # savepoint included; it held this migration only.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO migration_check")
+    if conn.in_transaction:
+        conn.execute("RELEASE migration_check")
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _past(deadline: float) -> Callable[[], bool]:
+    """A progress handler: true (SQLite interrupts the statement) once `deadline` has passed."""
+    return lambda: time.monotonic() > deadline
 
 
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],

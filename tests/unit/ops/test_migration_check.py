@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ops import migration_check
 from ops.migration_check import RULES, CheckReport, MigrationResult, check_local
 from ops.migrations import apply, discover
 from ops.serving import ServingQuery, gather, own_queries, read_corpus
@@ -240,6 +241,17 @@ def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target
     assert rules(broken) == [("apply-failed", 2)] and "no such table: nope" in broken.findings[0].message
     # As on D1, the failed migration left nothing behind: 0003 can create the same table.
     assert after.findings == [] and after.cls == "expand"
+
+
+def test_a_statement_that_never_ends_is_stopped_and_reported_instead_of_hanging_the_check(
+        target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(migration_check, "STATEMENT_SECONDS", 0.3)  # D1's 30 s, shortened for the test
+    folder = folder_with(tmp_path, **{"0002_seed": (
+        "CREATE TABLE days (day INTEGER);\n"
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)  -- no LIMIT: never ends\n"
+        "INSERT INTO days SELECT x FROM n;\n")})
+    result = only(run(target, folder))
+    assert rules(result) == [("apply-failed", 2)] and "after 0.3 s" in result.findings[0].message
 
 
 def test_every_rule_is_covered_by_a_test_here() -> None:
