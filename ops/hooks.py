@@ -43,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 from booking_shared.deploy import DeployContext
 from ops import backups, migrations, quarantine
 from ops.canary import CanaryReport, run_canary, serving_version
-from ops.migration_check import refuse_unsafe
+from ops.migration_check import CheckError, refuse_unsafe
 from ops.release import Site, roll_back_and_verify
 from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before
+from ops.serving import CorpusError
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
 from ops.verify import Clock, verify
 
@@ -131,7 +132,9 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             # unsafe and the stack config does not approve it (raises a MigrationError).
             refuse_unsafe(db, ctx, log)
             result = migrations.apply(db, migrations.discover(ctx.migrations_dir), log=log)
-        except migrations.MigrationError as exc:
+        except (migrations.MigrationError, CheckError, CorpusError) as exc:
+            # The check's own failures (an unreadable corpus, a schema that cannot be copied) stop the
+            # update as a refused migration does: nothing applied, one line naming the file.
             raise DeployHookError(f"migrations failed, deployment stopped before traffic moved: {exc}") from exc
         log(f"migrations applied: {', '.join(result.applied) or 'none pending'}")
         record = PreDeployRecord(bookmark, backup, result.applied)

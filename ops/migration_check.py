@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,9 @@ CLASSES = ("contract", "data", "expand", "none")
 # parameters per query.
 MAX_STATEMENT_BYTES = 100_000
 MAX_PARAMETERS = 100
+# D1 stops a query after 30 s (same page). The scratch copy has no rows, so only a statement that
+# loops by itself (a recursive CTE without a LIMIT) gets near it; stopped, it cannot hang the check.
+STATEMENT_SECONDS = 30.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
 # anything else is rejected by D1 (or silently does nothing there).
 D1_PRAGMAS = frozenset({
@@ -82,8 +86,11 @@ _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
 _PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
+_PAREN = re.compile(r"[()]")
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
+# How an index's expression term (cid -2: no column name) is named in Table.unique.
+_EXPRESSION = "an expression"
 # SQLite's authorizer action codes for row writes (sqlite3.h).
 _ROW_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
 
@@ -244,7 +251,11 @@ def _table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
     unique = set()
     for index in conn.execute("SELECT name, \"unique\" FROM pragma_index_list(?)", (name,)).fetchall():
         if index[1]:
-            cols = tuple(str(r[0]).lower() for r in conn.execute("SELECT name FROM pragma_index_info(?)", (index[0],)))
+            # An expression (cid -2) has no column name: it is named after its index, so a new unique
+            # index on lower(email) is still a tighter constraint on rows that exist.
+            cols = tuple("rowid" if cid == -1 else f"{_EXPRESSION} in {index[0]}" if cid == -2 else str(col).lower()
+                         for cid, col in conn.execute("SELECT cid, name FROM pragma_index_xinfo(?) WHERE key",
+                                                      (index[0],)))
             unique.add(cols)
     fks = frozenset((str(r[3]).lower(), str(r[2]).lower(), str(r[4] or "").lower())
                     for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)))
@@ -269,10 +280,18 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     tightened: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    # NOT NULL columns without a default added to tables that existed: the scratch copy has no rows,
+    # so SQLite adds them there, but refuses to on a table with rows (D1's), and where the table is
+    # empty the serving version's INSERTs, which do not name the column, are refused.
+    unfillable: list[str] = field(default_factory=list)
 
 
-def compare(before: Schema, after: Schema) -> Changes:
-    """What a migration removed, tightened and added, in words a reviewer reads."""
+def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) -> Changes:
+    """What a migration removed, tightened and added, in words a reviewer reads.
+
+    `orphaned_indexes` also lists the indexes of a removed table: a rebuild (drop, then rename a new
+    table into its place) loses them at the DROP, which is the line to show.
+    """
     changes = Changes()
     for key, old in before.tables.items():
         new = after.tables.get(key)
@@ -289,7 +308,7 @@ def compare(before: Schema, after: Schema) -> Changes:
                 changes.tightened.append(f"column {old.name}.{column} changed type from {ctype or 'none'} to "
                                          f"{now[0] or 'none'}")
         for cols in sorted(new.unique - old.unique):
-            if all(c in old.columns for c in cols):
+            if all(c in old.columns or c == "rowid" or c.startswith(_EXPRESSION) for c in cols):
                 changes.tightened.append(f"{old.name}({', '.join(cols)}) must now be unique")
         for fk in sorted(new.foreign_keys - old.foreign_keys):
             if fk[0] in old.columns:
@@ -297,10 +316,15 @@ def compare(before: Schema, after: Schema) -> Changes:
         for check in sorted(new.checks - old.checks):
             changes.tightened.append(f"{old.name} has a new CHECK ({check})")
         for column in new.columns.keys() - old.columns.keys():
-            changes.added.append(f"column {old.name}.{column}")
+            _type, notnull, default, hidden = new.columns[column]
+            if notnull and hidden == 0 and (default is None or str(default).upper() == "NULL"):
+                changes.unfillable.append(f"column {old.name}.{column}")
+            else:
+                changes.added.append(f"column {old.name}.{column}")
     changes.added += [f"table {t.name}" for k, t in after.tables.items() if k not in before.tables]
     for index, table in before.indexes.items():
-        if index not in after.indexes and table in after.tables:  # a dropped table takes its indexes along
+        # A dropped table takes its indexes along: only its own removal is news.
+        if index not in after.indexes and (table in after.tables or orphaned_indexes):
             changes.removed.append(f"index {index}")
     changes.added += [f"index {i}" for i in after.indexes.keys() - before.indexes.keys()]
     changes.removed += [f"view {v}" for v in sorted(before.views - after.views)]
@@ -353,12 +377,15 @@ def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bo
     if size > MAX_STATEMENT_BYTES:
         add("d1-statement-too-large", f"the statement is {size:,} bytes; D1 accepts at most {MAX_STATEMENT_BYTES:,} "
                                       "per statement: split it (e.g. one INSERT per batch of rows)")
+        # Never run: D1 refuses it anyway, and SQLite compiles a long multi-row VALUES in quadratic
+        # time (a 9 MB seed INSERT took minutes).
+        run = False
     parameters = len(_PARAM.findall(code))
     if parameters > MAX_PARAMETERS:
         add("d1-too-many-parameters", f"the statement has {parameters} bound parameters; D1 allows at most "
                                       f"{MAX_PARAMETERS}")
     dml = _dml_keyword(code)
-    if dml in ("UPDATE", "DELETE") and not _WHERE.search(code):
+    if dml in ("UPDATE", "DELETE") and not _WHERE.search(_top_level(code)):
         if dml == "DELETE":
             add("delete-without-where", f"`{first}` deletes every row, which no Worker rollback brings back and "
                                         "only a Time Travel restore (rewinding every booking) could; add a WHERE "
@@ -368,6 +395,27 @@ def _lint(migration: Migration, statement: Statement) -> tuple[list[Finding], bo
                                         "the serving version's values are overwritten too; add a WHERE clause "
                                         "(e.g. WHERE new_column IS NULL) if that is not intended")
     return found, run
+
+
+def _top_level(code: str) -> str:
+    """`code` without what is inside parentheses: a WHERE in a subquery or a CTE limits nothing.
+
+    `code` has no strings, quoted names or comments left (`_code`), so every parenthesis is SQL's.
+    """
+    kept: list[str] = []
+    depth, start = 0, 0
+    for match in _PAREN.finditer(code):
+        if match.group() == "(":
+            if depth == 0:
+                kept.append(code[start:match.start()])
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                start = match.end()
+    if depth == 0:
+        kept.append(code[start:])
+    return " ".join(kept)
 
 
 def _dml_keyword(code: str) -> str | None:
@@ -431,6 +479,10 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             writes.add(arg1.lower())
         return sqlite3.SQLITE_OK
 
+    # What the migration has removed or tightened so far -> the line of the statement after which it
+    # was so (and stayed so): a reviewer needs the statement, not the migration's first line.
+    changed_at: dict[str, int] = {}
+
     conn.execute("SAVEPOINT migration_check")
     failed = False
     for statement in migration.statements:
@@ -441,18 +493,29 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
         conn.set_authorizer(authorize)
+        deadline = time.monotonic() + STATEMENT_SECONDS
+        conn.set_progress_handler(_past(deadline), 10_000)
         try:
             conn.execute(statement.sql)
         except sqlite3.Error as exc:
-            result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line,
-                                           f"SQLite refuses this statement: {exc}"))
+            message = (f"still running after {STATEMENT_SECONDS:g} s against a copy without rows, so stopped; D1 "
+                       "stops a query after 30 s: bound it (a recursive CTE needs a LIMIT or a WHERE that ends it)"
+                       if time.monotonic() > deadline else f"SQLite refuses this statement: {exc}")
+            result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line, message))
             failed = True
             continue
         finally:
             conn.set_authorizer(None)
+            conn.set_progress_handler(None, 0)
         if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
+            now = compare(before, snapshot(conn), orphaned_indexes=True)
+            current = set(now.removed + now.tightened + now.unfillable)
+            for what in current:
+                changed_at.setdefault(what, statement.line)
+            for what in changed_at.keys() - current:  # mended again (a rebuild)
+                del changed_at[what]
             for query in preparing:
                 error = _prepare_error(conn, query.sql)
                 if error is None:
@@ -461,15 +524,21 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                     broken[query] = (statement, error)
     after = snapshot(conn)
     changes = compare(before, after)
-    result.cls = ("contract" if changes.removed or changes.tightened else "data" if rewrites
+    result.cls = ("contract" if changes.removed or changes.tightened or changes.unfillable else "data" if rewrites
                   else "expand" if changes.added else "none")
     first_line = migration.statements[0].line if migration.statements else 1
     for what in changes.removed:
-        result.findings.append(Finding("contract", INFO, migration.name, first_line,
+        result.findings.append(Finding("contract", INFO, migration.name, changed_at.get(what, first_line),
                                        f"removes {what}: safe only while no serving version reads it"))
     for what in changes.tightened:
-        result.findings.append(Finding("tighter-constraint", WARNING, migration.name, first_line,
+        result.findings.append(Finding("tighter-constraint", WARNING, migration.name, changed_at.get(what, first_line),
                                        f"{what}: writes of the version serving now may be refused"))
+    for what in changes.unfillable:
+        result.findings.append(Finding(
+            "apply-failed", ERROR, migration.name, changed_at.get(what, first_line),
+            f"adds {what} NOT NULL without a DEFAULT: SQLite (D1) refuses that on a table that has rows (\"Cannot "
+            "add a NOT NULL column with default value NULL\"), and on an empty one the serving version's INSERTs "
+            "are refused; give it a DEFAULT (ADD COLUMN ... NOT NULL DEFAULT ...), or add it nullable"))
     for query, (statement, error) in sorted(broken.items(), key=lambda item: item[1][0].line):
         result.findings.append(Finding(
             "serving-query-breaks", ERROR, migration.name, statement.line,
@@ -477,12 +546,21 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             "rolled back to it, fails there. Expand first (add the new, keep the old), deploy the code that stops "
             "reading it, then remove it in a later migration"))
     if failed:
-        conn.execute("ROLLBACK TO migration_check")
         after = before  # as D1 leaves it: the failed migration's request applies nothing
-    conn.execute("RELEASE migration_check")
+        # An interrupted statement (the deadline) has already rolled the whole transaction back,
+        # savepoint included; it held this migration only.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO migration_check")
+    if conn.in_transaction:
+        conn.execute("RELEASE migration_check")
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _past(deadline: float) -> Callable[[], bool]:
+    """A progress handler: true (SQLite interrupts the statement) once `deadline` has passed."""
+    return lambda: time.monotonic() > deadline
 
 
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],

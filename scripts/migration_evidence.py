@@ -18,17 +18,28 @@ import sys
 from pathlib import Path
 
 POLICY = "migrations-rollback-safe"
+# The keys `migrate check --format json` writes. Only these are copied: a policy's config entry
+# also takes `enforcementLevel`, which evidence must never be able to lower.
+CHECK_KEYS = ("verdict", "target", "servingQueries", "migrations")
+
+
+def _json(path: Path, what: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError: the message alone names no file
+        raise ValueError(f"{path} is not {what} ({exc})") from None
 
 
 def merged(check: Path, base: Path | None) -> dict[str, object]:
-    report = json.loads(check.read_text(encoding="utf-8"))
+    report = _json(check, "the output of `bookingctl migrate check --format json`: an empty file means the "
+                          "check itself failed, see its error above")
     if not isinstance(report, dict) or report.get("verdict") not in ("safe", "unsafe") or not isinstance(
             report.get("migrations"), list):
         raise ValueError(f"{check} is not the output of `bookingctl migrate check --format json`")
-    config = json.loads(base.read_text(encoding="utf-8")) if base is not None and base.is_file() else {}
+    config = _json(base, "a policy config (JSON)") if base is not None and base.is_file() else {}
     if not isinstance(config, dict):
         raise ValueError(f"{base} is not a policy config (a JSON object)")
-    return {**config, POLICY: report}
+    return {**config, POLICY: {key: report[key] for key in CHECK_KEYS if key in report}}
 
 
 def main(argv: list[str] | None = None) -> int:

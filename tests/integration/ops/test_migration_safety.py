@@ -182,3 +182,14 @@ def test_the_hook_prepares_the_stacks_corpus_too(
     with pytest.raises(DeployHookError, match=r"app-queries\.sql:1 no longer prepares"):
         before_traffic(dataclasses.replace(safe, serving_queries=(corpus,)), log=lambda _: None)
     assert before_traffic(safe, log=lambda _: None).migrations_applied == ["0002_drop_notes.sql"]
+
+
+def test_an_unreadable_corpus_stops_the_hook_with_a_deploy_error_naming_the_file(
+        db: RemoteDatabase, double: CloudflareDouble, site: Site, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_add": "ALTER TABLE tenants ADD COLUMN plan TEXT;\n"})
+    corpus = tmp_path / "app-queries.sql"
+    corpus.write_bytes(b"SELECT notes FROM appointments WHERE id = '\xff';\n")
+    ctx = dataclasses.replace(context(double, site, tmp_path, folder), serving_queries=(corpus,))
+    with pytest.raises(DeployHookError, match=r"app-queries\.sql: not UTF-8"):
+        before_traffic(ctx, log=lambda _: None)
+    assert [m.name for m in pending(db, discover(folder))] == ["0002_add.sql"]

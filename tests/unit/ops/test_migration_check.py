@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ops import migration_check
 from ops.migration_check import RULES, CheckReport, MigrationResult, check_local
 from ops.migrations import apply, discover
 from ops.serving import ServingQuery, gather, own_queries, read_corpus
@@ -116,7 +117,19 @@ def test_a_table_rebuilt_within_the_migration_breaks_nothing(target: Path, tmp_p
         "ALTER TABLE api_keys_new RENAME TO api_keys;\n")})
     result = only(run(target, folder))
     assert not [f for f in result.findings if f.rule == "serving-query-breaks"]
-    assert ("contract", 1) in rules(result)  # its index idx_api_keys_user went with the old table
+    assert ("contract", 3) in rules(result)  # its index idx_api_keys_user went with the old table (DROP TABLE)
+
+
+def test_contract_and_tighter_constraint_findings_name_the_line_of_the_statement_that_did_it(
+        target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_mixed": (
+        "-- loyalty points, and the notes column goes\n"    # 1
+        "CREATE TABLE loyalty (user_id TEXT);\n"           # 2
+        "\n"                                               # 3
+        "ALTER TABLE appointments\n"                       # 4
+        "  DROP COLUMN notes;\n"                           # 5
+        "SELECT 1; CREATE UNIQUE INDEX idx_users_name ON users(name);\n")})  # 6
+    assert rules(only(run(target, folder))) == [("contract", 4), ("tighter-constraint", 6)]
 
 
 def test_a_new_unique_index_on_an_existing_table_is_a_tighter_constraint(target: Path, tmp_path: Path) -> None:
@@ -126,6 +139,28 @@ def test_a_new_unique_index_on_an_existing_table_is_a_tighter_constraint(target:
     result = only(report)
     assert result.cls == "contract" and rules(result) == [("tighter-constraint", 1)]
     assert report.verdict == "safe"  # a warning: prepares cannot tell, a reviewer must
+
+
+def test_a_not_null_column_without_default_on_an_existing_table_is_an_error_at_its_line(
+        target: Path, tmp_path: Path) -> None:
+    # The scratch copy has no rows, so SQLite adds the column there; on D1, where the table has
+    # rows, it refuses ("Cannot add a NOT NULL column with default value NULL"), and where it has
+    # none the serving version's INSERTs, which do not name the column, are refused.
+    folder = folder_with(tmp_path, **{"0002_plan": "CREATE TABLE plans (id TEXT NOT NULL);\n"
+                                                   "ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL;\n"})
+    report = run(target, folder)
+    result = only(report)
+    assert report.verdict == "unsafe" and result.cls == "contract"
+    assert rules(result) == [("apply-failed", 2)]
+    assert "tenants.plan" in result.findings[0].message and "DEFAULT" in result.findings[0].message
+
+
+def test_a_new_unique_index_on_an_expression_of_an_existing_table_is_a_tighter_constraint(
+        target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_unique_email": "\nCREATE UNIQUE INDEX idx_users_email_ci ON "
+                                                           "users(tenant_id, lower(email));\n"})
+    result = only(run(target, folder))
+    assert result.cls == "contract" and rules(result) == [("tighter-constraint", 2)]
 
 
 def test_rewriting_rows_of_an_existing_table_is_data(target: Path, tmp_path: Path) -> None:
@@ -165,6 +200,16 @@ def test_every_d1_rule_names_its_line(target: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "other.db").exists()  # ATTACH is reported, never run
 
 
+def test_a_statement_over_d1s_size_limit_is_reported_and_never_run_in_the_scratch_copy(
+        target: Path, tmp_path: Path) -> None:
+    # D1 refuses it anyway, and SQLite compiles a multi-row VALUES in quadratic time: a 9 MB seed
+    # INSERT kept the check busy for minutes. Were it run, the missing table would fail it.
+    rows = ", ".join(f"('t{i}', 's{i}', 'name ' || {i})" for i in range(60_000))
+    folder = folder_with(tmp_path, **{"0002_seed": f"CREATE TABLE kept (a TEXT);\nINSERT INTO nope VALUES {rows};\n"})
+    result = only(run(target, folder))
+    assert rules(result) == [("d1-statement-too-large", 2)]
+
+
 def test_delete_without_where_is_an_error_and_update_without_where_a_warning(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_wipe": (
         "UPDATE services SET active = 1; -- a WHERE in a comment does not count\n"
@@ -177,6 +222,16 @@ def test_delete_without_where_is_an_error_and_update_without_where_a_warning(tar
         ("update-without-where", "warning", 1), ("delete-without-where", "error", 3)]
 
 
+def test_a_where_inside_a_subquery_or_cte_does_not_limit_the_update_or_delete(target: Path, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, **{"0002_wipe": (
+        "WITH stale AS (SELECT id FROM sessions WHERE expires_at < datetime('now'))\n"
+        "DELETE FROM sessions;\n"
+        "UPDATE appointments SET notes = (SELECT name FROM users WHERE users.id = appointments.user_id);\n"
+        "DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE success = 1);\n")})
+    result = only(run(target, folder))
+    assert rules(result) == [("delete-without-where", 1), ("update-without-where", 3)]
+
+
 def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{
         "0002_broken": "CREATE TABLE loyalty (user_id TEXT);\nINSERT INTO nope VALUES (1);\n",
@@ -186,6 +241,17 @@ def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target
     assert rules(broken) == [("apply-failed", 2)] and "no such table: nope" in broken.findings[0].message
     # As on D1, the failed migration left nothing behind: 0003 can create the same table.
     assert after.findings == [] and after.cls == "expand"
+
+
+def test_a_statement_that_never_ends_is_stopped_and_reported_instead_of_hanging_the_check(
+        target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(migration_check, "STATEMENT_SECONDS", 0.3)  # D1's 30 s, shortened for the test
+    folder = folder_with(tmp_path, **{"0002_seed": (
+        "CREATE TABLE days (day INTEGER);\n"
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)  -- no LIMIT: never ends\n"
+        "INSERT INTO days SELECT x FROM n;\n")})
+    result = only(run(target, folder))
+    assert rules(result) == [("apply-failed", 2)] and "after 0.3 s" in result.findings[0].message
 
 
 def test_every_rule_is_covered_by_a_test_here() -> None:
