@@ -431,9 +431,20 @@ def _dml_keyword(code: str) -> str | None:
     return word if word in ("INSERT", "REPLACE", "UPDATE", "DELETE") else None
 
 
+# Compiling some statements already acts: a PRAGMA that sets a flag (writable_schema) takes effect
+# when prepared, and ATTACH names a file. A serving query is only ever compiled here, so these are
+# refused while it is, and the corpus cannot change the scratch database or reach a file.
+_ACTING_WHEN_COMPILED = {sqlite3.SQLITE_PRAGMA, sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+
+
+def _compile_only(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_DENY if action in _ACTING_WHEN_COMPILED else sqlite3.SQLITE_OK
+
+
 def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
     """None when `sql` compiles against the connection's schema, else SQLite's message. Never runs it."""
     body = _EXPLAIN.sub("", sql, count=1)
+    conn.set_authorizer(_compile_only)
     try:
         conn.execute("EXPLAIN " + body)
     except sqlite3.ProgrammingError as exc:
@@ -441,6 +452,8 @@ def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
         return None if "bindings" in str(exc) else str(exc)
     except sqlite3.Error as exc:
         return str(exc)
+    finally:
+        conn.set_authorizer(None)
     return None
 
 

@@ -280,3 +280,15 @@ def test_corpus_statements_carry_their_file_and_line(tmp_path: Path) -> None:
     path.write_text("-- header; with a semicolon\nSELECT 1;\n\nSELECT ';' AS x\nFROM tenants;\n")
     assert [(q.source, q.sql.splitlines()[0]) for q in read_corpus(path, "q.sql")] == [
         ("q.sql:2", "SELECT 1;"), ("q.sql:4", "SELECT ';' AS x")]
+
+
+def test_a_serving_query_that_is_a_pragma_cannot_change_how_the_scratch_copy_behaves(target: Path,
+                                                                                    tmp_path: Path) -> None:
+    """Serving queries are only compiled, but compiling `PRAGMA writable_schema = ON` already sets it."""
+    folder = folder_with(tmp_path, **{"0002_forge": (
+        "UPDATE sqlite_schema SET sql = replace(sql, 'notes', 'nodes') WHERE name = 'appointments';\n")})
+    plain = only(run(target, folder, corpus(tmp_path, "SELECT id FROM appointments WHERE id = ?;\n")))
+    sneaky = only(run(target, folder, corpus(tmp_path, "PRAGMA writable_schema = ON;\n"
+                                                       "SELECT id FROM appointments WHERE id = ?;\n")))
+    assert [f.rule for f in plain.findings] == ["apply-failed"]
+    assert [(f.rule, f.message) for f in sneaky.findings] == [(f.rule, f.message) for f in plain.findings]
