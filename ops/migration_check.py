@@ -27,7 +27,9 @@ the judge, so the same migration passes once the corpus no longer reads the colu
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -153,14 +155,35 @@ class CheckReport:
 SchemaRow = tuple[str, str, str, str | None]  # type, name, tbl_name, sql
 
 
+def _wal_mode(path: Path) -> bool:
+    """Whether the file's header says WAL (read and write format versions 2, bytes 18-19)."""
+    with path.open("rb") as f:
+        header = f.read(20)
+    return len(header) == 20 and header[18:20] == b"\x02\x02"
+
+
 def read_local(path: Path) -> tuple[list[SchemaRow], set[str]]:
-    """(schema rows, applied migration names) of a SQLite file opened read-only: its bytes never change."""
+    """(schema rows, applied migration names) of a SQLite file opened read-only: its bytes never change,
+    and nothing is created beside it."""
     if not path.is_file():
         raise CheckError(f"no SQLite database at {path}")
+    if _wal_mode(path) and not Path(f"{path}-wal").exists():
+        # Opening a WAL database, even read-only, creates -wal and -shm beside it, which a read-only
+        # connection cannot remove again. With no -wal there, every committed page is in the file
+        # itself (writers append to the -wal; the file changes only at a checkpoint): read a copy.
+        with tempfile.TemporaryDirectory(prefix="migrate-check-") as scratch:
+            copy = Path(scratch) / "target.sqlite"
+            shutil.copyfile(path, copy)
+            return _read_schema(copy, path)
+    return _read_schema(path, path)
+
+
+def _read_schema(path: Path, shown: Path) -> tuple[list[SchemaRow], set[str]]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise CheckError(f"cannot open {path} read-only: {exc}") from exc
+        raise CheckError(f"cannot open {shown} read-only: {exc}") from exc
+    path = shown
     try:
         rows = [(str(t), str(n), str(tn), s) for t, n, tn, s in conn.execute(SCHEMA_QUERY)]
         applied: set[str] = set()

@@ -292,3 +292,18 @@ def test_a_serving_query_that_is_a_pragma_cannot_change_how_the_scratch_copy_beh
                                                        "SELECT id FROM appointments WHERE id = ?;\n")))
     assert [f.rule for f in plain.findings] == ["apply-failed"]
     assert [(f.rule, f.message) for f in sneaky.findings] == [(f.rule, f.message) for f in plain.findings]
+
+
+def test_checking_a_wal_mode_database_creates_nothing_beside_it(target: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(target)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()  # the last connection checkpoints and removes -wal and -shm
+    folder = folder_with(tmp_path, **{"0002_drop_user_agent": "ALTER TABLE sessions DROP COLUMN user_agent;\n"})
+    beside = lambda: sorted(p.name for p in target.parent.glob(target.name + "*"))  # noqa: E731
+    assert beside() == [target.name]
+    data = target.read_bytes()
+    assert only(run(target, folder)).cls == "contract"
+    assert beside() == [target.name], "no -wal or -shm left beside the target"
+    assert target.read_bytes() == data
