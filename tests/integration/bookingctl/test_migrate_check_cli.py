@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from bookingctl.cli import app
 from tests.helpers import REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
+from tests.helpers.migrations import folder_with
 
 runner = CliRunner()
-INITIAL = (REPO / "migrations" / "0001_initial_schema.sql").read_text()
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -33,11 +33,7 @@ def target(tmp_path: Path) -> Path:
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """The committed migration and a contract: appointments.notes goes."""
-    path = tmp_path / "migrations"
-    path.mkdir()
-    (path / "0001_initial_schema.sql").write_text(INITIAL)
-    (path / "0002_drop_notes.sql").write_text("-- release 42\nALTER TABLE appointments DROP COLUMN notes;\n")
-    return path
+    return folder_with(tmp_path, **{"0002_drop_notes": "-- release 42\nALTER TABLE appointments DROP COLUMN notes;\n"})
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from ops.targets import RemoteDatabase, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
 from tests.helpers.http_site import Site, serving
+from tests.helpers.migrations import folder_with
 
-INITIAL = (REPO / "migrations" / "0001_initial_schema.sql").read_text()
 DROP_AUTH = "-- auth attempts move to the security service\nDROP TABLE auth_attempts;\n"
 
 
@@ -37,14 +37,6 @@ def db(client: Cloudflare, d1: D1State) -> RemoteDatabase:
     apply(database, discover(REPO / "migrations"))
     return database
 
-
-def folder_with(tmp_path: Path, **files: str) -> Path:
-    folder = tmp_path / "migrations"
-    folder.mkdir(exist_ok=True)
-    (folder / "0001_initial_schema.sql").write_text(INITIAL)
-    for name, sql in files.items():
-        (folder / f"{name}.sql").write_text(sql)
-    return folder
 
 
 def test_the_remote_check_reads_only_and_judges_as_the_local_one(

@@ -12,8 +12,7 @@ from ops.migrations import apply, discover
 from ops.serving import ServingQuery, gather, own_queries, read_corpus
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
-
-INITIAL = (REPO / "migrations" / "0001_initial_schema.sql").read_text()
+from tests.helpers.migrations import folder_with
 
 
 @pytest.fixture
@@ -24,15 +23,6 @@ def target(tmp_path: Path) -> Path:
         apply(db, discover(REPO / "migrations"))
     return path
 
-
-def folder_with(tmp_path: Path, **files: str) -> Path:
-    """The committed migrations plus `files` (name without .sql -> SQL text)."""
-    folder = tmp_path / "migrations"
-    folder.mkdir(exist_ok=True)
-    (folder / "0001_initial_schema.sql").write_text(INITIAL)
-    for name, sql in files.items():
-        (folder / f"{name}.sql").write_text(sql)
-    return folder
 
 
 def run(target: Path, folder: Path, queries: list[ServingQuery] | None = None) -> CheckReport:
