@@ -10,6 +10,10 @@ input (usage, project, config, policy config, credentials, unknown names), 3 `di
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -65,4 +69,33 @@ app.add_typer(tenants.app, name="tenants")
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if "pulumi_cloudflare" in sys.modules:
+            _exit_now(done.code)
+        raise
+
+
+def _exit_now(code: object) -> None:
+    """End a command that loaded the provider SDK without the interpreter's teardown.
+
+    Everything the command opened is closed by its own `with` blocks by now; what teardown would
+    still do is free the ~290,000 objects the SDK's modules hold, one by one: about 0.4 s on every
+    `plan` and `diff` (measured: `python -c "import pulumi, pulumi_cloudflare"` takes 1.58 s, 1.17 s
+    of it before teardown), with nothing to show outside this process. Exit handlers still run and
+    both streams are flushed, so output and exit code are exactly what `sys.exit` would give.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach it anyway
+            stream.flush()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1, as the interpreter does
+        print(code, file=sys.stderr)
+        sys.stderr.flush()
+        status = 1
+    os._exit(status)

@@ -169,6 +169,24 @@ def test_installed_console_script_plans_a_stack_from_the_repository() -> None:
     assert json.loads(result.stdout)["outputs"]["databaseName"] == "appointmentbooking-db-staging"
 
 
+def test_a_plan_process_ends_without_teardown_but_with_all_its_output_and_its_exit_code(tmp_path: Path) -> None:
+    """`bookingctl` skips the interpreter's teardown once the provider SDK is loaded (bookingctl/cli.py):
+    stdout piped to a file must still be complete, stderr too, and the exit code the gate's."""
+    script = Path(sys.executable).with_name("bookingctl")
+    out = tmp_path / "plan.md"
+    with out.open("w") as sink:
+        failed = subprocess.run([str(script), "plan", "production", "-f", "markdown"], cwd=REPO, stdout=sink,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    assert failed.returncode == 1  # the checklist evidence is missing: the gate's verdict, not a crash
+    text = out.read_text()
+    assert re.search(r"policy gate: FAIL: [1-9][0-9]* mandatory", text.split("\n\n")[1]), text[:300]
+    assert text.rstrip().endswith("</details>"), "the last bytes of the plan reached the file"
+    assert "placeholder" in failed.stderr
+    usage = subprocess.run([str(script), "plan", "production", "--policy-config", str(tmp_path / "missing.json")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and usage.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
 def test_cli_does_not_import_the_cloudflare_provider_until_a_command_plans() -> None:
     # Importing pulumi_cloudflare costs ~2-3 s; --help and non-planning commands must not pay it.
     code = ("import sys, bookingctl.cli, bookingctl.output, booking_shared.project; "
