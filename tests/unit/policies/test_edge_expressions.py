@@ -36,3 +36,15 @@ def test_a_turnstile_domain_allows_itself_and_its_subdomains_only() -> None:
     assert turnstile_covers(["www.instylehairboutique.co.za"], "www.instylehairboutique.co.za")
     assert not turnstile_covers(["www.instylehairboutique.co.za"], "instylehairboutique.co.za")
     assert not turnstile_covers(["hairboutique.co.za"], "www.instylehairboutique.co.za")
+
+
+def test_a_prepared_domain_set_answers_as_the_plain_list_does() -> None:
+    from booking_shared.edge import turnstile_domains
+
+    domains = ["instylehairboutique.co.za", "Book.GlamourSalon.co.za.", "www.salon.co.za"]
+    listed = turnstile_domains(domains)
+    for host in ("www.instylehairboutique.co.za", "book.glamoursalon.co.za", "a.book.glamoursalon.co.za",
+                 "glamoursalon.co.za", "salon.co.za", "www.salon.co.za", "evil-instylehairboutique.co.za"):
+        assert turnstile_covers(listed, host) == turnstile_covers(domains, host), host
+    assert not turnstile_covers(listed, "evil-instylehairboutique.co.za")
+    assert turnstile_covers(listed, "a.book.glamoursalon.co.za")
