@@ -40,6 +40,19 @@ PUBLIC_WRITE_ENDPOINTS: tuple[Endpoint, ...] = (LOGIN, BOOKINGS, MESSAGES, PAYME
 # Worker bindings (the reference Worker reads these names from `env`).
 TURNSTILE_SECRET_BINDING = "TURNSTILE_SECRET_KEY"
 RATE_LIMIT_BINDING = "TENANT_RATE_LIMITER"
+# With booking:saas: the secret of the second widget, whose domains are the SaaS salons' custom
+# hostnames (data, listed by `bookingctl tenants`), and the hostnames the main widget covers (a JSON
+# list), so the Worker knows which secret a request's hostname needs.
+TURNSTILE_SAAS_SECRET_BINDING = "TURNSTILE_SAAS_SECRET_KEY"
+SITE_HOSTNAMES_BINDING = "SITE_HOSTNAMES"
+
+
+def saas_turnstile_widget_name(worker_name: str) -> str:
+    """The SaaS salons' Turnstile widget's name: how `bookingctl tenants` and the policy pack find it.
+
+    Cloudflare does not keep widget names unique, so readers match the whole name, not a substring.
+    """
+    return f"{worker_name}-saas-salons"
 
 RATELIMIT_PHASE = "http_ratelimit"
 # Actions that stop or challenge a request: what the webhook must never meet.

@@ -385,5 +385,8 @@ def print_tenant_status(report: Any, fmt: str) -> None:
     for h in report.hostnames:
         if h.state in ("blocked", "pending") and h.records:
             print_publish(h.records, f"records to fix for {h.hostname} ({h.state})")
+    if report.not_on_widget:
+        console.print(Text(f"not on Turnstile widget {report.turnstile_widget} (the bot check fails there): "
+                           + ", ".join(report.not_on_widget)))
     counts = report.to_dict()["counts"]
     console.print(Text(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no SaaS tenants"))

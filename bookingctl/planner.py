@@ -61,6 +61,8 @@ class PlannedResource:
     raw_outputs: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     # Resource hooks bound to the resource, by lifecycle step: {"before_create": ["hook-name"], ...}.
     hooks: dict[str, list[str]] = field(default_factory=dict)
+    # ResourceOptions.ignore_changes: inputs the engine leaves as they are in the cloud.
+    ignore_changes: tuple[str, ...] = ()
 
     def value(self, *path: str | int) -> Any:
         """The unredacted input at `path`, e.g. `value("readReplication", "mode")`."""
@@ -80,6 +82,7 @@ class PlannedResource:
             "retainOnDelete": self.retain_on_delete,
             "dependencies": list(self.dependencies),
             "hooks": self.hooks,
+            **({"ignoreChanges": list(self.ignore_changes)} if self.ignore_changes else {}),
             "inputs": self.inputs,
         }
 
@@ -215,6 +218,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 raw_inputs=inputs,
                 raw_outputs=outputs,
                 hooks=_hooks(request),
+                ignore_changes=tuple(request.ignoreChanges),
             ))
         return response
 

@@ -16,6 +16,11 @@ payment initialisation. Three layers meet it, declared here and in the Worker:
 - **A Turnstile widget** whose domains cover the main domain and every tenant hostname; the booking
   UI renders it and the Worker verifies its token on booking creation (Siteverify) with the
   widget's secret, bound as a `secret_text` binding (the provider marks the `secret` output secret).
+- **With `booking:saas`, a second Turnstile widget for the SaaS salons.** Their custom hostnames
+  are data (`bookingctl tenants` adds each to this widget's domains), so the program declares the
+  widget with the fallback hostname alone (a widget needs one) and ignores changes to its domains.
+  Its secret is the `TURNSTILE_SAAS_SECRET_KEY` binding, and `SITE_HOSTNAMES` (the main widget's
+  hostnames, as JSON) tells the Worker which secret a request's hostname needs.
 
 Paystack's webhook is deliberately outside all three: it is called by Paystack's servers and
 proves itself with its HMAC signature; a challenge or a rate limit would drop payment confirmations
@@ -24,6 +29,7 @@ proves itself with its HMAC signature; a challenge or a rate limit would drop pa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,8 +40,11 @@ from booking_shared.edge import (
     PUBLIC_WRITE_ENDPOINTS,
     RATE_LIMIT_BINDING,
     RATELIMIT_PHASE,
+    SITE_HOSTNAMES_BINDING,
+    TURNSTILE_SAAS_SECRET_BINDING,
     TURNSTILE_SECRET_BINDING,
     rule_expression,
+    saas_turnstile_widget_name,
 )
 from infra.config import RateLimits
 
@@ -66,6 +75,10 @@ class EdgeProtectionArgs:
     rate_limits: RateLimits
     # Whether this stack declares the zones' http_ratelimit entry points (RateLimits.zone_ruleset).
     zone_rulesets: bool
+    # The Worker's name: the SaaS salons' widget is named after it (saas_turnstile_widget_name).
+    worker_name: str
+    # booking:saas.fallbackHostname; set: the SaaS salons' widget and its bindings are declared.
+    saas_fallback_hostname: str | None = None
 
 
 class EdgeProtection(pulumi.ComponentResource):
@@ -73,6 +86,8 @@ class EdgeProtection(pulumi.ComponentResource):
 
     worker_bindings: list[cloudflare.WorkerVersionBindingArgsDict]
     turnstile_sitekey: pulumi.Output[str]
+    # The SaaS salons' widget's site key (None without booking:saas).
+    turnstile_saas_sitekey: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: EdgeProtectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("booking:edge:EdgeProtection", name, None, opts)
@@ -128,4 +143,28 @@ class EdgeProtection(pulumi.ComponentResource):
              "simple": {"limit": float(worker.limit), "period": worker.period}},
         ]
         self.turnstile_sitekey = widget.sitekey
-        self.register_outputs({"turnstileSitekey": self.turnstile_sitekey})
+        self.turnstile_saas_sitekey = None
+        if args.saas_fallback_hostname is not None:
+            saas_widget = cloudflare.TurnstileWidget(
+                f"{name}-turnstile-saas",
+                account_id=args.account_id,
+                # Deterministic: `bookingctl tenants` finds the widget by this name.
+                name=saas_turnstile_widget_name(args.worker_name),
+                # A widget needs at least one hostname; the salons' own are added as data.
+                domains=[args.saas_fallback_hostname],
+                mode="managed",
+                # `bookingctl tenants add/remove` manage this widget's domains (the salons' custom
+                # hostnames are rows, not stack config): without ignore_changes every `pulumi up`
+                # would set them back to the fallback hostname alone and fail every SaaS booking.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["domains"]),
+            )
+            self.worker_bindings += [
+                {"type": "secret_text", "name": TURNSTILE_SAAS_SECRET_BINDING,
+                 "text": pulumi.Output.secret(saas_widget.secret)},
+                # The hostnames the main widget covers: any other hostname is a SaaS salon's.
+                {"type": "plain_text", "name": SITE_HOSTNAMES_BINDING,
+                 "text": json.dumps(sorted(set(args.hostnames)))},
+            ]
+            self.turnstile_saas_sitekey = saas_widget.sitekey
+        self.register_outputs({"turnstileSitekey": self.turnstile_sitekey,
+                               "turnstileSaasSitekey": self.turnstile_saas_sitekey})

@@ -130,6 +130,8 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "saasFallbackHostname": saas.fallback_origin if saas else None,
         "healthCheckId": monitoring.health_check_id if monitoring else None,
         "turnstileSitekey": edge.turnstile_sitekey,
+        # The SaaS salons' widget (booking:saas): the booking UI renders it on a salon's own hostname.
+        "turnstileSaasSitekey": edge.turnstile_saas_sitekey,
     }
 
 
@@ -152,4 +154,6 @@ def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
         hostnames=[cfg.domain, *(t.hostname for t in cfg.tenants)],
         rate_limits=cfg.rate_limits,
         zone_rulesets=cfg.owns_zone_rulesets,
+        worker_name=cfg.worker_name,
+        saas_fallback_hostname=cfg.saas.fallback_hostname if cfg.saas is not None else None,
     )

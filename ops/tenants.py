@@ -13,6 +13,14 @@ main domain, `booking:tenants` on the per-zone path) are not SaaS rows and are l
 Reads are retried by the SDK; writes (the D1 row, the custom hostname) go out through
 `ops.targets.writer()`, never retried blindly: after a lost answer the state is read back, and the
 write is sent again only when it did not land.
+
+A SaaS salon's booking form is verified by the SaaS salons' Turnstile widget (infra/edge.py, found
+by its name), whose domains are data like the custom hostnames: `add` lists the salon's hostname
+there before writing anything else (so a refusal, such as Cloudflare's per-widget hostname limit,
+leaves nothing half done), `remove` unlists it once the custom hostname is gone, and `status`
+reports active tenants' hostnames the widget does not list. A widget update is a PUT of the whole
+widget (read, then replaced): two `add`s at the same moment can lose one's hostname, which the next
+`status` reports and another `add` repairs.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import idna
 
 from booking_shared.clock import today
+from booking_shared.edge import turnstile_covers
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
 from ops.targets import Database, LocalDatabase, UncertainWriteError, require_tables, writer
 
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
     from cloudflare.types.custom_hostnames.custom_hostname_create_response import CustomHostnameCreateResponse
     from cloudflare.types.custom_hostnames.custom_hostname_edit_response import CustomHostnameEditResponse
     from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
+    from cloudflare.types.turnstile.widget_list_response import WidgetListResponse
 
     CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse | CustomHostnameEditResponse
 
@@ -65,6 +75,10 @@ class SaasZone:
     zone_id: str
     fallback_hostname: str
     min_tls_version: str = "1.2"
+    # The account and name of the SaaS salons' Turnstile widget (booking_shared.edge.
+    # saas_turnstile_widget_name). None: the operations leave Turnstile alone.
+    account_id: str | None = None
+    turnstile_widget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,10 @@ class StatusReport:
     hostnames: tuple[HostnameState, ...]
     waited_seconds: float = 0.0
     polls: int = 1
+    # The SaaS salons' Turnstile widget's name (None: not checked) and the active tenants'
+    # hostnames it does not list: bookings there fail the bot check (403).
+    turnstile_widget: str | None = None
+    not_on_widget: tuple[str, ...] = ()
 
     def of_state(self, *states: str) -> list[HostnameState]:
         return [h for h in self.hostnames if h.state in states]
@@ -119,6 +137,7 @@ class StatusReport:
             counts[h.state] = counts.get(h.state, 0) + 1
         return {"zoneId": self.zone_id, "fallbackOrigin": self.fallback_origin, "counts": counts,
                 "polls": self.polls, "waitedSeconds": round(self.waited_seconds, 1),
+                "turnstile": {"widget": self.turnstile_widget, "missing": list(self.not_on_widget)},
                 "hostnames": [h.to_dict() for h in self.hostnames]}
 
 
@@ -350,6 +369,71 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
                          (waiting, *blockers), records)
 
 
+# --- the SaaS salons' Turnstile widget ----------------------------------------------------------
+
+def saas_widget(client: Cloudflare, zone: SaasZone) -> WidgetListResponse:
+    """The SaaS salons' widget, found by its whole name (the API's filter matches substrings)."""
+    assert zone.account_id is not None and zone.turnstile_widget is not None
+    name = zone.turnstile_widget
+    found = [w for w in client.turnstile.widgets.list(account_id=zone.account_id, filter=f"name:{name}",
+                                                      per_page=PAGE_SIZE) if w.name == name]
+    if not found:
+        raise TenantError(f"no Turnstile widget named {name} in account {zone.account_id}: `pulumi up` declares it "
+                          "with booking:saas (infra/edge.py); without it no SaaS salon's booking passes the bot check")
+    if len(found) > 1:
+        raise TenantError(f"{len(found)} Turnstile widgets are named {name} ({', '.join(w.sitekey for w in found)}): "
+                          "keep the one the stack declares (`pulumi stack output turnstileSaasSitekey`) and delete "
+                          "the others")
+    return found[0]
+
+
+def _set_widget_domains(client: Cloudflare, zone: SaasZone, widget: WidgetListResponse, domains: list[str]) -> None:
+    """Replace the widget's domains, keeping its other settings (a PUT sets every field).
+
+    A PUT of the whole widget asks for the same end state however often it is sent, so the SDK's
+    normal client, which retries a lost answer, is fine here (unlike the creations above).
+    """
+    assert zone.account_id is not None
+    client.turnstile.widgets.update(widget.sitekey, account_id=zone.account_id, domains=domains, mode=widget.mode,
+                                    name=widget.name, bot_fight_mode=widget.bot_fight_mode,
+                                    clearance_level=widget.clearance_level, ephemeral_id=widget.ephemeral_id,
+                                    offlabel=widget.offlabel, region=widget.region)
+
+
+def _list_on_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
+    """Add the salon's hostname to the SaaS widget's domains; nothing is sent when it is listed."""
+    import cloudflare
+
+    widget = saas_widget(client, zone)
+    if turnstile_covers(list(widget.domains), hostname):
+        return
+    try:
+        _set_widget_domains(client, zone, widget, [*widget.domains, hostname])
+    except (cloudflare.BadRequestError, cloudflare.UnprocessableEntityError) as refused:
+        raise TenantError(
+            f"Cloudflare refused to add {hostname} to Turnstile widget {widget.name} (it lists {len(widget.domains)} "
+            f"hostnames): {_api_message(refused)}; on non-Enterprise plans a widget takes a limited number of "
+            "hostnames (Cloudflare's per-widget hostname limit), and Turnstile Enterprise's \"any hostname\" is the "
+            "way past it; nothing was written (no tenant row, no custom hostname)") from None
+
+
+def _unlist_from_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
+    """Take the salon's hostname off the SaaS widget's domains (never the last one: a widget needs one)."""
+    widget = saas_widget(client, zone)
+    kept = [d for d in widget.domains if normalize(d) != hostname]
+    if len(kept) == len(widget.domains) or not kept:
+        return
+    _set_widget_domains(client, zone, widget, kept)
+
+
+def _api_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("message"):
+        return str(errors[0]["message"])
+    return str(exc)
+
+
 # --- the operations ----------------------------------------------------------------------------
 
 def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, str],
@@ -384,7 +468,8 @@ def _check_new(slug: str, hostname: str, zone: SaasZone, served: Mapping[str, st
 def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, hostname: str, *,
                name: str | None = None, served: Mapping[str, str] | None = None,
                taken: Mapping[str, str] | None = None) -> Onboarding:
-    """Write the tenant row (unless it is there) and create its custom hostname (unless it exists).
+    """List the hostname on the SaaS Turnstile widget, write the tenant row (unless it is there) and
+    create its custom hostname (unless it exists).
 
     Running it again after any failure completes what is missing; it never creates a second row or
     hostname. Returns what the salon must publish. `taken`: hostnames other stacks serve -> where.
@@ -399,6 +484,10 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
     if row is not None and row.get("hostname") and normalize(str(row["hostname"])) != hostname:
         raise TenantInputError(f"tenant {slug} already has hostname {row['hostname']}; `tenants remove {slug}` first "
                                "(a salon has one hostname on the SaaS path)")
+
+    # First: a refusal here (the widget's hostname limit) must leave no row and no custom hostname.
+    if zone.turnstile_widget is not None:
+        _list_on_widget(client, zone, hostname)
 
     row_created = False
     if row is None:
@@ -445,7 +534,8 @@ def status(db: Database, client: Cloudflare, zone: SaasZone, *, slug: str | None
             "initializing", "pending_deployment")
         elapsed = clock() - started
         if not waiting or elapsed + interval > wait:
-            return StatusReport(report.zone_id, report.fallback_origin, report.hostnames, elapsed, polls)
+            return StatusReport(report.zone_id, report.fallback_origin, report.hostnames, elapsed, polls,
+                                report.turnstile_widget, report.not_on_widget)
         log(f"{len(report.of_state('pending'))} hostname(s) pending, {len(report.of_state('active'))} active; "
             f"reading again in {interval:g} s")
         sleep(interval)
@@ -478,7 +568,12 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
         for hostname, found in sorted(listed.items()):
             if hostname not in known:
                 states.append(hostname_state(found, None, zone))
-    return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states))
+    missing: tuple[str, ...] = ()
+    if zone.turnstile_widget is not None and saas_rows:
+        domains = list(saas_widget(client, zone).domains)
+        missing = tuple(h for h in sorted(saas_rows) if not turnstile_covers(domains, h))
+    return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states),
+                        turnstile_widget=zone.turnstile_widget, not_on_widget=missing)
 
 
 def future_appointments(db: Database, tenant_id: str) -> tuple[int, str | None]:
@@ -516,7 +611,8 @@ def _instant(value: str) -> dt.datetime | None:
 
 def remove_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, *, force: bool = False,
                   reason: str | None = None, served: Mapping[str, str] | None = None) -> Removal:
-    """Delete the tenant's custom hostname and suspend its row; refused while it has future bookings.
+    """Delete the tenant's custom hostname, take it off the SaaS Turnstile widget and suspend its row;
+    refused while it has future bookings.
 
     `force` needs a `reason`, recorded in `audit_logs`. The row is kept (status `suspended`, no
     hostname): appointments, services and accounts point at it, and `tenants add` brings it back.
@@ -544,6 +640,9 @@ def remove_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, *
         if found is not None:
             _delete(client, zone, found.id, hostname)
             deleted = True
+        # Once the hostname serves nothing, and before the row forgets it (a rerun still knows it).
+        if zone.turnstile_widget is not None:
+            _unlist_from_widget(client, zone, hostname)
         # Setting fixed values: sending it again after a lost answer changes nothing (landed() is False).
         _write(db, "UPDATE tenants SET status = 'suspended', hostname = NULL WHERE id = ?", [row["id"]],
                lambda: False, f"suspending tenant {slug}")

@@ -13,12 +13,14 @@ from booking_shared.edge import (
     PUBLIC_WRITE_ENDPOINTS,
     RATELIMIT_PHASE,
     STOPPING_ACTIONS,
+    TURNSTILE_SAAS_SECRET_BINDING,
     TURNSTILE_SECRET_BINDING,
     Endpoint,
     hosts_named,
     may_match_method,
     may_reach,
     owns_zone_rulesets,
+    saas_turnstile_widget_name,
     turnstile_covers,
     turnstile_domains,
 )
@@ -136,8 +138,8 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
         return
     domains = [str(d) for w in widgets for d in get(w.props, "domains") or []]
     listed = turnstile_domains(domains)
-    # The SaaS fallback hostname serves no booking form (salons' custom hostnames CNAME to it, and
-    # those are data the widget cannot list: a documented limit of the SaaS path).
+    # The SaaS fallback hostname serves no booking form (salons' custom hostnames CNAME to it; they
+    # are data, on the SaaS salons' widget, checked below for its presence only).
     served = {h for h, key in allowed_hostnames().items() if not key.endswith("saas.fallbackHostname")}
     for host in sorted(served):
         if not turnstile_covers(listed, host):
@@ -145,16 +147,34 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
                            "the widget does not render there, so no booking on that hostname can pass the Worker's "
                            "Siteverify check",
                            "derive the widget's domains from booking:domain and booking:tenants"), widgets[0].urn)
+    # With booking:saas the salons' custom hostnames are on a second widget, named after the Worker
+    # (its domains are data `bookingctl tenants` keeps, so only its presence can be checked here).
+    saas = _json(config_value("saas"))
+    worker_name = config_value("workerName")
+    required = [TURNSTILE_SECRET_BINDING]
+    if isinstance(saas, Mapping) and saas:
+        required.append(TURNSTILE_SAAS_SECRET_BINDING)
+        saas_name = saas_turnstile_widget_name(str(worker_name)) if isinstance(worker_name, str) else None
+        if not any(get(w.props, "name") == saas_name for w in widgets):
+            report(message(f"booking:saas is set but the stack declares no Turnstile widget named {saas_name} for "
+                           "the SaaS salons.",
+                           "a salon's custom hostname is on no widget, so every booking there fails the Worker's "
+                           "Siteverify check (403), and `bookingctl tenants add` has no widget to list it on",
+                           "keep EdgeProtection's SaaS widget (infra/edge.py, declared with booking:saas)"),
+                   widgets[0].urn)
     for version in of_type(args.resources, VERSION):
         kinds = {get(b, "name"): get(b, "type") for b in get(version.props, "bindings") or []}
-        if kinds.get(TURNSTILE_SECRET_BINDING) != "secret_text":
-            found = kinds.get(TURNSTILE_SECRET_BINDING)
-            report(message(f"The Worker has {'no' if found is None else repr(found)} {TURNSTILE_SECRET_BINDING} "
-                           "binding, not a secret_text one.",
-                           "the Worker verifies Turnstile tokens with the widget's secret; without it every booking "
-                           "fails, and a plain binding exposes the secret",
-                           "bind the widget's `secret` output as secret_text (EdgeProtection.worker_bindings)"),
-                   version.urn)
+        for binding in required:
+            if kinds.get(binding) != "secret_text":
+                found = kinds.get(binding)
+                report(message(f"The Worker has {'no' if found is None else repr(found)} {binding} "
+                               "binding, not a secret_text one.",
+                               "the Worker verifies Turnstile tokens with the widget's secret"
+                               + (" (the SaaS salons' widget's, on their hostnames)"
+                                  if binding == TURNSTILE_SAAS_SECRET_BINDING else "")
+                               + "; without it every booking there fails, and a plain binding exposes the secret",
+                               "bind the widget's `secret` output as secret_text (EdgeProtection.worker_bindings)"),
+                       version.urn)
 
 
 def check_webhook(args: StackValidationArgs, report: Report) -> None:
@@ -201,12 +221,12 @@ public_write_endpoints_rate_limited = make_stack_policy(
 turnstile_covers_all_hostnames = make_stack_policy(
     TURNSTILE_COVERS,
     "A Turnstile widget allows the main domain and every tenant hostname, and the Worker holds its secret as a "
-    "secret_text binding.",
+    "secret_text binding; with booking:saas, also the SaaS salons' widget and its secret_text binding.",
     check_turnstile,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
     remediation="Derive the widget's domains from booking:domain and booking:tenants; bind its secret as "
-                "secret_text.",
+                "secret_text; with booking:saas keep the SaaS salons' widget and bind its secret as secret_text.",
 )
 
 payment_webhook_not_challenged = make_stack_policy(

@@ -57,13 +57,15 @@ def other_stacks_hostnames(stack: str, project_dir: Path | None) -> dict[str, st
 
 
 def _saas(cfg: StackConfig, stack: str) -> SaasZone:
+    from booking_shared.edge import saas_turnstile_widget_name
     from ops.tenants import SaasZone
 
     if cfg.saas is None:
         raise UsageError(f"stack {stack} has no booking:saas, so salons cannot be added as custom hostnames; set "
                          f"booking:saas (zoneId, fallbackHostname) in Pulumi.{stack}.yaml and run `pulumi up`, or "
                          "give a salon whose zone is in this account a booking:tenants entry instead")
-    return SaasZone(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version)
+    return SaasZone(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version,
+                    account_id=cfg.account_id, turnstile_widget=saas_turnstile_widget_name(cfg.worker_name))
 
 
 @app.command("add")
@@ -75,11 +77,13 @@ def add(
     fmt: FormatOption = TableOrJson.table,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Onboard a salon: write its tenant row and create its custom hostname.
+    """Onboard a salon: list its hostname on the SaaS salons' Turnstile widget, write its tenant row and
+    create its custom hostname.
 
     Prints what the salon must publish: a CNAME from its hostname to the fallback hostname, and the
     ownership and certificate validation TXT records Cloudflare asks for. Running it again completes
-    a half-done onboarding and never creates anything twice.
+    a half-done onboarding and never creates anything twice. Exit 1, with nothing written, when
+    Cloudflare refuses the hostname on the widget (its per-widget hostname limit).
     """
     from bookingctl import output
     from ops.tenants import add_tenant
@@ -107,8 +111,9 @@ def status(
     """Each salon hostname's state (pending, active, blocked) and what blocks it.
 
     Reports drift both ways: a tenant row without its custom hostname and a custom hostname without
-    a row. Exit 1 when a hostname is blocked (naming the records to fix), on drift, when the zone's
-    fallback origin is not active, or when --wait ends with hostnames still pending.
+    a row; and an active tenant's hostname the SaaS Turnstile widget does not list. Exit 1 when a
+    hostname is blocked (naming the records to fix), on drift, when the zone's fallback origin is not
+    active, or when --wait ends with hostnames still pending.
     """
     from bookingctl import output
     from ops.tenants import status as run_status
@@ -130,6 +135,12 @@ def status(
     drift = report.of_state("missing-hostname", "no-tenant-row")
     if drift:
         problems.append("table and custom hostnames disagree: " + ", ".join(f"{h.hostname} ({h.state})" for h in drift))
+    if report.not_on_widget:
+        missing = list(report.not_on_widget)
+        problems.append(f"{len(missing)} not on Turnstile widget {report.turnstile_widget} (bookings there fail the "
+                        "bot check): " + ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                                                      else "")
+                        + "; `bookingctl tenants add SLUG HOSTNAME` lists them")
     if not report.fallback_active:
         problems.append(f"the fallback origin is {report.fallback_origin.get('status')}: run `pulumi up --stack "
                         f"{stack}` (it declares the fallback origin) and check its errors")
@@ -150,7 +161,8 @@ def remove(
     fmt: FormatOption = TableOrJson.table,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Take a salon off its hostname: delete the custom hostname and suspend its tenant row.
+    """Take a salon off its hostname: delete the custom hostname, take it off the SaaS Turnstile widget
+    and suspend its tenant row.
 
     Refused (exit 1) while the tenant has booked or confirmed appointments from today on, unless
     --force --reason. The row, its appointments and accounts are kept; `tenants add` restores it.

@@ -4,7 +4,8 @@ Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken befo
 so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
 URL; Workers keep versions and deployments; zones with Cloudflare for SaaS keep custom hostnames
 (paginated, moving from pending to active after some reads, or to a blocked state) and a fallback
-origin. Answers mirror the API (the envelope, the in-progress
+origin; Turnstile widgets (listed, read and replaced whole, with an optional per-widget hostname
+limit). Answers mirror the API (the envelope, the in-progress
 export status "active", the latest 10 deployments newest first); most tests drive it through the
 SDK with `_strict_response_validation=True`, so a response the SDK's models reject fails them.
 Faults are injected per request: 429, 5xx, slow responses, an export that fails, a download cut
@@ -123,6 +124,10 @@ class CloudflareDouble:
         self.saas_zones: dict[str, SaasZoneState] = {}
         self.custom_hostname_polls_needed = 2
         self.blocked_hostnames: dict[str, str] = {}
+        # Turnstile (see "Turnstile widgets" below): widgets by sitekey, and how many hostnames a
+        # widget may list (None: no limit; Cloudflare caps it on non-Enterprise plans).
+        self.turnstile_widgets: dict[str, dict[str, Any]] = {}
+        self.turnstile_hostname_limit: int | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -566,6 +571,8 @@ class CloudflareDouble:
                     return 200, _ok({"deployments": newest_first[:10]})
                 if match.group(2) == "deployments" and method == "POST":
                     return self._deploy(script, body, (query.get("force") or ["false"])[0] == "true")
+            if rest == "/challenges/widgets" or rest.startswith("/challenges/widgets/"):
+                return self.dispatch_turnstile(method, rest.removeprefix("/challenges/widgets"), query, body)
         return 404, _error(7000, f"No route for {method} {path}")
 
 
@@ -701,6 +708,87 @@ class CloudflareDouble:
             gone, zone.fallback_origin = zone.fallback_origin, None
             return 200, _ok({**gone, "status": "pending_deletion"})
         return 404, _error(7000, f"No route for {method} fallback_origin")
+
+    # --- Turnstile widgets, account-scoped -------------------------------------------------
+    #
+    # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
+    # `sitekey:` exact, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
+    # carry every field the SDK's `Widget` / `WidgetListResponse` require (the list leaves out the
+    # secret, as the API does). With `turnstile_hostname_limit` set, a PUT listing more hostnames
+    # is refused with 400; the real error's code and wording are not documented, so only its kind
+    # (a 4xx the SDK raises as BadRequestError) is what callers may rely on.
+
+    WIDGET_MODES = ("non-interactive", "invisible", "managed")
+
+    def add_turnstile_widget(self, name: str, domains: list[str], *, mode: str = "managed",
+                             clearance_level: str = "no_clearance") -> dict[str, Any]:
+        """A widget as `pulumi up` creates it; returned as stored (sitekey, secret, domains)."""
+        with self.lock:
+            self._seq += 1
+            sitekey = f"0x4AAAAAAA{self._seq:06d}{uuid.uuid4().hex[:6]}"
+            created = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=self._seq)).isoformat()
+            widget = {"sitekey": sitekey, "secret": f"0x4AAAAAAA-secret-{uuid.uuid4().hex}", "name": name,
+                      "domains": list(domains), "mode": mode, "clearance_level": clearance_level,
+                      "bot_fight_mode": False, "ephemeral_id": False, "offlabel": False, "region": "world",
+                      "created_on": created, "modified_on": created, "deployed_via": "api",
+                      "last_modified_via": "api"}
+            self.turnstile_widgets[sitekey] = widget
+            return widget
+
+    def dispatch_turnstile(self, method: str, rest: str, query: dict[str, list[str]],
+                           body: dict[str, Any]) -> tuple[int, Any]:
+        if rest == "" and method == "GET":
+            return self._list_turnstile_widgets(query)
+        sitekey = rest.removeprefix("/")
+        if "/" in sitekey or not sitekey:
+            return 404, _error(7000, f"No route for {method} /challenges/widgets{rest}")
+        widget = self.turnstile_widgets.get(sitekey)
+        if widget is None:
+            return 404, _error(10404, "Widget not found")
+        if method == "GET":
+            return 200, _ok(widget)
+        if method == "PUT":
+            return self._update_turnstile_widget(widget, body)
+        return 404, _error(7000, f"No route for {method} /challenges/widgets{rest}")
+
+    def _list_turnstile_widgets(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        page = int(float((query.get("page") or ["1"])[0]))
+        per_page = int(float((query.get("per_page") or ["25"])[0]))
+        if page < 1 or not 5 <= per_page <= 1000:
+            return 400, _error(10400, "page must be at least 1 and per_page between 5 and 1000")
+        wanted = (query.get("filter") or [""])[0]
+        field_name, colon, value = wanted.partition(":")
+        if wanted and (field_name not in ("name", "sitekey") or not colon):
+            return 400, _error(10400, f"invalid filter {wanted!r}: expected name:<value> or sitekey:<value>")
+        matching = [w for _key, w in sorted(self.turnstile_widgets.items())
+                    if not value or (field_name == "name" and value.lower() in w["name"].lower())
+                    or (field_name == "sitekey" and w["sitekey"] == value)]
+        items = [{k: v for k, v in w.items() if k != "secret"} for w in matching[(page - 1) * per_page:
+                                                                                 page * per_page]]
+        return 200, {"success": True, "errors": [], "messages": [], "result": items,
+                     "result_info": {"count": len(items), "page": page, "per_page": per_page,
+                                     "total_count": len(matching)}}
+
+    def _update_turnstile_widget(self, widget: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
+        domains, mode, name = body.get("domains"), body.get("mode"), body.get("name")
+        if not isinstance(domains, list) or not domains or not all(isinstance(d, str) and d for d in domains):
+            return 400, _error(10400, "domains: at least one hostname is required")
+        if mode not in self.WIDGET_MODES or not isinstance(name, str) or not name:
+            return 400, _error(10400, "mode (non-interactive, invisible or managed) and name are required")
+        if body.get("region", widget["region"]) != widget["region"]:
+            return 400, _error(10400, "region cannot be changed after creation")
+        limit = self.turnstile_hostname_limit
+        if limit is not None and len(set(domains)) > limit:
+            return 400, _error(10400, f"a widget may have at most {limit} hostnames on this plan")
+        # A PUT replaces the widget: a setting left out goes back to its default.
+        widget.update({"domains": list(dict.fromkeys(domains)), "mode": mode, "name": name,
+                       "bot_fight_mode": bool(body.get("bot_fight_mode", False)),
+                       "clearance_level": body.get("clearance_level", "no_clearance"),
+                       "ephemeral_id": bool(body.get("ephemeral_id", False)),
+                       "offlabel": bool(body.get("offlabel", False)),
+                       "modified_on": dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC).isoformat(),
+                       "last_modified_via": "api"})
+        return 200, _ok(widget)
 
 
 def _ok(result: Any) -> dict[str, Any]:

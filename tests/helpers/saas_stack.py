@@ -18,6 +18,8 @@ STACK = "saasdemo"
 SAAS_ZONE = "cd" * 16
 FALLBACK = "salons-staging.instylebookings.co.za"
 DATABASE = "appointmentbooking-db-staging"
+# The SaaS salons' Turnstile widget `pulumi up` declares for the stack (booking:workerName + suffix).
+SAAS_WIDGET = "appointmentbooking-api-staging-saas-salons"
 SAAS_CONFIG = f"""  booking:saas:
     zoneId: "{SAAS_ZONE}"
     fallbackHostname: {FALLBACK}

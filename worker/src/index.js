@@ -10,8 +10,9 @@
 // Booking creation (POST /api/bookings) shows the edge protection the infrastructure declares
 // (infra/edge.py): the per-tenant rate-limit binding TENANT_RATE_LIMITER first (a flood costs no
 // Siteverify call), then the Turnstile token checked with Siteverify and the widget's secret
-// TURNSTILE_SECRET_KEY: 429 past the limit, 403 without a token or with one Siteverify rejects,
-// 201 with the booking otherwise. Paystack's webhook (/api/payments/webhook) is never limited or
+// TURNSTILE_SECRET_KEY (on a stack with booking:saas, a SaaS salon's hostname, one not in
+// SITE_HOSTNAMES, is verified with the SaaS salons' widget's TURNSTILE_SAAS_SECRET_KEY): 429 past
+// the limit, 403 without a token or with one Siteverify rejects, 201 with the booking otherwise. Paystack's webhook (/api/payments/webhook) is never limited or
 // challenged: Paystack's servers cannot solve a challenge, and its HMAC signature proves it.
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
@@ -54,19 +55,50 @@ export async function withinLimit(env, request, endpoint) {
   return success;
 }
 
+// The hostnames the main widget covers (SITE_HOSTNAMES, a JSON list, bound with booking:saas);
+// as Turnstile reads a widget's domains, a listed hostname covers its subdomains too.
+export function onMainWidget(env, hostname) {
+  if (!env.SITE_HOSTNAMES) throw new Error("SITE_HOSTNAMES binding is missing");
+  let listed;
+  try {
+    listed = JSON.parse(env.SITE_HOSTNAMES);
+  } catch {
+    listed = null;
+  }
+  if (!Array.isArray(listed)) throw new Error("SITE_HOSTNAMES binding is not a JSON list of hostnames");
+  const host = hostname.toLowerCase().replace(/\.$/, "");
+  return listed.some((entry) => {
+    const domain = String(entry).toLowerCase().replace(/\.$/, "");
+    return host === domain || host.endsWith("." + domain);
+  });
+}
+
+// Which widget's secret verifies a token issued on `hostname`: the SaaS salons' widget (whose
+// domains `bookingctl tenants` keeps) on a hostname the main widget does not cover, when bound;
+// the main widget's otherwise.
+export function turnstileSecret(env, hostname) {
+  // Bound together (infra/edge.py); the SaaS secret without SITE_HOSTNAMES throws (503), as a
+  // missing secret does, rather than verifying the main domain with the wrong widget's secret.
+  if (env.TURNSTILE_SAAS_SECRET_KEY && !onMainWidget(env, hostname)) {
+    return env.TURNSTILE_SAAS_SECRET_KEY;
+  }
+  if (!env.TURNSTILE_SECRET_KEY) throw new Error("TURNSTILE_SECRET_KEY binding is missing");
+  return env.TURNSTILE_SECRET_KEY;
+}
+
 // Siteverify: the token must be genuine, unused, and issued for this hostname.
 export async function turnstileVerified(env, request, token) {
   if (!token || typeof token !== "string" || token.length > 2048) return false;
-  if (!env.TURNSTILE_SECRET_KEY) throw new Error("TURNSTILE_SECRET_KEY binding is missing");
+  const hostname = new URL(request.url).hostname;
   const form = new FormData();
-  form.append("secret", env.TURNSTILE_SECRET_KEY);
+  form.append("secret", turnstileSecret(env, hostname));
   form.append("response", token);
   const client = request.headers.get("cf-connecting-ip");
   if (client) form.append("remoteip", client);
   const res = await fetch(SITEVERIFY_URL, { method: "POST", body: form });
   if (!res.ok) return false;
   const outcome = await res.json();
-  return outcome.success === true && (!outcome.hostname || outcome.hostname === new URL(request.url).hostname);
+  return outcome.success === true && (!outcome.hostname || outcome.hostname === hostname);
 }
 
 export async function createBooking(request, env) {

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import cloudflare
 import pytest
 from cloudflare import Cloudflare
 from typer.testing import CliRunner
@@ -13,7 +14,15 @@ from typer.testing import CliRunner
 from bookingctl.cli import app
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
-from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, STACK, migrated_sqlite, saas_project
+from tests.helpers.saas_stack import (
+    DATABASE,
+    FALLBACK,
+    SAAS_WIDGET,
+    SAAS_ZONE,
+    STACK,
+    migrated_sqlite,
+    saas_project,
+)
 
 runner = CliRunner()
 
@@ -26,11 +35,17 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def d1(double: CloudflareDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> D1State:
-    """The stack's D1 (migrated) and its SaaS zone with an active fallback origin, reached through the SDK."""
+    """The stack's D1 (migrated), its SaaS zone with an active fallback origin and the SaaS salons'
+    Turnstile widget (as `pulumi up` leaves them), reached through the SDK."""
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
     zone = double.add_saas_zone(SAAS_ZONE)
     zone.fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
+    # The main widget of the same account first: its name holds the SaaS one's as no substring,
+    # but a name filter is a substring match, so a look-alike is there too.
+    double.add_turnstile_widget("appointmentbooking staging booking form", ["staging.instylehairboutique.co.za"])
+    double.add_turnstile_widget(SAAS_WIDGET + "-old", ["old.example.co.za"])
+    double.add_turnstile_widget(SAAS_WIDGET, [FALLBACK], clearance_level="managed")
     return double.add_database(DATABASE, migrated_sqlite(tmp_path / "seed.sqlite"))
 
 
@@ -97,10 +112,13 @@ def test_one_hundred_salons_onboarded_all_reach_active(project: Path, d1: D1Stat
     # start-up 100 times over would only slow the suite), then followed by the command itself.
     with remote_database(ACCOUNT, DATABASE, client=client) as db:
         for i in range(100):
-            onboarding = add_tenant(db, db.client, SaasZone(SAAS_ZONE, FALLBACK), f"salon-{i:03d}",
-                                    f"www.salon-{i:03d}.co.za")
+            onboarding = add_tenant(db, db.client, SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT,
+                                                            turnstile_widget=SAAS_WIDGET),
+                                    f"salon-{i:03d}", f"www.salon-{i:03d}.co.za")
             assert onboarding.row_created and onboarding.hostname_created and onboarding.state.state == "pending"
     assert len(rows(d1, "SELECT * FROM tenants WHERE status = 'active'")) == 100
+    # No per-widget hostname limit here (Turnstile Enterprise): every salon is on the widget.
+    assert len(widget(double)["domains"]) == 101
     code, out, err = run(project, "status", "--stack", STACK, "-f", "json", "--wait", "5m", "--interval", "0")
     assert code == 0, err
     report = json.loads(out)
@@ -304,3 +322,107 @@ def test_strict_sdk_accepts_every_answer_of_the_double(double: CloudflareDouble)
         assert origin is not None and origin.status == "active"
         assert sdk.custom_hostnames.delete(created.id, zone_id=SAAS_ZONE).id == created.id
     assert ACCOUNT  # the account-scoped routes are untouched by the zone section
+
+
+# --- the SaaS salons' Turnstile widget -----------------------------------------------------------
+
+def widget(double: CloudflareDouble, name: str = SAAS_WIDGET) -> dict[str, object]:
+    [found] = [w for w in double.turnstile_widgets.values() if w["name"] == name]
+    return found
+
+
+def widget_puts(double: CloudflareDouble) -> list[str]:
+    return [p for m, p in double.requests if m == "PUT" and "/challenges/widgets/" in p]
+
+
+def test_add_lists_the_hostname_on_the_saas_widget_keeping_its_other_settings(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    code, _, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert code == 0, err
+    saas = widget(double)
+    assert saas["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
+    assert (saas["mode"], saas["clearance_level"], saas["region"]) == ("managed", "managed", "world")
+    assert widget(double, SAAS_WIDGET + "-old")["domains"] == ["old.example.co.za"], "only the exact name is touched"
+    assert widget_puts(double) == [f"/client/v4/accounts/{ACCOUNT}/challenges/widgets/{saas['sitekey']}"]
+
+
+def test_a_second_add_sends_nothing_to_the_widget(project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    for _ in range(2):
+        code, _, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+        assert code == 0, err
+    assert len(widget_puts(double)) == 1
+    assert widget(double)["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
+
+
+def test_the_widgets_hostname_limit_refuses_the_salon_and_nothing_is_written(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.turnstile_hostname_limit = 2
+    assert run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)[0] == 0
+    code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "www.fadekings.co.za" in line and "per-widget hostname limit" in line and '"any hostname"' in line
+    assert "Traceback" not in err
+    assert rows(d1, "SELECT slug FROM tenants") == [("glamour",)]
+    assert [h["hostname"] for h in double.saas_zones[SAAS_ZONE].hostnames.values()] == ["www.glamoursalon.co.za"]
+    assert widget(double)["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
+
+
+def test_remove_unlists_the_hostname_from_the_widget_after_deleting_the_custom_hostname(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
+    code, _, err = run(project, "remove", "glamour", "--stack", STACK)
+    assert code == 0, err
+    assert widget(double)["domains"] == [FALLBACK, "www.fadekings.co.za"]
+    delete = next(i for i, (m, p) in enumerate(double.requests) if m == "DELETE" and "/custom_hostnames/" in p)
+    put = max(i for i, (m, p) in enumerate(double.requests) if m == "PUT" and "/challenges/widgets/" in p)
+    assert delete < put, "the hostname stays on the widget until its custom hostname is gone"
+    assert run(project, "status", "--stack", STACK)[0] == 0
+
+
+def test_status_reports_an_active_tenants_hostname_missing_from_the_widget(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK)[0] == 0
+    widget(double)["domains"] = [FALLBACK, "www.fadekings.co.za"]  # changed by hand in the dashboard
+    code, out, err = run(project, "status", "--stack", STACK, "-f", "json")
+    assert code == 1
+    assert json.loads(out)["turnstile"] == {"widget": SAAS_WIDGET, "missing": ["www.glamoursalon.co.za"]}
+    assert f"1 not on Turnstile widget {SAAS_WIDGET}" in err and "www.glamoursalon.co.za" in err
+    assert "www.fadekings.co.za" not in err
+    # `tenants add` again puts it back.
+    assert run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)[0] == 0
+    assert run(project, "status", "--stack", STACK)[0] == 0
+
+
+def test_without_the_saas_widget_add_is_refused_before_anything_is_written(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.turnstile_widgets = {k: w for k, w in double.turnstile_widgets.items() if w["name"] != SAAS_WIDGET}
+    code, _, err = run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert code == 1 and SAAS_WIDGET in err and "pulumi up" in err
+    assert rows(d1, "SELECT * FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
+def test_strict_sdk_accepts_every_turnstile_answer_of_the_double(double: CloudflareDouble) -> None:
+    """The double's widget answers fit the SDK's Widget and WidgetListResponse (strict validation)."""
+    for i in range(7):
+        double.add_turnstile_widget(f"form-{i}", [f"www.s{i}.co.za"])
+    saas = double.add_turnstile_widget(SAAS_WIDGET, [FALLBACK])
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
+                    max_retries=0) as sdk:
+        everything = list(sdk.turnstile.widgets.list(account_id=ACCOUNT, per_page=5))  # two pages and an empty one
+        assert len(everything) == 8
+        [found] = sdk.turnstile.widgets.list(account_id=ACCOUNT, filter="name:SAAS-SALONS")
+        assert found.sitekey == saas["sitekey"] and found.domains == [FALLBACK]
+        got = sdk.turnstile.widgets.get(saas["sitekey"], account_id=ACCOUNT)
+        assert got is not None and got.secret == saas["secret"]
+        updated = sdk.turnstile.widgets.update(saas["sitekey"], account_id=ACCOUNT, domains=[FALLBACK, "www.a.co.za"],
+                                               mode="managed", name=SAAS_WIDGET)
+        assert updated is not None and updated.domains == [FALLBACK, "www.a.co.za"]
+        double.turnstile_hostname_limit = 1
+        with pytest.raises(cloudflare.BadRequestError):
+            sdk.turnstile.widgets.update(saas["sitekey"], account_id=ACCOUNT, domains=[FALLBACK, "www.b.co.za"],
+                                         mode="managed", name=SAAS_WIDGET)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
 import pytest
 
 from booking_shared.project import Project, load_stack
+from booking_shared.tokens import VERSION
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
 from tests.helpers import PlanFn
@@ -95,3 +97,38 @@ def test_staging_with_a_saas_zone_of_its_own_passes_isolation(project: Project, 
         result = gate(pack, plan)
     assert not found(result, HOSTNAMES) and not found(result, ROUTES)
     assert result.passed
+
+
+# --- turnstile-covers-all-hostnames on the SaaS path -------------------------------------------
+
+TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
+
+
+def test_the_saas_widget_and_its_secret_binding_pass(saas_pack: PackProcess, saas_production: Plan) -> None:
+    assert found(gate(saas_pack, saas_production, evidence=COMPLETE_EVIDENCE), TURNSTILE_COVERS) == []
+
+
+def test_booking_saas_without_the_saas_widget_is_a_violation(saas_pack: PackProcess, saas_production: Plan) -> None:
+    plan = dataclasses.replace(saas_production,
+                               resources=[r for r in saas_production.resources if r.name != "edge-turnstile-saas"])
+    [v] = found(gate(saas_pack, plan, evidence=COMPLETE_EVIDENCE), TURNSTILE_COVERS)
+    assert v.level == "mandatory" and "appointmentbooking-api-saas-salons" in v.message
+
+
+def test_a_renamed_saas_widget_is_a_violation(saas_pack: PackProcess, saas_production: Plan) -> None:
+    plan = changed(saas_production, "edge-turnstile-saas", ("name",), "salons")
+    [v] = found(gate(saas_pack, plan, evidence=COMPLETE_EVIDENCE), TURNSTILE_COVERS)
+    assert "no Turnstile widget named appointmentbooking-api-saas-salons" in v.message
+
+
+def test_the_saas_widgets_secret_bound_as_plain_text_is_a_violation(
+        saas_pack: PackProcess, saas_production: Plan) -> None:
+    names = [b["name"] for b in saas_production.one(VERSION).value("bindings")]
+    plan = changed(saas_production, "api-version", ("bindings", names.index("TURNSTILE_SAAS_SECRET_KEY"), "type"),
+                   "plain_text")
+    [v] = found(gate(saas_pack, plan, evidence=COMPLETE_EVIDENCE), TURNSTILE_COVERS)
+    assert "'plain_text' TURNSTILE_SAAS_SECRET_KEY binding" in v.message
+
+
+def test_without_booking_saas_the_saas_binding_is_not_required(prod_pack: PackProcess, production: Plan) -> None:
+    assert found(gate(prod_pack, production, evidence=COMPLETE_EVIDENCE), TURNSTILE_COVERS) == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+from booking_shared.edge import SITE_HOSTNAMES_BINDING, TURNSTILE_SAAS_SECRET_BINDING, TURNSTILE_SECRET_BINDING
 from booking_shared.naming import PAGES_ORIGIN_VAR
-from booking_shared.tokens import DEPLOYMENT, DNS, FALLBACK_ORIGIN, PAGES, PAGES_DOMAIN, ROUTE, VERSION
+from booking_shared.tokens import DEPLOYMENT, DNS, FALLBACK_ORIGIN, PAGES, PAGES_DOMAIN, ROUTE, TURNSTILE, VERSION
 from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 
@@ -48,8 +51,9 @@ def test_saas_path_is_one_component_of_three_resources(plan_with: PlanFn, produc
     [component] = [r for r in plan.resources if r.type == "booking:saas:SaasZone"]
     children = {r.type for r in plan.resources if r.parent == component.urn}
     assert children == {DNS, FALLBACK_ORIGIN, ROUTE}
-    # The component and its three children, plus the SaaS zone's own rate-limiting ruleset (edge).
-    assert len(plan.resources) == len(production.resources) + 5
+    # The component and its three children, plus the SaaS zone's own rate-limiting ruleset and the
+    # SaaS salons' Turnstile widget (edge).
+    assert len(plan.resources) == len(production.resources) + 6
     rulesets = [r for r in plan.resources if r.type == "cloudflare:index/ruleset:Ruleset"]
     assert SAAS_ZONE in {r.value("zoneId") for r in rulesets}
     assert not any(r.value("name") == SAAS["fallbackHostname"] for r in plan.of_type(PAGES_DOMAIN))
@@ -70,3 +74,42 @@ def test_on_the_saas_path_the_worker_serves_salon_pages_from_the_pages_project(p
     assert plan.one(PAGES).urn in plan.one(VERSION).dependencies
     plain = {b["name"] for b in production.one(VERSION).value("bindings")}
     assert PAGES_ORIGIN_VAR not in plain, "a stack without booking:saas keeps its own origin"
+
+
+TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+
+
+def test_saas_salons_get_a_second_turnstile_widget_whose_domains_are_data(plan_with: PlanFn) -> None:
+    plan = saas_plan(plan_with)
+    widgets = {r.name: r for r in plan.of_type(TURNSTILE)}
+    assert set(widgets) == {"edge-turnstile", "edge-turnstile-saas"}
+    saas = widgets["edge-turnstile-saas"]
+    # Named after the Worker, so `bookingctl tenants` finds it; the fallback hostname because a
+    # widget needs one; its domains ignored, because `bookingctl tenants` lists the salons there.
+    assert saas.value("name") == "appointmentbooking-api-saas-salons"
+    assert saas.value("domains") == [SAAS["fallbackHostname"]]
+    assert saas.value("mode") == "managed"
+    assert saas.ignore_changes == ("domains",)
+    assert saas.to_dict()["ignoreChanges"] == ["domains"]
+    assert widgets["edge-turnstile"].ignore_changes == ()
+    assert widgets["edge-turnstile"].value("domains") == ["www.instylehairboutique.co.za"]
+
+
+def test_the_worker_gets_the_saas_widgets_secret_and_the_main_widgets_hostnames(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:saas": SAAS, "booking:tenants": TENANTS})
+    bindings = {b["name"]: b for b in plan.one(VERSION).value("bindings")}
+    assert bindings[TURNSTILE_SAAS_SECRET_BINDING] == {"type": "secret_text", "name": TURNSTILE_SAAS_SECRET_BINDING,
+                                                       "text": "0x4AAAAAAAplannedSecretNotReal"}
+    assert bindings[TURNSTILE_SECRET_BINDING]["type"] == "secret_text"
+    site = bindings[SITE_HOSTNAMES_BINDING]
+    assert site["type"] == "plain_text"
+    assert json.loads(site["text"]) == ["book.glamoursalon.co.za", "www.instylehairboutique.co.za"]
+    assert "0x4AAAAAAAplannedSecretNotReal" not in json.dumps(plan.to_dict())
+    assert plan.outputs["turnstileSaasSitekey"] == "0x4AAAAAAAplannedSiteKey"
+
+
+def test_without_booking_saas_there_is_one_widget_and_no_saas_binding(production: Plan) -> None:
+    assert [r.name for r in production.of_type(TURNSTILE)] == ["edge-turnstile"]
+    names = {b["name"] for b in production.one(VERSION).value("bindings")}
+    assert TURNSTILE_SAAS_SECRET_BINDING not in names and SITE_HOSTNAMES_BINDING not in names
+    assert production.outputs["turnstileSaasSitekey"] is None
