@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,10 +199,16 @@ def _mine(table: ScopedTable, scope: dict[str, ScopedTable]) -> str:
     if table.direct:
         named = " OR ".join(f"{quote_ident(c)} = ?1" for c in table.direct)
         return f"({named}) AND NOT ({_theirs(table, scope)})"
-    reached = " OR ".join(
+    return f"({_through(table, scope, _mine)}) AND NOT ({_theirs(table, scope)})"
+
+
+def _through(table: ScopedTable, scope: dict[str, ScopedTable],
+             parent_condition: Callable[[ScopedTable, dict[str, ScopedTable]], str]) -> str:
+    """SQL condition: one of the table's links points at a parent row meeting `parent_condition`.
+    COALESCE: a NULL reference points at nothing."""
+    return " OR ".join(
         f"COALESCE({quote_ident(lk.column)} IN (SELECT {quote_ident(lk.parent_column)} FROM {quote_ident(lk.parent)} "
-        f"WHERE {_mine(scope[lk.parent], scope)}), 0)" for lk in table.through)
-    return f"({reached}) AND NOT ({_theirs(table, scope)})"
+        f"WHERE {parent_condition(scope[lk.parent], scope)}), 0)" for lk in table.through)
 
 
 def _theirs(table: ScopedTable, scope: dict[str, ScopedTable]) -> str:
@@ -210,9 +217,7 @@ def _theirs(table: ScopedTable, scope: dict[str, ScopedTable]) -> str:
         return '"id" <> ?1'
     if table.direct:
         return " OR ".join(f"COALESCE({quote_ident(c)} <> ?1, 0)" for c in table.direct)
-    return " OR ".join(
-        f"COALESCE({quote_ident(lk.column)} IN (SELECT {quote_ident(lk.parent_column)} FROM {quote_ident(lk.parent)} "
-        f"WHERE {_theirs(scope[lk.parent], scope)}), 0)" for lk in table.through)
+    return _through(table, scope, _theirs)
 
 
 def _reached(table: ScopedTable, scope: dict[str, ScopedTable]) -> str:
@@ -221,9 +226,7 @@ def _reached(table: ScopedTable, scope: dict[str, ScopedTable]) -> str:
         return '"id" = ?1'
     if table.direct:
         return " OR ".join(f"{quote_ident(c)} = ?1" for c in table.direct)
-    return " OR ".join(
-        f"COALESCE({quote_ident(lk.column)} IN (SELECT {quote_ident(lk.parent_column)} FROM {quote_ident(lk.parent)} "
-        f"WHERE {_mine(scope[lk.parent], scope)}), 0)" for lk in table.through)
+    return _through(table, scope, _mine)
 
 
 # --- reading rows as literals -----------------------------------------------------------------
@@ -617,8 +620,6 @@ def _apply_remote(db: RemoteDatabase, plan: RestorePlan, sql: list[str], log: Lo
             except cloudflare.RateLimitError:
                 # A 429 is D1 refusing the request outright: nothing of it was applied.
                 log("D1 rate-limited the request (nothing was applied); sending it once more in 2 s")
-                import time
-
                 time.sleep(2)
                 db.execute(text)
         except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
