@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ops.rollback import RollbackResult, rollback
+from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
+from ops import quarantine
+from ops.rollback import RollbackResult, deployments, rollback, shares, sole_version
 from ops.targets import remote_database
 from ops.verify import VerifyResult, verify
 
@@ -105,10 +107,6 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
     workerVersionId`). Drift is what `pulumi refresh` cannot see: the provider reads the state's
     deployment by id, and a rollback leaves that deployment in place.
     """
-    from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
-    from ops import quarantine
-    from ops.rollback import deployments, shares, sole_version
-
     history = deployments(client, site.account_id, site.worker_name)
     serving = shares(history[0]) if history else {}
     messages = [(d, (d.annotations.workers_message if d.annotations else None) or "") for d in history]
