@@ -15,7 +15,6 @@ from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 
-
 # The repository's migrations, in order: what applying them all applies.
 COMMITTED = [m.name for m in discover(REPO / "migrations")]
 
