@@ -18,6 +18,7 @@ from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 # The repository's migrations, in order: what applying them all applies.
 COMMITTED = [m.name for m in discover(REPO / "migrations")]
 
+
 @pytest.fixture
 def d1(double: CloudflareDouble) -> D1State:
     return double.add_database("appointmentbooking-db-staging")
