@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -127,11 +127,11 @@ def declare_widgets(name: str, args: TurnstileArgs, parent: pulumi.Resource) -> 
     return out
 
 
-def saas_widget_hooks(ctx: SaasWidgetContext, index: int) -> pulumi.ResourceHookBinding:
-    """The hook that lists SaaS widget `index`'s salons again after the engine created or updated it.
+def relist_callback(ctx: SaasWidgetContext, index: int) -> Callable[[pulumi.ResourceHookArgs], Awaitable[None]]:
+    """What the engine awaits after SaaS widget `index` was created or updated: list its salons again.
 
     It imports the operation only when it fires (a plan never loads the SDK for it) and runs it on a
-    worker thread. Hooks never run in preview or under mocks; the operation is tested directly.
+    worker thread, so the program's event loop stays free for the engine's other callbacks.
     """
 
     async def relist(args: pulumi.ResourceHookArgs) -> None:
@@ -142,5 +142,13 @@ def saas_widget_hooks(ctx: SaasWidgetContext, index: int) -> pulumi.ResourceHook
         await asyncio.to_thread(relist_saas_widget, ctx, index, sitekey, created=not args.old_outputs,
                                 log=pulumi.log.info)
 
-    hook = pulumi.ResourceHook(f"booking-saas-widget-{index}-relist", relist)
+    return relist
+
+
+def saas_widget_hooks(ctx: SaasWidgetContext, index: int) -> pulumi.ResourceHookBinding:
+    """The hook binding of SaaS widget `index`: after it is created (a replacement too) or updated.
+
+    Hooks never run in preview or under mocks; the operation is tested directly.
+    """
+    hook = pulumi.ResourceHook(f"booking-saas-widget-{index}-relist", relist_callback(ctx, index))
     return pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])

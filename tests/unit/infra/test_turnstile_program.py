@@ -3,9 +3,15 @@ of the plan's size, SaaS widgets whose domains are data, the Worker's bindings a
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+
+import pulumi
+import pytest
 
 from booking_shared.tokens import TURNSTILE, VERSION
+from booking_shared.turnstile import SaasWidgetContext
 from bookingctl.planner import Plan, PlannedResource
 from tests.helpers import PlanFn
 
@@ -93,3 +99,34 @@ def test_every_saas_widget_relists_its_salons_after_an_update_or_a_replacement(p
                                                   "after_update": ["booking-saas-widget-0-relist"]}
     assert found["edge-turnstile-saas-1"].hooks["after_update"] == ["booking-saas-widget-1-relist"]
     assert found["edge-turnstile"].hooks == {}
+
+
+def test_the_relist_hook_runs_the_operation_off_the_event_loop_for_its_widget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine serves hook callbacks on the program's event loop: the operation (HTTP calls) runs
+    on a worker thread, told its widget, its sitekey and whether the widget was just created."""
+    import ops.turnstile_hooks
+    from infra.turnstile import relist_callback
+
+    seen: list[tuple[object, ...]] = []
+
+    def fake(ctx: SaasWidgetContext, index: int, sitekey: str, *, created: bool, log: object) -> list[str]:
+        seen.append((threading.current_thread(), index, sitekey, created))
+        return []
+
+    monkeypatch.setattr(ops.turnstile_hooks, "relist_saas_widget", fake)
+    ctx = SaasWidgetContext(stack="production", account_id="a" * 32, database_name="appointmentbooking-db",
+                            worker_name="appointmentbooking-api", fallback_hostname=FALLBACK, plan="free")
+    relist = relist_callback(ctx, 1)
+    update = pulumi.ResourceHookArgs(urn="urn", id="0x4key", name="edge-turnstile-saas-1", type=TURNSTILE,
+                                     new_outputs={"sitekey": "0x4key"}, old_outputs={"sitekey": "0x4key"})
+    create = pulumi.ResourceHookArgs(urn="urn", id="0x4new", name="edge-turnstile-saas-1", type=TURNSTILE,
+                                     new_outputs={"sitekey": "0x4new"})
+
+    async def run() -> threading.Thread:
+        await relist(update)
+        await relist(create)
+        return threading.current_thread()
+
+    loop = asyncio.run(run())
+    assert [(i, key, created) for _, i, key, created in seen] == [(1, "0x4key", False), (1, "0x4new", True)]
+    assert all(thread is not loop for thread, *_ in seen)
