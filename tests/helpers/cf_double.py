@@ -734,6 +734,7 @@ class CloudflareDouble:
                              clearance_level: str = "no_clearance") -> dict[str, Any]:
         """A widget as `pulumi up` creates it; returned as stored (sitekey, secret, domains)."""
         with self.lock:
+            # "Free users are limited to 20 widgets per account" (turnstile/plans.mdx, 41f410ed).
             if len(self.turnstile_widgets) >= TURNSTILE_WIDGETS_PER_ACCOUNT:
                 raise ValueError(f"an account may have at most {TURNSTILE_WIDGETS_PER_ACCOUNT} widgets")
             self._seq += 1
@@ -783,9 +784,11 @@ class CloudflareDouble:
 
     def _update_turnstile_widget(self, widget: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         domains, mode, name = body.get("domains"), body.get("mode"), body.get("name")
+        # "every widget requires at least one hostname" (hostname-management/index.mdx, 30e10106).
         if not isinstance(domains, list) or len(domains) < TURNSTILE_MIN_HOSTNAMES_PER_WIDGET or not all(
                 isinstance(d, str) and d for d in domains):
             return 400, _error(10400, "domains: at least one hostname is required")
+        # "No wildcards are supported"; schemes, ports and paths are "Invalid formats" (the same page).
         if any(not _WIDGET_HOSTNAME.fullmatch(d) for d in domains):
             return 400, _error(10400, "domains: fully qualified hostnames only (no wildcards, schemes, ports or "
                                       "paths)")
@@ -793,6 +796,8 @@ class CloudflareDouble:
             return 400, _error(10400, "mode (non-interactive, invisible or managed) and name are required")
         if body.get("region", widget["region"]) != widget["region"]:
             return 400, _error(10400, "region cannot be changed after creation")
+        # "Free users are entitled to a maximum of 15 hostnames per widget. Enterprise customers can
+        # have up to 200" (the same page; booking_shared.limits).
         limit = self.turnstile_hostname_limit
         if len(set(domains)) > limit:
             return 400, _error(10400, f"a widget may have at most {limit} hostnames on this plan")
