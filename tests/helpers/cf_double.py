@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from booking_shared.naming import requests_dataset
 from ops.sqlscript import is_transaction_control, split_statements
-from tests.helpers import graphql_analytics, worker_traffic
+from tests.helpers import analytics_engine, graphql_analytics, worker_traffic
 from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
@@ -112,6 +113,9 @@ class CloudflareDouble:
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.ingestion_delay = dt.timedelta(minutes=3)
         self.sample_interval = 1
+        # Workers Analytics Engine (tests/helpers/analytics_engine.py): dataset -> the script whose Worker
+        # writes it (add_script binds each script's requests dataset, as infra/worker.py does).
+        self.analytics_engine_datasets: dict[str, str] = {}
         self.export_polls_needed = 2
         self.export_fails = False
         # The HTTP status of error 10220 is not documented (wrangler's tests use 400); tests vary it.
@@ -180,6 +184,7 @@ class CloudflareDouble:
             script.deployments.append(self._deployment([(version_id, 100.0)], "terraform"))
             script.share_history.append((self.now(), {version_id: 100.0}))
         self.scripts[name] = script
+        self.analytics_engine_datasets[requests_dataset(name)] = name
         return script
 
     def _deployment(self, versions: list[tuple[str, float]], source: str) -> dict[str, Any]:
@@ -369,6 +374,14 @@ class CloudflareDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _send_text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -414,6 +427,11 @@ class CloudflareDouble:
                     return self._send(status, payload)
                 if method == "POST" and url.path == "/client/v4/graphql":
                     return self._send(*double.graphql(json.loads(raw) if raw else {}))
+                if method == "POST" and url.path == f"/client/v4/accounts/{double.account_id}/analytics_engine/sql":
+                    status, answer = analytics_engine.answer(raw.decode("utf-8", "replace"), double._datasets())
+                    if isinstance(answer, str):
+                        return self._send_text(status, answer)
+                    return self._send(status, answer)
                 stored = double.get_object(url.path) if method == "GET" else None
                 if stored is not None:
                     return self._send_bytes(stored)
@@ -493,6 +511,10 @@ class CloudflareDouble:
 
     def _analytics(self) -> graphql_analytics.Dataset:
         return graphql_analytics.Dataset(self.account_id, self.served, self.sample_interval, self.now)
+
+    def _datasets(self) -> analytics_engine.Datasets:
+        with self.lock:
+            return analytics_engine.Datasets(dict(self.analytics_engine_datasets), self.served, self.sample_interval)
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
         if path.startswith("/client/v4/zones/"):

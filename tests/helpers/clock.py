@@ -29,4 +29,4 @@ class FakeClock:
         self.t += seconds
 
     def clock(self) -> Clock:
-        return Clock(now=self.now, sleep=self.sleep)
+        return Clock(now=self.now, sleep=self.sleep, wall=self.wall)
