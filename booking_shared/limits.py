@@ -146,6 +146,7 @@ class PlanProblem:
     field: Literal["rules", "expression", "action", "period", "mitigation_timeout", "characteristics"]
     found: str
     allowed: str
+    choices: tuple[int, ...] = ()  # period and mitigation_timeout: the values the plan allows there
 
 
 _STRING_LITERAL = re.compile(r'r(#*)".*?"\1|"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -158,9 +159,9 @@ def expression_fields(expression: str) -> list[str]:
     return list(dict.fromkeys(_FIELD.findall(bare)))
 
 
-def _values_up_to(values: Sequence[int], most: int, *, positive: bool = False) -> str:
-    allowed = [str(v) for v in values if v <= most and (v > 0 or not positive)]
-    return ", ".join(allowed)
+def one_of(values: Sequence[int]) -> str:
+    """`10` or `one of 10, 60`: allowed values as messages say them."""
+    return str(values[0]) if len(values) == 1 else f"one of {', '.join(str(v) for v in values)}"
 
 
 def rate_limit_problems(plan: ZonePlan, rules: Sequence[RateLimitRule]) -> list[PlanProblem]:
@@ -177,42 +178,53 @@ def rate_limit_problems(plan: ZonePlan, rules: Sequence[RateLimitRule]) -> list[
         problems.append(PlanProblem(None, None, "rules", f"{len(rules)} rules ({', '.join(r.name for r in rules)})",
                                     f"at most {limits.rules} on {PLAN_LABELS[plan]}"))
     for index, rule in enumerate(rules):
-        problems += [PlanProblem(rule.name, index, field, found, allowed)
-                     for field, found, allowed in _rule_problems(plan, rule)]
+        problems += [PlanProblem(rule.name, index, *found) for found in _rule_problems(plan, rule)]
     return problems
+
+
+def allowed_mitigation_timeouts(plan: ZonePlan, action: str) -> tuple[int, ...]:
+    """The mitigation timeouts a rule with `action` may have on `plan` (0: throttling)."""
+    limits = RATE_LIMITS_BY_PLAN[plan]
+    if not limits.throttle and action in CHALLENGE_ACTIONS:
+        return (0,)  # below Enterprise a challenge action always throttles
+    return tuple(v for v in RATE_LIMIT_API_MITIGATION_TIMEOUTS
+                 if v <= limits.max_mitigation_timeout and (v > 0 or limits.throttle))
+
+
+def allowed_periods(plan: ZonePlan) -> tuple[int, ...]:
+    """The counting periods a rule may have on `plan`."""
+    return tuple(v for v in RATE_LIMIT_API_PERIODS if v <= RATE_LIMITS_BY_PLAN[plan].max_period)
 
 
 _Field = Literal["expression", "action", "period", "mitigation_timeout", "characteristics"]
 
 
-def _rule_problems(plan: ZonePlan, rule: RateLimitRule) -> list[tuple[_Field, str, str]]:
+def _rule_problems(plan: ZonePlan, rule: RateLimitRule) -> list[tuple[_Field, str, str, tuple[int, ...]]]:
     limits, label = RATE_LIMITS_BY_PLAN[plan], PLAN_LABELS[plan]
-    found: list[tuple[_Field, str, str]] = []
+    found: list[tuple[_Field, str, str, tuple[int, ...]]] = []
     refused = [f for f in expression_fields(rule.expression) if f not in limits.fields]
     if refused:
         named = ", ".join(f"{f} ({FIELD_LABELS[f]})" if f in FIELD_LABELS else f for f in refused)
         allowed = ", ".join(sorted(FIELD_LABELS[f] for f in limits.fields))
-        found.append(("expression", named, f"only {allowed} in rate limiting rules on {label}"))
+        found.append(("expression", named, f"only {allowed} in rate limiting rules on {label}", ()))
     if rule.action not in RATE_LIMIT_ACTIONS:
-        found.append(("action", rule.action, f"one of {', '.join(sorted(RATE_LIMIT_ACTIONS))}"))
-    if rule.period not in RATE_LIMIT_API_PERIODS or rule.period > limits.max_period:
-        found.append(("period", f"{rule.period} s",
-                      f"one of {_values_up_to(RATE_LIMIT_API_PERIODS, limits.max_period)} s on {label}"))
-    timeout, durations = rule.mitigation_timeout, RATE_LIMIT_API_MITIGATION_TIMEOUTS
-    if timeout == 0 and rule.action not in CHALLENGE_ACTIONS and not limits.throttle:
-        found.append(("mitigation_timeout", f"0 s (throttling) with action {rule.action}",
-                      f"a duration of {_values_up_to(durations, limits.max_mitigation_timeout, positive=True)} s "
-                      f"on {label}: throttling with {rule.action} is Enterprise only"))
-    elif timeout != 0 and rule.action in CHALLENGE_ACTIONS and not limits.throttle:
-        found.append(("mitigation_timeout", f"{timeout} s with action {rule.action}",
-                      f"0 on {label}: below Enterprise a challenge action always throttles"))
-    elif timeout not in durations or timeout > limits.max_mitigation_timeout:
-        found.append(("mitigation_timeout", f"{timeout} s",
-                      f"one of {_values_up_to(durations, limits.max_mitigation_timeout)} s on {label}"))
+        found.append(("action", rule.action, f"one of {', '.join(sorted(RATE_LIMIT_ACTIONS))}", ()))
+    periods = allowed_periods(plan)
+    if rule.period not in periods:
+        found.append(("period", f"{rule.period} s", f"{one_of(periods)} s on {label}", periods))
+    timeouts, timeout = allowed_mitigation_timeouts(plan, rule.action), rule.mitigation_timeout
+    if timeout not in timeouts:
+        if timeout == 0:
+            why, shown = f": throttling with {rule.action} is Enterprise only", f"0 s (throttling) with {rule.action}"
+        elif timeouts == (0,):
+            why, shown = ": below Enterprise a challenge action always throttles", f"{timeout} s with {rule.action}"
+        else:
+            why, shown = "", f"{timeout} s"
+        found.append(("mitigation_timeout", shown, f"{one_of(timeouts)} s on {label}{why}", timeouts))
     if (any(c not in limits.characteristics for c in rule.characteristics)
             or MANDATORY_CHARACTERISTIC not in rule.characteristics):
         found.append(("characteristics", ", ".join(rule.characteristics) or "none",
-                      f"cf.colo.id (mandatory) and ip.src on {label}"))
+                      f"cf.colo.id (mandatory) and ip.src on {label}", ()))
     return found
 
 
