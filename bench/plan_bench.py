@@ -88,8 +88,11 @@ def tenant_project(count: int, into: Path, turnstile_plan: str | None = None) ->
         shutil.copytree(REPO / folder, into / folder, ignore=shutil.ignore_patterns("__pycache__"))
     stack = into / "Pulumi.production.yaml"
     data = yaml.safe_load(stack.read_text())
+    # Each salon's own zone on Business, like the committed stacks' zone: the four rate-limiting rules
+    # production writes in every zone it serves need it (booking_shared/limits.py).
     data["config"]["booking:tenants"] = [
-        {"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i:032x}"} for i in range(count)
+        {"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i:032x}", "zonePlan": "business"}
+        for i in range(count)
     ]
     if turnstile_plan is not None:
         data["config"]["booking:turnstile"] = {"plan": turnstile_plan}
@@ -99,7 +102,8 @@ def tenant_project(count: int, into: Path, turnstile_plan: str | None = None) ->
     return into
 
 
-SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "minTlsVersion": "1.2"}
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "minTlsVersion": "1.2",
+        "zonePlan": "business"}
 
 
 def saas_project(salons: int, into: Path) -> tuple[Path, int]:

@@ -23,20 +23,29 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, get_args
 from urllib.parse import parse_qs, urlparse
 
+from cloudflare.types.rulesets.phase import Phase
+
+from booking_shared.edge import RATELIMIT_PHASE
 from booking_shared.limits import (
     TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
     TURNSTILE_WIDGETS_PER_ACCOUNT,
+    RateLimitRule,
+    ZonePlan,
+    rate_limit_problems,
     turnstile_hostname_limit,
 )
+from booking_shared.naming import requests_dataset
 from ops.sqlscript import is_transaction_control, split_statements
+from tests.helpers import analytics_engine, graphql_analytics, worker_traffic
+from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
 
@@ -67,24 +76,17 @@ class D1State:
     exports: dict[str, int] = field(default_factory=dict)  # at_bookmark -> polls so far
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """How one version behaves under real traffic, for the GraphQL Analytics double."""
-
-    http_5xx_rate: float = 0.0  # share of requests answered 5xx by a successful invocation
-    exception_rate: float = 0.0  # share of invocations that throw (the runtime's `errors`)
-    latency_ms: float = 40.0  # median wall time
-
-
 @dataclass
 class ScriptState:
     versions: list[dict[str, Any]] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     # Versions uploaded before the last secret change: deploying them needs force (error 10220).
     stale_secret_versions: set[str] = field(default_factory=set)
-    # The Worker's requests per minute over all versions, split by the newest deployment's shares.
+    # The Worker's requests per minute over all versions, split by the deployment serving at the time.
     requests_per_minute: float = 100.0
     traffic: dict[str, Traffic] = field(default_factory=dict)
+    # (from when, version -> percentage): every change of the serving split, oldest first.
+    share_history: list[tuple[dt.datetime, dict[str, float]]] = field(default_factory=list)
 
     def shares(self) -> dict[str, float]:
         """Version -> percentage of the newest deployment (what serves now)."""
@@ -105,6 +107,19 @@ class SaasZoneState:
     fallback_polls: int = 0
 
 
+@dataclass
+class ZoneState:
+    """A zone's plan and its rulesets (the "zone rulesets" section below): what `doctor` reads."""
+
+    zone_id: str
+    plan: ZonePlan = "free"
+    name: str = "example.co.za"
+    rulesets: list[dict[str, Any]] = field(default_factory=list)  # as the API returns them, rules included
+
+    def entry_point(self, phase: str) -> dict[str, Any] | None:
+        return next((r for r in self.rulesets if r["kind"] == "zone" and r["phase"] == phase), None)
+
+
 class CloudflareDouble:
     def __init__(self, root: Path, account_id: str) -> None:
         self.root, self.account_id = root, account_id
@@ -117,6 +132,14 @@ class CloudflareDouble:
         self.downloads: dict[str, Path] = {}
         self.buckets: dict[str, dict[str, bytes]] = {}
         self.graphql_errors: str | None = None  # set: every GraphQL query answers this error
+        # Analytics (tests/helpers/worker_traffic.py): the double's wall clock, how late served requests
+        # become visible to queries, and the adaptive datasets' sample interval (1: unsampled, as at low volume).
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.ingestion_delay = dt.timedelta(minutes=3)
+        self.sample_interval = 1
+        # Workers Analytics Engine (tests/helpers/analytics_engine.py): dataset -> the script whose Worker
+        # writes it (add_script binds each script's requests dataset, as infra/worker.py does).
+        self.analytics_engine_datasets: dict[str, str] = {}
         self.export_polls_needed = 2
         self.export_fails = False
         # The HTTP status of error 10220 is not documented (wrangler's tests use 400); tests vary it.
@@ -133,6 +156,8 @@ class CloudflareDouble:
         # widget may list: the Free plan's 15 (booking_shared.limits); tests of Enterprise set 200.
         self.turnstile_widgets: dict[str, dict[str, Any]] = {}
         self.turnstile_hostname_limit: int = turnstile_hostname_limit("free")
+        # Zones with a plan and rulesets (see "zone rulesets" below), by zone id: `add_zone`.
+        self.zones: dict[str, ZoneState] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -183,7 +208,9 @@ class CloudflareDouble:
             if stale_secrets_before is not None and number < stale_secrets_before:
                 script.stale_secret_versions.add(version_id)
             script.deployments.append(self._deployment([(version_id, 100.0)], "terraform"))
+            script.share_history.append((self.now(), {version_id: 100.0}))
         self.scripts[name] = script
+        self.analytics_engine_datasets[requests_dataset(name)] = name
         return script
 
     def _deployment(self, versions: list[tuple[str, float]], source: str) -> dict[str, Any]:
@@ -349,6 +376,7 @@ class CloudflareDouble:
         if isinstance(message, str):
             deployment["annotations"] = {"workers/message": message}
         script.deployments.append(deployment)
+        script.share_history.append((self.now(), {v["version_id"]: float(v["percentage"]) for v in versions}))
         return 200, _ok(deployment)
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -368,6 +396,14 @@ class CloudflareDouble:
             def _send_bytes(self, data: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _send_text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -416,7 +452,12 @@ class CloudflareDouble:
                     status, payload = double.put_object(url.path, raw)
                     return self._send(status, payload)
                 if method == "POST" and url.path == "/client/v4/graphql":
-                    return self._send(200, double.graphql(json.loads(raw) if raw else {}))
+                    return self._send(*double.graphql(json.loads(raw) if raw else {}))
+                if method == "POST" and url.path == f"/client/v4/accounts/{double.account_id}/analytics_engine/sql":
+                    status, answer = analytics_engine.answer(raw.decode("utf-8", "replace"), double._datasets())
+                    if isinstance(answer, str):
+                        return self._send_text(status, answer)
+                    return self._send(status, answer)
                 stored = double.get_object(url.path) if method == "GET" else None
                 if stored is not None:
                     return self._send_bytes(stored)
@@ -473,50 +514,41 @@ class CloudflareDouble:
         with self.lock:
             return self.buckets.get(match.group(1), {}).get(match.group(2))
 
-    # --- GraphQL Analytics: workersInvocationsAdaptive ------------------------------------
+    # --- GraphQL Analytics: workersInvocationsAdaptive (tests/helpers/graphql_analytics.py) ----
 
-    def graphql(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The Workers invocations dataset for one script and window, from each version's Traffic model.
-
-        Requests over the window are split by the newest deployment's shares (the double keeps no
-        history of when shares changed); rows are grouped by version, invocation status and HTTP
-        status as the query asks. A query for any other dataset gets a GraphQL error, as the API
-        answers an unknown field.
-        """
-        query = str(body.get("query") or "")
-        variables = body.get("variables") or {}
-        if "workersInvocationsAdaptive" not in query:
-            return {"data": None, "errors": [{"message": "unknown field", "path": ["viewer"]}]}
-        if self.graphql_errors:
-            return {"data": None, "errors": [{"message": self.graphql_errors, "path": ["viewer", "accounts"]}]}
-        since = dt.datetime.fromisoformat(str(variables["since"]).replace("Z", "+00:00"))
-        until = dt.datetime.fromisoformat(str(variables["until"]).replace("Z", "+00:00"))
-        minutes = max((until - since).total_seconds(), 0.0) / 60.0
-        rows: list[dict[str, Any]] = []
+    def served(self, script_name: str, since: dt.datetime, until: dt.datetime) -> list[Served]:
+        """What `script_name`'s versions served in [since, until] that analytics show by now (late rows left out)."""
         with self.lock:
-            script = self.scripts.get(str(variables.get("script")))
-            if script is None or variables.get("account") != self.account_id:
-                return {"data": {"viewer": {"accounts": []}}, "errors": None}
-            for version, share in script.shares().items():
-                model = script.traffic.get(version, Traffic())
-                total = round(script.requests_per_minute * minutes * share / 100.0)
-                thrown = round(total * model.exception_rate)
-                failed = round((total - thrown) * model.http_5xx_rate)
-                wall = model.latency_ms * 1000.0
-                for count, status, http, errors in ((total - thrown - failed, "success", 200, 0),
-                                                    (failed, "success", 503, 0),
-                                                    (thrown, "scriptThrewException", 500, thrown)):
-                    if count:
-                        rows.append({"sum": {"requests": count, "errors": errors},
-                                     "quantiles": {"wallTimeP50": wall},
-                                     "dimensions": {"scriptVersion": version, "status": status,
-                                                    "httpResponseStatus": http}})
-        return {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": rows}]}}, "errors": None}
+            script = self.scripts.get(script_name)
+            if script is None:
+                return []
+            return worker_traffic.served(list(script.share_history), script.requests_per_minute,
+                                         dict(script.traffic), since, until, self.now() - self.ingestion_delay)
+
+    def graphql(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(status, body) of POST /graphql: validated against the published schema, then executed."""
+        if self.graphql_errors:
+            status, answer = graphql_analytics.answer(body, self._analytics())
+            if status != 200:
+                return status, answer  # an invalid query is refused before any outage could answer
+            return 200, {"data": None, "errors": [{"message": self.graphql_errors, "path": ["viewer", "accounts"],
+                                                   "extensions": {"timestamp": self.now().isoformat()}}]}
+        return graphql_analytics.answer(body, self._analytics())
+
+    def _analytics(self) -> graphql_analytics.Dataset:
+        return graphql_analytics.Dataset(self.account_id, self.served, self.sample_interval, self.now)
+
+    def _datasets(self) -> analytics_engine.Datasets:
+        with self.lock:
+            return analytics_engine.Datasets(dict(self.analytics_engine_datasets), self.served, self.sample_interval)
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
         if path.startswith("/client/v4/zones/"):
+            rest = path.removeprefix("/client/v4/zones/")
             with self.lock:
-                return self.dispatch_zone(method, path.removeprefix("/client/v4/zones/"), query, body)
+                if _ZONE_OR_RULESETS.fullmatch(rest):
+                    return self.dispatch_zone_rulesets(method, rest, query, body)
+                return self.dispatch_zone(method, rest, query, body)
         prefix = f"/client/v4/accounts/{self.account_id}"
         if not path.startswith(prefix):
             return 404, _error(7003, "Could not route to this account")
@@ -714,6 +746,151 @@ class CloudflareDouble:
             return 200, _ok({**gone, "status": "pending_deletion"})
         return 404, _error(7000, f"No route for {method} fallback_origin")
 
+    # --- zone rulesets and the zone's plan ----------------------------------------------------
+    #
+    # `GET /zones/{zone}` (the SDK's `Zone`, with `plan`), `GET /zones/{zone}/rulesets` (list, cursor
+    # pagination as the SDK's `SyncCursorPagination` reads it), `GET .../rulesets/{id}`, `GET
+    # .../rulesets/phases/{phase}/entrypoint` and `POST .../rulesets` (create). Sources:
+    # - One entry point per phase: cloudflare-docs ruleset-engine/about/rulesets.mdx ("Each phase has
+    #   at most one entry point ruleset at the account level and at the zone level"). A second create
+    #   answers 400 with code 20217, "'zone' is not a valid value for kind because exceeded maximum
+    #   number of zone rulesets for phase http_ratelimit" and `source.pointer` "/kind", as real API
+    #   output shows it (terraform-provider-cloudflare issues 3444 and 6273).
+    # - No entry point yet: code 10003, "could not find entrypoint ruleset in the <phase> phase" (a
+    #   real response quoted in ibm-mas/ansible-devops pull 2403); 404, the status the provider's
+    #   Read treats as "gone" (internal/services/ruleset/resource.go).
+    # - What a zone's plan holds in http_ratelimit: booking_shared/limits.py (the availability table).
+    #   A refused rule answers 400 with one error per problem, each with the JSON pointer of the field
+    #   and the API's wording for a refused value ("'<value>' is not a valid value for <field>
+    #   because <reason>", as quoted in cloudflare-docs issue 23641 for a field a rule may not use).
+    #   The code of those refusals is not published: 20217, the one published for this wording, is
+    #   reused, so callers should rely on the status, the pointer and the wording, not the code.
+    # - Zone plan ids: the zone's `plan.legacy_id` ("free", "pro", "business", "enterprise") and
+    #   `plan.name` ("Free Website", ...), as terraform-provider-cloudflare v4 reads them
+    #   (internal/sdkv2provider/resource_cloudflare_zone.go, 7e32ab38).
+    # Only `kind: zone` rulesets (phase entry points) are modelled: another kind is refused (400).
+
+    ZONE_PLAN_NAMES: ClassVar[dict[str, str]] = {"free": "Free Website", "pro": "Pro Website",
+                                                 "business": "Business Website", "enterprise": "Enterprise Website"}
+
+    def add_zone(self, zone_id: str, plan: ZonePlan = "free", *, name: str = "example.co.za",
+                 rulesets: list[dict[str, Any]] | None = None) -> ZoneState:
+        """A zone on `plan`; `rulesets` as `ruleset(...)` builds them (e.g. a dashboard-made entry point)."""
+        state = ZoneState(zone_id, plan, name, list(rulesets or []))
+        self.zones[zone_id] = state
+        return state
+
+    def ruleset(self, phase: str, rules: list[dict[str, Any]] | None = None, *, name: str = "default",
+                description: str = "") -> dict[str, Any]:
+        """A zone entry point as the API stores it (ids, versions, timestamps filled in), not yet in a zone."""
+        with self.lock:
+            self._seq += 1
+            stamp = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=self._seq)).isoformat()
+        stored = []
+        for rule in rules or []:
+            rule_id = uuid.uuid4().hex
+            # "ref: The reference of the rule (the rule's ID by default)" (the SDK's BlockRule).
+            stored.append({"enabled": True, "description": "", **rule, "id": rule_id, "ref": rule.get("ref") or rule_id,
+                           "version": "1", "last_updated": stamp})
+        return {"id": uuid.uuid4().hex, "kind": "zone", "phase": phase, "name": name, "description": description,
+                "version": "1", "last_updated": stamp, "rules": stored}
+
+    def dispatch_zone_rulesets(self, method: str, rest: str, query: dict[str, list[str]],
+                               body: dict[str, Any]) -> tuple[int, Any]:
+        match = _ZONE_OR_RULESETS.fullmatch(rest)
+        assert match is not None
+        zone = self.zones.get(match.group(1))
+        if zone is None:
+            return 404, _error(7003, f"Could not route to /zones/{rest}, perhaps your object identifier is invalid?")
+        tail = match.group(2) or ""
+        if tail == "" and method == "GET":
+            return 200, _ok(self._zone_object(zone))
+        if tail == "/rulesets" and method == "GET":
+            return self._list_rulesets(zone, query)
+        if tail == "/rulesets" and method == "POST":
+            return self._create_ruleset(zone, body)
+        phase = re.fullmatch(r"/rulesets/phases/([^/]+)/entrypoint", tail)
+        if phase and method == "GET":
+            found = zone.entry_point(phase.group(1))
+            if found is None:
+                return 404, _error(10003, f"could not find entrypoint ruleset in the {phase.group(1)} phase")
+            return 200, _ok(found)
+        one = re.fullmatch(r"/rulesets/([0-9a-f]{32})", tail)
+        if one and method == "GET":
+            found = next((r for r in zone.rulesets if r["id"] == one.group(1)), None)
+            return (200, _ok(found)) if found else (404, _error(10003, "could not find ruleset"))
+        return 404, _error(7000, f"No route for {method} /zones/{rest}")
+
+    def _zone_object(self, zone: ZoneState) -> dict[str, Any]:
+        # Every field the SDK's `Zone` requires; the plan as terraform-provider-cloudflare v4 reads it.
+        return {"id": zone.zone_id, "name": zone.name, "status": "active", "paused": False, "type": "full",
+                "account": {"id": self.account_id, "name": "salon account"},
+                "created_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",
+                "activated_on": "2026-01-01T00:00:00Z", "development_mode": 0, "meta": {},
+                "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+                "original_dnshost": None, "original_name_servers": None, "original_registrar": None,
+                "owner": {"id": None, "name": None, "type": "user"},
+                "plan": {"id": uuid.uuid5(uuid.NAMESPACE_URL, zone.plan).hex, "legacy_id": zone.plan,
+                         "name": self.ZONE_PLAN_NAMES[zone.plan], "is_subscribed": zone.plan != "free",
+                         "can_subscribe": False, "currency": "USD", "frequency": "", "price": 0,
+                         "externally_managed": False, "legacy_discount": False}}
+
+    def _list_rulesets(self, zone: ZoneState, query: dict[str, list[str]]) -> tuple[int, Any]:
+        # `cursor` and `per_page` are the list's query parameters (the SDK's rulesets.list); the
+        # cursor is opaque to callers, here the offset of the next page.
+        per_page = int((query.get("per_page") or ["20"])[0])
+        start = int((query.get("cursor") or ["0"])[0])
+        if per_page < 1:
+            return 400, _error(20217, f"'{per_page}' is not a valid value for per_page")
+        # The list leaves the rules out (the SDK's RulesetListResponse has none).
+        page = [{k: v for k, v in r.items() if k != "rules"} for r in zone.rulesets[start:start + per_page]]
+        more = start + per_page < len(zone.rulesets)
+        return 200, {"success": True, "errors": [], "messages": [], "result": page,
+                     "result_info": {"count": len(page), "per_page": per_page,
+                                     **({"cursor": str(start + per_page)} if more else {})}}
+
+    def _create_ruleset(self, zone: ZoneState, body: dict[str, Any]) -> tuple[int, Any]:
+        kind, phase, name = body.get("kind"), str(body.get("phase")), body.get("name")
+        rules = body.get("rules") or []
+        if kind != "zone":
+            return 400, _ruleset_error(f"'{kind}' is not a valid value for kind because the double models zone "
+                                       "entry points only", "/kind")
+        if phase not in get_args(Phase):  # the SDK's Phase enum, from the OpenAPI schema
+            return 400, _ruleset_error(f"'{phase}' is not a valid value for phase", "/phase")
+        if not isinstance(name, str) or not name:
+            return 400, _ruleset_error("'' is not a valid value for name because it is required", "/name")
+        if zone.entry_point(phase) is not None:
+            return 400, _ruleset_error(f"'zone' is not a valid value for kind because exceeded maximum number of zone "
+                                       f"rulesets for phase {phase}", "/kind")
+        if phase == RATELIMIT_PHASE:
+            refused = self._ratelimit_refusals(zone, rules)
+            if refused:
+                return 400, {"success": False, "errors": refused, "messages": [], "result": None}
+        created = self.ruleset(phase, rules, name=name, description=str(body.get("description") or ""))
+        zone.rulesets.append(created)
+        return 200, _ok(created)
+
+    @staticmethod
+    def _ratelimit_refusals(zone: ZoneState, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One error per rule field the zone's plan cannot hold (booking_shared/limits.py)."""
+        specs, errors = [], []
+        for index, rule in enumerate(rules):
+            ratelimit = rule.get("ratelimit")
+            if not isinstance(ratelimit, dict) or "period" not in ratelimit or not rule.get("expression"):
+                message = f"rule {index} is not a valid rate limiting rule because it needs an expression and a period"
+                errors.append(_ruleset_error(message, f"/rules/{index}")["errors"][0])
+                continue
+            specs.append(RateLimitRule(str(rule.get("ref") or index), str(rule["expression"]), str(rule.get("action")),
+                                       int(ratelimit["period"]), int(ratelimit.get("mitigation_timeout", 0)),
+                                       tuple(ratelimit.get("characteristics") or ())))
+        for problem in rate_limit_problems(zone.plan, specs):
+            pointer = "/rules" if problem.index is None else (
+                f"/rules/{problem.index}/" + (problem.field if problem.field in ("expression", "action")
+                                              else f"ratelimit/{problem.field}"))
+            errors.append(_ruleset_error(f"'{problem.found}' is not a valid value for {pointer.rsplit('/', 1)[-1]} "
+                                         f"because the zone's plan allows {problem.allowed}", pointer)["errors"][0])
+        return errors
+
     # --- Turnstile widgets, account-scoped -------------------------------------------------
     #
     # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
@@ -824,6 +1001,16 @@ def _ok(result: Any) -> dict[str, Any]:
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def _ruleset_error(message: str, pointer: str) -> dict[str, Any]:
+    """A Rulesets API refusal: code 20217 and the offending field's JSON pointer (see "zone rulesets")."""
+    return {"success": False, "errors": [{"code": 20217, "message": message, "source": {"pointer": pointer}}],
+            "messages": [], "result": None}
+
+
+# `/zones/{zone}` itself, or its rulesets (anything else under /zones/ is custom hostnames).
+_ZONE_OR_RULESETS = re.compile(r"([0-9a-f]{32})(/rulesets(?:/.*)?)?")
 
 
 @contextmanager

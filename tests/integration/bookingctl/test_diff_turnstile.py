@@ -11,7 +11,7 @@ from booking_shared.turnstile import site_shards
 from bookingctl.diff import compare, to_markdown
 from tests.helpers import PlanFn
 
-SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
 DOMAIN = "www.instylehairboutique.co.za"
 
 
