@@ -157,6 +157,19 @@ def test_add_again_restarts_a_timed_out_validation_once_the_records_are_publishe
     assert "active" in out
 
 
+def test_a_live_salon_whose_hostname_is_active_redeploying_passes_status_wait(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    """Cloudflare reports a live hostname whose changes were processed as `active_redeploying`
+    (validation-status.mdx): the salon is live, so `status --wait` must not fail on it."""
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")[0] == 0
+    [record] = double.saas_zones[SAAS_ZONE].hostnames.values()
+    record["status"] = "active_redeploying"
+    code, out, err = run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["counts"] == {"active": 1}
+
+
 def test_status_of_one_pending_salon_exits_0_and_says_what_it_waits_for(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     double.custom_hostname_polls_needed = 100
