@@ -497,9 +497,20 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
 
     Running it again after any failure completes what is missing; it never creates a second row or
     hostname. Returns what the salon must publish. `taken`: hostnames other stacks serve -> where.
+    Refuses (TenantInputError) the SaaS zone's own name, read from the zone, and its fallback hostname.
     """
     served = served or {}
     hostname = _check_new(slug, hostname, zone, served, taken or {})
+    details = client.zones.get(zone_id=zone.zone_id)
+    if details is None:
+        raise TenantError(f"Cloudflare answered no details for the SaaS zone {zone.zone_id} (booking:saas.zoneId); "
+                          "check the zone id and that the token has Zone Read on it")
+    if hostname == normalize(details.name):
+        # cloudflare-docs src/content/partials/cloudflare-for-platforms/same-name-as-zone.mdx: "Do not
+        # configure a custom hostname which matches the zone name."
+        raise TenantInputError(f"hostname {hostname} matches the SaaS zone's name (zone {zone.zone_id}), which "
+                               "Cloudflare says never to configure as a custom hostname; a salon's own hostname is in "
+                               "the salon's domain")
     require_tables(db, ["tenants"])
     row = _row(db, slug)
     clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])
