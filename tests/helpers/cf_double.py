@@ -291,7 +291,9 @@ class CloudflareDouble:
         src.backup(dst)
         src.close()
         dst.close()
-        return 200, _ok({"bookmark": bookmark, "previous_bookmark": previous,
+        # `bookmark` is "the new bookmark representing the state of the database after the restore"
+        # (SDK types/d1/database/time_travel_restore_response.py), not the target.
+        return 200, _ok({"bookmark": self.snapshot(db), "previous_bookmark": previous,
                          "message": f"Restored database {db.uuid} to bookmark {bookmark}"})
 
     def _export(self, db: D1State, body: dict[str, Any]) -> tuple[int, Any]:
