@@ -243,7 +243,8 @@ def _sentinels(value: Any) -> Any:
 def _hooks(request: Any) -> dict[str, list[str]]:
     if not request.HasField("hooks"):
         return {}
-    steps = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+    steps = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete",
+             "on_error")
     return {step: list(getattr(request.hooks, step)) for step in steps if getattr(request.hooks, step)}
 
 

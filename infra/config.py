@@ -60,7 +60,7 @@ from booking_shared.limits import (
     rate_limit_problems,
 )
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
-from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
+from booking_shared.rollout import DICTIONARY_KEY, VERSION_OVERRIDE_HEADER, OnInsufficientTraffic, RolloutSettings
 from booking_shared.turnstile import over_account_limit
 from booking_shared.watch import WatchThresholds
 
@@ -399,6 +399,18 @@ class StackConfig(BaseModel):
     def _resource_name(cls, value: str) -> str:
         if not _RESOURCE_NAME.match(value):
             raise ValueError("1-63 lowercase letters, digits and hyphens, not starting or ending with '-'")
+        return value
+
+    @field_validator("worker_name")
+    @classmethod
+    def _override_key(cls, value: str) -> str:
+        # Cloudflare accepts a leading digit in a Worker's name (workers/wrangler/configuration.mdx:
+        # alphanumerics and dashes), but the canary pins requests with the name as the key of an RFC
+        # 8941 Dictionary (booking_shared.rollout.override_header), and a key starts with a letter.
+        if not DICTIONARY_KEY.fullmatch(value):
+            raise ValueError(f"a name starting with a lowercase letter: it is the key of the {VERSION_OVERRIDE_HEADER} "
+                             "header the canary's pinned smoke test sends (an RFC 8941 Dictionary key cannot start "
+                             "with a digit), e.g. prefix it with a letter")
         return value
 
     @field_validator("compatibility_date", mode="before")

@@ -56,10 +56,28 @@ if TYPE_CHECKING:
 
 # The API's largest page of custom hostnames: 1,000 salons are 20 reads.
 PAGE_SIZE = 50
-# What a salon's hostname can be waiting for, or what stops it. A hostname Cloudflare blocks, and a
-# validation that timed out, stay so until someone acts: they are "blocked", not "pending".
+# Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
+# filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
+# document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
+# that list. Cloudflare documents six hostname statuses (cloudflare-docs src/content/docs/
+# cloudflare-for-platforms/cloudflare-for-saas/domain-support/hostname-validation/validation-status.mdx):
+# Pending, Active, "Active re-deploying" ("Customer hostname is active and the changes have been
+# processed": live), Blocked, Moved and Deleted. What stays so until someone acts (blocked by
+# Cloudflare, moved, deleted or being deleted, a validation that timed out) is "blocked", not
+# "pending"; the undocumented intermediate statuses are "pending": followed, never counted as live.
+ACTIVE_STATUSES = frozenset({"active", "active_redeploying"})
+PENDING_STATUSES = frozenset({"pending", "pending_migration", "pending_provisioned", "provisioned", "test_pending",
+                              "test_active", "test_active_apex"})
 BLOCKED_STATUSES = frozenset({"blocked", "pending_blocked", "test_blocked", "test_failed", "moved", "deleted",
                               "pending_deletion"})
+# "Moved" and "Deleted" come back to pending when validation is refreshed (validation-status.mdx).
+REFRESHABLE_STATUSES = frozenset({"moved", "deleted"})
+# Certificates (stages: cloudflare-docs src/content/docs/ssl/reference/certificate-statuses.mdx): only
+# "active" counts as live; timed out, expired, inactive or deleted ones need someone to act (`tenants
+# add` restarts their validation); the rest are on their way somewhere and are followed.
+PENDING_SSL = frozenset({"initializing", "pending_validation", "pending_issuance", "pending_deployment",
+                         "pending_deletion", "pending_expiration", "pending_cleanup", "staging_deployment",
+                         "staging_active", "deactivating", "backup_issued", "holding_deployment"})
 BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
                          "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
 # Bookings that still need the salon's site: today's (judged as of BOOKING_TODAY) and later.
@@ -381,8 +399,14 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
                              (f"no tenant row has hostname {hostname}: traffic reaches the Worker for a salon it "
                               "does not know; `tenants add SLUG HOSTNAME` writes the row, or delete the hostname",),
                              ())
-    if found.status == "active" and ssl_status == "active":
+    if found.status in ACTIVE_STATUSES and ssl_status == "active":
         return HostnameState(hostname, slug, found.id, found.status, ssl_status, "active")
+    if found.status in REFRESHABLE_STATUSES:
+        blockers.insert(0, f"Cloudflare reports the hostname {found.status}: it was not validated within Cloudflare's "
+                           "validation schedule, or no longer points at the fallback hostname. Publish the CNAME "
+                           "below, then refresh its validation (dashboard: SSL/TLS > Custom Hostnames > Refresh), "
+                           "which sets it back to pending")
+        return HostnameState(hostname, slug, found.id, found.status, ssl_status, "blocked", tuple(blockers), records)
     if found.status in BLOCKED_STATUSES:
         blockers.insert(0, f"Cloudflare reports the hostname {found.status}: publishing records does not change "
                            "that; see the errors, and ask Cloudflare support if it is blocked")
@@ -527,9 +551,20 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
 
     Running it again after any failure completes what is missing; it never creates a second row or
     hostname. Returns what the salon must publish. `taken`: hostnames other stacks serve -> where.
+    Refuses (TenantInputError) the SaaS zone's own name, read from the zone, and its fallback hostname.
     """
     served = served or {}
     hostname = _check_new(slug, hostname, zone, served, taken or {})
+    details = client.zones.get(zone_id=zone.zone_id)
+    if details is None:
+        raise TenantError(f"Cloudflare answered no details for the SaaS zone {zone.zone_id} (booking:saas.zoneId); "
+                          "check the zone id and that the token has Zone Read on it")
+    if hostname == normalize(details.name):
+        # cloudflare-docs src/content/partials/cloudflare-for-platforms/same-name-as-zone.mdx: "Do not
+        # configure a custom hostname which matches the zone name."
+        raise TenantInputError(f"hostname {hostname} matches the SaaS zone's name (zone {zone.zone_id}), which "
+                               "Cloudflare says never to configure as a custom hostname; a salon's own hostname is in "
+                               "the salon's domain")
     require_tables(db, ["tenants"])
     row = _row(db, slug)
     clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])

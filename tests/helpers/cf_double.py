@@ -101,6 +101,7 @@ class SaasZoneState:
     """A zone with Cloudflare for SaaS: its custom hostnames (by id) and its fallback origin."""
 
     zone_id: str
+    name: str = "saas.example.co.za"  # the zone's own name (its apex)
     hostnames: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the API's object
     polls: dict[str, int] = field(default_factory=dict)  # id -> reads so far (states move on reads)
     fallback_origin: dict[str, Any] | None = None
@@ -322,7 +323,9 @@ class CloudflareDouble:
         src.backup(dst)
         src.close()
         dst.close()
-        return 200, _ok({"bookmark": bookmark, "previous_bookmark": previous,
+        # `bookmark` is "the new bookmark representing the state of the database after the restore"
+        # (SDK types/d1/database/time_travel_restore_response.py), not the target.
+        return 200, _ok({"bookmark": self.snapshot(db), "previous_bookmark": previous,
                          "message": f"Restored database {db.uuid} to bookmark {bookmark}"})
 
     def _export(self, db: D1State, body: dict[str, Any]) -> tuple[int, Any]:
@@ -615,14 +618,21 @@ class CloudflareDouble:
 
     # --- custom hostnames (Cloudflare for SaaS), zone-scoped --------------------------------
 
-    def add_saas_zone(self, zone_id: str) -> SaasZoneState:
-        state = SaasZoneState(zone_id)
+    def add_saas_zone(self, zone_id: str, name: str = "saas.example.co.za") -> SaasZoneState:
+        state = SaasZoneState(zone_id, name)
         self.saas_zones[zone_id] = state
         return state
 
     def dispatch_zone(self, method: str, rest: str, query: dict[str, list[str]],
                       body: dict[str, Any]) -> tuple[int, Any]:
         """`/zones/{zone}/custom_hostnames[...]`: list (paginated), create, get, delete, fallback origin."""
+        if method == "GET" and rest in self.saas_zones:
+            # GET /zones/{zone_id} (zone details): the fields the SDK's `Zone` model requires
+            # (cloudflare/types/zones/zone.py), `name` being the zone's apex.
+            return 200, _ok({"id": rest, "name": self.saas_zones[rest].name, "account": {"id": self.account_id},
+                             "created_on": "2026-11-01T08:00:00Z", "modified_on": "2026-11-01T08:00:00Z",
+                             "development_mode": 0, "meta": {}, "name_servers": ["ns1.example.com"],
+                             "owner": {}, "plan": {}, "status": "active", "type": "full"})
         match = re.fullmatch(r"([^/]+)/custom_hostnames(?:/([^/]+))?", rest)
         if match is None:
             return 404, _error(7000, f"No route for {method} /zones/{rest}")

@@ -20,6 +20,7 @@ from tests.helpers.saas_stack import (
     FALLBACK,
     SAAS_WIDGET,
     SAAS_ZONE,
+    SAAS_ZONE_NAME,
     STACK,
     migrated_sqlite,
     saas_project,
@@ -40,7 +41,7 @@ def d1(double: CloudflareDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     Turnstile widget (as `pulumi up` leaves them), reached through the SDK."""
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
-    zone = double.add_saas_zone(SAAS_ZONE)
+    zone = double.add_saas_zone(SAAS_ZONE, name=SAAS_ZONE_NAME)
     zone.fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
     # The main widget of the same account first: its name holds the SaaS one's as no substring,
     # but a name filter is a substring match, so a look-alike is there too.
@@ -159,6 +160,19 @@ def test_add_again_restarts_a_timed_out_validation_once_the_records_are_publishe
     assert "active" in out
 
 
+def test_a_live_salon_whose_hostname_is_active_redeploying_passes_status_wait(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    """Cloudflare reports a live hostname whose changes were processed as `active_redeploying`
+    (validation-status.mdx): the salon is live, so `status --wait` must not fail on it."""
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")[0] == 0
+    [record] = double.saas_zones[SAAS_ZONE].hostnames.values()
+    record["status"] = "active_redeploying"
+    code, out, err = run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["counts"] == {"active": 1}
+
+
 def test_status_of_one_pending_salon_exits_0_and_says_what_it_waits_for(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     double.custom_hostname_polls_needed = 100
@@ -266,6 +280,19 @@ def test_add_refuses_a_hostname_the_stack_config_serves(project: Path, d1: D1Sta
     assert code == 2 and "booking:domain" in err
 
 
+@pytest.mark.parametrize(("hostname", "said"), [
+    (SAAS_ZONE_NAME.upper(), "matches the SaaS zone's name"),  # Cloudflare: never the zone's own name
+    (FALLBACK, "booking:saas.fallbackHostname"),
+    ("www." + FALLBACK, "SaaS fallback hostname"),
+])
+def test_add_refuses_the_saas_zones_own_name_and_its_fallback_hostname_and_writes_nothing(
+        project: Path, d1: D1State, double: CloudflareDouble, hostname: str, said: str) -> None:
+    code, _, err = run(project, "add", "x", hostname, "--stack", STACK)
+    assert code == 2 and hostname.lower() in err and said in err, err
+    assert rows(d1, "SELECT * FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
 def test_add_of_an_internationalised_hostname_stores_and_creates_it_as_browsers_send_it(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     # A browser asks for bücher.co.za as xn--bcher-kva.co.za (the Host header the Worker matches).
@@ -308,9 +335,10 @@ def test_strict_sdk_accepts_every_answer_of_the_double(double: CloudflareDouble)
     """The double's custom hostname answers fit the SDK's models (strict response validation)."""
     from cloudflare import Cloudflare
 
-    double.add_saas_zone(SAAS_ZONE)
+    double.add_saas_zone(SAAS_ZONE, name=SAAS_ZONE_NAME)
     with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
                     max_retries=0) as sdk:
+        assert sdk.zones.get(zone_id=SAAS_ZONE).name == SAAS_ZONE_NAME
         sdk.custom_hostnames.fallback_origin.update(zone_id=SAAS_ZONE, origin=FALLBACK)
         created = sdk.custom_hostnames.create(zone_id=SAAS_ZONE, hostname="www.a.co.za",
                                               ssl={"method": "txt", "type": "dv"})

@@ -50,11 +50,12 @@ def context(double: CloudflareDouble, site: Site, tmp_path: Path, migrations_dir
 
 # --- bound in the program -------------------------------------------------------------------
 
-def test_the_worker_deployment_carries_the_before_and_after_traffic_hooks(staging: Plan) -> None:
+def test_the_worker_deployment_carries_the_before_after_and_error_hooks(staging: Plan) -> None:
     deployment = staging.one(DEPLOYMENT)
     before, after = ["booking-before-traffic"], ["booking-after-traffic"]
     assert deployment.hooks == {"before_create": before, "before_update": before,
-                                "after_create": after, "after_update": after}
+                                "after_create": after, "after_update": after,
+                                "on_error": ["booking-deployment-failed"]}
     assert all(not r.hooks for r in staging.resources if r.type != DEPLOYMENT)
 
 
