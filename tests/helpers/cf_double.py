@@ -618,21 +618,20 @@ class CloudflareDouble:
 
     # --- custom hostnames (Cloudflare for SaaS), zone-scoped --------------------------------
 
-    def add_saas_zone(self, zone_id: str, name: str = "saas.example.co.za") -> SaasZoneState:
+    def add_saas_zone(self, zone_id: str, name: str = "saas.example.co.za", *,
+                      plan: ZonePlan = "free") -> SaasZoneState:
+        """A zone with Cloudflare for SaaS; it is also a zone (GET /zones/{id}, its rulesets) like any other."""
         state = SaasZoneState(zone_id, name)
         self.saas_zones[zone_id] = state
+        if zone_id not in self.zones:
+            self.add_zone(zone_id, plan, name=name)
         return state
 
     def dispatch_zone(self, method: str, rest: str, query: dict[str, list[str]],
                       body: dict[str, Any]) -> tuple[int, Any]:
-        """`/zones/{zone}/custom_hostnames[...]`: list (paginated), create, get, delete, fallback origin."""
-        if method == "GET" and rest in self.saas_zones:
-            # GET /zones/{zone_id} (zone details): the fields the SDK's `Zone` model requires
-            # (cloudflare/types/zones/zone.py), `name` being the zone's apex.
-            return 200, _ok({"id": rest, "name": self.saas_zones[rest].name, "account": {"id": self.account_id},
-                             "created_on": "2026-11-01T08:00:00Z", "modified_on": "2026-11-01T08:00:00Z",
-                             "development_mode": 0, "meta": {}, "name_servers": ["ns1.example.com"],
-                             "owner": {}, "plan": {}, "status": "active", "type": "full"})
+        """`/zones/{zone}/custom_hostnames[...]`: list (paginated), create, get, delete, fallback origin.
+
+        The zone itself (GET /zones/{zone}) and its rulesets are `dispatch_zone_rulesets`'s."""
         match = re.fullmatch(r"([^/]+)/custom_hostnames(?:/([^/]+))?", rest)
         if match is None:
             return 404, _error(7000, f"No route for {method} /zones/{rest}")
