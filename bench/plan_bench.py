@@ -76,11 +76,13 @@ def gate_seconds(outs: list[str]) -> float:
     return statistics.median(json.loads(out)["policyGate"]["seconds"] for out in outs)
 
 
-def tenant_project(count: int, into: Path, turnstile_plan: str | None = None) -> Path:
+def tenant_project(count: int, into: Path, turnstile_plan: str | None = None,
+                   zone_plan: str | None = "business") -> Path:
     """A scratch copy of the project whose production stack serves `count` extra tenants.
 
     `turnstile_plan`: booking:turnstile.plan. 1,000 tenants need Turnstile Enterprise (the free plan's
-    15 hostnames a widget would need 67 widgets, and an account holds 20).
+    15 hostnames a widget would need 67 widgets, and an account holds 20). `zone_plan`: each tenant
+    zone's booking:tenants[].zonePlan (None: unset, Free).
     """
     for name in ("Pulumi.yaml", "Pulumi.production.yaml"):
         shutil.copy(REPO / name, into / name)
@@ -91,7 +93,8 @@ def tenant_project(count: int, into: Path, turnstile_plan: str | None = None) ->
     # Each salon's own zone on Business, like the committed stacks' zone: the four rate-limiting rules
     # production writes in every zone it serves need it (booking_shared/limits.py).
     data["config"]["booking:tenants"] = [
-        {"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i:032x}", "zonePlan": "business"}
+        {"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i:032x}",
+         **({"zonePlan": zone_plan} if zone_plan else {})}
         for i in range(count)
     ]
     if turnstile_plan is not None:

@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
+import yaml
+
 from booking_shared.tokens import TURNSTILE
 from tests.helpers import REPO
 
@@ -33,7 +35,8 @@ def plan(project: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_thousand_per_zone_tenants_on_the_turnstile_free_plan_fail_naming_the_limits(tmp_path: Path) -> None:
-    result = plan(bench().tenant_project(1000, tmp_path))
+    # Zone plans unset: 1,000 tenants stating theirs pass the pack's 128 KiB config limit first.
+    result = plan(bench().tenant_project(1000, tmp_path, zone_plan=None))
     assert result.returncode == 2, result.stderr
     assert "booking:tenants" in result.stderr and "1001 site hostnames" in result.stderr
     assert "67 Turnstile widgets of at most 15 hostnames" in result.stderr and "at most 20 widgets" in result.stderr
@@ -41,8 +44,15 @@ def test_a_thousand_per_zone_tenants_on_the_turnstile_free_plan_fail_naming_the_
 
 
 def test_a_thousand_per_zone_tenants_on_turnstile_enterprise_are_sharded_within_the_limit(tmp_path: Path) -> None:
-    result = plan(bench().tenant_project(1000, tmp_path, turnstile_plan="enterprise"))
-    # 0: every policy passes; 1 would be another policy's finding (the Turnstile ones are checked below).
+    project = bench().tenant_project(1000, tmp_path, turnstile_plan="enterprise", zone_plan=None)
+    # 1,000 tenants stating their zone plan (which the four rate-limiting rules in each zone need:
+    # Business) no longer fit the pack's 128 KiB config; without rate-limiting rulesets they do, and
+    # production's public-write-endpoints-rate-limited then fails the gate (exit 1), as it should.
+    stack = project / "Pulumi.production.yaml"
+    data = yaml.safe_load(stack.read_text())
+    data["config"]["booking:rateLimits"] = {"zoneRuleset": False}
+    stack.write_text(yaml.safe_dump(data, default_style='"'))
+    result = plan(project)
     assert result.returncode in (0, 1), result.stderr
     data = json.loads(result.stdout)
     widgets = [r for r in data["resources"] if r["type"] == TURNSTILE]
