@@ -30,6 +30,7 @@ yields None, "no numbers", never zero traffic.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,8 @@ def _count(value: Any) -> int | None:
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value)):
         number = float(value)
-        return int(number) if number >= 0 and number == int(number) else None
+        # 1e400 in JSON (or a 400-digit string) reads as inf: unreadable, never an OverflowError.
+        return int(number) if math.isfinite(number) and number >= 0 and number.is_integer() else None
     return None
 
 

@@ -154,3 +154,11 @@ def test_a_failed_probe_instead_of_a_passing_one_never_turns_a_rollback_into_a_p
 def test_the_final_verdict_is_always_promote_or_rollback(t: VersionTraffic, rounds: list[bool],
                                                          rollout: RolloutSettings) -> None:
     assert judge(_valid(t), rounds, rollout, final=True).action in ("promote", "rollback")
+
+
+def test_an_infinite_or_overflowing_count_makes_the_answer_unreadable_instead_of_crashing() -> None:
+    # Python's json reads 1e400 as inf; a 400-digit string overflows float the same way.
+    for requests in (float("inf"), "9" * 400, float("nan"), -3, "12abc"):
+        rows = [{"dimensions": {"scriptVersion": "new", "status": "success"},
+                 "sum": {"requests": requests, "errors": 0}, "avg": {"sampleInterval": 1}}]
+        assert aggregate(rows) is None, requests
