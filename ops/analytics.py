@@ -57,7 +57,9 @@ _FINE = {"success", "clientDisconnected"}
 
 # What may be written into the SQL text: version ids are UUIDs, dataset names plain identifiers.
 _VERSION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_DATASET = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# The length bound is the project's own: any requests_dataset() of a Worker name config accepts
+# (1-63 characters, plus "_requests"), or the canary would silently read no HTTP answers.
+_DATASET = re.compile(r"[a-z][a-z0-9_]{0,71}")
 
 
 @dataclass(frozen=True)
