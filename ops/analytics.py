@@ -148,7 +148,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, VersionTraffic] | None:
         errors = requests if status is not None and status not in _FINE else runtime_errors
         wall = _number((row.get("quantiles") or {}).get("wallTimeP50"))
         r, e, weighted, timed, rows_read = totals.get(version, (0, 0, 0.0, 0, 0.0))
-        if wall is not None and requests:
+        if wall is not None and wall >= 0 and requests:  # a negative time is garbage, never a fast canary
             weighted, timed = weighted + wall * requests, timed + requests
         totals[version] = (r + requests, e + min(errors, requests), weighted, timed, rows_read + requests / interval)
     return {v: VersionTraffic(r, e, (w / t) / 1e6 if t else None, sampled=round(n))
@@ -213,5 +213,5 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     if sampled is None or requests is None or errors is None or errors > requests:
         return None
     median = _number(row.get("median_ms"))
-    return VersionTraffic(requests, errors, None if median is None or not requests else median / 1000.0,
+    return VersionTraffic(requests, errors, None if median is None or median < 0 or not requests else median / 1000.0,
                           sampled=sampled)

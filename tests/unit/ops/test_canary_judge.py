@@ -174,3 +174,9 @@ def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_que
     now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
     sql = requests_sql(requests_dataset(name), "0" * 8 + "-0000-0000-0000-" + "0" * 12, now, now)
     assert f"FROM {name}_requests " in sql
+
+
+def test_a_negative_latency_from_the_api_is_no_latency_rather_than_a_fast_canary() -> None:
+    rows = [{"dimensions": {"scriptVersion": "v", "status": "success"}, "sum": {"requests": 100, "errors": 0},
+             "quantiles": {"wallTimeP50": -5e9}}]
+    assert (aggregate(rows) or {})["v"].latency_seconds is None
