@@ -35,6 +35,20 @@ def turnstile_hostname_limit(plan: TurnstilePlan) -> int:
     return TURNSTILE_HOSTNAMES_PER_WIDGET[plan]
 
 
+# src/content/docs/turnstile/plans.mdx (41f410ed): "Free users are limited to 20 widgets per account.
+# Customers with Enterprise Bot Management and Enterprise Turnstile can have this limit increased."
+# Per account: the stacks that share an account (the committed production and staging) share it.
+TURNSTILE_WIDGETS_PER_ACCOUNT: Final = 20
+
+
+# --- Workers ------------------------------------------------------------------------------------
+# src/content/docs/workers/platform/limits.mdx (01589d2e), "Environment variables": "Each environment
+# variable has a size limitation of 5 KB." Read as 5,000 bytes, the stricter reading of "KB". (The
+# same section allows 64 variables, secret and text combined, on Workers Free: the Turnstile
+# bindings of the 20 widgets an account holds are at most 41 of them.)
+WORKER_ENV_VAR_BYTES: Final = 5_000
+
+
 # --- Ruleset engine -------------------------------------------------------------------------------
 # src/content/docs/ruleset-engine/about/rulesets.mdx: "Each phase has at most one entry point ruleset
 # at the account level and at the zone level." Creating a second one fails; an existing entry point

@@ -40,8 +40,10 @@ from booking_shared.credentials import is_credential_key, looks_like_credential
 from booking_shared.edge import owns_zone_rulesets
 from booking_shared.errors import KeyedValueError
 from booking_shared.hostnames import hostname_problem, slug_problem
+from booking_shared.limits import TURNSTILE_WIDGETS_PER_ACCOUNT, TurnstilePlan
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
 from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
+from booking_shared.turnstile import over_account_limit
 from booking_shared.watch import WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -261,6 +263,21 @@ class SaasConfig(BaseModel):
         return value
 
 
+class TurnstileConfig(BaseModel):
+    """`booking:turnstile`: the account's Turnstile plan and how many widgets the SaaS salons get.
+
+    `plan` sets how many hostnames a widget takes (booking_shared.limits: 15 on free, 200 on
+    enterprise), so how the site hostnames are spread over widgets. `saasWidgets` (with
+    `booking:saas`) is how many widgets the program declares for the salons' custom hostnames;
+    `bookingctl tenants add` refuses a salon once every one of them is full, naming this key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    plan: TurnstilePlan = "free"
+    saas_widgets: int = Field(default=1, ge=1, le=TURNSTILE_WIDGETS_PER_ACCOUNT)
+
+
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
 
@@ -282,6 +299,8 @@ class StackConfig(BaseModel):
     tenants: tuple[Tenant, ...] = ()
     # Cloudflare for SaaS: salons' hostnames as data (custom hostnames), one route for all of them.
     saas: SaasConfig | None = None
+    # Turnstile plan and SaaS widget count: how many widgets the hostnames above need.
+    turnstile: TurnstileConfig = TurnstileConfig()
     worker_name: str
     worker_bundle: Path
     compatibility_date: dt.date
@@ -398,6 +417,14 @@ class StackConfig(BaseModel):
                              "{zoneId: <32 hex>, fallbackHostname: salons.example.co.za}")
         return value
 
+    @field_validator("turnstile", mode="before")
+    @classmethod
+    def _turnstile_json(cls, value: Any) -> Any:
+        value = _json_value(value, "valid JSON: an object {plan, saasWidgets}")
+        if not isinstance(value, (dict, TurnstileConfig)):
+            raise ValueError("an object {plan, saasWidgets}, e.g. {plan: enterprise}")
+        return value
+
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
@@ -458,7 +485,22 @@ class StackConfig(BaseModel):
                 raise KeyedValueError("saas.fallbackHostname", fallback,
                                       f"a hostname of its own, not one already served by {seen[fallback]} (the "
                                       "fallback record is originless: only the Worker answers there)")
+        self._turnstile_fits()
         return self
+
+    def _turnstile_fits(self) -> None:
+        """The widgets the program declares fit the account (Cloudflare refuses a 21st widget)."""
+        if self.saas is None and "saas_widgets" in self.turnstile.model_fields_set:
+            raise KeyedValueError("turnstile.saasWidgets", self.turnstile.saas_widgets,
+                                  "no saasWidgets without booking:saas (there are no SaaS salons to list)")
+        hostnames = [self.domain, *(t.hostname for t in self.tenants)]
+        problem = over_account_limit(hostnames, self.turnstile.plan, self.turnstile.saas_widgets if self.saas else 0)
+        if problem is not None:
+            raise KeyedValueError(
+                "tenants", f"{len(self.tenants)} tenants",
+                f"Turnstile widgets that fit the account; {problem}. With Turnstile Enterprise set "
+                "booking:turnstile.plan to enterprise (200 hostnames a widget); otherwise serve fewer "
+                "booking:tenants (or fewer booking:turnstile.saasWidgets with booking:saas)")
 
     # Derived values used by several components; kept here so they are computed one way.
     @property

@@ -36,6 +36,7 @@ from policies.edge import (
     payment_webhook_not_challenged,
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,
+    turnstile_widgets_within_plan_limits,
 )
 from policies.isolation import environment_isolation, hostname_isolation
 from policies.migrations import migrations_rollback_safe
@@ -64,6 +65,7 @@ _AREA_POLICIES: list[PackPolicy] = [
     # Edge protection (policies/edge.py).
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,
+    turnstile_widgets_within_plan_limits,
     payment_webhook_not_challenged,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.

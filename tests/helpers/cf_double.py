@@ -4,8 +4,8 @@ Real SQLite per D1 database; Time Travel bookmarks are snapshots (one taken befo
 so restore-by-timestamp has history); export is a polling job whose dump is served from a signed
 URL; Workers keep versions and deployments; zones with Cloudflare for SaaS keep custom hostnames
 (paginated, moving from pending to active after some reads, or to a blocked state) and a fallback
-origin; Turnstile widgets (listed, read and replaced whole, with an optional per-widget hostname
-limit). Answers mirror the API (the envelope, the in-progress
+origin; Turnstile widgets (listed, read and replaced whole, with the Free plan's per-widget
+hostname limit unless a test raises it to Enterprise's). Answers mirror the API (the envelope, the in-progress
 export status "active", the latest 10 deployments newest first); most tests drive it through the
 SDK with `_strict_response_validation=True`, so a response the SDK's models reject fails them.
 Faults are injected per request: 429, 5xx, slow responses, an export that fails, a download cut
@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from booking_shared.limits import (
+    TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
+    TURNSTILE_WIDGETS_PER_ACCOUNT,
+    turnstile_hostname_limit,
+)
 from ops.sqlscript import is_transaction_control, split_statements
 
 TOKEN = "test-token-not-a-real-secret"
@@ -236,9 +241,9 @@ class CloudflareDouble:
         self.custom_hostname_polls_needed = 2
         self.blocked_hostnames: dict[str, str] = {}
         # Turnstile (see "Turnstile widgets" below): widgets by sitekey, and how many hostnames a
-        # widget may list (None: no limit; Cloudflare caps it on non-Enterprise plans).
+        # widget may list: the Free plan's 15 (booking_shared.limits); tests of Enterprise set 200.
         self.turnstile_widgets: dict[str, dict[str, Any]] = {}
-        self.turnstile_hostname_limit: int | None = None
+        self.turnstile_hostname_limit: int = turnstile_hostname_limit("free")
         # API tokens (see "API tokens and permissions" below): by value; TOKEN is a user token
         # granted every permission group the project uses, on the account and all its zones.
         self.tokens: dict[str, TokenState] = {TOKEN: TokenState.full(self.account_id)}
@@ -838,9 +843,14 @@ class CloudflareDouble:
     # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
     # `sitekey:` exact, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
     # carry every field the SDK's `Widget` / `WidgetListResponse` require (the list leaves out the
-    # secret, as the API does). With `turnstile_hostname_limit` set, a PUT listing more hostnames
-    # is refused with 400; the real error's code and wording are not documented, so only its kind
-    # (a 4xx the SDK raises as BadRequestError) is what callers may rely on.
+    # secret, as the API does). What Cloudflare refuses is refused with 400; the real errors' codes
+    # and wording are not documented, so only their kind (a 4xx the SDK raises as BadRequestError)
+    # is what callers may rely on. From cloudflare-docs turnstile/additional-configuration/
+    # hostname-management/index.mdx (30e10106): "every widget requires at least one hostname"; "No
+    # wildcards are supported"; no schemes, ports or paths ("Invalid formats"); "Free users are
+    # entitled to a maximum of 15 hostnames per widget. Enterprise customers can have up to 200"
+    # (`turnstile_hostname_limit`). From turnstile/plans.mdx (41f410ed): "Free users are limited to
+    # 20 widgets per account" (add_turnstile_widget, standing for the API's create).
 
     WIDGET_MODES = ("non-interactive", "invisible", "managed")
 
@@ -848,6 +858,9 @@ class CloudflareDouble:
                              clearance_level: str = "no_clearance") -> dict[str, Any]:
         """A widget as `pulumi up` creates it; returned as stored (sitekey, secret, domains)."""
         with self.lock:
+            # "Free users are limited to 20 widgets per account" (turnstile/plans.mdx, 41f410ed).
+            if len(self.turnstile_widgets) >= TURNSTILE_WIDGETS_PER_ACCOUNT:
+                raise ValueError(f"an account may have at most {TURNSTILE_WIDGETS_PER_ACCOUNT} widgets")
             self._seq += 1
             sitekey = f"0x4AAAAAAA{self._seq:06d}{uuid.uuid4().hex[:6]}"
             created = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=self._seq)).isoformat()
@@ -895,14 +908,22 @@ class CloudflareDouble:
 
     def _update_turnstile_widget(self, widget: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         domains, mode, name = body.get("domains"), body.get("mode"), body.get("name")
-        if not isinstance(domains, list) or not domains or not all(isinstance(d, str) and d for d in domains):
+        # "every widget requires at least one hostname" (hostname-management/index.mdx, 30e10106).
+        if not isinstance(domains, list) or len(domains) < TURNSTILE_MIN_HOSTNAMES_PER_WIDGET or not all(
+                isinstance(d, str) and d for d in domains):
             return 400, _error(10400, "domains: at least one hostname is required")
+        # "No wildcards are supported"; schemes, ports and paths are "Invalid formats" (the same page).
+        if any(not _WIDGET_HOSTNAME.fullmatch(d) for d in domains):
+            return 400, _error(10400, "domains: fully qualified hostnames only (no wildcards, schemes, ports or "
+                                      "paths)")
         if mode not in self.WIDGET_MODES or not isinstance(name, str) or not name:
             return 400, _error(10400, "mode (non-interactive, invisible or managed) and name are required")
         if body.get("region", widget["region"]) != widget["region"]:
             return 400, _error(10400, "region cannot be changed after creation")
+        # "Free users are entitled to a maximum of 15 hostnames per widget. Enterprise customers can
+        # have up to 200" (the same page; booking_shared.limits).
         limit = self.turnstile_hostname_limit
-        if limit is not None and len(set(domains)) > limit:
+        if len(set(domains)) > limit:
             return 400, _error(10400, f"a widget may have at most {limit} hostnames on this plan")
         # A PUT replaces the widget: a setting left out goes back to its default.
         widget.update({"domains": list(dict.fromkeys(domains)), "mode": mode, "name": name,
@@ -1029,6 +1050,12 @@ class CloudflareDouble:
             return 200, _ok({"name": match.group(1), "creation_date": "2026-01-01T00:00:00Z", "location": "weur",
                              "storage_class": "Standard", "jurisdiction": "default"})
         return None
+
+
+# A hostname as the widget's domains take it: labels of letters, digits and hyphens (an IP address
+# fits too), nothing else; see "Turnstile widgets" above.
+_WIDGET_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                              r"[A-Za-z0-9])?")
 
 
 def _ok(result: Any) -> dict[str, Any]:

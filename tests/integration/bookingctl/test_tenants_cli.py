@@ -11,6 +11,7 @@ import pytest
 from cloudflare import Cloudflare
 from typer.testing import CliRunner
 
+from booking_shared.limits import turnstile_hostname_limit
 from bookingctl.cli import app
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
@@ -108,16 +109,17 @@ def test_one_hundred_salons_onboarded_all_reach_active(project: Path, d1: D1Stat
     from ops.tenants import SaasZone, add_tenant
 
     double.custom_hostname_polls_needed = 3
+    # Turnstile Enterprise: 200 hostnames a widget, so one SaaS widget takes all of them.
+    double.turnstile_hostname_limit = turnstile_hostname_limit("enterprise")
     # Onboarded through the operation `tenants add` runs, with the strict SDK (one client: the CLI's
     # start-up 100 times over would only slow the suite), then followed by the command itself.
     with remote_database(ACCOUNT, DATABASE, client=client) as db:
         for i in range(100):
             onboarding = add_tenant(db, db.client, SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT,
-                                                            turnstile_widget=SAAS_WIDGET),
+                                                            turnstile_widget=SAAS_WIDGET, turnstile_plan="enterprise"),
                                     f"salon-{i:03d}", f"www.salon-{i:03d}.co.za")
             assert onboarding.row_created and onboarding.hostname_created and onboarding.state.state == "pending"
     assert len(rows(d1, "SELECT * FROM tenants WHERE status = 'active'")) == 100
-    # No per-widget hostname limit here (Turnstile Enterprise): every salon is on the widget.
     assert len(widget(double)["domains"]) == 101
     code, out, err = run(project, "status", "--stack", STACK, "-f", "json", "--wait", "5m", "--interval", "0")
     assert code == 0, err
@@ -354,14 +356,30 @@ def test_a_second_add_sends_nothing_to_the_widget(project: Path, d1: D1State, do
     assert widget(double)["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
 
 
-def test_the_widgets_hostname_limit_refuses_the_salon_and_nothing_is_written(
+def test_a_full_saas_widget_refuses_the_salon_naming_the_key_and_nothing_is_written(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
-    double.turnstile_hostname_limit = 2
+    # 14 salons and the fallback hostname: the 15 hostnames of a widget on the Turnstile free plan.
+    widget(double)["domains"] = [FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))]
+    puts = len(widget_puts(double))
+    code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "www.fadekings.co.za" in line and "15 hostnames" in line and "booking:turnstile.saasWidgets" in line
+    assert "pulumi up" in line and "Nothing was written" in line
+    assert len(widget_puts(double)) == puts, "a full widget is not even asked"
+    assert rows(d1, "SELECT slug FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
+def test_a_hostname_cloudflare_refuses_on_the_widget_is_refused_and_nothing_is_written(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.turnstile_hostname_limit = 2  # Cloudflare refusing before the plan's limit: its word counts
     assert run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)[0] == 0
     code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
     assert code == 1
     [line] = err.strip().splitlines()
-    assert "www.fadekings.co.za" in line and "per-widget hostname limit" in line and '"any hostname"' in line
+    assert "www.fadekings.co.za" in line and "Cloudflare refused it" in line
+    assert "booking:turnstile.saasWidgets" in line and "Nothing was written" in line
     assert "Traceback" not in err
     assert rows(d1, "SELECT slug FROM tenants") == [("glamour",)]
     assert [h["hostname"] for h in double.saas_zones[SAAS_ZONE].hostnames.values()] == ["www.glamoursalon.co.za"]
