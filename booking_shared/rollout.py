@@ -34,6 +34,11 @@ class RolloutSettings:
     # rests on the version-pinned probes ("probes") or the release is refused ("rollback").
     min_requests: int = 100
     on_insufficient_traffic: OnInsufficientTraffic = "probes"
+    # How far behind the analytics run: a request is counted only this long after it was served.
+    # Cloudflare gives no figure, only "a slight delay in aggregation and metrics delivery"
+    # (cloudflare-docs workers/observability/metrics-and-analytics.mdx); each window of the canary
+    # ends this long before now and the bake is judged once its data has arrived.
+    analytics_delay_minutes: float = 3.0
     # A SQL export before every deployment. Off: an export blocks the database's other requests
     # while it runs (bookings fail during the deploy); the Time Travel bookmark is the restore point.
     pre_deploy_export: bool = False

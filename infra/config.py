@@ -138,6 +138,7 @@ class Rollout(BaseModel):
     latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
     min_requests: int = Field(default=100, ge=1, le=1_000_000)
     on_insufficient_traffic: OnInsufficientTraffic = "probes"
+    analytics_delay_minutes: float = Field(default=3.0, ge=0, le=30, allow_inf_nan=False)
     pre_deploy_export: bool = False
 
     def settings(self) -> RolloutSettings:

@@ -44,7 +44,7 @@ from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
 from policies.suppression_review import review_policies
-from policies.worker_hygiene import compatibility_date, observability
+from policies.worker_hygiene import compatibility_date, observability, request_analytics
 
 PACK_NAME = "appointmentbooking-policies"
 
@@ -58,6 +58,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     dns_proxied,
     compatibility_date,
     observability,
+    # The canary's per-version HTTP numbers (ops/analytics.py) exist only if the Worker writes them.
+    request_analytics,
     production_completeness,
     pre_deploy_checklist,
     # Rollback-safe migrations (issue 15): `migrate check` evidence, as the checklist's is passed.

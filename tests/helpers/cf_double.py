@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +36,10 @@ from booking_shared.limits import (
     TURNSTILE_WIDGETS_PER_ACCOUNT,
     turnstile_hostname_limit,
 )
+from booking_shared.naming import requests_dataset
 from ops.sqlscript import is_transaction_control, split_statements
+from tests.helpers import analytics_engine, graphql_analytics, worker_traffic
+from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
 
@@ -67,24 +70,17 @@ class D1State:
     exports: dict[str, int] = field(default_factory=dict)  # at_bookmark -> polls so far
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """How one version behaves under real traffic, for the GraphQL Analytics double."""
-
-    http_5xx_rate: float = 0.0  # share of requests answered 5xx by a successful invocation
-    exception_rate: float = 0.0  # share of invocations that throw (the runtime's `errors`)
-    latency_ms: float = 40.0  # median wall time
-
-
 @dataclass
 class ScriptState:
     versions: list[dict[str, Any]] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     # Versions uploaded before the last secret change: deploying them needs force (error 10220).
     stale_secret_versions: set[str] = field(default_factory=set)
-    # The Worker's requests per minute over all versions, split by the newest deployment's shares.
+    # The Worker's requests per minute over all versions, split by the deployment serving at the time.
     requests_per_minute: float = 100.0
     traffic: dict[str, Traffic] = field(default_factory=dict)
+    # (from when, version -> percentage): every change of the serving split, oldest first.
+    share_history: list[tuple[dt.datetime, dict[str, float]]] = field(default_factory=list)
 
     def shares(self) -> dict[str, float]:
         """Version -> percentage of the newest deployment (what serves now)."""
@@ -228,6 +224,14 @@ class CloudflareDouble:
         self.downloads: dict[str, Path] = {}
         self.buckets: dict[str, dict[str, bytes]] = {}
         self.graphql_errors: str | None = None  # set: every GraphQL query answers this error
+        # Analytics (tests/helpers/worker_traffic.py): the double's wall clock, how late served requests
+        # become visible to queries, and the adaptive datasets' sample interval (1: unsampled, as at low volume).
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.ingestion_delay = dt.timedelta(minutes=3)
+        self.sample_interval = 1
+        # Workers Analytics Engine (tests/helpers/analytics_engine.py): dataset -> the script whose Worker
+        # writes it (add_script binds each script's requests dataset, as infra/worker.py does).
+        self.analytics_engine_datasets: dict[str, str] = {}
         self.export_polls_needed = 2
         self.export_fails = False
         # The HTTP status of error 10220 is not documented (wrangler's tests use 400); tests vary it.
@@ -301,7 +305,9 @@ class CloudflareDouble:
             if stale_secrets_before is not None and number < stale_secrets_before:
                 script.stale_secret_versions.add(version_id)
             script.deployments.append(self._deployment([(version_id, 100.0)], "terraform"))
+            script.share_history.append((self.now(), {version_id: 100.0}))
         self.scripts[name] = script
+        self.analytics_engine_datasets[requests_dataset(name)] = name
         return script
 
     def _deployment(self, versions: list[tuple[str, float]], source: str) -> dict[str, Any]:
@@ -467,6 +473,7 @@ class CloudflareDouble:
         if isinstance(message, str):
             deployment["annotations"] = {"workers/message": message}
         script.deployments.append(deployment)
+        script.share_history.append((self.now(), {v["version_id"]: float(v["percentage"]) for v in versions}))
         return 200, _ok(deployment)
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -486,6 +493,14 @@ class CloudflareDouble:
             def _send_bytes(self, data: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _send_text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -537,7 +552,12 @@ class CloudflareDouble:
                     status, payload = double.put_object(url.path, raw)
                     return self._send(status, payload)
                 if method == "POST" and url.path == "/client/v4/graphql":
-                    return self._send(200, double.graphql(json.loads(raw) if raw else {}))
+                    return self._send(*double.graphql(json.loads(raw) if raw else {}))
+                if method == "POST" and url.path == f"/client/v4/accounts/{double.account_id}/analytics_engine/sql":
+                    status, answer = analytics_engine.answer(raw.decode("utf-8", "replace"), double._datasets())
+                    if isinstance(answer, str):
+                        return self._send_text(status, answer)
+                    return self._send(status, answer)
                 stored = double.get_object(url.path) if method == "GET" else None
                 if stored is not None:
                     return self._send_bytes(stored)
@@ -594,45 +614,33 @@ class CloudflareDouble:
         with self.lock:
             return self.buckets.get(match.group(1), {}).get(match.group(2))
 
-    # --- GraphQL Analytics: workersInvocationsAdaptive ------------------------------------
+    # --- GraphQL Analytics: workersInvocationsAdaptive (tests/helpers/graphql_analytics.py) ----
 
-    def graphql(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The Workers invocations dataset for one script and window, from each version's Traffic model.
-
-        Requests over the window are split by the newest deployment's shares (the double keeps no
-        history of when shares changed); rows are grouped by version, invocation status and HTTP
-        status as the query asks. A query for any other dataset gets a GraphQL error, as the API
-        answers an unknown field.
-        """
-        query = str(body.get("query") or "")
-        variables = body.get("variables") or {}
-        if "workersInvocationsAdaptive" not in query:
-            return {"data": None, "errors": [{"message": "unknown field", "path": ["viewer"]}]}
-        if self.graphql_errors:
-            return {"data": None, "errors": [{"message": self.graphql_errors, "path": ["viewer", "accounts"]}]}
-        since = dt.datetime.fromisoformat(str(variables["since"]).replace("Z", "+00:00"))
-        until = dt.datetime.fromisoformat(str(variables["until"]).replace("Z", "+00:00"))
-        minutes = max((until - since).total_seconds(), 0.0) / 60.0
-        rows: list[dict[str, Any]] = []
+    def served(self, script_name: str, since: dt.datetime, until: dt.datetime) -> list[Served]:
+        """What `script_name`'s versions served in [since, until] that analytics show by now (late rows left out)."""
         with self.lock:
-            script = self.scripts.get(str(variables.get("script")))
-            if script is None or variables.get("account") != self.account_id:
-                return {"data": {"viewer": {"accounts": []}}, "errors": None}
-            for version, share in script.shares().items():
-                model = script.traffic.get(version, Traffic())
-                total = round(script.requests_per_minute * minutes * share / 100.0)
-                thrown = round(total * model.exception_rate)
-                failed = round((total - thrown) * model.http_5xx_rate)
-                wall = model.latency_ms * 1000.0
-                for count, status, http, errors in ((total - thrown - failed, "success", 200, 0),
-                                                    (failed, "success", 503, 0),
-                                                    (thrown, "scriptThrewException", 500, thrown)):
-                    if count:
-                        rows.append({"sum": {"requests": count, "errors": errors},
-                                     "quantiles": {"wallTimeP50": wall},
-                                     "dimensions": {"scriptVersion": version, "status": status,
-                                                    "httpResponseStatus": http}})
-        return {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": rows}]}}, "errors": None}
+            script = self.scripts.get(script_name)
+            if script is None:
+                return []
+            return worker_traffic.served(list(script.share_history), script.requests_per_minute,
+                                         dict(script.traffic), since, until, self.now() - self.ingestion_delay)
+
+    def graphql(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(status, body) of POST /graphql: validated against the published schema, then executed."""
+        if self.graphql_errors:
+            status, answer = graphql_analytics.answer(body, self._analytics())
+            if status != 200:
+                return status, answer  # an invalid query is refused before any outage could answer
+            return 200, {"data": None, "errors": [{"message": self.graphql_errors, "path": ["viewer", "accounts"],
+                                                   "extensions": {"timestamp": self.now().isoformat()}}]}
+        return graphql_analytics.answer(body, self._analytics())
+
+    def _analytics(self) -> graphql_analytics.Dataset:
+        return graphql_analytics.Dataset(self.account_id, self.served, self.sample_interval, self.now)
+
+    def _datasets(self) -> analytics_engine.Datasets:
+        with self.lock:
+            return analytics_engine.Datasets(dict(self.analytics_engine_datasets), self.served, self.sample_interval)
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
         doctor_read = self.dispatch_doctor_reads(method, path)

@@ -197,27 +197,57 @@ export async function createBooking(request, env) {
   return json({ id, status: "booked" }, 201);
 }
 
+// One data point per request in Workers Analytics Engine (binding REQUESTS, bound by
+// infra/worker.py): the canary's per-version source of HTTP status and time (ops/analytics.py),
+// because Cloudflare's Workers analytics count invocation statuses, not HTTP status codes (a health
+// check answering 503 is a successful invocation). The index is the version id, the dataset's
+// sampling key, so one version's numbers stay accurate under sampling; double1 is the HTTP status,
+// double2 the milliseconds to the response. Timers in a deployed Worker advance only after I/O
+// (Cloudflare's "Performance and timers"), so the time covers the waits on D1 and subrequests,
+// which is what a salon waits for. writeDataPoint is not awaited: the runtime writes in the background.
+export function recordRequest(env, status, milliseconds) {
+  if (!env.REQUESTS) return; // not bound (local development); policy worker-request-analytics requires it
+  env.REQUESTS.writeDataPoint({
+    indexes: [env.CF_VERSION_METADATA?.id ?? "unknown"],
+    doubles: [status, milliseconds],
+  });
+}
+
 export default {
   async fetch(request, env) {
-    const url = new URL(request.url);
-    if (url.pathname === PUBLIC_WRITE_ENDPOINTS.bookings && request.method === "POST") {
-      return createBooking(request, env);
+    const started = Date.now();
+    let response;
+    try {
+      response = await route(request, env);
+    } catch (err) {
+      // Counted as a 500 before the runtime reports the exception (a 1101 error page).
+      recordRequest(env, 500, Date.now() - started);
+      throw err;
     }
-    if (url.pathname === SITEKEY_PATH && request.method === "GET") {
-      return sitekey(request, env);
-    }
-    if (url.pathname === "/api/health") {
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return json({ error: "method not allowed" }, 405);
-      }
-      return health(env);
-    }
-    if (url.pathname.startsWith("/api/")) {
-      return json({ error: "not found", path: url.pathname }, 404);
-    }
-    return toSite(request, env);
+    recordRequest(env, response.status, Date.now() - started);
+    return response;
   },
 };
+
+async function route(request, env) {
+  const url = new URL(request.url);
+  if (url.pathname === PUBLIC_WRITE_ENDPOINTS.bookings && request.method === "POST") {
+    return createBooking(request, env);
+  }
+  if (url.pathname === SITEKEY_PATH && request.method === "GET") {
+    return sitekey(request, env);
+  }
+  if (url.pathname === "/api/health") {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return json({ error: "method not allowed" }, 405);
+    }
+    return health(env);
+  }
+  if (url.pathname.startsWith("/api/")) {
+    return json({ error: "not found", path: url.pathname }, 404);
+  }
+  return toSite(request, env);
+}
 
 // Everything outside /api/ is the booking UI (the Pages project). On a hostname with its own
 // proxied record (the domain, a tenant on the per-zone path) that record's origin is the Pages

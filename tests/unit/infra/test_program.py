@@ -70,6 +70,14 @@ def test_worker_environment_is_a_plain_text_var(production: Plan, staging: Plan)
     assert bindings(staging)["ENVIRONMENT"]["text"] == "staging"
 
 
+def test_worker_writes_each_request_to_its_own_environments_analytics_engine_dataset(
+        production: Plan, staging: Plan) -> None:
+    assert bindings(production)["REQUESTS"] == {"type": "analytics_engine", "name": "REQUESTS",
+                                                "dataset": "appointmentbooking_api_requests"}
+    assert bindings(staging)["REQUESTS"]["dataset"] == "appointmentbooking_api_staging_requests"
+    assert bindings(production)["CF_VERSION_METADATA"]["type"] == "version_metadata"
+
+
 def test_integration_credentials_are_secret_text_bindings(production: Plan) -> None:
     found = bindings(production)
     for name in ("PAYSTACK_SECRET_KEY", "GOOGLE_CALENDAR_CREDENTIALS", "WHATSAPP_TOKEN"):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from booking_shared.rollout import RolloutSettings
 from ops.analytics import VersionTraffic, aggregate
-from ops.canary import judge
+from ops.canary import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
 
@@ -65,18 +65,43 @@ def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
     assert "onInsufficientTraffic is rollback" in verdict.reason
 
 
-def test_a_503_answered_by_a_successful_invocation_counts_as_an_error() -> None:
-    # The health endpoint answering 503 is a *successful* invocation: the runtime's `errors` is 0.
+def test_a_failed_invocation_status_counts_all_its_requests_as_errors() -> None:
     rows = [
-        {"sum": {"requests": 90, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
-         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 200}},
-        {"sum": {"requests": 10, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
-         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 503}},
+        {"sum": {"requests": 90, "errors": 0}, "quantiles": {"wallTimeP50": 40_000}, "avg": {"sampleInterval": 1},
+         "dimensions": {"scriptVersion": "new", "status": "success"}},
+        {"sum": {"requests": 10, "errors": 10}, "quantiles": {"wallTimeP50": 40_000}, "avg": {"sampleInterval": 1},
+         "dimensions": {"scriptVersion": "new", "status": "exceededResources"}},
     ]
-    traffic = aggregate(rows)["new"]
-    assert (traffic.requests, traffic.errors) == (100, 10)
+    traffic = (aggregate(rows) or {})["new"]
+    assert (traffic.requests, traffic.errors, traffic.sampled) == (100, 10, 100)
     assert traffic.latency_seconds is not None and abs(traffic.latency_seconds - 0.04) < 1e-9
     assert judge(traffic, [True], DEFAULTS, final=False).action == "rollback"
+
+
+def test_an_unreadable_row_makes_the_whole_answer_no_numbers() -> None:
+    rows = [{"sum": {"requests": 90, "errors": 0}, "dimensions": {"scriptVersion": "new", "status": "success"}},
+            {"sum": {"requests": "many"}, "dimensions": {"scriptVersion": "new", "status": "success"}}]
+    assert aggregate(rows) is None
+
+
+def test_sampled_estimates_count_as_the_rows_behind_them_not_as_exact_requests() -> None:
+    # ~1,000 requests estimated from 10 sampled rows prove less than 100 requests counted one by one.
+    estimated = VersionTraffic(requests=1000, errors=0, latency_seconds=0.05, sampled=10)
+    verdict = judge(estimated, [True] * 10, DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "probes")
+    assert "estimated from 10 sampled" in verdict.reason
+    assert judge(VersionTraffic(requests=1000, errors=0, sampled=200), [True], DEFAULTS, final=True).basis == "traffic"
+
+
+def test_a_rollback_from_either_source_wins_and_promotion_on_traffic_needs_both() -> None:
+    healthy = VersionTraffic(requests=500, errors=0, latency_seconds=0.05)
+    failing = VersionTraffic(requests=500, errors=50, latency_seconds=0.05)
+    assert judge_signals(Signals(http=failing, runtime=healthy), [True], DEFAULTS, final=True).action == "rollback"
+    assert judge_signals(Signals(http=healthy, runtime=failing), [True], DEFAULTS, final=True).action == "rollback"
+    both = judge_signals(Signals(http=healthy, runtime=healthy), [True], DEFAULTS, final=True)
+    assert (both.action, both.basis) == ("promote", "traffic")
+    one = judge_signals(Signals(http=healthy, runtime=None), [True], DEFAULTS, final=True)
+    assert (one.action, one.basis) == ("promote", "probes")
 
 
 traffic = st.builds(VersionTraffic, requests=st.integers(0, 5000), errors=st.integers(0, 5000),
