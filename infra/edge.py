@@ -37,7 +37,9 @@ import pulumi_cloudflare as cloudflare
 
 from booking_shared.edge import (
     PUBLIC_WRITE_ENDPOINTS,
+    RATE_LIMIT_ACTION,
     RATE_LIMIT_BINDING,
+    RATE_LIMIT_CHARACTERISTICS,
     RATELIMIT_PHASE,
     rule_expression,
 )
@@ -49,7 +51,7 @@ from infra.turnstile import TurnstileArgs, declare_widgets
 # Rate-limit namespaces are account-wide, and production and staging share an account.
 DEFAULT_NAMESPACE = {"production": 1001, "staging": 1002}
 # Every plan counts per client IP and Cloudflare location; other characteristics need Enterprise.
-CHARACTERISTICS = ["cf.colo.id", "ip.src"]
+CHARACTERISTICS = list(RATE_LIMIT_CHARACTERISTICS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class EdgeZone:
     # The hostnames the rules are limited to. None: every hostname of the zone (a SaaS zone's custom
     # hostnames are data, so its rules cannot name them).
     hostnames: Sequence[str] | None
+    # The id of the zone's existing http_ratelimit entry point (booking:rateLimits.existingRulesetIds):
+    # imported, since the provider's create is a plain POST that a second entry point fails.
+    existing_ruleset_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class EdgeProtection(pulumi.ComponentResource):
                                        "per client IP",
                         "expression": rule_expression(zone.hostnames, endpoint),
                         # API clients cannot solve a challenge page; past the limit the request is refused.
-                        "action": "block",
+                        "action": RATE_LIMIT_ACTION,
                         "enabled": True,
                         "ratelimit": {
                             "characteristics": CHARACTERISTICS,
@@ -129,7 +134,12 @@ class EdgeProtection(pulumi.ComponentResource):
                     name=f"appointmentbooking {args.environment} rate limits",
                     description="Public write endpoints of the booking API (managed by pulumi, appointmentbooking)",
                     rules=rules,
-                    opts=child,
+                    opts=child if zone.existing_ruleset_id is None else pulumi.ResourceOptions(
+                        parent=self,
+                        # A zone has one entry point per phase, and one a dashboard rule ever made stays
+                        # (even emptied): adopt it, in the id format of pulumi_cloudflare.Ruleset's
+                        # docstring, `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>`.
+                        import_=f"zones/{zone.zone_id}/{zone.existing_ruleset_id}"),
                 )
 
         turnstile = declare_widgets(name, TurnstileArgs(

@@ -143,19 +143,12 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
 def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
     """Edge protection for every zone the stack serves hostnames in: the main zone, each tenant zone and
     the SaaS zone."""
-    zones: dict[str, EdgeZone] = {cfg.zone_id: EdgeZone("main", cfg.zone_id, [cfg.domain])}
-    for tenant in cfg.tenants:
-        zone = zones.setdefault(tenant.zone_id, EdgeZone(f"tenant-{tenant.slug}", tenant.zone_id, []))
-        assert zone.hostnames is not None
-        zones[tenant.zone_id] = EdgeZone(zone.label, zone.zone_id, [*zone.hostnames, tenant.hostname])
-    if cfg.saas is not None:
-        # Salons' custom hostnames are data (bookingctl tenants), so the SaaS zone's rules cover
-        # every hostname of the zone; the zone belongs to this environment alone.
-        zones[cfg.saas.zone_id] = EdgeZone("saas", cfg.saas.zone_id, None)
+    existing = cfg.rate_limits.existing_ruleset_ids
+    zones = [EdgeZone(z.label, z.zone_id, z.hostnames, existing.get(z.zone_id)) for z in cfg.zones]
     return EdgeProtectionArgs(
         account_id=cfg.account_id,
         environment=cfg.environment,
-        zones=list(zones.values()),
+        zones=zones,
         hostnames=[cfg.domain, *(t.hostname for t in cfg.tenants)],
         rate_limits=cfg.rate_limits,
         zone_rulesets=cfg.owns_zone_rulesets,

@@ -24,7 +24,17 @@ from booking_shared.edge import (
     turnstile_domains,
 )
 from booking_shared.hostnames import normalize
-from booking_shared.limits import TURNSTILE_HOSTNAMES_PER_WIDGET, TURNSTILE_MIN_HOSTNAMES_PER_WIDGET, TurnstilePlan
+from booking_shared.limits import (
+    PLAN_LABELS,
+    TURNSTILE_HOSTNAMES_PER_WIDGET,
+    TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
+    ZONE_PLANS,
+    RateLimitRule,
+    TurnstilePlan,
+    ZonePlan,
+    one_of,
+    rate_limit_problems,
+)
 from booking_shared.tokens import BOT_MANAGEMENT, ROUTE, RULESET, TURNSTILE, VERSION
 from booking_shared.turnstile import saas_secret_binding, saas_widget_name, site_secret_binding, site_shards
 from policies.common import (
@@ -43,6 +53,7 @@ RATE_LIMITED = "public-write-endpoints-rate-limited"
 TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
 TURNSTILE_LIMITS = "turnstile-widgets-within-plan-limits"
 WEBHOOK = "payment-webhook-not-challenged"
+FITS_PLAN = "rate-limit-rules-fit-zone-plan"
 
 
 def _json(value: Any) -> Any:
@@ -264,6 +275,62 @@ def check_webhook(args: StackValidationArgs, report: Report) -> None:
                bots.urn)
 
 
+def _zone_plans() -> dict[str, tuple[ZonePlan, str]]:
+    """Zone id -> (plan, the booking key stating it), as infra/config.py reads them: the first of
+    booking:zonePlan, tenants[].zonePlan and saas.zonePlan that states a zone's plan, else free under
+    the key that names the zone (the strictest reading, as the program's)."""
+    keys: list[tuple[Any, Any, str]] = [(config_value("zoneId"), config_value("zonePlan"), "zonePlan")]
+    tenants = _json(config_value("tenants"))
+    for index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        if isinstance(tenant, Mapping):
+            keys.append((tenant.get("zoneId"), tenant.get("zonePlan"), f"tenants[{index}].zonePlan"))
+    saas = _json(config_value("saas"))
+    if isinstance(saas, Mapping):
+        keys.append((saas.get("zoneId"), saas.get("zonePlan"), "saas.zonePlan"))
+    plans: dict[str, tuple[ZonePlan, str]] = {}
+    for zone, plan, key in keys:
+        if isinstance(zone, str) and plan in ZONE_PLANS:
+            plans.setdefault(zone, (plan, key))
+    for zone, _plan, key in keys:
+        if isinstance(zone, str):
+            plans.setdefault(zone, ("free", key))
+    return plans
+
+
+def check_rate_limits_fit_plans(args: StackValidationArgs, report: Report) -> None:
+    """Each zone's http_ratelimit entry point holds only what the zone's plan allows."""
+    rulesets = [r for r in of_type(args.resources, RULESET) if get(r.props, "phase") == RATELIMIT_PHASE]
+    if not rulesets:
+        args.not_applicable("the stack declares no http_ratelimit entry point")
+        return
+    plans = _zone_plans()
+    for ruleset in rulesets:
+        zone = get(ruleset.props, "zoneId")
+        plan, key = plans.get(zone, ("free", "zonePlan")) if isinstance(zone, str) else ("free", "zonePlan")
+        rules = [r for r in get(ruleset.props, "rules") or [] if isinstance(r, Mapping)]
+        specs = [RateLimitRule(str(r.get("ref") or index), str(r.get("expression") or ""), str(r.get("action")),
+                               int(get(r, "ratelimit", "period") or 0),
+                               int(get(r, "ratelimit", "mitigationTimeout") or 0),
+                               tuple(str(c) for c in get(r, "ratelimit", "characteristics") or ()))
+                 for index, r in enumerate(rules)]
+        where = f"zone {zone} (booking:{key} {plan})"
+        upgrade = f"upgrade the zone's plan and set booking:{key} to it"
+        for problem in rate_limit_problems(plan, specs):
+            if problem.rule is None:
+                what = f"The http_ratelimit entry point of {where} has {problem.found}; {problem.allowed}."
+                fix = (f"if booking:{key} understates the zone's plan, correct it; else {upgrade}, or declare "
+                       "fewer rules there")
+            else:
+                endpoint = problem.rule.removeprefix("booking_").removesuffix("_rate_limit")
+                field = "mitigationTimeout" if problem.field == "mitigation_timeout" else problem.field
+                has = "uses" if problem.field == "expression" else f"has {problem.field}"
+                what = f"Rule {problem.rule!r} in {where} {has} {problem.found}; the plan allows {problem.allowed}."
+                fix = (f"set booking:rateLimits.{endpoint}.{field} to {one_of(problem.choices)}, or {upgrade}"
+                       if problem.choices else f"write the rule with what {PLAN_LABELS[plan]} allows, or {upgrade}")
+            report(message(what, "Cloudflare refuses the ruleset (its rules are written together), so `pulumi up` "
+                                 "fails at this zone and none of its rate limits apply", fix), ruleset.urn)
+
+
 public_write_endpoints_rate_limited = make_stack_policy(
     RATE_LIMITED,
     "Login, booking creation, message sending and payment initialisation are rate-limited at the edge on every "
@@ -306,4 +373,15 @@ payment_webhook_not_challenged = make_stack_policy(
     level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
     remediation="Write rules for exact paths, or exclude /api/payments/webhook; keep Bot Fight Mode off.",
+)
+
+rate_limit_rules_fit_zone_plan = make_stack_policy(
+    FITS_PLAN,
+    "Each zone's http_ratelimit entry point holds only what the zone's plan allows (booking:zonePlan, "
+    "tenants[].zonePlan, saas.zonePlan): rule count, expression fields, period, mitigation timeout, throttling.",
+    check_rate_limits_fit_plans,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="State each zone's real plan; on a plan below Business, upgrade the zone or leave its entry point "
+                "to the Worker's rate-limit binding.",
 )

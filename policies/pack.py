@@ -35,6 +35,7 @@ from policies.credentials import secret_bindings
 from policies.edge import (
     payment_webhook_not_challenged,
     public_write_endpoints_rate_limited,
+    rate_limit_rules_fit_zone_plan,
     turnstile_covers_all_hostnames,
     turnstile_widgets_within_plan_limits,
 )
@@ -69,6 +70,7 @@ _AREA_POLICIES: list[PackPolicy] = [
     turnstile_covers_all_hostnames,
     turnstile_widgets_within_plan_limits,
     payment_webhook_not_challenged,
+    rate_limit_rules_fit_zone_plan,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]

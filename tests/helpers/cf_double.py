@@ -28,12 +28,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, get_args
 from urllib.parse import parse_qs, urlparse
 
+from cloudflare.types.rulesets.phase import Phase
+
+from booking_shared.edge import RATELIMIT_PHASE
 from booking_shared.limits import (
     TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
     TURNSTILE_WIDGETS_PER_ACCOUNT,
+    RateLimitRule,
+    ZonePlan,
+    rate_limit_problems,
     turnstile_hostname_limit,
 )
 from booking_shared.naming import requests_dataset
@@ -212,6 +218,19 @@ READ_PERMISSIONS: tuple[tuple[str, str, bool, tuple[str, ...]], ...] = (
 )
 
 
+@dataclass
+class ZoneState:
+    """A zone's plan and its rulesets (the "zone rulesets" section below): what `doctor` reads."""
+
+    zone_id: str
+    plan: ZonePlan = "free"
+    name: str = "example.co.za"
+    rulesets: list[dict[str, Any]] = field(default_factory=list)  # as the API returns them, rules included
+
+    def entry_point(self, phase: str) -> dict[str, Any] | None:
+        return next((r for r in self.rulesets if r["kind"] == "zone" and r["phase"] == phase), None)
+
+
 class CloudflareDouble:
     def __init__(self, root: Path, account_id: str) -> None:
         self.root, self.account_id = root, account_id
@@ -251,10 +270,8 @@ class CloudflareDouble:
         # API tokens (see "API tokens and permissions" below): by value; TOKEN is a user token
         # granted every permission group the project uses, on the account and all its zones.
         self.tokens: dict[str, TokenState] = {TOKEN: TokenState.full(self.account_id)}
-        # Doctor's reads (see "zones, entry points, buckets, quota" below), until the zone routes of
-        # other branches land: zone id -> zone object, zone id -> http_ratelimit entry point.
-        self.zones: dict[str, dict[str, Any]] = {}
-        self.entry_points: dict[str, dict[str, Any]] = {}
+        # Zones with a plan and rulesets (see "zone rulesets" below), by zone id: `add_zone`.
+        self.zones: dict[str, ZoneState] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -647,8 +664,11 @@ class CloudflareDouble:
         if doctor_read is not None:
             return doctor_read
         if path.startswith("/client/v4/zones/"):
+            rest = path.removeprefix("/client/v4/zones/")
             with self.lock:
-                return self.dispatch_zone(method, path.removeprefix("/client/v4/zones/"), query, body)
+                if _ZONE_OR_RULESETS.fullmatch(rest):
+                    return self.dispatch_zone_rulesets(method, rest, query, body)
+                return self.dispatch_zone(method, rest, query, body)
         prefix = f"/client/v4/accounts/{self.account_id}"
         if not path.startswith(prefix):
             return 404, _error(7003, "Could not route to this account")
@@ -846,6 +866,151 @@ class CloudflareDouble:
             return 200, _ok({**gone, "status": "pending_deletion"})
         return 404, _error(7000, f"No route for {method} fallback_origin")
 
+    # --- zone rulesets and the zone's plan ----------------------------------------------------
+    #
+    # `GET /zones/{zone}` (the SDK's `Zone`, with `plan`), `GET /zones/{zone}/rulesets` (list, cursor
+    # pagination as the SDK's `SyncCursorPagination` reads it), `GET .../rulesets/{id}`, `GET
+    # .../rulesets/phases/{phase}/entrypoint` and `POST .../rulesets` (create). Sources:
+    # - One entry point per phase: cloudflare-docs ruleset-engine/about/rulesets.mdx ("Each phase has
+    #   at most one entry point ruleset at the account level and at the zone level"). A second create
+    #   answers 400 with code 20217, "'zone' is not a valid value for kind because exceeded maximum
+    #   number of zone rulesets for phase http_ratelimit" and `source.pointer` "/kind", as real API
+    #   output shows it (terraform-provider-cloudflare issues 3444 and 6273).
+    # - No entry point yet: code 10003, "could not find entrypoint ruleset in the <phase> phase" (a
+    #   real response quoted in ibm-mas/ansible-devops pull 2403); 404, the status the provider's
+    #   Read treats as "gone" (internal/services/ruleset/resource.go).
+    # - What a zone's plan holds in http_ratelimit: booking_shared/limits.py (the availability table).
+    #   A refused rule answers 400 with one error per problem, each with the JSON pointer of the field
+    #   and the API's wording for a refused value ("'<value>' is not a valid value for <field>
+    #   because <reason>", as quoted in cloudflare-docs issue 23641 for a field a rule may not use).
+    #   The code of those refusals is not published: 20217, the one published for this wording, is
+    #   reused, so callers should rely on the status, the pointer and the wording, not the code.
+    # - Zone plan ids: the zone's `plan.legacy_id` ("free", "pro", "business", "enterprise") and
+    #   `plan.name` ("Free Website", ...), as terraform-provider-cloudflare v4 reads them
+    #   (internal/sdkv2provider/resource_cloudflare_zone.go, 7e32ab38).
+    # Only `kind: zone` rulesets (phase entry points) are modelled: another kind is refused (400).
+
+    ZONE_PLAN_NAMES: ClassVar[dict[str, str]] = {"free": "Free Website", "pro": "Pro Website",
+                                                 "business": "Business Website", "enterprise": "Enterprise Website"}
+
+    def add_zone(self, zone_id: str, plan: ZonePlan = "free", *, name: str = "example.co.za",
+                 rulesets: list[dict[str, Any]] | None = None) -> ZoneState:
+        """A zone on `plan`; `rulesets` as `ruleset(...)` builds them (e.g. a dashboard-made entry point)."""
+        state = ZoneState(zone_id, plan, name, list(rulesets or []))
+        self.zones[zone_id] = state
+        return state
+
+    def ruleset(self, phase: str, rules: list[dict[str, Any]] | None = None, *, name: str = "default",
+                description: str = "") -> dict[str, Any]:
+        """A zone entry point as the API stores it (ids, versions, timestamps filled in), not yet in a zone."""
+        with self.lock:
+            self._seq += 1
+            stamp = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=self._seq)).isoformat()
+        stored = []
+        for rule in rules or []:
+            rule_id = uuid.uuid4().hex
+            # "ref: The reference of the rule (the rule's ID by default)" (the SDK's BlockRule).
+            stored.append({"enabled": True, "description": "", **rule, "id": rule_id, "ref": rule.get("ref") or rule_id,
+                           "version": "1", "last_updated": stamp})
+        return {"id": uuid.uuid4().hex, "kind": "zone", "phase": phase, "name": name, "description": description,
+                "version": "1", "last_updated": stamp, "rules": stored}
+
+    def dispatch_zone_rulesets(self, method: str, rest: str, query: dict[str, list[str]],
+                               body: dict[str, Any]) -> tuple[int, Any]:
+        match = _ZONE_OR_RULESETS.fullmatch(rest)
+        assert match is not None
+        zone = self.zones.get(match.group(1))
+        if zone is None:
+            return 404, _error(7003, f"Could not route to /zones/{rest}, perhaps your object identifier is invalid?")
+        tail = match.group(2) or ""
+        if tail == "" and method == "GET":
+            return 200, _ok(self._zone_object(zone))
+        if tail == "/rulesets" and method == "GET":
+            return self._list_rulesets(zone, query)
+        if tail == "/rulesets" and method == "POST":
+            return self._create_ruleset(zone, body)
+        phase = re.fullmatch(r"/rulesets/phases/([^/]+)/entrypoint", tail)
+        if phase and method == "GET":
+            found = zone.entry_point(phase.group(1))
+            if found is None:
+                return 404, _error(10003, f"could not find entrypoint ruleset in the {phase.group(1)} phase")
+            return 200, _ok(found)
+        one = re.fullmatch(r"/rulesets/([0-9a-f]{32})", tail)
+        if one and method == "GET":
+            found = next((r for r in zone.rulesets if r["id"] == one.group(1)), None)
+            return (200, _ok(found)) if found else (404, _error(10003, "could not find ruleset"))
+        return 404, _error(7000, f"No route for {method} /zones/{rest}")
+
+    def _zone_object(self, zone: ZoneState) -> dict[str, Any]:
+        # Every field the SDK's `Zone` requires; the plan as terraform-provider-cloudflare v4 reads it.
+        return {"id": zone.zone_id, "name": zone.name, "status": "active", "paused": False, "type": "full",
+                "account": {"id": self.account_id, "name": "salon account"},
+                "created_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",
+                "activated_on": "2026-01-01T00:00:00Z", "development_mode": 0, "meta": {},
+                "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+                "original_dnshost": None, "original_name_servers": None, "original_registrar": None,
+                "owner": {"id": None, "name": None, "type": "user"},
+                "plan": {"id": uuid.uuid5(uuid.NAMESPACE_URL, zone.plan).hex, "legacy_id": zone.plan,
+                         "name": self.ZONE_PLAN_NAMES[zone.plan], "is_subscribed": zone.plan != "free",
+                         "can_subscribe": False, "currency": "USD", "frequency": "", "price": 0,
+                         "externally_managed": False, "legacy_discount": False}}
+
+    def _list_rulesets(self, zone: ZoneState, query: dict[str, list[str]]) -> tuple[int, Any]:
+        # `cursor` and `per_page` are the list's query parameters (the SDK's rulesets.list); the
+        # cursor is opaque to callers, here the offset of the next page.
+        per_page = int((query.get("per_page") or ["20"])[0])
+        start = int((query.get("cursor") or ["0"])[0])
+        if per_page < 1:
+            return 400, _error(20217, f"'{per_page}' is not a valid value for per_page")
+        # The list leaves the rules out (the SDK's RulesetListResponse has none).
+        page = [{k: v for k, v in r.items() if k != "rules"} for r in zone.rulesets[start:start + per_page]]
+        more = start + per_page < len(zone.rulesets)
+        return 200, {"success": True, "errors": [], "messages": [], "result": page,
+                     "result_info": {"count": len(page), "per_page": per_page,
+                                     **({"cursor": str(start + per_page)} if more else {})}}
+
+    def _create_ruleset(self, zone: ZoneState, body: dict[str, Any]) -> tuple[int, Any]:
+        kind, phase, name = body.get("kind"), str(body.get("phase")), body.get("name")
+        rules = body.get("rules") or []
+        if kind != "zone":
+            return 400, _ruleset_error(f"'{kind}' is not a valid value for kind because the double models zone "
+                                       "entry points only", "/kind")
+        if phase not in get_args(Phase):  # the SDK's Phase enum, from the OpenAPI schema
+            return 400, _ruleset_error(f"'{phase}' is not a valid value for phase", "/phase")
+        if not isinstance(name, str) or not name:
+            return 400, _ruleset_error("'' is not a valid value for name because it is required", "/name")
+        if zone.entry_point(phase) is not None:
+            return 400, _ruleset_error(f"'zone' is not a valid value for kind because exceeded maximum number of zone "
+                                       f"rulesets for phase {phase}", "/kind")
+        if phase == RATELIMIT_PHASE:
+            refused = self._ratelimit_refusals(zone, rules)
+            if refused:
+                return 400, {"success": False, "errors": refused, "messages": [], "result": None}
+        created = self.ruleset(phase, rules, name=name, description=str(body.get("description") or ""))
+        zone.rulesets.append(created)
+        return 200, _ok(created)
+
+    @staticmethod
+    def _ratelimit_refusals(zone: ZoneState, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One error per rule field the zone's plan cannot hold (booking_shared/limits.py)."""
+        specs, errors = [], []
+        for index, rule in enumerate(rules):
+            ratelimit = rule.get("ratelimit")
+            if not isinstance(ratelimit, dict) or "period" not in ratelimit or not rule.get("expression"):
+                message = f"rule {index} is not a valid rate limiting rule because it needs an expression and a period"
+                errors.append(_ruleset_error(message, f"/rules/{index}")["errors"][0])
+                continue
+            specs.append(RateLimitRule(str(rule.get("ref") or index), str(rule["expression"]), str(rule.get("action")),
+                                       int(ratelimit["period"]), int(ratelimit.get("mitigation_timeout", 0)),
+                                       tuple(ratelimit.get("characteristics") or ())))
+        for problem in rate_limit_problems(zone.plan, specs):
+            pointer = "/rules" if problem.index is None else (
+                f"/rules/{problem.index}/" + (problem.field if problem.field in ("expression", "action")
+                                              else f"ratelimit/{problem.field}"))
+            errors.append(_ruleset_error(f"'{problem.found}' is not a valid value for {pointer.rsplit('/', 1)[-1]} "
+                                         f"because the zone's plan allows {problem.allowed}", pointer)["errors"][0])
+        return errors
+
     # --- Turnstile widgets, account-scoped -------------------------------------------------
     #
     # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
@@ -996,55 +1161,17 @@ class CloudflareDouble:
                          "issued_on": "2026-11-01T00:00:00Z", "modified_on": "2026-11-01T00:00:00Z",
                          "policies": token.policies})
 
-    # --- zones, entry points, buckets, quota: the reads of `bookingctl doctor` -------------------
+    # --- bucket details and custom hostname quota: reads of `bookingctl doctor` ------------------
     #
-    # The smallest routes doctor reads, kept in this section until the zone routes other work adds
-    # (zones with plans, zone rulesets) replace them. Zone objects carry the fields the SDK's `Zone`
-    # requires; the plan's `legacy_id` names it (free, pro, business, enterprise). An entry point is
-    # the SDK's PhaseGetResponse ({id, kind, last_updated, name, phase, rules, version}); a zone
-    # without one answers 404. An R2 bucket is the SDK's `Bucket`. The custom hostname quota is
+    # An R2 bucket is the SDK's `Bucket` (location lowercase, as its Literal lists). The custom hostname quota is
     # {allocated, exceeded, hard_cap, used} (custom_hostnames.quota.get); allocated and hard cap are
     # per zone in the API (SaasZoneState.quota_*: test values, no published default).
-
-    def add_zone(self, zone_id: str, name: str, plan: str = "business") -> dict[str, Any]:
-        zone = {"id": zone_id, "name": name, "status": "active", "paused": False, "type": "full",
-                "development_mode": 0, "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
-                "created_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",
-                "activated_on": "2026-01-01T00:00:00Z", "account": {"id": self.account_id, "name": "salon"},
-                "owner": {"id": None, "name": None, "type": "organization"},
-                "meta": {"cdn_only": False, "dns_only": False, "foundation_dns": False, "phishing_detected": False,
-                         "page_rule_quota": 3, "custom_certificate_quota": 0, "step": 2},
-                "plan": {"id": uuid.uuid5(uuid.NAMESPACE_URL, plan).hex, "name": f"{plan.title()} Website",
-                         "legacy_id": plan, "price": 0, "currency": "USD", "frequency": "monthly",
-                         "is_subscribed": True, "can_subscribe": False, "externally_managed": False,
-                         "legacy_discount": False}}
-        self.zones[zone_id] = zone
-        return zone
-
-    def add_entry_point(self, zone_id: str, name: str, rules: int = 0) -> dict[str, Any]:
-        ruleset = {"id": uuid.uuid4().hex, "kind": "zone", "phase": "http_ratelimit", "name": name,
-                   "description": "", "version": "1", "last_updated": "2026-11-01T00:00:00Z",
-                   "rules": [{"id": uuid.uuid4().hex, "version": "1", "action": "block", "enabled": True,
-                              "expression": 'http.request.uri.path eq "/login"', "last_updated":
-                              "2026-11-01T00:00:00Z", "ratelimit": {"characteristics": ["cf.colo.id", "ip.src"],
-                                                                   "period": 10, "requests_per_period": 5}}
-                             for _ in range(rules)]}
-        self.entry_points[zone_id] = ruleset
-        return ruleset
 
     def dispatch_doctor_reads(self, method: str, path: str) -> tuple[int, Any] | None:
         """The routes of this section, or None for a path they do not cover."""
         rest = path.removeprefix("/client/v4")
         if method != "GET":
             return None
-        match = re.fullmatch(r"/zones/([^/]+)", rest)
-        if match:
-            zone = self.zones.get(match.group(1))
-            return (200, _ok(zone)) if zone else (404, _error(1001, "Invalid zone identifier"))
-        match = re.fullmatch(r"/zones/([^/]+)/rulesets/phases/http_ratelimit/entrypoint", rest)
-        if match:
-            ruleset = self.entry_points.get(match.group(1))
-            return (200, _ok(ruleset)) if ruleset else (404, _error(10003, "Could not find entrypoint ruleset"))
         match = re.fullmatch(r"/zones/([^/]+)/custom_hostnames/quota", rest)
         if match and match.group(1) in self.saas_zones:
             zone_state = self.saas_zones[match.group(1)]
@@ -1072,6 +1199,16 @@ def _ok(result: Any) -> dict[str, Any]:
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def _ruleset_error(message: str, pointer: str) -> dict[str, Any]:
+    """A Rulesets API refusal: code 20217 and the offending field's JSON pointer (see "zone rulesets")."""
+    return {"success": False, "errors": [{"code": 20217, "message": message, "source": {"pointer": pointer}}],
+            "messages": [], "result": None}
+
+
+# `/zones/{zone}` itself, or its rulesets (anything else under /zones/ is custom hostnames).
+_ZONE_OR_RULESETS = re.compile(r"([0-9a-f]{32})(/rulesets(?:/.*)?)?")
 
 
 @contextmanager

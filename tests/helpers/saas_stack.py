@@ -24,6 +24,7 @@ SAAS_CONFIG = f"""  booking:saas:
     zoneId: "{SAAS_ZONE}"
     fallbackHostname: {FALLBACK}
     minTlsVersion: "1.2"
+    zonePlan: business
 """
 
 

@@ -25,8 +25,8 @@ from bookingctl.planner import Plan
 from tests.helpers import REPO, PlanFn
 
 TENANTS = [
-    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16},
-    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16},
+    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"},
+    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16, "zonePlan": "business"},
 ]
 
 

@@ -11,7 +11,7 @@ from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 
 SAAS_ZONE = "ef" * 16
-SAAS = {"zoneId": SAAS_ZONE, "fallbackHostname": "salons.instylebookings.co.za"}
+SAAS = {"zoneId": SAAS_ZONE, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
 
 
 def saas_plan(plan_with: PlanFn) -> Plan:
@@ -76,7 +76,7 @@ def test_on_the_saas_path_the_worker_serves_salon_pages_from_the_pages_project(p
     assert PAGES_ORIGIN_VAR not in plain, "a stack without booking:saas keeps its own origin"
 
 
-TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"}]
 
 
 def test_saas_salons_get_a_second_turnstile_widget_whose_domains_are_data(plan_with: PlanFn) -> None:
