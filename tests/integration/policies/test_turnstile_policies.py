@@ -19,8 +19,9 @@ from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found
 LIMITS = "turnstile-widgets-within-plan-limits"
 COVERS = "turnstile-covers-all-hostnames"
 DOMAIN = "www.instylehairboutique.co.za"
-SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
-TENANTS = [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}"} for i in range(15)]
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
+TENANTS = [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}",
+             "zonePlan": "business"} for i in range(15)]
 SIXTEEN = [DOMAIN, *(f"www.salon-{i}.co.za" for i in range(15))]
 
 

@@ -18,7 +18,8 @@ DOMAIN = "www.instylehairboutique.co.za"
 
 
 def tenants(count: int, start: int = 0) -> list[dict[str, str]]:
-    return [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}"}
+    return [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}",
+             "zonePlan": "business"}
             for i in range(start, start + count)]
 
 
@@ -61,7 +62,7 @@ def test_an_enterprise_widget_takes_up_to_200_hostnames_but_stops_before_its_wor
 def test_the_turnstile_plan_defaults_to_free_with_one_saas_widget() -> None:
     cfg = parse()
     assert (cfg.turnstile.plan, cfg.turnstile.saas_widgets) == ("free", 1)
-    saas = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
+    saas = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
     assert parse(turnstile={"plan": "enterprise", "saasWidgets": 3}, saas=saas).turnstile.saas_widgets == 3
 
 

@@ -17,12 +17,13 @@ from tests.helpers import PlanFn
 
 DOMAIN = "www.instylehairboutique.co.za"
 FALLBACK = "salons.instylebookings.co.za"
-SAAS = {"zoneId": "ef" * 16, "fallbackHostname": FALLBACK}
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": FALLBACK, "zonePlan": "business"}
 SITEKEY = "0x4AAAAAAAplannedSiteKey"
 
 
 def tenants(count: int) -> list[dict[str, str]]:
-    return [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}"}
+    return [{"slug": f"salon-{i}", "hostname": f"www.salon-{i}.co.za", "zoneId": f"{i + 1:032x}",
+             "zonePlan": "business"}
             for i in range(count)]
 
 
