@@ -409,5 +409,6 @@ def print_doctor(report: DoctorReport, fmt: str) -> None:
             line.append(f" -> fix: {check.fix}")
         console.print(line, soft_wrap=True)
     counts = report.to_dict()["counts"]
-    console.print(Text(f"stack {report.stack}: {len(report.checks)} checks, {counts['pass']} pass, {counts['fail']} fail, "
+    console.print(Text(f"stack {report.stack}: {len(report.checks)} checks, {counts['pass']} pass, "
+                       f"{counts['fail']} fail, "
                        f"{counts['unchecked']} could not be checked"), soft_wrap=True)

@@ -14,19 +14,28 @@ expectations come from published sources named next to each one; the limits them
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from booking_shared.edge import PUBLIC_WRITE_ENDPOINTS, RATELIMIT_PHASE, rule_expression, saas_turnstile_widget_name
+from booking_shared.edge import (
+    PUBLIC_WRITE_ENDPOINTS,
+    RATE_LIMIT_ACTION,
+    RATE_LIMIT_CHARACTERISTICS,
+    RATELIMIT_PHASE,
+    rule_expression,
+)
 from booking_shared.limits import (
-    RATE_LIMITS_BY_PLAN,
+    HEALTH_CHECKS_BY_PLAN,
+    PLAN_LABELS,
     ZONE_PLANS,
+    RateLimitRule,
     TurnstilePlan,
     ZonePlan,
+    rate_limit_problems,
     turnstile_hostname_limit,
 )
+from booking_shared.turnstile import saas_widget_name, site_shards
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -83,25 +92,18 @@ class Report:
 # --- what the stack declares, as the checks need it -------------------------------------------------
 
 @dataclass(frozen=True)
-class PlannedRule:
-    """One rate-limiting rule the stack declares in a zone's http_ratelimit entry point."""
-
-    ref: str
-    expression: str
-    period: int
-    mitigation_timeout: int
-    action: str = "block"
-
-
-@dataclass(frozen=True)
 class ZoneTarget:
     """A zone the stack serves and what it puts there."""
 
     zone_id: str
     label: str  # main, tenant-<slug> or saas: the names infra/ gives the zone's resources
-    rules: tuple[PlannedRule, ...] = ()  # empty: this stack does not declare the zone's entry point
+    rules: tuple[RateLimitRule, ...] = ()  # empty: this stack does not declare the zone's entry point
     health_check: bool = False
     saas: bool = False
+    stated_plan: ZonePlan = "free"  # what the stack file says the zone is on (infra/config.py plan_of)
+    plan_key: str = "zonePlan"  # the booking key that states it
+    # booking:rateLimits.existingRulesetIds: the entry point the program imports instead of creating.
+    imports_ruleset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,11 @@ class Target:
         return next(z for z in self.zones if z.zone_id == zone_id)
 
 
+def site_widget_name(environment: str, index: int) -> str:
+    """Site widget `index`'s name, as infra/turnstile.py declare_widgets names it."""
+    return f"appointmentbooking {environment} booking form" + (f" {index}" if index else "")
+
+
 def ruleset_name(environment: str) -> str:
     """The name infra/edge.py gives a zone's http_ratelimit entry point."""
     return f"appointmentbooking {environment} rate limits"
@@ -142,28 +149,25 @@ def ruleset_name(environment: str) -> str:
 
 def target_of(cfg: StackConfig, stack: str) -> Target:
     """The stack's config as the checks read it: the same zones, rules and widgets infra/ declares."""
-    rules: tuple[PlannedRule, ...] = ()
-    zones: dict[str, tuple[str, list[str] | None]] = {cfg.zone_id: ("main", [cfg.domain])}
-    for tenant in cfg.tenants:
-        label, hosts = zones.setdefault(tenant.zone_id, (f"tenant-{tenant.slug}", []))
-        zones[tenant.zone_id] = (label, [*(hosts or []), tenant.hostname])
-    if cfg.saas is not None:
-        zones[cfg.saas.zone_id] = ("saas", None)
     targets = []
-    for zone_id, (label, hosts) in zones.items():
+    for zone in cfg.zones:
+        rules: tuple[RateLimitRule, ...] = ()
         if cfg.owns_zone_rulesets:
-            rules = tuple(PlannedRule(f"booking_{e.key}_rate_limit", rule_expression(hosts, e),
-                                      cfg.rate_limits.for_endpoint(e.key).period,
-                                      cfg.rate_limits.for_endpoint(e.key).mitigation_timeout)
-                          for e in PUBLIC_WRITE_ENDPOINTS)
-        targets.append(ZoneTarget(zone_id, label, rules, health_check=cfg.health_check and zone_id == cfg.zone_id,
-                                  saas=cfg.saas is not None and zone_id == cfg.saas.zone_id))
-    plan: TurnstilePlan = getattr(cfg, "turnstile_plan", "free")
-    widgets = [WidgetTarget(f"appointmentbooking {cfg.environment} booking form",
-                            tuple(sorted({cfg.domain, *(t.hostname for t in cfg.tenants)})), plan)]
+            # The rules infra/edge.py writes (and infra/config.py checks against the stated plan).
+            rules = tuple(RateLimitRule(e.key, rule_expression(zone.hostnames, e), RATE_LIMIT_ACTION,
+                                        cfg.rate_limits.for_endpoint(e.key).period,
+                                        cfg.rate_limits.for_endpoint(e.key).mitigation_timeout,
+                                        RATE_LIMIT_CHARACTERISTICS) for e in PUBLIC_WRITE_ENDPOINTS)
+        targets.append(ZoneTarget(zone.zone_id, zone.label, rules,
+                                  health_check=cfg.health_check and zone.zone_id == cfg.zone_id,
+                                  saas=zone.label == "saas", stated_plan=zone.plan, plan_key=zone.plan_key,
+                                  imports_ruleset=cfg.rate_limits.existing_ruleset_ids.get(zone.zone_id)))
+    plan = cfg.turnstile.plan
+    shards = site_shards([cfg.domain, *(t.hostname for t in cfg.tenants)], plan)
+    widgets = [WidgetTarget(site_widget_name(cfg.environment, i), shard, plan) for i, shard in enumerate(shards)]
     if cfg.saas is not None:
-        widgets.append(WidgetTarget(saas_turnstile_widget_name(cfg.worker_name), (cfg.saas.fallback_hostname,),
-                                    plan, grows=True))
+        widgets += [WidgetTarget(saas_widget_name(cfg.worker_name, i), (cfg.saas.fallback_hostname,), plan, grows=True)
+                    for i in range(cfg.turnstile.saas_widgets)]
     return Target(stack=stack, environment=cfg.environment, account_id=cfg.account_id,
                   database_name=cfg.database_name, bucket_name=cfg.backup_bucket_name, worker_name=cfg.worker_name,
                   zones=tuple(targets), widgets=tuple(widgets), ruleset_name=ruleset_name(cfg.environment),
@@ -381,6 +385,10 @@ def _probe(client: Cloudflare, target: Target, kind: str, scope: str) -> tuple[b
     return error is not None and _status(error) in (401, 403), what
 
 
+def _where(need: Need) -> str:
+    return "the account" if need.scope == "account" else f"zone {need.scope}"
+
+
 def check_token(client: Cloudflare, target: Target) -> list[Check]:
     """The token is active, and grants every permission in `needs` (or, when it cannot read its own
     policies, the read-only probes pass and the line says what could not be confirmed)."""
@@ -404,7 +412,7 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
                   f"{len(confirmed)} read(s) allowed"
                   + "".join(f"; {call} refused ({n.accepted[0].replace('Write', 'Read')} missing, needed for "
                             f"{n.what})" for n, call in refused)
-                  + f"; not confirmable this way: the Write half of every permission, and "
+                  + "; not confirmable this way: the Write half of every permission, and "
                   + ", ".join(sorted({f"{n.accepted[0]}" for n in unprobed})))
         fix = ("add the missing permissions to the token" if refused else
                "let the token read itself (add API Tokens Read, or Account API Tokens Read for an account owned "
@@ -416,10 +424,10 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
             checks.append(Check(
                 "token permissions", False,
                 f"{len(missing)} of {len(wanted)} needed permission(s) missing: "
-                + "; ".join(f"{' or '.join(n.accepted[:2])} on {'the account' if n.scope == 'account' else 'zone ' + n.scope}"
+                + "; ".join(f"{' or '.join(n.accepted[:2])} on {_where(n)}"
                             f" (for {n.what})" for n in missing),
                 "edit the token (dashboard: My Profile > API Tokens, or Manage Account > Account API Tokens) and "
-                "add: " + ", ".join(sorted({f"{n.accepted[0]} on {'the account' if n.scope == 'account' else 'zone ' + n.scope}"
+                "add: " + ", ".join(sorted({f"{n.accepted[0]} on {_where(n)}"
                                             for n in missing})), _PERMISSIONS_SOURCE))
         else:
             checks.append(Check("token permissions", True,
@@ -428,7 +436,8 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
     if token.kind == "account" and target.widgets:
         checks.append(Check(
             "token type", False,
-            f"an account owned token, and Cloudflare's compatibility matrix lists {', '.join(ACCOUNT_TOKEN_UNSUPPORTED)} "
+            "an account owned token, and Cloudflare's compatibility matrix lists "
+            f"{', '.join(ACCOUNT_TOKEN_UNSUPPORTED)} "
             "as not supporting account owned tokens; the stack declares Turnstile widgets",
             "use a user API token for this stack (or, once the matrix lists Turnstile as supported, remove it from "
             "ops/doctor.py ACCOUNT_TOKEN_UNSUPPORTED)", _ACCOUNT_TOKENS_SOURCE))
@@ -437,11 +446,9 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
 
 # --- 2. each zone's plan against what the stack puts there -----------------------------------------
 
-_RATE_SOURCE = "cloudflare-docs src/content/partials/waf/rate-limiting-availability-by-plan.mdx (booking_shared/limits.py)"
-# Health Checks: health-checks/index.mdx "Availability" (FeatureTable traffic.health_checks): not on
-# the Free plan; infra/config.py's healthCheck key and the README say the same.
-_HEALTH_SOURCE = "cloudflare-docs src/content/docs/health-checks/index.mdx, Availability"
-_FIELD = re.compile(r"\b(?:http|ip|cf)\.[a-z_.]+[a-z]")
+_RATE_SOURCE = ("cloudflare-docs src/content/partials/waf/rate-limiting-availability-by-plan.mdx "
+                "(booking_shared/limits.py)")
+_HEALTH_SOURCE = "cloudflare-docs src/content/plans/index.json traffic.health_checks (booking_shared/limits.py)"
 
 
 def zone_plan(zone: Any) -> ZonePlan | None:
@@ -456,31 +463,17 @@ def zone_plan(zone: Any) -> ZonePlan | None:
 
 
 def plan_problems(plan: ZonePlan, zone: ZoneTarget) -> list[str]:
-    """What the stack puts in `zone` that a zone on `plan` cannot hold."""
-    problems = []
-    allowed = RATE_LIMITS_BY_PLAN[plan]
-    if zone.rules:
-        if len(zone.rules) > allowed.rules:
-            problems.append(f"{len(zone.rules)} rate limiting rules, the {plan} plan allows {allowed.rules}")
-        fields = sorted({f for r in zone.rules for f in _FIELD.findall(r.expression)} - allowed.fields)
-        if fields:
-            problems.append(f"rule expressions use {', '.join(fields)}, not available on the {plan} plan")
-        periods = sorted({r.period for r in zone.rules if r.period > allowed.max_period})
-        if periods:
-            problems.append(f"counting period(s) {periods} s, the {plan} plan allows up to {allowed.max_period} s")
-        timeouts = sorted({r.mitigation_timeout for r in zone.rules if r.mitigation_timeout > allowed.max_mitigation_timeout})
-        if timeouts:
-            problems.append(f"mitigation timeout(s) {timeouts} s, the {plan} plan allows up to "
-                            f"{allowed.max_mitigation_timeout} s")
-        if not allowed.throttle and any(r.mitigation_timeout == 0 for r in zone.rules):
-            problems.append("throttling (mitigationTimeout 0 with block) is Enterprise only")
-    if zone.health_check and plan == "free":
-        problems.append("a Health Check needs a paid plan (Pro or above)")
+    """What the stack puts in `zone` that a zone on `plan` cannot hold (booking_shared/limits.py)."""
+    problems = [f"{p.rule + ' ' if p.rule else ''}{p.field} {p.found}, allowed {p.allowed}"
+                for p in rate_limit_problems(plan, zone.rules)] if zone.rules else []
+    if zone.health_check and HEALTH_CHECKS_BY_PLAN[plan] == 0:
+        problems.append(f"a Health Check, which needs Pro or above ({PLAN_LABELS[plan]} holds 0)")
     return problems
 
 
 def check_zone_plans(client: Cloudflare, target: Target) -> list[Check]:
-    """Each zone's plan (GET /zones/{id}) can hold what the stack declares there."""
+    """Each zone's plan (GET /zones/{id}) is the one the stack file states, and holds what the stack
+    declares there (its rate limiting rules, a Health Check)."""
     checks = []
     for zone in target.zones:
         name = f"zone plan {zone.label} ({zone.zone_id})"
@@ -491,22 +484,26 @@ def check_zone_plans(client: Cloudflare, target: Target) -> list[Check]:
         plan = zone_plan(found)
         if plan is None:
             checks.append(Check(name, None, f"the zone's plan ({getattr(found.plan, 'legacy_id', None)!r}) is none "
-                                            f"of {', '.join(ZONE_PLANS)}; cannot judge what it holds",
+                                            f"of {', '.join(ZONE_PLANS)}; what it holds was not checked",
                                 source=_RATE_SOURCE))
             continue
         problems = plan_problems(plan, zone)
         declared = f"{len(zone.rules)} rate limiting rule(s)" + (", a Health Check" if zone.health_check else "")
         if problems:
-            fix = (f"move the zone to a plan that holds them (Business holds the rules as declared), or set "
-                   "booking:rateLimits.zoneRuleset: false and protect the endpoints with the Worker's rate-limit "
-                   "binding" if zone.rules else "")
-            if zone.health_check and plan == "free":
-                fix = (fix + "; " if fix else "") + "set booking:healthCheck: \"false\" on a Free zone"
-            checks.append(Check(name, False, f"{found.name} is on the {plan} plan: " + "; ".join(problems), fix,
-                                f"{_RATE_SOURCE}; {_HEALTH_SOURCE}"))
+            fix = ("upgrade the zone to Business (it holds the four rules as declared), or set "
+                   "booking:rateLimits.zoneRuleset false and rely on the Worker's rate-limit binding"
+                   if zone.rules else "")
+            if zone.health_check and HEALTH_CHECKS_BY_PLAN[plan] == 0:
+                fix = (fix + "; " if fix else "") + 'set booking:healthCheck "false" on a Free zone'
+            checks.append(Check(name, False, f"{found.name} is on the {plan} plan, which cannot hold: "
+                                + "; ".join(problems), fix, f"{_RATE_SOURCE}; {_HEALTH_SOURCE}"))
+        elif plan != zone.stated_plan:
+            checks.append(Check(name, False, f"{found.name} is on the {plan} plan, but booking:{zone.plan_key} says "
+                                             f"{zone.stated_plan}: `bookingctl plan` judges by the wrong plan",
+                                f"set booking:{zone.plan_key} to {plan}", _RATE_SOURCE))
         else:
-            checks.append(Check(name, True, f"{found.name} is on the {plan} plan, which holds {declared}",
-                                source=f"{_RATE_SOURCE}; {_HEALTH_SOURCE}"))
+            checks.append(Check(name, True, f"{found.name} is on the {plan} plan, as booking:{zone.plan_key} says; it "
+                                            f"holds {declared}", source=f"{_RATE_SOURCE}; {_HEALTH_SOURCE}"))
     return checks
 
 
@@ -544,21 +541,23 @@ def check_entry_points(client: Cloudflare, target: Target) -> list[Check]:
             checks.append(Check(name, True, "none yet: `pulumi up` creates it", source=_ENTRY_SOURCE))
         elif found is None:
             checks.append(_refused(name, error, "Zone WAF Read (or Write) on the zone", "the zone id"))
+        elif found.id == zone.imports_ruleset:
+            checks.append(Check(name, True, f"ruleset {found.id} ({found.name!r}) exists and the stack imports it "
+                                            "(booking:rateLimits.existingRulesetIds)", source=_ENTRY_SOURCE))
         elif found.name == target.ruleset_name:
             checks.append(Check(name, True, f"ruleset {found.id} is this stack's ({found.name!r})",
                                 source=_ENTRY_SOURCE))
         else:
-            resource = f"edge-ratelimit-{zone.label}"
             checks.append(Check(
                 name, False,
                 f"zone {zone.zone_id} already has an {RATELIMIT_PHASE} entry point, ruleset {found.id} "
                 f"({found.name!r}, {len(found.rules or [])} rule(s)), which this stack does not manage: creating "
                 "another one fails",
-                f"import it before `pulumi up`: pulumi import cloudflare:index/ruleset:Ruleset {resource} "
-                f"zones/{zone.zone_id}/{found.id} --stack {target.stack} --parent edge=<URN of the "
-                "booking:edge:EdgeProtection 'edge' component, from `pulumi stack --show-urns`> (its rules are then "
-                "replaced by the stack's on `up`: copy any you keep into booking:rateLimits first); or set "
-                "booking:rateLimits.zoneRuleset: false and leave the zone's rules to whoever owns them",
+                f"import it: set booking:rateLimits.existingRulesetIds: {{\"{zone.zone_id}\": \"{found.id}\"}} in "
+                f"Pulumi.{target.stack}.yaml (the program then adopts it, import id zones/{zone.zone_id}/{found.id}, "
+                "and "
+                "replaces its rules with the stack's: copy any rule you keep into booking:rateLimits first); or set "
+                "booking:rateLimits.zoneRuleset false and leave the zone's rules to whoever owns them",
                 _ENTRY_SOURCE))
     return checks
 
@@ -610,11 +609,11 @@ _GRAPHQL_SOURCE = "the API's own introspection result, validated with graphql-co
 
 
 def check_canary_query(client: Cloudflare, target: Target) -> list[Check]:
-    """ops/analytics.py's QUERY is valid against the schema the API reports by introspection."""
+    """ops/analytics.py GRAPHQL_QUERY is valid against the schema the API reports by introspection."""
     import httpx
     from graphql import build_client_schema, get_introspection_query, parse, validate
 
-    from ops.analytics import QUERY
+    from ops.analytics import GRAPHQL_QUERY
 
     name = "canary GraphQL query"
     response, error = _read(lambda: client.post("/graphql", cast_to=httpx.Response,
@@ -629,13 +628,14 @@ def check_canary_query(client: Cloudflare, target: Target) -> list[Check]:
         return [Check(name, None, f"the API gave no usable introspection result ({errors or exc}); the query's "
                                   "fields could not be checked", "run again; if it persists, check the query by hand "
                                   "in Cloudflare's GraphQL explorer", _GRAPHQL_SOURCE)]
-    problems = validate(schema, parse(QUERY))
+    problems = validate(schema, parse(GRAPHQL_QUERY))
     if problems:
-        return [Check(name, False, "ops/analytics.py QUERY is not valid against the API's schema: "
+        return [Check(name, False, "ops/analytics.py GRAPHQL_QUERY is not valid against the API's schema: "
                       + "; ".join(p.message for p in problems),
-                      "fix the field names in ops/analytics.py QUERY (the canary reads no traffic while it is "
+                      "fix the field names in ops/analytics.py GRAPHQL_QUERY (the canary reads no traffic while it is "
                       "invalid)", _GRAPHQL_SOURCE)]
-    return [Check(name, True, "every field of ops/analytics.py QUERY exists in the API's schema", source=_GRAPHQL_SOURCE)]
+    return [Check(name, True, "every field of ops/analytics.py GRAPHQL_QUERY exists in the API's schema",
+                  source=_GRAPHQL_SOURCE)]
 
 
 # --- 6. custom hostname quota on the SaaS zone --------------------------------------------------------

@@ -12,6 +12,8 @@ MAIN_ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"  # Pulumi.staging.yaml booking:zo
 MAIN_WIDGET = "appointmentbooking staging booking form"
 BUCKET = "appointmentbooking-backups-staging"
 RULESET = "appointmentbooking staging rate limits"
+# The zones' plans are stated in the stack file (booking:zonePlan in Pulumi.staging.yaml,
+# saas.zonePlan in saas_stack): business, which holds the four rules.
 OWNS_RULESETS = """  booking:rateLimits:
     zoneRuleset: true
 """
@@ -27,8 +29,8 @@ def doctor_project(root: Path) -> Path:
 
 def healthy_account(double: CloudflareDouble) -> None:
     """Zones on the Business plan, the widgets, the D1 database and the bucket, as `pulumi up` leaves them."""
-    double.add_zone(MAIN_ZONE, "instylehairboutique.co.za", plan="business")
-    double.add_zone(SAAS_ZONE, "instylebookings.co.za", plan="business")
+    double.add_zone(MAIN_ZONE, "business", name="instylehairboutique.co.za")
+    double.add_zone(SAAS_ZONE, "business", name="instylebookings.co.za")
     zone = double.add_saas_zone(SAAS_ZONE)
     zone.fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
     double.add_turnstile_widget(MAIN_WIDGET, ["staging.instylehairboutique.co.za"])

@@ -42,7 +42,7 @@ def as_token(double: CloudflareDouble, token: TokenState) -> Cloudflare:
 
 
 def check(report: Report, name: str) -> Check:
-    found = [c for c in report.checks if c.name.startswith(name)]
+    found = [c for c in report.checks if c.name == name] or [c for c in report.checks if c.name.startswith(name + " ")]
     assert len(found) == 1, [c.name for c in report.checks]
     return found[0]
 
@@ -64,7 +64,7 @@ def test_every_check_is_a_read(account: CloudflareDouble, client: Cloudflare, ta
     writes = [(m, p) for m, p in account.requests if m != "GET"]
     # The only POSTs: the GraphQL introspection query and the D1 `SELECT 1`, both reads.
     assert {p.rsplit("/", 1)[-1] for _, p in writes} <= {"graphql", "query"}, writes
-    assert all("SELECT 1" == sql for sql in account.sql)
+    assert all(sql == "SELECT 1" for sql in account.sql)
 
 
 def test_a_missing_permission_is_named_with_its_zone_and_the_fix(account: CloudflareDouble, target: Target) -> None:
@@ -129,26 +129,36 @@ def test_an_unknown_token_is_bad_input(account: CloudflareDouble, target: Target
 
 def test_a_free_zone_cannot_hold_four_rules_or_a_health_check(
         account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
-    account.add_zone(MAIN_ZONE, "instylehairboutique.co.za", plan="free")
+    account.zones[MAIN_ZONE].plan = "free"
     found = check(run(client, target), f"zone plan main ({MAIN_ZONE})")
     assert found.ok is False
-    assert "4 rate limiting rules, the free plan allows 1" in found.detail
-    assert "http.request.method" in found.detail and "Health Check needs a paid plan" in found.detail
-    assert "zoneRuleset: false" in found.fix and 'booking:healthCheck: "false"' in found.fix
+    assert "rules 4 rules (login, bookings, messages, payments), allowed at most 1 on Free" in found.detail
+    assert "http.request.method" in found.detail and "a Health Check, which needs Pro or above" in found.detail
+    assert "zoneRuleset false" in found.fix and 'booking:healthCheck "false"' in found.fix
     assert "rate-limiting-availability-by-plan.mdx" in found.source
+
+
+def test_a_plan_other_than_the_stack_file_states_is_named_with_its_key(
+        account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
+    account.zones[MAIN_ZONE].plan = "enterprise"
+    found = check(run(client, target), f"zone plan main ({MAIN_ZONE})")
+    assert found.ok is False and "enterprise plan, but booking:zonePlan says business" in found.detail
+    assert found.fix == "set booking:zonePlan to enterprise"
 
 
 def test_an_entry_point_the_stack_does_not_manage_must_be_imported_first(
         account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
-    existing = account.add_entry_point(MAIN_ZONE, "default", rules=1)
+    existing = account.ruleset("http_ratelimit", name="default")
+    account.zones[MAIN_ZONE].rulesets.append(existing)
     found = check(run(client, target), f"rate limiting entry point main ({MAIN_ZONE})")
     assert found.ok is False and existing["id"] in found.detail
-    assert (f"pulumi import cloudflare:index/ruleset:Ruleset edge-ratelimit-main zones/{MAIN_ZONE}/{existing['id']}"
-            f" --stack {STACK}") in found.fix
+    ruleset_id = existing["id"]
+    assert f'booking:rateLimits.existingRulesetIds: {{"{MAIN_ZONE}": "{ruleset_id}"}}' in found.fix
+    assert f"Pulumi.{STACK}.yaml" in found.fix and f"zones/{MAIN_ZONE}/{ruleset_id}" in found.fix
 
 
 def test_the_stacks_own_entry_point_passes(account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
-    account.add_entry_point(MAIN_ZONE, RULESET, rules=4)
+    account.zones[MAIN_ZONE].rulesets.append(account.ruleset("http_ratelimit", name=RULESET))
     assert check(run(client, target), f"rate limiting entry point main ({MAIN_ZONE})").ok is True
 
 
@@ -159,6 +169,22 @@ def test_a_full_saas_widget_fails_before_the_next_salon(
     found = check(run(client, target), f"Turnstile widget {SAAS_WIDGET!r}")
     assert found.ok is False and "15 hostname(s) of 15 (free plan)" in found.detail and "full" in found.detail
     assert "hostname-management" in found.source
+
+
+def test_an_unknown_graphql_field_in_the_canary_query_is_named(
+        account: CloudflareDouble, client: Cloudflare, target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.analytics
+
+    query = ops.analytics.GRAPHQL_QUERY.replace("scriptVersion", "scriptVersion httpResponseStatus", 1)
+    monkeypatch.setattr(ops.analytics, "GRAPHQL_QUERY", query)
+    found = check(run(client, target), "canary GraphQL query")
+    assert found.ok is False
+    assert 'Cannot query field \'httpResponseStatus\'' in found.detail and "GRAPHQL_QUERY" in found.fix
+
+
+def test_the_canary_query_as_committed_passes_the_schema(
+        account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
+    assert check(run(client, target), "canary GraphQL query").ok is True
 
 
 def test_a_missing_database_fails_with_the_fix(account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
@@ -187,7 +213,8 @@ def test_an_unreadable_quota_is_reported_unchecked_never_passed(
         account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
     account.inject(Fault("GET", r"/custom_hostnames/quota$", status=404))
     found = check(run(client, target), "custom hostname quota")
-    assert found.ok is None and "the limit was not checked" in found.detail and "holds 0 custom hostname" in found.detail
+    assert found.ok is None and "the limit was not checked" in found.detail
+    assert "holds 0 custom hostname" in found.detail
 
 
 def test_cloudflare_failing_every_retry_is_unreachable(account: CloudflareDouble, target: Target) -> None:
