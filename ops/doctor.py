@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from booking_shared.edge import (
@@ -376,7 +377,7 @@ def _probe(client: Cloudflare, target: Target, kind: str, scope: str) -> tuple[b
                       lambda: client.turnstile.widgets.list(account_id=account, per_page=5)),
         "zone": (f"GET /zones/{scope}", lambda: client.zones.get(zone_id=scope)),
         "waf": (f"GET /zones/{scope}/rulesets/phases/{RATELIMIT_PHASE}/entrypoint",
-                lambda: client.rulesets.phases.get(RATELIMIT_PHASE, zone_id=scope)),
+                lambda: client.rulesets.phases.get("http_ratelimit", zone_id=scope)),
         "ssl": (f"GET /zones/{scope}/custom_hostnames",
                 lambda: client.custom_hostnames.list(zone_id=scope, per_page=5)),
     }
@@ -401,7 +402,9 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
     wanted = needs(target)
     policies, why = _policies(client, target.account_id, token)
     if policies is None:
-        refused, confirmed, unprobed = [], [], []
+        refused: list[tuple[Need, str]] = []
+        confirmed: list[tuple[Need, str]] = []
+        unprobed: list[Need] = []
         for need in wanted:
             if need.probe is None:
                 unprobed.append(need)
@@ -451,6 +454,9 @@ _RATE_SOURCE = ("cloudflare-docs src/content/partials/waf/rate-limiting-availabi
 _HEALTH_SOURCE = "cloudflare-docs src/content/plans/index.json traffic.health_checks (booking_shared/limits.py)"
 
 
+_PLANS: dict[str, ZonePlan] = {p: p for p in ZONE_PLANS}
+
+
 def zone_plan(zone: Any) -> ZonePlan | None:
     """The zone's plan as booking_shared.limits names it, from the zone's `plan.legacy_id` (or name)."""
     plan = getattr(zone, "plan", None)
@@ -458,7 +464,7 @@ def zone_plan(zone: Any) -> ZonePlan | None:
         if isinstance(value, str):
             word = value.lower().split()[0] if value.strip() else ""
             if word in ZONE_PLANS:
-                return word  # type: ignore[return-value]
+                return _PLANS[word]
     return None
 
 
@@ -477,7 +483,7 @@ def check_zone_plans(client: Cloudflare, target: Target) -> list[Check]:
     checks = []
     for zone in target.zones:
         name = f"zone plan {zone.label} ({zone.zone_id})"
-        found, error = _read(lambda z=zone: client.zones.get(zone_id=z.zone_id), f"GET /zones/{zone.zone_id}")
+        found, error = _read(partial(client.zones.get, zone_id=zone.zone_id), f"GET /zones/{zone.zone_id}")
         if found is None:
             checks.append(_refused(name, error, "Zone Read on the zone", "booking:zoneId (or the tenant's zoneId)"))
             continue
@@ -535,7 +541,7 @@ def check_entry_points(client: Cloudflare, target: Target) -> list[Check]:
         if not zone.rules:
             continue
         name = f"rate limiting entry point {zone.label} ({zone.zone_id})"
-        found, error = _read(lambda z=zone: client.rulesets.phases.get(RATELIMIT_PHASE, zone_id=z.zone_id),
+        found, error = _read(partial(client.rulesets.phases.get, "http_ratelimit", zone_id=zone.zone_id),
                              f"GET /zones/{zone.zone_id}/rulesets/phases/{RATELIMIT_PHASE}/entrypoint")
         if found is None and error is not None and _status(error) == 404:
             checks.append(Check(name, True, "none yet: `pulumi up` creates it", source=_ENTRY_SOURCE))
@@ -568,6 +574,12 @@ _TURNSTILE_SOURCE = ("cloudflare-docs src/content/docs/turnstile/additional-conf
                      "index.mdx (booking_shared/limits.py)")
 
 
+def _widgets_named(client: Cloudflare, account_id: str, name: str) -> list[Any]:
+    # The name filter is a substring match: only the whole name is the widget.
+    return [w for w in client.turnstile.widgets.list(account_id=account_id, filter=f"name:{name}", per_page=25)
+            if w.name == name]
+
+
 def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
     """Each widget's hostnames fit its plan's limit, counting what the account holds for a widget
     whose domains grow as data (the SaaS salons')."""
@@ -576,8 +588,7 @@ def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
         limit = turnstile_hostname_limit(widget.plan)
         name = f"Turnstile widget {widget.name!r}"
         declared = len(set(widget.domains))
-        found, error = _read(lambda w=widget: [x for x in client.turnstile.widgets.list(
-            account_id=target.account_id, filter=f"name:{w.name}", per_page=25) if x.name == w.name],
+        found, error = _read(partial(_widgets_named, client, target.account_id, widget.name),
             f"GET /accounts/{target.account_id}/challenges/widgets")
         if found is None:
             checks.append(_refused(name, error, "Turnstile Sites Read (or Write) on the account", "booking:accountId"))
