@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +106,117 @@ class SaasZoneState:
     polls: dict[str, int] = field(default_factory=dict)  # id -> reads so far (states move on reads)
     fallback_origin: dict[str, Any] | None = None
     fallback_polls: int = 0
+    # GET custom_hostnames/quota: the API reports both per zone (test values; see dispatch_doctor_reads).
+    quota_allocated: int = 100
+    quota_hard_cap: int = 5000
+
+
+# --- API tokens and permission groups ------------------------------------------------------------
+#
+# Sources: a token's policies (effect, permission_groups {id, name}, resources) and how they are
+# evaluated ("1. Explicit DENY Policies; 2. Explicit ALLOW Policies; 3. Implicit DENY ALL"), and the
+# resource keys (`com.cloudflare.api.account.<id>`, `...account.zone.<id>`, all zones of an account as
+# `{"com.cloudflare.api.account.<id>": {"com.cloudflare.api.account.zone.*": "*"}}`, the user as
+# `com.cloudflare.api.user.<tag>`): cloudflare-docs fundamentals/api/how-to/create-via-api.mdx
+# (12de1227). Group names as the API spells them, and which resource type each is scoped to (the
+# table it is listed in): fundamentals/api/reference/permissions.mdx and its partials
+# account-permissions-table.mdx (04047ca5), zone-permissions-table.mdx (077e0a3f),
+# user-permissions-table.mdx. Group ids are made up here (uuid5 of the name): the API's ids are not
+# published per group. Verify answers carry {id, status, expires_on, not_before} (the SDK's
+# TokenVerifyResponse); token details are the SDK's shared `Token`.
+
+ACCOUNT_GROUPS = ("Account Analytics Read", "Account Settings Read", "Account Settings Write", "D1 Read", "D1 Write",
+                  "Notifications Read", "Notifications Write", "Pages Read", "Pages Write", "Turnstile Sites Read",
+                  "Turnstile Sites Write", "Workers R2 Storage Read", "Workers R2 Storage Write",
+                  "Workers Scripts Read", "Workers Scripts Write", "Account API Tokens Read")
+ZONE_GROUPS = ("Zone Read", "DNS Read", "DNS Write", "Workers Routes Read", "Workers Routes Write", "Zone WAF Read",
+               "Zone WAF Write", "Health Checks Read", "Health Checks Write", "SSL and Certificates Read",
+               "SSL and Certificates Write")
+USER_GROUPS = ("API Tokens Read",)
+
+
+def group(name: str) -> dict[str, Any]:
+    return {"id": uuid.uuid5(uuid.NAMESPACE_URL, f"cf-permission-group:{name}").hex, "name": name}
+
+
+def policy(names: Iterable[str], resources: dict[str, Any], effect: str = "allow") -> dict[str, Any]:
+    """A token policy as the API returns it."""
+    return {"id": uuid.uuid4().hex, "effect": effect, "permission_groups": [group(n) for n in names],
+            "resources": resources}
+
+
+@dataclass
+class TokenState:
+    """An API token: a user token or an account owned one, its status and its policies."""
+
+    token_id: str
+    kind: str  # "user" | "account"
+    policies: list[dict[str, Any]]
+    status: str = "active"
+    expires_on: str | None = None
+
+    @classmethod
+    def full(cls, account_id: str, *, kind: str = "user", leave_out: Iterable[str] = (),
+             read_self: bool = True) -> TokenState:
+        """A token with every group the project uses on the account and all its zones, less `leave_out`;
+        `read_self`: it may read its own policies (API Tokens Read / Account API Tokens Read)."""
+        gone = set(leave_out) | (set() if read_self else {"API Tokens Read", "Account API Tokens Read"})
+        account = f"com.cloudflare.api.account.{account_id}"
+        policies = [policy([g for g in ACCOUNT_GROUPS if g not in gone], {account: "*"}),
+                    policy([g for g in ZONE_GROUPS if g not in gone],
+                           {account: {"com.cloudflare.api.account.zone.*": "*"}})]
+        if kind == "user" and read_self:
+            user = "com.cloudflare.api.user.9a7806061c88ada191ed06f989cc3dac"
+            policies.append(policy(USER_GROUPS, {user: "*"}))
+        return cls(uuid.uuid4().hex, kind, policies)
+
+    def granted(self, scope: str, account_id: str) -> set[str]:
+        """Group names granted on `scope` ("account", "user" or a zone id): allowed minus denied."""
+        account_keys = (f"com.cloudflare.api.account.{account_id}", "com.cloudflare.api.account.*")
+        zone_keys = (f"com.cloudflare.api.account.zone.{scope}", "com.cloudflare.api.account.zone.*")
+        allowed: set[str] = set()
+        denied: set[str] = set()
+        for p in self.policies:
+            resources = p["resources"]
+            if scope == "user":
+                covered = any(k.startswith("com.cloudflare.api.user.") and v == "*" for k, v in resources.items())
+                kinds: tuple[str, ...] = USER_GROUPS
+            elif scope == "account":
+                covered = any(resources.get(k) == "*" for k in account_keys)
+                kinds = ACCOUNT_GROUPS
+            else:
+                covered = any(resources.get(k) == "*" for k in zone_keys) or any(
+                    isinstance(resources.get(k), dict) and any(resources[k].get(z) == "*" for z in zone_keys)
+                    for k in account_keys)
+                kinds = ZONE_GROUPS
+            # "a permission group in a policy will only apply to the resource type it is scoped for"
+            names = {g["name"] for g in p["permission_groups"] if g["name"] in kinds}
+            if covered:
+                (denied if p["effect"] == "deny" else allowed).update(names)
+        return allowed - denied
+
+
+# Reads the double checks a token's permissions for: (method, path pattern, whether group 1 is a zone
+# id, the groups any one of which the API accepts). Sources: the API reference's "Accepted
+# Permissions (at least one required)" (List D1 Databases; List Turnstile Widgets; List Health
+# Checks) and pulumi-cloudflare 6.23.1's per-resource lists (get_zone.py, custom_hostname.py,
+# workers_deployment.py, r2_bucket.py). The http_ratelimit entry point's read: "Zone WAF" is the
+# zone permission for the WAF, whose phase http_ratelimit is (waf/reference/phases.mdx). Routes not
+# listed here are not permission-checked: add a row, with its source, when a test needs one.
+ZONE_READ = ("Zone Read", "DNS Read", "DNS Write", "Workers Routes Read", "Workers Routes Write",
+             "SSL and Certificates Read", "SSL and Certificates Write", "Zone WAF Read", "Zone WAF Write")
+READ_PERMISSIONS: tuple[tuple[str, str, bool, tuple[str, ...]], ...] = (
+    ("GET", r"/accounts/[^/]+/d1/database", False, ("D1 Read", "D1 Write")),
+    ("GET", r"/accounts/[^/]+/r2/buckets/[^/]+", False, ("Workers R2 Storage Read", "Workers R2 Storage Write")),
+    ("GET", r"/accounts/[^/]+/challenges/widgets(?:/[^/]+)?", False,
+     ("Turnstile Sites Read", "Turnstile Sites Write", "Account Settings Read", "Account Settings Write")),
+    ("GET", r"/accounts/[^/]+/workers/scripts/[^/]+/(?:deployments|versions)", False,
+     ("Workers Scripts Read", "Workers Scripts Write")),
+    ("GET", r"/zones/([^/]+)", True, ZONE_READ),
+    ("GET", r"/zones/([^/]+)/rulesets/phases/http_ratelimit/entrypoint", True, ("Zone WAF Read", "Zone WAF Write")),
+    ("GET", r"/zones/([^/]+)/custom_hostnames(?:/quota)?", True,
+     ("SSL and Certificates Read", "SSL and Certificates Write")),
+)
 
 
 @dataclass
@@ -157,6 +268,9 @@ class CloudflareDouble:
         # widget may list: the Free plan's 15 (booking_shared.limits); tests of Enterprise set 200.
         self.turnstile_widgets: dict[str, dict[str, Any]] = {}
         self.turnstile_hostname_limit: int = turnstile_hostname_limit("free")
+        # API tokens (see "API tokens and permissions" below): by value; TOKEN is a user token
+        # granted every permission group the project uses, on the account and all its zones.
+        self.tokens: dict[str, TokenState] = {TOKEN: TokenState.full(self.account_id)}
         # Zones with a plan and rulesets (see "zone rulesets" below), by zone id: `add_zone`.
         self.zones: dict[str, ZoneState] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -449,8 +563,11 @@ class CloudflareDouble:
                     if fault.status != 200:
                         return self._send(fault.status, _error(fault.status, "injected fault"),
                                           {"retry-after-ms": str(fault.retry_after_ms)})
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                token = double.token_of(self.headers.get("Authorization"))
+                if token is None or not double.permitted(token, method, url.path):
                     return self._send(403, _error(10000, "Authentication error"))
+                if url.path.startswith(("/client/v4/user/tokens", f"/client/v4/accounts/{double.account_id}/tokens")):
+                    return self._send(*double.dispatch_tokens(token, method, url.path))
                 if method == "PUT" and "/r2/buckets/" in url.path:
                     status, payload = double.put_object(url.path, raw)
                     return self._send(status, payload)
@@ -546,6 +663,9 @@ class CloudflareDouble:
             return analytics_engine.Datasets(dict(self.analytics_engine_datasets), self.served, self.sample_interval)
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> tuple[int, Any]:
+        doctor_read = self.dispatch_doctor_reads(method, path)
+        if doctor_read is not None:
+            return doctor_read
         if path.startswith("/client/v4/zones/"):
             rest = path.removeprefix("/client/v4/zones/")
             with self.lock:
@@ -996,6 +1116,84 @@ class CloudflareDouble:
                        "modified_on": dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC).isoformat(),
                        "last_modified_via": "api"})
         return 200, _ok(widget)
+
+    # --- API tokens and permissions (see TokenState) ---------------------------------------------
+
+    def add_token(self, value: str, token: TokenState) -> TokenState:
+        self.tokens[value] = token
+        return token
+
+    def token_of(self, authorization: str | None) -> TokenState | None:
+        """The token a request carries; None for an unknown one (401/403 on every route)."""
+        value = (authorization or "").removeprefix("Bearer ")
+        return self.tokens.get(value) if authorization and authorization.startswith("Bearer ") else None
+
+    def permitted(self, token: TokenState, method: str, path: str) -> bool:
+        """Whether `token` may make this request: token routes need an active token only for
+        verify; the reads of READ_PERMISSIONS need one of their groups on their account or zone."""
+        rest = path.removeprefix("/client/v4")
+        if rest in ("/user/tokens/verify", f"/accounts/{self.account_id}/tokens/verify"):
+            return True  # verify answers for any token, with its status
+        if token.status != "active":
+            return False
+        for wanted, pattern, zoned, accepted in READ_PERMISSIONS:
+            match = re.fullmatch(pattern, rest)
+            if match and method == wanted:
+                scope = match.group(1) if zoned else "account"
+                return bool(set(accepted) & token.granted(scope, self.account_id))
+        return True
+
+    def dispatch_tokens(self, token: TokenState, method: str, path: str) -> tuple[int, Any]:
+        """/user/tokens/verify, /user/tokens/{id}, /accounts/{id}/tokens/verify, /accounts/{id}/tokens/{id}.
+
+        A token asks about itself only. Verify answers a token of the other kind as an invalid token
+        (the API's exact answer to an account owned token on /user/tokens/verify is not documented:
+        callers must try the other endpoint, not read the code). Reading a token's details needs API
+        Tokens Read (user) or Account API Tokens Read (account) in its own policies.
+        """
+        rest = path.removeprefix("/client/v4")
+        user = rest.startswith("/user/")
+        if method != "GET":
+            return 404, _error(7000, f"No route for {method} {rest}")
+        if (token.kind == "user") != user:
+            return 401, _error(1000, "Invalid API Token")
+        item = rest.rsplit("/", 1)[-1]
+        if item == "verify":
+            return 200, _ok({"id": token.token_id, "status": token.status,
+                             **({"expires_on": token.expires_on} if token.expires_on else {})})
+        if item != token.token_id:
+            return 404, _error(7003, "Could not route to this token")
+        needed = (("API Tokens Read", "API Tokens Write") if user else ("Account API Tokens Read",))
+        if not set(needed) & token.granted("user" if user else "account", self.account_id):
+            return 403, _error(9109, "Unauthorized to access requested resource")
+        return 200, _ok({"id": token.token_id, "name": "deploy", "status": token.status,
+                         "issued_on": "2026-11-01T00:00:00Z", "modified_on": "2026-11-01T00:00:00Z",
+                         "policies": token.policies})
+
+    # --- bucket details and custom hostname quota: reads of `bookingctl doctor` ------------------
+    #
+    # An R2 bucket is the SDK's `Bucket` (location lowercase, as its Literal lists). The custom hostname quota is
+    # {allocated, exceeded, hard_cap, used} (custom_hostnames.quota.get); allocated and hard cap are
+    # per zone in the API (SaasZoneState.quota_*: test values, no published default).
+
+    def dispatch_doctor_reads(self, method: str, path: str) -> tuple[int, Any] | None:
+        """The routes of this section, or None for a path they do not cover."""
+        rest = path.removeprefix("/client/v4")
+        if method != "GET":
+            return None
+        match = re.fullmatch(r"/zones/([^/]+)/custom_hostnames/quota", rest)
+        if match and match.group(1) in self.saas_zones:
+            zone_state = self.saas_zones[match.group(1)]
+            used = len(zone_state.hostnames)
+            return 200, _ok({"allocated": zone_state.quota_allocated, "hard_cap": zone_state.quota_hard_cap,
+                             "used": used, "exceeded": used > zone_state.quota_allocated})
+        match = re.fullmatch(rf"/accounts/{self.account_id}/r2/buckets/([^/]+)", rest)
+        if match:
+            if match.group(1) not in self.buckets:
+                return 404, _error(10006, "The specified bucket does not exist.")
+            return 200, _ok({"name": match.group(1), "creation_date": "2026-01-01T00:00:00Z", "location": "weur",
+                             "storage_class": "Standard", "jurisdiction": "default"})
+        return None
 
 
 # A hostname as the widget's domains take it: labels of letters, digits and hyphens (an IP address

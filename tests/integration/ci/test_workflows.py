@@ -295,3 +295,16 @@ def test_production_without_migrate_check_evidence_is_refused(tmp_path: Path) ->
     assert result.returncode == 1
     assert {v["policy"] for v in json.loads(result.stdout)["violations"] if v["level"] == "mandatory"} == {
         "migrations-rollback-safe"}
+
+
+def test_every_deploy_runs_doctor_on_its_stack_before_the_preview() -> None:
+    """A wrong assumption about the account (a permission, a zone plan, an entry point, a full widget)
+    stops the job before the preview, not halfway through `pulumi up`."""
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("staging", "production"):
+        steps = steps_of(jobs[name])
+        ids = [s.get("id") for s in steps]
+        doctor = steps[ids.index("doctor")]
+        assert doctor["run"] == f"scripts/bookingctl doctor --stack {name}"
+        assert doctor["env"] == {"CLOUDFLARE_API_TOKEN": "${{ secrets.CLOUDFLARE_API_TOKEN }}"}
+        assert ids.index("doctor") < ids.index("preview") < ids.index("up")
