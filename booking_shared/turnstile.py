@@ -67,6 +67,11 @@ def nth_widget_name(first: str, index: int) -> str:
     return first if index == 0 else f"{first}-{index}"
 
 
+def site_widget_name(environment: str, index: int) -> str:
+    """Site widget `index`'s name (widget 0 keeps the name it had before there were several)."""
+    return f"appointmentbooking {environment} booking form" + (f" {index}" if index else "")
+
+
 def saas_widget_name(worker_name: str, index: int) -> str:
     """SaaS widget `index`'s name: how `bookingctl tenants` and the policy pack find it (widget 0 keeps
     the name it had before there were several)."""

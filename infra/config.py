@@ -589,6 +589,14 @@ class StackConfig(BaseModel):
                                                   self.plan_of(self.saas.zone_id), None)
         return list(zones.values())
 
+    def rate_limit_rules(self, zone: ServedZone) -> tuple[RateLimitRule, ...]:
+        """The rate limiting rules infra/edge.py writes in `zone`'s entry point (one per public write
+        endpoint), as config's plan check and `doctor` read them."""
+        return tuple(RateLimitRule(e.key, rule_expression(zone.hostnames, e), RATE_LIMIT_ACTION,
+                                   self.rate_limits.for_endpoint(e.key).period,
+                                   self.rate_limits.for_endpoint(e.key).mitigation_timeout, RATE_LIMIT_CHARACTERISTICS)
+                     for e in PUBLIC_WRITE_ENDPOINTS)
+
     def plan_of(self, zone_id: str) -> ZonePlan:
         """A zone's plan: the first key that states it (zonePlan, tenants[].zonePlan, saas.zonePlan),
         else free (why: StackConfig.zone_plan)."""
@@ -774,10 +782,7 @@ _PLAN_FIX = ("check the zone's plan (dashboard: the zone's Overview, Plan) and s
 
 def _rate_limit_problems(cfg: StackConfig, zone: ServedZone, source: str) -> list[ConfigProblem]:
     """The program's rules for one zone (one per public write endpoint) against the zone's plan."""
-    rules = [RateLimitRule(e.key, rule_expression(zone.hostnames, e), RATE_LIMIT_ACTION,
-                           cfg.rate_limits.for_endpoint(e.key).period,
-                           cfg.rate_limits.for_endpoint(e.key).mitigation_timeout, RATE_LIMIT_CHARACTERISTICS)
-             for e in PUBLIC_WRITE_ENDPOINTS]
+    rules = cfg.rate_limit_rules(zone)
     found = rate_limit_problems(zone.plan, rules)
     label = PLAN_LABELS[zone.plan]
     other = (", or serve the salon through booking:saas (the SaaS zone's rules cover it)"

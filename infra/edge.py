@@ -41,6 +41,7 @@ from booking_shared.edge import (
     RATE_LIMIT_BINDING,
     RATE_LIMIT_CHARACTERISTICS,
     RATELIMIT_PHASE,
+    ratelimit_ruleset_name,
     rule_expression,
 )
 from booking_shared.limits import TurnstilePlan
@@ -131,7 +132,7 @@ class EdgeProtection(pulumi.ComponentResource):
                     zone_id=zone.zone_id,
                     kind="zone",
                     phase=RATELIMIT_PHASE,
-                    name=f"appointmentbooking {args.environment} rate limits",
+                    name=ratelimit_ruleset_name(args.environment),
                     description="Public write endpoints of the booking API (managed by pulumi, appointmentbooking)",
                     rules=rules,
                     opts=child if zone.existing_ruleset_id is None else pulumi.ResourceOptions(

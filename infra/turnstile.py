@@ -42,6 +42,7 @@ from booking_shared.turnstile import (
     site_hostnames_binding,
     site_secret_binding,
     site_shards,
+    site_widget_name,
 )
 
 # Managed: Cloudflare shows a checkbox only when it doubts the visitor.
@@ -89,7 +90,7 @@ def declare_widgets(name: str, args: TurnstileArgs, parent: pulumi.Resource) -> 
         widget = cloudflare.TurnstileWidget(
             site_widget_resource(name, index),
             account_id=args.account_id,
-            name=f"appointmentbooking {args.environment} booking form" + (f" {index}" if index else ""),
+            name=site_widget_name(args.environment, index),
             domains=sorted(hostnames),
             mode=MODE,
             opts=pulumi.ResourceOptions(parent=parent),

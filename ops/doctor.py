@@ -20,11 +20,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from booking_shared.edge import (
-    PUBLIC_WRITE_ENDPOINTS,
-    RATE_LIMIT_ACTION,
-    RATE_LIMIT_CHARACTERISTICS,
     RATELIMIT_PHASE,
-    rule_expression,
+    ratelimit_ruleset_name,
 )
 from booking_shared.limits import (
     HEALTH_CHECKS_BY_PLAN,
@@ -36,7 +33,7 @@ from booking_shared.limits import (
     rate_limit_problems,
     turnstile_hostname_limit,
 )
-from booking_shared.turnstile import saas_widget_name, site_shards
+from booking_shared.turnstile import saas_widget_name, site_shards, site_widget_name
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -138,27 +135,11 @@ class Target:
         return next(z for z in self.zones if z.zone_id == zone_id)
 
 
-def site_widget_name(environment: str, index: int) -> str:
-    """Site widget `index`'s name, as infra/turnstile.py declare_widgets names it."""
-    return f"appointmentbooking {environment} booking form" + (f" {index}" if index else "")
-
-
-def ruleset_name(environment: str) -> str:
-    """The name infra/edge.py gives a zone's http_ratelimit entry point."""
-    return f"appointmentbooking {environment} rate limits"
-
-
 def target_of(cfg: StackConfig, stack: str) -> Target:
     """The stack's config as the checks read it: the same zones, rules and widgets infra/ declares."""
     targets = []
     for zone in cfg.zones:
-        rules: tuple[RateLimitRule, ...] = ()
-        if cfg.owns_zone_rulesets:
-            # The rules infra/edge.py writes (and infra/config.py checks against the stated plan).
-            rules = tuple(RateLimitRule(e.key, rule_expression(zone.hostnames, e), RATE_LIMIT_ACTION,
-                                        cfg.rate_limits.for_endpoint(e.key).period,
-                                        cfg.rate_limits.for_endpoint(e.key).mitigation_timeout,
-                                        RATE_LIMIT_CHARACTERISTICS) for e in PUBLIC_WRITE_ENDPOINTS)
+        rules = cfg.rate_limit_rules(zone) if cfg.owns_zone_rulesets else ()
         targets.append(ZoneTarget(zone.zone_id, zone.label, rules,
                                   health_check=cfg.health_check and zone.zone_id == cfg.zone_id,
                                   saas=zone.label == "saas", stated_plan=zone.plan, plan_key=zone.plan_key,
@@ -171,7 +152,7 @@ def target_of(cfg: StackConfig, stack: str) -> Target:
                     for i in range(cfg.turnstile.saas_widgets)]
     return Target(stack=stack, environment=cfg.environment, account_id=cfg.account_id,
                   database_name=cfg.database_name, bucket_name=cfg.backup_bucket_name, worker_name=cfg.worker_name,
-                  zones=tuple(targets), widgets=tuple(widgets), ruleset_name=ruleset_name(cfg.environment),
+                  zones=tuple(targets), widgets=tuple(widgets), ruleset_name=ratelimit_ruleset_name(cfg.environment),
                   notification_policy=cfg.health_check and cfg.is_production and cfg.alert_email is not None,
                   saas_zone_id=cfg.saas.zone_id if cfg.saas is not None else None)
 
