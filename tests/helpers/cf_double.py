@@ -100,8 +100,7 @@ class ScriptState:
 class SaasZoneState:
     """A zone with Cloudflare for SaaS: its custom hostnames (by id) and its fallback origin."""
 
-    zone_id: str
-    name: str = "saas.example.co.za"  # the zone's own name (its apex)
+    zone_id: str  # the zone itself (its name and plan) is double.zones[zone_id]
     hostnames: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the API's object
     polls: dict[str, int] = field(default_factory=dict)  # id -> reads so far (states move on reads)
     fallback_origin: dict[str, Any] | None = None
@@ -678,13 +677,22 @@ class CloudflareDouble:
         rest = path[len(prefix):]
         with self.lock:
             if method == "GET" and rest == "/d1/database":
-                name = (query.get("name") or [None])[0]
-                found = [{"uuid": d.uuid, "name": d.name, "version": "production",
-                          "created_at": "2026-01-01T00:00:00Z"}
-                         for d in self.databases.values() if name in (None, d.name)]
+                # `name` is "a database name to search for" (the SDK's DatabaseListParams): read as a
+                # substring search, the harder answer for a caller, who must match the exact name.
+                # `page`/`per_page` page the list; the SDK asks for page n+1 until a page is empty
+                # (V4PagePaginationArray). The default page size is not published: any one pages alike.
+                name = (query.get("name") or [""])[0]
+                page = int(float((query.get("page") or ["1"])[0]))
+                per_page = int(float((query.get("per_page") or ["100"])[0]))
+                if page < 1 or per_page < 1:
+                    return 400, _error(7400, "page and per_page must be positive")
+                everything = [{"uuid": d.uuid, "name": d.name, "version": "production",
+                               "created_at": "2026-01-01T00:00:00Z"}
+                              for d in self.databases.values() if name in d.name]
+                found = everything[(page - 1) * per_page: page * per_page]
                 return 200, {"success": True, "errors": [], "messages": [], "result": found,
-                             "result_info": {"count": len(found), "page": 1, "per_page": 100,
-                                             "total_count": len(found)}}
+                             "result_info": {"count": len(found), "page": page, "per_page": per_page,
+                                             "total_count": len(everything)}}
             match = re.fullmatch(r"/d1/database/([^/]+)(/.*)", rest)
             if match:
                 db = self.databases.get(match.group(1))
@@ -741,7 +749,7 @@ class CloudflareDouble:
     def add_saas_zone(self, zone_id: str, name: str = "saas.example.co.za", *,
                       plan: ZonePlan = "free") -> SaasZoneState:
         """A zone with Cloudflare for SaaS; it is also a zone (GET /zones/{id}, its rulesets) like any other."""
-        state = SaasZoneState(zone_id, name)
+        state = SaasZoneState(zone_id)
         self.saas_zones[zone_id] = state
         if zone_id not in self.zones:
             self.add_zone(zone_id, plan, name=name)
@@ -788,6 +796,11 @@ class CloudflareDouble:
             return 400, _error(1416, "ssl.method must be http, txt or email and ssl.type dv")
         if any(h["hostname"] == hostname for h in zone.hostnames.values()):
             return 409, _error(1406, "Duplicate custom hostname found.")
+        # The quota's hard_cap is "the maximum number of custom hostnames allowed before create
+        # requests are rejected" (the SDK's QuotaGetResponse); the status and code of that refusal are
+        # not published, so callers may rely only on a 4xx (400 here).
+        if len(zone.hostnames) >= zone.quota_hard_cap:
+            return 400, _error(1400, f"custom hostname quota exceeded: the zone's hard cap is {zone.quota_hard_cap}")
         hostname_id = str(uuid.uuid4())
         zone.hostnames[hostname_id] = {
             "id": hostname_id, "hostname": hostname, "created_at": "2026-11-27T08:00:00Z", "status": "pending",
