@@ -126,7 +126,7 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
+    return number if math.isfinite(number) else None
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, VersionTraffic] | None:
