@@ -18,6 +18,7 @@ from booking_shared.rollout import RolloutSettings
 # Names the engine knows the hooks by across runs.
 BEFORE_TRAFFIC_HOOK = "booking-before-traffic"
 AFTER_TRAFFIC_HOOK = "booking-after-traffic"
+DEPLOYMENT_FAILED_HOOK = "booking-deployment-failed"  # the error hook: the engine's create failed
 # How the deployment Pulumi creates introduces itself in its `workers/message` annotation: what
 # `bookingctl release status` looks for to learn which version the stack's state declares.
 PULUMI_DEPLOYMENT_MESSAGE = "deployed by pulumi up"

@@ -55,6 +55,17 @@ def saas_turnstile_widget_name(worker_name: str) -> str:
     return f"{worker_name}-saas-salons"
 
 RATELIMIT_PHASE = "http_ratelimit"
+
+
+def ratelimit_ruleset_name(environment: str) -> str:
+    """The name of every http_ratelimit entry point a stack declares: how `doctor` tells the stack's
+    own entry point from one the dashboard made."""
+    return f"appointmentbooking {environment} rate limits"
+# What every rate limiting rule of the program does: an API client cannot solve a challenge page, so
+# past the limit a request is refused; counted per client IP and Cloudflare location (cf.colo.id is
+# mandatory, ip.src the one other characteristic every plan allows).
+RATE_LIMIT_ACTION = "block"
+RATE_LIMIT_CHARACTERISTICS: tuple[str, ...] = ("cf.colo.id", "ip.src")
 # Actions that stop or challenge a request: what the webhook must never meet.
 STOPPING_ACTIONS = frozenset({"block", "challenge", "js_challenge", "managed_challenge"})
 

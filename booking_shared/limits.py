@@ -11,6 +11,8 @@ named otherwise; the commit each was read at is beside it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -33,6 +35,20 @@ TURNSTILE_MIN_HOSTNAMES_PER_WIDGET: Final = 1
 def turnstile_hostname_limit(plan: TurnstilePlan) -> int:
     """How many hostnames one Turnstile widget may list on this plan."""
     return TURNSTILE_HOSTNAMES_PER_WIDGET[plan]
+
+
+# src/content/docs/turnstile/plans.mdx (41f410ed): "Free users are limited to 20 widgets per account.
+# Customers with Enterprise Bot Management and Enterprise Turnstile can have this limit increased."
+# Per account: the stacks that share an account (the committed production and staging) share it.
+TURNSTILE_WIDGETS_PER_ACCOUNT: Final = 20
+
+
+# --- Workers ------------------------------------------------------------------------------------
+# src/content/docs/workers/platform/limits.mdx (01589d2e), "Environment variables": "Each environment
+# variable has a size limitation of 5 KB." Read as 5,000 bytes, the stricter reading of "KB". (The
+# same section allows 64 variables, secret and text combined, on Workers Free: the Turnstile
+# bindings of the 20 widgets an account holds are at most 41 of them.)
+WORKER_ENV_VAR_BYTES: Final = 5_000
 
 
 # --- Ruleset engine -------------------------------------------------------------------------------
@@ -91,3 +107,142 @@ RATE_LIMITS_BY_PLAN: Final[dict[ZonePlan, RateLimitPlan]] = {
     "enterprise": RateLimitPlan(rules=100, fields=_BUSINESS_FIELDS, max_period=65535, max_mitigation_timeout=86400,
                                 throttle=True, characteristics=_IP),
 }
+
+
+# What the Rules language calls each field the table names, for messages in the table's words.
+FIELD_LABELS: Final[dict[str, str]] = {
+    "http.request.uri.path": "Path", "cf.bot_management.verified_bot": "Verified Bot", "http.host": "Host",
+    "http.request.uri": "URI", "http.request.full_uri": "Full URI", "http.request.uri.query": "Query",
+    "http.request.method": "Method", "ip.src": "Source IP", "http.user_agent": "User Agent"}
+PLAN_LABELS: Final[dict[ZonePlan, str]] = {"free": "Free", "pro": "Pro", "business": "Business",
+                                           "enterprise": "Enterprise"}
+
+# The values the API takes at all, whatever the plan (src/content/docs/waf/rate-limiting-rules/
+# parameters.mdx, 12dd7ce4 and 5d2cc64b): period "The available API values are: 10, 60 (one minute),
+# 120 (two minutes), 300 (five minutes), 600 (10 minutes), or 3600 (one hour)" (cloudflare/api-schemas
+# pull 31 added 120 and 300 to the schema's enum); mitigation_timeout "0, 10, 60 (one minute), 120
+# (two minutes), 300 (five minutes), 600 (10 minutes), 3600 (one hour), or 86400 (one day)". The
+# availability table's footnote 3 lists more values (15, 20, 30, ...): where the two pages differ
+# the shorter list is kept, so neither the program nor the API double accepts a value one of them
+# leaves out. A zone plan then allows the values up to its maximum (RateLimitPlan).
+RATE_LIMIT_API_PERIODS: Final[tuple[int, ...]] = (10, 60, 120, 300, 600, 3600)
+RATE_LIMIT_API_MITIGATION_TIMEOUTS: Final[tuple[int, ...]] = (0, 10, 60, 120, 300, 600, 3600, 86400)
+# parameters.mdx, "Then take action": "Use one of the following values in the API: block, challenge,
+# js_challenge, managed_challenge, or log."
+RATE_LIMIT_ACTIONS: Final = frozenset({"block", "challenge", "js_challenge", "managed_challenge", "log"})
+# parameters.mdx, "Notes for API users": "If you are on a Free, Pro, or Business plan and are using the
+# API, you must enable request throttling by setting the mitigation_timeout value to 0 (zero) when
+# using the actions managed_challenge, js_challenge, or challenge."
+CHALLENGE_ACTIONS: Final = frozenset({"challenge", "js_challenge", "managed_challenge"})
+# parameters.mdx, "With the same characteristics": cf.colo.id "(mandatory)".
+MANDATORY_CHARACTERISTIC: Final = "cf.colo.id"
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    """One rate limiting rule as the checks below read it; `name` is how the caller names it."""
+
+    name: str
+    expression: str
+    action: str
+    period: int
+    mitigation_timeout: int
+    characteristics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """Something a zone's plan does not allow: in rule `rule` (None: the ruleset as a whole, the rule
+    count) at `index`, the API field `field` holds `found`, and the plan allows `allowed`."""
+
+    rule: str | None
+    index: int | None
+    field: Literal["rules", "expression", "action", "period", "mitigation_timeout", "characteristics"]
+    found: str
+    allowed: str
+    choices: tuple[int, ...] = ()  # period and mitigation_timeout: the values the plan allows there
+
+
+_STRING_LITERAL = re.compile(r'r(#*)".*?"\1|"(?:[^"\\]|\\.)*"', re.DOTALL)
+_FIELD = re.compile(r"(?<![\w.$])[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)+")
+
+
+def expression_fields(expression: str) -> list[str]:
+    """The Rules-language fields an expression reads (outside string literals), first use first."""
+    bare = _STRING_LITERAL.sub('""', expression)
+    return list(dict.fromkeys(_FIELD.findall(bare)))
+
+
+def one_of(values: Sequence[int]) -> str:
+    """`10` or `one of 10, 60`: allowed values as messages say them."""
+    return str(values[0]) if len(values) == 1 else f"one of {', '.join(str(v) for v in values)}"
+
+
+def rate_limit_problems(plan: ZonePlan, rules: Sequence[RateLimitRule]) -> list[PlanProblem]:
+    """Everything in an http_ratelimit entry point's rules that a zone on `plan` cannot hold.
+
+    Checked against the availability table (RATE_LIMITS_BY_PLAN) and the API's own values: the
+    rule count, the fields of each expression, the action, the period and mitigation timeout (each
+    an API value and at most the plan's maximum), throttling (mitigation timeout 0) with `block`
+    below Enterprise, a challenge action with a duration below Enterprise, and the characteristics.
+    """
+    limits = RATE_LIMITS_BY_PLAN[plan]
+    problems: list[PlanProblem] = []
+    if len(rules) > limits.rules:
+        problems.append(PlanProblem(None, None, "rules", f"{len(rules)} rules ({', '.join(r.name for r in rules)})",
+                                    f"at most {limits.rules} on {PLAN_LABELS[plan]}"))
+    for index, rule in enumerate(rules):
+        problems += [PlanProblem(rule.name, index, *found) for found in _rule_problems(plan, rule)]
+    return problems
+
+
+def allowed_mitigation_timeouts(plan: ZonePlan, action: str) -> tuple[int, ...]:
+    """The mitigation timeouts a rule with `action` may have on `plan` (0: throttling)."""
+    limits = RATE_LIMITS_BY_PLAN[plan]
+    if not limits.throttle and action in CHALLENGE_ACTIONS:
+        return (0,)  # below Enterprise a challenge action always throttles
+    return tuple(v for v in RATE_LIMIT_API_MITIGATION_TIMEOUTS
+                 if v <= limits.max_mitigation_timeout and (v > 0 or limits.throttle))
+
+
+def allowed_periods(plan: ZonePlan) -> tuple[int, ...]:
+    """The counting periods a rule may have on `plan`."""
+    return tuple(v for v in RATE_LIMIT_API_PERIODS if v <= RATE_LIMITS_BY_PLAN[plan].max_period)
+
+
+_Field = Literal["expression", "action", "period", "mitigation_timeout", "characteristics"]
+
+
+def _rule_problems(plan: ZonePlan, rule: RateLimitRule) -> list[tuple[_Field, str, str, tuple[int, ...]]]:
+    limits, label = RATE_LIMITS_BY_PLAN[plan], PLAN_LABELS[plan]
+    found: list[tuple[_Field, str, str, tuple[int, ...]]] = []
+    refused = [f for f in expression_fields(rule.expression) if f not in limits.fields]
+    if refused:
+        named = ", ".join(f"{f} ({FIELD_LABELS[f]})" if f in FIELD_LABELS else f for f in refused)
+        allowed = ", ".join(sorted(FIELD_LABELS[f] for f in limits.fields))
+        found.append(("expression", named, f"only {allowed} in rate limiting rules on {label}", ()))
+    if rule.action not in RATE_LIMIT_ACTIONS:
+        found.append(("action", rule.action, f"one of {', '.join(sorted(RATE_LIMIT_ACTIONS))}", ()))
+    periods = allowed_periods(plan)
+    if rule.period not in periods:
+        found.append(("period", f"{rule.period} s", f"{one_of(periods)} s on {label}", periods))
+    timeouts, timeout = allowed_mitigation_timeouts(plan, rule.action), rule.mitigation_timeout
+    if timeout not in timeouts:
+        if timeout == 0:
+            why, shown = f": throttling with {rule.action} is Enterprise only", f"0 s (throttling) with {rule.action}"
+        elif timeouts == (0,):
+            why, shown = ": below Enterprise a challenge action always throttles", f"{timeout} s with {rule.action}"
+        else:
+            why, shown = "", f"{timeout} s"
+        found.append(("mitigation_timeout", shown, f"{one_of(timeouts)} s on {label}{why}", timeouts))
+    if (any(c not in limits.characteristics for c in rule.characteristics)
+            or MANDATORY_CHARACTERISTIC not in rule.characteristics):
+        found.append(("characteristics", ", ".join(rule.characteristics) or "none",
+                      f"cf.colo.id (mandatory) and ip.src on {label}", ()))
+    return found
+
+
+# --- Health Checks, by zone plan --------------------------------------------------------------------
+# src/content/plans/index.json (0188ca2f), traffic.health_checks: availability "Pro and above";
+# "Number of checks": free "0", pro "10", biz "50", ent "1,000".
+HEALTH_CHECKS_BY_PLAN: Final[dict[ZonePlan, int]] = {"free": 0, "pro": 10, "business": 50, "enterprise": 1000}

@@ -31,6 +31,9 @@ SECRET_BINDING_NAMES: tuple[str, ...] = tuple(s.binding for s in SECRETS)
 DB_BINDING = "DB"
 VERSION_METADATA_BINDING = "CF_VERSION_METADATA"
 ENVIRONMENT_VAR = "ENVIRONMENT"
+# Workers Analytics Engine: the reference Worker writes one data point per request to this binding
+# (index: the version id; doubles: HTTP status, milliseconds), which the canary reads per version.
+REQUESTS_BINDING = "REQUESTS"
 # The Pages project's `<project>.pages.dev`, bound only with booking:saas: salons' custom hostnames
 # reach an originless fallback record, so the Worker fetches their pages from the project itself.
 PAGES_ORIGIN_VAR = "PAGES_ORIGIN"
@@ -47,3 +50,12 @@ def looks_like_staging(name: str) -> bool:
     ``staging.example.co.za`` match while ``testimonials`` or ``devonport`` do not.
     """
     return any(word in NON_PRODUCTION_MARKERS for word in re.split(r"[-_.]", name.lower()))
+
+
+def requests_dataset(worker_name: str) -> str:
+    """The Analytics Engine dataset of a Worker's requests: its name as a plain SQL identifier.
+
+    The SQL API names a dataset as a table; one that is not an ordinary identifier would need quoting
+    (cloudflare-docs analytics/analytics-engine/sql-api.mdx), so hyphens become underscores.
+    """
+    return re.sub(r"[^a-z0-9_]", "_", worker_name.lower()) + "_requests"

@@ -9,6 +9,11 @@ Replacements: the engine decides them from the provider's schema, which needs th
 Offline we use the replace-on-change inputs of the resource types this program declares (from the
 provider's schema: every WorkerVersion input, names and parents elsewhere); changes to other inputs
 show as in-place updates.
+
+Turnstile widgets get their own warnings: an update of a widget whose domains are data (the SaaS
+salons' widgets: `ignore_changes`) is a PUT of the whole widget with the domains in Pulumi's state,
+which takes every salon off it until its after-update hook lists them again; and a change that
+moves site hostnames from one widget to another gives those pages a new sitekey.
 """
 
 from __future__ import annotations
@@ -184,6 +189,7 @@ def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any
         action = "replace" if replace else "update"
         changes.append(Change(action, urn, old["type"], old["name"], diff,
                               warning=_warning(old, "replaced") if replace else None))
+    _widget_warnings(stack, changes, before, after)
     order = {"delete": 0, "replace": 1, "update": 2, "add": 3}
     changes.sort(key=lambda c: (c.warning is None, order[c.action], c.urn))
 
@@ -198,6 +204,50 @@ def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any
         policy_fixed=[v for k, v in old_v.items() if k not in new_v],
         policy_still=[v for k, v in new_v.items() if k in old_v],
         base_resources=before, head_resources=after)
+
+
+def _domains_are_data(resource: dict[str, Any]) -> bool:
+    return resource["type"] == tokens.TURNSTILE and "domains" in (resource.get("ignoreChanges") or [])
+
+
+def _site_widgets(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Hostname -> the name of the site widget (domains declared, not data) listing it."""
+    return {str(host): r["name"] for r in resources.values() if r["type"] == tokens.TURNSTILE
+            and not _domains_are_data(r) for host in (r.get("inputs") or {}).get("domains") or []}
+
+
+def _widget_warnings(stack: str, changes: list[Change], before: dict[str, dict[str, Any]],
+                     after: dict[str, dict[str, Any]]) -> None:
+    """Warn of a SaaS widget's update (its salons are erased until its hook lists them again) and of
+    site hostnames moving to another widget (their pages change sitekey)."""
+    was, now = _site_widgets(before), _site_widgets(after)
+    for change in changes:
+        resource = after.get(change.urn) or before[change.urn]
+        if change.action in ("update", "replace") and _domains_are_data(resource):
+            hooks = (resource.get("hooks") or {}).get("after_update" if change.action == "update" else "after_create")
+            if change.action == "update":
+                what = (f"Turnstile widget {change.name} would be updated in place, and its domains are data "
+                        "(`bookingctl tenants` lists the SaaS salons on it): the provider's update is a PUT of the "
+                        "whole widget with the domains in Pulumi's state "
+                        f"({shown((resource.get('inputs') or {}).get('domains'))}), which takes every salon off it")
+            else:
+                what = (f"Turnstile widget {change.name} would be replaced: a new widget, with a new sitekey and "
+                        "secret and none of the SaaS salons `bookingctl tenants` listed on the old one")
+            change.warning = what + (
+                f"; its hook {', '.join(hooks)} lists them again from the tenants table right after, so their "
+                f"bookings fail the bot check for seconds; check `bookingctl tenants status --stack {stack}` after "
+                "`pulumi up`" if hooks else
+                "; no hook lists them again: every salon on it fails the bot check (403) until `bookingctl tenants "
+                "add` runs again for each")
+        elif resource["type"] == tokens.TURNSTILE and change.action in ("update", "add"):
+            moved = sorted(h for h, name in now.items() if name == change.name and was.get(h, name) != name)
+            if moved:
+                listed = ", ".join(f"{h} (from {was[h]})" for h in moved[:5]) + (
+                    f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+                change.warning = (f"{len(moved)} hostname(s) move to Turnstile widget {change.name}: {listed}; "
+                                  "each of their pages gets another sitekey and tokens issued on the old widget "
+                                  "meanwhile fail; a tenant appended at the end of booking:tenants moves no other, "
+                                  "removing or reordering tenants moves every one after them")
 
 
 def _warning(resource: dict[str, Any], what: str) -> str | None:

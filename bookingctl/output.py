@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # only names: importing the gate or planner would load grpc a
     from bookingctl.gate import GateResult, Violation
     from bookingctl.planner import Plan, PlannedResource
     from ops.backups import Manifest
+    from ops.doctor import Report as DoctorReport
     from ops.migrations import MigrationState
 
 
@@ -390,3 +391,24 @@ def print_tenant_status(report: Any, fmt: str) -> None:
                            + ", ".join(report.not_on_widget)))
     counts = report.to_dict()["counts"]
     console.print(Text(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no SaaS tenants"))
+
+
+_DOCTOR_MARK = {"pass": ("PASS", "green"), "fail": ("FAIL", "bold red"), "unchecked": ("????", "yellow")}
+
+
+def print_doctor(report: DoctorReport, fmt: str) -> None:
+    """`doctor`: one line per check (its verdict, what was seen and, for a failure, the fix), then a count."""
+    if fmt == JSON:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    console = _console(sys.stdout)
+    for check in report.checks:
+        mark, style = _DOCTOR_MARK[check.status]
+        line = Text.assemble((mark, style), f" {check.name}: {check.detail}")
+        if check.fix and check.ok is not True:
+            line.append(f" -> fix: {check.fix}")
+        console.print(line, soft_wrap=True)
+    counts = report.to_dict()["counts"]
+    console.print(Text(f"stack {report.stack}: {len(report.checks)} checks, {counts['pass']} pass, "
+                       f"{counts['fail']} fail, "
+                       f"{counts['unchecked']} could not be checked"), soft_wrap=True)

@@ -63,6 +63,8 @@ class PlannedResource:
     hooks: dict[str, list[str]] = field(default_factory=dict)
     # ResourceOptions.ignore_changes: inputs the engine leaves as they are in the cloud.
     ignore_changes: tuple[str, ...] = ()
+    # ResourceOptions.import_: the id of a live resource the engine adopts instead of creating one.
+    import_id: str | None = None
 
     def value(self, *path: str | int) -> Any:
         """The unredacted input at `path`, e.g. `value("readReplication", "mode")`."""
@@ -83,6 +85,7 @@ class PlannedResource:
             "dependencies": list(self.dependencies),
             "hooks": self.hooks,
             **({"ignoreChanges": list(self.ignore_changes)} if self.ignore_changes else {}),
+            **({"importId": self.import_id} if self.import_id else {}),
             "inputs": self.inputs,
         }
 
@@ -219,6 +222,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 raw_outputs=outputs,
                 hooks=_hooks(request),
                 ignore_changes=tuple(request.ignoreChanges),
+                import_id=request.importId or None,
             ))
         return response
 
@@ -239,7 +243,8 @@ def _sentinels(value: Any) -> Any:
 def _hooks(request: Any) -> dict[str, list[str]]:
     if not request.HasField("hooks"):
         return {}
-    steps = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+    steps = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete",
+             "on_error")
     return {step: list(getattr(request.hooks, step)) for step in steps if getattr(request.hooks, step)}
 
 

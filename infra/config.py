@@ -11,6 +11,7 @@ is allowed, so one edit fixes a broken stack file instead of one edit per run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import json
@@ -37,11 +38,30 @@ from pydantic.alias_generators import to_camel
 
 from booking_shared.clock import today
 from booking_shared.credentials import is_credential_key, looks_like_credential
-from booking_shared.edge import owns_zone_rulesets
+from booking_shared.edge import (
+    PUBLIC_WRITE_ENDPOINTS,
+    RATE_LIMIT_ACTION,
+    RATE_LIMIT_CHARACTERISTICS,
+    owns_zone_rulesets,
+    rule_expression,
+)
 from booking_shared.errors import KeyedValueError
 from booking_shared.hostnames import hostname_problem, slug_problem
+from booking_shared.limits import (
+    HEALTH_CHECKS_BY_PLAN,
+    PLAN_LABELS,
+    RATE_LIMITS_BY_PLAN,
+    TURNSTILE_WIDGETS_PER_ACCOUNT,
+    PlanProblem,
+    RateLimitRule,
+    TurnstilePlan,
+    ZonePlan,
+    one_of,
+    rate_limit_problems,
+)
 from booking_shared.naming import NAMESPACE, SECRET_KEYS, looks_like_staging
-from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
+from booking_shared.rollout import DICTIONARY_KEY, VERSION_OVERRIDE_HEADER, OnInsufficientTraffic, RolloutSettings
+from booking_shared.turnstile import over_account_limit
 from booking_shared.watch import WatchThresholds
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -110,6 +130,9 @@ class Tenant(BaseModel):
     slug: str
     hostname: Hostname
     zone_id: HexId
+    # The plan of the salon's zone (free, pro, business, enterprise); unset: the plan stated for the
+    # same zone elsewhere in this file, else free (see StackConfig.zone_plan).
+    zone_plan: ZonePlan | None = None
 
     @field_validator("slug")
     @classmethod
@@ -136,6 +159,7 @@ class Rollout(BaseModel):
     latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
     min_requests: int = Field(default=100, ge=1, le=1_000_000)
     on_insufficient_traffic: OnInsufficientTraffic = "probes"
+    analytics_delay_minutes: float = Field(default=3.0, ge=0, le=30, allow_inf_nan=False)
     pre_deploy_export: bool = False
 
     def settings(self) -> RolloutSettings:
@@ -229,6 +253,9 @@ class RateLimits(BaseModel):
     payments: EndpointLimit = EndpointLimit(requests_per_period=10)
     worker: WorkerLimit = WorkerLimit()
     zone_ruleset: bool | None = None
+    # Zone id -> the id of the zone's existing http_ratelimit entry point (one a dashboard rule left
+    # behind), which the program imports instead of creating a second one (README, "A real pulumi up").
+    existing_ruleset_ids: dict[HexId, HexId] = {}
 
     def for_endpoint(self, key: str) -> EndpointLimit:
         """The limit of a public write endpoint by its key (booking_shared.edge.Endpoint.key)."""
@@ -251,6 +278,8 @@ class SaasConfig(BaseModel):
     zone_id: HexId
     fallback_hostname: Hostname
     min_tls_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+    # The SaaS zone's plan (as Tenant.zone_plan): its rate limiting rules must fit it.
+    zone_plan: ZonePlan | None = None
 
     @field_validator("min_tls_version", mode="before")
     @classmethod
@@ -259,6 +288,21 @@ class SaasConfig(BaseModel):
         if isinstance(value, float) and value in (1.0, 1.1, 1.2, 1.3):
             return f"{value:.1f}"
         return value
+
+
+class TurnstileConfig(BaseModel):
+    """`booking:turnstile`: the account's Turnstile plan and how many widgets the SaaS salons get.
+
+    `plan` sets how many hostnames a widget takes (booking_shared.limits: 15 on free, 200 on
+    enterprise), so how the site hostnames are spread over widgets. `saasWidgets` (with
+    `booking:saas`) is how many widgets the program declares for the salons' custom hostnames;
+    `bookingctl tenants add` refuses a salon once every one of them is full, naming this key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    plan: TurnstilePlan = "free"
+    saas_widgets: int = Field(default=1, ge=1, le=TURNSTILE_WIDGETS_PER_ACCOUNT)
 
 
 class StackConfig(BaseModel):
@@ -275,6 +319,10 @@ class StackConfig(BaseModel):
     environment: Literal["production", "staging"]
     account_id: HexId
     zone_id: HexId
+    # The main zone's plan. Unset means free: every zone starts on Free, and the strictest reading
+    # means a forgotten key can only make the program refuse what the zone cannot hold (naming this
+    # key), never let `pulumi up` fail half-way at Cloudflare. The committed stacks state it.
+    zone_plan: ZonePlan | None = None
     domain: Hostname
     worker_route: str
     database_name: str
@@ -282,14 +330,17 @@ class StackConfig(BaseModel):
     tenants: tuple[Tenant, ...] = ()
     # Cloudflare for SaaS: salons' hostnames as data (custom hostnames), one route for all of them.
     saas: SaasConfig | None = None
+    # Turnstile plan and SaaS widget count: how many widgets the hostnames above need.
+    turnstile: TurnstileConfig = TurnstileConfig()
     worker_name: str
     worker_bundle: Path
     compatibility_date: dt.date
     pages_project_name: str
     pages_production_branch: str = "main"
     backup_bucket_name: str
-    # A Cloudflare Health Check on /api/health. Health Checks need a paid zone plan (Pro or above),
-    # so a stack on a Free zone turns it off; production-completeness then flags production.
+    # A Cloudflare Health Check on /api/health. Health Checks need a paid zone plan (Pro or above):
+    # on a Free zone (booking:zonePlan) it is refused, so such a stack turns it off and
+    # production-completeness then flags production.
     health_check: bool = True
     # Receives the health-check alert; required in production (the guide's alerts are production's).
     alert_email: str | None = None
@@ -350,6 +401,18 @@ class StackConfig(BaseModel):
             raise ValueError("1-63 lowercase letters, digits and hyphens, not starting or ending with '-'")
         return value
 
+    @field_validator("worker_name")
+    @classmethod
+    def _override_key(cls, value: str) -> str:
+        # Cloudflare accepts a leading digit in a Worker's name (workers/wrangler/configuration.mdx:
+        # alphanumerics and dashes), but the canary pins requests with the name as the key of an RFC
+        # 8941 Dictionary (booking_shared.rollout.override_header), and a key starts with a letter.
+        if not DICTIONARY_KEY.fullmatch(value):
+            raise ValueError(f"a name starting with a lowercase letter: it is the key of the {VERSION_OVERRIDE_HEADER} "
+                             "header the canary's pinned smoke test sends (an RFC 8941 Dictionary key cannot start "
+                             "with a digit), e.g. prefix it with a letter")
+        return value
+
     @field_validator("compatibility_date", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
@@ -396,6 +459,14 @@ class StackConfig(BaseModel):
         if value is not None and not isinstance(value, (dict, SaasConfig)):
             raise ValueError("an object {zoneId, fallbackHostname, minTlsVersion}, e.g. "
                              "{zoneId: <32 hex>, fallbackHostname: salons.example.co.za}")
+        return value
+
+    @field_validator("turnstile", mode="before")
+    @classmethod
+    def _turnstile_json(cls, value: Any) -> Any:
+        value = _json_value(value, "valid JSON: an object {plan, saasWidgets}")
+        if not isinstance(value, (dict, TurnstileConfig)):
+            raise ValueError("an object {plan, saasWidgets}, e.g. {plan: enterprise}")
         return value
 
     @field_validator("watch", mode="before")
@@ -458,7 +529,22 @@ class StackConfig(BaseModel):
                 raise KeyedValueError("saas.fallbackHostname", fallback,
                                       f"a hostname of its own, not one already served by {seen[fallback]} (the "
                                       "fallback record is originless: only the Worker answers there)")
+        self._turnstile_fits()
         return self
+
+    def _turnstile_fits(self) -> None:
+        """The widgets the program declares fit the account (Cloudflare refuses a 21st widget)."""
+        if self.saas is None and "saas_widgets" in self.turnstile.model_fields_set:
+            raise KeyedValueError("turnstile.saasWidgets", self.turnstile.saas_widgets,
+                                  "no saasWidgets without booking:saas (there are no SaaS salons to list)")
+        hostnames = [self.domain, *(t.hostname for t in self.tenants)]
+        problem = over_account_limit(hostnames, self.turnstile.plan, self.turnstile.saas_widgets if self.saas else 0)
+        if problem is not None:
+            raise KeyedValueError(
+                "tenants", f"{len(self.tenants)} tenants",
+                f"Turnstile widgets that fit the account; {problem}. With Turnstile Enterprise set "
+                "booking:turnstile.plan to enterprise (200 hostnames a widget); otherwise serve fewer "
+                "booking:tenants (or fewer booking:turnstile.saasWidgets with booking:saas)")
 
     # Derived values used by several components; kept here so they are computed one way.
     @property
@@ -481,6 +567,64 @@ class StackConfig(BaseModel):
     def owns_zone_rulesets(self) -> bool:
         """Whether this stack declares the http_ratelimit entry point of the zones it serves."""
         return owns_zone_rulesets(self.rate_limits.zone_ruleset, self.environment)
+
+    @property
+    def zones(self) -> list[ServedZone]:
+        """Every zone the stack serves hostnames in, once each: the main zone, the tenants' zones and
+        the SaaS zone, each with its plan (the first stated for that zone id, else free)."""
+        zones: dict[str, ServedZone] = {
+            self.zone_id: ServedZone("main", self.zone_id, "zonePlan", "the main zone (booking:zoneId)",
+                                     self.plan_of(self.zone_id), (self.domain,))}
+        for index, tenant in enumerate(self.tenants):
+            known = zones.get(tenant.zone_id) or ServedZone(
+                f"tenant-{tenant.slug}", tenant.zone_id, f"tenants[{index}].zonePlan",
+                f"tenant {tenant.slug}'s zone (booking:tenants[{index}].zoneId)", self.plan_of(tenant.zone_id), ())
+            assert known.hostnames is not None
+            zones[tenant.zone_id] = dataclasses.replace(known, hostnames=(*known.hostnames, tenant.hostname))
+        if self.saas is not None:
+            # Salons' custom hostnames are data (bookingctl tenants): the SaaS zone's rules cover every
+            # hostname of the zone (hostnames None); the zone belongs to this environment alone.
+            zones[self.saas.zone_id] = ServedZone("saas", self.saas.zone_id, "saas.zonePlan",
+                                                  "the SaaS zone (booking:saas.zoneId)",
+                                                  self.plan_of(self.saas.zone_id), None)
+        return list(zones.values())
+
+    def rate_limit_rules(self, zone: ServedZone) -> tuple[RateLimitRule, ...]:
+        """The rate limiting rules infra/edge.py writes in `zone`'s entry point (one per public write
+        endpoint), as config's plan check and `doctor` read them."""
+        return tuple(RateLimitRule(e.key, rule_expression(zone.hostnames, e), RATE_LIMIT_ACTION,
+                                   self.rate_limits.for_endpoint(e.key).period,
+                                   self.rate_limits.for_endpoint(e.key).mitigation_timeout, RATE_LIMIT_CHARACTERISTICS)
+                     for e in PUBLIC_WRITE_ENDPOINTS)
+
+    def plan_of(self, zone_id: str) -> ZonePlan:
+        """A zone's plan: the first key that states it (zonePlan, tenants[].zonePlan, saas.zonePlan),
+        else free (why: StackConfig.zone_plan)."""
+        return next((plan for zone, plan, _key in self.plan_keys() if zone == zone_id and plan is not None), "free")
+
+    def plan_keys(self) -> list[tuple[str, ZonePlan | None, str]]:
+        """(zone id, the plan stated or None, the key) for every key that may state a zone's plan."""
+        keys: list[tuple[str, ZonePlan | None, str]] = [(self.zone_id, self.zone_plan, "zonePlan")]
+        keys += [(t.zone_id, t.zone_plan, f"tenants[{i}].zonePlan") for i, t in enumerate(self.tenants)]
+        if self.saas is not None:
+            keys.append((self.saas.zone_id, self.saas.zone_plan, "saas.zonePlan"))
+        return keys
+
+
+@dataclass(frozen=True)
+class ServedZone:
+    """A zone the stack serves hostnames in, as edge protection and the plan checks see it."""
+
+    label: str  # names its ruleset: main, tenant-<slug> (the first tenant in the zone), saas
+    zone_id: str
+    plan_key: str  # the booking key whose plan applies (messages and fixes name it)
+    what: str  # the zone in words, e.g. "tenant glamour's zone (booking:tenants[0].zoneId)"
+    plan: ZonePlan
+    # The hostnames the rules are limited to; None: every hostname of the zone (the SaaS zone).
+    hostnames: tuple[str, ...] | None
+
+    def named(self) -> str:
+        return f"{self.what[:-1]} {self.zone_id})"
 
 
 def _json_value(value: Any, allowed: str) -> Any:
@@ -582,10 +726,96 @@ def parse_config(
         if not problems:
             bundle, problem = _bundle_file(cfg.worker_bundle, project_root)
             problems += _corpus_problems(cfg.serving_queries, project_root)
+            problems += zone_plan_problems(cfg, source)
             if problem is None and not problems:
                 return cfg.model_copy(update={"worker_bundle": bundle})
             problems += [problem] if problem else []
     raise ConfigError(source, stack, problems)
+
+
+def zone_plan_problems(cfg: StackConfig, source: str) -> list[ConfigProblem]:
+    """What the zones' plans cannot hold: two plans stated for one zone, a Health Check on a Free
+    zone, and each rate limiting rule the program would write in a zone whose entry point this
+    stack declares (booking_shared/limits.py: rule count, fields, period, mitigation timeout)."""
+    problems: list[ConfigProblem] = []
+    first: dict[str, tuple[ZonePlan, str]] = {}
+    for zone_id, stated, key in cfg.plan_keys():
+        if stated is None:
+            continue
+        if zone_id in first and first[zone_id][0] != stated:
+            problems.append(ConfigProblem(key, f"{stated!r} for zone {zone_id}",
+                                          f"{first[zone_id][0]!r}, the plan booking:{first[zone_id][1]} states for the "
+                                          "same zone (a zone has one plan)",
+                                          f"state the zone's plan once (booking:{first[zone_id][1]}) and remove "
+                                          f"booking:{key}, or make them agree"))
+        first.setdefault(zone_id, (stated, key))
+    if problems:
+        return problems
+    plan = cfg.plan_of(cfg.zone_id)
+    if cfg.health_check and HEALTH_CHECKS_BY_PLAN[plan] == 0:
+        problems.append(ConfigProblem(
+            "healthCheck", f"true (the default) on the main zone (booking:zoneId {cfg.zone_id}), whose "
+                           f"booking:zonePlan is {plan}",
+            "false on a Free zone: Health Checks need Pro or above (Free holds 0)",
+            f'set booking:healthCheck "false" in {source} (production-completeness then flags production), or, if '
+            "the zone is on a paid plan, set booking:zonePlan to it"))
+    if cfg.owns_zone_rulesets:
+        for zone in cfg.zones:
+            problems += _rate_limit_problems(cfg, zone, source)
+    declared = {z.zone_id for z in cfg.zones} if cfg.owns_zone_rulesets else set()
+    for zone_id in cfg.rate_limits.existing_ruleset_ids:
+        if zone_id not in declared:
+            problems.append(ConfigProblem(
+                f"rateLimits.existingRulesetIds.{zone_id}", "a zone this stack declares no rate limiting rules in",
+                f"the id of a zone whose http_ratelimit entry point this stack declares: {', '.join(sorted(declared))}"
+                if declared else "no entry: this stack declares no http_ratelimit entry point "
+                                 "(booking:rateLimits.zoneRuleset is off)",
+                f"remove booking:rateLimits.existingRulesetIds.{zone_id} from {source}"))
+    return problems
+
+
+_PLAN_FIX = ("check the zone's plan (dashboard: the zone's Overview, Plan) and set {key} to it; a zone below "
+             "Business cannot hold the four rules, each matching one endpoint's exact method and host (the "
+             "program does not drop the method, which would count other requests to the path, nor merge "
+             "endpoints, which would share one counter): upgrade the zone to Business{other}")
+
+
+def _rate_limit_problems(cfg: StackConfig, zone: ServedZone, source: str) -> list[ConfigProblem]:
+    """The program's rules for one zone (one per public write endpoint) against the zone's plan."""
+    rules = cfg.rate_limit_rules(zone)
+    found = rate_limit_problems(zone.plan, rules)
+    label = PLAN_LABELS[zone.plan]
+    other = (", or serve the salon through booking:saas (the SaaS zone's rules cover it)"
+             if zone.plan_key.startswith("tenants") else
+             ", or set booking:rateLimits.zoneRuleset false and rely on the Worker's rate-limit binding "
+             "(production's public-write-endpoints-rate-limited then blocks)")
+    fix = _PLAN_FIX.format(key=f"booking:{zone.plan_key}", other=other)
+    count: list[ConfigProblem] = []
+    values: list[ConfigProblem] = []
+    by_fields: dict[str, list[PlanProblem]] = {}
+    for problem in found:
+        if problem.field == "rules":
+            better = min((p for p, limits in RATE_LIMITS_BY_PLAN.items() if limits.rules >= len(rules)),
+                         key=lambda p: RATE_LIMITS_BY_PLAN[p].rules)
+            count.append(ConfigProblem(
+                zone.plan_key, f"{zone.plan} for {zone.named()}, which gets {len(rules)} rate limiting rules "
+                               f"({', '.join(r.name for r in rules)})",
+                f"a plan that holds {len(rules)} rules: {problem.allowed} ({PLAN_LABELS[better]} holds "
+                f"{RATE_LIMITS_BY_PLAN[better].rules})", fix))
+        elif problem.field == "expression":
+            by_fields.setdefault(problem.found, []).append(problem)
+        else:
+            field = {"period": "period", "mitigation_timeout": "mitigationTimeout"}.get(problem.field, problem.field)
+            key = f"rateLimits.{problem.rule}.{field}"
+            values.append(ConfigProblem(
+                key, f"{problem.found} for {zone.named()}, on the {label} plan ({zone.plan_key})", problem.allowed,
+                f"set booking:{key} to {one_of(problem.choices)} in {source}, "
+                f"or, if the zone's plan is higher, set booking:{zone.plan_key} to it"))
+    fields = [ConfigProblem(zone.plan_key, f"{zone.plan} for {zone.named()}, where the rules for "
+                                           f"{', '.join(str(p.rule) for p in using)} use {named}",
+                            using[0].allowed, fix)
+              for named, using in by_fields.items()]
+    return count + fields + values
 
 
 def _bundle_file(relative: Path, project_root: Path) -> tuple[Path, ConfigProblem | None]:

@@ -13,14 +13,14 @@ payment initialisation. Three layers meet it, declared here and in the Worker:
   Pro allow fewer rules than the four declared here.
 - **The Worker's rate-limit binding**, for per-tenant limits the zone rules cannot express (keyed by
   tenant hostname, endpoint and client IP in the Worker), with a namespace per environment.
-- **A Turnstile widget** whose domains cover the main domain and every tenant hostname; the booking
-  UI renders it and the Worker verifies its token on booking creation (Siteverify) with the
+- **Turnstile widgets** (infra/turnstile.py) whose domains cover the main domain and every tenant
+  hostname, as many as the plan's per-widget hostname limit needs; the booking UI renders the one
+  its hostname is on and the Worker verifies its token on booking creation (Siteverify) with that
   widget's secret, bound as a `secret_text` binding (the provider marks the `secret` output secret).
-- **With `booking:saas`, a second Turnstile widget for the SaaS salons.** Their custom hostnames
-  are data (`bookingctl tenants` adds each to this widget's domains), so the program declares the
-  widget with the fallback hostname alone (a widget needs one) and ignores changes to its domains.
-  Its secret is the `TURNSTILE_SAAS_SECRET_KEY` binding, and `SITE_HOSTNAMES` (the main widget's
-  hostnames, as JSON) tells the Worker which secret a request's hostname needs.
+- **With `booking:saas`, widgets for the SaaS salons.** Their custom hostnames are data (`bookingctl
+  tenants` lists each on a widget with room), so the program declares each with the fallback
+  hostname alone (a widget needs one), ignores changes to its domains and lists the salons again
+  after any update of it (a PUT of the whole widget).
 
 Paystack's webhook is deliberately outside all three: it is called by Paystack's servers and
 proves itself with its HMAC signature; a challenge or a rate limit would drop payment confirmations
@@ -29,7 +29,6 @@ proves itself with its HMAC signature; a challenge or a rate limit would drop pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,20 +37,22 @@ import pulumi_cloudflare as cloudflare
 
 from booking_shared.edge import (
     PUBLIC_WRITE_ENDPOINTS,
+    RATE_LIMIT_ACTION,
     RATE_LIMIT_BINDING,
+    RATE_LIMIT_CHARACTERISTICS,
     RATELIMIT_PHASE,
-    SITE_HOSTNAMES_BINDING,
-    TURNSTILE_SAAS_SECRET_BINDING,
-    TURNSTILE_SECRET_BINDING,
+    ratelimit_ruleset_name,
     rule_expression,
-    saas_turnstile_widget_name,
 )
+from booking_shared.limits import TurnstilePlan
+from booking_shared.turnstile import SaasWidgetContext
 from infra.config import RateLimits
+from infra.turnstile import TurnstileArgs, declare_widgets
 
 # Rate-limit namespaces are account-wide, and production and staging share an account.
 DEFAULT_NAMESPACE = {"production": 1001, "staging": 1002}
 # Every plan counts per client IP and Cloudflare location; other characteristics need Enterprise.
-CHARACTERISTICS = ["cf.colo.id", "ip.src"]
+CHARACTERISTICS = list(RATE_LIMIT_CHARACTERISTICS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class EdgeZone:
     # The hostnames the rules are limited to. None: every hostname of the zone (a SaaS zone's custom
     # hostnames are data, so its rules cannot name them).
     hostnames: Sequence[str] | None
+    # The id of the zone's existing http_ratelimit entry point (booking:rateLimits.existingRulesetIds):
+    # imported, since the provider's create is a plain POST that a second entry point fails.
+    existing_ruleset_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,23 +74,32 @@ class EdgeProtectionArgs:
     account_id: str
     environment: str
     zones: Sequence[EdgeZone]
-    # Every hostname the booking form is served on: the Turnstile widget's domains.
+    # Every hostname the booking form is served on, the main domain first, then booking:tenants in
+    # config order: the Turnstile widgets' domains, in the order they fill the widgets.
     hostnames: Sequence[str]
     rate_limits: RateLimits
     # Whether this stack declares the zones' http_ratelimit entry points (RateLimits.zone_ruleset).
     zone_rulesets: bool
     # The Worker's name: the SaaS salons' widget is named after it (saas_turnstile_widget_name).
     worker_name: str
-    # booking:saas.fallbackHostname; set: the SaaS salons' widget and its bindings are declared.
+    # booking:saas.fallbackHostname; set: the SaaS salons' widgets and their bindings are declared.
     saas_fallback_hostname: str | None = None
+    # booking:turnstile: the plan (hostnames per widget) and how many SaaS widgets there are.
+    turnstile_plan: TurnstilePlan = "free"
+    saas_widgets: int = 1
+    # What each SaaS widget's relist hook needs (infra/turnstile.py); None: no hook.
+    saas_widget_context: SaasWidgetContext | None = None
 
 
 class EdgeProtection(pulumi.ComponentResource):
-    """Rate-limiting rulesets per zone, the Turnstile widget, and the Worker bindings that go with them."""
+    """Rate-limiting rulesets per zone, the Turnstile widgets, and the Worker bindings that go with them."""
 
     worker_bindings: list[cloudflare.WorkerVersionBindingArgsDict]
     turnstile_sitekey: pulumi.Output[str]
-    # The SaaS salons' widget's site key (None without booking:saas).
+    # Every site widget's sitekey, by widget; the SaaS widgets' (empty without booking:saas).
+    turnstile_sitekeys: list[pulumi.Output[str]]
+    turnstile_saas_sitekeys: list[pulumi.Output[str]]
+    # The first SaaS widget's site key (None without booking:saas).
     turnstile_saas_sitekey: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: EdgeProtectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -105,7 +118,7 @@ class EdgeProtection(pulumi.ComponentResource):
                                        "per client IP",
                         "expression": rule_expression(zone.hostnames, endpoint),
                         # API clients cannot solve a challenge page; past the limit the request is refused.
-                        "action": "block",
+                        "action": RATE_LIMIT_ACTION,
                         "enabled": True,
                         "ratelimit": {
                             "characteristics": CHARACTERISTICS,
@@ -119,52 +132,34 @@ class EdgeProtection(pulumi.ComponentResource):
                     zone_id=zone.zone_id,
                     kind="zone",
                     phase=RATELIMIT_PHASE,
-                    name=f"appointmentbooking {args.environment} rate limits",
+                    name=ratelimit_ruleset_name(args.environment),
                     description="Public write endpoints of the booking API (managed by pulumi, appointmentbooking)",
                     rules=rules,
-                    opts=child,
+                    opts=child if zone.existing_ruleset_id is None else pulumi.ResourceOptions(
+                        parent=self,
+                        # A zone has one entry point per phase, and one a dashboard rule ever made stays
+                        # (even emptied): adopt it, in the id format of pulumi_cloudflare.Ruleset's
+                        # docstring, `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>`.
+                        import_=f"zones/{zone.zone_id}/{zone.existing_ruleset_id}"),
                 )
 
-        widget = cloudflare.TurnstileWidget(
-            f"{name}-turnstile",
-            account_id=args.account_id,
-            name=f"appointmentbooking {args.environment} booking form",
-            domains=sorted(set(args.hostnames)),
-            # Managed: Cloudflare shows a checkbox only when it doubts the visitor.
-            mode="managed",
-            opts=child,
-        )
+        turnstile = declare_widgets(name, TurnstileArgs(
+            account_id=args.account_id, environment=args.environment, site_hostnames=args.hostnames,
+            plan=args.turnstile_plan, worker_name=args.worker_name,
+            saas_fallback_hostname=args.saas_fallback_hostname, saas_widgets=args.saas_widgets,
+            saas_context=args.saas_widget_context), parent=self)
         worker = args.rate_limits.worker
         self.worker_bindings = [
-            # The provider marks `secret` an additional secret output; Output.secret states it here too.
-            {"type": "secret_text", "name": TURNSTILE_SECRET_BINDING, "text": pulumi.Output.secret(widget.secret)},
+            *turnstile.worker_bindings,
             {"type": "ratelimit", "name": RATE_LIMIT_BINDING,
              "namespace_id": str(worker.namespace_id or DEFAULT_NAMESPACE[args.environment]),
              "simple": {"limit": float(worker.limit), "period": worker.period}},
         ]
-        self.turnstile_sitekey = widget.sitekey
-        self.turnstile_saas_sitekey = None
-        if args.saas_fallback_hostname is not None:
-            saas_widget = cloudflare.TurnstileWidget(
-                f"{name}-turnstile-saas",
-                account_id=args.account_id,
-                # Deterministic: `bookingctl tenants` finds the widget by this name.
-                name=saas_turnstile_widget_name(args.worker_name),
-                # A widget needs at least one hostname; the salons' own are added as data.
-                domains=[args.saas_fallback_hostname],
-                mode="managed",
-                # `bookingctl tenants add/remove` manage this widget's domains (the salons' custom
-                # hostnames are rows, not stack config): without ignore_changes every `pulumi up`
-                # would set them back to the fallback hostname alone and fail every SaaS booking.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["domains"]),
-            )
-            self.worker_bindings += [
-                {"type": "secret_text", "name": TURNSTILE_SAAS_SECRET_BINDING,
-                 "text": pulumi.Output.secret(saas_widget.secret)},
-                # The hostnames the main widget covers: any other hostname is a SaaS salon's.
-                {"type": "plain_text", "name": SITE_HOSTNAMES_BINDING,
-                 "text": json.dumps(sorted(set(args.hostnames)))},
-            ]
-            self.turnstile_saas_sitekey = saas_widget.sitekey
+        self.turnstile_sitekeys = turnstile.site_sitekeys
+        self.turnstile_saas_sitekeys = turnstile.saas_sitekeys
+        self.turnstile_sitekey = turnstile.site_sitekeys[0]
+        self.turnstile_saas_sitekey = turnstile.saas_sitekeys[0] if turnstile.saas_sitekeys else None
         self.register_outputs({"turnstileSitekey": self.turnstile_sitekey,
-                               "turnstileSaasSitekey": self.turnstile_saas_sitekey})
+                               "turnstileSaasSitekey": self.turnstile_saas_sitekey,
+                               "turnstileSitekeys": self.turnstile_sitekeys,
+                               "turnstileSaasSitekeys": self.turnstile_saas_sitekeys})

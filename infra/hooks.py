@@ -7,8 +7,11 @@ import `ops.hooks` when a hook actually fires, so a plan never pays for the oper
 The hooks do blocking work (HTTP calls, polling, retries with sleeps); they run on a worker
 thread, so the program's event loop, which also serves the engine's other callbacks, stays free.
 Hooks never run in preview or under mocks (`on_dry_run` is not set). An exception in an after
-hook fails `pulumi up` from CLI 3.238.0 (`Pulumi.yaml` requires it); `ignore_errors` is left
-unset on purpose, so a failed verification always fails the update.
+hook fails `pulumi up` from CLI 3.238.0; `ignore_errors` is left unset on purpose, so a failed
+verification always fails the update. The error hook (`on_error`) runs when the provider's create
+fails with any error only from CLI 3.244.0 (pulumi/pulumi#23347; before, only a partial failure
+reached it), which is why `Pulumi.yaml` requires 3.244.0. Error hooks have no `on_dry_run` setting,
+so that callback checks for a preview itself.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from typing import Any
 
 import pulumi
 
-from booking_shared.deploy import AFTER_TRAFFIC_HOOK, BACKUP_DIR_ENV, BEFORE_TRAFFIC_HOOK, DeployContext
+from booking_shared.deploy import (
+    AFTER_TRAFFIC_HOOK,
+    BACKUP_DIR_ENV,
+    BEFORE_TRAFFIC_HOOK,
+    DEPLOYMENT_FAILED_HOOK,
+    DeployContext,
+)
 from infra.config import StackConfig
 
 
@@ -78,12 +87,30 @@ def callbacks(ctx: DeployContext) -> tuple[HookCallback, HookCallback]:
     return before, after
 
 
+ErrorCallback = Callable[[pulumi.ErrorHookArgs], Awaitable[bool]]
+
+
+def error_callback(ctx: DeployContext, log: Callable[[str], None] = pulumi.log.warn) -> ErrorCallback:
+    """What the engine awaits when an operation on the deployment fails; True would ask it to retry."""
+
+    async def failed(args: pulumi.ErrorHookArgs) -> bool:
+        if pulumi.runtime.is_dry_run():
+            return False  # a preview's create changes nothing, and neither may its error hook
+        from ops.hooks import deployment_failed
+
+        return await asyncio.to_thread(deployment_failed, ctx, operation=args.failed_operation, errors=args.errors,
+                                       version_id=deployed_version(args.new_inputs), log=log)
+
+    return failed
+
+
 def deployment_hooks(ctx: DeployContext) -> pulumi.ResourceHookBinding:
-    """The hook binding for the Worker deployment: before and after it is created or updated."""
+    """The hook binding for the Worker deployment: before and after it is created or updated, and on failure."""
     before, after = callbacks(ctx)
     before_hook = pulumi.ResourceHook(BEFORE_TRAFFIC_HOOK, before)
     after_hook = pulumi.ResourceHook(AFTER_TRAFFIC_HOOK, after)
+    failed_hook = pulumi.ErrorHook(DEPLOYMENT_FAILED_HOOK, error_callback(ctx))
     # Every input of a WorkersDeployment forces a replacement, and a replacement runs the create
     # hooks; the update hooks are bound too so a provider that ever updates in place is covered.
     return pulumi.ResourceHookBinding(before_create=[before_hook], before_update=[before_hook],
-                                      after_create=[after_hook], after_update=[after_hook])
+                                      after_create=[after_hook], after_update=[after_hook], on_error=[failed_hook])

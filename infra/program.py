@@ -10,6 +10,7 @@ import pulumi_cloudflare as cloudflare
 
 from booking_shared.deploy import API_COMPONENT, migrations_checksum
 from booking_shared.naming import PAGES_ORIGIN_VAR, SECRETS
+from booking_shared.turnstile import SaasWidgetContext
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
@@ -130,30 +131,40 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
         "saasFallbackHostname": saas.fallback_origin if saas else None,
         "healthCheckId": monitoring.health_check_id if monitoring else None,
         "turnstileSitekey": edge.turnstile_sitekey,
-        # The SaaS salons' widget (booking:saas): the booking UI renders it on a salon's own hostname.
+        # The SaaS salons' first widget (booking:saas): the booking UI renders it on a salon's own hostname.
         "turnstileSaasSitekey": edge.turnstile_saas_sitekey,
+        # Every widget's sitekey, by widget index: which one a hostname's page renders, the Worker
+        # says (GET /api/turnstile/sitekey).
+        "turnstileSitekeys": edge.turnstile_sitekeys,
+        "turnstileSaasSitekeys": edge.turnstile_saas_sitekeys,
     }
 
 
 def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
     """Edge protection for every zone the stack serves hostnames in: the main zone, each tenant zone and
     the SaaS zone."""
-    zones: dict[str, EdgeZone] = {cfg.zone_id: EdgeZone("main", cfg.zone_id, [cfg.domain])}
-    for tenant in cfg.tenants:
-        zone = zones.setdefault(tenant.zone_id, EdgeZone(f"tenant-{tenant.slug}", tenant.zone_id, []))
-        assert zone.hostnames is not None
-        zones[tenant.zone_id] = EdgeZone(zone.label, zone.zone_id, [*zone.hostnames, tenant.hostname])
-    if cfg.saas is not None:
-        # Salons' custom hostnames are data (bookingctl tenants), so the SaaS zone's rules cover
-        # every hostname of the zone; the zone belongs to this environment alone.
-        zones[cfg.saas.zone_id] = EdgeZone("saas", cfg.saas.zone_id, None)
+    existing = cfg.rate_limits.existing_ruleset_ids
+    zones = [EdgeZone(z.label, z.zone_id, z.hostnames, existing.get(z.zone_id)) for z in cfg.zones]
     return EdgeProtectionArgs(
         account_id=cfg.account_id,
         environment=cfg.environment,
-        zones=list(zones.values()),
+        zones=zones,
         hostnames=[cfg.domain, *(t.hostname for t in cfg.tenants)],
         rate_limits=cfg.rate_limits,
         zone_rulesets=cfg.owns_zone_rulesets,
         worker_name=cfg.worker_name,
         saas_fallback_hostname=cfg.saas.fallback_hostname if cfg.saas is not None else None,
+        turnstile_plan=cfg.turnstile.plan,
+        saas_widgets=cfg.turnstile.saas_widgets,
+        saas_widget_context=saas_widget_context(cfg, pulumi.get_stack()),
     )
+
+
+def saas_widget_context(cfg: StackConfig, stack: str) -> SaasWidgetContext | None:
+    """What the SaaS widgets' relist hook needs (None without booking:saas)."""
+    if cfg.saas is None:
+        return None
+    return SaasWidgetContext(stack=stack, account_id=cfg.account_id, database_name=cfg.database_name,
+                             worker_name=cfg.worker_name, fallback_hostname=cfg.saas.fallback_hostname,
+                             plan=cfg.turnstile.plan,
+                             served=frozenset([cfg.domain, *(t.hostname for t in cfg.tenants)]))

@@ -20,7 +20,14 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE
-from booking_shared.naming import DB_BINDING, ENVIRONMENT_VAR, SECRETS, VERSION_METADATA_BINDING
+from booking_shared.naming import (
+    DB_BINDING,
+    ENVIRONMENT_VAR,
+    REQUESTS_BINDING,
+    SECRETS,
+    VERSION_METADATA_BINDING,
+    requests_dataset,
+)
 
 MAIN_MODULE = "index.js"
 
@@ -79,6 +86,12 @@ class ApiWorker(pulumi.ComponentResource):
         ]
         for secret in SECRETS:
             bindings.append({"type": "secret_text", "name": secret.binding, "text": args.secrets[secret.binding]})
+        # One data point per request (worker/src/index.js), the canary's per-version HTTP status and
+        # time (ops/analytics.py). The provider's binding type "analytics_engine" takes `dataset`,
+        # "the name of the dataset to bind to"; Cloudflare creates the dataset on the first write
+        # (cloudflare-docs analytics/analytics-engine/sql-api.mdx, "Table structure").
+        bindings.append({"type": "analytics_engine", "name": REQUESTS_BINDING,
+                         "dataset": requests_dataset(args.worker_name)})
         bindings.extend(args.extra_bindings)
 
         version = cloudflare.WorkerVersion(

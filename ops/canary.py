@@ -6,12 +6,16 @@ Steps, each through Cloudflare's Workers deployments API:
    no salon's request reaches it, but requests carrying Cloudflare's version-override header do
    (the header is honoured only for versions in the current deployment, hence the 0 % entry).
    `/` and `/api/health` are asked for with that header until the new version answers healthy.
-2. **Canary.** The new version at `canaryPercent`, the serving one at the rest. Every minute of the
-   bake: that version's own traffic from the GraphQL Analytics API (ops/analytics.py) and one round
-   of pinned probes, judged by `judge()` on the guide's thresholds.
+2. **Canary.** The new version at `canaryPercent`, the serving one at the rest. Every minute: that
+   version's own numbers from two sources (ops/analytics.py: its HTTP answers from Workers
+   Analytics Engine, its invocations from the GraphQL Analytics API), each judged by `judge()` on
+   the guide's thresholds, and one round of pinned probes. Analytics arrive late
+   (`analyticsDelayMinutes`), so each window ends that long before now, and the bake is judged
+   only once the data covers all of it: a bake shorter than the delay waits for its data instead of
+   resting on probes.
 3. **Verdict.** Promote: the caller moves 100 % (inside `pulumi up` the engine does, so its state
    names the deployment that really serves). Roll back: a deployment of 100 % of the serving
-   version, at once, inside the bake.
+   version, at once, as soon as the numbers show it.
 
 `judge()` is a pure function; more errors, slower answers or more failed probes never turn a
 rollback into a promotion (tests/unit/ops/test_canary_judge.py holds it to that).
@@ -20,12 +24,14 @@ rollback into a promotion (tests/unit/ops/test_canary_judge.py holds it to that)
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
-from ops.analytics import VersionTraffic, version_traffic
+from ops.analytics import VersionTraffic, http_answers, invocations
 from ops.rollback import deploy_versions, deployments, shares
 from ops.verify import Clock, VerifyResult, verify
 
@@ -33,7 +39,30 @@ if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
 Log = Callable[[str], None]
-Metrics = Callable[[dt.datetime, dt.datetime], "dict[str, VersionTraffic] | None"]
+
+
+@dataclass(frozen=True)
+class Signals:
+    """One version's numbers over a window from each source; None: that source gave no numbers."""
+
+    http: VersionTraffic | None = None  # Analytics Engine: the HTTP status and time the Worker recorded
+    runtime: VersionTraffic | None = None  # GraphQL workersInvocationsAdaptive: invocation status, wall time
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"http": self.http.to_dict() if self.http else None,
+                "runtime": self.runtime.to_dict() if self.runtime else None}
+
+    def describe(self) -> str:
+        def one(label: str, t: VersionTraffic | None) -> str:
+            if t is None:
+                return f"{label}: no numbers"
+            median = f", median {t.latency_seconds:.2f} s" if t.latency_seconds is not None else ""
+            return f"{label}: {t.describe()}, {t.error_rate_percent:.1f} % errors{median}"
+        return f"{one('HTTP answers', self.http)}; {one('invocations', self.runtime)}"
+
+
+# (since, until, versions) -> each version's signals over that window.
+Metrics = Callable[[dt.datetime, dt.datetime, Sequence[str]], dict[str, Signals]]
 
 # Failed rounds of pinned probes that end a canary: one can be a blip (a cold start, a lost packet);
 # two in one bake are a pattern.
@@ -61,39 +90,62 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     if failed >= PROBE_FAILURES_TO_ROLL_BACK:
         return Verdict("rollback", f"{failed} of {len(probes)} rounds of version-pinned probes failed", "probes")
     requests = traffic.requests if traffic else 0
-    enough = requests >= settings.min_requests
+    # Sampled numbers are estimates: what counts as enough is the rows observed, not the estimate.
+    enough = traffic is not None and traffic.evidence >= settings.min_requests
+    counted = traffic.describe() if traffic is not None else "0 requests"
     if traffic is not None and requests:
         floor_rate = 100.0 * traffic.errors / max(requests, settings.min_requests)
         if floor_rate > settings.error_rate_percent:
-            return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {requests} requests "
+            return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted} "
                                        f"(threshold {settings.error_rate_percent:g} %)", "traffic")
         if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
-            return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {requests} "
-                                       f"requests (threshold {settings.latency_seconds:g} s)", "traffic")
+            return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
+                                       f"(threshold {settings.latency_seconds:g} s)", "traffic")
     if not final:
-        return Verdict("continue", f"{requests} canary requests so far", "traffic" if enough else "probes")
+        return Verdict("continue", f"{counted} so far", "traffic" if enough else "probes")
     if enough:
-        return Verdict("promote", f"{requests} canary requests within thresholds", "traffic")
+        return Verdict("promote", f"{counted} within thresholds", "traffic")
     if settings.on_insufficient_traffic == "rollback":
-        return Verdict("rollback", f"only {requests} canary requests (fewer than minRequests "
+        return Verdict("rollback", f"only {counted} of the canary (fewer than minRequests "
                                    f"{settings.min_requests}) and onInsufficientTraffic is rollback", "probes")
     if failed:
-        return Verdict("rollback", f"only {requests} canary requests to judge by and {failed} round of pinned probes "
+        return Verdict("rollback", f"only {counted} of the canary to judge by and {failed} round of pinned probes "
                                    "failed", "probes")
-    return Verdict("promote", f"only {requests} canary requests (fewer than minRequests {settings.min_requests}): "
+    return Verdict("promote", f"only {counted} of the canary (fewer than minRequests {settings.min_requests}): "
                               f"the verdict rests on the pinned smoke test and {len(probes)} rounds of pinned probes, "
                               "all passed",
                    "probes")
 
 
+_SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
+
+
+def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSettings, *, final: bool) -> Verdict:
+    """`judge()` on each source, the worse verdict wins.
+
+    A rollback from either source rolls back; the canary goes on while either source would; it is
+    promoted on traffic only when both sources promote on traffic. A source without numbers is
+    judged as `judge(None, ...)`: its part of the verdict rests on the probes, and says so.
+    """
+    verdicts = [("HTTP answers (Analytics Engine)", judge(signals.http, probes, settings, final=final)),
+                ("invocations (GraphQL Analytics)", judge(signals.runtime, probes, settings, final=final))]
+    label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
+    if worst.action != "promote":
+        # The same verdict from both (the probes decided it) needs no source named.
+        same = verdicts[0][1] == verdicts[1][1]
+        return worst if same else Verdict(worst.action, f"{label}: {worst.reason}", worst.basis)
+    return Verdict("promote", "; ".join(f"{lab}: {v.reason}" for lab, v in verdicts), worst.basis)
+
+
 @dataclass
 class Minute:
     minute: int
-    canary: dict[str, Any] | None
+    canary: dict[str, Any] | None  # Signals.to_dict() of the new version (None: no window visible yet)
     stable: dict[str, Any] | None
     probe_ok: bool
     probe_detail: str
     verdict: str
+    data_until: str | None = None  # where the analytics window ended (now minus the delay, at most the bake's end)
 
 
 @dataclass
@@ -103,6 +155,7 @@ class CanaryReport:
     stable_version: str
     percent: float
     bake_minutes: int
+    analytics_delay_minutes: float = 0.0
     outcome: Literal["promoted", "rolled-back", "smoke-failed"] = "rolled-back"
     reason: str = ""
     basis: str = ""
@@ -116,14 +169,16 @@ class CanaryReport:
         return self.outcome == "promoted"
 
     def metrics(self) -> dict[str, Any]:
-        """The numbers the verdict rested on (the last minute's cumulative traffic)."""
-        last = self.minutes[-1] if self.minutes else None
+        """The numbers the verdict rested on (the last window read: the bake's traffic so far)."""
+        read = [m for m in self.minutes if m.canary is not None]
+        last = read[-1] if read else None
         return {"canary": last.canary if last else None, "stable": last.stable if last else None,
                 "probeRounds": len(self.minutes), "probeFailures": sum(1 for m in self.minutes if not m.probe_ok)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"script": self.script, "newVersion": self.new_version, "stableVersion": self.stable_version,
-                "percent": self.percent, "bakeMinutes": self.bake_minutes, "outcome": self.outcome,
+                "percent": self.percent, "bakeMinutes": self.bake_minutes,
+                "analyticsDelayMinutes": self.analytics_delay_minutes, "outcome": self.outcome,
                 "reason": self.reason, "basis": self.basis, "metrics": self.metrics(),
                 "minutes": [vars(m) for m in self.minutes], "smoke": self.smoke,
                 "canaryDeployment": self.canary_deployment, "finalDeployment": self.final_deployment}
@@ -149,6 +204,18 @@ def _probe_round(base_url: str, pinned: dict[str, str], version: str, settings: 
     return True, "pinned probes pass"
 
 
+def read_signals(client: Cloudflare, account_id: str, script: str) -> Metrics:
+    """The canary's two sources (ops/analytics.py) for `script`, as one reader of windows."""
+    dataset = requests_dataset(script)
+
+    def read(since: dt.datetime, until: dt.datetime, versions: Sequence[str]) -> dict[str, Signals]:
+        runtime = invocations(client, account_id, script, since, until)
+        return {v: Signals(http=http_answers(client, account_id, dataset, v, since, until),
+                           runtime=None if runtime is None else runtime.get(v, VersionTraffic()))
+                for v in versions}
+    return read
+
+
 def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: str, new_version: str,
                stable_version: str, settings: RolloutSettings, percent: float | None = None,
                bake_minutes: int | None = None, clock: Clock | None = None, log: Log = print,
@@ -161,9 +228,11 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
     clock = clock or Clock()
     percent = settings.canary_percent if percent is None else percent
     bake = settings.bake_minutes if bake_minutes is None else bake_minutes
-    report = CanaryReport(script, new_version, stable_version, percent, bake)
+    delay = dt.timedelta(minutes=settings.analytics_delay_minutes)
+    report = CanaryReport(script, new_version, stable_version, percent, bake, settings.analytics_delay_minutes)
     pinned = override_header(script, new_version)
-    read = metrics or (lambda since, until: version_traffic(client, account_id, script, since, until))
+    read = metrics or read_signals(client, account_id, script)
+
     def deploy(versions: list[tuple[str, float]], message: str) -> str:
         history = deployments(client, account_id, script)
         return deploy_versions(client, account_id, script, versions, message,
@@ -186,28 +255,33 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
         return report
     report.canary_deployment = deploy([(stable_version, 100.0 - percent), (new_version, percent)],
                                       f"canary of {new_version} at {percent:g} %")
-    log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min")
-    started_at, started = dt.datetime.now(dt.UTC), clock.now()
+    # The bake's own minutes, then as many more as the analytics lag behind: the verdict waits
+    # until the data covers the whole bake (the split keeps serving meanwhile).
+    waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0
+    log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min, "
+        f"judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
+    started = clock.wall()
+    bake_end = started + dt.timedelta(minutes=bake)
     probes: list[bool] = []
-    verdict = judge(None, probes, settings, final=bake == 0)
-    for minute in range(1, bake + 1):
+    verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
+    minute = 0
+    while bake and verdict.action == "continue":
+        minute += 1
         clock.sleep(60.0)
-        until = started_at + dt.timedelta(seconds=clock.now() - started)
-        traffic = read(started_at, until)
+        until = min(clock.wall() - delay, bake_end)
+        covered = until >= bake_end
+        # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
+        seen = read(started, until, [new_version, stable_version]) if until > started else None
         ok, detail = _probe_round(base_url, pinned, new_version, settings, clock)
         probes.append(ok)
-        canary = traffic.get(new_version) if traffic is not None else None
-        stable = traffic.get(stable_version) if traffic is not None else None
-        verdict = judge(canary or (VersionTraffic() if traffic is not None else None), probes, settings,
-                        final=minute == bake)
-        report.minutes.append(Minute(minute, canary.to_dict() if canary else None,
-                                     stable.to_dict() if stable else None, ok, detail, verdict.action))
-        shown = (f"{canary.requests} requests, {canary.error_rate_percent:.1f} % errors"
-                 + (f", median {canary.latency_seconds:.2f} s" if canary.latency_seconds is not None else "")
-                 if canary else "no traffic numbers" if traffic is None else "0 requests")
-        log(f"canary minute {minute}/{bake}: {shown}; probes: {detail}; {verdict.action}")
-        if verdict.action != "continue":
-            break
+        canary = seen.get(new_version, Signals()) if seen is not None else Signals()
+        stable = seen.get(stable_version) if seen is not None else None
+        verdict = judge_signals(canary, probes, settings, final=covered)
+        report.minutes.append(Minute(minute, canary.to_dict() if seen is not None else None,
+                                     stable.to_dict() if stable else None, ok, detail, verdict.action,
+                                     until.isoformat() if seen is not None else None))
+        shown = canary.describe() if seen is not None else f"no analytics yet (they run {delay} behind)"
+        log(f"canary minute {minute} (bake {bake} min): {shown}; probes: {detail}; {verdict.action}")
     report.reason, report.basis = verdict.reason, verdict.basis
     if verdict.action == "promote":
         report.outcome = "promoted"

@@ -19,6 +19,10 @@ Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (`infra/hooks.
   detects exactly that and prints how to converge. A first deployment (no earlier one) has no
   canary, nothing to roll back to and no routes yet (they are created after it), so it is verified
   by `bookingctl verify --stack S` after `pulumi up` instead.
+- `deployment_failed`, the error hook, when the engine's create of the deployment itself fails
+  (the provider's POST after a promoted canary): the canary's split would otherwise keep serving
+  while the state names the old deployment. It sends 100 % back to the version that served before
+  the canary (what `bookingctl release abort` does) and never asks the engine to retry: see there.
 
 A rollback here never forces past changed secrets (Cloudflare's error 10220): that would bring
 back the secret values the old version was uploaded with. The hook fails and the operator decides.
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,8 +48,8 @@ from booking_shared.deploy import DeployContext
 from ops import backups, migrations, quarantine
 from ops.canary import CanaryReport, run_canary, serving_version
 from ops.migration_check import CheckError, refuse_unsafe
-from ops.release import Site, roll_back_and_verify
-from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before
+from ops.release import Site, abort_split, roll_back_and_verify, split_of
+from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
 from ops.serving import CorpusError
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
 from ops.verify import Clock, verify
@@ -179,6 +183,54 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
         f"(deployment {report.final_deployment}); the update is aborted, so Pulumi's state still names the "
         f"deployment that serves. {quarantined} The database was not touched; migrations applied before the "
         "canary stay (they must be safe for the serving version).")
+
+
+def deployment_failed(ctx: DeployContext, *, operation: str, errors: Sequence[str], version_id: str | None,
+                      log: Callable[[str], None] = print) -> bool:
+    """The engine's create (or update) of the deployment failed: end this update's canary split. Never retries.
+
+    Returns False, the engine's "do not retry": after a promoted canary the split was sent back to
+    100 % of the stable version, so a retried create would move all traffic from there to the new
+    version at once, on a verdict made for traffic that has since moved, and a create whose answer
+    was lost may have landed already. (The engine would retry at once, up to 100 times; its
+    `errors` lists each failure, newest first.) Running `pulumi up` again goes through the canary
+    again. Raises DeployHookError, which fails the step with this message instead of the provider's
+    error, so the message carries that error, when the split could not be ended.
+    """
+    import cloudflare
+
+    failure = errors[0] if errors else "no error text from the engine"
+    if operation not in ("create", "update"):
+        # A failed delete (of the deployment a replacement superseded) happens after traffic moved.
+        log(f"the {operation} of the deployment failed ({failure}); traffic is not touched")
+        return False
+    with _client(ctx) as client:
+        try:
+            history = deployments(client, ctx.account_id, ctx.worker_name)
+            split = split_of(history)
+            if split is None:
+                serving = ", ".join(f"{v} at {p:g} %" for v, p in (shares(history[0]) if history else {}).items())
+                log(f"the {operation} of the deployment of version {version_id} failed ({failure}); "
+                    f"{serving or 'nothing'} serves, no split to undo")
+                return False
+            if version_id is None or version_id not in split.serving:
+                log(f"the {operation} of the deployment of version {version_id} failed ({failure}); the split "
+                    f"serving now ({split.serving}) is not this update's canary and is left alone. End it with: "
+                    f"bookingctl release abort --stack {ctx.stack}")
+                return False
+            created = abort_split(client, ctx.account_id, ctx.worker_name, split,
+                                  f"canary of {version_id} ended: pulumi up failed to create its 100 % deployment")
+        except (RollbackError, UncertainWriteError, cloudflare.APIError) as exc:
+            raise DeployHookError(
+                f"the {operation} of the deployment of version {version_id} failed ({failure}), and sending all "
+                f"traffic back to the version that served before the canary failed too ({exc}). The canary's split "
+                f"may still serve. Check with: bookingctl release status --stack {ctx.stack}; end it with: "
+                f"bookingctl release abort --stack {ctx.stack}") from exc
+    log(f"the {operation} of the 100 % deployment of version {version_id} failed ({failure}); 100 % of traffic is "
+        f"back on version {split.stable}, which served before the canary (deployment {created}), so Pulumi's state "
+        f"names what serves. Not retried: fix the cause and run `pulumi up --stack {ctx.stack}` again (the canary "
+        "runs again)")
+    return False
 
 
 def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, version_id: str | None = None,

@@ -2,7 +2,9 @@
 
 `bookingctl rollback`, the post-deploy watch and the `booking-after-traffic` hook all do the same
 thing when a version is bad: deploy an earlier version at 100 %, then verify the site with that
-version answering. The database is never touched: rolling bookings back would lose them.
+version answering. `bookingctl release abort` and the `booking-deployment-failed` hook both end a
+split the same way (`split_of`, `abort_split`). The database is never touched: rolling bookings
+back would lose them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
 from ops import quarantine
-from ops.rollback import RollbackResult, deployments, rollback, shares, sole_version
+from ops.canary import stable_of_split
+from ops.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
 from ops.targets import remote_database
 from ops.verify import VerifyResult, verify
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
+    from cloudflare.types.workers.scripts.deployment import Deployment
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,29 @@ def roll_back_and_verify(client: Cloudflare, site: Site, *, to: str | None = Non
         report.verification = verify(site.url, db, deadline=verify_deadline, expected_version=result.to_version,
                                      log=log)
     return report
+
+
+@dataclass(frozen=True)
+class Split:
+    """A deployment that splits traffic between versions (a canary in progress, or one left behind)."""
+
+    deployment_id: str
+    serving: dict[str, float]  # version -> percentage
+    stable: str  # the version that served all traffic before the split began: what an abort goes back to
+
+
+def split_of(history: list[Deployment]) -> Split | None:
+    """The newest deployment (of a newest-first `history`) when it splits traffic; None when one version or
+    nothing serves."""
+    serving = shares(history[0]) if history else {}
+    if len(serving) < 2:
+        return None
+    return Split(history[0].id, serving, stable_of_split(history))
+
+
+def abort_split(client: Cloudflare, account_id: str, script: str, split: Split, message: str) -> str:
+    """Send 100 % back to the split's stable version (`bookingctl release abort`); the new deployment's id."""
+    return deploy_versions(client, account_id, script, [(split.stable, 100.0)], message, newest=split.deployment_id)
 
 
 @dataclass

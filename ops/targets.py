@@ -148,9 +148,18 @@ class RemoteDatabase:
                 raise TargetError(f"{self.label}: a statement failed")
 
     def bookmark(self) -> str:
-        """The Time Travel bookmark of the database as it is now."""
-        return str(self.client.d1.database.time_travel.get_bookmark(
-            self.database_id, account_id=self.account_id).bookmark)
+        """The Time Travel bookmark of the database as it is now.
+
+        Raises TargetError when the answer has none (the SDK types it Optional): every caller takes it
+        as the restore point before changing anything, and "None" is no restore point.
+        """
+        bookmark = self.client.d1.database.time_travel.get_bookmark(
+            self.database_id, account_id=self.account_id).bookmark
+        if not bookmark:
+            raise TargetError(f"{self.label}: Cloudflare answered no Time Travel bookmark, so there is no restore "
+                              "point to go back to; nothing was changed. Try again; if it persists, check the "
+                              "database's Time Travel in the Cloudflare dashboard")
+        return bookmark
 
     def restore(self, *, bookmark: str | None = None, timestamp: str | None = None) -> str:
         """Restore the database to a bookmark or a time; returns the bookmark that undoes it.

@@ -14,13 +14,16 @@ Reads are retried by the SDK; writes (the D1 row, the custom hostname) go out th
 `ops.targets.writer()`, never retried blindly: after a lost answer the state is read back, and the
 write is sent again only when it did not land.
 
-A SaaS salon's booking form is verified by the SaaS salons' Turnstile widget (infra/edge.py, found
-by its name), whose domains are data like the custom hostnames: `add` lists the salon's hostname
-there before writing anything else (so a refusal, such as Cloudflare's per-widget hostname limit,
-leaves nothing half done), `remove` unlists it once the custom hostname is gone, and `status`
-reports active tenants' hostnames the widget does not list. A widget update is a PUT of the whole
-widget (read, then replaced): two `add`s at the same moment can lose one's hostname, which the next
-`status` reports and another `add` repairs.
+A SaaS salon's booking form is verified by one of the SaaS salons' Turnstile widgets
+(infra/turnstile.py, `booking:turnstile.saasWidgets` of them, found by their names), whose domains
+are data like the custom hostnames: `add` lists the salon's hostname on the first widget with room
+(a widget takes 15 hostnames on the Free plan, 200 on Enterprise, the fallback hostname included)
+before writing anything else, so a refusal (every widget full: the message names the key to raise)
+leaves nothing half done, and records that widget on the tenant row (`turnstile_widget`), where the
+Worker looks for the secret to verify the salon's tokens with. `remove` unlists it once the custom
+hostname is gone, and `status` reports active tenants' hostnames their widget does not list. A
+widget update is a PUT of the whole widget (read, then replaced): two `add`s at the same moment can
+lose one's hostname, which the next `status` reports and another `add` repairs.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 import idna
 
 from booking_shared.clock import today
-from booking_shared.edge import turnstile_covers
+from booking_shared.edge import turnstile_covers, turnstile_domains
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
+from booking_shared.limits import TURNSTILE_WIDGETS_PER_ACCOUNT, TurnstilePlan, turnstile_hostname_limit
+from booking_shared.turnstile import nth_widget_name
 from ops.targets import Database, LocalDatabase, UncertainWriteError, require_tables, writer
 
 if TYPE_CHECKING:
@@ -44,16 +49,35 @@ if TYPE_CHECKING:
     from cloudflare.types.custom_hostnames.custom_hostname_create_response import CustomHostnameCreateResponse
     from cloudflare.types.custom_hostnames.custom_hostname_edit_response import CustomHostnameEditResponse
     from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
+    from cloudflare.types.turnstile.widget import Widget
     from cloudflare.types.turnstile.widget_list_response import WidgetListResponse
 
     CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse | CustomHostnameEditResponse
 
 # The API's largest page of custom hostnames: 1,000 salons are 20 reads.
 PAGE_SIZE = 50
-# What a salon's hostname can be waiting for, or what stops it. A hostname Cloudflare blocks, and a
-# validation that timed out, stay so until someone acts: they are "blocked", not "pending".
+# Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
+# filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
+# document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
+# that list. Cloudflare documents six hostname statuses (cloudflare-docs src/content/docs/
+# cloudflare-for-platforms/cloudflare-for-saas/domain-support/hostname-validation/validation-status.mdx):
+# Pending, Active, "Active re-deploying" ("Customer hostname is active and the changes have been
+# processed": live), Blocked, Moved and Deleted. What stays so until someone acts (blocked by
+# Cloudflare, moved, deleted or being deleted, a validation that timed out) is "blocked", not
+# "pending"; the undocumented intermediate statuses are "pending": followed, never counted as live.
+ACTIVE_STATUSES = frozenset({"active", "active_redeploying"})
+PENDING_STATUSES = frozenset({"pending", "pending_migration", "pending_provisioned", "provisioned", "test_pending",
+                              "test_active", "test_active_apex"})
 BLOCKED_STATUSES = frozenset({"blocked", "pending_blocked", "test_blocked", "test_failed", "moved", "deleted",
                               "pending_deletion"})
+# "Moved" and "Deleted" come back to pending when validation is refreshed (validation-status.mdx).
+REFRESHABLE_STATUSES = frozenset({"moved", "deleted"})
+# Certificates (stages: cloudflare-docs src/content/docs/ssl/reference/certificate-statuses.mdx): only
+# "active" counts as live; timed out, expired, inactive or deleted ones need someone to act (`tenants
+# add` restarts their validation); the rest are on their way somewhere and are followed.
+PENDING_SSL = frozenset({"initializing", "pending_validation", "pending_issuance", "pending_deployment",
+                         "pending_deletion", "pending_expiration", "pending_cleanup", "staging_deployment",
+                         "staging_active", "deactivating", "backup_issued", "holding_deployment"})
 BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
                          "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
 # Bookings that still need the salon's site: today's (judged as of BOOKING_TODAY) and later.
@@ -75,10 +99,19 @@ class SaasZone:
     zone_id: str
     fallback_hostname: str
     min_tls_version: str = "1.2"
-    # The account and name of the SaaS salons' Turnstile widget (booking_shared.edge.
-    # saas_turnstile_widget_name). None: the operations leave Turnstile alone.
+    # The account and name of the SaaS salons' first Turnstile widget (booking_shared.turnstile.
+    # saas_widget_name). None: the operations leave Turnstile alone.
     account_id: str | None = None
     turnstile_widget: str | None = None
+    # How many SaaS widgets the program declares (booking:turnstile.saasWidgets), and the plan that
+    # says how many hostnames each takes (booking:turnstile.plan).
+    turnstile_widgets: int = 1
+    turnstile_plan: TurnstilePlan = "free"
+
+    def widget_name(self, index: int) -> str:
+        """SaaS widget `index`'s name."""
+        assert self.turnstile_widget is not None
+        return nth_widget_name(self.turnstile_widget, index)
 
 
 @dataclass(frozen=True)
@@ -174,9 +207,21 @@ class Removal:
 # --- the tenant table --------------------------------------------------------------------------
 
 def tenant_rows(db: Database) -> list[dict[str, Any]]:
-    """Every tenant row (slug order)."""
+    """Every tenant row (slug order), with `turnstile_widget` once migration 0002 added it."""
     require_tables(db, ["tenants"])
-    return db.query("SELECT id, slug, name, hostname, status, created_at FROM tenants ORDER BY slug")
+    return db.query("SELECT * FROM tenants ORDER BY slug")
+
+
+def has_widget_column(db: Database) -> bool:
+    """Whether the tenants table records each salon's SaaS widget (migrations/0002)."""
+    rows = db.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tenants'")
+    return bool(rows) and "turnstile_widget" in str(rows[0].get("sql") or "")
+
+
+def widget_of(row: Mapping[str, Any]) -> int:
+    """The SaaS widget a tenant row names; a row from before there were several widgets: the first."""
+    value = row.get("turnstile_widget")
+    return int(value) if value is not None and str(value).strip() != "" else 0
 
 
 def list_tenants(db: Database, served: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -222,7 +267,7 @@ def _write(db: Database, sql: str, params: Sequence[object], landed: Callable[[]
 
 
 def _row(db: Database, slug: str) -> dict[str, Any] | None:
-    rows = db.query("SELECT id, slug, name, hostname, status FROM tenants WHERE slug = ?", [slug])
+    rows = db.query("SELECT * FROM tenants WHERE slug = ?", [slug])
     return rows[0] if rows else None
 
 
@@ -354,8 +399,14 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
                              (f"no tenant row has hostname {hostname}: traffic reaches the Worker for a salon it "
                               "does not know; `tenants add SLUG HOSTNAME` writes the row, or delete the hostname",),
                              ())
-    if found.status == "active" and ssl_status == "active":
+    if found.status in ACTIVE_STATUSES and ssl_status == "active":
         return HostnameState(hostname, slug, found.id, found.status, ssl_status, "active")
+    if found.status in REFRESHABLE_STATUSES:
+        blockers.insert(0, f"Cloudflare reports the hostname {found.status}: it was not validated within Cloudflare's "
+                           "validation schedule, or no longer points at the fallback hostname. Publish the CNAME "
+                           "below, then refresh its validation (dashboard: SSL/TLS > Custom Hostnames > Refresh), "
+                           "which sets it back to pending")
+        return HostnameState(hostname, slug, found.id, found.status, ssl_status, "blocked", tuple(blockers), records)
     if found.status in BLOCKED_STATUSES:
         blockers.insert(0, f"Cloudflare reports the hostname {found.status}: publishing records does not change "
                            "that; see the errors, and ask Cloudflare support if it is blocked")
@@ -369,61 +420,88 @@ def hostname_state(found: CustomHostname, slug: str | None, zone: SaasZone) -> H
                          (waiting, *blockers), records)
 
 
-# --- the SaaS salons' Turnstile widget ----------------------------------------------------------
+# --- the SaaS salons' Turnstile widgets ---------------------------------------------------------
 
-def saas_widget(client: Cloudflare, zone: SaasZone) -> WidgetListResponse:
-    """The SaaS salons' widget, found by its whole name (the API's filter matches substrings)."""
+def saas_widgets(client: Cloudflare, zone: SaasZone) -> list[WidgetListResponse]:
+    """The SaaS salons' widgets by index, each found by its whole name (the API's filter matches
+    substrings, so one look-up with the first widget's name finds them all)."""
     assert zone.account_id is not None and zone.turnstile_widget is not None
-    name = zone.turnstile_widget
-    found = [w for w in client.turnstile.widgets.list(account_id=zone.account_id, filter=f"name:{name}",
-                                                      per_page=PAGE_SIZE) if w.name == name]
-    if not found:
-        raise TenantError(f"no Turnstile widget named {name} in account {zone.account_id}: `pulumi up` declares it "
-                          "with booking:saas (infra/edge.py); without it no SaaS salon's booking passes the bot check")
-    if len(found) > 1:
-        raise TenantError(f"{len(found)} Turnstile widgets are named {name} ({', '.join(w.sitekey for w in found)}): "
-                          "keep the one the stack declares (`pulumi stack output turnstileSaasSitekey`) and delete "
-                          "the others")
-    return found[0]
+    names = {zone.widget_name(i): i for i in range(zone.turnstile_widgets)}
+    found: dict[int, list[WidgetListResponse]] = {}
+    for widget in client.turnstile.widgets.list(account_id=zone.account_id, filter=f"name:{zone.turnstile_widget}",
+                                                per_page=PAGE_SIZE):
+        if widget.name in names:
+            found.setdefault(names[widget.name], []).append(widget)
+    missing = [name for name, i in names.items() if i not in found]
+    if missing:
+        raise TenantError(f"no Turnstile widget named {', '.join(missing)} in account {zone.account_id}: `pulumi "
+                          "up` declares the SaaS widgets (booking:saas, booking:turnstile.saasWidgets; "
+                          "infra/turnstile.py); without them no SaaS salon's booking passes the bot check")
+    for index, widgets in sorted(found.items()):
+        if len(widgets) > 1:
+            raise TenantError(f"{len(widgets)} Turnstile widgets are named {zone.widget_name(index)} "
+                              f"({', '.join(w.sitekey for w in widgets)}): keep the one the stack declares (`pulumi "
+                              "stack output turnstileSaasSitekeys`) and delete the others")
+    return [found[i][0] for i in range(zone.turnstile_widgets)]
 
 
-def _set_widget_domains(client: Cloudflare, zone: SaasZone, widget: WidgetListResponse, domains: list[str]) -> None:
+def put_widget_domains(client: Cloudflare, account_id: str, widget: Widget | WidgetListResponse,
+                       domains: list[str]) -> None:
     """Replace the widget's domains, keeping its other settings (a PUT sets every field).
 
     A PUT of the whole widget asks for the same end state however often it is sent, so the SDK's
     normal client, which retries a lost answer, is fine here (unlike the creations above).
     """
-    assert zone.account_id is not None
-    client.turnstile.widgets.update(widget.sitekey, account_id=zone.account_id, domains=domains, mode=widget.mode,
+    client.turnstile.widgets.update(widget.sitekey, account_id=account_id, domains=domains, mode=widget.mode,
                                     name=widget.name, bot_fight_mode=widget.bot_fight_mode,
                                     clearance_level=widget.clearance_level, ephemeral_id=widget.ephemeral_id,
                                     offlabel=widget.offlabel, region=widget.region)
 
 
-def _list_on_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
-    """Add the salon's hostname to the SaaS widget's domains; nothing is sent when it is listed."""
+def _list_on_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> int:
+    """List the salon's hostname on the first SaaS widget with room; the widget's index.
+
+    Nothing is sent when a widget lists it already (a rerun). Refused, naming the key to raise, when
+    every widget is full or Cloudflare refuses the hostname on each.
+    """
     import cloudflare
 
-    widget = saas_widget(client, zone)
-    if turnstile_covers(list(widget.domains), hostname):
-        return
-    try:
-        _set_widget_domains(client, zone, widget, [*widget.domains, hostname])
-    except (cloudflare.BadRequestError, cloudflare.UnprocessableEntityError) as refused:
-        raise TenantError(
-            f"Cloudflare refused to add {hostname} to Turnstile widget {widget.name} (it lists {len(widget.domains)} "
-            f"hostnames): {_api_message(refused)}; on non-Enterprise plans a widget takes a limited number of "
-            "hostnames (Cloudflare's per-widget hostname limit), and Turnstile Enterprise's \"any hostname\" is the "
-            "way past it; nothing was written (no tenant row, no custom hostname)") from None
+    assert zone.account_id is not None
+    widgets = saas_widgets(client, zone)
+    for index, widget in enumerate(widgets):
+        if turnstile_covers(list(widget.domains), hostname):
+            return index
+    limit = turnstile_hostname_limit(zone.turnstile_plan)
+    refused: list[str] = []
+    for index, widget in enumerate(widgets):
+        if len(widget.domains) >= limit:
+            continue
+        try:
+            put_widget_domains(client, zone.account_id, widget, [*widget.domains, hostname])
+        except (cloudflare.BadRequestError, cloudflare.UnprocessableEntityError) as exc:
+            refused.append(f"{widget.name} ({len(widget.domains)} hostnames): {_api_message(exc)}")
+            continue
+        return index
+    more = (f"raise booking:turnstile.saasWidgets (now {zone.turnstile_widgets}) in the stack file and run `pulumi "
+            "up`, which declares the new widget, then run this `tenants add` again"
+            if zone.turnstile_widgets < TURNSTILE_WIDGETS_PER_ACCOUNT else
+            f"the account holds no more than {TURNSTILE_WIDGETS_PER_ACCOUNT} widgets: with Turnstile Enterprise set "
+            "booking:turnstile.plan to enterprise (200 hostnames a widget) and run `pulumi up`")
+    why = (f"Cloudflare refused it on {'; '.join(refused)}" if refused else
+           f"{len(widgets)} SaaS Turnstile widget(s) ({', '.join(w.name for w in widgets)}) list {limit} hostnames "
+           f"each, the fallback hostname included: the most a widget takes on the Turnstile {zone.turnstile_plan} "
+           "plan (booking:turnstile.plan)")
+    raise TenantError(f"no SaaS Turnstile widget has room for {hostname}: {why}; {more}. Nothing was written (no "
+                      "tenant row, no custom hostname)")
 
 
-def _unlist_from_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
-    """Take the salon's hostname off the SaaS widget's domains (never the last one: a widget needs one)."""
-    widget = saas_widget(client, zone)
-    kept = [d for d in widget.domains if normalize(d) != hostname]
-    if len(kept) == len(widget.domains) or not kept:
-        return
-    _set_widget_domains(client, zone, widget, kept)
+def _unlist_from_widgets(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
+    """Take the salon's hostname off every SaaS widget listing it (never a widget's last domain: it needs one)."""
+    assert zone.account_id is not None
+    for widget in saas_widgets(client, zone):
+        kept = [d for d in widget.domains if normalize(d) != hostname]
+        if len(kept) != len(widget.domains) and kept:
+            put_widget_domains(client, zone.account_id, widget, kept)
 
 
 def _api_message(exc: Exception) -> str:
@@ -473,9 +551,20 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
 
     Running it again after any failure completes what is missing; it never creates a second row or
     hostname. Returns what the salon must publish. `taken`: hostnames other stacks serve -> where.
+    Refuses (TenantInputError) the SaaS zone's own name, read from the zone, and its fallback hostname.
     """
     served = served or {}
     hostname = _check_new(slug, hostname, zone, served, taken or {})
+    details = client.zones.get(zone_id=zone.zone_id)
+    if details is None:
+        raise TenantError(f"Cloudflare answered no details for the SaaS zone {zone.zone_id} (booking:saas.zoneId); "
+                          "check the zone id and that the token has Zone Read on it")
+    if hostname == normalize(details.name):
+        # cloudflare-docs src/content/partials/cloudflare-for-platforms/same-name-as-zone.mdx: "Do not
+        # configure a custom hostname which matches the zone name."
+        raise TenantInputError(f"hostname {hostname} matches the SaaS zone's name (zone {zone.zone_id}), which "
+                               "Cloudflare says never to configure as a custom hostname; a salon's own hostname is in "
+                               "the salon's domain")
     require_tables(db, ["tenants"])
     row = _row(db, slug)
     clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])
@@ -485,9 +574,16 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
         raise TenantInputError(f"tenant {slug} already has hostname {row['hostname']}; `tenants remove {slug}` first "
                                "(a salon has one hostname on the SaaS path)")
 
-    # First: a refusal here (the widget's hostname limit) must leave no row and no custom hostname.
+    # First: a refusal here (every widget full) must leave no row and no custom hostname.
+    widget: int | None = None
     if zone.turnstile_widget is not None:
-        _list_on_widget(client, zone, hostname)
+        if not has_widget_column(db):
+            raise TenantError(f"{db.label}: the tenants table has no turnstile_widget column yet (migrations/0002): "
+                              "run `pulumi up` (its deploy hook applies migrations) or `bookingctl migrate apply "
+                              "--stack S` first; nothing was written")
+        widget = _list_on_widget(client, zone, hostname)
+    # The widget goes on the row with the hostname: the Worker verifies the salon's tokens with its secret.
+    on_widget, with_widget = ("", []) if widget is None else (", turnstile_widget = ?", [widget])
 
     row_created = False
     if row is None:
@@ -495,17 +591,22 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
             again = _row(db, slug)
             return again is not None and again.get("hostname") == hostname
 
-        _write(db, "INSERT INTO tenants (id, slug, name, hostname, status) VALUES (?, ?, ?, ?, 'active')",
-               [str(uuid.uuid4()), slug, name or slug, hostname], inserted, f"writing tenant {slug}")
+        _write(db, "INSERT INTO tenants (id, slug, name, hostname, status" + (", turnstile_widget" if with_widget
+                                                                              else "")
+               + ") VALUES (?, ?, ?, ?, 'active'" + (", ?" if with_widget else "") + ")",
+               [str(uuid.uuid4()), slug, name or slug, hostname, *with_widget], inserted, f"writing tenant {slug}")
         row_created = True
-    elif not row.get("hostname") or row.get("status") != "active":
-        # A removed (suspended) salon coming back: the same row, its bookings and accounts kept.
+    elif not row.get("hostname") or row.get("status") != "active" or (
+            widget is not None and row.get("turnstile_widget") != widget):
+        # A removed (suspended) salon coming back: the same row, its bookings and accounts kept; or a
+        # rerun whose widget is not recorded yet.
         def reactivated() -> bool:
             again = _row(db, slug)
-            return again is not None and again.get("hostname") == hostname and again.get("status") == "active"
+            return (again is not None and again.get("hostname") == hostname and again.get("status") == "active"
+                    and (widget is None or again.get("turnstile_widget") == widget))
 
-        _write(db, "UPDATE tenants SET hostname = ?, status = 'active' WHERE slug = ?", [hostname, slug],
-               reactivated, f"reactivating tenant {slug}")
+        _write(db, f"UPDATE tenants SET hostname = ?, status = 'active'{on_widget} WHERE slug = ?",
+               [hostname, *with_widget, slug], reactivated, f"reactivating tenant {slug}")
 
     existing = find_custom_hostname(client, zone, hostname)
     found: CustomHostname = existing if existing is not None else _create(client, zone, hostname)
@@ -570,8 +671,11 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
                 states.append(hostname_state(found, None, zone))
     missing: tuple[str, ...] = ()
     if zone.turnstile_widget is not None and saas_rows:
-        domains = list(saas_widget(client, zone).domains)
-        missing = tuple(h for h in sorted(saas_rows) if not turnstile_covers(domains, h))
+        # Each salon must be on the widget its row names: the Worker verifies with that one's secret.
+        listed_on = [turnstile_domains(w.domains) for w in saas_widgets(client, zone)]
+        widget_by_host = {normalize(str(r["hostname"])): widget_of(r) for r in rows if r.get("hostname")}
+        missing = tuple(h for h in sorted(saas_rows) if widget_by_host[h] >= len(listed_on)
+                        or not turnstile_covers(listed_on[widget_by_host[h]], h))
     return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states),
                         turnstile_widget=zone.turnstile_widget, not_on_widget=missing)
 
@@ -642,7 +746,7 @@ def remove_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, *
             deleted = True
         # Once the hostname serves nothing, and before the row forgets it (a rerun still knows it).
         if zone.turnstile_widget is not None:
-            _unlist_from_widget(client, zone, hostname)
+            _unlist_from_widgets(client, zone, hostname)
         # Setting fixed values: sending it again after a lost answer changes nothing (landed() is False).
         _write(db, "UPDATE tenants SET status = 'suspended', hostname = NULL WHERE id = ?", [row["id"]],
                lambda: False, f"suspending tenant {slug}")

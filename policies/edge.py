@@ -1,4 +1,5 @@
-"""Edge protection: public write endpoints rate-limited, Turnstile on every hostname, Paystack's webhook left alone."""
+"""Edge protection: public write endpoints rate-limited, Turnstile on every hostname (widgets within their
+plan's limits), Paystack's webhook left alone."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
+from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
 from booking_shared.edge import (
     PAYSTACK_WEBHOOK,
@@ -14,24 +15,45 @@ from booking_shared.edge import (
     RATELIMIT_PHASE,
     STOPPING_ACTIONS,
     TURNSTILE_SAAS_SECRET_BINDING,
-    TURNSTILE_SECRET_BINDING,
     Endpoint,
     hosts_named,
     may_match_method,
     may_reach,
     owns_zone_rulesets,
-    saas_turnstile_widget_name,
     turnstile_covers,
     turnstile_domains,
 )
 from booking_shared.hostnames import normalize
+from booking_shared.limits import (
+    PLAN_LABELS,
+    TURNSTILE_HOSTNAMES_PER_WIDGET,
+    TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
+    ZONE_PLANS,
+    RateLimitRule,
+    TurnstilePlan,
+    ZonePlan,
+    one_of,
+    rate_limit_problems,
+)
 from booking_shared.tokens import BOT_MANAGEMENT, ROUTE, RULESET, TURNSTILE, VERSION
-from policies.common import Report, config_value, get, make_stack_policy, message, of_type, stack_environment
+from booking_shared.turnstile import saas_secret_binding, saas_widget_name, site_secret_binding, site_shards
+from policies.common import (
+    Report,
+    config_value,
+    get,
+    make_resource_policy,
+    make_stack_policy,
+    message,
+    of_type,
+    stack_environment,
+)
 from policies.routing import allowed_hostnames
 
 RATE_LIMITED = "public-write-endpoints-rate-limited"
 TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
+TURNSTILE_LIMITS = "turnstile-widgets-within-plan-limits"
 WEBHOOK = "payment-webhook-not-challenged"
+FITS_PLAN = "rate-limit-rules-fit-zone-plan"
 
 
 def _json(value: Any) -> Any:
@@ -147,20 +169,24 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
                            "the widget does not render there, so no booking on that hostname can pass the Worker's "
                            "Siteverify check",
                            "derive the widget's domains from booking:domain and booking:tenants"), widgets[0].urn)
-    # With booking:saas the salons' custom hostnames are on a second widget, named after the Worker
-    # (its domains are data `bookingctl tenants` keeps, so only its presence can be checked here).
+    # With booking:saas the salons' custom hostnames are on their own widgets, named after the Worker
+    # (their domains are data `bookingctl tenants` keeps, so only their presence can be checked here).
     saas = _json(config_value("saas"))
     worker_name = config_value("workerName")
-    required = [TURNSTILE_SECRET_BINDING]
+    # Each site widget's secret: as many widgets as the config's site hostnames fill on its plan.
+    required = [site_secret_binding(i) for i in range(len(site_shards(list(_zones()) or [""], _turnstile_plan())))]
     if isinstance(saas, Mapping) and saas:
-        required.append(TURNSTILE_SAAS_SECRET_BINDING)
-        saas_name = saas_turnstile_widget_name(str(worker_name)) if isinstance(worker_name, str) else None
-        if not any(get(w.props, "name") == saas_name for w in widgets):
+        count = _saas_widgets()
+        required += [saas_secret_binding(i) for i in range(count)]
+        declared = {get(w.props, "name") for w in widgets}
+        names = [saas_widget_name(str(worker_name), i) for i in range(count)]
+        for saas_name in [n for n in names if n not in declared]:
             report(message(f"booking:saas is set but the stack declares no Turnstile widget named {saas_name} for "
-                           "the SaaS salons.",
-                           "a salon's custom hostname is on no widget, so every booking there fails the Worker's "
-                           "Siteverify check (403), and `bookingctl tenants add` has no widget to list it on",
-                           "keep EdgeProtection's SaaS widget (infra/edge.py, declared with booking:saas)"),
+                           f"the SaaS salons (booking:turnstile.saasWidgets: {count}).",
+                           "the salons `bookingctl tenants add` placed on it are on no widget, so every booking "
+                           "there fails the Worker's Siteverify check (403), and `tenants add` has no widget to "
+                           "list them on",
+                           "keep EdgeProtection's SaaS widgets (infra/turnstile.py, declared with booking:saas)"),
                    widgets[0].urn)
     for version in of_type(args.resources, VERSION):
         kinds = {get(b, "name"): get(b, "type") for b in get(version.props, "bindings") or []}
@@ -171,10 +197,54 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
                                "binding, not a secret_text one.",
                                "the Worker verifies Turnstile tokens with the widget's secret"
                                + (" (the SaaS salons' widget's, on their hostnames)"
-                                  if binding == TURNSTILE_SAAS_SECRET_BINDING else "")
+                                  if binding.startswith(TURNSTILE_SAAS_SECRET_BINDING) else "")
                                + "; without it every booking there fails, and a plain binding exposes the secret",
                                "bind the widget's `secret` output as secret_text (EdgeProtection.worker_bindings)"),
                        version.urn)
+
+
+def _turnstile_plan() -> TurnstilePlan:
+    """booking:turnstile.plan, the strictest (free) when unset or unreadable."""
+    value = _json(config_value("turnstile"))
+    plan = value.get("plan") if isinstance(value, Mapping) else None
+    return "enterprise" if plan == "enterprise" else "free"
+
+
+def _saas_widgets() -> int:
+    """booking:turnstile.saasWidgets (1 when unset)."""
+    value = _json(config_value("turnstile"))
+    count = value.get("saasWidgets") if isinstance(value, Mapping) else None
+    return count if isinstance(count, int) and count >= 1 else 1
+
+
+def check_turnstile_limits(args: ResourceValidationArgs, report: Report) -> None:
+    """A Turnstile widget lists at least one hostname, no wildcard, and no more than its plan allows."""
+    if args.resource_type != TURNSTILE:
+        args.not_applicable("not a Turnstile widget")
+        return
+    name = args.props.get("name") or args.name
+    domains = [str(d) for d in args.props.get("domains") or []]
+    plan = _turnstile_plan()
+    limit = TURNSTILE_HOSTNAMES_PER_WIDGET[plan]
+    # cloudflare-docs turnstile/additional-configuration/hostname-management/index.mdx (30e10106),
+    # the limits' source (booking_shared/limits.py).
+    if len(domains) > limit:
+        report(message(f"Turnstile widget {name!r} ({args.name}) lists {len(domains)} hostnames; a widget on the "
+                       f"Turnstile {plan} plan (booking:turnstile.plan) takes at most {limit}.",
+                       "Cloudflare refuses the widget's create or update, so `pulumi up` fails and the hostnames "
+                       "past the limit get no bot check",
+                       "let the program spread the hostnames over widgets (infra/turnstile.py shards them at the "
+                       "plan's limit); with Turnstile Enterprise set booking:turnstile.plan to enterprise (200)"))
+    if len(domains) < TURNSTILE_MIN_HOSTNAMES_PER_WIDGET:
+        report(message(f"Turnstile widget {name!r} ({args.name}) lists no hostname.",
+                       "Cloudflare requires at least one hostname per widget and refuses the widget",
+                       "list the hostnames its booking form is served on (a SaaS widget: the fallback hostname)"))
+    wild = [d for d in domains if "*" in d]
+    if wild:
+        report(message(f"Turnstile widget {name!r} ({args.name}) lists a wildcard hostname: {', '.join(wild)}.",
+                       "Turnstile supports no wildcards, so Cloudflare refuses the widget; a listed hostname "
+                       "already covers its subdomains",
+                       "list each hostname itself, or the parent domain whose subdomains should all be covered"))
 
 
 def check_webhook(args: StackValidationArgs, report: Report) -> None:
@@ -205,6 +275,62 @@ def check_webhook(args: StackValidationArgs, report: Report) -> None:
                bots.urn)
 
 
+def _zone_plans() -> dict[str, tuple[ZonePlan, str]]:
+    """Zone id -> (plan, the booking key stating it), as infra/config.py reads them: the first of
+    booking:zonePlan, tenants[].zonePlan and saas.zonePlan that states a zone's plan, else free under
+    the key that names the zone (the strictest reading, as the program's)."""
+    keys: list[tuple[Any, Any, str]] = [(config_value("zoneId"), config_value("zonePlan"), "zonePlan")]
+    tenants = _json(config_value("tenants"))
+    for index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        if isinstance(tenant, Mapping):
+            keys.append((tenant.get("zoneId"), tenant.get("zonePlan"), f"tenants[{index}].zonePlan"))
+    saas = _json(config_value("saas"))
+    if isinstance(saas, Mapping):
+        keys.append((saas.get("zoneId"), saas.get("zonePlan"), "saas.zonePlan"))
+    plans: dict[str, tuple[ZonePlan, str]] = {}
+    for zone, plan, key in keys:
+        if isinstance(zone, str) and plan in ZONE_PLANS:
+            plans.setdefault(zone, (plan, key))
+    for zone, _plan, key in keys:
+        if isinstance(zone, str):
+            plans.setdefault(zone, ("free", key))
+    return plans
+
+
+def check_rate_limits_fit_plans(args: StackValidationArgs, report: Report) -> None:
+    """Each zone's http_ratelimit entry point holds only what the zone's plan allows."""
+    rulesets = [r for r in of_type(args.resources, RULESET) if get(r.props, "phase") == RATELIMIT_PHASE]
+    if not rulesets:
+        args.not_applicable("the stack declares no http_ratelimit entry point")
+        return
+    plans = _zone_plans()
+    for ruleset in rulesets:
+        zone = get(ruleset.props, "zoneId")
+        plan, key = plans.get(zone, ("free", "zonePlan")) if isinstance(zone, str) else ("free", "zonePlan")
+        rules = [r for r in get(ruleset.props, "rules") or [] if isinstance(r, Mapping)]
+        specs = [RateLimitRule(str(r.get("ref") or index), str(r.get("expression") or ""), str(r.get("action")),
+                               int(get(r, "ratelimit", "period") or 0),
+                               int(get(r, "ratelimit", "mitigationTimeout") or 0),
+                               tuple(str(c) for c in get(r, "ratelimit", "characteristics") or ()))
+                 for index, r in enumerate(rules)]
+        where = f"zone {zone} (booking:{key} {plan})"
+        upgrade = f"upgrade the zone's plan and set booking:{key} to it"
+        for problem in rate_limit_problems(plan, specs):
+            if problem.rule is None:
+                what = f"The http_ratelimit entry point of {where} has {problem.found}; {problem.allowed}."
+                fix = (f"if booking:{key} understates the zone's plan, correct it; else {upgrade}, or declare "
+                       "fewer rules there")
+            else:
+                endpoint = problem.rule.removeprefix("booking_").removesuffix("_rate_limit")
+                field = "mitigationTimeout" if problem.field == "mitigation_timeout" else problem.field
+                has = "uses" if problem.field == "expression" else f"has {problem.field}"
+                what = f"Rule {problem.rule!r} in {where} {has} {problem.found}; the plan allows {problem.allowed}."
+                fix = (f"set booking:rateLimits.{endpoint}.{field} to {one_of(problem.choices)}, or {upgrade}"
+                       if problem.choices else f"write the rule with what {PLAN_LABELS[plan]} allows, or {upgrade}")
+            report(message(what, "Cloudflare refuses the ruleset (its rules are written together), so `pulumi up` "
+                                 "fails at this zone and none of its rate limits apply", fix), ruleset.urn)
+
+
 public_write_endpoints_rate_limited = make_stack_policy(
     RATE_LIMITED,
     "Login, booking creation, message sending and payment initialisation are rate-limited at the edge on every "
@@ -229,6 +355,17 @@ turnstile_covers_all_hostnames = make_stack_policy(
                 "secret_text; with booking:saas keep the SaaS salons' widget and bind its secret as secret_text.",
 )
 
+turnstile_widgets_within_plan_limits = make_resource_policy(
+    TURNSTILE_LIMITS,
+    "A Turnstile widget lists at least one hostname, no wildcard, and no more than its plan allows (15 on free, "
+    "200 on enterprise: booking:turnstile.plan).",
+    check_turnstile_limits,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Keep the widgets as infra/turnstile.py shards them; set booking:turnstile.plan to the account's "
+                "Turnstile plan.",
+)
+
 payment_webhook_not_challenged = make_stack_policy(
     WEBHOOK,
     "Paystack's webhook never meets a block, challenge or rate limit at the edge (its signature protects it).",
@@ -236,4 +373,15 @@ payment_webhook_not_challenged = make_stack_policy(
     level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
     remediation="Write rules for exact paths, or exclude /api/payments/webhook; keep Bot Fight Mode off.",
+)
+
+rate_limit_rules_fit_zone_plan = make_stack_policy(
+    FITS_PLAN,
+    "Each zone's http_ratelimit entry point holds only what the zone's plan allows (booking:zonePlan, "
+    "tenants[].zonePlan, saas.zonePlan): rule count, expression fields, period, mitigation timeout, throttling.",
+    check_rate_limits_fit_plans,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="State each zone's real plan; on a plan below Business, upgrade the zone or leave its entry point "
+                "to the Worker's rate-limit binding.",
 )

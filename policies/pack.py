@@ -35,7 +35,9 @@ from policies.credentials import secret_bindings
 from policies.edge import (
     payment_webhook_not_challenged,
     public_write_endpoints_rate_limited,
+    rate_limit_rules_fit_zone_plan,
     turnstile_covers_all_hostnames,
+    turnstile_widgets_within_plan_limits,
 )
 from policies.isolation import environment_isolation, hostname_isolation
 from policies.migrations import migrations_rollback_safe
@@ -43,7 +45,7 @@ from policies.protection import data_protection
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
 from policies.suppression_review import review_policies
-from policies.worker_hygiene import compatibility_date, observability
+from policies.worker_hygiene import compatibility_date, observability, request_analytics
 
 PACK_NAME = "appointmentbooking-policies"
 
@@ -57,6 +59,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     dns_proxied,
     compatibility_date,
     observability,
+    # The canary's per-version HTTP numbers (ops/analytics.py) exist only if the Worker writes them.
+    request_analytics,
     production_completeness,
     pre_deploy_checklist,
     # Rollback-safe migrations (issue 15): `migrate check` evidence, as the checklist's is passed.
@@ -64,7 +68,9 @@ _AREA_POLICIES: list[PackPolicy] = [
     # Edge protection (policies/edge.py).
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,
+    turnstile_widgets_within_plan_limits,
     payment_webhook_not_challenged,
+    rate_limit_rules_fit_zone_plan,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]

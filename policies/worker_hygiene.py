@@ -1,4 +1,5 @@
-"""Worker hygiene: a pinned, recent compatibility date and logs that operators can read."""
+"""Worker hygiene: a pinned, recent compatibility date, logs that operators can read, and the
+per-request analytics the canary judges a new version by."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import datetime as dt
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
 from booking_shared import clock
+from booking_shared.naming import REQUESTS_BINDING, VERSION_METADATA_BINDING
 from booking_shared.tokens import VERSION, WORKER
 from policies.common import Report, get, make_resource_policy, message
 
 COMPAT = "worker-compatibility-date"
 OBSERVABILITY = "worker-observability"
+REQUEST_ANALYTICS = "worker-request-analytics"
 
 COMPAT_SCHEMA = PolicyConfigSchema(
     properties={
@@ -58,6 +61,28 @@ def check_observability(args: ResourceValidationArgs, report: Report) -> None:
                        "set observability={'enabled': True, 'logs': {'enabled': True, 'invocation_logs': True}}"))
 
 
+def check_request_analytics(args: ResourceValidationArgs, report: Report) -> None:
+    """The version writes its requests to Analytics Engine, indexed by the version id it reads from its metadata."""
+    if args.resource_type != VERSION:
+        args.not_applicable("not a Worker version")
+        return
+    bindings = {get(b, "name"): b for b in args.props.get("bindings") or []}
+    requests, metadata = bindings.get(REQUESTS_BINDING), bindings.get(VERSION_METADATA_BINDING)
+    why = ("the canary judges a new version's HTTP 5xx and latency by the data points the Worker writes there: "
+           "Cloudflare's Workers analytics have invocation statuses, not HTTP status codes, so without them a "
+           "version answering 503s passes its canary")
+    if requests is None or get(requests, "type") != "analytics_engine" or not get(requests, "dataset"):
+        report(message(f"Worker version has no analytics_engine binding {REQUESTS_BINDING} with a dataset "
+                       f"(found {get(requests, 'type') if requests else 'none'}).", why,
+                       f"bind {{'type': 'analytics_engine', 'name': '{REQUESTS_BINDING}', 'dataset': "
+                       "requests_dataset(worker_name)} (infra/worker.py does)"))
+    if metadata is None or get(metadata, "type") != "version_metadata":
+        report(message(f"Worker version has no version_metadata binding {VERSION_METADATA_BINDING}.",
+                       "each data point is indexed by the version id the Worker reads from it; without it the "
+                       "canary cannot tell the new version's requests from the serving one's",
+                       f"bind {{'type': 'version_metadata', 'name': '{VERSION_METADATA_BINDING}'}}"))
+
+
 compatibility_date = make_resource_policy(
     COMPAT,
     "Worker versions pin a compatibility date that is valid and not older than the configured age.",
@@ -75,4 +100,14 @@ observability = make_resource_policy(
     level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
     remediation="Enable observability and logs on the Worker resource.",
+)
+
+request_analytics = make_resource_policy(
+    REQUEST_ANALYTICS,
+    "Worker versions write one Analytics Engine data point per request (binding REQUESTS), indexed by their "
+    "version id (binding CF_VERSION_METADATA), for the canary's per-version HTTP 5xx and latency.",
+    check_request_analytics,
+    level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Bind the Worker version's REQUESTS analytics_engine dataset and CF_VERSION_METADATA.",
 )

@@ -360,22 +360,23 @@ def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir 
     (exit 0) when no canary is in progress.
     """
     from bookingctl import output
-    from ops.canary import stable_of_split
-    from ops.rollback import deploy_versions, deployments, shares
+    from ops.release import abort_split, split_of
+    from ops.rollback import deployments, shares
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
         history = deployments(client, cfg.account_id, cfg.worker_name)
-        serving = shares(history[0]) if history else {}
-        if len(serving) < 2:
+        split = split_of(history)
+        if split is None:
+            serving = shares(history[0]) if history else {}
             output.info(f"{cfg.worker_name}: no canary in progress ({', '.join(serving) or 'nothing'} serves)")
             return
-        stable = stable_of_split(history)
-        confirm(f"Send 100 % of {cfg.domain} back to {stable}?", yes, "abort the canary")
-        created = deploy_versions(client, cfg.account_id, cfg.worker_name, [(stable, 100.0)],
-                                  "canary aborted by bookingctl release abort", newest=history[0].id)
-    sys.stdout.write(json.dumps({"stable": stable, "deploymentId": created, "was": serving}, indent=2) + "\n")
+        confirm(f"Send 100 % of {cfg.domain} back to {split.stable}?", yes, "abort the canary")
+        created = abort_split(client, cfg.account_id, cfg.worker_name, split,
+                              "canary aborted by bookingctl release abort")
+    sys.stdout.write(json.dumps({"stable": split.stable, "deploymentId": created, "was": split.serving}, indent=2)
+                     + "\n")
 
 
 @quarantine_app.command("list")

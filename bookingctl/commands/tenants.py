@@ -65,7 +65,8 @@ def _saas(cfg: StackConfig, stack: str) -> SaasZone:
                          f"booking:saas (zoneId, fallbackHostname) in Pulumi.{stack}.yaml and run `pulumi up`, or "
                          "give a salon whose zone is in this account a booking:tenants entry instead")
     return SaasZone(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version,
-                    account_id=cfg.account_id, turnstile_widget=saas_turnstile_widget_name(cfg.worker_name))
+                    account_id=cfg.account_id, turnstile_widget=saas_turnstile_widget_name(cfg.worker_name),
+                    turnstile_widgets=cfg.turnstile.saas_widgets, turnstile_plan=cfg.turnstile.plan)
 
 
 @app.command("add")
@@ -77,13 +78,13 @@ def add(
     fmt: FormatOption = TableOrJson.table,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Onboard a salon: list its hostname on the SaaS salons' Turnstile widget, write its tenant row and
-    create its custom hostname.
+    """Onboard a salon: list its hostname on a SaaS salons' Turnstile widget with room, write its tenant
+    row (naming that widget) and create its custom hostname.
 
     Prints what the salon must publish: a CNAME from its hostname to the fallback hostname, and the
     ownership and certificate validation TXT records Cloudflare asks for. Running it again completes
-    a half-done onboarding and never creates anything twice. Exit 1, with nothing written, when
-    Cloudflare refuses the hostname on the widget (its per-widget hostname limit).
+    a half-done onboarding and never creates anything twice. Exit 1, with nothing written, when every
+    SaaS widget is full (the message names booking:turnstile.saasWidgets) or Cloudflare refuses it.
     """
     from bookingctl import output
     from ops.tenants import add_tenant

@@ -62,6 +62,17 @@ NOT_IN_DOCUMENT: dict[tuple[str, str], str] = {
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects"): "not in the document yet",
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"): "not in the document yet",
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"): "not in the document yet",
+    # ops/doctor.py: the SaaS zone's custom hostname quota (cloudflare 5.9.0
+    # resources/custom_hostnames/quota.py) and an account-owned token's checks (cloudflare 5.9.0
+    # resources/accounts/tokens/tokens.py `get`, and verify in resources/accounts/tokens/tokens.py):
+    # in the API, not in the document of 2024-08.
+    ("GET", "/zones/{zone_id}/custom_hostnames/quota"): "not in the document yet",
+    ("GET", "/accounts/{account_id}/tokens/verify"): "not in the document yet",
+    ("GET", "/accounts/{account_id}/tokens/{token_id}"): "not in the document yet",
+    # Workers Analytics Engine's SQL API takes the SQL as the plain-text body and answers JSON rows
+    # (https://developers.cloudflare.com/analytics/analytics-engine/sql-api/): not in the REST
+    # document; the double parses the SQL itself (tests/helpers/analytics_engine.py).
+    ("POST", "/accounts/{account_id}/analytics_engine/sql"): "SQL API",
 }
 # Downloads through signed URLs (the D1 export's dump) are not API calls at all: the URL is opaque,
 # served by storage, and the double serves it outside BASE_PATH, so it never reaches this module.
@@ -158,6 +169,58 @@ AMENDMENTS: tuple[Amendment, ...] = (
                 "cloudflare 5.9.0 types/turnstile/widget_update_params.py")
       for name, schema in (("ephemeral_id", {"type": "boolean"}),
                            ("region", {"$ref": "#/components/schemas/turnstile_region"}))),
+    # The zone's ruleset list pages with a cursor since 2024-08 (cloudflare 5.9.0
+    # types/rulesets/ruleset_list_params.py: `cursor: str`, `per_page: int`, generated from the
+    # current document). No bound is published beyond the type; the double refuses below 1.
+    *(Amendment("/paths/~1zones~1{zone_id}~1rulesets/get/parameters/-",
+                {"in": "query", "name": name, "schema": schema},
+                "cloudflare 5.9.0 types/rulesets/ruleset_list_params.py")
+      for name, schema in (("cursor", {"type": "string"}), ("per_page", {"type": "integer", "minimum": 1}))),
+    # ... and its answer says where the next page starts (cloudflare 5.9.0 pagination.py
+    # CursorPaginationResultInfo: count, cursor, per_page; the SDK's rulesets.list pages with it).
+    Amendment("/components/responses/rulesets_Rulesets/content/application~1json/schema/allOf/1/properties/"
+              "result_info", {"type": "object", "properties": {"count": {"type": "integer"},
+                                                               "cursor": {"type": "string"},
+                                                               "per_page": {"type": "integer"}}},
+              "cloudflare 5.9.0 pagination.py CursorPaginationResultInfo"),
+    # A ruleset's `id` is readOnly (OAS 3.0: a required readOnly property is required in answers
+    # only), but the document says so inside an `allOf`, where the validator does not look: a
+    # create request, which cannot know its id, would be refused for lacking one.
+    Amendment("/components/schemas/rulesets_Ruleset/properties/id/readOnly", True,
+              "the document's own `{allOf: [..., {readOnly: true}]}` on rulesets_Ruleset.id"),
+    # Likewise `version`, readOnly behind a `$ref` (rulesets_RulesetVersion): inlined here.
+    Amendment("/components/schemas/rulesets_Ruleset/properties/version",
+              {"pattern": "^[0-9]+$", "readOnly": True, "type": "string"},
+              "the document's own rulesets_RulesetVersion (readOnly)"),
+    # A rule's rate limit (the http_ratelimit phase's rules carry one): on every rule kind since
+    # 2024-08 (cloudflare 5.9.0 types/rulesets/block_rule_param.py `Ratelimit`, the same on every
+    # *_rule_param.py; characteristics and period required). Which values a zone's plan accepts
+    # the double checks itself (booking_shared/limits.py).
+    Amendment("/components/schemas/rulesets_Rule/properties/ratelimit",
+              {"type": "object", "required": ["characteristics", "period"], "properties": {
+                  "characteristics": {"type": "array", "items": {"type": "string"}},
+                  "period": {"type": "integer"}, "counting_expression": {"type": "string"},
+                  "mitigation_timeout": {"type": "integer"}, "requests_per_period": {"type": "integer"},
+                  "requests_to_origin": {"type": "boolean"}, "score_per_period": {"type": "integer"},
+                  "score_response_header_name": {"type": "string"}}},
+              "cloudflare 5.9.0 types/rulesets/block_rule_param.py (Ratelimit)"),
+    # An R2 bucket names its jurisdiction since 2024-08 (cloudflare 5.9.0 types/r2/bucket.py).
+    Amendment("/components/schemas/r2_bucket/properties/jurisdiction",
+              {"type": "string", "enum": ["default", "eu", "us", "fedramp", "fedramp-high"]},
+              "cloudflare 5.9.0 types/r2/bucket.py"),
+    # A zone's status, pause, type and plan: in every answer of GET /zones/{zone_id} (the SDK's
+    # `Zone` requires `plan`), absent from the document's zones_zone of 2024-08 (cloudflare 5.9.0
+    # types/zones/zone.py: Zone, Plan; types/zones/type.py: Type).
+    *(Amendment(f"/components/schemas/zones_zone/properties/{name}", schema, "cloudflare 5.9.0 types/zones/zone.py")
+      for name, schema in (
+          ("status", {"type": "string", "enum": ["initializing", "pending", "active", "moved"]}),
+          ("paused", {"type": "boolean"}),
+          ("type", {"type": "string", "enum": ["full", "partial", "secondary", "internal"]}),
+          ("plan", {"type": "object", "properties": {
+              "id": {"type": "string"}, "can_subscribe": {"type": "boolean"}, "currency": {"type": "string"},
+              "externally_managed": {"type": "boolean"}, "frequency": {"type": "string"},
+              "is_subscribed": {"type": "boolean"}, "legacy_discount": {"type": "boolean"},
+              "legacy_id": {"type": "string"}, "name": {"type": "string"}, "price": {"type": "number"}}}))),
 )
 
 

@@ -17,6 +17,7 @@ from tests.helpers import REPO
 STACK = "saasdemo"
 SAAS_ZONE = "cd" * 16
 FALLBACK = "salons-staging.instylebookings.co.za"
+SAAS_ZONE_NAME = "instylebookings.co.za"  # the zone the fallback hostname is in
 DATABASE = "appointmentbooking-db-staging"
 # The SaaS salons' Turnstile widget `pulumi up` declares for the stack (booking:workerName + suffix).
 SAAS_WIDGET = "appointmentbooking-api-staging-saas-salons"
@@ -24,6 +25,7 @@ SAAS_CONFIG = f"""  booking:saas:
     zoneId: "{SAAS_ZONE}"
     fallbackHostname: {FALLBACK}
     minTlsVersion: "1.2"
+    zonePlan: business
 """
 
 

@@ -8,12 +8,17 @@
 // sends every request through this Worker first.
 //
 // Booking creation (POST /api/bookings) shows the edge protection the infrastructure declares
-// (infra/edge.py): the per-tenant rate-limit binding TENANT_RATE_LIMITER first (a flood costs no
-// Siteverify call), then the Turnstile token checked with Siteverify and the widget's secret
-// TURNSTILE_SECRET_KEY (on a stack with booking:saas, a SaaS salon's hostname, one not in
-// SITE_HOSTNAMES, is verified with the SaaS salons' widget's TURNSTILE_SAAS_SECRET_KEY): 429 past
-// the limit, 403 without a token or with one Siteverify rejects, 201 with the booking otherwise. Paystack's webhook (/api/payments/webhook) is never limited or
-// challenged: Paystack's servers cannot solve a challenge, and its HMAC signature proves it.
+// (infra/edge.py, infra/turnstile.py): the per-tenant rate-limit binding TENANT_RATE_LIMITER first
+// (a flood costs no Siteverify call), then the Turnstile token checked with Siteverify and the
+// secret of the widget the request's hostname is on: 429 past the limit, 403 without a token or
+// with one Siteverify rejects, 201 with the booking otherwise. A widget takes 15 hostnames (200 on
+// Turnstile Enterprise), so there are several: site widget n lists the hostnames in SITE_HOSTNAMES[_n]
+// and holds TURNSTILE_SECRET_KEY[_n]; a hostname no site widget lists is a SaaS salon's (with
+// booking:saas), on the SaaS widget its tenant row names (turnstile_widget), whose secret is
+// TURNSTILE_SAAS_SECRET_KEY[_n]. GET /api/turnstile/sitekey tells the booking page which sitekey
+// (TURNSTILE_SITEKEYS) to render on its hostname. Paystack's webhook (/api/payments/webhook) is
+// never limited or challenged: Paystack's servers cannot solve a challenge, and its HMAC signature
+// proves it.
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
@@ -55,35 +60,89 @@ export async function withinLimit(env, request, endpoint) {
   return success;
 }
 
-// The hostnames the main widget covers (SITE_HOSTNAMES, a JSON list, bound with booking:saas);
-// as Turnstile reads a widget's domains, a listed hostname covers its subdomains too.
-export function onMainWidget(env, hostname) {
-  if (!env.SITE_HOSTNAMES) throw new Error("SITE_HOSTNAMES binding is missing");
-  let listed;
-  try {
-    listed = JSON.parse(env.SITE_HOSTNAMES);
-  } catch {
-    listed = null;
-  }
-  if (!Array.isArray(listed)) throw new Error("SITE_HOSTNAMES binding is not a JSON list of hostnames");
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  return listed.some((entry) => {
-    const domain = String(entry).toLowerCase().replace(/\.$/, "");
-    return host === domain || host.endsWith("." + domain);
-  });
+export const SITEKEY_PATH = "/api/turnstile/sitekey";
+
+// Widget n's binding: widget 0 keeps the plain name, widget n takes `_n` (booking_shared/turnstile.py).
+export function indexed(name, index) {
+  return index === 0 ? name : `${name}_${index}`;
 }
 
-// Which widget's secret verifies a token issued on `hostname`: the SaaS salons' widget (whose
-// domains `bookingctl tenants` keeps) on a hostname the main widget does not cover, when bound;
-// the main widget's otherwise.
-export function turnstileSecret(env, hostname) {
-  // Bound together (infra/edge.py); the SaaS secret without SITE_HOSTNAMES throws (503), as a
-  // missing secret does, rather than verifying the main domain with the wrong widget's secret.
-  if (env.TURNSTILE_SAAS_SECRET_KEY && !onMainWidget(env, hostname)) {
-    return env.TURNSTILE_SAAS_SECRET_KEY;
+function listed(env, binding) {
+  let hostnames;
+  try {
+    hostnames = JSON.parse(env[binding]);
+  } catch {
+    hostnames = null;
   }
-  if (!env.TURNSTILE_SECRET_KEY) throw new Error("TURNSTILE_SECRET_KEY binding is missing");
-  return env.TURNSTILE_SECRET_KEY;
+  if (!Array.isArray(hostnames)) throw new Error(`${binding} binding is not a JSON list of hostnames`);
+  return hostnames;
+}
+
+// The site widget whose hostnames (SITE_HOSTNAMES[_n]) cover `hostname`, or -1; as Turnstile reads
+// a widget's domains, a listed hostname covers its subdomains too.
+export function siteWidget(env, hostname) {
+  const host = hostname.toLowerCase().replace(/\.$/, "");
+  for (let index = 0; env[indexed("SITE_HOSTNAMES", index)] !== undefined; index++) {
+    const covered = listed(env, indexed("SITE_HOSTNAMES", index)).some((entry) => {
+      const domain = String(entry).toLowerCase().replace(/\.$/, "");
+      return host === domain || host.endsWith("." + domain);
+    });
+    if (covered) return index;
+  }
+  return -1;
+}
+
+// The SaaS widget an active salon's tenant row names; a row from before there were several
+// widgets names none (the first, the only one there was); null: no active salon on this hostname.
+async function saasWidget(env, hostname) {
+  const row = await env.DB.prepare("SELECT turnstile_widget FROM tenants WHERE hostname = ?1 AND status = 'active'")
+    .bind(hostname).first();
+  if (!row) return null;
+  const index = Number(row.turnstile_widget ?? 0);
+  return Number.isInteger(index) && index >= 0 ? index : 0;
+}
+
+// Which widget a hostname's booking form is on: { kind: "site" | "saas", index } (index null: a
+// hostname with no salon, verified with the first SaaS widget, and given no sitekey).
+export async function turnstileWidget(env, hostname) {
+  if (env.TURNSTILE_SAAS_SECRET_KEY) {
+    // Bound together (infra/turnstile.py); the SaaS secret without SITE_HOSTNAMES throws (503), as a
+    // missing secret does, rather than verifying the main domain with the wrong widget's secret.
+    if (!env.SITE_HOSTNAMES) throw new Error("SITE_HOSTNAMES binding is missing");
+    const site = siteWidget(env, hostname);
+    if (site >= 0) return { kind: "site", index: site };
+    return { kind: "saas", index: await saasWidget(env, hostname) };
+  }
+  // No SaaS salons: every hostname is a site widget's; a stack from before SITE_HOSTNAMES has one.
+  const site = env.SITE_HOSTNAMES ? siteWidget(env, hostname) : 0;
+  return { kind: "site", index: site >= 0 ? site : 0, known: site >= 0 };
+}
+
+// The secret that verifies a token issued on `hostname`: its widget's, never another's.
+export async function turnstileSecret(env, hostname) {
+  const widget = await turnstileWidget(env, hostname);
+  const binding = widget.kind === "saas" ? indexed("TURNSTILE_SAAS_SECRET_KEY", widget.index ?? 0)
+                                         : indexed("TURNSTILE_SECRET_KEY", widget.index);
+  if (!env[binding]) throw new Error(`${binding} binding is missing`);
+  return env[binding];
+}
+
+// GET /api/turnstile/sitekey: the sitekey the booking page on this hostname renders (sitekeys are
+// public: every page embeds one), so a page always renders the widget its token is verified with.
+export async function sitekey(request, env) {
+  if (!env.TURNSTILE_SITEKEYS) return json({ error: "TURNSTILE_SITEKEYS binding is missing" }, 503);
+  const host = new URL(request.url).hostname;
+  let keys;
+  let widget;
+  try {
+    keys = JSON.parse(env.TURNSTILE_SITEKEYS);
+    widget = await turnstileWidget(env, host);
+  } catch (err) {
+    return json({ error: "bot check unavailable", detail: String(err?.message ?? err) }, 503);
+  }
+  const key = widget.index === null || widget.known === false ? undefined : keys?.[widget.kind]?.[widget.index];
+  if (typeof key !== "string") return json({ error: `no Turnstile widget serves ${host}` }, 404);
+  return json({ sitekey: key, widget: `${widget.kind}-${widget.index}` }, 200);
 }
 
 // Siteverify: the token must be genuine, unused, and issued for this hostname.
@@ -91,7 +150,7 @@ export async function turnstileVerified(env, request, token) {
   if (!token || typeof token !== "string" || token.length > 2048) return false;
   const hostname = new URL(request.url).hostname;
   const form = new FormData();
-  form.append("secret", turnstileSecret(env, hostname));
+  form.append("secret", await turnstileSecret(env, hostname));
   form.append("response", token);
   const client = request.headers.get("cf-connecting-ip");
   if (client) form.append("remoteip", client);
@@ -138,24 +197,57 @@ export async function createBooking(request, env) {
   return json({ id, status: "booked" }, 201);
 }
 
+// One data point per request in Workers Analytics Engine (binding REQUESTS, bound by
+// infra/worker.py): the canary's per-version source of HTTP status and time (ops/analytics.py),
+// because Cloudflare's Workers analytics count invocation statuses, not HTTP status codes (a health
+// check answering 503 is a successful invocation). The index is the version id, the dataset's
+// sampling key, so one version's numbers stay accurate under sampling; double1 is the HTTP status,
+// double2 the milliseconds to the response. Timers in a deployed Worker advance only after I/O
+// (Cloudflare's "Performance and timers"), so the time covers the waits on D1 and subrequests,
+// which is what a salon waits for. writeDataPoint is not awaited: the runtime writes in the background.
+export function recordRequest(env, status, milliseconds) {
+  if (!env.REQUESTS) return; // not bound (local development); policy worker-request-analytics requires it
+  env.REQUESTS.writeDataPoint({
+    indexes: [env.CF_VERSION_METADATA?.id ?? "unknown"],
+    doubles: [status, milliseconds],
+  });
+}
+
 export default {
   async fetch(request, env) {
-    const url = new URL(request.url);
-    if (url.pathname === PUBLIC_WRITE_ENDPOINTS.bookings && request.method === "POST") {
-      return createBooking(request, env);
+    const started = Date.now();
+    let response;
+    try {
+      response = await route(request, env);
+    } catch (err) {
+      // Counted as a 500 before the runtime reports the exception (a 1101 error page).
+      recordRequest(env, 500, Date.now() - started);
+      throw err;
     }
-    if (url.pathname === "/api/health") {
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return json({ error: "method not allowed" }, 405);
-      }
-      return health(env);
-    }
-    if (url.pathname.startsWith("/api/")) {
-      return json({ error: "not found", path: url.pathname }, 404);
-    }
-    return toSite(request, env);
+    recordRequest(env, response.status, Date.now() - started);
+    return response;
   },
 };
+
+async function route(request, env) {
+  const url = new URL(request.url);
+  if (url.pathname === PUBLIC_WRITE_ENDPOINTS.bookings && request.method === "POST") {
+    return createBooking(request, env);
+  }
+  if (url.pathname === SITEKEY_PATH && request.method === "GET") {
+    return sitekey(request, env);
+  }
+  if (url.pathname === "/api/health") {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return json({ error: "method not allowed" }, 405);
+    }
+    return health(env);
+  }
+  if (url.pathname.startsWith("/api/")) {
+    return json({ error: "not found", path: url.pathname }, 404);
+  }
+  return toSite(request, env);
+}
 
 // Everything outside /api/ is the booking UI (the Pages project). On a hostname with its own
 // proxied record (the domain, a tenant on the per-zone path) that record's origin is the Pages

@@ -11,6 +11,7 @@ import pytest
 from cloudflare import Cloudflare
 from typer.testing import CliRunner
 
+from booking_shared.limits import turnstile_hostname_limit
 from bookingctl.cli import app
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
@@ -19,6 +20,7 @@ from tests.helpers.saas_stack import (
     FALLBACK,
     SAAS_WIDGET,
     SAAS_ZONE,
+    SAAS_ZONE_NAME,
     STACK,
     migrated_sqlite,
     saas_project,
@@ -39,7 +41,7 @@ def d1(double: CloudflareDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     Turnstile widget (as `pulumi up` leaves them), reached through the SDK."""
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
-    zone = double.add_saas_zone(SAAS_ZONE)
+    zone = double.add_saas_zone(SAAS_ZONE, name=SAAS_ZONE_NAME)
     zone.fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
     # The main widget of the same account first: its name holds the SaaS one's as no substring,
     # but a name filter is a substring match, so a look-alike is there too.
@@ -108,16 +110,17 @@ def test_one_hundred_salons_onboarded_all_reach_active(project: Path, d1: D1Stat
     from ops.tenants import SaasZone, add_tenant
 
     double.custom_hostname_polls_needed = 3
+    # Turnstile Enterprise: 200 hostnames a widget, so one SaaS widget takes all of them.
+    double.turnstile_hostname_limit = turnstile_hostname_limit("enterprise")
     # Onboarded through the operation `tenants add` runs, with the strict SDK (one client: the CLI's
     # start-up 100 times over would only slow the suite), then followed by the command itself.
     with remote_database(ACCOUNT, DATABASE, client=client) as db:
         for i in range(100):
             onboarding = add_tenant(db, db.client, SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT,
-                                                            turnstile_widget=SAAS_WIDGET),
+                                                            turnstile_widget=SAAS_WIDGET, turnstile_plan="enterprise"),
                                     f"salon-{i:03d}", f"www.salon-{i:03d}.co.za")
             assert onboarding.row_created and onboarding.hostname_created and onboarding.state.state == "pending"
     assert len(rows(d1, "SELECT * FROM tenants WHERE status = 'active'")) == 100
-    # No per-widget hostname limit here (Turnstile Enterprise): every salon is on the widget.
     assert len(widget(double)["domains"]) == 101
     code, out, err = run(project, "status", "--stack", STACK, "-f", "json", "--wait", "5m", "--interval", "0")
     assert code == 0, err
@@ -155,6 +158,19 @@ def test_add_again_restarts_a_timed_out_validation_once_the_records_are_publishe
     code, out, err = run(project, "status", "late", "--stack", STACK, "--wait", "1m", "--interval", "0")
     assert code == 0, err
     assert "active" in out
+
+
+def test_a_live_salon_whose_hostname_is_active_redeploying_passes_status_wait(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    """Cloudflare reports a live hostname whose changes were processed as `active_redeploying`
+    (validation-status.mdx): the salon is live, so `status --wait` must not fail on it."""
+    run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)
+    assert run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0")[0] == 0
+    [record] = double.saas_zones[SAAS_ZONE].hostnames.values()
+    record["status"] = "active_redeploying"
+    code, out, err = run(project, "status", "--stack", STACK, "--wait", "1m", "--interval", "0", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["counts"] == {"active": 1}
 
 
 def test_status_of_one_pending_salon_exits_0_and_says_what_it_waits_for(
@@ -264,6 +280,19 @@ def test_add_refuses_a_hostname_the_stack_config_serves(project: Path, d1: D1Sta
     assert code == 2 and "booking:domain" in err
 
 
+@pytest.mark.parametrize(("hostname", "said"), [
+    (SAAS_ZONE_NAME.upper(), "matches the SaaS zone's name"),  # Cloudflare: never the zone's own name
+    (FALLBACK, "booking:saas.fallbackHostname"),
+    ("www." + FALLBACK, "SaaS fallback hostname"),
+])
+def test_add_refuses_the_saas_zones_own_name_and_its_fallback_hostname_and_writes_nothing(
+        project: Path, d1: D1State, double: CloudflareDouble, hostname: str, said: str) -> None:
+    code, _, err = run(project, "add", "x", hostname, "--stack", STACK)
+    assert code == 2 and hostname.lower() in err and said in err, err
+    assert rows(d1, "SELECT * FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
 def test_add_of_an_internationalised_hostname_stores_and_creates_it_as_browsers_send_it(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     # A browser asks for bücher.co.za as xn--bcher-kva.co.za (the Host header the Worker matches).
@@ -306,9 +335,10 @@ def test_strict_sdk_accepts_every_answer_of_the_double(double: CloudflareDouble)
     """The double's custom hostname answers fit the SDK's models (strict response validation)."""
     from cloudflare import Cloudflare
 
-    double.add_saas_zone(SAAS_ZONE)
+    double.add_saas_zone(SAAS_ZONE, name=SAAS_ZONE_NAME)
     with Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True,
                     max_retries=0) as sdk:
+        assert sdk.zones.get(zone_id=SAAS_ZONE).name == SAAS_ZONE_NAME
         sdk.custom_hostnames.fallback_origin.update(zone_id=SAAS_ZONE, origin=FALLBACK)
         created = sdk.custom_hostnames.create(zone_id=SAAS_ZONE, hostname="www.a.co.za",
                                               ssl={"method": "txt", "type": "dv"})
@@ -354,14 +384,30 @@ def test_a_second_add_sends_nothing_to_the_widget(project: Path, d1: D1State, do
     assert widget(double)["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
 
 
-def test_the_widgets_hostname_limit_refuses_the_salon_and_nothing_is_written(
+def test_a_full_saas_widget_refuses_the_salon_naming_the_key_and_nothing_is_written(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
-    double.turnstile_hostname_limit = 2
+    # 14 salons and the fallback hostname: the 15 hostnames of a widget on the Turnstile free plan.
+    widget(double)["domains"] = [FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))]
+    puts = len(widget_puts(double))
+    code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "www.fadekings.co.za" in line and "15 hostnames" in line and "booking:turnstile.saasWidgets" in line
+    assert "pulumi up" in line and "Nothing was written" in line
+    assert len(widget_puts(double)) == puts, "a full widget is not even asked"
+    assert rows(d1, "SELECT slug FROM tenants") == []
+    assert double.saas_zones[SAAS_ZONE].hostnames == {}
+
+
+def test_a_hostname_cloudflare_refuses_on_the_widget_is_refused_and_nothing_is_written(
+        project: Path, d1: D1State, double: CloudflareDouble) -> None:
+    double.turnstile_hostname_limit = 2  # Cloudflare refusing before the plan's limit: its word counts
     assert run(project, "add", "glamour", "www.glamoursalon.co.za", "--stack", STACK)[0] == 0
     code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
     assert code == 1
     [line] = err.strip().splitlines()
-    assert "www.fadekings.co.za" in line and "per-widget hostname limit" in line and '"any hostname"' in line
+    assert "www.fadekings.co.za" in line and "Cloudflare refused it" in line
+    assert "booking:turnstile.saasWidgets" in line and "Nothing was written" in line
     assert "Traceback" not in err
     assert rows(d1, "SELECT slug FROM tenants") == [("glamour",)]
     assert [h["hostname"] for h in double.saas_zones[SAAS_ZONE].hostnames.values()] == ["www.glamoursalon.co.za"]

@@ -6,6 +6,7 @@ Time is a fake clock: a 10-minute bake takes no real time, and every sleep is re
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,7 @@ def release(double: CloudflareDouble, tmp_path: Path) -> Iterator[Release]:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     clock = FakeClock()
+    double.now = clock.wall  # the API double's analytics and the canary's windows read the same time
     with serving(Site(worker=WORKER, deployed=script.shares)) as site:
         ctx = DeployContext(
             stack="staging", account_id=ACCOUNT, database_name="appointmentbooking-db-staging", worker_name=WORKER,
@@ -70,7 +72,7 @@ def release(double: CloudflareDouble, tmp_path: Path) -> Iterator[Release]:
 
 def test_a_bad_canary_is_rolled_back_inside_the_bake_and_the_update_never_happens(release: Release) -> None:
     release.script.traffic[release.new] = Traffic(http_5xx_rate=0.08)
-    with pytest.raises(DeployHookError, match=r"canary of version .* failed: error rate 8\.0 %") as failed:
+    with pytest.raises(DeployHookError, match=r"canary of .* failed: HTTP answers .*: error rate 8\.0 %") as failed:
         release.run()
     assert release.script.shares() == {release.stable: 100.0}
     # The hook raised, so the engine never creates its 100 % deployment of the new version.
@@ -81,6 +83,28 @@ def test_a_bad_canary_is_rolled_back_inside_the_bake_and_the_update_never_happen
     assert "quarantined" in str(failed.value) and "state still names the deployment that serves" in str(failed.value)
 
 
+def test_with_analytics_three_minutes_late_a_two_minute_canary_answering_8_percent_5xx_is_rolled_back_on_traffic(
+        release: Release) -> None:
+    release.double.ingestion_delay = dt.timedelta(minutes=3)
+    release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(bake_minutes=2))
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.08)
+    with pytest.raises(DeployHookError, match=r"error rate 8\.0 %"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+    assert not any("verdict: promote" in line for line in release.lines)
+
+
+def test_with_analytics_three_minutes_late_a_healthy_two_minute_canary_is_promoted_on_traffic_not_probes(
+        release: Release) -> None:
+    release.double.ingestion_delay = dt.timedelta(minutes=3)
+    release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(bake_minutes=2))
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.005)
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "traffic")
+    # The verdict waited for the data of the whole bake: 2 minutes of bake, then 3 for the analytics.
+    assert sum(s for s in release.clock.sleeps if s == 60.0) == (2 + 3) * 60
+
+
 def test_a_bad_canary_leaves_a_quarantine_record_with_its_reason_and_metrics(release: Release) -> None:
     release.script.traffic[release.new] = Traffic(http_5xx_rate=0.08)
     with pytest.raises(DeployHookError):
@@ -88,7 +112,7 @@ def test_a_bad_canary_leaves_a_quarantine_record_with_its_reason_and_metrics(rel
     record = json.loads(release.double.buckets[BUCKET][quarantine_key(BUNDLE)])
     assert record["versionId"] == release.new and record["bundleSha256"] == BUNDLE
     assert "error rate" in record["reason"]
-    assert record["metrics"]["canary"]["errorRatePercent"] == pytest.approx(8.0, abs=0.5)
+    assert record["metrics"]["canary"]["http"]["errorRatePercent"] == pytest.approx(8.0, abs=0.5)
     assert record["cleared"] is None
 
 
@@ -100,9 +124,10 @@ def test_a_healthy_canary_is_promoted_and_left_for_the_engine_to_move_all_traffi
     assert report is not None and report["outcome"] == "promoted" and report["basis"] == "traffic"
     # The canary split still serves: the engine's own deployment moves the rest.
     assert release.script.shares() == {release.stable: 90.0, release.new: 10.0}
-    assert sum(s for s in release.clock.sleeps if s == 60.0) == 10 * 60
+    # 10 minutes of bake, then 3 more until the analytics (3 minutes behind) cover all of it.
+    assert sum(s for s in release.clock.sleeps if s == 60.0) == (10 + 3) * 60
     written = json.loads((tmp_path / "canary.json").read_text())
-    assert written["outcome"] == "promoted" and len(written["minutes"]) == 10
+    assert written["outcome"] == "promoted" and len(written["minutes"]) == 13
     assert any(line.startswith("canary verdict: promote") for line in release.lines)
     assert quarantine_key(BUNDLE) not in release.double.buckets[BUCKET]
 
@@ -141,11 +166,35 @@ def test_insufficient_traffic_rolls_back_with_on_insufficient_traffic_rollback(r
 
 
 def test_unavailable_analytics_never_pass_a_canary_on_traffic(release: Release) -> None:
-    release.double.graphql_errors = "unknown field httpResponseStatus"
+    release.double.graphql_errors = "unable to execute query, please try again later"
+    release.double.analytics_engine_datasets.clear()  # and no requests dataset to read
     release.script.traffic[release.new] = Traffic(http_5xx_rate=0.5)  # invisible without analytics
     report = release.run()
     assert report is not None and report["basis"] == "probes"
-    assert any("no traffic numbers" in line for line in release.lines)
+    assert any("HTTP answers: no numbers; invocations: no numbers" in line for line in release.lines)
+
+
+def test_one_unreadable_source_leaves_the_verdict_resting_on_probes_not_traffic(release: Release) -> None:
+    release.double.graphql_errors = "unable to execute query, please try again later"
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "probes")
+    assert "invocations (GraphQL Analytics)" in str(report["reason"])
+
+
+def test_runtime_failures_only_the_invocations_show_roll_the_canary_back(release: Release) -> None:
+    # Invocations that fail in the runtime answer nothing of the Worker's own: no data point, only `errors`.
+    release.script.traffic[release.new] = Traffic(exception_rate=0.2)
+    with pytest.raises(DeployHookError, match=r"invocations \(GraphQL Analytics\): error rate 20\.0 %"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+
+
+def test_sampled_analytics_count_their_rows_not_their_estimates_as_evidence(release: Release) -> None:
+    # 1 row in 50 kept: the canary's ~1,000 requests rest on about 20 rows, fewer than minRequests 100.
+    release.double.sample_interval = 50
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "probes")
+    assert "estimated from" in str(report["reason"])
 
 
 def test_a_quarantined_bundle_is_refused_before_anything_changes(release: Release, client: Cloudflare) -> None:

@@ -50,11 +50,12 @@ def context(double: CloudflareDouble, site: Site, tmp_path: Path, migrations_dir
 
 # --- bound in the program -------------------------------------------------------------------
 
-def test_the_worker_deployment_carries_the_before_and_after_traffic_hooks(staging: Plan) -> None:
+def test_the_worker_deployment_carries_the_before_after_and_error_hooks(staging: Plan) -> None:
     deployment = staging.one(DEPLOYMENT)
     before, after = ["booking-before-traffic"], ["booking-after-traffic"]
     assert deployment.hooks == {"before_create": before, "before_update": before,
-                                "after_create": after, "after_update": after}
+                                "after_create": after, "after_update": after,
+                                "on_error": ["booking-deployment-failed"]}
     assert all(not r.hooks for r in staging.resources if r.type != DEPLOYMENT)
 
 
@@ -87,7 +88,8 @@ def test_before_traffic_bookmarks_and_migrates_without_exporting(double: Cloudfl
                                                                  tmp_path: Path) -> None:
     """By default only the Time Travel bookmark: an export would block the database's queries."""
     record = before_traffic(context(double, site, tmp_path, REPO / "migrations"), log=lambda _: None)
-    assert record.bookmark and record.backup is None and record.migrations_applied == ["0001_initial_schema.sql"]
+    assert record.bookmark and record.backup is None and record.migrations_applied == [
+        m.name for m in discover(REPO / "migrations")]
     assert not [p for m, p in double.requests if p.endswith("/export")]
     with Cloudflare(api_token=TOKEN, base_url=double.base_url) as sdk:
         assert pending(remote_database(ACCOUNT, d1.name, client=sdk), discover(REPO / "migrations")) == []

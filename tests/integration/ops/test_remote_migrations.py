@@ -15,6 +15,9 @@ from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 
+# The repository's migrations, in order: what applying them all applies.
+COMMITTED = [m.name for m in discover(REPO / "migrations")]
+
 
 @pytest.fixture
 def d1(double: CloudflareDouble) -> D1State:
@@ -37,9 +40,9 @@ def test_unknown_database_name_is_a_clear_error(client: Cloudflare) -> None:
 
 def test_remote_apply_records_migrations_and_returns_the_bookmark(db: RemoteDatabase, d1: D1State) -> None:
     result = apply(db, discover(REPO / "migrations"))
-    assert result.applied == ["0001_initial_schema.sql"] and result.bookmark
-    [state], _ = status(db, discover(REPO / "migrations"))
-    assert state.applied
+    assert result.applied == COMMITTED and result.bookmark
+    states, _ = status(db, discover(REPO / "migrations"))
+    assert all(state.applied for state in states)
     assert "CREATE TABLE appointments" in "\n".join(dump(d1.path))
 
 
@@ -83,7 +86,7 @@ def test_restore_on_failure_opts_in_to_the_restore(db: RemoteDatabase, d1: D1Sta
 def test_rate_limits_and_server_errors_are_retried(db: RemoteDatabase, double: CloudflareDouble) -> None:
     double.inject(Fault("POST", r"/query$", status=429))
     double.inject(Fault("GET", r"/time_travel/bookmark$", status=503))
-    assert apply(db, discover(REPO / "migrations")).applied == ["0001_initial_schema.sql"]
+    assert apply(db, discover(REPO / "migrations")).applied == COMMITTED
     assert sum(1 for m, p in double.requests if m == "GET" and p.endswith("/bookmark")) >= 2
 
 
@@ -130,11 +133,11 @@ def test_a_migration_applied_before_its_answer_was_lost_is_not_sent_again(
     A blind retry would fail on "table exists" and rewind the database; reading d1_migrations
     shows it landed."""
     double.inject(Fault("POST", r"/query$", status=0, applied=True, skip=MIGRATION_REQUEST))
-    assert apply(db, discover(REPO / "migrations")).applied == ["0001_initial_schema.sql"]
+    assert apply(db, discover(REPO / "migrations")).applied == COMMITTED
     assert sum("CREATE TABLE appointments" in sql for sql in double.sql) == 1  # sent once, never again
     assert not [p for m, p in double.requests if p.endswith("/time_travel/restore")]
     rows = sqlite3.connect(d1.path).execute("SELECT name FROM d1_migrations").fetchall()
-    assert rows == [("0001_initial_schema.sql",)]
+    assert [name for (name,) in rows] == COMMITTED
 
 
 def test_a_migration_lost_before_it_was_applied_is_not_resent_and_nothing_of_it_is_applied(
@@ -144,10 +147,9 @@ def test_a_migration_lost_before_it_was_applied_is_not_resent_and_nothing_of_it_
         apply(db, discover(REPO / "migrations"))
     assert sum("CREATE TABLE appointments" in sql for sql in double.sql) == 1  # sent once, never again
     tables = {r[0] for r in sqlite3.connect(d1.path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "appointments" not in tables and [m.name for m in pending(db, discover(REPO / "migrations"))] == [
-        "0001_initial_schema.sql"]
+    assert "appointments" not in tables and [m.name for m in pending(db, discover(REPO / "migrations"))] == COMMITTED
 
 
 def test_a_rate_limited_migration_is_sent_once_more(db: RemoteDatabase, double: CloudflareDouble) -> None:
     double.inject(Fault("POST", r"/query$", status=429, skip=MIGRATION_REQUEST))
-    assert apply(db, discover(REPO / "migrations")).applied == ["0001_initial_schema.sql"]
+    assert apply(db, discover(REPO / "migrations")).applied == COMMITTED

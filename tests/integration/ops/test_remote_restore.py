@@ -131,3 +131,37 @@ def test_cli_an_export_that_never_completes_is_given_up_at_the_export_timeout(
                     "--export-timeout", "2")
     assert code == 1 and time.monotonic() - started < 15
     assert "export" in err and "Traceback" not in err
+
+
+def test_the_restore_answer_names_a_new_bookmark_of_the_state_after_the_restore(
+        client: Cloudflare, d1: D1State, double: CloudflareDouble) -> None:
+    """The SDK (types/d1/database/time_travel_restore_response.py): `bookmark` is "the new bookmark
+    representing the state of the database after the restore", `previous_bookmark` the one before."""
+    point = double.snapshot(d1)
+    book(d1, "booked-after-the-bookmark")
+    answer = client.d1.database.time_travel.restore(d1.uuid, account_id=ACCOUNT, bookmark=point)
+    assert answer is not None and answer.bookmark and answer.previous_bookmark
+    assert answer.bookmark not in (point, answer.previous_bookmark)
+    book(d1, "booked-after-the-restore")
+    client.d1.database.time_travel.restore(d1.uuid, account_id=ACCOUNT, bookmark=answer.bookmark)
+    assert booked(d1) == set()
+    client.d1.database.time_travel.restore(d1.uuid, account_id=ACCOUNT, bookmark=answer.previous_bookmark)
+    assert booked(d1) == {"booked-after-the-bookmark"}
+
+
+def test_no_bookmark_in_the_answer_is_an_error_not_the_restore_point_none(
+        db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`get_bookmark().bookmark` is Optional in the SDK: an answer without one stops whatever needed the
+    restore point, before it changes anything, instead of logging "None" as one."""
+    from cloudflare.types.d1.database.time_travel_get_bookmark_response import TimeTravelGetBookmarkResponse
+
+    from ops.targets import TargetError
+
+    monkeypatch.setattr(db.client.d1.database.time_travel, "get_bookmark",
+                        lambda *a, **k: TimeTravelGetBookmarkResponse(bookmark=None))
+    with pytest.raises(TargetError, match=r"no Time Travel bookmark.*nothing was changed"):
+        db.bookmark()
+    book(d1, "kept")
+    with pytest.raises(TargetError):
+        db.restore(timestamp=dt.datetime.now(dt.UTC).isoformat())
+    assert booked(d1) == {"kept"}

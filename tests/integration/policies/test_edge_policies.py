@@ -22,7 +22,8 @@ from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found
 RATE_LIMITED = "public-write-endpoints-rate-limited"
 TURNSTILE_COVERS = "turnstile-covers-all-hostnames"
 WEBHOOK = "payment-webhook-not-challenged"
-TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+FITS_PLAN = "rate-limit-rules-fit-zone-plan"
+TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"}]
 RULESET_NAME = "edge-ratelimit-main"
 
 
@@ -91,6 +92,43 @@ def test_staging_leaves_the_shared_zones_entry_point_to_production(staging_pack:
     result = gate(staging_pack, staging)
     assert found(result, RATE_LIMITED) == []
     assert any("zoneRuleset is off" in reason for reason in not_applicable(result, RATE_LIMITED))
+
+
+# --- rate-limit-rules-fit-zone-plan --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pro_pack(project: Project) -> Iterator[PackProcess]:
+    """Production's pack with booking:zonePlan pro: the committed rules no longer fit the zone."""
+    flat = {**load_stack(project, "production").flat, "booking:zonePlan": "pro"}
+    with PackProcess(PACK, project.name, "production", flat) as pack:
+        yield pack
+
+
+def test_the_committed_production_rules_fit_its_business_zone(prod_pack: PackProcess, production: Plan) -> None:
+    assert found(prod(prod_pack, production), FITS_PLAN) == []
+
+
+def test_four_rules_on_a_pro_zone_are_a_mandatory_violation_naming_the_two_rule_limit(
+        pro_pack: PackProcess, production: Plan) -> None:
+    violations = found(prod(pro_pack, production), FITS_PLAN)
+    assert {v.level for v in violations} == {"mandatory"}
+    [count] = [v for v in violations if "rules" in v.message.split("\n")[0] and "at most 2" in v.message]
+    assert "1a2b3c4d5e6f708192a3b4c5d6e7f809" in count.message and "booking:zonePlan" in count.message
+    methods = [v for v in violations if "http.request.method" in v.message]
+    assert len(methods) == 4 and all("on Pro" in v.message for v in methods)
+
+
+def test_throttling_with_block_on_business_is_a_violation_naming_the_rule(
+        prod_pack: PackProcess, production: Plan) -> None:
+    index = rule_index(production, "booking_login_rate_limit")
+    plan = changed(production, RULESET_NAME, ("rules", index, "ratelimit", "mitigationTimeout"), 0)
+    [v] = found(prod(prod_pack, plan), FITS_PLAN)
+    assert "booking_login_rate_limit" in v.message and "Enterprise only" in v.message
+    assert "booking:rateLimits.login.mitigationTimeout" in v.message
+
+
+def test_staging_declares_no_entry_point_so_its_plan_is_not_at_stake(staging_pack: PackProcess, staging: Plan) -> None:
+    assert not_applicable(gate(staging_pack, staging), FITS_PLAN)
 
 
 # --- turnstile-covers-all-hostnames ---------------------------------------------------------------

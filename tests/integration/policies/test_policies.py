@@ -242,6 +242,28 @@ def test_worker_policies_do_not_apply_elsewhere(prod_pack: PackProcess, producti
     result = prod(prod_pack, production)
     assert "not a Worker" in not_applicable(result, "worker-observability")
     assert "not a Worker version" in not_applicable(result, "worker-compatibility-date")
+    assert "not a Worker version" in not_applicable(result, "worker-request-analytics")
+
+
+def _binding_index(plan: Plan, name: str) -> int:
+    bindings = next(r for r in plan.resources if r.name == "api-version").raw_inputs["bindings"]
+    bindings = bindings.get("value", bindings) if isinstance(bindings, dict) else bindings
+    return next(i for i, b in enumerate(bindings) if b["name"] == name)
+
+
+def test_a_version_without_its_requests_dataset_is_a_violation(prod_pack: PackProcess, production: Plan) -> None:
+    plan = changed(production, "api-version", ("bindings", _binding_index(production, "REQUESTS"), "type"),
+                   "plain_text")
+    [v] = found(prod(prod_pack, plan), "worker-request-analytics")
+    assert "no analytics_engine binding REQUESTS" in v.message and "503" in v.message
+    assert v.level == "mandatory"
+
+
+def test_a_version_without_its_version_metadata_is_a_violation(prod_pack: PackProcess, production: Plan) -> None:
+    index = _binding_index(production, "CF_VERSION_METADATA")
+    plan = changed(production, "api-version", ("bindings", index, "name"), "SOMETHING_ELSE")
+    [v] = found(prod(prod_pack, plan), "worker-request-analytics")
+    assert "no version_metadata binding CF_VERSION_METADATA" in v.message
 
 
 # --- production-completeness ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found
 
 ROUTES, PROXIED, HOSTNAMES = "worker-routes-on-own-hostnames", "dns-records-proxied", "environment-hostname-isolation"
 PROD_ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"  # the committed stacks' zone (production's domain)
-PROD_SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
+PROD_SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
 
 
 def pack_with(project: Project, stack: str, saas: dict[str, str] | None) -> PackProcess:

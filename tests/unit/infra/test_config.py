@@ -159,7 +159,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_tenants_arrive_as_json_and_parse_into_models() -> None:
-    tenants = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+    tenants = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"}]
     cfg = parse({"booking:tenants": json.dumps(tenants)})
     assert cfg.tenants[0].hostname == "book.glamoursalon.co.za"
     assert cfg.tenants[0].zone_id == "ab" * 16
@@ -410,7 +410,7 @@ def test_an_approved_unsafe_migration_names_its_file_and_says_why() -> None:
 
 # --- booking:saas ---------------------------------------------------------------------------
 
-SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za"}
+SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
 
 
 def test_saas_arrives_as_json_with_tls_1_2_by_default() -> None:

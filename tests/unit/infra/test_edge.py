@@ -9,10 +9,12 @@ from booking_shared.tokens import RULESET, TURNSTILE, VERSION
 from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 
+# The salons' zones are on Business, which the four rate limiting rules need (a zone's plan is
+# stated once: glamour-two shares glamour's zone).
 TENANTS = [
-    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16},
+    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"},
     {"slug": "glamour-two", "hostname": "www.glamoursalon.co.za", "zoneId": "ab" * 16},
-    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16},
+    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16, "zonePlan": "business"},
 ]
 MOCK_SECRET = "0x4AAAAAAAplannedSecretNotReal"
 
@@ -94,3 +96,23 @@ def test_the_worker_rate_limit_binding_has_a_namespace_per_environment(productio
 def test_a_rule_for_a_zone_whose_hostnames_are_data_matches_any_host() -> None:
     expression = rule_expression(None, PUBLIC_WRITE_ENDPOINTS[0])
     assert "http.host" not in expression and '"/api/auth/login"' in expression
+
+
+MAIN_ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
+EXISTING = "3b1354cbe4a34d9296939969e23fcb7c"
+
+
+def test_a_zones_existing_entry_point_is_imported_with_the_providers_id_format(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:tenants": [TENANTS[2]], "booking:rateLimits": {
+        "existingRulesetIds": {MAIN_ZONE: EXISTING}}})
+    imports = {r.name: r.import_id for r in plan.of_type(RULESET)}
+    # `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>` (pulumi_cloudflare.Ruleset's docstring).
+    assert imports == {"edge-ratelimit-main": f"zones/{MAIN_ZONE}/{EXISTING}",
+                       "edge-ratelimit-tenant-fade-kings": None}
+    # `bookingctl plan` shows it, so a reviewer sees the adoption.
+    main = next(r for r in plan.of_type(RULESET) if r.name == "edge-ratelimit-main")
+    assert main.to_dict()["importId"] == f"zones/{MAIN_ZONE}/{EXISTING}"
+
+
+def test_without_an_existing_entry_point_the_ruleset_is_created(production: Plan) -> None:
+    assert [r.import_id for r in production.of_type(RULESET)] == [None]

@@ -77,3 +77,40 @@ def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
     ctx = context_for(cfg, "production", REPO)
     assert ctx.serving_queries == (REPO / "migrations" / "0001_initial_schema.sql",)
     assert ctx.approved_unsafe_migrations == (("0007_drop_notes.sql", "the app stopped reading notes in 41"),)
+
+
+def test_the_error_hook_hands_the_failure_and_the_new_version_to_the_operation_off_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.hooks
+    from infra.hooks import error_callback
+
+    seen: dict[str, object] = {}
+
+    def fake_failed(ctx: DeployContext, *, operation: str, errors: list[str], version_id: str | None,
+                    log: object) -> bool:
+        seen.update(thread=threading.current_thread(), operation=operation, errors=errors, version=version_id)
+        return False
+
+    monkeypatch.setattr(ops.hooks, "deployment_failed", fake_failed)
+    args = pulumi.ErrorHookArgs(urn="urn", id="", name="api-deployment", type="t", failed_operation="create",
+                                errors=["500 Internal Server Error"],
+                                new_inputs={"versions": [{"percentage": 100.0, "versionId": "v-new"}]})
+
+    async def run() -> tuple[bool, threading.Thread]:
+        return await error_callback(context(tmp_path))(args), threading.current_thread()
+
+    retry, loop_thread = asyncio.run(run())
+    assert retry is False and seen["thread"] is not loop_thread
+    assert (seen["operation"], seen["errors"], seen["version"]) == ("create", ["500 Internal Server Error"], "v-new")
+
+
+def test_the_error_hook_changes_nothing_in_a_preview(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Error hooks have no on_dry_run setting: the engine would call this one for a failed preview create."""
+    import ops.hooks
+    from infra.hooks import error_callback
+
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "dry_run", True)
+    monkeypatch.setattr(ops.hooks, "deployment_failed", lambda *a, **k: pytest.fail("ran in a preview"))
+    args = pulumi.ErrorHookArgs(urn="urn", id="", name="api-deployment", type="t", failed_operation="create",
+                                errors=["invalid"])
+    assert asyncio.run(error_callback(context(tmp_path))(args)) is False

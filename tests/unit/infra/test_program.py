@@ -25,8 +25,8 @@ from bookingctl.planner import Plan
 from tests.helpers import REPO, PlanFn
 
 TENANTS = [
-    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16},
-    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16},
+    {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"},
+    {"slug": "fade-kings", "hostname": "www.fadekings.co.za", "zoneId": "cd" * 16, "zonePlan": "business"},
 ]
 
 
@@ -68,6 +68,14 @@ def test_worker_binds_its_own_environments_database_as_DB(production: Plan, stag
 def test_worker_environment_is_a_plain_text_var(production: Plan, staging: Plan) -> None:
     assert bindings(production)["ENVIRONMENT"] == {"type": "plain_text", "name": "ENVIRONMENT", "text": "production"}
     assert bindings(staging)["ENVIRONMENT"]["text"] == "staging"
+
+
+def test_worker_writes_each_request_to_its_own_environments_analytics_engine_dataset(
+        production: Plan, staging: Plan) -> None:
+    assert bindings(production)["REQUESTS"] == {"type": "analytics_engine", "name": "REQUESTS",
+                                                "dataset": "appointmentbooking_api_requests"}
+    assert bindings(staging)["REQUESTS"]["dataset"] == "appointmentbooking_api_staging_requests"
+    assert bindings(production)["CF_VERSION_METADATA"]["type"] == "version_metadata"
 
 
 def test_integration_credentials_are_secret_text_bindings(production: Plan) -> None:

@@ -11,7 +11,7 @@ from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 
 SAAS_ZONE = "ef" * 16
-SAAS = {"zoneId": SAAS_ZONE, "fallbackHostname": "salons.instylebookings.co.za"}
+SAAS = {"zoneId": SAAS_ZONE, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
 
 
 def saas_plan(plan_with: PlanFn) -> Plan:
@@ -76,7 +76,7 @@ def test_on_the_saas_path_the_worker_serves_salon_pages_from_the_pages_project(p
     assert PAGES_ORIGIN_VAR not in plain, "a stack without booking:saas keeps its own origin"
 
 
-TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16}]
+TENANTS = [{"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": "ab" * 16, "zonePlan": "business"}]
 
 
 def test_saas_salons_get_a_second_turnstile_widget_whose_domains_are_data(plan_with: PlanFn) -> None:
@@ -111,5 +111,7 @@ def test_the_worker_gets_the_saas_widgets_secret_and_the_main_widgets_hostnames(
 def test_without_booking_saas_there_is_one_widget_and_no_saas_binding(production: Plan) -> None:
     assert [r.name for r in production.of_type(TURNSTILE)] == ["edge-turnstile"]
     names = {b["name"] for b in production.one(VERSION).value("bindings")}
-    assert TURNSTILE_SAAS_SECRET_BINDING not in names and SITE_HOSTNAMES_BINDING not in names
+    assert TURNSTILE_SAAS_SECRET_BINDING not in names
+    # The site widgets' hostnames are bound either way: with several site widgets the Worker needs them.
+    assert SITE_HOSTNAMES_BINDING in names
     assert production.outputs["turnstileSaasSitekey"] is None

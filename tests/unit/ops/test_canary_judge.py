@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from booking_shared.rollout import RolloutSettings
 from ops.analytics import VersionTraffic, aggregate
-from ops.canary import judge
+from ops.canary import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
 
@@ -65,18 +65,43 @@ def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
     assert "onInsufficientTraffic is rollback" in verdict.reason
 
 
-def test_a_503_answered_by_a_successful_invocation_counts_as_an_error() -> None:
-    # The health endpoint answering 503 is a *successful* invocation: the runtime's `errors` is 0.
+def test_a_failed_invocation_status_counts_all_its_requests_as_errors() -> None:
     rows = [
-        {"sum": {"requests": 90, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
-         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 200}},
-        {"sum": {"requests": 10, "errors": 0}, "quantiles": {"wallTimeP50": 40_000},
-         "dimensions": {"scriptVersion": "new", "status": "success", "httpResponseStatus": 503}},
+        {"sum": {"requests": 90, "errors": 0}, "quantiles": {"wallTimeP50": 40_000}, "avg": {"sampleInterval": 1},
+         "dimensions": {"scriptVersion": "new", "status": "success"}},
+        {"sum": {"requests": 10, "errors": 10}, "quantiles": {"wallTimeP50": 40_000}, "avg": {"sampleInterval": 1},
+         "dimensions": {"scriptVersion": "new", "status": "exceededResources"}},
     ]
-    traffic = aggregate(rows)["new"]
-    assert (traffic.requests, traffic.errors) == (100, 10)
+    traffic = (aggregate(rows) or {})["new"]
+    assert (traffic.requests, traffic.errors, traffic.sampled) == (100, 10, 100)
     assert traffic.latency_seconds is not None and abs(traffic.latency_seconds - 0.04) < 1e-9
     assert judge(traffic, [True], DEFAULTS, final=False).action == "rollback"
+
+
+def test_an_unreadable_row_makes_the_whole_answer_no_numbers() -> None:
+    rows = [{"sum": {"requests": 90, "errors": 0}, "dimensions": {"scriptVersion": "new", "status": "success"}},
+            {"sum": {"requests": "many"}, "dimensions": {"scriptVersion": "new", "status": "success"}}]
+    assert aggregate(rows) is None
+
+
+def test_sampled_estimates_count_as_the_rows_behind_them_not_as_exact_requests() -> None:
+    # ~1,000 requests estimated from 10 sampled rows prove less than 100 requests counted one by one.
+    estimated = VersionTraffic(requests=1000, errors=0, latency_seconds=0.05, sampled=10)
+    verdict = judge(estimated, [True] * 10, DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "probes")
+    assert "estimated from 10 sampled" in verdict.reason
+    assert judge(VersionTraffic(requests=1000, errors=0, sampled=200), [True], DEFAULTS, final=True).basis == "traffic"
+
+
+def test_a_rollback_from_either_source_wins_and_promotion_on_traffic_needs_both() -> None:
+    healthy = VersionTraffic(requests=500, errors=0, latency_seconds=0.05)
+    failing = VersionTraffic(requests=500, errors=50, latency_seconds=0.05)
+    assert judge_signals(Signals(http=failing, runtime=healthy), [True], DEFAULTS, final=True).action == "rollback"
+    assert judge_signals(Signals(http=healthy, runtime=failing), [True], DEFAULTS, final=True).action == "rollback"
+    both = judge_signals(Signals(http=healthy, runtime=healthy), [True], DEFAULTS, final=True)
+    assert (both.action, both.basis) == ("promote", "traffic")
+    one = judge_signals(Signals(http=healthy, runtime=None), [True], DEFAULTS, final=True)
+    assert (one.action, one.basis) == ("promote", "probes")
 
 
 traffic = st.builds(VersionTraffic, requests=st.integers(0, 5000), errors=st.integers(0, 5000),
@@ -129,3 +154,29 @@ def test_a_failed_probe_instead_of_a_passing_one_never_turns_a_rollback_into_a_p
 def test_the_final_verdict_is_always_promote_or_rollback(t: VersionTraffic, rounds: list[bool],
                                                          rollout: RolloutSettings) -> None:
     assert judge(_valid(t), rounds, rollout, final=True).action in ("promote", "rollback")
+
+
+def test_an_infinite_or_overflowing_count_makes_the_answer_unreadable_instead_of_crashing() -> None:
+    # Python's json reads 1e400 as inf; a 400-digit string overflows float the same way.
+    for requests in (float("inf"), "9" * 400, float("nan"), -3, "12abc"):
+        rows = [{"dimensions": {"scriptVersion": "new", "status": "success"},
+                 "sum": {"requests": requests, "errors": 0}, "avg": {"sampleInterval": 1}}]
+        assert aggregate(rows) is None, requests
+
+
+def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_query() -> None:
+    import datetime as dt
+
+    from booking_shared.naming import requests_dataset
+    from ops.analytics import requests_sql
+
+    name = "a" * 63  # infra/config.py _RESOURCE_NAME: 1-63 characters
+    now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+    sql = requests_sql(requests_dataset(name), "0" * 8 + "-0000-0000-0000-" + "0" * 12, now, now)
+    assert f"FROM {name}_requests " in sql
+
+
+def test_a_negative_latency_from_the_api_is_no_latency_rather_than_a_fast_canary() -> None:
+    rows = [{"dimensions": {"scriptVersion": "v", "status": "success"}, "sum": {"requests": 100, "errors": 0},
+             "quantiles": {"wallTimeP50": -5e9}}]
+    assert (aggregate(rows) or {})["v"].latency_seconds is None

@@ -29,7 +29,8 @@ def folder(tmp_path: Path) -> Path:
 def test_repository_migrations_apply_to_an_empty_database(db_path: Path) -> None:
     db = LocalDatabase(db_path)
     result = apply(db, discover(REPO / "migrations"))
-    assert result.applied == ["0001_initial_schema.sql"]
+    assert result.applied == [m.name for m in discover(REPO / "migrations")]
+    assert result.applied[0] == "0001_initial_schema.sql"
     tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"appointments", "users", "audit_logs", "d1_migrations"} <= tables
 

@@ -1,0 +1,34 @@
+"""`bookingctl doctor`: every assumption the stack and the commands make about the Cloudflare account."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bookingctl.errors import EXIT_FAILED
+from bookingctl.options import FormatOption, ProjectDir, TableOrJson, load_stack_config
+
+
+def doctor(
+    stack: Annotated[str, typer.Option("--stack", help="The stack whose account, zones and resources to check.")],
+    fmt: FormatOption = TableOrJson.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Read-only checks against the real account: the token's permissions, each zone's plan and
+    http_ratelimit entry point, Turnstile capacity, the canary's GraphQL fields, the custom hostname
+    quota (booking:saas), the D1 database and the R2 bucket.
+
+    One line per check with its fix. Exit 0 when none failed (a check that could not be judged says
+    so and does not fail), 1 when one failed, 2 on bad input or when Cloudflare cannot be reached.
+    """
+    from bookingctl import output
+    from ops.doctor import run, target_of
+    from ops.targets import cloudflare_client
+
+    cfg = load_stack_config(stack, project_dir)
+    with cloudflare_client() as client:
+        report = run(client, target_of(cfg, stack))
+    output.print_doctor(report, fmt)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)

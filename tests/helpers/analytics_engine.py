@@ -1,0 +1,89 @@
+"""The Workers Analytics Engine SQL API double: the one query the canary sends, and nothing else.
+
+`POST /accounts/{account}/analytics_engine/sql` takes the query text as the request body and
+answers FORMAT JSON: `{"meta": [{"name", "type"}...], "data": [{column: value}...], "rows": n}`
+(cloudflare/cloudflare-docs src/content/docs/analytics/analytics-engine/sql-api.mdx @
+0ef614522dc006966304415e963a38dd5b656f32 and sql-reference/statements.mdx @
+0309c8bed23afe438f28fd5026b5a7999e653081, whose example writes every value as a string; the
+counts here are strings, so a client must not expect JSON numbers). A failed query is a non-200
+answer with a text body ("The API will return a 200 status code if the query succeeded",
+analytics-engine/worker-querying.mdx @ 0309c8bed23afe438f28fd5026b5a7999e653081); its status is
+not documented, so the double answers 400.
+
+Only the exact shape ops/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
+the sampling key, as the docs advise for accurate results) over a `timestamp` window, with
+`count()`, `sum(_sample_interval)`, a conditional sum of 5xx and
+`quantileExactWeighted(0.5)(double2, _sample_interval)`: every function and column is in the SQL
+reference (sql-api.mdx "Table structure" and "Sampling", sql-reference/aggregate-functions.mdx,
+conditional-functions.mdx, date-time-functions.mdx). Anything else is refused rather than guessed at.
+
+Rows come from the Worker traffic model (tests/helpers/worker_traffic.py): the reference Worker
+writes one data point per request it answers (index: its version id, double1: the HTTP status,
+double2: milliseconds). An invocation that fails in the runtime writes none (whether a data point
+written before an uncaught exception is kept is not documented, so the double assumes the worse).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.helpers.worker_traffic import Served, sampled
+
+_QUERY = re.compile(
+    r"SELECT count\(\) AS sampled, sum\(_sample_interval\) AS requests, "
+    r"sum\(if\(double1 >= 500, _sample_interval, 0\)\) AS errors, "
+    r"quantileExactWeighted\(0\.5\)\(double2, _sample_interval\) AS median_ms "
+    r"FROM (?P<dataset>[a-z][a-z0-9_]*) WHERE index1 = '(?P<version>[0-9a-f-]{36})' "
+    r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
+    r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) FORMAT JSON")
+
+META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
+        {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"}]
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """What the SQL reads: dataset -> the script whose Worker writes it, and what a query may see now."""
+
+    writers: dict[str, str]
+    served: Callable[[str, dt.datetime, dt.datetime], list[Served]]
+    sample_interval: int
+
+
+def _utc(text: str) -> dt.datetime:
+    # toDateTime reads 'YYYY-MM-DD hh:mm:ss' as UTC without a zone argument (date-time-functions.mdx).
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+
+
+def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
+    """(HTTP status, JSON body or error text) for one SQL API request."""
+    match = _QUERY.fullmatch(sql.strip())
+    if match is None:
+        return 400, "the Analytics Engine double accepts only the canary's per-version query (tests/helpers/" \
+                    "analytics_engine.py)"
+    script = datasets.writers.get(match["dataset"])
+    if script is None:
+        return 400, f"unknown table {match['dataset']}"
+    points = errors = 0.0
+    median = None
+    parts = [p for p in datasets.served(script, _utc(match["since"]), _utc(match["until"]))
+             if p.version == match["version"]]
+    for part in parts:
+        points += part.requests - part.thrown
+        errors += part.answered_5xx
+    kept, requests = sampled(points, datasets.sample_interval)
+    _, failed = sampled(errors, datasets.sample_interval)
+    if kept:
+        by_latency = sorted(parts, key=lambda p: p.model.latency_ms)
+        seen = 0.0
+        for part in by_latency:
+            seen += part.requests - part.thrown
+            if seen >= points / 2:
+                median = part.model.latency_ms
+                break
+    row = {"sampled": str(kept), "requests": str(requests), "errors": str(min(failed, requests)),
+           "median_ms": median}
+    return 200, {"meta": META, "data": [row], "rows": 1}

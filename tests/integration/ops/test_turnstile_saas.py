@@ -1,0 +1,230 @@
+"""SaaS salons' Turnstile widgets at scale, against the API double: `tenants add` placing a salon on a
+widget with room (or refusing, naming the key), the row recording it, and the hook that lists every
+salon again after `pulumi up` updated a widget (a PUT of the whole widget with the state's domains)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import cloudflare
+import pytest
+from cloudflare import Cloudflare
+
+from booking_shared.limits import turnstile_hostname_limit
+from booking_shared.turnstile import SaasWidgetContext, saas_widget_name
+from ops.migration_check import check_local
+from ops.migrations import apply, discover
+from ops.serving import own_queries
+from ops.targets import LocalDatabase, RemoteDatabase, remote_database
+from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
+from ops.turnstile_hooks import relist_saas_widget
+from tests.helpers import ACCOUNT, REPO
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
+from tests.helpers.migrations import folder_with
+from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
+
+WORKER = "appointmentbooking-api-staging"
+
+
+def zone(widgets: int = 1) -> SaasZone:
+    return SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT, turnstile_widget=saas_widget_name(WORKER, 0),
+                    turnstile_widgets=widgets, turnstile_plan="free")
+
+
+@pytest.fixture
+def d1(double: CloudflareDouble, tmp_path: Path) -> D1State:
+    double.add_saas_zone(SAAS_ZONE).fallback_origin = {"origin": FALLBACK, "status": "active", "errors": []}
+    return double.add_database(DATABASE, migrated_sqlite(tmp_path / "seed.sqlite"))
+
+
+@pytest.fixture
+def db(client: Cloudflare, d1: D1State) -> RemoteDatabase:
+    return remote_database(ACCOUNT, DATABASE, client=client, stack="staging")
+
+
+def sdk(double: CloudflareDouble) -> Callable[[], Cloudflare]:
+    """A fresh strict client each time, as the hook opens (and closes) its own."""
+    return lambda: Cloudflare(api_token=TOKEN, base_url=double.base_url, _strict_response_validation=True)
+
+
+def declare_saas_widgets(double: CloudflareDouble, count: int) -> list[dict[str, object]]:
+    """The SaaS widgets as `pulumi up` declares them: the fallback hostname alone."""
+    return [double.add_turnstile_widget(saas_widget_name(WORKER, i), [FALLBACK]) for i in range(count)]
+
+
+def onboard(db: RemoteDatabase, widgets: int, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        add_tenant(db, db.client, zone(widgets), f"salon-{i:02d}", f"www.salon-{i:02d}.co.za")
+
+
+def recorded(d1: D1State) -> dict[str, int | None]:
+    conn = sqlite3.connect(d1.path)
+    try:
+        return dict(conn.execute("SELECT slug, turnstile_widget FROM tenants"))
+    finally:
+        conn.close()
+
+
+def test_the_tenants_turnstile_widget_migration_is_an_expand_that_migrate_check_calls_safe(tmp_path: Path) -> None:
+    target = tmp_path / "d1.sqlite"
+    sqlite3.connect(target).close()
+    with LocalDatabase(target) as local:
+        apply(local, discover(folder_with(tmp_path)))  # the schema as it is before this change: 0001 only
+    report = check_local(target, discover(REPO / "migrations"), own_queries())
+    assert report.verdict == "safe"
+    assert [(m.name, m.cls, m.findings) for m in report.migrations] == [
+        ("0002_tenants_turnstile_widget.sql", "expand", [])]
+
+
+def test_fourteen_salons_fill_the_free_widget_beside_the_fallback_and_the_fifteenth_is_refused_naming_the_key(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State) -> None:
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 14)
+    assert len(double.turnstile_widgets[str(widget["sitekey"])]["domains"]) == 15  # the fallback + 14
+    with pytest.raises(TenantError) as refused:
+        add_tenant(db, db.client, zone(1), "salon-14", "www.salon-14.co.za")
+    message = str(refused.value)
+    assert "booking:turnstile.saasWidgets" in message and "15 hostnames" in message and "pulumi up" in message
+    assert "Nothing was written" in message
+    assert "salon-14" not in recorded(d1) and len(double.saas_zones[SAAS_ZONE].hostnames) == 14
+
+
+def test_with_two_saas_widgets_the_fifteenth_salon_goes_on_the_second_and_its_row_says_so(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State) -> None:
+    first, second = declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 16)
+    assert len(double.turnstile_widgets[str(first["sitekey"])]["domains"]) == 15
+    assert double.turnstile_widgets[str(second["sitekey"])]["domains"] == [
+        FALLBACK, "www.salon-14.co.za", "www.salon-15.co.za"]
+    rows = recorded(d1)
+    assert {rows[f"salon-{i:02d}"] for i in range(14)} == {0}
+    assert (rows["salon-14"], rows["salon-15"]) == (1, 1)
+    assert status(db, db.client, zone(2)).not_on_widget == ()
+
+
+def test_a_salon_removed_from_a_full_widget_frees_its_slot_for_the_next_one(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State) -> None:
+    first, second = declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 15)
+    remove_tenant(db, db.client, zone(2), "salon-03")
+    assert "www.salon-03.co.za" not in double.turnstile_widgets[str(first["sitekey"])]["domains"]
+    add_tenant(db, db.client, zone(2), "late", "www.late.co.za")
+    assert recorded(d1)["late"] == 0, "the first widget with room"
+    remove_tenant(db, db.client, zone(2), "salon-14")
+    assert double.turnstile_widgets[str(second["sitekey"])]["domains"] == [FALLBACK]
+
+
+def test_status_reports_a_salon_missing_from_the_widget_its_row_names(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State) -> None:
+    first, second = declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 15)
+    double.turnstile_widgets[str(second["sitekey"])]["domains"] = [FALLBACK]
+    # Listed on the first widget instead: the Worker would still verify with the second's secret.
+    double.turnstile_widgets[str(first["sitekey"])]["domains"].append("www.salon-14.co.za")
+    assert status(db, db.client, zone(2)).not_on_widget == ("www.salon-14.co.za",)
+
+
+def test_a_put_after_a_name_change_keeps_every_salon_on_the_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, client: Cloudflare) -> None:
+    """What `pulumi up` does to the SaaS widgets once the Worker is renamed (their names follow it):
+    the provider PUTs each whole widget with the domains in Pulumi's state (the fallback hostname
+    alone, `ignore_changes`), and the double, like Cloudflare, replaces the whole widget. Each
+    widget's after-update hook then lists that widget's salons again, and only those."""
+    widgets = declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 16)
+    renamed = "renamed-api"
+    for index, widget in enumerate(widgets):
+        sitekey = str(widget["sitekey"])
+        # The provider's update, as the engine sends it.
+        client.turnstile.widgets.update(sitekey, account_id=ACCOUNT, domains=[FALLBACK], mode="managed",
+                                        name=saas_widget_name(renamed, index))
+        assert double.turnstile_widgets[sitekey]["domains"] == [FALLBACK], "the PUT erased every salon"
+        ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=renamed,
+                                fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+        lines: list[str] = []
+        relist_saas_widget(ctx, index, sitekey, log=lines.append)
+        assert any(f"{14 if index == 0 else 2} salon hostname(s) listed again" in line for line in lines), lines
+    first, second = (double.turnstile_widgets[str(w["sitekey"])] for w in widgets)
+    assert first["domains"] == [FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))]
+    assert second["domains"] == [FALLBACK, "www.salon-14.co.za", "www.salon-15.co.za"]
+    assert (first["name"], first["mode"]) == ("renamed-api-saas-salons", "managed"), "the update itself stays"
+    after = SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT, turnstile_widget=saas_widget_name(renamed, 0),
+                     turnstile_widgets=2)
+    assert status(db, db.client, after).not_on_widget == ()
+
+
+def test_the_hook_sends_nothing_when_the_widget_still_lists_its_salons(
+        double: CloudflareDouble, db: RemoteDatabase, client: Cloudflare) -> None:
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 3)
+    puts = len([1 for m, p in double.requests if m == "PUT"])
+    ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=WORKER,
+                            fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+    relist_saas_widget(ctx, 0, str(widget["sitekey"]), log=lambda _: None)
+    assert len([1 for m, p in double.requests if m == "PUT"]) == puts
+
+
+def test_rows_onboarded_before_the_column_existed_count_as_the_first_widgets(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, client: Cloudflare) -> None:
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 2)
+    conn = sqlite3.connect(d1.path)
+    conn.execute("UPDATE tenants SET turnstile_widget = NULL")
+    # A row the stack config serves (booking:domain) is no SaaS salon, whatever the column says.
+    conn.execute("INSERT INTO tenants (id, slug, name, hostname) VALUES ('m', 'main', 'Main', "
+                 "'staging.instylehairboutique.co.za')")
+    conn.commit()
+    conn.close()
+    sitekey = str(widget["sitekey"])
+    double.turnstile_widgets[sitekey]["domains"] = [FALLBACK]
+    ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=WORKER,
+                            fallback_hostname=FALLBACK, plan="free",
+                            served=frozenset({"staging.instylehairboutique.co.za"}), client_factory=sdk(double))
+    relist_saas_widget(ctx, 0, sitekey, log=lambda _: None)
+    assert double.turnstile_widgets[sitekey]["domains"] == [FALLBACK, "www.salon-00.co.za", "www.salon-01.co.za"]
+
+
+def test_on_a_fresh_stack_the_hook_finds_no_salons_and_leaves_the_widget_alone(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    """After the widget's create on a new stack the database may have no schema yet."""
+    double.add_database("appointmentbooking-db-fresh")
+    [widget] = declare_saas_widgets(double, 1)
+    ctx = SaasWidgetContext(stack="fresh", account_id=ACCOUNT, database_name="appointmentbooking-db-fresh",
+                            worker_name=WORKER, fallback_hostname=FALLBACK, plan="free",
+                            client_factory=sdk(double))
+    relist_saas_widget(ctx, 0, str(widget["sitekey"]), log=lambda _: None)
+    assert double.turnstile_widgets[str(widget["sitekey"])]["domains"] == [FALLBACK]
+
+
+# --- the double refuses what Cloudflare refuses ---------------------------------------------------
+
+def test_the_double_takes_fifteen_hostnames_a_widget_by_default_as_the_free_plan_does(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    assert double.turnstile_hostname_limit == turnstile_hostname_limit("free") == 15
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    hosts = [f"www.s{i}.co.za" for i in range(16)]
+    client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=hosts[:15],
+                                    mode="managed", name="form")
+    with pytest.raises(cloudflare.BadRequestError):
+        client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=hosts, mode="managed",
+                                        name="form")
+
+
+@pytest.mark.parametrize("domains", [[], ["*.salon.co.za"], ["https://www.salon.co.za"], ["www.salon.co.za:443"],
+                                     ["www.salon.co.za/book"]])
+def test_the_double_refuses_no_hostname_a_wildcard_or_a_scheme_port_or_path(
+        double: CloudflareDouble, client: Cloudflare, domains: list[str]) -> None:
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    with pytest.raises(cloudflare.BadRequestError):
+        client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=domains,
+                                        mode="managed", name="form")
+    assert double.turnstile_widgets[str(widget["sitekey"])]["domains"] == ["www.a.co.za"]
+
+
+def test_the_double_refuses_a_twenty_first_widget_in_an_account(double: CloudflareDouble) -> None:
+    for i in range(20):
+        double.add_turnstile_widget(f"form-{i}", [f"www.s{i}.co.za"])
+    with pytest.raises(ValueError, match="20 widgets"):
+        double.add_turnstile_widget("form-20", ["www.s20.co.za"])

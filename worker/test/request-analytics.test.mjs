@@ -1,0 +1,53 @@
+// Every request writes one data point to Workers Analytics Engine: the canary's per-version HTTP
+// status and time (ops/analytics.py reads index1, double1, double2).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import worker from "../src/index.js";
+
+const okDb = { prepare: () => ({ first: async () => ({ result: 1 }) }) };
+const brokenDb = { prepare: () => ({ first: async () => { throw new Error("D1_ERROR: database unavailable"); } }) };
+
+function dataset() {
+  const points = [];
+  return { points, writeDataPoint: (point) => points.push(point) };
+}
+
+const env = (db, requests) => ({ DB: db, ENVIRONMENT: "staging", CF_VERSION_METADATA: { id: "v-123" }, REQUESTS: requests });
+const get = (path) => new Request(`https://staging.example.co.za${path}`);
+
+test("a request writes one data point indexed by the version id with its HTTP status and time", async () => {
+  const requests = dataset();
+  const res = await worker.fetch(get("/api/health"), env(okDb, requests));
+  assert.equal(res.status, 200);
+  assert.equal(requests.points.length, 1);
+  const [point] = requests.points;
+  assert.deepEqual(point.indexes, ["v-123"]);
+  assert.equal(point.doubles[0], 200);
+  assert.ok(point.doubles[1] >= 0 && Number.isFinite(point.doubles[1]));
+});
+
+test("a handled error answered 503 is recorded as 503 (the invocation itself succeeded)", async () => {
+  const requests = dataset();
+  const res = await worker.fetch(get("/api/health"), env(brokenDb, requests));
+  assert.equal(res.status, 503);
+  assert.equal(requests.points[0].doubles[0], 503);
+});
+
+test("a request that throws is recorded as 500 and the exception still reaches the runtime", async () => {
+  const requests = dataset();
+  const throwing = { ...env(okDb, requests), PAGES_ORIGIN: "pages.example" };
+  const original = globalThis.fetch;
+  globalThis.fetch = async () => { throw new Error("origin unreachable"); };
+  try {
+    await assert.rejects(worker.fetch(get("/book"), throwing), /origin unreachable/);
+  } finally {
+    globalThis.fetch = original;
+  }
+  assert.equal(requests.points.length, 1);
+  assert.equal(requests.points[0].doubles[0], 500);
+});
+
+test("without the REQUESTS binding (local development) requests are still answered", async () => {
+  const res = await worker.fetch(get("/api/nope"), env(okDb, undefined));
+  assert.equal(res.status, 404);
+});
