@@ -21,12 +21,37 @@ from booking_shared.clock import TODAY_ENV
 from booking_shared.project import Project, find_project, load_stack
 from bookingctl.planner import Plan, run_program
 from tests.helpers import ACCOUNT, REPO, TODAY, PlanFn
-from tests.helpers.cf_double import TOKEN, CloudflareDouble, running
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, running, take_violations
 
 # The date rules (compatibility-date age, suppression expiry) judge as of a fixed day, here and in
 # every process the tests start (the CLI, the policy pack): the suite gives the same answer on any
 # day. Tests of those rules move the clock themselves.
 os.environ[TODAY_ENV] = TODAY.isoformat()
+
+
+def _fail_on_violations(phase: str) -> None:
+    found = take_violations()
+    if found:
+        pytest.fail(f"the Cloudflare API double saw what the API's OpenAPI document refuses ({phase}; "
+                    "tests/helpers/cf_openapi.py):\n  " + "\n  ".join(found), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test fails when a request it made would be rejected by the API, even if the code under test
+    swallowed the 400, and when the double answered what the API never would."""
+    try:
+        return (yield)
+    finally:
+        _fail_on_violations("during the test")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        _fail_on_violations("during its teardown")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, get_args
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import ParseResult, parse_qs, urlparse
 
 from cloudflare.types.rulesets.phase import Phase
 
@@ -44,7 +44,7 @@ from booking_shared.limits import (
 )
 from booking_shared.naming import requests_dataset
 from ops.sqlscript import is_transaction_control, split_statements
-from tests.helpers import analytics_engine, graphql_analytics, worker_traffic
+from tests.helpers import analytics_engine, cf_openapi, graphql_analytics, worker_traffic
 from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
@@ -238,6 +238,9 @@ class CloudflareDouble:
         self.scripts: dict[str, ScriptState] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        # What the OpenAPI document refuses (tests/helpers/cf_openapi.py): requests the API would reject
+        # and answers of the double that do not fit it; tests/conftest.py fails the test that caused one.
+        self.violations: list[str] = []
         self.sql: list[str] = []  # the SQL of every /query request, in order (applied or not)
         self.restores: list[float] = []
         self.downloads: dict[str, Path] = {}
@@ -283,6 +286,7 @@ class CloudflareDouble:
 
     def start(self) -> CloudflareDouble:
         self.thread.start()
+        _started.append(self)
         return self
 
     def stop(self) -> None:
@@ -489,8 +493,8 @@ class CloudflareDouble:
             return 400, _error(10021, "a deployment can consist of one or two versions")
         deployment = self._deployment([(v["version_id"], float(v["percentage"])) for v in versions], "api")
         message = (body.get("annotations") or {}).get("workers/message")
-        if isinstance(message, str):
-            deployment["annotations"] = {"workers/message": message}
+        if isinstance(message, str):  # "Truncated to 1000 bytes if longer" (see cf_openapi.AMENDMENTS)
+            deployment["annotations"] = {"workers/message": message.encode()[:1000].decode(errors="ignore")}
         script.deployments.append(deployment)
         script.share_history.append((self.now(), {v["version_id"]: float(v["percentage"]) for v in versions}))
         return 200, _ok(deployment)
@@ -541,6 +545,9 @@ class CloudflareDouble:
                 raw = self.rfile.read(length) if length else b""
                 if url.path.endswith("/query") and raw:
                     double.sql.append(str(json.loads(raw).get("sql", "")))
+                refused = double.check_request(method, url, self.headers.get("Content-Type"), raw)
+                if refused is not None:
+                    return self._send(400, refused)
                 fault = double._take_fault(method, url.path)
                 if url.path.startswith("/__downloads/"):
                     return self._download(url.path.rsplit("/", 1)[-1], fault)
@@ -569,7 +576,7 @@ class CloudflareDouble:
                     return self._send(*double.dispatch_tokens(token, method, url.path))
                 if method == "PUT" and "/r2/buckets/" in url.path:
                     status, payload = double.put_object(url.path, raw)
-                    return self._send(status, payload)
+                    return self._send(status, double.check_response(method, url.path, status, payload))
                 if method == "POST" and url.path == "/client/v4/graphql":
                     return self._send(*double.graphql(json.loads(raw) if raw else {}))
                 if method == "POST" and url.path == f"/client/v4/accounts/{double.account_id}/analytics_engine/sql":
@@ -582,7 +589,7 @@ class CloudflareDouble:
                     return self._send_bytes(stored)
                 body = json.loads(raw) if raw else {}
                 status, payload = double.dispatch(method, url.path, parse_qs(url.query), body)
-                self._send(status, payload)
+                self._send(status, double.check_response(method, url.path, status, payload))
 
             def _download(self, token: str, fault: Fault | None) -> None:
                 path = double.downloads.get(token)
@@ -616,6 +623,30 @@ class CloudflareDouble:
                 self._route("PATCH")
 
         return Handler
+
+    # --- the OpenAPI document: one check of every REST request and answer -------------------
+
+    def check_request(self, method: str, url: ParseResult, content_type: str | None, raw: bytes) -> Any:
+        """None, or the API's 400 answer to a request its OpenAPI document refuses (recorded)."""
+        if not url.path.startswith(cf_openapi.BASE_PATH + "/"):
+            return None  # signed download URLs: storage, not the API (see cf_openapi)
+        path = url.path.removeprefix(cf_openapi.BASE_PATH)
+        problem = cf_openapi.load().problem_with_request(method, path, parse_qs(url.query, keep_blank_values=True),
+                                                         content_type, raw)
+        if problem is None:
+            return None
+        with self.lock:
+            self.violations.append(f"request {method} {url.path}?{url.query}: {problem}")
+        return _error(cf_openapi.REFUSED_CODE, problem)
+
+    def check_response(self, method: str, path: str, status: int, payload: Any) -> Any:
+        """`payload`, after recording (as a bug of the double) where it does not fit the document."""
+        problem = cf_openapi.load().problem_with_response(method, path.removeprefix(cf_openapi.BASE_PATH), status,
+                                                          payload)
+        if problem is not None:
+            with self.lock:
+                self.violations.append(f"the double's answer to {method} {path}: {problem}")
+        return payload
 
     def put_object(self, path: str, data: bytes) -> tuple[int, Any]:
         match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([^/]+)/objects/(.+)", path)
@@ -729,10 +760,8 @@ class CloudflareDouble:
                     page = int((query.get("page") or ["1"])[0])
                     per_page = int((query.get("per_page") or ["20"])[0])
                     items = everything[(page - 1) * per_page: page * per_page]
-                    return 200, {"success": True, "errors": [], "messages": [],
-                                 "result": {"items": items},
-                                 "result_info": {"count": len(items), "page": page, "per_page": per_page,
-                                                 "total_count": len(everything)}}
+                    # No `result_info`: the document's worker-versions-list-versions answer has none.
+                    return 200, {"success": True, "errors": [], "messages": [], "result": {"items": items}}
                 if match.group(2) == "deployments" and method == "GET":
                     # The API lists the latest deployments, newest (the one serving) first.
                     newest_first = sorted(script.deployments, key=lambda d: d["created_on"], reverse=True)
@@ -971,7 +1000,7 @@ class CloudflareDouble:
                 "activated_on": "2026-01-01T00:00:00Z", "development_mode": 0, "meta": {},
                 "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
                 "original_dnshost": None, "original_name_servers": None, "original_registrar": None,
-                "owner": {"id": None, "name": None, "type": "user"},
+                "owner": {"type": "user"},  # id/name are non-nullable strings in the document (zones_zone): left out
                 "plan": {"id": uuid.uuid5(uuid.NAMESPACE_URL, zone.plan).hex, "legacy_id": zone.plan,
                          "name": self.ZONE_PLAN_NAMES[zone.plan], "is_subscribed": zone.plan != "free",
                          "can_subscribe": False, "currency": "USD", "frequency": "", "price": 0,
@@ -1221,6 +1250,21 @@ def _ok(result: Any) -> dict[str, Any]:
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+_started: list[CloudflareDouble] = []  # every double of this process whose violations are not yet reported
+
+
+def take_violations() -> list[str]:
+    """The violations of every double started since the last call, once (tests/conftest.py fails on them)."""
+    found = []
+    for double in list(_started):
+        with double.lock:
+            found += double.violations
+            double.violations = []
+        if not double.thread.is_alive():
+            _started.remove(double)
+    return found
 
 
 def _ruleset_error(message: str, pointer: str) -> dict[str, Any]:

@@ -16,11 +16,12 @@ SAAS_ZONE = "cd" * 16
 def test_the_d1_database_list_pages_through_every_database_once_and_ends(double: CloudflareDouble,
                                                                          client: Cloudflare) -> None:
     # The SDK asks for page n+1 until a page is empty: a list that ignored `page` never ended.
-    names = [f"salon-db-{i}" for i in range(5)]
+    # per_page is at least 10 (the OpenAPI document's cloudflare-d1-list-databases).
+    names = sorted(f"salon-db-{i:02}" for i in range(25))
     for name in names:
         double.add_database(name)
-    listed = [d.name for d in client.d1.database.list(account_id=ACCOUNT, per_page=2)]
-    assert sorted(listed) == names, "every database once, over three pages of two"
+    listed = [d.name for d in client.d1.database.list(account_id=ACCOUNT, per_page=10)]
+    assert sorted(listed) == names, "every database once, over three pages of ten"
 
 
 def test_the_name_search_answers_every_database_containing_it_and_remote_database_takes_the_exact_one(
