@@ -65,6 +65,8 @@ class Fault:
     # Sent as `retry-after-ms` with an injected error, which the SDK obeys instead of its exponential
     # backoff: storms exhaust the SDK's retries in milliseconds, so the tests stay fast.
     retry_after_ms: int = 5
+    # Answer these bytes (with `status`, as application/json) instead: an API answering garbage.
+    body: bytes | None = None
 
 
 @dataclass
@@ -524,6 +526,13 @@ class CloudflareDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _send_raw(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -555,6 +564,8 @@ class CloudflareDouble:
                 if fault is not None:
                     if fault.delay:
                         time.sleep(fault.delay)
+                    if fault.body is not None:
+                        return self._send_raw(fault.status, fault.body)
                     if fault.status == 0:  # the connection drops before anything is done
                         self.close_connection = True
                         self.connection.shutdown(2)
