@@ -228,3 +228,67 @@ def test_the_double_refuses_a_twenty_first_widget_in_an_account(double: Cloudfla
         double.add_turnstile_widget(f"form-{i}", [f"www.s{i}.co.za"])
     with pytest.raises(ValueError, match="20 widgets"):
         double.add_turnstile_widget("form-20", ["www.s20.co.za"])
+
+
+def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
+    """Make `racers` concurrent `tenants add`s all read the widgets before any of them writes (the
+    worst interleaving of read-then-PUT), once each; later reads go through untouched."""
+    import threading
+
+    import ops.tenants
+
+    real = ops.tenants.saas_widgets
+    barrier = threading.Barrier(racers, timeout=30)
+    first = threading.local()
+
+    def read_together(client: Cloudflare, saas: SaasZone) -> list[object]:
+        found = real(client, saas)
+        if not getattr(first, "done", False):
+            first.done = True
+            barrier.wait()
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(ops.tenants, "saas_widgets", read_together)
+
+
+def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+
+    [first, _second] = declare_saas_widgets(double, 2)
+    onboard(db, 2, 1, turnstile_hostname_limit("free") - 2)  # widget 0: the fallback and 13 salons, one slot left
+    _racing(monkeypatch, 2)
+
+    def add(n: int) -> int | None:
+        with sdk(double)() as client:
+            own = remote_database(ACCOUNT, DATABASE, client=client, stack="staging")
+            add_tenant(own, client, zone(2), f"racer-{n}", f"www.racer-{n}.co.za")
+            return recorded(d1)[f"racer-{n}"]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        placed = list(pool.map(add, (1, 2)))
+
+    widgets = {w["sitekey"]: w for w in double.turnstile_widgets.values()}
+    listed = [widgets[str(first["sitekey"])]["domains"], widgets[str(_second["sitekey"])]["domains"]]
+    for n, index in zip((1, 2), placed, strict=True):
+        assert index is not None and f"www.racer-{n}.co.za" in listed[index], (n, index, listed)
+    assert sorted(placed) == [0, 1], "the loser of the last slot went on the second widget"
+
+
+def test_a_widget_deleted_outside_our_control_mid_add_is_refused_naming_pulumi_up_and_writes_nothing(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.tenants
+
+    declare_saas_widgets(double, 1)
+    real = ops.tenants.saas_widgets
+
+    def then_deleted(client: Cloudflare, saas: SaasZone) -> list[object]:
+        found = real(client, saas)
+        double.turnstile_widgets.clear()  # someone deletes it in the dashboard right after our read
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(ops.tenants, "saas_widgets", then_deleted)
+    with pytest.raises(TenantError, match=r"was deleted .* run `pulumi up`"):
+        add_tenant(db, db.client, zone(1), "gone", "www.gone.co.za")
+    assert "gone" not in recorded(d1)
+    assert not double.saas_zones[SAAS_ZONE].hostnames
