@@ -1046,8 +1046,9 @@ class CloudflareDouble:
 
     # --- Turnstile widgets, account-scoped -------------------------------------------------
     #
-    # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
-    # `sitekey:` exact, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
+    # `/accounts/{account}/challenges/widgets`: list (filter `name:` or `sitekey:`, each a
+    # "case-insensitive substring matching" as the API reference's List Turnstile Widgets says;
+    # page >= 1, per_page 5-1000, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
     # carry every field the SDK's `Widget` / `WidgetListResponse` require (the list leaves out the
     # secret, as the API does). What Cloudflare refuses is refused with 400; the real errors' codes
     # and wording are not documented, so only their kind (a 4xx the SDK raises as BadRequestError)
@@ -1105,7 +1106,7 @@ class CloudflareDouble:
             return 400, _error(10400, f"invalid filter {wanted!r}: expected name:<value> or sitekey:<value>")
         matching = [w for _key, w in sorted(self.turnstile_widgets.items())
                     if not value or (field_name == "name" and value.lower() in w["name"].lower())
-                    or (field_name == "sitekey" and w["sitekey"] == value)]
+                    or (field_name == "sitekey" and value.lower() in w["sitekey"].lower())]
         items = [{k: v for k, v in w.items() if k != "secret"} for w in matching[(page - 1) * per_page:
                                                                                  page * per_page]]
         return 200, {"success": True, "errors": [], "messages": [], "result": items,
@@ -1122,8 +1123,11 @@ class CloudflareDouble:
         if any(not _WIDGET_HOSTNAME.fullmatch(d) for d in domains):
             return 400, _error(10400, "domains: fully qualified hostnames only (no wildcards, schemes, ports or "
                                       "paths)")
-        if mode not in self.WIDGET_MODES or not isinstance(name, str) or not name:
-            return 400, _error(10400, "mode (non-interactive, invisible or managed) and name are required")
+        # The API reference's Update a Turnstile Widget (developers.cloudflare.com/api/resources/
+        # turnstile/subresources/widgets/methods/update): name "maxLength254 minLength1".
+        if mode not in self.WIDGET_MODES or not isinstance(name, str) or not 1 <= len(name) <= 254:
+            return 400, _error(10400, "mode (non-interactive, invisible or managed) and a name of 1-254 characters "
+                                      "are required")
         if body.get("region", widget["region"]) != widget["region"]:
             return 400, _error(10400, "region cannot be changed after creation")
         # "Free users are entitled to a maximum of 15 hostnames per widget. Enterprise customers can

@@ -292,3 +292,21 @@ def test_a_widget_deleted_outside_our_control_mid_add_is_refused_naming_pulumi_u
         add_tenant(db, db.client, zone(1), "gone", "www.gone.co.za")
     assert "gone" not in recorded(d1)
     assert not double.saas_zones[SAAS_ZONE].hostnames
+
+
+def test_the_double_refuses_a_widget_name_over_254_characters_as_the_api_does(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=["www.a.co.za"],
+                                    mode="managed", name="n" * 254)
+    with pytest.raises(cloudflare.BadRequestError):
+        client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=["www.a.co.za"],
+                                        mode="managed", name="n" * 255)
+
+
+def test_the_doubles_sitekey_filter_matches_substrings_case_insensitively_as_the_api_does(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    sitekey = str(widget["sitekey"])
+    found = list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{sitekey[:8].lower()}"))
+    assert [w.sitekey for w in found] == [sitekey]
