@@ -1033,6 +1033,18 @@ class CloudflareDouble:
                 message = f"rule {index} is not a valid rate limiting rule because it needs an expression and a period"
                 errors.append(_ruleset_error(message, f"/rules/{index}")["errors"][0])
                 continue
+            # The schema's types (the SDK's BlockRuleRatelimit, cloudflare 5.9.0, from the OpenAPI
+            # document): period Required[int], mitigation_timeout int, characteristics
+            # Required[Sequence[str]]; a "60", a 60.5 or a true is no integer there.
+            typed = {"period": ratelimit.get("period"), "mitigation_timeout": ratelimit.get("mitigation_timeout", 0)}
+            wrong = [f for f, v in typed.items() if type(v) is not int]
+            characteristics = ratelimit.get("characteristics")
+            if not isinstance(characteristics, list) or not all(isinstance(c, str) for c in characteristics):
+                wrong.append("characteristics")
+            if wrong:
+                errors += [_ruleset_error(f"'{ratelimit.get(f)}' is not a valid value for {f}",
+                                          f"/rules/{index}/ratelimit/{f}")["errors"][0] for f in wrong]
+                continue
             specs.append(RateLimitRule(str(rule.get("ref") or index), str(rule["expression"]), str(rule.get("action")),
                                        int(ratelimit["period"]), int(ratelimit.get("mitigation_timeout", 0)),
                                        tuple(ratelimit.get("characteristics") or ())))
