@@ -1237,8 +1237,10 @@ class CloudflareDouble:
 
 
 # A hostname as the widget's domains take it: labels of letters, digits and hyphens (an IP address
-# fits too), nothing else; see "Turnstile widgets" above.
-_WIDGET_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+# fits too), nothing else; see "Turnstile widgets" above. At least two labels: "The hostname must be
+# fully qualified domain names (FQDNs): example.com or subdomain.example.com" (the same page), so a
+# bare `localhost` is refused.
+_WIDGET_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                               r"[A-Za-z0-9])?")
 
 

@@ -212,7 +212,8 @@ def test_the_double_takes_fifteen_hostnames_a_widget_by_default_as_the_free_plan
                                         name="form")
 
 
-@pytest.mark.parametrize("domains", [[], ["*.salon.co.za"], ["https://www.salon.co.za"], ["www.salon.co.za:443"],
+@pytest.mark.parametrize("domains", [[], ["localhost"], ["*.salon.co.za"], ["https://www.salon.co.za"],
+                                     ["www.salon.co.za:443"],
                                      ["www.salon.co.za/book"]])
 def test_the_double_refuses_no_hostname_a_wildcard_or_a_scheme_port_or_path(
         double: CloudflareDouble, client: Cloudflare, domains: list[str]) -> None:
