@@ -590,6 +590,14 @@ def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
         if found is None:
             checks.append(_refused(name, error, "Turnstile Sites Read (or Write) on the account", "booking:accountId"))
             continue
+        if widget.grows and len(found) > 1:
+            # `bookingctl tenants add` refuses to choose between them (ops/tenants.py saas_widgets).
+            checks.append(Check(name, False, f"{len(found)} widgets have this name ("
+                                + ", ".join(str(w.sitekey) for w in found) + "): `bookingctl tenants add` and "
+                                "`remove` refuse to choose one",
+                                "keep the one the stack declares (`pulumi stack output turnstileSaasSitekeys`) and "
+                                "delete the others", _TURNSTILE_SOURCE))
+            continue
         held = len(set(found[0].domains)) if found else 0
         count = max(declared, held) if widget.grows else declared
         seen = f"{count} hostname(s) of {limit} ({widget.plan} plan)" + (
