@@ -4,6 +4,7 @@ salon again after `pulumi up` updated a widget (a PUT of the whole widget with t
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from ops.targets import LocalDatabase, RemoteDatabase, remote_database
 from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
 from ops.turnstile_hooks import relist_saas_widget
 from tests.helpers import ACCOUNT, REPO
-from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
 from tests.helpers.migrations import folder_with
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
 
@@ -311,3 +312,37 @@ def test_the_doubles_sitekey_filter_matches_substrings_case_insensitively_as_the
     sitekey = str(widget["sitekey"])
     found = list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{sitekey[:8].lower()}"))
     assert [w.sitekey for w in found] == [sitekey]
+
+
+def _hook_ctx(double: CloudflareDouble) -> SaasWidgetContext:
+    return SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=WORKER,
+                             fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+
+
+def test_a_widget_read_answering_a_partial_list_never_leads_to_a_put_with_fewer_salons(
+        double: CloudflareDouble, db: RemoteDatabase) -> None:
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 5)
+    sitekey = str(widget["sitekey"])
+    before = list(double.turnstile_widgets[sitekey]["domains"])
+    partial = {**double.turnstile_widgets[sitekey], "domains": [FALLBACK, "www.salon-00.co.za"]}
+    double.inject(Fault("GET", rf"/challenges/widgets/{sitekey}$", status=200,
+                        body=json.dumps({"success": True, "errors": [], "messages": [], "result": partial}).encode()))
+    relist_saas_widget(_hook_ctx(double), 0, sitekey, log=lambda _: None)
+    assert set(before) <= set(double.turnstile_widgets[sitekey]["domains"])
+
+
+@pytest.mark.parametrize("failing", [("POST", r"/d1/database/[^/]+/query$"), ("GET", r"/challenges/widgets/[^/]+$")])
+def test_an_api_error_mid_hook_fails_naming_tenants_status_and_puts_nothing(
+        double: CloudflareDouble, db: RemoteDatabase, failing: tuple[str, str]) -> None:
+    from ops.turnstile_hooks import TurnstileHookError
+
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 3)
+    sitekey = str(widget["sitekey"])
+    double.turnstile_widgets[sitekey]["domains"] = [FALLBACK]  # the provider's PUT took them off
+    puts = len([1 for m, _p in double.requests if m == "PUT"])
+    double.inject(Fault(failing[0], failing[1], status=500, times=10))
+    with pytest.raises(TurnstileHookError, match=r"tenants status --stack staging"):
+        relist_saas_widget(_hook_ctx(double), 0, sitekey, log=lambda _: None)
+    assert len([1 for m, _p in double.requests if m == "PUT"]) == puts
