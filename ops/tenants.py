@@ -225,10 +225,24 @@ def has_widget_column(db: Database) -> bool:
     return bool(rows) and "turnstile_widget" in str(rows[0].get("sql") or "")
 
 
+# What widget_of answers for a row naming no valid widget (text, a fraction, a negative number):
+# no widget's index, so the salon is on none (`status` reports it, the relist hook skips it).
+NO_WIDGET = -1
+
+
 def widget_of(row: Mapping[str, Any]) -> int:
-    """The SaaS widget a tenant row names; a row from before there were several widgets: the first."""
+    """The SaaS widget a tenant row names; a row from before there were several widgets: the first;
+    a value that is no widget index (someone's hand edit): NO_WIDGET."""
     value = row.get("turnstile_widget")
-    return int(value) if value is not None and str(value).strip() != "" else 0
+    if value is None or str(value).strip() == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return NO_WIDGET
+    try:
+        number = float(value)
+    except ValueError:
+        return NO_WIDGET
+    return int(number) if number.is_integer() and number >= 0 else NO_WIDGET
 
 
 def list_tenants(db: Database, served: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -714,7 +728,7 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
         # Each salon must be on the widget its row names: the Worker verifies with that one's secret.
         listed_on = [turnstile_domains(w.domains) for w in saas_widgets(client, zone)]
         widget_by_host = {normalize(str(r["hostname"])): widget_of(r) for r in rows if r.get("hostname")}
-        missing = tuple(h for h in sorted(saas_rows) if widget_by_host[h] >= len(listed_on)
+        missing = tuple(h for h in sorted(saas_rows) if not 0 <= widget_by_host[h] < len(listed_on)
                         or not turnstile_covers(listed_on[widget_by_host[h]], h))
     return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states),
                         turnstile_widget=zone.turnstile_widget, not_on_widget=missing)

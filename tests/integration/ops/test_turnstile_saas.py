@@ -346,3 +346,15 @@ def test_an_api_error_mid_hook_fails_naming_tenants_status_and_puts_nothing(
     with pytest.raises(TurnstileHookError, match=r"tenants status --stack staging"):
         relist_saas_widget(_hook_ctx(double), 0, sitekey, log=lambda _: None)
     assert len([1 for m, _p in double.requests if m == "PUT"]) == puts
+
+
+@pytest.mark.parametrize("value", ["-1", "'one'", "1.5"])
+def test_a_row_naming_no_valid_widget_is_reported_off_its_widget_not_a_crash_or_another_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, value: str) -> None:
+    declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 2)
+    conn = sqlite3.connect(d1.path)
+    conn.execute(f"UPDATE tenants SET turnstile_widget = {value} WHERE slug = 'salon-01'")
+    conn.commit()
+    conn.close()
+    assert status(db, db.client, zone(2)).not_on_widget == ("www.salon-01.co.za",)
