@@ -304,6 +304,14 @@ class TurnstileConfig(BaseModel):
     plan: TurnstilePlan = "free"
     saas_widgets: int = Field(default=1, ge=1, le=TURNSTILE_WIDGETS_PER_ACCOUNT)
 
+    @field_validator("saas_widgets", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        # pydantic reads `true` as 1: a count written as a boolean is a slip, not one widget.
+        if isinstance(value, bool):
+            raise ValueError(f"a number of widgets from 1 to {TURNSTILE_WIDGETS_PER_ACCOUNT}, not a boolean")
+        return value
+
 
 class StackConfig(BaseModel):
     """Everything the program needs to know about one environment, validated."""
@@ -763,6 +771,22 @@ def zone_plan_problems(cfg: StackConfig, source: str) -> list[ConfigProblem]:
         for zone in cfg.zones:
             problems += _rate_limit_problems(cfg, zone, source)
     declared = {z.zone_id for z in cfg.zones} if cfg.owns_zone_rulesets else set()
+    owner: dict[str, str] = {}
+    for zone_id, ruleset_id in cfg.rate_limits.existing_ruleset_ids.items():
+        key = f"rateLimits.existingRulesetIds.{zone_id}"
+        # A ruleset lives in one zone (its import id is zones/<zone_id>/<ruleset_id>), and ids are
+        # unique: one id under two zones, or a zone's own id, is a copy-paste slip that would import
+        # the wrong thing or fail the import.
+        if ruleset_id in owner:
+            problems.append(ConfigProblem(key, f"ruleset {ruleset_id}, already given for zone {owner[ruleset_id]}",
+                                          f"the id of zone {zone_id}'s own http_ratelimit entry point (a ruleset "
+                                          f"belongs to one zone; zone {owner[ruleset_id]} has it)",
+                                          "run `bookingctl doctor --stack S`, which names each zone's entry point"))
+        elif ruleset_id in {z for z, _p, _k in cfg.plan_keys()}:
+            problems.append(ConfigProblem(key, f"{ruleset_id}, a zone id of this stack, not a ruleset id",
+                                          "the id of the zone's http_ratelimit entry point ruleset",
+                                          "run `bookingctl doctor --stack S`, which names each zone's entry point"))
+        owner.setdefault(ruleset_id, zone_id)
     for zone_id in cfg.rate_limits.existing_ruleset_ids:
         if zone_id not in declared:
             problems.append(ConfigProblem(

@@ -68,6 +68,10 @@ Metrics = Callable[[dt.datetime, dt.datetime, Sequence[str]], dict[str, Signals]
 # two in one bake are a pattern.
 PROBE_FAILURES_TO_ROLL_BACK = 2
 SMOKE_DEADLINE_SECONDS = 120.0
+# Monotonic minutes a bake may run past its own minutes and the analytics' delay (slow probe rounds,
+# slow reads) before it ends unjudged: a wall clock that stops or steps back, or an API that stalls,
+# must not keep the split serving forever.
+BAKE_DEADLINE_SLACK_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -260,15 +264,26 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
     waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0
     log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min, "
         f"judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
-    started = clock.wall()
+    started, started_at = clock.wall(), clock.now()
     bake_end = started + dt.timedelta(minutes=bake)
+    # The whole bake on the monotonic clock: past it the bake ends unjudged (rolled back).
+    deadline = started_at + 60.0 * (waited + BAKE_DEADLINE_SLACK_MINUTES)
     probes: list[bool] = []
     verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
     minute = 0
     while bake and verdict.action == "continue":
+        if clock.now() >= deadline:
+            verdict = Verdict("rollback", f"the bake's deadline passed ({waited + BAKE_DEADLINE_SLACK_MINUTES} min "
+                                          f"of monotonic time) before the analytics covered it (data until "
+                                          f"{report.minutes[-1].data_until if report.minutes else 'never'}): the "
+                                          "wall clock stopped or stepped back, or the API stalled", "probes")
+            break
         minute += 1
         clock.sleep(60.0)
-        until = min(clock.wall() - delay, bake_end)
+        # The window's end never runs ahead of the time that really passed (monotonic): a wall clock
+        # that jumps forward must not make the bake look covered before its data can exist.
+        passed = dt.timedelta(seconds=clock.now() - started_at)
+        until = min(clock.wall() - delay, started + passed - delay, bake_end)
         covered = until >= bake_end
         # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
         seen = read(started, until, [new_version, stable_version]) if until > started else None

@@ -14,6 +14,7 @@ expectations come from published sources named next to each one; the limits them
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -171,16 +172,31 @@ def _api_text(exc: Exception) -> str:
     return str(exc)
 
 
+# The last read `_read` sent: what `run` names when an answer turns out not to have the shape
+# the SDK's model describes (the SDK hands back whatever JSON came, unvalidated).
+_last_read: contextvars.ContextVar[str] = contextvars.ContextVar("doctor_last_read", default="the Cloudflare API")
+
+
+def _unreadable(what: str, exc: Exception) -> DoctorInputError:
+    return DoctorInputError(f"Cloudflare's answer to {what} could not be read ({type(exc).__name__}: {exc}); no "
+                            "check can be judged on it (a proxy error page, an incident): run `bookingctl doctor` "
+                            "again later")
+
+
 def _read(call: Callable[[], Any], what: str) -> tuple[Any, Exception | None]:
     """(result, None), or (None, the API's 4xx) for a refused read; an unreachable API raises.
 
-    A timeout, a dropped connection, a 429 or a 5xx after the SDK's retries means the account could
-    not be read at all: no check can be judged on that, so the whole run stops with exit 2.
+    A timeout, a dropped connection, a 429 or a 5xx after the SDK's retries, or an answer that is
+    not the JSON the SDK expects, means the account could not be read: no check can be judged on
+    that, so the whole run stops with exit 2.
     """
     import cloudflare
 
+    _last_read.set(what)
     try:
         return call(), None
+    except (cloudflare.APIResponseValidationError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise _unreadable(what, exc) from exc
     except cloudflare.APIConnectionError as exc:  # includes timeouts
         raise DoctorInputError(f"cannot reach the Cloudflare API for {what}: {exc}; check the network (and "
                                "CLOUDFLARE_BASE_URL, if set) and run `bookingctl doctor` again") from exc
@@ -574,6 +590,14 @@ def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
         if found is None:
             checks.append(_refused(name, error, "Turnstile Sites Read (or Write) on the account", "booking:accountId"))
             continue
+        if widget.grows and len(found) > 1:
+            # `bookingctl tenants add` refuses to choose between them (ops/tenants.py saas_widgets).
+            checks.append(Check(name, False, f"{len(found)} widgets have this name ("
+                                + ", ".join(str(w.sitekey) for w in found) + "): `bookingctl tenants add` and "
+                                "`remove` refuse to choose one",
+                                "keep the one the stack declares (`pulumi stack output turnstileSaasSitekeys`) and "
+                                "delete the others", _TURNSTILE_SOURCE))
+            continue
         held = len(set(found[0].domains)) if found else 0
         count = max(declared, held) if widget.grows else declared
         seen = f"{count} hostname(s) of {limit} ({widget.plan} plan)" + (
@@ -713,5 +737,10 @@ def run(client: Cloudflare, target: Target) -> Report:
     """Every check in order; raises DoctorInputError when the account cannot be read at all."""
     report = Report(target.stack)
     for check in CHECKS:
-        report.checks.extend(check(client, target))
+        try:
+            report.checks.extend(check(client, target))
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            # An answer of the wrong shape (a string or a list where the SDK's model has an object):
+            # unreadable, like a 5xx, never a check passed or failed on it.
+            raise _unreadable(_last_read.get(), exc) from exc
     return report

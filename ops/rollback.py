@@ -56,11 +56,22 @@ def deployments(client: Cloudflare, account_id: str, script: str) -> list[Deploy
     `{"result": {"items": ...}}` pagination, but the API answers `{"result": {"deployments": ...}}`,
     so iterating the page would silently yield nothing.
     """
+    import cloudflare
+    import pydantic
     from cloudflare.types.workers.scripts.deployment_list_response import DeploymentListResponse
 
     raw = client.workers.scripts.deployments.with_raw_response.list(script, account_id=account_id)
-    body = raw.http_response.json()
-    listed = DeploymentListResponse.model_validate(body.get("result") or {"deployments": []})
+    try:
+        body = raw.http_response.json()
+        result = body.get("result") if isinstance(body, dict) else body
+        # Anything but an object (or no result at all) is no list of deployments: read as "none",
+        # it would tell a rollback or the deployment-failed hook that no split serves.
+        if result is not None and not isinstance(result, dict):
+            raise ValueError(f"'result' is {type(result).__name__}, not an object with 'deployments'")
+        listed = DeploymentListResponse.model_validate(result or {"deployments": []})
+    except (ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
+        raise cloudflare.APIResponseValidationError(
+            raw.http_response, None, message=f"the deployments of {script} could not be read: {exc}") from exc
     return sorted(listed.deployments, key=lambda d: d.created_on, reverse=True)
 
 

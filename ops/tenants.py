@@ -22,8 +22,12 @@ before writing anything else, so a refusal (every widget full: the message names
 leaves nothing half done, and records that widget on the tenant row (`turnstile_widget`), where the
 Worker looks for the secret to verify the salon's tokens with. `remove` unlists it once the custom
 hostname is gone, and `status` reports active tenants' hostnames their widget does not list. A
-widget update is a PUT of the whole widget (read, then replaced): two `add`s at the same moment can
-lose one's hostname, which the next `status` reports and another `add` repairs.
+widget update is a PUT of the whole widget (read, then replaced), and the API offers no conditional
+update: two `add`s at the same moment can each erase the other's hostname. `add` therefore reads the
+widget back after its PUT and again once the row and custom hostname are written, placing the
+hostname again (on the next widget when the race took the last slot) and recording where; only a
+writer slower than that whole `add` can still erase it, which the next `status` reports and another
+`add` repairs.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
 
 # The API's largest page of custom hostnames: 1,000 salons are 20 reads.
 PAGE_SIZE = 50
+# How often `tenants add` places a salon's hostname on a SaaS widget again after another writer's
+# PUT took it off (each PUT replaces the widget's whole domain list).
+PLACEMENT_ATTEMPTS = 5
 # Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
 # filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
 # document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
@@ -218,10 +225,24 @@ def has_widget_column(db: Database) -> bool:
     return bool(rows) and "turnstile_widget" in str(rows[0].get("sql") or "")
 
 
+# What widget_of answers for a row naming no valid widget (text, a fraction, a negative number):
+# no widget's index, so the salon is on none (`status` reports it, the relist hook skips it).
+NO_WIDGET = -1
+
+
 def widget_of(row: Mapping[str, Any]) -> int:
-    """The SaaS widget a tenant row names; a row from before there were several widgets: the first."""
+    """The SaaS widget a tenant row names; a row from before there were several widgets: the first;
+    a value that is no widget index (someone's hand edit): NO_WIDGET."""
     value = row.get("turnstile_widget")
-    return int(value) if value is not None and str(value).strip() != "" else 0
+    if value is None or str(value).strip() == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return NO_WIDGET
+    try:
+        number = float(value)
+    except ValueError:
+        return NO_WIDGET
+    return int(number) if number.is_integer() and number >= 0 else NO_WIDGET
 
 
 def list_tenants(db: Database, served: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -467,21 +488,41 @@ def _list_on_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> int:
     import cloudflare
 
     assert zone.account_id is not None
-    widgets = saas_widgets(client, zone)
-    for index, widget in enumerate(widgets):
-        if turnstile_covers(list(widget.domains), hostname):
-            return index
     limit = turnstile_hostname_limit(zone.turnstile_plan)
-    refused: list[str] = []
-    for index, widget in enumerate(widgets):
-        if len(widget.domains) >= limit:
-            continue
-        try:
-            put_widget_domains(client, zone.account_id, widget, [*widget.domains, hostname])
-        except (cloudflare.BadRequestError, cloudflare.UnprocessableEntityError) as exc:
-            refused.append(f"{widget.name} ({len(widget.domains)} hostnames): {_api_message(exc)}")
-            continue
-        return index
+    # A PUT replaces the widget's domains with what this run read: another `add` (or the dashboard)
+    # writing between the read and the PUT loses one of the two hostnames. So each PUT is read back,
+    # and a hostname another writer's PUT took off is placed again from a fresh read (on the next
+    # widget with room when the race took the last slot).
+    for _attempt in range(PLACEMENT_ATTEMPTS):
+        widgets = saas_widgets(client, zone)
+        for index, widget in enumerate(widgets):
+            if turnstile_covers(list(widget.domains), hostname):
+                return index
+        refused: list[str] = []
+        placed: tuple[int, str] | None = None  # (index, sitekey) of the widget the PUT went to
+        for index, widget in enumerate(widgets):
+            if len(widget.domains) >= limit:
+                continue
+            try:
+                put_widget_domains(client, zone.account_id, widget, [*widget.domains, hostname])
+            except (cloudflare.BadRequestError, cloudflare.UnprocessableEntityError) as exc:
+                refused.append(f"{widget.name} ({len(widget.domains)} hostnames): {_api_message(exc)}")
+                continue
+            except cloudflare.NotFoundError as exc:
+                raise TenantError(f"SaaS Turnstile widget {widget.name} ({widget.sitekey}) was deleted while "
+                                  f"{hostname} was being listed on it ({_api_message(exc)}): run `pulumi up`, which "
+                                  "declares it again, then this `tenants add` again. Nothing was written") from exc
+            placed = index, widget.sitekey
+            break
+        if placed is None:
+            break  # no widget took it: refused below
+        if _lists(client, zone.account_id, placed[1], hostname):
+            return placed[0]
+    else:
+        raise TenantError(f"{hostname} was taken off its SaaS Turnstile widget by another writer's update "
+                          f"{PLACEMENT_ATTEMPTS} times in a row (concurrent `tenants add`s, or the dashboard): run "
+                          "this `tenants add` again when they are done. Nothing was written (no tenant row, no custom "
+                          "hostname)")
     more = (f"raise booking:turnstile.saasWidgets (now {zone.turnstile_widgets}) in the stack file and run `pulumi "
             "up`, which declares the new widget, then run this `tenants add` again"
             if zone.turnstile_widgets < TURNSTILE_WIDGETS_PER_ACCOUNT else
@@ -493,6 +534,12 @@ def _list_on_widget(client: Cloudflare, zone: SaasZone, hostname: str) -> int:
            "plan (booking:turnstile.plan)")
     raise TenantError(f"no SaaS Turnstile widget has room for {hostname}: {why}; {more}. Nothing was written (no "
                       "tenant row, no custom hostname)")
+
+
+def _lists(client: Cloudflare, account_id: str, sitekey: str, hostname: str) -> bool:
+    """Whether the widget with `sitekey` lists `hostname` now (read back after a PUT)."""
+    widget = client.turnstile.widgets.get(sitekey, account_id=account_id)
+    return widget is not None and turnstile_covers(list(widget.domains), hostname)
 
 
 def _unlist_from_widgets(client: Cloudflare, zone: SaasZone, hostname: str) -> None:
@@ -612,6 +659,13 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
     found: CustomHostname = existing if existing is not None else _create(client, zone, hostname)
     if existing is not None and existing.ssl is not None and existing.ssl.status in BLOCKED_SSL:
         found = _revalidate(client, zone, existing)
+    if widget is not None:
+        # Once more, seconds after the PUT: another `add` that read the widget before it and wrote
+        # after its read-back has taken this hostname off; place it again and record where it is.
+        again = _list_on_widget(client, zone, hostname)
+        if again != widget:
+            _write(db, "UPDATE tenants SET turnstile_widget = ? WHERE slug = ?", [again, slug],
+                   lambda: False, f"recording tenant {slug}'s Turnstile widget")
     state = hostname_state(found, slug, zone)
     return Onboarding(slug, hostname, row_created, existing is None, state, publish_records(found, hostname, zone))
 
@@ -674,7 +728,7 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
         # Each salon must be on the widget its row names: the Worker verifies with that one's secret.
         listed_on = [turnstile_domains(w.domains) for w in saas_widgets(client, zone)]
         widget_by_host = {normalize(str(r["hostname"])): widget_of(r) for r in rows if r.get("hostname")}
-        missing = tuple(h for h in sorted(saas_rows) if widget_by_host[h] >= len(listed_on)
+        missing = tuple(h for h in sorted(saas_rows) if not 0 <= widget_by_host[h] < len(listed_on)
                         or not turnstile_covers(listed_on[widget_by_host[h]], h))
     return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states),
                         turnstile_widget=zone.turnstile_widget, not_on_widget=missing)

@@ -74,8 +74,17 @@ def relist_saas_widget(ctx: SaasWidgetContext, index: int, sitekey: str, *, crea
                                      f"after its update ({exc}); until they are listed their bookings fail the bot "
                                      f"check: run `bookingctl tenants status --stack {ctx.stack}` and `tenants "
                                      "add` for each salon it names") from exc
-        salons = salons_on(db, ctx, index)
-        widget = client.turnstile.widgets.get(sitekey, account_id=ctx.account_id)
+        import cloudflare
+
+        try:
+            salons = salons_on(db, ctx, index)
+            widget = client.turnstile.widgets.get(sitekey, account_id=ctx.account_id)
+        except cloudflare.APIError as exc:
+            # Nothing was sent: the salons stay off the widget until they are listed again.
+            raise TurnstileHookError(f"cannot read the salons of SaaS Turnstile widget {name}, or the widget, to list "
+                                     f"them again after its update ({exc}); until they are listed their bookings "
+                                     f"fail the bot check: run `bookingctl tenants status --stack {ctx.stack}` and "
+                                     "`tenants add` for each salon it names") from exc
         if widget is None:
             raise TurnstileHookError(f"Cloudflare returned no widget for sitekey {sitekey} ({name})")
         listed = turnstile_domains(widget.domains)

@@ -32,6 +32,7 @@ from booking_shared.limits import (
     RateLimitRule,
     TurnstilePlan,
     ZonePlan,
+    allowed_periods,
     one_of,
     rate_limit_problems,
 )
@@ -308,14 +309,35 @@ def check_rate_limits_fit_plans(args: StackValidationArgs, report: Report) -> No
         zone = get(ruleset.props, "zoneId")
         plan, key = plans.get(zone, ("free", "zonePlan")) if isinstance(zone, str) else ("free", "zonePlan")
         rules = [r for r in get(ruleset.props, "rules") or [] if isinstance(r, Mapping)]
-        specs = [RateLimitRule(str(r.get("ref") or index), str(r.get("expression") or ""), str(r.get("action")),
-                               int(get(r, "ratelimit", "period") or 0),
-                               int(get(r, "ratelimit", "mitigationTimeout") or 0),
-                               tuple(str(c) for c in get(r, "ratelimit", "characteristics") or ()))
-                 for index, r in enumerate(rules)]
         where = f"zone {zone} (booking:{key} {plan})"
         upgrade = f"upgrade the zone's plan and set booking:{key} to it"
+        # The API's schema types period and mitigation_timeout as integers: "60", 60.5 or true is
+        # refused whatever the plan (reported here once, never rounded into a value that passes).
+        # The pack receives every number as a float (protobuf Struct), so a whole float is an integer.
+        untyped: set[tuple[int, str]] = set()
+        specs = []
+        for index, r in enumerate(rules):
+            ref = str(r.get("ref") or index)
+            numbers: dict[str, int] = {}
+            for field, prop in (("period", "period"), ("mitigation_timeout", "mitigationTimeout")):
+                value = get(r, "ratelimit", prop)
+                if value is None or type(value) is int or (type(value) is float and value.is_integer()):
+                    numbers[field] = int(value or 0)
+                    continue
+                untyped.add((index, field))
+                numbers[field] = 0
+                report(message(f"Rule {ref!r} in {where} has {field} {value!r}, which is no whole number of seconds.",
+                               "Cloudflare refuses the ruleset (its rules are written together), so `pulumi up` "
+                               "fails at this zone and none of its rate limits apply",
+                               f"set booking:rateLimits.{ref.removeprefix('booking_').removesuffix('_rate_limit')}."
+                               f"{prop} to one of {', '.join(str(v) for v in allowed_periods(plan))}"
+                               if field == "period" else "write it as a whole number of seconds"), ruleset.urn)
+            specs.append(RateLimitRule(ref, str(r.get("expression") or ""), str(r.get("action")), numbers["period"],
+                                       numbers["mitigation_timeout"],
+                                       tuple(str(c) for c in get(r, "ratelimit", "characteristics") or ())))
         for problem in rate_limit_problems(plan, specs):
+            if (problem.index, problem.field) in untyped:
+                continue
             if problem.rule is None:
                 what = f"The http_ratelimit entry point of {where} has {problem.found}; {problem.allowed}."
                 fix = (f"if booking:{key} understates the zone's plan, correct it; else {upgrade}, or declare "

@@ -65,6 +65,8 @@ class Fault:
     # Sent as `retry-after-ms` with an injected error, which the SDK obeys instead of its exponential
     # backoff: storms exhaust the SDK's retries in milliseconds, so the tests stay fast.
     retry_after_ms: int = 5
+    # Answer these bytes (with `status`, as application/json) instead: an API answering garbage.
+    body: bytes | None = None
 
 
 @dataclass
@@ -528,6 +530,13 @@ class CloudflareDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _send_raw(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -562,6 +571,8 @@ class CloudflareDouble:
                 if fault is not None:
                     if fault.delay:
                         time.sleep(fault.delay)
+                    if fault.body is not None:
+                        return self._send_raw(fault.status, fault.body)
                     if fault.status == 0:  # the connection drops before anything is done
                         self.close_connection = True
                         self.connection.shutdown(2)
@@ -1051,6 +1062,18 @@ class CloudflareDouble:
                 message = f"rule {index} is not a valid rate limiting rule because it needs an expression and a period"
                 errors.append(_ruleset_error(message, f"/rules/{index}")["errors"][0])
                 continue
+            # The schema's types (the SDK's BlockRuleRatelimit, cloudflare 5.9.0, from the OpenAPI
+            # document): period Required[int], mitigation_timeout int, characteristics
+            # Required[Sequence[str]]; a "60", a 60.5 or a true is no integer there.
+            typed = {"period": ratelimit.get("period"), "mitigation_timeout": ratelimit.get("mitigation_timeout", 0)}
+            wrong = [f for f, v in typed.items() if type(v) is not int]
+            characteristics = ratelimit.get("characteristics")
+            if not isinstance(characteristics, list) or not all(isinstance(c, str) for c in characteristics):
+                wrong.append("characteristics")
+            if wrong:
+                errors += [_ruleset_error(f"'{ratelimit.get(f)}' is not a valid value for {f}",
+                                          f"/rules/{index}/ratelimit/{f}")["errors"][0] for f in wrong]
+                continue
             specs.append(RateLimitRule(str(rule.get("ref") or index), str(rule["expression"]), str(rule.get("action")),
                                        int(ratelimit["period"]), int(ratelimit.get("mitigation_timeout", 0)),
                                        tuple(ratelimit.get("characteristics") or ())))
@@ -1064,8 +1087,9 @@ class CloudflareDouble:
 
     # --- Turnstile widgets, account-scoped -------------------------------------------------
     #
-    # `/accounts/{account}/challenges/widgets`: list (filter `name:` case-insensitive substring or
-    # `sitekey:` exact, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
+    # `/accounts/{account}/challenges/widgets`: list (filter `name:` or `sitekey:`, each a
+    # "case-insensitive substring matching" as the API reference's List Turnstile Widgets says;
+    # page >= 1, per_page 5-1000, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
     # carry every field the SDK's `Widget` / `WidgetListResponse` require (the list leaves out the
     # secret, as the API does). What Cloudflare refuses is refused with 400; the real errors' codes
     # and wording are not documented, so only their kind (a 4xx the SDK raises as BadRequestError)
@@ -1123,7 +1147,7 @@ class CloudflareDouble:
             return 400, _error(10400, f"invalid filter {wanted!r}: expected name:<value> or sitekey:<value>")
         matching = [w for _key, w in sorted(self.turnstile_widgets.items())
                     if not value or (field_name == "name" and value.lower() in w["name"].lower())
-                    or (field_name == "sitekey" and w["sitekey"] == value)]
+                    or (field_name == "sitekey" and value.lower() in w["sitekey"].lower())]
         items = [{k: v for k, v in w.items() if k != "secret"} for w in matching[(page - 1) * per_page:
                                                                                  page * per_page]]
         return 200, {"success": True, "errors": [], "messages": [], "result": items,
@@ -1140,8 +1164,11 @@ class CloudflareDouble:
         if any(not _WIDGET_HOSTNAME.fullmatch(d) for d in domains):
             return 400, _error(10400, "domains: fully qualified hostnames only (no wildcards, schemes, ports or "
                                       "paths)")
-        if mode not in self.WIDGET_MODES or not isinstance(name, str) or not name:
-            return 400, _error(10400, "mode (non-interactive, invisible or managed) and name are required")
+        # The API reference's Update a Turnstile Widget (developers.cloudflare.com/api/resources/
+        # turnstile/subresources/widgets/methods/update): name "maxLength254 minLength1".
+        if mode not in self.WIDGET_MODES or not isinstance(name, str) or not 1 <= len(name) <= 254:
+            return 400, _error(10400, "mode (non-interactive, invisible or managed) and a name of 1-254 characters "
+                                      "are required")
         if body.get("region", widget["region"]) != widget["region"]:
             return 400, _error(10400, "region cannot be changed after creation")
         # "Free users are entitled to a maximum of 15 hostnames per widget. Enterprise customers can
@@ -1239,8 +1266,10 @@ class CloudflareDouble:
 
 
 # A hostname as the widget's domains take it: labels of letters, digits and hyphens (an IP address
-# fits too), nothing else; see "Turnstile widgets" above.
-_WIDGET_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+# fits too), nothing else; see "Turnstile widgets" above. At least two labels: "The hostname must be
+# fully qualified domain names (FQDNs): example.com or subdomain.example.com" (the same page), so a
+# bare `localhost` is refused.
+_WIDGET_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                               r"[A-Za-z0-9])?")
 
 

@@ -122,3 +122,21 @@ def test_a_free_zone_holds_one_path_only_rule_of_ten_seconds(double: CloudflareD
 def test_an_unknown_zone_is_not_found(client: Cloudflare) -> None:
     with pytest.raises(cloudflare.NotFoundError):
         client.zones.get(zone_id=ZONE)
+
+
+@pytest.mark.parametrize("ratelimit", [
+    {"characteristics": ["cf.colo.id", "ip.src"], "period": "60", "requests_per_period": 5, "mitigation_timeout": 600},
+    {"characteristics": ["cf.colo.id", "ip.src"], "period": 60.5, "requests_per_period": 5, "mitigation_timeout": 600},
+    {"characteristics": ["cf.colo.id", "ip.src"], "period": 60, "requests_per_period": 5, "mitigation_timeout": "600"},
+    {"characteristics": ["cf.colo.id", "ip.src"], "period": True, "requests_per_period": 5},
+    {"characteristics": "cf.colo.id ip.src", "period": 60, "requests_per_period": 5, "mitigation_timeout": 600},
+])
+def test_a_period_or_timeout_that_is_no_integer_or_characteristics_that_are_no_list_are_refused(
+        double: CloudflareDouble, client: Cloudflare, ratelimit: dict[str, Any]) -> None:
+    """The schema's ratelimit object (the SDK's BlockRuleRatelimit, cloudflare 5.9.0): characteristics
+    Required[Sequence[str]], period Required[int], mitigation_timeout int."""
+    double.add_zone(ZONE, plan="business")
+    [rule] = rules(1, hosts=["www.instylehairboutique.co.za"])
+    with pytest.raises(cloudflare.BadRequestError):
+        create(client, [{**rule, "ratelimit": ratelimit}])
+    assert double.zones[ZONE].entry_point("http_ratelimit") is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,12 @@ from cloudflare import Cloudflare
 from booking_shared.deploy import DeployContext
 from booking_shared.rollout import RolloutSettings, quarantine_key
 from ops import quarantine
+from ops.canary import BAKE_DEADLINE_SLACK_MINUTES
 from ops.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
+from ops.verify import Clock
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
-from tests.helpers.clock import FakeClock
+from tests.helpers.clock import EPOCH, FakeClock
 from tests.helpers.http_site import PinnedVersion, Site, serving
 
 WORKER = "appointmentbooking-api-staging"
@@ -268,3 +270,41 @@ def test_unreadable_quarantine_records_stop_the_release_before_anything_changes(
         release.run()
     asked = [path for _, path in release.double.requests[before:]]
     assert not any("time_travel" in p or "deployments" in p for p in asked)
+
+
+class _StuckWall:
+    """A FakeClock whose wall clock stops (or jumps) while its monotonic time runs on; a sleep past
+    `limit` seconds fails the test instead of hanging it (a bake that never ends)."""
+
+    def __init__(self, fake: FakeClock, wall: Callable[[float], dt.datetime], limit: float = 3600) -> None:
+        self.fake, self.wall_at, self.limit = fake, wall, limit
+
+    def sleep(self, seconds: float) -> None:
+        if self.fake.t + seconds > self.limit:
+            raise AssertionError(f"the bake was still running after {self.limit / 3600:g} h of monotonic time")
+        self.fake.sleep(seconds)
+
+    def clock(self) -> Clock:
+        return Clock(now=self.fake.now, sleep=self.sleep, wall=lambda: self.wall_at(self.fake.t))
+
+
+def test_a_wall_clock_that_stops_cannot_bake_forever_the_monotonic_deadline_rolls_back(release: Release) -> None:
+    stuck = _StuckWall(release.clock, lambda _t: EPOCH)  # NTP stepped it, a VM paused: it never reaches the bake's end
+    release.ctx = dataclasses.replace(release.ctx, clock=stuck.clock())
+    with pytest.raises(DeployHookError, match=r"canary .* deadline"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+    # The whole bake: 10 minutes, 3 for the analytics' delay, and the deadline's slack.
+    assert sum(s for s in release.clock.sleeps if s == 60.0) <= (10 + 3 + BAKE_DEADLINE_SLACK_MINUTES) * 60
+
+
+def test_a_wall_clock_that_jumps_ahead_does_not_end_the_bake_before_its_minutes_have_passed(
+        release: Release) -> None:
+    # One minute in, the wall clock leaps a day ahead: the bake's window must not count as covered.
+    jumped = _StuckWall(release.clock, lambda t: EPOCH + dt.timedelta(seconds=t) + (
+        dt.timedelta(days=1) if t >= 60 else dt.timedelta()))
+    release.ctx = dataclasses.replace(release.ctx, clock=jumped.clock())
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.005)
+    report = release.run()
+    assert report is not None and report["outcome"] == "promoted"
+    assert sum(s for s in release.clock.sleeps if s == 60.0) == (10 + 3) * 60

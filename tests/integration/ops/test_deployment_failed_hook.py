@@ -149,3 +149,45 @@ def test_when_the_abort_fails_too_the_update_fails_naming_both_and_the_command(r
     message = str(stopped.value)
     assert str(failed.value) in message and "bookingctl release abort --stack staging" in message
     assert release.script.shares() == {release.stable: 90.0, release.new: 10.0}
+
+
+@pytest.mark.parametrize("garbage", [b"<html>502 Bad Gateway</html>", b'{"success": true, "result": []}',
+                                     b'{"success": true, "result": {"deployments": [{"id": 7}]}}'])
+def test_an_unreadable_deployments_list_fails_the_update_naming_the_abort_command(
+        release: Release, garbage: bytes) -> None:
+    release.promote()
+    release.double.inject(Fault("POST", DEPLOYMENTS, status=500))
+    with pytest.raises(cloudflare.InternalServerError) as failed:
+        release.provider_create()
+    release.double.inject(Fault("GET", DEPLOYMENTS, status=200, body=garbage, times=5))
+
+    with pytest.raises(DeployHookError) as stopped:
+        release.on_error("create", [str(failed.value)])
+
+    message = str(stopped.value)
+    assert str(failed.value) in message and "bookingctl release abort --stack staging" in message
+    assert release.script.shares() == {release.stable: 90.0, release.new: 10.0}
+
+
+def test_an_empty_deployments_list_moves_nothing(release: Release) -> None:
+    release.promote()
+    posts = len([p for m, p in release.double.requests if m == "POST"])
+    release.double.inject(Fault("GET", DEPLOYMENTS, status=200, body=b'{"success": true, "errors": [], '
+                                b'"messages": [], "result": {"deployments": []}}'))
+
+    assert release.on_error("create", ["500 Internal Server Error"]) is False
+
+    assert len([p for m, p in release.double.requests if m == "POST"]) == posts
+    assert any("nothing serves, no split to undo" in line for line in release.lines)
+
+
+def test_a_split_already_gone_is_left_as_it_is(release: Release, client: Cloudflare) -> None:
+    release.promote()
+    client.workers.scripts.deployments.create(WORKER, account_id=ACCOUNT, strategy="percentage",
+                                              versions=[{"version_id": release.stable, "percentage": 100}])
+    posts = len([p for m, p in release.double.requests if m == "POST"])
+
+    assert release.on_error("create", ["500 Internal Server Error"]) is False
+
+    assert len([p for m, p in release.double.requests if m == "POST"]) == posts
+    assert release.script.shares() == {release.stable: 100.0}

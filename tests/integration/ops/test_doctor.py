@@ -222,3 +222,18 @@ def test_cloudflare_failing_every_retry_is_unreachable(account: CloudflareDouble
     with Cloudflare(api_token="test-token-not-a-real-secret", base_url=account.base_url, max_retries=2) as sdk, \
             pytest.raises(DoctorInputError, match="503"):
         run(sdk, target)
+
+
+def test_two_widgets_named_as_the_saas_widget_fail_as_tenants_add_would_refuse_them(
+        account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
+    copy = account.add_turnstile_widget(SAAS_WIDGET, [FALLBACK])  # a dashboard copy with the same name
+    found = check(run(client, target), f"Turnstile widget {SAAS_WIDGET!r}")
+    assert found.ok is False and str(copy["sitekey"]) in found.detail and "delete" in found.fix
+
+
+def test_a_saas_widget_listing_more_than_its_plan_allows_counts_what_the_account_holds(
+        account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
+    widget = next(w for w in account.turnstile_widgets.values() if w["name"] == SAAS_WIDGET)
+    widget["domains"] = [FALLBACK] + [f"salon{i}.example.co.za" for i in range(20)]  # outside our control
+    found = check(run(client, target), f"Turnstile widget {SAAS_WIDGET!r}")
+    assert found.ok is False and "21 hostname(s) of 15" in found.detail and "over the limit" in found.detail

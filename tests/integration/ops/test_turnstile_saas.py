@@ -4,6 +4,7 @@ salon again after `pulumi up` updated a widget (a PUT of the whole widget with t
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from ops.targets import LocalDatabase, RemoteDatabase, remote_database
 from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
 from ops.turnstile_hooks import relist_saas_widget
 from tests.helpers import ACCOUNT, REPO
-from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
 from tests.helpers.migrations import folder_with
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
 
@@ -212,7 +213,8 @@ def test_the_double_takes_fifteen_hostnames_a_widget_by_default_as_the_free_plan
                                         name="form")
 
 
-@pytest.mark.parametrize("domains", [[], ["*.salon.co.za"], ["https://www.salon.co.za"], ["www.salon.co.za:443"],
+@pytest.mark.parametrize("domains", [[], ["localhost"], ["*.salon.co.za"], ["https://www.salon.co.za"],
+                                     ["www.salon.co.za:443"],
                                      ["www.salon.co.za/book"]])
 def test_the_double_refuses_no_hostname_a_wildcard_or_a_scheme_port_or_path(
         double: CloudflareDouble, client: Cloudflare, domains: list[str]) -> None:
@@ -228,3 +230,131 @@ def test_the_double_refuses_a_twenty_first_widget_in_an_account(double: Cloudfla
         double.add_turnstile_widget(f"form-{i}", [f"www.s{i}.co.za"])
     with pytest.raises(ValueError, match="20 widgets"):
         double.add_turnstile_widget("form-20", ["www.s20.co.za"])
+
+
+def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
+    """Make `racers` concurrent `tenants add`s all read the widgets before any of them writes (the
+    worst interleaving of read-then-PUT), once each; later reads go through untouched."""
+    import threading
+
+    import ops.tenants
+
+    real = ops.tenants.saas_widgets
+    barrier = threading.Barrier(racers, timeout=30)
+    first = threading.local()
+
+    def read_together(client: Cloudflare, saas: SaasZone) -> list[object]:
+        found = real(client, saas)
+        if not getattr(first, "done", False):
+            first.done = True
+            barrier.wait()
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(ops.tenants, "saas_widgets", read_together)
+
+
+def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+
+    [first, _second] = declare_saas_widgets(double, 2)
+    onboard(db, 2, 1, turnstile_hostname_limit("free") - 2)  # widget 0: the fallback and 13 salons, one slot left
+    _racing(monkeypatch, 2)
+
+    def add(n: int) -> int | None:
+        with sdk(double)() as client:
+            own = remote_database(ACCOUNT, DATABASE, client=client, stack="staging")
+            add_tenant(own, client, zone(2), f"racer-{n}", f"www.racer-{n}.co.za")
+            return recorded(d1)[f"racer-{n}"]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        placed = list(pool.map(add, (1, 2)))
+
+    widgets = {w["sitekey"]: w for w in double.turnstile_widgets.values()}
+    listed = [widgets[str(first["sitekey"])]["domains"], widgets[str(_second["sitekey"])]["domains"]]
+    for n, index in zip((1, 2), placed, strict=True):
+        assert index is not None and f"www.racer-{n}.co.za" in listed[index], (n, index, listed)
+    assert sorted(placed) == [0, 1], "the loser of the last slot went on the second widget"
+
+
+def test_a_widget_deleted_outside_our_control_mid_add_is_refused_naming_pulumi_up_and_writes_nothing(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.tenants
+
+    declare_saas_widgets(double, 1)
+    real = ops.tenants.saas_widgets
+
+    def then_deleted(client: Cloudflare, saas: SaasZone) -> list[object]:
+        found = real(client, saas)
+        double.turnstile_widgets.clear()  # someone deletes it in the dashboard right after our read
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(ops.tenants, "saas_widgets", then_deleted)
+    with pytest.raises(TenantError, match=r"was deleted .* run `pulumi up`"):
+        add_tenant(db, db.client, zone(1), "gone", "www.gone.co.za")
+    assert "gone" not in recorded(d1)
+    assert not double.saas_zones[SAAS_ZONE].hostnames
+
+
+def test_the_double_refuses_a_widget_name_over_254_characters_as_the_api_does(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=["www.a.co.za"],
+                                    mode="managed", name="n" * 254)
+    with pytest.raises(cloudflare.BadRequestError):
+        client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=["www.a.co.za"],
+                                        mode="managed", name="n" * 255)
+
+
+def test_the_doubles_sitekey_filter_matches_substrings_case_insensitively_as_the_api_does(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    widget = double.add_turnstile_widget("form", ["www.a.co.za"])
+    sitekey = str(widget["sitekey"])
+    found = list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{sitekey[:8].lower()}"))
+    assert [w.sitekey for w in found] == [sitekey]
+
+
+def _hook_ctx(double: CloudflareDouble) -> SaasWidgetContext:
+    return SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=WORKER,
+                             fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+
+
+def test_a_widget_read_answering_a_partial_list_never_leads_to_a_put_with_fewer_salons(
+        double: CloudflareDouble, db: RemoteDatabase) -> None:
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 5)
+    sitekey = str(widget["sitekey"])
+    before = list(double.turnstile_widgets[sitekey]["domains"])
+    partial = {**double.turnstile_widgets[sitekey], "domains": [FALLBACK, "www.salon-00.co.za"]}
+    double.inject(Fault("GET", rf"/challenges/widgets/{sitekey}$", status=200,
+                        body=json.dumps({"success": True, "errors": [], "messages": [], "result": partial}).encode()))
+    relist_saas_widget(_hook_ctx(double), 0, sitekey, log=lambda _: None)
+    assert set(before) <= set(double.turnstile_widgets[sitekey]["domains"])
+
+
+@pytest.mark.parametrize("failing", [("POST", r"/d1/database/[^/]+/query$"), ("GET", r"/challenges/widgets/[^/]+$")])
+def test_an_api_error_mid_hook_fails_naming_tenants_status_and_puts_nothing(
+        double: CloudflareDouble, db: RemoteDatabase, failing: tuple[str, str]) -> None:
+    from ops.turnstile_hooks import TurnstileHookError
+
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 3)
+    sitekey = str(widget["sitekey"])
+    double.turnstile_widgets[sitekey]["domains"] = [FALLBACK]  # the provider's PUT took them off
+    puts = len([1 for m, _p in double.requests if m == "PUT"])
+    double.inject(Fault(failing[0], failing[1], status=500, times=10))
+    with pytest.raises(TurnstileHookError, match=r"tenants status --stack staging"):
+        relist_saas_widget(_hook_ctx(double), 0, sitekey, log=lambda _: None)
+    assert len([1 for m, _p in double.requests if m == "PUT"]) == puts
+
+
+@pytest.mark.parametrize("value", ["-1", "'one'", "1.5"])
+def test_a_row_naming_no_valid_widget_is_reported_off_its_widget_not_a_crash_or_another_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, value: str) -> None:
+    declare_saas_widgets(double, 2)
+    onboard(db, 2, 0, 2)
+    conn = sqlite3.connect(d1.path)
+    conn.execute(f"UPDATE tenants SET turnstile_widget = {value} WHERE slug = 'salon-01'")
+    conn.commit()
+    conn.close()
+    assert status(db, db.client, zone(2)).not_on_widget == ("www.salon-01.co.za",)

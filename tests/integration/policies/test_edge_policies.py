@@ -127,6 +127,15 @@ def test_throttling_with_block_on_business_is_a_violation_naming_the_rule(
     assert "booking:rateLimits.login.mitigationTimeout" in v.message
 
 
+@pytest.mark.parametrize("period", ["sixty", 60.5, "60"])
+def test_a_period_that_is_no_integer_is_a_violation_not_a_crash_or_a_rounded_pass(
+        prod_pack: PackProcess, production: Plan, period: object) -> None:
+    index = rule_index(production, "booking_login_rate_limit")
+    plan = changed(production, RULESET_NAME, ("rules", index, "ratelimit", "period"), period)
+    [v] = found(prod(prod_pack, plan), FITS_PLAN)
+    assert "booking_login_rate_limit" in v.message and "period" in v.message
+
+
 def test_staging_declares_no_entry_point_so_its_plan_is_not_at_stake(staging_pack: PackProcess, staging: Plan) -> None:
     assert not_applicable(gate(staging_pack, staging), FITS_PLAN)
 

@@ -153,3 +153,15 @@ def test_a_field_name_inside_a_string_is_not_a_field_the_rule_reads() -> None:
     rule = RateLimitRule("login", expression, "block", 10, 10, ("cf.colo.id", "ip.src"))
     assert rate_limit_problems("pro", [rule]) == []
     assert [p.found for p in rate_limit_problems("free", [rule])] == ["http.host (Host)"]
+
+
+def test_one_ruleset_id_given_for_two_zones_is_refused_a_ruleset_belongs_to_one_zone() -> None:
+    tenant = {"slug": "glamour", "hostname": "book.glamoursalon.co.za", "zoneId": SALON_ZONE, "zonePlan": "business"}
+    found = problems(tenants=[tenant], rateLimits={"existingRulesetIds": {MAIN: RULESET_ID, SALON_ZONE: RULESET_ID}})
+    [p] = [p for p in found if p.key.startswith("rateLimits.existingRulesetIds")]
+    assert p.key == f"rateLimits.existingRulesetIds.{SALON_ZONE}" and RULESET_ID in p.found and MAIN in p.allowed
+
+
+def test_a_zone_id_given_as_the_zones_own_ruleset_id_is_refused() -> None:
+    [p] = problems(rateLimits={"existingRulesetIds": {MAIN: MAIN}})
+    assert p.key == f"rateLimits.existingRulesetIds.{MAIN}" and "zone id" in p.found

@@ -86,3 +86,10 @@ def test_a_thousand_tenants_on_the_free_plan_are_refused_naming_the_widget_limit
 def test_a_thousand_tenants_on_turnstile_enterprise_fit_the_account() -> None:
     cfg = parse(tenants=tenants(1000), turnstile={"plan": "enterprise"})
     assert len(cfg.tenants) == 1000
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_saas_widget_count_is_refused_not_read_as_one_or_zero(value: bool) -> None:
+    saas = {"zoneId": "cd" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}
+    found = problems(saas=saas, turnstile={"saasWidgets": value})
+    assert [k for k, _found, _allowed in found] == ["turnstile.saasWidgets"]
