@@ -42,14 +42,18 @@ export async function health(env) {
   }
 }
 
+// Constants stay unexported: workerd takes every named export of the main module as an entrypoint
+// and refuses to start on a string one ("Incorrect type for map entry 'SITEKEY_PATH': the provided
+// value is not of type 'function or ExportedHandler'", wrangler 4.164 / workerd 1.20261117).
+//
 // The public write endpoints (booking_shared/edge.py keeps the same list for the edge rules).
-export const PUBLIC_WRITE_ENDPOINTS = {
+const PUBLIC_WRITE_ENDPOINTS = {
   login: "/api/auth/login",
   bookings: "/api/bookings",
   messages: "/api/messages",
   payments: "/api/payments/initialize",
 };
-export const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 // Per tenant (the hostname), endpoint and client: one salon's flood never uses up another's limit.
 export async function withinLimit(env, request, endpoint) {
@@ -60,7 +64,7 @@ export async function withinLimit(env, request, endpoint) {
   return success;
 }
 
-export const SITEKEY_PATH = "/api/turnstile/sitekey";
+const SITEKEY_PATH = "/api/turnstile/sitekey";
 
 // Widget n's binding: widget 0 keeps the plain name, widget n takes `_n` (booking_shared/turnstile.py).
 export function indexed(name, index) {
@@ -262,7 +266,7 @@ async function route(request, env) {
 // file descriptors. Every forwarded request carries HOP_HEADER, so one that arrives with it came
 // from this Worker: it is answered 502 at once, after one hop. In production a route's subrequest
 // to its own hostname goes to the origin, which ignores the header.
-export const HOP_HEADER = "x-booking-worker-hop";
+const HOP_HEADER = "x-booking-worker-hop";
 const NO_ORIGIN = "the booking UI has no origin but this Worker itself: bind PAGES_ORIGIN (the Pages " +
   "project's <project>.pages.dev), or run `wrangler dev --local-upstream HOST:PORT` (make dev does)";
 
