@@ -36,11 +36,12 @@ def dev(
     database file and commands to try, then waits.
     """
     from bookingctl import output
-    from ops.localdev import LocalDevError, origin, worker_dev
+    from ops.localdev import LocalDevError, origin, worker_dev, wrangler_bin
     from ops.seed import seed
     from ops.targets import LocalDatabase
 
     root = project_root(project_dir)
+    wrangler_bin(root)  # before anything starts: not installed is bad input, with the command that installs it
     folder = (state or root / ".wrangler" / "dev").resolve()
     if fresh and folder.exists():
         shutil.rmtree(folder)

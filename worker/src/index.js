@@ -42,9 +42,10 @@ export async function health(env) {
   }
 }
 
-// Constants stay unexported: workerd takes every named export of the main module as an entrypoint
-// and refuses to start on a string one ("Incorrect type for map entry 'SITEKEY_PATH': the provided
-// value is not of type 'function or ExportedHandler'", wrangler 4.164 / workerd 1.20261117).
+// Constants stay unexported: locally, workerd takes every named export of the main module as an
+// entrypoint and refuses to start on a string one ("Incorrect type for map entry 'SITEKEY_PATH': the
+// provided value is not of type 'function or ExportedHandler'", wrangler 4.164 / workerd 1.20261117;
+// cloudflare/workers-sdk#10626), so `wrangler dev` could not run this Worker at all.
 //
 // The public write endpoints (booking_shared/edge.py keeps the same list for the edge rules).
 const PUBLIC_WRITE_ENDPOINTS = {
