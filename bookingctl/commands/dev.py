@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,10 @@ def dev(
     from ops.seed import seed
     from ops.targets import LocalDatabase
 
+    # wrangler runs in its own process group, so only this process can stop it: a TERM or HUP (CI, a
+    # closed terminal, a supervisor) must end the block below as Ctrl-C does, or workerd outlives us.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupt)
     root = project_root(project_dir)
     wrangler_bin(root)  # before anything starts: not installed is bad input, with the command that installs it
     folder = (state or root / ".wrangler" / "dev").resolve()
@@ -72,6 +77,10 @@ def dev(
             output.info("stopping wrangler dev")
             return
         raise LocalDevError(f"wrangler dev exited with status {running.process.returncode}; see {running.log}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _this_hour() -> dt.datetime:

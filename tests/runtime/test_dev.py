@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ops.localdev import free_port
@@ -19,7 +20,7 @@ from tests.runtime.conftest import bookingctl
 pytestmark = pytest.mark.runtime
 
 
-def test_bookingctl_dev_serves_a_seeded_local_site_every_command_works_against(
+def test_bookingctl_dev_serves_a_seeded_local_site_every_command_works_against_and_stops_whole(
         wrangler_bin: Path, tmp_path: Path) -> None:
     port, origin = free_port(), free_port()
     started = time.monotonic()
@@ -44,8 +45,11 @@ def test_bookingctl_dev_serves_a_seeded_local_site_every_command_works_against(
         }
         results = {name: bookingctl(*args) for name, args in commands.items()}
     finally:
-        dev.send_signal(signal.SIGINT)
+        # TERM, as CI or a supervisor stops it: wrangler (its own process group) must stop with it.
+        dev.send_signal(signal.SIGTERM)
         dev.wait(timeout=30)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(base + "/api/health", timeout=5)
     for name, run in results.items():
         assert run.returncode == 0, f"{name}: {run.stdout}{run.stderr}"
     assert sorted(t["slug"] for t in json.loads(results["tenants list"].stdout)) == ["glamour", "instyle"]
