@@ -11,7 +11,7 @@ STACK  ?= production
 FORMAT ?= table
 POLICY_CONFIG ?=
 
-.PHONY: install plan test lint typecheck unit bench clean
+.PHONY: install install-runtime plan test test-runtime dev lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,25 @@ typecheck: $(STAMP)
 # processes rather than compute. `loadscope` keeps a module's shared fixtures in one process.
 unit: $(STAMP)
 	$(BIN)/pytest -n 3 --dist loadscope
+
+# The real Workers runtime (package.json pins wrangler, which brings workerd and the local D1, and a
+# Node new enough for it: wrangler 4.x refuses Node older than 22.12). Not part of `make install`:
+# npm ci fetches about 400 MB.
+RUNTIME := node_modules/.installed
+$(RUNTIME): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(RUNTIME)
+
+install-runtime: $(RUNTIME)
+
+# The tests marked `runtime` (tests/runtime/): bookingctl against the reference Worker under
+# `wrangler dev`. One process: each test starts its own workerd, and two cores are enough for one.
+test-runtime: $(STAMP) $(RUNTIME)
+	$(BIN)/pytest -m runtime tests/runtime
+
+# The reference Worker on http://127.0.0.1:8787 with a local D1 migrated and seeded by bookingctl.
+dev: $(STAMP) $(RUNTIME)
+	$(BIN)/bookingctl dev
 
 # The type check and the tests run side by side (each prints its own output when it ends).
 test: lint

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from bookingctl.commands import admin, backup, diff, doctor, migrate, monitor, plan, release, tenants
+from bookingctl.commands import admin, backup, dev, diff, doctor, migrate, monitor, plan, release, tenants
 from bookingctl.commands import restore as restore_commands
 from bookingctl.errors import MappedGroup
 
@@ -66,6 +66,7 @@ app.add_typer(admin.apikeys_app, name="apikeys")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(tenants.app, name="tenants")
 app.command("doctor")(doctor.doctor)
+app.command("dev")(dev.dev)
 
 
 def main() -> None:

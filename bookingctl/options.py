@@ -82,7 +82,7 @@ _ONE_DATABASE = "name exactly one database: --stack STACK (remote D1) or --local
 
 
 def open_database(stack: str | None, local: Path | None, project_dir: Path | None, *,
-                  create: bool = False) -> Database:
+                  create: bool = False, damaged_ok: bool = False) -> Database:
     """The database an operation works on: `--local FILE` or the `--stack` one.
 
     `create`: a missing local file is created (empty), as `wrangler d1 migrations apply --local` does.
@@ -95,22 +95,22 @@ def open_database(stack: str | None, local: Path | None, project_dir: Path | Non
     if local is None:
         return remote_database_of(load_stack_config(str(stack), project_dir))
     existed = local.exists()
-    db = LocalDatabase(local, must_exist=not create)
+    db = LocalDatabase(local, must_exist=not create, damaged_ok=damaged_ok)
     if not existed:
         output.info(f"created a new SQLite database at {local}")
     return db
 
 
 def site_and_database(stack: str | None, base_url: str | None, local: Path | None,
-                      project_dir: Path | None) -> tuple[str | None, Database | None]:
+                      project_dir: Path | None, *, damaged_ok: bool = False) -> tuple[str | None, Database | None]:
     """(site URL, database) for the commands that check a deployed site: from --stack (its domain and
-    D1), or from --base-url with an optional --local file."""
+    D1), or from --base-url with an optional --local file (`damaged_ok`: as `LocalDatabase`'s)."""
     if stack is not None and local is not None:
         raise UsageError(_ONE_DATABASE)
     if stack is not None:
         cfg = load_stack_config(stack, project_dir)
         return base_url or cfg.site_url, remote_database_of(cfg)
-    return base_url, (open_database(None, local, project_dir) if local is not None else None)
+    return base_url, (open_database(None, local, project_dir, damaged_ok=damaged_ok) if local is not None else None)
 
 
 def migrations_of(folder: Path | None, project_dir: Path | None, *, strict: bool = True) -> list[Migration]:

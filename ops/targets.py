@@ -41,11 +41,13 @@ class LocalDatabase:
 
     `must_exist=False` makes the file if it is missing (`migrate apply` does, as
     `wrangler d1 migrations apply --local` does); every other command needs an existing SQLite file.
+    `damaged_ok=True` opens a file that is not SQLite anyway, so its queries fail: the health checks
+    (`verify`, `monitor health`) report a damaged database as an outage, not as bad input.
     """
 
     kind = "local"
 
-    def __init__(self, path: Path, *, must_exist: bool = True) -> None:
+    def __init__(self, path: Path, *, must_exist: bool = True, damaged_ok: bool = False) -> None:
         if path.is_dir():
             raise TargetError(f"{path} is a folder, not a SQLite database file")
         if not path.exists():
@@ -57,7 +59,7 @@ class LocalDatabase:
         else:
             with path.open("rb") as f:
                 header = f.read(len(SQLITE_HEADER))
-            if header and header != SQLITE_HEADER:
+            if header and header != SQLITE_HEADER and not damaged_ok:
                 raise TargetError(f"{path} is not a SQLite database (its first bytes are not SQLite's header)")
         self.path = path
         self.label = f"local {path}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -152,3 +153,28 @@ def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOp
                 "value": ("uses an index" if result["tenant_query_uses_index"] else "does NOT use an index")
                 + ": " + "; ".join(result["tenant_query_plan"])}]
     output.print_rows("Summary", summary, fmt)
+
+
+@db_app.command("seed")
+def db_seed(
+    local: Annotated[Path, typer.Option("--local", help="The migrated, empty SQLite file to fill.")],
+    at: Annotated[str | None, typer.Option(
+        "--as-of", help="Date the data relative to this UTC time (ISO 8601; default: the start of this hour). The "
+                        "same time gives the same rows.")] = None,
+) -> None:
+    """Fill a local database with realistic fake data for two salons (local only: never a stack).
+
+    Users, services, appointments over the past 30 and next 14 days, sessions, permissions, API keys
+    and usage, logins (a failed-login burst included) and admin actions, dated back from --as-of so
+    `report`, `audit`, `users` and `tenants` all have something to show. Deterministic; refuses a
+    database that already has rows.
+    """
+    from bookingctl import output
+    from ops.seed import seed
+    from ops.targets import LocalDatabase
+
+    moment = as_of(at) or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    with LocalDatabase(local) as db:  # --local only: there is no way to seed a stack's database
+        result = seed(db, moment)
+    output.print_rows(f"Seeded {local} (as of {moment:%Y-%m-%d %H:%M} UTC)",
+                      [{"table": t, "rows": n} for t, n in result.rows.items()], TableOrJson.table)

@@ -90,7 +90,8 @@ def health(
                         ("whatsapp", whatsapp_url)):
         if given:
             endpoints[name] = given
-    url, db = site_and_database(stack, base_url, local, project_dir)
+    # A damaged file is the database check failing (exit 1, in the JSON): an outage, not bad input.
+    url, db = site_and_database(stack, base_url, local, project_dir, damaged_ok=True)
     assert url is not None  # a stack always has a site URL
     with db if db is not None else contextlib.nullcontext():
         report = check_health(url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout, skip=skipped)

@@ -85,7 +85,8 @@ def verify(
 
     if stack is None and base_url is None and local is None:
         raise UsageError("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
-    url, db = site_and_database(stack, base_url, local, project_dir)
+    # A damaged file is the database check failing (exit 1, in the JSON), as a monitor must see it.
+    url, db = site_and_database(stack, base_url, local, project_dir, damaged_ok=True)
     with db if db is not None else contextlib.nullcontext():
         result = run_verify(url, db, deadline=timeout, request_timeout=request_timeout, expected_version=version,
                             log=output.progress_log(progress))

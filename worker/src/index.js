@@ -42,14 +42,19 @@ export async function health(env) {
   }
 }
 
+// Constants stay unexported: locally, workerd takes every named export of the main module as an
+// entrypoint and refuses to start on a string one ("Incorrect type for map entry 'SITEKEY_PATH': the
+// provided value is not of type 'function or ExportedHandler'", wrangler 4.164 / workerd 1.20261117;
+// cloudflare/workers-sdk#10626), so `wrangler dev` could not run this Worker at all.
+//
 // The public write endpoints (booking_shared/edge.py keeps the same list for the edge rules).
-export const PUBLIC_WRITE_ENDPOINTS = {
+const PUBLIC_WRITE_ENDPOINTS = {
   login: "/api/auth/login",
   bookings: "/api/bookings",
   messages: "/api/messages",
   payments: "/api/payments/initialize",
 };
-export const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 // Per tenant (the hostname), endpoint and client: one salon's flood never uses up another's limit.
 export async function withinLimit(env, request, endpoint) {
@@ -60,7 +65,7 @@ export async function withinLimit(env, request, endpoint) {
   return success;
 }
 
-export const SITEKEY_PATH = "/api/turnstile/sitekey";
+const SITEKEY_PATH = "/api/turnstile/sitekey";
 
 // Widget n's binding: widget 0 keeps the plain name, widget n takes `_n` (booking_shared/turnstile.py).
 export function indexed(name, index) {
@@ -256,11 +261,36 @@ async function route(request, env) {
 // PAGES_ORIGIN bound (`<project>.pages.dev`, only on stacks with booking:saas) the Worker fetches
 // the page from the project itself, naming the salon's hostname in X-Forwarded-Host (the UI tells
 // salons apart by it).
-export function toSite(request, env) {
-  if (!env.PAGES_ORIGIN) return fetch(request);
+//
+// Where there is no origin but the Worker itself (plain `wrangler dev` on 127.0.0.1: no route, no
+// --local-upstream) fetch(request) calls this Worker again, and again, until workerd runs out of
+// file descriptors. Every forwarded request carries HOP_HEADER, so one that arrives with it came
+// from this Worker: it is answered 502 at once, after one hop. In production a route's subrequest
+// to its own hostname goes to the origin, which ignores the header.
+const HOP_HEADER = "x-booking-worker-hop";
+const NO_ORIGIN = "the booking UI has no origin but this Worker itself: bind PAGES_ORIGIN (the Pages " +
+  "project's <project>.pages.dev), or run `wrangler dev --local-upstream HOST:PORT` (make dev does)";
+
+export async function toSite(request, env) {
+  if (request.headers.get(HOP_HEADER)) return json({ error: NO_ORIGIN }, 502);
   const url = new URL(request.url);
-  const target = new URL(url.pathname + url.search, `https://${env.PAGES_ORIGIN}`);
-  const headers = new Headers(request.headers);
-  headers.set("x-forwarded-host", url.hostname);
-  return fetch(new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" }));
+  let forwarded;
+  let origin;
+  if (env.PAGES_ORIGIN) {
+    const target = new URL(url.pathname + url.search, `https://${env.PAGES_ORIGIN}`);
+    const headers = new Headers(request.headers);
+    headers.set("x-forwarded-host", url.hostname);
+    headers.set(HOP_HEADER, "1");
+    forwarded = new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" });
+    origin = `PAGES_ORIGIN ${env.PAGES_ORIGIN}`;
+  } else {
+    forwarded = new Request(request);
+    forwarded.headers.set(HOP_HEADER, "1");
+    origin = `the origin of ${url.host} (PAGES_ORIGIN is not bound)`;
+  }
+  try {
+    return await fetch(forwarded);
+  } catch (err) {
+    return json({ error: `${origin} did not answer: ${String(err?.message ?? err)}` }, 502);
+  }
 }

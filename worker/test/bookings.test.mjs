@@ -2,7 +2,9 @@
 // Siteverify mocked (no network): 403 without or with a bad token, 201 with a good one.
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import worker, { SITEVERIFY_URL } from "../src/index.js";
+import worker from "../src/index.js";
+// Turnstile's published Siteverify endpoint (developers.cloudflare.com/turnstile/get-started/server-side-validation/).
+const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 const GOOD = "good-token";
 const HOST = "www.instylehairboutique.co.za";

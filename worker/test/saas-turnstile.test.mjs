@@ -4,7 +4,9 @@
 // only with the secret of the widget that issued it, for the hostname it was issued on.
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import worker, { SITEVERIFY_URL, turnstileSecret } from "../src/index.js";
+import worker, { turnstileSecret } from "../src/index.js";
+// Turnstile's published Siteverify endpoint (developers.cloudflare.com/turnstile/get-started/server-side-validation/).
+const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 const MAIN = "www.instylehairboutique.co.za";
 const TENANT = "book.glamoursalon.co.za"; // booking:tenants (per-zone path): the main widget
