@@ -39,8 +39,12 @@ class D1ExportError(Exception):
     """What D1's exporter throws, with its message."""
 
 
-def export_statements(conn: sqlite3.Connection) -> Iterator[str]:
-    """The statements of D1's export of the database open as `conn`, in D1's order."""
+def export_statements(conn: sqlite3.Connection, *, column_names: bool = True) -> Iterator[str]:
+    """The statements of D1's export of the database open as `conn`, in D1's order.
+
+    `column_names=False`: INSERTs without the column list, as older exporters wrote them (miniflare
+    in wrangler 4.86 still does; the source above has added the list).
+    """
     yield "PRAGMA defer_foreign_keys=TRUE;"
     tables = conn.execute("SELECT name, type, sql FROM sqlite_schema WHERE type = 'table' AND sql NOT NULL "
                           "ORDER BY tbl_name = 'sqlite_sequence', rowid").fetchall()
@@ -58,17 +62,17 @@ def export_statements(conn: sqlite3.Connection) -> Iterator[str]:
         else:
             yield f"{sql};"
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info={_quote(name)}")]
-        listed = ",".join(_quote(c) for c in columns)
+        listed = f" ({','.join(_quote(c) for c in columns)})" if column_names else ""
         for row in conn.execute(f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_quote(name)}"):
-            yield f"INSERT INTO {_quote(name)} ({listed}) VALUES({','.join(_cell(v) for v in row)});"
+            yield f"INSERT INTO {_quote(name)}{listed} VALUES({','.join(_cell(v) for v in row)});"
     for (sql,) in conn.execute("SELECT sql FROM sqlite_schema WHERE sql NOT NULL AND type IN "
                                "('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE"):
         yield f"{sql};"
 
 
-def export_text(conn: sqlite3.Connection) -> str:
+def export_text(conn: sqlite3.Connection, *, column_names: bool = True) -> str:
     """The export file: its statements joined by newlines, as wrangler writes it."""
-    return "\n".join(export_statements(conn))
+    return "\n".join(export_statements(conn, column_names=column_names))
 
 
 def _quote(name: str) -> str:
