@@ -1,5 +1,8 @@
 """D1 migrations in `migrations/NNNN_name.sql`, tracked the way wrangler tracks them.
 
+Where a project's wrangler file moves the folder, nests the files or renames the table, the same
+settings are read (`ops.wrangler_config`): callers pass its `pattern` to `discover` and its `table`.
+
 Applied migrations are rows of `d1_migrations` (id, unique name = file name, applied_at), the
 table `wrangler d1 migrations apply` creates and reads, and each row is written in the same unit
 of work as its migration, so ours and wrangler's agree on what is applied.
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments
 from ops.targets import Database, LocalDatabase, RemoteDatabase
+from ops.wrangler_config import MigrationSettings, files
 
 TABLE = "d1_migrations"  # wrangler's default; a wrangler file's `migrations_table` may rename it
 
@@ -124,8 +128,6 @@ def discover(folder: Path, *, strict: bool = True, pattern: str = "*.sql") -> li
     `strict=False` (for `migrate check`, which reports them as findings with their line instead)
     lets transaction control through; nothing that applies migrations reads files that way.
     """
-    from ops.wrangler_config import MigrationSettings, files
-
     if not folder.is_dir():
         raise MigrationFileError(f"no migrations folder at {folder}; pass --dir FOLDER, or run from the project "
                                  "(or pass --project-dir)")
@@ -142,6 +144,7 @@ def discover(folder: Path, *, strict: bool = True, pattern: str = "*.sql") -> li
 
 
 def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration:
+    name = name or path.name
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -152,7 +155,7 @@ def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration
     # a lie: refuse the file, wherever the statement hides (between comments, on a shared line).
     control = [s for s in statements if is_transaction_control(s)]
     if control and strict:
-        where = ", ".join(f"{path.name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
+        where = ", ".join(f"{name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
                           for s in control)
         raise MigrationFileError(
             f"{where}: transaction control is not allowed in a migration; remove it. Each migration already "
@@ -162,8 +165,8 @@ def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration
             "it quietly deletes the first `BEGIN TRANSACTION;` and `COMMIT;` of it before sending "
             "(workers-sdk packages/wrangler/src/d1/trimmer.ts); bookingctl does not rewrite your file.")
     if not statements:
-        raise MigrationFileError(f"{path.name} contains no SQL statements")
-    return Migration(name or path.name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
+        raise MigrationFileError(f"{name} contains no SQL statements")
+    return Migration(name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
 
 
 def applied_names(db: Database, table: str = TABLE) -> dict[str, str]:
