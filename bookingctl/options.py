@@ -113,11 +113,16 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
     return base_url, (open_database(None, local, project_dir, damaged_ok=damaged_ok) if local is not None else None)
 
 
-def migrations_of(folder: Path | None, project_dir: Path | None, *, strict: bool = True) -> list[Migration]:
-    """The migration files (default: migrations/ of the project); `strict=False` as `discover`'s."""
+def migrations_of(folder: Path | None, project_dir: Path | None, *,
+                  strict: bool = True) -> tuple[list[Migration], str]:
+    """The migration files and the tracking table: the project's wrangler file's `migrations_dir`,
+    `migrations_pattern` and `migrations_table` when it has one (ops/wrangler_config.py), else
+    migrations/ and d1_migrations; --dir replaces the folder. `strict=False` as `discover`'s."""
     from ops.migrations import discover
+    from ops.wrangler_config import settings
 
-    return discover(folder or project_root(project_dir) / "migrations", strict=strict)
+    found = settings(project_root(project_dir))
+    return discover(folder or found.folder, strict=strict, pattern=found.pattern), found.table
 
 
 def backup_folder(dest: Path | None, stack: str | None, project_dir: Path | None) -> Path:

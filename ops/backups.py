@@ -16,6 +16,9 @@ D1's export API (a polling job, then a download from a signed URL), streamed to 
 bounded in time and size (`ExportLimits`). Rows whose foreign keys point nowhere are recorded in
 the manifest, so that verify can say the source already had them.
 
+An export made elsewhere (`wrangler d1 export`, the dashboard) becomes a backup through `import_file`:
+loaded and counted first, then copied in with a manifest, exactly as a remote backup's download is.
+
 Verify and restore load a dump through `ops.sqlload`: only what dumps contain, within a time and
 a size limit. Files being written are partials held by their writer; what a killed run leaves
 behind is removed by a later one (`ops.staging`).
@@ -295,6 +298,91 @@ def create(db: Database, dest: Path, *, reason: str = "", label: str = "backup",
         return _publish(dest, name, sql_tmp, tables, source, reason, now, digest, violations)
 
 
+# JavaScript's largest exact integer (Number.MAX_SAFE_INTEGER). D1's export and wrangler print every
+# number as a JavaScript number, so a larger integer may arrive rounded (9007199254740993 prints as
+# 9007199254740992): "Any numeric value in a column is affected by JavaScript's 52-bit precision"
+# (cloudflare-docs src/content/docs/d1/best-practices/import-export-data.mdx, "Known limitations";
+# workers-sdk f8308360 packages/miniflare/src/workers/d1/dumpSql.ts prints a number cell as is).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+@dataclass(frozen=True)
+class UnsafeIntegers:
+    """Integers of one column beyond MAX_SAFE_INTEGER: how many, and the largest in magnitude."""
+
+    table: str
+    column: str
+    count: int
+    example: int
+
+    def describe(self) -> str:
+        return f"{self.table}.{self.column}: {self.count} value(s) past 2^53, e.g. {self.example}"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A file `import_file` made a backup of, and what in it may not be exact."""
+
+    manifest: Manifest
+    unsafe_integers: list[UnsafeIntegers]
+
+
+def import_file(source: Path, dest: Path, *, label: str = "import", reason: str = "",
+                progress: Progress = no_progress, now: dt.datetime | None = None) -> Imported:
+    """Make an SQL dump made elsewhere (`wrangler d1 export`, the dashboard's export) a backup of `dest`.
+
+    The file is loaded into a scratch SQLite first, under the same authorizer and limits as a
+    restore, and its rows counted; only then is it copied into `dest` as `<label>-<UTC time>.sql`
+    with a manifest, so verify, restore and prune treat it as one of ours. A file that does not load
+    writes nothing. Integers past 2^53 are reported (`Imported.unsafe_integers`): where the file came
+    through JavaScript they may already have been rounded, and no later check can tell.
+    """
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", label):
+        raise BackupInputError(f"backup label {label!r}: use lowercase letters, digits and hyphens")
+    try:
+        found = source.stat()
+    except OSError as exc:
+        raise BackupNotFound(f"{source}: no such file to import ({exc.strerror})") from exc
+    if not stat.S_ISREG(found.st_mode):
+        raise BackupInputError(f"{source} is not a regular file; name the .sql export to import")
+    digest = _sha256(source, progress)
+    try:
+        with _scratch(source, Limits.for_dump(found.st_size), progress) as (conn, violations):
+            tables, unsafe = _table_counts(conn), _unsafe_integers(conn)
+    except LoadError as exc:
+        raise BackupError(f"{source} is not a dump a D1 database can be restored from: {exc}; nothing was "
+                          "imported") from exc
+    dest.mkdir(parents=True, exist_ok=True)
+    staging.sweep(dest)
+    now = now or dt.datetime.now(dt.UTC)
+    with _new_backup(dest, label, now) as (name, sql_tmp):
+        with source.open("rb") as src, sql_tmp.open("wb") as out:
+            copied = hashlib.sha256()
+            while chunk := src.read(1 << 20):
+                copied.update(chunk)
+                out.write(chunk)
+        if copied.hexdigest() != digest:
+            raise BackupError(f"{source} changed while it was imported; nothing was imported: import it again "
+                              "once nothing writes to it")
+        origin = {"kind": "import", "database": str(source.resolve()), "bookmark": None}
+        manifest = _publish(dest, name, sql_tmp, tables, origin, reason or f"imported from {source.name}", now,
+                            digest, violations)
+    return Imported(manifest, unsafe)
+
+
+def _unsafe_integers(conn: sqlite3.Connection) -> list[UnsafeIntegers]:
+    found = []
+    for table in _table_counts(conn):
+        for (column,) in conn.execute("SELECT name FROM pragma_table_info(?)", [table]).fetchall():
+            t, c = quote_ident(table), quote_ident(column)
+            # abs() of the smallest 64-bit integer overflows: compare both ends instead.
+            past = f"typeof({c}) = 'integer' AND ({c} > {MAX_SAFE_INTEGER} OR {c} < -{MAX_SAFE_INTEGER})"
+            count, example = conn.execute(f"SELECT COUNT(*), MAX({c}) FROM {t} WHERE {past}").fetchone()
+            if count:
+                found.append(UnsafeIntegers(table, str(column), int(count), int(example)))
+    return found
+
+
 @dataclass(frozen=True)
 class ExportLimits:
     """How long D1's export and its download may take, and how large the download may grow."""
@@ -413,8 +501,10 @@ def find(dest: Path, name_or_file: str) -> tuple[Manifest, Path]:
                                "characters); `bookingctl backup list` shows the backups")
     manifest_path = folder / f"{name}{_MANIFEST}"
     if not manifest_path.is_file():
+        hint = (f"; an export made elsewhere (wrangler d1 export, the dashboard) becomes a backup with "
+                f"`bookingctl backup import {candidate}`" if candidate.suffix == ".sql" and candidate.is_file() else "")
         raise BackupNotFound(f"no backup {name!r} in {folder} (no {manifest_path.name}); `bookingctl backup list` "
-                             "shows the backups there")
+                             f"shows the backups there{hint}")
     return read_manifest(manifest_path), folder
 
 

@@ -39,7 +39,7 @@ from typing import Any
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
 from ops.serving import ServingQuery
-from ops.sqlscript import Statement, is_transaction_control, strip_comments
+from ops.sqlscript import Statement, is_transaction_control, quote_ident, strip_comments
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -162,7 +162,7 @@ def _wal_mode(path: Path) -> bool:
     return len(header) == 20 and header[18:20] == b"\x02\x02"
 
 
-def read_local(path: Path) -> tuple[list[SchemaRow], set[str]]:
+def read_local(path: Path, table: str = MIGRATIONS_TABLE) -> tuple[list[SchemaRow], set[str]]:
     """(schema rows, applied migration names) of a SQLite file opened read-only: its bytes never change,
     and nothing is created beside it."""
     if not path.is_file():
@@ -174,11 +174,11 @@ def read_local(path: Path) -> tuple[list[SchemaRow], set[str]]:
         with tempfile.TemporaryDirectory(prefix="migrate-check-") as scratch:
             copy = Path(scratch) / "target.sqlite"
             shutil.copyfile(path, copy)
-            return _read_schema(copy, path)
-    return _read_schema(path, path)
+            return _read_schema(copy, path, table)
+    return _read_schema(path, path, table)
 
 
-def _read_schema(path: Path, shown: Path) -> tuple[list[SchemaRow], set[str]]:
+def _read_schema(path: Path, shown: Path, table: str = MIGRATIONS_TABLE) -> tuple[list[SchemaRow], set[str]]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -187,8 +187,8 @@ def _read_schema(path: Path, shown: Path) -> tuple[list[SchemaRow], set[str]]:
     try:
         rows = [(str(t), str(n), str(tn), s) for t, n, tn, s in conn.execute(SCHEMA_QUERY)]
         applied: set[str] = set()
-        if any(r[0] == "table" and r[1] == MIGRATIONS_TABLE for r in rows):
-            applied = {str(n) for (n,) in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        if any(r[0] == "table" and r[1] == table for r in rows):
+            applied = {str(n) for (n,) in conn.execute(f"SELECT name FROM {quote_ident(table)}")}
         return rows, applied
     except sqlite3.DatabaseError as exc:
         raise CheckError(f"{path} is not a readable SQLite database: {exc}") from exc
@@ -196,13 +196,13 @@ def _read_schema(path: Path, shown: Path) -> tuple[list[SchemaRow], set[str]]:
         conn.close()
 
 
-def read_remote(db: Any) -> tuple[list[SchemaRow], set[str]]:
+def read_remote(db: Any, table: str = MIGRATIONS_TABLE) -> tuple[list[SchemaRow], set[str]]:
     """(schema rows, applied migration names) of a remote D1, through reads only (`db.query`)."""
     rows = [(str(r.get("type")), str(r.get("name")), str(r.get("tbl_name")),
              None if r.get("sql") is None else str(r.get("sql"))) for r in db.query(SCHEMA_QUERY)]
     applied: set[str] = set()
-    if any(r[0] == "table" and r[1] == MIGRATIONS_TABLE for r in rows):
-        applied = {str(r["name"]) for r in db.query(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+    if any(r[0] == "table" and r[1] == table for r in rows):
+        applied = {str(r["name"]) for r in db.query(f"SELECT name FROM {quote_ident(table)}")}
     return rows, applied
 
 
@@ -600,27 +600,27 @@ def _past(deadline: float) -> Callable[[], bool]:
 
 
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
-                log: Log = lambda _: None) -> CheckReport:
-    """The check against a local SQLite file (opened read-only)."""
-    rows, applied = read_local(path)
+                log: Log = lambda _: None, *, table: str = MIGRATIONS_TABLE) -> CheckReport:
+    """The check against a local SQLite file (opened read-only); `table` records what is applied."""
+    rows, applied = read_local(path, table)
     return check(rows, applied, migrations, queries, f"local {path}", log)
 
 
 def check_remote(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
-                 log: Log = lambda _: None) -> CheckReport:
+                 log: Log = lambda _: None, *, table: str = MIGRATIONS_TABLE) -> CheckReport:
     """The check against a remote D1 (`ops.targets.RemoteDatabase`), through reads only."""
-    rows, applied = read_remote(db)
+    rows, applied = read_remote(db, table)
     return check(rows, applied, migrations, queries, str(db.label), log)
 
 
 def check_database(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
-                   log: Log = lambda _: None) -> CheckReport:
+                   log: Log = lambda _: None, *, table: str = MIGRATIONS_TABLE) -> CheckReport:
     """The check against an open target (`ops.targets.Database`): a local file is reread read-only."""
     from ops.targets import LocalDatabase
 
     if isinstance(db, LocalDatabase):
-        return check_local(db.path, migrations, queries, log)
-    return check_remote(db, migrations, queries, log)
+        return check_local(db.path, migrations, queries, log, table=table)
+    return check_remote(db, migrations, queries, log, table=table)
 
 
 # --- the gate: `migrate apply` and the deploy hook refuse what the check calls unsafe -------------

@@ -1,5 +1,8 @@
 """D1 migrations in `migrations/NNNN_name.sql`, tracked the way wrangler tracks them.
 
+Where a project's wrangler file moves the folder, nests the files or renames the table, the same
+settings are read (`ops.wrangler_config`): callers pass its `pattern` to `discover` and its `table`.
+
 Applied migrations are rows of `d1_migrations` (id, unique name = file name, applied_at), the
 table `wrangler d1 migrations apply` creates and reads, and each row is written in the same unit
 of work as its migration, so ours and wrangler's agree on what is applied.
@@ -33,15 +36,31 @@ from pathlib import Path
 
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments
 from ops.targets import Database, LocalDatabase, RemoteDatabase
+from ops.wrangler_config import MigrationSettings, files
 
-TABLE = "d1_migrations"
-# Exactly wrangler's definition, so either tool can create the table and the other can use it.
-CREATE_TABLE = (f"CREATE TABLE IF NOT EXISTS {TABLE}(\n"
-                "    id         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-                "    name       TEXT UNIQUE,\n"
-                "    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n"
-                ");")
-_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+TABLE = "d1_migrations"  # wrangler's default; a wrangler file's `migrations_table` may rename it
+
+
+def create_table_sql(table: str = TABLE) -> str:
+    """wrangler's own CREATE TABLE for the tracking table, byte for byte (quoted name, tab indents), so
+    `sqlite_schema` reads the same whichever tool made it (workers-sdk f8308360
+    packages/wrangler/src/d1/migrations/helpers.ts `getCreateMigrationsTableQuery`)."""
+    return (f"CREATE TABLE IF NOT EXISTS {quote_ident(table)}(\n"
+            "\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+            "\t\tname       TEXT UNIQUE,\n"
+            "\t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n"
+            ");")
+
+
+CREATE_TABLE = create_table_sql()
+# The names wrangler applies, in its order: a number, "_", a description (`wrangler d1 migrations create
+# DB "Add Staff Table"` writes 0002_Add_Staff_Table.sql: its message with spaces as "_", the number
+# padded to four digits), ordered by the number of the first path segment (workers-sdk f8308360
+# packages/wrangler/src/d1/migrations/create.ts, helpers.ts `compareMigrationPaths`). Unnumbered files,
+# which wrangler applies last, and control characters are refused here.
+_FILE = re.compile(r"^(\d+)_[^/\x00-\x1f\x7f]*(/[^/\x00-\x1f\x7f]+)*$")
+NAMES_ACCEPTED = ("NNNN_description.sql: a number, '_', then any description without control characters "
+                  "(wrangler's `d1 migrations create` names, such as 0002_Add_Staff_Table.sql, included)")
 
 Log = Callable[[str], None]
 
@@ -102,8 +121,9 @@ class ApplyResult:
     bookmark: str | None = None  # remote: where the database was before, restorable
 
 
-def discover(folder: Path, *, strict: bool = True) -> list[Migration]:
-    """Read every migration file, ordered by number; refuse stray or duplicate numbers.
+def discover(folder: Path, *, strict: bool = True, pattern: str = "*.sql") -> list[Migration]:
+    """Read every migration file matching `pattern` under `folder`, ordered by number; refuse stray or
+    duplicate numbers. A file's name, as recorded, is its path relative to `folder` (as wrangler's).
 
     `strict=False` (for `migrate check`, which reports them as findings with their line instead)
     lets transaction control through; nothing that applies migrations reads files that way.
@@ -111,20 +131,20 @@ def discover(folder: Path, *, strict: bool = True) -> list[Migration]:
     if not folder.is_dir():
         raise MigrationFileError(f"no migrations folder at {folder}; pass --dir FOLDER, or run from the project "
                                  "(or pass --project-dir)")
-    found: dict[int, Path] = {}
-    for path in sorted(folder.glob("*.sql")):
-        match = _FILE.match(path.name)
+    found: dict[int, str] = {}
+    for name in files(MigrationSettings(folder, pattern)):
+        match = _FILE.match(name)
         if not match:
-            raise MigrationFileError(f"{path}: migration files are named NNNN_description.sql "
-                                 "(four digits, lowercase letters, digits and underscores)")
+            raise MigrationFileError(f"{folder / name}: migration files are named {NAMES_ACCEPTED}; rename it")
         number = int(match.group(1))
         if number in found:
-            raise MigrationFileError(f"{path.name} and {found[number].name} share number {number:04d}")
-        found[number] = path
-    return [_read(found[n], strict) for n in sorted(found)]
+            raise MigrationFileError(f"{name} and {found[number]} share number {number:04d}")
+        found[number] = name
+    return [_read(folder / found[n], strict, found[n]) for n in sorted(found)]
 
 
-def _read(path: Path, strict: bool = True) -> Migration:
+def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration:
+    name = name or path.name
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -135,58 +155,68 @@ def _read(path: Path, strict: bool = True) -> Migration:
     # a lie: refuse the file, wherever the statement hides (between comments, on a shared line).
     control = [s for s in statements if is_transaction_control(s)]
     if control and strict:
-        where = ", ".join(f"{path.name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
+        where = ", ".join(f"{name}:{s.line} `{strip_comments(s.sql).strip().splitlines()[0].rstrip(';')}`"
                           for s in control)
-        raise MigrationFileError(f"{where}: transaction control is not allowed in a migration; remove it (the "
-                                 "runner applies each migration all or nothing, and D1 rejects it)")
+        raise MigrationFileError(
+            f"{where}: transaction control is not allowed in a migration; remove it. Each migration already "
+            "runs as one transaction: locally in the runner's, on D1 in its request's (D1 answers \"cannot "
+            "start a transaction within a transaction\" and tells you to remove BEGIN TRANSACTION and COMMIT: "
+            "developers.cloudflare.com/d1/best-practices/import-export-data). wrangler takes the file because "
+            "it quietly deletes the first `BEGIN TRANSACTION;` and `COMMIT;` of it before sending "
+            "(workers-sdk packages/wrangler/src/d1/trimmer.ts); bookingctl does not rewrite your file.")
     if not statements:
-        raise MigrationFileError(f"{path.name} contains no SQL statements")
-    return Migration(path.name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
+        raise MigrationFileError(f"{name} contains no SQL statements")
+    return Migration(name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
 
 
-def applied_names(db: Database) -> dict[str, str]:
+def applied_names(db: Database, table: str = TABLE) -> dict[str, str]:
     """name -> applied_at of every recorded migration; empty when the table does not exist yet."""
-    exists = db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [TABLE])
+    exists = db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
     if not exists:
         return {}
-    return {str(r["name"]): str(r["applied_at"]) for r in db.query(f"SELECT name, applied_at FROM {TABLE} ORDER BY id")}
+    return {str(r["name"]): str(r["applied_at"])
+            for r in db.query(f"SELECT name, applied_at FROM {quote_ident(table)} ORDER BY id")}
 
 
-def status(db: Database, migrations: list[Migration]) -> tuple[list[MigrationState], list[str]]:
+def status(db: Database, migrations: list[Migration],
+           table: str = TABLE) -> tuple[list[MigrationState], list[str]]:
     """Each file's state, and names recorded in the database that no file has any more."""
-    done = applied_names(db)
+    done = applied_names(db, table)
     states = [MigrationState(m.name, done.get(m.name)) for m in migrations]
     unknown = [name for name in done if name not in {m.name for m in migrations}]
     return states, unknown
 
 
-def pending(db: Database, migrations: list[Migration]) -> list[Migration]:
-    done = applied_names(db)
+def pending(db: Database, migrations: list[Migration], table: str = TABLE) -> list[Migration]:
+    """The migrations `table` does not record, in order."""
+    done = applied_names(db, table)
     return [m for m in migrations if m.name not in done]
 
 
-def _record(name: str) -> str:
-    # Names are validated by _FILE (no quotes possible); inlined because D1 multi-statement
-    # requests take no parameters, exactly as wrangler appends it.
-    return f"INSERT INTO {TABLE} (name) VALUES ('{name}');"
+def _record(name: str, table: str = TABLE) -> str:
+    # Inlined because D1 multi-statement requests take no parameters, exactly as wrangler appends it
+    # (a quote in a name doubled, as wrangler's buildMigrationQuery does; _FILE allows no control characters).
+    return f"INSERT INTO {quote_ident(table)} (name) VALUES ('{name.replace(chr(39), chr(39) * 2)}');"
 
 
 def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None, *,
-          overrides: Mapping[str, Override] | None = None, restore_on_failure: bool = False) -> ApplyResult:
+          overrides: Mapping[str, Override] | None = None, restore_on_failure: bool = False,
+          table: str = TABLE) -> ApplyResult:
     """Apply the pending migrations in order. Locally all or none; remotely each one whole or not at all.
 
     `overrides` (name -> Override) are recorded in d1_migrations_unsafe with their migrations. A remote
     failure is never restored unless `restore_on_failure`: the error says what a restore would erase.
+    `table` is the tracking table (a wrangler file's `migrations_table`).
     """
     try:
-        todo = pending(db, migrations)
+        todo = pending(db, migrations, table)
     except Exception as exc:
-        raise MigrationError(f"could not read {TABLE} from {db.label}: {exc}. Nothing was changed.") from exc
+        raise MigrationError(f"could not read {table} from {db.label}: {exc}. Nothing was changed.") from exc
     if not todo:
         return ApplyResult()
     if isinstance(db, LocalDatabase):
-        return _apply_local(db, todo, log, overrides or {})
-    return _apply_remote(db, todo, log, overrides or {}, restore_on_failure)
+        return _apply_local(db, todo, log, overrides or {}, table)
+    return _apply_remote(db, todo, log, overrides or {}, restore_on_failure, table)
 
 
 def _literal(text: str) -> str:
@@ -202,7 +232,7 @@ def override_sql(name: str, override: Override) -> list[str]:
 
 
 def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
-                 overrides: Mapping[str, Override] | None = None) -> ApplyResult:
+                 overrides: Mapping[str, Override] | None = None, table: str = TABLE) -> ApplyResult:
     overrides = overrides or {}
     result = ApplyResult()
     current: tuple[Migration, Statement] | None = None
@@ -210,9 +240,9 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
         with db.transaction() as conn:
             # Decided again under the write lock: a run that waited for another one's lock must not
             # apply what that one has applied meanwhile.
-            done = set(applied_names(db))
+            done = set(applied_names(db, table))
             todo = [m for m in todo if m.name not in done]
-            conn.execute(CREATE_TABLE)
+            conn.execute(create_table_sql(table))
             for migration in todo:
                 log(f"applying {migration.name}")
                 for statement in migration.statements:
@@ -223,7 +253,7 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
                         # does, say so instead of claiming a rollback that cannot happen.
                         raise _TransactionEnded(f"{migration.name}:{statement.line} ended the runner's "
                                                 "transaction: what ran before it is committed")
-                conn.execute(_record(migration.name))
+                conn.execute(_record(migration.name, table))
                 if migration.name in overrides:
                     for sql in override_sql(migration.name, overrides[migration.name]):
                         conn.execute(sql)
@@ -231,10 +261,10 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
     except _TransactionEnded as exc:
         raise MigrationError(f"{exc}. {db.label} is NOT as before; check it with `bookingctl migrate status`.") from exc
     except sqlite3.IntegrityError as exc:
-        if f"{TABLE}.name" not in str(exc):
+        if f"{table}.name" not in str(exc):
             raise _rolled_back(db, todo, current, exc) from exc
         # The unique name in d1_migrations: another run applied one of these meanwhile.
-        raise MigrationError(f"another run recorded {current[0].name if current else 'a migration'} in {TABLE} "
+        raise MigrationError(f"another run recorded {current[0].name if current else 'a migration'} in {table} "
                              f"while this one ran; this run changed nothing. See `bookingctl migrate status "
                              f"{db.fix_target}`.") from exc
     except Exception as exc:
@@ -254,7 +284,7 @@ def _rolled_back(db: LocalDatabase, todo: list[Migration], current: tuple[Migrat
 
 
 def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides: Mapping[str, Override],
-                  restore_on_failure: bool) -> ApplyResult:
+                  restore_on_failure: bool, table: str = TABLE) -> ApplyResult:
     bookmark = db.bookmark()
     # When the bookmark was taken, as the tables' datetime('now') defaults write times (UTC, to the
     # second), to say later what a restore to it would erase. This machine's clock: reading D1's
@@ -264,17 +294,17 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
     result = ApplyResult(bookmark=bookmark)
     migration: Migration | None = None
     try:
-        _write(db, CREATE_TABLE, None, log)
+        _write(db, create_table_sql(table), None, log, table)
         for migration in todo:
             log(f"applying {migration.name}")
             # One request per migration: its statements, its d1_migrations row (and its override, if
             # any) together; D1 runs them as one transaction.
             extra = override_sql(migration.name, overrides[migration.name]) if migration.name in overrides else []
-            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name), *extra]),
-                   migration.name, log)
+            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name, table), *extra]),
+                   migration.name, log, table)
             result.applied.append(migration.name)
     except Exception as exc:
-        where = migration.name if migration else "creating d1_migrations"
+        where = migration.name if migration else f"creating {table}"
         kept = (f"{', '.join(result.applied)} stay applied and recorded" if result.applied
                 else "no migration of this run was applied")
         if not restore_on_failure:
@@ -324,7 +354,7 @@ def restore_advice(db: Database, bookmark: str, since: str) -> str:
             f"`bookingctl backup restore {db.fix_target} --bookmark {bookmark}`.")
 
 
-def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log) -> None:
+def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log, table: str = TABLE) -> None:
     """Send one write request, once. A write is never retried blindly: when its answer is lost (a
     dropped connection, a timeout, a 5xx), d1_migrations says whether the migration landed; only a
     request D1 refused outright (429) or an idempotent one (`name` None) is sent again."""
@@ -340,8 +370,8 @@ def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log) -> None:
         if name is None:
             db.execute(sql)  # CREATE TABLE IF NOT EXISTS: safe to repeat
             return
-        if name in applied_names(db):  # a read: the SDK may retry it
-            log(f"{name}: the answer was lost ({type(exc).__name__}), but d1_migrations records it: applied")
+        if name in applied_names(db, table):  # a read: the SDK may retry it
+            log(f"{name}: the answer was lost ({type(exc).__name__}), but {table} records it: applied")
             return
         raise MigrationError(f"{name} got no answer ({exc}) and d1_migrations does not record it: D1 runs the "
                              "migration and its record as one transaction, so it was not applied as of that read; "

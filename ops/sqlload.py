@@ -13,10 +13,17 @@ max_page_count` one that grows the database past its size limit; both grow with 
 
 FTS5 runs statements of its own on its shadow tables while rows go in; they are allowed during a
 statement that creates or inserts into an FTS5 table this dump created, on its shadow tables only.
+
+D1's export of a database with statistics (D1 supports `PRAGMA optimize`, which writes sqlite_stat1)
+creates their tables with `ANALYZE sqlite_schema;` before inserting their rows, as SQLite's shell
+does (workers-sdk f8308360 packages/miniflare/src/workers/d1/dumpSql.ts). That one statement is
+allowed, exactly so spelled: it analyzes no table of the dump (SQLite skips its own tables), and
+what it does inside is SQLite's own bookkeeping of sqlite_stat1 and sqlite_stat4.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import time
@@ -25,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
-from ops.sqlscript import iter_statements
+from ops.sqlscript import iter_statements, strip_comments
 
 # SQLite's authorizer action codes (sqlite3.h). Python's sqlite3 module has them too, but under
 # names it shares with result codes of the same value, so they are spelled out here.
 _CREATE_INDEX, _CREATE_TABLE, _CREATE_TRIGGER, _CREATE_VIEW = 1, 2, 7, 8
 _DELETE, _INSERT, _PRAGMA, _READ, _SELECT, _UPDATE = 9, 18, 19, 20, 21, 23
-_REINDEX, _CREATE_VTABLE, _FUNCTION = 27, 29, 31
+_REINDEX, _ANALYZE, _CREATE_VTABLE, _FUNCTION = 27, 28, 29, 31
 _REFUSED = {3: "CREATE TEMP INDEX (temporary objects)", 4: "CREATE TEMP TABLE (temporary objects)",
             5: "CREATE TEMP TRIGGER (temporary objects)", 6: "CREATE TEMP VIEW (temporary objects)",
             10: "DROP INDEX", 11: "DROP TABLE", 12: "DROP INDEX", 13: "DROP TABLE", 14: "DROP TRIGGER",
@@ -40,6 +47,8 @@ _REFUSED = {3: "CREATE TEMP INDEX (temporary objects)", 4: "CREATE TEMP TABLE (t
             32: "SAVEPOINT", 33: "a recursive query (WITH RECURSIVE)"}
 _FTS5_SHADOWS = ("data", "idx", "content", "docsize", "config")
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+_ANALYZE_SCHEMA = re.compile(r"ANALYZE\s+(main\.)?sqlite_(schema|master)\s*;?", re.IGNORECASE)
+_STAT_TABLES = frozenset({"sqlite_stat1", "sqlite_stat4"})
 _TICK_OPCODES = 1000  # how often (virtual machine instructions) the time limit is looked at
 _ROOM_LEFT = 64 * 2**20  # free disk space below which "database or disk is full" means the disk
 
@@ -82,7 +91,7 @@ def load_dump(conn: sqlite3.Connection, sql_file: Path, *, limits: Limits,
         conn.set_authorizer(guard.authorize)
         conn.set_progress_handler(guard.past_deadline, _TICK_OPCODES)
         for statement in iter_statements(_lines(sql_file, progress)):
-            guard.next_statement()
+            guard.next_statement(analyze=bool(_ANALYZE_SCHEMA.fullmatch(strip_comments(statement.sql).strip())))
             try:
                 conn.execute(statement.sql)
             except sqlite3.Error as exc:
@@ -150,10 +159,12 @@ class _Guard:
         self.timed_out = False
         self.fts5: dict[str, frozenset[str]] = {}  # FTS5 tables made by this dump -> their shadow tables
         self.active: frozenset[str] = frozenset()  # shadow tables FTS5 may use during this statement
+        self.analyze = False  # this statement is `ANALYZE sqlite_schema` (see the module docstring)
 
-    def next_statement(self) -> None:
+    def next_statement(self, *, analyze: bool = False) -> None:
         self.refused = None
         self.active = frozenset()
+        self.analyze = analyze
 
     def past_deadline(self) -> int:
         self.timed_out = time.monotonic() > self.deadline
@@ -171,6 +182,8 @@ class _Guard:
         return sqlite3.SQLITE_DENY
 
     def _why_not(self, action: int, name: str, detail: str, database: str | None) -> str | None:
+        if self.analyze and (action in (_ANALYZE, _SELECT) or (action == _DELETE and name in _STAT_TABLES)):
+            return None
         if action in _REFUSED:
             return _REFUSED[action]
         if name in _SCHEMA_TABLES and action in (_INSERT, _UPDATE, _DELETE, _READ):

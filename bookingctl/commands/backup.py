@@ -1,4 +1,4 @@
-"""`bookingctl backup`: SQL-dump backups with manifests: create, list, verify, prune, restore."""
+"""`bookingctl backup`: SQL-dump backups with manifests: create, import, list, verify, prune, restore."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _warn(message: str) -> None:
     output.warn(printable(message, None))
 
 
-app = typer.Typer(help="SQL-dump backups: create, list, verify, prune, restore.", no_args_is_help=True)
+app = typer.Typer(help="SQL-dump backups: create, import, list, verify, prune, restore.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -74,6 +74,37 @@ def create(
         output.warn(f"{found['count']} row(s) of the database have foreign keys that point nowhere, e.g. {shown}; "
                     f"backup {manifest.name} keeps them as they are (its manifest lists them) and restores only "
                     "with --allow-foreign-key-violations: fix those rows")
+    output.info(f"backup {manifest.name}: {manifest.size} bytes, "
+                f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
+    sys.stdout.write(manifest.name + "\n")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="An SQL export made elsewhere: wrangler d1 export, the dashboard.")],
+    stack: Annotated[str | None, typer.Option("--stack", help="Import into backups/<stack>.")] = None,
+    dest: DestOption = None,
+    label: Annotated[str, typer.Option("--label", help="Name prefix of the backup.")] = "import",
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the manifest).")] = "",
+    project_dir: ProjectDir = None,
+) -> None:
+    """Make an outside .sql export a backup: loaded into a scratch SQLite, counted, given a manifest.
+
+    Verify, restore and prune then treat it as one made by `backup create`. A file that does not
+    load writes nothing (exit 1). Integers past 2^53 are reported: an export that went through
+    JavaScript (wrangler, D1's export) may have rounded them already.
+    """
+    from bookingctl import output
+    from ops import backups
+
+    folder = backup_folder(dest, stack, project_dir)
+    with output.progress_reporter(f"importing {file}") as progress:
+        imported = backups.import_file(file, folder, label=label, reason=reason, progress=progress)
+    for found in imported.unsafe_integers:
+        output.warn(f"{found.describe()}: beyond JavaScript's exact integers; if this file went through wrangler or "
+                    "D1's export such values may already be rounded (e.g. 9007199254740993 printed as "
+                    "9007199254740992): compare them with the source")
+    manifest = imported.manifest
     output.info(f"backup {manifest.name}: {manifest.size} bytes, "
                 f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables -> {folder}")
     sys.stdout.write(manifest.name + "\n")

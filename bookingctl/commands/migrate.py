@@ -58,9 +58,9 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
     from bookingctl import output
     from ops.migrations import status as migration_status
 
-    migrations = migrations_of(folder, project_dir)
+    migrations, table = migrations_of(folder, project_dir)
     with open_database(stack, local, project_dir) as db:
-        states, unknown = migration_status(db, migrations)
+        states, unknown = migration_status(db, migrations, table)
         output.print_migrations(states, unknown, db.label, fmt)
 
 
@@ -73,11 +73,11 @@ def _queries(stack: str | None, queries: list[Path] | None, project_dir: Path | 
     return files
 
 
-def _check(db: Database, migrations: list[Migration], corpus: list[tuple[Path, str]]) -> CheckReport:
+def _check(db: Database, migrations: list[Migration], corpus: list[tuple[Path, str]], table: str) -> CheckReport:
     from ops.migration_check import check_database
     from ops.serving import gather
 
-    return check_database(db, migrations, gather(corpus))
+    return check_database(db, migrations, gather(corpus), table=table)
 
 
 @app.command("check")
@@ -101,15 +101,15 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
 
     if (stack is None) == (local is None):
         raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
-    migrations = migrations_of(folder, project_dir, strict=False)
+    migrations, table = migrations_of(folder, project_dir, strict=False)
     corpus = gather(_queries(corpus_stack or stack, queries, project_dir))
     if local is not None:
         if not local.is_file():
             raise UsageError(f"--local {local}: no such SQLite file")
-        report = check_local(local, migrations, corpus)
+        report = check_local(local, migrations, corpus, table=table)
     else:
         with open_database(stack, None, project_dir) as db:
-            report = check_remote(db, migrations, corpus)
+            report = check_remote(db, migrations, corpus, table=table)
     output.print_migration_check(report, fmt)
     if report.verdict != "safe":
         raise typer.Exit(1)
@@ -147,7 +147,7 @@ def apply(
         raise UsageError("--allow-unsafe and --reason go together: --allow-unsafe --reason 'why it is safe anyway'")
     if reason is not None and (len(reason.strip()) < 15 or any(ord(ch) < 32 for ch in reason)):
         raise UsageError("--reason: say why in a sentence of 15 characters or more, on one line")
-    migrations = migrations_of(folder, project_dir)
+    migrations, table = migrations_of(folder, project_dir)
     creating = local is not None and stack is None and not local.exists()
     if local is not None and creating:
         # Ask before the file exists: a refusal (or a failed first migration) leaves nothing behind.
@@ -158,13 +158,14 @@ def apply(
         confirm("Create it and apply them now?", yes, "create a database")
     with _removed_on_failure(local if creating else None), open_database(stack, local, project_dir,
                                                                          create=True) as db:
-        todo = pending(db, migrations)
+        todo = pending(db, migrations, table)
         if not todo:
             output.info(f"{db.label}: nothing to apply; all {len(migrations)} migrations are applied.")
             return
         output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
         # A database this command creates serves nobody yet: there is no version to roll back to.
-        report = CheckReport(db.label, 0) if creating else _check(db, migrations, _queries(stack, queries, project_dir))
+        report = (CheckReport(db.label, 0) if creating
+                  else _check(db, migrations, _queries(stack, queries, project_dir), table))
         if report.unsafe and reason is None:
             raise Failed(refusal(report, "Nothing was applied. Make them safe (see `bookingctl migrate check`), or "
                                          "apply them anyway with --allow-unsafe --reason TEXT."))
@@ -175,8 +176,8 @@ def apply(
             output.warn(f"reason, recorded in d1_migrations_unsafe: {(reason or '').strip()}")
         confirm("Apply them now?", yes or creating, "apply")
         result = apply_migrations(db, migrations, log=output.info, overrides=overrides,
-                                  restore_on_failure=restore_on_failure)
-        states, unknown = status(db, migrations)
+                                  restore_on_failure=restore_on_failure, table=table)
+        states, unknown = status(db, migrations, table)
         output.print_migrations(states, unknown, db.label, TableOrJson.table, just_applied=result.applied)
 
 

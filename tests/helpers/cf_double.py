@@ -45,6 +45,7 @@ from booking_shared.limits import (
 from booking_shared.naming import requests_dataset
 from ops.sqlscript import is_transaction_control, split_statements
 from tests.helpers import analytics_engine, cf_openapi, graphql_analytics, worker_traffic
+from tests.helpers.d1_export import D1ExportError, export_text
 from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
@@ -465,11 +466,14 @@ class CloudflareDouble:
         token = uuid.uuid4().hex
         dump = self.root / f"{token}.sql"
         conn = sqlite3.connect(snapshot)
-        with dump.open("w", encoding="utf-8") as out:
-            for line in conn.iterdump():
-                if line not in ("BEGIN TRANSACTION;", "COMMIT;"):
-                    out.write(line + "\n")
-        conn.close()
+        try:
+            # D1's own export format, not iterdump()'s (tests/helpers/d1_export.py names the source).
+            dump.write_text(export_text(conn), encoding="utf-8")
+        except D1ExportError as exc:
+            return 200, _ok({"success": False, "type": "export", "at_bookmark": at, "status": "error",
+                             "error": str(exc), "messages": []})
+        finally:
+            conn.close()
         self.downloads[token] = dump
         return 200, _ok({"success": True, "type": "export", "at_bookmark": at, "status": "complete",
                          "messages": ["Export complete"],

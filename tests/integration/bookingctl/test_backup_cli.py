@@ -173,3 +173,46 @@ def test_a_stack_name_never_leads_the_backup_folder_out_of_backups(stack: str) -
     code, out, err = run("backup", "list", "--stack", stack)
     one_error(code, err, f"stack name {stack!r}")
     assert code == 2 and out == ""
+
+
+# --- backup import: an export made elsewhere (the review's B1) ------------------------------------
+
+def d1_export_of(db: Path, tmp_path: Path, extra: str = "") -> Path:
+    """The database as D1's export writes it (tests/helpers/d1_export.py), with `extra` rows added first."""
+    from tests.helpers.d1_export import export_text
+
+    conn = sqlite3.connect(db)
+    conn.executescript(extra)
+    path = tmp_path / "wrangler-export.sql"
+    path.write_text(export_text(conn))
+    conn.close()
+    return path
+
+
+def test_an_export_without_a_manifest_is_refused_with_the_import_command_named(db: Path, tmp_path: Path) -> None:
+    export = d1_export_of(db, tmp_path)
+    code, _, err = run("backup", "verify", str(export))
+    one_error(code, err, "backup import", str(export))
+
+
+def test_an_imported_export_is_verified_and_restored_by_name(db: Path, dest: Path, tmp_path: Path) -> None:
+    export = d1_export_of(db, tmp_path, "UPDATE services SET price_cents = 9007199254740993;")
+    code, out, err = run("backup", "import", str(export), "--dest", str(dest), "--label", "wrangler")
+    assert code == 0, err
+    name = out.strip()
+    assert name.startswith("wrangler-") and "services.price_cents: 1 value(s) past 2^53" in err
+    code, out, err = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 0 and json.loads(out)["ok"], err
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(tmp_path / "r.sqlite"))
+    assert code == 0, err
+    conn = sqlite3.connect(tmp_path / "r.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM appointments").fetchone()[0] == 20
+    conn.close()
+
+
+def test_importing_a_file_that_does_not_load_fails_and_writes_nothing(dest: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sql"
+    bad.write_text("CREATE TABLE t (a);\nDROP TABLE t;\n")
+    code, out, err = run("backup", "import", str(bad), "--dest", str(dest))
+    one_error(code, err, "DROP TABLE", "nothing was imported")
+    assert code == 1 and out == "" and not dest.exists()

@@ -69,11 +69,59 @@ def test_migrations_run_in_number_order(db_path: Path, folder: Path) -> None:
     assert result.applied == ["0001_initial_schema.sql", "0002_second.sql", "0003_third.sql"]
 
 
-@pytest.mark.parametrize("name", ["0002-second.sql", "2_second.sql", "0002_Second.sql"])
+@pytest.mark.parametrize("name", ["0002-second.sql", "second.sql", "0002_tab\there.sql"])
 def test_badly_named_migration_file_is_refused(folder: Path, name: str) -> None:
     (folder / name).write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_description\.sql"):
         discover(folder)
+
+
+@pytest.mark.parametrize("name", ["0002_Add_Staff_Table.sql", "2_second.sql", "0002_O'Brien's_table.sql",
+                                  "10000_after_9999.sql"])
+def test_names_wrangler_d1_migrations_create_writes_are_applied_and_recorded_as_wrangler_records_them(
+        db_path: Path, folder: Path, name: str) -> None:
+    """The review's M1: `wrangler d1 migrations create DB "Add Staff Table"` writes 0002_Add_Staff_Table.sql."""
+    (folder / name).write_text("CREATE TABLE staff (id TEXT PRIMARY KEY);\n")
+    db = LocalDatabase(db_path)
+    assert apply(db, discover(folder)).applied == ["0001_initial_schema.sql", name]
+    assert [r["name"] for r in db.query("SELECT name FROM d1_migrations ORDER BY id")] == [
+        "0001_initial_schema.sql", name]
+
+
+def test_numbers_order_numerically_whatever_their_padding(db_path: Path, folder: Path) -> None:
+    (folder / "10_ten.sql").write_text("CREATE TABLE ten (id INTEGER);")
+    (folder / "9_nine.sql").write_text("CREATE TABLE nine (id INTEGER);")
+    assert [m.name for m in discover(folder)] == ["0001_initial_schema.sql", "9_nine.sql", "10_ten.sql"]
+
+
+def test_nested_files_of_a_migrations_pattern_are_named_by_their_relative_path(db_path: Path, tmp_path: Path) -> None:
+    """drizzle's layout with wrangler's `migrations_pattern: migrations/*/migration.sql`."""
+    nested = tmp_path / "nested"
+    (nested / "0001_initial_schema").mkdir(parents=True)
+    (nested / "0001_initial_schema" / "migration.sql").write_text(
+        (REPO / "migrations" / "0001_initial_schema.sql").read_text())
+    (nested / "0001_initial_schema" / "notes.txt").write_text("not a migration")
+    db = LocalDatabase(db_path)
+    assert apply(db, discover(nested, pattern="*/migration.sql")).applied == ["0001_initial_schema/migration.sql"]
+
+
+def test_a_renamed_tracking_table_is_created_and_read_instead_of_d1_migrations(db_path: Path, folder: Path) -> None:
+    db = LocalDatabase(db_path)
+    apply(db, discover(folder), table="schema_migrations")
+    tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "schema_migrations" in tables and "d1_migrations" not in tables
+    assert pending(db, discover(folder), "schema_migrations") == []
+    assert [m.name for m in pending(db, discover(folder))] == ["0001_initial_schema.sql"]
+
+
+def test_the_tracking_table_is_created_with_wranglers_exact_text(db_path: Path, folder: Path) -> None:
+    """The review's M4: sqlite_schema reads the same whichever tool created the table."""
+    apply(LocalDatabase(db_path), discover(folder))
+    conn = sqlite3.connect(db_path)
+    [sql] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'd1_migrations'").fetchone()
+    conn.close()
+    assert sql == ('CREATE TABLE "d1_migrations"(\n\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n'
+                   "\t\tname       TEXT UNIQUE,\n\t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n)")
 
 
 def test_duplicate_migration_numbers_are_refused(folder: Path) -> None:
@@ -93,6 +141,9 @@ def test_guide_template_transaction_statements_are_refused_naming_file_and_line(
     message = str(info.value)
     assert "0002_feature.sql:2 `BEGIN TRANSACTION`" in message and "0002_feature.sql:5 `COMMIT`" in message
     assert "remove it" in message
+    # Why wrangler takes the same file (it strips the pair) and D1's API does not (the review's M2).
+    assert "wrangler" in message and "trimmer.ts" in message
+    assert "cannot start a transaction within a transaction" in message
 
 
 @pytest.mark.parametrize(("hidden", "line"), [("COMMIT; /* end of part 1 */", 2), ("/* part 1 done */ COMMIT;", 2),
