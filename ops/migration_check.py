@@ -875,8 +875,13 @@ def errors_of(result: MigrationResult) -> str:
 
 
 def refusal(report: CheckReport, how: str) -> str:
+    """Why `migrate apply` or the hook refuses: each unsafe migration's errors, and a corpus that judges nothing."""
     listed = " | ".join(f"{m.name} ({m.cls}): {errors_of(m)}" for m in report.unsafe)
-    return f"migrate check calls {len(report.unsafe)} pending migration(s) of {report.target} unsafe: {listed}. {how}"
+    corpus = " | ".join(f.message for f in report.corpus if f.severity == ERROR)
+    if corpus:
+        listed = "; ".join(part for part in (listed, f"the query corpus: {corpus}") if part)
+    return (f"migrate check calls {len(report.unsafe)} pending migration(s) of {report.target} unsafe: {listed}. "
+            f"{how}")
 
 
 def overrides_for(report: CheckReport, reason: str, approved_via: str,
@@ -900,12 +905,19 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
     from ops.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, discover, override_sql
     from ops.serving import gather
 
-    queries = gather((path, str(path)) for path in ctx.serving_queries)
+    queries = gather(((path, str(path)) for path in ctx.serving_queries),
+                     worker_bundle=ctx.worker_bundle)
     report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
     approved = dict(ctx.approved_unsafe_migrations)
     refused = [m for m in report.unsafe if m.name not in approved]
     log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
         f"{report.queries} serving queries)")
+    if report.corpus:
+        # No approval covers a corpus that judges nothing: a Worker query that never prepares fails
+        # in the new version whatever the migrations are.
+        raise UnsafeMigrationError(refusal(
+            CheckReport(report.target, report.queries, [], report.corpus),
+            "Nothing was applied. Fix the queries named (the Worker's, or the booking:servingQueries files)."))
     if refused:
         raise UnsafeMigrationError(refusal(
             CheckReport(report.target, report.queries, refused),
