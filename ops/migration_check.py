@@ -573,7 +573,9 @@ def check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequenc
 def _unprepared(query: ServingQuery, error: str, target: str) -> Finding:
     file, _, line = query.source.rpartition(":")
     where = (file, int(line)) if file and line.isdigit() else (query.source, 0)
-    return Finding("corpus-query-unprepared", ERROR, where[0], where[1],
+    # A corpus file's query is an error (it was written to judge, and judges nothing); a built-in one
+    # (bookingctl's, the Worker's) failing means the target is not the booking schema: a warning.
+    return Finding("corpus-query-unprepared", WARNING if query.built_in else ERROR, where[0], where[1],
                    f"{query.source} does not prepare against the schema of {target}, before or after the pending "
                    f"migrations ({error}), so it judges nothing; fix it (parameters are ?, ?NNN, :name, @name or "
                    "$name, not %s) or remove it from the corpus")
@@ -912,7 +914,7 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
     refused = [m for m in report.unsafe if m.name not in approved]
     log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
         f"{report.queries} serving queries)")
-    if report.corpus:
+    if any(f.severity == ERROR for f in report.corpus):
         # No approval covers a corpus that judges nothing: a Worker query that never prepares fails
         # in the new version whatever the migrations are.
         raise UnsafeMigrationError(refusal(

@@ -49,6 +49,9 @@ class CorpusError(Exception):
 class ServingQuery:
     source: str  # where it comes from: "ops/audit.py FAILED_LOGINS" or "queries.sql:12"
     sql: str
+    # bookingctl's own or the Worker's: code of this project, tested against the committed schema
+    # (one that does not prepare means the target is not the booking schema, and is only reported).
+    built_in: bool = False
 
 
 def own_queries() -> list[ServingQuery]:
@@ -61,7 +64,7 @@ def own_queries() -> list[ServingQuery]:
         (dbstats, ("TENANT_APPOINTMENTS",)),
         (report, ("BOOKINGS", "PER_DAY", "ERRORS")),
     ]
-    return [ServingQuery(f"{module.__name__.replace('.', '/')}.py {name}", str(getattr(module, name)))
+    return [ServingQuery(f"{module.__name__.replace('.', '/')}.py {name}", str(getattr(module, name)), True)
             for module, names in named for name in names] + [
         query for module in (tenants, tenant_restore) for query in module_queries(module)]
 
@@ -85,7 +88,7 @@ def module_queries(module: ModuleType) -> list[ServingQuery]:
             for arg in node.args[:2]:
                 text = _static_text(arg, constants)
                 if text is not None and _SQL.match(text) and text not in found:
-                    found[text] = ServingQuery(f"{label}:{arg.lineno}", text)
+                    found[text] = ServingQuery(f"{label}:{arg.lineno}", text, True)
     return sorted(found.values(), key=lambda q: int(q.source.rsplit(":", 1)[1]))
 
 
@@ -134,7 +137,7 @@ def worker_queries(bundle: Path, shown_as: str | None = None) -> list[ServingQue
     for match in _PREPARE.finditer(text):
         sql = _js_strings(text, match.end())
         if sql is not None and _SQL.match(sql):
-            queries.append(ServingQuery(f"{label}:{text.count(chr(10), 0, match.start()) + 1}", sql))
+            queries.append(ServingQuery(f"{label}:{text.count(chr(10), 0, match.start()) + 1}", sql, True))
     return queries
 
 

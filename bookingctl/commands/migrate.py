@@ -175,7 +175,7 @@ def apply(
         output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
         # A database this command creates serves nobody yet: there is no version to roll back to.
         report = CheckReport(db.label, 0) if creating else _check(db, migrations, _corpus(stack, queries, project_dir))
-        if (report.unsafe or report.corpus) and reason is None:
+        if report.verdict == "unsafe" and reason is None:
             raise Failed(refusal(report, "Nothing was applied. Make them safe (see `bookingctl migrate check`), or "
                                          "apply them anyway with --allow-unsafe --reason TEXT."))
         for finding in report.corpus:

@@ -5,6 +5,7 @@ Worker's SQL and bookingctl's tenant queries (issue #22; adversarial review 2 H1
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -226,7 +227,20 @@ def test_a_corpus_query_that_never_prepares_is_reported_and_makes_the_verdict_un
     assert report.verdict == "unsafe"
     [finding] = report.corpus
     assert (finding.rule, finding.file, finding.line) == ("corpus-query-unprepared", "pyformat.sql", 2)
-    assert "pyformat.sql:2" in report.to_dict()["corpus"][0]["message"]
+    assert "pyformat.sql:2" in report.to_dict()["corpus"][0]["message"] and finding.severity == "error"
+
+
+def test_a_built_in_query_that_does_not_prepare_on_a_foreign_schema_is_only_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with LocalDatabase(path, must_exist=False) as db:
+        apply(db, discover(folder_with(tmp_path, **{"0002_other": "CREATE TABLE other (id TEXT);\n"})))
+    (tmp_path / "migrations" / "0001_initial_schema.sql").unlink()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE auth_attempts;")
+    conn.close()
+    report = check_local(path, discover(tmp_path / "migrations", strict=False), gather())
+    assert report.verdict == "safe" and report.corpus
+    assert {f.severity for f in report.corpus} == {"warning"}
 
 
 def test_a_query_of_the_new_code_that_prepares_only_after_the_migration_is_not_reported(
