@@ -4,8 +4,10 @@ A Worker rollback never touches D1 and a Time Travel restore rewinds every booki
 bookmark, so what protects a rollback (or a canary, where two versions share the database) is the
 shape of the migration. The check never writes to the target: it copies the target's schema
 (`sqlite_schema`, read from a local file opened read-only or through D1's query API) into an
-in-memory SQLite, applies the pending migrations there one statement at a time, and reports per
-migration:
+in-memory SQLite holding a few sample rows per table (ops/migration_rows.py), applies the pending
+migrations there one statement at a time, and reports per migration, from what SQLite shows rather
+than the words of the SQL (rows a statement removed, tables emptied or swapped away, constraints
+and DEFAULTs lost, the serving version's writes refused or undone by a trigger):
 
 - its class, from the schema before and after (tables, `table_xinfo` columns, index lists,
   foreign keys, CHECK clauses, triggers and views) and from what its statements touch (SQLite's
