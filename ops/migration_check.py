@@ -647,6 +647,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
     deletes_all: set[tuple[str, int]] = set()
     probe_bad: dict[tuple[mr.Probe, str], int] = {}
     runner_trigger_line: int | None = None
+    shapes = _shapes(conn)
 
     def track_rows(line: int) -> None:
         now = mr.counts(conn, tables)
@@ -731,10 +732,18 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                     broken.pop(query, None)
                 elif query not in broken:
                     broken[query] = (statement, error)
-            bad = {(probe, why) for probe, why in mr.judge(conn, run.probes, tables)}
+            # Probing rolls back to a savepoint, which makes SQLite reread the whole schema once it has
+            # changed in the transaction: probe only the tables whose definitions (their own SQL, their
+            # indexes' and triggers') this statement changed, and those found broken so far.
+            now_shapes = _shapes(conn)
+            changed_tables = {t for t in shapes.keys() | now_shapes.keys() if shapes.get(t) != now_shapes.get(t)}
+            shapes = now_shapes
+            suspects = {p for p, _ in probe_bad}
+            chosen = {p: o for p, o in run.probes.items() if p.table.lower() in changed_tables or p in suspects}
+            bad = set(mr.judge(conn, chosen, tables))
             for key in bad:
                 probe_bad.setdefault(key, statement.line)
-            for key in probe_bad.keys() - bad:
+            for key in [k for k in probe_bad if k[0] in chosen and k not in bad]:
                 del probe_bad[key]
     last_line = migration.statements[-1].line if migration.statements else 1
     if not failed:
@@ -832,6 +841,13 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _shapes(conn: sqlite3.Connection) -> dict[str, str]:
+    """Per table (lower-case name), the SQL of it and of its indexes and triggers."""
+    return {str(t).lower(): str(s) for t, s in conn.execute(
+        "SELECT tbl_name, group_concat(coalesce(sql, ''), char(10)) FROM "
+        "(SELECT tbl_name, sql FROM sqlite_schema ORDER BY type, name) GROUP BY tbl_name")}
 
 
 def _first(sql: str) -> str:
