@@ -76,7 +76,8 @@ def main() -> int:
         folder = work / "migrations"
         shutil.copytree(REPO / "migrations", folder)
         for number in range(2, args.migrations + 2):
-            (folder / f"{number:04d}_generated_{number}.sql").write_text(pending(number))
+            # Numbered after the committed migrations (0002 is taken), so the folder stays valid.
+            (folder / f"{number + 100:04d}_generated_{number}.sql").write_text(pending(number))
         corpus = work / "app-queries.sql"
         corpus.write_text(CORPUS)
         cmd = [str(REPO / "venv" / "bin" / "bookingctl"), "migrate", "check", "--local", str(target), "--dir",

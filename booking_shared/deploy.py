@@ -57,6 +57,9 @@ class DeployContext:
     # inside the project) the hook's `migrate check` prepares, and the (migration name, reason)
     # pairs a reviewed stack file approves although the check calls them unsafe.
     serving_queries: tuple[Path, ...] = ()
+    # The Worker bundle the stack deploys (booking:workerBundle): its SQL joins the corpus (None: the
+    # reference Worker, worker/src/index.js).
+    worker_bundle: Path | None = None
     approved_unsafe_migrations: tuple[tuple[str, str], ...] = ()
 
 

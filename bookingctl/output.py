@@ -326,6 +326,7 @@ def print_migration_check(report: Any, fmt: str) -> None:
                     lines.append(f"| {_md_cell(m.name)} | {m.cls} | " + (
                         f"{f.severity} | {f.rule} | {_md_cell(f'{f.file}:{f.line}')} | {_md_cell(f.message)} |"
                         if f else "| | | |"))
+        lines += [f"- ❌ corpus: `{_md_cell(f'{f.file}:{f.line}')}`: {_md_cell(f.message)}" for f in report.corpus]
         sys.stdout.write("\n".join(lines) + "\n")
         return
     table = Table(title=Text(f"migrate check: {verdict} ({counted})"), title_justify="left")
@@ -340,6 +341,8 @@ def print_migration_check(report: Any, fmt: str) -> None:
     for m in report.migrations:
         for f in m.findings:
             console.print(Text(f"{f.file}:{f.line}: {f.severity}: {f.rule}: {printable(f.message)}"))
+    for f in report.corpus:  # a query of the corpus that judges nothing
+        console.print(Text(f"{f.file}:{f.line}: {f.severity}: {f.rule}: {printable(f.message)}"))
     console.print(Text(f"verdict: {verdict}", style="green" if verdict == "safe" else "red"))
 
 

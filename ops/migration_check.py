@@ -4,8 +4,10 @@ A Worker rollback never touches D1 and a Time Travel restore rewinds every booki
 bookmark, so what protects a rollback (or a canary, where two versions share the database) is the
 shape of the migration. The check never writes to the target: it copies the target's schema
 (`sqlite_schema`, read from a local file opened read-only or through D1's query API) into an
-in-memory SQLite, applies the pending migrations there one statement at a time, and reports per
-migration:
+in-memory SQLite holding a few sample rows per table (ops/migration_rows.py), applies the pending
+migrations there one statement at a time, and reports per migration, from what SQLite shows rather
+than the words of the SQL (rows a statement removed, tables emptied or swapped away, constraints
+and DEFAULTs lost, the serving version's writes refused or undone by a trigger):
 
 - its class, from the schema before and after (tables, `table_xinfo` columns, index lists,
   foreign keys, CHECK clauses, triggers and views) and from what its statements touch (SQLite's
@@ -36,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops import migration_rows as mr
+from ops.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
 from ops.serving import ServingQuery
@@ -55,6 +59,13 @@ RULES: dict[str, str] = {
     "d1-statement-too-large": ERROR,
     "d1-too-many-parameters": ERROR,
     "delete-without-where": ERROR,
+    "rows-lost": ERROR,
+    "constraint-lost": ERROR,
+    "serving-writes-break": ERROR,
+    "migrations-table": ERROR,
+    "contract-with-its-expand": ERROR,
+    "corpus-query-unprepared": ERROR,
+    "constraint-loosened": WARNING,
     "update-without-where": WARNING,
     "tighter-constraint": WARNING,
     "contract": INFO,
@@ -136,10 +147,13 @@ class CheckReport:
     target: str
     queries: int  # how many serving queries were prepared against each schema
     migrations: list[MigrationResult] = field(default_factory=list)
+    # Findings about the corpus itself (a query that prepares on neither schema), not one migration.
+    corpus: list[Finding] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
-        return "unsafe" if any(m.unsafe for m in self.migrations) else "safe"
+        broken_corpus = any(f.severity == ERROR for f in self.corpus)
+        return "unsafe" if broken_corpus or any(m.unsafe for m in self.migrations) else "safe"
 
     @property
     def unsafe(self) -> list[MigrationResult]:
@@ -147,7 +161,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "target": self.target, "servingQueries": self.queries,
-                "migrations": [m.to_dict() for m in self.migrations]}
+                "migrations": [m.to_dict() for m in self.migrations], "corpus": [f.to_dict() for f in self.corpus]}
 
 
 # --- the target's schema, read without writing ------------------------------------------------
@@ -211,8 +225,9 @@ def _skipped(name: str) -> bool:
     return name.startswith(("sqlite_", "_cf_"))
 
 
-def scratch_copy(rows: Sequence[SchemaRow]) -> sqlite3.Connection:
-    """An in-memory SQLite with the schema `rows` describe (no data): tables, indexes, views, triggers."""
+def scratch_copy(rows: Sequence[SchemaRow], *, sample_rows: bool = False) -> sqlite3.Connection:
+    """An in-memory SQLite with the schema `rows` describe: tables, indexes, views, triggers; with
+    `sample_rows`, a few rows in each table (ops/migration_rows.py), put there before any trigger exists."""
     # No statement cache: a cached statement skips the fresh prepare a schema change must be seen by.
     conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
     conn.execute("PRAGMA foreign_keys = ON")  # as on D1
@@ -220,12 +235,18 @@ def scratch_copy(rows: Sequence[SchemaRow]) -> sqlite3.Connection:
     order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
     wanted = [r for r in rows if r[3] and not _skipped(r[1]) and r[0] in order
               and not any(r[0] == "table" and r[1].startswith(f"{v}_") for v in virtual)]  # FTS shadow tables
+    seeded = not sample_rows
     for kind, name, _, sql in sorted(wanted, key=lambda r: order[r[0]]):
+        if kind == "trigger" and not seeded:
+            mr.seed(conn)
+            seeded = True
         try:
             conn.execute(str(sql))
         except sqlite3.Error as exc:
             conn.close()
             raise CheckError(f"the target's {kind} {name} cannot be copied into a scratch SQLite: {exc}") from exc
+    if not seeded:
+        mr.seed(conn)
     return conn
 
 
@@ -238,6 +259,7 @@ class Table:
     unique: frozenset[tuple[str, ...]]  # column sets an index or constraint keeps unique
     foreign_keys: frozenset[tuple[str, str, str]]  # (from, table, to)
     checks: frozenset[str]
+    primary_key: tuple[str, ...] = ()  # its columns in key order; () for rowid only
 
 
 @dataclass(frozen=True)
@@ -282,7 +304,9 @@ def _table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
             unique.add(cols)
     fks = frozenset((str(r[3]).lower(), str(r[2]).lower(), str(r[4] or "").lower())
                     for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)))
-    return Table(name, columns, frozenset(unique), fks, frozenset(_checks(sql)))
+    primary_key = tuple(str(r[1]).lower() for r in sorted(
+        conn.execute("SELECT * FROM pragma_table_xinfo(?) WHERE pk > 0", (name,)).fetchall(), key=lambda r: r[5]))
+    return Table(name, columns, frozenset(unique), fks, frozenset(_checks(sql)), primary_key)
 
 
 def _checks(sql: str) -> list[str]:
@@ -303,10 +327,16 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     tightened: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
-    # NOT NULL columns without a default added to tables that existed: the scratch copy has no rows,
-    # so SQLite adds them there, but refuses to on a table with rows (D1's), and where the table is
-    # empty the serving version's INSERTs, which do not name the column, are refused.
+    # NOT NULL columns without a default added to tables that existed: SQLite refuses that on a
+    # table with rows (D1's), and where the table is empty the serving version's INSERTs, which do
+    # not name the column, are refused.
     unfillable: list[str] = field(default_factory=list)
+    # What the serving version relies on and a rebuild dropped: its PRIMARY KEY (ids stop being
+    # unique), a DEFAULT (its INSERTs that leave the column out get NULL, or fail on NOT NULL).
+    lost: list[str] = field(default_factory=list)
+    # Constraints removed or widened (UNIQUE, NOT NULL, FOREIGN KEY, CHECK, a changed DEFAULT): the
+    # serving version's writes still work, but what it may assume of the rows no longer holds.
+    loosened: list[str] = field(default_factory=list)
 
 
 def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) -> Changes:
@@ -321,15 +351,34 @@ def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) ->
         if new is None:
             changes.removed.append(f"table {old.name}")
             continue
-        for column, (ctype, notnull, _default, _hidden) in old.columns.items():
+        renamed = _renamed_columns(old, new)
+        for column, (ctype, notnull, default, _hidden) in old.columns.items():
             now = new.columns.get(column)
             if now is None:
-                changes.removed.append(f"column {old.name}.{column}")
-            elif now[1] > notnull:
+                changes.removed.append(f"column {old.name}.{column}" + (
+                    f" (renames column {old.name}.{column} to {renamed[column]})" if column in renamed else ""))
+                continue
+            if default is not None and now[2] is None:
+                changes.lost.append(f"column {old.name}.{column} lost its DEFAULT {default}")
+            elif default is not None and now[2] != default:
+                changes.loosened.append(f"column {old.name}.{column}'s DEFAULT changed from {default} to {now[2]}")
+            if notnull and not now[1]:
+                changes.loosened.append(f"column {old.name}.{column} is no longer NOT NULL")
+            if now[1] > notnull:
                 changes.tightened.append(f"column {old.name}.{column} became NOT NULL")
             elif now[0] != ctype:
                 changes.tightened.append(f"column {old.name}.{column} changed type from {ctype or 'none'} to "
                                          f"{now[0] or 'none'}")
+        if old.primary_key and new.primary_key != old.primary_key and all(c in new.columns for c in old.primary_key):
+            changes.lost.append(f"{old.name} lost its PRIMARY KEY ({', '.join(old.primary_key)})")
+        for cols in sorted(old.unique - new.unique):
+            if all(c in new.columns for c in cols if c != "rowid" and not c.startswith(_EXPRESSION)):
+                changes.loosened.append(f"{old.name}({', '.join(cols)}) is no longer unique")
+        for fk in sorted(old.foreign_keys - new.foreign_keys):
+            if fk[0] in new.columns:
+                changes.loosened.append(f"{old.name}.{fk[0]} no longer references {fk[1]}({fk[2] or 'its key'})")
+        for check in sorted(old.checks - new.checks):
+            changes.loosened.append(f"{old.name} lost its CHECK ({check})")
         for cols in sorted(new.unique - old.unique):
             if all(c in old.columns or c == "rowid" or c.startswith(_EXPRESSION) for c in cols):
                 changes.tightened.append(f"{old.name}({', '.join(cols)}) must now be unique")
@@ -340,6 +389,8 @@ def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) ->
             changes.tightened.append(f"{old.name} has a new CHECK ({check})")
         for column in new.columns.keys() - old.columns.keys():
             _type, notnull, default, hidden = new.columns[column]
+            if column in renamed.values():
+                continue  # the other half of a rename, reported as such
             if notnull and hidden == 0 and (default is None or str(default).upper() == "NULL"):
                 changes.unfillable.append(f"column {old.name}.{column}")
             else:
@@ -355,6 +406,19 @@ def compare(before: Schema, after: Schema, *, orphaned_indexes: bool = False) ->
     changes.added += [f"view {v}" for v in sorted(after.views - before.views)]
     changes.added += [f"trigger {t}" for t in sorted(after.triggers - before.triggers)]
     return changes
+
+
+def _renamed_columns(old: Table, new: Table) -> dict[str, str]:
+    """old name -> new name of the columns `ALTER TABLE ... RENAME COLUMN` renamed: gone from `old`,
+    and a column of the same position, type, NOT NULL and DEFAULT that `old` did not have in its place."""
+    before, after = list(old.columns.items()), list(new.columns.items())
+    found = {}
+    for position, (name, spec) in enumerate(before):
+        if name not in new.columns and position < len(after):
+            other, other_spec = after[position]
+            if other not in old.columns and other_spec == spec:
+                found[name] = other
+    return found
 
 
 # --- statements ---------------------------------------------------------------------------------
@@ -484,70 +548,180 @@ def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
 
 def check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequence[Migration],
           queries: Sequence[ServingQuery], target: str, log: Log = lambda _: None) -> CheckReport:
-    """Apply the pending `migrations` to a scratch copy of the schema `rows`; judge each one."""
+    """Apply the pending `migrations` to a scratch copy of the schema `rows`, holding sample rows
+    (ops/migration_rows.py); judge each one, and the corpus."""
     done = set(applied)
     pending = [m for m in migrations if m.name not in done]
     report = CheckReport(target, len(queries))
-    conn = scratch_copy(rows)
+    conn = scratch_copy(rows, sample_rows=True)
     try:
-        preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
+        errors = {q: _prepare_error(conn, q.sql) for q in queries}
+        preparing = {q for q, error in errors.items() if error is None}
         before = snapshot(conn)
+        run = _Run(before, _serving_probes(conn, before))
         for migration in pending:
             log(f"checking {migration.name}")
-            result, before, preparing = _check_one(conn, migration, queries, before, preparing)
+            result, before, preparing = _check_one(conn, migration, queries, before, preparing, run)
             report.migrations.append(result)
+        # A query that prepares neither on the serving schema nor on the migrated one judges
+        # nothing: a typo, or `%s` placeholders, would make every migration look safe.
+        report.corpus = [_unprepared(q, error, target) for q, error in errors.items()
+                         if error is not None and q not in preparing]
     finally:
         conn.close()
     return report
 
 
+def _unprepared(query: ServingQuery, error: str, target: str) -> Finding:
+    file, _, line = query.source.rpartition(":")
+    where = (file, int(line)) if file and line.isdigit() else (query.source, 0)
+    # A corpus file's query is an error (it was written to judge, and judges nothing); a built-in one
+    # (bookingctl's, the Worker's) failing means the target is not the booking schema: a warning.
+    return Finding("corpus-query-unprepared", WARNING if query.built_in else ERROR, where[0], where[1],
+                   f"{query.source} does not prepare against the schema of {target}, before or after the pending "
+                   f"migrations ({error}), so it judges nothing; fix it (parameters are ?, ?NNN, :name, @name or "
+                   "$name, not %s) or remove it from the corpus")
+
+
+@dataclass
+class _Run:
+    """What the check learns across the pending migrations of one run."""
+
+    serving: Schema  # the schema the serving version runs on (before any pending migration)
+    probes: dict[mr.Probe, mr.Outcome | None]  # its writes and what they do on that schema
+    # (table, column) of the serving schema -> the pending migration that read it (a backfill's source).
+    read_by: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _serving_probes(conn: sqlite3.Connection, serving: Schema) -> dict[mr.Probe, mr.Outcome | None]:
+    tables = _row_tables(serving)
+    return {probe: mr.outcome(conn, probe, tables) for probe in mr.probes(conn)
+            if probe.table.lower() in serving.tables}
+
+
+def _row_tables(schema: Schema) -> list[str]:
+    return [t.name for t in schema.tables.values()]
+
+
+def _is_runners(name: str | None) -> bool:
+    return bool(name) and str(name).lower().startswith(MIGRATIONS_TABLE)
+
+
 def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[ServingQuery], before: Schema,
-               preparing: set[ServingQuery]) -> tuple[MigrationResult, Schema, set[ServingQuery]]:
+               preparing: set[ServingQuery], run: _Run) -> tuple[MigrationResult, Schema, set[ServingQuery]]:
     result = MigrationResult(migration.name)
     # Per query that prepared before this migration: the statement after which it stopped preparing
     # (a table rebuilt within the migration breaks queries for a moment, then mends them).
     broken: dict[ServingQuery, tuple[Statement, str]] = {}
     rewrites: list[str] = []
     writes: set[str] = set()
+    targets: dict[str, str] = {}  # DELETE/UPDATE -> the table the statement itself (not a trigger) writes
+    replaced: set[str] = set()  # tables of the serving schema dropped or renamed by this migration
+    runners: list[str] = []  # what the statement does to the runner's own tables
+    reads: set[tuple[str, str]] = set()
+    tables = _row_tables(before)
 
-    def authorize(action: int, arg1: str | None, *_: Any) -> int:
-        if action in _ROW_WRITES and arg1 and not _skipped(arg1) and not arg1.startswith(MIGRATIONS_TABLE):
+    def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, trigger: str | None) -> int:
+        if action in _ROW_WRITES and arg1 and not _skipped(arg1) and not _is_runners(arg1):
             writes.add(arg1.lower())
+            if trigger is None and action != sqlite3.SQLITE_INSERT:
+                targets.setdefault("DELETE" if action == sqlite3.SQLITE_DELETE else "UPDATE", arg1.lower())
+        if action == sqlite3.SQLITE_READ and arg1 and arg2:
+            reads.add((arg1.lower(), arg2.lower()))
+        touched = (arg2 if action in (sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_CREATE_TRIGGER,
+                                      sqlite3.SQLITE_CREATE_TEMP_TRIGGER) else
+                   arg1 if action in (*_ROW_WRITES, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_CREATE_TABLE) else None)
+        if _is_runners(touched) and trigger is None:
+            runners.append(str(touched))
+        if action == sqlite3.SQLITE_DROP_TABLE and arg1:
+            replaced.add(arg1.lower())
+        elif action == sqlite3.SQLITE_ALTER_TABLE and arg2:
+            replaced.add(arg2.lower())
         return sqlite3.SQLITE_OK
 
     # What the migration has removed or tightened so far -> the line of the statement after which it
     # was so (and stayed so): a reviewer needs the statement, not the migration's first line.
     changed_at: dict[str, int] = {}
+    baseline = mr.counts(conn, tables)
+    lost_at: dict[str, int] = {}  # table of the serving schema -> line after which it held none of its rows
+    deletes_all: set[tuple[str, int]] = set()
+    probe_bad: dict[tuple[mr.Probe, str], int] = {}
+    runner_trigger_line: int | None = None
+    shapes = _shapes(conn)
+
+    def track_rows(line: int) -> None:
+        now = mr.counts(conn, tables)
+        for table, had in baseline.items():
+            if had and not now.get(table):
+                lost_at.setdefault(table, line)
+            else:
+                lost_at.pop(table, None)
 
     conn.execute("SAVEPOINT migration_check")
     failed = False
     for statement in migration.statements:
-        found, run = _lint(migration, statement)
+        found, run_it = _lint(migration, statement)
         result.findings += found
-        if not run or failed:  # after a failure the rest is still read, never run
+        if not run_it or failed:  # after a failure the rest is still read, never run
             continue
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
+        targets.clear()
+        runners.clear()
+        reads.clear()
+        rows_before = mr.counts(conn, tables)
         conn.set_authorizer(authorize)
         deadline = time.monotonic() + STATEMENT_SECONDS
         conn.set_progress_handler(_past(deadline), 10_000)
         try:
-            conn.execute(statement.sql)
+            cursor = conn.execute(statement.sql)
+            changed = cursor.rowcount
         except sqlite3.Error as exc:
             message = (f"still running after {STATEMENT_SECONDS:g} s against a copy without rows, so stopped; D1 "
                        "stops a query after 30 s: bound it (a recursive CTE needs a LIMIT or a WHERE that ends it)"
-                       if time.monotonic() > deadline else f"SQLite refuses this statement: {exc}")
+                       if time.monotonic() > deadline else f"SQLite refuses `{_first(statement.sql)}`: {exc}")
             result.findings.append(Finding("apply-failed", ERROR, migration.name, statement.line, message))
             failed = True
             continue
         finally:
             conn.set_authorizer(None)
             conn.set_progress_handler(None, 0)
-        if _dml_keyword(_code(statement.sql)) and writes & before.tables.keys():
+        for table, column in reads:
+            if table in run.serving.tables and column in run.serving.tables[table].columns:
+                run.read_by.setdefault((table, column), migration.name)
+        if runners:
+            result.findings.append(Finding(
+                "migrations-table", ERROR, migration.name, statement.line,
+                f"`{_first(statement.sql)}` changes {', '.join(sorted(set(runners)))}, the migration runner's own "
+                "record of what was applied and approved: a trigger there runs with every later migration, and "
+                "without the record migrations run twice or approvals vanish. Leave those tables to the runner"))
+            if "TRIGGER" in _code(statement.sql).upper():
+                runner_trigger_line = statement.line
+        dml = _dml_keyword(_code(statement.sql))
+        if dml and writes & before.tables.keys():
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
+        rows_after = mr.counts(conn, tables)
+        target = targets.get(dml or "")
+        named = next((t for t in tables if t.lower() == target), None)
+        had = rows_before.get(named or "") or 0
+        flagged = {f.rule for f in found}
+        if dml == "DELETE" and named and had and not rows_after.get(named):
+            deletes_all.add((named, statement.line))
+            if "delete-without-where" not in flagged:
+                result.findings.append(Finding(
+                    "delete-without-where", ERROR, migration.name, statement.line,
+                    f"`{_first(statement.sql)}` deletes every row of {named}: its WHERE holds for every row the check "
+                    "tried (a condition always true, or true of every value the column can hold), so it is no "
+                    "WHERE; no Worker rollback brings the rows back. Name the rows to delete"))
+        elif dml == "UPDATE" and named and had and changed >= had and "update-without-where" not in flagged:
+            result.findings.append(Finding(
+                "update-without-where", WARNING, migration.name, statement.line,
+                f"`{_first(statement.sql)}` rewrites every row of {named}: its WHERE holds for every row the check "
+                "tried; fine for a backfill of a new column, but the serving version's values are overwritten too"))
+        track_rows(statement.line)
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
             now = compare(before, snapshot(conn), orphaned_indexes=True)
-            current = set(now.removed + now.tightened + now.unfillable)
+            current = set(now.removed + now.tightened + now.unfillable + now.lost + now.loosened)
             for what in current:
                 changed_at.setdefault(what, statement.line)
             for what in changed_at.keys() - current:  # mended again (a rebuild)
@@ -558,14 +732,74 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                     broken.pop(query, None)
                 elif query not in broken:
                     broken[query] = (statement, error)
+            # Probing rolls back to a savepoint, which makes SQLite reread the whole schema once it has
+            # changed in the transaction: probe only the tables whose definitions (their own SQL, their
+            # indexes' and triggers') this statement changed, and those found broken so far.
+            now_shapes = _shapes(conn)
+            changed_tables = {t for t in shapes.keys() | now_shapes.keys() if shapes.get(t) != now_shapes.get(t)}
+            shapes = now_shapes
+            suspects = {p for p, _ in probe_bad}
+            chosen = {p: o for p, o in run.probes.items() if p.table.lower() in changed_tables or p in suspects}
+            bad = set(mr.judge(conn, chosen, tables))
+            for key in bad:
+                probe_bad.setdefault(key, statement.line)
+            for key in [k for k in probe_bad if k[0] in chosen and k not in bad]:
+                del probe_bad[key]
+    last_line = migration.statements[-1].line if migration.statements else 1
+    if not failed:
+        # The runner records the migration in the same request (ops/migrations.py): a trigger on
+        # d1_migrations runs then, and with every later migration.
+        try:
+            conn.execute(CREATE_MIGRATIONS_TABLE)
+            conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (?)", (migration.name,))
+        except sqlite3.Error as exc:
+            result.findings.append(Finding("apply-failed", ERROR, migration.name, runner_trigger_line or last_line,
+                                           f"recording the migration in {MIGRATIONS_TABLE} fails: {exc}"))
+            failed = True
+        else:
+            track_rows(runner_trigger_line or last_line)
     after = snapshot(conn)
     changes = compare(before, after)
-    result.cls = ("contract" if changes.removed or changes.tightened or changes.unfillable else "data" if rewrites
-                  else "expand" if changes.added else "none")
     first_line = migration.statements[0].line if migration.statements else 1
+    emptied = {table: line for table, line in lost_at.items() if table.lower() in after.tables}
+    for table, line in sorted(emptied.items(), key=lambda item: item[1]):
+        if (table, line) in deletes_all:
+            continue  # reported as a delete-without-where at its line
+        how = ("dropped or renamed away, and an empty table put in its place" if table.lower() in replaced
+               else "deleted by the statement, a trigger it fired, REPLACE or ON DELETE CASCADE")
+        if table.lower() in replaced:
+            changes.removed.append(f"the rows of table {table} ({how})")
+        result.findings.append(Finding(
+            "rows-lost", ERROR, migration.name, line,
+            f"after this statement {table} holds none of the rows it had ({how}): every row the serving version "
+            "wrote there is gone, and no Worker rollback brings them back. Copy the rows before the old table "
+            "goes (INSERT INTO new SELECT ... FROM old), or name the rows to delete"))
+    result.cls = ("contract" if changes.removed or changes.tightened or changes.unfillable or changes.lost
+                  or changes.loosened else "data" if rewrites or emptied else "expand" if changes.added
+                  else "none")
+    if runner_trigger_line is not None or any(f.rule == "migrations-table" for f in result.findings):
+        result.cls = "contract" if result.cls in ("none", "expand") else result.cls
     for what in changes.removed:
         result.findings.append(Finding("contract", INFO, migration.name, changed_at.get(what, first_line),
                                        f"removes {what}: safe only while no serving version reads it"))
+        table, _, column = what.partition(" ")[2].partition(" ")[0].partition(".")
+        source = run.read_by.get((table, column)) if what.startswith("column ") else None
+        if source and source != migration.name:
+            result.findings.append(Finding(
+                "contract-with-its-expand", ERROR, migration.name, changed_at.get(what, first_line),
+                f"removes {what}, which {source}, pending in the same run, reads (a backfill's source): expand and "
+                "contract would ship in one release, so the version serving now, which still reads it, breaks "
+                "the moment this applies, and a rollback has nothing to return to. Ship the contract in a later "
+                "release, once no serving version reads it (README: expand, deploy, contract)"))
+    for what in changes.lost:
+        result.findings.append(Finding(
+            "constraint-lost", ERROR, migration.name, changed_at.get(what, first_line),
+            f"{what}: the serving version relies on it (its INSERTs leave defaulted columns out; ids stay "
+            "unique); rebuild the table with every constraint and DEFAULT of the old one"))
+    for what in changes.loosened:
+        result.findings.append(Finding("constraint-loosened", WARNING, migration.name,
+                                       changed_at.get(what, first_line),
+                                       f"{what}: what the serving version may assume of its rows no longer holds"))
     for what in changes.tightened:
         result.findings.append(Finding("tighter-constraint", WARNING, migration.name, changed_at.get(what, first_line),
                                        f"{what}: writes of the version serving now may be refused"))
@@ -575,6 +809,11 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
             f"adds {what} NOT NULL without a DEFAULT: SQLite (D1) refuses that on a table that has rows (\"Cannot "
             "add a NOT NULL column with default value NULL\"), and on an empty one the serving version's INSERTs "
             "are refused; give it a DEFAULT (ADD COLUMN ... NOT NULL DEFAULT ...), or add it nullable"))
+    for (probe, why), line in sorted(probe_bad.items(), key=lambda item: (item[1], item[0][0].table)):
+        result.findings.append(Finding(
+            "serving-writes-break", ERROR, migration.name, line,
+            f"after this statement {probe.describe()} {why}; it worked before the migration. The serving version "
+            "(and a Worker rolled back to it) loses or is refused its writes"))
     for query, (statement, error) in sorted(broken.items(), key=lambda item: item[1][0].line):
         result.findings.append(Finding(
             "serving-query-breaks", ERROR, migration.name, statement.line,
@@ -588,10 +827,31 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         if conn.in_transaction:
             conn.execute("ROLLBACK TO migration_check")
     if conn.in_transaction:
-        conn.execute("RELEASE migration_check")
+        try:
+            conn.execute("RELEASE migration_check")
+        except sqlite3.IntegrityError as exc:
+            # Deferred foreign keys (PRAGMA defer_foreign_keys) are checked at the end, as D1 does.
+            result.findings.append(Finding(
+                "apply-failed", ERROR, migration.name, last_line,
+                f"at the end of the migration SQLite refuses it ({exc}): rows still reference rows it removed, so "
+                "D1 rolls the whole migration back"))
+            conn.execute("ROLLBACK TO migration_check")
+            conn.execute("RELEASE migration_check")
+            after = before
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if _prepare_error(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _shapes(conn: sqlite3.Connection) -> dict[str, str]:
+    """Per table (lower-case name), the SQL of it and of its indexes and triggers."""
+    return {str(t).lower(): str(s) for t, s in conn.execute(
+        "SELECT tbl_name, group_concat(coalesce(sql, ''), char(10)) FROM "
+        "(SELECT tbl_name, sql FROM sqlite_schema ORDER BY type, name) GROUP BY tbl_name")}
+
+
+def _first(sql: str) -> str:
+    return " ".join(strip_comments(sql).split())[:80]
 
 
 def _past(deadline: float) -> Callable[[], bool]:
@@ -635,8 +895,13 @@ def errors_of(result: MigrationResult) -> str:
 
 
 def refusal(report: CheckReport, how: str) -> str:
+    """Why `migrate apply` or the hook refuses: each unsafe migration's errors, and a corpus that judges nothing."""
     listed = " | ".join(f"{m.name} ({m.cls}): {errors_of(m)}" for m in report.unsafe)
-    return f"migrate check calls {len(report.unsafe)} pending migration(s) of {report.target} unsafe: {listed}. {how}"
+    corpus = " | ".join(f.message for f in report.corpus if f.severity == ERROR)
+    if corpus:
+        listed = "; ".join(part for part in (listed, f"the query corpus: {corpus}") if part)
+    return (f"migrate check calls {len(report.unsafe)} pending migration(s) of {report.target} unsafe: {listed}. "
+            f"{how}")
 
 
 def overrides_for(report: CheckReport, reason: str, approved_via: str,
@@ -660,12 +925,19 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
     from ops.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, discover, override_sql
     from ops.serving import gather
 
-    queries = gather((path, str(path)) for path in ctx.serving_queries)
+    queries = gather(((path, str(path)) for path in ctx.serving_queries),
+                     worker_bundle=ctx.worker_bundle)
     report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
     approved = dict(ctx.approved_unsafe_migrations)
     refused = [m for m in report.unsafe if m.name not in approved]
     log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
         f"{report.queries} serving queries)")
+    if any(f.severity == ERROR for f in report.corpus):
+        # No approval covers a corpus that judges nothing: a Worker query that never prepares fails
+        # in the new version whatever the migrations are.
+        raise UnsafeMigrationError(refusal(
+            CheckReport(report.target, report.queries, [], report.corpus),
+            "Nothing was applied. Fix the queries named (the Worker's, or the booking:servingQueries files)."))
     if refused:
         raise UnsafeMigrationError(refusal(
             CheckReport(report.target, report.queries, refused),

@@ -149,6 +149,9 @@ def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    except OSError as exc:  # a folder (or a dangling link) named like a migration
+        raise MigrationFileError(f"{path}: not a file that can be read ({exc.strerror or exc}); a migration is a "
+                                 "file NNNN_description.sql: rename or remove it") from None
     statements = split_statements(text)
     # The guide's template wraps migrations in BEGIN/COMMIT. D1 rejects transaction control, and
     # locally a COMMIT would end the runner's own transaction halfway, so "all or none" would be

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +33,7 @@ from bookingctl.options import (
 if TYPE_CHECKING:
     from ops.migration_check import CheckReport
     from ops.migrations import Migration
+    from ops.serving import ServingQuery
     from ops.targets import Database
 
 app = typer.Typer(help="D1 migrations: status, check and apply (tracked in d1_migrations, as wrangler does).",
@@ -64,20 +66,25 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
         output.print_migrations(states, unknown, db.label, fmt)
 
 
-def _queries(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[tuple[Path, str]]:
-    """(path, label) of each corpus: --queries files, then the stack's booking:servingQueries."""
-    files = [(path, str(path)) for path in queries or []]
-    if stack is not None:
-        root = project_root(project_dir)
-        files += [(root / rel, rel) for rel in load_stack_config(stack, project_dir).serving_queries]
-    return files
-
-
-def _check(db: Database, migrations: list[Migration], corpus: list[tuple[Path, str]], table: str) -> CheckReport:
-    from ops.migration_check import check_database
+def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[ServingQuery]:
+    """bookingctl's own queries, the Worker's (from the stack's booking:workerBundle; without a stack,
+    the reference Worker), each --queries file, then the stack's booking:servingQueries."""
     from ops.serving import gather
 
-    return check_database(db, migrations, gather(corpus), table=table)
+    files = [(path, str(path)) for path in queries or []]
+    bundle = None
+    if stack is not None:
+        root = project_root(project_dir)
+        cfg = load_stack_config(stack, project_dir)
+        files += [(root / rel, rel) for rel in cfg.serving_queries]
+        bundle = cfg.worker_bundle
+    return gather(files, worker_bundle=bundle)
+
+
+def _check(db: Database, migrations: list[Migration], corpus: list[ServingQuery], table: str) -> CheckReport:
+    from ops.migration_check import check_database
+
+    return check_database(db, migrations, corpus, table=table)
 
 
 @app.command("check")
@@ -97,12 +104,11 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     """
     from bookingctl import output
     from ops.migration_check import check_local, check_remote
-    from ops.serving import gather
 
     if (stack is None) == (local is None):
         raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
     migrations, table = migrations_of(folder, project_dir, strict=False)
-    corpus = gather(_queries(corpus_stack or stack, queries, project_dir))
+    corpus = _corpus(corpus_stack or stack, queries, project_dir)
     if local is not None:
         if not local.is_file():
             raise UsageError(f"--local {local}: no such SQLite file")
@@ -145,8 +151,12 @@ def apply(
 
     if allow_unsafe != (reason is not None):
         raise UsageError("--allow-unsafe and --reason go together: --allow-unsafe --reason 'why it is safe anyway'")
-    if reason is not None and (len(reason.strip()) < 15 or any(ord(ch) < 32 for ch in reason)):
-        raise UsageError("--reason: say why in a sentence of 15 characters or more, on one line")
+    # The reason is stored in d1_migrations_unsafe and echoed: no control character (C0, C1) or
+    # format character (a bidi override could make it read as something else), one line.
+    if reason is not None and (len(reason.strip()) < 15 or any(
+            unicodedata.category(ch) in ("Cc", "Cf") for ch in reason)):
+        raise UsageError("--reason: say why in a sentence of 15 characters or more, on one line, without control "
+                         "or bidirectional formatting characters")
     migrations, table = migrations_of(folder, project_dir)
     creating = local is not None and stack is None and not local.exists()
     if local is not None and creating:
@@ -165,10 +175,12 @@ def apply(
         output.info(f"{db.label}: {len(todo)} pending: {', '.join(m.name for m in todo)}")
         # A database this command creates serves nobody yet: there is no version to roll back to.
         report = (CheckReport(db.label, 0) if creating
-                  else _check(db, migrations, _queries(stack, queries, project_dir), table))
-        if report.unsafe and reason is None:
+                  else _check(db, migrations, _corpus(stack, queries, project_dir), table))
+        if report.verdict == "unsafe" and reason is None:
             raise Failed(refusal(report, "Nothing was applied. Make them safe (see `bookingctl migrate check`), or "
                                          "apply them anyway with --allow-unsafe --reason TEXT."))
+        for finding in report.corpus:
+            output.warn(f"{finding.rule}: {finding.message}")
         overrides = overrides_for(report, (reason or "").strip(), "bookingctl migrate apply --allow-unsafe")
         for name, override in overrides.items():
             output.warn(f"UNSAFE migration {name} will be applied (--allow-unsafe): {override.findings}")

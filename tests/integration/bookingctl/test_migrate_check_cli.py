@@ -111,3 +111,27 @@ def test_apply_of_a_safe_migration_needs_no_override(target: Path, folder: Path)
     assert code == 0 and "applied now" in out
     tables = {r[0] for r in sqlite3.connect(target).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "d1_migrations_unsafe" not in tables
+
+
+def test_a_reason_with_a_c1_control_or_a_bidi_override_is_refused(target: Path, folder: Path,
+                                                                   reads_notes: Path) -> None:
+    for reason in ("approved by ops \u009b31m for release 41", "approved by ops \u202eevil for release 41"):
+        code, _, err = run("migrate", "apply", "--local", str(target), "--dir", str(folder), "--yes", "--queries",
+                           str(reads_notes), "--allow-unsafe", "--reason", reason)
+        assert code == 2 and "--reason" in err
+    cols = [r[1] for r in sqlite3.connect(target).execute("PRAGMA table_info(appointments)")]
+    assert "notes" in cols
+
+
+def test_a_folder_named_like_a_migration_is_a_usage_error(target: Path, folder: Path) -> None:
+    (folder / "0003_dir.sql").mkdir()
+    code, _, err = run("migrate", "check", "--local", str(target), "--dir", str(folder))
+    assert code == 2 and "0003_dir.sql" in err and "not a file" in err
+
+
+def test_a_corpus_query_that_never_prepares_fails_the_check_and_is_printed(target: Path, folder: Path,
+                                                                          tmp_path: Path) -> None:
+    broken = tmp_path / "pyformat.sql"
+    broken.write_text("SELECT id, notes FROM appointments WHERE id = %s;\n")
+    code, out, _ = run("migrate", "check", "--local", str(target), "--dir", str(folder), "--queries", str(broken))
+    assert code == 1 and "corpus-query-unprepared" in out and "pyformat.sql:1" in out
