@@ -79,6 +79,6 @@ def test_production_may_loosen_the_thresholds_up_to_its_bounds() -> None:
 def test_a_stack_may_not_share_the_other_environments_default_rate_limit_namespace() -> None:
     key, found, allowed, _ = only_problem(rateLimits={"worker": {"namespaceId": 1002}})
     assert key == "rateLimits.worker.namespaceId" and found == "1002" and "staging" in allowed
-    with pytest.raises(ConfigError, match="rateLimits.worker.namespaceId"):
+    with pytest.raises(ConfigError, match=r"rateLimits\.worker\.namespaceId"):
         parse("staging", rateLimits={"worker": {"namespaceId": 1001}})
     assert parse(rateLimits={"worker": {"namespaceId": 1001}}).rate_limits.worker.namespace_id == 1001
