@@ -131,6 +131,8 @@ def _check_structure(root: Node, name: str) -> None:
     open_nodes: set[int] = set()
     duplicates: list[str] = []
     pending: list[tuple[Node, bool]] = [(root, False)]
+    reached: set[int] = set()
+    aliased = False
     # Iterative post-order walk: each distinct node is sized once, so the walk itself is linear in
     # the file even when aliases would expand it a billion times.
     while pending:
@@ -140,9 +142,13 @@ def _check_structure(root: Node, name: str) -> None:
             open_nodes.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
             if sizes[key] > MAX_VALUES:
-                raise YamlError(name, [f"line {node.start_mark.line + 1}: aliases expand this document to more "
-                                       f"than {MAX_VALUES:,} values; write the values out instead of "
-                                       "nesting aliases"])
+                if aliased:
+                    raise YamlError(name, [f"line {node.start_mark.line + 1}: aliases expand this document to more "
+                                           f"than {MAX_VALUES:,} values; write the values out instead of "
+                                           "nesting aliases"])
+                raise YamlError(name, [f"line {node.start_mark.line + 1}: this document holds more than "
+                                       f"{MAX_VALUES:,} values, far more than any stack configuration needs; a "
+                                       "file this large is a mistake"])
             continue
         if key in sizes:
             continue
@@ -153,7 +159,12 @@ def _check_structure(root: Node, name: str) -> None:
         pending.append((node, True))
         if isinstance(node, MappingNode):
             duplicates += _duplicate_keys(node)
-        pending += [(child, False) for child in _children(node) if id(child) not in sizes]
+        for child in _children(node):
+            # A node reached from two places is an alias's target: the only way a document grows past its text.
+            aliased = aliased or id(child) in reached
+            reached.add(id(child))
+            if id(child) not in sizes:
+                pending.append((child, False))
     if duplicates:
         raise YamlError(name, duplicates)
 

@@ -143,6 +143,10 @@ class Tenant(BaseModel):
         return value
 
 
+# Production's loosest canary thresholds (StackConfig._rollout_can_roll_back): looser ones never roll back.
+PRODUCTION_ROLLOUT_MAX = {"errorRatePercent": 25.0, "latencySeconds": 10.0, "minRequests": 10_000}
+
+
 class Rollout(BaseModel):
     """`booking:rollout`: how a new Worker version earns its traffic (ops/canary.py).
 
@@ -151,7 +155,9 @@ class Rollout(BaseModel):
     may bake for 0-2 minutes to keep its deploys quick.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
 
     canary_percent: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
     bake_minutes: int = Field(default=10, ge=0, le=60)
@@ -217,11 +223,18 @@ class EndpointLimit(BaseModel):
     """One edge rate-limiting rule: at most `requestsPerPeriod` requests per `period` seconds from one
     client IP (per Cloudflare location), then blocked for `mitigationTimeout` seconds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
 
     requests_per_period: int = Field(ge=1, le=100_000)
     period: RULE_PERIODS = 60
     mitigation_timeout: RULE_TIMEOUTS = 600
+
+
+# The Worker's rate-limit namespace of each environment when `rateLimits.worker.namespaceId` is unset
+# (infra/edge.py). Namespaces are account-wide, and production and staging share an account.
+DEFAULT_RATE_LIMIT_NAMESPACE = {"production": 1001, "staging": 1002}
 
 
 class WorkerLimit(BaseModel):
@@ -229,7 +242,9 @@ class WorkerLimit(BaseModel):
     binding takes) per tenant hostname, endpoint and client IP. `namespaceId` must be unique in the
     account; unset, each environment gets its own (infra/edge.py)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
 
     limit: int = Field(default=20, ge=1, le=100_000)
     period: Literal[10, 60] = 60
@@ -245,7 +260,9 @@ class RateLimits(BaseModel):
     zone has only one of (unset: production does, staging does not, since they share a zone).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
 
     login: EndpointLimit = EndpointLimit(requests_per_period=5)
     bookings: EndpointLimit = EndpointLimit(requests_per_period=10)
@@ -513,6 +530,9 @@ class StackConfig(BaseModel):
             raise KeyedValueError("rollout.bakeMinutes", self.rollout.bake_minutes,
                                   "at least 5 in production (the guide's shortest rollback window: an error rate "
                                   "above 5 % for 5 minutes); only staging may bake for 0-2 minutes")
+        if production:
+            self._rollout_can_roll_back()
+        self._own_rate_limit_namespace()
         seen: dict[str, str] = {self.domain: "booking:domain"}
         slugs: set[str] = set()
         for index, tenant in enumerate(self.tenants):
@@ -539,6 +559,32 @@ class StackConfig(BaseModel):
                                       "fallback record is originless: only the Worker answers there)")
         self._turnstile_fits()
         return self
+
+    def _rollout_can_roll_back(self) -> None:
+        """Production's canary thresholds stay near the guide's triggers (5 % errors, 2 s), or it never rolls back."""
+        rollout = self.rollout
+        for key, value, most, why in (
+                ("errorRatePercent", rollout.error_rate_percent, PRODUCTION_ROLLOUT_MAX["errorRatePercent"],
+                 "the guide rolls back above 5 %; a canary failing 1 request in 4 must not take all traffic"),
+                ("latencySeconds", rollout.latency_seconds, PRODUCTION_ROLLOUT_MAX["latencySeconds"],
+                 "the guide rolls back above 2 s; a booking page slower than 10 s is down for a salon's client"),
+                # The error rate is taken over at least minRequests requests, so a minimum above the
+                # canary's traffic turns 1,000 errors in 1,000 requests into 0.1 %, and a verdict on probes.
+                ("minRequests", rollout.min_requests, PRODUCTION_ROLLOUT_MAX["minRequests"],
+                 "errors are counted over at least minRequests requests, so a minimum above the canary's traffic "
+                 "hides every error")):
+            if value > most:
+                raise KeyedValueError(f"rollout.{key}", value, f"at most {most:g} in production ({why})")
+
+    def _own_rate_limit_namespace(self) -> None:
+        """The Worker's rate-limit counters are account-wide: a stack never uses the other environment's default."""
+        chosen = self.rate_limits.worker.namespace_id
+        for other, default in DEFAULT_RATE_LIMIT_NAMESPACE.items():
+            if other != self.environment and chosen == default:
+                raise KeyedValueError("rateLimits.worker.namespaceId", chosen,
+                                      f"a namespace other than {default}, {other}'s default: production and staging "
+                                      "share the account, so one namespace would share their counters (leave it "
+                                      "unset for this environment's own)")
 
     def _turnstile_fits(self) -> None:
         """The widgets the program declares fit the account (Cloudflare refuses a 21st widget)."""

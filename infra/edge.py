@@ -46,11 +46,11 @@ from booking_shared.edge import (
 )
 from booking_shared.limits import TurnstilePlan
 from booking_shared.turnstile import SaasWidgetContext
-from infra.config import RateLimits
+from infra.config import DEFAULT_RATE_LIMIT_NAMESPACE, RateLimits
 from infra.turnstile import TurnstileArgs, declare_widgets
 
 # Rate-limit namespaces are account-wide, and production and staging share an account.
-DEFAULT_NAMESPACE = {"production": 1001, "staging": 1002}
+DEFAULT_NAMESPACE = DEFAULT_RATE_LIMIT_NAMESPACE
 # Every plan counts per client IP and Cloudflare location; other characteristics need Enterprise.
 CHARACTERISTICS = list(RATE_LIMIT_CHARACTERISTICS)
 

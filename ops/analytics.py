@@ -23,8 +23,11 @@ are `SUM(_sample_interval)` and the median is `quantileExactWeighted(0.5)(double
 the docs' rule of thumb for trusting one is the number of rows read, `count()` (analytics/faq/wae-faqs.mdx).
 
 Queries go through the official SDK's client (its auth, timeouts and retries: a query is a read).
-Anything that is not a well-formed answer (an HTTP error, GraphQL `errors`, an unexpected shape)
-yields None, "no numbers", never zero traffic.
+Two kinds of failure are kept apart. An answer that is not there (an HTTP error, GraphQL `errors`, no
+account visible to the token) yields None, "no numbers", never zero traffic: the verdict rests on the
+probes. An answer that is there but holds what no real answer can (a count that is text, negative
+or infinite, more errors than requests, a NaN median, a row of the wrong shape) raises
+UnreadableAnalytics, and the canary rolls back: numbers that cannot be read cannot clear a release.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ _VERSION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _DATASET = re.compile(r"[a-z][a-z0-9_]{0,71}")
 
 
+class UnreadableAnalytics(ValueError):
+    """An analytics answer arrived but holds what no real answer can; the message names the row and field."""
+
+
 @dataclass(frozen=True)
 class VersionTraffic:
     """What one version's requests saw over a window."""
@@ -76,6 +83,17 @@ class VersionTraffic:
     @property
     def error_rate_percent(self) -> float:
         return 100.0 * self.errors / self.requests if self.requests else 0.0
+
+    def nonsense(self) -> str | None:
+        """Why these numbers cannot come from a real answer (None: they can)."""
+        if self.requests < 0 or self.errors < 0 or (self.sampled is not None and self.sampled < 0):
+            return f"a negative count ({self.requests} requests, {self.errors} errors)"
+        if self.errors > self.requests:
+            return f"more errors ({self.errors}) than requests ({self.requests})"
+        if self.latency_seconds is not None and not (math.isfinite(self.latency_seconds)
+                                                     and self.latency_seconds >= 0):
+            return f"a median response time of {self.latency_seconds} s"
+        return None
 
     @property
     def evidence(self) -> int:
@@ -93,9 +111,11 @@ class VersionTraffic:
         return f"{self.requests:,} requests"
 
     def to_dict(self) -> dict[str, Any]:
+        # NaN or inf would be written as bare NaN/Infinity, which is not JSON: such a median is null.
+        latency = self.latency_seconds
         return {"requests": self.requests, "errors": self.errors,
                 "errorRatePercent": round(self.error_rate_percent, 3),
-                "latencySeconds": None if self.latency_seconds is None else round(self.latency_seconds, 3),
+                "latencySeconds": None if latency is None or not math.isfinite(latency) else round(latency, 3),
                 "sampledRows": self.sampled, "estimated": self.estimated}
 
 
@@ -129,35 +149,70 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def aggregate(rows: list[dict[str, Any]]) -> dict[str, VersionTraffic] | None:
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UnreadableAnalytics(f"{where} is {_shown(value)}, not an object")
+    return value
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:60]
+
+
+def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
     """`workersInvocationsAdaptive` rows (one per version and invocation status) summed per version.
 
-    A row whose counts cannot be read makes the whole answer unreadable (None): a partial sum would
-    read as clean traffic.
+    Raises UnreadableAnalytics naming the first row that cannot be counts: one such row makes the
+    whole answer unreadable, since a partial sum would read as clean traffic.
     """
     totals: dict[str, tuple[int, int, float, int, float]] = {}
-    for row in rows:
-        dims, summed = row.get("dimensions") or {}, row.get("sum") or {}
+    for number, row in enumerate(rows, start=1):
+        where = f"row {number}"
+        row = _object(row, where)
+        dims, summed = _object(row.get("dimensions"), f"{where}: dimensions"), _object(row.get("sum"), f"{where}: sum")
         version, status = dims.get("scriptVersion"), dims.get("status")
+        if not isinstance(version, str) or not version:
+            raise UnreadableAnalytics(f"{where}: dimensions.scriptVersion is {_shown(version)}, not a version id")
+        # `status` is a string dimension of the dataset (tests/helpers/cloudflare_graphql.graphql).
+        if not isinstance(status, str):
+            raise UnreadableAnalytics(f"{where}: dimensions.status is {_shown(status)}, not an invocation status")
         requests, runtime_errors = _count(summed.get("requests")), _count(summed.get("errors"))
-        interval = _number((row.get("avg") or {}).get("sampleInterval"))
-        if not isinstance(version, str) or not version or requests is None or runtime_errors is None:
-            return None
-        interval = interval if interval is not None and interval >= 1 else 1.0
+        if requests is None or runtime_errors is None:
+            bad = "requests" if requests is None else "errors"
+            raise UnreadableAnalytics(f"{where}: sum.{bad} is {_shown(summed.get(bad))}, not a count")
+        if runtime_errors > requests:
+            raise UnreadableAnalytics(f"{where}: sum.errors {runtime_errors} is more than sum.requests {requests}")
+        # `avg` and `quantiles` may be absent (null); present, they are objects of numbers.
+        averages = _object(row.get("avg") or {}, f"{where}: avg")
+        quantiles = _object(row.get("quantiles") or {}, f"{where}: quantiles")
+        interval = _measure(averages.get("sampleInterval"), f"{where}: avg.sampleInterval", least=1.0)
+        wall = _measure(quantiles.get("wallTimeP50"), f"{where}: quantiles.wallTimeP50", least=0.0)
         # A row is one invocation status: either all its requests failed or only the runtime's own count did.
-        errors = requests if status is not None and status not in _FINE else runtime_errors
-        wall = _number((row.get("quantiles") or {}).get("wallTimeP50"))
+        errors = requests if status not in _FINE else runtime_errors
         r, e, weighted, timed, rows_read = totals.get(version, (0, 0, 0.0, 0, 0.0))
-        if wall is not None and wall >= 0 and requests:  # a negative time is garbage, never a fast canary
+        if wall is not None and requests:
             weighted, timed = weighted + wall * requests, timed + requests
-        totals[version] = (r + requests, e + min(errors, requests), weighted, timed, rows_read + requests / interval)
+        totals[version] = (r + requests, e + errors, weighted, timed, rows_read + requests / (interval or 1.0))
     return {v: VersionTraffic(r, e, (w / t) / 1e6 if t else None, sampled=round(n))
             for v, (r, e, w, t, n) in totals.items()}
 
 
+def _measure(value: Any, where: str, *, least: float) -> float | None:
+    """A finite number of at least `least`, or None when absent; anything else is unreadable."""
+    if value is None:
+        return None
+    number = _number(value)
+    if number is None or number < least:
+        raise UnreadableAnalytics(f"{where} is {_shown(value)}, not a number of at least {least:g}")
+    return number
+
+
 def invocations(client: Cloudflare, account_id: str, script: str, since: dt.datetime,
                 until: dt.datetime) -> dict[str, VersionTraffic] | None:
-    """Invocations per version id between `since` and `until`, or None when the API gave no numbers."""
+    """Invocations per version id between `since` and `until`, or None when the API gave no numbers.
+
+    Raises UnreadableAnalytics when the answer holds what no real answer can.
+    """
     import cloudflare
     import httpx
 
@@ -168,15 +223,21 @@ def invocations(client: Cloudflare, account_id: str, script: str, since: dt.date
         body = response.json()
     except (cloudflare.APIError, ValueError):
         return None
-    if not isinstance(body, dict) or body.get("errors"):
-        return None
+    if isinstance(body, dict) and body.get("errors"):
+        return None  # the API says the query failed: no numbers
     try:
         accounts = body["data"]["viewer"]["accounts"]
-        rows = accounts[0]["workersInvocationsAdaptive"] if accounts else []
-    except (KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError) as exc:
+        raise UnreadableAnalytics(f"the answer has no data.viewer.accounts ({_shown(body)})") from exc
+    if not isinstance(accounts, list):
+        raise UnreadableAnalytics(f"data.viewer.accounts is {_shown(accounts)}, not a list")
+    if not accounts:
+        # The filter names one account tag: none back means the token cannot read that account's
+        # analytics (or it is the wrong account). Nothing was measured, which is not zero traffic.
         return None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        return None
+    rows = _object(accounts[0], "data.viewer.accounts[0]").get("workersInvocationsAdaptive")
+    if not isinstance(rows, list):
+        raise UnreadableAnalytics(f"workersInvocationsAdaptive is {_shown(rows)}, not a list of rows")
     return aggregate(rows)
 
 
@@ -194,7 +255,10 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
 
 def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
                  until: dt.datetime) -> VersionTraffic | None:
-    """One version's HTTP answers (5xx as errors, median milliseconds) from Analytics Engine, or None."""
+    """One version's HTTP answers (5xx as errors, median milliseconds) from Analytics Engine, or None.
+
+    None when the API gave no numbers; UnreadableAnalytics when its answer holds what no real one can.
+    """
     import cloudflare
     import httpx
 
@@ -207,11 +271,16 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
         return None
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list) or len(data) > 1 or not all(isinstance(r, dict) for r in data):
-        return None
+        raise UnreadableAnalytics(f"the SQL API answered {_shown(body)}, not one row of sums")
     row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "median_ms": None}
-    sampled, requests, errors = _count(row.get("sampled")), _count(row.get("requests")), _count(row.get("errors"))
-    if sampled is None or requests is None or errors is None or errors > requests:
-        return None
-    median = _number(row.get("median_ms"))
-    return VersionTraffic(requests, errors, None if median is None or median < 0 or not requests else median / 1000.0,
+    counts = {name: _count(row.get(name)) for name in ("sampled", "requests", "errors")}
+    for name, value in counts.items():
+        if value is None:
+            raise UnreadableAnalytics(f"{name} is {_shown(row.get(name))}, not a count")
+    sampled, requests, errors = counts["sampled"] or 0, counts["requests"] or 0, counts["errors"] or 0
+    if errors > requests:
+        raise UnreadableAnalytics(f"errors {errors} is more than requests {requests}")
+    # The median of no rows is whatever the engine makes of an empty set (NaN, null): only read with rows.
+    median = _measure(row.get("median_ms"), "median_ms", least=0.0) if requests else None
+    return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
                           sampled=sampled)

@@ -66,7 +66,7 @@ def _now(now: dt.datetime | None) -> str:
 FAILED_LOGINS = """
 SELECT ip_address, COUNT(*) AS attempts, MIN(timestamp) AS first_attempt, MAX(timestamp) AS last_attempt
 FROM auth_attempts
-WHERE success = 0 AND timestamp > datetime(?, '-24 hours')
+WHERE success = 0 AND timestamp > datetime(?, '-24 hours') AND datetime(timestamp) <= datetime(?)
 GROUP BY ip_address
 HAVING COUNT(*) > CAST(? AS INTEGER)
 ORDER BY attempts DESC, ip_address"""
@@ -81,14 +81,14 @@ ORDER BY timestamp DESC"""
 PRIVILEGE_ESCALATION = """
 SELECT user_id, action, resource_type, timestamp, ip_address FROM audit_logs
 WHERE (action LIKE '%admin%' OR action LIKE '%elevate%' OR action LIKE '%privilege%')
-  AND timestamp > datetime(?, '-7 days')
+  AND timestamp > datetime(?, '-7 days') AND datetime(timestamp) <= datetime(?)
 ORDER BY timestamp DESC"""
 
 ACCESS_PATTERNS = """
 SELECT user_id, COUNT(*) AS total_access, COUNT(DISTINCT ip_address) AS unique_ips,
        COUNT(DISTINCT user_agent) AS unique_agents, MIN(timestamp) AS first_access, MAX(timestamp) AS last_access
 FROM audit_logs
-WHERE timestamp > datetime(?, '-24 hours')
+WHERE timestamp > datetime(?, '-24 hours') AND datetime(timestamp) <= datetime(?)
 GROUP BY user_id
 ORDER BY total_access DESC"""
 
@@ -96,7 +96,8 @@ DORMANT = """
 SELECT id, email, name, role, last_login, created_at,
        CASE WHEN last_login IS NULL THEN 'Never logged in' ELSE 'Dormant' END AS status
 FROM users
-WHERE last_login IS NULL OR last_login < datetime(?, '-' || ? || ' days')
+WHERE (last_login IS NULL OR last_login < datetime(?, '-' || ? || ' days'))
+  AND (created_at IS NULL OR datetime(created_at) <= datetime(?))
 ORDER BY last_login IS NOT NULL, last_login, email"""
 
 API_KEYS = """
@@ -105,13 +106,14 @@ SELECT id, user_id, name, created_at, last_used, expires_at,
             WHEN last_used IS NULL OR last_used < datetime(?, '-' || ? || ' days') THEN 'Unused'
             ELSE 'Active' END AS status
 FROM api_keys
+WHERE created_at IS NULL OR datetime(created_at) <= datetime(?)
 ORDER BY created_at DESC"""
 
 SUSPICIOUS_USAGE = """
 SELECT api_key_id, user_id, ip_address, COUNT(*) AS request_count,
        MIN(timestamp) AS first_request, MAX(timestamp) AS last_request
 FROM api_usage_logs
-WHERE timestamp > datetime(?, '-1 hour')
+WHERE timestamp > datetime(?, '-1 hour') AND datetime(timestamp) <= datetime(?)
 GROUP BY api_key_id, user_id, ip_address
 HAVING COUNT(*) > CAST(? AS INTEGER)
 ORDER BY request_count DESC"""
@@ -119,14 +121,14 @@ ORDER BY request_count DESC"""
 ROLE_CHANGES = """
 SELECT ral.user_id, u.email, ral.action, ral.resource_type, ral.old_value, ral.new_value, ral.created_at
 FROM role_audit_log ral JOIN users u ON ral.user_id = u.id
-WHERE ral.created_at > datetime(?, '-7 days')
+WHERE ral.created_at > datetime(?, '-7 days') AND datetime(ral.created_at) <= datetime(?)
 ORDER BY ral.created_at DESC"""
 
 API_USAGE_BY_DAY = """
 SELECT DATE(timestamp) AS date, COUNT(*) AS request_count, COUNT(DISTINCT user_id) AS unique_users,
        ROUND(AVG(response_time_ms), 1) AS avg_response_time_ms
 FROM api_usage_logs
-WHERE timestamp > datetime(?, '-30 days')
+WHERE timestamp > datetime(?, '-30 days') AND datetime(timestamp) <= datetime(?)
 GROUP BY DATE(timestamp)
 ORDER BY date DESC"""
 
@@ -146,16 +148,21 @@ ORDER BY p.permission_name"""
 
 def security_audit(db: Database, thresholds: Thresholds | None = None,
                    now: dt.datetime | None = None) -> AuditReport:
-    """The guide's security audit, corrected; sections marked `finding` count as problems."""
+    """The guide's security audit, corrected; sections marked `finding` count as problems.
+
+    Every window ends at `now` (default: the current time) as well as starting before it, so an
+    audit as of an earlier time (`--as-of`) reports nothing that happened after it.
+    """
     require_tables(db, AUDIT_TABLES)
     t = thresholds or Thresholds()
     at = _now(now)
     report = AuditReport(database=db.label, generated_at=at)
     report.sections["failed_logins"] = Section(
         f"IPs with more than {t.failed_logins} failed logins in 24 h",
-        db.query(FAILED_LOGINS, [at, t.failed_logins]), finding=True)
+        db.query(FAILED_LOGINS, [at, at, t.failed_logins]), finding=True)
     report.sections["privilege_escalation"] = Section(
-        "Admin, elevate or privilege actions in the last 7 days", db.query(PRIVILEGE_ESCALATION, [at]), finding=True)
+        "Admin, elevate or privilege actions in the last 7 days", db.query(PRIVILEGE_ESCALATION, [at, at]),
+        finding=True)
     report.sections["dormant_accounts"] = Section(
         f"Accounts not used for {t.dormant_days} days or never", dormant(db, t, now), finding=True)
     keys = api_keys(db, t, now)
@@ -164,11 +171,11 @@ def security_audit(db: Database, thresholds: Thresholds | None = None,
         finding=True)
     report.sections["suspicious_api_usage"] = Section(
         f"More than {t.requests_per_hour} requests in the last hour per key and IP",
-        db.query(SUSPICIOUS_USAGE, [at, t.requests_per_hour]), finding=True)
+        db.query(SUSPICIOUS_USAGE, [at, at, t.requests_per_hour]), finding=True)
     report.sections["access_patterns"] = Section(
-        "Access per user in the last 24 h (for review)", db.query(ACCESS_PATTERNS, [at]), finding=False)
+        "Access per user in the last 24 h (for review)", db.query(ACCESS_PATTERNS, [at, at]), finding=False)
     report.sections["role_changes"] = Section(
-        "Role changes in the last 7 days (for review)", db.query(ROLE_CHANGES, [at]), finding=False)
+        "Role changes in the last 7 days (for review)", db.query(ROLE_CHANGES, [at, at]), finding=False)
     return report
 
 
@@ -176,7 +183,8 @@ def dormant(db: Database, thresholds: Thresholds | None = None,
             now: dt.datetime | None = None) -> list[dict[str, Any]]:
     require_tables(db, ("users",))
     t = thresholds or Thresholds()
-    return db.query(DORMANT, [_now(now), t.dormant_days])
+    at = _now(now)
+    return db.query(DORMANT, [at, t.dormant_days, at])
 
 
 def api_keys(db: Database, thresholds: Thresholds | None = None,
@@ -184,12 +192,13 @@ def api_keys(db: Database, thresholds: Thresholds | None = None,
     require_tables(db, ("api_keys",))
     t = thresholds or Thresholds()
     at = _now(now)
-    return db.query(API_KEYS, [at, at, t.unused_key_days])
+    return db.query(API_KEYS, [at, at, t.unused_key_days, at])
 
 
 def api_usage(db: Database, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     require_tables(db, ("api_usage_logs",))
-    return db.query(API_USAGE_BY_DAY, [_now(now)])
+    at = _now(now)
+    return db.query(API_USAGE_BY_DAY, [at, at])
 
 
 def users(db: Database) -> list[dict[str, Any]]:

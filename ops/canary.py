@@ -23,6 +23,7 @@ rollback into a promotion (tests/unit/ops/test_canary_judge.py holds it to that)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -31,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
-from ops.analytics import VersionTraffic, http_answers, invocations
-from ops.rollback import deploy_versions, deployments, shares
+from ops.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
+from ops.rollback import RollbackError, deploy_versions, deployments, shares
 from ops.verify import Clock, VerifyResult, verify
 
 if TYPE_CHECKING:
@@ -41,18 +42,31 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 
+class CanaryStopped(RollbackError):
+    """The bake ended on an error, not a verdict; the message says whether traffic is back on the stable version."""
+
+    def __init__(self, message: str, report: CanaryReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 @dataclass(frozen=True)
 class Signals:
     """One version's numbers over a window from each source; None: that source gave no numbers."""
 
     http: VersionTraffic | None = None  # Analytics Engine: the HTTP status and time the Worker recorded
     runtime: VersionTraffic | None = None  # GraphQL workersInvocationsAdaptive: invocation status, wall time
+    # Set when a source answered what no real answer holds (ops/analytics.py UnreadableAnalytics):
+    # which source and why. Such numbers cannot clear a release, so the verdict is a rollback.
+    unreadable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"http": self.http.to_dict() if self.http else None,
-                "runtime": self.runtime.to_dict() if self.runtime else None}
+                "runtime": self.runtime.to_dict() if self.runtime else None, "unreadable": self.unreadable}
 
     def describe(self) -> str:
+        if self.unreadable:
+            return f"analytics unreadable ({self.unreadable})"
         def one(label: str, t: VersionTraffic | None) -> str:
             if t is None:
                 return f"{label}: no numbers"
@@ -91,12 +105,24 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     without waiting. Latency needs the minimum (a few slow requests prove nothing).
     """
     failed = sum(1 for ok in probes if not ok)
+    nonsense = traffic.nonsense() if traffic is not None else None
+    if nonsense:
+        return Verdict("rollback", f"the canary's numbers cannot be real ({nonsense}), so they cannot clear it",
+                       "traffic")
     if failed >= PROBE_FAILURES_TO_ROLL_BACK:
         return Verdict("rollback", f"{failed} of {len(probes)} rounds of version-pinned probes failed", "probes")
     requests = traffic.requests if traffic else 0
     # Sampled numbers are estimates: what counts as enough is the rows observed, not the estimate.
-    enough = traffic is not None and traffic.evidence >= settings.min_requests
-    counted = traffic.describe() if traffic is not None else "0 requests"
+    # A verdict on traffic says both thresholds held, so it also needs a median to hold one to.
+    enough = (traffic is not None and traffic.evidence >= settings.min_requests
+              and traffic.latency_seconds is not None)
+    counted = traffic.describe() if traffic is not None else "no numbers"
+    if traffic is None:
+        short = "no numbers of the canary's traffic (the source answered none)"
+    elif traffic.evidence >= settings.min_requests:
+        short = f"{counted} of the canary but no median response time to hold to latencySeconds"
+    else:
+        short = f"only {counted} of the canary (fewer than minRequests {settings.min_requests})"
     if traffic is not None and requests:
         floor_rate = 100.0 * traffic.errors / max(requests, settings.min_requests)
         if floor_rate > settings.error_rate_percent:
@@ -110,14 +136,11 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     if enough:
         return Verdict("promote", f"{counted} within thresholds", "traffic")
     if settings.on_insufficient_traffic == "rollback":
-        return Verdict("rollback", f"only {counted} of the canary (fewer than minRequests "
-                                   f"{settings.min_requests}) and onInsufficientTraffic is rollback", "probes")
+        return Verdict("rollback", f"{short} and onInsufficientTraffic is rollback", "probes")
     if failed:
-        return Verdict("rollback", f"only {counted} of the canary to judge by and {failed} round of pinned probes "
-                                   "failed", "probes")
-    return Verdict("promote", f"only {counted} of the canary (fewer than minRequests {settings.min_requests}): "
-                              f"the verdict rests on the pinned smoke test and {len(probes)} rounds of pinned probes, "
-                              "all passed",
+        return Verdict("rollback", f"{short} to judge by and {failed} round of pinned probes failed", "probes")
+    return Verdict("promote", f"{short}: the verdict rests on the pinned smoke test and {len(probes)} rounds of "
+                              "pinned probes, all passed",
                    "probes")
 
 
@@ -131,6 +154,9 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
     promoted on traffic only when both sources promote on traffic. A source without numbers is
     judged as `judge(None, ...)`: its part of the verdict rests on the probes, and says so.
     """
+    if signals.unreadable:
+        return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
+                                   "cannot clear the canary", "traffic")
     verdicts = [("HTTP answers (Analytics Engine)", judge(signals.http, probes, settings, final=final)),
                 ("invocations (GraphQL Analytics)", judge(signals.runtime, probes, settings, final=final))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
@@ -213,10 +239,21 @@ def read_signals(client: Cloudflare, account_id: str, script: str) -> Metrics:
     dataset = requests_dataset(script)
 
     def read(since: dt.datetime, until: dt.datetime, versions: Sequence[str]) -> dict[str, Signals]:
-        runtime = invocations(client, account_id, script, since, until)
-        return {v: Signals(http=http_answers(client, account_id, dataset, v, since, until),
-                           runtime=None if runtime is None else runtime.get(v, VersionTraffic()))
-                for v in versions}
+        unreadable: list[str] = []
+        try:
+            runtime = invocations(client, account_id, script, since, until)
+        except UnreadableAnalytics as exc:
+            runtime = None
+            unreadable.append(f"invocations: {exc}")
+        found = {}
+        for v in versions:
+            try:
+                http = http_answers(client, account_id, dataset, v, since, until)
+            except UnreadableAnalytics as exc:
+                http = None
+                unreadable.append(f"HTTP answers of {v}: {exc}")
+            found[v] = Signals(http=http, runtime=None if runtime is None else runtime.get(v, VersionTraffic()))
+        return {v: dataclasses.replace(s, unreadable="; ".join(unreadable) or None) for v, s in found.items()}
     return read
 
 
@@ -249,54 +286,79 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
 
     log(f"canary: smoke test of version {new_version}, pinned with {next(iter(pinned))}, at 0 % of traffic")
     deploy([(stable_version, 100.0), (new_version, 0.0)], f"smoke test of {new_version} (0 % of traffic)")
-    smoke: VerifyResult = verify(base_url, None, deadline=smoke_deadline, expected_version=new_version, clock=clock,
-                                 headers=pinned, log=log)
-    report.smoke = smoke.to_dict()
-    if not smoke.ok:
-        report.outcome, report.basis = "smoke-failed", "probes"
-        report.reason = f"version-pinned smoke test failed: {smoke.failures()}"
+
+    def bake_and_judge() -> Verdict | None:
+        """The smoke test and the bake; None: the smoke test failed (the report says why)."""
+        smoke: VerifyResult = verify(base_url, None, deadline=smoke_deadline, expected_version=new_version, clock=clock,
+                                     headers=pinned, log=log)
+        report.smoke = smoke.to_dict()
+        if not smoke.ok:
+            report.outcome, report.basis = "smoke-failed", "probes"
+            report.reason = f"version-pinned smoke test failed: {smoke.failures()}"
+            return None
+        report.canary_deployment = deploy([(stable_version, 100.0 - percent), (new_version, percent)],
+                                          f"canary of {new_version} at {percent:g} %")
+        # The bake's own minutes, then as many more as the analytics lag behind: the verdict waits
+        # until the data covers the whole bake (the split keeps serving meanwhile).
+        waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0
+        log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min, "
+            f"judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
+        started, started_at = clock.wall(), clock.now()
+        bake_end = started + dt.timedelta(minutes=bake)
+        # The whole bake on the monotonic clock: past it the bake ends unjudged (rolled back).
+        deadline = started_at + 60.0 * (waited + BAKE_DEADLINE_SLACK_MINUTES)
+        probes: list[bool] = []
+        verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
+        minute = 0
+        while bake and verdict.action == "continue":
+            if clock.now() >= deadline:
+                verdict = Verdict("rollback", f"the bake's deadline passed ({waited + BAKE_DEADLINE_SLACK_MINUTES} "
+                                              f"min of monotonic time) before the analytics covered it (data until "
+                                              f"{report.minutes[-1].data_until if report.minutes else 'never'}): the "
+                                              "wall clock stopped or stepped back, or the API stalled", "probes")
+                break
+            minute += 1
+            clock.sleep(60.0)
+            # The window's end never runs ahead of the time that really passed (monotonic): a wall clock
+            # that jumps forward must not make the bake look covered before its data can exist.
+            passed = dt.timedelta(seconds=clock.now() - started_at)
+            until = min(clock.wall() - delay, started + passed - delay, bake_end)
+            covered = until >= bake_end
+            # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
+            seen = read(started, until, [new_version, stable_version]) if until > started else None
+            ok, detail = _probe_round(base_url, pinned, new_version, settings, clock)
+            probes.append(ok)
+            canary = seen.get(new_version, Signals()) if seen is not None else Signals()
+            stable = seen.get(stable_version) if seen is not None else None
+            verdict = judge_signals(canary, probes, settings, final=covered)
+            report.minutes.append(Minute(minute, canary.to_dict() if seen is not None else None,
+                                         stable.to_dict() if stable else None, ok, detail, verdict.action,
+                                         until.isoformat() if seen is not None else None))
+            shown = canary.describe() if seen is not None else f"no analytics yet (they run {delay} behind)"
+            log(f"canary minute {minute} (bake {bake} min): {shown}; probes: {detail}; {verdict.action}")
+        return verdict
+
+    try:
+        judged = bake_and_judge()
+    except BaseException as exc:
+        # Whatever stopped the bake (a bug, garbage no check foresaw, Ctrl-C), the split must not
+        # keep serving an unjudged version: 100 % goes back to the stable one before anything else.
+        report.outcome, report.basis = "rolled-back", "probes"
+        report.reason = f"the canary stopped on an error ({type(exc).__name__}: {exc})"
+        try:
+            back_to_stable(report.reason)
+        except Exception as undone:
+            raise CanaryStopped(
+                f"{report.reason}, and sending traffic back to {stable_version} failed too ({undone}); the split may "
+                "still serve", report) from exc
+        if not isinstance(exc, Exception):
+            raise  # an interrupt stays an interrupt, once traffic is safe
+        raise CanaryStopped(f"{report.reason}; 100 % of traffic is back on version {stable_version} (deployment "
+                            f"{report.final_deployment})", report) from exc
+    if judged is None:
         back_to_stable(report.reason)
         return report
-    report.canary_deployment = deploy([(stable_version, 100.0 - percent), (new_version, percent)],
-                                      f"canary of {new_version} at {percent:g} %")
-    # The bake's own minutes, then as many more as the analytics lag behind: the verdict waits
-    # until the data covers the whole bake (the split keeps serving meanwhile).
-    waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0
-    log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min, "
-        f"judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
-    started, started_at = clock.wall(), clock.now()
-    bake_end = started + dt.timedelta(minutes=bake)
-    # The whole bake on the monotonic clock: past it the bake ends unjudged (rolled back).
-    deadline = started_at + 60.0 * (waited + BAKE_DEADLINE_SLACK_MINUTES)
-    probes: list[bool] = []
-    verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
-    minute = 0
-    while bake and verdict.action == "continue":
-        if clock.now() >= deadline:
-            verdict = Verdict("rollback", f"the bake's deadline passed ({waited + BAKE_DEADLINE_SLACK_MINUTES} min "
-                                          f"of monotonic time) before the analytics covered it (data until "
-                                          f"{report.minutes[-1].data_until if report.minutes else 'never'}): the "
-                                          "wall clock stopped or stepped back, or the API stalled", "probes")
-            break
-        minute += 1
-        clock.sleep(60.0)
-        # The window's end never runs ahead of the time that really passed (monotonic): a wall clock
-        # that jumps forward must not make the bake look covered before its data can exist.
-        passed = dt.timedelta(seconds=clock.now() - started_at)
-        until = min(clock.wall() - delay, started + passed - delay, bake_end)
-        covered = until >= bake_end
-        # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
-        seen = read(started, until, [new_version, stable_version]) if until > started else None
-        ok, detail = _probe_round(base_url, pinned, new_version, settings, clock)
-        probes.append(ok)
-        canary = seen.get(new_version, Signals()) if seen is not None else Signals()
-        stable = seen.get(stable_version) if seen is not None else None
-        verdict = judge_signals(canary, probes, settings, final=covered)
-        report.minutes.append(Minute(minute, canary.to_dict() if seen is not None else None,
-                                     stable.to_dict() if stable else None, ok, detail, verdict.action,
-                                     until.isoformat() if seen is not None else None))
-        shown = canary.describe() if seen is not None else f"no analytics yet (they run {delay} behind)"
-        log(f"canary minute {minute} (bake {bake} min): {shown}; probes: {detail}; {verdict.action}")
+    verdict = judged
     report.reason, report.basis = verdict.reason, verdict.basis
     if verdict.action == "promote":
         report.outcome = "promoted"

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import DeployContext
 from ops import backups, migrations, quarantine
-from ops.canary import CanaryReport, run_canary, serving_version
+from ops.canary import CanaryReport, CanaryStopped, run_canary, serving_version
 from ops.migration_check import CheckError, refuse_unsafe
 from ops.release import Site, abort_split, roll_back_and_verify, split_of
 from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
@@ -167,6 +167,14 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
         report = run_canary(client, account_id=ctx.account_id, script=ctx.worker_name, base_url=ctx.base_url,
                             new_version=version_id, stable_version=stable, settings=ctx.rollout, clock=clock,
                             log=log, smoke_deadline=ctx.verify_deadline)
+    except CanaryStopped as exc:
+        # An error, not a verdict on the bundle: no quarantine record, but the report says what was seen.
+        _write_report(exc.report)
+        still = exc.report.final_deployment is None
+        raise DeployHookError(
+            f"the canary of version {version_id} stopped: {exc}. Check which versions serve: bookingctl release "
+            f"status --stack {ctx.stack}" + (f"; send everything back to {stable} with: bookingctl release abort "
+                                             f"--stack {ctx.stack}" if still else "")) from exc
     except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
         raise DeployHookError(
             f"the canary of version {version_id} could not be run or ended ({exc}). Check which versions serve: "

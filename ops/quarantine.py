@@ -46,6 +46,8 @@ class QuarantineRecord:
     at: str
     metrics: dict[str, Any] = field(default_factory=dict)
     cleared: dict[str, str] | None = None  # {"reason", "approvedBy", "at"} once cleared
+    # Set when the object under this key could not be read (why): listed as such, and it still blocks.
+    unreadable: str | None = None
 
     @property
     def active(self) -> bool:
@@ -54,15 +56,22 @@ class QuarantineRecord:
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
         return {"bundleSha256": raw["bundle_sha256"], "versionId": raw["version_id"], "stack": raw["stack"],
-                "reason": raw["reason"], "at": raw["at"], "metrics": raw["metrics"], "cleared": raw["cleared"]}
+                "reason": raw["reason"], "at": raw["at"], "metrics": raw["metrics"], "cleared": raw["cleared"],
+                "unreadable": raw["unreadable"]}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> QuarantineRecord:
+    def from_dict(cls, raw: dict[str, Any], bundle_sha256: str) -> QuarantineRecord:
+        """The record stored under `bundle_sha256`'s key: the key names the bundle, whatever the body says."""
         cleared = raw.get("cleared")
-        return cls(bundle_sha256=str(raw["bundleSha256"]), version_id=str(raw.get("versionId") or ""),
+        # A clearance counts only with who approved it and why (what `clear` writes); anything less in
+        # its place (`{}`, a name alone) is not a decision anyone took, so the bundle stays quarantined.
+        if not (isinstance(cleared, dict) and all(isinstance(cleared.get(k), str) and cleared[k].strip()
+                                                  for k in ("approvedBy", "reason"))):
+            cleared = None
+        return cls(bundle_sha256=bundle_sha256, version_id=str(raw.get("versionId") or ""),
                    stack=str(raw.get("stack") or ""), reason=str(raw.get("reason") or ""),
                    at=str(raw.get("at") or ""), metrics=dict(raw.get("metrics") or {}),
-                   cleared={str(k): str(v) for k, v in cleared.items()} if isinstance(cleared, dict) else None)
+                   cleared={str(k): str(v) for k, v in cleared.items()} if cleared is not None else None)
 
 
 def check_sha256(value: str) -> str:
@@ -106,14 +115,18 @@ def get(client: Cloudflare, account_id: str, bucket: str, bundle_sha256: str) ->
         raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket} is "
                                     f"{len(data)} bytes, not a record this tool wrote; inspect it by hand")
     try:
-        return QuarantineRecord.from_dict(json.loads(data))
+        return QuarantineRecord.from_dict(json.loads(data), bundle_sha256)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket} is "
                                     f"not readable ({exc}); inspect it by hand") from exc
 
 
 def records(client: Cloudflare, account_id: str, bucket: str) -> list[QuarantineRecord]:
-    """Every record in the bucket (cleared ones too), newest first; unreadable ones are skipped."""
+    """Every record in the bucket (cleared ones too), newest first.
+
+    A record that cannot be read is listed as unreadable (and active: the hook refuses its bundle),
+    never left out of the list that explains why a release is refused.
+    """
     found = []
     for item in client.r2.buckets.objects.list(bucket, account_id=account_id, prefix=QUARANTINE_PREFIX):
         key = getattr(item, "key", None) or ""
@@ -122,8 +135,8 @@ def records(client: Cloudflare, account_id: str, bucket: str) -> list[Quarantine
             continue
         try:
             record = get(client, account_id, bucket, sha)
-        except QuarantineRecordError:
-            continue
+        except QuarantineRecordError as exc:
+            record = QuarantineRecord(sha, "", "", f"unreadable record: {exc}", "", unreadable=str(exc))
         if record is not None:
             found.append(record)
     return sorted(found, key=lambda r: r.at, reverse=True)

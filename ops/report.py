@@ -11,10 +11,12 @@ import datetime as dt
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.http import Client, HttpError, get_health
 from ops.monitor import RESPONSE_THRESHOLD, perf
 from ops.targets import Database, require_tables
 
@@ -22,16 +24,17 @@ BOOKINGS = """
 SELECT COUNT(*) AS total,
        COALESCE(SUM(CASE WHEN DATE(created_at) = DATE(?) THEN 1 ELSE 0 END), 0) AS today,
        COALESCE(SUM(CASE WHEN DATE(created_at) > DATE(?, '-7 days') THEN 1 ELSE 0 END), 0) AS week
-FROM appointments"""
+FROM appointments
+WHERE datetime(created_at) <= datetime(?)"""
 
 PER_DAY = """
 SELECT DATE(created_at) AS day, COUNT(*) AS bookings FROM appointments
-WHERE DATE(created_at) > DATE(?, '-7 days') AND DATE(created_at) <= DATE(?)
+WHERE DATE(created_at) > DATE(?, '-7 days') AND datetime(created_at) <= datetime(?)
 GROUP BY DATE(created_at)"""
 
 ERRORS = """
 SELECT COUNT(*) AS errors FROM api_usage_logs
-WHERE status_code >= 500 AND timestamp > datetime(?, '-24 hours')"""
+WHERE status_code >= 500 AND timestamp > datetime(?, '-24 hours') AND datetime(timestamp) <= datetime(?)"""
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,29 @@ def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
     now = now or dt.datetime.now(dt.UTC)
     at = now.strftime("%Y-%m-%d %H:%M:%S")
     today = now.date()
-    counts = db.query(BOOKINGS, [at, at])[0]
+    # Every window ends at `now` as well as starting before it, so a report as of an earlier time
+    # (`--as-of`) counts nothing that happened after it.
+    counts = db.query(BOOKINGS, [at, at, at])[0]
     per_day = {row["day"]: int(row["bookings"]) for row in db.query(PER_DAY, [at, at])}
     days = [(today - dt.timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
-    errors = int(db.query(ERRORS, [at])[0]["errors"])
-    uptime, response_time, failure = "unknown", None, None
-    if base_url:
-        [root] = perf([base_url], samples=samples, concurrency=samples, timeout=timeout)
-        uptime = "operational" if root.success_rate == 100 else "degraded"
+    errors = int(db.query(ERRORS, [at, at])[0]["errors"])
+    uptime, response_time, failure, unhealthy = "unknown", None, None, None
+    health_url = f"{base_url.rstrip('/')}/api/health" if base_url else None
+    if base_url and health_url:
+        # The root can answer 200 from a cache or a static page while the booking API is down: the
+        # Worker's own health contract (200, status and database "ok") is read beside it, at once.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            health = pool.submit(_health_problem, health_url, timeout)
+            [root] = perf([base_url], samples=samples, concurrency=samples, timeout=timeout)
+            unhealthy = health.result()
+        uptime = "operational" if root.success_rate == 100 and unhealthy is None else "degraded"
         response_time, failure = root.avg_response_time, root.error
     issues, advice = [], []
-    if uptime == "degraded":
+    if failure is not None:
         issues.append(f"site not answering 200 every time ({base_url}: {failure})")
+    if unhealthy is not None:
+        issues.append(f"{health_url} reports the service unhealthy ({unhealthy})")
+    if uptime == "degraded":
         advice.append("run `bookingctl monitor health` and check the latest deployment; roll back if it is new")
     if response_time is not None and response_time > RESPONSE_THRESHOLD:
         issues.append(f"average response time {response_time:.2f} s > {RESPONSE_THRESHOLD:g} s")
@@ -95,6 +109,16 @@ def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
                     "recommendations": advice},
     }
     return DailyReport(data)
+
+
+def _health_problem(url: str, timeout: float) -> str | None:
+    """Why /api/health does not report the service healthy, or None when it does."""
+    try:
+        with Client(timeout=timeout, concurrency=1) as client:
+            _, health = get_health(client, url)
+    except HttpError as exc:
+        return str(exc)
+    return None if health.healthy else health.describe()
 
 
 def markdown(report: DailyReport) -> str:

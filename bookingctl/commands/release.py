@@ -395,7 +395,8 @@ def quarantine_list(stack: StackRequired, fmt: FormatOption = TableOrJson.table,
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
     for r in found:
-        state = f"cleared by {r['cleared']['approvedBy']}" if r["cleared"] else "QUARANTINED"
+        state = (f"cleared by {r['cleared']['approvedBy']}" if r["cleared"]
+                 else "UNREADABLE" if r["unreadable"] else "QUARANTINED")
         sys.stdout.write(printable(f"{r['bundleSha256']}  {state}  version {r['versionId']}  {r['at']}  "
                                    f"{r['reason']}", 2000) + "\n")
     if not found:

@@ -146,3 +146,46 @@ def test_quarantine_list_and_clear(api: CloudflareDouble, client: Cloudflare) ->
     assert cleared.exit_code == 0, cleared.output
     records = json.loads(cli("release", "quarantine", "list", "--stack", "staging", "-f", "json").stdout)
     assert records[0]["cleared"]["approvedBy"] == "thandi" and records[0]["cleared"]["reason"] == "upstream fixed"
+
+
+def _put_record(api: CloudflareDouble, key_sha: str, body: object) -> None:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    api.buckets[BUCKET][quarantine_key(key_sha)] = data
+
+
+def _record(sha: str, **changes: object) -> dict[str, object]:
+    return {"bundleSha256": sha, "versionId": "v9", "stack": "staging", "reason": "503s",
+            "at": "2026-11-26T00:00:00Z", "metrics": {}, "cleared": None, **changes}
+
+
+@pytest.mark.parametrize("cleared", [{}, {"approvedBy": "thandi"}, {"reason": "fixed", "approvedBy": " "}, "yes"])
+def test_a_clearance_without_an_approver_and_a_reason_still_quarantines_the_bundle(
+        api: CloudflareDouble, client: Cloudflare, cleared: object) -> None:
+    _put_record(api, SHA, _record(SHA, cleared=cleared))
+    with pytest.raises(quarantine.QuarantinedError, match="is quarantined"):
+        quarantine.refuse_if_quarantined(client, ACCOUNT, BUCKET, SHA, "staging")
+    listed = cli("release", "quarantine", "list", "--stack", "staging")
+    assert f"{SHA}  QUARANTINED" in listed.stdout
+
+
+def test_an_unreadable_record_is_listed_as_unreadable_not_left_out(api: CloudflareDouble) -> None:
+    _put_record(api, SHA, b"{" + b" " * 70_000 + b"}")
+    listed = cli("release", "quarantine", "list", "--stack", "staging", "-f", "json")
+    assert listed.exit_code == 0, listed.output
+    [record] = json.loads(listed.stdout)
+    assert record["bundleSha256"] == SHA and record["unreadable"] and record["cleared"] is None
+    table = cli("release", "quarantine", "list", "--stack", "staging")
+    assert f"{SHA}  UNREADABLE" in table.stdout
+    status = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
+    assert [r["bundleSha256"] for r in status["quarantine"]] == [SHA]
+
+
+def test_clearing_a_record_clears_the_record_under_that_key_whatever_its_body_names(api: CloudflareDouble) -> None:
+    other = "ef" * 32
+    _put_record(api, SHA, _record(other))
+    cleared = cli("release", "quarantine", "clear", SHA, "--reason", "fixed in config", "--approved-by", "ops",
+                  "--stack", "staging")
+    assert cleared.exit_code == 0, cleared.output
+    record = json.loads(api.buckets[BUCKET][quarantine_key(SHA)])
+    assert record["bundleSha256"] == SHA and record["cleared"]["approvedBy"] == "ops"
+    assert quarantine_key(other) not in api.buckets[BUCKET]

@@ -213,3 +213,13 @@ def test_nonsense_day_counts_are_usage_errors_not_a_blind_spot(seeded: Path, day
     """The review's D20: a negative count silently reported no dormant accounts at all."""
     result = CliRunner().invoke(app, ["audit", "security", "--local", str(seeded), "--dormant-days", days])
     assert result.exit_code == 2 and "--dormant-days" in result.stderr
+
+
+def test_an_audit_as_of_an_earlier_time_reports_nothing_that_happened_after_it(seeded: Path) -> None:
+    earlier = audit.security_audit(LocalDatabase(seeded), now=NOW - dt.timedelta(days=4))
+    # The window is the 7 days up to 4 days ago: the actions of 8 and 10 days ago, not the grant of 2 days ago.
+    assert sorted(column(earlier, "privilege_escalation", "action")) == [
+        "admin_panel_view", "elevate_role", "privilege_change"]
+    for later in ("failed_logins", "access_patterns", "suspicious_api_usage", "role_changes"):
+        assert earlier.sections[later].rows == [], later
+    assert audit.api_usage(LocalDatabase(seeded), now=NOW - dt.timedelta(days=4)) == []

@@ -308,3 +308,55 @@ def test_a_wall_clock_that_jumps_ahead_does_not_end_the_bake_before_its_minutes_
     report = release.run()
     assert report is not None and report["outcome"] == "promoted"
     assert sum(s for s in release.clock.sleeps if s == 60.0) == (10 + 3) * 60
+
+
+def _answer_invocations(release: Release, monkeypatch: pytest.MonkeyPatch, rows: object,
+                        accounts: object = None) -> None:
+    """Make the double's GraphQL endpoint answer `rows` for the account (or `accounts` in its place)."""
+    answer = {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": rows}] if accounts is None
+                                  else accounts}}, "errors": None}
+    monkeypatch.setattr(release.double, "graphql", lambda body: (200, answer))
+
+
+@pytest.mark.parametrize("rows", [
+    [{"sum": "garbage", "dimensions": {"scriptVersion": "v"}}],
+    [{"sum": {"requests": 5}, "dimensions": ["x"]}],
+    [{"sum": {"requests": "n/a"}, "dimensions": {"scriptVersion": "v", "status": "success"}}],
+    [{"sum": {"requests": 1000, "errors": -1000}, "dimensions": {"scriptVersion": "v", "status": "success"}}],
+    [{"sum": {"requests": -100000, "errors": 0}, "dimensions": {"scriptVersion": "v", "status": "success"}}],
+    [{"sum": {"requests": 500, "errors": 0}, "quantiles": {"wallTimeP50": float("nan")},
+      "dimensions": {"scriptVersion": "v", "status": "success"}}],
+    [{"sum": {"requests": float("inf"), "errors": 0}, "dimensions": {"scriptVersion": "v", "status": "success"}}],
+    "rows",
+], ids=["sum-text", "dimensions-list", "count-text", "negative-errors", "negative-requests", "nan-median", "inf",
+        "rows-text"])
+def test_analytics_answering_garbage_roll_the_canary_back_to_all_traffic_on_the_stable_version(
+        release: Release, monkeypatch: pytest.MonkeyPatch, rows: object) -> None:
+    _answer_invocations(release, monkeypatch, rows)
+    with pytest.raises(DeployHookError, match=r"analytics answered numbers that cannot be read \(invocations: "):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+    assert not any("verdict: promote" in line for line in release.lines)
+
+
+def test_an_answer_with_no_account_is_no_numbers_not_zero_requests(
+        release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
+    _answer_invocations(release, monkeypatch, [], accounts=[])
+    report = release.run()
+    assert report is not None and report["basis"] == "probes"
+    assert "invocations (GraphQL Analytics): only 0 requests" not in str(report["reason"])
+    assert all(m["canary"]["runtime"] is None for m in report["minutes"] if m["canary"])
+
+
+def test_an_unexpected_error_inside_the_bake_sends_all_traffic_back_before_it_is_raised(
+        release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.canary
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AttributeError("'str' object has no attribute 'get'")
+
+    monkeypatch.setattr(ops.canary, "invocations", broken)
+    with pytest.raises(DeployHookError, match=r"AttributeError.*100 % of traffic is back on version") as failed:
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+    assert "release abort" not in str(failed.value)

@@ -108,7 +108,9 @@ def test_a_drip_site_is_reported_degraded_within_the_probes_timeout(db: LocalDat
         report, elapsed = within(60, lambda: build(db, server.url + "/drip", now=NOW, timeout=1))
     assert elapsed < 1 + 1.5  # three concurrent probes, each ending within its 1 s
     assert report.data["metrics"]["uptime_status"] == "degraded"
-    [unanswered] = report.data["summary"]["key_issues"]
+    # The root and /api/health, probed side by side, each end within the timeout and each is an issue.
+    unanswered, health = report.data["summary"]["key_issues"]
+    assert health.startswith(f"{server.url}/drip/api/health reports the service unhealthy")
     assert unanswered.startswith(f"site not answering 200 every time ({server.url}/drip: timed out: no complete "
                                  "answer within 1 s")
 
@@ -123,3 +125,22 @@ def test_cli_a_url_without_scheme_is_a_usage_error(db: LocalDatabase, tmp_path: 
                                       option, value])
     assert result.exit_code == 2 and shown in result.stderr and "SECRETTOKEN" not in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_as_of_an_earlier_time_counts_nothing_that_happened_after_it(db: LocalDatabase) -> None:
+    m = build(db, None, now=NOW - dt.timedelta(days=2)).data["metrics"]
+    # Days 0 and 1 (8 bookings, the 5xx of 30 minutes and 30 hours ago) are after the report's time.
+    assert (m["bookings_today"], m["bookings_week"], m["bookings_total"]) == (0, 6, 15)
+    assert [d["bookings"] for d in m["bookings_per_day"]] == [0, 4, 2, 0, 0, 0, 0]
+    assert m["error_count"] == 0
+
+
+def test_a_site_whose_health_endpoint_answers_503_is_reported_down_not_operational(db: LocalDatabase,
+                                                                                   site: Site) -> None:
+    db.conn.execute("DELETE FROM api_usage_logs")
+    site.health_status = 503  # the root still answers 200
+    report = build(db, site.url, now=NOW)
+    assert report.data["metrics"]["uptime_status"] == "degraded" and not report.healthy
+    [issue] = report.data["summary"]["key_issues"]
+    assert issue.startswith(f"{site.url}/api/health reports the service unhealthy (HTTP 503")
+    assert "operational" not in report.one_line() and "| uptime | degraded |" in markdown(report)

@@ -94,6 +94,13 @@ def test_alias_bomb_outside_config_is_refused_too(project: Project) -> None:
     assert "aliases expand" in refused(project, stack(project, _bomb() + PRODUCTION))
 
 
+def test_a_file_of_too_many_plain_values_is_refused_for_its_size_not_for_aliases_it_does_not_have(
+        project: Project) -> None:
+    message = refused(project, stack(project, PRODUCTION + "  other:wide: [" + ",".join(["1"] * 120_000) + "]\n"))
+    assert "holds more than 100,000 values" in message
+    assert "alias" not in message
+
+
 def test_recursive_alias_is_refused(project: Project) -> None:
     assert "recursive alias" in refused(project, stack(project, PRODUCTION + "  other:x: &loop [*loop]\n"))
 

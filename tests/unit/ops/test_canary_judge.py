@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from booking_shared.rollout import RolloutSettings
-from ops.analytics import VersionTraffic, aggregate
+from ops.analytics import UnreadableAnalytics, VersionTraffic, aggregate
 from ops.canary import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
@@ -78,10 +80,63 @@ def test_a_failed_invocation_status_counts_all_its_requests_as_errors() -> None:
     assert judge(traffic, [True], DEFAULTS, final=False).action == "rollback"
 
 
-def test_an_unreadable_row_makes_the_whole_answer_no_numbers() -> None:
+def test_an_unreadable_row_makes_the_whole_answer_unreadable() -> None:
     rows = [{"sum": {"requests": 90, "errors": 0}, "dimensions": {"scriptVersion": "new", "status": "success"}},
             {"sum": {"requests": "many"}, "dimensions": {"scriptVersion": "new", "status": "success"}}]
-    assert aggregate(rows) is None
+    with pytest.raises(UnreadableAnalytics, match=r"row 2: sum\.requests"):
+        aggregate(rows)
+
+
+_GOOD = {"sum": {"requests": 200, "errors": 0}, "quantiles": {"wallTimeP50": 40_000.0}, "avg": {"sampleInterval": 1},
+         "dimensions": {"scriptVersion": "new", "status": "success"}}
+
+
+def _row(**changes: Any) -> Any:
+    row: dict[str, Any] = {k: dict(v) for k, v in _GOOD.items()}
+    for path, value in changes.items():
+        part, _, key = path.partition("__")
+        if key:
+            row[part][key] = value
+        else:
+            row[part] = value
+    return row
+
+
+@pytest.mark.parametrize("row", [
+    _row(sum="garbage"), _row(dimensions=["x"]), _row(quantiles="fast"), _row(avg=7),
+    _row(sum__requests="n/a"), _row(sum__requests=-100_000), _row(sum__errors=-1000), _row(sum__requests=True),
+    _row(sum__errors=100_000), _row(quantiles__wallTimeP50=float("nan")), _row(quantiles__wallTimeP50=float("inf")),
+    _row(quantiles__wallTimeP50=-5e9), _row(quantiles__wallTimeP50="slow"), _row(avg__sampleInterval=0),
+    _row(dimensions__status=503), _row(dimensions__scriptVersion=None), "a row that is text", None,
+], ids=lambda r: str(r)[:70])
+def test_a_row_that_cannot_be_counts_is_unreadable_never_a_crash_or_clean_traffic(row: Any) -> None:
+    with pytest.raises(UnreadableAnalytics):
+        aggregate([_GOOD, row])
+
+
+def test_numbers_no_real_answer_can_hold_roll_back_instead_of_promoting() -> None:
+    for nonsense in (VersionTraffic(1000, 0, float("nan")), VersionTraffic(1000, 0, float("inf")),
+                     VersionTraffic(-5, -5, None), VersionTraffic(1000, -1000, 0.05), VersionTraffic(200, 400, 0.05),
+                     VersionTraffic(1000, 0, -1.0)):
+        verdict = judge(nonsense, [True], DEFAULTS, final=True)
+        assert verdict.action == "rollback", nonsense
+        assert "cannot be" in verdict.reason
+
+
+def test_a_source_that_answered_garbage_rolls_the_canary_back() -> None:
+    healthy = VersionTraffic(requests=500, errors=0, latency_seconds=0.05)
+    verdict = judge_signals(Signals(http=healthy, runtime=None, unreadable="invocations: row 1: sum is 'x'"),
+                            [True], DEFAULTS, final=False)
+    assert verdict.action == "rollback"
+    assert "row 1: sum is 'x'" in verdict.reason
+    assert "unreadable" in Signals(unreadable="invocations: x").describe()
+    assert Signals(unreadable="invocations: x").to_dict()["unreadable"] == "invocations: x"
+
+
+def test_traffic_with_an_unknown_median_is_never_a_promotion_on_traffic() -> None:
+    verdict = judge(VersionTraffic(requests=1000, errors=0, latency_seconds=None), [True], DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "probes")
+    assert "median" in verdict.reason
 
 
 def test_sampled_estimates_count_as_the_rows_behind_them_not_as_exact_requests() -> None:
@@ -90,7 +145,8 @@ def test_sampled_estimates_count_as_the_rows_behind_them_not_as_exact_requests()
     verdict = judge(estimated, [True] * 10, DEFAULTS, final=True)
     assert (verdict.action, verdict.basis) == ("promote", "probes")
     assert "estimated from 10 sampled" in verdict.reason
-    assert judge(VersionTraffic(requests=1000, errors=0, sampled=200), [True], DEFAULTS, final=True).basis == "traffic"
+    assert judge(VersionTraffic(requests=1000, errors=0, latency_seconds=0.05, sampled=200), [True], DEFAULTS,
+                 final=True).basis == "traffic"
 
 
 def test_a_rollback_from_either_source_wins_and_promotion_on_traffic_needs_both() -> None:
@@ -131,7 +187,9 @@ def test_more_errors_never_turn_a_rollback_into_a_promotion(t: VersionTraffic, m
 def test_slower_answers_never_turn_a_rollback_into_a_promotion(t: VersionTraffic, slower: float, rounds: list[bool],
                                                               rollout: RolloutSettings, final: bool) -> None:
     t = _valid(t)
-    worse = dataclasses.replace(t, latency_seconds=(t.latency_seconds or 0) + slower)
+    if t.latency_seconds is None:
+        return  # an unknown median is no verdict on latency at all, not a fast one (never promotes on traffic)
+    worse = dataclasses.replace(t, latency_seconds=t.latency_seconds + slower)
     if judge(t, rounds, rollout, final=final).action == "rollback":
         assert judge(worse, rounds, rollout, final=final).action == "rollback"
 
@@ -161,7 +219,8 @@ def test_an_infinite_or_overflowing_count_makes_the_answer_unreadable_instead_of
     for requests in (float("inf"), "9" * 400, float("nan"), -3, "12abc"):
         rows = [{"dimensions": {"scriptVersion": "new", "status": "success"},
                  "sum": {"requests": requests, "errors": 0}, "avg": {"sampleInterval": 1}}]
-        assert aggregate(rows) is None, requests
+        with pytest.raises(UnreadableAnalytics):
+            aggregate(rows)
 
 
 def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_query() -> None:
@@ -176,7 +235,8 @@ def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_que
     assert f"FROM {name}_requests " in sql
 
 
-def test_a_negative_latency_from_the_api_is_no_latency_rather_than_a_fast_canary() -> None:
+def test_a_negative_latency_from_the_api_is_unreadable_rather_than_a_fast_canary() -> None:
     rows = [{"dimensions": {"scriptVersion": "v", "status": "success"}, "sum": {"requests": 100, "errors": 0},
              "quantiles": {"wallTimeP50": -5e9}}]
-    assert (aggregate(rows) or {})["v"].latency_seconds is None
+    with pytest.raises(UnreadableAnalytics, match="wallTimeP50"):
+        aggregate(rows)
