@@ -41,17 +41,22 @@ _LONG = 60
 _NOISE = frozenset({"accountId"})
 
 
+def _lines(message: str) -> str:
+    # Messages quote database and API text (a slug another writer stored): escape sequences spelled out.
+    return "\n".join(printable(line, None) for line in message.split("\n"))
+
+
 def error(message: str) -> None:
-    _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), _lines(message)), soft_wrap=True)
 
 
 def info(message: str) -> None:
     """Progress and status lines: stderr, so stdout stays machine-readable."""
-    _console(sys.stderr).print(Text(message), soft_wrap=True)
+    _console(sys.stderr).print(Text(_lines(message)), soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), _lines(message)), soft_wrap=True)
 
 
 def progress_log(enabled: bool | None) -> Callable[[str], None]:

@@ -134,3 +134,11 @@ def test_tenants_list_local_calls_no_hostname_saas(tmp_path: Path) -> None:
     assert code == 0, err
     assert {r["slug"]: r["path"] for r in json.loads(out)} == {"instyle": "unknown", "gone": "none"}
     assert "--stack" in err  # says where the labels come from
+
+
+def test_an_error_naming_a_slug_another_writer_stored_spells_its_escape_sequences_out(
+        project: Path, d1: D1State) -> None:
+    insert_tenant(d1.path, "legacy\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07", "www.legacy.co.za")
+    code, _, err = run(project, "add", "copycat", "www.legacy.co.za", "--stack", STACK)
+    assert code == 2
+    assert "\x1b" not in err and "\x07" not in err and "legacy\\x1b]52;c;" in err
