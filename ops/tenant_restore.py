@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -446,10 +447,10 @@ def _referenced_first(table: ScopedTable, rows: list[Row], doing: str, conflicts
                 if j != i:  # a row referencing itself is checked once it is written: no order needed
                     waiting_on[i] += 1
                     referencing[j].append(i)
-    ready = [i for i in range(len(rows)) if not waiting_on[i]]
+    ready = deque(i for i in range(len(rows)) if not waiting_on[i])
     order: list[int] = []
     while ready:
-        i = ready.pop(0)
+        i = ready.popleft()
         order.append(i)
         for child in referencing[i]:
             waiting_on[child] -= 1
