@@ -41,17 +41,22 @@ _LONG = 60
 _NOISE = frozenset({"accountId"})
 
 
+def _lines(message: str) -> str:
+    # Messages quote database and API text (a slug another writer stored): escape sequences spelled out.
+    return "\n".join(printable(line, None) for line in message.split("\n"))
+
+
 def error(message: str) -> None:
-    _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("error: ", "bold red"), _lines(message)), soft_wrap=True)
 
 
 def info(message: str) -> None:
     """Progress and status lines: stderr, so stdout stays machine-readable."""
-    _console(sys.stderr).print(Text(message), soft_wrap=True)
+    _console(sys.stderr).print(Text(_lines(message)), soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+    _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), _lines(message)), soft_wrap=True)
 
 
 def progress_log(enabled: bool | None) -> Callable[[str], None]:
@@ -290,7 +295,8 @@ def print_rows(title: str, rows: list[dict[str, Any]], fmt: str) -> None:
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
+        # Cells are database text (a tenant's or customer's name): escape sequences spelled out, never sent.
+        table.add_row(*(Text("" if row[c] is None else printable(str(row[c]), None)) for c in columns))
     if columns:
         console.print(table)
 
@@ -350,11 +356,12 @@ def print_migration_check(report: Any, fmt: str) -> None:
 
 def print_publish(records: Any, title: str) -> None:
     """The records a salon publishes, one per line, copyable into a DNS provider's form."""
-    table = Table(title=title, show_lines=False)
+    table = Table(title=Text(printable(title, None)), show_lines=False)
     for column in ("type", "name", "value", "for"):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(record.type, record.name, record.value, record.purpose)
+        cells = (record.type, record.name, record.value, record.purpose)
+        table.add_row(*(Text(printable(cell, None)) for cell in cells))
     _console(sys.stdout).print(table)
 
 
@@ -383,15 +390,17 @@ def print_tenant_status(report: Any, fmt: str) -> None:
     for column in ("tenant", "hostname", "state", "hostname status", "certificate", "what blocks it"):
         table.add_column(column, overflow="fold")
     for h in report.hostnames:
-        table.add_row(h.slug or "-", h.hostname, h.state, h.status or "-", h.ssl_status or "-",
-                      "\n".join(h.blockers) or "-")
+        # Slugs and hostnames come from the tenants table too: as text, escape sequences spelled out.
+        table.add_row(*(Text(printable(cell, None)) for cell in (h.slug or "-", h.hostname, h.state, h.status or "-",
+                                                                 h.ssl_status or "-")),
+                      Text("\n".join(printable(b, None) for b in h.blockers) or "-"))
     console.print(table)
     for h in report.hostnames:
         if h.state in ("blocked", "pending") and h.records:
             print_publish(h.records, f"records to fix for {h.hostname} ({h.state})")
     if report.not_on_widget:
         console.print(Text(f"not on Turnstile widget {report.turnstile_widget} (the bot check fails there): "
-                           + ", ".join(report.not_on_widget)))
+                           + printable(", ".join(report.not_on_widget), None)))
     counts = report.to_dict()["counts"]
     console.print(Text(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no SaaS tenants"))
 

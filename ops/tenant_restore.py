@@ -17,14 +17,17 @@ counted. Tables nothing leads to from `tenants` (permissions, auth_attempts) are
 touched.
 
 **What changes.** Rows of the tenant in the backup are upserted by primary key: inserted when
-absent, updated when different, in foreign-key order (parents first), in batches. Rows the tenant
-has now that the backup lacks (bookings made since the backup) are **kept** by default; with
-`delete_missing` they are deleted (children first). Nothing else is written: before any write the
-plan is refused when a backup row's key is held now by a row that is not this tenant's, when a
-restored row would repeat a unique value (an email, a hostname) another row holds, when a row's
-foreign key would point to a row the database no longer has and this restore does not bring back,
-or when a deletion would leave another row pointing nowhere. So every other tenant's rows stay
-byte-identical.
+absent, updated when different, in foreign-key order (parents first; within a table that references
+itself, referenced rows first), in batches. Rows the tenant has now that the backup lacks (bookings
+made since the backup) are **kept** by default; with `delete_missing` they are deleted (children
+first), except in the log tables (LOG_TABLES: what happened since the backup stays on record).
+Nothing else is written: before any write the plan is refused when a backup row's key is held now by
+a row that is not this tenant's, when a restored row would repeat a unique value (an email, a
+hostname) another row holds, when a row's foreign key would point to a row the database no longer has
+and this restore does not bring back, when a deletion would leave another row pointing nowhere, when
+rows of one table reference one another in a cycle, or (into a D1) when a row's upsert is longer than
+one D1 statement may be or the backup is of a local file (unless allowed). So every other tenant's
+rows stay byte-identical, and a plan that passes does not fail half-written.
 
 **A bookmark first.** On a remote D1 a Time Travel bookmark is taken before the first write (the
 whole database's restore point); on a local file a full backup (`pre-tenant-restore-...`) is made.
@@ -41,6 +44,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +60,14 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # D1 takes statements of up to 100 KB and requests of a few MB; batches stay well below.
 BATCH_ROWS = 100
 BATCH_BYTES = 90_000
+# "Maximum SQL statement length: 100,000 bytes (100 KB)", each statement of a batch alike (cloudflare-docs
+# src/content/docs/d1/platform/limits.mdx @ d532f313). A row may be up to 2,000,000 bytes there (same
+# page), so a restored row can need a longer upsert than D1 takes: the plan refuses it, before any write.
+D1_STATEMENT_BYTES = 100_000
+# Tables that record what happened (who changed a role, what an admin did, which API key was used):
+# `delete_missing` never deletes their rows, the record of what happened since the backup included
+# (a forced removal, an elevation to admin). Rows the backup has are still restored.
+LOG_TABLES = frozenset({"audit_logs", "role_audit_log", "api_usage_logs", "auth_attempts"})
 _LOOKUP_BYTES = 50_000  # the SQL text of one key lookup (keys are spelled out as literals)
 
 Log = Callable[[str], None]
@@ -93,6 +105,9 @@ class ScopedTable:
     key: tuple[str, ...]
     direct: tuple[str, ...]  # columns that name the tenant (reference tenants)
     through: tuple[Link, ...]  # references into other scoped tables (used when `direct` is empty)
+    # References into the table itself (an appointment rescheduled from another): its rows are
+    # written referenced-first and deleted referencing-first.
+    selfs: tuple[Link, ...] = ()
 
 
 def _tables(conn: Any) -> list[str]:
@@ -174,7 +189,8 @@ def tenant_scope(conn: Any) -> list[ScopedTable]:
                                      "matched between the backup and the database")
         direct = tuple(lk.column for lk in links[name] if lk.parent == ROOT) if name != ROOT else ()
         through = tuple(lk for lk in links[name] if lk.parent in scoped and lk.parent not in (ROOT, name))
-        tables.append(ScopedTable(name, columns, key, direct, through))
+        selfs = tuple(lk for lk in links[name] if lk.parent == name)
+        tables.append(ScopedTable(name, columns, key, direct, through, selfs))
     return tables
 
 
@@ -294,12 +310,14 @@ class TableChange:
     unchanged: int = 0
     only_now: int = 0  # this tenant's rows the backup lacks: kept, or deleted with delete_missing
     shared: int = 0  # rows of the backup this tenant shares with another one: left alone
+    log: bool = False  # one of LOG_TABLES: rows the backup lacks are kept even with delete_missing
     upserts: list[Row] = field(default_factory=list, repr=False)
     deletes: list[Row] = field(default_factory=list, repr=False)
 
     def to_dict(self, delete_missing: bool) -> dict[str, Any]:
         return {"table": self.table, "insert": self.insert, "update": self.update, "unchanged": self.unchanged,
-                ("delete" if delete_missing else "keep"): self.only_now, "sharedLeftAlone": self.shared}
+                ("delete" if delete_missing and not self.log else "keep"): self.only_now,
+                "sharedLeftAlone": self.shared}
 
 
 @dataclass
@@ -335,15 +353,18 @@ def check_slug(slug: str) -> str:
 
 def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_name: str,
                  tables: Sequence[str] | None = None, delete_missing: bool = False,
-                 source: Mapping[str, Any] | None = None) -> RestorePlan:
+                 source: Mapping[str, Any] | None = None, allow_local_source: bool = False) -> RestorePlan:
     """Compare the tenant's rows in `backup` (a loaded scratch copy) with `db`; nothing is written.
 
     `tables` limits the restore to some of the tenant's tables (the scope is still worked out
     over all of them, so ownership does not change). `source` is the backup manifest's: a backup
-    of another D1 (another stack's) is refused.
+    of another D1 (another stack's) is refused, and so is a backup of anything but a D1 (a local
+    file: a dev or test copy) into a D1 unless `allow_local_source`; None: not checked (a caller
+    with no manifest; the CLI always passes it).
     """
     check_slug(slug)
-    _check_source(db, source or {}, backup_name)
+    if source is not None:
+        _check_source(db, source, backup_name, allow_local_source)
     found = _rows(backup, f"SELECT id FROM {ROOT} WHERE slug = ?1", [slug]) if ROOT in _tables(backup) else []
     if not found:
         known = [str(r["slug"]) for r in _rows(backup, f"SELECT slug FROM {ROOT} ORDER BY slug LIMIT 20")] \
@@ -364,6 +385,7 @@ def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_
         return RestorePlan(slug, tenant_id, backup_name, db.label, delete_missing, [], scope, conflicts)
 
     changes = []
+    cycles: list[str] = []
     for table in scope:
         if table.name not in chosen:
             continue
@@ -371,7 +393,8 @@ def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_
         then = _read(backup, table, mine, tenant_id)
         current = _read(db, table, mine, tenant_id)
         change = TableChange(table.name, shared=_count(backup, table, f"({_reached(table, by_name)}) AND "
-                                                                      f"({_theirs(table, by_name)})", tenant_id))
+                                                                      f"({_theirs(table, by_name)})", tenant_id),
+                             log=table.name in LOG_TABLES)
         for key, row in then.items():
             if key not in current:
                 change.insert += 1
@@ -383,22 +406,101 @@ def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_
                 change.unchanged += 1
         missing = [key for key in current if key not in then]
         change.only_now = len(missing)
-        if delete_missing:
-            change.deletes = missing
+        change.upserts = _referenced_first(table, change.upserts, "write", cycles)
+        if delete_missing and not change.log:
+            # Referencing rows first: the reverse of the order in which they could be written.
+            doomed = _referenced_first(table, [current[key] for key in missing], "delete", cycles)
+            change.deletes = [_key_of(table, row) for row in reversed(doomed)]
         changes.append(change)
-    plan = RestorePlan(slug, tenant_id, backup_name, db.label, delete_missing, changes, scope)
+    plan = RestorePlan(slug, tenant_id, backup_name, db.label, delete_missing, changes, scope, cycles)
     _check_conflicts(db, backup, plan)
+    if isinstance(db, RemoteDatabase):
+        _check_statement_sizes(plan)
     return plan
 
 
-def _check_source(db: Database, source: Mapping[str, Any], backup_name: str) -> None:
+def _key_of(table: ScopedTable, row: Row) -> Row:
+    return tuple(row[table.columns.index(k)] for k in table.key)
+
+
+def _referenced_first(table: ScopedTable, rows: list[Row], doing: str, conflicts: list[str]) -> list[Row]:
+    """`rows` ordered so that a row another one references through the table's own foreign keys comes
+    before it (in key order otherwise). D1 checks each statement's references as it runs (as SQLite with
+    `PRAGMA foreign_keys = on` does: cloudflare-docs src/content/docs/d1/sql-api/foreign-keys.mdx), so
+    key order fails on an appointment rescheduled from one whose key sorts after it. Rows that
+    reference one another in a cycle have no such order: named in `conflicts`."""
+    if not table.selfs or len(rows) < 2:
+        return rows
+    holders: dict[tuple[int, str], list[int]] = {}  # (parent column, literal) -> rows holding it
+    for link in table.selfs:
+        at = table.columns.index(link.parent_column)
+        for i, row in enumerate(rows):
+            holders.setdefault((at, row[at]), []).append(i)
+    waiting_on = [0] * len(rows)
+    referencing: list[list[int]] = [[] for _ in rows]
+    for link in table.selfs:
+        at, to = table.columns.index(link.column), table.columns.index(link.parent_column)
+        for i, row in enumerate(rows):
+            if row[at] == "NULL":
+                continue
+            for j in holders.get((to, row[at]), []):
+                if j != i:  # a row referencing itself is checked once it is written: no order needed
+                    waiting_on[i] += 1
+                    referencing[j].append(i)
+    ready = deque(i for i in range(len(rows)) if not waiting_on[i])
+    order: list[int] = []
+    while ready:
+        i = ready.popleft()
+        order.append(i)
+        for child in referencing[i]:
+            waiting_on[child] -= 1
+            if not waiting_on[child]:
+                ready.append(child)
+    if len(order) < len(rows):
+        stuck = [_key_of(table, rows[i]) for i in range(len(rows)) if waiting_on[i]]
+        columns = ", ".join(sorted({link.column for link in table.selfs}))
+        conflicts.append(f"{table.name}: rows {'; '.join(_show(table.key, k) for k in stuck[:5])} reference one "
+                         f"another ({columns}) in a cycle, so there is no order to {doing} them in that keeps every "
+                         "reference valid; restore them by hand in one transaction with PRAGMA defer_foreign_keys = "
+                         "on")
+        order += [i for i in range(len(rows)) if waiting_on[i]]
+    return [rows[i] for i in order]
+
+
+def _check_statement_sizes(plan: RestorePlan) -> None:
+    """Each write must fit in one D1 statement (D1_STATEMENT_BYTES), or the restore stops half-written."""
+    by_name = {t.name: t for t in plan.scope}
+    for change in plan.changes:
+        table = by_name[change.table]
+        over = [(row, size) for row in change.upserts if (size := len(_upsert_sql(table, row).encode())) >
+                D1_STATEMENT_BYTES]
+        for row, size in over[:5]:
+            plan.conflicts.append(
+                f"{table.name} {_show(table.key, _key_of(table, row))}: its upsert is {size:,} bytes, longer than "
+                f"the {D1_STATEMENT_BYTES:,} bytes D1 takes in one SQL statement (developers.cloudflare.com/d1/"
+                "platform/limits); write that row by hand in parts (an INSERT, then UPDATEs appending to its "
+                "long column), then run the restore again, or restore it with --tables leaving this table out")
+
+
+def _check_source(db: Database, source: Mapping[str, Any], backup_name: str, allow_local_source: bool) -> None:
     """A backup of one D1 restores into that D1 only, matched by name (a database recreated under the same
     name after a loss keeps its backups). Where the tenant has the same slug and id in both (seeded alike,
     or one copied from the other), another database's backup passes every other check and would write
-    its rows (staging's test bookings, say) into this one.
+    its rows (staging's test bookings, say) into this one. A backup of a local file (a dev or test copy,
+    seeded with the same ids) could be of anything, so it goes into a D1 only when asked for.
     """
+    if not isinstance(db, RemoteDatabase):
+        return
     taken_of = source.get("database")
-    if not isinstance(db, RemoteDatabase) or source.get("kind") != "remote" or not isinstance(taken_of, str):
+    if source.get("kind") != "remote":
+        if allow_local_source:
+            return
+        raise TenantInputError(f"backup {backup_name} was taken of {source.get('kind') or 'an unknown'} source "
+                               f"{str(taken_of)!r}, not of a D1 database, so nothing says its rows are "
+                               f"{db.name}'s (a dev or test copy's bookings would land in it); nothing was written. "
+                               f"Use a backup of {db.name} (`bookingctl backup list {db.fix_target}`), or pass "
+                               "--allow-local-source if this file really holds that database's rows")
+    if not isinstance(taken_of, str):
         return
     if taken_of != db.name:
         raise TenantInputError(f"backup {backup_name} was taken of D1 {taken_of} (its manifest's source.database), "
@@ -523,26 +625,30 @@ def _show(columns: Sequence[str], values: Sequence[str]) -> str:
 # --- applying ------------------------------------------------------------------------------
 
 def statements(plan: RestorePlan) -> list[str]:
-    """The plan's writes: upserts parents first, then deletions children first."""
+    """The plan's writes: upserts parents first (within a table, referenced rows first), then deletions
+    children first."""
     by_name = {t.name: t for t in plan.scope}
-    out = []
+    out: list[str] = []
     for change in plan.changes:
         table = by_name[change.table]
-        columns = ", ".join(quote_ident(c) for c in table.columns)
-        conflict = ", ".join(quote_ident(c) for c in table.key)
-        rest = [c for c in table.columns if c not in table.key]
-        action = ("DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in rest)
-                  if rest else "DO NOTHING")
-        for row in change.upserts:
-            # Literals from SQLite's quote(): safe to splice, exact in type and value.
-            out.append(f"INSERT INTO {quote_ident(table.name)} ({columns}) VALUES ({', '.join(row)}) "
-                       f"ON CONFLICT ({conflict}) {action};")
+        out.extend(_upsert_sql(table, row) for row in change.upserts)
     for change in reversed(plan.changes):
         table = by_name[change.table]
         target = ", ".join(quote_ident(c) for c in table.key)
         for key in change.deletes:
             out.append(f"DELETE FROM {quote_ident(table.name)} WHERE ({target}) = ({', '.join(key)});")
     return out
+
+
+def _upsert_sql(table: ScopedTable, row: Row) -> str:
+    columns = ", ".join(quote_ident(c) for c in table.columns)
+    conflict = ", ".join(quote_ident(c) for c in table.key)
+    rest = [c for c in table.columns if c not in table.key]
+    action = ("DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in rest)
+              if rest else "DO NOTHING")
+    # Literals from SQLite's quote(): safe to splice, exact in type and value.
+    return (f"INSERT INTO {quote_ident(table.name)} ({columns}) VALUES ({', '.join(row)}) "
+            f"ON CONFLICT ({conflict}) {action};")
 
 
 def batches(sql: Sequence[str], *, rows: int = BATCH_ROWS, size: int = BATCH_BYTES) -> list[list[str]]:

@@ -32,6 +32,7 @@ writer slower than that whole `add` can still erase it, which the next `status` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -87,6 +88,13 @@ PENDING_SSL = frozenset({"initializing", "pending_validation", "pending_issuance
                          "staging_active", "deactivating", "backup_issued", "holding_deployment"})
 BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
                          "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
+# The table and Cloudflare disagree, or two tenant rows hold one hostname in two spellings (written by
+# another writer): the Worker serves that hostname as one of them only.
+DRIFT_STATES = ("missing-hostname", "no-tenant-row", "hostname-clash")
+# A `starts_at` that begins with a date (`YYYY-MM-DD`). 43 bytes: D1 takes GLOB patterns of up to 50
+# (cloudflare-docs src/content/docs/d1/platform/limits.mdx, "Maximum characters (bytes) in a LIKE or
+# GLOB pattern").
+DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
 # Bookings that still need the salon's site: today's (judged as of BOOKING_TODAY) and later.
 OPEN_APPOINTMENTS = ("booked", "confirmed")
 
@@ -140,13 +148,13 @@ class HostnameState:
     custom_hostname_id: str | None  # None: a tenant row with no custom hostname
     status: str | None
     ssl_status: str | None
-    state: str  # active | pending | blocked | missing-hostname | no-tenant-row
+    state: str  # active | pending | blocked | missing-hostname | no-tenant-row | hostname-clash
     blockers: tuple[str, ...] = ()
     records: tuple[PublishRecord, ...] = ()
 
     @property
     def drift(self) -> bool:
-        return self.state in ("missing-hostname", "no-tenant-row")
+        return self.state in DRIFT_STATES
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "blockers": list(self.blockers), "records": [asdict(r) for r in self.records]}
@@ -245,15 +253,36 @@ def widget_of(row: Mapping[str, Any]) -> int:
     return int(number) if number.is_integer() and number >= 0 else NO_WIDGET
 
 
-def list_tenants(db: Database, served: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Tenant rows with the path each is served by: the stack config's (main, per-zone), SaaS, or none."""
+def stored_hostname(value: object) -> str:
+    """A tenant row's hostname in the one form `add` stores: lowercase, no trailing dot, labels in their
+    `xn--` form (as browsers send the Host header).
+
+    Other writers (the Worker, a migration, a restore, a query run by hand) may store `WWW.Salon.co.za.`
+    or the Unicode form; DNS takes them as one name, so every comparison of hostnames goes through here.
+    Text that is no valid internationalised name is compared as it is, lowercased.
+    """
+    text = normalize(str(value))
+    if not text.isascii() or "xn--" in text:
+        with contextlib.suppress(UnicodeError):  # idna.IDNAError is one
+            text = idna.encode(text, uts46=True).decode("ascii")
+    return text
+
+
+def list_tenants(db: Database, served: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """Tenant rows with the path each is served by: the stack config's (main, per-zone), SaaS, or none.
+
+    `served` None: no stack config to say (a local file), so a row with a hostname is `unknown`, never
+    guessed to be SaaS.
+    """
     out = []
     for row in tenant_rows(db):
-        hostname = row.get("hostname")
-        if not hostname:
+        hostname = stored_hostname(row["hostname"]) if row.get("hostname") else None
+        if hostname is None:
             path = "none"
-        elif normalize(str(hostname)) in served:
-            path = f"config ({served[normalize(str(hostname))]})"
+        elif served is None:
+            path = "unknown"
+        elif hostname in served:
+            path = f"config ({served[hostname]})"
         else:
             path = "saas"
         out.append({**row, "path": path})
@@ -614,12 +643,15 @@ def add_tenant(db: Database, client: Cloudflare, zone: SaasZone, slug: str, host
                                "the salon's domain")
     require_tables(db, ["tenants"])
     row = _row(db, slug)
-    clash = db.query("SELECT slug FROM tenants WHERE hostname = ? AND slug <> ?", [hostname, slug])
-    if clash:
-        raise TenantInputError(f"hostname {hostname} already belongs to tenant {clash[0]['slug']}")
-    if row is not None and row.get("hostname") and normalize(str(row["hostname"])) != hostname:
-        raise TenantInputError(f"tenant {slug} already has hostname {row['hostname']}; `tenants remove {slug}` first "
-                               "(a salon has one hostname on the SaaS path)")
+    # Compared as DNS does, not as stored text: another writer may have stored `WWW.Salon.co.za.` or the
+    # Unicode form. Every row is read (a few thousand salons are one small answer).
+    for other in db.query("SELECT slug, hostname FROM tenants WHERE hostname IS NOT NULL AND slug <> ?", [slug]):
+        if stored_hostname(other["hostname"]) == hostname:
+            raise TenantInputError(f"hostname {hostname} already belongs to tenant {other['slug']} (stored as "
+                                   f"{str(other['hostname'])!r}); a hostname serves one salon")
+    if row is not None and row.get("hostname") and stored_hostname(row["hostname"]) != hostname:
+        raise TenantInputError(f"tenant {slug} already has hostname {str(row['hostname'])!r}; `tenants remove {slug}` "
+                               "first (a salon has one hostname on the SaaS path)")
 
     # First: a refusal here (every widget full) must leave no row and no custom hostname.
     widget: int | None = None
@@ -699,17 +731,24 @@ def status(db: Database, client: Cloudflare, zone: SaasZone, *, slug: str | None
 def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
           served: Mapping[str, str]) -> StatusReport:
     rows = tenant_rows(db)
+    if slug is not None and not any(r["slug"] == slug for r in rows):
+        raise TenantInputError(f"no tenant {slug!r} in the tenants table")
+    # Keyed by the hostname as DNS reads it: two rows storing one name in two spellings both claim it
+    # (judged over every row, so one tenant's status shows another holding its hostname).
+    claims: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        if r.get("hostname") and r.get("status") == "active" and stored_hostname(r["hostname"]) not in served:
+            claims.setdefault(stored_hostname(r["hostname"]), []).append(r)
     if slug is not None:
-        rows = [r for r in rows if r["slug"] == slug]
-        if not rows:
-            raise TenantInputError(f"no tenant {slug!r} in the tenants table")
-    saas_rows = {normalize(str(r["hostname"])): str(r["slug"]) for r in rows
-                 if r.get("hostname") and normalize(str(r["hostname"])) not in served and r.get("status") == "active"}
+        claims = {h: claimed for h, claimed in claims.items() if any(r["slug"] == slug for r in claimed)}
+    saas_rows = {hostname: str(claimed[0]["slug"]) for hostname, claimed in claims.items()}
     listed = {normalize(h.hostname): h for h in custom_hostnames(client, zone)}
     states: list[HostnameState] = []
     for hostname, row_slug in sorted(saas_rows.items()):
         found = listed.get(hostname)
-        if found is None:
+        if len(claims[hostname]) > 1:
+            states.extend(_clash(hostname, claims[hostname], found))
+        elif found is None:
             states.append(HostnameState(
                 hostname, row_slug, None, None, None, "missing-hostname",
                 (f"tenant {row_slug} has hostname {hostname} in the tenants table but no custom hostname on zone "
@@ -719,7 +758,7 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
         else:
             states.append(hostname_state(found, row_slug, zone))
     if slug is None:
-        known = {normalize(str(r["hostname"])) for r in rows if r.get("hostname")}
+        known = {stored_hostname(r["hostname"]) for r in rows if r.get("hostname")}
         for hostname, found in sorted(listed.items()):
             if hostname not in known:
                 states.append(hostname_state(found, None, zone))
@@ -727,20 +766,36 @@ def _look(db: Database, client: Cloudflare, zone: SaasZone, slug: str | None,
     if zone.turnstile_widget is not None and saas_rows:
         # Each salon must be on the widget its row names: the Worker verifies with that one's secret.
         listed_on = [turnstile_domains(w.domains) for w in saas_widgets(client, zone)]
-        widget_by_host = {normalize(str(r["hostname"])): widget_of(r) for r in rows if r.get("hostname")}
+        widget_by_host = {hostname: widget_of(claimed[0]) for hostname, claimed in claims.items()}
         missing = tuple(h for h in sorted(saas_rows) if not 0 <= widget_by_host[h] < len(listed_on)
                         or not turnstile_covers(listed_on[widget_by_host[h]], h))
     return StatusReport(zone.zone_id, fallback_origin(client, zone), tuple(states),
                         turnstile_widget=zone.turnstile_widget, not_on_widget=missing)
 
 
+def _clash(hostname: str, claimed: Sequence[Mapping[str, Any]], found: CustomHostname | None) -> list[HostnameState]:
+    """One state per tenant row holding `hostname` (in whatever spelling): all of them are drift."""
+    spelled = ", ".join(f"{r['slug']} ({str(r['hostname'])!r})" for r in claimed)
+    why = (f"tenants {spelled} all hold hostname {hostname}: the Worker serves it as one of them only. Decide whose "
+           "it is and clear the others' hostname in the tenants table (UPDATE tenants SET hostname = NULL, status = "
+           "'suspended' WHERE slug = ...); not `tenants remove`, which would delete the custom hostname the salon "
+           "keeping it needs")
+    ssl_status = found.ssl.status if found is not None and found.ssl is not None else None
+    return [HostnameState(hostname, str(r["slug"]), found.id if found is not None else None,
+                          found.status if found is not None else None, ssl_status, "hostname-clash", (why,))
+            for r in claimed]
+
+
 def future_appointments(db: Database, tenant_id: str) -> tuple[int, str | None]:
-    """(open appointments from today on, the first one's start), today as `BOOKING_TODAY` says.
+    """(open appointments from today on, the first one's start quoted), today as `BOOKING_TODAY` says.
 
     `starts_at` is text as the booking wrote it: a wall-clock time (the salon's own) counts from
     today's date on; an instant with `Z` or an offset counts from the first midnight of today on
     Earth (UTC+14), so `2026-11-27T23:00:00Z`, already the 28th in Johannesburg, is not missed by
-    a date compare on the 28th. That errs towards refusing, which `--force` overrides.
+    a date compare on the 28th. A start that sorts before today without beginning with a date (a Unix
+    time as text, a leading space, `04/12/2026`) is read in full: a time from today on counts, and text
+    that is no time counts too, named in `first` (it may be a booking next week). That errs towards
+    refusing, which `--force` overrides.
     """
     day = today()
     since = f"{day.isoformat()} 00:00:00"
@@ -755,7 +810,25 @@ def future_appointments(db: Database, tenant_id: str) -> tuple[int, str | None]:
                    [tenant_id, (day - dt.timedelta(days=1)).isoformat(), since, *OPEN_APPOINTMENTS])
     earliest_midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone(dt.timedelta(hours=14)))
     late = [str(r["starts_at"]) for r in eve if (at := _instant(str(r["starts_at"]))) and at >= earliest_midnight]
-    return count + len(late), (late[0] if late else first)
+    # Text sorting before today that starts with no date: the compares above cannot place it.
+    odd = db.query(f"SELECT starts_at FROM appointments WHERE tenant_id = ? AND starts_at < ? AND NOT starts_at GLOB ? "
+                   f"AND status IN ({status_in}) ORDER BY starts_at", [tenant_id, since, DATE_GLOB, *OPEN_APPOINTMENTS])
+    unreadable = []
+    for r in odd:
+        text = str(r["starts_at"])
+        try:
+            parsed = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            unreadable.append(text)
+            continue
+        if parsed >= earliest_midnight if parsed.tzinfo is not None else parsed.date() >= day:
+            late.append(text)
+    if unreadable:
+        shown = ", ".join(repr(t) for t in unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5
+                                                             else "")
+        return count + len(late) + len(unreadable), f"{shown}, no time it can read, so counted as open"
+    # As Python spells it: quotes show a leading space, and no text from the table drives the terminal.
+    return count + len(late), (repr(late[0]) if late else repr(first) if first is not None else None)
 
 
 def _instant(value: str) -> dt.datetime | None:

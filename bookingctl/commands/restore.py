@@ -37,7 +37,11 @@ def tenant(
         "--tables", help="Only these of the tenant's tables (repeat, or comma-separated).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change and write nothing.")] = False,
     delete_missing: Annotated[bool, typer.Option(
-        "--delete-missing", help="Also delete the tenant's rows the backup lacks (default: keep them).")] = False,
+        "--delete-missing", help="Also delete the tenant's rows the backup lacks (default: keep them); never rows "
+                                 "of the log tables (audit_logs, role_audit_log, api_usage_logs).")] = False,
+    allow_local_source: Annotated[bool, typer.Option(
+        "--allow-local-source", help="With --stack: take a backup of a local file (not of a D1), which could hold "
+                                     "a dev or test copy's rows.")] = False,
     dest: DestOption = None,
     fmt: FormatOption = TableOrJson.table,
     yes: YesOption = False,
@@ -48,7 +52,9 @@ def tenant(
     Loads the backup into a scratch SQLite (checked against its manifest, under the dump
     authorizer), works out the tenant's rows from the schema's foreign keys, and previews per
     table the rows to insert, update and keep (or delete, with --delete-missing). Refuses, before
-    writing anything, when a row would touch another tenant's row or break a constraint. Then takes
+    writing anything, when a row would touch another tenant's row or break a constraint, rows of a
+    table reference one another in a cycle, or (--stack) a row is too long for one D1 statement or
+    the backup is of a local file (unless --allow-local-source). Then takes
     a Time Travel bookmark (--stack) or a full safety backup (--local) and upserts the tenant's rows
     parents first, in batches. Asks first unless --yes (even in CI).
     """
@@ -63,7 +69,8 @@ def tenant(
         with output.progress_reporter(f"loading {backup}") as progress, \
                 backups.loaded(folder, backup, progress=progress) as (manifest, scratch):
             plan = plan_restore(db, scratch, slug, backup_name=manifest.name, tables=chosen,
-                                delete_missing=delete_missing, source=manifest.source)
+                                delete_missing=delete_missing, source=manifest.source,
+                                allow_local_source=allow_local_source)
         _print_plan(plan.to_dict(), fmt, final=dry_run or bool(plan.conflicts) or not plan.writes)
         if plan.conflicts:
             raise TenantRestoreError(f"not restoring tenant {slug} from {manifest.name}, nothing was written: "
@@ -74,9 +81,9 @@ def tenant(
         if not plan.writes:
             output.info(f"tenant {slug} in {db.label} already has the rows of backup {manifest.name}; nothing to do")
             return
-        kept = sum(c.only_now for c in plan.changes)
+        deleting = sum(len(c.deletes) for c in plan.changes)
         confirm(f"Write {plan.writes} row change(s) of tenant {slug} from backup {manifest.name} into {db.label}"
-                f"{f' and delete {kept} row(s) the backup lacks' if delete_missing and kept else ''}?", yes,
+                f"{f' and delete {deleting} row(s) the backup lacks' if deleting else ''}?", yes,
                 "restore a tenant", honour_ci=False)
         result = apply_restore(db, plan, safety_dest=folder, log=output.info)
     if fmt == TableOrJson.json:

@@ -46,11 +46,21 @@ def served_hostnames(cfg: StackConfig) -> dict[str, str]:
 
 
 def other_stacks_hostnames(stack: str, project_dir: Path | None) -> dict[str, str]:
-    """Hostnames the project's other committed stacks serve -> `Pulumi.<stack>.yaml (key)`."""
+    """Hostnames the project's other committed stacks serve -> `Pulumi.<stack>.yaml (key)`.
+
+    A stack file that cannot be read is a UsageError, as it is a violation for the policy pack: while
+    it has a problem, nothing says which hostnames it serves, and a salon added on one of them here
+    would take that environment's site into this stack's D1 and Worker.
+    """
     from booking_shared.project import find_project, other_stacks
 
     found: dict[str, str] = {}
-    for other in other_stacks(find_project(project_dir or Path.cwd()).root, stack)[0]:
+    others, unreadable = other_stacks(find_project(project_dir or Path.cwd()).root, stack)
+    if unreadable:
+        raise UsageError("cannot tell which hostnames the other stacks serve, so no salon is added (nothing was "
+                         f"written): {'; '.join(unreadable)}. Fix that file (`bookingctl plan <stack>` lists each "
+                         "problem with its fix), then run this again")
+    for other in others:
         for hostname, key in other.hostnames.items():
             found.setdefault(hostname, f"{other.source} ({key})")
     return found
@@ -116,7 +126,9 @@ def status(
     hostname is blocked (naming the records to fix), on drift, when the zone's fallback origin is not
     active, or when --wait ends with hostnames still pending.
     """
+    from booking_shared.text import printable
     from bookingctl import output
+    from ops.tenants import DRIFT_STATES
     from ops.tenants import status as run_status
 
     seconds = parse_duration(wait, "--wait")
@@ -133,7 +145,7 @@ def status(
     if blocked:
         problems.append("blocked: " + "; ".join(
             f"{h.hostname} (fix: {', '.join(f'{r.type} {r.name}' for r in h.records)})" for h in blocked))
-    drift = report.of_state("missing-hostname", "no-tenant-row")
+    drift = report.of_state(*DRIFT_STATES)
     if drift:
         problems.append("table and custom hostnames disagree: " + ", ".join(f"{h.hostname} ({h.state})" for h in drift))
     if report.not_on_widget:
@@ -149,7 +161,8 @@ def status(
     if seconds > 0 and pending:
         problems.append(f"{len(pending)} still pending after {wait}: " + ", ".join(h.hostname for h in pending))
     if problems:
-        raise Failed(f"stack {stack}: " + " | ".join(problems))
+        # Hostnames and slugs from the tenants table: escape sequences spelled out, never sent.
+        raise Failed(printable(f"stack {stack}: " + " | ".join(problems), None))
 
 
 @app.command("remove")
@@ -196,12 +209,18 @@ def list_(
     fmt: FormatOption = TableOrJson.table,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Every tenant row with the path that serves it: the stack config, SaaS, or none."""
+    """Every tenant row with the path that serves it: the stack config, SaaS, or none.
+
+    With --local no stack config says which hostnames it serves, so a row's path is `unknown`.
+    """
     from bookingctl import output
     from ops.tenants import list_tenants
 
-    served = served_hostnames(load_stack_config(stack, project_dir)) if stack is not None else {}
+    served = served_hostnames(load_stack_config(stack, project_dir)) if stack is not None else None
     with open_database(stack, local, project_dir) as db:
         rows = list_tenants(db, served)
+    if served is None and any(r["path"] == "unknown" for r in rows):
+        output.info("--local: no stack config says which hostnames are served by it and which by SaaS, so the path "
+                    "is `unknown`; `tenants list --stack S` labels them")
     output.print_rows("tenants", rows, fmt)
 
