@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Benchmark of `bookingctl backup create --local` against `sqlite3 FILE .dump`, in the same run.
 
-    venv/bin/python bench/backup_bench.py [--rows 1000000] [--runs 3] [--one-process]
+    bench/backup_bench.py [--rows 1000000] [--runs 3] [--one-process]
 
 Builds a database with the real schema (migrations/) and N appointment rows, then times both
 dumps over `--runs` fresh processes each (median; the order rotates, and each starts after
@@ -27,7 +28,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 from ops.migrations import apply, discover  # noqa: E402
 from ops.targets import LocalDatabase  # noqa: E402
