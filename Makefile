@@ -42,9 +42,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 3 --dist loadscope
 
-# The type check and the tests run side by side (each prints its own output when it ends).
+# The type check and the tests run side by side, each printing as it goes: the tests' progress
+# streams for minutes while mypy works and prints its one verdict line when it ends (make's
+# --output-sync would hold both back until each finished, leaving the terminal silent for minutes).
 test: lint
-	@$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
+	@$(MAKE) --no-print-directory -j2 typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py
