@@ -7,12 +7,14 @@ have had every secret replaced before they reach this module.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -33,8 +35,12 @@ TABLE, JSON, MARKDOWN, SARIF = "table", "json", "markdown", "sarif"
 
 def _console(stream: Any) -> Console:
     # Built per call so output follows sys.stdout/sys.stderr as they are now (tests swap them).
-    # Off a terminal (CI logs, pipes) rich would squeeze tables into 80 columns.
-    return Console(file=stream, width=None if stream.isatty() else 200, highlight=False)
+    # Off a terminal (CI logs, pipes) rich would squeeze tables into 80 columns, so there it gets
+    # 200, unless COLUMNS says how wide the reader's window is (`COLUMNS=$COLUMNS bookingctl ... |
+    # less`): with width None rich reads COLUMNS itself.
+    columns = os.environ.get("COLUMNS", "")
+    wide_enough = stream.isatty() or (columns.isdigit() and int(columns) > 0)
+    return Console(file=stream, width=None if wide_enough else 200, highlight=False)
 
 _LONG = 60
 # Inputs every resource repeats; they add nothing to a reviewer's reading of one row.
@@ -180,6 +186,38 @@ def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text:
     console.print(Text(_summary(plan)))
     names = ["  " * depths[r.urn] + r.name for r in plan.resources]
     kinds = [r.type if wide else r.type.rsplit(":", 1)[-1] for r in plan.resources]
+    # Borders and padding of four columns, and the Protect column.
+    left = console.width - max(map(len, names), default=4) - max(map(len, kinds), default=4) - 13 - 7
+    if left < _INPUTS_MIN:
+        _print_resource_list(console, plan, names, kinds)
+    else:
+        _print_resource_table(console, plan, names, kinds)
+    outputs = Table(title="Stack outputs", title_justify="left")
+    outputs.add_column("Output")
+    outputs.add_column("Value", overflow="fold")
+    for k, v in plan.outputs.items():
+        outputs.add_row(Text(k), Text(_short(v)))
+    console.print(outputs)
+    if gate is not None:
+        print_gate(console, gate)
+
+
+# Narrower than this, the inputs column would break values inside words (`deployed` as `de` /
+# `ployed`); the resources are then listed one under another, each input on its own line.
+_INPUTS_MIN = 40
+
+
+def _print_resource_list(console: Console, plan: Plan, names: list[str], kinds: list[str]) -> None:
+    for r, name, kind in zip(plan.resources, names, kinds, strict=True):
+        head = Text.assemble((name, "bold"), f"  {kind}", ("  protected" if r.protect else ""))
+        console.print(head)
+        indent = len(name) - len(name.lstrip()) + 4
+        for line in key_inputs(r).splitlines():
+            # Padding, not leading spaces: a long value's wrapped lines keep the indent too.
+            console.print(Padding(Text(line), (0, 0, 0, indent), expand=False))
+
+
+def _print_resource_table(console: Console, plan: Plan, names: list[str], kinds: list[str]) -> None:
     table = Table(show_lines=True)
     # Names and types are never folded: the inputs column takes what width is left.
     table.add_column("Name", min_width=max(map(len, names), default=4), no_wrap=True)
@@ -190,14 +228,6 @@ def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text:
         # Text, not str: rich would read "[secret]" as a markup tag and drop it.
         table.add_row(Text(name), Text(kind), "yes" if r.protect else "", Text(key_inputs(r)))
     console.print(table)
-    outputs = Table(title="Stack outputs", title_justify="left")
-    outputs.add_column("Output")
-    outputs.add_column("Value", overflow="fold")
-    for k, v in plan.outputs.items():
-        outputs.add_row(Text(k), Text(_short(v)))
-    console.print(outputs)
-    if gate is not None:
-        print_gate(console, gate)
 
 
 def print_gate(console: Console, gate: GateResult) -> None:
