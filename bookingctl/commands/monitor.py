@@ -70,10 +70,12 @@ def health(
 
     Checked concurrently; a failing check says why in its "error". The main application passes
     only when /api/health answers 200 with status and database "ok" (as `verify` judges it).
-    Exit 1 when the overall status is FAIL (and alert --webhook).
+    Overall FAIL when the application or database fails ("critical"), DEGRADED when only a
+    third-party integration does (offline: --skip-integrations); exit 1 on either (and alert
+    --webhook, saying which).
     """
     from bookingctl import output
-    from ops.monitor import INTEGRATIONS, post_webhook
+    from ops.monitor import INTEGRATIONS, PLATFORM_CHECKS, post_webhook
     from ops.monitor import health as check_health
 
     skipped = set(INTEGRATIONS) if skip_integrations else set()
@@ -95,11 +97,21 @@ def health(
     with db if db is not None else contextlib.nullcontext():
         report = check_health(url.rstrip("/") + "/api/health", db, endpoints, timeout=timeout, skip=skipped)
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    if report.overall_status == "FAIL":
-        failed = ", ".join(name for name, c in report.checks.items() if c["status"] == "FAIL")
-        output.error(f"critical health check failure: {failed}")
+    if report.overall_status != "OK":
+        critical = report.failed(PLATFORM_CHECKS)
+        third_party = report.failed(set(report.checks) - set(PLATFORM_CHECKS))
+        if critical:
+            failed = ", ".join(critical + third_party)
+            output.error(f"critical health check failure: {failed}")
+            alert = f"Health check FAILED for {url}: {failed}"
+        else:
+            failed = ", ".join(third_party)
+            output.error(f"degraded: third-party integration(s) unreachable or failing: {failed}; the application "
+                         "and its database are healthy. Offline or in a sandboxed CI, leave them out with "
+                         "--skip-integrations (or --skip NAME)")
+            alert = f"Health check DEGRADED for {url}: third-party {failed} unreachable or failing"
         if webhook:
-            delivery = post_webhook(webhook, f"Health check FAILED for {url}: {failed}")
+            delivery = post_webhook(webhook, alert)
             if not delivery.delivered:
                 output.warn(_webhook_warning("the alert", webhook, delivery))
         raise typer.Exit(EXIT_FAILED)
