@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -60,11 +61,26 @@ def warn(message: str) -> None:
     _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
 
-def progress_log(enabled: bool | None) -> Callable[[str], None]:
+# A command's --progress/--quiet (None: neither given), set once by the command (`set_progress`), so
+# every step it reports follows the flag without threading it through each call.
+_PROGRESS: ContextVar[bool | None] = ContextVar("progress", default=None)
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Record the command's --progress (True) / --quiet (False) / neither (None)."""
+    _PROGRESS.set(enabled)
+
+
+def progress_wanted(enabled: bool | None = None) -> bool:
+    """Whether to report progress: as asked here, else as the command's flag asks, else only on a terminal."""
+    if enabled is None:
+        enabled = _PROGRESS.get()
+    return sys.stderr.isatty() if enabled is None else enabled
+
+
+def progress_log(enabled: bool | None = None) -> Callable[[str], None]:
     """Where long work reports each step: stderr when asked, or by default when stderr is a terminal."""
-    if enabled or (enabled is None and sys.stderr.isatty()):
-        return info
-    return lambda _: None
+    return info if progress_wanted(enabled) else (lambda _: None)
 
 
 def _short(value: Any) -> str:
@@ -270,14 +286,19 @@ def print_migrations(states: list[MigrationState], unknown: list[str], label: st
 
 @contextmanager
 def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress display on stderr; yields the (what, done, total) callback operations take.
+    """Progress on stderr; yields the (what, done, total) callback operations take.
 
-    Only on a terminal: elsewhere (CI logs, pipes) rich shows no bar but still ends with an empty line.
+    On a terminal a rich bar. Off one (CI logs, pipes) only with --progress, as plain lines: one when
+    a step starts and one each further tenth of its total (or each 30 s of a step with no total, an
+    export being polled), so a 15-minute export shows it is alive without flooding the log.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not sys.stderr.isatty():
+    if not progress_wanted():
         yield lambda _what, _done, _total: None
+        return
+    if not sys.stderr.isatty():
+        yield _plain_progress(title)
         return
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -290,6 +311,24 @@ def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[what], completed=done, total=total or None)
 
         yield report
+
+
+def _plain_progress(title: str) -> Callable[[str, int, int], None]:
+    import time
+
+    last: dict[str, tuple[int, float]] = {}  # step -> (tenth reported, when)
+
+    def report(what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        tenth = done * 10 // total if total else 0
+        seen = last.get(what)
+        if seen is not None and (tenth <= seen[0] if total else now - seen[1] < 30):
+            return
+        last[what] = (tenth, now)
+        count = f"{done:,}/{total:,} ({tenth * 10} %)" if total else f"{done:,}"
+        info(f"{title}: {what}: {count}")
+
+    return report
 
 
 def print_backups(found: list[Manifest], fmt: str) -> None:

@@ -14,6 +14,7 @@ from bookingctl.commands.admin import AsOfOption, as_of
 from bookingctl.errors import EXIT_FAILED, UsageError
 from bookingctl.options import (
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     count_between,
@@ -64,6 +65,7 @@ def health(
         "--timeout", callback=number_between("--timeout", 0.1, 300),
         help="Seconds per check, connect to last byte (0.1 to 300).")] = 10.0,
     webhook: WebhookOption = None,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """The guide's health JSON: main application, database, Paystack, Google Calendar and WhatsApp.
@@ -77,6 +79,8 @@ def health(
     from bookingctl import output
     from ops.monitor import INTEGRATIONS, PLATFORM_CHECKS, post_webhook
     from ops.monitor import health as check_health
+
+    output.set_progress(show_progress)
 
     skipped = set(INTEGRATIONS) if skip_integrations else set()
     for name in skip or []:
@@ -134,6 +138,7 @@ def perf(
     success: Annotated[float, typer.Option(
         "--success", callback=number_between("--success", 0, 100, "a percentage"),
         help="Success-rate floor (%, 0 to 100).")] = 99.0,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Per URL: average, p50, p95 and max response time, success rate and why samples failed.
@@ -144,6 +149,8 @@ def perf(
     from bookingctl import output
     from ops.monitor import default_urls
     from ops.monitor import perf as sample
+
+    output.set_progress(show_progress)
 
     urls = list(url or [])
     if not urls:
@@ -175,6 +182,7 @@ def daily(
         "--out", help="Folder for daily-report-<date>.json and .md.")] = Path("reports"),
     webhook: WebhookOption = None,
     at: AsOfOption = None,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Uptime, response time, bookings today/this week/total, server errors, and a summary with key
@@ -182,6 +190,8 @@ def daily(
     from bookingctl import output
     from ops.monitor import post_webhook
     from ops.report import build, write
+
+    output.set_progress(show_progress)
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name the folder for the daily reports")

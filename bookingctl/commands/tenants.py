@@ -16,6 +16,7 @@ from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -76,6 +77,7 @@ def add(
     stack: Stack,
     name: Annotated[str | None, typer.Option("--name", help="The salon's display name (default: the slug).")] = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Onboard a salon: list its hostname on a SaaS salons' Turnstile widget with room, write its tenant
@@ -88,6 +90,8 @@ def add(
     """
     from bookingctl import output
     from ops.tenants import add_tenant
+
+    output.set_progress(show_progress)
 
     cfg = load_stack_config(stack, project_dir)
     zone = _saas(cfg, stack)
@@ -107,6 +111,7 @@ def status(
     interval: Annotated[float, typer.Option(
         "--interval", callback=number_between("--interval", 0, 3600),
         help="Seconds between reads while following (0 to 3600).")] = 15.0,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Each salon hostname's state (pending, active, blocked) and what blocks it.
@@ -118,6 +123,8 @@ def status(
     """
     from bookingctl import output
     from ops.tenants import status as run_status
+
+    output.set_progress(show_progress)
 
     seconds = parse_duration(wait, "--wait")
     if seconds > 24 * 3600:
@@ -160,6 +167,7 @@ def remove(
         "--force", help="Remove even while the tenant has bookings from today on (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in audit_logs.")] = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Take a salon off its hostname: delete the custom hostname, take it off the SaaS Turnstile widget
@@ -169,6 +177,10 @@ def remove(
     --force --reason. The row, its appointments and accounts are kept; `tenants add` restores it.
     """
     import json
+
+    from bookingctl.output import set_progress
+
+    set_progress(show_progress)
 
     from bookingctl import output
     from ops.tenants import remove_tenant
@@ -194,11 +206,14 @@ def list_(
     stack: StackOption = None,
     local: LocalOption = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Every tenant row with the path that serves it: the stack config, SaaS, or none."""
     from bookingctl import output
     from ops.tenants import list_tenants
+
+    output.set_progress(show_progress)
 
     served = served_hostnames(load_stack_config(stack, project_dir)) if stack is not None else {}
     with open_database(stack, local, project_dir) as db:
