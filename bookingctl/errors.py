@@ -154,6 +154,10 @@ def _sqlite_message(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return f"the database is locked by another process ({text}); wait for it to finish and try again"
+    if "malformed" in text or "not a database" in text:
+        return (f"SQLite error: {text}: the --local file is damaged; see how with `sqlite3 FILE 'PRAGMA "
+                "integrity_check'`, then restore a backup into it: `bookingctl backup restore NAME --local FILE "
+                "--replace` (`bookingctl backup list` names them)")
     return f"SQLite error: {text}"
 
 

@@ -135,7 +135,11 @@ def verify(
     with output.progress_reporter(f"verifying {backup}") as progress:
         report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup, progress=progress)
     sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
-    if not report.ok:
+    # The verdict in one line after the JSON (on stderr: stdout stays one JSON document).
+    if report.ok:
+        output.info(f"backup {report.name}: OK, all {len(report.checks)} checks passed")
+    else:
+        output.error(f"backup {report.name}: FAILED: {report.failures()}")
         raise typer.Exit(EXIT_FAILED)
 
 
