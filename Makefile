@@ -61,9 +61,11 @@ test-runtime: $(STAMP) $(RUNTIME)
 dev: $(STAMP) $(RUNTIME)
 	$(BIN)/bookingctl dev
 
-# The type check and the tests run side by side (each prints its own output when it ends).
+# The type check and the tests run side by side, each printing as it goes: the tests' progress
+# streams for minutes while mypy works and prints its one verdict line when it ends (make's
+# --output-sync would hold both back until each finished, leaving the terminal silent for minutes).
 test: lint
-	@$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
+	@$(MAKE) --no-print-directory -j2 typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py

@@ -1,7 +1,8 @@
+#!/usr/bin/env python3
 """How far a bad release gets: simulated minutes from the start of a canary to its rollback, and the share
 of all requests the bad version served, for error rates of 2 %, 8 % and 50 %.
 
-    venv/bin/python bench/canary_bench.py [--rpm 1000 --rpm 100] [--delay-minutes 3]
+    bench/canary_bench.py [--rpm 1000 --rpm 100] [--delay-minutes 3]
 
 The real controller (ops/canary.py) runs against the Cloudflare API double (tests/helpers/cf_double.py:
 deployments; the GraphQL Analytics dataset, validated against the published schema, and the Analytics
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 from cloudflare import Cloudflare  # noqa: E402
 

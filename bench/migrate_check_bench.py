@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Benchmark of `bookingctl migrate check` on 50 pending migrations against the committed schema.
 
-    venv/bin/python bench/migrate_check_bench.py [--runs 5] [--migrations 50]
+    bench/migrate_check_bench.py [--runs 5] [--migrations 50]
 
 A local SQLite file gets migrations/ applied (the committed schema, as production has it); a scratch
 folder holds those migrations plus N generated pending ones that cycle through what real releases
@@ -25,7 +26,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 from ops.migration_check import check_local  # noqa: E402
 from ops.migrations import apply, discover  # noqa: E402

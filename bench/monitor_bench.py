@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Benchmark of `bookingctl monitor perf` against the guide's own `performance-monitor.sh`.
 
-    venv/bin/python bench/monitor_bench.py [--runs 3]
+    bench/monitor_bench.py [--runs 3]
 
 Both sample the same three URLs (root, /book/instylehairboutique, /api/health) five times each on
 one local HTTP server on 127.0.0.1, in the same run. The guide's script is a verbatim copy kept in
@@ -21,7 +22,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 from tests.helpers.http_site import Site, serving  # noqa: E402
 

@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Benchmark of `bookingctl plan` (plan + policy gate), against the cost of importing the SDKs it needs.
 
-    venv/bin/python bench/plan_bench.py [--runs 5] [--tenants 0,100,1000] [--saas-salons 1000] [--json]
+    bench/plan_bench.py [--runs 5] [--tenants 0,100,1000] [--saas-salons 1000] [--json]
 
 Floor: `python -c "import pulumi, pulumi_cloudflare"`, the least any plan can cost. Each figure is
 the median wall time of `--runs` fresh processes, all measured in this one run, so machine load
@@ -31,6 +32,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 import yaml
 

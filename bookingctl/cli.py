@@ -30,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    # -h as well as --help, on every command (child contexts inherit it); no command uses -h otherwise.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

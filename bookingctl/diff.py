@@ -56,6 +56,16 @@ class DiffError(Exception):
     """A side could not be planned (bad ref, bad config); the message says which and why."""
 
 
+@dataclass(frozen=True)
+class RolloutSummary:
+    """The head stack's `booking:rollout`, as far as a reviewer needs it to read a release."""
+
+    canary_percent: float
+    bake_minutes: int
+    error_rate_percent: float
+    latency_seconds: float
+
+
 @dataclass
 class Change:
     action: str  # add | delete | replace | update
@@ -64,6 +74,7 @@ class Change:
     name: str
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key -> (before, after)
     warning: str | None = None
+    new_inputs: dict[str, Any] = field(default_factory=dict)  # an added resource's inputs (redacted)
 
     @property
     def paths(self) -> list[tuple[str, Any, Any]]:
@@ -104,6 +115,12 @@ class StackDiff:
     policy_still: list[dict[str, Any]]
     base_resources: dict[str, dict[str, Any]]
     head_resources: dict[str, dict[str, Any]]
+    # What merging this does to the serving Worker (None: no new version is deployed).
+    release: str | None = None
+    # Unchanged resources whose inputs take a replaced resource's new id (URN -> "update (new id of
+    # api-version)"): offline ids come from logical names, so their inputs look the same, but the
+    # engine updates or replaces them (a deployment points at the new version).
+    followers: dict[str, str] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[Change]:
@@ -168,14 +185,16 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tu
     return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
 
 
-def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any]) -> StackDiff:
-    """Resource and policy differences between two plan JSON documents."""
+def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any],
+            rollout: RolloutSummary | None = None) -> StackDiff:
+    """Resource and policy differences between two plan JSON documents (`rollout`: the head stack's
+    canary settings, quoted when the change releases a new Worker version)."""
     before = {r["urn"]: r for r in base["resources"]}
     after = {r["urn"]: r for r in head["resources"]}
     changes: list[Change] = []
     for urn, r in after.items():
         if urn not in before:
-            changes.append(Change("add", urn, r["type"], r["name"]))
+            changes.append(Change("add", urn, r["type"], r["name"], new_inputs=dict(r.get("inputs") or {})))
     for urn, old in before.items():
         new = after.get(urn)
         if new is None:
@@ -198,12 +217,70 @@ def compare(stack: str, base_ref: str, base: dict[str, Any], head: dict[str, Any
                 for v in doc.get("violations") or []}
 
     old_v, new_v = keyed(base), keyed(head)
+    followers = _followers(changes, after)
     return StackDiff(
         stack=stack, base_ref=base_ref, changes=changes,
         policy_new=[v for k, v in new_v.items() if k not in old_v],
         policy_fixed=[v for k, v in old_v.items() if k not in new_v],
         policy_still=[v for k, v in new_v.items() if k in old_v],
-        base_resources=before, head_resources=after)
+        base_resources=before, head_resources=after,
+        release=_release(stack, changes, before, after, followers, rollout), followers=followers)
+
+
+def _followers(changes: list[Change], after: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Unchanged resources that depend on a replaced one, and so take its new id: URN -> what the
+    engine does to them, e.g. "update (new id of api-version)". A follower whose every input forces a
+    replacement (a WorkerVersion: a new database id in its bindings) is replaced in turn, and its own
+    dependents follow it."""
+    replaced = {c.urn: c.name for c in changes if c.action == "replace"}
+    changed = {c.urn for c in changes}
+    found: dict[str, str] = {}
+    grew = True
+    while grew:
+        grew = False
+        for urn, r in after.items():
+            cause = next((replaced[dep] for dep in r.get("dependencies") or [] if dep in replaced), None)
+            if urn in changed or urn in found or cause is None:
+                continue
+            action = "replace" if ALL_INPUTS in REPLACE_ON_CHANGE.get(r["type"], set()) else "update"
+            found[urn] = f"{action} (new id of {cause})"
+            if action == "replace":
+                replaced[urn] = r["name"]
+            grew = True
+    return found
+
+
+def _release(stack: str, changes: list[Change], before: dict[str, dict[str, Any]],
+             after: dict[str, dict[str, Any]], followers: dict[str, str],
+             rollout: RolloutSummary | None) -> str | None:
+    """What merging this does to the serving Worker, in words, when it deploys a new version.
+
+    A new version reaches traffic through a deployment carrying the before-traffic hook (infra/hooks.py):
+    on an update that hook runs the canary; a stack's first deployment has nothing to compare with.
+    """
+    touched = {c.urn for c in changes if c.action in ("add", "update", "replace")} | set(followers)
+    deployments = [urn for urn in touched if after.get(urn, {}).get("type") == tokens.DEPLOYMENT]
+    if not deployments:
+        return None
+    deployment = after[sorted(deployments)[0]]
+    worker = (deployment.get("inputs") or {}).get("scriptName") or deployment["name"]
+    if deployment["urn"] not in before:
+        return (f"Worker release: merging this makes the first deployment of Worker {worker} on {stack}: no "
+                "version serves yet, so there is no canary; `pulumi up` applies the migrations and 100 % of "
+                f"traffic goes to the new version at once (then run `bookingctl verify --stack {stack}`)")
+    hooks = {name for names in (deployment.get("hooks") or {}).values() for name in names}
+    canary = "the canary (booking:rollout)"
+    if rollout is not None:
+        canary = (f"the canary: {rollout.canary_percent:g} % of requests for {rollout.bake_minutes} min, rolled "
+                  f"back at once above {rollout.error_rate_percent:g} % errors or a {rollout.latency_seconds:g} s "
+                  "median")
+    if "booking-before-traffic" not in hooks:
+        return (f"Worker release: merging this deploys a new version of Worker {worker} to {stack}, and its "
+                "deployment carries no booking-before-traffic hook: it takes 100 % of traffic at once, with no canary")
+    return (f"Worker release: merging this deploys a new version of Worker {worker} to {stack}. `pulumi up` first "
+            f"takes a Time Travel bookmark and applies pending migrations, then runs {canary}; only then does the "
+            "new version take 100 %. A failed canary sends all traffic back and quarantines the bundle (README: "
+            "\"Canary releases\"; at 3 a.m.: the runbook \"A canary failed\")")
 
 
 def _domains_are_data(resource: dict[str, Any]) -> bool:
@@ -266,7 +343,21 @@ def diff(project_dir: Path, stack: str, base_ref: str, policy_config: Path | Non
     with ThreadPoolExecutor(max_workers=2) as pool:
         base = pool.submit(plan_ref, project_dir, commit, stack, policy_config)
         head = pool.submit(plan_in_subprocess, project_dir, stack, policy_config)
-        return compare(stack, base_ref, base.result(), head.result())
+        rollout = _rollout(project_dir, stack)
+        return compare(stack, base_ref, base.result(), head.result(), rollout)
+
+
+def _rollout(project_dir: Path, stack: str) -> RolloutSummary | None:
+    """The working tree's canary settings; None when its config does not parse (its plan then fails
+    and says why)."""
+    from bookingctl.options import load_stack_config
+
+    try:
+        cfg = load_stack_config(stack, project_dir)
+    except Exception:  # the head plan reports every config problem itself, in full
+        return None
+    r = cfg.rollout
+    return RolloutSummary(r.canary_percent, r.bake_minutes, r.error_rate_percent, r.latency_seconds)
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -277,6 +368,15 @@ def shown(value: Any) -> str:
     if len(text) <= 120:
         return text
     return f"<{len(text)} characters, sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}>"
+
+
+def key_inputs(inputs: dict[str, Any]) -> list[str]:
+    """An added resource's inputs a reviewer reads (`content: x.pages.dev`), long values shortened;
+    `accountId`, which every resource repeats, left out."""
+    return [f"{key}: {shown(value)}" for key, value in inputs.items() if key not in _NOISE]
+
+
+_NOISE = frozenset({"accountId"})
 
 
 def summary_line(d: StackDiff) -> str:
@@ -290,9 +390,9 @@ def mermaid(d: StackDiff) -> str:
     """The affected resources with their parents and dependencies, as a Mermaid flowchart."""
     affected = {c.urn: c.action for c in d.changes}
     everything = {**d.base_resources, **d.head_resources}
-    shown_urns = set(affected)
+    shown_urns = set(affected) | set(d.followers)
     edges: set[tuple[str, str]] = set()
-    for urn in affected:
+    for urn in shown_urns.copy():
         r = everything[urn]
         for dep in [r.get("parent"), *(r.get("dependencies") or [])]:
             if dep and dep in everything:
@@ -302,11 +402,13 @@ def mermaid(d: StackDiff) -> str:
     lines = ["graph LR"]
     for urn in sorted(shown_urns):
         r = everything[urn]
-        label = f"{affected.get(urn, 'unchanged')}: {r['name']}<br/>{r['type'].rsplit(':', 1)[-1]}"
+        state = affected.get(urn) or d.followers.get(urn, "unchanged")
+        label = f"{state}: {r['name']}<br/>{r['type'].rsplit(':', 1)[-1]}"
         lines.append(f'    {ids[urn]}["{label}"]')
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in sorted(edges)]
     styles = {"add": "fill:#e6ffed", "update": "fill:#fff8c5", "replace": "fill:#ffe3c2", "delete": "fill:#ffdce0"}
-    lines += [f"    style {ids[urn]} {styles[action]}" for urn, action in sorted(affected.items())]
+    following = {urn: label.split(" ", 1)[0] for urn, label in d.followers.items()}
+    lines += [f"    style {ids[urn]} {styles[action]}" for urn, action in sorted({**following, **affected}.items())]
     return "\n".join(lines)
 
 
@@ -325,6 +427,8 @@ def _violation_rows(label: str, group: list[dict[str, Any]]) -> list[str]:
 
 def to_markdown(d: StackDiff) -> str:
     lines = [f"**Infrastructure diff: {summary_line(d)}**", ""]
+    if d.release:
+        lines += [f"> 🚀 **{_md(d.release)}**", ""]
     for change in d.warnings:
         lines.append(f"> ⚠️ **{change.action.upper()}**: {change.warning}")
     if d.warnings:
@@ -335,7 +439,10 @@ def to_markdown(d: StackDiff) -> str:
     if d.changes:
         lines += ["| Action | Type | Name | Changed inputs |", "| --- | --- | --- | --- |"]
         for c in d.changes:
-            keys = ", ".join(f"`{path}`" for path, _, _ in c.paths) or ("(new)" if c.action == "add" else "")
+            if c.action == "add":
+                keys = "<br>".join(f"`{_md(line)}`" for line in key_inputs(c.new_inputs)) or "(new)"
+            else:
+                keys = ", ".join(f"`{path}`" for path, _, _ in c.paths)
             lines.append(f"| {c.action} | `{c.type}` | `{c.name}` | {keys} |")
         lines.append("")
     else:
@@ -364,6 +471,7 @@ def to_markdown(d: StackDiff) -> str:
 
 def to_json(d: StackDiff) -> dict[str, Any]:
     return {"stack": d.stack, "base": d.base_ref, "summary": summary_line(d), "counts": d.counts(),
+            "release": d.release,
             "changes": [{"action": c.action, "type": c.type, "name": c.name, "urn": c.urn, "warning": c.warning,
                          "inputs": {k: {"before": o, "after": n} for k, (o, n) in c.inputs.items()},
                          "paths": [{"path": p, "before": o, "after": n} for p, o, n in c.paths]}

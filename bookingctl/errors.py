@@ -107,11 +107,11 @@ def cloudflare_error(exc: Any) -> tuple[int, str]:
 
     call = _call(exc)
     if isinstance(exc, cloudflare.APITimeoutError):
-        return EXIT_FAILED, (f"{_stack_part()}{call} timed out after the client's retries; check the network "
-                             "(and CLOUDFLARE_BASE_URL, if set) and try again")
+        return EXIT_FAILED, (f"{_stack_part()}{call} timed out after the client's retries; check the network"
+                             f"{_base_url_part()} and try again")
     if isinstance(exc, cloudflare.APIConnectionError):
-        return EXIT_FAILED, (f"{_stack_part()}cannot reach the Cloudflare API for {call}: {exc}; check the network "
-                             "(and CLOUDFLARE_BASE_URL, if set)")
+        return EXIT_FAILED, (f"{_stack_part()}cannot reach the Cloudflare API for {call}: {exc}; check the network"
+                             f"{_base_url_part()}")
     status = getattr(exc, "status_code", None)
     detail = api_error_text(exc)
     if status in (401, 403):
@@ -133,6 +133,15 @@ def cloudflare_error(exc: Any) -> tuple[int, str]:
     return EXIT_FAILED, f"{_stack_part()}Cloudflare refused {call}: {status}: {detail}"
 
 
+def _base_url_part() -> str:
+    """Names CLOUDFLARE_BASE_URL (the SDK's documented override of the API root) only when it is set:
+    then it, not the network, is the likely cause."""
+    base = os.environ.get("CLOUDFLARE_BASE_URL")
+    if not base:
+        return ""
+    return f", and that CLOUDFLARE_BASE_URL is set ({base}): unset it to reach Cloudflare itself"
+
+
 def api_error_text(exc: Any) -> str:
     """The API's own error messages from an SDK error, e.g. 'Authentication error (10000)'."""
     body = getattr(exc, "body", None)
@@ -146,14 +155,25 @@ def _sqlite_message(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return f"the database is locked by another process ({text}); wait for it to finish and try again"
+    if "malformed" in text or "not a database" in text:
+        return (f"SQLite error: {text}: the --local file is damaged; see how with `sqlite3 FILE 'PRAGMA "
+                "integrity_check'`, then restore a backup into it: `bookingctl backup restore NAME --local FILE "
+                "--replace` (`bookingctl backup list` names them)")
     return f"SQLite error: {text}"
 
 
-def report(exc: BaseException) -> int:
-    """Print the message for `exc` on stderr; return the exit code."""
+def report(exc: BaseException, command: tuple[str, ...] = ()) -> int:
+    """Print the message for `exc` on stderr; return the exit code. `command`: the words naming the
+    command that raised it (`("backup", "create")`), for a missing token's permissions."""
     from bookingctl import output
 
     code, message = classify(exc)
+    targets = sys.modules.get("ops.targets")
+    if targets is not None and isinstance(exc, targets.MissingTokenError):
+        from bookingctl.permissions import needed
+
+        message = (f"{targets.TOKEN_ENV} is not set; `bookingctl {' '.join(command)}` on a remote stack needs an API "
+                   f"token with {needed(command)}: export it (never put it in a file or a flag)")
     output.error(message)
     if os.environ.get(TRACEBACK_ENV):
         traceback.print_exception(exc, file=sys.stderr)
@@ -164,6 +184,7 @@ class MappedGroup(typer.core.TyperGroup):
     """The CLI's root group: whatever a command raises is reported once, here, with its exit code."""
 
     def invoke(self, ctx: ClickContext) -> Any:
+        command = self._command_path(ctx)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
@@ -174,4 +195,18 @@ class MappedGroup(typer.core.TyperGroup):
             output.error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
-            raise typer.Exit(report(exc)) from None
+            raise typer.Exit(report(exc, command)) from None
+
+    def _command_path(self, ctx: ClickContext) -> tuple[str, ...]:
+        """The command's words (`backup create`), read before the framework consumes them: the
+        arguments still to parse, walked down through the groups they name."""
+        words = [*getattr(ctx, "_protected_args", []), *ctx.args]  # the framework's own split of them
+        path: list[str] = []
+        group: Any = self
+        for word in words:
+            found = group.get_command(ctx, word) if hasattr(group, "get_command") else None
+            if found is None:
+                break
+            path.append(word)
+            group = found
+        return tuple(path)

@@ -44,6 +44,10 @@ DestOption = Annotated[Path | None, typer.Option(
     "--dest", help="Backup folder (default: backups/<stack> or backups/local under the project).")]
 FormatOption = Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+# Every long or network-bound command takes it (README: "Exit codes and errors (every command)").
+ProgressOption = Annotated[bool | None, typer.Option(
+    "--progress/--quiet", help="Report each step on stderr, also in CI logs (--progress), or never (--quiet); "
+                               "default: only on a terminal.")]
 
 
 def project_root(project_dir: Path | None) -> Path:
@@ -73,8 +77,10 @@ def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
 
 def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     """The stack's D1 database (needs CLOUDFLARE_API_TOKEN)."""
+    from bookingctl.output import progress_log
     from ops.targets import remote_database
 
+    progress_log()(f"stack {current_stack.get()}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
     return remote_database(cfg.account_id, cfg.database_name, stack=current_stack.get())
 
 

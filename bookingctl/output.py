@@ -7,12 +7,15 @@ have had every secret replaced before they reach this module.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -33,8 +36,12 @@ TABLE, JSON, MARKDOWN, SARIF = "table", "json", "markdown", "sarif"
 
 def _console(stream: Any) -> Console:
     # Built per call so output follows sys.stdout/sys.stderr as they are now (tests swap them).
-    # Off a terminal (CI logs, pipes) rich would squeeze tables into 80 columns.
-    return Console(file=stream, width=None if stream.isatty() else 200, highlight=False)
+    # Off a terminal (CI logs, pipes) rich would squeeze tables into 80 columns, so there it gets
+    # 200, unless COLUMNS says how wide the reader's window is (`COLUMNS=$COLUMNS bookingctl ... |
+    # less`): with width None rich reads COLUMNS itself.
+    columns = os.environ.get("COLUMNS", "")
+    wide_enough = stream.isatty() or (columns.isdigit() and int(columns) > 0)
+    return Console(file=stream, width=None if wide_enough else 200, highlight=False)
 
 _LONG = 60
 # Inputs every resource repeats; they add nothing to a reviewer's reading of one row.
@@ -59,11 +66,26 @@ def warn(message: str) -> None:
     _console(sys.stderr).print(Text.assemble(("warning: ", "yellow"), _lines(message)), soft_wrap=True)
 
 
-def progress_log(enabled: bool | None) -> Callable[[str], None]:
+# A command's --progress/--quiet (None: neither given), set once by the command (`set_progress`), so
+# every step it reports follows the flag without threading it through each call.
+_PROGRESS: ContextVar[bool | None] = ContextVar("progress", default=None)
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Record the command's --progress (True) / --quiet (False) / neither (None)."""
+    _PROGRESS.set(enabled)
+
+
+def progress_wanted(enabled: bool | None = None) -> bool:
+    """Whether to report progress: as asked here, else as the command's flag asks, else only on a terminal."""
+    if enabled is None:
+        enabled = _PROGRESS.get()
+    return sys.stderr.isatty() if enabled is None else enabled
+
+
+def progress_log(enabled: bool | None = None) -> Callable[[str], None]:
     """Where long work reports each step: stderr when asked, or by default when stderr is a terminal."""
-    if enabled or (enabled is None and sys.stderr.isatty()):
-        return info
-    return lambda _: None
+    return info if progress_wanted(enabled) else (lambda _: None)
 
 
 def _short(value: Any) -> str:
@@ -185,6 +207,38 @@ def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text:
     console.print(Text(_summary(plan)))
     names = ["  " * depths[r.urn] + r.name for r in plan.resources]
     kinds = [r.type if wide else r.type.rsplit(":", 1)[-1] for r in plan.resources]
+    # Borders and padding of four columns, and the Protect column.
+    left = console.width - max(map(len, names), default=4) - max(map(len, kinds), default=4) - 13 - 7
+    if left < _INPUTS_MIN:
+        _print_resource_list(console, plan, names, kinds)
+    else:
+        _print_resource_table(console, plan, names, kinds)
+    outputs = Table(title="Stack outputs", title_justify="left")
+    outputs.add_column("Output")
+    outputs.add_column("Value", overflow="fold")
+    for k, v in plan.outputs.items():
+        outputs.add_row(Text(k), Text(_short(v)))
+    console.print(outputs)
+    if gate is not None:
+        print_gate(console, gate)
+
+
+# Narrower than this, the inputs column would break values inside words (`deployed` as `de` /
+# `ployed`); the resources are then listed one under another, each input on its own line.
+_INPUTS_MIN = 40
+
+
+def _print_resource_list(console: Console, plan: Plan, names: list[str], kinds: list[str]) -> None:
+    for r, name, kind in zip(plan.resources, names, kinds, strict=True):
+        head = Text.assemble((name, "bold"), f"  {kind}", ("  protected" if r.protect else ""))
+        console.print(head)
+        indent = len(name) - len(name.lstrip()) + 4
+        for line in key_inputs(r).splitlines():
+            # Padding, not leading spaces: a long value's wrapped lines keep the indent too.
+            console.print(Padding(Text(line), (0, 0, 0, indent), expand=False))
+
+
+def _print_resource_table(console: Console, plan: Plan, names: list[str], kinds: list[str]) -> None:
     table = Table(show_lines=True)
     # Names and types are never folded: the inputs column takes what width is left.
     table.add_column("Name", min_width=max(map(len, names), default=4), no_wrap=True)
@@ -195,14 +249,6 @@ def print_plan(plan: Plan, fmt: str, gate: GateResult | None = None, sarif_text:
         # Text, not str: rich would read "[secret]" as a markup tag and drop it.
         table.add_row(Text(name), Text(kind), "yes" if r.protect else "", Text(key_inputs(r)))
     console.print(table)
-    outputs = Table(title="Stack outputs", title_justify="left")
-    outputs.add_column("Output")
-    outputs.add_column("Value", overflow="fold")
-    for k, v in plan.outputs.items():
-        outputs.add_row(Text(k), Text(_short(v)))
-    console.print(outputs)
-    if gate is not None:
-        print_gate(console, gate)
 
 
 def print_gate(console: Console, gate: GateResult) -> None:
@@ -245,14 +291,19 @@ def print_migrations(states: list[MigrationState], unknown: list[str], label: st
 
 @contextmanager
 def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress display on stderr; yields the (what, done, total) callback operations take.
+    """Progress on stderr; yields the (what, done, total) callback operations take.
 
-    Only on a terminal: elsewhere (CI logs, pipes) rich shows no bar but still ends with an empty line.
+    On a terminal a rich bar. Off one (CI logs, pipes) only with --progress, as plain lines: one when
+    a step starts and one each further tenth of its total (or each 30 s of a step with no total, an
+    export being polled), so a 15-minute export shows it is alive without flooding the log.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not sys.stderr.isatty():
+    if not progress_wanted():
         yield lambda _what, _done, _total: None
+        return
+    if not sys.stderr.isatty():
+        yield _plain_progress(title)
         return
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -265,6 +316,24 @@ def progress_reporter(title: str) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[what], completed=done, total=total or None)
 
         yield report
+
+
+def _plain_progress(title: str) -> Callable[[str, int, int], None]:
+    import time
+
+    last: dict[str, tuple[int, float]] = {}  # step -> (tenth reported, when)
+
+    def report(what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        tenth = done * 10 // total if total else 0
+        seen = last.get(what)
+        if seen is not None and (tenth <= seen[0] if total else now - seen[1] < 30):
+            return
+        last[what] = (tenth, now)
+        count = f"{done:,}/{total:,} ({tenth * 10} %)" if total else f"{done:,}"
+        info(f"{title}: {what}: {count}")
+
+    return report
 
 
 def print_backups(found: list[Manifest], fmt: str) -> None:

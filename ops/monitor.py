@@ -32,6 +32,8 @@ INTEGRATIONS = {
     "google_calendar": "https://www.googleapis.com/calendar/v3/",
     "whatsapp": "https://graph.facebook.com/",
 }
+# The platform's own checks; everything else in a report is a third party's.
+PLATFORM_CHECKS = ("main_application", "database")
 RESPONSE_THRESHOLD = 2.0  # seconds, the guide's THRESHOLD_RESPONSE
 SUCCESS_THRESHOLD = 99.0  # percent, the guide's success-rate check
 WEBHOOK_TIMEOUT = 10.0  # seconds per delivery attempt
@@ -44,7 +46,21 @@ class HealthReport:
 
     @property
     def overall_status(self) -> str:
-        return "FAIL" if any(c["status"] == "FAIL" for c in self.checks.values()) else "OK"
+        """FAIL when the platform itself (application, database) fails; DEGRADED when only a third-party
+        integration does; OK otherwise.
+
+        The guide's health-check.sh folds Paystack into FAIL ("Critical health check failure"); here a
+        third party's outage (or a machine with no route to it) is DEGRADED: still reported and
+        alerted, exit 1, but neither a rollback nor the platform's on-call can fix it.
+        """
+        failed = {name for name, c in self.checks.items() if c["status"] == "FAIL"}
+        if failed & set(PLATFORM_CHECKS):
+            return "FAIL"
+        return "DEGRADED" if failed else "OK"
+
+    def failed(self, names: Collection[str]) -> list[str]:
+        """Which of `names` failed, in report order."""
+        return [name for name, c in self.checks.items() if name in names and c["status"] == "FAIL"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"timestamp": self.timestamp, "overall_status": self.overall_status, "checks": self.checks}

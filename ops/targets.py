@@ -27,6 +27,10 @@ class TargetError(Exception):
     """The database cannot be reached or found, or is not what it should be; the message says what to fix."""
 
 
+class MissingTokenError(TargetError):
+    """CLOUDFLARE_API_TOKEN is not set; the CLI replaces the message with the permissions of the command."""
+
+
 class UncertainWriteError(Exception):
     """A write got no clear answer: it may or may not have been applied. The message says how to check and undo."""
 
@@ -222,8 +226,8 @@ def cloudflare_client(max_retries: int = 4) -> Cloudflare:
 
     token = os.environ.get(TOKEN_ENV)
     if not token:
-        raise TargetError(f"{TOKEN_ENV} is not set; export an API token with D1 edit permission "
-                          "(and Workers Scripts edit for rollback) to work on a remote stack")
+        raise MissingTokenError(f"{TOKEN_ENV} is not set; export an API token with the permissions README "
+                                "\"A real `pulumi preview` / `pulumi up`\" step 3 lists to work on a remote stack")
     base_url = os.environ.get(BASE_URL_ENV) or None
     return Cloudflare(api_token=token, base_url=base_url, max_retries=max_retries)
 

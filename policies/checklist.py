@@ -27,6 +27,11 @@ SCHEMA = PolicyConfigSchema(
 )
 
 
+# On a laptop there is no deploy evidence: the example CI would produce shows the gate passing.
+_LOCALLY = ("; on your own machine, see the gate pass with the example evidence: `scripts/bookingctl plan STACK "
+            "--policy-config policies/examples/checklist-evidence.json`")
+
+
 def check_checklist(args: StackValidationArgs, report: Report) -> None:
     """Every checklist item is present and true, and the evidence names the commit it is for."""
     evidence = args.get_config()
@@ -37,7 +42,7 @@ def check_checklist(args: StackValidationArgs, report: Report) -> None:
         report(message(f"Checklist evidence names no commit (found {found}).",
                        "evidence that does not name the commit it was produced for can be replayed for "
                        "another change",
-                       "have CI pass \"commit\": \"$GITHUB_SHA\" in the pre-deploy-checklist config"))
+                       "have CI pass \"commit\": \"$GITHUB_SHA\" in the pre-deploy-checklist config" + _LOCALLY))
     for key, (section, line) in ITEMS.items():
         value = evidence.get(key)
         if value is not True:
@@ -45,7 +50,8 @@ def check_checklist(args: StackValidationArgs, report: Report) -> None:
             report(message(f"Pre-deployment checklist item '{key}' is {state}: \"{section}: {line}\".",
                            "the guide requires it before every production deployment"
                            + ("" if env == "production" else " (here, on staging, it only warns)"),
-                           f"complete it, then let CI record \"{key}\": true in the pre-deploy-checklist config"))
+                           f"complete it, then let CI record \"{key}\": true in the pre-deploy-checklist config"
+                           + _LOCALLY))
 
 
 pre_deploy_checklist = make_stack_policy(

@@ -60,8 +60,11 @@ def check_migrations(args: StackValidationArgs, report: Report) -> None:
                        "a migration that removes what the serving version reads breaks it, and any rollback to "
                        "it; nobody has shown this deploy's migrations are safe" + where,
                        "have CI run `bookingctl migrate check --stack STACK --format json > check.json` and "
-                       "`python scripts/migration_evidence.py check.json CONFIG.json`, then pass CONFIG.json as "
-                       "policy config"))
+                       "`scripts/migration_evidence.py check.json CONFIG.json`, then pass CONFIG.json as "
+                       "policy config; on your own machine: `venv/bin/bookingctl migrate check --local FILE "
+                       "--format json > check.json`, the same script, then `scripts/bookingctl plan STACK "
+                       "--policy-config CONFIG.json` (or see the gate pass with the example evidence: "
+                       "--policy-config policies/examples/checklist-evidence.json)"))
         return
     approved = _approved()
     for migration in (m for m in migrations if isinstance(m, dict)):

@@ -1,7 +1,8 @@
+#!/usr/bin/env python3
 """Write the pre-deploy-checklist evidence from the pipeline's own results, or check it (never typed by hand).
 
-    python scripts/checklist_evidence.py OUT.json        write the evidence
-    python scripts/checklist_evidence.py --check FILE    exit 1 unless every item in FILE is true
+    scripts/checklist_evidence.py OUT.json        write the evidence
+    scripts/checklist_evidence.py --check FILE    exit 1 unless every item in FILE is true
 
 Writing reads environment variables the workflow sets from its jobs' results:
   COMMIT                 the commit being deployed
@@ -30,6 +31,11 @@ import json
 import os
 import sys
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 from booking_shared.checklist import ITEMS, POLICY
 

@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Add `bookingctl migrate check --format json` output to a policy config file, as the policy's evidence.
 
-    python scripts/migration_evidence.py CHECK.json OUT.json [--base CONFIG.json]
+    scripts/migration_evidence.py CHECK.json OUT.json [--base CONFIG.json]
 
 Writes OUT.json: the policy config in CONFIG.json (default: OUT.json itself if it exists, else
 nothing) with `migrations-rollback-safe` set to the check's output, unchanged. The policy
@@ -16,6 +17,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # started as a file: again as a module, in the venv
+    from _rerun import rerun_as_module
+
+    rerun_as_module(__file__)
 
 POLICY = "migrations-rollback-safe"
 # The keys `migrate check --format json` writes. Only these are copied: a policy's config entry

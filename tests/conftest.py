@@ -27,6 +27,10 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, running, take_viola
 # every process the tests start (the CLI, the policy pack): the suite gives the same answer on any
 # day. Tests of those rules move the clock themselves.
 os.environ[TODAY_ENV] = TODAY.isoformat()
+# pytest-xdist's workers start with COLUMNS=80 (execnet sets it), and piped CLI output honours
+# COLUMNS: without this, output would be 80 columns wide under `make test` only. Tests of the width
+# set it themselves.
+os.environ.pop("COLUMNS", None)
 
 
 def _fail_on_violations(phase: str) -> None:

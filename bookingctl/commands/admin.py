@@ -14,6 +14,7 @@ from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
     FormatOption,
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -56,12 +57,15 @@ def audit_security(
     requests_per_hour: Annotated[int, typer.Option(
         min=1, max=1_000_000_000, help="Flag key/IP pairs above this many requests/hour.")] = 100,
     at: AsOfOption = None,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Failed logins, privilege escalation, dormant accounts, expired or unused API keys, suspicious
     API usage; access patterns and role changes for review."""
     from bookingctl import output
     from ops.audit import Thresholds, security_audit
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         report = security_audit(db, Thresholds(failed_logins, dormant_days, unused_key_days, requests_per_hour),
@@ -73,10 +77,12 @@ def audit_security(
 
 @users_app.command("list")
 def users_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
-               project_dir: ProjectDir = None) -> None:
+               show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """All users with role, tenant, status, created and last login."""
     from bookingctl import output
     from ops.audit import users
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         output.print_rows("Users", users(db), fmt)
@@ -85,10 +91,12 @@ def users_list(stack: StackOption = None, local: LocalOption = None, fmt: Format
 @users_app.command("permissions")
 def users_permissions(user: Annotated[str, typer.Argument(help="User id or email.")], stack: StackOption = None,
                       local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
-                      project_dir: ProjectDir = None) -> None:
+                      show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """A user's permissions (exit 1 when there is no such user)."""
     from bookingctl import output
     from ops.audit import user_permissions
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         rows = user_permissions(db, user)
@@ -100,10 +108,12 @@ def users_permissions(user: Annotated[str, typer.Argument(help="User id or email
 @users_app.command("dormant")
 def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
                   days: Annotated[int, typer.Option(**_DAYS, help="Unused for this many days.")] = 30,
-                  at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+                  at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Accounts that never logged in or not for --days."""
     from bookingctl import output
     from ops.audit import Thresholds, dormant
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         output.print_rows("Dormant accounts", dormant(db, Thresholds(dormant_days=days), now=as_of(at)), fmt)
@@ -111,10 +121,12 @@ def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: For
 
 @apikeys_app.command("list")
 def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
-                 at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+                 at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API keys with status Active, Expired or Unused (90 days)."""
     from bookingctl import output
     from ops.audit import api_keys
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         output.print_rows("API keys", api_keys(db, now=as_of(at)), fmt)
@@ -122,10 +134,12 @@ def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: Form
 
 @apikeys_app.command("usage")
 def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
-                  at: AsOfOption = None, project_dir: ProjectDir = None) -> None:
+                  at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API requests per day over 30 days: count, unique users, average response time."""
     from bookingctl import output
     from ops.audit import api_usage
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         output.print_rows("API usage per day", api_usage(db, now=as_of(at)), fmt)
@@ -133,10 +147,12 @@ def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: For
 
 @db_app.command("stats")
 def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
-             project_dir: ProjectDir = None) -> None:
+             show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Tables with row, index and column counts; indexes; size; whether the tenant query uses an index."""
     from bookingctl import output
     from ops.dbstats import stats
+
+    output.set_progress(show_progress)
 
     with open_database(stack, local, project_dir) as db:
         result = stats(db)

@@ -15,6 +15,7 @@ from bookingctl.options import (
     DestOption,
     FormatOption,
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -49,12 +50,15 @@ def create(
     export_timeout: Annotated[float, typer.Option(
         "--export-timeout", min=1, max=24 * 3600,
         help="With --stack: give D1's export job up after this many seconds.")] = 15 * 60.0,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
     from bookingctl import output
     from ops import backups
     from ops.targets import RemoteDatabase
+
+    output.set_progress(show_progress)
 
     if upload and stack is None:
         raise UsageError("--upload needs --stack: the R2 bucket is the stack's booking:backupBucketName")
@@ -116,12 +120,15 @@ def list_(
     dest: DestOption = None,
     fmt: FormatOption = TableOrJson.table,
     r2: Annotated[bool, typer.Option("--r2", help="List the stack's R2 backup bucket instead.")] = False,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
     from bookingctl import output
     from ops import backups
     from ops.targets import cloudflare_client
+
+    output.set_progress(show_progress)
 
     if r2:
         if stack is None:
@@ -142,6 +149,7 @@ def verify(
     backup: Annotated[str, typer.Argument(help="Backup name, or the path of its .sql or manifest file.")],
     stack: Annotated[str | None, typer.Option("--stack", help="Look in backups/<stack>.")] = None,
     dest: DestOption = None,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Restore into a scratch SQLite (deleted afterwards) and compare with the manifest.
@@ -153,10 +161,16 @@ def verify(
     from bookingctl import output
     from ops import backups
 
+    output.set_progress(show_progress)
+
     with output.progress_reporter(f"verifying {backup}") as progress:
         report = backups.verify_backup(backup_folder(dest, stack, project_dir), backup, progress=progress)
     sys.stdout.write(json.dumps({"backup": report.name, "ok": report.ok, "checks": report.checks}, indent=2) + "\n")
-    if not report.ok:
+    # The verdict in one line after the JSON (on stderr: stdout stays one JSON document).
+    if report.ok:
+        output.info(f"backup {report.name}: OK, all {len(report.checks)} checks passed")
+    else:
+        output.error(f"backup {report.name}: FAILED: {report.failures()}")
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -167,11 +181,14 @@ def prune(
     stack: Annotated[str | None, typer.Option("--stack", help="Prune backups/<stack>.")] = None,
     dest: DestOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Delete backups older than the retention (the guide could only list them)."""
     from bookingctl import output
     from ops import backups
+
+    output.set_progress(show_progress)
 
     if retention_days is None:
         if stack is None:
@@ -198,6 +215,7 @@ def restore(
     timestamp: Annotated[str | None, typer.Option("--timestamp", help="Or a time (ISO 8601) to restore to.")] = None,
     dest: DestOption = None,
     yes: YesOption = False,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Restore a backup file into a local SQLite file, or a stack's D1 to a Time Travel point.
@@ -209,6 +227,8 @@ def restore(
     """
     from bookingctl import output
     from ops import backups
+
+    output.set_progress(show_progress)
 
     if stack is None:
         if backup is None or local is None:

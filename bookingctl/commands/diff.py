@@ -35,7 +35,7 @@ def diff(
     """
     from bookingctl import output
     from bookingctl.diff import diff as compute
-    from bookingctl.diff import shown, summary_line, to_json, to_markdown
+    from bookingctl.diff import key_inputs, shown, summary_line, to_json, to_markdown
 
     result = compute((project_dir or Path.cwd()).resolve(), stack, base, policy_config)
     if fmt is DiffFormat.json:
@@ -46,10 +46,13 @@ def diff(
         for change in result.warnings:
             output.warn(change.warning or "")
         sys.stdout.write(summary_line(result) + "\n")
+        if result.release:
+            sys.stdout.write(result.release + "\n")
         if result.changes:
             output.print_rows("Changes", [
                 {"action": c.action, "type": c.type, "name": c.name,
-                 "changed": "\n".join(f"{path}: {shown(old)} -> {shown(new)}" for path, old, new in c.paths)}
+                 "changed": "\n".join(key_inputs(c.new_inputs) if c.action == "add" else
+                                      [f"{path}: {shown(old)} -> {shown(new)}" for path, old, new in c.paths])}
                 for c in result.changes], output.TABLE)
         if result.policy_new or result.policy_fixed:
             output.print_rows("Policy results this diff changes", [

@@ -7,12 +7,13 @@ from typing import Annotated
 import typer
 
 from bookingctl.errors import EXIT_FAILED
-from bookingctl.options import FormatOption, ProjectDir, TableOrJson, load_stack_config
+from bookingctl.options import FormatOption, ProgressOption, ProjectDir, TableOrJson, load_stack_config
 
 
 def doctor(
     stack: Annotated[str, typer.Option("--stack", help="The stack whose account, zones and resources to check.")],
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Read-only checks against the real account: the token's permissions, each zone's plan and
@@ -26,7 +27,9 @@ def doctor(
     from ops.doctor import run, target_of
     from ops.targets import cloudflare_client
 
+    output.set_progress(show_progress)
     cfg = load_stack_config(stack, project_dir)
+    output.progress_log()(f"stack {stack}: checking account {cfg.account_id} against the stack (read-only calls)")
     with cloudflare_client() as client:
         report = run(client, target_of(cfg, stack))
     output.print_doctor(report, fmt)

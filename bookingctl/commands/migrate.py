@@ -20,6 +20,7 @@ from bookingctl.options import (
     FormatOption,
     LocalOption,
     MigrationsDir,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -55,10 +56,13 @@ QueriesOption = Annotated[list[Path] | None, typer.Option(
 
 @app.command("status")
 def status(stack: StackOption = None, local: LocalOption = None, folder: MigrationsDir = None,
-           fmt: FormatOption = TableOrJson.table, project_dir: ProjectDir = None) -> None:
+           fmt: FormatOption = TableOrJson.table, show_progress: ProgressOption = None,
+           project_dir: ProjectDir = None) -> None:
     """Show which migrations are applied and which are pending."""
     from bookingctl import output
     from ops.migrations import status as migration_status
+
+    output.set_progress(show_progress)
 
     migrations, table = migrations_of(folder, project_dir)
     with open_database(stack, local, project_dir) as db:
@@ -94,7 +98,7 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
               "--corpus-stack", help="Also prepare the booking:servingQueries corpus of this stack (default: the "
                                      "--stack one); for a --local check in CI.")] = None,
           fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
-          project_dir: ProjectDir = None) -> None:
+          show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Say whether the pending migrations are safe to roll a Worker back over (exit 0) or not (exit 1).
 
     Never writes to the target: its schema is copied into a scratch SQLite (a local file is opened
@@ -104,6 +108,8 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     """
     from bookingctl import output
     from ops.migration_check import check_local, check_remote
+
+    output.set_progress(show_progress)
 
     if (stack is None) == (local is None):
         raise UsageError("name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)")
@@ -135,6 +141,7 @@ def apply(
     restore_on_failure: Annotated[bool, typer.Option(
         "--restore-on-failure", help="Remote: restore the pre-migration Time Travel bookmark if a migration "
                                      "fails, erasing every write since (bookings included).")] = False,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Apply pending migrations: locally all or none, remotely each one whole or not at all.
@@ -148,6 +155,8 @@ def apply(
     from ops.migration_check import CheckReport, overrides_for, refusal
     from ops.migrations import apply as apply_migrations
     from ops.migrations import pending, status
+
+    output.set_progress(show_progress)
 
     if allow_unsafe != (reason is not None):
         raise UsageError("--allow-unsafe and --reason go together: --allow-unsafe --reason 'why it is safe anyway'")

@@ -13,6 +13,7 @@ from bookingctl.options import (
     DestOption,
     FormatOption,
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -45,6 +46,7 @@ def tenant(
     dest: DestOption = None,
     fmt: FormatOption = TableOrJson.table,
     yes: YesOption = False,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Restore one tenant's rows from a backup, leaving every other tenant's rows byte-identical.
@@ -61,6 +63,8 @@ def tenant(
     from bookingctl import output
     from ops import backups
     from ops.tenant_restore import TenantRestoreError, apply_restore, check_slug, plan_restore
+
+    output.set_progress(show_progress)
 
     check_slug(slug)
     chosen = [name.strip() for value in tables or [] for name in value.split(",") if name.strip()]

@@ -16,6 +16,7 @@ from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
     LocalOption,
+    ProgressOption,
     ProjectDir,
     StackOption,
     TableOrJson,
@@ -86,6 +87,7 @@ def add(
     stack: Stack,
     name: Annotated[str | None, typer.Option("--name", help="The salon's display name (default: the slug).")] = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Onboard a salon: list its hostname on a SaaS salons' Turnstile widget with room, write its tenant
@@ -98,6 +100,8 @@ def add(
     """
     from bookingctl import output
     from ops.tenants import add_tenant
+
+    output.set_progress(show_progress)
 
     cfg = load_stack_config(stack, project_dir)
     zone = _saas(cfg, stack)
@@ -117,6 +121,7 @@ def status(
     interval: Annotated[float, typer.Option(
         "--interval", callback=number_between("--interval", 0, 3600),
         help="Seconds between reads while following (0 to 3600).")] = 15.0,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Each salon hostname's state (pending, active, blocked) and what blocks it.
@@ -130,6 +135,8 @@ def status(
     from bookingctl import output
     from ops.tenants import DRIFT_STATES
     from ops.tenants import status as run_status
+
+    output.set_progress(show_progress)
 
     seconds = parse_duration(wait, "--wait")
     if seconds > 24 * 3600:
@@ -173,6 +180,7 @@ def remove(
         "--force", help="Remove even while the tenant has bookings from today on (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in audit_logs.")] = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Take a salon off its hostname: delete the custom hostname, take it off the SaaS Turnstile widget
@@ -182,6 +190,10 @@ def remove(
     --force --reason. The row, its appointments and accounts are kept; `tenants add` restores it.
     """
     import json
+
+    from bookingctl.output import set_progress
+
+    set_progress(show_progress)
 
     from bookingctl import output
     from ops.tenants import remove_tenant
@@ -207,6 +219,7 @@ def list_(
     stack: StackOption = None,
     local: LocalOption = None,
     fmt: FormatOption = TableOrJson.table,
+    show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Every tenant row with the path that serves it: the stack config, SaaS, or none.
@@ -215,6 +228,8 @@ def list_(
     """
     from bookingctl import output
     from ops.tenants import list_tenants
+
+    output.set_progress(show_progress)
 
     served = served_hostnames(load_stack_config(stack, project_dir)) if stack is not None else None
     with open_database(stack, local, project_dir) as db:

@@ -1,0 +1,146 @@
+"""The README's shell commands run as written: every command it shows is extracted, the offline ones
+are run and must exit as the README says, and every other one is skipped by a rule that says why.
+
+A command added to the README that no rule covers fails `test_every_readme_command_is_run_or_skipped_
+with_a_reason` until it is added to RUN (with the exit code the README gives) or a rule skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+README = REPO / "README.md"
+PROGRAMS = ("scripts/", "venv/bin/", "bookingctl ", "make ", "bench/", "python", ".ci/run", "pulumi ", "wrangler ",
+            "export ", "(echo")
+
+
+def readme_commands(text: str) -> list[str]:
+    """Each shell command of the README once, in order: lines of ```sh blocks, then inline code spans
+    that start with a program (spans may wrap lines; whitespace is collapsed)."""
+    found: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        found += [line.split("  #")[0].strip() for line in block.splitlines()]
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    found += [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose)]
+    commands: list[str] = []
+    for command in found:
+        if command.startswith(PROGRAMS) and command not in commands:
+            commands.append(command)
+    return commands
+
+
+# Offline commands, run from the repository's root as written, and the exit code the README gives.
+RUN: dict[str, int] = {
+    "scripts/bookingctl plan production": 1,  # "The gate is a gate": 1 until evidence is supplied
+    "scripts/bookingctl plan staging": 0,
+    "scripts/bookingctl plan production --policy-config policies/examples/checklist-evidence.json": 0,
+    "bookingctl --version": 0,
+    "make install": 0,
+    "venv/bin/pip show pulumi-cloudflare": 0,
+    'python -c "import pulumi, pulumi_cloudflare"': 0,
+}
+
+_PLACEHOLDER = re.compile(r"[\[\]<>|]|\.\.\.|\b(?:[A-Z][A-Z_0-9]*|[A-Z])\b(?!=)")
+
+# (why it is not run, which commands): the first rule that matches a command skips it.
+SKIP: list[tuple[str, Callable[[str], bool]]] = [
+    ("is the test suite that runs this test", lambda c: c in ("make test", ".ci/run")),
+    ("needs the Pulumi CLI or wrangler, which an offline machine does not have",
+     lambda c: c.startswith(("pulumi ", "wrangler ", "python -u -m pulumi.policy"))),
+    ("a synopsis with placeholders (STACK, FILE, [options], a|b, ...), not a command to run as written",
+     lambda c: bool(_PLACEHOLDER.search(c.replace("--version", "")))),
+    ("reaches a stack's Cloudflare account (a token and the network)", lambda c: "--stack" in c),
+    ("a benchmark of minutes; tests/integration/docs/test_scripts_runnable.py runs each one with --help",
+     lambda c: c == "make bench" or c.startswith("bench/") or c.startswith("venv/bin/python -m bench.")),
+    ("sets a variable; nothing to run", lambda c: c.startswith("export ")),
+    ("names a program or script in prose; its own commands are listed and run above",
+     lambda c: c in ("scripts/bookingctl", "venv/bin/bookingctl", "scripts/migration_evidence.py",
+                     "scripts/checklist_evidence.py", "scripts/*.py")),
+    ("names a command (and maybe one option) in prose; its synopsis is skipped or run above",
+     lambda c: c.startswith("bookingctl ") and c not in RUN),
+]
+
+
+def skipped(command: str) -> str | None:
+    return next((why for why, matches in SKIP if matches(command)), None)
+
+
+def test_every_readme_command_is_run_or_skipped_with_a_reason() -> None:
+    commands = readme_commands(README.read_text())
+    unaccounted = [c for c in commands if c not in RUN and skipped(c) is None]
+    assert not unaccounted, f"add each to RUN with its exit code, or give a rule skipping it: {unaccounted}"
+    missing = [c for c in RUN if c not in commands]
+    assert not missing, f"RUN lists commands the README no longer shows: {missing}"
+
+
+def test_the_skipped_commands_are_listed_with_their_reasons() -> None:
+    """Kept visible on purpose: `pytest -s` prints which README commands are not run, and why."""
+    reasons: dict[str, list[str]] = {}
+    for command in readme_commands(README.read_text()):
+        if command not in RUN:
+            reasons.setdefault(skipped(command) or "UNACCOUNTED", []).append(command)
+    for why, commands in reasons.items():
+        print(f"skipped ({why}): {len(commands)}")
+        for command in commands:
+            print(f"    {command}")
+    assert "UNACCOUNTED" not in reasons
+
+
+@pytest.mark.parametrize(("command", "code"), list(RUN.items()), ids=list(RUN))
+def test_an_offline_readme_command_runs_as_written(command: str, code: int) -> None:
+    env = dict(os.environ, PATH=f"{REPO / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(command, shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == code, f"{command}: exit {result.returncode}\n{result.stderr[-2000:]}"
+    assert "Traceback" not in result.stderr
+
+
+def test_the_extractor_finds_wrapped_spans_and_sh_blocks(tmp_path: Path) -> None:
+    text = "Run `scripts/bookingctl plan\n  staging` then:\n```sh\nmake test   # all\n```\n"
+    assert readme_commands(text) == ["make test", "scripts/bookingctl plan staging"]
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, each space a hyphen."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_table_of_contents_links_to_headings_that_exist() -> None:
+    text = README.read_text()
+    anchors = {_github_anchor(h) for h in re.findall(r"(?m)^#{2,3} (.+)$", text)}
+    contents = next(line for line in text.split("\n\n") if line.startswith("**Contents:**"))
+    links = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert len(links) >= 15
+    assert not [link for link in links if link not in anchors]
+
+
+def test_the_canary_runbook_is_numbered_steps_with_the_commands_to_type() -> None:
+    text = README.read_text()
+    section = text.split("## At 3 a.m.: a canary failed\n", 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"(?m)^(\d+)\. ", section)
+    assert steps == [str(n) for n in range(1, len(steps) + 1)] and len(steps) >= 5
+    for command in ("release status --stack production", "release abort --stack production",
+                    "verify --stack production", "release quarantine clear"):
+        assert command in " ".join(section.split()), command
+
+
+@pytest.mark.parametrize("term", ["CrossGuard", "Analyzer protocol", "bookmark", "Quarantine", "Canary", "Stack",
+                                  "Expand / contract", "Hook"])
+def test_the_glossary_explains_the_jargon(term: str) -> None:
+    glossary = README.read_text().split("\n## Glossary\n", 1)[1]
+    assert re.search(rf"(?m)^- \*\*[^*]*{re.escape(term)}", glossary) or f"**{term}**" in glossary, term
+
+
+def test_the_policy_table_lists_every_policy_of_the_pack() -> None:
+    from policies.pack import CATALOG
+
+    section = README.read_text().split("## The policy pack and the gate\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"(?m)^\| `([a-z-]+)` \| (?:stack|resource) \|", section))
+    assert listed == set(CATALOG.names), (sorted(set(CATALOG.names) - listed), sorted(listed - set(CATALOG.names)))
