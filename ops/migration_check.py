@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
 from ops.serving import ServingQuery
@@ -69,6 +70,12 @@ MAX_PARAMETERS = 100
 # D1 stops a query after 30 s (same page). The scratch copy has no rows, so only a statement that
 # loops by itself (a recursive CTE without a LIMIT) gets near it; stopped, it cannot hang the check.
 STATEMENT_SECONDS = 30.0
+# SQLite does not look at that deadline while it compiles a statement (a few KB of nested views
+# compile for minutes), so the check runs in a child process killed when one statement (its
+# compilation, its run and the serving queries' prepares after it) takes this much longer, or the
+# whole check takes CHECK_SECONDS (ops/bounded.py).
+STEP_GRACE_SECONDS = 10.0
+CHECK_SECONDS = 300.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
 # anything else is rejected by D1 (or silently does nothing there).
 D1_PRAGMAS = frozenset({
@@ -90,6 +97,8 @@ _IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
 _PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
 _PAREN = re.compile(r"[()]")
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
+# The statement a sqlite_schema row's `sql` holds, by its type (sqlite.org/schematab.html).
+_CREATED = re.compile(r"^\s*CREATE\s+(?:(?:UNIQUE|VIRTUAL)\s+)?(TABLE|INDEX|VIEW|TRIGGER)\b", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
 # How an index's expression term (cid -2: no column name) is named in Table.unique.
 _EXPRESSION = "an expression"
@@ -220,12 +229,25 @@ def scratch_copy(rows: Sequence[SchemaRow]) -> sqlite3.Connection:
     order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
     wanted = [r for r in rows if r[3] and not _skipped(r[1]) and r[0] in order
               and not any(r[0] == "table" and r[1].startswith(f"{v}_") for v in virtual)]  # FTS shadow tables
+    # The rows are an answer from outside (a file, or D1 over HTTP): only the CREATE statement of the
+    # row's own type is run, and it may not ATTACH, DETACH or set a PRAGMA. VACUUM INTO or ATTACH
+    # as a row's `sql` would otherwise write files on the machine running the check.
+    conn.set_authorizer(_compile_only)
     for kind, name, _, sql in sorted(wanted, key=lambda r: order[r[0]]):
-        try:
-            conn.execute(str(sql))
-        except sqlite3.Error as exc:
+        created = _CREATED.match(_code(str(sql)))
+        problem = None
+        if created is None or created.group(1).lower() != kind:
+            problem = (f"is not a CREATE {kind.upper()} statement ({' '.join(str(sql).split())[:60]!r}); a schema "
+                       "answer SQLite never writes is not run: check what answered for the database")
+        else:
+            try:
+                conn.execute(str(sql))
+            except sqlite3.Error as exc:
+                problem = f"cannot be copied into a scratch SQLite: {exc}"
+        if problem:
             conn.close()
-            raise CheckError(f"the target's {kind} {name} cannot be copied into a scratch SQLite: {exc}") from exc
+            raise CheckError(f"the target's {kind} {name} {problem}")
+    conn.set_authorizer(None)
     return conn
 
 
@@ -526,6 +548,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         result.findings += found
         if not run or failed:  # after a failure the rest is still read, never run
             continue
+        _at(f"{migration.name}:{statement.line}")
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
         conn.set_authorizer(authorize)
@@ -599,18 +622,43 @@ def _past(deadline: float) -> Callable[[], bool]:
     return lambda: time.monotonic() > deadline
 
 
+def _nowhere(_: str) -> None:
+    return None
+
+
+# Where the check is (file:line), for the parent that enforces the deadlines; set in the child process.
+_at: Callable[[str], None] = _nowhere
+
+
+def bounded_check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequence[Migration],
+                  queries: Sequence[ServingQuery], target: str, log: Log = lambda _: None) -> CheckReport:
+    """`check`, stopped when a statement or the whole check runs out of time (CheckError, naming where)."""
+    def work(reporter: Reporter) -> CheckReport:
+        global _at
+        _at = reporter.at
+        return check(rows, applied, migrations, queries, target, reporter.log)
+
+    try:
+        return run_bounded(work, seconds=CHECK_SECONDS, step_seconds=STATEMENT_SECONDS + STEP_GRACE_SECONDS, log=log)
+    except DeadlineExceeded as exc:
+        where = f"at {exc.where}" if exc.where else "before the first statement (copying the schema)"
+        raise CheckError(f"the check of {target} {exc} {where}: SQLite was still compiling or running it against "
+                         f"a copy without rows, and D1 stops a query after {30:g} s; simplify that statement "
+                         "(nested views multiply when a query reads them)") from None
+
+
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
                 log: Log = lambda _: None) -> CheckReport:
     """The check against a local SQLite file (opened read-only)."""
     rows, applied = read_local(path)
-    return check(rows, applied, migrations, queries, f"local {path}", log)
+    return bounded_check(rows, applied, migrations, queries, f"local {path}", log)
 
 
 def check_remote(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
                  log: Log = lambda _: None) -> CheckReport:
     """The check against a remote D1 (`ops.targets.RemoteDatabase`), through reads only."""
     rows, applied = read_remote(db)
-    return check(rows, applied, migrations, queries, str(db.label), log)
+    return bounded_check(rows, applied, migrations, queries, str(db.label), log)
 
 
 def check_database(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
