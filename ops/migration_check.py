@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.deploy import migrations_checksum
 from ops.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
@@ -130,13 +131,14 @@ class MigrationResult:
     name: str
     cls: str = "none"
     findings: list[Finding] = field(default_factory=list)
+    sha256: str = ""  # of the file judged: evidence and approvals name this content, not only the name
 
     @property
     def unsafe(self) -> bool:
         return any(f.severity == ERROR for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "class": self.cls, "unsafe": self.unsafe,
+        return {"name": self.name, "sha256": self.sha256, "class": self.cls, "unsafe": self.unsafe,
                 "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -145,6 +147,7 @@ class CheckReport:
     target: str
     queries: int  # how many serving queries were prepared against each schema
     migrations: list[MigrationResult] = field(default_factory=list)
+    migrations_checksum: str = ""  # booking_shared.deploy.migrations_checksum of the folder the check read
 
     @property
     def verdict(self) -> str:
@@ -156,7 +159,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "target": self.target, "servingQueries": self.queries,
-                "migrations": [m.to_dict() for m in self.migrations]}
+                "migrationsChecksum": self.migrations_checksum, "migrations": [m.to_dict() for m in self.migrations]}
 
 
 # --- the target's schema, read without writing ------------------------------------------------
@@ -639,12 +642,19 @@ def bounded_check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations:
         return check(rows, applied, migrations, queries, target, reporter.log)
 
     try:
-        return run_bounded(work, seconds=CHECK_SECONDS, step_seconds=STATEMENT_SECONDS + STEP_GRACE_SECONDS, log=log)
+        report = run_bounded(work, seconds=CHECK_SECONDS, step_seconds=STATEMENT_SECONDS + STEP_GRACE_SECONDS,
+                             log=log)
     except DeadlineExceeded as exc:
         where = f"at {exc.where}" if exc.where else "before the first statement (copying the schema)"
         raise CheckError(f"the check of {target} {exc} {where}: SQLite was still compiling or running it against "
                          f"a copy without rows, and D1 stops a query after {30:g} s; simplify that statement "
                          "(nested views multiply when a query reads them)") from None
+    # Bound to the files judged: the policy and the deploy hook compare these with the tree's.
+    hashes = {m.name: m.sha256 for m in migrations}
+    report.migrations_checksum = migrations_checksum(migrations[0].path.parent) if migrations else ""
+    for result in report.migrations:
+        result.sha256 = hashes.get(result.name, "")
+    return report
 
 
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
