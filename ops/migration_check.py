@@ -720,22 +720,27 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
 
     queries = gather((path, str(path)) for path in ctx.serving_queries)
     report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
-    approved = dict(ctx.approved_unsafe_migrations)
-    refused = [m for m in report.unsafe if m.name not in approved]
+    # name -> (reason, sha256): an approval is of one content of the file; one without a sha256 approves nothing.
+    approved = {a[0]: (a[1], a[2].lower() if len(a) > 2 else "") for a in ctx.approved_unsafe_migrations}
+    refused = [m for m in report.unsafe if approved.get(m.name, ("", None))[1] != m.sha256]
     log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
         f"{report.queries} serving queries)")
+    stale = "".join(f" booking:approvedUnsafeMigrations approves {m.name} with sha256 "
+                    f"{approved[m.name][1][:12] or '(none)'}, another version of the file (now {m.sha256}): review "
+                    "it again." for m in refused if m.name in approved)
     if refused:
         raise UnsafeMigrationError(refusal(
-            CheckReport(report.target, report.queries, refused),
+            CheckReport(report.target, report.queries, refused), stale +
             f"Nothing was applied. Make the migration safe (expand first; contract in a later release once no "
             f"serving version reads what it removes), or approve it in Pulumi.{ctx.stack}.yaml: "
-            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, reason: <why it is safe anyway>}}]"))
+            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, sha256: {refused[0].sha256}, "
+            "reason: <why it is safe anyway>}]"))
     overrides = overrides_for(report, "", "booking:approvedUnsafeMigrations (pulumi up)", approved)
     if not overrides:
         return
     sql = [CREATE_UNSAFE_TABLE]
     for name, override in overrides.items():
-        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name]}")
-        sql += override_sql(name, Override(approved[name], override.findings, override.approved_via))[1:]
+        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name][0]}")
+        sql += override_sql(name, Override(approved[name][0], override.findings, override.approved_via))[1:]
     db.execute("\n".join(sql))
     log(f"approvals recorded in {UNSAFE_TABLE}")
