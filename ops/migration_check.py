@@ -75,7 +75,7 @@ STATEMENT_SECONDS = 30.0
 # compile for minutes), so the check runs in a child process killed when one statement (its
 # compilation, its run and the serving queries' prepares after it) takes this much longer, or the
 # whole check takes CHECK_SECONDS (ops/bounded.py).
-STEP_GRACE_SECONDS = 10.0
+STEP_GRACE_SECONDS = 5.0
 CHECK_SECONDS = 300.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
 # anything else is rejected by D1 (or silently does nothing there).
