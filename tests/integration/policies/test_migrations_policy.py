@@ -139,3 +139,19 @@ def test_the_example_evidence_is_evidence_of_this_tree(prod_pack: PackProcess, p
     result = gate(prod_pack, production, evidence=example["pre-deploy-checklist"],
                   migrations=example["migrations-rollback-safe"])
     assert found(result, POLICY) == [], "regenerate policies/examples/checklist-evidence.json (README: 'Policy pack')"
+
+
+def test_production_refuses_a_policy_config_that_disables_the_migration_check(
+        prod_pack: PackProcess, production: Plan) -> None:
+    import pytest
+
+    from bookingctl.gate import PolicyConfigError
+
+    for level in ("disabled", "advisory"):
+        with pytest.raises(PolicyConfigError, match="migrations-rollback-safe to " + level):
+            gate(prod_pack, production, {POLICY: level}, evidence=COMPLETE_EVIDENCE, migrations=None)
+
+
+def test_staging_may_still_lower_it(staging_pack: PackProcess, staging: Plan) -> None:
+    result = gate(staging_pack, staging, {POLICY: "disabled"}, migrations=None)
+    assert found(result, POLICY) == [] and [d.policy for d in result.downgrades] == [POLICY]
