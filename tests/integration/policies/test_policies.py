@@ -313,8 +313,9 @@ def test_one_false_item_is_the_only_violation(prod_pack: PackProcess, production
     assert "'securityAudit' is False" in v.message and "pnpm audit" in v.message
 
 
-def test_evidence_must_name_a_commit(prod_pack: PackProcess, production: Plan) -> None:
-    result = gate(prod_pack, production, evidence={**COMPLETE_EVIDENCE, "commit": "not-a-sha"})
+@pytest.mark.parametrize("commit", ["not-a-sha", "0" * 40, "0000000"])
+def test_evidence_must_name_a_commit(prod_pack: PackProcess, production: Plan, commit: str) -> None:
+    result = gate(prod_pack, production, evidence={**COMPLETE_EVIDENCE, "commit": commit})
     [v] = found(result, "pre-deploy-checklist")
     assert "names no commit" in v.message
 
