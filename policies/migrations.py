@@ -22,6 +22,7 @@ production, advisory in staging (the pack's initial config).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackValidationArgs
@@ -74,7 +75,7 @@ def _tree() -> tuple[str, dict[str, str]]:
     return migrations_checksum(folder), files
 
 
-def _binding_problems(evidence: dict[str, Any], migrations: list[Any]) -> list[str]:
+def _binding_problems(evidence: Mapping[str, Any], migrations: list[Any]) -> list[str]:
     """Why this evidence is not evidence of this deploy: shape, target, files. Empty when it is."""
     problems = []
     malformed = [i for i, m in enumerate(migrations) if not isinstance(m, dict) or not isinstance(m.get("name"), str)
