@@ -54,13 +54,13 @@ class DeployContext:
     # Time for the canary's bake (ops.verify.Clock); None: the real clock. Tests pass a fake one.
     clock: Any = field(default=None, compare=False)
     # Rollback-safe migrations (issue 15): the query corpus files (booking:servingQueries, resolved
-    # inside the project) the hook's `migrate check` prepares, and the (migration name, reason)
-    # pairs a reviewed stack file approves although the check calls them unsafe.
+    # inside the project) the hook's `migrate check` prepares, and the (migration name, reason, sha256
+    # of the file approved) a reviewed stack file approves although the check calls them unsafe.
     serving_queries: tuple[Path, ...] = ()
     # The Worker bundle the stack deploys (booking:workerBundle): its SQL joins the corpus (None: the
     # reference Worker, worker/src/index.js).
     worker_bundle: Path | None = None
-    approved_unsafe_migrations: tuple[tuple[str, str], ...] = ()
+    approved_unsafe_migrations: tuple[tuple[str, ...], ...] = ()
 
 
 def migrations_checksum(folder: Path) -> str:

@@ -152,7 +152,10 @@ def load_policy_config(path: Path) -> dict[str, PolicyConfig]:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_once)
+    except _DuplicateKey as exc:
+        raise PolicyConfigError(f"{path}: key {exc.args[0]!r} is set twice; JSON keeps the last silently, so which "
+                                "one was meant is unclear: keep one") from None
     except json.JSONDecodeError as exc:
         raise PolicyConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
     except RecursionError:
@@ -163,6 +166,20 @@ def load_policy_config(path: Path) -> dict[str, PolicyConfig]:
     if not isinstance(data, dict):
         raise PolicyConfigError(f"{path}: expected a JSON object of policy name -> level or settings")
     return parse_policy_config(data, str(path))
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each set once (as stack files are read: booking_shared/safeyaml.py)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
 
 
 def _depth(value: Any) -> int:

@@ -185,6 +185,9 @@ class UnsafeMigrationApproval(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     name: str
+    # The sha256 of the file's text (`migrate check --format json` prints it): the approval is of this
+    # content, so a file changed after review (another DROP added) is refused again.
+    sha256: str
     reason: str
 
     @field_validator("name")
@@ -193,6 +196,13 @@ class UnsafeMigrationApproval(BaseModel):
         if not _MIGRATION_FILE.match(value):
             raise ValueError("a migration file name as in migrations/, e.g. 0007_drop_legacy_notes.sql")
         return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError("the file's sha256 as `bookingctl migrate check --format json` prints it (64 hex digits)")
+        return value.lower()
 
     @field_validator("reason")
     @classmethod
@@ -396,7 +406,7 @@ class StackConfig(BaseModel):
     @field_validator("approved_unsafe_migrations", mode="before")
     @classmethod
     def _approvals_json(cls, value: Any) -> Any:
-        return _json_value(value, "valid JSON: a list of {name, reason}")
+        return _json_value(value, "valid JSON: a list of {name, sha256, reason}")
 
     @field_validator("worker_route")
     @classmethod

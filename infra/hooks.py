@@ -52,7 +52,7 @@ def context_for(cfg: StackConfig, stack: str, project_root: Path, bundle_sha256:
         project=project,
         serving_queries=tuple(project_root / p for p in cfg.serving_queries),
         worker_bundle=cfg.worker_bundle,
-        approved_unsafe_migrations=tuple((a.name, a.reason) for a in cfg.approved_unsafe_migrations),
+        approved_unsafe_migrations=tuple((a.name, a.reason, a.sha256) for a in cfg.approved_unsafe_migrations),
     )
 
 

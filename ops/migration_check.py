@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.deploy import migrations_checksum
 from ops import migration_rows as mr
+from ops.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
@@ -80,6 +82,12 @@ MAX_PARAMETERS = 100
 # D1 stops a query after 30 s (same page). The scratch copy has no rows, so only a statement that
 # loops by itself (a recursive CTE without a LIMIT) gets near it; stopped, it cannot hang the check.
 STATEMENT_SECONDS = 30.0
+# SQLite does not look at that deadline while it compiles a statement (a few KB of nested views
+# compile for minutes), so the check runs in a child process killed when one statement (its
+# compilation, its run and the serving queries' prepares after it) takes this much longer, or the
+# whole check takes CHECK_SECONDS (ops/bounded.py).
+STEP_GRACE_SECONDS = 5.0
+CHECK_SECONDS = 300.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
 # anything else is rejected by D1 (or silently does nothing there).
 D1_PRAGMAS = frozenset({
@@ -101,6 +109,8 @@ _IDENT = re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]')
 _PARAM = re.compile(r"\?\d*|[:@$][A-Za-z_]\w*")
 _PAREN = re.compile(r"[()]")
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
+# The statement a sqlite_schema row's `sql` holds, by its type (sqlite.org/schematab.html).
+_CREATED = re.compile(r"^\s*CREATE\s+(?:(?:UNIQUE|VIRTUAL)\s+)?(TABLE|INDEX|VIEW|TRIGGER)\b", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+QUERY\s+PLAN)?\s+", re.IGNORECASE)
 # How an index's expression term (cid -2: no column name) is named in Table.unique.
 _EXPRESSION = "an expression"
@@ -132,13 +142,14 @@ class MigrationResult:
     name: str
     cls: str = "none"
     findings: list[Finding] = field(default_factory=list)
+    sha256: str = ""  # of the file judged: evidence and approvals name this content, not only the name
 
     @property
     def unsafe(self) -> bool:
         return any(f.severity == ERROR for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "class": self.cls, "unsafe": self.unsafe,
+        return {"name": self.name, "sha256": self.sha256, "class": self.cls, "unsafe": self.unsafe,
                 "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -149,6 +160,7 @@ class CheckReport:
     migrations: list[MigrationResult] = field(default_factory=list)
     # Findings about the corpus itself (a query that prepares on neither schema), not one migration.
     corpus: list[Finding] = field(default_factory=list)
+    migrations_checksum: str = ""  # booking_shared.deploy.migrations_checksum of the folder the check read
 
     @property
     def verdict(self) -> str:
@@ -161,7 +173,8 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "target": self.target, "servingQueries": self.queries,
-                "migrations": [m.to_dict() for m in self.migrations], "corpus": [f.to_dict() for f in self.corpus]}
+                "migrationsChecksum": self.migrations_checksum, "migrations": [m.to_dict() for m in self.migrations],
+                "corpus": [f.to_dict() for f in self.corpus]}
 
 
 # --- the target's schema, read without writing ------------------------------------------------
@@ -235,16 +248,30 @@ def scratch_copy(rows: Sequence[SchemaRow], *, sample_rows: bool = False) -> sql
     order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
     wanted = [r for r in rows if r[3] and not _skipped(r[1]) and r[0] in order
               and not any(r[0] == "table" and r[1].startswith(f"{v}_") for v in virtual)]  # FTS shadow tables
+    # The rows are an answer from outside (a file, or D1 over HTTP): only the CREATE statement of the
+    # row's own type is run, and it may not ATTACH, DETACH or set a PRAGMA. VACUUM INTO or ATTACH
+    # as a row's `sql` would otherwise write files on the machine running the check.
     seeded = not sample_rows
     for kind, name, _, sql in sorted(wanted, key=lambda r: order[r[0]]):
         if kind == "trigger" and not seeded:
-            mr.seed(conn)
+            mr.seed(conn)  # our own sample rows, before any trigger exists (seeding sets PRAGMAs itself)
             seeded = True
-        try:
-            conn.execute(str(sql))
-        except sqlite3.Error as exc:
+        created = _CREATED.match(_code(str(sql)))
+        problem = None
+        if created is None or created.group(1).lower() != kind:
+            problem = (f"is not a CREATE {kind.upper()} statement ({' '.join(str(sql).split())[:60]!r}); a schema "
+                       "answer SQLite never writes is not run: check what answered for the database")
+        else:
+            conn.set_authorizer(_compile_only)
+            try:
+                conn.execute(str(sql))
+            except sqlite3.Error as exc:
+                problem = f"cannot be copied into a scratch SQLite: {exc}"
+            finally:
+                conn.set_authorizer(None)
+        if problem:
             conn.close()
-            raise CheckError(f"the target's {kind} {name} cannot be copied into a scratch SQLite: {exc}") from exc
+            raise CheckError(f"the target's {kind} {name} {problem}")
     if not seeded:
         mr.seed(conn)
     return conn
@@ -664,6 +691,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         result.findings += found
         if not run_it or failed:  # after a failure the rest is still read, never run
             continue
+        _at(f"{migration.name}:{statement.line}")
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         writes.clear()
         targets.clear()
@@ -859,18 +887,50 @@ def _past(deadline: float) -> Callable[[], bool]:
     return lambda: time.monotonic() > deadline
 
 
+def _nowhere(_: str) -> None:
+    return None
+
+
+# Where the check is (file:line), for the parent that enforces the deadlines; set in the child process.
+_at: Callable[[str], None] = _nowhere
+
+
+def bounded_check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequence[Migration],
+                  queries: Sequence[ServingQuery], target: str, log: Log = lambda _: None) -> CheckReport:
+    """`check`, stopped when a statement or the whole check runs out of time (CheckError, naming where)."""
+    def work(reporter: Reporter) -> CheckReport:
+        global _at
+        _at = reporter.at
+        return check(rows, applied, migrations, queries, target, reporter.log)
+
+    try:
+        report = run_bounded(work, seconds=CHECK_SECONDS, step_seconds=STATEMENT_SECONDS + STEP_GRACE_SECONDS,
+                             log=log)
+    except DeadlineExceeded as exc:
+        where = f"at {exc.where}" if exc.where else "before the first statement (copying the schema)"
+        raise CheckError(f"the check of {target} {exc} {where}: SQLite was still compiling or running it against "
+                         f"a copy without rows, and D1 stops a query after {30:g} s; simplify that statement "
+                         "(nested views multiply when a query reads them)") from None
+    # Bound to the files judged: the policy and the deploy hook compare these with the tree's.
+    hashes = {m.name: m.sha256 for m in migrations}
+    report.migrations_checksum = migrations_checksum(migrations[0].path.parent) if migrations else ""
+    for result in report.migrations:
+        result.sha256 = hashes.get(result.name, "")
+    return report
+
+
 def check_local(path: Path, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
                 log: Log = lambda _: None, *, table: str = MIGRATIONS_TABLE) -> CheckReport:
     """The check against a local SQLite file (opened read-only); `table` records what is applied."""
     rows, applied = read_local(path, table)
-    return check(rows, applied, migrations, queries, f"local {path}", log)
+    return bounded_check(rows, applied, migrations, queries, f"local {path}", log)
 
 
 def check_remote(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
                  log: Log = lambda _: None, *, table: str = MIGRATIONS_TABLE) -> CheckReport:
     """The check against a remote D1 (`ops.targets.RemoteDatabase`), through reads only."""
     rows, applied = read_remote(db, table)
-    return check(rows, applied, migrations, queries, str(db.label), log)
+    return bounded_check(rows, applied, migrations, queries, str(db.label), log)
 
 
 def check_database(db: Any, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
@@ -928,8 +988,9 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
     queries = gather(((path, str(path)) for path in ctx.serving_queries),
                      worker_bundle=ctx.worker_bundle)
     report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
-    approved = dict(ctx.approved_unsafe_migrations)
-    refused = [m for m in report.unsafe if m.name not in approved]
+    # name -> (reason, sha256): an approval is of one content of the file; one without a sha256 approves nothing.
+    approved = {a[0]: (a[1], a[2].lower() if len(a) > 2 else "") for a in ctx.approved_unsafe_migrations}
+    refused = [m for m in report.unsafe if approved.get(m.name, ("", None))[1] != m.sha256]
     log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
         f"{report.queries} serving queries)")
     if any(f.severity == ERROR for f in report.corpus):
@@ -938,18 +999,22 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
         raise UnsafeMigrationError(refusal(
             CheckReport(report.target, report.queries, [], report.corpus),
             "Nothing was applied. Fix the queries named (the Worker's, or the booking:servingQueries files)."))
+    stale = "".join(f" booking:approvedUnsafeMigrations approves {m.name} with sha256 "
+                    f"{approved[m.name][1][:12] or '(none)'}, another version of the file (now {m.sha256}): review "
+                    "it again." for m in refused if m.name in approved)
     if refused:
         raise UnsafeMigrationError(refusal(
-            CheckReport(report.target, report.queries, refused),
+            CheckReport(report.target, report.queries, refused), stale +
             f"Nothing was applied. Make the migration safe (expand first; contract in a later release once no "
             f"serving version reads what it removes), or approve it in Pulumi.{ctx.stack}.yaml: "
-            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, reason: <why it is safe anyway>}}]"))
+            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, sha256: {refused[0].sha256}, "
+            "reason: <why it is safe anyway>}]"))
     overrides = overrides_for(report, "", "booking:approvedUnsafeMigrations (pulumi up)", approved)
     if not overrides:
         return
     sql = [CREATE_UNSAFE_TABLE]
     for name, override in overrides.items():
-        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name]}")
-        sql += override_sql(name, Override(approved[name], override.findings, override.approved_via))[1:]
+        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name][0]}")
+        sql += override_sql(name, Override(approved[name][0], override.findings, override.approved_via))[1:]
     db.execute("\n".join(sql))
     log(f"approvals recorded in {UNSAFE_TABLE}")

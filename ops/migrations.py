@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments
+from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments, terminated
 from ops.targets import Database, LocalDatabase, RemoteDatabase
 from ops.wrangler_config import MigrationSettings, files
 
@@ -303,8 +303,10 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
             # One request per migration: its statements, its d1_migrations row (and its override, if
             # any) together; D1 runs them as one transaction.
             extra = override_sql(migration.name, overrides[migration.name]) if migration.name in overrides else []
-            _write(db, "\n".join([s.sql for s in migration.statements] + [_record(migration.name, table), *extra]),
-                   migration.name, log, table)
+            # Each statement ends in its own `;` first: a last one without it, or ending in an unclosed
+            # comment, would otherwise take the record along and the migration would apply unrecorded.
+            script = [terminated(s) for s in migration.statements] + [_record(migration.name, table), *extra]
+            _write(db, "\n".join(script), migration.name, log, table)
             result.applied.append(migration.name)
     except Exception as exc:
         where = migration.name if migration else f"creating {table}"

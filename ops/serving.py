@@ -227,10 +227,13 @@ def read_corpus(path: Path, shown_as: str | None = None) -> list[ServingQuery]:
     """The statements of one corpus file, each with its `file:line`."""
     label = shown_as or str(path)
     try:
-        if path.stat().st_size > MAX_CORPUS_BYTES:
+        # Read at most one byte past the limit: st_size says nothing of /dev/zero, pipes or growing files.
+        with path.open("rb") as f:
+            raw = f.read(MAX_CORPUS_BYTES + 1)
+        if len(raw) > MAX_CORPUS_BYTES:
             raise CorpusError(f"{label}: larger than {MAX_CORPUS_BYTES // (1024 * 1024)} MiB; a query corpus is "
                               "SQL statements separated by ';'")
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise CorpusError(f"{label}: no such query corpus file; check the path (booking:servingQueries paths are "
                           "relative to the project folder)") from None

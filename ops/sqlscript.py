@@ -42,6 +42,12 @@ class _Scanner:
         self.buffer: list[str] = []
         self.start = 0  # line of the first code character of the statement being built
         self.open: str | None = None  # the quote or comment we are inside, across lines
+        # Where in the buffer the open `/*` starts: one never closed is dropped at the end (below).
+        self.comment_at: int | None = None
+        # Inside a CREATE TRIGGER body (a `;` SQLite did not call complete): only a `;` right after
+        # END can end it, so the buffer is joined again only then (joining at every `;` was quadratic).
+        self.trigger = False
+        self.segment = 0  # buffer index just past the last `;`
 
     def feed(self, text: str, number: int) -> Iterator[Statement]:
         position = 0
@@ -63,6 +69,8 @@ class _Scanner:
             if token not in ("--", "/*") and not self.start:
                 self.start = number  # a statement may start with a quoted name; a lone ';' is dropped below
             if self.start:
+                if token == "/*":
+                    self.comment_at = len(self.buffer)
                 self.buffer.append(token)
             if token == ";":
                 statement = self._complete()
@@ -85,21 +93,37 @@ class _Scanner:
             stop = len(text) if end < 0 else end + len(closing)
             if end >= 0:
                 self.open = None  # a doubled quote ('') closes and reopens: same result
+                self.comment_at = None
         if self.start:
             self.buffer.append(text[position:stop])
         return stop
 
     def _complete(self) -> Statement | None:
+        if self.trigger:
+            # sqlite3_complete ends a trigger only at `; END ;` (comments and spaces between): any
+            # other `;` of the body cannot complete it, so it costs only its own segment.
+            segment = "".join(self.buffer[self.segment:-1])
+            self.segment = len(self.buffer)
+            if strip_comments(segment).strip().upper() != "END":
+                return None
         text = "".join(self.buffer)
         # SQLite's own tokenizer decides: inside a trigger body a ';' does not end the statement.
         if not sqlite3.complete_statement(text):
+            self.trigger, self.segment = True, len(self.buffer)
             return None
         self.buffer = []
+        self.trigger = False
         start, self.start = self.start, 0
         return Statement(text.strip(), start) if _has_code(text) else None
 
     def rest(self) -> Statement | None:
-        """What is left at the end: a last statement without its semicolon is still a statement."""
+        """What is left at the end: a last statement without its semicolon is still a statement.
+
+        A `/*` never closed runs to the end of the input (sqlite.org/lang_comment.html): it is left
+        out, so that nothing sent after the statement (a d1_migrations row) can fall into it.
+        """
+        if self.open == "/*" and self.comment_at is not None:
+            del self.buffer[self.comment_at:]
         text = "".join(self.buffer)
         return Statement(text.strip(), self.start) if _has_code(text) else None
 
@@ -175,6 +199,22 @@ def _has_code(text: str) -> bool:
     if "--" in text or "/*" in text:  # only then is the (slower) comment stripping needed
         text = strip_comments(text)
     return bool(text.strip().strip(";").strip())
+
+
+def terminated(statement: Statement) -> str:
+    """The statement's SQL ending in its own `;`, so that another statement can follow it in one request.
+
+    A last statement may lack its `;` or end in a `--` comment; a bare `;` appended on a line of its
+    own ends it either way. Raises ValueError when even that leaves it open (an unclosed string or
+    quoted name), which SQLite and D1 refuse.
+    """
+    if sqlite3.complete_statement(statement.sql):
+        return statement.sql
+    closed = statement.sql + "\n;"
+    if not sqlite3.complete_statement(closed):
+        raise ValueError(f"the statement at line {statement.line} never ends: a string or quoted name is not "
+                         "closed; close it")
+    return closed
 
 
 def is_transaction_control(statement: Statement) -> bool:

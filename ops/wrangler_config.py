@@ -153,6 +153,8 @@ def files(found: MigrationSettings) -> list[str]:
     names = []
     for path in found.folder.rglob("*") if "/" in found.pattern else found.folder.glob("*"):
         relative = path.relative_to(found.folder).as_posix()
-        if path.is_file() and match(found.pattern, relative):
+        # A folder named like a migration is kept: reading it fails naming it (ops.migrations._read),
+        # where skipping it would hide a migration someone meant to write.
+        if match(found.pattern, relative):
             names.append(relative)
     return sorted(names)

@@ -37,7 +37,8 @@ def check_checklist(args: StackValidationArgs, report: Report) -> None:
     evidence = args.get_config()
     env = stack_environment()
     commit = evidence.get("commit")
-    if not isinstance(commit, str) or not _SHA.match(commit):
+    # All zeros is git's null object id (what a hook gets for a ref that does not exist): no commit.
+    if not isinstance(commit, str) or not _SHA.match(commit) or not commit.strip("0"):
         found = "nothing" if commit is None else repr(commit)
         report(message(f"Checklist evidence names no commit (found {found}).",
                        "evidence that does not name the commit it was produced for can be replayed for "

@@ -103,18 +103,26 @@ def initial_config(environment: str) -> dict[str, Any]:
 _LOWER: dict[int, str] = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.DISABLED: "disabled"}
 
 
-def lowered_locked(levels: Mapping[str, int]) -> list[tuple[str, str]]:
+# Locked in production only: advisory on staging by the initial config, but in production the stack
+# file's reviewed approval is the one way past an unsafe migration (README: "Rollback-safe
+# migrations"), so a policy config may not disable the check or make it advisory there.
+LOCKED_IN_PRODUCTION = frozenset({migrations_rollback_safe.name})
+
+
+def lowered_locked(levels: Mapping[str, int], environment: str | None = None) -> list[tuple[str, str]]:
     """(policy, level) for each locked policy a reconciled config (policy -> proto level) lowers."""
-    return sorted((name, _LOWER[level]) for name, level in levels.items()
-                  if name in CATALOG.locked and level in _LOWER)
+    production = (environment or stack_environment()) == "production"
+    locked = CATALOG.locked | (LOCKED_IN_PRODUCTION if production else frozenset())
+    return sorted((name, _LOWER[level]) for name, level in levels.items() if name in locked and level in _LOWER)
 
 
 def refusal(lowered: list[tuple[str, str]]) -> str:
     listed = ", ".join(f"{name} to {level}" for name, level in lowered)
     return (f"the policy config sets {listed}; {', '.join(name for name, _ in lowered)} cannot be disabled or made "
-            "advisory (they guard production data, credentials, environment isolation and the review of "
-            "suppressions, so they block everywhere). Remove those entries, or name them \"mandatory\" after an "
-            "\"all\" level that would include them")
+            "advisory (they guard production data, credentials, environment isolation, the review of "
+            "suppressions and, in production, rollback-safe migrations, whose one way past is the stack file's "
+            "approval). Remove those entries, or name them \"mandatory\" after an \"all\" level that would "
+            "include them")
 
 
 class _LockedLevelsServicer(_PolicyAnalyzerServicer):

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Add `bookingctl migrate check --format json` output to a policy config file, as the policy's evidence.
 
-    scripts/migration_evidence.py CHECK.json OUT.json [--base CONFIG.json]
+    scripts/migration_evidence.py CHECK.json OUT.json [--base CONFIG.json] [--pull-request]
 
 Writes OUT.json: the policy config in CONFIG.json (default: OUT.json itself if it exists, else
 nothing) with `migrations-rollback-safe` set to the check's output, unchanged. The policy
 `migrations-rollback-safe` (policies/migrations.py) reads it there: mandatory in production,
 advisory in staging. The deploy workflow adds it to the checklist evidence, the pull-request
 workflow to the base branch's policy config. Never typed by hand: only a check's own output is
-accepted (a verdict and a list of migrations).
+accepted (a verdict, a list of migrations and the checksum of the migration files it read). The
+policy accepts it only for the stack whose D1 it names and for the tree whose migrations it read;
+`--pull-request` marks the check of a scratch copy of the base branch's schema (the pull-request
+workflow's), whose target is a local file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 POLICY = "migrations-rollback-safe"
 # The keys `migrate check --format json` writes. Only these are copied: a policy's config entry
 # also takes `enforcementLevel`, which evidence must never be able to lower.
-CHECK_KEYS = ("verdict", "target", "servingQueries", "migrations")
+CHECK_KEYS = ("verdict", "target", "servingQueries", "migrationsChecksum", "migrations")
 
 
 def _json(path: Path, what: str) -> object:
@@ -36,16 +39,20 @@ def _json(path: Path, what: str) -> object:
         raise ValueError(f"{path} is not {what} ({exc})") from None
 
 
-def merged(check: Path, base: Path | None) -> dict[str, object]:
+def merged(check: Path, base: Path | None, *, pull_request: bool = False) -> dict[str, object]:
     report = _json(check, "the output of `bookingctl migrate check --format json`: an empty file means the "
                           "check itself failed, see its error above")
     if not isinstance(report, dict) or report.get("verdict") not in ("safe", "unsafe") or not isinstance(
-            report.get("migrations"), list):
-        raise ValueError(f"{check} is not the output of `bookingctl migrate check --format json`")
+            report.get("migrations"), list) or not isinstance(report.get("migrationsChecksum"), str):
+        raise ValueError(f"{check} is not the output of `bookingctl migrate check --format json` (a verdict, "
+                         "migrations and migrationsChecksum)")
     config = _json(base, "a policy config (JSON)") if base is not None and base.is_file() else {}
     if not isinstance(config, dict):
         raise ValueError(f"{base} is not a policy config (a JSON object)")
-    return {**config, POLICY: {key: report[key] for key in CHECK_KEYS if key in report}}
+    evidence = {key: report[key] for key in CHECK_KEYS if key in report}
+    if pull_request:
+        evidence["scope"] = "pull-request"
+    return {**config, POLICY: evidence}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("check", type=Path, help="the output of `bookingctl migrate check --format json`")
     parser.add_argument("out", type=Path, help="the policy config file to write")
     parser.add_argument("--base", type=Path, help="policy config to start from (default: OUT if it exists)")
+    parser.add_argument("--pull-request", action="store_true",
+                        help="the check read a scratch copy of the base branch's schema (pull-request workflow)")
     args = parser.parse_args(argv)
     try:
-        config = merged(args.check, args.base or args.out)
+        config = merged(args.check, args.base or args.out, pull_request=args.pull_request)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

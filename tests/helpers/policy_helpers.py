@@ -9,6 +9,7 @@ from typing import Any
 from pulumi.runtime import rpc
 
 from booking_shared.checklist import ITEMS
+from booking_shared.deploy import migrations_checksum
 from bookingctl.gate import GateResult, PackProcess, PolicyConfig, Violation, evaluate, parse_policy_config
 from bookingctl.planner import Plan
 from tests.helpers import REPO
@@ -18,9 +19,11 @@ PACK = REPO / "policies"
 
 # Every item of the guide's checklist true, for the commit being deployed.
 COMPLETE_EVIDENCE: dict[str, Any] = {"commit": "3e8d5e0a1b2c", **{key: True for key in ITEMS}}
-# `bookingctl migrate check --format json` with one pending, safe migration (migrations-rollback-safe).
-SAFE_MIGRATIONS: dict[str, Any] = {"verdict": "safe", "target": "D1 test", "servingQueries": 15, "migrations": [
-    {"name": "0002_appointment_reminders.sql", "class": "expand", "unsafe": False, "findings": []}]}
+# `bookingctl migrate check --format json` of this tree, nothing pending (migrations-rollback-safe): a
+# pull request's check of a scratch copy, bound to this tree's migrations, so it fits both stacks.
+SAFE_MIGRATIONS: dict[str, Any] = {"verdict": "safe", "target": "local /tmp/base.sqlite", "scope": "pull-request",
+                                   "servingQueries": 15, "migrationsChecksum": migrations_checksum(REPO / "migrations"),
+                                   "migrations": []}
 
 
 def _set(container: Any, path: tuple[Any, ...], value: Any) -> bool:

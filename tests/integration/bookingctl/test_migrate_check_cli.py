@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from booking_shared.deploy import migrations_checksum
+from booking_shared.migration_files import text_sha256
 from bookingctl.cli import app
 from tests.helpers import REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
@@ -47,7 +49,11 @@ def test_a_safe_check_exits_0_with_the_json_the_gate_reads(target: Path, folder:
     code, out, _ = run("migrate", "check", "--local", str(target), "--dir", str(folder), "-f", "json")
     data = json.loads(out)
     assert code == 0 and data["verdict"] == "safe"
-    assert data["migrations"] == [{"name": "0002_drop_notes.sql", "class": "contract", "unsafe": False, "findings": [
+    # Bound to the files judged (the gate compares them with the tree's): each file's sha256, the folder's checksum.
+    sha256 = text_sha256((folder / "0002_drop_notes.sql").read_text())
+    assert data["migrationsChecksum"] == migrations_checksum(folder)
+    assert data["migrations"] == [{"name": "0002_drop_notes.sql", "sha256": sha256, "class": "contract",
+                                   "unsafe": False, "findings": [
         {"rule": "contract", "severity": "info", "file": "0002_drop_notes.sql", "line": 2,
          "message": "removes column appointments.notes: safe only while no serving version reads it"}]}]
 

@@ -40,3 +40,20 @@ def test_a_check_file_that_is_not_json_is_refused_naming_the_file(tmp_path: Path
         (tmp_path / "ok.json").write_text(json.dumps(SAFE_MIGRATIONS))
         result = run(*args)
         assert result.returncode == 2 and str(named) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_checksum_of_the_files_checked_is_kept_and_a_pull_requests_evidence_says_so(tmp_path: Path) -> None:
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({key: value for key, value in SAFE_MIGRATIONS.items() if key != "scope"}))
+    out = tmp_path / "config.json"
+    assert run(check, out, Path("--pull-request")).returncode == 0
+    written = json.loads(out.read_text())[POLICY]
+    assert written["migrationsChecksum"] == SAFE_MIGRATIONS["migrationsChecksum"] and written["scope"] == "pull-request"
+    assert run(check, out).returncode == 0 and "scope" not in json.loads(out.read_text())[POLICY]
+
+
+def test_a_check_output_without_its_migrations_checksum_is_refused(tmp_path: Path) -> None:
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({"verdict": "safe", "target": "D1 x (y)", "migrations": []}))
+    result = run(check, tmp_path / "config.json")
+    assert result.returncode == 2 and "migrationsChecksum" in result.stderr

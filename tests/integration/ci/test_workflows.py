@@ -201,7 +201,12 @@ def test_scheduled_jobs_run_without_waiting_for_an_approval() -> None:
         assert needed in runs, needed
 
 
-def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = SAFE_MIGRATIONS, **results: str) -> Path:
+# What the production job's `migrate check --stack production` writes: of production's own D1.
+PRODUCTION_CHECK = {**{k: v for k, v in SAFE_MIGRATIONS.items() if k != "scope"},
+                    "target": "D1 appointmentbooking-db (0b1c7e2a)"}
+
+
+def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = PRODUCTION_CHECK, **results: str) -> Path:
     """evidence.json as the production job writes it: the checklist, then the `migrate check` output."""
     env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true",
            **{k: "success" for k in ("TESTS_RESULT", "AUDIT_RESULT", "PERF_RESULT", "STAGING_RESULT", "SMOKE_RESULT",
@@ -279,6 +284,7 @@ def test_pull_requests_check_new_migrations_against_the_base_schema_and_comment_
     merged = gate.index('migration_evidence.py migrate-check.json "$RUNNER_TEMP/pr-policy-config.json"')
     assert base < check < merged < gate.index("for stack in staging production")  # the gate sees it
     assert "--corpus-stack production" in gate and "-f markdown >> comment.md" in gate
+    assert "--pull-request" in gate[merged:]  # a scratch copy as target: accepted only as a pull request's
 
 
 def test_migration_evidence_refuses_what_is_not_a_checks_output(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.deploy import DeployContext
+from booking_shared.migration_files import text_sha256
 from ops.hooks import DeployHookError, before_traffic
 from ops.migration_check import check_local, check_remote
 from ops.migrations import UNSAFE_TABLE, MigrationError, Override, apply, discover, pending
@@ -155,14 +156,27 @@ def test_the_hook_applies_an_approved_unsafe_migration_and_records_why(
         db: RemoteDatabase, d1: D1State, double: CloudflareDouble, site: Site, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_drop_auth": DROP_AUTH})
     reason = "auth attempts moved to the security service in release 41"
+    sha256 = text_sha256(DROP_AUTH)
     ctx = dataclasses.replace(context(double, site, tmp_path, folder),
-                              approved_unsafe_migrations=(("0002_drop_auth.sql", reason),))
+                              approved_unsafe_migrations=(("0002_drop_auth.sql", reason, sha256),))
     lines: list[str] = []
     record = before_traffic(ctx, log=lines.append)
     assert record.migrations_applied == ["0002_drop_auth.sql"]
     assert any("UNSAFE migration 0002_drop_auth.sql applied on approval" in line and reason in line for line in lines)
     row = sqlite3.connect(d1.path).execute(f"SELECT name, reason, findings FROM {UNSAFE_TABLE}").fetchone()
     assert row[:2] == ("0002_drop_auth.sql", reason) and "serving-query-breaks" in row[2]
+
+
+def test_an_approval_of_another_version_of_the_file_lets_nothing_through(
+        db: RemoteDatabase, d1: D1State, double: CloudflareDouble, site: Site, tmp_path: Path) -> None:
+    # Approved when it dropped one table; two more DROPs were added to the same file afterwards.
+    folder = folder_with(tmp_path, **{"0002_drop_auth": DROP_AUTH + "DROP TABLE sessions;\n"})
+    reason = "auth attempts moved to the security service in release 41"
+    for approval in (("0002_drop_auth.sql", reason, text_sha256(DROP_AUTH)), ("0002_drop_auth.sql", reason)):
+        ctx = dataclasses.replace(context(double, site, tmp_path, folder), approved_unsafe_migrations=(approval,))
+        with pytest.raises(DeployHookError, match=r"approves 0002_drop_auth.sql with sha256 .*another version"):
+            before_traffic(ctx, log=lambda _: None)
+    assert [m.name for m in pending(db, discover(folder))] == ["0002_drop_auth.sql"]
 
 
 def test_the_hook_prepares_the_stacks_corpus_too(

@@ -153,3 +153,36 @@ def test_a_migration_lost_before_it_was_applied_is_not_resent_and_nothing_of_it_
 def test_a_rate_limited_migration_is_sent_once_more(db: RemoteDatabase, double: CloudflareDouble) -> None:
     double.inject(Fault("POST", r"/query$", status=429, skip=MIGRATION_REQUEST))
     assert apply(db, discover(REPO / "migrations")).applied == COMMITTED
+
+
+def _with_0002(tmp_path: Path, sql: str) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_initial_schema.sql").write_text((REPO / "migrations" / "0001_initial_schema.sql").read_text())
+    (folder / "0002_case.sql").write_text(sql)
+    return folder
+
+
+def test_a_migration_ending_in_an_unclosed_comment_is_applied_once_and_recorded(
+        db: RemoteDatabase, d1: D1State, tmp_path: Path) -> None:
+    apply(db, discover(REPO / "migrations")[:1])
+    with sqlite3.connect(d1.path) as conn:
+        conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 's', 'n')")
+        conn.execute("INSERT INTO services (id, tenant_id, name, duration_minutes, price_cents) "
+                     "VALUES ('s1', 't1', 'cut', 30, 10000)")
+    folder = _with_0002(tmp_path, "UPDATE services SET price_cents = price_cents * 2 WHERE active = 1 "
+                                  "/* double the prices, as agreed\n")
+    for _ in range(3):  # the comment used to swallow the d1_migrations row: every run doubled again
+        apply(db, discover(folder))
+    with sqlite3.connect(d1.path) as conn:
+        assert conn.execute("SELECT price_cents FROM services").fetchone()[0] == 20000
+        assert "0002_case.sql" in {r[0] for r in conn.execute("SELECT name FROM d1_migrations")}
+
+
+def test_a_last_statement_without_a_semicolon_is_applied_and_recorded_remotely(
+        db: RemoteDatabase, d1: D1State, tmp_path: Path) -> None:
+    apply(db, discover(REPO / "migrations")[:1])
+    result = apply(db, discover(_with_0002(tmp_path, "CREATE TABLE extra (a TEXT)\n-- done")))
+    assert result.applied == ["0002_case.sql"]
+    with sqlite3.connect(d1.path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone() == (1,)

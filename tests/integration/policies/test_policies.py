@@ -18,7 +18,16 @@ from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess, PolicyConfigError
 from bookingctl.planner import Plan
 from tests.helpers import REPO
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate, not_applicable, without
+from tests.helpers.policy_helpers import (
+    COMPLETE_EVIDENCE,
+    PACK,
+    SAFE_MIGRATIONS,
+    changed,
+    found,
+    gate,
+    not_applicable,
+    without,
+)
 
 
 def prod(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None) -> Any:
@@ -304,8 +313,9 @@ def test_one_false_item_is_the_only_violation(prod_pack: PackProcess, production
     assert "'securityAudit' is False" in v.message and "pnpm audit" in v.message
 
 
-def test_evidence_must_name_a_commit(prod_pack: PackProcess, production: Plan) -> None:
-    result = gate(prod_pack, production, evidence={**COMPLETE_EVIDENCE, "commit": "not-a-sha"})
+@pytest.mark.parametrize("commit", ["not-a-sha", "0" * 40, "0000000"])
+def test_evidence_must_name_a_commit(prod_pack: PackProcess, production: Plan, commit: str) -> None:
+    result = gate(prod_pack, production, evidence={**COMPLETE_EVIDENCE, "commit": commit})
     [v] = found(result, "pre-deploy-checklist")
     assert "names no commit" in v.message
 
@@ -322,10 +332,13 @@ LOCKED = ["data-protection", "environment-hostname-isolation", "environment-isol
 
 def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, production: Plan) -> None:
     # `all` first, then named entries, as the engine reconciles; the locked policies stay mandatory.
-    result = gate(prod_pack, production, {"all": "advisory", **{name: "mandatory" for name in LOCKED}})
+    kept = [*LOCKED, "migrations-rollback-safe"]  # the latter locked in production only
+    result = gate(prod_pack, production, {"all": "advisory", **{name: "mandatory" for name in LOCKED},
+                                          "migrations-rollback-safe": {"enforcementLevel": "mandatory",
+                                                                       **SAFE_MIGRATIONS}})
     levels = {name: cfg.level for name, cfg in result.config.items()}
-    assert {levels[name] for name in LOCKED} == {"mandatory"}
-    assert {level for name, level in levels.items() if name not in LOCKED} == {"advisory"}
+    assert {levels[name] for name in kept} == {"mandatory"}
+    assert {level for name, level in levels.items() if name not in kept} == {"advisory"}
     assert result.passed and found(result, "pre-deploy-checklist")
 
 

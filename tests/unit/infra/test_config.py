@@ -400,12 +400,16 @@ def test_a_serving_query_path_out_of_the_project_or_missing_is_refused(value: An
     assert p.key.startswith("servingQueries") and expected in p.allowed
 
 
-def test_an_approved_unsafe_migration_names_its_file_and_says_why() -> None:
-    approval = {"name": "0007_drop_notes.sql", "reason": "the booking app stopped reading notes in release 41"}
+def test_an_approved_unsafe_migration_names_its_file_its_content_and_says_why() -> None:
+    approval = {"name": "0007_drop_notes.sql", "sha256": "ab" * 32,
+                "reason": "the booking app stopped reading notes in release 41"}
     cfg = parse({"booking:approvedUnsafeMigrations": json.dumps([approval])})
-    assert [(a.name, a.reason) for a in cfg.approved_unsafe_migrations] == [(approval["name"], approval["reason"])]
+    assert [(a.name, a.sha256, a.reason) for a in cfg.approved_unsafe_migrations] == [tuple(approval.values())]
     err = problems({"booking:approvedUnsafeMigrations": json.dumps([{"name": "drop.sql", "reason": "short"}])})
-    assert {p.key for p in err.problems} == {"approvedUnsafeMigrations[0].name", "approvedUnsafeMigrations[0].reason"}
+    assert {p.key for p in err.problems} == {"approvedUnsafeMigrations[0].name", "approvedUnsafeMigrations[0].reason",
+                                             "approvedUnsafeMigrations[0].sha256"}
+    err = problems({"booking:approvedUnsafeMigrations": json.dumps([{**approval, "sha256": "0003"}])})
+    assert [p.key for p in err.problems] == ["approvedUnsafeMigrations[0].sha256"]
 
 
 # --- booking:saas ---------------------------------------------------------------------------

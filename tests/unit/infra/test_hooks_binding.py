@@ -71,12 +71,13 @@ def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
     from tests.helpers.stack_config import BASE, SECRETS
 
     flat = {**BASE, "booking:servingQueries": json.dumps(["migrations/0001_initial_schema.sql"]),
-            "booking:approvedUnsafeMigrations": json.dumps([{"name": "0007_drop_notes.sql",
+            "booking:approvedUnsafeMigrations": json.dumps([{"name": "0007_drop_notes.sql", "sha256": "ab" * 32,
                                                              "reason": "the app stopped reading notes in 41"}])}
     cfg = parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
     ctx = context_for(cfg, "production", REPO)
     assert ctx.serving_queries == (REPO / "migrations" / "0001_initial_schema.sql",)
-    assert ctx.approved_unsafe_migrations == (("0007_drop_notes.sql", "the app stopped reading notes in 41"),)
+    assert ctx.approved_unsafe_migrations == (("0007_drop_notes.sql", "the app stopped reading notes in 41",
+                                               "ab" * 32),)
 
 
 def test_the_error_hook_hands_the_failure_and_the_new_version_to_the_operation_off_the_loop(

@@ -70,3 +70,32 @@ def test_streaming_lines_gives_the_same_statements_as_the_whole_text() -> None:
 def test_strip_comments_keeps_strings_intact() -> None:
     assert strip_comments("SELECT '--not a comment' -- a comment\n/* gone */ , 1;").split() == [
         "SELECT", "'--not", "a", "comment'", ",", "1;"]
+
+
+def test_an_unclosed_block_comment_at_the_end_belongs_to_no_statement() -> None:
+    # SQLite reads a `/*` that is never closed as a comment running to the end of the input
+    # (sqlite.org/lang_comment.html); kept in the statement, it would swallow whatever is sent after it.
+    assert sqls("UPDATE t SET a = 1 WHERE b = 1 /* double the prices, as agreed\n") == [
+        "UPDATE t SET a = 1 WHERE b = 1"]
+    assert sqls("SELECT 1; /* a trailing note; never closed") == ["SELECT 1;"]
+
+
+def test_terminated_ends_every_statement_so_that_nothing_appended_is_swallowed() -> None:
+    import sqlite3
+
+    from ops.sqlscript import terminated
+
+    for script in ("CREATE TABLE extra (a TEXT)\n-- done", "SELECT 1 /* open", "SELECT 1;", "SELECT 1 -- x"):
+        joined = "\n".join([*(terminated(s) for s in split_statements(script)), "SELECT 2;"])
+        assert sqlite3.complete_statement(joined) and len(split_statements(joined)) == 2, joined
+
+
+def test_splitting_a_large_trigger_takes_linear_time() -> None:
+    import time
+
+    # 40,000 `;` inside one trigger body: re-joining the buffer at each of them (quadratic) took minutes.
+    script = "CREATE TRIGGER t AFTER INSERT ON users BEGIN\n" + "SELECT 1;\n" * 40_000 + "END;\nSELECT 2;\n"
+    started = time.monotonic()
+    statements = split_statements(script)
+    assert time.monotonic() - started < 10
+    assert len(statements) == 2 and statements[0].sql.endswith("END;") and statements[1].line == 40_003
