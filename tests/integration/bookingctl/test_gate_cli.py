@@ -153,7 +153,7 @@ def pr_config(tmp_path_factory: pytest.TempPathFactory) -> str:
     (folder / "check.json").write_text(json.dumps(SAFE_MIGRATIONS))
     out = folder / "pr-policy-config.json"
     subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"), str(folder / "check.json"),
-                    str(out), "--base", str(REPO / ".github" / "pr-policy-config.json")], check=True)
+                    str(out), "--base", str(REPO / ".github" / "pr-policy-config.json"), "--pull-request"], check=True)
     return str(out)
 
 
