@@ -49,6 +49,11 @@ def _root(
                                     help="Print the version and exit.")] = False,
 ) -> None:
     """Plan, gate and operate the appointment-booking platform on Cloudflare."""
+    from bookingctl import output
+
+    # Each invocation starts without a --progress/--quiet of its own: in one process (tests, or an
+    # embedding caller) the previous command's flag would otherwise carry over.
+    output.set_progress(None)
 
 
 app.command("plan")(plan.plan)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Cut the operations the project calls out of Cloudflare's published OpenAPI document.
 
 The API double (tests/helpers/cf_double.py) checks every REST request it receives and every answer

@@ -35,6 +35,8 @@ def scratch_project(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "worker", tmp_path / "worker", ignore=shutil.ignore_patterns("node_modules"))
     shutil.copytree(REPO / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    # The migrate-check evidence is bound to the tree's migrations (their checksum): they come along.
+    shutil.copytree(REPO / "migrations", tmp_path / "migrations")
     return tmp_path
 
 

@@ -181,9 +181,13 @@ def test_mermaid_graph_is_well_formed(repo: Path) -> None:
 
 
 def test_replacing_the_protected_production_database_warns_that_both_data_and_protection_are_at_stake(
-        repo: Path) -> None:
-    result = diffed(repo, "prod-rename", "production", "untenant",
-                    REPO / "policies" / "examples" / "checklist-evidence.json")
+        repo: Path, tmp_path: Path) -> None:
+    # The migrate-check evidence is bound to the stack's own D1: this head's is the renamed one.
+    evidence = json.loads((REPO / "policies" / "examples" / "checklist-evidence.json").read_text())
+    evidence["migrations-rollback-safe"]["target"] = "D1 appointmentbooking-db-v2 (example: nothing pending)"
+    config = tmp_path / "evidence.json"
+    config.write_text(json.dumps(evidence))
+    result = diffed(repo, "prod-rename", "production", "untenant", config)
     first = result.changes[0]
     assert (first.action, first.name) == ("replace", "database-d1")
     assert first.warning == ("D1 database database-d1 would be replaced: its data goes with it "

@@ -9,7 +9,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.edge import PUBLIC_WRITE_ENDPOINTS, rule_expression
-from tests.helpers.cf_double import CloudflareDouble
+from tests.helpers.cf_double import CloudflareDouble, take_violations
 
 ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
 
@@ -140,3 +140,6 @@ def test_a_period_or_timeout_that_is_no_integer_or_characteristics_that_are_no_l
     with pytest.raises(cloudflare.BadRequestError):
         create(client, [{**rule, "ratelimit": ratelimit}])
     assert double.zones[ZONE].entry_point("http_ratelimit") is None
+    # The OpenAPI document's types refuse it before the double's own checks (and this test meant to send it).
+    [violation] = take_violations()
+    assert "ratelimit" in violation and "createZoneRuleset" in violation

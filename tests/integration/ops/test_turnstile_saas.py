@@ -22,7 +22,7 @@ from ops.targets import LocalDatabase, RemoteDatabase, remote_database
 from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
 from ops.turnstile_hooks import relist_saas_widget
 from tests.helpers import ACCOUNT, REPO
-from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
+from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault, take_violations
 from tests.helpers.migrations import folder_with
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
 
@@ -304,6 +304,9 @@ def test_the_double_refuses_a_widget_name_over_254_characters_as_the_api_does(
     with pytest.raises(cloudflare.BadRequestError):
         client.turnstile.widgets.update(str(widget["sitekey"]), account_id=ACCOUNT, domains=["www.a.co.za"],
                                         mode="managed", name="n" * 255)
+    # The OpenAPI document's maxLength refuses it (and this test meant to send it).
+    [violation] = take_violations()
+    assert "name" in violation and "too long" in violation
 
 
 def test_the_doubles_sitekey_filter_matches_substrings_case_insensitively_as_the_api_does(
