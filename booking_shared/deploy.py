@@ -60,6 +60,10 @@ class DeployContext:
     # The Worker bundle the stack deploys (booking:workerBundle): its SQL joins the corpus (None: the
     # reference Worker, worker/src/index.js).
     worker_bundle: Path | None = None
+    # The migration files under migrations_dir and the table recording them: a project's wrangler file
+    # may rename both (`migrations_pattern`, `migrations_table`; booking_shared/wrangler_config.py).
+    migrations_pattern: str = "*.sql"
+    migrations_table: str = "d1_migrations"
     approved_unsafe_migrations: tuple[tuple[str, ...], ...] = ()
 
 

@@ -53,7 +53,7 @@ _USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigEr
           ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"),
           ("ops.tenant_restore", "TenantInputError"), ("ops.tenants", "TenantInputError"),
           ("ops.doctor", "DoctorInputError"), ("ops.seed", "SeedError"), ("ops.localdev", "RuntimeMissingError"),
-          ("ops.wrangler_config", "WranglerConfigError"))
+          ("booking_shared.wrangler_config", "WranglerConfigError"))
 _FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
             ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
             ("ops.targets", "UncertainWriteError"), ("ops.tenant_restore", "TenantRestoreError"),

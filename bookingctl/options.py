@@ -122,10 +122,10 @@ def site_and_database(stack: str | None, base_url: str | None, local: Path | Non
 def migrations_of(folder: Path | None, project_dir: Path | None, *,
                   strict: bool = True) -> tuple[list[Migration], str]:
     """The migration files and the tracking table: the project's wrangler file's `migrations_dir`,
-    `migrations_pattern` and `migrations_table` when it has one (ops/wrangler_config.py), else
+    `migrations_pattern` and `migrations_table` when it has one (booking_shared/wrangler_config.py), else
     migrations/ and d1_migrations; --dir replaces the folder. `strict=False` as `discover`'s."""
+    from booking_shared.wrangler_config import settings
     from ops.migrations import discover
-    from ops.wrangler_config import settings
 
     found = settings(project_root(project_dir))
     return discover(folder or found.folder, strict=strict, pattern=found.pattern), found.table

@@ -36,14 +36,20 @@ from infra.config import StackConfig
 
 def context_for(cfg: StackConfig, stack: str, project_root: Path, bundle_sha256: str = "",
                 project: str = "appointmentbooking") -> DeployContext:
-    """The hooks' context from the stack's typed config."""
+    """The hooks' context from the stack's typed config, and the project's wrangler file (if any) for
+    where the migrations are and which table records them, as `bookingctl migrate` reads them."""
+    from booking_shared.wrangler_config import settings
+
+    found = settings(project_root)
     return DeployContext(
         stack=stack,
         account_id=cfg.account_id,
         database_name=cfg.database_name,
         worker_name=cfg.worker_name,
         base_url=f"https://{cfg.domain}",
-        migrations_dir=project_root / "migrations",
+        migrations_dir=found.folder,
+        migrations_pattern=found.pattern,
+        migrations_table=found.table,
         backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
         export_bucket=cfg.backup_bucket_name if cfg.rollout.pre_deploy_export else None,
         rollout=cfg.rollout.settings(),

@@ -135,7 +135,8 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             # Issue 15: stop here, before anything is applied, if `migrate check` calls a pending migration
             # unsafe and the stack config does not approve it (raises a MigrationError).
             refuse_unsafe(db, ctx, log)
-            result = migrations.apply(db, migrations.discover(ctx.migrations_dir), log=log)
+            result = migrations.apply(db, migrations.discover(ctx.migrations_dir, pattern=ctx.migrations_pattern),
+                                      log=log, table=ctx.migrations_table)
         except (migrations.MigrationError, CheckError, CorpusError) as exc:
             # The check's own failures (an unreadable corpus, a schema that cannot be copied) stop the
             # update as a refused migration does: nothing applied, one line naming the file.

@@ -987,7 +987,8 @@ def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
 
     queries = gather(((path, str(path)) for path in ctx.serving_queries),
                      worker_bundle=ctx.worker_bundle)
-    report = check_remote(db, discover(ctx.migrations_dir, strict=False), queries, log)
+    report = check_remote(db, discover(ctx.migrations_dir, strict=False, pattern=ctx.migrations_pattern), queries,
+                          log, table=ctx.migrations_table)
     # name -> (reason, sha256): an approval is of one content of the file; one without a sha256 approves nothing.
     approved = {a[0]: (a[1], a[2].lower() if len(a) > 2 else "") for a in ctx.approved_unsafe_migrations}
     refused = [m for m in report.unsafe if approved.get(m.name, ("", None))[1] != m.sha256]

@@ -1,7 +1,7 @@
 """D1 migrations in `migrations/NNNN_name.sql`, tracked the way wrangler tracks them.
 
 Where a project's wrangler file moves the folder, nests the files or renames the table, the same
-settings are read (`ops.wrangler_config`): callers pass its `pattern` to `discover` and its `table`.
+settings are read (`booking_shared.wrangler_config`): callers pass its `pattern` to `discover` and its `table`.
 
 Applied migrations are rows of `d1_migrations` (id, unique name = file name, applied_at), the
 table `wrangler d1 migrations apply` creates and reads, and each row is written in the same unit
@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booking_shared.wrangler_config import MigrationSettings, files
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments, terminated
 from ops.targets import Database, LocalDatabase, RemoteDatabase
-from ops.wrangler_config import MigrationSettings, files
 
 TABLE = "d1_migrations"  # wrangler's default; a wrangler file's `migrations_table` may rename it
 

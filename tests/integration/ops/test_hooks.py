@@ -263,3 +263,32 @@ def test_the_rollback_goes_to_exactly_the_version_that_served_before(
     with pytest.raises(DeployHookError, match=f"back to version {v2}"):
         after_traffic(context(double, site, tmp_path, REPO / "migrations"), deployment_id=deployment_id,
                       version_id=v3, log=lambda _: None)
+
+
+def test_the_deploy_hook_applies_and_records_migrations_where_the_projects_wrangler_file_says(
+        double: CloudflareDouble, d1: D1State, site: Site, tmp_path: Path) -> None:
+    """`migrations_dir`, `migrations_pattern` and `migrations_table` of a wrangler file are read by the
+    hook's context as by `bookingctl migrate` (issue 21 point 3): same files, same tracking table."""
+    from bookingctl.options import load_stack_config
+    from infra.hooks import context_for
+
+    root = tmp_path / "project"
+    for migration in (REPO / "migrations").glob("*.sql"):
+        # wrangler's nested layout: a numbered folder per migration, the file inside it.
+        (root / "db" / migration.stem).mkdir(parents=True)
+        (root / "db" / migration.stem / "up.sql").write_bytes(migration.read_bytes())
+    (root / "wrangler.jsonc").write_text('{"name": "x", "d1_databases": [{"binding": "DB", "database_name": "d",'
+                                         ' "database_id": "x", "migrations_dir": "db",'
+                                         ' "migrations_pattern": "db/*/up.sql",'
+                                         ' "migrations_table": "booking_migrations"}]}')
+    found = context_for(load_stack_config("staging", REPO), "staging", root)
+    assert (found.migrations_dir, found.migrations_pattern, found.migrations_table) == (
+        root / "db", "*/up.sql", "booking_migrations")
+    ctx = dataclasses.replace(context(double, site, tmp_path, found.migrations_dir),
+                              migrations_pattern=found.migrations_pattern, migrations_table=found.migrations_table)
+    record = before_traffic(ctx, log=lambda _: None)
+    assert record.migrations_applied == [f"{m.stem}/up.sql" for m in sorted((REPO / "migrations").glob("*.sql"))]
+    with sqlite3.connect(d1.path) as conn:
+        recorded = [r[0] for r in conn.execute("SELECT name FROM booking_migrations ORDER BY id")]
+        assert recorded == record.migrations_applied
+        assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'd1_migrations'").fetchone()[0] == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.wrangler_config import MigrationSettings, WranglerConfigError, files, match, settings
+from booking_shared.wrangler_config import MigrationSettings, WranglerConfigError, files, match, settings
 
 
 def test_without_a_wrangler_file_the_defaults_are_wranglers(tmp_path: Path) -> None:
