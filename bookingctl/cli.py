@@ -5,13 +5,15 @@ call `ops/` or the planner, and print through `bookingctl/output.py`; they impor
 modules (pulumi, the Cloudflare SDK) inside their bodies, so `bookingctl --help` stays fast.
 Errors are raised, never printed by a command: `bookingctl/errors.py` maps each to one line on
 stderr and an exit code: 0 success, 1 failed (or a mandatory policy violation remains), 2 bad
-input (usage, project, config, policy config, credentials, unknown names), 3 `diff` found changes.
+input (usage, project, config, policy config, credentials, unknown names), 3 `diff` found changes,
+141 stdout's reader closed early (`| head`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import sys
 from typing import Annotated
@@ -20,7 +22,7 @@ import typer
 
 from bookingctl.commands import admin, backup, dev, diff, doctor, migrate, monitor, plan, release, tenants
 from bookingctl.commands import restore as restore_commands
-from bookingctl.errors import MappedGroup
+from bookingctl.errors import MappedGroup, reader_gone
 
 app = typer.Typer(
     name="bookingctl",
@@ -28,7 +30,7 @@ app = typer.Typer(
     cls=MappedGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     rich_markup_mode=None,
     # -h as well as --help, on every command (child contexts inherit it); no command uses -h otherwise.
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -81,6 +83,11 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
+        # The CLI framework turns a closed stdout met outside a command (its own --help, or the
+        # console's buffer flushed after the command returned) into exit 1, our "failed".
+        closed = done.__context__
+        if isinstance(closed, OSError) and closed.errno == errno.EPIPE:
+            _exit_now(reader_gone())
         if "pulumi_cloudflare" in sys.modules:
             _exit_now(done.code)
         raise

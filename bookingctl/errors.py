@@ -28,6 +28,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the operation failed, a mandatory policy violation remains, or Cloudflare failed
 EXIT_USAGE = 2  # bad input: arguments, project, stack config, policy config, credentials, unknown names
 EXIT_CHANGES = 3  # `diff` only: the stack changes (and no new mandatory violation)
+# stdout's reader went away (`bookingctl ... | head -1`): what a process ended by SIGPIPE reports
+# (128 + 13), as `git log | head` does. Not 1: the command did not fail, its output was cut short.
+EXIT_READER_GONE = 141
 
 TRACEBACK_ENV = "BOOKINGCTL_TRACEBACK"
 
@@ -180,6 +183,19 @@ def report(exc: BaseException, command: tuple[str, ...] = ()) -> int:
     return code
 
 
+def reader_gone() -> int:
+    """Stop writing to a stdout whose reader has closed; the exit code that says so.
+
+    stdout is pointed at /dev/null so the interpreter's final flush of what is still buffered does
+    not fail again with "Exception ignored ... BrokenPipeError" on stderr. Nothing is printed: the
+    reader chose to stop reading, and whoever reads stderr would only see noise.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_READER_GONE
+
+
 class MappedGroup(typer.core.TyperGroup):
     """The CLI's root group: whatever a command raises is reported once, here, with its exit code."""
 
@@ -189,6 +205,8 @@ class MappedGroup(typer.core.TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
             raise  # the CLI framework's own: usage errors, --help, explicit exits
+        except BrokenPipeError:
+            raise typer.Exit(reader_gone()) from None
         except KeyboardInterrupt:
             from bookingctl import output
 

@@ -55,7 +55,10 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"database": self.database, "generatedAt": self.generated_at, "findings": self.findings,
-                "sections": {k: {"title": s.title, "finding": s.finding, "rows": s.rows}
+                # `kind` is what the section lists, `findings` how many problems it holds: one boolean
+                # for the kind was read as "found something" on sections with no rows.
+                "sections": {k: {"title": s.title, "kind": "finding" if s.finding else "review",
+                                 "findings": len(s.rows) if s.finding else 0, "rows": s.rows}
                              for k, s in self.sections.items()}}
 
 

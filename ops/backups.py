@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sqlite3
 import stat
 import time
@@ -670,10 +671,28 @@ def _delete_backup(dest: Path, manifest: Manifest, dry_run: bool) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What a restore kept of the database it overwrote, and how to put it back."""
+
+    backup: str | None  # a backup in the backup folder, when the database could be read whole
+    copy: Path | None  # otherwise a byte copy next to it: a dump would lose what SQLite cannot read
+    undo: str
+
+
+@dataclass(frozen=True)
+class Restored:
+    manifest: Manifest  # the backup restored
+    kept: Kept | None  # None: there was no database to overwrite (no file, or an empty one)
+
+
 def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool = False,
                   allow_foreign_key_violations: bool = False, progress: Progress = no_progress,
-                  lock_timeout: float = LOCK_TIMEOUT) -> Manifest:
+                  lock_timeout: float = LOCK_TIMEOUT) -> Restored:
     """Load a verified backup into SQLite file `target`; `target` is either untouched or fully restored.
+
+    A database that `replace` overwrites is kept first (`_keep_replaced`): "restore over the wrong
+    file" must be undoable, as a tenant restore's safety backup makes it.
 
     The dump is loaded (within sqlload's limits) into a file next to `target` and checked there as
     `verify` checks it; rows whose foreign keys point nowhere fail it unless
@@ -689,6 +708,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
     page_size = _check_target(target, replace, manifest.name)
     sql_file = folder / manifest.file
     report = VerifyReport(manifest.name, ok=True)
+    kept: Kept | None = None
     if _check_file(report, sql_file, manifest, progress) and report.ok:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging.sweep(target.parent, prefix=f".{target.name}.")
@@ -705,6 +725,7 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
             finally:
                 conn.close()
             if report.ok:
+                kept = _keep_replaced(target, dest, manifest.name, progress, lock_timeout) if page_size else None
                 progress("install", 0, 1)
                 if page_size is None and not any(Path(f"{target}{s}").exists() for s in SIDECARS):
                     _fsync_rename(staged, target)
@@ -713,7 +734,59 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
                 progress("install", 1, 1)
     if not report.ok:
         raise BackupError(f"backup {report.name} failed verification, not restoring: {report.failures()}")
-    return manifest
+    return Restored(manifest, kept)
+
+
+def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress, lock_timeout: float) -> Kept:
+    """Keep the database at `target` before a restore overwrites it.
+
+    Its bytes are copied first, before SQLite opens it: opening applies a hot journal, and a damaged
+    file is worth keeping exactly as it was. A database that passes quick_check then becomes an
+    ordinary backup in `dest` (listed, verified, restored by name) and the copy goes; a damaged one
+    keeps the copy, its -journal and -wal renamed with it so that SQLite still pairs them.
+    """
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    copy = next(path for n in itertools.count()
+                if not (path := target.with_name(f"{target.name}.replaced-{stamp}{f'-{n}' if n else ''}")).exists())
+    progress("keeping the database it replaces", 0, 1)
+    copied = [copy]
+    try:
+        shutil.copyfile(target, copy)
+        for suffix in ("-journal", "-wal"):  # -shm is rebuilt from the -wal; a copy of it means nothing
+            if Path(f"{target}{suffix}").exists():
+                copied.append(Path(f"{copy}{suffix}"))
+                shutil.copyfile(f"{target}{suffix}", copied[-1])
+        with LocalDatabase(target) as db:
+            db.conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            check = db.conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            safety = create(db, dest, label="pre-restore", reason=f"before restoring backup {restoring} into {target}")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            return _kept_copy(copy, target, progress)
+        _unlink(copied)
+        raise BackupError(f"{target} is in use by another process (it holds a lock on the database); stop what "
+                          "writes to it and restore again") from exc
+    except (BackupError, sqlite3.DatabaseError):
+        return _kept_copy(copy, target, progress)
+    except BaseException:
+        _unlink(copied)  # a copy the disk could not hold, or an interrupt: nothing half-kept is left
+        raise
+    _unlink(copied)
+    progress("keeping the database it replaces", 1, 1)
+    return Kept(safety.name, None, f"bookingctl backup restore {safety.name} --dest {dest} --local {target} --replace")
+
+
+def _kept_copy(copy: Path, target: Path, progress: Progress) -> Kept:
+    progress("keeping the database it replaces", 1, 1)
+    return Kept(None, copy, f"it was damaged, so its bytes are kept as {copy}: to put it back, move {copy} to "
+                            f"{target} (and any {copy.name}-journal or -wal beside it to {target.name}-journal, -wal)")
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 _FILE_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),

@@ -206,7 +206,8 @@ def prune(
 def restore(
     backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
     local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --local file.")] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Overwrite an existing --local file (kept first: as a backup, or as a byte copy when damaged).")] = False,
     allow_foreign_key_violations: Annotated[bool, typer.Option(
         "--allow-foreign-key-violations",
         help="Restore even if rows break foreign keys (as the source had when the backup was made).")] = False,
@@ -235,10 +236,13 @@ def restore(
             raise UsageError("local restore: bookingctl backup restore BACKUP --local FILE [--replace]; "
                              "remote: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")
         with output.progress_reporter(f"restoring {backup}") as progress:
-            manifest = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace,
-                                             allow_foreign_key_violations=allow_foreign_key_violations,
-                                             progress=progress)
-        output.info(f"restored backup {manifest.name} into {local}")
+            done = backups.restore_local(backup_folder(dest, None, project_dir), backup, local, replace=replace,
+                                         allow_foreign_key_violations=allow_foreign_key_violations,
+                                         progress=progress)
+        output.info(f"restored backup {done.manifest.name} into {local}")
+        if done.kept is not None:
+            kept = f"backup {done.kept.backup}" if done.kept.backup else str(done.kept.copy)
+            output.info(f"the database it replaced is kept as {kept}; to undo: {done.kept.undo}")
         return
     if (bookmark is None) == (timestamp is None) or backup is not None:
         raise UsageError("remote restore: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")

@@ -216,3 +216,17 @@ def test_importing_a_file_that_does_not_load_fails_and_writes_nothing(dest: Path
     code, out, err = run("backup", "import", str(bad), "--dest", str(dest))
     one_error(code, err, "DROP TABLE", "nothing was imported")
     assert code == 1 and out == "" and not dest.exists()
+
+
+def test_restore_replace_names_the_kept_database_and_the_command_that_undoes_it(db: Path, dest: Path) -> None:
+    name = create(db, dest)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM appointments WHERE id = 'a1'")  # what only the overwritten file holds
+    code, _, err = run("backup", "restore", name, "--local", str(db), "--dest", str(dest), "--replace")
+    assert code == 0, err
+    undo = err.split("to undo: ", 1)[1].strip()
+    assert undo.startswith("bookingctl backup restore pre-restore-") and undo.endswith(f"--local {db} --replace")
+    code, _, err = run(*undo.split()[1:])
+    assert code == 0, err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM appointments WHERE id = 'a1'").fetchone()[0] == 0

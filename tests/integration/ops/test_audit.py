@@ -179,6 +179,22 @@ def test_cli_audit_json_and_fail_on_findings(seeded: Path) -> None:
     assert failing.exit_code == 1 and "failed_logins" in failing.stdout
 
 
+def test_audit_json_says_per_section_how_many_findings_it_holds(seeded: Path, tmp_path: Path) -> None:
+    """A section's kind and its count are two fields: a boolean `finding` read as "found something"
+    was true on a section with no rows (newcomer review, problem 15)."""
+    runner = CliRunner()
+    report = json.loads(runner.invoke(app, ["audit", "security", "--local", str(seeded), "-f", "json"]).stdout)
+    sections = report["sections"].values()
+    assert {s["kind"] for s in sections} == {"finding", "review"} and all("finding" not in s for s in sections)
+    for section in sections:
+        assert section["findings"] == (len(section["rows"]) if section["kind"] == "finding" else 0)
+    assert report["findings"] == sum(s["findings"] for s in sections) > 0
+    empty = tmp_path / "empty.sqlite"
+    apply(LocalDatabase(empty, must_exist=False), discover(REPO / "migrations"))
+    clean = json.loads(runner.invoke(app, ["audit", "security", "--local", str(empty), "-f", "json"]).stdout)
+    assert clean["findings"] == 0 and all(s["findings"] == 0 for s in clean["sections"].values())
+
+
 def test_cli_users_apikeys_and_db_stats_as_of_the_seeds_time(seeded: Path) -> None:
     """--as-of makes the command-line reports as reproducible as the functions: same seed, same answer."""
     runner = CliRunner()

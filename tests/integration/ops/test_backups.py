@@ -840,3 +840,55 @@ def test_upload_sends_only_the_backups_own_unchanged_files(
     with pytest.raises(BackupError, match="sha256"):
         backups.upload(remote.client, ACCOUNT, "b", dest, manifest)
     assert double.buckets["b"] == {}
+
+
+# --- what --replace overwrites is kept ------------------------------------------------------
+
+def test_replace_keeps_a_backup_of_the_database_it_overwrites(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+    with sqlite3.connect(target) as conn:  # what only the overwritten database holds
+        conn.execute("INSERT INTO tenants (id, slug, name) VALUES ('t9', 'late', 'Booked after the backup')")
+    before = rows(target)
+    done = backups.restore_local(dest, manifest.name, target, replace=True)
+    assert rows(target) == rows(source)
+    assert done.manifest == manifest and done.kept is not None and done.kept.backup is not None
+    kept = backups.find(dest, done.kept.backup)[0]
+    assert kept.reason == f"before restoring backup {manifest.name} into {target}"
+    assert f"bookingctl backup restore {kept.name}" in done.kept.undo
+    backups.restore_local(dest, kept.name, target, replace=True)  # the undo gives back what was there
+    assert rows(target) == before
+
+
+def test_replace_keeps_a_byte_copy_of_a_damaged_database(source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+    with target.open("r+b") as f:  # the second page and on: SQLite's header intact, the schema not
+        f.seek(4096)
+        f.write(os.urandom(8192))
+    damaged = target.read_bytes()
+    listed = {m.name for m in backups.list_backups(dest)}
+    done = backups.restore_local(dest, manifest.name, target, replace=True)
+    assert rows(target) == rows(source) and integrity(target) == "ok"
+    assert done.kept is not None and done.kept.backup is None and done.kept.copy is not None
+    assert done.kept.copy.read_bytes() == damaged and done.kept.copy.parent == target.parent
+    assert {m.name for m in backups.list_backups(dest)} == listed  # a byte copy is not passed off as a backup
+    assert str(done.kept.copy) in done.kept.undo
+
+
+def test_nothing_is_kept_for_a_new_or_empty_target_or_a_refused_restore(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    assert backups.restore_local(dest, manifest.name, tmp_path / "new.sqlite").kept is None
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    assert backups.restore_local(dest, manifest.name, empty, replace=True).kept is None
+    (dest / manifest.file).write_text("DROP TABLE users;\n")  # fails verification: nothing is replaced
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+    with pytest.raises(BackupError):
+        backups.restore_local(dest, manifest.name, target, replace=True)
+    assert [m.name for m in backups.list_backups(dest)] == [manifest.name]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("dev.sqlite")) == ["dev.sqlite"]
