@@ -64,6 +64,9 @@ SKIP: list[tuple[str, Callable[[str], bool]]] = [
     ("a benchmark of minutes; tests/integration/docs/test_scripts_runnable.py runs each one with --help",
      lambda c: c == "make bench" or c.startswith("bench/") or c.startswith("venv/bin/python -m bench.")),
     ("sets a variable; nothing to run", lambda c: c.startswith("export ")),
+    ("writes the completion script into the user's shell start-up files; tests/integration/bookingctl/"
+     "test_completion.py checks the completion and the script it installs",
+     lambda c: c == "venv/bin/bookingctl --install-completion"),
     ("names a program or script in prose; its own commands are listed and run above",
      lambda c: c in ("scripts/bookingctl", "venv/bin/bookingctl", "scripts/migration_evidence.py",
                      "scripts/checklist_evidence.py", "scripts/openapi_subset.py", "scripts/*.py")),
