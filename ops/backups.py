@@ -95,6 +95,11 @@ class Manifest:
     format: str = "sql"
     # Rows of the source whose foreign keys pointed nowhere when the backup was made (absent: none).
     foreign_key_violations: dict[str, Any] | None = None
+    # source_digest(sha256, source): the source bound to the dump, so that a manifest whose source
+    # was edited afterwards (staging's backup relabelled production's) is refused. A checksum, not a
+    # signature: whoever can write the folder can recompute it; the folder's (and the R2 bucket's)
+    # permissions guard against that. Absent in manifests written before it existed.
+    source_sha256: str | None = None
 
     @property
     def created(self) -> dt.datetime:
@@ -104,12 +109,21 @@ class Manifest:
         data = asdict(self)
         if data["foreign_key_violations"] is None:
             del data["foreign_key_violations"]  # manifests of consistent databases keep their old shape
+        if data["source_sha256"] is None:
+            del data["source_sha256"]
         return json.dumps(data, indent=2) + "\n"
 
 
 _FIELDS: dict[str, type] = {"name": str, "file": str, "sha256": str, "size": int, "tables": dict, "source": dict,
                             "created_at": str, "reason": str}
-_OPTIONAL_FIELDS: dict[str, type] = {"format": str, "foreign_key_violations": dict}
+_OPTIONAL_FIELDS: dict[str, type] = {"format": str, "foreign_key_violations": dict, "source_sha256": str}
+
+
+def source_digest(sha256: str, source: dict[str, Any]) -> str:
+    """The checksum binding a backup's `source` to its dump's sha256 (canonical JSON: key order and
+    spacing do not matter, every value does)."""
+    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{sha256}\n{canonical}".encode()).hexdigest()
 
 
 def is_backup_name(name: str) -> bool:
@@ -159,6 +173,10 @@ def read_manifest(path: Path) -> Manifest:
         raise bad("sha256 is not 64 lowercase hex digits")
     if data["size"] < 0:
         raise bad("size is negative")
+    bound = data.get("source_sha256")
+    if bound is not None and bound != source_digest(data["sha256"], data["source"]):
+        raise bad("its source does not match source_sha256 (the source was edited after the backup was made, so "
+                  "nothing says which database it holds)")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in data["tables"].values()):
         raise bad("tables must map each table to its row count (a whole number)")
     violations = data.get("foreign_key_violations")
@@ -252,9 +270,11 @@ def _new_backup(dest: Path, label: str, now: dt.datetime) -> Iterator[tuple[str,
 def _publish(dest: Path, name: str, sql_tmp: Path, tables: dict[str, int], source: dict[str, Any],
              reason: str, now: dt.datetime, sha256: str | None = None,
              foreign_keys: ForeignKeyViolations | None = None) -> Manifest:
-    manifest = Manifest(name=name, file=f"{name}.sql", sha256=sha256 or _sha256(sql_tmp), size=sql_tmp.stat().st_size,
+    digest = sha256 or _sha256(sql_tmp)
+    manifest = Manifest(name=name, file=f"{name}.sql", sha256=digest, size=sql_tmp.stat().st_size,
                         tables=tables, source=source, created_at=now.isoformat(timespec="seconds"), reason=reason,
-                        foreign_key_violations=_violations_record(foreign_keys))
+                        foreign_key_violations=_violations_record(foreign_keys),
+                        source_sha256=source_digest(digest, source))
     with staging.partial(dest, f"{name}{_MANIFEST}") as manifest_tmp:
         manifest_tmp.write_text(manifest.to_json(), encoding="utf-8")
         _fsync_rename(sql_tmp, dest / manifest.file)

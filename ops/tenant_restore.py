@@ -353,18 +353,20 @@ def check_slug(slug: str) -> str:
 
 def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_name: str,
                  tables: Sequence[str] | None = None, delete_missing: bool = False,
-                 source: Mapping[str, Any] | None = None, allow_local_source: bool = False) -> RestorePlan:
+                 source: Mapping[str, Any] | None = None, source_bound: bool = True,
+                 allow_local_source: bool = False) -> RestorePlan:
     """Compare the tenant's rows in `backup` (a loaded scratch copy) with `db`; nothing is written.
 
     `tables` limits the restore to some of the tenant's tables (the scope is still worked out
     over all of them, so ownership does not change). `source` is the backup manifest's: a backup
     of another D1 (another stack's) is refused, and so is a backup of anything but a D1 (a local
     file: a dev or test copy) into a D1 unless `allow_local_source`; None: not checked (a caller
-    with no manifest; the CLI always passes it).
+    with no manifest; the CLI always passes it). `source_bound`: the manifest binds `source` to its
+    dump (`source_sha256`); an unbound one is trusted into a D1 only as a local source would be.
     """
     check_slug(slug)
     if source is not None:
-        _check_source(db, source, backup_name, allow_local_source)
+        _check_source(db, source, backup_name, allow_local_source, source_bound)
     found = _rows(backup, f"SELECT id FROM {ROOT} WHERE slug = ?1", [slug]) if ROOT in _tables(backup) else []
     if not found:
         known = [str(r["slug"]) for r in _rows(backup, f"SELECT slug FROM {ROOT} ORDER BY slug LIMIT 20")] \
@@ -482,7 +484,8 @@ def _check_statement_sizes(plan: RestorePlan) -> None:
                 "long column), then run the restore again, or restore it with --tables leaving this table out")
 
 
-def _check_source(db: Database, source: Mapping[str, Any], backup_name: str, allow_local_source: bool) -> None:
+def _check_source(db: Database, source: Mapping[str, Any], backup_name: str, allow_local_source: bool,
+                  source_bound: bool) -> None:
     """A backup of one D1 restores into that D1 only, matched by name (a database recreated under the same
     name after a loss keeps its backups). Where the tenant has the same slug and id in both (seeded alike,
     or one copied from the other), another database's backup passes every other check and would write
@@ -500,8 +503,15 @@ def _check_source(db: Database, source: Mapping[str, Any], backup_name: str, all
                                f"{db.name}'s (a dev or test copy's bookings would land in it); nothing was written. "
                                f"Use a backup of {db.name} (`bookingctl backup list {db.fix_target}`), or pass "
                                "--allow-local-source if this file really holds that database's rows")
-    if not isinstance(taken_of, str):
-        return
+    if not isinstance(taken_of, str) or not taken_of:
+        raise TenantInputError(f"backup {backup_name}'s manifest names no source.database, so nothing says whose rows "
+                               f"it holds; nothing was written. Use a backup of {db.name}: `bookingctl backup list "
+                               f"{db.fix_target}`")
+    if not source_bound and not allow_local_source:
+        raise TenantInputError(f"backup {backup_name}'s manifest does not bind its source to its dump (it has no "
+                               "source_sha256), so its source.database may have been edited; nothing was written. "
+                               f"Use a backup taken by this bookingctl (`bookingctl backup create {db.fix_target}`), "
+                               f"or pass --allow-local-source if you know this backup holds {db.name}'s rows")
     if taken_of != db.name:
         raise TenantInputError(f"backup {backup_name} was taken of D1 {taken_of} (its manifest's source.database), "
                                f"not of {db.name}, the database to restore into; nothing was written. Use a backup "

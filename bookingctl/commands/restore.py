@@ -74,6 +74,7 @@ def tenant(
                 backups.loaded(folder, backup, progress=progress) as (manifest, scratch):
             plan = plan_restore(db, scratch, slug, backup_name=manifest.name, tables=chosen,
                                 delete_missing=delete_missing, source=manifest.source,
+                                source_bound=manifest.source_sha256 is not None,
                                 allow_local_source=allow_local_source)
         _print_plan(plan.to_dict(), fmt, final=dry_run or bool(plan.conflicts) or not plan.writes)
         if plan.conflicts:

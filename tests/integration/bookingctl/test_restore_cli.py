@@ -13,6 +13,7 @@ from bookingctl.cli import app
 from ops import backups
 from ops.targets import LocalDatabase
 from tests.helpers import REPO, sqlite_dump
+from tests.helpers.backups import relabel
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.tenants import appointment_ids, mistakes_since_the_backup, others_digest, seed
 
@@ -115,11 +116,8 @@ def test_a_backup_of_another_stacks_database_is_refused_before_anything_is_writt
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
     production = double.add_database("appointmentbooking-db", source=path)  # Pulumi.production.yaml's D1
     # The backup was taken of staging's D1, as `backup create --stack staging` records it.
-    manifest = dest / f"{name}.manifest.json"
-    data = json.loads(manifest.read_text())
-    data["source"] = {"kind": "remote", "database": "appointmentbooking-db-staging", "databaseId": "0" * 32,
-                      "bookmark": None}
-    manifest.write_text(json.dumps(data))
+    relabel(dest / f"{name}.manifest.json", {"kind": "remote", "database": "appointmentbooking-db-staging",
+                                              "databaseId": "0" * 32, "bookmark": None})
     before = sqlite_dump(production.path)
     code, _, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--stack", "production",
                        "--yes")
@@ -128,3 +126,34 @@ def test_a_backup_of_another_stacks_database_is_refused_before_anything_is_writt
     assert "backup list --stack production" in err
     assert sqlite_dump(production.path) == before
     assert not [p for p in double.requests if p[1].endswith("/time_travel/bookmark")]
+
+
+@pytest.mark.parametrize(("how", "says"), [
+    ("edited", "source does not match source_sha256"),
+    ("unbound", "does not bind its source to its dump"),
+    ("nameless", "names no source.database"),
+])
+def test_a_backup_whose_source_cannot_be_trusted_is_refused_before_anything_is_written(
+        live: tuple[Path, Path, str], double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch,
+        how: str, says: str) -> None:
+    """Staging's backup relabelled production's by editing the manifest (adversarial review M5, case 10),
+    a manifest without the binding, and one naming no database, all into production's D1."""
+    path, dest, name = live
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    production = double.add_database("appointmentbooking-db", source=path)
+    manifest = dest / f"{name}.manifest.json"
+    staging = {"kind": "remote", "database": "appointmentbooking-db-staging", "databaseId": "0" * 32, "bookmark": None}
+    relabel(manifest, staging)
+    if how == "edited":
+        data = json.loads(manifest.read_text())
+        data["source"]["database"] = "appointmentbooking-db"
+        manifest.write_text(json.dumps(data))
+    else:
+        relabel(manifest, {**staging, "database": "appointmentbooking-db" if how == "unbound" else None},
+                bind=how == "nameless")
+    before = sqlite_dump(production.path)
+    code, _, err = run("restore", "tenant", "instyle", "--from", name, "--dest", str(dest), "--stack", "production",
+                       "--dry-run")
+    assert code in (1, 2) and says in err, (code, err)
+    assert sqlite_dump(production.path) == before

@@ -414,11 +414,14 @@ def test_a_backup_name_that_cannot_be_a_file_name_is_refused_clearly(dest: Path)
 # --- a dump's SQL runs with only what a dump needs ---------------------------------------------
 
 def tamper(dest: Path, manifest: backups.Manifest, sql: str) -> None:
-    """Append `sql` to the dump and record the new size and sha256, as someone with write access could."""
+    """Append `sql` to the dump and record the new size, sha256 and source binding, as someone with
+    write access could."""
     path = dest / manifest.file
     data = path.read_bytes() + sql.encode()
     path.write_bytes(data)
-    rewrite_manifest(dest / f"{manifest.name}.manifest.json", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    rewrite_manifest(dest / f"{manifest.name}.manifest.json", size=len(data), sha256=digest,
+                     source_sha256=backups.source_digest(digest, manifest.source))
 
 
 def failed_checks(report: backups.VerifyReport) -> dict[str, str]:
@@ -892,3 +895,19 @@ def test_nothing_is_kept_for_a_new_or_empty_target_or_a_refused_restore(
         backups.restore_local(dest, manifest.name, target, replace=True)
     assert [m.name for m in backups.list_backups(dest)] == [manifest.name]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("dev.sqlite")) == ["dev.sqlite"]
+
+
+def test_a_manifest_binds_its_source_to_its_dump_and_an_edit_of_either_is_refused(source: Path, dest: Path) -> None:
+    """Adversarial review M5: staging's backup relabelled another database's by editing its manifest."""
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    path = dest / f"{manifest.name}.manifest.json"
+    assert json.loads(path.read_text())["source_sha256"] == backups.source_digest(manifest.sha256, manifest.source)
+    rewrite_manifest(path, source={**manifest.source, "database": "/elsewhere/production.sqlite"})
+    warned: list[str] = []
+    assert backups.list_backups(dest, warn=warned.append) == []
+    assert "source does not match source_sha256" in warned[0]
+    with pytest.raises(backups.ManifestError, match="source was edited"):
+        backups.find(dest, manifest.name)
+    rewrite_manifest(path, source=manifest.source, sha256="0" * 64)  # the dump's hash changed, the source not
+    with pytest.raises(backups.ManifestError, match="source_sha256"):
+        backups.find(dest, manifest.name)
