@@ -35,6 +35,7 @@ from cloudflare.types.rulesets.phase import Phase
 
 from booking_shared.edge import RATELIMIT_PHASE
 from booking_shared.limits import (
+    D1_STATEMENT_BYTES,
     TURNSTILE_MIN_HOSTNAMES_PER_WIDGET,
     TURNSTILE_WIDGETS_PER_ACCOUNT,
     RateLimitRule,
@@ -49,8 +50,6 @@ from tests.helpers.d1_export import D1ExportError, export_text
 from tests.helpers.worker_traffic import Served, Traffic
 
 TOKEN = "test-token-not-a-real-secret"
-# D1's statement limit, stated here apart from the code under test (see _query).
-D1_STATEMENT_BYTES = 100_000
 
 
 @dataclass
