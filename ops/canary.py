@@ -128,6 +128,19 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         if floor_rate > settings.error_rate_percent:
             return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted} "
                                        f"(threshold {settings.error_rate_percent:g} %)", "traffic")
+        # Below minRequests the floor rate divides by the minimum, so a large one (production allows
+        # 10,000) would excuse any failure rate of a quiet canary (200 errors in 200 requests: 2 %).
+        # The errors still count once even the lower end of what so few observations allow is over
+        # the threshold; a failure or two in a handful of requests does not get there. The bake
+        # judges every minute, so before the end the bound is 99.9 % (checked again and again, a
+        # 95 % bound would roll back sound versions by chance); the final verdict, once, at 95 %.
+        confidence, z = ("95", 1.96) if final else ("99.9", 3.29)
+        low = 100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
+        if traffic.evidence < settings.min_requests and low > settings.error_rate_percent:
+            return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: fewer than "
+                                       f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
+                                       f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
+                           "traffic")
         if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
             return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
                                        f"(threshold {settings.latency_seconds:g} s)", "traffic")
@@ -142,6 +155,17 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     return Verdict("promote", f"{short}: the verdict rests on the pinned smoke test and {len(probes)} rounds of "
                               "pinned probes, all passed",
                    "probes")
+
+
+def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float:
+    """The lower end of the Wilson score interval of a proportion `rate` observed over
+    `observations` trials (z = 1.96: 95 %, 3.29: 99.9 %): how low the true rate can plausibly be."""
+    if observations <= 0:
+        return 0.0
+    n, p = observations, min(max(rate, 0.0), 1.0)
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}

@@ -115,6 +115,23 @@ def test_tenants_list_prints_a_tenants_name_with_its_escape_sequences_spelled_ou
     assert "Evil\\x1b]0;pwned\\x07\\x1b[2J\\u202e" in out
 
 
+def test_users_list_prints_a_customers_name_without_the_osc_52_clipboard_write(tmp_path: Path) -> None:
+    """The review's second L1 case: a customer's name carrying OSC 52 would write the admin's clipboard."""
+    from typer.testing import CliRunner
+
+    from bookingctl.cli import app
+
+    db = migrated_sqlite(tmp_path / "d1.sqlite")
+    insert_tenant(db, "salon", "www.salon.co.za")
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO users (id, tenant_id, email, name) VALUES ('u1', 't-salon', 'a@example.co.za', ?)",
+                     ("Mallory\x1b]52;c;cHduZWQ=\x07",))
+    result = CliRunner().invoke(app, ["users", "list", "--local", str(db)])
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "Mallory\\x1b]52;c;cHduZWQ=\\x07" in result.stdout
+
+
 def test_status_prints_a_tenants_slug_and_hostname_from_the_table_without_escape_sequences(
         project: Path, d1: D1State) -> None:
     insert_tenant(d1.path, "rowonly", "www.row\x1b[2Jonly.co.za")

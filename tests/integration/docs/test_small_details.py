@@ -41,3 +41,27 @@ def test_a_malformed_database_names_the_fix() -> None:
     code, message = classify(sqlite3.DatabaseError("database disk image is malformed"))
     assert code == 1
     assert "PRAGMA integrity_check" in message and "bookingctl backup restore" in message
+
+
+def test_the_readmes_saas_bench_resource_counts_are_what_the_plan_counts(tmp_path: Path) -> None:
+    """Newcomer review, problem 15: the README said 26 resources where the SaaS plan had 27."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    from bench.plan_bench import saas_project, tenant_project
+
+    said = re.search(r"(\d+) resources against (\d+) \(the SaaS component", (REPO / "README.md").read_text())
+    assert said, "the README's SaaS bench sentence moved: update this test with it"
+
+    def resources(project: Path) -> int:
+        done = subprocess.run([sys.executable, "-m", "bookingctl", "plan", "production", "--project-dir", str(project),
+                               "--format", "json"], capture_output=True, text=True, timeout=300)
+        return len(json.loads(done.stdout)["resources"])
+
+    (tmp_path / "saas").mkdir()
+    (tmp_path / "plain").mkdir()
+    with_saas, _ = saas_project(0, tmp_path / "saas")
+    without = tenant_project(0, tmp_path / "plain")
+    assert (resources(with_saas), resources(without)) == (int(said.group(1)), int(said.group(2)))

@@ -60,6 +60,24 @@ def test_insufficient_traffic_rests_on_the_probes_and_says_so() -> None:
     assert judge(None, [True] * 10, DEFAULTS, final=True).basis == "probes"
 
 
+def test_errors_below_min_requests_that_no_sample_size_can_excuse_roll_back_on_traffic() -> None:
+    """Adversarial M2: with a large minRequests the floor rate divides by it, so 200 failures in 200
+    requests (minRequests 10000, production's ceiling) counted as 2 % and the canary was promoted on
+    probes. Below the minimum, the errors still count once the error rate's 95 % lower bound (Wilson)
+    for that few requests is over the threshold."""
+    high_minimum = dataclasses.replace(DEFAULTS, min_requests=10_000)
+    for final in (False, True):
+        verdict = judge(VersionTraffic(requests=200, errors=200), [True] * 10, high_minimum, final=final)
+        assert (verdict.action, verdict.basis) == ("rollback", "traffic"), verdict
+        assert f"{'95' if final else '99.9'} % lower bound" in verdict.reason and "100.0 %" in verdict.reason
+    # Sampled: the bound rests on the rows observed, not on the estimate they stand for.
+    sampled = VersionTraffic(requests=2000, errors=200, sampled=20)  # 2 of 20 rows failed: could be chance
+    assert judge(sampled, [True] * 10, high_minimum, final=True).basis == "probes"
+    # One failure in a handful of requests proves nothing against 5 %: the probes still decide.
+    verdict = judge(VersionTraffic(requests=12, errors=1), [True] * 10, DEFAULTS, final=True)
+    assert (verdict.action, verdict.basis) == ("promote", "probes")
+
+
 def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
     strict = dataclasses.replace(DEFAULTS, on_insufficient_traffic="rollback")
     verdict = judge(VersionTraffic(requests=12), [True] * 10, strict, final=True)
@@ -240,3 +258,22 @@ def test_a_negative_latency_from_the_api_is_unreadable_rather_than_a_fast_canary
              "quantiles": {"wallTimeP50": -5e9}}]
     with pytest.raises(UnreadableAnalytics, match="wallTimeP50"):
         aggregate(rows)
+
+
+def test_a_report_with_a_nan_or_infinite_median_is_strict_json() -> None:
+    """Adversarial M1: a NaN median was written as bare NaN into BOOKING_CANARY_REPORT and the
+    quarantine record's metrics, which no JSON parser reads."""
+    import json
+
+    for median in (float("nan"), float("inf")):
+        shown = json.dumps(VersionTraffic(1000, 3, median).to_dict(), allow_nan=False)  # raises on NaN/Infinity
+        assert json.loads(shown)["latencySeconds"] is None
+
+
+def test_http_answers_the_sql_api_counts_are_whole_non_negative_numbers_or_unreadable() -> None:
+    """Adversarial M1, in today's sources: the 5xx count arrives summed by the SQL API (no status
+    dimension to misread); a count that is text other than digits, fractional or negative is unreadable."""
+    from ops.analytics import _count
+
+    assert [_count(v) for v in (503, "503", 503.0, "503.0")] == [503] * 4  # ClickHouse-style JSON may quote numbers
+    assert [_count(v) for v in ("503x", 503.5, -1, True, None, float("nan"))] == [None] * 6

@@ -205,6 +205,24 @@ def test_the_built_in_corpus_holds_the_workers_sql_and_the_tenant_queries() -> N
     assert any("WHERE t.hostname = ?5" in q.sql for q in worker_queries(REPO / "worker" / "src" / "index.js"))
 
 
+def test_the_stacks_own_worker_bundle_replaces_the_reference_workers_sql_in_the_corpus(
+        target: Path, tmp_path: Path) -> None:
+    """H4: the Worker's statements come from the bundle the stack deploys (booking:workerBundle), so a
+    stack whose Worker reads a column the reference Worker does not is judged by its own SQL."""
+    bundle = tmp_path / "salon-worker.js"
+    bundle.write_text("export default { async fetch(req, env) {\n"
+                      "  return env.DB.prepare('SELECT payment_reference FROM appointments WHERE id = ?1')"
+                      ".bind(1).all();\n"
+                      "} };\n")
+    corpus = gather(worker_bundle=bundle)
+    sources = [q.source for q in corpus]
+    assert any(s.endswith("salon-worker.js:2") for s in sources), sources
+    assert not any(s.startswith("worker/src/index.js:") for s in sources)
+    result = only(run(target, tmp_path, "ALTER TABLE appointments DROP COLUMN payment_reference;", corpus))
+    broken = [f.message for f in result.findings if f.rule == "serving-query-breaks"]
+    assert broken and all("salon-worker.js:2" in m for m in broken)
+
+
 @pytest.mark.parametrize("sql", ["ALTER TABLE tenants RENAME COLUMN hostname TO custom_hostname;",
                                  "PRAGMA defer_foreign_keys = ON;\nDROP TABLE tenants;"])
 def test_a_change_that_breaks_the_workers_or_the_tenant_queries_is_unsafe(
