@@ -6,7 +6,7 @@ modules (pulumi, the Cloudflare SDK) inside their bodies, so `bookingctl --help`
 Errors are raised, never printed by a command: `bookingctl/errors.py` maps each to one line on
 stderr and an exit code: 0 success, 1 failed (or a mandatory policy violation remains), 2 bad
 input (usage, project, config, policy config, credentials, unknown names), 3 `diff` found changes,
-141 stdout's reader closed early (`| head`).
+141 stdout's reader closed early (`| head`), 143 SIGTERM (after the canary's traffic is back).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import errno
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -22,7 +23,7 @@ import typer
 
 from bookingctl.commands import admin, backup, dev, diff, doctor, migrate, monitor, plan, release, tenants
 from bookingctl.commands import restore as restore_commands
-from bookingctl.errors import MappedGroup, reader_gone
+from bookingctl.errors import MappedGroup, on_sigterm, reader_gone
 
 app = typer.Typer(
     name="bookingctl",
@@ -80,6 +81,7 @@ app.command("dev")(dev.dev)
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         app()
     except SystemExit as done:

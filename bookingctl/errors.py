@@ -31,6 +31,8 @@ EXIT_CHANGES = 3  # `diff` only: the stack changes (and no new mandatory violati
 # stdout's reader went away (`bookingctl ... | head -1`): what a process ended by SIGPIPE reports
 # (128 + 13), as `git log | head` does. Not 1: the command did not fail, its output was cut short.
 EXIT_READER_GONE = 141
+# SIGTERM (a cancelled CI job, `timeout`, a stopped container), once cleanup has run: 128 + 15.
+EXIT_TERMINATED = 143
 
 TRACEBACK_ENV = "BOOKINGCTL_TRACEBACK"
 
@@ -183,6 +185,17 @@ def report(exc: BaseException, command: tuple[str, ...] = ()) -> int:
     return code
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread (`on_sigterm`). A BaseException, as KeyboardInterrupt is:
+    `except Exception` does not swallow it, while `except BaseException: undo; raise` (the canary's
+    bake sends traffic back to the stable version) still runs before the process ends."""
+
+
+def on_sigterm(_signum: int, _frame: object) -> None:
+    """Without a handler SIGTERM ends the process at once: a canary's split would keep serving."""
+    raise Terminated
+
+
 def reader_gone() -> int:
     """Stop writing to a stdout whose reader has closed; the exit code that says so.
 
@@ -212,6 +225,11 @@ class MappedGroup(typer.core.TyperGroup):
 
             output.error("interrupted")
             raise typer.Exit(130) from None
+        except Terminated:
+            from bookingctl import output
+
+            output.error("terminated (SIGTERM)")
+            raise typer.Exit(EXIT_TERMINATED) from None
         except Exception as exc:
             raise typer.Exit(report(exc, command)) from None
 

@@ -189,3 +189,37 @@ def test_clearing_a_record_clears_the_record_under_that_key_whatever_its_body_na
     record = json.loads(api.buckets[BUCKET][quarantine_key(SHA)])
     assert record["bundleSha256"] == SHA and record["cleared"]["approvedBy"] == "ops"
     assert quarantine_key(other) not in api.buckets[BUCKET]
+
+
+def test_a_canary_terminated_mid_bake_sends_all_traffic_back_before_it_exits(api: CloudflareDouble) -> None:
+    """SIGTERM (a cancelled CI job, `timeout`, a stopped container) ended the process at once and
+    left the split serving the unjudged version; now it is handled like Ctrl-C: traffic goes back to
+    the stable version first, then the command exits 143 (128 + SIGTERM)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stable, new = script(api).versions[-1]["id"], api.add_version(WORKER)
+    with serving(Site(worker=WORKER, deployed=script(api).shares)) as site:
+        child = subprocess.Popen([sys.executable, "-m", "bookingctl", "release", "canary", "--stack", "staging",
+                                  "--version-id", new, "--bake", "10m", "--base-url", site.url, "--yes", "--quiet",
+                                  "--project-dir", str(REPO)],
+                                 env={**os.environ, "CLOUDFLARE_API_TOKEN": TOKEN,
+                                      "CLOUDFLARE_BASE_URL": api.base_url},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            while script(api).shares().get(new, 0) == 0:  # the split is live: the bake has begun
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the canary never deployed its split"
+                time.sleep(0.2)
+            child.send_signal(signal.SIGTERM)
+            _, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 143, err
+    assert script(api).shares() == {stable: 100.0}
+    assert "terminated" in err and "Traceback" not in err
