@@ -20,6 +20,7 @@ from pathlib import Path
 
 from booking_shared import safeyaml
 from booking_shared.credentials import is_credential_key, looks_like_ciphertext
+from booking_shared.errors import InputError
 from booking_shared.hostnames import declared_hostnames, declared_zones, environment_of, saas_zone
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
 
@@ -28,7 +29,7 @@ SECRET_PLACEHOLDER = "[secret]"
 STACK_FILE_MAX_BYTES = 1024 * 1024
 
 
-class ProjectError(Exception):
+class ProjectError(InputError):
     """The project or stack files cannot be read; the message names the file and the fix."""
 
 

@@ -28,6 +28,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from booking_shared.errors import InputError
+
 # The largest document (every value counted once per alias that reaches it) a file may expand to.
 # A stack with 1,200 tenants is about 10,000 values; a "billion laughs" file is 10^9.
 MAX_VALUES = 100_000
@@ -43,7 +45,7 @@ _SAME_BOOL = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
 _YAML12_ONLY_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+|0o[0-7]+")
 
 
-class YamlError(Exception):
+class YamlError(InputError):
     """A YAML file cannot be read safely; each problem names a line where it can."""
 
     def __init__(self, name: str, problems: list[str]) -> None:

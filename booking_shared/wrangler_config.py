@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from booking_shared.errors import InputError
 from booking_shared.naming import DB_BINDING
 
 CONFIG_FILES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
@@ -34,7 +35,7 @@ DEFAULT_TABLE = "d1_migrations"
 _TABLE_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 
-class WranglerConfigError(Exception):
+class WranglerConfigError(InputError):
     """The wrangler file's D1 migration settings cannot be used; the message names the file, key and fix."""
 
 

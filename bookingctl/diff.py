@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from booking_shared import tokens
+from booking_shared.errors import InputError
 
 DATA_BEARING = {tokens.D1: "D1 database", tokens.BUCKET: "backup bucket"}
 ALL_INPUTS = "*"
@@ -52,7 +53,7 @@ REPLACE_ON_CHANGE: dict[str, set[str]] = {
 }
 
 
-class DiffError(Exception):
+class DiffError(InputError):
     """A side could not be planned (bad ref, bad config); the message says which and why."""
 
 

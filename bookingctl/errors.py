@@ -1,9 +1,10 @@
 """Exit codes, and the one place that turns an exception into a message and an exit code.
 
 Commands raise; they never print an error and exit themselves. `MappedGroup` wraps every command
-of the CLI and maps what escapes: usage, project, configuration and target problems exit 2; a
-failed operation, a Cloudflare API error or a local database error exits 1. Each becomes one line
-on stderr naming the stack, the call and what to check; no traceback reaches a user (set
+of the CLI and maps what escapes by its base class (booking_shared/errors.py): an `InputError`
+(usage, project, configuration, target problems) exits 2; an `OperationFailed` exits 1. Cloudflare
+API errors, local database errors and OS errors are mapped here too. Each becomes one line on
+stderr naming the stack, the call and what to check; no traceback reaches a user (set
 BOOKINGCTL_TRACEBACK=1 to see one for an unexpected error).
 """
 
@@ -24,6 +25,8 @@ import typer.core
 from typer._click import Context as ClickContext
 from typer.exceptions import TyperException
 
+from booking_shared.errors import InputError, OperationFailed
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # the operation failed, a mandatory policy violation remains, or Cloudflare failed
 EXIT_USAGE = 2  # bad input: arguments, project, stack config, policy config, credentials, unknown names
@@ -40,42 +43,19 @@ TRACEBACK_ENV = "BOOKINGCTL_TRACEBACK"
 current_stack: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_stack", default=None)
 
 
-class UsageError(Exception):
-    """Bad input given on the command line (exit 2); the message says what and how to fix it."""
-
-
-class Failed(Exception):
-    """An operation ran and failed (exit 1); the message says what was left and what to do."""
-
-
-# Types are looked up among the modules already imported: an exception of a type whose module was
-# never loaded cannot have been raised, and importing them all here (infra.config loads pulumi)
-# would slow every command down for nothing.
-_USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
-          ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
-          ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
-          ("ops.backups", "BackupInputError"), ("ops.quarantine", "QuarantineRecordError"),
-          ("ops.quarantine", "QuarantinedError"), ("ops.migration_check", "CheckError"), ("ops.serving", "CorpusError"),
-          ("ops.tenant_restore", "TenantInputError"), ("ops.tenants", "TenantInputError"),
-          ("ops.doctor", "DoctorInputError"), ("ops.seed", "SeedError"), ("ops.localdev", "RuntimeMissingError"),
-          ("booking_shared.wrangler_config", "WranglerConfigError"))
-_FAILURE = (("ops.backups", "BackupError"), ("ops.migrations", "MigrationError"), ("ops.rollback", "RollbackError"),
-            ("bookingctl.gate", "PolicyPackError"), ("ops.hooks", "DeployHookError"), ("ops.http", "HttpError"),
-            ("ops.targets", "UncertainWriteError"), ("ops.tenant_restore", "TenantRestoreError"),
-            ("ops.tenants", "TenantError"), ("ops.localdev", "LocalDevError"))
-
-
-def _loaded(own: type[BaseException], names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
-    """`own` and those of the exception types `names` (module, class) whose module is imported."""
-    return (own, *(getattr(sys.modules[module], name) for module, name in names if module in sys.modules))
+# The names commands raise: bad input on the command line, and an operation that failed. The same
+# classes as the bases every project exception descends from, so there is one pair to classify.
+UsageError = InputError
+Failed = OperationFailed
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an exception that escaped a command."""
     render = getattr(exc, "render", None)
-    if isinstance(exc, _loaded(UsageError, _USAGE)):
+    # Input first: an input error of an operation's family (BackupInputError is a BackupError) is bad input.
+    if isinstance(exc, InputError):
         return EXIT_USAGE, render() if callable(render) else str(exc)
-    if isinstance(exc, _loaded(Failed, _FAILURE)):
+    if isinstance(exc, OperationFailed):
         return EXIT_FAILED, str(exc)
     cloudflare = sys.modules.get("cloudflare")
     if cloudflare is not None and isinstance(exc, cloudflare.APIError):

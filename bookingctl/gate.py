@@ -35,6 +35,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from booking_shared.errors import InputError, OperationFailed
 from booking_shared.project import ProjectError
 from bookingctl.planner import Plan, PlannedResource
 
@@ -55,11 +56,11 @@ _GRPC_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024),
                  ("grpc.max_send_message_length", 400 * 1024 * 1024)]
 
 
-class PolicyConfigError(Exception):
+class PolicyConfigError(InputError):
     """The policy config file or its values are invalid (exit 2)."""
 
 
-class PolicyPackError(Exception):
+class PolicyPackError(OperationFailed):
     """The policy pack could not be started or answered wrongly (exit 1: the gate cannot pass)."""
 
 

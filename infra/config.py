@@ -45,7 +45,7 @@ from booking_shared.edge import (
     owns_zone_rulesets,
     rule_expression,
 )
-from booking_shared.errors import KeyedValueError
+from booking_shared.errors import InputError, KeyedValueError
 from booking_shared.hostnames import hostname_problem, slug_problem
 from booking_shared.limits import (
     HEALTH_CHECKS_BY_PLAN,
@@ -709,7 +709,7 @@ class ConfigProblem:
     fix: str | None = None  # None: the usual edit / `pulumi config set` hint
 
 
-class ConfigError(pulumi.RunError):
+class ConfigError(InputError, pulumi.RunError):
     """A stack's configuration cannot be used; `problems` lists every bad key.
 
     A `RunError`, so under `pulumi up` the language host prints the message alone (every bad key

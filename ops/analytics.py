@@ -38,6 +38,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from booking_shared.errors import OperationFailed
+
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
@@ -65,7 +67,7 @@ _VERSION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _DATASET = re.compile(r"[a-z][a-z0-9_]{0,71}")
 
 
-class UnreadableAnalytics(ValueError):
+class UnreadableAnalytics(OperationFailed, ValueError):
     """An analytics answer arrived but holds what no real answer can; the message names the row and field."""
 
 

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.errors import InputError, OperationFailed
 from ops import staging
 from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
 from ops.sqlload import Limits, LoadError, load_dump
@@ -61,11 +62,11 @@ LOCK_TIMEOUT = 5.0  # seconds a restore waits for a process writing the target d
 Warn = Callable[[str], None]
 
 
-class BackupError(Exception):
+class BackupError(OperationFailed):
     """A backup could not be made, found or trusted; the message says which file and why."""
 
 
-class BackupInputError(BackupError):
+class BackupInputError(BackupError, InputError):
     """The arguments name something unusable (a label, a name, a folder, a retention): bad input, not a
     bad backup."""
 

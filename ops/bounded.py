@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from booking_shared.errors import OperationFailed
+
 T = TypeVar("T")
 Log = Callable[[str], None]
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(OperationFailed):
     """The work did not finish in time and was stopped; `where` is the last position it reported."""
 
     def __init__(self, message: str, where: str | None) -> None:

@@ -24,6 +24,7 @@ from booking_shared.edge import (
     RATELIMIT_PHASE,
     ratelimit_ruleset_name,
 )
+from booking_shared.errors import InputError
 from booking_shared.limits import (
     HEALTH_CHECKS_BY_PLAN,
     PLAN_LABELS,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from infra.config import StackConfig
 
 
-class DoctorInputError(Exception):
+class DoctorInputError(InputError):
     """The checks cannot run at all: no valid token, or Cloudflare cannot be reached (exit 2)."""
 
 

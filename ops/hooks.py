@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import DeployContext
+from booking_shared.errors import OperationFailed
 from ops import backups, migrations, quarantine
 from ops.canary import CanaryReport, CanaryStopped, run_canary, serving_version
 from ops.migration_check import CheckError, refuse_unsafe
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 CANARY_REPORT_ENV = "BOOKING_CANARY_REPORT"
 
 
-class DeployHookError(Exception):
+class DeployHookError(OperationFailed):
     """A pre- or post-deployment step failed; the message names the step and what was done about it."""
 
 

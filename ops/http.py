@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from booking_shared.errors import OperationFailed
 from booking_shared.text import printable
 
 # Generous for a booking page (tens of KB); small enough that a hundred in flight fit in memory.
@@ -52,7 +53,7 @@ MIN_REQUEST_SECONDS = 1.0
 Body = Literal["keep", "count", "skip"]
 
 
-class HttpError(Exception):
+class HttpError(OperationFailed):
     """A request that gave no usable answer; the message says why (it never contains a URL's path,
     query or credentials). `status`: the HTTP status, when headers came before the failure."""
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import httpx
 
+from booking_shared.errors import InputError, OperationFailed
+
 # The names the Pulumi program gives the production Worker and database (infra/worker.py binds the
 # database as DB); any fixed id will do locally: miniflare only derives the file name from it.
 WORKER_NAME = "appointmentbooking-api"
@@ -43,11 +45,11 @@ WRANGLER_BIN = Path("node_modules", ".bin", "wrangler")
 INSTALL_HINT = "run `make install-runtime` (npm ci: wrangler and Node 22 from package-lock.json)"
 
 
-class RuntimeMissingError(Exception):
+class RuntimeMissingError(InputError):
     """wrangler (or the Node it needs) is not installed in the project; the message says how to install it."""
 
 
-class LocalDevError(Exception):
+class LocalDevError(OperationFailed):
     """`wrangler dev` did not start or stopped answering; the message names its log."""
 
 

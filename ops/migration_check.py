@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from booking_shared.deploy import migrations_checksum
+from booking_shared.errors import InputError
 from booking_shared.limits import D1_STATEMENT_BYTES
 from ops import migration_rows as mr
 from ops.bounded import DeadlineExceeded, Reporter, run_bounded
@@ -120,7 +121,7 @@ _ROW_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELE
 Log = Callable[[str], None]
 
 
-class CheckError(Exception):
+class CheckError(InputError):
     """The target's schema cannot be read; the message says why and what to check."""
 
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booking_shared.errors import InputError, OperationFailed
 from booking_shared.wrangler_config import MigrationSettings, files
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments, terminated
 from ops.targets import Database, LocalDatabase, RemoteDatabase
@@ -65,11 +66,11 @@ NAMES_ACCEPTED = ("NNNN_description.sql: a number, '_', then any description wit
 Log = Callable[[str], None]
 
 
-class MigrationError(Exception):
+class MigrationError(OperationFailed):
     """A migration could not be applied; `str()` says which, where, and the state left."""
 
 
-class MigrationFileError(MigrationError):
+class MigrationFileError(MigrationError, InputError):
     """The migration files themselves are unusable (bad name, number, encoding): fix the files."""
 
 

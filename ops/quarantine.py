@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from booking_shared.errors import InputError
 from booking_shared.rollout import QUARANTINE_PREFIX, quarantine_key
 from booking_shared.text import printable
 
@@ -29,11 +30,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_RECORD = 64 * 1024
 
 
-class QuarantinedError(Exception):
+class QuarantinedError(InputError):
     """The bundle being released failed an earlier release and has not been cleared."""
 
 
-class QuarantineRecordError(ValueError):
+class QuarantineRecordError(InputError, ValueError):
     """A bad sha256, reason or name for a quarantine command (usage: exit 2)."""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from booking_shared.errors import OperationFailed
 from ops.targets import UncertainWriteError, writer
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ FORCE_MEANS = ("forcing deploys that version with the secret values it was uploa
                "rotated or revoked key comes back")
 
 
-class RollbackError(Exception):
+class RollbackError(OperationFailed):
     """No rollback target, or Cloudflare refused the deployment; the message says which."""
 
 

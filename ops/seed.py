@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from booking_shared.errors import InputError
 from ops.targets import LocalDatabase, TargetError, require_tables
 
 # Every table of migrations/ this writes; a database missing one has not been migrated.
@@ -47,7 +48,7 @@ AGENTS = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Safari/604.1",
           "Mozilla/5.0 (Linux; Android 15) Chrome/131.0 Mobile", "Mozilla/5.0 (Windows NT 10.0) Firefox/133.0")
 
 
-class SeedError(Exception):
+class SeedError(InputError):
     """The database cannot be seeded as it is (not empty); the message says what to do."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from booking_shared.errors import InputError
 from ops.sqlscript import split_statements, strip_comments
 
 # A corpus is SQL text someone wrote by hand; a file far larger than that is a mistake.
@@ -41,7 +42,7 @@ _PREPARE = re.compile(r"\.prepare\s*\(")
 _JS_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
 
-class CorpusError(Exception):
+class CorpusError(InputError):
     """A query corpus file cannot be read; the message names the file and the fix."""
 
 

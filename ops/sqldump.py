@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from booking_shared.errors import OperationFailed
 from ops.sqlscript import quote_ident
 
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
@@ -62,7 +63,7 @@ Progress = Callable[[str, int, int], None]  # (table, rows done, rows in the tab
 Chunk = tuple[bytes, int]  # (SQL text, rows in it)
 
 
-class DumpError(Exception):
+class DumpError(OperationFailed):
     """The dump could not be completed; nothing it wrote may be used. The message says why."""
 
 

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from booking_shared.errors import OperationFailed
 from ops.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
 from ops.sqlscript import iter_statements, strip_comments
 
@@ -53,7 +54,7 @@ _TICK_OPCODES = 1000  # how often (virtual machine instructions) the time limit 
 _ROOM_LEFT = 64 * 2**20  # free disk space below which "database or disk is full" means the disk
 
 
-class LoadError(Exception):
+class LoadError(OperationFailed):
     """The dump did not load (a refused statement, a limit, an SQL error); the message names the line."""
 
 

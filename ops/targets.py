@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from booking_shared.errors import InputError, OperationFailed
+
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
@@ -23,7 +25,7 @@ TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
 
 
-class TargetError(Exception):
+class TargetError(InputError):
     """The database cannot be reached or found, or is not what it should be; the message says what to fix."""
 
 
@@ -31,7 +33,7 @@ class MissingTokenError(TargetError):
     """CLOUDFLARE_API_TOKEN is not set; the CLI replaces the message with the permissions of the command."""
 
 
-class UncertainWriteError(Exception):
+class UncertainWriteError(OperationFailed):
     """A write got no clear answer: it may or may not have been applied. The message says how to check and undo."""
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.errors import InputError, OperationFailed
 from booking_shared.limits import D1_STATEMENT_BYTES
 from ops.sqlscript import quote_ident
 from ops.targets import Database, LocalDatabase, RemoteDatabase, UncertainWriteError
@@ -76,11 +77,11 @@ def _quiet(_message: str) -> None:
     pass
 
 
-class TenantRestoreError(Exception):
+class TenantRestoreError(OperationFailed):
     """The restore was refused or failed; the message says what was left and what to do."""
 
 
-class TenantInputError(TenantRestoreError):
+class TenantRestoreInputError(TenantRestoreError, InputError):
     """A slug, table name or option that cannot be used (bad input, exit 2)."""
 
 
@@ -345,8 +346,9 @@ class RestorePlan:
 
 def check_slug(slug: str) -> str:
     if not _SLUG.fullmatch(slug):
-        raise TenantInputError(f"tenant slug {slug!r}: use lowercase letters, digits and hyphens, as in the tenants "
-                               "table (e.g. instylehairboutique)")
+        raise TenantRestoreInputError(
+            f"tenant slug {slug!r}: use lowercase letters, digits and hyphens, as in the tenants "
+            "table (e.g. instylehairboutique)")
     return slug
 
 
@@ -370,8 +372,9 @@ def plan_restore(db: Database, backup: sqlite3.Connection, slug: str, *, backup_
     if not found:
         known = [str(r["slug"]) for r in _rows(backup, f"SELECT slug FROM {ROOT} ORDER BY slug LIMIT 20")] \
             if ROOT in _tables(backup) else []
-        raise TenantInputError(f"backup {backup_name} has no tenant with slug {slug!r}"
-                               + (f"; its tenants: {', '.join(known)}" if known else "; it holds no tenants"))
+        raise TenantRestoreInputError(
+            f"backup {backup_name} has no tenant with slug {slug!r}"
+            + (f"; its tenants: {', '.join(known)}" if known else "; it holds no tenants"))
     tenant_id = str(found[0]["id"])
     scope = tenant_scope(backup)
     by_name = {t.name: t for t in scope}
@@ -497,24 +500,28 @@ def _check_source(db: Database, source: Mapping[str, Any], backup_name: str, all
     if source.get("kind") != "remote":
         if allow_local_source:
             return
-        raise TenantInputError(f"backup {backup_name} was taken of {source.get('kind') or 'an unknown'} source "
-                               f"{str(taken_of)!r}, not of a D1 database, so nothing says its rows are "
-                               f"{db.name}'s (a dev or test copy's bookings would land in it); nothing was written. "
-                               f"Use a backup of {db.name} (`bookingctl backup list {db.fix_target}`), or pass "
-                               "--allow-local-source if this file really holds that database's rows")
+        raise TenantRestoreInputError(
+            f"backup {backup_name} was taken of {source.get('kind') or 'an unknown'} source "
+            f"{str(taken_of)!r}, not of a D1 database, so nothing says its rows are "
+            f"{db.name}'s (a dev or test copy's bookings would land in it); nothing was written. "
+            f"Use a backup of {db.name} (`bookingctl backup list {db.fix_target}`), or pass "
+            "--allow-local-source if this file really holds that database's rows")
     if not isinstance(taken_of, str) or not taken_of:
-        raise TenantInputError(f"backup {backup_name}'s manifest names no source.database, so nothing says whose rows "
-                               f"it holds; nothing was written. Use a backup of {db.name}: `bookingctl backup list "
-                               f"{db.fix_target}`")
+        raise TenantRestoreInputError(
+            f"backup {backup_name}'s manifest names no source.database, so nothing says whose rows "
+            f"it holds; nothing was written. Use a backup of {db.name}: `bookingctl backup list "
+            f"{db.fix_target}`")
     if not source_bound and not allow_local_source:
-        raise TenantInputError(f"backup {backup_name}'s manifest does not bind its source to its dump (it has no "
-                               "source_sha256), so its source.database may have been edited; nothing was written. "
-                               f"Use a backup taken by this bookingctl (`bookingctl backup create {db.fix_target}`), "
-                               f"or pass --allow-local-source if you know this backup holds {db.name}'s rows")
+        raise TenantRestoreInputError(
+            f"backup {backup_name}'s manifest does not bind its source to its dump (it has no "
+            "source_sha256), so its source.database may have been edited; nothing was written. "
+            f"Use a backup taken by this bookingctl (`bookingctl backup create {db.fix_target}`), "
+            f"or pass --allow-local-source if you know this backup holds {db.name}'s rows")
     if taken_of != db.name:
-        raise TenantInputError(f"backup {backup_name} was taken of D1 {taken_of} (its manifest's source.database), "
-                               f"not of {db.name}, the database to restore into; nothing was written. Use a backup "
-                               f"of {db.name}: `bookingctl backup list {db.fix_target}`")
+        raise TenantRestoreInputError(
+            f"backup {backup_name} was taken of D1 {taken_of} (its manifest's source.database), "
+            f"not of {db.name}, the database to restore into; nothing was written. Use a backup "
+            f"of {db.name}: `bookingctl backup list {db.fix_target}`")
 
 
 def _chosen(scope: list[ScopedTable], tables: Sequence[str] | None) -> set[str]:
@@ -523,8 +530,9 @@ def _chosen(scope: list[ScopedTable], tables: Sequence[str] | None) -> set[str]:
         return set(names)
     unknown = [t for t in tables if t not in names]
     if unknown:
-        raise TenantInputError(f"--tables {', '.join(unknown)}: not a table holding tenant rows; the tenant's tables "
-                               f"are {', '.join(names)}")
+        raise TenantRestoreInputError(
+            f"--tables {', '.join(unknown)}: not a table holding tenant rows; the tenant's tables "
+            f"are {', '.join(names)}")
     return set(tables)
 
 

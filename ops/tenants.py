@@ -44,6 +44,7 @@ import idna
 
 from booking_shared.clock import today
 from booking_shared.edge import turnstile_covers, turnstile_domains
+from booking_shared.errors import InputError, OperationFailed
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
 from booking_shared.limits import (
     ACTIVE_STATUSES,
@@ -83,11 +84,11 @@ DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
 OPEN_APPOINTMENTS = ("booked", "confirmed")
 
 
-class TenantInputError(Exception):
+class TenantInputError(InputError):
     """A slug or hostname that cannot be onboarded, or no such tenant (exit 2)."""
 
 
-class TenantError(Exception):
+class TenantError(OperationFailed):
     """The operation was refused or failed (exit 1): future bookings, a write Cloudflare refused."""
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from booking_shared.edge import turnstile_covers, turnstile_domains
+from booking_shared.errors import OperationFailed
 from booking_shared.hostnames import normalize
 from booking_shared.limits import turnstile_hostname_limit
 from booking_shared.turnstile import SaasWidgetContext, saas_widget_name
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
 
-class TurnstileHookError(Exception):
+class TurnstileHookError(OperationFailed):
     """The widget's salons could not be listed again; the message says what to run."""
 
 

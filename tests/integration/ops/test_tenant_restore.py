@@ -17,8 +17,8 @@ from ops import backups
 from ops.targets import Database, LocalDatabase, UncertainWriteError, remote_database
 from ops.tenant_restore import (
     RestorePlan,
-    TenantInputError,
     TenantRestoreError,
+    TenantRestoreInputError,
     apply_restore,
     plan_restore,
     tenant_scope,
@@ -172,13 +172,13 @@ def test_a_unique_value_another_row_took_since_is_a_conflict(live: tuple[Path, s
 
 def test_a_slug_the_backup_does_not_have_is_bad_input(live: tuple[Path, str], dest: Path) -> None:
     path, name = live
-    with LocalDatabase(path) as db, pytest.raises(TenantInputError, match=r"no tenant with slug 'nosuch'.*glow"):
+    with LocalDatabase(path) as db, pytest.raises(TenantRestoreInputError, match=r"no tenant with slug 'nosuch'.*glow"):
         plan_for(db, dest, name, slug="nosuch")
 
 
 def test_an_unknown_table_is_bad_input(live: tuple[Path, str], dest: Path) -> None:
     path, name = live
-    with LocalDatabase(path) as db, pytest.raises(TenantInputError, match="permissions: not a table holding"):
+    with LocalDatabase(path) as db, pytest.raises(TenantRestoreInputError, match="permissions: not a table holding"):
         plan_for(db, dest, name, tables=["permissions"])
 
 

@@ -12,7 +12,7 @@ from cloudflare import Cloudflare
 
 from ops import backups
 from ops.targets import LocalDatabase, remote_database
-from ops.tenant_restore import TenantInputError, apply_restore, plan_restore
+from ops.tenant_restore import TenantRestoreInputError, apply_restore, plan_restore
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.tenants import appointment_ids, others_digest, seed
@@ -134,7 +134,7 @@ def test_a_backup_of_a_local_file_is_refused_for_a_stacks_d1_unless_allowed(
     seed(live)
     state = double.add_database("appointmentbooking-db", source=live)
     db = remote_database(ACCOUNT, state.name, client=client)
-    with backups.loaded(dest, name) as (manifest, scratch), pytest.raises(TenantInputError) as info:
+    with backups.loaded(dest, name) as (manifest, scratch), pytest.raises(TenantRestoreInputError) as info:
         plan_restore(db, scratch, "instyle", backup_name=manifest.name, source=manifest.source)
     assert str(dev) in str(info.value) and "--allow-local-source" in str(info.value)
     with backups.loaded(dest, name) as (manifest, scratch):
