@@ -246,3 +246,40 @@ def _rule_problems(plan: ZonePlan, rule: RateLimitRule) -> list[tuple[_Field, st
 # src/content/plans/index.json (0188ca2f), traffic.health_checks: availability "Pro and above";
 # "Number of checks": free "0", pro "10", biz "50", ent "1,000".
 HEALTH_CHECKS_BY_PLAN: Final[dict[ZonePlan, int]] = {"free": 0, "pro": 10, "business": 50, "enterprise": 1000}
+
+
+# --- Cloudflare for SaaS: custom hostname and certificate statuses -------------------------------
+# Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
+# filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
+# document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
+# that list; ops/tenants.py acts on them. Cloudflare documents six hostname statuses (cloudflare-docs src/content/docs/
+# cloudflare-for-platforms/cloudflare-for-saas/domain-support/hostname-validation/validation-status.mdx):
+# Pending, Active, "Active re-deploying" ("Customer hostname is active and the changes have been
+# processed": live), Blocked, Moved and Deleted. What stays so until someone acts (blocked by
+# Cloudflare, moved, deleted or being deleted, a validation that timed out) is "blocked", not
+# "pending"; the undocumented intermediate statuses are "pending": followed, never counted as live.
+ACTIVE_STATUSES = frozenset({"active", "active_redeploying"})
+PENDING_STATUSES = frozenset({"pending", "pending_migration", "pending_provisioned", "provisioned", "test_pending",
+                              "test_active", "test_active_apex"})
+BLOCKED_STATUSES = frozenset({"blocked", "pending_blocked", "test_blocked", "test_failed", "moved", "deleted",
+                              "pending_deletion"})
+# "Moved" and "Deleted" come back to pending when validation is refreshed (validation-status.mdx).
+REFRESHABLE_STATUSES = frozenset({"moved", "deleted"})
+# Certificates (stages: cloudflare-docs src/content/docs/ssl/reference/certificate-statuses.mdx): only
+# "active" counts as live; timed out, expired, inactive or deleted ones need someone to act (`tenants
+# add` restarts their validation); the rest are on their way somewhere and are followed.
+PENDING_SSL = frozenset({"initializing", "pending_validation", "pending_issuance", "pending_deployment",
+                         "pending_deletion", "pending_expiration", "pending_cleanup", "staging_deployment",
+                         "staging_active", "deactivating", "backup_issued", "holding_deployment"})
+BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
+                         "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
+
+
+# --- D1 -------------------------------------------------------------------------------------------
+# cloudflare-docs src/content/docs/d1/platform/limits.mdx @ d532f313: "Maximum SQL statement length:
+# 100,000 bytes (100 KB)", each statement of a batch alike; "Maximum bound parameters per query: 100";
+# "Maximum string, BLOB or table row size: 2,000,000 bytes (2 MB)". The migration check, the tenant
+# restore and the API double read these.
+D1_STATEMENT_BYTES: Final = 100_000
+D1_BOUND_PARAMETERS: Final = 100
+D1_ROW_BYTES: Final = 2_000_000

@@ -8,9 +8,10 @@ payment initialisation. Three layers meet it, declared here and in the Worker:
   endpoint, counted per client IP (and Cloudflare location, which every plan's counting includes),
   thresholds from `booking:rateLimits`. They stop a flood before the Worker runs. A zone has one
   entry-point ruleset per phase, so only one stack may declare it (`RateLimits.zone_ruleset`; the
-  committed stacks share a zone and production owns it). The method field in rate-limiting rules
-  needs the Business plan or above (Free matches the path only, Pro adds the host), and Free and
-  Pro allow fewer rules than the four declared here.
+  committed stacks share a zone and production owns it); an existing one is imported
+  (`EdgeZone.existing_ruleset_id`). The four rules with their method and host terms need the
+  Business plan: config refuses them on a zone whose plan cannot hold them (infra/config.py,
+  booking_shared/limits.py), rather than drop the method or merge endpoints into a shared counter.
 - **The Worker's rate-limit binding**, for per-tenant limits the zone rules cannot express (keyed by
   tenant hostname, endpoint and client IP in the Worker), with a namespace per environment.
 - **Turnstile widgets** (infra/turnstile.py) whose domains cover the main domain and every tenant

@@ -1,4 +1,9 @@
-"""Monitoring as code: a Cloudflare Health Check on the API, and who is told when it fails."""
+"""Monitoring as code: a Cloudflare Health Check on the API, and who is told when it fails.
+
+Health Checks need a paid zone plan (Pro or above): config refuses `booking:healthCheck` on a zone whose
+`booking:zonePlan` is free (infra/config.py, zone_plan_problems), so this component is only declared
+where the zone can hold it.
+"""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from booking_shared.deploy import migrations_checksum
+from booking_shared.limits import D1_STATEMENT_BYTES
 from ops import migration_rows as mr
 from ops.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
@@ -75,9 +76,8 @@ RULES: dict[str, str] = {
 
 CLASSES = ("contract", "data", "expand", "none")
 
-# D1's limits (developers.cloudflare.com/d1/platform/limits): 100 KB per SQL statement, 100 bound
-# parameters per query.
-MAX_STATEMENT_BYTES = 100_000
+# D1's statement limit (booking_shared.limits, with its source).
+MAX_STATEMENT_BYTES = D1_STATEMENT_BYTES
 MAX_PARAMETERS = 100
 # D1 stops a query after 30 s (same page). The scratch copy has no rows, so only a statement that
 # loops by itself (a recursive CTE without a LIMIT) gets near it; stopped, it cannot hang the check.

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.limits import D1_STATEMENT_BYTES
 from ops.sqlscript import quote_ident
 from ops.targets import Database, LocalDatabase, RemoteDatabase, UncertainWriteError
 
@@ -60,10 +61,8 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # D1 takes statements of up to 100 KB and requests of a few MB; batches stay well below.
 BATCH_ROWS = 100
 BATCH_BYTES = 90_000
-# "Maximum SQL statement length: 100,000 bytes (100 KB)", each statement of a batch alike (cloudflare-docs
-# src/content/docs/d1/platform/limits.mdx @ d532f313). A row may be up to 2,000,000 bytes there (same
-# page), so a restored row can need a longer upsert than D1 takes: the plan refuses it, before any write.
-D1_STATEMENT_BYTES = 100_000
+# D1 takes statements of D1_STATEMENT_BYTES and rows of D1_ROW_BYTES (booking_shared.limits, with the
+# source), so a restored row can need a longer upsert than D1 takes: the plan refuses it, before any write.
 # Tables that record what happened (who changed a role, what an admin did, which API key was used):
 # `delete_missing` never deletes their rows, the record of what happened since the backup included
 # (a forced removal, an elevation to admin). Rows the backup has are still restored.

@@ -45,7 +45,15 @@ import idna
 from booking_shared.clock import today
 from booking_shared.edge import turnstile_covers, turnstile_domains
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
-from booking_shared.limits import TURNSTILE_WIDGETS_PER_ACCOUNT, TurnstilePlan, turnstile_hostname_limit
+from booking_shared.limits import (
+    ACTIVE_STATUSES,
+    BLOCKED_SSL,
+    BLOCKED_STATUSES,
+    REFRESHABLE_STATUSES,
+    TURNSTILE_WIDGETS_PER_ACCOUNT,
+    TurnstilePlan,
+    turnstile_hostname_limit,
+)
 from booking_shared.turnstile import nth_widget_name
 from ops.targets import Database, LocalDatabase, UncertainWriteError, require_tables, writer
 
@@ -64,30 +72,6 @@ PAGE_SIZE = 50
 # How often `tenants add` places a salon's hostname on a SaaS widget again after another writer's
 # PUT took it off (each PUT replaces the widget's whole domain list).
 PLACEMENT_ATTEMPTS = 5
-# Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
-# filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
-# document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
-# that list. Cloudflare documents six hostname statuses (cloudflare-docs src/content/docs/
-# cloudflare-for-platforms/cloudflare-for-saas/domain-support/hostname-validation/validation-status.mdx):
-# Pending, Active, "Active re-deploying" ("Customer hostname is active and the changes have been
-# processed": live), Blocked, Moved and Deleted. What stays so until someone acts (blocked by
-# Cloudflare, moved, deleted or being deleted, a validation that timed out) is "blocked", not
-# "pending"; the undocumented intermediate statuses are "pending": followed, never counted as live.
-ACTIVE_STATUSES = frozenset({"active", "active_redeploying"})
-PENDING_STATUSES = frozenset({"pending", "pending_migration", "pending_provisioned", "provisioned", "test_pending",
-                              "test_active", "test_active_apex"})
-BLOCKED_STATUSES = frozenset({"blocked", "pending_blocked", "test_blocked", "test_failed", "moved", "deleted",
-                              "pending_deletion"})
-# "Moved" and "Deleted" come back to pending when validation is refreshed (validation-status.mdx).
-REFRESHABLE_STATUSES = frozenset({"moved", "deleted"})
-# Certificates (stages: cloudflare-docs src/content/docs/ssl/reference/certificate-statuses.mdx): only
-# "active" counts as live; timed out, expired, inactive or deleted ones need someone to act (`tenants
-# add` restarts their validation); the rest are on their way somewhere and are followed.
-PENDING_SSL = frozenset({"initializing", "pending_validation", "pending_issuance", "pending_deployment",
-                         "pending_deletion", "pending_expiration", "pending_cleanup", "staging_deployment",
-                         "staging_active", "deactivating", "backup_issued", "holding_deployment"})
-BLOCKED_SSL = frozenset({"initializing_timed_out", "validation_timed_out", "issuance_timed_out",
-                         "deployment_timed_out", "deletion_timed_out", "expired", "deleted", "inactive"})
 # The table and Cloudflare disagree, or two tenant rows hold one hostname in two spellings (written by
 # another writer): the Worker serves that hostname as one of them only.
 DRIFT_STATES = ("missing-hostname", "no-tenant-row", "hostname-clash")

@@ -16,7 +16,8 @@ are compiled once per schema and kept for the whole process.
 
 Where the document at that commit lags the API that the installed SDK speaks, `AMENDMENTS` adds
 what is missing, each with its published source; operations the document lacks altogether are in
-`NOT_IN_DOCUMENT`, with the reason, and get no schema check.
+`NOT_IN_DOCUMENT`, with the reason; those of them that are REST are checked against the installed
+SDK's own models instead (tests/helpers/cf_sdk_models.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS30ReadValidator, OAS30Validator, OAS30WriteValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+from tests.helpers import cf_sdk_models
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "data" / "cloudflare-openapi.json"
 BASE_PATH = "/client/v4"  # the API's base URL path; the document's paths start after it
@@ -255,7 +258,7 @@ class OpenApiCheck:
         # Literal segments before parameters: `/custom_hostnames/fallback_origin` is not a hostname id.
         self.operations.sort(key=lambda op: (-sum(not s.startswith("{") for s in op.template.split("/")),
                                              op.template))
-        self._exempt = [(method, _template_pattern(template)) for method, template in NOT_IN_DOCUMENT]
+        self._exempt = [(method, _template_pattern(template), template) for method, template in NOT_IN_DOCUMENT]
 
     # --- the document --------------------------------------------------------------------------
 
@@ -301,6 +304,10 @@ class OpenApiCheck:
             self._validators[key] = found
         return found
 
+    def _exempt_operation(self, method: str, path: str) -> str | None:
+        """The NOT_IN_DOCUMENT template `path` matches, or None."""
+        return next((t for m, p, t in self._exempt if m == method and p.fullmatch(path)), None)
+
     def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         for op in self.operations:
             if op.method == method:
@@ -314,8 +321,10 @@ class OpenApiCheck:
     def problem_with_request(self, method: str, path: str, query: dict[str, list[str]],
                              content_type: str | None, raw: bytes) -> str | None:
         """What the API would reject in this request (`path` below BASE_PATH), or None."""
-        if any(m == method and p.fullmatch(path) for m, p in self._exempt):
-            return None
+        exempt = self._exempt_operation(method, path)
+        if exempt is not None:
+            sdk = cf_sdk_models.OPERATIONS.get((method, exempt))
+            return None if sdk is None else cf_sdk_models.problem_with_query(sdk, exempt, query)
         found = self.find(method, path)
         if found is None:
             return (f"{method} {path} is not an operation of the OpenAPI subset: add it to "
@@ -379,8 +388,10 @@ class OpenApiCheck:
 
     def problem_with_response(self, method: str, path: str, status: int, body: Any) -> str | None:
         """What in the double's answer the document does not allow, or None."""
-        if any(m == method and p.fullmatch(path) for m, p in self._exempt):
-            return None
+        exempt = self._exempt_operation(method, path)
+        if exempt is not None:
+            sdk = cf_sdk_models.OPERATIONS.get((method, exempt))
+            return None if sdk is None else cf_sdk_models.problem_with_result(sdk, status, body)
         found = self.find(method, path)
         if found is None:
             return None  # the request was already refused for its route

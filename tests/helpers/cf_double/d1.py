@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from booking_shared.limits import D1_STATEMENT_BYTES
 from tests.helpers.cf_double.base import Service
 from tests.helpers.cf_double.envelope import Refusal, Response, error, ok, page_info
 from tests.helpers.cf_double.routes import Request, Route
 from tests.helpers.d1_export import D1ExportError, export_text
-
-# D1's statement limit, stated here apart from the code under test (see D1.query).
-D1_STATEMENT_BYTES = 100_000
 
 
 @dataclass

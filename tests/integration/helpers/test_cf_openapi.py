@@ -147,3 +147,29 @@ def test_the_test_that_sent_a_refused_request_or_got_a_wrong_answer_fails(tmp_pa
     assert wrong[0] == "failed" and "the double's answer to GET" in wrong[1]
     assert "'sometimes' is not one of ['non-interactive', 'invisible', 'managed']" in wrong[1]
     assert correct == ("passed", "")
+
+
+# --- operations the document lacks: the SDK's own models (tests/helpers/cf_sdk_models.py) ------
+
+def test_an_operation_the_document_lacks_is_checked_against_the_sdks_params(double: CloudflareDouble) -> None:
+    db = double.add_database("bookings")
+    path = f"/accounts/{ACCOUNT}/d1/database/{db.uuid}/time_travel/restore"
+    assert _send(double, "POST", path, at="2026-12-01T00:00:00Z").status_code == 400  # the SDK says `timestamp`
+    [violation] = take_violations()
+    assert "query parameter 'at' is not one of the SDK's (bookmark, timestamp)" in violation
+    bookmark = _send(double, "GET", f"/accounts/{ACCOUNT}/d1/database/{db.uuid}/time_travel/bookmark")
+    assert bookmark.status_code == 200 and take_violations() == []
+
+
+def test_the_doubles_answer_to_such_an_operation_must_fit_the_sdks_model() -> None:
+    check = load()
+    path = "/accounts/a/d1/database/b/time_travel/bookmark"
+    assert check.problem_with_response("GET", path, 200, {"success": True, "result": {"bookmark": "x"}}) is None
+    wrong_type = check.problem_with_response("GET", path, 200, {"success": True, "result": {"bookmark": 7}})
+    assert wrong_type is not None and "TimeTravelGetBookmarkResponse.bookmark" in wrong_type
+    unknown = check.problem_with_response("GET", "/zones/z/custom_hostnames/quota", 200,
+                                          {"success": True, "result": {"allocated": 100, "remaining": 3}})
+    assert unknown == "QuotaGetResponse has no field remaining"
+    listing = check.problem_with_response("GET", "/accounts/a/r2/buckets/b/objects", 200,
+                                          {"success": True, "result": {"key": "x"}})
+    assert listing == "result is dict, the SDK lists ObjectListResponse"

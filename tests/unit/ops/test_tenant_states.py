@@ -13,15 +13,8 @@ import pytest
 from cloudflare.types.custom_hostnames.custom_hostname_list_params import CustomHostnameListParams
 from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
 
-from ops.tenants import (
-    ACTIVE_STATUSES,
-    BLOCKED_SSL,
-    BLOCKED_STATUSES,
-    PENDING_SSL,
-    PENDING_STATUSES,
-    SaasZone,
-    hostname_state,
-)
+from booking_shared.limits import ACTIVE_STATUSES, BLOCKED_SSL, BLOCKED_STATUSES, PENDING_SSL, PENDING_STATUSES
+from ops.tenants import SaasZone, hostname_state
 
 HINTS = typing.get_type_hints(CustomHostnameListParams, include_extras=True)
 HOSTNAME_STATUSES = set(typing.get_args(HINTS["hostname_status"]))
