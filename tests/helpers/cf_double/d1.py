@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from booking_shared.limits import D1_STATEMENT_BYTES
+from booking_shared.limits import D1_BOUND_PARAMETERS, D1_ROW_BYTES, D1_STATEMENT_BYTES
 from tests.helpers.cf_double.base import Service
 from tests.helpers.cf_double.envelope import Refusal, Response, error, ok, page_info
 from tests.helpers.cf_double.routes import Request, Route
@@ -185,6 +185,12 @@ class D1(Service):
             self.snapshot(db)
         conn = sqlite3.connect(db.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
+        # "Maximum bound parameters per query: 100" and "Maximum string, BLOB or table row size:
+        # 2,000,000 bytes (2 MB)" (d1/platform/limits.mdx @ d532f313; booking_shared.limits): SQLite's
+        # own run-time limits of those names, so SQLite refuses what D1 refuses ("too many SQL
+        # variables", "string or blob too big"), answered like D1's other SQL errors below.
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, D1_BOUND_PARAMETERS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, D1_ROW_BYTES)
         results = []
         try:
             # One request, one transaction, as on D1: wrangler sends a migration and its d1_migrations
