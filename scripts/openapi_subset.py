@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cut the operations the project calls out of Cloudflare's published OpenAPI document.
 
-The API double (tests/helpers/cf_double.py) checks every REST request it receives and every answer
+The API double (tests/helpers/cf_double/) checks every REST request it receives and every answer
 it sends against Cloudflare's own OpenAPI document (github.com/cloudflare/api-schemas,
 `openapi.json`). That document is megabytes; the tests keep only the operations listed in
 `tests/data/cloudflare-openapi-paths.txt` and every component those operations reach through

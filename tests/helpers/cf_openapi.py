@@ -122,7 +122,7 @@ AMENDMENTS: tuple[Amendment, ...] = (
     # `annotations.workers/message`: the document of 2024-08 says at most 50 characters; the current
     # one says "Human-readable message about the deployment. Truncated to 1000 bytes if longer." (as
     # generated into cloudflare 5.9.0 types/workers/scripts/deployment_create_params.py): longer
-    # messages are cut, not refused. The double cuts them too (cf_double._deploy).
+    # messages are cut, not refused. The double cuts them too (cf_double/workers.py, _deploy).
     Amendment("/components/schemas/workers_deployments-base/properties/annotations/properties/workers~1message",
               {"type": "string"}, "cloudflare 5.9.0 deployment_create_params.py (above)"),
     # Custom hostname ids are UUIDs, 36 characters: the document itself says so for the list's `id`

@@ -34,3 +34,37 @@ def test_a_statement_over_d1s_length_limit_is_refused_and_nothing_of_the_request
         assert conn.execute("SELECT COUNT(*) FROM notes").fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_more_than_d1s_bound_parameters_are_refused_and_nothing_is_applied(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    """"Maximum bound parameters per query: 100" (the same limits page)."""
+    db = double.add_database("appointmentbooking-db")
+    client.d1.database.query(db.uuid, account_id=ACCOUNT, sql="CREATE TABLE wide (v)")
+    fits = "INSERT INTO wide (v) VALUES " + ", ".join(["(?)"] * 100)
+    client.d1.database.query(db.uuid, account_id=ACCOUNT, sql=fits, params=[str(i) for i in range(100)])
+    with pytest.raises(cloudflare.BadRequestError, match="too many SQL variables"):
+        client.d1.database.query(db.uuid, account_id=ACCOUNT, sql=fits + ", (?)",
+                                 params=[str(i) for i in range(101)])
+    conn = sqlite3.connect(db.path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM wide").fetchone() == (100,)
+    finally:
+        conn.close()
+
+
+def test_a_value_over_d1s_row_size_is_refused_and_nothing_is_applied(
+        double: CloudflareDouble, client: Cloudflare) -> None:
+    """"Maximum string, BLOB or table row size: 2,000,000 bytes (2 MB)" (the same limits page)."""
+    db = double.add_database("appointmentbooking-db")
+    client.d1.database.query(db.uuid, account_id=ACCOUNT, sql="CREATE TABLE notes (body TEXT)")
+    # A row is its values and a few header bytes: a value just under the limit fits.
+    client.d1.database.query(db.uuid, account_id=ACCOUNT, sql="INSERT INTO notes VALUES (zeroblob(1999000))")
+    with pytest.raises(cloudflare.BadRequestError, match="too big"):
+        client.d1.database.query(db.uuid, account_id=ACCOUNT, sql="INSERT INTO notes VALUES ('kept?');\n"
+                                 "INSERT INTO notes VALUES (zeroblob(2000001))")
+    conn = sqlite3.connect(db.path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM notes").fetchone() == (1,)
+    finally:
+        conn.close()

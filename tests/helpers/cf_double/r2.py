@@ -1,0 +1,67 @@
+"""R2: buckets (details), objects (put, get, list by prefix).
+
+A bucket is the SDK's `Bucket` (location lowercase, as its Literal lists).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.helpers.cf_double.base import Service
+from tests.helpers.cf_double.envelope import Response, error, ok
+from tests.helpers.cf_double.routes import Bytes, Reply, Request, Route
+
+NO_BUCKET = (10006, "The specified bucket does not exist.")
+NO_KEY = (10007, "The specified key does not exist.")
+
+
+class R2(Service):
+    buckets: dict[str, dict[str, bytes]]  # bucket -> key -> bytes
+    bucket_created: dict[str, str]  # bucket -> when the double first saw it
+
+    def _init_r2(self) -> None:
+        self.buckets = {}
+        self.bucket_created = {}
+
+    def bucket(self, req: Request) -> Response:
+        name = req.params["bucket"]
+        if name not in self.buckets:
+            return 404, error(*NO_BUCKET)
+        created = self.bucket_created.setdefault(name, self.clock.stamp())
+        return 200, ok({"name": name, "creation_date": created, "location": "weur",
+                        "storage_class": "Standard", "jurisdiction": "default"})
+
+    def list_objects(self, req: Request) -> Response:
+        objects = self.buckets.get(req.params["bucket"])
+        if objects is None:
+            return 404, error(*NO_BUCKET)
+        prefix = req.arg("prefix", "")
+        modified = self.clock.stamp()
+        found = [{"key": k, "size": len(v), "etag": "e", "storage_class": "Standard", "last_modified": modified}
+                 for k, v in sorted(objects.items()) if k.startswith(prefix)]
+        return 200, ok(found, {"is_truncated": False, "per_page": 1000})
+
+    def put_object(self, req: Request) -> Response:
+        bucket, key = req.params["bucket"], req.params["key"]
+        if bucket not in self.buckets:
+            return 404, error(*NO_BUCKET)
+        self.buckets[bucket][key] = req.raw
+        return 200, ok({"key": key, "etag": uuid.uuid4().hex, "size": str(len(req.raw)),
+                        "uploaded": self.clock.stamp(), "storage_class": "Standard"})
+
+    def get_object(self, req: Request) -> Reply:
+        stored = self.buckets.get(req.params["bucket"], {}).get(req.params["key"])
+        if stored is None:
+            # R2's codes: 10006 NoSuchBucket, 10007 NoSuchKey, both 404 (developers.cloudflare.com/r2/api/
+            # error-codes, "Error code reference"; the message is S3's NoSuchKey wording quoted there).
+            missing = NO_BUCKET if req.params["bucket"] not in self.buckets else NO_KEY
+            return 404, error(*missing)
+        return Bytes(200, stored, "application/octet-stream")
+
+
+ROUTES = (
+    Route("GET", "/accounts/{account}/r2/buckets/{bucket}", R2.bucket),
+    Route("GET", "/accounts/{account}/r2/buckets/{bucket}/objects", R2.list_objects),
+    Route("PUT", "/accounts/{account}/r2/buckets/{bucket}/objects/{key:path}", R2.put_object),
+    Route("GET", "/accounts/{account}/r2/buckets/{bucket}/objects/{key:path}", R2.get_object),
+)
