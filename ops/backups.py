@@ -748,10 +748,17 @@ def restore_local(dest: Path, name_or_file: str, target: Path, *, replace: bool 
             if report.ok:
                 kept = _keep_replaced(target, dest, manifest.name, progress, lock_timeout) if page_size else None
                 progress("install", 0, 1)
-                if page_size is None and not any(Path(f"{target}{s}").exists() for s in SIDECARS):
-                    _fsync_rename(staged, target)
-                else:
-                    _copy_into(staged, target, lock_timeout)
+                try:
+                    if page_size is None and not any(Path(f"{target}{s}").exists() for s in SIDECARS):
+                        _fsync_rename(staged, target)
+                    else:
+                        _copy_into(staged, target, lock_timeout)
+                except BackupError as exc:
+                    if kept is None:
+                        raise
+                    what = f"backup {kept.backup}" if kept.backup else str(kept.copy)
+                    raise BackupError(f"{exc}; {target} is unchanged, and the copy of it taken first stays: {what}"
+                                      ) from exc
                 progress("install", 1, 1)
     if not report.ok:
         raise BackupError(f"backup {report.name} failed verification, not restoring: {report.failures()}")
@@ -766,13 +773,12 @@ def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress,
     ordinary backup in `dest` (listed, verified, restored by name) and the copy goes; a damaged one
     keeps the copy, its -journal and -wal renamed with it so that SQLite still pairs them.
     """
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    copy = next(path for n in itertools.count()
-                if not (path := target.with_name(f"{target.name}.replaced-{stamp}{f'-{n}' if n else ''}")).exists())
     progress("keeping the database it replaces", 0, 1)
+    copy = _reserve_copy_name(target)
     copied = [copy]
     try:
-        shutil.copyfile(target, copy)
+        with target.open("rb") as src, copy.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
         for suffix in ("-journal", "-wal"):  # -shm is rebuilt from the -wal; a copy of it means nothing
             if Path(f"{target}{suffix}").exists():
                 copied.append(Path(f"{copy}{suffix}"))
@@ -785,12 +791,18 @@ def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress,
             safety = create(db, dest, label="pre-restore", reason=f"before restoring backup {restoring} into {target}")
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
-            return _kept_copy(copy, target, progress)
+            return _kept_copy(copy, target, progress, str(exc))
         _unlink(copied)
         raise BackupError(f"{target} is in use by another process (it holds a lock on the database); stop what "
                           "writes to it and restore again") from exc
-    except (BackupError, sqlite3.DatabaseError):
-        return _kept_copy(copy, target, progress)
+    except (BackupError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, BackupError) and isinstance(exc.__cause__, OSError):
+            _unlink(copied)  # the backup folder, not the database: see below
+            raise _cannot_keep(target, dest, exc.__cause__) from exc
+        return _kept_copy(copy, target, progress, str(exc))
+    except OSError as exc:  # a copy the disk cannot hold, a backup folder that cannot be written
+        _unlink(copied)
+        raise _cannot_keep(target, dest, exc) from exc
     except BaseException:
         _unlink(copied)  # a copy the disk could not hold, or an interrupt: nothing half-kept is left
         raise
@@ -799,10 +811,36 @@ def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress,
     return Kept(safety.name, None, f"bookingctl backup restore {safety.name} --dest {dest} --local {target} --replace")
 
 
-def _kept_copy(copy: Path, target: Path, progress: Progress) -> Kept:
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _reserve_copy_name(target: Path) -> Path:
+    """`<target>.replaced-<stamp>[-n]`, created empty and exclusively: two restores in the same
+    second each get their own, where a look-then-write would let one copy over the other."""
+    stamp = _stamp()
+    for n in itertools.count():
+        path = target.with_name(f"{target.name}.replaced-{stamp}{f'-{n}' if n else ''}")
+        try:
+            path.open("xb").close()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
+
+
+def _cannot_keep(target: Path, dest: Path, exc: OSError) -> BackupError:
+    where = exc.filename or dest
+    return BackupError(f"cannot keep the database it would replace ({where}: {exc.strerror or exc}), so nothing was "
+                       f"restored and {target} is unchanged; pass a backup folder that can be written (--dest) or "
+                       "free space, and restore again")
+
+
+def _kept_copy(copy: Path, target: Path, progress: Progress, why: str) -> Kept:
     progress("keeping the database it replaces", 1, 1)
-    return Kept(None, copy, f"it was damaged, so its bytes are kept as {copy}: to put it back, move {copy} to "
-                            f"{target} (and any {copy.name}-journal or -wal beside it to {target.name}-journal, -wal)")
+    return Kept(None, copy, f"it could not be read whole ({why}), so its bytes are kept as {copy}: to put it back, "
+                            f"move {copy} to {target} (and any {copy.name}-journal or -wal beside it to "
+                            f"{target.name}-journal, -wal)")
 
 
 def _unlink(paths: list[Path]) -> None:

@@ -911,3 +911,52 @@ def test_a_manifest_binds_its_source_to_its_dump_and_an_edit_of_either_is_refuse
     rewrite_manifest(path, source=manifest.source, sha256="0" * 64)  # the dump's hash changed, the source not
     with pytest.raises(backups.ManifestError, match="source_sha256"):
         backups.find(dest, manifest.name)
+
+
+def test_two_restores_in_the_same_second_keep_two_copies_never_one_over_the_other(
+        source: Path, dest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy's name is reserved when it is created, not looked up and then written."""
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+    stamp = "20261204T120000Z"
+    taken = target.with_name(f"{target.name}.replaced-{stamp}")
+    taken.write_bytes(b"the other restore's copy")
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == taken else real_exists(self))  # the race
+    monkeypatch.setattr(backups, "_stamp", lambda: stamp)
+    with target.open("r+b") as f:  # damaged, so the byte copy is what is kept
+        f.seek(4096)
+        f.write(os.urandom(8192))
+    done = backups.restore_local(dest, manifest.name, target, replace=True)
+    assert done.kept is not None and done.kept.copy is not None and done.kept.copy != taken
+    assert taken.read_bytes() == b"the other restore's copy"
+
+
+def test_a_backup_folder_that_cannot_be_written_refuses_the_restore_naming_it(
+        source: Path, dest: Path, tmp_path: Path) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+    before = target.read_bytes()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the backup folder would go\n")  # refuses even root, unlike permissions
+    unwritable = blocker / "backups"
+    with pytest.raises(BackupError, match=f"cannot keep the database it would replace.*{unwritable}"):
+        backups.restore_local(unwritable, str(dest / f"{manifest.name}.manifest.json"), target, replace=True)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if ".replaced-" in p.name] == []
+
+
+def test_a_restore_that_fails_after_the_safety_backup_names_it(
+        source: Path, dest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = backups.create(LocalDatabase(source), dest, now=NOW)
+    target = tmp_path / "dev.sqlite"
+    seed(target)
+
+    def fails(staged: Path, into: Path, lock_timeout: float) -> None:
+        raise BackupError(f"{into} is in use by another process")
+
+    monkeypatch.setattr(backups, "_copy_into", fails)
+    with pytest.raises(BackupError, match=r"in use by another process.*unchanged.*pre-restore-"):
+        backups.restore_local(dest, manifest.name, target, replace=True)
