@@ -29,7 +29,6 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.wrangler_config import MigrationSettings, files
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments, terminated
-from ops.targets import Database, LocalDatabase, RemoteDatabase
+from ops.targets import AnswerLost, Database, LocalDatabase, RemoteDatabase
 
 TABLE = "d1_migrations"  # wrangler's default; a wrangler file's `migrations_table` may rename it
 
@@ -361,24 +360,19 @@ def restore_advice(db: Database, bookmark: str, since: str) -> str:
 
 
 def _write(db: RemoteDatabase, sql: str, name: str | None, log: Log, table: str = TABLE) -> None:
-    """Send one write request, once. A write is never retried blindly: when its answer is lost (a
-    dropped connection, a timeout, a 5xx), d1_migrations says whether the migration landed; only a
-    request D1 refused outright (429) or an idempotent one (`name` None) is sent again."""
-    import cloudflare
-
+    """Send one write request, once (`RemoteDatabase.write_once`: a 429 is sent once more). When its
+    answer is lost, d1_migrations says whether the migration landed; an idempotent request (`name`
+    None) is simply sent again."""
     try:
-        db.execute(sql)
-    except cloudflare.RateLimitError:
-        log("D1 rate-limited the request (nothing was applied); sending it once more in 2 s")
-        time.sleep(2)
-        db.execute(sql)
-    except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
+        db.write_once(sql, log)
+    except AnswerLost as exc:
         if name is None:
-            db.execute(sql)  # CREATE TABLE IF NOT EXISTS: safe to repeat
+            db.write_once(sql, log)  # CREATE TABLE IF NOT EXISTS: safe to repeat
             return
         if name in applied_names(db, table):  # a read: the SDK may retry it
-            log(f"{name}: the answer was lost ({type(exc).__name__}), but {table} records it: applied")
+            lost = type(exc.__cause__).__name__
+            log(f"{name}: the answer was lost ({lost}), but {table} records it: applied")
             return
-        raise MigrationError(f"{name} got no answer ({exc}) and d1_migrations does not record it: D1 runs the "
-                             "migration and its record as one transaction, so it was not applied as of that read; "
+        raise MigrationError(f"{name} got no answer ({exc.__cause__}) and d1_migrations does not record it: D1 runs "
+                             "the migration and its record as one transaction, so it was not applied as of that read; "
                              f"check with `bookingctl migrate status {db.fix_target}` before applying again") from exc

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,15 @@ class MissingTokenError(TargetError):
 
 class UncertainWriteError(OperationFailed):
     """A write got no clear answer: it may or may not have been applied. The message says how to check and undo."""
+
+
+class AnswerLost(UncertainWriteError):
+    """`RemoteDatabase.write_once`: the request's answer was lost (a dropped connection, a timeout, a
+    5xx), so it may or may not have been applied; the caller reads the database to learn which."""
+
+
+# D1 refusing a request outright (429) applied nothing of it: it is sent once more after this pause.
+RATE_LIMIT_PAUSE = 2.0
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -154,6 +164,28 @@ class RemoteDatabase:
         for result in writer(self.client).d1.database.query(self.database_id, account_id=self.account_id, sql=sql):
             if result.success is False:
                 raise TargetError(f"{self.label}: a statement failed")
+
+    def write_once(self, sql: str, log: Callable[[str], None]) -> None:
+        """Send one write request, never blindly twice. A 429 is D1 refusing it outright (nothing of it
+        applied): sent once more after RATE_LIMIT_PAUSE. A lost answer, to either send, raises
+        AnswerLost: whether the write landed is for the caller to read back (the migration runner reads
+        d1_migrations; the tenant restore says how to finish or undo). Migrations and the tenant restore
+        each had a copy of this; the runner's did not cover a lost answer to the second send.
+        """
+        import cloudflare
+
+        for attempt in (1, 2):
+            try:
+                self.execute(sql)
+                return
+            except cloudflare.RateLimitError:
+                if attempt == 2:
+                    raise
+                log("D1 rate-limited the request (nothing was applied); sending it once more in "
+                    f"{RATE_LIMIT_PAUSE:g} s")
+                time.sleep(RATE_LIMIT_PAUSE)
+            except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
+                raise AnswerLost(f"{self.label}: the write got no answer ({exc})") from exc
 
     def bookmark(self) -> str:
         """The Time Travel bookmark of the database as it is now.

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from typing import Any
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.limits import D1_STATEMENT_BYTES
 from ops.sqlscript import quote_ident
-from ops.targets import Database, LocalDatabase, RemoteDatabase, UncertainWriteError
+from ops.targets import AnswerLost, Database, LocalDatabase, RemoteDatabase, UncertainWriteError
 
 ROOT = "tenants"
 # A column of this name references tenants(id) even where the schema declares no foreign key.
@@ -726,7 +725,6 @@ def _apply_local(db: LocalDatabase, plan: RestorePlan, sql: list[str], safety_de
 
 
 def _apply_remote(db: RemoteDatabase, plan: RestorePlan, sql: list[str], log: Log) -> RestoreResult:
-    import cloudflare
 
     bookmark = db.bookmark()
     log(f"Time Travel bookmark of {db.label} before writing: {bookmark}")
@@ -738,14 +736,8 @@ def _apply_remote(db: RemoteDatabase, plan: RestorePlan, sql: list[str], log: Lo
     for number, batch in enumerate(groups, 1):
         text = "\n".join(batch)
         try:
-            try:
-                db.execute(text)
-            except cloudflare.RateLimitError:
-                # A 429 is D1 refusing the request outright: nothing of it was applied.
-                log("D1 rate-limited the request (nothing was applied); sending it once more in 2 s")
-                time.sleep(2)
-                db.execute(text)
-        except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as exc:
+            db.write_once(text, log)
+        except AnswerLost as exc:
             raise UncertainWriteError(
                 f"restoring tenant {plan.slug}: batch {number} of {len(groups)} got no clear answer ({exc}); it may or "
                 f"may not have been applied, batches 1-{number - 1} were; {undo}") from exc

@@ -155,6 +155,19 @@ def test_a_rate_limited_migration_is_sent_once_more(db: RemoteDatabase, double: 
     assert apply(db, discover(REPO / "migrations")).applied == COMMITTED
 
 
+def test_a_rate_limited_migration_whose_second_answer_is_lost_is_read_back_not_raised_raw(
+        db: RemoteDatabase, double: CloudflareDouble, d1: D1State) -> None:
+    """The migration runner's and the tenant restore's write-once blocks differed: after a 429, the
+    runner's second send had no lost-answer handling, so a migration D1 applied escaped as a raw
+    connection error (the restore's copy handled it). One helper now serves both."""
+    double.inject(Fault("POST", r"/query$", status=429, skip=MIGRATION_REQUEST))
+    double.inject(Fault("POST", r"/query$", status=0, applied=True))  # the resend lands, its answer is lost
+    assert apply(db, discover(REPO / "migrations")).applied == COMMITTED
+    assert sum("CREATE TABLE appointments" in sql for sql in double.sql) == 2  # the 429'd send and the resend
+    rows = sqlite3.connect(d1.path).execute("SELECT name FROM d1_migrations").fetchall()
+    assert [name for (name,) in rows] == COMMITTED
+
+
 def _with_0002(tmp_path: Path, sql: str) -> Path:
     folder = tmp_path / "migrations"
     folder.mkdir()
