@@ -14,21 +14,89 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import importlib
 import os
 import signal
 import sys
 from typing import Annotated
 
 import typer
+import typer.main
+from typer._click import Command, Context, HelpFormatter  # the CLI framework's own click, as errors.py
+from typer._click.utils import make_default_short_help
 
-from bookingctl.commands import admin, backup, dev, diff, doctor, migrate, monitor, plan, release, tenants
-from bookingctl.commands import restore as restore_commands
 from bookingctl.errors import MappedGroup, on_sigterm, reader_gone
+
+# Every command and group, by name: (module, attribute, the summary the root's --help shortens). A
+# command module is imported only when its command runs (or completes, or shows its own help), so
+# each may import what it needs at the top; the root's --help reads the summaries here, as pip's
+# `commands_dict` does. tests/unit/bookingctl/test_lazy_commands.py holds each summary to the
+# command's own help and each name to the module that defines it.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "plan": ("bookingctl.commands.plan", "plan", 'Plan a stack offline and gate it with the policy pack.'),
+    "diff": ("bookingctl.commands.diff", "diff", 'Desired-state diff of STACK between --base and the working tree.'),
+    "verify": ("bookingctl.commands.release", "verify", 'Check the site, its health contract and its database.'),
+    "rollback": ("bookingctl.commands.release", "rollback",
+                'Roll the Worker back to an earlier version, then verify it.'),
+    "watch": ("bookingctl.commands.release", "watch", 'Watch a deployment and roll back when a guide trigger fires.'),
+    "doctor": ("bookingctl.commands.doctor", "doctor",
+              "Read-only checks against the real account: the token's permissions, each zone's plan and "
+              "http_ratelimit entry point, Turnstile capacity, the canary's GraphQL fields, the custom hostname "
+              'quota (booking:saas), the D1 database and the R2 bucket.'),
+    "dev": ("bookingctl.commands.dev", "dev",
+           'Run the reference Worker under `wrangler dev` with a local D1, migrated and seeded, until Ctrl-C.'),
+    "migrate": ("bookingctl.commands.migrate", "app",
+               'D1 migrations: status, check and apply (tracked in d1_migrations, as wrangler does).'),
+    "backup": ("bookingctl.commands.backup", "app", 'SQL-dump backups: create, import, list, verify, prune, restore.'),
+    "restore": ("bookingctl.commands.restore", "app",
+               "Scoped restores from a backup: one tenant's rows, every other tenant left as it is."),
+    "release": ("bookingctl.commands.release", "release_app",
+               'Canary releases of the API Worker: status, canary, abort, quarantine.'),
+    "monitor": ("bookingctl.commands.monitor", "monitor_app", 'Health report and performance monitor.'),
+    "report": ("bookingctl.commands.monitor", "report_app", 'The daily report.'),
+    "audit": ("bookingctl.commands.admin", "audit_app", 'Security audit of the booking database.'),
+    "users": ("bookingctl.commands.admin", "users_app", 'Users, their permissions and dormant accounts.'),
+    "apikeys": ("bookingctl.commands.admin", "apikeys_app", 'API keys and their usage.'),
+    "db": ("bookingctl.commands.admin", "db_app", 'Database analysis.'),
+    "tenants": ("bookingctl.commands.tenants", "app",
+               'Salons on their own hostnames (Cloudflare for SaaS custom hostnames).'),
+}
+
+
+def load_command(name: str) -> Command:
+    """The click command for `name`, its module imported now."""
+    module, attribute, _ = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        target.rich_markup_mode = None  # as the root's: plain help, whatever the group declared
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(rich_markup_mode=None)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class LazyGroup(MappedGroup):
+    """The root group: commands from COMMANDS, each loaded when it is used."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        # Shortened as click shortens a loaded command's help for this list.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, make_default_short_help(summary, limit))
+                                for name, (_, _, summary) in COMMANDS.items()])
 
 app = typer.Typer(
     name="bookingctl",
     help="Plan, gate and operate the appointment-booking platform on Cloudflare.",
-    cls=MappedGroup,
+    cls=LazyGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
@@ -59,24 +127,6 @@ def _root(
     output.set_progress(None)
 
 
-app.command("plan")(plan.plan)
-app.command("diff")(diff.diff)
-app.add_typer(migrate.app, name="migrate")
-app.add_typer(backup.app, name="backup")
-app.add_typer(restore_commands.app, name="restore")
-app.command("verify")(release.verify)
-app.command("rollback")(release.rollback)
-app.command("watch")(release.watch)
-app.add_typer(release.release_app, name="release")
-app.add_typer(monitor.monitor_app, name="monitor")
-app.add_typer(monitor.report_app, name="report")
-app.add_typer(admin.audit_app, name="audit")
-app.add_typer(admin.users_app, name="users")
-app.add_typer(admin.apikeys_app, name="apikeys")
-app.add_typer(admin.db_app, name="db")
-app.add_typer(tenants.app, name="tenants")
-app.command("doctor")(doctor.doctor)
-app.command("dev")(dev.dev)
 
 
 def main() -> None:
