@@ -54,9 +54,18 @@ def _stack_config() -> type[BaseModel]:
     return StackConfig
 
 
+def _prose(text: object) -> str:
+    """Text as Markdown shows it: `<` and `>` outside code spans escaped (`Pulumi.<stack>.yaml` would
+    otherwise be read as an HTML tag and vanish)."""
+    pieces = str(text).split("`")
+    for i in range(0, len(pieces), 2):  # even pieces lie outside code spans
+        pieces[i] = pieces[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(pieces)
+
+
 def _cell(text: object) -> str:
     """Text for one Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return _prose(" ".join(str(text).split())).replace("|", "\\|")
 
 
 # --- the CLI ----------------------------------------------------------------------------------
@@ -116,7 +125,7 @@ def render_cli() -> str:
         usage = command.get_usage(sub).removeprefix("Usage: ")  # the synopsis `--help` prints
         out.append(f"```text\n{usage}\n```\n\n")
         if command.help:
-            out.append(inspect.cleandoc(command.help).replace("\b\n", "") + "\n\n")
+            out.append(_prose(inspect.cleandoc(command.help).replace("\b\n", "")) + "\n\n")
         if _is_group(command):
             subs = [c for c in command.list_commands(sub) if (g := command.get_command(sub, c)) and not g.hidden]
             out.append("Commands: " + ", ".join(f"`{name} {c}`" for c in subs) + ".\n\n")
@@ -223,8 +232,9 @@ def _model_rows(model: type, prefix: str) -> tuple[list[str], list[tuple[str, ty
     nested: list[tuple[str, type]] = []
     if isinstance(model, type) and issubclass(model, BaseModel):
         strict = bool(model.model_config.get("strict"))
+        checks = _validator_checks(model)
         for name, field in model.model_fields.items():
-            rows.append(_pydantic_row(name, field, prefix, strict))
+            rows.append(_pydantic_row(name, field, prefix, strict, checks.get(name, [])))
             if (inner := _nested(field.annotation)) is not None:
                 many = typing.get_origin(field.annotation) in (tuple, list)
                 nested.append((f"{prefix}{field.alias or name}{'[]' if many else ''}.", inner))
@@ -240,11 +250,30 @@ def _model_rows(model: type, prefix: str) -> tuple[list[str], list[tuple[str, ty
     return rows, nested
 
 
-def _pydantic_row(name: str, field: FieldInfo, prefix: str, strict: bool) -> str:
+def _validator_checks(model: type[BaseModel]) -> dict[str, list[str]]:
+    """What each field's own validators allow, in their words: an `after` validator is given a value
+    nothing accepts and the ValueError it raises says what it wants (one that raises nothing, or
+    another error, tells nothing and is left out)."""
+    checks: dict[str, list[str]] = {}
+    for decorator in model.__pydantic_decorators__.field_validators.values():
+        if decorator.info.mode != "after":
+            continue
+        func = getattr(decorator.func, "__func__", decorator.func)
+        try:
+            func(model, "\x00")
+        except ValueError as error:
+            for name in decorator.info.fields:
+                checks.setdefault(name, []).append(str(error))
+        except Exception:  # a validator that cannot take text says nothing here
+            pass
+    return checks
+
+
+def _pydantic_row(name: str, field: FieldInfo, prefix: str, strict: bool, checks: list[str]) -> str:
     key = f"`{prefix}{field.alias or name}`"
     required = field.is_required()
     default = "required" if required else _show_default(field.get_default(call_default_factory=True))
-    notes = _constraints(field.annotation, list(field.metadata))
+    notes = [*_constraints(field.annotation, list(field.metadata)), *checks]
     if field.description:
         notes.insert(0, field.description)
     if strict:
@@ -268,7 +297,7 @@ def render_config() -> str:
         seen.add((prefix, model))
         out.append(f"## {title}\n\n" if prefix == "booking:" else f"## `{prefix.rstrip('.')}` ({model.__name__})\n\n")
         if prefix != "booking:" and (doc := inspect.getdoc(model)) and not dataclasses.is_dataclass(model):
-            out.append(doc + "\n\n")
+            out.append(_prose(doc) + "\n\n")
         rows, nested = _model_rows(model, prefix)
         out.append("| key | type | default | constraints |\n| --- | --- | --- | --- |\n")
         out.extend(rows)
@@ -309,9 +338,9 @@ def render_policies() -> str:
         severity = _level(policy.severity) if policy.severity is not None else ""
         out.append(f"| [`{name}`](#{name}) | {kind} | {level} | {'yes' if pack_policy.locked else 'no'} | "
                    f"{'yes' if pack_policy.suppressible else 'no'} | {severity} |\n")
-        details.append(f"## {name}\n\n{inspect.cleandoc(str(policy.description))}\n\n")
+        details.append(f"## {name}\n\n{_prose(inspect.cleandoc(str(policy.description)))}\n\n")
         if policy.remediation_steps:
-            details.append(f"**Remediation.** {inspect.cleandoc(str(policy.remediation_steps))}\n\n")
+            details.append(f"**Remediation.** {_prose(inspect.cleandoc(str(policy.remediation_steps)))}\n\n")
         if policy.config_schema is not None:
             properties = sorted((policy.config_schema.properties or {}).keys())
             details.append(f"**Policy config keys:** {', '.join(f'`{p}`' for p in properties)}.\n\n")
