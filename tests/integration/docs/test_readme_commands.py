@@ -1,8 +1,9 @@
-"""The README's shell commands run as written: every command it shows is extracted, the offline ones
-are run and must exit as the README says, and every other one is skipped by a rule that says why.
+"""The documentation's shell commands run as written: every command README.md and docs/**/*.md show is
+extracted, the offline ones are run and must exit as the documentation says, and every other one is
+skipped by a rule that says why.
 
-A command added to the README that no rule covers fails `test_every_readme_command_is_run_or_skipped_
-with_a_reason` until it is added to RUN (with the exit code the README gives) or a rule skips it.
+A command added to the README or a doc that no rule covers fails `test_every_readme_command_is_run_or_
+skipped_with_a_reason` until it is added to RUN (with the exit code the docs give) or a rule skips it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ import pytest
 from tests.helpers import REPO
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+
+
+def documentation() -> dict[Path, str]:
+    """README.md and every page under docs/ (the front door and the pages it links to), by path."""
+    return {path: path.read_text() for path in [README, *sorted(DOCS.rglob("*.md"))]}
+
+
+def documented_commands() -> list[str]:
+    """Each shell command of the README and the docs once, in order of the files."""
+    commands: list[str] = []
+    for text in documentation().values():
+        commands += [c for c in readme_commands(text) if c not in commands]
+    return commands
 PROGRAMS = ("scripts/", "venv/bin/", "bookingctl ", "make ", "bench/", "python", ".ci/run", "pulumi ", "wrangler ",
             "export ", "(echo")
 
@@ -52,7 +67,8 @@ _PLACEHOLDER = re.compile(r"[\[\]<>|]|\.\.\.|\b(?:[A-Z][A-Z_0-9]*|[A-Z])\b(?!=)"
 
 # (why it is not run, which commands): the first rule that matches a command skips it.
 SKIP: list[tuple[str, Callable[[str], bool]]] = [
-    ("is the test suite that runs this test", lambda c: c in ("make test", ".ci/run")),
+    ("is the test suite that runs this test (make lint is its first step)",
+     lambda c: c in ("make test", ".ci/run", "make lint")),
     ("the real Workers runtime (npm ci of wrangler, then workerd): tests/runtime runs it under make test-runtime",
      lambda c: c in ("make dev", "make test-runtime", "make install-runtime")
      or (c.startswith("venv/bin/bookingctl ") and ".wrangler/dev/" in c)),
@@ -64,12 +80,15 @@ SKIP: list[tuple[str, Callable[[str], bool]]] = [
     ("a benchmark of minutes; tests/integration/docs/test_scripts_runnable.py runs each one with --help",
      lambda c: c == "make bench" or c.startswith("bench/") or c.startswith("venv/bin/python -m bench.")),
     ("sets a variable; nothing to run", lambda c: c.startswith("export ")),
+    ("rewrites docs/reference/; tests/integration/docs/test_reference_drift.py renders the same text in memory",
+     lambda c: c == "venv/bin/python scripts/gen_reference.py"),
     ("writes the completion script into the user's shell start-up files; tests/integration/bookingctl/"
      "test_completion.py checks the completion and the script it installs",
      lambda c: c == "venv/bin/bookingctl --install-completion"),
     ("names a program or script in prose; its own commands are listed and run above",
      lambda c: c in ("scripts/bookingctl", "venv/bin/bookingctl", "scripts/migration_evidence.py",
-                     "scripts/checklist_evidence.py", "scripts/openapi_subset.py", "scripts/*.py")),
+                     "scripts/checklist_evidence.py", "scripts/openapi_subset.py", "scripts/*.py",
+                     "scripts/gen_reference.py")),
     ("names a command (and maybe one option) in prose; its synopsis is skipped or run above",
      lambda c: c.startswith("bookingctl ") and c not in RUN),
 ]
@@ -80,17 +99,29 @@ def skipped(command: str) -> str | None:
 
 
 def test_every_readme_command_is_run_or_skipped_with_a_reason() -> None:
-    commands = readme_commands(README.read_text())
+    commands = documented_commands()
     unaccounted = [c for c in commands if c not in RUN and skipped(c) is None]
     assert not unaccounted, f"add each to RUN with its exit code, or give a rule skipping it: {unaccounted}"
     missing = [c for c in RUN if c not in commands]
-    assert not missing, f"RUN lists commands the README no longer shows: {missing}"
+    assert not missing, f"RUN lists commands neither the README nor docs/ show any more: {missing}"
+
+
+def test_the_front_door_shows_the_two_commands_and_runs_from_them() -> None:
+    """The README stays a front door (the long explanations live in docs/) and starts from the two commands."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200, "README.md is the front door: move the detail into docs/"
+    two = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert two is not None
+    assert [line.split("  #")[0].strip() for line in two.group(1).splitlines()] == [
+        "scripts/bookingctl plan production", "make test"]
+    for runbook in sorted((DOCS / "runbooks").glob("*.md")):
+        assert f"(docs/runbooks/{runbook.name})" in text, f"the README's index does not link {runbook.name}"
 
 
 def test_the_skipped_commands_are_listed_with_their_reasons() -> None:
-    """Kept visible on purpose: `pytest -s` prints which README commands are not run, and why."""
+    """Kept visible on purpose: `pytest -s` prints which documented commands are not run, and why."""
     reasons: dict[str, list[str]] = {}
-    for command in readme_commands(README.read_text()):
+    for command in documented_commands():
         if command not in RUN:
             reasons.setdefault(skipped(command) or "UNACCOUNTED", []).append(command)
     for why, commands in reasons.items():
@@ -118,18 +149,34 @@ def _github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_the_table_of_contents_links_to_headings_that_exist() -> None:
-    text = README.read_text()
-    anchors = {_github_anchor(h) for h in re.findall(r"(?m)^#{2,3} (.+)$", text)}
-    contents = next(line for line in text.split("\n\n") if line.startswith("**Contents:**"))
-    links = re.findall(r"\]\(#([^)]+)\)", contents)
-    assert len(links) >= 15
-    assert not [link for link in links if link not in anchors]
+def _anchors(markdown: str) -> set[str]:
+    prose = re.sub(r"```.*?```", "", markdown, flags=re.S)  # a shell comment in a block is no heading
+    return {_github_anchor(h) for h in re.findall(r"(?m)^#{1,6} (.+)$", prose)}
+
+
+def test_every_link_of_the_readme_and_docs_reaches_a_file_and_heading_that_exist() -> None:
+    """The README's index and the docs' cross-links lead somewhere: a relative link names a file of the
+    repository, and its #anchor a heading of that file (as GitHub spells anchors)."""
+    broken: list[str] = []
+    links = 0
+    for path, text in documentation().items():
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            links += 1
+            file_part, _, anchor = target.partition("#")
+            linked = (path.parent / file_part).resolve() if file_part else path
+            if not linked.exists():
+                broken.append(f"{path.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and (linked.is_dir() or anchor not in _anchors(linked.read_text())):
+                broken.append(f"{path.relative_to(REPO)}: {target} (no such heading)")
+    assert links >= 30
+    assert not broken, broken
 
 
 def test_the_canary_runbook_is_numbered_steps_with_the_commands_to_type() -> None:
-    text = README.read_text()
-    section = text.split("## At 3 a.m.: a canary failed\n", 1)[1].split("\n## ", 1)[0]
+    section = (DOCS / "runbooks" / "failed-canary.md").read_text()
     steps = re.findall(r"(?m)^(\d+)\. ", section)
     assert steps == [str(n) for n in range(1, len(steps) + 1)] and len(steps) >= 5
     for command in ("release status --stack production", "release abort --stack production",
@@ -137,16 +184,25 @@ def test_the_canary_runbook_is_numbered_steps_with_the_commands_to_type() -> Non
         assert command in " ".join(section.split()), command
 
 
+@pytest.mark.parametrize("runbook", sorted((DOCS / "runbooks").glob("*.md")), ids=lambda p: p.name)
+def test_a_runbook_is_numbered_steps_with_the_commands_to_type(runbook: Path) -> None:
+    text = runbook.read_text()
+    steps = re.findall(r"(?m)^(\d+)\. ", text)
+    assert len(steps) >= 3 and steps[:3] == ["1", "2", "3"], f"{runbook.name}: steps numbered from 1"
+    typed = [c for c in readme_commands(text) if c.startswith(("venv/bin/bookingctl ", "bookingctl "))]
+    assert len(typed) >= 2, f"{runbook.name} names fewer than two commands to type"
+
+
 @pytest.mark.parametrize("term", ["CrossGuard", "Analyzer protocol", "bookmark", "Quarantine", "Canary", "Stack",
                                   "Expand / contract", "Hook"])
 def test_the_glossary_explains_the_jargon(term: str) -> None:
-    glossary = README.read_text().split("\n## Glossary\n", 1)[1]
+    glossary = (DOCS / "glossary.md").read_text()
     assert re.search(rf"(?m)^- \*\*[^*]*{re.escape(term)}", glossary) or f"**{term}**" in glossary, term
 
 
 def test_the_policy_table_lists_every_policy_of_the_pack() -> None:
     from policies.pack import CATALOG
 
-    section = README.read_text().split("## The policy pack and the gate\n", 1)[1].split("\n## ", 1)[0]
+    section = (DOCS / "policies.md").read_text().split("\n## ", 1)[0]
     listed = set(re.findall(r"(?m)^\| `([a-z-]+)` \| (?:stack|resource) \|", section))
     assert listed == set(CATALOG.names), (sorted(set(CATALOG.names) - listed), sorted(listed - set(CATALOG.names)))
