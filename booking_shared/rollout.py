@@ -1,6 +1,6 @@
 """How a new Worker version earns its traffic: the canary's settings and the names every layer shares.
 
-`booking:rollout` in a stack file is parsed into `RolloutSettings` (infra/config.py validates every
+`booking:rollout` in a stack file is parsed into `RolloutSettings` (stackconfig/sections.py validates every
 key); the deployment hooks and `bookingctl release canary` (ops/canary.py) read it. Defaults are
 the guide's automatic rollback triggers (error rate above 5 %, response time above 2 s), judged on
 a canary that serves `canary_percent` of requests for `bake_minutes` before the rest moves.

@@ -47,9 +47,9 @@ class Failed(Exception):
 
 
 # Types are looked up among the modules already imported: an exception of a type whose module was
-# never loaded cannot have been raised, and importing them all here (infra.config loads pulumi)
+# never loaded cannot have been raised, and importing them all here (bookingctl.planner loads pulumi)
 # would slow every command down for nothing.
-_USAGE = (("booking_shared.project", "ProjectError"), ("infra.config", "ConfigError"),
+_USAGE = (("booking_shared.project", "ProjectError"), ("stackconfig.problems", "ConfigError"),
           ("bookingctl.gate", "PolicyConfigError"), ("ops.targets", "TargetError"),
           ("ops.migrations", "MigrationFileError"), ("bookingctl.diff", "DiffError"),
           ("ops.backups", "BackupInputError"), ("ops.quarantine", "QuarantineRecordError"),

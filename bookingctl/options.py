@@ -21,9 +21,9 @@ import typer
 from bookingctl.errors import UsageError, current_stack
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
     from ops.migrations import Migration
     from ops.targets import Database, RemoteDatabase
+    from stackconfig.model import StackConfig
 
 
 class TableOrJson(StrEnum):
@@ -65,14 +65,10 @@ def project_root(project_dir: Path | None) -> Path:
 
 def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
     """A stack's typed config read offline (secrets stand in as placeholders)."""
-    from booking_shared.project import find_project, load_stack
-    from infra.config import parse_config
+    from stackconfig.files import read_stack_config
 
     current_stack.set(stack)
-    project = find_project(project_dir or Path.cwd())
-    settings = load_stack(project, stack)
-    return parse_config(settings.flat, settings.secret_keys, stack=stack, source=settings.source,
-                        project_root=project.root)
+    return read_stack_config(stack, project_dir or Path.cwd())
 
 
 def remote_database_of(cfg: StackConfig) -> RemoteDatabase:

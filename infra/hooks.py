@@ -31,7 +31,7 @@ from booking_shared.deploy import (
     DEPLOYMENT_FAILED_HOOK,
     DeployContext,
 )
-from infra.config import StackConfig
+from stackconfig.model import StackConfig
 
 
 def context_for(cfg: StackConfig, stack: str, project_root: Path, bundle_sha256: str = "",

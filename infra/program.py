@@ -12,7 +12,6 @@ from booking_shared.deploy import API_COMPONENT, migrations_checksum
 from booking_shared.naming import PAGES_ORIGIN_VAR, SECRETS
 from booking_shared.turnstile import SaasWidgetContext
 from infra.backups import BackupBucket, BackupBucketArgs
-from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
 from infra.edge import EdgeProtection, EdgeProtectionArgs, EdgeZone
 from infra.hooks import context_for, deployment_hooks
@@ -21,6 +20,7 @@ from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
 from infra.saas import SaasZone, SaasZoneArgs
 from infra.worker import ApiWorker, ApiWorkerArgs
+from stackconfig.model import StackConfig
 
 
 def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[object]]:

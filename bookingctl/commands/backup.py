@@ -207,7 +207,8 @@ def restore(
     backup: Annotated[str | None, typer.Argument(help="Backup name or file (local restore).")] = None,
     local: Annotated[Path | None, typer.Option("--local", help="SQLite file to restore the backup into.")] = None,
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Overwrite an existing --local file (kept first: as a backup, or as a byte copy when damaged).")] = False,
+        "--replace",
+        help="Overwrite an existing --local file (kept first: as a backup, or as a byte copy when damaged).")] = False,
     allow_foreign_key_violations: Annotated[bool, typer.Option(
         "--allow-foreign-key-violations",
         help="Restore even if rows break foreign keys (as the source had when the backup was made).")] = False,

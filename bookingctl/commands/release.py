@@ -29,9 +29,9 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
     from ops.release import Site
     from ops.watch import RollbackOutcome
+    from stackconfig.model import StackConfig
 
 ProgressOption = Annotated[bool | None, typer.Option(
     "--progress/--quiet", help="Report each attempt on stderr (default: only on a terminal).")]

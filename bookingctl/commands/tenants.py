@@ -28,8 +28,8 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
     from ops.tenants import SaasZone
+    from stackconfig.model import StackConfig
 
 app = typer.Typer(help="Salons on their own hostnames (Cloudflare for SaaS custom hostnames).", no_args_is_help=True)
 

@@ -17,9 +17,10 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.watch import WatchThresholds
-from infra.config import ConfigError, parse_config
 from ops.rollback import rollback
 from ops.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
+from stackconfig.files import parse_config
+from stackconfig.problems import ConfigError
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.clock import FakeClock

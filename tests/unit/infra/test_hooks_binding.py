@@ -65,8 +65,8 @@ def test_the_version_under_verification_is_the_one_taking_all_traffic(outputs: d
 def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
     import json
 
-    from infra.config import parse_config
     from infra.hooks import context_for
+    from stackconfig.files import parse_config
     from tests.helpers import REPO
     from tests.helpers.stack_config import BASE, SECRETS
 

@@ -229,7 +229,7 @@ def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_que
     from booking_shared.naming import requests_dataset
     from ops.analytics import requests_sql
 
-    name = "a" * 63  # infra/config.py _RESOURCE_NAME: 1-63 characters
+    name = "a" * 63  # stackconfig/model.py _RESOURCE_NAME: 1-63 characters
     now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
     sql = requests_sql(requests_dataset(name), "0" * 8 + "-0000-0000-0000-" + "0" * 12, now, now)
     assert f"FROM {name}_requests " in sql
