@@ -64,7 +64,11 @@ def project_root(project_dir: Path | None) -> Path:
 
 
 def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
-    """A stack's typed config read offline (secrets stand in as placeholders)."""
+    """A stack's typed config read offline (secrets stand in as placeholders), naming its stack and project.
+
+    Also the stack a failure's message names (`bookingctl.errors`): a Cloudflare SDK error raised deep
+    inside an operation does not know which stack's account it came from.
+    """
     from stackconfig.files import read_stack_config
 
     current_stack.set(stack)
@@ -76,8 +80,8 @@ def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     from bookingctl.output import progress_log
     from ops.targets import remote_database
 
-    progress_log()(f"stack {current_stack.get()}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
-    return remote_database(cfg.account_id, cfg.database_name, stack=current_stack.get())
+    progress_log()(f"stack {cfg.stack}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
+    return remote_database(cfg.account_id, cfg.database_name, stack=cfg.stack)
 
 
 _ONE_DATABASE = "name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)"

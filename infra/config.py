@@ -78,7 +78,7 @@ def read_runtime_config() -> StackConfig:
     secret_keys += runtime_config.get_config_secret_keys_env()
     try:
         return parse_config(flat, secret_keys, stack=stack, source=f"Pulumi.{stack}.yaml",
-                            project_root=project_root(pulumi.get_root_directory()))
+                            project_root=project_root(pulumi.get_root_directory()), project=pulumi.get_project())
     except ConfigError as exc:
         raise EngineConfigError(exc.source, exc.stack, exc.problems) from None
 

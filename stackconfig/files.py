@@ -32,8 +32,10 @@ def parse_config(
     stack: str,
     source: str,
     project_root: Path,
+    project: str = "",
 ) -> StackConfig:
-    """Validate the engine's flat config map for one stack and return the typed model.
+    """Validate the engine's flat config map for one stack and return the typed model, which
+    carries `stack` and `project` (the Pulumi project's name).
 
     `flat` holds namespaced keys (``booking:domain``); keys of other namespaces (a provider's,
     say) are ignored. `secret_keys` names the keys the engine marks secret. `source` is the stack
@@ -64,10 +66,9 @@ def parse_config(
             problems += _corpus_problems(cfg.serving_queries, project_root)
             problems += zone_plan_problems(cfg, source)
             if problem is None and not problems:
-                return cfg.model_copy(update={"worker_bundle": bundle})
+                return cfg.model_copy(update={"worker_bundle": bundle}).of_stack(stack, project)
             problems += [problem] if problem else []
     raise ConfigError(source, stack, problems)
-
 
 
 def _bundle_file(relative: Path, project_root: Path) -> tuple[Path, ConfigProblem | None]:
@@ -151,4 +152,4 @@ def read_stack_config(stack: str, start: Path) -> StackConfig:
     project = find_project(start)
     settings = load_stack(project, stack)
     return parse_config(settings.flat, settings.secret_keys, stack=stack, source=settings.source,
-                        project_root=project.root)
+                        project_root=project.root, project=project.name)

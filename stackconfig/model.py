@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from booking_shared.clock import today
@@ -77,6 +77,13 @@ class StackConfig(BaseModel):
         populate_by_name=True,
         hide_input_in_errors=True,
     )
+
+    # Which stack of which Pulumi project this is: set by whoever read the file or the engine's map
+    # (`stackconfig.files.parse_config`), never a key of it, so messages and Cloudflare calls name the
+    # stack without carrying its name beside the config. Private attributes: not config keys, so a
+    # `booking:stack` in a stack file is still an unknown key, and the config's schema lists neither.
+    _stack: str = PrivateAttr(default="")
+    _project: str = PrivateAttr(default="")
 
     environment: Literal["production", "staging"]
     account_id: HexId
@@ -326,6 +333,22 @@ class StackConfig(BaseModel):
                 f"Turnstile widgets that fit the account; {problem}. With Turnstile Enterprise set "
                 "booking:turnstile.plan to enterprise (200 hostnames a widget); otherwise serve fewer "
                 "booking:tenants (or fewer booking:turnstile.saasWidgets with booking:saas)")
+
+    def of_stack(self, stack: str, project: str) -> StackConfig:
+        """This config as stack `stack` of project `project` (the file's reader knows both)."""
+        named = self.model_copy()
+        named._stack, named._project = stack, project
+        return named
+
+    @property
+    def stack(self) -> str:
+        """The stack's name (Pulumi.<stack>.yaml); empty for a config built from keys alone."""
+        return self._stack
+
+    @property
+    def project(self) -> str:
+        """The Pulumi project's name (Pulumi.yaml `name`); empty for a config built from keys alone."""
+        return self._project
 
     # Derived values used by several components; kept here so they are computed one way.
     @property

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,7 +22,6 @@ from bookingctl.options import (
     load_stack_config,
     number_between,
     parse_duration,
-    project_root,
     site_and_database,
     url_option,
 )
@@ -46,17 +44,15 @@ def _release_site(cfg: StackConfig) -> Site:
     return Site(cfg.account_id, cfg.worker_name, cfg.database_name, cfg.site_url)
 
 
-def _state_hint(stack: str, project_dir: Path | None, version: str) -> str:
+def _state_hint(cfg: StackConfig, version: str) -> str:
     """What Pulumi's state believes after a rollback done outside `pulumi up`, and how to act on it."""
     from booking_shared.deploy import deployment_urn
-    from booking_shared.project import find_project
-    from bookingctl.options import project_root
 
-    project = find_project(project_root(project_dir)).name
+    stack = cfg.stack
     return (f"Pulumi's state still records the deployment that this rollback replaced; `pulumi refresh` will not "
             f"notice (the old deployment still exists). Fix the code and run `pulumi up` to deploy a new version; "
             f"to serve version {version} through Pulumi instead, run `pulumi up --stack {stack} --replace "
-            f"'{deployment_urn(project, stack)}'` after pointing the code back at it.")
+            f"'{deployment_urn(cfg.project, stack)}'` after pointing the code back at it.")
 
 
 def verify(
@@ -129,7 +125,7 @@ def rollback(
                                       log=output.progress_log(progress))
     if report.rollback.forced:
         output.warn(f"version {report.rollback.to_version} was deployed with --force: {FORCE_MEANS}")
-    output.info(_state_hint(stack, project_dir, report.rollback.to_version))
+    output.info(_state_hint(cfg, report.rollback.to_version))
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.ok:
         raise Failed("rolled back, but the site does not verify healthy with that version; see the report")
@@ -187,7 +183,7 @@ def watch(
                     except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
                         output.error(f"automatic rollback failed: {exc}")
                         return RollbackOutcome(error=str(exc))
-                    output.info(_state_hint(stack, project_dir, report.rollback.to_version))
+                    output.info(_state_hint(cfg, report.rollback.to_version))
                     return RollbackOutcome(report=report.to_dict())
 
                 on_trigger = roll_back
@@ -252,16 +248,14 @@ def status(
     `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
     output says so and prints the command that converges them.
     """
-    from booking_shared.project import find_project
     from ops.release import release_status
     from ops.targets import cloudflare_client
 
     # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
     declared_version = declared_version or None
     cfg = load_stack_config(stack, project_dir)
-    project = find_project(project_root(project_dir)).name
     with cloudflare_client() as client:
-        found = release_status(client, _release_site(cfg), stack=stack, project=project,
+        found = release_status(client, _release_site(cfg), stack=cfg.stack, project=cfg.project,
                                bucket=cfg.backup_bucket_name, declared_version=declared_version)
     _print_status(found.to_dict(), fmt)
     if require_converged and found.converged is not True:
@@ -348,7 +342,7 @@ def canary(
                         "from (Cloudflare's version list does not say)")
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if report.promoted:
-        output.info(_state_hint(stack, project_dir, version_id))
+        output.info(_state_hint(cfg, version_id))
     if not report.promoted:
         raise Failed(f"canary of {version_id} failed: {report.reason}; 100 % of traffic is back on {stable}")
 
