@@ -78,10 +78,10 @@ def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
 def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     """The stack's D1 database (needs CLOUDFLARE_API_TOKEN)."""
     from bookingctl.output import progress_log
-    from ops.targets import remote_database
+    from ops.targets import RemoteDatabase
 
     progress_log()(f"stack {cfg.stack}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
-    return remote_database(cfg.account_id, cfg.database_name, stack=cfg.stack)
+    return RemoteDatabase.of(cfg)
 
 
 _ONE_DATABASE = "name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)"

@@ -14,12 +14,13 @@ from booking_shared.turnstile import SaasWidgetContext
 from infra.backups import BackupBucket, BackupBucketArgs
 from infra.database import Database, DatabaseArgs
 from infra.edge import EdgeProtection, EdgeProtectionArgs, EdgeZone
-from infra.hooks import context_for, deployment_hooks
+from infra.hooks import deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
 from infra.saas import SaasZone, SaasZoneArgs
 from infra.worker import ApiWorker, ApiWorkerArgs
+from stackconfig.deploy import DeployContext
 from stackconfig.model import StackConfig
 
 
@@ -32,7 +33,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
     # The quarantine record of a failed canary names the bundle by its sha256 (ApiWorker reads the
     # same bytes; a hash of up to 10 MiB costs milliseconds).
     bundle_sha256 = hashlib.sha256(cfg.worker_bundle.read_bytes()).hexdigest()
-    hook_context = context_for(cfg, cfg.stack, project_root, bundle_sha256, cfg.project)
+    hook_context = DeployContext.of(cfg, project_root, bundle_sha256)
     database = Database(
         "database",
         DatabaseArgs(account_id=cfg.account_id, name=cfg.database_name, protect=cfg.is_production),

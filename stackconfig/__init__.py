@@ -7,5 +7,6 @@ A layer of its own, below the Pulumi program (`infra`), the operations (`ops`) a
 - `sections`: the models it holds under one key each (tenants, rollout, rate limits, SaaS, ...);
 - `files`: the engine's flat config map, or a stack file read offline, into a `StackConfig`;
 - `zones`: what the zones' plans cannot hold;
+- `deploy`: `DeployContext`, what the deployment hooks need about a stack, built from its config;
 - `problems`: `ConfigError`, which reports every bad key at once with its fix.
 """

@@ -27,7 +27,6 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from ops.release import Site
     from ops.watch import RollbackOutcome
     from stackconfig.model import StackConfig
 
@@ -36,12 +35,6 @@ ProgressOption = Annotated[bool | None, typer.Option(
 RetryTimeout = Annotated[float, typer.Option(
     "--timeout", callback=number_between("--timeout", 0, 3600),
     help="Seconds to keep retrying failing checks (0 to 3600); no request runs more than 1 s past it.")]
-
-
-def _release_site(cfg: StackConfig) -> Site:
-    from ops.release import Site
-
-    return Site(cfg.account_id, cfg.worker_name, cfg.database_name, cfg.site_url)
 
 
 def _state_hint(cfg: StackConfig, version: str) -> str:
@@ -113,14 +106,14 @@ def rollback(
     the rollback or the verification after it fails.
     """
     from bookingctl import output
-    from ops.release import roll_back_and_verify
+    from ops.release import Site, roll_back_and_verify
     from ops.rollback import FORCE_MEANS
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
         confirm(f"Roll {cfg.worker_name} back to {to or 'its previous version'}?", yes, "roll back")
-        report = roll_back_and_verify(client, _release_site(cfg), to=to, reason=reason, force=force,
+        report = roll_back_and_verify(client, Site.of(cfg), to=to, reason=reason, force=force,
                                       verify_after=verify_after, verify_deadline=timeout,
                                       log=output.progress_log(progress))
     if report.rollback.forced:
@@ -148,9 +141,9 @@ def watch(
     (token, Worker, an earlier version). Prints JSON; exit 1 when a trigger fired.
     """
     from bookingctl import output
-    from ops.release import roll_back_and_verify
+    from ops.release import Site, roll_back_and_verify
     from ops.rollback import RollbackError, deployments, served_before
-    from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
+    from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
     from ops.verify import Clock
     from ops.watch import RollbackOutcome, WatchSettings, http_probe
     from ops.watch import watch as run_watch
@@ -167,8 +160,8 @@ def watch(
             # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
             # database the verification after it reads, and a version that served before this one.
             client = held.enter_context(cloudflare_client())
-            site = dataclasses.replace(_release_site(cfg), url=site_url)
-            remote_database(cfg.account_id, cfg.database_name, client=client)
+            site = dataclasses.replace(Site.of(cfg), url=site_url)
+            RemoteDatabase.of(cfg, client)
             current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
             if before is None or before == current:
                 output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or "
@@ -248,14 +241,14 @@ def status(
     `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
     output says so and prints the command that converges them.
     """
-    from ops.release import release_status
+    from ops.release import Site, release_status
     from ops.targets import cloudflare_client
 
     # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
     declared_version = declared_version or None
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
-        found = release_status(client, _release_site(cfg), stack=cfg.stack, project=cfg.project,
+        found = release_status(client, Site.of(cfg), stack=cfg.stack, project=cfg.project,
                                bucket=cfg.backup_bucket_name, declared_version=declared_version)
     _print_status(found.to_dict(), fmt)
     if require_converged and found.converged is not True:
