@@ -75,7 +75,7 @@ class DeployContext:
             migrations_table=found.table,
             backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / cfg.stack),
             export_bucket=cfg.backup_bucket_name if cfg.rollout.pre_deploy_export else None,
-            rollout=cfg.rollout.settings(),
+            rollout=cfg.rollout,
             bundle_sha256=bundle_sha256,
             bucket=cfg.backup_bucket_name,
             project=cfg.project,

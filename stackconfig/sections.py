@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from booking_shared.hostnames import hostname_problem, slug_problem
 from booking_shared.limits import TURNSTILE_WIDGETS_PER_ACCOUNT, TurnstilePlan, ZonePlan
-from booking_shared.rollout import OnInsufficientTraffic, RolloutSettings
+from booking_shared.rollout import RolloutSettings
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 # Path characters of RFC 3986 without '%' (no encoded dots or slashes), then at most a final '*'.
@@ -94,30 +94,8 @@ class Tenant(BaseModel):
 PRODUCTION_ROLLOUT_MAX = {"errorRatePercent": 25.0, "latencySeconds": 10.0, "minRequests": 10_000}
 
 
-class Rollout(BaseModel):
-    """`booking:rollout`: how a new Worker version earns its traffic (ops/canary.py).
-
-    Every key is checked on its own, so one run reports every bad value. Production bakes at least
-    5 minutes, the guide's shortest rollback window (error rate above 5 % for 5 minutes); staging
-    may bake for 0-2 minutes to keep its deploys quick.
-    """
-
-    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
-                              strict=True)
-
-    canary_percent: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
-    bake_minutes: int = Field(default=10, ge=0, le=60)
-    error_rate_percent: float = Field(default=5.0, ge=0.1, le=100, allow_inf_nan=False)
-    latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
-    min_requests: int = Field(default=100, ge=1, le=1_000_000)
-    on_insufficient_traffic: OnInsufficientTraffic = "probes"
-    analytics_delay_minutes: float = Field(default=3.0, ge=0, le=30, allow_inf_nan=False)
-    pre_deploy_export: bool = False
-
-    def settings(self) -> RolloutSettings:
-        """The same values as the operations layer reads them."""
-        return RolloutSettings(**self.model_dump())
+# `booking:rollout` is read by the canary as it is validated: one model (booking_shared/rollout.py).
+Rollout = RolloutSettings
 
 
 # --- rollback-safe migrations: approved unsafe migrations ---

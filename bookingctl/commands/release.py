@@ -302,7 +302,7 @@ def canary(
             raise UsageError(f"--bake {bake!r}: whole minutes from 0 to 60, e.g. 10m")
         minutes = int(seconds // 60)
     cfg = load_stack_config(stack, project_dir)
-    settings = cfg.rollout.settings()
+    settings = cfg.rollout
     log = output.progress_log(progress)
     with cloudflare_client() as client:
         if version_id not in recent_versions(client, cfg.account_id, cfg.worker_name):

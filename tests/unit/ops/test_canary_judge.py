@@ -61,7 +61,7 @@ def test_insufficient_traffic_rests_on_the_probes_and_says_so() -> None:
 
 
 def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
-    strict = dataclasses.replace(DEFAULTS, on_insufficient_traffic="rollback")
+    strict = RolloutSettings(on_insufficient_traffic="rollback")
     verdict = judge(VersionTraffic(requests=12), [True] * 10, strict, final=True)
     assert verdict.action == "rollback"
     assert "onInsufficientTraffic is rollback" in verdict.reason
