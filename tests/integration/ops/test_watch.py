@@ -140,6 +140,15 @@ def test_thresholds_come_from_stack_config() -> None:
                      source="Pulumi.production.yaml", project_root=Path(REPO))
 
 
+def test_every_bad_watch_key_is_reported_at_once_and_a_misspelt_one_gets_its_nearest() -> None:
+    flat = {**BASE, "booking:watch": '{"errorRatePercent": 0, "databaseFailures": 2.5, "latencyWindow": 60}'}
+    with pytest.raises(ConfigError) as info:
+        parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
+    assert [p.key for p in info.value.problems] == [
+        "watch.errorRatePercent", "watch.databaseFailures", "watch.latencyWindow"]
+    assert "did you mean booking:watch.latencyWindowSeconds?" in info.value.render()
+
+
 @pytest.mark.parametrize(("watch", "key"), [
     ('{"errorWindowSeconds": 1e308}', "errorWindowSeconds"),
     ('{"latencyWindowSeconds": Infinity}', "latencyWindowSeconds"),
