@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# pip byte-compiles site-packages but not an editable project; where PYTHONDONTWRITEBYTECODE
 	@# is set (as on our machines) every command would recompile ours: ~60 ms per bookingctl run.
-	$(BIN)/python -m compileall -q booking_shared infra bookingctl policies ops
+	$(BIN)/python -m compileall -q booking_shared stackconfig infra bookingctl policies ops
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 # Two worker processes: a cold run spends most of its time in pulumi_cloudflare's typed SDK.
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict --num-workers 2 booking_shared/ infra/ bookingctl/ policies/ ops/
+	$(BIN)/mypy --strict --num-workers 2 booking_shared/ stackconfig/ infra/ bookingctl/ policies/ ops/
 
 # Three test processes on two cores: many integration tests wait on deadlines, sockets and child
 # processes rather than compute. `loadscope` keeps a module's shared fixtures in one process.

@@ -1,7 +1,7 @@
 """What a credential looks like, and what Pulumi ciphertext looks like.
 
 One list for both sides: the stack config refuses a credential-shaped value in any plain key
-(infra/config.py, booking_shared/project.py) and the policy pack refuses one in a plain-text Worker
+(stackconfig/files.py, booking_shared/project.py) and the policy pack refuses one in a plain-text Worker
 binding or Pages variable (policies/credentials.py).
 """
 

@@ -1,6 +1,6 @@
 """Cloudflare's account and plan limits that this project plans against, as data, each with its source.
 
-Config validation (infra/config.py), the policy pack (policies/), the operations (ops/) and the API
+Config validation (stackconfig/), the policy pack (policies/), the operations (ops/) and the API
 double (tests/helpers/cf_double/) read the limits from here, so the program cannot plan what the
 double refuses and the double cannot accept what Cloudflare refuses. A limit that changes is
 changed here once, with its new source.

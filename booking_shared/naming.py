@@ -13,7 +13,7 @@ class Secret:
     """An integration credential: its stack config key, the typed config field and the Worker binding."""
 
     config_key: str  # booking:<config_key> in Pulumi.<stack>.yaml, set with `pulumi config set --secret`
-    field: str  # the attribute of infra.config.StackConfig
+    field: str  # the attribute of stackconfig.model.StackConfig
     binding: str  # the secret_text binding the Worker code reads from `env`
 
 

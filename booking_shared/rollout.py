@@ -1,7 +1,7 @@
 """How a new Worker version earns its traffic: the canary's settings and the names every layer shares.
 
-`booking:rollout` in a stack file is parsed into `RolloutSettings` (infra/config.py validates every
-key); the deployment hooks and `bookingctl release canary` (ops/canary.py) read it. Defaults are
+`booking:rollout` in a stack file is parsed into `RolloutSettings`, which validates every key; the
+deployment hooks and `bookingctl release canary` (ops/canary.py) read it. Defaults are
 the guide's automatic rollback triggers (error rate above 5 %, response time above 2 s), judged on
 a canary that serves `canary_percent` of requests for `bake_minutes` before the rest moves.
 """
@@ -9,8 +9,10 @@ a canary that serves `canary_percent` of requests for `bake_minutes` before the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 # Cloudflare's documented header that sends one request to a named version of a Worker, provided
 # that version is part of the current deployment (at any percentage, 0 % included).
@@ -27,23 +29,33 @@ QUARANTINE_PREFIX = "quarantine-"
 OnInsufficientTraffic = Literal["probes", "rollback"]
 
 
-@dataclass(frozen=True)
-class RolloutSettings:
-    """The canary's size, its bake, and the thresholds it is judged on."""
+class RolloutSettings(BaseModel):
+    """`booking:rollout`: how a new Worker version earns its traffic (ops/canary.py): the canary's size,
+    its bake, and the thresholds it is judged on.
 
-    canary_percent: float = 10.0
-    bake_minutes: int = 10
-    error_rate_percent: float = 5.0
-    latency_seconds: float = 2.0
+    One model for the stack file and the operations: the config validates it (every key is checked on
+    its own, so one run reports every bad value) and the canary reads the same object. Production
+    bakes at least 5 minutes, the guide's shortest rollback window (error rate above 5 % for 5
+    minutes; stackconfig/model.py); staging may bake for 0-2 minutes to keep its deploys quick.
+    """
+
+    # Strict: a value of the wrong YAML type is refused, not converted (`true` is not 1 %, "no" not false).
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
+
+    canary_percent: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
+    bake_minutes: int = Field(default=10, ge=0, le=60)
+    error_rate_percent: float = Field(default=5.0, ge=0.1, le=100, allow_inf_nan=False)
+    latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
     # Fewer canary requests than this over the bake: the traffic numbers say nothing, so the verdict
     # rests on the version-pinned probes ("probes") or the release is refused ("rollback").
-    min_requests: int = 100
+    min_requests: int = Field(default=100, ge=1, le=1_000_000)
     on_insufficient_traffic: OnInsufficientTraffic = "probes"
     # How far behind the analytics run: a request is counted only this long after it was served.
     # Cloudflare gives no figure, only "a slight delay in aggregation and metrics delivery"
     # (cloudflare-docs workers/observability/metrics-and-analytics.mdx); each window of the canary
     # ends this long before now and the bake is judged once its data has arrived.
-    analytics_delay_minutes: float = 3.0
+    analytics_delay_minutes: float = Field(default=3.0, ge=0, le=30, allow_inf_nan=False)
     # A SQL export before every deployment. Off: an export blocks the database's other requests
     # while it runs (bookings fail during the deploy); the Time Travel bookmark is the restore point.
     pre_deploy_export: bool = False

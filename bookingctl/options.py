@@ -21,9 +21,9 @@ import typer
 from bookingctl.errors import UsageError, current_stack
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
     from ops.migrations import Migration
     from ops.targets import Database, RemoteDatabase
+    from stackconfig.model import StackConfig
 
 
 class TableOrJson(StrEnum):
@@ -64,24 +64,24 @@ def project_root(project_dir: Path | None) -> Path:
 
 
 def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
-    """A stack's typed config read offline (secrets stand in as placeholders)."""
-    from booking_shared.project import find_project, load_stack
-    from infra.config import parse_config
+    """A stack's typed config read offline (secrets stand in as placeholders), naming its stack and project.
+
+    Also the stack a failure's message names (`bookingctl.errors`): a Cloudflare SDK error raised deep
+    inside an operation does not know which stack's account it came from.
+    """
+    from stackconfig.files import read_stack_config
 
     current_stack.set(stack)
-    project = find_project(project_dir or Path.cwd())
-    settings = load_stack(project, stack)
-    return parse_config(settings.flat, settings.secret_keys, stack=stack, source=settings.source,
-                        project_root=project.root)
+    return read_stack_config(stack, project_dir or Path.cwd())
 
 
 def remote_database_of(cfg: StackConfig) -> RemoteDatabase:
     """The stack's D1 database (needs CLOUDFLARE_API_TOKEN)."""
     from bookingctl.output import progress_log
-    from ops.targets import remote_database
+    from ops.targets import RemoteDatabase
 
-    progress_log()(f"stack {current_stack.get()}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
-    return remote_database(cfg.account_id, cfg.database_name, stack=current_stack.get())
+    progress_log()(f"stack {cfg.stack}: finding D1 database {cfg.database_name} in account {cfg.account_id}")
+    return RemoteDatabase.of(cfg)
 
 
 _ONE_DATABASE = "name exactly one database: --stack STACK (remote D1) or --local FILE (SQLite)"

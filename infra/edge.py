@@ -47,8 +47,8 @@ from booking_shared.edge import (
 )
 from booking_shared.limits import TurnstilePlan
 from booking_shared.turnstile import SaasWidgetContext
-from infra.config import DEFAULT_RATE_LIMIT_NAMESPACE, RateLimits
 from infra.turnstile import TurnstileArgs, declare_widgets
+from stackconfig.sections import DEFAULT_RATE_LIMIT_NAMESPACE, RateLimits
 
 # Rate-limit namespaces are account-wide, and production and staging share an account.
 DEFAULT_NAMESPACE = DEFAULT_RATE_LIMIT_NAMESPACE

@@ -17,49 +17,13 @@ so that callback checks for a preview itself.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from booking_shared.deploy import (
-    AFTER_TRAFFIC_HOOK,
-    BACKUP_DIR_ENV,
-    BEFORE_TRAFFIC_HOOK,
-    DEPLOYMENT_FAILED_HOOK,
-    DeployContext,
-)
-from infra.config import StackConfig
-
-
-def context_for(cfg: StackConfig, stack: str, project_root: Path, bundle_sha256: str = "",
-                project: str = "appointmentbooking") -> DeployContext:
-    """The hooks' context from the stack's typed config, and the project's wrangler file (if any) for
-    where the migrations are and which table records them, as `bookingctl migrate` reads them."""
-    from booking_shared.wrangler_config import settings
-
-    found = settings(project_root)
-    return DeployContext(
-        stack=stack,
-        account_id=cfg.account_id,
-        database_name=cfg.database_name,
-        worker_name=cfg.worker_name,
-        base_url=f"https://{cfg.domain}",
-        migrations_dir=found.folder,
-        migrations_pattern=found.pattern,
-        migrations_table=found.table,
-        backup_dir=Path(os.environ.get(BACKUP_DIR_ENV) or project_root / "backups" / stack),
-        export_bucket=cfg.backup_bucket_name if cfg.rollout.pre_deploy_export else None,
-        rollout=cfg.rollout.settings(),
-        bundle_sha256=bundle_sha256,
-        bucket=cfg.backup_bucket_name,
-        project=project,
-        serving_queries=tuple(project_root / p for p in cfg.serving_queries),
-        worker_bundle=cfg.worker_bundle,
-        approved_unsafe_migrations=tuple((a.name, a.reason, a.sha256) for a in cfg.approved_unsafe_migrations),
-    )
+from booking_shared.deploy import AFTER_TRAFFIC_HOOK, BEFORE_TRAFFIC_HOOK, DEPLOYMENT_FAILED_HOOK
+from stackconfig.deploy import DeployContext
 
 
 def deployed_version(outputs: Mapping[str, Any] | None) -> str | None:

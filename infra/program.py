@@ -12,15 +12,16 @@ from booking_shared.deploy import API_COMPONENT, migrations_checksum
 from booking_shared.naming import PAGES_ORIGIN_VAR, SECRETS
 from booking_shared.turnstile import SaasWidgetContext
 from infra.backups import BackupBucket, BackupBucketArgs
-from infra.config import StackConfig
 from infra.database import Database, DatabaseArgs
 from infra.edge import EdgeProtection, EdgeProtectionArgs, EdgeZone
-from infra.hooks import context_for, deployment_hooks
+from infra.hooks import deployment_hooks
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.pages import BookingSite, BookingSiteArgs
 from infra.routing import SiteHostname, SiteHostnameArgs
 from infra.saas import SaasZone, SaasZoneArgs
 from infra.worker import ApiWorker, ApiWorkerArgs
+from stackconfig.deploy import DeployContext
+from stackconfig.model import StackConfig
 
 
 def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Input[object]]:
@@ -32,7 +33,7 @@ def declare_stack(cfg: StackConfig, project_root: Path) -> dict[str, pulumi.Inpu
     # The quarantine record of a failed canary names the bundle by its sha256 (ApiWorker reads the
     # same bytes; a hash of up to 10 MiB costs milliseconds).
     bundle_sha256 = hashlib.sha256(cfg.worker_bundle.read_bytes()).hexdigest()
-    hook_context = context_for(cfg, pulumi.get_stack(), project_root, bundle_sha256, pulumi.get_project())
+    hook_context = DeployContext.of(cfg, project_root, bundle_sha256)
     database = Database(
         "database",
         DatabaseArgs(account_id=cfg.account_id, name=cfg.database_name, protect=cfg.is_production),
@@ -156,15 +157,15 @@ def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
         saas_fallback_hostname=cfg.saas.fallback_hostname if cfg.saas is not None else None,
         turnstile_plan=cfg.turnstile.plan,
         saas_widgets=cfg.turnstile.saas_widgets,
-        saas_widget_context=saas_widget_context(cfg, pulumi.get_stack()),
+        saas_widget_context=saas_widget_context(cfg),
     )
 
 
-def saas_widget_context(cfg: StackConfig, stack: str) -> SaasWidgetContext | None:
+def saas_widget_context(cfg: StackConfig) -> SaasWidgetContext | None:
     """What the SaaS widgets' relist hook needs (None without booking:saas)."""
     if cfg.saas is None:
         return None
-    return SaasWidgetContext(stack=stack, account_id=cfg.account_id, database_name=cfg.database_name,
+    return SaasWidgetContext(stack=cfg.stack, account_id=cfg.account_id, database_name=cfg.database_name,
                              worker_name=cfg.worker_name, fallback_hostname=cfg.saas.fallback_hostname,
                              plan=cfg.turnstile.plan,
                              served=frozenset([cfg.domain, *(t.hostname for t in cfg.tenants)]))

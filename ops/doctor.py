@@ -40,7 +40,7 @@ from booking_shared.turnstile import saas_widget_name, site_shards, site_widget_
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
-    from infra.config import StackConfig
+    from stackconfig.model import StackConfig
 
 
 class DoctorInputError(InputError):
@@ -100,7 +100,7 @@ class ZoneTarget:
     rules: tuple[RateLimitRule, ...] = ()  # empty: this stack does not declare the zone's entry point
     health_check: bool = False
     saas: bool = False
-    stated_plan: ZonePlan = "free"  # what the stack file says the zone is on (infra/config.py plan_of)
+    stated_plan: ZonePlan = "free"  # what the stack file says the zone is on (stackconfig/model.py plan_of)
     plan_key: str = "zonePlan"  # the booking key that states it
     # booking:rateLimits.existingRulesetIds: the entry point the program imports instead of creating.
     imports_ruleset: str | None = None

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from booking_shared.deploy import DeployContext
 from booking_shared.errors import OperationFailed
 from ops import backups, migrations, quarantine
 from ops.canary import CanaryReport, CanaryStopped, run_canary, serving_version
@@ -54,6 +53,7 @@ from ops.rollback import RollbackError, SecretsChangedError, deployments, served
 from ops.serving import CorpusError
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
 from ops.verify import Clock, verify
+from stackconfig.deploy import DeployContext
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare

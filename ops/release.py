@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from cloudflare import Cloudflare
     from cloudflare.types.workers.scripts.deployment import Deployment
 
+    from stackconfig.model import StackConfig
+
 
 @dataclass(frozen=True)
 class Site:
@@ -33,6 +35,11 @@ class Site:
     worker_name: str
     database_name: str
     url: str
+
+    @classmethod
+    def of(cls, cfg: StackConfig) -> Site:
+        """The stack's Worker, database and site URL."""
+        return cls(cfg.account_id, cfg.worker_name, cfg.database_name, cfg.site_url)
 
 
 @dataclass

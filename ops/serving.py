@@ -33,7 +33,7 @@ MAX_CORPUS_BYTES = 4 * 1024 * 1024
 # The project folder, where the reference Worker lives; labels are relative to it.
 PROJECT = Path(__file__).resolve().parents[1]
 REFERENCE_WORKER = PROJECT / "worker" / "src" / "index.js"
-# Cloudflare's limit for one Worker (10 MB compressed, Workers Paid; infra/config.py refuses a larger
+# Cloudflare's limit for one Worker (10 MB compressed, Workers Paid; stackconfig/files.py refuses a larger
 # bundle): a bigger file is not a bundle the stack can deploy.
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 _SQL = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH)\b", re.IGNORECASE)

@@ -21,6 +21,8 @@ from booking_shared.errors import InputError, OperationFailed
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
 
+    from stackconfig.model import StackConfig
+
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 # Points the SDK at another API root (the tests' local double); unset for Cloudflare itself.
 BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
@@ -137,6 +139,11 @@ class RemoteDatabase:
     name: str
     stack: str | None = None  # the stack it belongs to, when known: for commands in messages
     kind = "remote"
+
+    @classmethod
+    def of(cls, cfg: StackConfig, client: Cloudflare | None = None) -> RemoteDatabase:
+        """The stack's D1 database (booking:databaseName in booking:accountId), found by name."""
+        return remote_database(cfg.account_id, cfg.database_name, client=client, stack=cfg.stack or None)
 
     @property
     def label(self) -> str:

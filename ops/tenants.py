@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import idna
 
 from booking_shared.clock import today
-from booking_shared.edge import turnstile_covers, turnstile_domains
+from booking_shared.edge import saas_turnstile_widget_name, turnstile_covers, turnstile_domains
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.hostnames import hostname_problem, normalize, slug_problem
 from booking_shared.limits import (
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
     from cloudflare.types.turnstile.widget import Widget
     from cloudflare.types.turnstile.widget_list_response import WidgetListResponse
+
+    from stackconfig.model import StackConfig
 
     CustomHostname = CustomHostnameCreateResponse | CustomHostnameListResponse | CustomHostnameEditResponse
 
@@ -107,6 +109,18 @@ class SaasZone:
     # says how many hostnames each takes (booking:turnstile.plan).
     turnstile_widgets: int = 1
     turnstile_plan: TurnstilePlan = "free"
+
+    @classmethod
+    def of(cls, cfg: StackConfig) -> SaasZone:
+        """The stack's `booking:saas` with its account and Turnstile widgets; a stack without one is refused."""
+        if cfg.saas is None:
+            raise TenantInputError(
+                f"stack {cfg.stack} has no booking:saas, so salons cannot be added as custom hostnames; set "
+                f"booking:saas (zoneId, fallbackHostname) in Pulumi.{cfg.stack}.yaml and run `pulumi up`, or "
+                "give a salon whose zone is in this account a booking:tenants entry instead")
+        return cls(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version,
+                   account_id=cfg.account_id, turnstile_widget=saas_turnstile_widget_name(cfg.worker_name),
+                   turnstile_widgets=cfg.turnstile.saas_widgets, turnstile_plan=cfg.turnstile.plan)
 
     def widget_name(self, index: int) -> str:
         """SaaS widget `index`'s name."""

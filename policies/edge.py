@@ -277,7 +277,7 @@ def check_webhook(args: StackValidationArgs, report: Report) -> None:
 
 
 def _zone_plans() -> dict[str, tuple[ZonePlan, str]]:
-    """Zone id -> (plan, the booking key stating it), as infra/config.py reads them: the first of
+    """Zone id -> (plan, the booking key stating it), as stackconfig/model.py reads them: the first of
     booking:zonePlan, tenants[].zonePlan and saas.zonePlan that states a zone's plan, else free under
     the key that names the zone (the strictest reading, as the program's)."""
     keys: list[tuple[Any, Any, str]] = [(config_value("zoneId"), config_value("zonePlan"), "zonePlan")]

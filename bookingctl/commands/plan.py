@@ -47,7 +47,7 @@ def plan(
     from bookingctl import output
     from bookingctl.gate import PackProcess, evaluate, load_policy_config
     from bookingctl.planner import plan_stack
-    from infra.config import ConfigError
+    from stackconfig.problems import ConfigError
 
     current_stack.set(stack)
     project = find_project(project_dir or Path.cwd())

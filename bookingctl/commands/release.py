@@ -7,7 +7,6 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,15 +22,13 @@ from bookingctl.options import (
     load_stack_config,
     number_between,
     parse_duration,
-    project_root,
     site_and_database,
     url_option,
 )
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
-    from ops.release import Site
     from ops.watch import RollbackOutcome
+    from stackconfig.model import StackConfig
 
 ProgressOption = Annotated[bool | None, typer.Option(
     "--progress/--quiet", help="Report each attempt on stderr (default: only on a terminal).")]
@@ -40,23 +37,15 @@ RetryTimeout = Annotated[float, typer.Option(
     help="Seconds to keep retrying failing checks (0 to 3600); no request runs more than 1 s past it.")]
 
 
-def _release_site(cfg: StackConfig) -> Site:
-    from ops.release import Site
-
-    return Site(cfg.account_id, cfg.worker_name, cfg.database_name, cfg.site_url)
-
-
-def _state_hint(stack: str, project_dir: Path | None, version: str) -> str:
+def _state_hint(cfg: StackConfig, version: str) -> str:
     """What Pulumi's state believes after a rollback done outside `pulumi up`, and how to act on it."""
     from booking_shared.deploy import deployment_urn
-    from booking_shared.project import find_project
-    from bookingctl.options import project_root
 
-    project = find_project(project_root(project_dir)).name
+    stack = cfg.stack
     return (f"Pulumi's state still records the deployment that this rollback replaced; `pulumi refresh` will not "
             f"notice (the old deployment still exists). Fix the code and run `pulumi up` to deploy a new version; "
             f"to serve version {version} through Pulumi instead, run `pulumi up --stack {stack} --replace "
-            f"'{deployment_urn(project, stack)}'` after pointing the code back at it.")
+            f"'{deployment_urn(cfg.project, stack)}'` after pointing the code back at it.")
 
 
 def verify(
@@ -117,19 +106,19 @@ def rollback(
     the rollback or the verification after it fails.
     """
     from bookingctl import output
-    from ops.release import roll_back_and_verify
+    from ops.release import Site, roll_back_and_verify
     from ops.rollback import FORCE_MEANS
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
         confirm(f"Roll {cfg.worker_name} back to {to or 'its previous version'}?", yes, "roll back")
-        report = roll_back_and_verify(client, _release_site(cfg), to=to, reason=reason, force=force,
+        report = roll_back_and_verify(client, Site.of(cfg), to=to, reason=reason, force=force,
                                       verify_after=verify_after, verify_deadline=timeout,
                                       log=output.progress_log(progress))
     if report.rollback.forced:
         output.warn(f"version {report.rollback.to_version} was deployed with --force: {FORCE_MEANS}")
-    output.info(_state_hint(stack, project_dir, report.rollback.to_version))
+    output.info(_state_hint(cfg, report.rollback.to_version))
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.ok:
         raise Failed("rolled back, but the site does not verify healthy with that version; see the report")
@@ -152,9 +141,9 @@ def watch(
     (token, Worker, an earlier version). Prints JSON; exit 1 when a trigger fired.
     """
     from bookingctl import output
-    from ops.release import roll_back_and_verify
+    from ops.release import Site, roll_back_and_verify
     from ops.rollback import RollbackError, deployments, served_before
-    from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
+    from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
     from ops.verify import Clock
     from ops.watch import RollbackOutcome, WatchSettings, http_probe
     from ops.watch import watch as run_watch
@@ -171,8 +160,8 @@ def watch(
             # Learn now, not after ten minutes, whether a rollback could be done at all: the token, the
             # database the verification after it reads, and a version that served before this one.
             client = held.enter_context(cloudflare_client())
-            site = dataclasses.replace(_release_site(cfg), url=site_url)
-            remote_database(cfg.account_id, cfg.database_name, client=client)
+            site = dataclasses.replace(Site.of(cfg), url=site_url)
+            RemoteDatabase.of(cfg, client)
             current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
             if before is None or before == current:
                 output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or "
@@ -187,7 +176,7 @@ def watch(
                     except (RollbackError, TargetError, UncertainWriteError, cloudflare.APIError) as exc:
                         output.error(f"automatic rollback failed: {exc}")
                         return RollbackOutcome(error=str(exc))
-                    output.info(_state_hint(stack, project_dir, report.rollback.to_version))
+                    output.info(_state_hint(cfg, report.rollback.to_version))
                     return RollbackOutcome(report=report.to_dict())
 
                 on_trigger = roll_back
@@ -252,16 +241,14 @@ def status(
     `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
     output says so and prints the command that converges them.
     """
-    from booking_shared.project import find_project
-    from ops.release import release_status
+    from ops.release import Site, release_status
     from ops.targets import cloudflare_client
 
     # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
     declared_version = declared_version or None
     cfg = load_stack_config(stack, project_dir)
-    project = find_project(project_root(project_dir)).name
     with cloudflare_client() as client:
-        found = release_status(client, _release_site(cfg), stack=stack, project=project,
+        found = release_status(client, Site.of(cfg), stack=cfg.stack, project=cfg.project,
                                bucket=cfg.backup_bucket_name, declared_version=declared_version)
     _print_status(found.to_dict(), fmt)
     if require_converged and found.converged is not True:
@@ -315,7 +302,7 @@ def canary(
             raise UsageError(f"--bake {bake!r}: whole minutes from 0 to 60, e.g. 10m")
         minutes = int(seconds // 60)
     cfg = load_stack_config(stack, project_dir)
-    settings = cfg.rollout.settings()
+    settings = cfg.rollout
     log = output.progress_log(progress)
     with cloudflare_client() as client:
         if version_id not in recent_versions(client, cfg.account_id, cfg.worker_name):
@@ -348,7 +335,7 @@ def canary(
                         "from (Cloudflare's version list does not say)")
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if report.promoted:
-        output.info(_state_hint(stack, project_dir, version_id))
+        output.info(_state_hint(cfg, version_id))
     if not report.promoted:
         raise Failed(f"canary of {version_id} failed: {report.reason}; 100 % of traffic is back on {stable}")
 

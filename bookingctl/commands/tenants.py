@@ -28,8 +28,7 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
-    from ops.tenants import SaasZone
+    from stackconfig.model import StackConfig
 
 app = typer.Typer(help="Salons on their own hostnames (Cloudflare for SaaS custom hostnames).", no_args_is_help=True)
 
@@ -67,19 +66,6 @@ def other_stacks_hostnames(stack: str, project_dir: Path | None) -> dict[str, st
     return found
 
 
-def _saas(cfg: StackConfig, stack: str) -> SaasZone:
-    from booking_shared.edge import saas_turnstile_widget_name
-    from ops.tenants import SaasZone
-
-    if cfg.saas is None:
-        raise UsageError(f"stack {stack} has no booking:saas, so salons cannot be added as custom hostnames; set "
-                         f"booking:saas (zoneId, fallbackHostname) in Pulumi.{stack}.yaml and run `pulumi up`, or "
-                         "give a salon whose zone is in this account a booking:tenants entry instead")
-    return SaasZone(cfg.saas.zone_id, cfg.saas.fallback_hostname, cfg.saas.min_tls_version,
-                    account_id=cfg.account_id, turnstile_widget=saas_turnstile_widget_name(cfg.worker_name),
-                    turnstile_widgets=cfg.turnstile.saas_widgets, turnstile_plan=cfg.turnstile.plan)
-
-
 @app.command("add")
 def add(
     slug: Slug,
@@ -99,12 +85,12 @@ def add(
     SaaS widget is full (the message names booking:turnstile.saasWidgets) or Cloudflare refuses it.
     """
     from bookingctl import output
-    from ops.tenants import add_tenant
+    from ops.tenants import SaasZone, add_tenant
 
     output.set_progress(show_progress)
 
     cfg = load_stack_config(stack, project_dir)
-    zone = _saas(cfg, stack)
+    zone = SaasZone.of(cfg)
     with remote_database_of(cfg) as db:
         onboarding = add_tenant(db, db.client, zone, slug, hostname, name=name, served=served_hostnames(cfg),
                                 taken=other_stacks_hostnames(stack, project_dir))
@@ -133,7 +119,7 @@ def status(
     """
     from booking_shared.text import printable
     from bookingctl import output
-    from ops.tenants import DRIFT_STATES
+    from ops.tenants import DRIFT_STATES, SaasZone
     from ops.tenants import status as run_status
 
     output.set_progress(show_progress)
@@ -142,7 +128,7 @@ def status(
     if seconds > 24 * 3600:
         raise UsageError(f"--wait {wait!r}: at most 24h")
     cfg = load_stack_config(stack, project_dir)
-    zone = _saas(cfg, stack)
+    zone = SaasZone.of(cfg)
     with remote_database_of(cfg) as db:
         report = run_status(db, db.client, zone, slug=slug, served=served_hostnames(cfg), wait=seconds,
                             interval=interval, log=output.progress_log(None))
@@ -196,12 +182,12 @@ def remove(
     set_progress(show_progress)
 
     from bookingctl import output
-    from ops.tenants import remove_tenant
+    from ops.tenants import SaasZone, remove_tenant
 
     if force and not (reason or "").strip():
         raise UsageError("--force needs --reason: say why the tenant's bookings are cut off (it is recorded)")
     cfg = load_stack_config(stack, project_dir)
-    zone = _saas(cfg, stack)
+    zone = SaasZone.of(cfg)
     with remote_database_of(cfg) as db:
         removal = remove_tenant(db, db.client, zone, slug, force=force, reason=reason, served=served_hostnames(cfg))
     if removal.forced:

@@ -15,7 +15,7 @@ from booking_shared.errors import BookingError, InputError, OperationFailed
 from bookingctl.errors import EXIT_FAILED, EXIT_USAGE, classify
 from tests.helpers import REPO
 
-PACKAGES = ("booking_shared", "infra", "ops", "policies", "bookingctl")
+PACKAGES = ("booking_shared", "stackconfig", "infra", "ops", "policies", "bookingctl")
 
 # Defined in the project but outside the hierarchy, each with why.
 OUTSIDE = {
@@ -36,7 +36,8 @@ EXIT_BEFORE = {
     "booking_shared.project.ProjectError": EXIT_USAGE,
     "booking_shared.project.StackFileError": EXIT_USAGE,
     "booking_shared.wrangler_config.WranglerConfigError": EXIT_USAGE,
-    "infra.config.ConfigError": EXIT_USAGE,
+    "stackconfig.problems.ConfigError": EXIT_USAGE,
+    "infra.config.EngineConfigError": EXIT_USAGE,
     "bookingctl.gate.PolicyConfigError": EXIT_USAGE,
     "bookingctl.diff.DiffError": EXIT_USAGE,
     "ops.targets.TargetError": EXIT_USAGE,

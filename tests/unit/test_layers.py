@@ -1,4 +1,4 @@
-"""Imports run one way: booking_shared <- infra, ops, policies <- bookingctl. No cycles.
+"""Imports run one way: booking_shared <- stackconfig <- infra, ops, policies <- bookingctl. No cycles.
 
 Read from the code itself (module-level imports; an import inside a function runs only when it is
 called, which is how the Pulumi program binds the hooks without loading the operations layer).
@@ -15,14 +15,16 @@ import pytest
 
 from tests.helpers import REPO
 
-PACKAGES = ("booking_shared", "infra", "ops", "policies", "bookingctl")
+PACKAGES = ("booking_shared", "stackconfig", "infra", "ops", "policies", "bookingctl")
 # What each package may import at module level, besides itself.
 ALLOWED = {
     "booking_shared": set(),
-    "infra": {"booking_shared"},
-    "ops": {"booking_shared"},
-    "policies": {"booking_shared"},
-    "bookingctl": {"booking_shared", "infra", "ops", "policies"},
+    # The typed stack config: below everything that reads a stack, and free of Pulumi.
+    "stackconfig": {"booking_shared"},
+    "infra": {"booking_shared", "stackconfig"},
+    "ops": {"booking_shared", "stackconfig"},
+    "policies": {"booking_shared", "stackconfig"},
+    "bookingctl": {"booking_shared", "stackconfig", "infra", "ops", "policies"},
 }
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from booking_shared.deploy import DeployContext
 from booking_shared.rollout import RolloutSettings, quarantine_key
 from ops import quarantine
 from ops.canary import BAKE_DEADLINE_SLACK_MINUTES
 from ops.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
 from ops.verify import Clock
+from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
 from tests.helpers.clock import EPOCH, FakeClock

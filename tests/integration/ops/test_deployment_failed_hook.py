@@ -18,10 +18,11 @@ import pulumi
 import pytest
 from cloudflare import Cloudflare
 
-from booking_shared.deploy import DEPLOYMENT_TYPE, DeployContext
+from booking_shared.deploy import DEPLOYMENT_TYPE
 from booking_shared.rollout import RolloutSettings
 from infra.hooks import error_callback
 from ops.hooks import DeployHookError, before_traffic
+from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, Fault, ScriptState, Traffic
 from tests.helpers.clock import FakeClock

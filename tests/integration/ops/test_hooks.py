@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from booking_shared.deploy import DeployContext, migrations_checksum
+from booking_shared.deploy import migrations_checksum
 from booking_shared.project import Project, load_stack
 from booking_shared.tokens import DEPLOYMENT
 from bookingctl.planner import Plan, run_program
 from ops.hooks import DeployHookError, after_traffic, before_traffic
 from ops.migrations import discover, pending
 from ops.targets import remote_database
+from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, ScriptState
@@ -270,7 +271,6 @@ def test_the_deploy_hook_applies_and_records_migrations_where_the_projects_wrang
     """`migrations_dir`, `migrations_pattern` and `migrations_table` of a wrangler file are read by the
     hook's context as by `bookingctl migrate` (issue 21 point 3): same files, same tracking table."""
     from bookingctl.options import load_stack_config
-    from infra.hooks import context_for
 
     root = tmp_path / "project"
     for migration in (REPO / "migrations").glob("*.sql"):
@@ -281,7 +281,7 @@ def test_the_deploy_hook_applies_and_records_migrations_where_the_projects_wrang
                                          ' "database_id": "x", "migrations_dir": "db",'
                                          ' "migrations_pattern": "db/*/up.sql",'
                                          ' "migrations_table": "booking_migrations"}]}')
-    found = context_for(load_stack_config("staging", REPO), "staging", root)
+    found = DeployContext.of(load_stack_config("staging", REPO), root)
     assert (found.migrations_dir, found.migrations_pattern, found.migrations_table) == (
         root / "db", "*/up.sql", "booking_migrations")
     ctx = dataclasses.replace(context(double, site, tmp_path, found.migrations_dir),

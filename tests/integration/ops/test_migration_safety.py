@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from booking_shared.deploy import DeployContext
 from booking_shared.migration_files import text_sha256
 from ops.hooks import DeployHookError, before_traffic
 from ops.migration_check import check_local, check_remote
 from ops.migrations import UNSAFE_TABLE, MigrationError, Override, apply, discover, pending
 from ops.serving import own_queries
 from ops.targets import RemoteDatabase, remote_database
+from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
 from tests.helpers.http_site import Site, serving

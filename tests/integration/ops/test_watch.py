@@ -17,9 +17,10 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.watch import WatchThresholds
-from infra.config import ConfigError, parse_config
 from ops.rollback import rollback
 from ops.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
+from stackconfig.files import parse_config
+from stackconfig.problems import ConfigError
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.clock import FakeClock
@@ -137,6 +138,15 @@ def test_thresholds_come_from_stack_config() -> None:
     with pytest.raises(ConfigError, match=r"watch\.errorRatePercent"):
         parse_config({**BASE, "booking:watch": '{"errorRatePercent": 0}'}, set(SECRETS), stack="production",
                      source="Pulumi.production.yaml", project_root=Path(REPO))
+
+
+def test_every_bad_watch_key_is_reported_at_once_and_a_misspelt_one_gets_its_nearest() -> None:
+    flat = {**BASE, "booking:watch": '{"errorRatePercent": 0, "databaseFailures": 2.5, "latencyWindow": 60}'}
+    with pytest.raises(ConfigError) as info:
+        parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
+    assert [p.key for p in info.value.problems] == [
+        "watch.errorRatePercent", "watch.databaseFailures", "watch.latencyWindow"]
+    assert "did you mean booking:watch.latencyWindowSeconds?" in info.value.render()
 
 
 @pytest.mark.parametrize(("watch", "key"), [

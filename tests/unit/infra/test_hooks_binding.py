@@ -9,8 +9,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from booking_shared.deploy import DeployContext
 from infra.hooks import callbacks, deployed_version
+from stackconfig.deploy import DeployContext
 
 
 def context(tmp_path: Path) -> DeployContext:
@@ -65,8 +65,7 @@ def test_the_version_under_verification_is_the_one_taking_all_traffic(outputs: d
 def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
     import json
 
-    from infra.config import parse_config
-    from infra.hooks import context_for
+    from stackconfig.files import parse_config
     from tests.helpers import REPO
     from tests.helpers.stack_config import BASE, SECRETS
 
@@ -74,7 +73,8 @@ def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
             "booking:approvedUnsafeMigrations": json.dumps([{"name": "0007_drop_notes.sql", "sha256": "ab" * 32,
                                                              "reason": "the app stopped reading notes in 41"}])}
     cfg = parse_config(flat, set(SECRETS), stack="production", source="Pulumi.production.yaml", project_root=REPO)
-    ctx = context_for(cfg, "production", REPO)
+    ctx = DeployContext.of(cfg, REPO)
+    assert (ctx.stack, ctx.base_url) == ("production", cfg.site_url)
     assert ctx.serving_queries == (REPO / "migrations" / "0001_initial_schema.sql",)
     assert ctx.approved_unsafe_migrations == (("0007_drop_notes.sql", "the app stopped reading notes in 41",
                                                "ab" * 32),)

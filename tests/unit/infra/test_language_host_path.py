@@ -14,7 +14,8 @@ import pytest
 
 from booking_shared.project import Project, load_stack
 from bookingctl.planner import run_program
-from infra.config import ConfigError, project_root
+from infra.config import project_root
+from stackconfig.problems import ConfigError
 from tests.helpers import FAKE_SECRETS, REPO
 
 

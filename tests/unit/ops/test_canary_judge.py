@@ -65,7 +65,7 @@ def test_errors_below_min_requests_that_no_sample_size_can_excuse_roll_back_on_t
     requests (minRequests 10000, production's ceiling) counted as 2 % and the canary was promoted on
     probes. Below the minimum, the errors still count once the error rate's 95 % lower bound (Wilson)
     for that few requests is over the threshold."""
-    high_minimum = dataclasses.replace(DEFAULTS, min_requests=10_000)
+    high_minimum = RolloutSettings(min_requests=10_000)
     for final in (False, True):
         verdict = judge(VersionTraffic(requests=200, errors=200), [True] * 10, high_minimum, final=final)
         assert (verdict.action, verdict.basis) == ("rollback", "traffic"), verdict
@@ -79,7 +79,7 @@ def test_errors_below_min_requests_that_no_sample_size_can_excuse_roll_back_on_t
 
 
 def test_insufficient_traffic_rolls_back_when_configured_to() -> None:
-    strict = dataclasses.replace(DEFAULTS, on_insufficient_traffic="rollback")
+    strict = RolloutSettings(on_insufficient_traffic="rollback")
     verdict = judge(VersionTraffic(requests=12), [True] * 10, strict, final=True)
     assert verdict.action == "rollback"
     assert "onInsufficientTraffic is rollback" in verdict.reason
@@ -247,7 +247,7 @@ def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_que
     from booking_shared.naming import requests_dataset
     from ops.analytics import requests_sql
 
-    name = "a" * 63  # infra/config.py _RESOURCE_NAME: 1-63 characters
+    name = "a" * 63  # stackconfig/model.py _RESOURCE_NAME: 1-63 characters
     now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
     sql = requests_sql(requests_dataset(name), "0" * 8 + "-0000-0000-0000-" + "0" * 12, now, now)
     assert f"FROM {name}_requests " in sql

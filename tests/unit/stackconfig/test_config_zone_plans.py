@@ -16,7 +16,10 @@ from booking_shared.limits import (
     rate_limit_problems,
 )
 from booking_shared.project import find_project, load_stack
-from infra.config import RULE_PERIODS, RULE_TIMEOUTS, ConfigError, ConfigProblem, StackConfig, parse_config
+from stackconfig.files import parse_config
+from stackconfig.model import StackConfig
+from stackconfig.problems import ConfigError, ConfigProblem
+from stackconfig.sections import RULE_PERIODS, RULE_TIMEOUTS
 from tests.helpers import REPO
 from tests.helpers.stack_config import BASE, SECRETS
 

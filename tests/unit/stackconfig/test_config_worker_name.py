@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, parse_config
+from stackconfig.files import parse_config
+from stackconfig.problems import ConfigError
 from tests.helpers import REPO
 from tests.helpers.stack_config import BASE, SECRETS
 

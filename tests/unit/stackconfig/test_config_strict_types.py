@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, StackConfig, parse_config
+from stackconfig.files import parse_config
+from stackconfig.model import StackConfig
+from stackconfig.problems import ConfigError
 from tests.helpers import REPO
 from tests.helpers.stack_config import BASE, SECRETS
 

@@ -10,7 +10,9 @@ import pytest
 
 from booking_shared.limits import WORKER_ENV_VAR_BYTES
 from booking_shared.turnstile import hostnames_text, site_shards
-from infra.config import ConfigError, StackConfig, parse_config
+from stackconfig.files import parse_config
+from stackconfig.model import StackConfig
+from stackconfig.problems import ConfigError
 from tests.helpers import REPO
 from tests.helpers.stack_config import BASE, SECRETS
 

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from booking_shared.naming import looks_like_staging
-from infra.config import ConfigError, StackConfig, parse_config
+from booking_shared.rollout import RolloutSettings
+from stackconfig.files import parse_config
+from stackconfig.model import StackConfig
+from stackconfig.problems import ConfigError
 from tests.helpers import REPO
 from tests.helpers.stack_config import BASE, SECRETS
 
@@ -231,7 +234,9 @@ def test_the_pre_deploy_export_at_its_old_place_is_refused_naming_the_new_one() 
 
 
 def test_rollout_defaults_are_the_guides_thresholds() -> None:
-    settings = parse().rollout.settings()
+    settings = parse().rollout
+    # One model: what the stack file says is what the canary reads (booking_shared.rollout).
+    assert isinstance(settings, RolloutSettings)
     assert (settings.canary_percent, settings.bake_minutes, settings.error_rate_percent, settings.latency_seconds,
             settings.min_requests, settings.on_insufficient_traffic) == (10, 10, 5, 2, 100, "probes")
 
