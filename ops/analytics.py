@@ -92,6 +92,10 @@ class VersionTraffic:
             return f"a negative count ({self.requests} requests, {self.errors} errors)"
         if self.errors > self.requests:
             return f"more errors ({self.errors}) than requests ({self.requests})"
+        # Each sampled row stands for one request or more: more rows than requests, or requests
+        # estimated from no row at all, come from no real answer (they would weigh the verdict).
+        if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
+            return f"{self.sampled} sampled rows for an estimate of {self.requests} requests"
         if self.latency_seconds is not None and not (math.isfinite(self.latency_seconds)
                                                      and self.latency_seconds >= 0):
             return f"a median response time of {self.latency_seconds} s"

@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -698,7 +699,8 @@ class Kept:
 
     backup: str | None  # a backup in the backup folder, when the database could be read whole
     copy: Path | None  # otherwise a byte copy next to it: a dump would lose what SQLite cannot read
-    undo: str
+    undo: str  # the command that puts it back, shell-quoted
+    why: str | None = None  # for a copy: why it could not be read whole (SQLite's first line)
 
 
 @dataclass(frozen=True)
@@ -808,7 +810,8 @@ def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress,
         raise
     _unlink(copied)
     progress("keeping the database it replaces", 1, 1)
-    return Kept(safety.name, None, f"bookingctl backup restore {safety.name} --dest {dest} --local {target} --replace")
+    return Kept(safety.name, None, f"bookingctl backup restore {safety.name} --dest {shlex.quote(str(dest))} "
+                                   f"--local {shlex.quote(str(target))} --replace")
 
 
 def _stamp() -> str:
@@ -838,9 +841,11 @@ def _cannot_keep(target: Path, dest: Path, exc: OSError) -> BackupError:
 
 def _kept_copy(copy: Path, target: Path, progress: Progress, why: str) -> Kept:
     progress("keeping the database it replaces", 1, 1)
-    return Kept(None, copy, f"it could not be read whole ({why}), so its bytes are kept as {copy}: to put it back, "
-                            f"move {copy} to {target} (and any {copy.name}-journal or -wal beside it to "
-                            f"{target.name}-journal, -wal)")
+    moves = [f"mv {shlex.quote(str(copy))} {shlex.quote(str(target))}"]
+    moves += [f"mv {shlex.quote(f'{copy}{s}')} {shlex.quote(f'{target}{s}')}"
+              for s in ("-journal", "-wal") if Path(f"{copy}{s}").exists()]
+    first = (why.strip().splitlines() or ["unreadable"])[0].strip(" *")
+    return Kept(None, copy, " && ".join(moves), why=first)
 
 
 def _unlink(paths: list[Path]) -> None:

@@ -47,6 +47,7 @@ from ops.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
 from ops.migrations import TABLE as MIGRATIONS_TABLE
 from ops.migrations import Migration, MigrationError, Override
 from ops.serving import ServingQuery
+from ops.sqlite_callbacks import reraise_pending, shielded
 from ops.sqlscript import Statement, is_transaction_control, quote_ident, strip_comments
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -263,10 +264,11 @@ def scratch_copy(rows: Sequence[SchemaRow], *, sample_rows: bool = False) -> sql
             problem = (f"is not a CREATE {kind.upper()} statement ({' '.join(str(sql).split())[:60]!r}); a schema "
                        "answer SQLite never writes is not run: check what answered for the database")
         else:
-            conn.set_authorizer(_compile_only)
+            conn.set_authorizer(shielded(_compile_only, sqlite3.SQLITE_DENY))
             try:
                 conn.execute(str(sql))
             except sqlite3.Error as exc:
+                reraise_pending()
                 problem = f"cannot be copied into a scratch SQLite: {exc}"
             finally:
                 conn.set_authorizer(None)
@@ -559,13 +561,14 @@ def _compile_only(action: int, *_: object) -> int:
 def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
     """None when `sql` compiles against the connection's schema, else SQLite's message. Never runs it."""
     body = _EXPLAIN.sub("", sql, count=1)
-    conn.set_authorizer(_compile_only)
+    conn.set_authorizer(shielded(_compile_only, sqlite3.SQLITE_DENY))
     try:
         conn.execute("EXPLAIN " + body)
     except sqlite3.ProgrammingError as exc:
         # The parameters are bound only after a successful prepare: a count mismatch means it compiled.
         return None if "bindings" in str(exc) else str(exc)
     except sqlite3.Error as exc:
+        reraise_pending()
         return str(exc)
     finally:
         conn.set_authorizer(None)
@@ -699,13 +702,18 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         runners.clear()
         reads.clear()
         rows_before = mr.counts(conn, tables)
-        conn.set_authorizer(authorize)
+        # Rows can stay while their values go (REPLACE rewrites a row from what it names; an upsert or
+        # an UPDATE sets every row's value): for writes, what each column holds before and after.
+        values_before = mr.filled(conn, tables) if _dml_keyword(_code(statement.sql)) in ("INSERT", "REPLACE",
+                                                                                           "UPDATE") else {}
+        conn.set_authorizer(shielded(authorize, sqlite3.SQLITE_DENY))
         deadline = time.monotonic() + STATEMENT_SECONDS
-        conn.set_progress_handler(_past(deadline), 10_000)
+        conn.set_progress_handler(shielded(_past(deadline), 1), 10_000)
         try:
             cursor = conn.execute(statement.sql)
             changed = cursor.rowcount
         except sqlite3.Error as exc:
+            reraise_pending()
             message = (f"still running after {STATEMENT_SECONDS:g} s against a copy without rows, so stopped; D1 "
                        "stops a query after 30 s: bound it (a recursive CTE needs a LIMIT or a WHERE that ends it)"
                        if time.monotonic() > deadline else f"SQLite refuses `{_first(statement.sql)}`: {exc}")
@@ -747,6 +755,20 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                 "update-without-where", WARNING, migration.name, statement.line,
                 f"`{_first(statement.sql)}` rewrites every row of {named}: its WHERE holds for every row the check "
                 "tried; fine for a backfill of a new column, but the serving version's values are overwritten too"))
+        if values_before:
+            values_after = mr.filled(conn, list(values_before))
+            for table, held in values_before.items():
+                if not rows_after.get(table):
+                    continue  # rows gone: rows-lost says so
+                gone = [c for c, n in held.items() if n and values_after.get(table, {}).get(c) == 0]
+                if gone:
+                    result.findings.append(Finding(
+                        "values-wiped", ERROR, migration.name, statement.line,
+                        f"after `{_first(statement.sql)}` no row of {table} holds a value in "
+                        f"{', '.join(f'{table}.{c}' for c in gone)} (rows of the check had one): the values the "
+                        "serving version stored there are gone (REPLACE rewrites a row from the columns it names, an "
+                        "upsert or UPDATE sets them in every row), and no Worker rollback brings them back. Name "
+                        "the rows, or set only columns that hold nothing yet"))
         track_rows(statement.line)
         if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
             now = compare(before, snapshot(conn), orphaned_indexes=True)

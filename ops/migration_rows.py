@@ -220,6 +220,19 @@ def counts(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, int | N
     return found
 
 
+def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per table present, per column: how many rows hold a value (not NULL) there."""
+    existing = {str(n).lower() for n, in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    found: dict[str, dict[str, int]] = {}
+    for table in (t for t in tables if t.lower() in existing):
+        names = [c.name for c in columns(conn, table)]
+        if names:
+            row = conn.execute("SELECT " + ", ".join(f"count({quote_ident(n)})" for n in names) +
+                               f" FROM {quote_ident(table)}").fetchone()
+            found[table] = dict(zip(names, (int(n) for n in row), strict=True))
+    return found
+
+
 # --- write probes --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from booking_shared.errors import OperationFailed
 from ops.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
+from ops.sqlite_callbacks import clear_pending, reraise_pending, shielded
 from ops.sqlscript import iter_statements, strip_comments
 
 # SQLite's authorizer action codes (sqlite3.h). Python's sqlite3 module has them too, but under
@@ -89,8 +90,9 @@ def load_dump(conn: sqlite3.Connection, sql_file: Path, *, limits: Limits,
     guard = _Guard(time.monotonic() + limits.seconds)
     conn.execute("BEGIN")
     try:
-        conn.set_authorizer(guard.authorize)
-        conn.set_progress_handler(guard.past_deadline, _TICK_OPCODES)
+        clear_pending()
+        conn.set_authorizer(shielded(guard.authorize, sqlite3.SQLITE_DENY))
+        conn.set_progress_handler(shielded(guard.past_deadline, 1), _TICK_OPCODES)
         for statement in iter_statements(_lines(sql_file, progress)):
             guard.next_statement(analyze=bool(_ANALYZE_SCHEMA.fullmatch(strip_comments(statement.sql).strip())))
             # The progress handler sees the deadline only while a statement runs; reading and
@@ -101,6 +103,7 @@ def load_dump(conn: sqlite3.Connection, sql_file: Path, *, limits: Limits,
             try:
                 conn.execute(statement.sql)
             except sqlite3.Error as exc:
+                reraise_pending()  # Ctrl-C or SIGTERM inside a callback: not the dump's fault
                 raise _explain(exc, guard, conn, statement.line, limits) from exc
         _unguard(conn)
         violations = foreign_key_violations(conn)

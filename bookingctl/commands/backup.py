@@ -242,8 +242,11 @@ def restore(
                                          progress=progress)
         output.info(f"restored backup {done.manifest.name} into {local}")
         if done.kept is not None:
-            kept = f"backup {done.kept.backup}" if done.kept.backup else str(done.kept.copy)
-            output.info(f"the database it replaced is kept as {kept}; to undo: {done.kept.undo}")
+            if done.kept.backup:
+                output.info(f"the database it replaced is kept as backup {done.kept.backup}; to undo: {done.kept.undo}")
+            else:
+                output.info(f"the database it replaced could not be read whole ({printable(done.kept.why or '')}), so "
+                            f"its bytes are kept as {done.kept.copy}; to undo: {done.kept.undo}")
         return
     if (bookmark is None) == (timestamp is None) or backup is not None:
         raise UsageError("remote restore: bookingctl backup restore --stack STACK (--bookmark B | --timestamp T)")

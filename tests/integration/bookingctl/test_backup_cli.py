@@ -230,3 +230,46 @@ def test_restore_replace_names_the_kept_database_and_the_command_that_undoes_it(
     assert code == 0, err
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM appointments WHERE id = 'a1'").fetchone()[0] == 0
+
+
+def test_the_undo_command_is_shell_quoted_and_runs_as_printed(db: Path, tmp_path: Path) -> None:
+    """Hostile review of #22, D4: a path with a space or `$(...)` broke the printed command, or ran."""
+    import shlex
+
+    odd = tmp_path / "my backups"
+    target = tmp_path / "tgt $(echo pwned) x.sqlite"
+    target.write_bytes(db.read_bytes())
+    name = create(db, odd)
+    with sqlite3.connect(target) as conn:
+        conn.execute("DELETE FROM appointments WHERE id = 'a2'")
+    code, _, err = run("backup", "restore", name, "--local", str(target), "--dest", str(odd), "--replace")
+    assert code == 0, err
+    undo = err.split("to undo: ", 1)[1].strip()
+    words = shlex.split(undo)
+    assert words[words.index("--local") + 1] == str(target) and words[words.index("--dest") + 1] == str(odd)
+    code, _, err = run(*words[1:])
+    assert code == 0, err
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM appointments WHERE id = 'a2'").fetchone()[0] == 0
+
+
+def test_a_damaged_databases_copy_is_named_once_with_one_line_of_why(db: Path, dest: Path, tmp_path: Path) -> None:
+    """Hostile review of #22, D5: the copy was named twice and SQLite's multi-line error sat inside the undo."""
+    import os
+    import subprocess
+
+    name = create(db, dest)
+    target = tmp_path / "damaged.sqlite"
+    target.write_bytes(db.read_bytes())
+    with target.open("r+b") as f:
+        f.seek(4096)
+        f.write(os.urandom(8192))
+    code, _, err = run("backup", "restore", name, "--local", str(target), "--dest", str(dest), "--replace")
+    assert code == 0, err
+    [line] = [line for line in err.splitlines() if "could not be read whole" in line]
+    copy = next(p for p in tmp_path.iterdir() if ".replaced-" in p.name)
+    assert line.count(copy.name) == 2  # "kept as COPY; to undo: mv COPY TARGET"
+    undo = line.split("to undo: ", 1)[1]
+    assert undo.startswith("mv ") and "\\n" not in line
+    moved = subprocess.run(undo, shell=True, capture_output=True, text=True)  # the command as printed
+    assert moved.returncode == 0 and not copy.exists() and target.exists()

@@ -277,3 +277,14 @@ def test_http_answers_the_sql_api_counts_are_whole_non_negative_numbers_or_unrea
 
     assert [_count(v) for v in (503, "503", 503.0, "503.0")] == [503] * 4  # ClickHouse-style JSON may quote numbers
     assert [_count(v) for v in ("503x", 503.5, -1, True, None, float("nan"))] == [None] * 6
+
+
+def test_sample_counts_no_real_answer_can_hold_roll_back_instead_of_weighing_the_verdict() -> None:
+    """Hostile review of #22, D3: a million sampled rows behind 10 requests promoted 40 % errors on
+    traffic, and 30 requests estimated from no row at all promoted 100 % errors on the probes."""
+    high_minimum = RolloutSettings(min_requests=10_000, error_rate_percent=1)
+    for nonsense, rollout in ((VersionTraffic(10, 4, 0.1, sampled=1_000_000), DEFAULTS),
+                              (VersionTraffic(30, 30, None, sampled=0), high_minimum)):
+        verdict = judge(nonsense, [True] * 10, rollout, final=True)
+        assert (verdict.action, verdict.basis) == ("rollback", "traffic") and "sampled rows" in verdict.reason
+    assert judge(VersionTraffic(0, 0, None, sampled=0), [True] * 10, DEFAULTS, final=True).action == "promote"

@@ -196,6 +196,31 @@ def test_renaming_a_not_null_column_is_a_contract_not_an_unfillable_column(targe
     assert any("renames column tenants.name" in f.message for f in result.findings), result.findings
 
 
+# --- values wiped in place (hostile review of #22, D2) ------------------------------------------
+
+@pytest.mark.parametrize("sql", [
+    "INSERT OR REPLACE INTO tenants (id, slug, name) SELECT id, slug, name FROM tenants;",
+    "REPLACE INTO tenants (id, slug, name) SELECT id, slug, name FROM tenants;",
+    "INSERT INTO tenants (id, slug, name) SELECT id, slug, name FROM tenants WHERE 1 "
+    "ON CONFLICT(id) DO UPDATE SET hostname = NULL;",
+    "UPDATE tenants SET hostname = NULL WHERE 1;",
+    "UPDATE tenants SET hostname = NULL, status = 'active' WHERE id IS NOT NULL;",
+])
+def test_a_statement_that_empties_a_column_of_every_row_is_unsafe(target: Path, tmp_path: Path, sql: str) -> None:
+    """REPLACE rewrites a row from what it names (the rest becomes NULL or its default), and an
+    upsert or UPDATE can set every row's value: the rows stay, their values are gone."""
+    report = run(target, tmp_path, sql)
+    assert report.verdict == "unsafe"
+    wiped = [f for f in only(report).findings if f.rule == "values-wiped"]
+    assert wiped and wiped[0].severity == "error" and "tenants.hostname" in wiped[0].message
+
+
+def test_a_backfill_of_a_column_that_had_no_values_is_not_a_wipe(target: Path, tmp_path: Path) -> None:
+    sql = "ALTER TABLE tenants ADD COLUMN region TEXT;\nUPDATE tenants SET region = 'za';"
+    result = only(run(target, tmp_path, sql))
+    assert "values-wiped" not in {f.rule for f in result.findings}
+
+
 # --- H4, M7: the corpus -----------------------------------------------------------------------
 
 def test_the_built_in_corpus_holds_the_workers_sql_and_the_tenant_queries() -> None:
