@@ -47,12 +47,17 @@ TURNSTILE_SAAS_SECRET_BINDING = "TURNSTILE_SAAS_SECRET_KEY"
 SITE_HOSTNAMES_BINDING = "SITE_HOSTNAMES"
 
 
+# What every SaaS salons' widget's name holds, whatever the Worker's name: the program reads the
+# account's SaaS widgets with one name filter on it (a renamed Worker's widgets still match).
+SAAS_WIDGET_MARK = "saas-salons"
+
+
 def saas_turnstile_widget_name(worker_name: str) -> str:
     """The SaaS salons' Turnstile widget's name: how `bookingctl tenants` and the policy pack find it.
 
     Cloudflare does not keep widget names unique, so readers match the whole name, not a substring.
     """
-    return f"{worker_name}-saas-salons"
+    return f"{worker_name}-{SAAS_WIDGET_MARK}"
 
 RATELIMIT_PHASE = "http_ratelimit"
 

@@ -21,11 +21,13 @@ before that list passes a Worker variable's 5 KB.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from booking_shared.edge import (
+    SAAS_WIDGET_MARK,
     SITE_HOSTNAMES_BINDING,
     TURNSTILE_SAAS_SECRET_BINDING,
     TURNSTILE_SECRET_BINDING,
@@ -76,6 +78,14 @@ def saas_widget_name(worker_name: str, index: int) -> str:
     """SaaS widget `index`'s name: how `bookingctl tenants` and the policy pack find it (widget 0 keeps
     the name it had before there were several)."""
     return nth_widget_name(saas_turnstile_widget_name(worker_name), index)
+
+
+def saas_widget_index(name: str) -> int | None:
+    """The index of a widget named as `saas_widget_name` names one, for any Worker name (`x-saas-salons`:
+    0, `x-saas-salons-2`: 2); None for any other name. How a SaaS widget is recognised once the
+    Worker, and so the widget's name, was renamed."""
+    match = re.fullmatch(rf".+-{re.escape(SAAS_WIDGET_MARK)}(?:-([1-9][0-9]*))?", name)
+    return None if match is None else int(match.group(1) or 0)
 
 
 def hostnames_text(hostnames: Iterable[str]) -> str:

@@ -11,9 +11,10 @@ provider's schema: every WorkerVersion input, names and parents elsewhere); chan
 show as in-place updates.
 
 Turnstile widgets get their own warnings: an update of a widget whose domains are data (the SaaS
-salons' widgets: `ignore_changes`) is a PUT of the whole widget with the domains in Pulumi's state,
-which takes every salon off it until its after-update hook lists them again; and a change that
-moves site hostnames from one widget to another gives those pages a new sitekey.
+salons' widgets, `<workerName>-saas-salons[-n]`) is a PUT of the whole widget with the domains the
+live widget lists when `pulumi up` reads it, so a salon listed after that read is off it until its
+after-update hook lists it again; and a change that moves site hostnames from one widget to another
+gives those pages a new sitekey.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from booking_shared import tokens
 from booking_shared.errors import InputError
+from booking_shared.turnstile import saas_widget_index
 
 DATA_BEARING = {tokens.D1: "D1 database", tokens.BUCKET: "backup bucket"}
 ALL_INPUTS = "*"
@@ -285,7 +287,9 @@ def _release(stack: str, changes: list[Change], before: dict[str, dict[str, Any]
 
 
 def _domains_are_data(resource: dict[str, Any]) -> bool:
-    return resource["type"] == tokens.TURNSTILE and "domains" in (resource.get("ignoreChanges") or [])
+    """A SaaS salons' widget, known by its name (`<workerName>-saas-salons[-n]`)."""
+    name = (resource.get("inputs") or {}).get("name")
+    return resource["type"] == tokens.TURNSTILE and isinstance(name, str) and saas_widget_index(name) is not None
 
 
 def _site_widgets(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -296,8 +300,9 @@ def _site_widgets(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 def _widget_warnings(stack: str, changes: list[Change], before: dict[str, dict[str, Any]],
                      after: dict[str, dict[str, Any]]) -> None:
-    """Warn of a SaaS widget's update (its salons are erased until its hook lists them again) and of
-    site hostnames moving to another widget (their pages change sitekey)."""
+    """Warn of a SaaS widget's update (a salon listed after the program's read of the live widget is
+    off it until its hook lists it again) and of site hostnames moving to another widget (their pages
+    change sitekey)."""
     was, now = _site_widgets(before), _site_widgets(after)
     for change in changes:
         resource = after.get(change.urn) or before[change.urn]
@@ -306,17 +311,20 @@ def _widget_warnings(stack: str, changes: list[Change], before: dict[str, dict[s
             if change.action == "update":
                 what = (f"Turnstile widget {change.name} would be updated in place, and its domains are data "
                         "(`bookingctl tenants` lists the SaaS salons on it): the provider's update is a PUT of the "
-                        "whole widget with the domains in Pulumi's state "
-                        f"({shown((resource.get('inputs') or {}).get('domains'))}), which takes every salon off it")
+                        "whole widget with the domains the live widget lists when `pulumi up` reads it (offline: "
+                        f"{shown((resource.get('inputs') or {}).get('domains'))}), which keeps every salon listed "
+                        "by then; a salon `tenants add` lists between that read and the PUT is taken off")
+                again = "it"
             else:
                 what = (f"Turnstile widget {change.name} would be replaced: a new widget, with a new sitekey and "
                         "secret and none of the SaaS salons `bookingctl tenants` listed on the old one")
+                again = "them"
             change.warning = what + (
-                f"; its hook {', '.join(hooks)} lists them again from the tenants table right after, so their "
-                f"bookings fail the bot check for seconds; check `bookingctl tenants status --stack {stack}` after "
-                "`pulumi up`" if hooks else
-                "; no hook lists them again: every salon on it fails the bot check (403) until `bookingctl tenants "
-                "add` runs again for each")
+                f"; its hook {', '.join(hooks)} lists {again} again from the tenants table right after, so their "
+                f"bookings fail the bot check for seconds at most; check `bookingctl tenants status --stack {stack}` "
+                "after `pulumi up`" if hooks else
+                f"; no hook lists {again} again: a salon off the widget fails the bot check (403) until `bookingctl "
+                "tenants add` runs again for it")
         elif resource["type"] == tokens.TURNSTILE and change.action in ("update", "add"):
             moved = sorted(h for h, name in now.items() if name == change.name and was.get(h, name) != name)
             if moved:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import runpy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,14 @@ _COMPUTED: dict[str, Any] = {
     "cloudflare:index/turnstileWidget:TurnstileWidget": lambda inputs: {
         "sitekey": "0x4AAAAAAAplannedSiteKey", "secret": "0x4AAAAAAAplannedSecretNotReal"},
 }
+
+# An invoke's answer, from its arguments (as the provider's result, camelCase keys).
+InvokeAnswer = Callable[[Mapping[str, Any]], dict[str, Any]]
+GET_TURNSTILE_WIDGETS = "cloudflare:index/getTurnstileWidgets:getTurnstileWidgets"
+# The invokes the program makes, answered as by an account where nothing they read is live: offline
+# nothing is, and a plan (and `bookingctl diff`) must be the same wherever it runs. The SaaS
+# widgets' read (infra/turnstile.py) finds no widget, so each is planned with the fallback hostname.
+INVOKES: dict[str, InvokeAnswer] = {GET_TURNSTILE_WIDGETS: lambda args: {"results": []}}
 
 
 @dataclass(frozen=True)
@@ -178,8 +186,9 @@ class _PlanMocks(pulumi_mocks.Mocks):
     output the provider computes is unknown (an empty id and the inputs alone, under preview).
     """
 
-    def __init__(self, fresh: bool = False) -> None:
+    def __init__(self, fresh: bool = False, invokes: Mapping[str, InvokeAnswer] | None = None) -> None:
         self.fresh = fresh
+        self.invokes = {**INVOKES, **(invokes or {})}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         state = dict(args.inputs)
@@ -192,7 +201,13 @@ class _PlanMocks(pulumi_mocks.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        answer = self.invokes.get(args.token)
+        if answer is None:
+            # An invoke no answer is written for would plan on an empty result: say which to add.
+            raise NotImplementedError(f"the offline plan has no answer for invoke {args.token}: add one to "
+                                      "bookingctl/planner.py INVOKES")
+        # The mock monitor iterates the failures: an empty list, not None.
+        return answer(args.args), []
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -256,14 +271,16 @@ def run_program(
     warnings: Iterable[str] = (),
     *,
     fresh: bool = False,
+    invokes: Mapping[str, InvokeAnswer] | None = None,
 ) -> Plan:
     """Run `project.main/__main__.py` under mocks with the given engine-style config.
 
     `fresh`: plan as the first preview of a stack where nothing exists yet (outputs unknown).
+    `invokes`: answers to invokes by token, over INVOKES (tests: what a live account would answer).
     Exceptions from the program (a `ConfigError`, say) propagate to the caller unchanged.
     """
     _ensure_event_loop()
-    mocks = _PlanMocks(fresh)
+    mocks = _PlanMocks(fresh, invokes)
     monitor = _RecordingMonitor(mocks)
     # A fresh root Stack per run: set_mocks reuses an existing one, with the previous run's outputs.
     settings.ROOT.set(None)

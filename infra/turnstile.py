@@ -5,16 +5,29 @@ Cloudflare caps a widget's hostnames (15 on Free, 200 on Enterprise; booking_sha
 - the site hostnames (the main domain, then every `booking:tenants` hostname in config order) fill
   site widget 0, 1, ... (`booking_shared.turnstile.site_shards`); appending a tenant moves no other
   hostname, so no salon's page changes sitekey because another salon joined;
-- with `booking:saas`, `booking:turnstile.saasWidgets` widgets for the salons' custom hostnames,
-  each declared with the fallback hostname alone (a widget needs one) and `ignore_changes` on its
-  domains: `bookingctl tenants add` lists a salon on one with room and records which on its row.
+- with `booking:saas`, `booking:turnstile.saasWidgets` widgets for the salons' custom hostnames:
+  `bookingctl tenants add` lists a salon on one with room and records which on its row.
 
-A SaaS widget's update is still dangerous: with `ignore_changes` the engine sends the domains
-stored in its state (the fallback hostname alone), and the provider's update is a PUT of the whole
-widget, so any other change (its name, its mode, a default a provider release adds) would take
-every salon off it. Each SaaS widget therefore carries an after-update (and after-create) hook
-that lists the widget's salons again from the tenants table (ops/turnstile_hooks.py): the salons'
-bookings fail the bot check only between the provider's PUT and the hook's, seconds apart.
+A SaaS widget's domains are data, and its update is a PUT of the whole widget (the provider's
+`Update` -> `Turnstile.Widgets.Update`; `name`, `mode`, `clearance_level`, ... update in place). So
+`pulumi up` must send the salons the widget lists *now*: its `domains` input is the live widget's,
+read at deployment through the provider's `getTurnstileWidgets` invoke (the fallback hostname always
+among them, sorted so an unchanged list is no diff), or the fallback hostname alone before the
+widget exists. Any update (its name, which follows `workerName`; its mode; a default a provider
+release adds) then keeps every salon on it. `ignore_changes` on the domains would not: the engine
+would send the domains in Pulumi's state, the fallback alone, taking every salon off.
+
+The live widget is the one of the same name; after a rename of the Worker, none has the new name
+yet, so it is the SaaS widget of the same index (`<old>-saas-salons[-n]`) listing this stack's
+fallback hostname (stacks of two environments never share one: booking_shared/project.py refuses
+it). Two candidates stop the program, naming their sitekeys, rather than guess whose salons to keep.
+
+One race remains: a salon `tenants add` lists between that read and the PUT. Each SaaS widget's
+after-update (and after-create) hook therefore lists its salons again from the tenants table
+(ops/turnstile_hooks.py), and sends nothing when the widget lists them all. (The other half: a
+hostname `tenants remove` takes off in that window is put back; its custom hostname is gone, so it
+serves nothing, but it holds one of the widget's hostnames.) Offline (bookingctl/planner.py) the
+read finds no widget: a plan declares each SaaS widget with the fallback hostname alone.
 
 The Worker gets, per site widget, its secret (`TURNSTILE_SECRET_KEY[_n]`) and its hostnames
 (`SITE_HOSTNAMES[_n]`, JSON); per SaaS widget its secret (`TURNSTILE_SAAS_SECRET_KEY[_n]`); and
@@ -26,18 +39,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from booking_shared.edge import SAAS_WIDGET_MARK
+from booking_shared.errors import OperationFailed
+from booking_shared.hostnames import normalize
 from booking_shared.limits import TurnstilePlan
 from booking_shared.turnstile import (
     SITEKEYS_BINDING,
     SaasWidgetContext,
     hostnames_text,
     saas_secret_binding,
+    saas_widget_index,
     saas_widget_name,
     site_hostnames_binding,
     site_secret_binding,
@@ -47,6 +65,11 @@ from booking_shared.turnstile import (
 
 # Managed: Cloudflare shows a checkbox only when it doubts the visitor.
 MODE = "managed"
+# How many widgets the read of the SaaS widgets may return: the provider pages through the account's
+# widgets until it has this many (terraform-provider-cloudflare internal/services/turnstile_widget/
+# list_data_source.go, whose default is also 1000). An account holds 20 unless Enterprise raises it
+# (booking_shared.limits), so the read sees every widget whose name the filter matches.
+WIDGETS_READ = 1000
 
 
 @dataclass(frozen=True)
@@ -102,20 +125,29 @@ def declare_widgets(name: str, args: TurnstileArgs, parent: pulumi.Resource) -> 
         ]
         out.site_sitekeys.append(widget.sitekey)
     if args.saas_fallback_hostname is not None:
+        # One read for all of them. The name filter is a case-insensitive substring match (the
+        # invoke's docstring), so it finds every SaaS widget in the account, of any Worker (a
+        # renamed one's too) and of any index; live_saas_domains picks this stack's. The direct
+        # form, not get_turnstile_widgets_output: its arguments are plain config, and a widget it
+        # cannot tell apart stops the program here, before any SaaS widget is registered, rather
+        # than inside an apply (which leaves the run's other outputs failed and unawaited).
+        live = cloudflare.get_turnstile_widgets(
+            account_id=args.account_id, filter=f"name:{SAAS_WIDGET_MARK}", max_items=WIDGETS_READ,
+            opts=pulumi.InvokeOptions(parent=parent)).results or ()  # no `results`: none found
         for index in range(args.saas_widgets):
+            widget_name = saas_widget_name(args.worker_name, index)
             widget = cloudflare.TurnstileWidget(
                 saas_widget_resource(name, index),
                 account_id=args.account_id,
                 # Deterministic: `bookingctl tenants` finds the widget by this name.
-                name=saas_widget_name(args.worker_name, index),
-                # A widget needs at least one hostname; the salons' own are added as data.
-                domains=[args.saas_fallback_hostname],
+                name=widget_name,
+                # What the live widget lists now (`bookingctl tenants add/remove` keep them): the
+                # update's PUT keeps every salon. See the module docstring.
+                domains=live_saas_domains(live, widget_name, index, args.saas_fallback_hostname),
                 mode=MODE,
-                # `bookingctl tenants add/remove` manage the domains: without ignore_changes every
-                # `pulumi up` would set them back to the fallback hostname. ignore_changes alone
-                # is not enough (see the module docstring): the hook lists the salons again.
+                # The hook covers the race between the read and the PUT (a salon added meanwhile).
                 opts=pulumi.ResourceOptions(
-                    parent=parent, ignore_changes=["domains"],
+                    parent=parent,
                     hooks=saas_widget_hooks(args.saas_context, index) if args.saas_context else None),
             )
             out.worker_bindings.append({"type": "secret_text", "name": saas_secret_binding(index),
@@ -126,6 +158,52 @@ def declare_widgets(name: str, args: TurnstileArgs, parent: pulumi.Resource) -> 
     out.worker_bindings.append({"type": "plain_text", "name": SITEKEYS_BINDING, "text": sitekeys.apply(
         lambda keys: json.dumps({"site": list(keys[0]), "saas": list(keys[1])}, separators=(",", ":")))})
     return out
+
+
+class LiveWidget(Protocol):
+    """What the SaaS widgets' read gives of a widget (pulumi_cloudflare GetTurnstileWidgetsResultResult)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def domains(self) -> Sequence[str]: ...
+
+    @property
+    def sitekey(self) -> str: ...
+
+
+class SaasWidgetAmbiguousError(OperationFailed, pulumi.RunError):
+    """Several live widgets could be SaaS widget n: the program stops before a PUT could take the
+    salons of the right one off it (the account's state, not the stack's config, is at fault). A
+    `RunError`: the engine prints the message alone."""
+
+
+def live_saas_domains(found: Iterable[LiveWidget], name: str, index: int, fallback: str) -> list[str]:
+    """SaaS widget `index`'s domains as `pulumi up` must send them: the live widget's, the fallback
+    hostname among them, normalized and sorted; the fallback alone when the widget does not exist yet.
+
+    The live widget is the one named `name` exactly (the read matches substrings: `...-saas-salons`
+    also finds `...-saas-salons-1`), else, after a rename, the one of the same index listing
+    `fallback`. Two candidates: SaasWidgetAmbiguousError, naming their sitekeys.
+    """
+    widgets = list(found)
+    mine = [w for w in widgets if w.name == name]
+    why = f"named {name}"
+    if not mine:
+        key = normalize(fallback)
+        mine = [w for w in widgets
+                if saas_widget_index(w.name) == index and key in {normalize(d) for d in w.domains}]
+        pattern = f"<worker>-{SAAS_WIDGET_MARK}" + (f"-{index}" if index else "")
+        why = f"named as SaaS widget {index} of a Worker ({pattern}) and listing {fallback}"
+    if len(mine) > 1:
+        raise SaasWidgetAmbiguousError(
+            f"{len(mine)} Turnstile widgets are {why} (sitekeys "
+            f"{', '.join(w.sitekey if w.name == name else f'{w.sitekey} {w.name!r}' for w in mine)}), so "
+            f"`pulumi up` cannot tell which one's salon hostnames to keep on {name}: keep the one the stack "
+            "declares (`pulumi stack output turnstileSaasSitekeys`), delete the others, then run it again")
+    listed = mine[0].domains if mine else ()
+    return sorted({normalize(d) for d in listed} | {normalize(fallback)})
 
 
 def relist_callback(ctx: SaasWidgetContext, index: int) -> Callable[[pulumi.ResourceHookArgs], Awaitable[None]]:

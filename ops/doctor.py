@@ -252,6 +252,14 @@ def needs(target: Target) -> list[Need]:
         # 2026-12-04 checked the permission's name against analytics/graphql-api docs.
         Need("the canary's per-version traffic (GraphQL Analytics)", "account", ("Account Analytics Read",)),
     ]
+    if any(w.grows for w in target.widgets):
+        # The program reads the live SaaS widgets in every `pulumi preview` and `up` (infra/turnstile.py):
+        # the pull-request preview's read-only token needs this too. Accepted: getTurnstileWidgets's
+        # "Accepted Permissions" (pulumi_cloudflare 6.23.1 get_turnstile_widgets.py).
+        found.append(Need("reading the live SaaS widgets' domains in every `pulumi preview` and `up` "
+                          "(getTurnstileWidgets)", "account",
+                          ("Turnstile Sites Read", "Turnstile Sites Write", "Account Settings Read",
+                           "Account Settings Write"), "turnstile"))
     if target.notification_policy:
         found.append(Need("the health-check alert (NotificationPolicy)", "account",
                           ("Notifications Write", "Account Settings Write")))

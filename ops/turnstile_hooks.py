@@ -1,17 +1,16 @@
 """After `pulumi up` created or updated a SaaS salons' Turnstile widget: list its salons on it again.
 
-Why a hook and not `ignore_changes` alone (review 2026-12-04, difference 3): `ignore_changes=
-["domains"]` makes the engine send, on any update of the widget, the domains stored in Pulumi's
-state (pulumi/pulumi pkg/resource/deploy/step_generator.go: `processIgnoreChanges(inputs,
-old.Inputs, ...)` "sets the value for each ignoreChanges property in inputs to the value from
-oldInputs"), which are the fallback hostname alone, never the live ones `bookingctl tenants add`
-wrote. The provider's update is a PUT of the whole widget (terraform-provider-cloudflare
-internal/services/turnstile_widget/resource.go, `Update` -> `Turnstile.Widgets.Update`), and
-`name`, `mode`, `clearance_level`, ... update in place (schema.go: only `account_id` requires a
-replacement). So a renamed Worker (the widget's name follows it), a changed mode or a default a
-provider release adds would take every salon off the widget. Bound after create and after update
-(infra/turnstile.py), this lists the widget's salons again from the tenants table, so their bookings
-fail the bot check only between the provider's PUT and this one.
+Why a hook, when the program already sends the live domains: `pulumi up` reads each SaaS widget's
+domains through the provider's invoke and declares them (infra/turnstile.py), so an update (a
+renamed Worker, a changed mode, a default a provider release adds) PUTs the salons the widget listed
+at that read; the provider's update is a PUT of the whole widget (terraform-provider-cloudflare
+internal/services/turnstile_widget/resource.go, `Update` -> `Turnstile.Widgets.Update`). A salon
+`bookingctl tenants add` lists between the read and the PUT is taken off by it. Bound after create
+and after update (infra/turnstile.py), this lists the widget's salons again from the tenants table,
+so such a salon's bookings fail the bot check only between the provider's PUT and this one; when
+the widget lists them all (the usual case), it sends nothing. (`ignore_changes=["domains"]`, the
+earlier design, made every update send the domains in Pulumi's state, the fallback hostname alone:
+pulumi/pulumi pkg/resource/deploy/step_generator.go `processIgnoreChanges`.)
 
 Which salons: active tenant rows whose hostname the stack config does not serve (those are not
 SaaS salons) and whose `turnstile_widget` names this widget; a row from before the column existed

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from cloudflare import Cloudflare
 
 from booking_shared.clock import TODAY_ENV
 from booking_shared.project import Project, find_project, load_stack
-from bookingctl.planner import Plan, run_program
+from bookingctl.planner import InvokeAnswer, Plan, run_program
 from tests.helpers import ACCOUNT, REPO, TODAY, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, running, take_violations
 
@@ -97,7 +97,7 @@ def project() -> Project:
 
 
 def _plan(project: Project, stack: str, overrides: dict[str, Any] | None = None,
-          secrets: dict[str, str] | None = None) -> Plan:
+          secrets: dict[str, str] | None = None, invokes: Mapping[str, InvokeAnswer] | None = None) -> Plan:
     settings = load_stack(project, stack)
     flat = dict(settings.flat)
     secret_keys = set(settings.secret_keys)
@@ -109,12 +109,13 @@ def _plan(project: Project, stack: str, overrides: dict[str, Any] | None = None,
     for key, value in (secrets or {}).items():
         flat[key] = value
         secret_keys.add(key)
-    return run_program(project, stack, flat, secret_keys, settings.warnings)
+    return run_program(project, stack, flat, secret_keys, settings.warnings, invokes=invokes)
 
 
 @pytest.fixture
 def plan_with(project: Project) -> PlanFn:
-    """`plan_with("staging", overrides={"booking:x": "v"}, secrets={...})` plans a variant."""
+    """`plan_with("staging", overrides={"booking:x": "v"}, secrets={...}, invokes={token: answer})` plans a
+    variant (`invokes`: what the account answers the program's invokes; none live by default)."""
     return lambda stack, **kw: _plan(project, stack, **kw)
 
 

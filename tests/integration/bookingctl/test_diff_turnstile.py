@@ -1,5 +1,5 @@
 """`bookingctl diff` on Turnstile widgets: an update of a widget whose domains are data (a SaaS
-salons' widget), and site hostnames that a change moves to another widget."""
+salons' widget, known by its name), and site hostnames that a change moves to another widget."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za",
 DOMAIN = "www.instylehairboutique.co.za"
 
 
-def test_renaming_the_worker_updates_the_saas_widget_and_the_diff_warns_that_its_salons_are_erased_until_the_hook(
+def test_renaming_the_worker_updates_the_saas_widget_and_the_diff_warns_of_salons_added_during_the_update(
         plan_with: PlanFn) -> None:
     base = plan_with("production", overrides={"booking:saas": SAAS}).to_dict()
     head = plan_with("production", overrides={"booking:saas": SAAS,
@@ -24,7 +24,9 @@ def test_renaming_the_worker_updates_the_saas_widget_and_the_diff_warns_that_its
     [saas] = [c for c in result.changes if c.name == "edge-turnstile-saas"]
     assert saas.action == "update" and [p for p, _, _ in saas.paths] == ["name"]
     assert saas.warning is not None
-    assert "PUT of the whole widget" in saas.warning and '["salons.instylebookings.co.za"]' in saas.warning
+    assert "PUT of the whole widget with the domains the live widget lists" in saas.warning
+    assert '(offline: ["salons.instylebookings.co.za"])' in saas.warning and "between that read and the PUT" in (
+        saas.warning)
     assert "booking-saas-widget-0-relist" in saas.warning and "tenants status --stack production" in saas.warning
     assert f"**UPDATE**: {saas.warning}" in to_markdown(result)
     # Only the widget whose domains are data is at risk.
@@ -37,7 +39,7 @@ def test_a_saas_widget_update_without_its_hook_says_no_hook_lists_the_salons_aga
     [widget] = [r for r in head["resources"] if r["name"] == "edge-turnstile-saas"]
     widget["inputs"]["mode"], widget["hooks"] = "invisible", {}
     [change] = compare("production", "main", base, head).warnings
-    assert "no hook lists them again" in str(change.warning) and "tenants add" in str(change.warning)
+    assert "no hook lists it again" in str(change.warning) and "tenants add" in str(change.warning)
 
 
 def site_plan(hostnames: list[str]) -> dict[str, Any]:

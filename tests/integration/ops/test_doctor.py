@@ -75,6 +75,21 @@ def test_a_missing_permission_is_named_with_its_zone_and_the_fix(account: Cloudf
     assert f"Zone WAF Write on zone {SAAS_ZONE}" in found.fix
 
 
+def test_a_saas_stack_needs_turnstile_sites_read_for_the_programs_read_of_the_live_widgets(
+        account: CloudflareDouble, target: Target) -> None:
+    """`pulumi preview` reads the live SaaS widgets (getTurnstileWidgets): a read-only token without
+    any Turnstile permission is told so, naming Turnstile Sites Read; with it, that need is met."""
+    turnstile = {"Turnstile Sites Read", "Turnstile Sites Write", "Account Settings Read", "Account Settings Write"}
+    with as_token(account, TokenState.full(ACCOUNT, leave_out=turnstile)) as sdk:
+        found = check(run(sdk, target), "token permissions")
+    assert found.ok is False and "reading the live SaaS widgets' domains" in found.detail
+    assert "Turnstile Sites Read on the account" in found.fix
+    with as_token(account, TokenState.full(ACCOUNT, leave_out=turnstile - {"Turnstile Sites Read"})) as sdk:
+        found = check(run(sdk, target), "token permissions")
+    assert "reading the live SaaS widgets' domains" not in found.detail
+    assert "Turnstile Sites Write or Account Settings Write on the account" in found.detail
+
+
 def test_a_deny_policy_takes_a_permission_away(account: CloudflareDouble, target: Target) -> None:
     from tests.helpers.cf_double import policy
 

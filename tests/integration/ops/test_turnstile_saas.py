@@ -1,27 +1,32 @@
 """SaaS salons' Turnstile widgets at scale, against the API double: `tenants add` placing a salon on a
-widget with room (or refusing, naming the key), the row recording it, and the hook that lists every
-salon again after `pulumi up` updated a widget (a PUT of the whole widget with the state's domains)."""
+widget with room (or refusing, naming the key), the row recording it, `pulumi up`'s update of a
+widget (a PUT of the whole widget with the domains the program read from the live widget) keeping
+every salon on it, and the hook that lists a salon again when it was added after that read."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import cloudflare
 import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.limits import turnstile_hostname_limit
+from booking_shared.tokens import TURNSTILE
 from booking_shared.turnstile import SaasWidgetContext, saas_widget_name
+from bookingctl.planner import GET_TURNSTILE_WIDGETS, InvokeAnswer, PlannedResource
+from infra.turnstile import saas_widget_resource
 from ops.migration_check import check_local
 from ops.migrations import apply, discover
 from ops.serving import own_queries
 from ops.targets import LocalDatabase, RemoteDatabase, remote_database
 from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
 from ops.turnstile_hooks import relist_saas_widget
-from tests.helpers import ACCOUNT, REPO
+from tests.helpers import ACCOUNT, REPO, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault, take_violations
 from tests.helpers.migrations import folder_with
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
@@ -127,33 +132,112 @@ def test_status_reports_a_salon_missing_from_the_widget_its_row_names(
     assert status(db, db.client, zone(2)).not_on_widget == ("www.salon-14.co.za",)
 
 
-def test_a_put_after_a_name_change_keeps_every_salon_on_the_widget(
-        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, client: Cloudflare) -> None:
+def read_through(double: CloudflareDouble, before_answer: Callable[[], None] = lambda: None
+                 ) -> dict[str, InvokeAnswer]:
+    """The program's getTurnstileWidgets invoke answered by the double, as the provider reads it: the
+    list endpoint with the invoke's filter, every page (list_data_source.go pages until maxItems).
+    `before_answer` runs after the read, before the program gets its answer (a race)."""
+
+    def answer(args: Mapping[str, Any]) -> dict[str, Any]:
+        with sdk(double)() as client:
+            found = [{"name": w.name, "domains": list(w.domains), "sitekey": w.sitekey, "id": w.sitekey,
+                      "mode": w.mode}
+                     for w in client.turnstile.widgets.list(account_id=str(args["accountId"]),
+                                                            filter=str(args["filter"]))]
+        before_answer()
+        return {"results": found[:int(args["maxItems"])]}
+
+    return {GET_TURNSTILE_WIDGETS: answer}
+
+
+def saas_stack(worker: str, widgets: int) -> dict[str, Any]:
+    """Overrides that make the committed staging stack a SaaS one on the double's zone (saas_stack)."""
+    return {"booking:saas": {"zoneId": SAAS_ZONE, "fallbackHostname": FALLBACK, "minTlsVersion": "1.2",
+                             "zonePlan": "business"},
+            "booking:turnstile": {"saasWidgets": widgets}, "booking:workerName": worker}
+
+
+def provider_put(client: Cloudflare, sitekey: str, planned: PlannedResource) -> None:
+    """The provider's update of a widget: a PUT of the whole widget with the inputs the program
+    declared (terraform-provider-cloudflare turnstile_widget resource.go `Update`)."""
+    client.turnstile.widgets.update(sitekey, account_id=ACCOUNT, name=planned.value("name"),
+                                    domains=planned.value("domains"), mode=planned.value("mode"))
+
+
+def off_their_widgets(double: CloudflareDouble, widgets: list[dict[str, object]], d1: D1State) -> list[str]:
+    """Every salon whose row names a widget that does not list its hostname."""
+    conn = sqlite3.connect(d1.path)
+    try:
+        rows = list(conn.execute("SELECT hostname, turnstile_widget FROM tenants"))
+    finally:
+        conn.close()
+    listed = [double.turnstile_widgets[str(w["sitekey"])]["domains"] for w in widgets]
+    return [host for host, index in rows if host not in listed[index]]
+
+
+def test_pulumi_up_renaming_the_worker_puts_the_live_salons_and_no_salon_is_ever_off_its_widget(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, client: Cloudflare, plan_with: PlanFn) -> None:
     """What `pulumi up` does to the SaaS widgets once the Worker is renamed (their names follow it):
-    the provider PUTs each whole widget with the domains in Pulumi's state (the fallback hostname
-    alone, `ignore_changes`), and the double, like Cloudflare, replaces the whole widget. Each
-    widget's after-update hook then lists that widget's salons again, and only those."""
+    the program reads the live widgets through the provider's invoke (here answered by the double),
+    and the provider PUTs each whole widget with the declared inputs; the double, like Cloudflare,
+    replaces the whole widget. The domains sent are the live ones, so every salon stays on."""
     widgets = declare_saas_widgets(double, 2)
     onboard(db, 2, 0, 16)
     renamed = "renamed-api"
+    plan = plan_with("staging", overrides=saas_stack(renamed, 2), invokes=read_through(double))
+    planned = {r.name: r for r in plan.of_type(TURNSTILE)}
+    puts = len([1 for m, _p in double.requests if m == "PUT"])
     for index, widget in enumerate(widgets):
-        sitekey = str(widget["sitekey"])
-        # The provider's update, as the engine sends it.
-        client.turnstile.widgets.update(sitekey, account_id=ACCOUNT, domains=[FALLBACK], mode="managed",
-                                        name=saas_widget_name(renamed, index))
-        assert double.turnstile_widgets[sitekey]["domains"] == [FALLBACK], "the PUT erased every salon"
-        ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=renamed,
-                                fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
-        lines: list[str] = []
-        relist_saas_widget(ctx, index, sitekey, log=lines.append)
-        assert any(f"{14 if index == 0 else 2} salon hostname(s) listed again" in line for line in lines), lines
+        provider_put(client, str(widget["sitekey"]), planned[saas_widget_resource("edge", index)])
+        assert off_their_widgets(double, widgets, d1) == [], f"after the PUT of SaaS widget {index}"
+    assert len([1 for m, _p in double.requests if m == "PUT"]) == puts + 2
     first, second = (double.turnstile_widgets[str(w["sitekey"])] for w in widgets)
-    assert first["domains"] == [FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))]
-    assert second["domains"] == [FALLBACK, "www.salon-14.co.za", "www.salon-15.co.za"]
+    assert sorted(first["domains"]) == sorted([FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))])
+    assert sorted(second["domains"]) == [FALLBACK, "www.salon-14.co.za", "www.salon-15.co.za"]
     assert (first["name"], first["mode"]) == ("renamed-api-saas-salons", "managed"), "the update itself stays"
     after = SaasZone(SAAS_ZONE, FALLBACK, account_id=ACCOUNT, turnstile_widget=saas_widget_name(renamed, 0),
                      turnstile_widgets=2)
     assert status(db, db.client, after).not_on_widget == ()
+    # Nothing left for the hook: it sends no PUT.
+    ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name=renamed,
+                            fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+    lines: list[str] = []
+    for index, widget in enumerate(widgets):
+        assert relist_saas_widget(ctx, index, str(widget["sitekey"]), log=lines.append) == []
+    assert len([1 for m, _p in double.requests if m == "PUT"]) == puts + 2, lines
+
+
+def test_a_salon_added_between_the_programs_read_and_the_put_is_listed_again_by_the_hook(
+        double: CloudflareDouble, db: RemoteDatabase, d1: D1State, client: Cloudflare, plan_with: PlanFn) -> None:
+    """The race the live read leaves: `tenants add` lists a salon after the invoke read the widget and
+    before the provider's PUT, which takes that salon (and only it) off; the after-update hook lists
+    it again from the tenants table."""
+    [widget] = declare_saas_widgets(double, 1)
+    onboard(db, 1, 0, 3)
+    sitekey = str(widget["sitekey"])
+    plan = plan_with("staging", overrides=saas_stack("renamed-api", 1),
+                     invokes=read_through(double, lambda: onboard(db, 1, 3, 1)))
+    provider_put(client, sitekey, {r.name: r for r in plan.of_type(TURNSTILE)}["edge-turnstile-saas"])
+    assert off_their_widgets(double, [widget], d1) == ["www.salon-03.co.za"]
+    ctx = SaasWidgetContext(stack="staging", account_id=ACCOUNT, database_name=DATABASE, worker_name="renamed-api",
+                            fallback_hostname=FALLBACK, plan="free", client_factory=sdk(double))
+    assert relist_saas_widget(ctx, 0, sitekey, log=lambda _: None) == ["www.salon-03.co.za"]
+    assert off_their_widgets(double, [widget], d1) == []
+
+
+def test_the_programs_read_of_the_widgets_picks_its_own_among_the_doubles_prefixed_names(
+        double: CloudflareDouble, plan_with: PlanFn) -> None:
+    """The double's name filter matches substrings, as Cloudflare's does: one read returns the
+    stack's two widgets and another stack's; each planned widget takes its own widget's domains."""
+    first, second = declare_saas_widgets(double, 2)
+    double.turnstile_widgets[str(first["sitekey"])]["domains"] = [FALLBACK, "www.first.co.za"]
+    double.turnstile_widgets[str(second["sitekey"])]["domains"] = [FALLBACK, "www.second.co.za"]
+    double.add_turnstile_widget(saas_widget_name("appointmentbooking-api", 0), ["salons.instylebookings.co.za",
+                                                                                "www.production.co.za"])
+    plan = plan_with("staging", overrides=saas_stack(WORKER, 2), invokes=read_through(double))
+    planned = {r.name: r.value("domains") for r in plan.of_type(TURNSTILE)}
+    assert planned["edge-turnstile-saas"] == [FALLBACK, "www.first.co.za"]
+    assert planned["edge-turnstile-saas-1"] == [FALLBACK, "www.second.co.za"]
 
 
 def test_the_hook_sends_nothing_when_the_widget_still_lists_its_salons(

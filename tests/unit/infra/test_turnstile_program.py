@@ -1,5 +1,6 @@
 """Turnstile widgets as the program declares them at salon scale: site hostnames sharded over widgets
-of the plan's size, SaaS widgets whose domains are data, the Worker's bindings and the hooks."""
+of the plan's size, SaaS widgets whose domains are the live widget's (read through the provider's
+invoke, answered here as an account would), the Worker's bindings and the hooks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from booking_shared.tokens import TURNSTILE, VERSION
 from booking_shared.turnstile import SaasWidgetContext
-from bookingctl.planner import Plan, PlannedResource
+from bookingctl.planner import GET_TURNSTILE_WIDGETS, InvokeAnswer, Plan, PlannedResource
+from infra.turnstile import SaasWidgetAmbiguousError
 from tests.helpers import PlanFn
 
 DOMAIN = "www.instylehairboutique.co.za"
@@ -83,7 +85,8 @@ def test_saas_widgets_are_declared_as_booking_turnstile_saas_widgets_says_each_w
         "appointmentbooking-api-saas-salons", "appointmentbooking-api-saas-salons-1",
         "appointmentbooking-api-saas-salons-2"]
     for widget in saas.values():
-        assert widget.value("domains") == [FALLBACK] and widget.ignore_changes == ("domains",)
+        # Offline nothing is live: each as on its first create, with the fallback hostname alone.
+        assert widget.value("domains") == [FALLBACK] and widget.ignore_changes == ()
     names = bindings(plan)
     assert [names[n]["type"] for n in ("TURNSTILE_SAAS_SECRET_KEY", "TURNSTILE_SAAS_SECRET_KEY_1",
                                        "TURNSTILE_SAAS_SECRET_KEY_2")] == ["secret_text"] * 3
@@ -92,8 +95,8 @@ def test_saas_widgets_are_declared_as_booking_turnstile_saas_widgets_says_each_w
 
 
 def test_every_saas_widget_relists_its_salons_after_an_update_or_a_replacement(plan_with: PlanFn) -> None:
-    """Any update of a SaaS widget is a PUT of the state's domains (the fallback alone): the hook
-    bound after it lists the salons back. Site widgets declare their domains and need none."""
+    """A SaaS widget's update PUTs the domains read at deployment: the hook bound after it lists a
+    salon added after that read. Site widgets declare their domains and need none."""
     plan = plan_with("production", overrides={"booking:saas": SAAS, "booking:turnstile": {"saasWidgets": 2}})
     found = widgets(plan)
     assert found["edge-turnstile-saas"].hooks == {"after_create": ["booking-saas-widget-0-relist"],
@@ -131,3 +134,103 @@ def test_the_relist_hook_runs_the_operation_off_the_event_loop_for_its_widget(mo
     loop = asyncio.run(run())
     assert [(i, key, created) for _, i, key, created in seen] == [(1, "0x4key", False), (1, "0x4new", True)]
     assert all(thread is not loop for thread, *_ in seen)
+
+
+# --- a SaaS widget's domains are the live widget's ------------------------------------------------
+
+WORKER = "appointmentbooking-api"
+SALONS = ["www.salon-b.co.za", "www.salon-a.co.za"]
+
+
+def live(name: str, domains: list[str], sitekey: str = "0x4AAAAAAAliveSiteKey") -> dict[str, object]:
+    """A widget as the provider's getTurnstileWidgets answers it (the fields the program reads)."""
+    return {"name": name, "domains": domains, "sitekey": sitekey, "id": sitekey, "mode": "managed"}
+
+
+def account(*widgets: dict[str, object], calls: list[dict[str, object]] | None = None) -> dict[str, InvokeAnswer]:
+    """The invoke answered as Cloudflare would for an account holding `widgets`: the `name:` filter
+    matches case-insensitive substrings (the invoke's docstring), so prefixed names come back too."""
+
+    def answer(args: object) -> dict[str, object]:
+        assert isinstance(args, dict)
+        if calls is not None:
+            calls.append(dict(args))
+        field, _, value = str(args["filter"]).partition(":")
+        assert field == "name"
+        return {"results": [w for w in widgets if value.lower() in str(w["name"]).lower()]}
+
+    return {GET_TURNSTILE_WIDGETS: answer}
+
+
+def saas_widgets(plan: Plan) -> dict[str, PlannedResource]:
+    return {name: w for name, w in widgets(plan).items() if name.startswith("edge-turnstile-saas")}
+
+
+def test_each_saas_widget_declares_its_live_salons_and_the_fallback_sorted_and_ignores_no_change(
+        plan_with: PlanFn) -> None:
+    calls: list[dict[str, object]] = []
+    plan = plan_with("production", overrides={"booking:saas": SAAS, "booking:turnstile": {"saasWidgets": 2}},
+                     invokes=account(live(f"{WORKER}-saas-salons", [FALLBACK, *SALONS], "0x4first"),
+                                     live(f"{WORKER}-saas-salons-1", [FALLBACK, "www.salon-c.co.za"], "0x4second"),
+                                     calls=calls))
+    found = saas_widgets(plan)
+    assert found["edge-turnstile-saas"].value("domains") == [FALLBACK, "www.salon-a.co.za", "www.salon-b.co.za"]
+    assert found["edge-turnstile-saas-1"].value("domains") == [FALLBACK, "www.salon-c.co.za"]
+    # ignore_changes would make the engine send the state's domains on an update (every salon off).
+    assert all(w.ignore_changes == () and "ignoreChanges" not in w.to_dict() for w in found.values())
+    # One read for every SaaS widget, of every widget the account holds (20 at most; the provider
+    # pages until it has maxItems).
+    assert calls == [{"accountId": widgets(plan)["edge-turnstile"].value("accountId"),
+                      "filter": "name:saas-salons", "maxItems": 1000}]
+
+
+def test_a_saas_widget_is_picked_by_its_whole_name_among_names_the_filter_also_matches(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:saas": SAAS}, invokes=account(
+        live(f"{WORKER}-saas-salons-1", [FALLBACK, "www.on-widget-1.co.za"]),
+        live(f"{WORKER}-saas-salons-10", [FALLBACK, "www.on-widget-10.co.za"]),
+        live(f"{WORKER}-staging-saas-salons", ["salons-staging.instylebookings.co.za", "www.staging.co.za"]),
+        live(f"{WORKER.upper()}-SAAS-SALONS", [FALLBACK, "www.other-case.co.za"]),
+        live(f"{WORKER}-saas-salons", [FALLBACK, "www.mine.co.za"])))
+    assert saas_widgets(plan)["edge-turnstile-saas"].value("domains") == [FALLBACK, "www.mine.co.za"]
+
+
+def test_the_fallback_hostname_stays_on_the_list_even_when_the_live_widget_lost_it(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:saas": SAAS},
+                     invokes=account(live(f"{WORKER}-saas-salons", ["www.salon-a.co.za."])))
+    assert saas_widgets(plan)["edge-turnstile-saas"].value("domains") == [FALLBACK, "www.salon-a.co.za"]
+
+
+def test_renaming_the_worker_renames_each_saas_widget_and_keeps_its_salons_in_what_is_sent(
+        plan_with: PlanFn) -> None:
+    """No widget has the new name yet: the live one is the SaaS widget of the same index that lists
+    this stack's fallback hostname (another stack's, with its own fallback, is left alone)."""
+    plan = plan_with("production", overrides={
+        "booking:saas": SAAS, "booking:turnstile": {"saasWidgets": 2}, "booking:workerName": "booking-v2"},
+        invokes=account(live(f"{WORKER}-saas-salons", [FALLBACK, *SALONS]),
+                        live(f"{WORKER}-saas-salons-1", [FALLBACK, "www.salon-c.co.za"]),
+                        live(f"{WORKER}-staging-saas-salons", ["salons-staging.instylebookings.co.za",
+                                                               "www.staging-salon.co.za"])))
+    found = saas_widgets(plan)
+    assert [found[n].value("name") for n in ("edge-turnstile-saas", "edge-turnstile-saas-1")] == [
+        "booking-v2-saas-salons", "booking-v2-saas-salons-1"]
+    assert found["edge-turnstile-saas"].value("domains") == [FALLBACK, "www.salon-a.co.za", "www.salon-b.co.za"]
+    assert found["edge-turnstile-saas-1"].value("domains") == [FALLBACK, "www.salon-c.co.za"]
+
+
+def test_a_widget_not_yet_created_is_declared_with_the_fallback_alone(plan_with: PlanFn) -> None:
+    """Raising booking:turnstile.saasWidgets: the new widget takes no salon of the existing one."""
+    plan = plan_with("production", overrides={"booking:saas": SAAS, "booking:turnstile": {"saasWidgets": 2}},
+                     invokes=account(live(f"{WORKER}-saas-salons", [FALLBACK, *SALONS])))
+    assert saas_widgets(plan)["edge-turnstile-saas-1"].value("domains") == [FALLBACK]
+
+
+@pytest.mark.parametrize("worker", [WORKER, "booking-v2"])
+def test_two_live_candidates_stop_the_program_naming_both_sitekeys_rather_than_guess(
+        plan_with: PlanFn, worker: str) -> None:
+    """Two widgets of the SaaS widget's name (or, after a rename, two of its index listing the fallback)."""
+    with pytest.raises(SaasWidgetAmbiguousError) as stopped:
+        plan_with("production", overrides={"booking:saas": SAAS, "booking:workerName": worker},
+                  invokes=account(live(f"{WORKER}-saas-salons", [FALLBACK, SALONS[0]], "0x4one"),
+                                  live(f"{WORKER}-saas-salons", [FALLBACK, SALONS[1]], "0x4two")))
+    message = str(stopped.value)
+    assert "0x4one" in message and "0x4two" in message and "turnstileSaasSitekeys" in message
