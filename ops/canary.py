@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -166,6 +167,31 @@ def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float
     centre = p + z * z / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, (centre - spread) / (1 + z * z / n))
+
+
+# --- the deployment annotations a canary writes, and how they are read back ---------------------
+# One grammar: "canary of V at P %" is the split being judged (no verdict yet); "canary of V rolled
+# back: why", "canary of V promoted" and "canary of V ended: why" are verdicts; under `pulumi up` the
+# promotion is the engine's own deployment of V at 100 % right after V's split.
+
+def split_message(version: str, percent: float) -> str:
+    return f"canary of {version} at {percent:g} %"
+
+
+_SPLIT = re.compile(r"canary of (?P<version>\S+) at [0-9.]+ %$")
+
+
+def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str) -> str | None:
+    """The latest canary verdict in a deployment history, newest first: (the version a deployment
+    sends all traffic to, or None; its annotation message)."""
+    for index, (sole, message) in enumerate(history):
+        if message.startswith(pulumi_message) and index + 1 < len(history):
+            split = _SPLIT.match(history[index + 1][1])
+            if split and split.group("version") == sole:
+                return f"canary of {sole} promoted (pulumi up deployed it at 100 %)"
+        if message.startswith("canary of ") and not _SPLIT.match(message):
+            return message
+    return None
 
 
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
@@ -321,7 +347,7 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
             report.reason = f"version-pinned smoke test failed: {smoke.failures()}"
             return None
         report.canary_deployment = deploy([(stable_version, 100.0 - percent), (new_version, percent)],
-                                          f"canary of {new_version} at {percent:g} %")
+                                          split_message(new_version, percent))
         # The bake's own minutes, then as many more as the analytics lag behind: the verdict waits
         # until the data covers the whole bake (the split keeps serving meanwhile).
         waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
 from ops import quarantine
-from ops.canary import stable_of_split
+from ops.canary import last_verdict, stable_of_split
 from ops.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
 from ops.targets import remote_database
 from ops.verify import VerifyResult, verify
@@ -152,7 +152,7 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
                 declared_version = sole_version(deployment)
                 declared_from = f"deployment {deployment.id} (created by pulumi up)"
                 break
-    verdict = next((m for _, m in messages if m.startswith("canary of ")), None)
+    verdict = last_verdict([(sole_version(d), m) for d, m in messages], PULUMI_DEPLOYMENT_MESSAGE)
     records = quarantine.records(client, site.account_id, bucket) if bucket else []
     status = ReleaseStatus(stack, site.worker_name, serving, history[0].id if history else None,
                            canary_in_progress=len(serving) > 1, declared_version=declared_version,

@@ -223,3 +223,22 @@ def test_a_canary_terminated_mid_bake_sends_all_traffic_back_before_it_exits(api
     assert child.returncode == 143, err
     assert script(api).shares() == {stable: 100.0}
     assert "terminated" in err and "Traceback" not in err
+
+
+def test_the_last_canary_verdict_is_a_verdict_not_the_split_that_was_being_judged(
+        api: CloudflareDouble, client: Cloudflare) -> None:
+    """Design review 2 (reproduced): `release status` took any deployment message starting with
+    "canary of" for the last verdict, so mid-bake and after a promotion through `pulumi up` it showed
+    "canary of <id> at 10 %"."""
+    stable, new = script(api).versions[-1]["id"], api.add_version(WORKER)
+    deploy(client, [(stable, 90.0), (new, 10.0)], f"canary of {new} at 10 %")
+    mid_bake = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
+    assert mid_bake["canaryInProgress"] is True and mid_bake["lastVerdict"] is None
+    deploy(client, [(new, 100.0)], f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations 0123456789ab")  # the engine promotes
+    promoted = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
+    assert promoted["lastVerdict"] == f"canary of {new} promoted (pulumi up deployed it at 100 %)"
+    newer = api.add_version(WORKER)
+    deploy(client, [(new, 90.0), (newer, 10.0)], f"canary of {newer} at 10 %")
+    deploy(client, [(new, 100.0)], f"canary of {newer} rolled back: error rate 8.0 % over 200 requests")
+    rolled_back = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
+    assert rolled_back["lastVerdict"] == f"canary of {newer} rolled back: error rate 8.0 % over 200 requests"
