@@ -188,12 +188,16 @@ def live_saas_domains(found: Iterable[LiveWidget], name: str, index: int, fallba
     `fallback`. Two candidates: SaasWidgetAmbiguousError, naming their sitekeys.
     """
     widgets = list(found)
-    mine = [w for w in widgets if w.name == name]
+    # The exact name first; else names compared as the read's filter compares them (case-insensitive)
+    # and without surrounding spaces: a widget renamed so in the dashboard is still this one. Odd
+    # answers (a null name or list, a non-text domain) are nothing listed, never a crash.
+    mine = ([w for w in widgets if w.name == name]
+            or [w for w in widgets if _name_key(w.name) == _name_key(name)])
     why = f"named {name}"
     if not mine:
         key = normalize(fallback)
         mine = [w for w in widgets
-                if saas_widget_index(w.name) == index and key in {normalize(d) for d in w.domains}]
+                if saas_widget_index(_name_key(w.name)) == index and key in _domains_of(w)]
         pattern = f"<worker>-{SAAS_WIDGET_MARK}" + (f"-{index}" if index else "")
         why = f"named as SaaS widget {index} of a Worker ({pattern}) and listing {fallback}"
     if len(mine) > 1:
@@ -202,8 +206,16 @@ def live_saas_domains(found: Iterable[LiveWidget], name: str, index: int, fallba
             f"{', '.join(w.sitekey if w.name == name else f'{w.sitekey} {w.name!r}' for w in mine)}), so "
             f"`pulumi up` cannot tell which one's salon hostnames to keep on {name}: keep the one the stack "
             "declares (`pulumi stack output turnstileSaasSitekeys`), delete the others, then run it again")
-    listed = mine[0].domains if mine else ()
-    return sorted({normalize(d) for d in listed} | {normalize(fallback)})
+    listed = _domains_of(mine[0]) if mine else set()
+    return sorted(listed | {normalize(fallback)})
+
+
+def _name_key(name: object) -> str:
+    return name.strip().casefold() if isinstance(name, str) else ""
+
+
+def _domains_of(widget: LiveWidget) -> set[str]:
+    return {normalize(d) for d in (widget.domains or ()) if isinstance(d, str) and d.strip()}
 
 
 def relist_callback(ctx: SaasWidgetContext, index: int) -> Callable[[pulumi.ResourceHookArgs], Awaitable[None]]:

@@ -234,3 +234,33 @@ def test_two_live_candidates_stop_the_program_naming_both_sitekeys_rather_than_g
                                   live(f"{WORKER}-saas-salons", [FALLBACK, SALONS[1]], "0x4two")))
     message = str(stopped.value)
     assert "0x4one" in message and "0x4two" in message and "turnstileSaasSitekeys" in message
+
+
+def test_a_live_widget_whose_name_drifted_in_case_or_spacing_is_still_found() -> None:
+    """Hostile review of #20 point 4 (D1): the read's filter matches names case-insensitively, so a
+    widget renamed in the dashboard to upper case or with a trailing space comes back; the exact-name
+    match missed it and the update sent the fallback alone, taking every salon off until the hook."""
+    from types import SimpleNamespace
+
+    from infra.turnstile import live_saas_domains
+
+    name = f"{WORKER}-saas-salons"
+    for drifted in (name.upper(), f"{name} ", f"  {name.title()}"):
+        found = [SimpleNamespace(name=drifted, domains=[FALLBACK, *SALONS], sitekey="0x4drift")]
+        assert live_saas_domains(found, name, 0, FALLBACK) == sorted([FALLBACK, *SALONS])
+        renamed = [SimpleNamespace(name="OLD-WORKER-SAAS-SALONS ", domains=[FALLBACK, *SALONS], sitekey="0x4old")]
+        assert live_saas_domains(renamed, name, 0, FALLBACK) == sorted([FALLBACK, *SALONS])
+
+
+def test_odd_live_answers_are_read_as_nothing_listed_not_a_crash() -> None:
+    """Hostile review of #20 point 4 (D2): a null name or domains list, or a null domain, raised raw errors."""
+    from types import SimpleNamespace
+
+    from infra.turnstile import live_saas_domains
+
+    name = f"{WORKER}-saas-salons"
+    odd = [SimpleNamespace(name=None, domains=None, sitekey="0x4a"),
+           SimpleNamespace(name=name, domains=[None, FALLBACK, 7, SALONS[0]], sitekey="0x4b")]
+    assert live_saas_domains(odd, name, 0, FALLBACK) == sorted([FALLBACK, SALONS[0]])
+    nothing = [SimpleNamespace(name=name, domains=None, sitekey="0x4c")]
+    assert live_saas_domains(nothing, name, 0, FALLBACK) == [FALLBACK]
