@@ -282,8 +282,8 @@ def _release(stack: str, changes: list[Change], before: dict[str, dict[str, Any]
                 "deployment carries no booking-before-traffic hook: it takes 100 % of traffic at once, with no canary")
     return (f"Worker release: merging this deploys a new version of Worker {worker} to {stack}. `pulumi up` first "
             f"takes a Time Travel bookmark and applies pending migrations, then runs {canary}; only then does the "
-            "new version take 100 %. A failed canary sends all traffic back and quarantines the bundle (README: "
-            "\"Canary releases\"; at 3 a.m.: the runbook \"A canary failed\")")
+            "new version take 100 %. A failed canary sends all traffic back and quarantines the bundle "
+            "(docs/releases.md \"Canary releases\"; at 3 a.m.: docs/runbooks/failed-canary.md)")
 
 
 def _domains_are_data(resource: dict[str, Any]) -> bool:

@@ -44,7 +44,7 @@ DestOption = Annotated[Path | None, typer.Option(
     "--dest", help="Backup folder (default: backups/<stack> or backups/local under the project).")]
 FormatOption = Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-# Every long or network-bound command takes it (README: "Exit codes and errors (every command)").
+# Every long or network-bound command takes it (docs/bookingctl.md: "Exit codes and errors (every command)").
 ProgressOption = Annotated[bool | None, typer.Option(
     "--progress/--quiet", help="Report each step on stderr, also in CI logs (--progress), or never (--quiet); "
                                "default: only on a terminal.")]

@@ -1,6 +1,6 @@
 """The Cloudflare API token permissions each command needs, for the error a missing token gives.
 
-Names as the dashboard's token form spells them (README "A real `pulumi preview` / `pulumi up`",
+Names as the dashboard's token form spells them (docs/deploying.md "A real `pulumi preview` / `pulumi up`",
 step 3, lists them for the whole stack; `bookingctl doctor` checks a token against that list with
 the API's own spellings, "Write" for "Edit"). What each command calls: `ops/` (D1 through its
 query and export API, Workers versions and deployments, R2 objects, GraphQL and Analytics Engine
@@ -38,10 +38,10 @@ NEEDS: dict[tuple[str, ...], str] = {
     ("db",): D1,
     ("tenants", "list"): D1,
     ("tenants",): SAAS,
-    ("doctor",): ("the permissions README \"A real `pulumi preview` / `pulumi up`\" step 3 lists (and API Tokens "
-                  "Read, so that doctor can read the token's own policies)"),
+    ("doctor",): ("the permissions docs/deploying.md \"A real `pulumi preview` / `pulumi up`\" step 3 lists "
+                  "(and API Tokens Read, so that doctor can read the token's own policies)"),
 }
-EVERYTHING = "the permissions README \"A real `pulumi preview` / `pulumi up`\" step 3 lists"
+EVERYTHING = "the permissions docs/deploying.md \"A real `pulumi preview` / `pulumi up`\" step 3 lists"
 
 
 def needed(command: tuple[str, ...]) -> str:

@@ -403,8 +403,8 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
     checks = [Check("token", token.status == "active",
                     f"{token.kind} API token {token.token_id} is {token.status}"
                     + (f", expires {token.expires_on}" if token.expires_on else ""),
-                    "" if token.status == "active" else "create a new token (README: A real pulumi up, step 3) "
-                    "and store it as CLOUDFLARE_API_TOKEN", "the SDK's TokenVerifyResponse.status")]
+                    "" if token.status == "active" else "create a new token (docs/deploying.md: A real pulumi up, "
+                    "step 3) and store it as CLOUDFLARE_API_TOKEN", "the SDK's TokenVerifyResponse.status")]
     wanted = needs(target)
     policies, why = _policies(client, target.account_id, token)
     if policies is None:

@@ -841,7 +841,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                 f"removes {what}, which {source}, pending in the same run, reads (a backfill's source): expand and "
                 "contract would ship in one release, so the version serving now, which still reads it, breaks "
                 "the moment this applies, and a rollback has nothing to return to. Ship the contract in a later "
-                "release, once no serving version reads it (README: expand, deploy, contract)"))
+                "release, once no serving version reads it (docs/releases.md: expand, deploy, contract)"))
     for what in changes.lost:
         result.findings.append(Finding(
             "constraint-lost", ERROR, migration.name, changed_at.get(what, first_line),

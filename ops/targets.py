@@ -267,7 +267,7 @@ def cloudflare_client(max_retries: int = 4) -> Cloudflare:
 
     token = os.environ.get(TOKEN_ENV)
     if not token:
-        raise MissingTokenError(f"{TOKEN_ENV} is not set; export an API token with the permissions README "
+        raise MissingTokenError(f"{TOKEN_ENV} is not set; export an API token with the permissions docs/deploying.md "
                                 "\"A real `pulumi preview` / `pulumi up`\" step 3 lists to work on a remote stack")
     base_url = os.environ.get(BASE_URL_ENV) or None
     return Cloudflare(api_token=token, base_url=base_url, max_retries=max_retries)

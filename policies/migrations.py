@@ -141,7 +141,8 @@ def check_migrations(args: StackValidationArgs, report: Report) -> None:
                        "the version serving now, or a Worker rolled back to it, would fail against the new schema "
                        "(or D1 rejects the migration); rolling the Worker back cannot help and a Time Travel "
                        "restore erases every booking since" + where,
-                       "expand first and contract in a later release (README: 'Rollback-safe migrations'), or, "
+                       "expand first and contract in a later release (docs/releases.md: 'Rollback-safe "
+                       "migrations'), or, "
                        f"if it is safe anyway, approve this file in the stack file: booking:approvedUnsafeMigrations: "
                        f"[{{name: {name}, sha256: {migration.get('sha256')}, reason: ...}}]"))
     if evidence.get("verdict") == "unsafe" and not any(_errors(m) or m.get("unsafe") is True for m in migrations):

@@ -104,7 +104,7 @@ _LOWER: dict[int, str] = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.DISABL
 
 
 # Locked in production only: advisory on staging by the initial config, but in production the stack
-# file's reviewed approval is the one way past an unsafe migration (README: "Rollback-safe
+# file's reviewed approval is the one way past an unsafe migration (docs/releases.md: "Rollback-safe
 # migrations"), so a policy config may not disable the check or make it advisory there.
 LOCKED_IN_PRODUCTION = frozenset({migrations_rollback_safe.name})
 

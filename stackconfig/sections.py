@@ -195,7 +195,7 @@ class RateLimits(BaseModel):
     worker: WorkerLimit = WorkerLimit()
     zone_ruleset: bool | None = None
     # Zone id -> the id of the zone's existing http_ratelimit entry point (one a dashboard rule left
-    # behind), which the program imports instead of creating a second one (README, "A real pulumi up").
+    # behind), which the program imports instead of creating a second one (docs/deploying.md, "A real pulumi up").
     existing_ruleset_ids: dict[HexId, HexId] = {}
 
     def for_endpoint(self, key: str) -> EndpointLimit:

@@ -138,7 +138,7 @@ def test_the_example_evidence_is_evidence_of_this_tree(prod_pack: PackProcess, p
     example = json.loads((REPO / "policies" / "examples" / "checklist-evidence.json").read_text())
     result = gate(prod_pack, production, evidence=example["pre-deploy-checklist"],
                   migrations=example["migrations-rollback-safe"])
-    assert found(result, POLICY) == [], "regenerate policies/examples/checklist-evidence.json (README: 'Policy pack')"
+    assert found(result, POLICY) == [], "regenerate policies/examples/checklist-evidence.json (docs/policies.md)"
 
 
 def test_production_refuses_a_policy_config_that_disables_the_migration_check(
