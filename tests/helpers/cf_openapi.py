@@ -150,7 +150,7 @@ AMENDMENTS: tuple[Amendment, ...] = (
                 "cloudflare 5.9.0 custom_hostname_list_params.py (Hostname)")
       for name in ("exact", "startsWith", "contain")),
     # Turnstile widgets have gained `ephemeral_id` (required in every answer) and a `filter` on the
-    # list (`name:<substring>` or `sitekey:<key>`) since 2024-08; a PUT may set `ephemeral_id` and
+    # list (`name:<substring>` or `sitekey:<the whole key>`) since 2024-08; a PUT may set `ephemeral_id` and
     # `region` (cloudflare 5.9.0 types/turnstile/widget.py, widget_list_response.py,
     # widget_list_params.py, widget_update_params.py, generated from the current document).
     *(Amendment(f"/components/schemas/{schema}/properties/ephemeral_id", {"type": "boolean"},

@@ -1,7 +1,9 @@
 """Turnstile widgets, account-scoped.
 
-`/accounts/{account}/challenges/widgets`: list (filter `name:` or `sitekey:`, each a
-"case-insensitive substring matching" as the API reference's List Turnstile Widgets says;
+`/accounts/{account}/challenges/widgets`: list (filter `name:`, "case-insensitive substring
+matching", or `sitekey:`, "exact matching": cloudflare 5.9.0 types/turnstile/widget_list_params.py,
+generated from the current spec; the API reference's prose once said substring for both, and the
+double takes the stricter reading);
 page >= 1, per_page 5-1000, paginated), `/{sitekey}`: get and PUT (the whole widget replaced). Objects
 carry every field the SDK's `Widget` / `WidgetListResponse` require (the list leaves out the
 secret, as the API does). What Cloudflare refuses is refused with 400; the real errors' codes
@@ -84,7 +86,7 @@ class Turnstile(Service):
             return 400, error(10400, f"invalid filter {wanted!r}: expected name:<value> or sitekey:<value>")
         matching = [w for _key, w in sorted(self.turnstile_widgets.items())
                     if not value or (field_name == "name" and value.lower() in w["name"].lower())
-                    or (field_name == "sitekey" and value.lower() in w["sitekey"].lower())]
+                    or (field_name == "sitekey" and value == w["sitekey"])]
         items = [{k: v for k, v in w.items() if k != "secret"} for w in matching[(page - 1) * per_page:
                                                                                  page * per_page]]
         return 200, ok(items, page_info(items, page, per_page, len(matching)))

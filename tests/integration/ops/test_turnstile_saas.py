@@ -393,12 +393,15 @@ def test_the_double_refuses_a_widget_name_over_254_characters_as_the_api_does(
     assert "name" in violation and "too long" in violation
 
 
-def test_the_doubles_sitekey_filter_matches_substrings_case_insensitively_as_the_api_does(
+def test_the_doubles_sitekey_filter_matches_the_whole_sitekey_only_as_the_sdk_documents(
         double: CloudflareDouble, client: Cloudflare) -> None:
+    """widget_list_params.py: "`sitekey` uses exact matching" (the name filter matches substrings)."""
     widget = double.add_turnstile_widget("form", ["www.a.co.za"])
     sitekey = str(widget["sitekey"])
-    found = list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{sitekey[:8].lower()}"))
+    found = list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{sitekey}"))
     assert [w.sitekey for w in found] == [sitekey]
+    for part in (sitekey[:8], sitekey.lower()):
+        assert list(client.turnstile.widgets.list(account_id=ACCOUNT, filter=f"sitekey:{part}")) == []
 
 
 def _hook_ctx(double: CloudflareDouble) -> SaasWidgetContext:
