@@ -810,8 +810,14 @@ def _keep_replaced(target: Path, dest: Path, restoring: str, progress: Progress,
         raise
     _unlink(copied)
     progress("keeping the database it replaces", 1, 1)
-    return Kept(safety.name, None, f"bookingctl backup restore {safety.name} --dest {shlex.quote(str(dest))} "
-                                   f"--local {shlex.quote(str(target))} --replace")
+    return Kept(safety.name, None, restore_command(safety.name, dest, target))
+
+
+def restore_command(backup: str, dest: Path, target: Path) -> str:
+    """The command that puts local backup `backup` of folder `dest` back into `target`, shell-quoted:
+    printed as the undo of a restore, so that it can be pasted whatever the paths hold."""
+    return (f"bookingctl backup restore {backup} --dest {shlex.quote(str(dest))} --local {shlex.quote(str(target))} "
+            "--replace")
 
 
 def _stamp() -> str:

@@ -136,8 +136,9 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         # judges every minute, so before the end the bound is 99.9 % (checked again and again, a
         # 95 % bound would roll back sound versions by chance); the final verdict, once, at 95 %.
         confidence, z = ("95", 1.96) if final else ("99.9", 3.29)
-        low = 100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
-        if traffic.evidence < settings.min_requests and low > settings.error_rate_percent:
+        low = (100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
+               if traffic.evidence < settings.min_requests else 0.0)  # at the minimum the rate itself is judged
+        if low > settings.error_rate_percent:
             return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: fewer than "
                                        f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
                                        f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",

@@ -702,10 +702,10 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
         runners.clear()
         reads.clear()
         rows_before = mr.counts(conn, tables)
+        dml = _dml_keyword(_code(statement.sql))
         # Rows can stay while their values go (REPLACE rewrites a row from what it names; an upsert or
         # an UPDATE sets every row's value): for writes, what each column holds before and after.
-        values_before = mr.filled(conn, tables) if _dml_keyword(_code(statement.sql)) in ("INSERT", "REPLACE",
-                                                                                           "UPDATE") else {}
+        values_before = mr.filled(conn, tables) if dml in ("INSERT", "REPLACE", "UPDATE") else {}
         conn.set_authorizer(shielded(authorize, sqlite3.SQLITE_DENY))
         deadline = time.monotonic() + STATEMENT_SECONDS
         conn.set_progress_handler(shielded(_past(deadline), 1), 10_000)
@@ -734,7 +734,6 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                 "without the record migrations run twice or approvals vanish. Leave those tables to the runner"))
             if "TRIGGER" in _code(statement.sql).upper():
                 runner_trigger_line = statement.line
-        dml = _dml_keyword(_code(statement.sql))
         if dml and writes & before.tables.keys():
             rewrites.append(f"rows of {', '.join(sorted(writes & before.tables.keys()))} (line {statement.line})")
         rows_after = mr.counts(conn, tables)

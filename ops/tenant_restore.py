@@ -42,7 +42,6 @@ comparison is exact (an integer 1 is not the text '1') and the statements carry 
 from __future__ import annotations
 
 import re
-import shlex
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -712,9 +711,8 @@ def _apply_local(db: LocalDatabase, plan: RestorePlan, sql: list[str], safety_de
 
     safety = backups.create(db, safety_dest, label="pre-tenant-restore",
                             reason=f"before restoring tenant {plan.slug} from backup {plan.backup}")
-    log(f"safety backup of {db.label} before writing: {safety.name} in {safety_dest} (undo with `bookingctl backup "
-        f"restore {safety.name} --dest {shlex.quote(str(safety_dest))} --local {shlex.quote(str(db.path))} "
-        "--replace`)")
+    log(f"safety backup of {db.label} before writing: {safety.name} in {safety_dest} (undo with "
+        f"`{backups.restore_command(safety.name, safety_dest, db.path)}`)")
     try:
         with db.transaction() as conn:
             for batch in batches(sql):

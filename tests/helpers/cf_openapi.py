@@ -304,9 +304,11 @@ class OpenApiCheck:
             self._validators[key] = found
         return found
 
-    def _exempt_operation(self, method: str, path: str) -> str | None:
-        """The NOT_IN_DOCUMENT template `path` matches, or None."""
-        return next((t for m, p, t in self._exempt if m == method and p.fullmatch(path)), None)
+    def _not_in_document(self, method: str, path: str) -> tuple[str, cf_sdk_models.SdkOperation | None] | None:
+        """(the NOT_IN_DOCUMENT template `path` matches, the SDK's description of it or None: not REST),
+        or None when the document has the operation."""
+        template = next((t for m, p, t in self._exempt if m == method and p.fullmatch(path)), None)
+        return None if template is None else (template, cf_sdk_models.OPERATIONS.get((method, template)))
 
     def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         for op in self.operations:
@@ -321,10 +323,10 @@ class OpenApiCheck:
     def problem_with_request(self, method: str, path: str, query: dict[str, list[str]],
                              content_type: str | None, raw: bytes) -> str | None:
         """What the API would reject in this request (`path` below BASE_PATH), or None."""
-        exempt = self._exempt_operation(method, path)
+        exempt = self._not_in_document(method, path)
         if exempt is not None:
-            sdk = cf_sdk_models.OPERATIONS.get((method, exempt))
-            return None if sdk is None else cf_sdk_models.problem_with_query(sdk, exempt, query)
+            template, sdk = exempt
+            return None if sdk is None else cf_sdk_models.problem_with_query(sdk, template, query)
         found = self.find(method, path)
         if found is None:
             return (f"{method} {path} is not an operation of the OpenAPI subset: add it to "
@@ -388,9 +390,9 @@ class OpenApiCheck:
 
     def problem_with_response(self, method: str, path: str, status: int, body: Any) -> str | None:
         """What in the double's answer the document does not allow, or None."""
-        exempt = self._exempt_operation(method, path)
+        exempt = self._not_in_document(method, path)
         if exempt is not None:
-            sdk = cf_sdk_models.OPERATIONS.get((method, exempt))
+            sdk = exempt[1]
             return None if sdk is None else cf_sdk_models.problem_with_result(sdk, status, body)
         found = self.find(method, path)
         if found is None:

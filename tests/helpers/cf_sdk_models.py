@@ -12,6 +12,7 @@ does not define. GraphQL and the Analytics Engine SQL API are not REST and keep 
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -35,18 +36,19 @@ class SdkOperation:
     response: type[BaseModel] | None  # the model of `result`; None: the answer is not a JSON envelope
     listed: bool = False  # `result` is a list of `response`
 
-    def query_names(self) -> set[str]:
+    @functools.cached_property  # every request the double answers asks; the hints never change
+    def query_names(self) -> frozenset[str]:
         """The params' keys that travel in the query: not path parameters (in the template) and not
         header parameters (those the SDK aliases to a hyphenated header name)."""
         if self.params is None:
-            return set()
+            return frozenset()
         hints = typing.get_type_hints(self.params, include_extras=True)
         names = set()
         for name, hint in hints.items():
             aliases = [getattr(m, "alias", None) for m in getattr(hint, "__metadata__", ())]
             if not any(isinstance(a, str) and "-" in a for a in aliases):
                 names.add(name)
-        return names
+        return frozenset(names)
 
 
 # (method, template below /client/v4) -> the SDK's description (cloudflare 5.9.0: resources/d1/database/
@@ -71,7 +73,7 @@ OPERATIONS: dict[tuple[str, str], SdkOperation] = {
 
 def problem_with_query(operation: SdkOperation, template: str, query: dict[str, list[str]]) -> str | None:
     in_path = {part.strip("{}") for part in template.split("/") if part.startswith("{")}
-    allowed = operation.query_names() - in_path
+    allowed = operation.query_names - in_path
     for name in query:
         if name not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
