@@ -33,7 +33,7 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 
     rerun_as_module(__file__)
 
-from ops.migrations import apply, discover  # noqa: E402
+from ops.database.migrations import apply, discover  # noqa: E402
 from ops.targets import LocalDatabase  # noqa: E402
 
 
@@ -113,7 +113,7 @@ def measure(cmd: list[str], stdout_path: Path | None) -> tuple[float, int, int]:
     return elapsed, peak[0], usage.ru_maxrss * 1024
 
 
-ONE_PROCESS = ("import sys; import ops.sqldump; ops.sqldump.HELPER_MIN_ROWS = 10**12; "
+ONE_PROCESS = ("import sys; import ops.database.sqldump; ops.database.sqldump.HELPER_MIN_ROWS = 10**12; "
                "sys.argv[0] = 'bookingctl'; from bookingctl.cli import main; main()")
 
 

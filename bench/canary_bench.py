@@ -4,7 +4,7 @@ of all requests the bad version served, for error rates of 2 %, 8 % and 50 %.
 
     bench/canary_bench.py [--rpm 1000 --rpm 100] [--delay-minutes 3]
 
-The real controller (ops/canary.py) runs against the Cloudflare API double (tests/helpers/cf_double/:
+The real controller (ops/releases/canary.py) runs against the Cloudflare API double (tests/helpers/cf_double/:
 deployments; the GraphQL Analytics dataset, validated against the published schema, and the Analytics
 Engine SQL API, both computed from each version's traffic model and arriving `--delay-minutes` late) and
 a local site that honours the version-override header, on a fake clock: each simulated minute of bake
@@ -33,7 +33,7 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 from cloudflare import Cloudflare  # noqa: E402
 
 from booking_shared.rollout import RolloutSettings  # noqa: E402
-from ops.canary import run_canary  # noqa: E402
+from ops.releases.canary import run_canary  # noqa: E402
 from tests.helpers import ACCOUNT  # noqa: E402
 from tests.helpers.cf_double import TOKEN, Traffic, running  # noqa: E402
 from tests.helpers.clock import FakeClock  # noqa: E402

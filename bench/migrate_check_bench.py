@@ -31,9 +31,9 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 
     rerun_as_module(__file__)
 
-from ops.migration_check import check_local  # noqa: E402
-from ops.migrations import apply, discover  # noqa: E402
-from ops.serving import gather  # noqa: E402
+from ops.database.migration_check import check_local  # noqa: E402
+from ops.database.migrations import apply, discover  # noqa: E402
+from ops.releases.gate import gather  # noqa: E402
 from ops.targets import LocalDatabase  # noqa: E402
 
 

@@ -6,3 +6,10 @@ PyYAML (in `safeyaml` and `project`, to read stack files). `infra/`, `ops/`, `po
 `bookingctl/`, the scripts and the tests can all import it without dragging in pulumi, pydantic or
 httpx, and without importing each other.
 """
+
+from pathlib import Path
+
+# The checkout this code runs from (the project is installed editable): where the reference Worker
+# and the committed stack files live when no working directory says otherwise, and what a child
+# process puts on its path to import this very copy. One definition, so moving a module moves nothing.
+CHECKOUT = Path(__file__).resolve().parents[1]

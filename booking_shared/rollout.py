@@ -1,7 +1,7 @@
 """How a new Worker version earns its traffic: the canary's settings and the names every layer shares.
 
 `booking:rollout` in a stack file is parsed into `RolloutSettings`, which validates every key; the
-deployment hooks and `bookingctl release canary` (ops/canary.py) read it. Defaults are
+deployment hooks and `bookingctl release canary` (ops/releases/canary.py) read it. Defaults are
 the guide's automatic rollback triggers (error rate above 5 %, response time above 2 s), judged on
 a canary that serves `canary_percent` of requests for `bake_minutes` before the rest moves.
 """
@@ -30,7 +30,7 @@ OnInsufficientTraffic = Literal["probes", "rollback"]
 
 
 class RolloutSettings(BaseModel):
-    """`booking:rollout`: how a new Worker version earns its traffic (ops/canary.py): the canary's size,
+    """`booking:rollout`: how a new Worker version earns its traffic (ops/releases/canary.py): the canary's size,
     its bake, and the thresholds it is judged on.
 
     One model for the stack file and the operations: the config validates it (every key is checked on

@@ -127,7 +127,7 @@ def over_account_limit(hostnames: Sequence[str], plan: TurnstilePlan, saas_widge
 
 @dataclass(frozen=True)
 class SaasWidgetContext:
-    """What the hook bound to a SaaS widget needs to list its salons again (ops/turnstile_hooks.py)."""
+    """What the hook bound to a SaaS widget needs to list its salons again (ops/tenants/turnstile_hooks.py)."""
 
     stack: str
     account_id: str

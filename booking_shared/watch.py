@@ -1,7 +1,7 @@
 """The guide's automatic rollback triggers, as the thresholds the post-deploy watch judges by.
 
 One model for both sides: `booking:watch` in a stack file is validated into it (stackconfig/model.py)
-and the watch (ops/watch.py) reads it. Defaults are the guide's: error rate above 5 % over 5 minutes,
+and the watch (ops/releases/watch.py) reads it. Defaults are the guide's: error rate above 5 % over 5 minutes,
 response time above 2 s for 10 minutes, database connectivity failures (3 consecutive checks).
 """
 

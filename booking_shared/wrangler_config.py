@@ -154,7 +154,7 @@ def files(found: MigrationSettings) -> list[str]:
     names = []
     for path in found.folder.rglob("*") if "/" in found.pattern else found.folder.glob("*"):
         relative = path.relative_to(found.folder).as_posix()
-        # A folder named like a migration is kept: reading it fails naming it (ops.migrations._read),
+        # A folder named like a migration is kept: reading it fails naming it (ops.database.migrations._read),
         # where skipping it would hide a migration someone meant to write.
         if match(found.pattern, relative):
             names.append(relative)

@@ -21,7 +21,7 @@ import typer
 from bookingctl.errors import UsageError, current_stack
 
 if TYPE_CHECKING:
-    from ops.migrations import Migration
+    from ops.database.migrations import Migration
     from ops.targets import Database, RemoteDatabase
     from stackconfig.model import StackConfig
 
@@ -125,7 +125,7 @@ def migrations_of(folder: Path | None, project_dir: Path | None, *,
     `migrations_pattern` and `migrations_table` when it has one (booking_shared/wrangler_config.py), else
     migrations/ and d1_migrations; --dir replaces the folder. `strict=False` as `discover`'s."""
     from booking_shared.wrangler_config import settings
-    from ops.migrations import discover
+    from ops.database.migrations import discover
 
     found = settings(project_root(project_dir))
     return discover(folder or found.folder, strict=strict, pattern=found.pattern), found.table

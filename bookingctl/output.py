@@ -24,9 +24,9 @@ from booking_shared.text import printable
 if TYPE_CHECKING:  # only names: importing the gate or planner would load grpc and pulumi at start-up
     from bookingctl.gate import GateResult, Violation
     from bookingctl.planner import Plan, PlannedResource
-    from ops.backups import Manifest
-    from ops.doctor import Report as DoctorReport
-    from ops.migrations import MigrationState
+    from ops.backups.backups import Manifest
+    from ops.database.migrations import MigrationState
+    from ops.observation.doctor import Report as DoctorReport
 
 
 # Formats by name: each command's own enum says which of them it accepts (a StrEnum member equals

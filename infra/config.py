@@ -13,6 +13,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from booking_shared import CHECKOUT
 from stackconfig.files import parse_config
 from stackconfig.model import WORKER_BUNDLE_MAX_BYTES, ServedZone, StackConfig
 from stackconfig.problems import ConfigError, ConfigProblem
@@ -92,7 +93,7 @@ def project_root(reported: str | None) -> Path:
     """
     candidates = [Path(reported)] if reported else []
     cwd = Path.cwd().resolve()
-    candidates += [cwd, *cwd.parents, Path(__file__).resolve().parent.parent]
+    candidates += [cwd, *cwd.parents, CHECKOUT]
     for folder in candidates:
         if (folder / "Pulumi.yaml").is_file():
             return folder

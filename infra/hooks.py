@@ -1,7 +1,7 @@
-"""Binds the deployment hooks (`ops/hooks.py`) to the Worker deployment.
+"""Binds the deployment hooks (`ops/releases/hooks.py`) to the Worker deployment.
 
 Only this Pulumi-facing half is imported when the program is planned or previewed: the callbacks
-import `ops.hooks` when a hook actually fires, so a plan never pays for the operations layer
+import `ops.releases.hooks` when a hook actually fires, so a plan never pays for the operations layer
 (the Cloudflare SDK, httpx, the dumper), and `infra` never imports `ops` at module level.
 
 The hooks do blocking work (HTTP calls, polling, retries with sleeps); they run on a worker
@@ -44,13 +44,13 @@ def callbacks(ctx: DeployContext) -> tuple[HookCallback, HookCallback]:
     worker thread and imports it only then."""
 
     async def before(args: pulumi.ResourceHookArgs) -> None:
-        from ops.hooks import before_traffic
+        from ops.releases.hooks import before_traffic
 
         # The new version's id: the version resource is created before the deployment that names it.
         await asyncio.to_thread(before_traffic, ctx, log=pulumi.log.info, version_id=deployed_version(args.new_inputs))
 
     async def after(args: pulumi.ResourceHookArgs) -> None:
-        from ops.hooks import after_traffic
+        from ops.releases.hooks import after_traffic
 
         await asyncio.to_thread(after_traffic, ctx, deployment_id=args.id or None,
                                 version_id=deployed_version(args.new_outputs), log=pulumi.log.info)
@@ -67,7 +67,7 @@ def error_callback(ctx: DeployContext, log: Callable[[str], None] = pulumi.log.w
     async def failed(args: pulumi.ErrorHookArgs) -> bool:
         if pulumi.runtime.is_dry_run():
             return False  # a preview's create changes nothing, and neither may its error hook
-        from ops.hooks import deployment_failed
+        from ops.releases.hooks import deployment_failed
 
         return await asyncio.to_thread(deployment_failed, ctx, operation=args.failed_operation, errors=args.errors,
                                        version_id=deployed_version(args.new_inputs), log=log)

@@ -24,7 +24,7 @@ it). Two candidates stop the program, naming their sitekeys, rather than guess w
 
 One race remains: a salon `tenants add` lists between that read and the PUT. Each SaaS widget's
 after-update (and after-create) hook therefore lists its salons again from the tenants table
-(ops/turnstile_hooks.py), and sends nothing when the widget lists them all. (The other half: a
+(ops/tenants/turnstile_hooks.py), and sends nothing when the widget lists them all. (The other half: a
 hostname `tenants remove` takes off in that window is put back; its custom hostname is gone, so it
 serves nothing, but it holds one of the widget's hostnames.) Offline (bookingctl/planner.py) the
 read finds no widget: a plan declares each SaaS widget with the fallback hostname alone.
@@ -226,7 +226,7 @@ def relist_callback(ctx: SaasWidgetContext, index: int) -> Callable[[pulumi.Reso
     """
 
     async def relist(args: pulumi.ResourceHookArgs) -> None:
-        from ops.turnstile_hooks import relist_saas_widget
+        from ops.tenants.turnstile_hooks import relist_saas_widget
 
         sitekey = str((args.new_outputs or {}).get("sitekey") or args.id)
         # A create has no old outputs: on a new stack the database may not exist yet.

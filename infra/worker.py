@@ -44,7 +44,7 @@ class ApiWorkerArgs:
     secrets: dict[str, pulumi.Output[str]]
     # sha256 of migrations/: part of the deployment, so a migration change alone runs the hooks.
     migrations_checksum: str = ""
-    # Run around the moment traffic moves (ops/hooks.py): backup + migrate before, verify after.
+    # Run around the moment traffic moves (ops/releases/hooks.py): backup + migrate before, verify after.
     hooks: pulumi.ResourceHookBinding | None = None
     # Bindings other components bring (infra/edge.py: the Turnstile secret, the rate-limit binding).
     extra_bindings: Sequence[cloudflare.WorkerVersionBindingArgsDict] = ()
@@ -87,7 +87,7 @@ class ApiWorker(pulumi.ComponentResource):
         for secret in SECRETS:
             bindings.append({"type": "secret_text", "name": secret.binding, "text": args.secrets[secret.binding]})
         # One data point per request (worker/src/index.js), the canary's per-version HTTP status and
-        # time (ops/analytics.py). The provider's binding type "analytics_engine" takes `dataset`,
+        # time (ops/observation/analytics.py). The provider's binding type "analytics_engine" takes `dataset`,
         # "the name of the dataset to bind to"; Cloudflare creates the dataset on the first write
         # (cloudflare-docs analytics/analytics-engine/sql-api.mdx, "Table structure").
         bindings.append({"type": "analytics_engine", "name": REQUESTS_BINDING,

@@ -35,7 +35,7 @@ from pulumi_policy import (
 
 # The repository's one hardened YAML reader (size cap, duplicate keys, bounded aliases, dates kept
 # as text); it imports only PyYAML, so the pack can use it under the real engine too.
-from booking_shared import clock, safeyaml
+from booking_shared import CHECKOUT, clock, safeyaml
 from booking_shared.hostnames import environment_of
 from booking_shared.naming import NAMESPACE
 
@@ -79,7 +79,7 @@ def project_root() -> Path:
     code itself may be imported from an installed copy elsewhere, so `__file__` is the last resort.
     """
     cwd = Path.cwd().resolve()
-    for folder in (cwd.parent, cwd, Path(__file__).resolve().parent.parent):
+    for folder in (cwd.parent, cwd, CHECKOUT):
         if (folder / "Pulumi.yaml").is_file():
             return folder
     return cwd.parent

@@ -59,7 +59,7 @@ _AREA_POLICIES: list[PackPolicy] = [
     dns_proxied,
     compatibility_date,
     observability,
-    # The canary's per-version HTTP numbers (ops/analytics.py) exist only if the Worker writes them.
+    # The canary's per-version HTTP numbers (ops/observation/analytics.py) exist only if the Worker writes them.
     request_analytics,
     production_completeness,
     pre_deploy_checklist,

@@ -1,7 +1,7 @@
 """What the deployment hooks need to know about a stack, built from its typed config.
 
 `infra/` builds a `DeployContext` when it declares the Worker; the hooks' callbacks hand it to
-`ops.hooks`, which is imported only when a hook fires. Keeping the context beside the config lets
+`ops.releases.hooks`, which is imported only when a hook fires. Keeping the context beside the config lets
 both sides share it without `infra` importing `ops` (or the reverse).
 """
 
@@ -44,7 +44,7 @@ class DeployContext:
     # The stack's R2 bucket, where quarantine records are kept (None: none are written or read).
     bucket: str | None = None
     project: str = "appointmentbooking"
-    # Time for the canary's bake (ops.verify.Clock); None: the real clock. Tests pass a fake one.
+    # Time for the canary's bake (ops.observation.verify.Clock); None: the real clock. Tests pass a fake one.
     clock: Any = field(default=None, compare=False)
     # Rollback-safe migrations (issue 15): the query corpus files (booking:servingQueries, resolved
     # inside the project) the hook's `migrate check` prepares, and the (migration name, reason, sha256

@@ -63,7 +63,7 @@ def audit_security(
     """Failed logins, privilege escalation, dormant accounts, expired or unused API keys, suspicious
     API usage; access patterns and role changes for review."""
     from bookingctl import output
-    from ops.audit import Thresholds, security_audit
+    from ops.observation.audit import Thresholds, security_audit
 
     output.set_progress(show_progress)
 
@@ -80,7 +80,7 @@ def users_list(stack: StackOption = None, local: LocalOption = None, fmt: Format
                show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """All users with role, tenant, status, created and last login."""
     from bookingctl import output
-    from ops.audit import users
+    from ops.observation.audit import users
 
     output.set_progress(show_progress)
 
@@ -94,7 +94,7 @@ def users_permissions(user: Annotated[str, typer.Argument(help="User id or email
                       show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """A user's permissions (exit 1 when there is no such user)."""
     from bookingctl import output
-    from ops.audit import user_permissions
+    from ops.observation.audit import user_permissions
 
     output.set_progress(show_progress)
 
@@ -111,7 +111,7 @@ def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: For
                   at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Accounts that never logged in or not for --days."""
     from bookingctl import output
-    from ops.audit import Thresholds, dormant
+    from ops.observation.audit import Thresholds, dormant
 
     output.set_progress(show_progress)
 
@@ -124,7 +124,7 @@ def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: Form
                  at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API keys with status Active, Expired or Unused (90 days)."""
     from bookingctl import output
-    from ops.audit import api_keys
+    from ops.observation.audit import api_keys
 
     output.set_progress(show_progress)
 
@@ -137,7 +137,7 @@ def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: For
                   at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API requests per day over 30 days: count, unique users, average response time."""
     from bookingctl import output
-    from ops.audit import api_usage
+    from ops.observation.audit import api_usage
 
     output.set_progress(show_progress)
 
@@ -150,7 +150,7 @@ def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOp
              show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Tables with row, index and column counts; indexes; size; whether the tenant query uses an index."""
     from bookingctl import output
-    from ops.dbstats import stats
+    from ops.observation.dbstats import stats
 
     output.set_progress(show_progress)
 
@@ -186,7 +186,7 @@ def db_seed(
     database that already has rows.
     """
     from bookingctl import output
-    from ops.seed import seed
+    from ops.database.seed import seed
     from ops.targets import LocalDatabase
 
     moment = as_of(at) or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)

@@ -55,7 +55,7 @@ def create(
 ) -> None:
     """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
     from ops.targets import RemoteDatabase
 
     output.set_progress(show_progress)
@@ -99,7 +99,7 @@ def import_(
     JavaScript (wrangler, D1's export) may have rounded them already.
     """
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
 
     folder = backup_folder(dest, stack, project_dir)
     with output.progress_reporter(f"importing {file}") as progress:
@@ -125,7 +125,7 @@ def list_(
 ) -> None:
     """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
     from ops.targets import cloudflare_client
 
     output.set_progress(show_progress)
@@ -159,7 +159,7 @@ def verify(
     keys, the critical tables and the row counts. Prints a JSON report; exits 1 on any mismatch.
     """
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
 
     output.set_progress(show_progress)
 
@@ -186,7 +186,7 @@ def prune(
 ) -> None:
     """Delete backups older than the retention (the guide could only list them)."""
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
 
     output.set_progress(show_progress)
 
@@ -228,7 +228,7 @@ def restore(
     that undoes the restore.
     """
     from bookingctl import output
-    from ops import backups
+    from ops.backups import backups
 
     output.set_progress(show_progress)
 

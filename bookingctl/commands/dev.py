@@ -37,8 +37,8 @@ def dev(
     database file and commands to try, then waits.
     """
     from bookingctl import output
+    from ops.database.seed import seed
     from ops.localdev import LocalDevError, origin, worker_dev, wrangler_bin
-    from ops.seed import seed
     from ops.targets import LocalDatabase
 
     # wrangler runs in its own process group, so only this process can stop it: a TERM or HUP (CI, a

@@ -24,7 +24,7 @@ def doctor(
     so and does not fail), 1 when one failed, 2 on bad input or when Cloudflare cannot be reached.
     """
     from bookingctl import output
-    from ops.doctor import run, target_of
+    from ops.observation.doctor import run, target_of
     from ops.targets import cloudflare_client
 
     output.set_progress(show_progress)

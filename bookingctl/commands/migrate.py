@@ -1,6 +1,6 @@
 """`bookingctl migrate`: D1 migrations in migrations/NNNN_name.sql, tracked in d1_migrations.
 
-`check` says whether the pending migrations are rollback-safe and D1-compatible (ops/migration_check.py);
+`check` says whether the pending migrations are rollback-safe and D1-compatible (ops/database/migration_check.py);
 `apply` runs the same check first and refuses an unsafe migration unless --allow-unsafe --reason.
 """
 
@@ -32,9 +32,9 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from ops.migration_check import CheckReport
-    from ops.migrations import Migration
-    from ops.serving import ServingQuery
+    from ops.database.migration_check import CheckReport
+    from ops.database.migrations import Migration
+    from ops.database.serving import ServingQuery
     from ops.targets import Database
 
 app = typer.Typer(help="D1 migrations: status, check and apply (tracked in d1_migrations, as wrangler does).",
@@ -60,7 +60,7 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
            project_dir: ProjectDir = None) -> None:
     """Show which migrations are applied and which are pending."""
     from bookingctl import output
-    from ops.migrations import status as migration_status
+    from ops.database.migrations import status as migration_status
 
     output.set_progress(show_progress)
 
@@ -73,7 +73,7 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
 def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[ServingQuery]:
     """bookingctl's own queries, the Worker's (from the stack's booking:workerBundle; without a stack,
     the reference Worker), each --queries file, then the stack's booking:servingQueries."""
-    from ops.serving import gather
+    from ops.releases.gate import gather
 
     files = [(path, str(path)) for path in queries or []]
     bundle = None
@@ -86,7 +86,7 @@ def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | N
 
 
 def _check(db: Database, migrations: list[Migration], corpus: list[ServingQuery], table: str) -> CheckReport:
-    from ops.migration_check import check_database
+    from ops.database.migration_check import check_database
 
     return check_database(db, migrations, corpus, table=table)
 
@@ -107,7 +107,7 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     no longer prepare, what D1 rejects, UPDATE/DELETE without WHERE, statements that fail.
     """
     from bookingctl import output
-    from ops.migration_check import check_local, check_remote
+    from ops.database.migration_check import check_local, check_remote
 
     output.set_progress(show_progress)
 
@@ -152,9 +152,9 @@ def apply(
     (--restore-on-failure opts in). Asks first unless --yes or CI is set.
     """
     from bookingctl import output
-    from ops.migration_check import CheckReport, overrides_for, refusal
-    from ops.migrations import apply as apply_migrations
-    from ops.migrations import pending, status
+    from ops.database.migration_check import CheckReport, overrides_for, refusal
+    from ops.database.migrations import apply as apply_migrations
+    from ops.database.migrations import pending, status
 
     output.set_progress(show_progress)
 

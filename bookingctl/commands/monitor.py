@@ -26,7 +26,7 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from ops.monitor import Delivery
+    from ops.observation.monitor import Delivery
 
 monitor_app = typer.Typer(help="Health report and performance monitor.", no_args_is_help=True)
 report_app = typer.Typer(help="The daily report.", no_args_is_help=True)
@@ -77,8 +77,8 @@ def health(
     --webhook, saying which).
     """
     from bookingctl import output
-    from ops.monitor import INTEGRATIONS, PLATFORM_CHECKS, post_webhook
-    from ops.monitor import health as check_health
+    from ops.observation.monitor import INTEGRATIONS, PLATFORM_CHECKS, post_webhook
+    from ops.observation.monitor import health as check_health
 
     output.set_progress(show_progress)
 
@@ -148,8 +148,8 @@ def perf(
     success).
     """
     from bookingctl import output
-    from ops.monitor import default_urls
-    from ops.monitor import perf as sample
+    from ops.observation.monitor import default_urls
+    from ops.observation.monitor import perf as sample
 
     output.set_progress(show_progress)
 
@@ -189,8 +189,8 @@ def daily(
     """Uptime, response time, bookings today/this week/total, server errors, and a summary with key
     issues and recommendations; JSON and Markdown (with a bookings-per-day chart) into --out."""
     from bookingctl import output
-    from ops.monitor import post_webhook
-    from ops.report import build, write
+    from ops.observation.monitor import post_webhook
+    from ops.observation.report import build, write
 
     output.set_progress(show_progress)
 

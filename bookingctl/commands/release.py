@@ -27,7 +27,7 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from ops.watch import RollbackOutcome
+    from ops.releases.watch import RollbackOutcome
     from stackconfig.model import StackConfig
 
 ProgressOption = Annotated[bool | None, typer.Option(
@@ -70,7 +70,7 @@ def verify(
     JSON; exits 0 when healthy, 1 otherwise.
     """
     from bookingctl import output
-    from ops.verify import verify as run_verify
+    from ops.observation.verify import verify as run_verify
 
     if stack is None and base_url is None and local is None:
         raise UsageError("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
@@ -106,8 +106,8 @@ def rollback(
     the rollback or the verification after it fails.
     """
     from bookingctl import output
-    from ops.release import Site, roll_back_and_verify
-    from ops.rollback import FORCE_MEANS
+    from ops.releases.release import Site, roll_back_and_verify
+    from ops.releases.rollback import FORCE_MEANS
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
@@ -141,12 +141,12 @@ def watch(
     (token, Worker, an earlier version). Prints JSON; exit 1 when a trigger fired.
     """
     from bookingctl import output
-    from ops.release import Site, roll_back_and_verify
-    from ops.rollback import RollbackError, deployments, served_before
+    from ops.observation.verify import Clock
+    from ops.releases.release import Site, roll_back_and_verify
+    from ops.releases.rollback import RollbackError, deployments, served_before
+    from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
+    from ops.releases.watch import watch as run_watch
     from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
-    from ops.verify import Clock
-    from ops.watch import RollbackOutcome, WatchSettings, http_probe
-    from ops.watch import watch as run_watch
 
     seconds = parse_duration(duration)
     if not 0 <= seconds <= 24 * 3600:
@@ -241,7 +241,7 @@ def status(
     `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
     output says so and prints the command that converges them.
     """
-    from ops.release import Site, release_status
+    from ops.releases.release import Site, release_status
     from ops.targets import cloudflare_client
 
     # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
@@ -288,9 +288,9 @@ def canary(
     to converge.
     """
     from bookingctl import output
-    from ops import quarantine
-    from ops.canary import promote, run_canary, serving_version
-    from ops.rollback import recent_versions
+    from ops.releases import quarantine
+    from ops.releases.canary import promote, run_canary, serving_version
+    from ops.releases.rollback import recent_versions
     from ops.targets import cloudflare_client
 
     if bundle_sha256 is not None:
@@ -348,8 +348,8 @@ def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir 
     (exit 0) when no canary is in progress.
     """
     from bookingctl import output
-    from ops.release import abort_split, split_of
-    from ops.rollback import deployments, shares
+    from ops.releases.release import abort_split, split_of
+    from ops.releases.rollback import deployments, shares
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
@@ -372,7 +372,7 @@ def quarantine_list(stack: StackRequired, fmt: FormatOption = TableOrJson.table,
                     project_dir: ProjectDir = None) -> None:
     """Quarantine records of the stack's bucket, newest first (cleared ones too)."""
     from booking_shared.text import printable
-    from ops import quarantine
+    from ops.releases import quarantine
     from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
@@ -399,7 +399,7 @@ def quarantine_clear(
     project_dir: ProjectDir = None,
 ) -> None:
     """Let a quarantined bundle be released again; the record keeps who approved it and why."""
-    from ops import quarantine
+    from ops.releases import quarantine
     from ops.targets import cloudflare_client
 
     quarantine.check_sha256(sha)

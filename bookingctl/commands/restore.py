@@ -61,8 +61,8 @@ def tenant(
     parents first, in batches. Asks first unless --yes (even in CI).
     """
     from bookingctl import output
-    from ops import backups
-    from ops.tenant_restore import TenantRestoreError, apply_restore, check_slug, plan_restore
+    from ops.backups import backups
+    from ops.tenants.tenant_restore import TenantRestoreError, apply_restore, check_slug, plan_restore
 
     output.set_progress(show_progress)
 

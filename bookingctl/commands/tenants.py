@@ -1,7 +1,7 @@
 """`bookingctl tenants`: salons on their own hostnames as data (Cloudflare for SaaS custom hostnames).
 
 Needs `booking:saas` in the stack file (the zone the custom hostnames live on and the fallback
-hostname salons CNAME to). The operations are in `ops/tenants.py`; this module parses and prints.
+hostname salons CNAME to). The operations are in `ops/tenants/tenants.py`; this module parses and prints.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def add(
     SaaS widget is full (the message names booking:turnstile.saasWidgets) or Cloudflare refuses it.
     """
     from bookingctl import output
-    from ops.tenants import SaasZone, add_tenant
+    from ops.tenants.tenants import SaasZone, add_tenant
 
     output.set_progress(show_progress)
 
@@ -119,8 +119,8 @@ def status(
     """
     from booking_shared.text import printable
     from bookingctl import output
-    from ops.tenants import DRIFT_STATES, SaasZone
-    from ops.tenants import status as run_status
+    from ops.tenants.tenants import DRIFT_STATES, SaasZone
+    from ops.tenants.tenants import status as run_status
 
     output.set_progress(show_progress)
 
@@ -182,7 +182,7 @@ def remove(
     set_progress(show_progress)
 
     from bookingctl import output
-    from ops.tenants import SaasZone, remove_tenant
+    from ops.tenants.tenants import SaasZone, remove_tenant
 
     if force and not (reason or "").strip():
         raise UsageError("--force needs --reason: say why the tenant's bookings are cut off (it is recorded)")
@@ -213,7 +213,7 @@ def list_(
     With --local no stack config says which hostnames it serves, so a row's path is `unknown`.
     """
     from bookingctl import output
-    from ops.tenants import list_tenants
+    from ops.tenants.tenants import list_tenants
 
     output.set_progress(show_progress)
 

@@ -10,7 +10,7 @@ answer with a text body ("The API will return a 200 status code if the query suc
 analytics-engine/worker-querying.mdx @ 0309c8bed23afe438f28fd5026b5a7999e653081); its status is
 not documented, so the double answers 400.
 
-Only the exact shape ops/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
+Only the exact shape ops/observation/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
 the sampling key, as the docs advise for accurate results) over a `timestamp` window, with
 `count()`, `sum(_sample_interval)`, a conditional sum of 5xx and
 `quantileExactWeighted(0.5)(double2, _sample_interval)`: every function and column is in the SQL

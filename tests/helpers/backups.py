@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ops.backups import source_digest
+from ops.backups.backups import source_digest
 
 
 def relabel(manifest: Path, source: dict[str, Any], *, bind: bool = True) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ops.verify import Clock
+from ops.observation.verify import Clock
 
 # The wall-clock time a FakeClock starts at (any fixed instant: tests must not depend on the day they run).
 EPOCH = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)

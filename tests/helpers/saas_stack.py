@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from ops.migrations import apply, discover
+from ops.database.migrations import apply, discover
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 

@@ -1,6 +1,6 @@
 """Two salons in one database, for the tenant-scoped restore: InStyle (A) and Glow (B).
 
-Which rows are A's is spelt out here by hand, independently of `ops.tenant_restore`'s own
+Which rows are A's is spelt out here by hand, independently of `ops.tenants.tenant_restore`'s own
 derivation, so the tests judge that code against an outside answer.
 """
 
@@ -10,7 +10,7 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from ops.migrations import apply, discover
+from ops.database.migrations import apply, discover
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 

@@ -15,7 +15,7 @@ import pytest
 from booking_shared.rollout import override_header
 from ops import localdev
 from ops.localdev import WORKER_NAME, WorkerDev
-from ops.verify import verify
+from ops.observation.verify import verify
 from tests.helpers import REPO
 from tests.runtime.conftest import VARIANT, StartWorkerDev, bookingctl
 
@@ -56,7 +56,7 @@ def test_verify_passes_for_the_version_workerd_serves_and_fails_for_another(work
 def test_the_canary_pinned_smoke_test_passes_on_the_serving_version_and_waits_for_any_other(
         worker_dev: WorkerDev) -> None:
     # Locally the override header is ignored (reaches the Worker unchanged), so the pinned probe
-    # (ops/canary.py: verify with the header and the expected version) can only see the serving one.
+    # (ops/releases/canary.py: verify with the header and the expected version) can only see the serving one.
     serving = httpx.get(worker_dev.base_url + "/api/health").json()["version"]
     pinned = verify(worker_dev.base_url, None, deadline=3, expected_version=serving,
                     headers=override_header(WORKER_NAME, serving))

@@ -23,7 +23,7 @@ OUTSIDE = {
     # raised by json's object_pairs_hook on a repeated key, turned into a PolicyConfigError beside it
     "bookingctl.gate._DuplicateKey",
     # a statement ended the migration runner's transaction; turned into a MigrationError beside it
-    "ops.migrations._TransactionEnded",
+    "ops.database.migrations._TransactionEnded",
     # SIGTERM, not an error: a BaseException as KeyboardInterrupt is, so `except Exception` cannot
     # swallow it; MappedGroup catches it and exits 143
     "bookingctl.errors.Terminated",
@@ -42,31 +42,31 @@ EXIT_BEFORE = {
     "bookingctl.diff.DiffError": EXIT_USAGE,
     "ops.targets.TargetError": EXIT_USAGE,
     "ops.targets.MissingTokenError": EXIT_USAGE,
-    "ops.migrations.MigrationFileError": EXIT_USAGE,
-    "ops.backups.BackupInputError": EXIT_USAGE,
-    "ops.backups.BackupNotFound": EXIT_USAGE,
-    "ops.quarantine.QuarantineRecordError": EXIT_USAGE,
-    "ops.quarantine.QuarantinedError": EXIT_USAGE,
-    "ops.migration_check.CheckError": EXIT_USAGE,
-    "ops.serving.CorpusError": EXIT_USAGE,
-    "ops.tenant_restore.TenantRestoreInputError": EXIT_USAGE,
-    "ops.tenants.TenantInputError": EXIT_USAGE,
-    "ops.doctor.DoctorInputError": EXIT_USAGE,
-    "ops.seed.SeedError": EXIT_USAGE,
+    "ops.database.migrations.MigrationFileError": EXIT_USAGE,
+    "ops.backups.backups.BackupInputError": EXIT_USAGE,
+    "ops.backups.backups.BackupNotFound": EXIT_USAGE,
+    "ops.releases.quarantine.QuarantineRecordError": EXIT_USAGE,
+    "ops.releases.quarantine.QuarantinedError": EXIT_USAGE,
+    "ops.database.migration_check.CheckError": EXIT_USAGE,
+    "ops.database.serving.CorpusError": EXIT_USAGE,
+    "ops.tenants.tenant_restore.TenantRestoreInputError": EXIT_USAGE,
+    "ops.tenants.tenants.TenantInputError": EXIT_USAGE,
+    "ops.observation.doctor.DoctorInputError": EXIT_USAGE,
+    "ops.database.seed.SeedError": EXIT_USAGE,
     "ops.localdev.RuntimeMissingError": EXIT_USAGE,
-    "ops.backups.BackupError": EXIT_FAILED,
-    "ops.backups.ManifestError": EXIT_FAILED,
-    "ops.migrations.MigrationError": EXIT_FAILED,
-    "ops.migration_check.UnsafeMigrationError": EXIT_FAILED,
-    "ops.rollback.RollbackError": EXIT_FAILED,
-    "ops.rollback.SecretsChangedError": EXIT_FAILED,
-    "ops.canary.CanaryStopped": EXIT_FAILED,
+    "ops.backups.backups.BackupError": EXIT_FAILED,
+    "ops.backups.backups.ManifestError": EXIT_FAILED,
+    "ops.database.migrations.MigrationError": EXIT_FAILED,
+    "ops.database.migration_check.UnsafeMigrationError": EXIT_FAILED,
+    "ops.releases.rollback.RollbackError": EXIT_FAILED,
+    "ops.releases.rollback.SecretsChangedError": EXIT_FAILED,
+    "ops.releases.canary.CanaryStopped": EXIT_FAILED,
     "bookingctl.gate.PolicyPackError": EXIT_FAILED,
-    "ops.hooks.DeployHookError": EXIT_FAILED,
+    "ops.releases.hooks.DeployHookError": EXIT_FAILED,
     "ops.http.HttpError": EXIT_FAILED,
     "ops.targets.UncertainWriteError": EXIT_FAILED,
-    "ops.tenant_restore.TenantRestoreError": EXIT_FAILED,
-    "ops.tenants.TenantError": EXIT_FAILED,
+    "ops.tenants.tenant_restore.TenantRestoreError": EXIT_FAILED,
+    "ops.tenants.tenants.TenantError": EXIT_FAILED,
     "ops.localdev.LocalDevError": EXIT_FAILED,
 }
 
@@ -114,9 +114,9 @@ def test_each_exception_exits_as_it_did_before_the_hierarchy(name: str, code: in
 
 
 def test_an_input_error_of_an_operations_family_is_still_caught_as_that_family() -> None:
-    from ops.backups import BackupError, BackupNotFound
-    from ops.migrations import MigrationError, MigrationFileError
-    from ops.tenant_restore import TenantRestoreError, TenantRestoreInputError
+    from ops.backups.backups import BackupError, BackupNotFound
+    from ops.database.migrations import MigrationError, MigrationFileError
+    from ops.tenants.tenant_restore import TenantRestoreError, TenantRestoreInputError
 
     assert issubclass(BackupNotFound, BackupError)
     assert issubclass(MigrationFileError, MigrationError)

@@ -28,6 +28,12 @@ ALLOWED = {
 }
 
 
+# The rooms of `ops`, bottom first: a room imports only the rooms before it and the shared modules
+# at ops/'s top (targets, http, localdev), which import no room. Any import counts here, inside a
+# function too: a room that reaches up at run time is as tangled as one that does at import time.
+OPS_ROOMS = ("database", "backups", "tenants", "observation", "releases")
+
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(REPO).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -65,6 +71,35 @@ def test_a_layer_imports_only_the_layers_below_it(package: str) -> None:
              if module.split(".")[0] == package
              for target in targets if target.split(".")[0] not in ALLOWED[package] | {package}}
     assert not wrong, sorted(wrong)
+
+
+def every_import(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {name for node in ast.walk(tree)
+            for name in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])}
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in OPS_ROOMS else "(shared)"
+
+
+def test_the_rooms_of_ops_import_only_the_rooms_below_them() -> None:
+    rank = {"(shared)": -1, **{room: i for i, room in enumerate(OPS_ROOMS)}}
+    wrong = []
+    for path in sorted((REPO / "ops").rglob("*.py")):
+        here = room_of(module_name(path) + (".x" if path.name == "__init__.py" else ""))
+        for target in every_import(path):
+            if target.split(".")[0] != "ops" or target == "ops":
+                continue
+            there = room_of(target if target.count(".") > 1 else target + ".x")
+            if there != here and rank[there] >= rank[here]:
+                wrong.append(f"{path.relative_to(REPO)} ({here}) imports {target} ({there})")
+    assert not wrong, wrong
+    # Every module of ops/ is in a room but the few shared ones, so the rule above has something to hold.
+    shared = sorted(p.name for p in (REPO / "ops").glob("*.py") if p.name != "__init__.py")
+    assert shared == ["http.py", "localdev.py", "targets.py"], shared
 
 
 def test_there_is_no_import_cycle() -> None:

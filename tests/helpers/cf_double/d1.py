@@ -3,7 +3,7 @@
 Real SQLite per database. Time Travel bookmarks are snapshots, one taken before every write, so
 restore-by-timestamp has history. Export is a polling job whose dump is served from a signed URL.
 
-Statements are found by SQLite itself, not by the project's splitter (ops.sqlscript, which the
+Statements are found by SQLite itself, not by the project's splitter (ops.database.sqlscript, which the
 code under test uses): a bug there must show up against the double, not be mirrored by it.
 """
 
@@ -195,7 +195,7 @@ class D1(Service):
         try:
             # One request, one transaction, as on D1: wrangler sends a migration and its d1_migrations
             # row in one /query request and documents that a failing migration "will be rolled back"
-            # (workers-sdk packages/wrangler/src/d1/migrations/apply.ts; see ops/migrations.py).
+            # (workers-sdk packages/wrangler/src/d1/migrations/apply.ts; see ops/database/migrations.py).
             conn.execute("BEGIN")
             for statement in found:
                 started = time.perf_counter()

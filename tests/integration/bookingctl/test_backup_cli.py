@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops.migrations import apply, discover
+from ops.database.migrations import apply, discover
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from bookingctl.cli import app
-from ops.seed import TABLES
+from ops.database.seed import TABLES
 from tests.helpers import sqlite_dump
 
 AS_OF = "2026-12-04T21:00:00"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
 from booking_shared.rollout import quarantine_key
 from bookingctl.cli import app
-from ops import quarantine
+from ops.releases import quarantine
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState
 from tests.helpers.http_site import PinnedVersion, Site, serving

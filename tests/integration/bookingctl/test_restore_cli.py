@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops import backups
+from ops.backups import backups
 from ops.targets import LocalDatabase
 from tests.helpers import REPO, sqlite_dump
 from tests.helpers.backups import relabel

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import backups
+from ops.backups import backups
 from ops.targets import LocalDatabase
 from tests.helpers import sqlite_dump
 from tests.helpers.cf_double import TOKEN, CloudflareDouble

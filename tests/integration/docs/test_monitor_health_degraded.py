@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops.monitor import health
+from ops.observation.monitor import health
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers.http_site import Site, serving

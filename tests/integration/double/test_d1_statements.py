@@ -1,5 +1,5 @@
 """The double's D1 finds statements with SQLite itself (sqlite3_complete and Python's sqlite3 tail
-check), not with the project's splitter ops.sqlscript: on tricky scripts the two must agree, so a
+check), not with the project's splitter ops.database.sqlscript: on tricky scripts the two must agree, so a
 bug in the splitter shows up against the double instead of being mirrored by it."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import cloudflare
 import pytest
 from cloudflare import Cloudflare
 
-from ops.sqlscript import is_transaction_control as project_transaction_control
-from ops.sqlscript import split_statements
+from ops.database.sqlscript import is_transaction_control as project_transaction_control
+from ops.database.sqlscript import split_statements
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.cf_double.d1 import is_transaction_control, statements

@@ -9,7 +9,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.naming import requests_dataset
-from ops.analytics import http_answers, requests_sql
+from ops.observation.analytics import http_answers, requests_sql
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
 from tests.helpers.clock import EPOCH, FakeClock

@@ -15,8 +15,8 @@ from cloudflare import Cloudflare
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops import audit, dbstats
-from ops.migrations import apply, discover
+from ops.database.migrations import apply, discover
+from ops.observation import audit, dbstats
 from ops.targets import LocalDatabase, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble

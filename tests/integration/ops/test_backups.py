@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups, sqlload, staging
-from ops.backups import BackupError
-from ops.migrations import apply, discover
+from ops.backups import backups, staging
+from ops.backups.backups import BackupError
+from ops.database import sqlload
+from ops.database.migrations import apply, discover
 from ops.targets import LocalDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
@@ -628,9 +629,9 @@ def test_two_backups_with_one_label_in_one_second_get_their_own_names(source: Pa
 # --- what a killed run leaves behind ------------------------------------------------------------
 
 def hung_run(call: str, at: str, tmpdir: Path) -> subprocess.Popen[str]:
-    """A process that runs `call` (ops.backups as `backups`) and stops for good when it reports `at`."""
+    """A process that runs `call` (ops.backups.backups as `backups`) and stops for good when it reports `at`."""
     code = (f"import sys, time\nsys.path.insert(0, {str(REPO)!r})\n"
-            "from pathlib import Path\nfrom ops import backups\n"
+            "from pathlib import Path\nfrom ops.backups import backups\n"
             "def hang(what, done, total):\n"
             f"    if what == {at!r} and done == total:\n"
             "        print('ready', flush=True)\n"

@@ -15,10 +15,10 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.rollout import RolloutSettings, quarantine_key
-from ops import quarantine
-from ops.canary import BAKE_DEADLINE_SLACK_MINUTES
-from ops.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
-from ops.verify import Clock
+from ops.observation.verify import Clock
+from ops.releases import quarantine
+from ops.releases.canary import BAKE_DEADLINE_SLACK_MINUTES
+from ops.releases.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
 from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
@@ -244,7 +244,7 @@ def test_a_migration_only_change_of_the_serving_version_has_no_canary(release: R
 
 def test_a_failure_after_traffic_moved_rolls_back_quarantines_and_points_at_release_status(
         release: Release, client: Cloudflare) -> None:
-    from ops.hooks import after_traffic
+    from ops.releases.hooks import after_traffic
 
     report = release.run()  # the canary passes: its split deployments are now in the history
     assert report is not None and report["outcome"] == "promoted"
@@ -350,12 +350,12 @@ def test_an_answer_with_no_account_is_no_numbers_not_zero_requests(
 
 def test_an_unexpected_error_inside_the_bake_sends_all_traffic_back_before_it_is_raised(
         release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.canary
+    import ops.releases.canary
 
     def broken(*args: object, **kwargs: object) -> None:
         raise AttributeError("'str' object has no attribute 'get'")
 
-    monkeypatch.setattr(ops.canary, "invocations", broken)
+    monkeypatch.setattr(ops.releases.canary, "invocations", broken)
     with pytest.raises(DeployHookError, match=r"AttributeError.*100 % of traffic is back on version") as failed:
         release.run()
     assert release.script.shares() == {release.stable: 100.0}

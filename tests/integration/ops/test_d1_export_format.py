@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups
-from ops.migrations import apply, discover
-from ops.sqlload import Limits, load_dump
+from ops.backups import backups
+from ops.database.migrations import apply, discover
+from ops.database.sqlload import Limits, load_dump
 from ops.targets import LocalDatabase, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble

@@ -21,7 +21,7 @@ from cloudflare import Cloudflare
 from booking_shared.deploy import DEPLOYMENT_TYPE
 from booking_shared.rollout import RolloutSettings
 from infra.hooks import error_callback
-from ops.hooks import DeployHookError, before_traffic
+from ops.releases.hooks import DeployHookError, before_traffic
 from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, Fault, ScriptState, Traffic

@@ -1,4 +1,4 @@
-"""`ops.doctor` against the API double: a healthy account passes, and each check fails when exactly
+"""`ops.observation.doctor` against the API double: a healthy account passes, and each check fails when exactly
 its assumption is broken, saying what and how to fix it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from bookingctl.options import load_stack_config
-from ops.doctor import Check, DoctorInputError, Report, Target, run, target_of
+from ops.observation.doctor import Check, DoctorInputError, Report, Target, run, target_of
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, Fault, TokenState
 from tests.helpers.doctor_account import (
@@ -188,10 +188,10 @@ def test_a_full_saas_widget_fails_before_the_next_salon(
 
 def test_an_unknown_graphql_field_in_the_canary_query_is_named(
         account: CloudflareDouble, client: Cloudflare, target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.analytics
+    import ops.observation.analytics
 
-    query = ops.analytics.GRAPHQL_QUERY.replace("scriptVersion", "scriptVersion httpResponseStatus", 1)
-    monkeypatch.setattr(ops.analytics, "GRAPHQL_QUERY", query)
+    query = ops.observation.analytics.GRAPHQL_QUERY.replace("scriptVersion", "scriptVersion httpResponseStatus", 1)
+    monkeypatch.setattr(ops.observation.analytics, "GRAPHQL_QUERY", query)
     found = check(run(client, target), "canary GraphQL query")
     assert found.ok is False
     assert 'Cannot query field \'httpResponseStatus\'' in found.detail and "GRAPHQL_QUERY" in found.fix

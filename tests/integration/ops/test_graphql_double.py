@@ -14,7 +14,7 @@ from tests.helpers.clock import EPOCH, FakeClock
 
 WORKER = "appointmentbooking-api-staging"
 
-# ops/analytics.py's query until issue #20: it grouped by `httpResponseStatus`, a field no published
+# ops/observation/analytics.py's query until issue #20: it grouped by `httpResponseStatus`, a field no published
 # schema of `AccountWorkersInvocationsAdaptiveDimensions` has.
 QUERY_BEFORE_ISSUE_20 = """query CanaryTraffic($account: string!, $script: string!, $since: Time!, $until: Time!) {
   viewer {

@@ -14,8 +14,8 @@ from booking_shared.deploy import migrations_checksum
 from booking_shared.project import Project, load_stack
 from booking_shared.tokens import DEPLOYMENT
 from bookingctl.planner import Plan, run_program
-from ops.hooks import DeployHookError, after_traffic, before_traffic
-from ops.migrations import discover, pending
+from ops.database.migrations import discover, pending
+from ops.releases.hooks import DeployHookError, after_traffic, before_traffic
 from ops.targets import remote_database
 from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT, REPO

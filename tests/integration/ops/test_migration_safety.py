@@ -13,10 +13,10 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.migration_files import text_sha256
-from ops.hooks import DeployHookError, before_traffic
-from ops.migration_check import check_local, check_remote
-from ops.migrations import UNSAFE_TABLE, MigrationError, Override, apply, discover, pending
-from ops.serving import own_queries
+from ops.database.migration_check import check_local, check_remote
+from ops.database.migrations import UNSAFE_TABLE, MigrationError, Override, apply, discover, pending
+from ops.releases.gate import own_queries
+from ops.releases.hooks import DeployHookError, before_traffic
 from ops.targets import RemoteDatabase, remote_database
 from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT, REPO

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops.monitor import default_urls, health, perf, post_webhook
+from ops.observation.monitor import default_urls, health, perf, post_webhook
 from ops.targets import LocalDatabase
 from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import Site, answering, serving

@@ -9,7 +9,7 @@ import cloudflare
 import pytest
 from cloudflare import Cloudflare
 
-from ops.migrations import MigrationError, apply, discover, pending, status
+from ops.database.migrations import MigrationError, apply, discover, pending, status
 from ops.targets import RemoteDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump

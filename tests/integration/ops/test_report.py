@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from ops.migrations import apply, discover
-from ops.report import build, markdown, write
+from ops.database.migrations import apply, discover
+from ops.observation.report import build, markdown, write
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers.hostile_http import hostile, within

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cloudflare import Cloudflare
 
-from ops.rollback import RollbackError, SecretsChangedError, choose_target, deployments, rollback
+from ops.releases.rollback import RollbackError, SecretsChangedError, choose_target, deployments, rollback
 from ops.targets import TargetError, UncertainWriteError
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, Fault
@@ -138,7 +138,7 @@ def test_a_lost_answer_whose_read_back_fails_too_is_reported_as_uncertain_not_as
 
 def test_a_rollback_that_cannot_verify_afterwards_fails_before_changing_the_worker(
         double: CloudflareDouble, client: Cloudflare) -> None:
-    from ops.release import Site, roll_back_and_verify
+    from ops.releases.release import Site, roll_back_and_verify
 
     double.add_script(SCRIPT, versions=2)  # the account has no such D1 database: the lookup fails
     with pytest.raises(TargetError):

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups
+from ops.backups import backups
 from ops.targets import Database, LocalDatabase, UncertainWriteError, remote_database
-from ops.tenant_restore import (
+from ops.tenants.tenant_restore import (
     RestorePlan,
     TenantRestoreError,
     TenantRestoreInputError,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cloudflare import Cloudflare
 
-from ops import backups
+from ops.backups import backups
 from ops.targets import LocalDatabase, remote_database
-from ops.tenant_restore import TenantRestoreInputError, apply_restore, plan_restore
+from ops.tenants.tenant_restore import TenantRestoreInputError, apply_restore, plan_restore
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.tenants import appointment_ids, others_digest, seed

@@ -20,12 +20,12 @@ from booking_shared.tokens import TURNSTILE
 from booking_shared.turnstile import SaasWidgetContext, saas_widget_name
 from bookingctl.planner import GET_TURNSTILE_WIDGETS, InvokeAnswer, PlannedResource
 from infra.turnstile import saas_widget_resource
-from ops.migration_check import check_local
-from ops.migrations import apply, discover
-from ops.serving import own_queries
+from ops.database.migration_check import check_local
+from ops.database.migrations import apply, discover
+from ops.releases.gate import own_queries
 from ops.targets import LocalDatabase, RemoteDatabase, remote_database
-from ops.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
-from ops.turnstile_hooks import relist_saas_widget
+from ops.tenants.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
+from ops.tenants.turnstile_hooks import relist_saas_widget
 from tests.helpers import ACCOUNT, REPO, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault, take_violations
 from tests.helpers.migrations import folder_with
@@ -321,9 +321,9 @@ def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
     worst interleaving of read-then-PUT), once each; later reads go through untouched."""
     import threading
 
-    import ops.tenants
+    import ops.tenants.tenants
 
-    real = ops.tenants.saas_widgets
+    real = ops.tenants.tenants.saas_widgets
     barrier = threading.Barrier(racers, timeout=30)
     first = threading.local()
 
@@ -334,7 +334,7 @@ def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
             barrier.wait()
         return found  # type: ignore[return-value]
 
-    monkeypatch.setattr(ops.tenants, "saas_widgets", read_together)
+    monkeypatch.setattr(ops.tenants.tenants, "saas_widgets", read_together)
 
 
 def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_widget(
@@ -363,17 +363,17 @@ def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_
 
 def test_a_widget_deleted_outside_our_control_mid_add_is_refused_naming_pulumi_up_and_writes_nothing(
         double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.tenants
+    import ops.tenants.tenants
 
     declare_saas_widgets(double, 1)
-    real = ops.tenants.saas_widgets
+    real = ops.tenants.tenants.saas_widgets
 
     def then_deleted(client: Cloudflare, saas: SaasZone) -> list[object]:
         found = real(client, saas)
         double.turnstile_widgets.clear()  # someone deletes it in the dashboard right after our read
         return found  # type: ignore[return-value]
 
-    monkeypatch.setattr(ops.tenants, "saas_widgets", then_deleted)
+    monkeypatch.setattr(ops.tenants.tenants, "saas_widgets", then_deleted)
     with pytest.raises(TenantError, match=r"was deleted .* run `pulumi up`"):
         add_tenant(db, db.client, zone(1), "gone", "www.gone.co.za")
     assert "gone" not in recorded(d1)
@@ -425,7 +425,7 @@ def test_a_widget_read_answering_a_partial_list_never_leads_to_a_put_with_fewer_
 @pytest.mark.parametrize("failing", [("POST", r"/d1/database/[^/]+/query$"), ("GET", r"/challenges/widgets/[^/]+$")])
 def test_an_api_error_mid_hook_fails_naming_tenants_status_and_puts_nothing(
         double: CloudflareDouble, db: RemoteDatabase, failing: tuple[str, str]) -> None:
-    from ops.turnstile_hooks import TurnstileHookError
+    from ops.tenants.turnstile_hooks import TurnstileHookError
 
     [widget] = declare_saas_widgets(double, 1)
     onboard(db, 1, 0, 3)

@@ -12,8 +12,8 @@ from cloudflare import Cloudflare
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
+from ops.observation.verify import verify
 from ops.targets import LocalDatabase, remote_database
-from ops.verify import verify
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, running
 from tests.helpers.clock import FakeClock

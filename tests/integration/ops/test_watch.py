@@ -17,8 +17,8 @@ import pytest
 from cloudflare import Cloudflare
 
 from booking_shared.watch import WatchThresholds
-from ops.rollback import rollback
-from ops.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
+from ops.releases.rollback import rollback
+from ops.releases.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
 from stackconfig.files import parse_config
 from stackconfig.problems import ConfigError
 from tests.helpers import ACCOUNT, REPO

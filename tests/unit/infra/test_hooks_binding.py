@@ -22,7 +22,7 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine's callbacks are served on the program's event loop; an operation that polls and
     sleeps for minutes must not block it (issue: hooks were synchronous on the loop)."""
-    import ops.hooks
+    import ops.releases.hooks
 
     seen: dict[str, object] = {}
 
@@ -32,8 +32,8 @@ def test_the_operations_run_off_the_event_loop_with_the_new_version(tmp_path: Pa
     def fake_after(ctx: DeployContext, *, deployment_id: str | None, version_id: str | None, log: object) -> None:
         seen["after"] = (threading.current_thread(), deployment_id, version_id)
 
-    monkeypatch.setattr(ops.hooks, "before_traffic", fake_before)
-    monkeypatch.setattr(ops.hooks, "after_traffic", fake_after)
+    monkeypatch.setattr(ops.releases.hooks, "before_traffic", fake_before)
+    monkeypatch.setattr(ops.releases.hooks, "after_traffic", fake_after)
     before, after = callbacks(context(tmp_path))
     # Before the deployment exists only its inputs are known; they name the version it will serve.
     args = pulumi.ResourceHookArgs(urn="urn", id="dep-2", name="api-deployment", type="t",
@@ -82,7 +82,7 @@ def test_the_hooks_context_carries_the_stacks_corpus_and_approvals() -> None:
 
 def test_the_error_hook_hands_the_failure_and_the_new_version_to_the_operation_off_the_loop(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.hooks
+    import ops.releases.hooks
     from infra.hooks import error_callback
 
     seen: dict[str, object] = {}
@@ -92,7 +92,7 @@ def test_the_error_hook_hands_the_failure_and_the_new_version_to_the_operation_o
         seen.update(thread=threading.current_thread(), operation=operation, errors=errors, version=version_id)
         return False
 
-    monkeypatch.setattr(ops.hooks, "deployment_failed", fake_failed)
+    monkeypatch.setattr(ops.releases.hooks, "deployment_failed", fake_failed)
     args = pulumi.ErrorHookArgs(urn="urn", id="", name="api-deployment", type="t", failed_operation="create",
                                 errors=["500 Internal Server Error"],
                                 new_inputs={"versions": [{"percentage": 100.0, "versionId": "v-new"}]})
@@ -107,11 +107,11 @@ def test_the_error_hook_hands_the_failure_and_the_new_version_to_the_operation_o
 
 def test_the_error_hook_changes_nothing_in_a_preview(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Error hooks have no on_dry_run setting: the engine would call this one for a failed preview create."""
-    import ops.hooks
+    import ops.releases.hooks
     from infra.hooks import error_callback
 
     monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "dry_run", True)
-    monkeypatch.setattr(ops.hooks, "deployment_failed", lambda *a, **k: pytest.fail("ran in a preview"))
+    monkeypatch.setattr(ops.releases.hooks, "deployment_failed", lambda *a, **k: pytest.fail("ran in a preview"))
     args = pulumi.ErrorHookArgs(urn="urn", id="", name="api-deployment", type="t", failed_operation="create",
                                 errors=["invalid"])
     assert asyncio.run(error_callback(context(tmp_path))(args)) is False

@@ -108,7 +108,7 @@ def test_every_saas_widget_relists_its_salons_after_an_update_or_a_replacement(p
 def test_the_relist_hook_runs_the_operation_off_the_event_loop_for_its_widget(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine serves hook callbacks on the program's event loop: the operation (HTTP calls) runs
     on a worker thread, told its widget, its sitekey and whether the widget was just created."""
-    import ops.turnstile_hooks
+    import ops.tenants.turnstile_hooks
     from infra.turnstile import relist_callback
 
     seen: list[tuple[object, ...]] = []
@@ -117,7 +117,7 @@ def test_the_relist_hook_runs_the_operation_off_the_event_loop_for_its_widget(mo
         seen.append((threading.current_thread(), index, sitekey, created))
         return []
 
-    monkeypatch.setattr(ops.turnstile_hooks, "relist_saas_widget", fake)
+    monkeypatch.setattr(ops.tenants.turnstile_hooks, "relist_saas_widget", fake)
     ctx = SaasWidgetContext(stack="production", account_id="a" * 32, database_name="appointmentbooking-db",
                             worker_name="appointmentbooking-api", fallback_hostname=FALLBACK, plan="free")
     relist = relist_callback(ctx, 1)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from booking_shared.rollout import RolloutSettings
-from ops.analytics import UnreadableAnalytics, VersionTraffic, aggregate
-from ops.canary import Signals, judge, judge_signals
+from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, aggregate
+from ops.releases.canary import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
 
@@ -245,7 +245,7 @@ def test_the_longest_worker_name_config_accepts_has_a_dataset_the_canary_can_que
     import datetime as dt
 
     from booking_shared.naming import requests_dataset
-    from ops.analytics import requests_sql
+    from ops.observation.analytics import requests_sql
 
     name = "a" * 63  # stackconfig/model.py _RESOURCE_NAME: 1-63 characters
     now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
@@ -273,7 +273,7 @@ def test_a_report_with_a_nan_or_infinite_median_is_strict_json() -> None:
 def test_http_answers_the_sql_api_counts_are_whole_non_negative_numbers_or_unreadable() -> None:
     """Adversarial M1, in today's sources: the 5xx count arrives summed by the SQL API (no status
     dimension to misread); a count that is text other than digits, fractional or negative is unreadable."""
-    from ops.analytics import _count
+    from ops.observation.analytics import _count
 
     assert [_count(v) for v in (503, "503", 503.0, "503.0")] == [503] * 4  # ClickHouse-style JSON may quote numbers
     assert [_count(v) for v in ("503x", 503.5, -1, True, None, float("nan"))] == [None] * 6

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ops import migration_check
-from ops.migration_check import RULES, CheckReport, MigrationResult, check_local
-from ops.migrations import apply, discover
-from ops.serving import ServingQuery, gather, own_queries, read_corpus
+from ops.database import migration_check
+from ops.database.migration_check import RULES, CheckReport, MigrationResult, check_local
+from ops.database.migrations import apply, discover
+from ops.database.serving import ServingQuery, read_corpus
+from ops.releases.gate import gather, own_queries
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers.migrations import folder_with
@@ -90,7 +91,7 @@ def test_a_dropped_table_bookingctl_reads_breaks_its_own_queries(target: Path, t
     result = only(run(target, folder))
     broken = [f for f in result.findings if f.rule == "serving-query-breaks"]
     assert broken and all(f.line == 1 for f in broken)
-    assert any("ops/audit.py FAILED_LOGINS" in f.message and "no such table: auth_attempts" in f.message
+    assert any("ops/observation/audit.py FAILED_LOGINS" in f.message and "no such table: auth_attempts" in f.message
                for f in broken)
 
 

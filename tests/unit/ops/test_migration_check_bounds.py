@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ops import migration_check
-from ops.migration_check import CheckError, check_local, scratch_copy
-from ops.migrations import apply, discover
-from ops.serving import own_queries
+from ops.database import migration_check
+from ops.database.migration_check import CheckError, check_local, scratch_copy
+from ops.database.migrations import apply, discover
+from ops.releases.gate import own_queries
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers.migrations import folder_with
@@ -57,7 +57,7 @@ def test_the_whole_check_has_a_deadline(target: Path, tmp_path: Path, monkeypatc
 
 
 def test_a_corpus_that_never_ends_is_refused_after_its_size_limit_is_read() -> None:
-    from ops.serving import CorpusError, read_corpus
+    from ops.database.serving import CorpusError, read_corpus
 
     # /dev/zero says it is 0 bytes long: a limit trusting st_size read it until memory ran out.
     started = time.monotonic()

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.migration_check import CheckReport, MigrationResult, check_local
-from ops.migrations import apply, discover
-from ops.serving import ServingQuery, gather, own_queries, worker_queries
+from ops.database.migration_check import CheckReport, MigrationResult, check_local
+from ops.database.migrations import apply, discover
+from ops.database.serving import ServingQuery, worker_queries
+from ops.releases.gate import gather, own_queries
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers.migrations import folder_with
@@ -226,7 +227,7 @@ def test_a_backfill_of_a_column_that_had_no_values_is_not_a_wipe(target: Path, t
 def test_the_built_in_corpus_holds_the_workers_sql_and_the_tenant_queries() -> None:
     sources = [q.source for q in gather()]
     assert any(s.startswith("worker/src/index.js:") for s in sources)
-    assert any(s.startswith("ops/tenants.py:") for s in sources)
+    assert any(s.startswith("ops/tenants/tenants.py:") for s in sources)
     assert any("WHERE t.hostname = ?5" in q.sql for q in worker_queries(REPO / "worker" / "src" / "index.js"))
 
 
@@ -254,7 +255,7 @@ def test_a_change_that_breaks_the_workers_or_the_tenant_queries_is_unsafe(
         target: Path, tmp_path: Path, sql: str) -> None:
     result = only(run(target, tmp_path, sql))
     broken = " ".join(f.message for f in result.findings if f.rule == "serving-query-breaks")
-    assert "worker/src/index.js:" in broken and "ops/tenants.py:" in broken
+    assert "worker/src/index.js:" in broken and "ops/tenants/tenants.py:" in broken
 
 
 def test_every_built_in_query_prepares_against_the_committed_schema(target: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.migrations import CREATE_TABLE, MigrationError, MigrationFileError, apply, discover, pending, status
+from ops.database.migrations import CREATE_TABLE, MigrationError, MigrationFileError, apply, discover, pending, status
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
 from tests.helpers import sqlite_dump as dump
@@ -178,7 +178,7 @@ def test_a_run_that_waited_for_anothers_lock_applies_nothing_twice(db_path: Path
     migrations = discover(folder)
     assert pending(second, migrations)  # computed before the first run applies
     apply(first, migrations)
-    from ops.migrations import _apply_local
+    from ops.database.migrations import _apply_local
 
     assert _apply_local(second, pending(first, migrations) or migrations, lambda _: None).applied == []
     assert second.query("SELECT COUNT(*) AS n FROM d1_migrations")[0]["n"] == 1
@@ -229,8 +229,8 @@ def test_a_statement_that_makes_sqlite_roll_back_reports_its_own_error_and_the_t
 
 def test_if_a_statement_ever_ended_the_runners_transaction_the_message_says_so(db_path: Path, folder: Path) -> None:
     """A belt to the splitter's braces: should a COMMIT reach the runner, it reports what is committed."""
-    from ops.migrations import Migration
-    from ops.sqlscript import Statement
+    from ops.database.migrations import Migration
+    from ops.database.sqlscript import Statement
 
     sneaky = Migration("0002_sneaky.sql", folder / "0002_sneaky.sql",
                        (Statement("CREATE TABLE a (x);", 1), Statement("COMMIT;", 2)), "0" * 64)

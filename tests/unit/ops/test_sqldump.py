@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import backups, sqldump
-from ops.sqldump import dump_sqlite
+from ops.backups import backups
+from ops.database import sqldump
+from ops.database.sqldump import dump_sqlite
 from ops.targets import LocalDatabase
 
 AWKWARD_TEXT = ["it's", "100% sure", "line one\nline two", "💇 Sipho", "", "x'00'", "%Q %s %%", "NULL", "\\"]
@@ -146,7 +147,7 @@ def test_a_write_during_the_dump_is_seen_by_neither_process(tmp_path: Path,
         sys.executable, "-c", "import pathlib, runpy, sys, time\n"
         "gate = pathlib.Path(sys.argv.pop())\n"
         "while not gate.exists(): time.sleep(0.01)\n"
-        "runpy.run_module('ops.sqldump', run_name='__main__')", str(path), str(gate)])
+        "runpy.run_module('ops.database.sqldump', run_name='__main__')", str(path), str(gate)])
 
     def write(timeout: float) -> None:
         writer = sqlite3.connect(source, isolation_level=None, timeout=timeout)

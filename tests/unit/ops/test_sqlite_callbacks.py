@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bookingctl.errors import Terminated
-from ops import migration_check, sqlload
-from ops.sqlload import Limits, load_dump
+from ops.database import migration_check, sqlload
+from ops.database.sqlload import Limits, load_dump
 
 
 def _dump(tmp_path: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.sqlload import Limits, LoadError, load_dump
+from ops.database.sqlload import Limits, LoadError, load_dump
 
 
 def test_the_time_limit_covers_reading_and_splitting_not_only_running(tmp_path: Path) -> None:

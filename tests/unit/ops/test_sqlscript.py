@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.sqlscript import is_transaction_control, iter_statements, split_statements, strip_comments
+from ops.database.sqlscript import is_transaction_control, iter_statements, split_statements, strip_comments
 
 
 def sqls(script: str) -> list[str]:
@@ -83,7 +83,7 @@ def test_an_unclosed_block_comment_at_the_end_belongs_to_no_statement() -> None:
 def test_terminated_ends_every_statement_so_that_nothing_appended_is_swallowed() -> None:
     import sqlite3
 
-    from ops.sqlscript import terminated
+    from ops.database.sqlscript import terminated
 
     for script in ("CREATE TABLE extra (a TEXT)\n-- done", "SELECT 1 /* open", "SELECT 1;", "SELECT 1 -- x"):
         joined = "\n".join([*(terminated(s) for s in split_statements(script)), "SELECT 2;"])

@@ -2,7 +2,7 @@
 
 The statuses are the SDK's (cloudflare/types/custom_hostnames/custom_hostname_list_params.py, the
 `hostname_status` and `ssl_status` filters, generated from Cloudflare's OpenAPI document): a status
-the SDK gains and `ops.tenants` does not place fails here.
+the SDK gains and `ops.tenants.tenants` does not place fails here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cloudflare.types.custom_hostnames.custom_hostname_list_params import Custom
 from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
 
 from booking_shared.limits import ACTIVE_STATUSES, BLOCKED_SSL, BLOCKED_STATUSES, PENDING_SSL, PENDING_STATUSES
-from ops.tenants import SaasZone, hostname_state
+from ops.tenants.tenants import SaasZone, hostname_state
 
 HINTS = typing.get_type_hints(CustomHostnameListParams, include_extras=True)
 HOSTNAME_STATUSES = set(typing.get_args(HINTS["hostname_status"]))

@@ -1,4 +1,4 @@
-"""The watch's triggers (`ops.watch.evaluate`) on made-up samples: no server, no clock.
+"""The watch's triggers (`ops.releases.watch.evaluate`) on made-up samples: no server, no clock.
 
 Expected values are the guide's "Automatic Rollback Triggers" (admin guide, Rollback Procedures):
 error rate >5% for 5 minutes, response time >2s for 10 minutes, database connectivity failures.
@@ -6,7 +6,7 @@ error rate >5% for 5 minutes, response time >2s for 10 minutes, database connect
 
 from __future__ import annotations
 
-from ops.watch import Sample, WatchSettings, evaluate, watch
+from ops.releases.watch import Sample, WatchSettings, evaluate, watch
 from tests.helpers.clock import FakeClock
 
 GUIDE_ERROR_RATE = 5.0  # percent, "Error rate >5% for 5 minutes"

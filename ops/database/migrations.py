@@ -35,7 +35,14 @@ from pathlib import Path
 
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.wrangler_config import MigrationSettings, files
-from ops.sqlscript import Statement, is_transaction_control, quote_ident, split_statements, strip_comments, terminated
+from ops.database.sqlscript import (
+    Statement,
+    is_transaction_control,
+    quote_ident,
+    split_statements,
+    strip_comments,
+    terminated,
+)
 from ops.targets import AnswerLost, Database, LocalDatabase, RemoteDatabase
 
 TABLE = "d1_migrations"  # wrangler's default; a wrangler file's `migrations_table` may rename it

@@ -2,11 +2,11 @@
 
 A Worker rollback never touches D1, and during a canary two versions read the same database, so
 every query the serving version (and operations) runs must still prepare once a migration has
-been applied. Three sources, one list:
+been applied. The sources, read here and gathered into one list by `ops/releases/gate.py`:
 
 - bookingctl's own queries (audit, users, API keys, database stats, the daily report, tenants and
-  tenant restores), gathered here from the modules that run them, so a contract migration that
-  breaks operations is caught;
+  tenant restores), read from the modules that run them (`module_queries`), so a contract migration
+  that breaks operations is caught;
 - the Worker's own statements, read from the bundle the stack deploys (`booking:workerBundle`;
   default the reference Worker, worker/src/index.js): every `.prepare("...")` whose SQL is written
   as string literals, so a migration that breaks the deployed Worker is caught without a corpus;
@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from booking_shared import CHECKOUT
 from booking_shared.errors import InputError
-from ops.sqlscript import split_statements, strip_comments
+from ops.database.sqlscript import split_statements, strip_comments
 
 # A corpus is SQL text someone wrote by hand; a file far larger than that is a mistake.
 MAX_CORPUS_BYTES = 4 * 1024 * 1024
 # The project folder, where the reference Worker lives; labels are relative to it.
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = CHECKOUT
 REFERENCE_WORKER = PROJECT / "worker" / "src" / "index.js"
 # Cloudflare's limit for one Worker (10 MB compressed, Workers Paid; stackconfig/files.py refuses a larger
 # bundle): a bigger file is not a bundle the stack can deploy.
@@ -48,26 +49,11 @@ class CorpusError(InputError):
 
 @dataclass(frozen=True)
 class ServingQuery:
-    source: str  # where it comes from: "ops/audit.py FAILED_LOGINS" or "queries.sql:12"
+    source: str  # where it comes from: "ops/observation/audit.py FAILED_LOGINS" or "queries.sql:12"
     sql: str
     # bookingctl's own or the Worker's: code of this project, tested against the committed schema
     # (one that does not prepare means the target is not the booking schema, and is only reported).
     built_in: bool = False
-
-
-def own_queries() -> list[ServingQuery]:
-    """bookingctl's own queries against the booking schema (imported here, run where they live)."""
-    from ops import audit, dbstats, report, tenant_restore, tenants
-
-    named = [
-        (audit, ("FAILED_LOGINS", "PRIVILEGE_ESCALATION", "ACCESS_PATTERNS", "DORMANT", "API_KEYS",
-                 "SUSPICIOUS_USAGE", "ROLE_CHANGES", "API_USAGE_BY_DAY", "USERS", "USER_EXISTS", "USER_PERMISSIONS")),
-        (dbstats, ("TENANT_APPOINTMENTS",)),
-        (report, ("BOOKINGS", "PER_DAY", "ERRORS")),
-    ]
-    return [ServingQuery(f"{module.__name__.replace('.', '/')}.py {name}", str(getattr(module, name)), True)
-            for module, names in named for name in names] + [
-        query for module in (tenants, tenant_restore) for query in module_queries(module)]
 
 
 def module_queries(module: ModuleType) -> list[ServingQuery]:
@@ -246,16 +232,4 @@ def read_corpus(path: Path, shown_as: str | None = None) -> list[ServingQuery]:
                if strip_comments(s.sql).strip().strip(";").strip()]
     if not queries:
         raise CorpusError(f"{label}: holds no SQL statement; a query corpus is statements separated by ';'")
-    return queries
-
-
-def gather(corpus_files: Iterable[tuple[Path, str]] = (), *, own: bool = True,
-           worker_bundle: Path | None = None) -> list[ServingQuery]:
-    """bookingctl's own queries and the Worker's (unless `own` is False: from `worker_bundle`, default the
-    reference Worker), and every statement of each (path, label) file."""
-    queries = own_queries() if own else []
-    if own and (worker_bundle is not None or REFERENCE_WORKER.is_file()):
-        queries.extend(worker_queries(worker_bundle or REFERENCE_WORKER))
-    for path, label in corpus_files:
-        queries.extend(read_corpus(path, label))
     return queries

@@ -7,7 +7,7 @@ Steps, each through Cloudflare's Workers deployments API:
    (the header is honoured only for versions in the current deployment, hence the 0 % entry).
    `/` and `/api/health` are asked for with that header until the new version answers healthy.
 2. **Canary.** The new version at `canaryPercent`, the serving one at the rest. Every minute: that
-   version's own numbers from two sources (ops/analytics.py: its HTTP answers from Workers
+   version's own numbers from two sources (ops/observation/analytics.py: its HTTP answers from Workers
    Analytics Engine, its invocations from the GraphQL Analytics API), each judged by `judge()` on
    the guide's thresholds, and one round of pinned probes. Analytics arrive late
    (`analyticsDelayMinutes`), so each window ends that long before now, and the bake is judged
@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
-from ops.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
-from ops.rollback import RollbackError, deploy_versions, deployments, shares
-from ops.verify import Clock, VerifyResult, verify
+from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
+from ops.observation.verify import Clock, VerifyResult, verify
+from ops.releases.rollback import RollbackError, deploy_versions, deployments, shares
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -57,7 +57,7 @@ class Signals:
 
     http: VersionTraffic | None = None  # Analytics Engine: the HTTP status and time the Worker recorded
     runtime: VersionTraffic | None = None  # GraphQL workersInvocationsAdaptive: invocation status, wall time
-    # Set when a source answered what no real answer holds (ops/analytics.py UnreadableAnalytics):
+    # Set when a source answered what no real answer holds (ops/observation/analytics.py UnreadableAnalytics):
     # which source and why. Such numbers cannot clear a release, so the verdict is a rollback.
     unreadable: str | None = None
 
@@ -286,7 +286,7 @@ def _probe_round(base_url: str, pinned: dict[str, str], version: str, settings: 
 
 
 def read_signals(client: Cloudflare, account_id: str, script: str) -> Metrics:
-    """The canary's two sources (ops/analytics.py) for `script`, as one reader of windows."""
+    """The canary's two sources (ops/observation/analytics.py) for `script`, as one reader of windows."""
     dataset = requests_dataset(script)
 
     def read(since: dt.datetime, until: dt.datetime, versions: Sequence[str]) -> dict[str, Signals]:

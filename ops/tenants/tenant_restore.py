@@ -2,7 +2,7 @@
 
 A Time Travel restore rewinds the whole shared database; undoing one salon's mistake that way
 would also undo every other salon's bookings since. This restores only the rows that belong to
-one tenant, read from one of our backups (`ops.backups`: checked against its manifest and loaded
+one tenant, read from one of our backups (`ops.backups.backups`: checked against its manifest and loaded
 under the dump authorizer into a scratch SQLite).
 
 **Which rows are a tenant's** is derived from the schema, not listed by hand. The root is the
@@ -51,7 +51,7 @@ from typing import Any
 
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.limits import D1_STATEMENT_BYTES
-from ops.sqlscript import quote_ident
+from ops.database.sqlscript import quote_ident
 from ops.targets import AnswerLost, Database, LocalDatabase, RemoteDatabase, UncertainWriteError
 
 ROOT = "tenants"
@@ -707,7 +707,7 @@ def apply_restore(db: Database, plan: RestorePlan, *, safety_dest: Path, log: Lo
 
 
 def _apply_local(db: LocalDatabase, plan: RestorePlan, sql: list[str], safety_dest: Path, log: Log) -> RestoreResult:
-    from ops import backups
+    from ops.backups import backups
 
     safety = backups.create(db, safety_dest, label="pre-tenant-restore",
                             reason=f"before restoring tenant {plan.slug} from backup {plan.backup}")

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from booking_shared.errors import OperationFailed
-from ops.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
-from ops.sqlite_callbacks import clear_pending, reraise_pending, shielded
-from ops.sqlscript import iter_statements, strip_comments
+from ops.database.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
+from ops.database.sqlite_callbacks import clear_pending, reraise_pending, shielded
+from ops.database.sqlscript import iter_statements, strip_comments
 
 # SQLite's authorizer action codes (sqlite3.h). Python's sqlite3 module has them too, but under
 # names it shares with result codes of the same value, so they are spelled out here.

@@ -22,8 +22,8 @@ from typing import Any
 from booking_shared.naming import looks_like_staging
 from booking_shared.text import printable
 from ops.http import Client, HttpError, get_health, url_problem
+from ops.observation.verify import probe_database
 from ops.targets import LocalDatabase, RemoteDatabase
-from ops.verify import probe_database
 
 # The integrations' public endpoints; any answer below 500 means the service is up and reachable
 # (Google's and Meta's roots answer 404/400 without credentials; Paystack's answers 200).

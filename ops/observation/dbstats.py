@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.sqlscript import quote_ident
+from ops.database.sqlscript import quote_ident
 from ops.targets import Database, require_tables
 
 TABLES = """

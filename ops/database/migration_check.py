@@ -4,7 +4,7 @@ A Worker rollback never touches D1 and a Time Travel restore rewinds every booki
 bookmark, so what protects a rollback (or a canary, where two versions share the database) is the
 shape of the migration. The check never writes to the target: it copies the target's schema
 (`sqlite_schema`, read from a local file opened read-only or through D1's query API) into an
-in-memory SQLite holding a few sample rows per table (ops/migration_rows.py), applies the pending
+in-memory SQLite holding a few sample rows per table (ops/database/migration_rows.py), applies the pending
 migrations there one statement at a time, and reports per migration, from what SQLite shows rather
 than the words of the SQL (rows a statement removed, tables emptied or swapped away, constraints
 and DEFAULTs lost, the serving version's writes refused or undone by a trigger):
@@ -15,7 +15,7 @@ and DEFAULTs lost, the serving version's writes refused or undone by a trigger):
   index, view or trigger that existed, or tightens a constraint), `data` (rewrites rows of tables
   that existed), `expand` (adds tables, columns, indexes, views or triggers), else `none`;
 - findings `{rule, severity, file, line, message}`, with the line of the statement in its file.
-  `error` findings make the verdict unsafe: a serving query (ops/serving.py) that no longer
+  `error` findings make the verdict unsafe: a serving query (ops/database/serving.py) that no longer
   prepares, naming what it misses; what D1 rejects (transaction control, ATTACH/DETACH, PRAGMAs
   other than the few D1 allows, VACUUM, virtual tables that break D1's export, statements over
   100 KB or with more than 100 bound parameters); DELETE without WHERE; a statement that fails to
@@ -41,14 +41,14 @@ from typing import Any
 from booking_shared.deploy import migrations_checksum
 from booking_shared.errors import InputError
 from booking_shared.limits import D1_STATEMENT_BYTES
-from ops import migration_rows as mr
-from ops.bounded import DeadlineExceeded, Reporter, run_bounded
-from ops.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
-from ops.migrations import TABLE as MIGRATIONS_TABLE
-from ops.migrations import Migration, MigrationError, Override
-from ops.serving import ServingQuery
-from ops.sqlite_callbacks import reraise_pending, shielded
-from ops.sqlscript import Statement, is_transaction_control, quote_ident, strip_comments
+from ops.database import migration_rows as mr
+from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
+from ops.database.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
+from ops.database.migrations import TABLE as MIGRATIONS_TABLE
+from ops.database.migrations import Migration, MigrationError, Override
+from ops.database.serving import ServingQuery
+from ops.database.sqlite_callbacks import reraise_pending, shielded
+from ops.database.sqlscript import Statement, is_transaction_control, quote_ident, strip_comments
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -87,7 +87,7 @@ STATEMENT_SECONDS = 30.0
 # SQLite does not look at that deadline while it compiles a statement (a few KB of nested views
 # compile for minutes), so the check runs in a child process killed when one statement (its
 # compilation, its run and the serving queries' prepares after it) takes this much longer, or the
-# whole check takes CHECK_SECONDS (ops/bounded.py).
+# whole check takes CHECK_SECONDS (ops/database/bounded.py).
 STEP_GRACE_SECONDS = 5.0
 CHECK_SECONDS = 300.0
 # The PRAGMAs D1 documents as supported (developers.cloudflare.com/d1/sql-api/sql-statements/);
@@ -242,7 +242,7 @@ def _skipped(name: str) -> bool:
 
 def scratch_copy(rows: Sequence[SchemaRow], *, sample_rows: bool = False) -> sqlite3.Connection:
     """An in-memory SQLite with the schema `rows` describe: tables, indexes, views, triggers; with
-    `sample_rows`, a few rows in each table (ops/migration_rows.py), put there before any trigger exists."""
+    `sample_rows`, a few rows in each table (ops/database/migration_rows.py), put there before any trigger exists."""
     # No statement cache: a cached statement skips the fresh prepare a schema change must be seen by.
     conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
     conn.execute("PRAGMA foreign_keys = ON")  # as on D1
@@ -580,7 +580,7 @@ def _prepare_error(conn: sqlite3.Connection, sql: str) -> str | None:
 def check(rows: Sequence[SchemaRow], applied: Iterable[str], migrations: Sequence[Migration],
           queries: Sequence[ServingQuery], target: str, log: Log = lambda _: None) -> CheckReport:
     """Apply the pending `migrations` to a scratch copy of the schema `rows`, holding sample rows
-    (ops/migration_rows.py); judge each one, and the corpus."""
+    (ops/database/migration_rows.py); judge each one, and the corpus."""
     done = set(applied)
     pending = [m for m in migrations if m.name not in done]
     report = CheckReport(target, len(queries))
@@ -797,7 +797,7 @@ def _check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence
                 del probe_bad[key]
     last_line = migration.statements[-1].line if migration.statements else 1
     if not failed:
-        # The runner records the migration in the same request (ops/migrations.py): a trigger on
+        # The runner records the migration in the same request (ops/database/migrations.py): a trigger on
         # d1_migrations runs then, and with every later migration.
         try:
             conn.execute(CREATE_MIGRATIONS_TABLE)
@@ -992,52 +992,3 @@ def overrides_for(report: CheckReport, reason: str, approved_via: str,
     wanted = None if names is None else set(names)
     return {m.name: Override(reason, errors_of(m), approved_via) for m in report.unsafe
             if wanted is None or m.name in wanted}
-
-
-def refuse_unsafe(db: Any, ctx: Any, log: Log) -> None:
-    """The deploy hook's gate, run just before it applies migrations (ops/hooks.py `before_traffic`).
-
-    Checks the pending migrations of the stack's D1 against bookingctl's queries and the stack's
-    booking:servingQueries corpus. Raises UnsafeMigrationError (a MigrationError: the hook stops
-    before traffic moves and nothing is applied) for each unsafe migration that the stack config's
-    booking:approvedUnsafeMigrations does not name. Approved ones are logged and recorded in
-    d1_migrations_unsafe, in one request written just before the migrations are applied (a row whose
-    migration is missing from d1_migrations was approved but did not apply).
-    """
-    from ops.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, discover, override_sql
-    from ops.serving import gather
-
-    queries = gather(((path, str(path)) for path in ctx.serving_queries),
-                     worker_bundle=ctx.worker_bundle)
-    report = check_remote(db, discover(ctx.migrations_dir, strict=False, pattern=ctx.migrations_pattern), queries,
-                          log, table=ctx.migrations_table)
-    # name -> (reason, sha256): an approval is of one content of the file; one without a sha256 approves nothing.
-    approved = {a[0]: (a[1], a[2].lower() if len(a) > 2 else "") for a in ctx.approved_unsafe_migrations}
-    refused = [m for m in report.unsafe if approved.get(m.name, ("", None))[1] != m.sha256]
-    log(f"migrate check of {report.target}: {report.verdict} ({len(report.migrations)} pending, "
-        f"{report.queries} serving queries)")
-    if any(f.severity == ERROR for f in report.corpus):
-        # No approval covers a corpus that judges nothing: a Worker query that never prepares fails
-        # in the new version whatever the migrations are.
-        raise UnsafeMigrationError(refusal(
-            CheckReport(report.target, report.queries, [], report.corpus),
-            "Nothing was applied. Fix the queries named (the Worker's, or the booking:servingQueries files)."))
-    stale = "".join(f" booking:approvedUnsafeMigrations approves {m.name} with sha256 "
-                    f"{approved[m.name][1][:12] or '(none)'}, another version of the file (now {m.sha256}): review "
-                    "it again." for m in refused if m.name in approved)
-    if refused:
-        raise UnsafeMigrationError(refusal(
-            CheckReport(report.target, report.queries, refused), stale +
-            f"Nothing was applied. Make the migration safe (expand first; contract in a later release once no "
-            f"serving version reads what it removes), or approve it in Pulumi.{ctx.stack}.yaml: "
-            f"booking:approvedUnsafeMigrations: [{{name: {refused[0].name}, sha256: {refused[0].sha256}, "
-            "reason: <why it is safe anyway>}]"))
-    overrides = overrides_for(report, "", "booking:approvedUnsafeMigrations (pulumi up)", approved)
-    if not overrides:
-        return
-    sql = [CREATE_UNSAFE_TABLE]
-    for name, override in overrides.items():
-        log(f"UNSAFE migration {name} applied on approval (booking:approvedUnsafeMigrations): {approved[name][0]}")
-        sql += override_sql(name, Override(approved[name][0], override.findings, override.approved_via))[1:]
-    db.execute("\n".join(sql))
-    log(f"approvals recorded in {UNSAFE_TABLE}")

@@ -7,7 +7,7 @@ Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (`infra/hooks.
   after it), optionally a SQL export uploaded to the stack's R2 bucket
   (`booking:rollout.preDeployExport`; off by default because an export blocks the database's other
   requests while it runs); apply pending migrations; then, when a version already serves, run the
-  **canary** (ops/canary.py): a version-pinned smoke test at 0 % of traffic, the new version at
+  **canary** (ops/releases/canary.py): a version-pinned smoke test at 0 % of traffic, the new version at
   `canaryPercent` for `bakeMinutes`, judged on its own traffic and pinned probes. A passing canary
   returns and the engine creates the 100 % deployment, so Pulumi's state names what serves. A
   failing one sends 100 % back to the serving version, writes a quarantine record and raises: the
@@ -45,14 +45,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.errors import OperationFailed
-from ops import backups, migrations, quarantine
-from ops.canary import CanaryReport, CanaryStopped, run_canary, serving_version
-from ops.migration_check import CheckError, refuse_unsafe
-from ops.release import Site, abort_split, roll_back_and_verify, split_of
-from ops.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
-from ops.serving import CorpusError
+from ops.backups import backups
+from ops.database import migrations
+from ops.database.migration_check import CheckError
+from ops.database.serving import CorpusError
+from ops.observation.verify import Clock, verify
+from ops.releases import quarantine
+from ops.releases.canary import CanaryReport, CanaryStopped, run_canary, serving_version
+from ops.releases.gate import refuse_unsafe
+from ops.releases.release import Site, abort_split, roll_back_and_verify, split_of
+from ops.releases.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
 from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
-from ops.verify import Clock, verify
 from stackconfig.deploy import DeployContext
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import Any
 
 from booking_shared.watch import WatchThresholds
 from ops.http import Client, HttpError, get_health
-from ops.verify import Clock
+from ops.observation.verify import Clock
 
 
 @dataclass(frozen=True)

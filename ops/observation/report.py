@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.http import Client, HttpError, get_health
-from ops.monitor import RESPONSE_THRESHOLD, perf
+from ops.observation.monitor import RESPONSE_THRESHOLD, perf
 from ops.targets import Database, require_tables
 
 BOOKINGS = """

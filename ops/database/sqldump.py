@@ -14,7 +14,7 @@ Speed (issue #4: within 1.2x of the sqlite3 CLI) comes from four choices, each m
 - Text columns are rendered with printf's %Q, which writes into the line directly; quote()
   allocates a string per value and was ~40 % of the time. quote() stays for every other column.
 - Hashing and writing run on a thread (both release the GIL) while SQLite formats the next chunk.
-- Large tables are cut into rowid ranges and a helper process (`python -m ops.sqldump`) formats
+- Large tables are cut into rowid ranges and a helper process (`python -m ops.database.sqldump`) formats
   3 of every 5 ranges on the second core (this process also hashes, writes and reads the helper's
   output). Two threads with a connection each were no faster than one (measured). Measured again
   on the 2-core development machine at 1,000,000 rows (bench/backup_bench.py --one-process, median
@@ -48,8 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from booking_shared import CHECKOUT
 from booking_shared.errors import OperationFailed
-from ops.sqlscript import quote_ident
+from ops.database.sqlscript import quote_ident
 
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
 RANGE_CHUNKS = 4  # chunks per rowid range; ranges alternate between this process and the helper
@@ -477,7 +478,7 @@ def _frame(out: IO[bytes], kind: bytes, rows: int = 0, payload: bytes = b"") -> 
 
 def helper_command(path: Path) -> list[str]:
     """How the helper is started: this module run by the same interpreter."""
-    return [sys.executable, "-m", "ops.sqldump", str(path.resolve())]
+    return [sys.executable, "-m", "ops.database.sqldump", str(path.resolve())]
 
 
 class _Helper:
@@ -485,7 +486,7 @@ class _Helper:
 
     def __init__(self, path: Path, lock: sqlite3.Connection) -> None:
         # The helper imports this very copy of `ops`, installed or not.
-        source_root = str(Path(__file__).resolve().parent.parent)
+        source_root = str(CHECKOUT)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen(helper_command(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, env=env)

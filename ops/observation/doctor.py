@@ -248,7 +248,7 @@ def needs(target: Target) -> list[Need]:
         Need("the Pages project and its domains (PagesProject, PagesDomain)", "account", ("Pages Write",)),
         Need("the Turnstile widgets (TurnstileWidget; `tenants add` lists salons on the SaaS one)", "account",
              ("Turnstile Sites Write", "Account Settings Write"), "turnstile"),
-        # The canary's per-version traffic: GraphQL Analytics (ops/analytics.py); the review of
+        # The canary's per-version traffic: GraphQL Analytics (ops/observation/analytics.py); the review of
         # 2026-12-04 checked the permission's name against analytics/graphql-api docs.
         Need("the canary's per-version traffic (GraphQL Analytics)", "account", ("Account Analytics Read",)),
     ]
@@ -449,7 +449,7 @@ def check_token(client: Cloudflare, target: Target) -> list[Check]:
             f"{', '.join(ACCOUNT_TOKEN_UNSUPPORTED)} "
             "as not supporting account owned tokens; the stack declares Turnstile widgets",
             "use a user API token for this stack (or, once the matrix lists Turnstile as supported, remove it from "
-            "ops/doctor.py ACCOUNT_TOKEN_UNSUPPORTED)", _ACCOUNT_TOKENS_SOURCE))
+            "ops/observation/doctor.py ACCOUNT_TOKEN_UNSUPPORTED)", _ACCOUNT_TOKENS_SOURCE))
     return checks
 
 
@@ -600,7 +600,7 @@ def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
             checks.append(_refused(name, error, "Turnstile Sites Read (or Write) on the account", "booking:accountId"))
             continue
         if widget.grows and len(found) > 1:
-            # `bookingctl tenants add` refuses to choose between them (ops/tenants.py saas_widgets).
+            # `bookingctl tenants add` refuses to choose between them (ops/tenants/tenants.py saas_widgets).
             checks.append(Check(name, False, f"{len(found)} widgets have this name ("
                                 + ", ".join(str(w.sitekey) for w in found) + "): `bookingctl tenants add` and "
                                 "`remove` refuse to choose one",
@@ -634,11 +634,11 @@ _GRAPHQL_SOURCE = "the API's own introspection result, validated with graphql-co
 
 
 def check_canary_query(client: Cloudflare, target: Target) -> list[Check]:
-    """ops/analytics.py GRAPHQL_QUERY is valid against the schema the API reports by introspection."""
+    """ops/observation/analytics.py GRAPHQL_QUERY is valid against the schema the API reports by introspection."""
     import httpx
     from graphql import build_client_schema, get_introspection_query, parse, validate
 
-    from ops.analytics import GRAPHQL_QUERY
+    from ops.observation.analytics import GRAPHQL_QUERY
 
     name = "canary GraphQL query"
     response, error = _read(lambda: client.post("/graphql", cast_to=httpx.Response,
@@ -655,11 +655,11 @@ def check_canary_query(client: Cloudflare, target: Target) -> list[Check]:
                                   "in Cloudflare's GraphQL explorer", _GRAPHQL_SOURCE)]
     problems = validate(schema, parse(GRAPHQL_QUERY))
     if problems:
-        return [Check(name, False, "ops/analytics.py GRAPHQL_QUERY is not valid against the API's schema: "
+        return [Check(name, False, "ops/observation/analytics.py GRAPHQL_QUERY is not valid against the API's schema: "
                       + "; ".join(p.message for p in problems),
-                      "fix the field names in ops/analytics.py GRAPHQL_QUERY (the canary reads no traffic while it is "
-                      "invalid)", _GRAPHQL_SOURCE)]
-    return [Check(name, True, "every field of ops/analytics.py GRAPHQL_QUERY exists in the API's schema",
+                      "fix the field names in ops/observation/analytics.py GRAPHQL_QUERY (the canary reads no "
+                      "traffic while it is invalid)", _GRAPHQL_SOURCE)]
+    return [Check(name, True, "every field of ops/observation/analytics.py GRAPHQL_QUERY exists in the API's schema",
                   source=_GRAPHQL_SOURCE)]
 
 

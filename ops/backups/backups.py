@@ -11,7 +11,7 @@ its `name` must be its own file's name and its `file` must be `<name>.sql` (no p
 must have its type, and `created_at` must be an ISO 8601 time with its offset. A manifest that is
 not so is skipped with a warning by list and prune, and refused by verify and restore.
 
-Local databases are dumped by `ops.sqldump` (streamed, memory stays flat); remote ones through
+Local databases are dumped by `ops.database.sqldump` (streamed, memory stays flat); remote ones through
 D1's export API (a polling job, then a download from a signed URL), streamed to disk as well and
 bounded in time and size (`ExportLimits`). Rows whose foreign keys point nowhere are recorded in
 the manifest, so that verify can say the source already had them.
@@ -19,9 +19,9 @@ the manifest, so that verify can say the source already had them.
 An export made elsewhere (`wrangler d1 export`, the dashboard) becomes a backup through `import_file`:
 loaded and counted first, then copied in with a manifest, exactly as a remote backup's download is.
 
-Verify and restore load a dump through `ops.sqlload`: only what dumps contain, within a time and
+Verify and restore load a dump through `ops.database.sqlload`: only what dumps contain, within a time and
 a size limit. Files being written are partials held by their writer; what a killed run leaves
-behind is removed by a later one (`ops.staging`).
+behind is removed by a later one (`ops.backups.staging`).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from booking_shared.errors import InputError, OperationFailed
-from ops import staging
-from ops.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
-from ops.sqlload import Limits, LoadError, load_dump
-from ops.sqlscript import quote_ident
+from ops.backups import staging
+from ops.database.sqldump import DumpError, ForeignKeyViolations, Progress, dump_sqlite, no_progress, table_kinds
+from ops.database.sqlload import Limits, LoadError, load_dump
+from ops.database.sqlscript import quote_ident
 from ops.targets import SIDECARS, SQLITE_HEADER, Database, LocalDatabase, RemoteDatabase, TargetError
 
 CRITICAL_TABLES = ("users", "appointments", "services")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
-from ops import quarantine
-from ops.canary import last_verdict, stable_of_split
-from ops.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
+from ops.observation.verify import VerifyResult, verify
+from ops.releases import quarantine
+from ops.releases.canary import last_verdict, stable_of_split
+from ops.releases.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
 from ops.targets import remote_database
-from ops.verify import VerifyResult, verify
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare

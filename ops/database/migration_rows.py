@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ops.sqlscript import quote_ident
+from ops.database.sqlscript import quote_ident
 
 SAMPLE_ROWS = 3
 PROBE_ROW = SAMPLE_ROWS + 1
