@@ -8,8 +8,10 @@ Steps, each through Cloudflare's Workers deployments API:
    `/` and `/api/health` are asked for with that header until the new version answers healthy.
 2. **Canary.** The new version at `canaryPercent`, the serving one at the rest. Every minute: that
    version's own numbers from two sources (ops/observation/analytics.py: its HTTP answers from Workers
-   Analytics Engine, its invocations from the GraphQL Analytics API), each judged by `judge()` on
-   the guide's thresholds, and one round of pinned probes. Analytics arrive late
+   Analytics Engine, its invocations from the GraphQL Analytics API), each judged by `judge()`
+   against the serving version's numbers from the same source in the same window (a sequential
+   test, ops/releases/baseline.py; the guide's thresholds stay as guardrails, and judge alone
+   when there is no baseline), and one round of pinned probes. Analytics arrive late
    (`analyticsDelayMinutes`), so each window ends that long before now, and the bake is judged
    only once the data covers all of it: a bake shorter than the delay waits for its data instead of
    resting on probes.
@@ -35,6 +37,7 @@ from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
 from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
 from ops.observation.verify import Clock, VerifyResult, verify
+from ops.releases.baseline import Comparison, compare
 from ops.releases.rollback import RollbackError, deploy_versions, deployments, shares
 
 if TYPE_CHECKING:
@@ -97,13 +100,19 @@ class Verdict:
 
 
 def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: RolloutSettings, *,
-          final: bool) -> Verdict:
-    """The canary's verdict from its own traffic so far and its pinned probe rounds (True = passed).
+          final: bool, baseline: VersionTraffic | None = None) -> Verdict:
+    """The canary's verdict from its own traffic so far, the serving version's in the same window
+    (`baseline`), and its pinned probe rounds (True = passed).
 
-    Traffic counts once it reaches `min_requests`, except that errors count at once when they are
-    already too many for *any* outcome of the rest: the error rate is taken over at least
-    `min_requests` requests, so 50 errors in 50 requests fail a 5 % threshold at a minimum of 100
-    without waiting. Latency needs the minimum (a few slow requests prove nothing).
+    With a baseline the canary is judged against it (ops/releases/baseline.py): rolled back once its
+    errors are decisively more than its share of the requests predicts, or once even the lower end
+    of its error rate is `errorRatePercent` points over the baseline's (the guardrail for a plain
+    failure too large to wait for). Errors both versions share (a D1 outage, a bad upstream) are
+    not the canary's. A median over `latencySeconds` rolls back only when the baseline's is within
+    it. Without one (no serving version's numbers) the canary's own numbers meet the fixed
+    thresholds: traffic counts once it reaches `min_requests`, except that errors count at once
+    when they are already too many for *any* outcome of the rest (the error rate is taken over at
+    least `min_requests` requests). Latency needs the minimum (a few slow requests prove nothing).
     """
     failed = sum(1 for ok in probes if not ok)
     nonsense = traffic.nonsense() if traffic is not None else None
@@ -112,7 +121,6 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
                        "traffic")
     if failed >= PROBE_FAILURES_TO_ROLL_BACK:
         return Verdict("rollback", f"{failed} of {len(probes)} rounds of version-pinned probes failed", "probes")
-    requests = traffic.requests if traffic else 0
     # Sampled numbers are estimates: what counts as enough is the rows observed, not the estimate.
     # A verdict on traffic says both thresholds held, so it also needs a median to hold one to.
     enough = (traffic is not None and traffic.evidence >= settings.min_requests
@@ -124,28 +132,18 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         short = f"{counted} of the canary but no median response time to hold to latencySeconds"
     else:
         short = f"only {counted} of the canary (fewer than minRequests {settings.min_requests})"
-    if traffic is not None and requests:
-        floor_rate = 100.0 * traffic.errors / max(requests, settings.min_requests)
-        if floor_rate > settings.error_rate_percent:
-            return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted} "
-                                       f"(threshold {settings.error_rate_percent:g} %)", "traffic")
-        # Below minRequests the floor rate divides by the minimum, so a large one (production allows
-        # 10,000) would excuse any failure rate of a quiet canary (200 errors in 200 requests: 2 %).
-        # The errors still count once even the lower end of what so few observations allow is over
-        # the threshold; a failure or two in a handful of requests does not get there. The bake
-        # judges every minute, so before the end the bound is 99.9 % (checked again and again, a
-        # 95 % bound would roll back sound versions by chance); the final verdict, once, at 95 %.
-        confidence, z = ("95", 1.96) if final else ("99.9", 3.29)
-        low = (100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
-               if traffic.evidence < settings.min_requests else 0.0)  # at the minimum the rate itself is judged
-        if low > settings.error_rate_percent:
-            return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: fewer than "
-                                       f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
-                                       f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
-                           "traffic")
-        if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
-            return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
-                                       f"(threshold {settings.latency_seconds:g} s)", "traffic")
+    versus = (compare(traffic, baseline) if traffic is not None and baseline is not None
+              and baseline.nonsense() is None else None)
+    if versus is not None and traffic is not None and baseline is not None:
+        wrong = _against_baseline(traffic, baseline, versus, settings, counted, final=final, enough=enough)
+        if wrong is not None:
+            return wrong
+        counted = f"{counted}, {traffic.error_rate_percent:.1f} % errors beside the serving version's " \
+                  f"{baseline.error_rate_percent:.1f} %"
+    elif traffic is not None and traffic.requests:
+        wrong = _against_thresholds(traffic, settings, counted, final=final, enough=enough)
+        if wrong is not None:
+            return wrong
     if not final:
         return Verdict("continue", f"{counted} so far", "traffic" if enough else "probes")
     if enough:
@@ -157,6 +155,66 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     return Verdict("promote", f"{short}: the verdict rests on the pinned smoke test and {len(probes)} rounds of "
                               "pinned probes, all passed",
                    "probes")
+
+
+def _z(final: bool) -> tuple[str, float]:
+    # The bake judges every minute, so before the end a bound is 99.9 % (checked again and again, a
+    # 95 % bound would roll back sound versions by chance); the final verdict, once, at 95 %.
+    return ("95", 1.96) if final else ("99.9", 3.29)
+
+
+def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus: Comparison,
+                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool) -> Verdict | None:
+    """A rollback the baseline comparison calls for, or None."""
+    if versus.worse:
+        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}, more than the "
+                                   f"serving version's {baseline.error_rate_percent:.1f} % beside it: "
+                                   f"{versus.describe()}", "traffic")
+    confidence, z = _z(final)
+    low = 100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence, z)
+    excess = low - baseline.error_rate_percent
+    if excess > settings.error_rate_percent:
+        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: its {confidence} % "
+                                   f"lower bound ({low:.1f} %) is more than errorRatePercent "
+                                   f"{settings.error_rate_percent:g} points over the serving version's "
+                                   f"{baseline.error_rate_percent:.1f} %", "traffic")
+    slow = traffic.latency_seconds
+    if enough and slow is not None and slow > settings.latency_seconds and not (
+            baseline.latency_seconds is not None and baseline.latency_seconds > settings.latency_seconds):
+        return Verdict("rollback", f"median response time {slow:.2f} s over {counted} (threshold "
+                                   f"{settings.latency_seconds:g} s; the serving version's "
+                                   f"{_median(baseline.latency_seconds)})", "traffic")
+    return None
+
+
+def _median(seconds: float | None) -> str:
+    return "has none" if seconds is None else f"is {seconds:.2f} s"
+
+
+def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, counted: str, *, final: bool,
+                        enough: bool) -> Verdict | None:
+    """A rollback the fixed thresholds call for (no baseline to judge by), or None."""
+    requests = traffic.requests
+    floor_rate = 100.0 * traffic.errors / max(requests, settings.min_requests)
+    if floor_rate > settings.error_rate_percent:
+        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted} "
+                                   f"(threshold {settings.error_rate_percent:g} %)", "traffic")
+    # Below minRequests the floor rate divides by the minimum, so a large one (production allows
+    # 10,000) would excuse any failure rate of a quiet canary (200 errors in 200 requests: 2 %).
+    # The errors still count once even the lower end of what so few observations allow is over
+    # the threshold; a failure or two in a handful of requests does not get there.
+    confidence, z = _z(final)
+    low = (100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
+           if traffic.evidence < settings.min_requests else 0.0)  # at the minimum the rate itself is judged
+    if low > settings.error_rate_percent:
+        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: fewer than "
+                                   f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
+                                   f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
+                       "traffic")
+    if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
+        return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
+                                   f"(threshold {settings.latency_seconds:g} s)", "traffic")
+    return None
 
 
 def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float:
@@ -198,8 +256,10 @@ def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str)
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
 
 
-def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSettings, *, final: bool) -> Verdict:
-    """`judge()` on each source, the worse verdict wins.
+def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSettings, *, final: bool,
+                  baseline: Signals | None = None) -> Verdict:
+    """`judge()` on each source, against the serving version's numbers from the same source
+    (`baseline`, when there are any), the worse verdict wins.
 
     A rollback from either source rolls back; the canary goes on while either source would; it is
     promoted on traffic only when both sources promote on traffic. A source without numbers is
@@ -208,8 +268,11 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
     if signals.unreadable:
         return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
                                    "cannot clear the canary", "traffic")
-    verdicts = [("HTTP answers (Analytics Engine)", judge(signals.http, probes, settings, final=final)),
-                ("invocations (GraphQL Analytics)", judge(signals.runtime, probes, settings, final=final))]
+    base = baseline or Signals()
+    verdicts = [("HTTP answers (Analytics Engine)",
+                 judge(signals.http, probes, settings, final=final, baseline=base.http)),
+                ("invocations (GraphQL Analytics)",
+                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.
@@ -381,7 +444,7 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
             probes.append(ok)
             canary = seen.get(new_version, Signals()) if seen is not None else Signals()
             stable = seen.get(stable_version) if seen is not None else None
-            verdict = judge_signals(canary, probes, settings, final=covered)
+            verdict = judge_signals(canary, probes, settings, final=covered, baseline=stable)
             report.minutes.append(Minute(minute, canary.to_dict() if seen is not None else None,
                                          stable.to_dict() if stable else None, ok, detail, verdict.action,
                                          until.isoformat() if seen is not None else None))

@@ -1,0 +1,169 @@
+"""The canary judged against the serving version in the same minutes (ops/releases/baseline.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from booking_shared.rollout import RolloutSettings
+from ops.observation.analytics import VersionTraffic
+from ops.releases.baseline import ALPHA, compare, log_mixture_ratio
+from ops.releases.canary import Signals, judge, judge_signals
+
+DEFAULTS = RolloutSettings()
+
+
+def _numeric_log_ratio(k: float, m: float, share: float, a: float = 0.5, b: float = 1.0, n: int = 20_000) -> float:
+    """The same mixture ratio by brute-force quadrature (p = share + (1 - share) u^2 tames the endpoint)."""
+    mixed, prior = [], []
+    for i in range(n):
+        u = (i + 0.5) / n
+        p = share + (1 - share) * u * u
+        weight = (a - 1) * math.log(p) + (b - 1) * math.log1p(-p) + math.log(2 * (1 - share) * u)
+        mixed.append(weight + k * math.log(p) + m * math.log1p(-p))
+        prior.append(weight)
+
+    def log_sum(values: list[float]) -> float:
+        top = max(values)
+        return top + math.log(sum(math.exp(v - top) for v in values))
+    return log_sum(mixed) - log_sum(prior) - (k * math.log(share) + m * math.log1p(-share))
+
+
+@pytest.mark.parametrize(("k", "m", "share"), [(1, 0, 0.1), (5, 3, 0.1), (3, 30, 0.1), (200, 2000, 0.1),
+                                               (2, 2, 0.5), (0, 50, 0.01), (12.5, 7.25, 0.3), (40, 10, 0.02)])
+def test_the_closed_form_evidence_is_the_mixture_it_claims(k: float, m: float, share: float) -> None:
+    assert log_mixture_ratio(k, m, share) == pytest.approx(_numeric_log_ratio(k, m, share), abs=1e-4)
+
+
+def _bake(rng: random.Random, rpm: int, split: float, base_rate: float, canary_rate: float, minutes: int = 10,
+          outage: tuple[int, int, float] | None = None) -> str:
+    """One simulated bake judged every minute on the cumulative window, as run_canary does: the verdict."""
+    nc = nb = ec = eb = 0
+    for minute in range(1, minutes + 1):
+        rate_b, rate_c = base_rate, canary_rate
+        if outage and outage[0] <= minute < outage[1]:
+            rate_b, rate_c = max(rate_b, outage[2]), max(rate_c, outage[2])
+        for _ in range(rpm):
+            if rng.random() < split:
+                nc += 1
+                ec += rng.random() < rate_c
+            else:
+                nb += 1
+                eb += rng.random() < rate_b
+        canary = VersionTraffic(requests=nc, errors=ec, latency_seconds=0.05)
+        baseline = VersionTraffic(requests=nb, errors=eb, latency_seconds=0.05)
+        verdict = judge(canary, [True] * minute, DEFAULTS, final=minute == minutes, baseline=baseline)
+        if verdict.action != "continue":
+            return verdict.action
+    raise AssertionError("the final minute always decides")
+
+
+def test_a_canary_no_worse_than_its_baseline_is_rolled_back_at_most_alpha_of_the_time() -> None:
+    # 2,000 good canaries (seeded), 10 % of 100 requests a minute, judged at each of 10 minutes: the
+    # anytime-valid test may look every minute and still keeps its false rollbacks within ALPHA.
+    rng = random.Random(20261205)
+    bakes = 2000
+    rolled = sum(_bake(rng, 100, 0.1, rate, rate) == "rollback"
+                 for rate in (0.002, 0.01, 0.05, 0.2) for _ in range(bakes // 4))
+    assert rolled / bakes <= ALPHA
+
+
+def test_a_shared_outage_is_not_the_canarys_and_the_fixed_threshold_alone_would_roll_it_back() -> None:
+    # Five minutes at 200 requests a minute, 10 % canary, both versions at 8 % errors (a D1 outage).
+    canary = VersionTraffic(requests=100, errors=8, latency_seconds=0.05)
+    serving = VersionTraffic(requests=900, errors=72, latency_seconds=0.05)
+    assert judge(canary, [True] * 5, DEFAULTS, final=False).action == "rollback"
+    with_baseline = judge(canary, [True] * 5, DEFAULTS, final=False, baseline=serving)
+    assert with_baseline.action == "continue"
+    assert "beside the serving version's 8.0 %" in with_baseline.reason
+
+
+def test_a_regression_below_the_fixed_threshold_is_caught_against_a_healthy_baseline() -> None:
+    # 0.5 % -> 3 %: under the 5 % threshold, which never sees it; the serving version beside it does.
+    canary = VersionTraffic(requests=600, errors=18, latency_seconds=0.05)
+    serving = VersionTraffic(requests=5400, errors=27, latency_seconds=0.05)
+    assert judge(canary, [True], DEFAULTS, final=True).action == "promote"
+    verdict = judge(canary, [True], DEFAULTS, final=False, baseline=serving)
+    assert (verdict.action, verdict.basis) == ("rollback", "traffic")
+    assert "error rate 3.0 % over 600 requests, more than the serving version's 0.5 %" in verdict.reason
+    assert "18 of the 45 errors" in verdict.reason
+
+
+def test_a_failure_far_over_the_baseline_rolls_back_at_once_through_the_guardrail() -> None:
+    # 30 requests, half failing: the test needs the evidence, the guardrail needs only the lower bound.
+    canary = VersionTraffic(requests=30, errors=15, latency_seconds=0.05)
+    serving = VersionTraffic(requests=270, errors=1, latency_seconds=0.05)
+    verdict = judge(canary, [True], DEFAULTS, final=False, baseline=serving)
+    assert verdict.action == "rollback"
+
+
+def test_slowness_both_versions_share_is_not_the_canarys() -> None:
+    canary = VersionTraffic(requests=500, errors=1, latency_seconds=3.0)
+    slow_serving = VersionTraffic(requests=4500, errors=9, latency_seconds=2.8)
+    fast_serving = dataclasses.replace(slow_serving, latency_seconds=0.1)
+    assert judge(canary, [True], DEFAULTS, final=True, baseline=slow_serving).action == "promote"
+    verdict = judge(canary, [True], DEFAULTS, final=True, baseline=fast_serving)
+    assert verdict.action == "rollback"
+    assert "the serving version's is 0.10 s" in verdict.reason
+
+
+def test_sampled_counts_weigh_as_the_rows_seen_not_as_the_estimate() -> None:
+    exact = compare(VersionTraffic(requests=1000, errors=30), VersionTraffic(requests=9000, errors=45))
+    sampled = compare(VersionTraffic(requests=1000, errors=30, sampled=100),
+                      VersionTraffic(requests=9000, errors=45, sampled=900))
+    assert exact is not None and sampled is not None
+    assert exact.worse and not sampled.worse
+    assert sampled.canary_errors == pytest.approx(3.0)
+
+
+def test_without_a_baseline_to_compare_the_fixed_thresholds_judge() -> None:
+    canary = VersionTraffic(requests=200, errors=16, latency_seconds=0.05)
+    assert compare(canary, VersionTraffic()) is None
+    assert judge(canary, [True], DEFAULTS, final=False, baseline=VersionTraffic()) == judge(
+        canary, [True], DEFAULTS, final=False)
+    nonsense = VersionTraffic(requests=10, errors=20)
+    assert judge(canary, [True], DEFAULTS, final=False, baseline=nonsense) == judge(canary, [True], DEFAULTS,
+                                                                                   final=False)
+
+
+def test_each_source_is_judged_against_the_same_source_of_the_serving_version() -> None:
+    canary = VersionTraffic(requests=100, errors=8, latency_seconds=0.05)
+    shared = VersionTraffic(requests=900, errors=72, latency_seconds=0.05)
+    healthy = VersionTraffic(requests=900, errors=1, latency_seconds=0.05)
+    both_shared = judge_signals(Signals(http=canary, runtime=canary), [True], DEFAULTS, final=False,
+                                baseline=Signals(http=shared, runtime=shared))
+    assert both_shared.action == "continue"
+    one_healthy = judge_signals(Signals(http=canary, runtime=canary), [True], DEFAULTS, final=False,
+                                baseline=Signals(http=shared, runtime=healthy))
+    assert one_healthy.action == "rollback"
+    assert one_healthy.reason.startswith("invocations (GraphQL Analytics): ")
+
+
+traffic = st.builds(VersionTraffic, requests=st.integers(0, 5000), errors=st.integers(0, 5000),
+                    latency_seconds=st.one_of(st.none(), st.floats(0, 30)))
+
+
+def _valid(t: VersionTraffic) -> VersionTraffic:
+    return dataclasses.replace(t, errors=min(t.errors, t.requests))
+
+
+@settings(max_examples=400, deadline=None)
+@given(traffic, traffic, st.integers(1, 5000), st.booleans())
+def test_more_canary_errors_never_turn_a_rollback_against_the_baseline_into_a_promotion(
+        t: VersionTraffic, base: VersionTraffic, more: int, final: bool) -> None:
+    t, base = _valid(t), _valid(base)
+    worse = dataclasses.replace(t, errors=min(t.errors + more, t.requests))
+    if judge(t, [True], DEFAULTS, final=final, baseline=base).action == "rollback":
+        assert judge(worse, [True], DEFAULTS, final=final, baseline=base).action == "rollback"
+
+
+@settings(max_examples=300, deadline=None)
+@given(traffic, traffic)
+def test_the_final_verdict_against_a_baseline_is_always_promote_or_rollback(t: VersionTraffic,
+                                                                           base: VersionTraffic) -> None:
+    assert judge(_valid(t), [True], DEFAULTS, final=True, baseline=_valid(base)).action in ("promote", "rollback")
