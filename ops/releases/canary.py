@@ -170,10 +170,12 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
         return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}, more than the "
                                    f"serving version's {baseline.error_rate_percent:.1f} % beside it: "
                                    f"{versus.describe()}", "traffic")
+    # Both the rate's lower bound (noise at a few hundred requests) and the errors over at least
+    # minRequests (one failed request out of one has a 99.9 % lower bound of 8 %) must clear it.
     confidence, z = _z(final)
-    low = 100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence, z)
-    excess = low - baseline.error_rate_percent
-    if excess > settings.error_rate_percent:
+    low = min(100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence, z),
+              100.0 * traffic.errors / max(traffic.requests, settings.min_requests))
+    if low - baseline.error_rate_percent > settings.error_rate_percent:
         return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: its {confidence} % "
                                    f"lower bound ({low:.1f} %) is more than errorRatePercent "
                                    f"{settings.error_rate_percent:g} points over the serving version's "
