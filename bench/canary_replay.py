@@ -27,9 +27,9 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 
     rerun_as_module(__file__)
 
-from booking_shared.rollout import RolloutSettings  # noqa: E402
-from ops.observation.analytics import VersionTraffic  # noqa: E402
-from ops.releases.canary import judge  # noqa: E402
+from booking_shared.rollout import RolloutSettings
+from ops.observation.analytics import VersionTraffic
+from ops.releases.canary import judge
 
 SETTINGS = RolloutSettings()
 BASE_RATE = 0.005
