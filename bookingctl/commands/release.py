@@ -282,7 +282,7 @@ def canary(
     """Release a version through the canary outside `pulumi up`.
 
     The same controller as the deployment hook: a version-pinned smoke test at 0 %, the version at
-    --percent for --bake, judged every minute on its own traffic and pinned probes; then 100 % to
+    --percent for --bake, judged every minute against the serving version and by pinned probes; then 100 % to
     it (exit 0) or back to 100 % of the serving version (exit 1, quarantined). A quarantined
     version is refused. The stack's Pulumi state does not learn of it: `release status` shows how
     to converge.

@@ -8,7 +8,7 @@ Bound as Pulumi resource hooks to the stack's `WorkersDeployment` (`infra/hooks.
   (`booking:rollout.preDeployExport`; off by default because an export blocks the database's other
   requests while it runs); apply pending migrations; then, when a version already serves, run the
   **canary** (ops/releases/canary.py): a version-pinned smoke test at 0 % of traffic, the new version at
-  `canaryPercent` for `bakeMinutes`, judged on its own traffic and pinned probes. A passing canary
+  `canaryPercent` for `bakeMinutes`, judged against the serving version and by pinned probes. A passing canary
   returns and the engine creates the 100 % deployment, so Pulumi's state names what serves. A
   failing one sends 100 % back to the serving version, writes a quarantine record and raises: the
   engine aborts the update and its state still names the deployment that really serves.
