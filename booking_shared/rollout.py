@@ -45,6 +45,10 @@ class RolloutSettings(BaseModel):
 
     canary_percent: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
     bake_minutes: int = Field(default=10, ge=0, le=60)
+    # A bake whose traffic is still under minRequests once its data has arrived goes on, up to this
+    # many minutes in all, while the numbers can still decide; then it ends on insufficient traffic
+    # (onInsufficientTraffic). No longer than `bakeMinutes` means no extension.
+    max_bake_minutes: int = Field(default=30, ge=0, le=120)
     error_rate_percent: float = Field(default=5.0, ge=0.1, le=100, allow_inf_nan=False)
     latency_seconds: float = Field(default=2.0, ge=0.1, le=60, allow_inf_nan=False)
     # Fewer canary requests than this over the bake: the traffic numbers say nothing, so the verdict
@@ -59,6 +63,11 @@ class RolloutSettings(BaseModel):
     # A SQL export before every deployment. Off: an export blocks the database's other requests
     # while it runs (bookings fail during the deploy); the Time Travel bookmark is the restore point.
     pre_deploy_export: bool = False
+
+    @property
+    def longest_bake_minutes(self) -> int:
+        """The minutes a bake may run to reach minRequests: maxBakeMinutes, never less than bakeMinutes."""
+        return max(self.bake_minutes, self.max_bake_minutes) if self.bake_minutes else 0
 
 
 def override_header(worker_name: str, version_id: str) -> dict[str, str]:

@@ -415,13 +415,20 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
         report.canary_deployment = deploy([(stable_version, 100.0 - percent), (new_version, percent)],
                                           split_message(new_version, percent))
         # The bake's own minutes, then as many more as the analytics lag behind: the verdict waits
-        # until the data covers the whole bake (the split keeps serving meanwhile).
-        waited = bake + math.ceil(settings.analytics_delay_minutes) if bake else 0
-        log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min, "
-            f"judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
+        # until the data covers the whole bake (the split keeps serving meanwhile). A bake whose
+        # traffic is still under minRequests then goes on, up to maxBakeMinutes, while the numbers
+        # can still decide; only then does it end on insufficient traffic.
+        longest = max(bake, settings.longest_bake_minutes) if bake else 0
+        delay_minutes = math.ceil(settings.analytics_delay_minutes)
+        waited = bake + delay_minutes if bake else 0
+        longer = f", longer up to {longest} min while under minRequests" if longest > bake else ""
+        log(f"canary: {new_version} serves {percent:g} % of requests, {stable_version} the rest; baking {bake} min"
+            f"{longer}, judged on analytics {settings.analytics_delay_minutes:g} min behind (up to {waited} min)")
         started, started_at = clock.wall(), clock.now()
         bake_end = started + dt.timedelta(minutes=bake)
-        # The whole bake on the monotonic clock: past it the bake ends unjudged (rolled back).
+        longest_end = started + dt.timedelta(minutes=longest)
+        # The whole bake on the monotonic clock: past it the bake ends unjudged (rolled back). It
+        # moves to the longest bake only once the data covered the bake itself (the data flows).
         deadline = started_at + 60.0 * (waited + BAKE_DEADLINE_SLACK_MINUTES)
         probes: list[bool] = []
         verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
@@ -438,15 +445,23 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
             # The window's end never runs ahead of the time that really passed (monotonic): a wall clock
             # that jumps forward must not make the bake look covered before its data can exist.
             passed = dt.timedelta(seconds=clock.now() - started_at)
-            until = min(clock.wall() - delay, started + passed - delay, bake_end)
-            covered = until >= bake_end
+            until = min(clock.wall() - delay, started + passed - delay, longest_end)
+            covered, last = until >= bake_end, until >= longest_end
             # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
             seen = read(started, until, [new_version, stable_version]) if until > started else None
             ok, detail = _probe_round(base_url, pinned, new_version, settings, clock)
             probes.append(ok)
             canary = seen.get(new_version, Signals()) if seen is not None else Signals()
             stable = seen.get(stable_version) if seen is not None else None
-            verdict = judge_signals(canary, probes, settings, final=covered, baseline=stable)
+            verdict = judge_signals(canary, probes, settings, final=last, baseline=stable)
+            if covered and not last and verdict.action == "continue":
+                # The bake is over and its data in: a verdict on traffic (or a rollback) ends it now;
+                # one that would rest on the probes waits for more traffic while the bake may grow.
+                ended = judge_signals(canary, probes, settings, final=True, baseline=stable)
+                if ended.action == "rollback" or ended.basis == "traffic":
+                    verdict = ended
+                else:
+                    deadline = started_at + 60.0 * (longest + delay_minutes + BAKE_DEADLINE_SLACK_MINUTES)
             report.minutes.append(Minute(minute, canary.to_dict() if seen is not None else None,
                                          stable.to_dict() if stable else None, ok, detail, verdict.action,
                                          until.isoformat() if seen is not None else None))

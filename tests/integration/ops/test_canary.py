@@ -159,6 +159,33 @@ def test_insufficient_traffic_rests_on_the_pinned_probes_by_default(release: Rel
     assert "fewer than minRequests" in str(report["reason"])
 
 
+def test_a_bake_short_of_min_requests_goes_on_until_the_traffic_can_decide(release: Release) -> None:
+    # 50 requests a minute: about 5 of the canary's a minute, 50 by the end of the 10-minute bake.
+    release.script.requests_per_minute = 50
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "traffic")
+    baked = sum(s for s in release.clock.sleeps if s == 60.0) / 60
+    # Past the bake and its data (13 minutes), short of the longest bake (30) and its data.
+    assert 13 < baked < 33
+    assert any("longer up to 30 min while under minRequests" in line for line in release.lines)
+
+
+def test_a_bake_that_never_reaches_min_requests_ends_at_max_bake_minutes_on_the_probes(release: Release) -> None:
+    release.script.requests_per_minute = 5
+    release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(max_bake_minutes=20))
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "probes")
+    assert sum(s for s in release.clock.sleeps if s == 60.0) / 60 == 20 + 3  # the longest bake and its data
+
+
+def test_max_bake_minutes_no_longer_than_the_bake_keeps_the_bake_as_it_is(release: Release) -> None:
+    release.script.requests_per_minute = 50
+    release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(max_bake_minutes=10))
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "probes")
+    assert sum(s for s in release.clock.sleeps if s == 60.0) / 60 == 10 + 3
+
+
 def test_insufficient_traffic_rolls_back_with_on_insufficient_traffic_rollback(release: Release) -> None:
     release.script.requests_per_minute = 5
     release.ctx = dataclasses.replace(release.ctx, rollout=RolloutSettings(on_insufficient_traffic="rollback"))
