@@ -61,11 +61,36 @@ def saas_turnstile_widget_name(worker_name: str) -> str:
 
 RATELIMIT_PHASE = "http_ratelimit"
 
+# Version affinity (cloudflare-docs workers/versions-and-deployments/gradual-deployments/version-affinity.mdx):
+# during a gradual deployment requests with the same Cloudflare-Workers-Version-Key go to the same
+# version, which Cloudflare picks by hashing the key. The reference Worker sets VERSION_KEY_COOKIE
+# (worker/src/index.js); each served zone's request header transform rule copies it into the
+# header, in the phase Cloudflare runs those rules in (rules/transform/request-header-modification/
+# create-api: action "rewrite", `action_parameters.headers.<name>` with operation "set" and an
+# expression). One entry point per phase and zone, owned like the rate limiting one.
+TRANSFORM_PHASE = "http_request_late_transform"
+VERSION_KEY_HEADER = "Cloudflare-Workers-Version-Key"
+VERSION_KEY_COOKIE = "booking-version-key"
+VERSION_AFFINITY_REF = "booking_version_affinity"
+
+
+def transform_ruleset_name(environment: str) -> str:
+    return f"appointmentbooking {environment} request header transforms"
+
+
+# The rule: where the browser has a key, the header takes its value (zone-wide: every Worker of
+# the zone, staging's too on a shared zone, keeps a browser on one version, and a SaaS zone's custom
+# hostnames are not known to the program). infra/edge.py declares it; the policy pack reads it back.
+VERSION_AFFINITY_EXPRESSION = f'http.cookie contains "{VERSION_KEY_COOKIE}="'
+VERSION_KEY_VALUE = f'http.request.cookies["{VERSION_KEY_COOKIE}"][0]'
+
 
 def ratelimit_ruleset_name(environment: str) -> str:
     """The name of every http_ratelimit entry point a stack declares: how `doctor` tells the stack's
     own entry point from one the dashboard made."""
     return f"appointmentbooking {environment} rate limits"
+
+
 # What every rate limiting rule of the program does: an API client cannot solve a challenge page, so
 # past the limit a request is refused; counted per client IP and Cloudflare location (cf.colo.id is
 # mandatory, ip.src the one other characteristic every plan allows).

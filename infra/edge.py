@@ -42,8 +42,14 @@ from booking_shared.edge import (
     RATE_LIMIT_BINDING,
     RATE_LIMIT_CHARACTERISTICS,
     RATELIMIT_PHASE,
+    TRANSFORM_PHASE,
+    VERSION_AFFINITY_EXPRESSION,
+    VERSION_AFFINITY_REF,
+    VERSION_KEY_HEADER,
+    VERSION_KEY_VALUE,
     ratelimit_ruleset_name,
     rule_expression,
+    transform_ruleset_name,
 )
 from booking_shared.limits import TurnstilePlan
 from booking_shared.turnstile import SaasWidgetContext
@@ -68,6 +74,8 @@ class EdgeZone:
     # The id of the zone's existing http_ratelimit entry point (booking:rateLimits.existingRulesetIds):
     # imported, since the provider's create is a plain POST that a second entry point fails.
     existing_ruleset_id: str | None = None
+    # The id of its existing http_request_late_transform entry point (rateLimits.existingTransformRulesetIds).
+    existing_transform_ruleset_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,28 @@ class EdgeProtection(pulumi.ComponentResource):
                         # (even emptied): adopt it, in the id format of pulumi_cloudflare.Ruleset's
                         # docstring, `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>`.
                         import_=f"zones/{zone.zone_id}/{zone.existing_ruleset_id}"),
+                )
+
+                # Version affinity: the browser's key cookie becomes the version key header, so one
+                # booking flow stays on one Worker version during a canary (booking_shared/edge.py).
+                cloudflare.Ruleset(
+                    f"{name}-transform-{zone.label}",
+                    zone_id=zone.zone_id,
+                    kind="zone",
+                    phase=TRANSFORM_PHASE,
+                    name=transform_ruleset_name(args.environment),
+                    description="Request header transforms of the booking API (managed by pulumi, appointmentbooking)",
+                    rules=[{
+                        "ref": VERSION_AFFINITY_REF,
+                        "description": "booking: one browser, one Worker version during a canary (version affinity)",
+                        "expression": VERSION_AFFINITY_EXPRESSION,
+                        "action": "rewrite",
+                        "action_parameters": {"headers": {
+                            VERSION_KEY_HEADER: {"operation": "set", "expression": VERSION_KEY_VALUE}}},
+                        "enabled": True,
+                    }],
+                    opts=child if zone.existing_transform_ruleset_id is None else pulumi.ResourceOptions(
+                        parent=self, import_=f"zones/{zone.zone_id}/{zone.existing_transform_ruleset_id}"),
                 )
 
         turnstile = declare_widgets(name, TurnstileArgs(

@@ -145,7 +145,9 @@ def edge_args(cfg: StackConfig) -> EdgeProtectionArgs:
     """Edge protection for every zone the stack serves hostnames in: the main zone, each tenant zone and
     the SaaS zone."""
     existing = cfg.rate_limits.existing_ruleset_ids
-    zones = [EdgeZone(z.label, z.zone_id, z.hostnames, existing.get(z.zone_id)) for z in cfg.zones]
+    transforms = cfg.rate_limits.existing_transform_ruleset_ids
+    zones = [EdgeZone(z.label, z.zone_id, z.hostnames, existing.get(z.zone_id), transforms.get(z.zone_id))
+             for z in cfg.zones]
     return EdgeProtectionArgs(
         account_id=cfg.account_id,
         environment=cfg.environment,

@@ -197,6 +197,9 @@ class RateLimits(BaseModel):
     # Zone id -> the id of the zone's existing http_ratelimit entry point (one a dashboard rule left
     # behind), which the program imports instead of creating a second one (docs/deploying.md, "A real pulumi up").
     existing_ruleset_ids: dict[HexId, HexId] = {}
+    # The same for each zone's existing http_request_late_transform entry point (request header
+    # transform rules made in the dashboard), where the stack declares version affinity.
+    existing_transform_ruleset_ids: dict[HexId, HexId] = {}
 
     def for_endpoint(self, key: str) -> EndpointLimit:
         """The limit of a public write endpoint by its key (booking_shared.edge.Endpoint.key)."""

@@ -45,30 +45,40 @@ def zone_plan_problems(cfg: StackConfig, source: str) -> list[ConfigProblem]:
         for zone in cfg.zones:
             problems += _rate_limit_problems(cfg, zone, source)
     declared = {z.zone_id for z in cfg.zones} if cfg.owns_zone_rulesets else set()
+    for field, phase, ids in (("existingRulesetIds", "http_ratelimit", cfg.rate_limits.existing_ruleset_ids),
+                              ("existingTransformRulesetIds", "http_request_late_transform",
+                               cfg.rate_limits.existing_transform_ruleset_ids)):
+        problems += _existing_entry_point_problems(cfg, field, phase, ids, declared, source)
+    return problems
+
+
+def _existing_entry_point_problems(cfg: StackConfig, field: str, phase: str, ids: dict[str, str],
+                                   declared: set[str], source: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
     owner: dict[str, str] = {}
-    for zone_id, ruleset_id in cfg.rate_limits.existing_ruleset_ids.items():
-        key = f"rateLimits.existingRulesetIds.{zone_id}"
+    for zone_id, ruleset_id in ids.items():
+        key = f"rateLimits.{field}.{zone_id}"
         # A ruleset lives in one zone (its import id is zones/<zone_id>/<ruleset_id>), and ids are
         # unique: one id under two zones, or a zone's own id, is a copy-paste slip that would import
         # the wrong thing or fail the import.
         if ruleset_id in owner:
             problems.append(ConfigProblem(key, f"ruleset {ruleset_id}, already given for zone {owner[ruleset_id]}",
-                                          f"the id of zone {zone_id}'s own http_ratelimit entry point (a ruleset "
+                                          f"the id of zone {zone_id}'s own {phase} entry point (a ruleset "
                                           f"belongs to one zone; zone {owner[ruleset_id]} has it)",
                                           "run `bookingctl doctor --stack S`, which names each zone's entry point"))
         elif ruleset_id in {z for z, _p, _k in cfg.plan_keys()}:
             problems.append(ConfigProblem(key, f"{ruleset_id}, a zone id of this stack, not a ruleset id",
-                                          "the id of the zone's http_ratelimit entry point ruleset",
+                                          f"the id of the zone's {phase} entry point ruleset",
                                           "run `bookingctl doctor --stack S`, which names each zone's entry point"))
         owner.setdefault(ruleset_id, zone_id)
-    for zone_id in cfg.rate_limits.existing_ruleset_ids:
+    for zone_id in ids:
         if zone_id not in declared:
             problems.append(ConfigProblem(
-                f"rateLimits.existingRulesetIds.{zone_id}", "a zone this stack declares no rate limiting rules in",
-                f"the id of a zone whose http_ratelimit entry point this stack declares: {', '.join(sorted(declared))}"
-                if declared else "no entry: this stack declares no http_ratelimit entry point "
+                f"rateLimits.{field}.{zone_id}", f"a zone this stack declares no {phase} entry point in",
+                f"the id of a zone whose {phase} entry point this stack declares: {', '.join(sorted(declared))}"
+                if declared else f"no entry: this stack declares no {phase} entry point "
                                  "(booking:rateLimits.zoneRuleset is off)",
-                f"remove booking:rateLimits.existingRulesetIds.{zone_id} from {source}"))
+                f"remove booking:rateLimits.{field}.{zone_id} from {source}"))
     return problems
 
 

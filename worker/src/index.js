@@ -230,9 +230,34 @@ export default {
       throw err;
     }
     recordRequest(env, response.status, Date.now() - started);
-    return response;
+    return withVersionKey(request, response);
   },
 };
+
+// Version affinity: during a canary Cloudflare routes each request to a version at random, so a
+// booking (slots, create, pay) could meet two versions. A request carrying the
+// Cloudflare-Workers-Version-Key header goes to the version its key hashes to, the same one for
+// the same key (cloudflare-docs workers/versions-and-deployments/gradual-deployments/version-affinity.mdx).
+// This Worker gives every browser a random key in a long-lived cookie on its first response; the
+// zone's request header transform rule (infra/edge.py) copies the cookie into that header.
+// booking_shared/edge.py VERSION_KEY_COOKIE names the same cookie.
+const VERSION_KEY_COOKIE = "booking-version-key";
+const VERSION_KEY_MAX_AGE = 60 * 60 * 24 * 365;
+
+export function hasVersionKey(request) {
+  const cookies = request.headers.get("Cookie") ?? "";
+  return cookies.split(";").some((part) => part.trim().startsWith(`${VERSION_KEY_COOKIE}=`) &&
+    part.trim().length > VERSION_KEY_COOKIE.length + 1);
+}
+
+export function withVersionKey(request, response) {
+  if (hasVersionKey(request)) return response;
+  // A response from fetch() (the Pages origin) has immutable headers: copy it before adding one.
+  const keyed = new Response(response.body, response);
+  keyed.headers.append("Set-Cookie", `${VERSION_KEY_COOKIE}=${crypto.randomUUID()}; Path=/; Max-Age=` +
+    `${VERSION_KEY_MAX_AGE}; Secure; HttpOnly; SameSite=Lax`);
+  return keyed;
+}
 
 async function route(request, env) {
   const url = new URL(request.url);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from booking_shared.edge import PUBLIC_WRITE_ENDPOINTS, rule_expression
 from booking_shared.tokens import RULESET, TURNSTILE, VERSION
@@ -19,17 +20,26 @@ TENANTS = [
 MOCK_SECRET = "0x4AAAAAAAplannedSecretNotReal"
 
 
+def ratelimits(plan: Plan) -> list[Any]:
+    """The plan's http_ratelimit entry points (each zone also gets a request header transform one)."""
+    return [r for r in plan.of_type(RULESET) if r.value("phase") == "http_ratelimit"]
+
+
+def transforms(plan: Plan) -> list[Any]:
+    return [r for r in plan.of_type(RULESET) if r.value("phase") == "http_request_late_transform"]
+
+
 def bindings(plan: Plan) -> dict[str, dict[str, object]]:
     return {b["name"]: b for b in plan.one(VERSION).value("bindings")}
 
 
 def rules_by_ref(plan: Plan, name: str = "edge-ratelimit-main") -> dict[str, dict[str, object]]:
-    [ruleset] = [r for r in plan.of_type(RULESET) if r.name == name]
+    [ruleset] = [r for r in ratelimits(plan) if r.name == name]
     return {rule["ref"]: rule for rule in ruleset.value("rules")}
 
 
 def test_production_rate_limits_each_public_write_endpoint_in_its_zones_ratelimit_phase(production: Plan) -> None:
-    [ruleset] = production.of_type(RULESET)
+    [ruleset] = ratelimits(production)
     assert (ruleset.value("kind"), ruleset.value("phase")) == ("zone", "http_ratelimit")
     assert ruleset.value("zoneId") == "1a2b3c4d5e6f708192a3b4c5d6e7f809"
     rules = rules_by_ref(production)
@@ -52,13 +62,13 @@ def test_thresholds_come_from_booking_rate_limits(plan_with: PlanFn) -> None:
 
 def test_staging_shares_productions_zone_so_it_declares_no_entry_point_ruleset_unless_told(
         staging: Plan, plan_with: PlanFn) -> None:
-    assert staging.of_type(RULESET) == []
-    assert len(plan_with("staging", overrides={"booking:rateLimits": {"zoneRuleset": True}}).of_type(RULESET)) == 1
+    assert staging.of_type(RULESET) == []  # neither entry point: production owns the zone's
+    assert len(ratelimits(plan_with("staging", overrides={"booking:rateLimits": {"zoneRuleset": True}}))) == 1
 
 
 def test_each_tenant_zone_gets_its_own_ruleset_naming_its_hostnames(plan_with: PlanFn) -> None:
     plan = plan_with("production", overrides={"booking:tenants": TENANTS})
-    zones = {r.name: r.value("zoneId") for r in plan.of_type(RULESET)}
+    zones = {r.name: r.value("zoneId") for r in ratelimits(plan)}
     assert zones == {"edge-ratelimit-main": "1a2b3c4d5e6f708192a3b4c5d6e7f809",
                      "edge-ratelimit-tenant-glamour": "ab" * 16, "edge-ratelimit-tenant-fade-kings": "cd" * 16}
     expression = str(rules_by_ref(plan, "edge-ratelimit-tenant-glamour")["booking_login_rate_limit"]["expression"])
@@ -105,14 +115,42 @@ EXISTING = "3b1354cbe4a34d9296939969e23fcb7c"
 def test_a_zones_existing_entry_point_is_imported_with_the_providers_id_format(plan_with: PlanFn) -> None:
     plan = plan_with("production", overrides={"booking:tenants": [TENANTS[2]], "booking:rateLimits": {
         "existingRulesetIds": {MAIN_ZONE: EXISTING}}})
-    imports = {r.name: r.import_id for r in plan.of_type(RULESET)}
+    imports = {r.name: r.import_id for r in ratelimits(plan)}
     # `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>` (pulumi_cloudflare.Ruleset's docstring).
     assert imports == {"edge-ratelimit-main": f"zones/{MAIN_ZONE}/{EXISTING}",
                        "edge-ratelimit-tenant-fade-kings": None}
     # `bookingctl plan` shows it, so a reviewer sees the adoption.
-    main = next(r for r in plan.of_type(RULESET) if r.name == "edge-ratelimit-main")
+    main = next(r for r in ratelimits(plan) if r.name == "edge-ratelimit-main")
     assert main.to_dict()["importId"] == f"zones/{MAIN_ZONE}/{EXISTING}"
 
 
 def test_without_an_existing_entry_point_the_ruleset_is_created(production: Plan) -> None:
-    assert [r.import_id for r in production.of_type(RULESET)] == [None]
+    assert [r.import_id for r in production.of_type(RULESET)] == [None, None]
+
+
+def test_each_owned_zone_turns_the_version_key_cookie_into_the_version_key_header(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:tenants": [TENANTS[2]]})
+    rulesets = transforms(plan)
+    assert {r.value("zoneId") for r in rulesets} == {MAIN_ZONE, "cd" * 16}
+    for ruleset in rulesets:
+        assert ruleset.value("kind") == "zone"
+        [rule] = ruleset.value("rules")
+        # cloudflare-docs rules/transform/request-header-modification/create-api: a "rewrite" rule,
+        # `headers.<name>` set from an expression (the version affinity page's cookie example).
+        assert rule["action"] == "rewrite" and rule["enabled"] is True
+        assert rule["expression"] == 'http.cookie contains "booking-version-key="'
+        assert rule["actionParameters"] == {"headers": {"Cloudflare-Workers-Version-Key": {
+            "operation": "set", "expression": 'http.request.cookies["booking-version-key"][0]'}}}
+
+
+def test_a_zones_existing_transform_entry_point_is_imported_not_created_again(plan_with: PlanFn) -> None:
+    plan = plan_with("production", overrides={"booking:rateLimits": {
+        "existingTransformRulesetIds": {MAIN_ZONE: EXISTING}}})
+    assert [r.import_id for r in transforms(plan)] == [f"zones/{MAIN_ZONE}/{EXISTING}"]
+    assert [r.import_id for r in ratelimits(plan)] == [None]
+
+
+def test_the_worker_sets_the_cookie_the_transform_rule_reads() -> None:
+    from booking_shared.edge import VERSION_KEY_COOKIE
+    from tests.helpers import REPO
+    assert f'const VERSION_KEY_COOKIE = "{VERSION_KEY_COOKIE}";' in (REPO / "worker/src/index.js").read_text()

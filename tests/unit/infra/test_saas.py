@@ -51,9 +51,9 @@ def test_saas_path_is_one_component_of_three_resources(plan_with: PlanFn, produc
     [component] = [r for r in plan.resources if r.type == "booking:saas:SaasZone"]
     children = {r.type for r in plan.resources if r.parent == component.urn}
     assert children == {DNS, FALLBACK_ORIGIN, ROUTE}
-    # The component and its three children, plus the SaaS zone's own rate-limiting ruleset and the
-    # SaaS salons' Turnstile widget (edge).
-    assert len(plan.resources) == len(production.resources) + 6
+    # The component and its three children, plus the SaaS zone's own rate-limiting and request header
+    # transform (version affinity) rulesets and the SaaS salons' Turnstile widget (edge).
+    assert len(plan.resources) == len(production.resources) + 7
     rulesets = [r for r in plan.resources if r.type == "cloudflare:index/ruleset:Ruleset"]
     assert SAAS_ZONE in {r.value("zoneId") for r in rulesets}
     assert not any(r.value("name") == SAAS["fallbackHostname"] for r in plan.of_type(PAGES_DOMAIN))

@@ -138,6 +138,16 @@ def test_an_existing_entry_point_id_that_is_not_a_ruleset_id_is_refused() -> Non
     assert p.key.startswith("rateLimits.existingRulesetIds") and "32-character" in p.allowed
 
 
+def test_an_existing_transform_entry_point_is_checked_like_the_rate_limiting_one() -> None:
+    cfg = parse(rateLimits={"existingTransformRulesetIds": {MAIN: RULESET_ID}})
+    assert cfg.rate_limits.existing_transform_ruleset_ids == {MAIN: RULESET_ID}
+    [p] = problems(rateLimits={"existingTransformRulesetIds": {SALON_ZONE: RULESET_ID}})
+    assert p.key == f"rateLimits.existingTransformRulesetIds.{SALON_ZONE}"
+    assert "http_request_late_transform" in p.allowed and MAIN in p.allowed
+    [p] = problems(rateLimits={"existingTransformRulesetIds": {MAIN: MAIN}})
+    assert "a zone id of this stack, not a ruleset id" in p.found
+
+
 @pytest.mark.parametrize("stack", ["production", "staging"])
 def test_the_committed_stacks_state_their_zone_plan_and_pass(stack: str) -> None:
     settings = load_stack(find_project(REPO), stack)
