@@ -42,6 +42,7 @@ from booking_shared.deploy import migrations_checksum
 from booking_shared.errors import InputError
 from booking_shared.limits import D1_STATEMENT_BYTES
 from ops.database import migration_rows as mr
+from ops.database import schema
 from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.database.migrations import CREATE_TABLE as CREATE_MIGRATIONS_TABLE
 from ops.database.migrations import TABLE as MIGRATIONS_TABLE
@@ -306,7 +307,7 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
     indexes: dict[str, str] = {}
     views: set[str] = set()
     triggers: set[str] = set()
-    for kind, name, tbl, sql in conn.execute(SCHEMA_QUERY).fetchall():
+    for kind, name, tbl, sql in ((o.type, o.name, o.tbl_name, o.sql) for o in schema.objects(conn)):
         if _skipped(name) or name == MIGRATIONS_TABLE or name.startswith(f"{MIGRATIONS_TABLE}_"):
             continue
         if kind == "table":
@@ -321,22 +322,19 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
 
 
 def _table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
-    columns = {str(r[1]).lower(): (str(r[2]).upper(), int(r[3]), r[4], int(r[6]))
-               for r in conn.execute("SELECT * FROM pragma_table_xinfo(?)", (name,))}
-    unique = set()
-    for index in conn.execute("SELECT name, \"unique\" FROM pragma_index_list(?)", (name,)).fetchall():
-        if index[1]:
-            # An expression (cid -2) has no column name: it is named after its index, so a new unique
-            # index on lower(email) is still a tighter constraint on rows that exist.
-            cols = tuple("rowid" if cid == -1 else f"{_EXPRESSION} in {index[0]}" if cid == -2 else str(col).lower()
-                         for cid, col in conn.execute("SELECT cid, name FROM pragma_index_xinfo(?) WHERE key",
-                                                      (index[0],)))
-            unique.add(cols)
-    fks = frozenset((str(r[3]).lower(), str(r[2]).lower(), str(r[4] or "").lower())
-                    for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)))
-    primary_key = tuple(str(r[1]).lower() for r in sorted(
-        conn.execute("SELECT * FROM pragma_table_xinfo(?) WHERE pk > 0", (name,)).fetchall(), key=lambda r: r[5]))
-    return Table(name, columns, frozenset(unique), fks, frozenset(_checks(sql)), primary_key)
+    read = schema.table(conn, name)
+    columns = {c.name.lower(): (c.type.upper(), int(c.notnull), c.default, c.hidden) for c in read.columns}
+    # An expression has no column name: it is named after its index, so a new unique index on
+    # lower(email) is still a tighter constraint on rows that exist.
+    unique = frozenset(
+        tuple("rowid" if cid == schema.ROWID_CID else f"{_EXPRESSION} in {index.name}"
+              if cid == schema.EXPRESSION_CID else str(col).lower() for cid, col in zip(index.cids, index.columns,
+                                                                                        strict=True))
+        for index in read.indexes if index.unique)
+    fks = frozenset((column.lower(), fk.parent.lower(), (to or "").lower()) for fk in read.foreign_keys
+                    for column, to in zip(fk.columns, fk.parent_columns, strict=True))
+    primary_key = tuple(c.lower() for c in read.primary_key)
+    return Table(name, columns, unique, fks, frozenset(_checks(sql)), primary_key)
 
 
 def _checks(sql: str) -> list[str]:

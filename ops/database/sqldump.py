@@ -50,6 +50,7 @@ from typing import IO, Any
 
 from booking_shared import CHECKOUT
 from booking_shared.errors import OperationFailed
+from ops.database import schema
 from ops.database.sqlscript import quote_ident
 
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
@@ -209,9 +210,9 @@ def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: d
         write(f"{sql};\n")
         total = totals[name]
         if sql.lstrip().upper().startswith("CREATE VIRTUAL"):
-            chunks = _scan_chunks(conn, quote_ident(name), utf8, with_rowid=True)
+            chunks = _scan_chunks(conn, name, utf8, with_rowid=True)
         elif _without_rowid(sql):
-            chunks = _scan_chunks(conn, quote_ident(name), utf8)
+            chunks = _scan_chunks(conn, name, utf8)
         else:
             chunks = _table_chunks(conn, name, total, utf8, helper if name in shared else None)
         done = 0
@@ -322,17 +323,17 @@ class _Columns:
     to_scan: tuple[str, ...]  # TEXT-affinity columns without such an index: checked per range
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> _Columns:
-    info = [(quote_ident(row[1]), row[2]) for row in conn.execute(f"PRAGMA table_info({table})")]
-    texts = [name for name, declared in info if _text_affinity(declared)]
+def _columns(conn: sqlite3.Connection, name: str) -> _Columns:
+    table = quote_ident(name)
+    info = [(quote_ident(c.name), c.type) for c in schema.columns(conn, name) if not c.hidden]  # as INSERT takes
+    texts = [column for column, declared in info if _text_affinity(declared)]
     leading = set()  # columns that lead a full index: a blob in them is one index seek away
-    for index in conn.execute(f"PRAGMA index_list({table})").fetchall():
-        first = conn.execute(f"PRAGMA index_info({quote_ident(index[1])})").fetchone()
-        if not index[4] and first is not None and first[2] is not None:  # not partial, not an expression
-            leading.add(quote_ident(first[2]))
+    for index in schema.indexes(conn, name):
+        if not index.partial and index.columns and index.columns[0] is not None:  # not an expression
+            leading.add(quote_ident(index.columns[0]))
     clean = frozenset(c for c in texts if c in leading
                       and conn.execute(f"SELECT 1 FROM {table} WHERE {c} >= x'' LIMIT 1").fetchone() is None)
-    return _Columns(table, tuple(name for name, _ in info), clean, tuple(c for c in texts if c not in leading))
+    return _Columns(table, tuple(column for column, _ in info), clean, tuple(c for c in texts if c not in leading))
 
 
 def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", params: tuple[int, ...] = (),
@@ -401,7 +402,7 @@ def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
     low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
     if low is None:
         return
-    columns = _columns(conn, table)
+    columns = _columns(conn, name)
     if helper is None:
         yield from _range_chunks(conn, columns, low, high, utf8)
         return
@@ -415,10 +416,11 @@ def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
         yield from helper.chunks() if helped else _range_chunks(conn, columns, first, last, utf8)
 
 
-def _scan_chunks(conn: sqlite3.Connection, table: str, utf8: bool, *, with_rowid: bool = False) -> Iterator[Chunk]:
+def _scan_chunks(conn: sqlite3.Connection, name: str, utf8: bool, *, with_rowid: bool = False) -> Iterator[Chunk]:
     """The rows of a table without rowid ranges (WITHOUT ROWID, virtual), through one cursor."""
-    line = _row_format(conn, _columns(conn, table), with_rowid=with_rowid)
-    cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {table}")
+    columns = _columns(conn, name)
+    line = _row_format(conn, columns, with_rowid=with_rowid)
+    cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {columns.table}")
     while batch := cursor.fetchmany(CHUNK_ROWS):
         yield b"".join(_as_bytes(row[0]) + b"\n" for row in batch), len(batch)
 
@@ -600,7 +602,7 @@ def _helper_main(path: str) -> int:
         out.flush()
         for line in sys.stdin.buffer:
             job: dict[str, Any] = json.loads(line)
-            columns = _columns(conn, quote_ident(job["table"]))
+            columns = _columns(conn, job["table"])
             for first, last in job["ranges"]:
                 for data, rows in _range_chunks(conn, columns, first, last, utf8):
                     _frame(out, b"D", rows, data)

@@ -51,6 +51,7 @@ from typing import Any
 
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.limits import D1_STATEMENT_BYTES
+from ops.database import schema
 from ops.database.sqlscript import quote_ident
 from ops.targets import AnswerLost, Database, LocalDatabase, RemoteDatabase, UncertainWriteError
 
@@ -579,11 +580,11 @@ def _check_unique(db: Database, backup: sqlite3.Connection, table: ScopedTable, 
                   plan: RestorePlan) -> None:
     if not change.upserts:
         return
-    for index in _rows(backup, f"PRAGMA index_list({quote_ident(table.name)})"):
-        if not int(index["unique"]) or index["origin"] == "pk":
+    for index in schema.indexes(backup, table.name):
+        if not index.unique or index.origin == "pk":
             continue
-        columns = [str(r["name"]) for r in _rows(backup, f"PRAGMA index_info({quote_ident(str(index['name']))})")]
-        if not columns or "None" in columns or any(c not in table.columns for c in columns):
+        columns = [c for c in index.columns if c is not None]
+        if not columns or len(columns) < len(index.columns) or any(c not in table.columns for c in columns):
             continue  # an index on an expression: not checked here (the schema has none)
         at = [table.columns.index(c) for c in columns]
         key_at = [table.columns.index(k) for k in table.key]
