@@ -14,15 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ops.database.migration_check import (
-    ERROR,
-    CheckReport,
-    Log,
-    UnsafeMigrationError,
-    check_remote,
-    overrides_for,
-    refusal,
-)
+from ops.database.migration_check import Log, UnsafeMigrationError, check_remote, overrides_for, refusal
+from ops.database.migration_findings import ERROR, CheckReport
 from ops.database.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, Override, discover, override_sql
 from ops.database.serving import REFERENCE_WORKER, ServingQuery, module_queries, read_corpus, worker_queries
 from ops.observation import audit, dbstats, report
