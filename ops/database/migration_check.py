@@ -244,7 +244,6 @@ def _unprepared(query: ServingQuery, error: str, target: str) -> Finding:
                    "$name, not %s) or remove it from the corpus")
 
 
-
 def _nowhere(_: str) -> None:
     return None
 

@@ -92,4 +92,3 @@ class CheckReport:
         return {"verdict": self.verdict, "target": self.target, "servingQueries": self.queries,
                 "migrationsChecksum": self.migrations_checksum, "migrations": [m.to_dict() for m in self.migrations],
                 "corpus": [f.to_dict() for f in self.corpus]}
-

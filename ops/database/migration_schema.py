@@ -191,4 +191,3 @@ def _renamed_columns(old: Table, new: Table) -> dict[str, str]:
             if other not in old.columns and other_spec == spec:
                 found[name] = other
     return found
-
