@@ -14,9 +14,10 @@ own PRAGMA, quoting names its own way and parsing rows by position; this module 
 - rows in the order the pragma gives them (callers report findings in that order).
 
 What is not here, and why: the remote D1 side (`db.query` over D1's HTTP API in
-ops/database/migrations.py, ops/targets.py, ops/database/seed.py, and the target side of
-ops/tenants/tenant_restore.py, which reads both sides with one query so that they compare like
-with like) never has a `sqlite3.Connection`; it reads the same pragmas through D1's API.
+ops/database/migrations.py, ops/targets.py, ops/database/seed.py) never has a `sqlite3.Connection`;
+it reads the same pragmas through D1's API. The tenant restore (ops/tenants/tenant_rows.py) reads its
+backup and its target, which may be a D1, with the same queries so that the two compare like with
+like; only its unique-index check, which reads the backup alone, is here.
 """
 
 from __future__ import annotations
