@@ -24,6 +24,11 @@ and DEFAULTs lost, the serving version's writes refused or undone by a trigger):
 
 A contract migration is safe when nothing serving reads what it removes: the serving queries are
 the judge, so the same migration passes once the corpus no longer reads the column.
+
+This module reads the target, builds the scratch copy, runs the check under its deadlines and
+holds the gate; beside it: migration_findings.py (the rules and the report), migration_lint.py
+(what a statement's text says), migration_schema.py (the schema before and after, compared),
+migration_judge.py (one migration applied and judged).
 """
 
 from __future__ import annotations
