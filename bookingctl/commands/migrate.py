@@ -32,7 +32,7 @@ from bookingctl.options import (
 )
 
 if TYPE_CHECKING:
-    from ops.database.migration_check import CheckReport
+    from ops.database.migration_findings import CheckReport
     from ops.database.migrations import Migration
     from ops.database.serving import ServingQuery
     from ops.targets import Database
@@ -152,7 +152,8 @@ def apply(
     (--restore-on-failure opts in). Asks first unless --yes or CI is set.
     """
     from bookingctl import output
-    from ops.database.migration_check import CheckReport, overrides_for, refusal
+    from ops.database.migration_check import overrides_for, refusal
+    from ops.database.migration_findings import CheckReport
     from ops.database.migrations import apply as apply_migrations
     from ops.database.migrations import pending, status
 

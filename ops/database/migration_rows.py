@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ops.database import schema
+from ops.database.schema import Column
 from ops.database.sqlscript import quote_ident
 
 SAMPLE_ROWS = 3
@@ -40,44 +42,16 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 # failed: t.c", "CHECK constraint failed: <expression or name>".
 _FAILED = re.compile(r"(UNIQUE|NOT NULL|CHECK|FOREIGN KEY) constraint failed(?::\s*(.*))?", re.DOTALL)
 # A write that fails for want of a table or column is a removal: the serving queries judge those.
-_TABLE_SQL = "SELECT name, sql FROM sqlite_schema WHERE type = 'table'"
 _REMOVAL = re.compile(r"no such (table|column)|has no column named", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
-    notnull: bool
-    default: str | None
-    pk: int
-    hidden: int
-
-
-def ordinary_tables(conn: sqlite3.Connection) -> list[str]:
-    """Tables that hold rows of their own: no virtual or shadow tables, none of SQLite's or D1's."""
-    return [str(name) for name, in conn.execute(
-        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")]
-
-
-def columns(conn: sqlite3.Connection, table: str) -> list[Column]:
-    return [Column(str(r[1]), str(r[2]).upper(), bool(r[3]), None if r[4] is None else str(r[4]), int(r[5]),
-                   int(r[6])) for r in conn.execute("SELECT * FROM pragma_table_xinfo(?)", (table,))]
 
 
 def _rowid_alias(cols: Sequence[Column]) -> str | None:
     keys = [c for c in cols if c.pk]
-    return keys[0].name if len(keys) == 1 and keys[0].type == "INTEGER" else None
-
-
-def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
-    row = conn.execute("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", (table,)).fetchone()
-    return bool(row) and not row[0]
+    return keys[0].name if len(keys) == 1 and keys[0].type.upper() == "INTEGER" else None
 
 
 def _base(column: Column, row: int) -> Any:
-    kind = column.type
+    kind = column.type.upper()
     if "INT" in kind:
         return _INT[row]
     if any(word in kind for word in ("CHAR", "CLOB", "TEXT")) or not kind:
@@ -100,14 +74,14 @@ def _literals(sql: str) -> list[Any]:
 
 def _parents(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, str | None]]:
     """column -> (parent table, parent column or None for its primary key)."""
-    return {str(r[3]): (str(r[2]), None if r[4] is None else str(r[4]))
-            for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (table,))}
+    return {column: (fk.parent, to) for fk in schema.foreign_keys(conn, table)
+            for column, to in zip(fk.columns, fk.parent_columns, strict=True)}
 
 
 def _parent_value(conn: sqlite3.Connection, parent: str, column: str | None, row: int) -> Any:
     try:
         if column is None:
-            keys = [c.name for c in columns(conn, parent) if c.pk]
+            keys = [c.name for c in schema.columns(conn, parent) if c.pk]
             column = keys[0] if keys else "rowid"
         values = [r[0] for r in conn.execute(f"SELECT {quote_ident(column)} FROM {quote_ident(parent)} ORDER BY rowid")]
     except sqlite3.Error:
@@ -129,7 +103,7 @@ def _order(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
 
 def row_values(conn: sqlite3.Connection, table: str, row: int, *, only_required: bool = False) -> dict[str, Any]:
     """The first guess at sample row `row` of `table` (column -> value; a column left out takes its DEFAULT)."""
-    cols = columns(conn, table)
+    cols = schema.columns(conn, table)
     alias = _rowid_alias(cols)
     parents = _parents(conn, table)
     values: dict[str, Any] = {}
@@ -164,7 +138,7 @@ def _insert_sql(table: str, values: dict[str, Any]) -> str:
 
 def _fit(conn: sqlite3.Connection, table: str, values: dict[str, Any], table_sql: str) -> dict[str, Any] | None:
     """`values` adjusted until SQLite accepts the row (inserted, when it does), or None."""
-    cols = {c.name.lower(): c for c in columns(conn, table)}
+    cols = {c.name.lower(): c for c in schema.columns(conn, table)}
     literals = _literals(table_sql)
     tried: dict[str, int] = {}
     for _ in range(_ATTEMPTS):
@@ -195,12 +169,17 @@ def _fit(conn: sqlite3.Connection, table: str, values: dict[str, Any], table_sql
     return None
 
 
+def _table_sql(conn: sqlite3.Connection) -> dict[str, str]:
+    """Each table's CREATE statement (where its CHECK literals are found)."""
+    return {o.name: o.sql or "" for o in schema.objects(conn) if o.type == schema.TABLE}
+
+
 def seed(conn: sqlite3.Connection) -> None:
     """Put up to SAMPLE_ROWS sample rows in every ordinary table (before any trigger exists)."""
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
-        tables = ordinary_tables(conn)
-        sql = {str(n): str(s or "") for n, s in conn.execute(_TABLE_SQL)}
+        tables = schema.ordinary_tables(conn)
+        sql = _table_sql(conn)
         for table in _order(conn, tables):
             for row in range(1, SAMPLE_ROWS + 1):
                 _fit(conn, table, row_values(conn, table, row), sql.get(table, ""))
@@ -210,7 +189,7 @@ def seed(conn: sqlite3.Connection) -> None:
 
 def counts(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, int | None]:
     """Rows per table; None for a table that does not exist (now)."""
-    existing = {str(n).lower() for n, in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    existing = {n.lower() for n in schema.table_names(conn)}
     present = [t for t in tables if t.lower() in existing]
     found: dict[str, int | None] = {t: None for t in tables}
     if present:
@@ -222,10 +201,10 @@ def counts(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, int | N
 
 def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
     """Per table present, per column: how many rows hold a value (not NULL) there."""
-    existing = {str(n).lower() for n, in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    existing = {n.lower() for n in schema.table_names(conn)}
     found: dict[str, dict[str, int]] = {}
     for table in (t for t in tables if t.lower() in existing):
-        names = [c.name for c in columns(conn, table)]
+        names = [c.name for c in schema.columns(conn, table)]
         if names:
             row = conn.execute("SELECT " + ", ".join(f"count({quote_ident(n)})" for n in names) +
                                f" FROM {quote_ident(table)}").fetchone()
@@ -257,8 +236,8 @@ class Outcome:
 def probes(conn: sqlite3.Connection) -> list[Probe]:
     """The serving version's writes, one of each kind per table, built on the current (serving) schema."""
     found: list[Probe] = []
-    sql = {str(n): str(s or "") for n, s in conn.execute(_TABLE_SQL)}
-    for table in ordinary_tables(conn):
+    sql = _table_sql(conn)
+    for table in schema.ordinary_tables(conn):
         conn.execute("SAVEPOINT probe_values")
         try:
             values = _fit(conn, table, row_values(conn, table, PROBE_ROW, only_required=True), sql.get(table, ""))
@@ -267,8 +246,8 @@ def probes(conn: sqlite3.Connection) -> list[Probe]:
             conn.execute("RELEASE probe_values")
         if values is not None:
             found.append(Probe(table, "INSERT", _insert_sql(table, values), tuple(values.values())))
-        cols = [c for c in columns(conn, table) if not c.hidden]
-        if cols and _has_rowid(conn, table):
+        cols = [c for c in schema.columns(conn, table) if not c.hidden]
+        if cols and schema.has_rowid(conn, table):
             name = quote_ident(next((c for c in cols if not c.pk), cols[0]).name)
             one = f"rowid = (SELECT min(rowid) FROM {quote_ident(table)})"
             found.append(Probe(table, "UPDATE", f"UPDATE {quote_ident(table)} SET {name} = {name} WHERE {one}", ()))

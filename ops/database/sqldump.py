@@ -29,15 +29,17 @@ foreign_key_check`, beside the dump on a connection of its own when a table is l
 manifest can say that the source already had them.
 
 Memory stays flat: chunks are bounded, and so are the queues between the parts.
+
+This module cuts the tables into chunks, shares them with the helper process and writes them in
+order; beside it: dump_source.py (the one snapshot, the kinds of tables, the foreign-key check),
+dump_format.py (a row's INSERT text, alike in both processes), dump_writer.py (the writer thread).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
-import re
 import sqlite3
 import struct
 import subprocess
@@ -49,49 +51,39 @@ from pathlib import Path
 from typing import IO, Any
 
 from booking_shared import CHECKOUT
-from booking_shared.errors import OperationFailed
+from ops.database import schema
+from ops.database.dump_format import Columns, as_bytes, columns_of, returns_utf8, row_format, without_rowid
+from ops.database.dump_source import (
+    DumpError,
+    ForeignKeyCheck,
+    ForeignKeyViolations,
+    check_virtual,
+    foreign_key_violations,
+    release,
+    table_kinds,
+    write_lock,
+)
+from ops.database.dump_writer import HashingWriter
 from ops.database.sqlscript import quote_ident
+
+# The dump's face: backups and the tests import these from here, where the dump is.
+__all__ = ["CHUNK_ROWS", "HELPER_MIN_ROWS", "DumpError", "DumpResult", "ForeignKeyViolations", "Progress",
+           "dump_sqlite", "foreign_key_violations", "helper_command", "no_progress", "table_kinds"]
 
 CHUNK_ROWS = 5_000  # rows SQLite joins into one value (~0.7 MB of SQL for an appointment row)
 RANGE_CHUNKS = 4  # chunks per rowid range; ranges alternate between this process and the helper
 HELPER_SHARE = (1, 2, 4)  # of each 5 consecutive ranges, the ones the helper formats (see _table_chunks)
 HELPER_MIN_ROWS = 100_000  # smaller tables are dumped in-process: a helper costs ~50 ms to start
-FOREIGN_KEY_EXAMPLES = 20  # violations named one by one in a manifest; all of them are counted
 HELPER_START_TIMEOUT = 30.0  # seconds for the helper to open its snapshot
-_QUEUE_CHUNKS = 16  # chunks buffered between the helper and us, and between us and the writer
+_QUEUE_CHUNKS = 16  # chunks buffered between the helper and us (dump_writer.py buffers as many)
 
 Progress = Callable[[str, int, int], None]  # (table, rows done, rows in the table)
 Chunk = tuple[bytes, int]  # (SQL text, rows in it)
-
-
-class DumpError(OperationFailed):
-    """The dump could not be completed; nothing it wrote may be used. The message says why."""
+SchemaObject = tuple[str, str, str]  # (type, name, sql) of sqlite_schema
 
 
 def no_progress(_what: str, _done: int, _total: int) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class ForeignKeyViolations:
-    """Rows whose foreign key points to no parent row: how many, and the first few."""
-
-    count: int
-    examples: tuple[tuple[str, int | None, str], ...]  # (table, rowid, parent table)
-
-    def describe(self) -> str:
-        shown = ", ".join(f"{table} rowid {rowid} -> {parent}" for table, rowid, parent in self.examples[:3])
-        return f"{self.count} row(s) break foreign keys, e.g. {shown}"
-
-
-def foreign_key_violations(conn: sqlite3.Connection) -> ForeignKeyViolations:
-    """`PRAGMA foreign_key_check`, counted in full but with only the first FOREIGN_KEY_EXAMPLES kept."""
-    count, examples = 0, list[tuple[str, int | None, str]]()
-    for row in conn.execute("PRAGMA foreign_key_check"):
-        count += 1
-        if len(examples) < FOREIGN_KEY_EXAMPLES:
-            examples.append((str(row[0]), row[1], str(row[2])))
-    return ForeignKeyViolations(count, tuple(examples))
 
 
 @dataclass(frozen=True)
@@ -108,9 +100,9 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
     Schema, rows, counts and the foreign-key check come from one consistent snapshot; a row count
     that differs from the snapshot's raises DumpError. `helper_min_rows` defaults to HELPER_MIN_ROWS.
     """
-    sink = _HashingWriter(out)
+    sink = HashingWriter(out)
     helper: _Helper | None = None
-    check: _ForeignKeyCheck | None = None
+    check: ForeignKeyCheck | None = None
     minimum = HELPER_MIN_ROWS if helper_min_rows is None else helper_min_rows
     try:
         objects, totals, helper, shared, check = _open_snapshot(conn, path, minimum)
@@ -131,71 +123,43 @@ def dump_sqlite(conn: sqlite3.Connection, path: Path, out: IO[bytes], progress: 
     return DumpResult(counts, sink.close(), violations)
 
 
-SchemaObject = tuple[str, str, str]  # (type, name, sql) from sqlite_master
-
-
-def table_kinds(conn: sqlite3.Connection) -> dict[str, str]:
-    """'table', 'virtual' or 'shadow' (a virtual table's own storage) for each table of `main`."""
-    try:
-        rows = conn.execute("PRAGMA main.table_list").fetchall()
-    except sqlite3.OperationalError:  # SQLite before 3.37 (2021) cannot tell shadow tables apart
-        rows = []
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'").fetchone():
-            raise DumpError("the database has a virtual table, and this SQLite (before 3.37) cannot tell its "
-                            "shadow tables apart; back it up with a newer Python or SQLite") from None
-    return {str(row[1]): str(row[2]) for row in rows}
-
-
-def _check_virtual(name: str, sql: str) -> None:
-    """Refuse a virtual table a dump cannot rebuild from its rows (see the module docstring)."""
-    module = re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE\s+.+?\s+USING\s+(\w+)", sql, re.IGNORECASE | re.DOTALL)
-    kind = module.group(1).lower() if module else "unknown"
-    if kind != "fts5":
-        raise DumpError(f"table {name} is a virtual table of module {kind}: a dump can only rebuild FTS5 tables "
-                        "from their rows; drop it (and re-create it after a restore) to back the database up")
-    if re.search(r"\bcontent\s*=\s*(''|\"\"|,|\))", sql, re.IGNORECASE):
-        raise DumpError(f"table {name} is a contentless FTS5 table: its text is not stored, so no dump can "
-                        "restore it; rebuild it from its source after a restore, and drop it to back up")
-
-
 def _open_snapshot(conn: sqlite3.Connection, path: Path, helper_min_rows: int
                    ) -> tuple[list[SchemaObject], dict[str, int], _Helper | None, frozenset[str],
-                              _ForeignKeyCheck | None]:
+                              ForeignKeyCheck | None]:
     """Begin `conn`'s read transaction; start a helper if a table is large enough to share.
 
     Returns the schema objects, the row count of each table to dump, the helper (or None), the
     tables it shares, and the foreign-key check running beside the dump (None: `conn` runs it at
     the end, which costs little when no table is large).
     """
-    lock = _write_lock(path)
+    lock = write_lock(path)
     try:
         conn.execute("BEGIN")
         kinds = table_kinds(conn)
-        objects = [tuple(row) for row in conn.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
-            if kinds.get(row[1]) != "shadow"]
+        objects = [(o.type, o.name, o.sql) for o in schema.objects(conn)
+                   if o.sql is not None and kinds.get(o.name) != "shadow"]
         for _, name, sql in objects:
             if kinds.get(name) == "virtual":
-                _check_virtual(name, sql)
+                check_virtual(name, sql)
         totals = {name: conn.execute(f"SELECT COUNT(*) FROM {quote_ident(name)}").fetchone()[0]
                   for kind, name, _ in objects if kind == "table" and not name.startswith(("sqlite_", "_cf_"))}
         large = frozenset(name for _, name, sql in objects
                           if name in totals and totals[name] >= helper_min_rows and kinds.get(name) == "table"
-                          and not _without_rowid(sql))
+                          and not without_rowid(sql))
         if lock is not None and large:
-            check = _ForeignKeyCheck(path)  # its snapshot opens under the lock too
+            check = ForeignKeyCheck(path)  # its snapshot opens under the lock too
             helper, lock = _Helper(path, lock), None  # it releases the lock once its snapshot is open
             return objects, totals, helper, large, check
         return objects, totals, None, frozenset(), None
     finally:
         if lock is not None:
-            _release(lock)
+            release(lock)
 
 
 def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: dict[str, int],
-                sink: _HashingWriter, progress: Progress, helper: _Helper | None,
+                sink: HashingWriter, progress: Progress, helper: _Helper | None,
                 shared: frozenset[str]) -> dict[str, int]:
-    utf8 = _returns_utf8(conn)
+    utf8 = returns_utf8(conn)
 
     def write(text: str) -> None:
         sink.write(text.encode("utf-8"))
@@ -209,9 +173,9 @@ def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: d
         write(f"{sql};\n")
         total = totals[name]
         if sql.lstrip().upper().startswith("CREATE VIRTUAL"):
-            chunks = _scan_chunks(conn, quote_ident(name), utf8, with_rowid=True)
-        elif _without_rowid(sql):
-            chunks = _scan_chunks(conn, quote_ident(name), utf8)
+            chunks = _scan_chunks(conn, name, utf8, with_rowid=True)
+        elif without_rowid(sql):
+            chunks = _scan_chunks(conn, name, utf8)
         else:
             chunks = _table_chunks(conn, name, total, utf8, helper if name in shared else None)
         done = 0
@@ -234,138 +198,6 @@ def _write_dump(conn: sqlite3.Connection, objects: list[SchemaObject], totals: d
     return counts
 
 
-def _without_rowid(sql: str) -> bool:
-    return "WITHOUT ROWID" in " ".join(sql.upper().split())
-
-
-def _returns_utf8(conn: sqlite3.Connection) -> bool:
-    """CAST(text AS BLOB) yields the database's encoding; only UTF-8 can be written as it comes."""
-    return bool(conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8")
-
-
-def _write_lock(path: Path) -> sqlite3.Connection | None:
-    """A connection holding the write lock (BEGIN IMMEDIATE), or None if it cannot be had quickly.
-
-    Without it (a read-only file, a long write in progress) the dump runs without a helper, in the
-    one snapshot of `conn`, as correct and only slower.
-    """
-    try:
-        lock = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=1.0)
-    except sqlite3.Error:
-        return None
-    try:
-        lock.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error:
-        lock.close()
-        return None
-    return lock
-
-
-def _release(lock: sqlite3.Connection) -> None:
-    lock.execute("ROLLBACK")
-    lock.close()
-
-
-class _ForeignKeyCheck:
-    """`PRAGMA foreign_key_check` on a thread and a connection of its own, in the dump's snapshot.
-
-    It costs about a third of the dump on a large table (an index lookup per row and foreign key);
-    beside the dump, on the second core between the helper's turns, it costs little. The snapshot
-    is the dump's because the read transaction starts while the dump holds the write lock.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("BEGIN")
-        self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the read snapshot starts here
-        self._found: ForeignKeyViolations | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="dump-foreign-keys", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._found = foreign_key_violations(self._conn)
-        except BaseException as exc:  # handed to the dumping thread by result()
-            self._error = exc
-
-    def result(self) -> ForeignKeyViolations:
-        self._thread.join()
-        self._conn.close()
-        if self._error is not None:
-            raise DumpError(f"the foreign-key check failed: {self._error}") from self._error
-        assert self._found is not None
-        return self._found
-
-    def abort(self) -> None:
-        self._conn.interrupt()
-        self._thread.join()
-        self._conn.close()
-
-
-# --- formatting rows ------------------------------------------------------------------------
-
-def _text_affinity(declared: str) -> bool:
-    """SQLite's column affinity rules 1-2: 'INT' wins, then CHAR/CLOB/TEXT mean TEXT affinity."""
-    upper = declared.upper()
-    return "INT" not in upper and any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
-
-
-@dataclass(frozen=True)
-class _Columns:
-    """A table's columns, and which of its text columns printf's %Q may render (see _row_format)."""
-
-    table: str
-    names: tuple[str, ...]  # quoted
-    clean: frozenset[str]  # TEXT-affinity columns an index shows to hold no blob at all
-    to_scan: tuple[str, ...]  # TEXT-affinity columns without such an index: checked per range
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> _Columns:
-    info = [(quote_ident(row[1]), row[2]) for row in conn.execute(f"PRAGMA table_info({table})")]
-    texts = [name for name, declared in info if _text_affinity(declared)]
-    leading = set()  # columns that lead a full index: a blob in them is one index seek away
-    for index in conn.execute(f"PRAGMA index_list({table})").fetchall():
-        first = conn.execute(f"PRAGMA index_info({quote_ident(index[1])})").fetchone()
-        if not index[4] and first is not None and first[2] is not None:  # not partial, not an expression
-            leading.add(quote_ident(first[2]))
-    clean = frozenset(c for c in texts if c in leading
-                      and conn.execute(f"SELECT 1 FROM {table} WHERE {c} >= x'' LIMIT 1").fetchone() is None)
-    return _Columns(table, tuple(name for name, _ in info), clean, tuple(c for c in texts if c not in leading))
-
-
-def _row_format(conn: sqlite3.Connection, columns: _Columns, where: str = "1", params: tuple[int, ...] = (),
-                *, with_rowid: bool = False) -> str:
-    """A printf() expression rendering one row of the table as an INSERT statement.
-
-    quote() renders any value exactly (text, integers, round-trip reals, NULL, blobs as X'..').
-    printf's %Q renders text and NULL the same way without an allocation per value, but would
-    mangle a blob; it is used for TEXT-affinity columns (which hold only text, NULL or blobs)
-    known to hold no blob: through an index, or for the rows matching `where` by one scan of
-    plain comparisons (every blob sorts above every text, and comparing calls no function).
-    `with_rowid` names the columns and writes the rowid first (an FTS5 table's rowid is its key).
-    """
-    percent_q = set(columns.clean)
-    table = columns.table
-    if columns.to_scan:
-        blob_test = " OR ".join(f"{c} >= x''" for c in columns.to_scan)
-        if conn.execute(f"SELECT 1 FROM {table} WHERE ({where}) AND ({blob_test}) LIMIT 1", params).fetchone() is None:
-            percent_q.update(columns.to_scan)
-    specs = ["%Q" if c in percent_q else "%s" for c in columns.names]
-    args = [c if c in percent_q else f"quote({c})" for c in columns.names]
-    target = table
-    if with_rowid:
-        specs, args = ["%s", *specs], ["rowid", *args]
-        target = f"{table}({','.join(['rowid', *columns.names])})"
-    template = "INSERT INTO " + target.replace("'", "''").replace("%", "%%") + " VALUES(" + ",".join(specs) + ");"
-    return f"printf('{template}', {', '.join(args)})"
-
-
-def _as_bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("utf-8")
-
-
 def _ranges(low: int, high: int, width: int) -> Iterator[tuple[int, int]]:
     """Inclusive rowid ranges of `width` rowids covering [low, high]."""
     first = low
@@ -375,11 +207,11 @@ def _ranges(low: int, high: int, width: int) -> Iterator[tuple[int, int]]:
         first = last + 1
 
 
-def _range_chunks(conn: sqlite3.Connection, columns: _Columns, first: int, last: int,
+def _range_chunks(conn: sqlite3.Connection, columns: Columns, first: int, last: int,
                   utf8: bool) -> Iterator[Chunk]:
     """The rows with rowid in [first, last], CHUNK_ROWS at a time, joined inside SQLite."""
     table = columns.table
-    line = _row_format(conn, columns, "rowid BETWEEN ? AND ?", (first, last))
+    line = row_format(conn, columns, "rowid BETWEEN ? AND ?", (first, last))
     joined = "group_concat(line, char(10)) || char(10)"
     query = (f"SELECT {f'CAST({joined} AS BLOB)' if utf8 else joined}, COUNT(*), max(rid) FROM "
              f"(SELECT rowid AS rid, {line} AS line FROM {table} WHERE rowid BETWEEN ? AND ? "
@@ -389,7 +221,7 @@ def _range_chunks(conn: sqlite3.Connection, columns: _Columns, first: int, last:
         data, rows, top = conn.execute(query, (position, last)).fetchone()
         if not rows:
             return
-        yield _as_bytes(data), rows
+        yield as_bytes(data), rows
         if top >= last:
             return
         position = top + 1
@@ -401,7 +233,7 @@ def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
     low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
     if low is None:
         return
-    columns = _columns(conn, table)
+    columns = columns_of(conn, name)
     if helper is None:
         yield from _range_chunks(conn, columns, low, high, utf8)
         return
@@ -415,53 +247,13 @@ def _table_chunks(conn: sqlite3.Connection, name: str, total: int, utf8: bool,
         yield from helper.chunks() if helped else _range_chunks(conn, columns, first, last, utf8)
 
 
-def _scan_chunks(conn: sqlite3.Connection, table: str, utf8: bool, *, with_rowid: bool = False) -> Iterator[Chunk]:
+def _scan_chunks(conn: sqlite3.Connection, name: str, utf8: bool, *, with_rowid: bool = False) -> Iterator[Chunk]:
     """The rows of a table without rowid ranges (WITHOUT ROWID, virtual), through one cursor."""
-    line = _row_format(conn, _columns(conn, table), with_rowid=with_rowid)
-    cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {table}")
+    columns = columns_of(conn, name)
+    line = row_format(conn, columns, with_rowid=with_rowid)
+    cursor = conn.execute(f"SELECT {f'CAST({line} AS BLOB)' if utf8 else line} FROM {columns.table}")
     while batch := cursor.fetchmany(CHUNK_ROWS):
-        yield b"".join(_as_bytes(row[0]) + b"\n" for row in batch), len(batch)
-
-
-# --- the writer thread ----------------------------------------------------------------------
-
-class _HashingWriter:
-    """Hashes and writes chunks on a thread while SQLite formats the next ones."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self._out = out
-        self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="dump-writer", daemon=True)
-        self._thread.start()
-
-    def write(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error  # e.g. disk full: stop reading the database at once
-        self._queue.put(data)
-
-    def close(self) -> str:
-        """Wait until everything is written; raise what the writer hit; return the sha256."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._digest.hexdigest()
-
-    def abort(self) -> None:
-        self._error = self._error or DumpError("dump aborted")
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is None:  # after an error keep draining, so the reader never blocks on put()
-                try:
-                    self._digest.update(data)
-                    self._out.write(data)
-                except BaseException as exc:  # handed to the reading thread, which raises it
-                    self._error = exc
+        yield b"".join(as_bytes(row[0]) + b"\n" for row in batch), len(batch)
 
 
 # --- the helper process ---------------------------------------------------------------------
@@ -508,7 +300,7 @@ class _Helper:
         except queue.Empty:
             frame = (b"X", 0, f"did not start within {HELPER_START_TIMEOUT:.0f} s".encode())
         finally:
-            _release(self._lock)
+            release(self._lock)
             self._lock = None
         if frame is None or frame[0] != b"R":
             raise DumpError(f"the dump helper process failed to start: {self._why(frame)}")
@@ -548,7 +340,7 @@ class _Helper:
 
     def abort(self) -> None:
         if self._lock is not None:
-            _release(self._lock)
+            release(self._lock)
             self._lock = None
         self._stopping = True
         self._proc.kill()
@@ -595,12 +387,12 @@ def _helper_main(path: str) -> int:
         conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute("BEGIN")
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the read snapshot starts here
-        utf8 = _returns_utf8(conn)
+        utf8 = returns_utf8(conn)
         _frame(out, b"R")
         out.flush()
         for line in sys.stdin.buffer:
             job: dict[str, Any] = json.loads(line)
-            columns = _columns(conn, quote_ident(job["table"]))
+            columns = columns_of(conn, job["table"])
             for first, last in job["ranges"]:
                 for data, rows in _range_chunks(conn, columns, first, last, utf8):
                     _frame(out, b"D", rows, data)

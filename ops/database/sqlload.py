@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from booking_shared.errors import OperationFailed
-from ops.database.sqldump import ForeignKeyViolations, Progress, foreign_key_violations, no_progress
+from ops.database.dump_source import ForeignKeyViolations, foreign_key_violations
+from ops.database.sqldump import Progress, no_progress
 from ops.database.sqlite_callbacks import clear_pending, reraise_pending, shielded
 from ops.database.sqlscript import iter_statements, strip_comments
 

@@ -14,19 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ops.database.migration_check import (
-    ERROR,
-    CheckReport,
-    Log,
-    UnsafeMigrationError,
-    check_remote,
-    overrides_for,
-    refusal,
-)
+from ops.database.migration_check import Log, UnsafeMigrationError, check_remote, overrides_for, refusal
+from ops.database.migration_findings import ERROR, CheckReport
 from ops.database.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, Override, discover, override_sql
 from ops.database.serving import REFERENCE_WORKER, ServingQuery, module_queries, read_corpus, worker_queries
 from ops.observation import audit, dbstats, report
-from ops.tenants import tenant_restore, tenants
+from ops.tenants import tenant_changes, tenant_restore, tenant_rows, tenants
 
 
 def own_queries() -> list[ServingQuery]:
@@ -39,7 +32,7 @@ def own_queries() -> list[ServingQuery]:
     ]
     return [ServingQuery(f"{module.__name__.replace('.', '/')}.py {name}", str(getattr(module, name)), True)
             for module, names in named for name in names] + [
-        query for module in (tenants, tenant_restore) for query in module_queries(module)]
+        query for module in (tenants, tenant_restore, tenant_rows, tenant_changes) for query in module_queries(module)]
 
 
 def gather(corpus_files: Iterable[tuple[Path, str]] = (), *, own: bool = True,
