@@ -29,7 +29,7 @@ if __name__ == "__main__" and not __package__:  # started as a file: again as a 
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import VersionTraffic
-from ops.releases.canary import judge
+from ops.releases.judge import judge
 
 SETTINGS = RolloutSettings()
 BASE_RATE = 0.005

@@ -19,8 +19,8 @@ Steps, each through Cloudflare's Workers deployments API:
    names the deployment that really serves). Roll back: a deployment of 100 % of the serving
    version, at once, as soon as the numbers show it.
 
-`judge()` is a pure function; more errors, slower answers or more failed probes never turn a
-rollback into a promotion (tests/unit/ops/test_canary_judge.py holds it to that).
+`judge()` (ops/releases/judge.py) is a pure function; more errors, slower answers or more failed
+probes never turn a rollback into a promotion (tests/unit/ops/test_canary_judge.py holds it to that).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
 from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
 from ops.observation.verify import Clock, VerifyResult, verify
-from ops.releases.baseline import Comparison, compare
+from ops.releases.judge import Signals, Verdict, judge_signals
 from ops.releases.rollback import RollbackError, deploy_versions, deployments, shares
 
 if TYPE_CHECKING:
@@ -54,180 +54,14 @@ class CanaryStopped(RollbackError):
         self.report = report
 
 
-@dataclass(frozen=True)
-class Signals:
-    """One version's numbers over a window from each source; None: that source gave no numbers."""
-
-    http: VersionTraffic | None = None  # Analytics Engine: the HTTP status and time the Worker recorded
-    runtime: VersionTraffic | None = None  # GraphQL workersInvocationsAdaptive: invocation status, wall time
-    # Set when a source answered what no real answer holds (ops/observation/analytics.py UnreadableAnalytics):
-    # which source and why. Such numbers cannot clear a release, so the verdict is a rollback.
-    unreadable: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"http": self.http.to_dict() if self.http else None,
-                "runtime": self.runtime.to_dict() if self.runtime else None, "unreadable": self.unreadable}
-
-    def describe(self) -> str:
-        if self.unreadable:
-            return f"analytics unreadable ({self.unreadable})"
-        def one(label: str, t: VersionTraffic | None) -> str:
-            if t is None:
-                return f"{label}: no numbers"
-            median = f", median {t.latency_seconds:.2f} s" if t.latency_seconds is not None else ""
-            return f"{label}: {t.describe()}, {t.error_rate_percent:.1f} % errors{median}"
-        return f"{one('HTTP answers', self.http)}; {one('invocations', self.runtime)}"
-
-
 # (since, until, versions) -> each version's signals over that window.
 Metrics = Callable[[dt.datetime, dt.datetime, Sequence[str]], dict[str, Signals]]
 
-# Failed rounds of pinned probes that end a canary: one can be a blip (a cold start, a lost packet);
-# two in one bake are a pattern.
-PROBE_FAILURES_TO_ROLL_BACK = 2
 SMOKE_DEADLINE_SECONDS = 120.0
 # Monotonic minutes a bake may run past its own minutes and the analytics' delay (slow probe rounds,
 # slow reads) before it ends unjudged: a wall clock that stops or steps back, or an API that stalls,
 # must not keep the split serving forever.
 BAKE_DEADLINE_SLACK_MINUTES = 5
-
-
-@dataclass(frozen=True)
-class Verdict:
-    action: Literal["continue", "promote", "rollback"]
-    reason: str
-    basis: Literal["traffic", "probes"]
-
-
-def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: RolloutSettings, *,
-          final: bool, baseline: VersionTraffic | None = None) -> Verdict:
-    """The canary's verdict from its own traffic so far, the serving version's in the same window
-    (`baseline`), and its pinned probe rounds (True = passed).
-
-    With a baseline the canary is judged against it (ops/releases/baseline.py): rolled back once its
-    errors are decisively more than its share of the requests predicts, or once even the lower end
-    of its error rate is `errorRatePercent` points over the baseline's (the guardrail for a plain
-    failure too large to wait for). Errors both versions share (a D1 outage, a bad upstream) are
-    not the canary's. A median over `latencySeconds` rolls back only when the baseline's is within
-    it. Without one (no serving version's numbers) the canary's own numbers meet the fixed
-    thresholds: traffic counts once it reaches `min_requests`, except that errors count at once
-    when they are already too many for *any* outcome of the rest (the error rate is taken over at
-    least `min_requests` requests). Latency needs the minimum (a few slow requests prove nothing).
-    """
-    failed = sum(1 for ok in probes if not ok)
-    nonsense = traffic.nonsense() if traffic is not None else None
-    if nonsense:
-        return Verdict("rollback", f"the canary's numbers cannot be real ({nonsense}), so they cannot clear it",
-                       "traffic")
-    if failed >= PROBE_FAILURES_TO_ROLL_BACK:
-        return Verdict("rollback", f"{failed} of {len(probes)} rounds of version-pinned probes failed", "probes")
-    # Sampled numbers are estimates: what counts as enough is the rows observed, not the estimate.
-    # A verdict on traffic says both thresholds held, so it also needs a median to hold one to.
-    enough = (traffic is not None and traffic.evidence >= settings.min_requests
-              and traffic.latency_seconds is not None)
-    counted = traffic.describe() if traffic is not None else "no numbers"
-    if traffic is None:
-        short = "no numbers of the canary's traffic (the source answered none)"
-    elif traffic.evidence >= settings.min_requests:
-        short = f"{counted} of the canary but no median response time to hold to latencySeconds"
-    else:
-        short = f"only {counted} of the canary (fewer than minRequests {settings.min_requests})"
-    versus = (compare(traffic, baseline) if traffic is not None and baseline is not None
-              and baseline.nonsense() is None else None)
-    if versus is not None and traffic is not None and baseline is not None:
-        wrong = _against_baseline(traffic, baseline, versus, settings, counted, final=final, enough=enough)
-        if wrong is not None:
-            return wrong
-        counted = f"{counted}, {traffic.error_rate_percent:.1f} % errors beside the serving version's " \
-                  f"{baseline.error_rate_percent:.1f} %"
-    elif traffic is not None and traffic.requests:
-        wrong = _against_thresholds(traffic, settings, counted, final=final, enough=enough)
-        if wrong is not None:
-            return wrong
-    if not final:
-        return Verdict("continue", f"{counted} so far", "traffic" if enough else "probes")
-    if enough:
-        return Verdict("promote", f"{counted} within thresholds", "traffic")
-    if settings.on_insufficient_traffic == "rollback":
-        return Verdict("rollback", f"{short} and onInsufficientTraffic is rollback", "probes")
-    if failed:
-        return Verdict("rollback", f"{short} to judge by and {failed} round of pinned probes failed", "probes")
-    return Verdict("promote", f"{short}: the verdict rests on the pinned smoke test and {len(probes)} rounds of "
-                              "pinned probes, all passed",
-                   "probes")
-
-
-def _z(final: bool) -> tuple[str, float]:
-    # The bake judges every minute, so before the end a bound is 99.9 % (checked again and again, a
-    # 95 % bound would roll back sound versions by chance); the final verdict, once, at 95 %.
-    return ("95", 1.96) if final else ("99.9", 3.29)
-
-
-def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus: Comparison,
-                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool) -> Verdict | None:
-    """A rollback the baseline comparison calls for, or None."""
-    if versus.worse:
-        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}, more than the "
-                                   f"serving version's {baseline.error_rate_percent:.1f} % beside it: "
-                                   f"{versus.describe()}", "traffic")
-    # Both the rate's lower bound (noise at a few hundred requests) and the errors over at least
-    # minRequests (one failed request out of one has a 99.9 % lower bound of 8 %) must clear it.
-    confidence, z = _z(final)
-    low = min(100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence, z),
-              100.0 * traffic.errors / max(traffic.requests, settings.min_requests))
-    if low - baseline.error_rate_percent > settings.error_rate_percent:
-        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: its {confidence} % "
-                                   f"lower bound ({low:.1f} %) is more than errorRatePercent "
-                                   f"{settings.error_rate_percent:g} points over the serving version's "
-                                   f"{baseline.error_rate_percent:.1f} %", "traffic")
-    slow = traffic.latency_seconds
-    if enough and slow is not None and slow > settings.latency_seconds and not (
-            baseline.latency_seconds is not None and baseline.latency_seconds > settings.latency_seconds):
-        return Verdict("rollback", f"median response time {slow:.2f} s over {counted} (threshold "
-                                   f"{settings.latency_seconds:g} s; the serving version's "
-                                   f"{_median(baseline.latency_seconds)})", "traffic")
-    return None
-
-
-def _median(seconds: float | None) -> str:
-    return "has none" if seconds is None else f"is {seconds:.2f} s"
-
-
-def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, counted: str, *, final: bool,
-                        enough: bool) -> Verdict | None:
-    """A rollback the fixed thresholds call for (no baseline to judge by), or None."""
-    requests = traffic.requests
-    floor_rate = 100.0 * traffic.errors / max(requests, settings.min_requests)
-    if floor_rate > settings.error_rate_percent:
-        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted} "
-                                   f"(threshold {settings.error_rate_percent:g} %)", "traffic")
-    # Below minRequests the floor rate divides by the minimum, so a large one (production allows
-    # 10,000) would excuse any failure rate of a quiet canary (200 errors in 200 requests: 2 %).
-    # The errors still count once even the lower end of what so few observations allow is over
-    # the threshold; a failure or two in a handful of requests does not get there.
-    confidence, z = _z(final)
-    low = (100.0 * wilson_lower_bound(traffic.errors / requests, traffic.evidence, z)
-           if traffic.evidence < settings.min_requests else 0.0)  # at the minimum the rate itself is judged
-    if low > settings.error_rate_percent:
-        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: fewer than "
-                                   f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
-                                   f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
-                       "traffic")
-    if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
-        return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
-                                   f"(threshold {settings.latency_seconds:g} s)", "traffic")
-    return None
-
-
-def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float:
-    """The lower end of the Wilson score interval of a proportion `rate` observed over
-    `observations` trials (z = 1.96: 95 %, 3.29: 99.9 %): how low the true rate can plausibly be."""
-    if observations <= 0:
-        return 0.0
-    n, p = observations, min(max(rate, 0.0), 1.0)
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
 # --- the deployment annotations a canary writes, and how they are read back ---------------------
@@ -253,34 +87,6 @@ def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str)
         if message.startswith("canary of ") and not _SPLIT.match(message):
             return message
     return None
-
-
-_SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
-
-
-def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSettings, *, final: bool,
-                  baseline: Signals | None = None) -> Verdict:
-    """`judge()` on each source, against the serving version's numbers from the same source
-    (`baseline`, when there are any), the worse verdict wins.
-
-    A rollback from either source rolls back; the canary goes on while either source would; it is
-    promoted on traffic only when both sources promote on traffic. A source without numbers is
-    judged as `judge(None, ...)`: its part of the verdict rests on the probes, and says so.
-    """
-    if signals.unreadable:
-        return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
-                                   "cannot clear the canary", "traffic")
-    base = baseline or Signals()
-    verdicts = [("HTTP answers (Analytics Engine)",
-                 judge(signals.http, probes, settings, final=final, baseline=base.http)),
-                ("invocations (GraphQL Analytics)",
-                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime))]
-    label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
-    if worst.action != "promote":
-        # The same verdict from both (the probes decided it) needs no source named.
-        same = verdicts[0][1] == verdicts[1][1]
-        return worst if same else Verdict(worst.action, f"{label}: {worst.reason}", worst.basis)
-    return Verdict("promote", "; ".join(f"{lab}: {v.reason}" for lab, v in verdicts), worst.basis)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import VersionTraffic
 from ops.releases.baseline import ALPHA, compare, log_mixture_ratio
-from ops.releases.canary import Signals, judge, judge_signals
+from ops.releases.judge import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
 

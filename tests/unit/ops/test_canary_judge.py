@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, aggregate
-from ops.releases.canary import Signals, judge, judge_signals
+from ops.releases.judge import Signals, judge, judge_signals
 
 DEFAULTS = RolloutSettings()
 
