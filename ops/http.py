@@ -1,4 +1,4 @@
-"""HTTP for the checks: a GET (and a webhook POST) that always ends, and the reading of /api/health.
+"""HTTP for the checks: a GET (and a webhook POST) that always ends (ops/observation/health.py reads /api/health).
 
 verify, monitor health/perf, the watch's probe, the daily report and webhook alerts all talk to
 sites that may be broken or hostile, so every request here has:
@@ -11,7 +11,6 @@ sites that may be broken or hostile, so every request here has:
   zlib's `max_length`, so neither a never-ending body nor a gzip bomb is ever held in memory;
 - a redirect policy: only within the site (same host, same scheme or http -> https), never to a
   link-local address (where cloud metadata answers) or to another host, loopback included;
-- JSON of /api/health read with a nesting limit, so a hostile body cannot raise RecursionError.
 
 Failures are `HttpError`s whose message says why in a few words (connection refused, timed out,
 TLS error, redirect refused, body over the limit); checks put it in their detail. Everything taken
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import math
 import socket
 import threading
@@ -41,10 +39,6 @@ from booking_shared.text import printable
 
 # Generous for a booking page (tens of KB); small enough that a hundred in flight fit in memory.
 MAX_BODY = 2 * 1024 * 1024
-# The health contract is a few hundred bytes of JSON.
-HEALTH_MAX_BODY = 64 * 1024
-# The contract's deepest value is database.status (2 levels); anything near this limit is not it.
-MAX_JSON_DEPTH = 32
 MAX_REDIRECTS = 5
 # A later try of a check still gets this long even when the retry budget is nearly spent, so a
 # deadline of 0 means "one real try" rather than "no time at all".
@@ -395,85 +389,3 @@ class Client:
         if progress.size > cap:
             raise over
         return b"".join([*parts, tail]) if keep else b""
-
-
-# --- the Worker's health contract ---------------------------------------------------------------
-
-def _too_deep(body: bytes, limit: int) -> bool:
-    """True when brackets nest deeper than `limit` outside strings: checked before json.loads,
-    whose C parser recurses once per level and raises RecursionError on deep input."""
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return False
-
-
-def json_object(body: bytes) -> dict[str, Any] | str:
-    """The body as a JSON object, or why it is not a usable one."""
-    if _too_deep(body, MAX_JSON_DEPTH):
-        return f"body is not a usable JSON object (nested deeper than {MAX_JSON_DEPTH} levels)"
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError too: the scan above is byte-based, json.loads is not
-        return "body is not JSON"
-    if not isinstance(value, dict):
-        return "body is not a JSON object"
-    return value
-
-
-def _shown(value: Any) -> str:
-    return printable(repr(value), 80)
-
-
-@dataclass(frozen=True)
-class HealthBody:
-    """What an answer of /api/health says (the Worker's health contract), read one way for verify,
-    monitor health and the post-deploy watch."""
-
-    http_code: int
-    json_object: bool  # False: the body is not a JSON object (an error page, a proxy's answer)
-    status: Any = None
-    database: Any = None
-    version: Any = None
-    problem: str = ""  # why the body is not usable, when json_object is False
-
-    @property
-    def healthy(self) -> bool:
-        return self.http_code == 200 and self.status == "ok" and self.database == "ok"
-
-    def describe(self) -> str:
-        """The HTTP code and the contract's fields, escaped and shortened, for a check's detail."""
-        if not self.json_object:
-            return f"HTTP {self.http_code}, {self.problem}"
-        return (f"HTTP {self.http_code}, status={_shown(self.status)}, database={_shown(self.database)}, "
-                f"version={_shown(self.version)}")
-
-
-def read_health(http_code: int, body: bytes) -> HealthBody:
-    parsed = json_object(body)
-    if isinstance(parsed, str):
-        return HealthBody(http_code, False, problem=parsed)
-    database = parsed.get("database")
-    return HealthBody(http_code, True, parsed.get("status"),
-                      database.get("status") if isinstance(database, dict) else None, parsed.get("version"))
-
-
-def get_health(client: Client, url: str, *, timeout: float | None = None) -> tuple[Answer, HealthBody]:
-    """GET /api/health and read its contract. Raises HttpError when no answer came."""
-    answer = client.get(url, timeout=timeout, max_body=HEALTH_MAX_BODY, body="keep")
-    return answer, read_health(answer.status, answer.body)

@@ -21,7 +21,8 @@ from typing import Any
 
 from booking_shared.naming import looks_like_staging
 from booking_shared.text import printable
-from ops.http import Client, HttpError, get_health, url_problem
+from ops.http import Client, HttpError, url_problem
+from ops.observation.health import get_health
 from ops.observation.verify import probe_database
 from ops.targets import LocalDatabase, RemoteDatabase
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ops.http import Client, HttpError, get_health
+from ops.http import Client, HttpError
+from ops.observation.health import get_health
 from ops.observation.monitor import RESPONSE_THRESHOLD, perf
 from ops.targets import Database, require_tables
 

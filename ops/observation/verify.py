@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from booking_shared.text import printable
-from ops.http import MIN_REQUEST_SECONDS, Client, HttpError, get_health
+from ops.http import MIN_REQUEST_SECONDS, Client, HttpError
+from ops.observation.health import get_health
 from ops.targets import LocalDatabase, RemoteDatabase
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from booking_shared.watch import WatchThresholds
-from ops.http import Client, HttpError, get_health
+from ops.http import Client, HttpError
+from ops.observation.health import get_health
 from ops.observation.verify import Clock
 
 

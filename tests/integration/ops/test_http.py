@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.http import MAX_BODY, Client, HttpError, get_health
+from ops.http import MAX_BODY, Client, HttpError
+from ops.observation.health import get_health
 from tests.helpers.hostile_http import BOMB_SIZE, Hostile, hostile, within
 from tests.helpers.http_site import HEALTHY
 

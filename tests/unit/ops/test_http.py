@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from booking_shared.text import printable
-from ops.http import MAX_JSON_DEPTH, read_health, redact, redirect_problem, url_problem
+from ops.http import redact, redirect_problem, url_problem
+from ops.observation.health import MAX_JSON_DEPTH, read_health
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8787", "notaurl", "x", "localhost:8787", "ftp://example.com/",
