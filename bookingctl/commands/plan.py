@@ -45,8 +45,9 @@ def plan(
     """
     from booking_shared.project import find_project, load_stack
     from bookingctl import output
-    from bookingctl.gate import PackProcess, evaluate, load_policy_config
+    from bookingctl.gate import PackProcess, evaluate
     from bookingctl.planner import plan_stack
+    from bookingctl.policy_config import load_policy_config
     from stackconfig.problems import ConfigError
 
     current_stack.set(stack)

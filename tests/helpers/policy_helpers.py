@@ -10,8 +10,9 @@ from pulumi.runtime import rpc
 
 from booking_shared.checklist import ITEMS
 from booking_shared.deploy import migrations_checksum
-from bookingctl.gate import GateResult, PackProcess, PolicyConfig, Violation, evaluate, parse_policy_config
+from bookingctl.gate import GateResult, PackProcess, Violation, evaluate
 from bookingctl.planner import Plan
+from bookingctl.policy_config import PolicyConfig, parse_policy_config
 from tests.helpers import REPO
 
 # The policy pack folder, as the engine is given it (`--policy-pack policies`).

@@ -21,7 +21,7 @@ PACKAGES = ("booking_shared", "stackconfig", "infra", "ops", "policies", "bookin
 OUTSIDE = {
     # Private signals, each caught in the function that raises it and never seen by a caller:
     # raised by json's object_pairs_hook on a repeated key, turned into a PolicyConfigError beside it
-    "bookingctl.gate._DuplicateKey",
+    "bookingctl.policy_config._DuplicateKey",
     # a statement ended the migration runner's transaction; turned into a MigrationError beside it
     "ops.database.migrations._TransactionEnded",
     # SIGTERM, not an error: a BaseException as KeyboardInterrupt is, so `except Exception` cannot
@@ -38,7 +38,7 @@ EXIT_BEFORE = {
     "booking_shared.wrangler_config.WranglerConfigError": EXIT_USAGE,
     "stackconfig.problems.ConfigError": EXIT_USAGE,
     "infra.config.EngineConfigError": EXIT_USAGE,
-    "bookingctl.gate.PolicyConfigError": EXIT_USAGE,
+    "bookingctl.policy_config.PolicyConfigError": EXIT_USAGE,
     "bookingctl.diff.DiffError": EXIT_USAGE,
     "ops.targets.TargetError": EXIT_USAGE,
     "ops.targets.MissingTokenError": EXIT_USAGE,

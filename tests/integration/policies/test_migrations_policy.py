@@ -145,7 +145,7 @@ def test_production_refuses_a_policy_config_that_disables_the_migration_check(
         prod_pack: PackProcess, production: Plan) -> None:
     import pytest
 
-    from bookingctl.gate import PolicyConfigError
+    from bookingctl.policy_config import PolicyConfigError
 
     for level in ("disabled", "advisory"):
         with pytest.raises(PolicyConfigError, match="migrations-rollback-safe to " + level):

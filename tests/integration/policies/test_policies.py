@@ -15,8 +15,9 @@ import pytest
 
 from booking_shared.checklist import ITEMS
 from booking_shared.project import Project, load_stack
-from bookingctl.gate import PackProcess, PolicyConfigError
+from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan
+from bookingctl.policy_config import PolicyConfigError
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import (
     COMPLETE_EVIDENCE,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bookingctl.gate import PolicyConfigError, load_policy_config
+from bookingctl.policy_config import PolicyConfigError, load_policy_config
 
 
 def test_a_key_set_twice_is_refused_naming_it(tmp_path: Path) -> None:
