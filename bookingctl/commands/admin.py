@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from bookingctl import reports
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -70,7 +71,7 @@ def audit_security(
     with open_database(stack, local, project_dir) as db:
         report = security_audit(db, Thresholds(failed_logins, dormant_days, unused_key_days, requests_per_hour),
                                 now=as_of(at))
-    output.print_audit(report, fmt)
+    reports.print_audit(report, fmt)
     if fail_on_findings and report.findings:
         raise typer.Exit(EXIT_FAILED)
 

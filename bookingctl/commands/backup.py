@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from booking_shared.text import printable
+from bookingctl import reports
 from bookingctl.errors import EXIT_FAILED, UsageError
 from bookingctl.options import (
     DestOption,
@@ -141,7 +142,7 @@ def list_(
         else:
             output.print_rows(f"Backups in R2 bucket {cfg.backup_bucket_name}", [{"name": n} for n in names], fmt)
         return
-    output.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn), fmt)
+    reports.print_backups(backups.list_backups(backup_folder(dest, stack, project_dir), warn=_warn), fmt)
 
 
 @app.command("verify")

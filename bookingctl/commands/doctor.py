@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from bookingctl import reports
 from bookingctl.errors import EXIT_FAILED
 from bookingctl.options import FormatOption, ProgressOption, ProjectDir, TableOrJson, load_stack_config
 
@@ -32,6 +33,6 @@ def doctor(
     output.progress_log()(f"stack {stack}: checking account {cfg.account_id} against the stack (read-only calls)")
     with cloudflare_client() as client:
         report = run(client, target_of(cfg, stack))
-    output.print_doctor(report, fmt)
+    reports.print_doctor(report, fmt)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

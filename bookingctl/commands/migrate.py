@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bookingctl import reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -67,7 +68,7 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
     migrations, table = migrations_of(folder, project_dir)
     with open_database(stack, local, project_dir) as db:
         states, unknown = migration_status(db, migrations, table)
-        output.print_migrations(states, unknown, db.label, fmt)
+        reports.print_migrations(states, unknown, db.label, fmt)
 
 
 def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[ServingQuery]:
@@ -122,7 +123,7 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     else:
         with open_database(stack, None, project_dir) as db:
             report = check_remote(db, migrations, corpus, table=table)
-    output.print_migration_check(report, fmt)
+    reports.print_migration_check(report, fmt)
     if report.verdict != "safe":
         raise typer.Exit(1)
 
@@ -200,7 +201,7 @@ def apply(
         result = apply_migrations(db, migrations, log=output.info, overrides=overrides,
                                   restore_on_failure=restore_on_failure, table=table)
         states, unknown = status(db, migrations, table)
-        output.print_migrations(states, unknown, db.label, TableOrJson.table, just_applied=result.applied)
+        reports.print_migrations(states, unknown, db.label, TableOrJson.table, just_applied=result.applied)
 
 
 @contextlib.contextmanager

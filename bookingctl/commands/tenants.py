@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bookingctl import reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -94,7 +95,7 @@ def add(
     with remote_database_of(cfg) as db:
         onboarding = add_tenant(db, db.client, zone, slug, hostname, name=name, served=served_hostnames(cfg),
                                 taken=other_stacks_hostnames(stack, project_dir))
-    output.print_onboarding(onboarding, fmt)
+    reports.print_onboarding(onboarding, fmt)
 
 
 @app.command("status")
@@ -132,7 +133,7 @@ def status(
     with remote_database_of(cfg) as db:
         report = run_status(db, db.client, zone, slug=slug, served=served_hostnames(cfg), wait=seconds,
                             interval=interval, log=output.progress_log(None))
-    output.print_tenant_status(report, fmt)
+    reports.print_tenant_status(report, fmt)
     problems = []
     blocked = report.of_state("blocked")
     if blocked:

@@ -43,7 +43,7 @@ def test_resources_are_listed_parents_first_then_by_name(production: Plan) -> No
 def test_on_an_80_column_terminal_types_and_names_are_never_split(production: Plan,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     buffer = io.StringIO()
-    monkeypatch.setattr(output, "_console", lambda stream: Console(
+    monkeypatch.setattr(output, "console_for", lambda stream: Console(
         file=buffer if stream is sys.stdout else io.StringIO(), width=80, highlight=False))
     output.print_plan(production, "table")
     text = buffer.getvalue()

@@ -14,17 +14,17 @@ from bookingctl.planner import Plan
 
 def test_piped_output_takes_its_width_from_COLUMNS(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")
-    assert output._console(io.StringIO()).width == 100
+    assert output.console_for(io.StringIO()).width == 100
 
 
 def test_piped_output_without_COLUMNS_is_wide_enough_for_ci_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
-    assert output._console(io.StringIO()).width == 200
+    assert output.console_for(io.StringIO()).width == 200
 
 
 def _printed(plan: Plan, width: int, monkeypatch: pytest.MonkeyPatch) -> str:
     buffer = io.StringIO()
-    monkeypatch.setattr(output, "_console", lambda stream: Console(
+    monkeypatch.setattr(output, "console_for", lambda stream: Console(
         file=buffer if stream is sys.stdout else io.StringIO(), width=width, highlight=False))
     output.print_plan(plan, "table")
     return buffer.getvalue()
