@@ -35,7 +35,8 @@ def diff(
     """
     from bookingctl import output
     from bookingctl.diff import diff as compute
-    from bookingctl.diff import key_inputs, shown, summary_line, to_json, to_markdown
+    from bookingctl.diff import shown
+    from bookingctl.diff_render import key_inputs, summary_line, to_json, to_markdown
 
     result = compute((project_dir or Path.cwd()).resolve(), stack, base, policy_config)
     if fmt is DiffFormat.json:

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from bookingctl.diff import StackDiff, diff, mermaid, to_markdown
+from bookingctl.diff import StackDiff, diff
+from bookingctl.diff_render import mermaid, to_markdown
 from tests.helpers import REPO
 
 TENANT = ("  booking:tenants:\n    - slug: glamour\n      hostname: book.glamoursalon.co.za\n"

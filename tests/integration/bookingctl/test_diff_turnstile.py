@@ -8,7 +8,8 @@ from typing import Any
 
 from booking_shared.tokens import TURNSTILE
 from booking_shared.turnstile import site_shards
-from bookingctl.diff import compare, to_markdown
+from bookingctl.diff import compare
+from bookingctl.diff_render import to_markdown
 from tests.helpers import PlanFn
 
 SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}

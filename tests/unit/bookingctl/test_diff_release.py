@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 from booking_shared import tokens
-from bookingctl.diff import RolloutSummary, compare, mermaid, to_json, to_markdown
+from bookingctl.diff import RolloutSummary, compare
+from bookingctl.diff_render import mermaid, to_json, to_markdown
 
 PREFIX = "urn:pulumi:production::appointmentbooking::booking:worker:ApiWorker$"
 VERSION_URN = PREFIX + tokens.VERSION + "::api-version"
