@@ -65,7 +65,7 @@ NOT_IN_DOCUMENT: dict[tuple[str, str], str] = {
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects"): "not in the document yet",
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"): "not in the document yet",
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"): "not in the document yet",
-    # ops/observation/doctor.py: the SaaS zone's custom hostname quota (cloudflare 5.9.0
+    # ops/observation/doctor_account.py: the SaaS zone's custom hostname quota (cloudflare 5.9.0
     # resources/custom_hostnames/quota.py) and an account-owned token's checks (cloudflare 5.9.0
     # resources/accounts/tokens/tokens.py `get`, and verify in resources/accounts/tokens/tokens.py):
     # in the API, not in the document of 2024-08.

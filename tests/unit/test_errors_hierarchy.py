@@ -51,7 +51,7 @@ EXIT_BEFORE = {
     "ops.database.serving.CorpusError": EXIT_USAGE,
     "ops.tenants.tenant_restore.TenantRestoreInputError": EXIT_USAGE,
     "ops.tenants.tenants.TenantInputError": EXIT_USAGE,
-    "ops.observation.doctor.DoctorInputError": EXIT_USAGE,
+    "ops.observation.doctor_model.DoctorInputError": EXIT_USAGE,
     "ops.database.seed.SeedError": EXIT_USAGE,
     "ops.localdev.RuntimeMissingError": EXIT_USAGE,
     "ops.backups.backups.BackupError": EXIT_FAILED,
