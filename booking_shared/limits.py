@@ -252,7 +252,7 @@ HEALTH_CHECKS_BY_PLAN: Final[dict[ZonePlan, int]] = {"free": 0, "pro": 10, "busi
 # Every status the API lists for a custom hostname (the SDK's `hostname_status` and `ssl_status`
 # filters, cloudflare/types/custom_hostnames/custom_hostname_list_params.py, from Cloudflare's OpenAPI
 # document), by what it means for the salon; tests/unit/ops/test_tenant_states.py holds each class to
-# that list; ops/tenants/tenants.py acts on them. Cloudflare documents six hostname statuses
+# that list; ops/tenants/custom_hostnames.py acts on them. Cloudflare documents six hostname statuses
 # (cloudflare-docs src/content/docs/
 # cloudflare-for-platforms/cloudflare-for-saas/domain-support/hostname-validation/validation-status.mdx):
 # Pending, Active, "Active re-deploying" ("Customer hostname is active and the changes have been

@@ -86,7 +86,8 @@ def add(
     SaaS widget is full (the message names booking:turnstile.saasWidgets) or Cloudflare refuses it.
     """
     from bookingctl import output
-    from ops.tenants.tenants import SaasZone, add_tenant
+    from ops.tenants.tenant_model import SaasZone
+    from ops.tenants.tenants import add_tenant
 
     output.set_progress(show_progress)
 
@@ -120,7 +121,7 @@ def status(
     """
     from booking_shared.text import printable
     from bookingctl import output
-    from ops.tenants.tenants import DRIFT_STATES, SaasZone
+    from ops.tenants.tenant_model import DRIFT_STATES, SaasZone
     from ops.tenants.tenants import status as run_status
 
     output.set_progress(show_progress)
@@ -183,7 +184,8 @@ def remove(
     set_progress(show_progress)
 
     from bookingctl import output
-    from ops.tenants.tenants import SaasZone, remove_tenant
+    from ops.tenants.tenant_model import SaasZone
+    from ops.tenants.tenants import remove_tenant
 
     if force and not (reason or "").strip():
         raise UsageError("--force needs --reason: say why the tenant's bookings are cut off (it is recorded)")
@@ -214,7 +216,7 @@ def list_(
     With --local no stack config says which hostnames it serves, so a row's path is `unknown`.
     """
     from bookingctl import output
-    from ops.tenants.tenants import list_tenants
+    from ops.tenants.tenant_table import list_tenants
 
     output.set_progress(show_progress)
 

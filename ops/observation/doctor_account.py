@@ -181,7 +181,7 @@ def check_widgets(client: Cloudflare, target: Target) -> list[Check]:
             checks.append(_refused(name, error, "Turnstile Sites Read (or Write) on the account", "booking:accountId"))
             continue
         if widget.grows and len(found) > 1:
-            # `bookingctl tenants add` refuses to choose between them (ops/tenants/tenants.py saas_widgets).
+            # `bookingctl tenants add` refuses to choose between them (ops/tenants/widgets.py saas_widgets).
             checks.append(Check(name, False, f"{len(found)} widgets have this name ("
                                 + ", ".join(str(w.sitekey) for w in found) + "): `bookingctl tenants add` and "
                                 "`remove` refuse to choose one",

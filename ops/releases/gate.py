@@ -19,7 +19,7 @@ from ops.database.migration_findings import ERROR, CheckReport
 from ops.database.migrations import CREATE_UNSAFE_TABLE, UNSAFE_TABLE, Override, discover, override_sql
 from ops.database.serving import REFERENCE_WORKER, ServingQuery, module_queries, read_corpus, worker_queries
 from ops.observation import audit, dbstats, report
-from ops.tenants import tenant_changes, tenant_restore, tenant_rows, tenants
+from ops.tenants import tenant_changes, tenant_restore, tenant_rows, tenant_table, tenants
 
 
 def own_queries() -> list[ServingQuery]:
@@ -32,7 +32,8 @@ def own_queries() -> list[ServingQuery]:
     ]
     return [ServingQuery(f"{module.__name__.replace('.', '/')}.py {name}", str(getattr(module, name)), True)
             for module, names in named for name in names] + [
-        query for module in (tenants, tenant_restore, tenant_rows, tenant_changes) for query in module_queries(module)]
+        query for module in (tenant_table, tenants, tenant_restore, tenant_rows, tenant_changes)
+        for query in module_queries(module)]
 
 
 def gather(corpus_files: Iterable[tuple[Path, str]] = (), *, own: bool = True,

@@ -32,7 +32,8 @@ from booking_shared.hostnames import normalize
 from booking_shared.limits import turnstile_hostname_limit
 from booking_shared.turnstile import SaasWidgetContext, saas_widget_name
 from ops.targets import Database, TargetError, cloudflare_client, missing_tables, remote_database
-from ops.tenants.tenants import has_widget_column, put_widget_domains, widget_of
+from ops.tenants.tenant_table import has_widget_column, widget_of
+from ops.tenants.widgets import put_widget_domains
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare

@@ -50,7 +50,7 @@ EXIT_BEFORE = {
     "ops.database.migration_check.CheckError": EXIT_USAGE,
     "ops.database.serving.CorpusError": EXIT_USAGE,
     "ops.tenants.tenant_restore.TenantRestoreInputError": EXIT_USAGE,
-    "ops.tenants.tenants.TenantInputError": EXIT_USAGE,
+    "ops.tenants.tenant_model.TenantInputError": EXIT_USAGE,
     "ops.observation.doctor_model.DoctorInputError": EXIT_USAGE,
     "ops.database.seed.SeedError": EXIT_USAGE,
     "ops.localdev.RuntimeMissingError": EXIT_USAGE,
@@ -66,7 +66,7 @@ EXIT_BEFORE = {
     "ops.http.HttpError": EXIT_FAILED,
     "ops.targets.UncertainWriteError": EXIT_FAILED,
     "ops.tenants.tenant_restore.TenantRestoreError": EXIT_FAILED,
-    "ops.tenants.tenants.TenantError": EXIT_FAILED,
+    "ops.tenants.tenant_model.TenantError": EXIT_FAILED,
     "ops.localdev.LocalDevError": EXIT_FAILED,
 }
 

@@ -107,7 +107,8 @@ def test_a_lost_answer_to_the_creation_is_read_back_not_sent_again(
 def test_one_hundred_salons_onboarded_all_reach_active(project: Path, d1: D1State, double: CloudflareDouble,
                                                        client: Cloudflare) -> None:
     from ops.targets import remote_database
-    from ops.tenants.tenants import SaasZone, add_tenant
+    from ops.tenants.tenant_model import SaasZone
+    from ops.tenants.tenants import add_tenant
 
     double.custom_hostname_polls_needed = 3
     # Turnstile Enterprise: 200 hostnames a widget, so one SaaS widget takes all of them.

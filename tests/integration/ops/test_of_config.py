@@ -9,7 +9,7 @@ from cloudflare import Cloudflare
 
 from ops.releases.release import Site
 from ops.targets import RemoteDatabase
-from ops.tenants.tenants import SaasZone, TenantInputError
+from ops.tenants.tenant_model import SaasZone, TenantInputError
 from stackconfig.files import parse_config, read_stack_config
 from tests.helpers import REPO
 from tests.helpers.cf_double import CloudflareDouble

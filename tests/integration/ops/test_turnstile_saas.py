@@ -24,7 +24,8 @@ from ops.database.migration_check import check_local
 from ops.database.migrations import apply, discover
 from ops.releases.gate import own_queries
 from ops.targets import LocalDatabase, RemoteDatabase, remote_database
-from ops.tenants.tenants import SaasZone, TenantError, add_tenant, remove_tenant, status
+from ops.tenants.tenant_model import SaasZone, TenantError
+from ops.tenants.tenants import add_tenant, remove_tenant, status
 from ops.tenants.turnstile_hooks import relist_saas_widget
 from tests.helpers import ACCOUNT, REPO, PlanFn
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault, take_violations
@@ -321,9 +322,9 @@ def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
     worst interleaving of read-then-PUT), once each; later reads go through untouched."""
     import threading
 
-    import ops.tenants.tenants
+    import ops.tenants.widgets
 
-    real = ops.tenants.tenants.saas_widgets
+    real = ops.tenants.widgets.saas_widgets
     barrier = threading.Barrier(racers, timeout=30)
     first = threading.local()
 
@@ -334,7 +335,7 @@ def _racing(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
             barrier.wait()
         return found  # type: ignore[return-value]
 
-    monkeypatch.setattr(ops.tenants.tenants, "saas_widgets", read_together)
+    monkeypatch.setattr(ops.tenants.widgets, "saas_widgets", read_together)
 
 
 def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_widget(
@@ -363,17 +364,17 @@ def test_two_adds_racing_for_the_last_slot_never_leave_a_recorded_salon_off_its_
 
 def test_a_widget_deleted_outside_our_control_mid_add_is_refused_naming_pulumi_up_and_writes_nothing(
         double: CloudflareDouble, db: RemoteDatabase, d1: D1State, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.tenants.tenants
+    import ops.tenants.widgets
 
     declare_saas_widgets(double, 1)
-    real = ops.tenants.tenants.saas_widgets
+    real = ops.tenants.widgets.saas_widgets
 
     def then_deleted(client: Cloudflare, saas: SaasZone) -> list[object]:
         found = real(client, saas)
         double.turnstile_widgets.clear()  # someone deletes it in the dashboard right after our read
         return found  # type: ignore[return-value]
 
-    monkeypatch.setattr(ops.tenants.tenants, "saas_widgets", then_deleted)
+    monkeypatch.setattr(ops.tenants.widgets, "saas_widgets", then_deleted)
     with pytest.raises(TenantError, match=r"was deleted .* run `pulumi up`"):
         add_tenant(db, db.client, zone(1), "gone", "www.gone.co.za")
     assert "gone" not in recorded(d1)

@@ -14,7 +14,8 @@ from cloudflare.types.custom_hostnames.custom_hostname_list_params import Custom
 from cloudflare.types.custom_hostnames.custom_hostname_list_response import CustomHostnameListResponse
 
 from booking_shared.limits import ACTIVE_STATUSES, BLOCKED_SSL, BLOCKED_STATUSES, PENDING_SSL, PENDING_STATUSES
-from ops.tenants.tenants import SaasZone, hostname_state
+from ops.tenants.custom_hostnames import hostname_state
+from ops.tenants.tenant_model import SaasZone
 
 HINTS = typing.get_type_hints(CustomHostnameListParams, include_extras=True)
 HOSTNAME_STATUSES = set(typing.get_args(HINTS["hostname_status"]))
