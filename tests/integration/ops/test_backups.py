@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 from cloudflare import Cloudflare
 
+import ops.backups.restore
 from ops.backups import backups, staging
 from ops.backups.backups import BackupError
 from ops.database import sqlload
 from ops.database.migrations import apply, discover
-from ops.targets import LocalDatabase, TargetError, remote_database
+from ops.targets import LocalDatabase, RemoteDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 from tests.helpers.hostile_http import hostile
@@ -222,13 +223,13 @@ def test_restore_refuses_a_backup_that_fails_verification(source: Path, dest: Pa
 # --- remote: D1 export through the real SDK and the double -----------------------------------
 
 @pytest.fixture
-def remote(double: CloudflareDouble, lenient_client: Cloudflare, source: Path) -> backups.RemoteDatabase:
+def remote(double: CloudflareDouble, lenient_client: Cloudflare, source: Path) -> RemoteDatabase:
     d1 = double.add_database("appointmentbooking-db", source=source)
     return remote_database(ACCOUNT, d1.name, client=lenient_client)
 
 
 def test_remote_backup_polls_the_export_and_records_its_bookmark(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, source: Path) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, source: Path) -> None:
     double.export_polls_needed = 3
     manifest = backups.create(remote, dest, reason="daily", now=NOW, poll_interval=0)
     exports = [p for m, p in double.requests if m == "POST" and p.endswith("/export")]
@@ -238,7 +239,7 @@ def test_remote_backup_polls_the_export_and_records_its_bookmark(
     assert backups.verify_backup(dest, manifest.name).ok
 
 
-def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
+def test_failed_export_leaves_no_backup(remote: RemoteDatabase, double: CloudflareDouble,
                                         dest: Path) -> None:
     double.export_fails = True
     with pytest.raises(BackupError, match="export failed: the database was busy"):
@@ -246,7 +247,7 @@ def test_failed_export_leaves_no_backup(remote: backups.RemoteDatabase, double: 
     assert list(dest.iterdir()) == []
 
 
-def test_download_cut_short_leaves_no_backup(remote: backups.RemoteDatabase, double: CloudflareDouble,
+def test_download_cut_short_leaves_no_backup(remote: RemoteDatabase, double: CloudflareDouble,
                                              dest: Path) -> None:
     double.inject(Fault("GET", r"^/__downloads/", truncate=True))
     with pytest.raises(Exception, match=r"(?i)(ended after|incomplete|peer closed)"):
@@ -254,7 +255,7 @@ def test_download_cut_short_leaves_no_backup(remote: backups.RemoteDatabase, dou
     assert list(dest.iterdir()) == []
 
 
-def test_rate_limited_export_is_retried(remote: backups.RemoteDatabase, double: CloudflareDouble,
+def test_rate_limited_export_is_retried(remote: RemoteDatabase, double: CloudflareDouble,
                                         dest: Path) -> None:
     double.inject(Fault("POST", r"/export$", status=429))
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
@@ -271,7 +272,7 @@ def test_verify_reports_rows_whose_foreign_keys_point_nowhere(source: Path, dest
 
 
 def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
     double.buckets["appointmentbooking-backups"] = {}
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
     keys = backups.upload(remote.client, ACCOUNT, "appointmentbooking-backups", dest, manifest)
@@ -282,7 +283,7 @@ def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
 
 
 def test_a_dump_without_its_manifest_in_r2_is_not_listed(
-        remote: backups.RemoteDatabase, double: CloudflareDouble) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble) -> None:
     double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
     assert backups.list_r2(remote.client, ACCOUNT, "b") == []
 
@@ -631,7 +632,7 @@ def test_two_backups_with_one_label_in_one_second_get_their_own_names(source: Pa
 def hung_run(call: str, at: str, tmpdir: Path) -> subprocess.Popen[str]:
     """A process that runs `call` (ops.backups.backups as `backups`) and stops for good when it reports `at`."""
     code = (f"import sys, time\nsys.path.insert(0, {str(REPO)!r})\n"
-            "from pathlib import Path\nfrom ops.backups import backups\n"
+            "from pathlib import Path\nfrom ops.backups import backups\nfrom ops.targets import LocalDatabase\n"
             "def hang(what, done, total):\n"
             f"    if what == {at!r} and done == total:\n"
             "        print('ready', flush=True)\n"
@@ -676,7 +677,7 @@ def test_a_restore_killed_mid_way_leaves_a_partial_the_next_restore_removes(
 def test_a_backup_killed_mid_way_leaves_a_partial_the_next_backup_removes(
         source: Path, dest: Path, tmpdir_: Path) -> None:
     dest.mkdir()
-    kill(hung_run(f"backups.create(backups.LocalDatabase(Path({str(source)!r})), Path({str(dest)!r}), "
+    kill(hung_run(f"backups.create(LocalDatabase(Path({str(source)!r})), Path({str(dest)!r}), "
                   "progress=hang)", "users", tmpdir_))
     leftovers = list(dest.glob(".*.partial"))
     assert len(leftovers) == 1
@@ -763,7 +764,7 @@ def test_a_remote_backup_records_the_violations_of_its_export(
 # --- the remote export: bounded in time and size ---------------------------------------------------
 
 def test_an_export_that_never_completes_is_given_up_at_its_deadline(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
     double.export_polls_needed = 10**9
     started = time.monotonic()
     with pytest.raises(BackupError, match=r"export did not complete within 0\.5 s"):
@@ -797,7 +798,7 @@ def downloads_from(double: CloudflareDouble, url_of: Callable[[str], str]) -> It
     ("bomb", backups.ExportLimits(download_bytes=5_000_000), r"more than 5000000 bytes"),
 ])
 def test_a_download_past_its_limits_is_stopped_and_leaves_nothing(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, mode: str,
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, mode: str,
         limits: backups.ExportLimits, message: str) -> None:
     started = time.monotonic()
     with hostile() as site, downloads_from(double, lambda _token: f"{site.url}/{mode}"), \
@@ -808,7 +809,7 @@ def test_a_download_past_its_limits_is_stopped_and_leaves_nothing(
 
 
 def test_a_gzip_encoded_download_of_a_genuine_dump_makes_a_backup(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
@@ -834,7 +835,7 @@ def test_a_gzip_encoded_download_of_a_genuine_dump_makes_a_backup(
 
 
 def test_upload_sends_only_the_backups_own_unchanged_files(
-        remote: backups.RemoteDatabase, double: CloudflareDouble, dest: Path, tmp_path: Path) -> None:
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, tmp_path: Path) -> None:
     double.buckets["b"] = {}
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
     (tmp_path / "secret.txt").write_text("not a backup")
@@ -925,7 +926,7 @@ def test_two_restores_in_the_same_second_keep_two_copies_never_one_over_the_othe
     taken.write_bytes(b"the other restore's copy")
     real_exists = Path.exists
     monkeypatch.setattr(Path, "exists", lambda self: False if self == taken else real_exists(self))  # the race
-    monkeypatch.setattr(backups, "_stamp", lambda: stamp)
+    monkeypatch.setattr(ops.backups.restore, "_stamp", lambda: stamp)
     with target.open("r+b") as f:  # damaged, so the byte copy is what is kept
         f.seek(4096)
         f.write(os.urandom(8192))
@@ -958,6 +959,6 @@ def test_a_restore_that_fails_after_the_safety_backup_names_it(
     def fails(staged: Path, into: Path, lock_timeout: float) -> None:
         raise BackupError(f"{into} is in use by another process")
 
-    monkeypatch.setattr(backups, "_copy_into", fails)
+    monkeypatch.setattr(ops.backups.restore, "_copy_into", fails)
     with pytest.raises(BackupError, match=r"in use by another process.*unchanged.*pre-restore-"):
         backups.restore_local(dest, manifest.name, target, replace=True)

@@ -14,7 +14,7 @@ from cloudflare import Cloudflare
 from ops.backups import backups
 from ops.database.migrations import apply, discover
 from ops.database.sqlload import Limits, load_dump
-from ops.targets import LocalDatabase, remote_database
+from ops.targets import LocalDatabase, RemoteDatabase, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.d1_export import export_text
@@ -115,13 +115,13 @@ def test_a_d1_export_of_an_analyzed_database_loads_with_its_statistics(source: P
 
 
 @pytest.fixture
-def remote(double: CloudflareDouble, lenient_client: Cloudflare, source: Path) -> backups.RemoteDatabase:
+def remote(double: CloudflareDouble, lenient_client: Cloudflare, source: Path) -> RemoteDatabase:
     d1 = double.add_database("appointmentbooking-db", source=source)
     return remote_database(ACCOUNT, d1.name, client=lenient_client)
 
 
 def test_the_doubles_export_is_d1s_format_and_a_backup_of_it_verifies(
-        remote: backups.RemoteDatabase, source: Path, tmp_path: Path) -> None:
+        remote: RemoteDatabase, source: Path, tmp_path: Path) -> None:
     dest = tmp_path / "bk"
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
     assert (dest / manifest.file).read_text() == export_text(sqlite3.connect(source))
