@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bookingctl import reports
+from bookingctl import output, reports
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -21,6 +21,10 @@ from bookingctl.options import (
     TableOrJson,
     open_database,
 )
+from ops.database.seed import seed
+from ops.observation.audit import Thresholds, api_keys, api_usage, dormant, security_audit, user_permissions, users
+from ops.observation.dbstats import stats
+from ops.targets import LocalDatabase
 
 audit_app = typer.Typer(help="Security audit of the booking database.", no_args_is_help=True)
 users_app = typer.Typer(help="Users, their permissions and dormant accounts.", no_args_is_help=True)
@@ -63,8 +67,6 @@ def audit_security(
 ) -> None:
     """Failed logins, privilege escalation, dormant accounts, expired or unused API keys, suspicious
     API usage; access patterns and role changes for review."""
-    from bookingctl import output
-    from ops.observation.audit import Thresholds, security_audit
 
     output.set_progress(show_progress)
 
@@ -80,8 +82,6 @@ def audit_security(
 def users_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
                show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """All users with role, tenant, status, created and last login."""
-    from bookingctl import output
-    from ops.observation.audit import users
 
     output.set_progress(show_progress)
 
@@ -94,8 +94,6 @@ def users_permissions(user: Annotated[str, typer.Argument(help="User id or email
                       local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
                       show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """A user's permissions (exit 1 when there is no such user)."""
-    from bookingctl import output
-    from ops.observation.audit import user_permissions
 
     output.set_progress(show_progress)
 
@@ -111,8 +109,6 @@ def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: For
                   days: Annotated[int, typer.Option(**_DAYS, help="Unused for this many days.")] = 30,
                   at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Accounts that never logged in or not for --days."""
-    from bookingctl import output
-    from ops.observation.audit import Thresholds, dormant
 
     output.set_progress(show_progress)
 
@@ -124,8 +120,6 @@ def users_dormant(stack: StackOption = None, local: LocalOption = None, fmt: For
 def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
                  at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API keys with status Active, Expired or Unused (90 days)."""
-    from bookingctl import output
-    from ops.observation.audit import api_keys
 
     output.set_progress(show_progress)
 
@@ -137,8 +131,6 @@ def apikeys_list(stack: StackOption = None, local: LocalOption = None, fmt: Form
 def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
                   at: AsOfOption = None, show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """API requests per day over 30 days: count, unique users, average response time."""
-    from bookingctl import output
-    from ops.observation.audit import api_usage
 
     output.set_progress(show_progress)
 
@@ -150,8 +142,6 @@ def apikeys_usage(stack: StackOption = None, local: LocalOption = None, fmt: For
 def db_stats(stack: StackOption = None, local: LocalOption = None, fmt: FormatOption = TableOrJson.table,
              show_progress: ProgressOption = None, project_dir: ProjectDir = None) -> None:
     """Tables with row, index and column counts; indexes; size; whether the tenant query uses an index."""
-    from bookingctl import output
-    from ops.observation.dbstats import stats
 
     output.set_progress(show_progress)
 
@@ -186,9 +176,6 @@ def db_seed(
     `report`, `audit`, `users` and `tenants` all have something to show. Deterministic; refuses a
     database that already has rows.
     """
-    from bookingctl import output
-    from ops.database.seed import seed
-    from ops.targets import LocalDatabase
 
     moment = as_of(at) or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     with LocalDatabase(local) as db:  # --local only: there is no way to seed a stack's database

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from booking_shared.text import printable
-from bookingctl import reports
+from bookingctl import output, reports
 from bookingctl.errors import EXIT_FAILED, UsageError
 from bookingctl.options import (
     DestOption,
@@ -27,11 +27,12 @@ from bookingctl.options import (
     open_database,
     remote_database_of,
 )
+from ops.backups import backups
+from ops.targets import RemoteDatabase, cloudflare_client
 
 
 def _warn(message: str) -> None:
     """A warning about a file in a backup folder, whose name or content may hold control characters."""
-    from bookingctl import output
 
     output.warn(printable(message, None))
 
@@ -55,9 +56,6 @@ def create(
     project_dir: ProjectDir = None,
 ) -> None:
     """Dump the database to <dest>/<label>-<UTC time>.sql with a manifest; nothing half-written is kept."""
-    from bookingctl import output
-    from ops.backups import backups
-    from ops.targets import RemoteDatabase
 
     output.set_progress(show_progress)
 
@@ -99,8 +97,6 @@ def import_(
     load writes nothing (exit 1). Integers past 2^53 are reported: an export that went through
     JavaScript (wrangler, D1's export) may have rounded them already.
     """
-    from bookingctl import output
-    from ops.backups import backups
 
     folder = backup_folder(dest, stack, project_dir)
     with output.progress_reporter(f"importing {file}") as progress:
@@ -125,9 +121,6 @@ def list_(
     project_dir: ProjectDir = None,
 ) -> None:
     """Backups in the folder, oldest first (only complete ones: those with a manifest)."""
-    from bookingctl import output
-    from ops.backups import backups
-    from ops.targets import cloudflare_client
 
     output.set_progress(show_progress)
 
@@ -159,8 +152,6 @@ def verify(
     SELECT, other pragmas...) within time and size limits, and checks integrity_check, foreign
     keys, the critical tables and the row counts. Prints a JSON report; exits 1 on any mismatch.
     """
-    from bookingctl import output
-    from ops.backups import backups
 
     output.set_progress(show_progress)
 
@@ -186,8 +177,6 @@ def prune(
     project_dir: ProjectDir = None,
 ) -> None:
     """Delete backups older than the retention (the guide could only list them)."""
-    from bookingctl import output
-    from ops.backups import backups
 
     output.set_progress(show_progress)
 
@@ -228,8 +217,6 @@ def restore(
     crash is never applied to the restored rows). Remotely it asks first and prints the bookmark
     that undoes the restore.
     """
-    from bookingctl import output
-    from ops.backups import backups
 
     output.set_progress(show_progress)
 

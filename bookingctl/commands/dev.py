@@ -12,7 +12,11 @@ from typing import Annotated
 
 import typer
 
+from bookingctl import output
 from bookingctl.options import ProjectDir, count_between, project_root
+from ops.database.seed import seed
+from ops.localdev import LocalDevError, origin, worker_dev, wrangler_bin
+from ops.targets import LocalDatabase
 
 
 def dev(
@@ -36,10 +40,6 @@ def dev(
     by `bookingctl db seed`; it is kept between runs (--fresh starts over). Prints the base URL, the
     database file and commands to try, then waits.
     """
-    from bookingctl import output
-    from ops.database.seed import seed
-    from ops.localdev import LocalDevError, origin, worker_dev, wrangler_bin
-    from ops.targets import LocalDatabase
 
     # wrangler runs in its own process group, so only this process can stop it: a TERM or HUP (CI, a
     # closed terminal, a supervisor) must end the block below as Ctrl-C does, or workerd outlives us.

@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+from bookingctl import output
+from bookingctl.diff import diff as compute
+from bookingctl.diff import shown
+from bookingctl.diff_render import key_inputs, summary_line, to_json, to_markdown
 from bookingctl.errors import EXIT_CHANGES, EXIT_FAILED
 from bookingctl.options import ProjectDir
 
@@ -33,10 +37,6 @@ def diff(
     data-bearing and protected resources first, with a warning), and policy results new / fixed /
     still failing. Exit 0 no changes, 3 changes, 1 new mandatory violations, 2 usage errors.
     """
-    from bookingctl import output
-    from bookingctl.diff import diff as compute
-    from bookingctl.diff import shown
-    from bookingctl.diff_render import key_inputs, summary_line, to_json, to_markdown
 
     result = compute((project_dir or Path.cwd()).resolve(), stack, base, policy_config)
     if fmt is DiffFormat.json:

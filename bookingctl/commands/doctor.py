@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from bookingctl import reports
+from bookingctl import output, reports
 from bookingctl.errors import EXIT_FAILED
 from bookingctl.options import FormatOption, ProgressOption, ProjectDir, TableOrJson, load_stack_config
+from ops.observation.doctor import run, target_of
+from ops.targets import cloudflare_client
 
 
 def doctor(
@@ -24,9 +26,6 @@ def doctor(
     One line per check with its fix. Exit 0 when none failed (a check that could not be judged says
     so and does not fail), 1 when one failed, 2 on bad input or when Cloudflare cannot be reached.
     """
-    from bookingctl import output
-    from ops.observation.doctor import run, target_of
-    from ops.targets import cloudflare_client
 
     output.set_progress(show_progress)
     cfg = load_stack_config(stack, project_dir)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bookingctl import reports
+from bookingctl import output, reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -31,6 +31,13 @@ from bookingctl.options import (
     open_database,
     project_root,
 )
+from ops.database.migration_check import check_database, check_local, check_remote, overrides_for, refusal
+from ops.database.migration_findings import CheckReport
+from ops.database.migrations import apply as apply_migrations
+from ops.database.migrations import pending
+from ops.database.migrations import status as migration_status
+from ops.releases.gate import gather
+from ops.targets import SIDECARS
 
 if TYPE_CHECKING:
     from ops.database.migration_findings import CheckReport
@@ -60,8 +67,6 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
            fmt: FormatOption = TableOrJson.table, show_progress: ProgressOption = None,
            project_dir: ProjectDir = None) -> None:
     """Show which migrations are applied and which are pending."""
-    from bookingctl import output
-    from ops.database.migrations import status as migration_status
 
     output.set_progress(show_progress)
 
@@ -74,7 +79,6 @@ def status(stack: StackOption = None, local: LocalOption = None, folder: Migrati
 def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | None) -> list[ServingQuery]:
     """bookingctl's own queries, the Worker's (from the stack's booking:workerBundle; without a stack,
     the reference Worker), each --queries file, then the stack's booking:servingQueries."""
-    from ops.releases.gate import gather
 
     files = [(path, str(path)) for path in queries or []]
     bundle = None
@@ -87,7 +91,6 @@ def _corpus(stack: str | None, queries: list[Path] | None, project_dir: Path | N
 
 
 def _check(db: Database, migrations: list[Migration], corpus: list[ServingQuery], table: str) -> CheckReport:
-    from ops.database.migration_check import check_database
 
     return check_database(db, migrations, corpus, table=table)
 
@@ -107,8 +110,6 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     there, and each is classified (expand, contract, data, none) with findings: serving queries that
     no longer prepare, what D1 rejects, UPDATE/DELETE without WHERE, statements that fail.
     """
-    from bookingctl import output
-    from ops.database.migration_check import check_local, check_remote
 
     output.set_progress(show_progress)
 
@@ -152,12 +153,6 @@ def apply(
     automatically: the error prints the bookmark, what a restore would erase and the command
     (--restore-on-failure opts in). Asks first unless --yes or CI is set.
     """
-    from bookingctl import output
-    from ops.database.migration_check import overrides_for, refusal
-    from ops.database.migration_findings import CheckReport
-    from ops.database.migrations import apply as apply_migrations
-    from ops.database.migrations import pending, status
-
     output.set_progress(show_progress)
 
     if allow_unsafe != (reason is not None):
@@ -200,7 +195,7 @@ def apply(
         confirm("Apply them now?", yes or creating, "apply")
         result = apply_migrations(db, migrations, log=output.info, overrides=overrides,
                                   restore_on_failure=restore_on_failure, table=table)
-        states, unknown = status(db, migrations, table)
+        states, unknown = migration_status(db, migrations, table)
         reports.print_migrations(states, unknown, db.label, TableOrJson.table, just_applied=result.applied)
 
 
@@ -211,7 +206,6 @@ def _removed_on_failure(created: Path | None) -> Iterator[None]:
         yield
     except BaseException:
         if created is not None:
-            from ops.targets import SIDECARS
 
             for leftover in (created, *(created.with_name(created.name + s) for s in SIDECARS)):
                 leftover.unlink(missing_ok=True)

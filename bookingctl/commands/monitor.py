@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bookingctl import output
 from bookingctl.commands.admin import AsOfOption, as_of
 from bookingctl.errors import EXIT_FAILED, UsageError
 from bookingctl.options import (
@@ -24,6 +25,11 @@ from bookingctl.options import (
     site_and_database,
     url_option,
 )
+from ops.http import redact
+from ops.observation.monitor import INTEGRATIONS, PLATFORM_CHECKS, default_urls, post_webhook
+from ops.observation.monitor import health as check_health
+from ops.observation.monitor import perf as sample
+from ops.observation.report import build, write
 
 if TYPE_CHECKING:
     from ops.observation.monitor import Delivery
@@ -38,7 +44,6 @@ WebhookOption = Annotated[str | None, typer.Option(
 
 
 def _webhook_warning(what: str, webhook: str, delivery: Delivery) -> str:
-    from ops.http import redact
 
     return (f"{what} could not be delivered to the --webhook URL ({redact(webhook)}/…) after "
             f"{delivery.attempts} attempt(s): {delivery.error}")
@@ -76,9 +81,6 @@ def health(
     third-party integration does (offline: --skip-integrations); exit 1 on either (and alert
     --webhook, saying which).
     """
-    from bookingctl import output
-    from ops.observation.monitor import INTEGRATIONS, PLATFORM_CHECKS, post_webhook
-    from ops.observation.monitor import health as check_health
 
     output.set_progress(show_progress)
 
@@ -147,9 +149,6 @@ def perf(
     Each request ends within 10 s. Exit 1 on a breach of the guide's thresholds (2.0 s average, 99 %
     success).
     """
-    from bookingctl import output
-    from ops.observation.monitor import default_urls
-    from ops.observation.monitor import perf as sample
 
     output.set_progress(show_progress)
 
@@ -188,9 +187,6 @@ def daily(
 ) -> None:
     """Uptime, response time, bookings today/this week/total, server errors, and a summary with key
     issues and recommendations; JSON and Markdown (with a bookings-per-day chart) into --out."""
-    from bookingctl import output
-    from ops.observation.monitor import post_webhook
-    from ops.observation.report import build, write
 
     output.set_progress(show_progress)
 

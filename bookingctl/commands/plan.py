@@ -10,8 +10,15 @@ from typing import Annotated
 
 import typer
 
+from booking_shared.project import find_project, load_stack
+from bookingctl import output
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError, current_stack
+from bookingctl.gate import PackProcess, evaluate
 from bookingctl.options import ProjectDir
+from bookingctl.planner import plan_stack
+from bookingctl.policy_config import load_policy_config
+from bookingctl.sarif import sarif_text
+from stackconfig.problems import ConfigError
 
 
 class PlanFormat(StrEnum):
@@ -43,12 +50,6 @@ def plan(
     Secret config values cannot be decrypted offline and appear as [secret]; every secret input is
     redacted in all formats.
     """
-    from booking_shared.project import find_project, load_stack
-    from bookingctl import output
-    from bookingctl.gate import PackProcess, evaluate
-    from bookingctl.planner import plan_stack
-    from bookingctl.policy_config import load_policy_config
-    from stackconfig.problems import ConfigError
 
     current_stack.set(stack)
     project = find_project(project_dir or Path.cwd())
@@ -71,7 +72,6 @@ def plan(
 
     sarif = None
     if fmt is PlanFormat.sarif:
-        from bookingctl.sarif import sarif_text
 
         sarif = sarif_text(result, gate, project.root)
     output.print_plan(result, fmt, gate, sarif)

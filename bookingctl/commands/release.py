@@ -9,8 +9,12 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
+import cloudflare
 import typer
 
+from booking_shared.deploy import deployment_urn
+from booking_shared.text import printable
+from bookingctl import output
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -25,6 +29,15 @@ from bookingctl.options import (
     site_and_database,
     url_option,
 )
+from ops.observation.verify import Clock
+from ops.observation.verify import verify as run_verify
+from ops.releases import quarantine
+from ops.releases.canary import promote, run_canary, serving_version
+from ops.releases.release import Site, abort_split, release_status, roll_back_and_verify, split_of
+from ops.releases.rollback import FORCE_MEANS, RollbackError, deployments, recent_versions, served_before, shares
+from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
+from ops.releases.watch import watch as run_watch
+from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
 
 if TYPE_CHECKING:
     from ops.releases.watch import RollbackOutcome
@@ -39,7 +52,6 @@ RetryTimeout = Annotated[float, typer.Option(
 
 def _state_hint(cfg: StackConfig, version: str) -> str:
     """What Pulumi's state believes after a rollback done outside `pulumi up`, and how to act on it."""
-    from booking_shared.deploy import deployment_urn
 
     stack = cfg.stack
     return (f"Pulumi's state still records the deployment that this rollback replaced; `pulumi refresh` will not "
@@ -69,8 +81,6 @@ def verify(
     and the database SELECT 1. Failing checks are retried with backoff until --timeout. Prints
     JSON; exits 0 when healthy, 1 otherwise.
     """
-    from bookingctl import output
-    from ops.observation.verify import verify as run_verify
 
     if stack is None and base_url is None and local is None:
         raise UsageError("name what to verify: --stack STACK, or --base-url URL [--local FILE]")
@@ -105,10 +115,6 @@ def rollback(
     The database is never touched: rolling bookings back would lose them. Prints JSON; exit 1 when
     the rollback or the verification after it fails.
     """
-    from bookingctl import output
-    from ops.releases.release import Site, roll_back_and_verify
-    from ops.releases.rollback import FORCE_MEANS
-    from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
@@ -140,13 +146,6 @@ def watch(
     failures (thresholds: booking:watch). Before sampling, checks that a rollback would be possible
     (token, Worker, an earlier version). Prints JSON; exit 1 when a trigger fired.
     """
-    from bookingctl import output
-    from ops.observation.verify import Clock
-    from ops.releases.release import Site, roll_back_and_verify
-    from ops.releases.rollback import RollbackError, deployments, served_before
-    from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
-    from ops.releases.watch import watch as run_watch
-    from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
 
     seconds = parse_duration(duration)
     if not 0 <= seconds <= 24 * 3600:
@@ -168,7 +167,6 @@ def watch(
                             "there is none): the watch reports triggers but cannot roll back")
             else:
                 def roll_back(reason: str) -> RollbackOutcome:
-                    import cloudflare
 
                     try:
                         report = roll_back_and_verify(client, site, to=before, reason=f"watch: {reason}",
@@ -218,7 +216,6 @@ def _print_status(status: dict[str, object], fmt: TableOrJson) -> None:
     active = [r for r in records if not r["cleared"]]
     lines.append(f"  quarantined bundles: {len(active)} ({len(records) - len(active)} cleared)")
     lines += [f"    {r['bundleSha256']}  version {r['versionId']}  {r['at']}  {r['reason']}" for r in active]
-    from booking_shared.text import printable
 
     sys.stdout.write("\n".join(printable(line, 2000) for line in lines) + "\n")
 
@@ -241,8 +238,6 @@ def status(
     `pulumi up` the state still names the rolled-back deployment (refresh cannot see it): the
     output says so and prints the command that converges them.
     """
-    from ops.releases.release import Site, release_status
-    from ops.targets import cloudflare_client
 
     # CI passes `pulumi up`'s output, which is empty when the update failed before producing one.
     declared_version = declared_version or None
@@ -287,11 +282,6 @@ def canary(
     version is refused. The stack's Pulumi state does not learn of it: `release status` shows how
     to converge.
     """
-    from bookingctl import output
-    from ops.releases import quarantine
-    from ops.releases.canary import promote, run_canary, serving_version
-    from ops.releases.rollback import recent_versions
-    from ops.targets import cloudflare_client
 
     if bundle_sha256 is not None:
         quarantine.check_sha256(bundle_sha256)
@@ -347,10 +337,6 @@ def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir 
     The stable version is the one that served all traffic before the canary began. Does nothing
     (exit 0) when no canary is in progress.
     """
-    from bookingctl import output
-    from ops.releases.release import abort_split, split_of
-    from ops.releases.rollback import deployments, shares
-    from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
@@ -371,9 +357,6 @@ def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir 
 def quarantine_list(stack: StackRequired, fmt: FormatOption = TableOrJson.table,
                     project_dir: ProjectDir = None) -> None:
     """Quarantine records of the stack's bucket, newest first (cleared ones too)."""
-    from booking_shared.text import printable
-    from ops.releases import quarantine
-    from ops.targets import cloudflare_client
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
@@ -399,8 +382,6 @@ def quarantine_clear(
     project_dir: ProjectDir = None,
 ) -> None:
     """Let a quarantined bundle be released again; the record keeps who approved it and why."""
-    from ops.releases import quarantine
-    from ops.targets import cloudflare_client
 
     quarantine.check_sha256(sha)
     cfg = load_stack_config(stack, project_dir)

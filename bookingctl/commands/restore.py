@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from bookingctl import output
 from bookingctl.options import (
     DestOption,
     FormatOption,
@@ -22,6 +23,8 @@ from bookingctl.options import (
     confirm,
     open_database,
 )
+from ops.backups import backups
+from ops.tenants.tenant_restore import TenantRestoreError, apply_restore, check_slug, plan_restore
 
 app = typer.Typer(help="Scoped restores from a backup: one tenant's rows, every other tenant left as it is.",
                   no_args_is_help=True)
@@ -60,9 +63,6 @@ def tenant(
     a Time Travel bookmark (--stack) or a full safety backup (--local) and upserts the tenant's rows
     parents first, in batches. Asks first unless --yes (even in CI).
     """
-    from bookingctl import output
-    from ops.backups import backups
-    from ops.tenants.tenant_restore import TenantRestoreError, apply_restore, check_slug, plan_restore
 
     output.set_progress(show_progress)
 
@@ -100,7 +100,6 @@ def tenant(
 
 def _print_plan(plan: dict[str, object], fmt: str, *, final: bool) -> None:
     """The preview: a table per table of the tenant, or (JSON) the plan when nothing will follow it."""
-    from bookingctl import output
 
     if fmt == TableOrJson.json:
         if final:

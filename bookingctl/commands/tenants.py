@@ -6,13 +6,16 @@ hostname salons CNAME to). The operations are in `ops/tenants/tenants.py`; this 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bookingctl import reports
+from booking_shared.project import find_project, other_stacks
+from booking_shared.text import printable
+from bookingctl import output, reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
     FormatOption,
@@ -27,6 +30,11 @@ from bookingctl.options import (
     parse_duration,
     remote_database_of,
 )
+from bookingctl.output import set_progress
+from ops.tenants.tenant_model import DRIFT_STATES, SaasZone
+from ops.tenants.tenant_table import list_tenants
+from ops.tenants.tenants import add_tenant, remove_tenant
+from ops.tenants.tenants import status as run_status
 
 if TYPE_CHECKING:
     from stackconfig.model import StackConfig
@@ -53,7 +61,6 @@ def other_stacks_hostnames(stack: str, project_dir: Path | None) -> dict[str, st
     it has a problem, nothing says which hostnames it serves, and a salon added on one of them here
     would take that environment's site into this stack's D1 and Worker.
     """
-    from booking_shared.project import find_project, other_stacks
 
     found: dict[str, str] = {}
     others, unreadable = other_stacks(find_project(project_dir or Path.cwd()).root, stack)
@@ -85,9 +92,6 @@ def add(
     a half-done onboarding and never creates anything twice. Exit 1, with nothing written, when every
     SaaS widget is full (the message names booking:turnstile.saasWidgets) or Cloudflare refuses it.
     """
-    from bookingctl import output
-    from ops.tenants.tenant_model import SaasZone
-    from ops.tenants.tenants import add_tenant
 
     output.set_progress(show_progress)
 
@@ -119,10 +123,6 @@ def status(
     hostname is blocked (naming the records to fix), on drift, when the zone's fallback origin is not
     active, or when --wait ends with hostnames still pending.
     """
-    from booking_shared.text import printable
-    from bookingctl import output
-    from ops.tenants.tenant_model import DRIFT_STATES, SaasZone
-    from ops.tenants.tenants import status as run_status
 
     output.set_progress(show_progress)
 
@@ -177,15 +177,10 @@ def remove(
     Refused (exit 1) while the tenant has booked or confirmed appointments from today on, unless
     --force --reason. The row, its appointments and accounts are kept; `tenants add` restores it.
     """
-    import json
 
-    from bookingctl.output import set_progress
 
     set_progress(show_progress)
 
-    from bookingctl import output
-    from ops.tenants.tenant_model import SaasZone
-    from ops.tenants.tenants import remove_tenant
 
     if force and not (reason or "").strip():
         raise UsageError("--force needs --reason: say why the tenant's bookings are cut off (it is recorded)")
@@ -215,8 +210,6 @@ def list_(
 
     With --local no stack config says which hostnames it serves, so a row's path is `unknown`.
     """
-    from bookingctl import output
-    from ops.tenants.tenant_table import list_tenants
 
     output.set_progress(show_progress)
 
