@@ -138,3 +138,14 @@ def test_planning_the_program_never_loads_the_operations_layer() -> None:
     result = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, timeout=120,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_every_module_of_the_project_is_tracked_by_git() -> None:
+    """A module git ignores is missing from every clone while the working tree hides it (an
+    unanchored `backups/` once ignored the whole ops/backups/ room)."""
+    listed = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", *PACKAGES],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    ignored = [line for line in listed.stdout.splitlines() if line.endswith(".py")]
+    assert not ignored, f"ignored by .gitignore, so never committed: {ignored}"
