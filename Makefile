@@ -1,6 +1,8 @@
 # README.md's two commands are `scripts/bookingctl plan STACK` (which runs `make install` first)
-# and `make test` (lint, then the strict type check and every test side by side; what .ci/run
-# calls). Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
+# and `make check` (every test: lint, the strict type check and all tests side by side, then the
+# tests against the real Workers runtime; what .ci/run calls). `make test` is the quick loop: the
+# same without the tests marked `slow` (processes, sockets, whole-stack plans) and the runtime.
+# Both create ./venv (the virtualenv Pulumi.yaml names) and install the project on first use.
 #   make plan STACK=production [FORMAT=json] [POLICY_CONFIG=file]   the plan via make (exit 2 on any failure)
 
 PYTHON ?= python3
@@ -11,9 +13,10 @@ STACK  ?= production
 FORMAT ?= table
 POLICY_CONFIG ?=
 
-.PHONY: install install-runtime plan test test-runtime dev lint typecheck unit bench clean
+.PHONY: install install-runtime plan test check test-runtime dev lint typecheck unit quick slow bench clean
 
 $(STAMP): pyproject.toml requirements.txt
+	@echo "installing the project into ./$(VENV) (about half a minute with pip's cache, longer without)" >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -42,6 +45,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 3 --dist loadscope
 
+# The quick tier: every test not marked `slow`.
+quick: $(STAMP)
+	$(BIN)/pytest -n 3 --dist loadscope -m "not runtime and not slow"
+
+# The slow tier alone (processes, sockets, whole-stack plans).
+slow: $(STAMP)
+	$(BIN)/pytest -n 3 --dist loadscope -m "slow and not runtime"
+
 # The real Workers runtime (package.json pins wrangler, which brings workerd and the local D1, and a
 # Node new enough for it: wrangler 4.x refuses Node older than 22.12). Not part of `make install`:
 # npm ci fetches about 400 MB.
@@ -65,7 +76,12 @@ dev: $(STAMP) $(RUNTIME)
 # streams for minutes while mypy works and prints its one verdict line when it ends (make's
 # --output-sync would hold both back until each finished, leaving the terminal silent for minutes).
 test: lint
+	@$(MAKE) --no-print-directory -j2 typecheck quick
+
+# Everything: lint, the type check beside every test, then the real Workers runtime.
+check: lint
 	@$(MAKE) --no-print-directory -j2 typecheck unit
+	@$(MAKE) --no-print-directory test-runtime
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py

@@ -18,6 +18,9 @@ from bookingctl.commands.plan import PlanFormat
 from bookingctl.output import plan_json, plan_markdown, print_plan
 from tests.helpers import FAKE_SECRETS, REPO, PlanFn
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
 

@@ -17,6 +17,9 @@ from bookingctl.diff import StackDiff, diff
 from bookingctl.diff_render import mermaid, to_markdown
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 TENANT = ("  booking:tenants:\n    - slug: glamour\n      hostname: book.glamoursalon.co.za\n"
           "      zoneId: " + "ab" * 16 + "\n")
 SNAPSHOT = REPO / "tests" / "snapshots" / "diff_staging.md"

@@ -13,6 +13,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, Fault
 from tests.helpers.doctor_account import MAIN_ZONE, doctor_project, healthy_account
 from tests.helpers.saas_stack import STACK
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

@@ -12,6 +12,9 @@ from bookingctl.cli import app
 from tests.helpers import REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, Fault
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 MIGRATE_STATUS = ["migrate", "status", "--stack", "staging", "--project-dir", str(REPO)]
 
 

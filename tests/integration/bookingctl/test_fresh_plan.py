@@ -7,10 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from booking_shared.project import find_project, load_stack
 from booking_shared.tokens import D1, VERSION
 from bookingctl.planner import UNKNOWN_SHOWN, run_program
 from tests.helpers import REPO
+
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 

@@ -19,6 +19,9 @@ from policies.pack import POLICIES
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, SAFE_MIGRATIONS, changed, gate
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
 runner = CliRunner()
 

@@ -13,6 +13,9 @@ from bookingctl.cli import app
 from tests.helpers import REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

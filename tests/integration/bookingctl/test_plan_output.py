@@ -16,6 +16,9 @@ from bookingctl import output
 from bookingctl.planner import Plan
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 
 

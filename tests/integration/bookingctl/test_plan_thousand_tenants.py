@@ -10,10 +10,14 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import yaml
 
 from booking_shared.tokens import TURNSTILE
 from tests.helpers import REPO
+
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
 
 EVIDENCE = str(REPO / "policies" / "examples" / "checklist-evidence.json")
 TURNSTILE_POLICIES = {"turnstile-widgets-within-plan-limits", "turnstile-covers-all-hostnames"}

@@ -17,6 +17,9 @@ from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState
 from tests.helpers.http_site import PinnedVersion, Site, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 BUCKET = "appointmentbooking-backups-staging"
 SHA = "cd" * 32

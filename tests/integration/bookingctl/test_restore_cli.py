@@ -17,6 +17,9 @@ from tests.helpers.backups import relabel
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.tenants import appointment_ids, mistakes_since_the_backup, others_digest, seed
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

@@ -26,6 +26,9 @@ from tests.helpers.saas_stack import (
     saas_project,
 )
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

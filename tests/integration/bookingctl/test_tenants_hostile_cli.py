@@ -15,6 +15,9 @@ from tests.helpers.cf_double import CloudflareDouble, D1State
 from tests.helpers.saas_stack import SAAS_ZONE, STACK, migrated_sqlite
 from tests.integration.bookingctl import test_tenants_cli as base
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 # The SaaS project and its D1 on the API double, as the other `tenants` tests have them.
 project = base.project
 d1 = base.d1

@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from booking_shared.checklist import ITEMS
 from tests.helpers import REPO
 from tests.helpers.policy_helpers import SAFE_MIGRATIONS
+
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

@@ -11,6 +11,9 @@ import pytest
 
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 # Stand-ins for the tools `make test` runs: the test run prints a line at once and then works for
 # a while; the type check works for a while and prints at its end.
 TOOLS = {

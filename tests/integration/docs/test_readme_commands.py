@@ -18,6 +18,9 @@ import pytest
 
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 
@@ -68,7 +71,7 @@ _PLACEHOLDER = re.compile(r"[\[\]<>|]|\.\.\.|\b(?:[A-Z][A-Z_0-9]*|[A-Z])\b(?!=)"
 # (why it is not run, which commands): the first rule that matches a command skips it.
 SKIP: list[tuple[str, Callable[[str], bool]]] = [
     ("is the test suite that runs this test (make lint is its first step)",
-     lambda c: c in ("make test", ".ci/run", "make lint")),
+     lambda c: c in ("make test", "make check", ".ci/run", "make lint", "make quick", "make slow")),
     ("the real Workers runtime (npm ci of wrangler, then workerd): tests/runtime runs it under make test-runtime",
      lambda c: c in ("make dev", "make test-runtime", "make install-runtime")
      or (c.startswith("venv/bin/bookingctl ") and ".wrangler/dev/" in c)),
@@ -113,7 +116,7 @@ def test_the_front_door_shows_the_two_commands_and_runs_from_them() -> None:
     two = re.search(r"```sh\n(.*?)```", text, re.S)
     assert two is not None
     assert [line.split("  #")[0].strip() for line in two.group(1).splitlines()] == [
-        "scripts/bookingctl plan production", "make test"]
+        "scripts/bookingctl plan production", "make check"]
     for runbook in sorted((DOCS / "runbooks").glob("*.md")):
         assert f"(docs/runbooks/{runbook.name})" in text, f"the README's index does not link {runbook.name}"
 

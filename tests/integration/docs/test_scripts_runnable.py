@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 FILES = sorted([*REPO.glob("scripts/*.py"), *REPO.glob("bench/*.py")])
 FILES = [f for f in FILES if not f.name.startswith("_")]
 

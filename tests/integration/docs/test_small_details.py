@@ -13,6 +13,9 @@ from bookingctl.cli import app
 from bookingctl.errors import classify
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

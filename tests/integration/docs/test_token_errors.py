@@ -10,6 +10,9 @@ from typer.testing import CliRunner
 from bookingctl.cli import app
 from tests.helpers import REPO
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

@@ -11,6 +11,9 @@ from cloudflare import Cloudflare
 from booking_shared.edge import PUBLIC_WRITE_ENDPOINTS, rule_expression
 from tests.helpers.cf_double import CloudflareDouble, take_violations
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
 
 

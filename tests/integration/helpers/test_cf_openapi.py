@@ -18,6 +18,9 @@ from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, take_violations
 from tests.helpers.cf_openapi import load
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 ZONE = "5f0c3e2a1b9d8c7e6f5a4b3c2d1e0f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -34,6 +34,9 @@ from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 from tests.helpers.hostile_http import hostile
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 

@@ -25,6 +25,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffi
 from tests.helpers.clock import EPOCH, FakeClock
 from tests.helpers.http_site import PinnedVersion, Site, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 BUCKET = "appointmentbooking-backups-staging"
 BUNDLE = "ab" * 32

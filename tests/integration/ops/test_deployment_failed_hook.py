@@ -28,6 +28,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, Fault, ScriptState,
 from tests.helpers.clock import FakeClock
 from tests.helpers.http_site import Site, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 DEPLOYMENTS = rf"/workers/scripts/{WORKER}/deployments$"
 

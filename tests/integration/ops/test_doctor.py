@@ -21,6 +21,9 @@ from tests.helpers.doctor_account import (
 )
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_WIDGET, SAAS_ZONE, STACK
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def target(tmp_path: Path) -> Target:

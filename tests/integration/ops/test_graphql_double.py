@@ -12,6 +12,9 @@ from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
 from tests.helpers.clock import EPOCH, FakeClock
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 
 # ops/observation/analytics.py's query until issue #20: it grouped by `httpResponseStatus`, a field no published

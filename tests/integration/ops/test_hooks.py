@@ -24,6 +24,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, ScriptStat
 from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import HEALTHY, Site, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 
 

@@ -13,6 +13,9 @@ from ops.observation.health import get_health
 from tests.helpers.hostile_http import BOMB_SIZE, Hostile, hostile, within
 from tests.helpers.http_site import HEALTHY
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 # What a socket can hold between the server's writes and the client's reads (send and receive
 # buffers on loopback): a client that stopped reading leaves at most this much unsent-but-written.
 SOCKET_SLACK = 8 * 1024 * 1024

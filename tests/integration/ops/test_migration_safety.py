@@ -24,6 +24,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State
 from tests.helpers.http_site import Site, serving
 from tests.helpers.migrations import folder_with
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 DROP_AUTH = "-- auth attempts move to the security service\nDROP TABLE auth_attempts;\n"
 
 

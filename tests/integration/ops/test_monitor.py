@@ -18,6 +18,9 @@ from ops.targets import LocalDatabase
 from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import Site, answering, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 def barrier_server(parties: int) -> Any:
     """Answers 200 only when `parties` requests are in flight together: proves concurrency, not speed."""

@@ -15,6 +15,9 @@ from tests.helpers import ACCOUNT, REPO
 from tests.helpers import sqlite_dump as dump
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 # The repository's migrations, in order: what applying them all applies.
 COMMITTED = [m.name for m in discover(REPO / "migrations")]
 

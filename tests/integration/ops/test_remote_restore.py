@@ -12,6 +12,9 @@ from ops.targets import RemoteDatabase, UncertainWriteError, remote_database
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def d1(double: CloudflareDouble) -> D1State:

@@ -18,6 +18,9 @@ from tests.helpers import REPO
 from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import Site, answering, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)  # a Thursday
 
 

@@ -10,6 +10,9 @@ from ops.targets import TargetError, UncertainWriteError
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, Fault
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 SCRIPT = "appointmentbooking-api"
 
 

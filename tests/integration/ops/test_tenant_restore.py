@@ -27,6 +27,9 @@ from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import CloudflareDouble, Fault
 from tests.helpers.tenants import A, appointment_ids, mistakes_since_the_backup, others_digest, seed
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

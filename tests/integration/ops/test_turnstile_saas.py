@@ -32,6 +32,9 @@ from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault, tak
 from tests.helpers.migrations import folder_with
 from tests.helpers.saas_stack import DATABASE, FALLBACK, SAAS_ZONE, migrated_sqlite
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 WORKER = "appointmentbooking-api-staging"
 
 

@@ -20,6 +20,9 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.hostile_http import Hostile, hostile, run_cli, within
 from tests.helpers.http_site import Site, serving
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def db_file(empty_sqlite: Path) -> Path:

@@ -28,6 +28,9 @@ from tests.helpers.hostile_http import hostile, within
 from tests.helpers.http_site import HEALTHY, Site, serving
 from tests.helpers.stack_config import BASE, SECRETS
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def site() -> Iterator[Site]:

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
+
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 EVIDENCE = REPO / "policies" / "examples" / "checklist-evidence.json"

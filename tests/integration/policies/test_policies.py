@@ -30,6 +30,9 @@ from tests.helpers.policy_helpers import (
     without,
 )
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 
 def prod(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None) -> Any:
     return gate(pack, plan, config, COMPLETE_EVIDENCE)

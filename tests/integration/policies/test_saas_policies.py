@@ -15,6 +15,9 @@ from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 ROUTES, PROXIED, HOSTNAMES = "worker-routes-on-own-hostnames", "dns-records-proxied", "environment-hostname-isolation"
 PROD_ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"  # the committed stacks' zone (production's domain)
 PROD_SAAS = {"zoneId": "ef" * 16, "fallbackHostname": "salons.instylebookings.co.za", "zonePlan": "business"}

@@ -16,6 +16,9 @@ from bookingctl.planner import Plan
 from tests.helpers import PlanFn
 from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, PACK, changed, found, gate
 
+# Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
+pytestmark = pytest.mark.slow
+
 LIMITS = "turnstile-widgets-within-plan-limits"
 COVERS = "turnstile-covers-all-hostnames"
 DOMAIN = "www.instylehairboutique.co.za"
