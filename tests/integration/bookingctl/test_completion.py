@@ -31,6 +31,9 @@ def test_commands_and_options_complete(line: str, expected: list[str]) -> None:
 
 
 def test_the_completion_script_for_bash_is_shown() -> None:
-    done = subprocess.run([str(BOOKINGCTL), "--show-completion", "bash"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SHELL": "/bin/bash"})
+    # typer finds the shell from the processes above it (shellingham), not from an argument: started
+    # from bash, as a user would. Run straight from pytest under `make`, the nearest shell is make's sh.
+    # (a second command keeps bash alive as the parent instead of exec-ing the CLI in its place.)
+    done = subprocess.run(["bash", "-c", f"{BOOKINGCTL} --show-completion; exit $?"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "SHELL": "/bin/bash"})
     assert done.returncode == 0 and "complete -o default -F _bookingctl_completion bookingctl" in done.stdout
