@@ -113,7 +113,6 @@ class EdgeProtection(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeProtectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("booking:edge:EdgeProtection", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         if args.zone_rulesets:
             for zone in args.zones:
@@ -136,32 +135,18 @@ class EdgeProtection(pulumi.ComponentResource):
                             "mitigation_timeout": limit.mitigation_timeout,
                         },
                     })
-                cloudflare.Ruleset(
-                    f"{name}-ratelimit-{zone.label}",
-                    zone_id=zone.zone_id,
-                    kind="zone",
-                    phase=RATELIMIT_PHASE,
-                    name=ratelimit_ruleset_name(args.environment),
-                    description="Public write endpoints of the booking API (managed by pulumi, appointmentbooking)",
-                    rules=rules,
-                    opts=child if zone.existing_ruleset_id is None else pulumi.ResourceOptions(
-                        parent=self,
-                        # A zone has one entry point per phase, and one a dashboard rule ever made stays
-                        # (even emptied): adopt it, in the id format of pulumi_cloudflare.Ruleset's
-                        # docstring, `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>`.
-                        import_=f"zones/{zone.zone_id}/{zone.existing_ruleset_id}"),
-                )
+                self._entry_point(f"{name}-ratelimit-{zone.label}", zone.zone_id, RATELIMIT_PHASE,
+                                  ratelimit_ruleset_name(args.environment),
+                                  "Public write endpoints of the booking API (managed by pulumi, appointmentbooking)",
+                                  rules, zone.existing_ruleset_id)
 
                 # Version affinity: the browser's key cookie becomes the version key header, so one
                 # booking flow stays on one Worker version during a canary (booking_shared/edge.py).
-                cloudflare.Ruleset(
-                    f"{name}-transform-{zone.label}",
-                    zone_id=zone.zone_id,
-                    kind="zone",
-                    phase=TRANSFORM_PHASE,
-                    name=transform_ruleset_name(args.environment),
-                    description="Request header transforms of the booking API (managed by pulumi, appointmentbooking)",
-                    rules=[{
+                self._entry_point(
+                    f"{name}-transform-{zone.label}", zone.zone_id, TRANSFORM_PHASE,
+                    transform_ruleset_name(args.environment),
+                    "Request header transforms of the booking API (managed by pulumi, appointmentbooking)",
+                    [{
                         "ref": VERSION_AFFINITY_REF,
                         "description": "booking: one browser, one Worker version during a canary (version affinity)",
                         "expression": VERSION_AFFINITY_EXPRESSION,
@@ -169,10 +154,7 @@ class EdgeProtection(pulumi.ComponentResource):
                         "action_parameters": {"headers": {
                             VERSION_KEY_HEADER: {"operation": "set", "expression": VERSION_KEY_VALUE}}},
                         "enabled": True,
-                    }],
-                    opts=child if zone.existing_transform_ruleset_id is None else pulumi.ResourceOptions(
-                        parent=self, import_=f"zones/{zone.zone_id}/{zone.existing_transform_ruleset_id}"),
-                )
+                    }], zone.existing_transform_ruleset_id)
 
         turnstile = declare_widgets(name, TurnstileArgs(
             account_id=args.account_id, environment=args.environment, site_hostnames=args.hostnames,
@@ -194,3 +176,13 @@ class EdgeProtection(pulumi.ComponentResource):
                                "turnstileSaasSitekey": self.turnstile_saas_sitekey,
                                "turnstileSitekeys": self.turnstile_sitekeys,
                                "turnstileSaasSitekeys": self.turnstile_saas_sitekeys})
+
+    def _entry_point(self, resource_name: str, zone_id: str, phase: str, ruleset_name: str, description: str,
+                     rules: Sequence[cloudflare.RulesetRuleArgsDict], existing_id: str | None) -> cloudflare.Ruleset:
+        """A zone's entry-point ruleset of one phase. A zone has one per phase, and one a dashboard rule
+        ever made stays (even emptied): that one is adopted, in the id format of pulumi_cloudflare.Ruleset's
+        docstring, `<{accounts|zones}/{account_id|zone_id}>/<ruleset_id>`."""
+        opts = pulumi.ResourceOptions(parent=self, import_=None if existing_id is None else
+                                      f"zones/{zone_id}/{existing_id}")
+        return cloudflare.Ruleset(resource_name, zone_id=zone_id, kind="zone", phase=phase, name=ruleset_name,
+                                  description=description, rules=list(rules), opts=opts)
