@@ -115,7 +115,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
-    for step in range(1, 1000):
+    for step in range(1, 10_000):
         m2 = 2 * step
         for numerator in (step * (b - step) * x / ((a + m2 - 1.0) * (a + m2)),
                           -(a + step) * (a + b + step) * x / ((a + m2) * (a + m2 + 1.0))):
@@ -126,4 +126,6 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
             h *= d * c
         if abs(d * c - 1.0) < eps:
             return h
-    return h
+    # It converges in about sqrt(max(a, b)) steps, so this is counts far beyond any bake's. Never a
+    # guess: the canary stops on the error, and a stopped canary sends traffic back (canary.py).
+    raise ArithmeticError(f"the incomplete beta function did not converge for a={a:g}, b={b:g}, x={x:g}")

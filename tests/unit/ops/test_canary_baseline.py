@@ -167,3 +167,12 @@ def test_more_canary_errors_never_turn_a_rollback_against_the_baseline_into_a_pr
 def test_the_final_verdict_against_a_baseline_is_always_promote_or_rollback(t: VersionTraffic,
                                                                            base: VersionTraffic) -> None:
     assert judge(_valid(t), [True], DEFAULTS, final=True, baseline=_valid(base)).action in ("promote", "rollback")
+
+
+def test_counts_of_a_busy_hour_give_finite_evidence_that_grows_with_the_canarys_excess() -> None:
+    # 10 million requests' worth of errors: the continued fraction still converges, and a canary
+    # with 20 % more than its share is decisively worse while one at its share is not.
+    at_share = log_mixture_ratio(1_000_000, 9_000_000, 0.1)
+    over = log_mixture_ratio(1_200_000, 9_000_000, 0.1)
+    assert math.isfinite(at_share) and math.isfinite(over)
+    assert at_share < math.log(1 / ALPHA) < over
