@@ -1,4 +1,4 @@
-"""Database targets: a local SQLite file standing for a D1 database, or a stack's remote D1.
+"""Targets: a local SQLite file standing for a D1 database, a stack's remote D1, an R2 bucket.
 
 Operations take one of these and use what it offers: a local file runs statements inside one
 SQLite transaction (all-or-nothing); a remote D1 database cannot (the HTTP API rejects explicit
@@ -127,6 +127,21 @@ def writer(client: Cloudflare) -> Cloudflare:
     sending it again would apply it twice. Callers read the state back after a failure instead.
     """
     return client.with_options(max_retries=0)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One of the account's R2 buckets through the SDK: the handle operations take instead of a
+    loose (client, account id, bucket name)."""
+
+    client: Cloudflare
+    account_id: str
+    name: str
+
+    @classmethod
+    def of(cls, cfg: StackConfig, client: Cloudflare) -> Bucket:
+        """The stack's backup bucket (booking:backupBucketName; quarantine records live there too)."""
+        return cls(client, cfg.account_id, cfg.backup_bucket_name)
 
 
 @dataclass

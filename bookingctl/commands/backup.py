@@ -28,7 +28,7 @@ from bookingctl.options import (
     remote_database_of,
 )
 from ops.backups import backups
-from ops.targets import RemoteDatabase, cloudflare_client
+from ops.targets import Bucket, RemoteDatabase, cloudflare_client
 
 
 def _warn(message: str) -> None:
@@ -69,7 +69,7 @@ def create(
             manifest = backups.create(db, folder, reason=reason, label=label, progress=progress,
                                       limits=backups.ExportLimits(export_seconds=export_timeout))
         if upload and cfg is not None and isinstance(db, RemoteDatabase):
-            keys = backups.upload(db.client, cfg.account_id, cfg.backup_bucket_name, folder, manifest)
+            keys = backups.upload(Bucket.of(cfg, db.client), folder, manifest)
             output.info(f"uploaded to R2 bucket {cfg.backup_bucket_name}: {', '.join(keys)}")
     if manifest.foreign_key_violations:
         found = manifest.foreign_key_violations
@@ -129,7 +129,7 @@ def list_(
             raise UsageError("--r2 needs --stack: the bucket is the stack's booking:backupBucketName")
         cfg = load_stack_config(stack, project_dir)
         with cloudflare_client() as client:
-            names = backups.list_r2(client, cfg.account_id, cfg.backup_bucket_name)
+            names = backups.list_r2(Bucket.of(cfg, client))
         if fmt == TableOrJson.json:
             sys.stdout.write(json.dumps(names, indent=2) + "\n")
         else:

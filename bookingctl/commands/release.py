@@ -37,7 +37,7 @@ from ops.releases.release import Site, abort_split, release_status, roll_back_an
 from ops.releases.rollback import FORCE_MEANS, RollbackError, deployments, recent_versions, served_before, shares
 from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
 from ops.releases.watch import watch as run_watch
-from ops.targets import RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
+from ops.targets import Bucket, RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
 
 if TYPE_CHECKING:
     from ops.releases.watch import RollbackOutcome
@@ -298,8 +298,8 @@ def canary(
         if version_id not in recent_versions(client, cfg.account_id, cfg.worker_name):
             raise UsageError(f"{cfg.worker_name} has no version {version_id} among its last 100")
         if bundle_sha256 is not None:
-            quarantine.refuse_if_quarantined(client, cfg.account_id, cfg.backup_bucket_name, bundle_sha256, stack)
-        blocked = [r for r in quarantine.records(client, cfg.account_id, cfg.backup_bucket_name)
+            quarantine.refuse_if_quarantined(Bucket.of(cfg, client), bundle_sha256, stack)
+        blocked = [r for r in quarantine.records(Bucket.of(cfg, client))
                    if r.active and r.version_id == version_id]
         if blocked:
             raise quarantine.QuarantinedError(
@@ -318,7 +318,7 @@ def canary(
         if report.promoted:
             report.final_deployment = promote(client, cfg.account_id, cfg.worker_name, version_id)
         elif bundle_sha256:
-            quarantine.add(client, cfg.account_id, cfg.backup_bucket_name, bundle_sha256=bundle_sha256,
+            quarantine.add(Bucket.of(cfg, client), bundle_sha256=bundle_sha256,
                            version_id=version_id, stack=stack, reason=report.reason, metrics=report.metrics())
         else:
             output.warn(f"no quarantine record written: pass --bundle-sha256 to name the bundle {version_id} was built "
@@ -360,7 +360,7 @@ def quarantine_list(stack: StackRequired, fmt: FormatOption = TableOrJson.table,
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
-        found = [r.to_dict() for r in quarantine.records(client, cfg.account_id, cfg.backup_bucket_name)]
+        found = [r.to_dict() for r in quarantine.records(Bucket.of(cfg, client))]
     if fmt is TableOrJson.json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
@@ -386,6 +386,6 @@ def quarantine_clear(
     quarantine.check_sha256(sha)
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
-        record = quarantine.clear(client, cfg.account_id, cfg.backup_bucket_name, sha, reason=reason,
+        record = quarantine.clear(Bucket.of(cfg, client), sha, reason=reason,
                                   approved_by=approved_by)
     sys.stdout.write(json.dumps(record.to_dict(), indent=2) + "\n")

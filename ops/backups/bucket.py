@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ops.backups.catalog import check_file
 from ops.backups.manifest import MANIFEST, BackupError, Manifest, VerifyReport, is_backup_name, read_manifest
 from ops.database.sqldump import no_progress
+from ops.targets import Bucket
 
-# --- the stack's R2 backup bucket -----------------------------------------------------------
 
-def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Manifest) -> list[str]:
+def upload(bucket: Bucket, dest: Path, manifest: Manifest) -> list[str]:
     """Copy a local backup into the stack's R2 bucket: the dump first, the manifest last.
 
     What goes is what the folder holds for `manifest.name`, checked as every reader checks it: the
@@ -39,15 +38,15 @@ def upload(client: Any, account_id: str, bucket: str, dest: Path, manifest: Mani
         # The path, not an open file: the SDK reads the bytes itself, so its retries resend the whole
         # object (a streamed file handle would be exhausted after a failed first attempt); a PUT of
         # the same key is idempotent, so a retry cannot do harm.
-        client.r2.buckets.objects.upload(file_name, path, account_id=account_id, bucket_name=bucket)
+        bucket.client.r2.buckets.objects.upload(file_name, path, account_id=bucket.account_id, bucket_name=bucket.name)
         keys.append(file_name)
     return keys
 
 
-def list_r2(client: Any, account_id: str, bucket: str) -> list[str]:
+def list_r2(bucket: Bucket) -> list[str]:
     """Names of the complete backups in the bucket (those whose manifest was uploaded)."""
     names = []
-    for obj in client.r2.buckets.objects.list(bucket, account_id=account_id):
+    for obj in bucket.client.r2.buckets.objects.list(bucket.name, account_id=bucket.account_id):
         key = str(obj.key or "")
         if key.endswith(MANIFEST):
             names.append(key[:-len(MANIFEST)])

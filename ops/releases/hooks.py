@@ -55,7 +55,7 @@ from ops.releases.canary import CanaryReport, CanaryStopped, run_canary, serving
 from ops.releases.gate import refuse_unsafe
 from ops.releases.release import Site, abort_split, roll_back_and_verify, split_of
 from ops.releases.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
-from ops.targets import TargetError, UncertainWriteError, cloudflare_client, remote_database
+from ops.targets import Bucket, TargetError, UncertainWriteError, cloudflare_client, remote_database
 from stackconfig.deploy import DeployContext
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _quarantine(client: Cloudflare, ctx: DeployContext, version: str | None, rea
     if not ctx.bucket or not ctx.bundle_sha256:
         return "No quarantine record was written (the stack has no bucket or bundle hash)."
     try:
-        quarantine.add(client, ctx.account_id, ctx.bucket, bundle_sha256=ctx.bundle_sha256,
+        quarantine.add(Bucket(client, ctx.account_id, ctx.bucket), bundle_sha256=ctx.bundle_sha256,
                        version_id=version or "", stack=ctx.stack, reason=reason, metrics=metrics)
     except Exception as exc:  # the release already failed; say so rather than hide the first error
         log(f"writing the quarantine record failed: {exc}")
@@ -112,7 +112,8 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             import cloudflare
 
             try:
-                quarantine.refuse_if_quarantined(client, ctx.account_id, ctx.bucket, ctx.bundle_sha256, ctx.stack)
+                quarantine.refuse_if_quarantined(Bucket(client, ctx.account_id, ctx.bucket), ctx.bundle_sha256,
+                                                 ctx.stack)
             except quarantine.QuarantinedError as exc:
                 raise DeployHookError(f"deployment refused before anything changed: {exc}") from exc
             except (cloudflare.APIError, quarantine.QuarantineRecordError) as exc:
@@ -128,7 +129,7 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
         if ctx.export_bucket is not None:
             try:
                 manifest = backups.create(db, ctx.backup_dir, reason=f"pre-deploy {ctx.stack}", label="pre-deploy")
-                backups.upload(client, ctx.account_id, ctx.export_bucket, ctx.backup_dir, manifest)
+                backups.upload(Bucket(client, ctx.account_id, ctx.export_bucket), ctx.backup_dir, manifest)
             except Exception as exc:
                 raise DeployHookError(f"pre-deploy export of {db.label} failed, deployment stopped before traffic "
                                       f"moved: {exc}") from exc

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from booking_shared.errors import InputError
 from booking_shared.rollout import QUARANTINE_PREFIX, quarantine_key
 from booking_shared.text import printable
+from ops.targets import Bucket
 
 if TYPE_CHECKING:
-    from cloudflare import Cloudflare
+    pass
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # One record is a few hundred bytes; anything much larger in its place was not written by us.
@@ -87,55 +88,56 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _put(client: Cloudflare, account_id: str, bucket: str, record: QuarantineRecord) -> None:
+def _put(bucket: Bucket, record: QuarantineRecord) -> None:
     data = json.dumps(record.to_dict(), indent=2, sort_keys=True).encode()
-    client.r2.buckets.objects.upload(quarantine_key(record.bundle_sha256), data, account_id=account_id,
-                                     bucket_name=bucket)
+    bucket.client.r2.buckets.objects.upload(quarantine_key(record.bundle_sha256), data, account_id=bucket.account_id,
+                                            bucket_name=bucket.name)
 
 
-def add(client: Cloudflare, account_id: str, bucket: str, *, bundle_sha256: str, version_id: str, stack: str,
+def add(bucket: Bucket, *, bundle_sha256: str, version_id: str, stack: str,
         reason: str, metrics: dict[str, Any] | None = None) -> QuarantineRecord:
     """Record a failed bundle (replacing an earlier record of it, cleared or not)."""
     record = QuarantineRecord(check_sha256(bundle_sha256), version_id, stack, reason[:2000], _now(),
                               dict(metrics or {}))
-    _put(client, account_id, bucket, record)
+    _put(bucket, record)
     return record
 
 
-def get(client: Cloudflare, account_id: str, bucket: str, bundle_sha256: str) -> QuarantineRecord | None:
+def get(bucket: Bucket, bundle_sha256: str) -> QuarantineRecord | None:
     """The bundle's record, or None when it has none."""
     import cloudflare
 
     try:
-        response = client.r2.buckets.objects.get(quarantine_key(check_sha256(bundle_sha256)),
-                                                 account_id=account_id, bucket_name=bucket)
+        response = bucket.client.r2.buckets.objects.get(quarantine_key(check_sha256(bundle_sha256)),
+                                                        account_id=bucket.account_id, bucket_name=bucket.name)
     except cloudflare.NotFoundError:
         return None
     data = response.read()
     if len(data) > _MAX_RECORD:
-        raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket} is "
+        raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket.name} is "
                                     f"{len(data)} bytes, not a record this tool wrote; inspect it by hand")
     try:
         return QuarantineRecord.from_dict(json.loads(data), bundle_sha256)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket} is "
+        raise QuarantineRecordError(f"quarantine record {quarantine_key(bundle_sha256)} in R2 bucket {bucket.name} is "
                                     f"not readable ({exc}); inspect it by hand") from exc
 
 
-def records(client: Cloudflare, account_id: str, bucket: str) -> list[QuarantineRecord]:
+def records(bucket: Bucket) -> list[QuarantineRecord]:
     """Every record in the bucket (cleared ones too), newest first.
 
     A record that cannot be read is listed as unreadable (and active: the hook refuses its bundle),
     never left out of the list that explains why a release is refused.
     """
     found = []
-    for item in client.r2.buckets.objects.list(bucket, account_id=account_id, prefix=QUARANTINE_PREFIX):
+    for item in bucket.client.r2.buckets.objects.list(bucket.name, account_id=bucket.account_id,
+                                                      prefix=QUARANTINE_PREFIX):
         key = getattr(item, "key", None) or ""
         sha = key.removeprefix(QUARANTINE_PREFIX).removesuffix(".json")
         if not _SHA256.fullmatch(sha):
             continue
         try:
-            record = get(client, account_id, bucket, sha)
+            record = get(bucket, sha)
         except QuarantineRecordError as exc:
             record = QuarantineRecord(sha, "", "", f"unreadable record: {exc}", "", unreadable=str(exc))
         if record is not None:
@@ -143,18 +145,18 @@ def records(client: Cloudflare, account_id: str, bucket: str) -> list[Quarantine
     return sorted(found, key=lambda r: r.at, reverse=True)
 
 
-def clear(client: Cloudflare, account_id: str, bucket: str, bundle_sha256: str, *, reason: str,
+def clear(bucket: Bucket, bundle_sha256: str, *, reason: str,
           approved_by: str) -> QuarantineRecord:
     """Let a quarantined bundle be released again; the record keeps who decided and why."""
     if not reason.strip():
         raise QuarantineRecordError("--reason must say why the bundle may be released again")
     if not approved_by.strip():
         raise QuarantineRecordError("--approved-by must name who approved it")
-    record = get(client, account_id, bucket, bundle_sha256)
+    record = get(bucket, bundle_sha256)
     if record is None:
-        raise QuarantineRecordError(f"bundle {bundle_sha256} has no quarantine record in R2 bucket {bucket}")
+        raise QuarantineRecordError(f"bundle {bundle_sha256} has no quarantine record in R2 bucket {bucket.name}")
     record.cleared = {"reason": reason.strip()[:2000], "approvedBy": approved_by.strip()[:200], "at": _now()}
-    _put(client, account_id, bucket, record)
+    _put(bucket, record)
     return record
 
 
@@ -163,10 +165,9 @@ def clear_command(stack: str, bundle_sha256: str) -> str:
             "--approved-by NAME")
 
 
-def refuse_if_quarantined(client: Cloudflare, account_id: str, bucket: str, bundle_sha256: str,
-                          stack: str) -> None:
+def refuse_if_quarantined(bucket: Bucket, bundle_sha256: str, stack: str) -> None:
     """Raise QuarantinedError when the bundle has an active record."""
-    record = get(client, account_id, bucket, bundle_sha256)
+    record = get(bucket, bundle_sha256)
     if record is not None and record.active:
         raise QuarantinedError(
             f"bundle sha256:{bundle_sha256} is quarantined: version {record.version_id} of it failed on stack "

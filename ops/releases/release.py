@@ -18,7 +18,7 @@ from ops.observation.verify import VerifyResult, verify
 from ops.releases import quarantine
 from ops.releases.canary import last_verdict, stable_of_split
 from ops.releases.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
-from ops.targets import remote_database
+from ops.targets import Bucket, remote_database
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -153,7 +153,7 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
                 declared_from = f"deployment {deployment.id} (created by pulumi up)"
                 break
     verdict = last_verdict([(sole_version(d), m) for d, m in messages], PULUMI_DEPLOYMENT_MESSAGE)
-    records = quarantine.records(client, site.account_id, bucket) if bucket else []
+    records = quarantine.records(Bucket(client, site.account_id, bucket)) if bucket else []
     status = ReleaseStatus(stack, site.worker_name, serving, history[0].id if history else None,
                            canary_in_progress=len(serving) > 1, declared_version=declared_version,
                            declared_from=declared_from, last_verdict=verdict,

@@ -13,6 +13,7 @@ from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
 from booking_shared.rollout import quarantine_key
 from bookingctl.cli import app
 from ops.releases import quarantine
+from ops.targets import Bucket
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState
 from tests.helpers.http_site import PinnedVersion, Site, serving
@@ -70,7 +71,7 @@ def test_status_of_a_quarantined_declared_version_says_to_fix_the_code_not_to_re
     old, new = script(api).versions[0]["id"], api.add_version(WORKER)
     deploy(client, [(new, 100.0)], f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations 0123456789ab")
     deploy(client, [(old, 100.0)], "rolled back by booking-after-traffic")
-    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=SHA, version_id=new, stack="staging", reason="503s")
+    quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=SHA, version_id=new, stack="staging", reason="503s")
     status = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
     assert "quarantined" in status["converge"] and "fix the code" in status["converge"]
     assert [r["bundleSha256"] for r in status["quarantine"]] == [SHA]
@@ -110,7 +111,8 @@ def test_canary_from_the_cli_rolls_back_a_failing_version_and_quarantines_the_na
 def test_canary_refuses_a_quarantined_version_naming_the_clear_command(api: CloudflareDouble,
                                                                       client: Cloudflare) -> None:
     new = api.add_version(WORKER)
-    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=SHA, version_id=new, stack="staging", reason="8 % 5xx")
+    quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=SHA, version_id=new, stack="staging",
+                   reason="8 % 5xx")
     before = len(script(api).deployments)
     result = cli("release", "canary", "--stack", "staging", "--version-id", new, "--yes")
     assert result.exit_code == 2
@@ -137,7 +139,8 @@ def test_abort_sends_everything_back_to_the_version_that_served_before_the_canar
 
 
 def test_quarantine_list_and_clear(api: CloudflareDouble, client: Cloudflare) -> None:
-    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=SHA, version_id="v9", stack="staging", reason="8 % 5xx")
+    quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=SHA, version_id="v9", stack="staging",
+                   reason="8 % 5xx")
     listed = cli("release", "quarantine", "list", "--stack", "staging")
     assert listed.exit_code == 0 and f"{SHA}  QUARANTINED  version v9" in listed.stdout
     assert cli("release", "quarantine", "clear", "not-a-sha", "--reason", "x", "--approved-by", "y",
@@ -166,7 +169,7 @@ def test_a_clearance_without_an_approver_and_a_reason_still_quarantines_the_bund
         api: CloudflareDouble, client: Cloudflare, cleared: object) -> None:
     _put_record(api, SHA, _record(SHA, cleared=cleared))
     with pytest.raises(quarantine.QuarantinedError, match="is quarantined"):
-        quarantine.refuse_if_quarantined(client, ACCOUNT, BUCKET, SHA, "staging")
+        quarantine.refuse_if_quarantined(Bucket(client, ACCOUNT, BUCKET), SHA, "staging")
     listed = cli("release", "quarantine", "list", "--stack", "staging")
     assert f"{SHA}  QUARANTINED" in listed.stdout
 

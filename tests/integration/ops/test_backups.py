@@ -29,7 +29,7 @@ from ops.backups import backups, staging
 from ops.backups.backups import BackupError
 from ops.database import sqlload
 from ops.database.migrations import apply, discover
-from ops.targets import LocalDatabase, RemoteDatabase, TargetError, remote_database
+from ops.targets import Bucket, LocalDatabase, RemoteDatabase, TargetError, remote_database
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import CloudflareDouble, D1State, Fault
 from tests.helpers.hostile_http import hostile
@@ -278,17 +278,17 @@ def test_upload_puts_the_dump_then_the_manifest_in_the_r2_bucket(
         remote: RemoteDatabase, double: CloudflareDouble, dest: Path) -> None:
     double.buckets["appointmentbooking-backups"] = {}
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
-    keys = backups.upload(remote.client, ACCOUNT, "appointmentbooking-backups", dest, manifest)
+    keys = backups.upload(Bucket(remote.client, ACCOUNT, "appointmentbooking-backups"), dest, manifest)
     assert keys == [manifest.file, f"{manifest.name}.manifest.json"]
     stored = double.buckets["appointmentbooking-backups"]
     assert stored[manifest.file] == (dest / manifest.file).read_bytes()
-    assert backups.list_r2(remote.client, ACCOUNT, "appointmentbooking-backups") == [manifest.name]
+    assert backups.list_r2(Bucket(remote.client, ACCOUNT, "appointmentbooking-backups")) == [manifest.name]
 
 
 def test_a_dump_without_its_manifest_in_r2_is_not_listed(
         remote: RemoteDatabase, double: CloudflareDouble) -> None:
     double.buckets["b"] = {"half.sql": b"CREATE TABLE x (y);"}
-    assert backups.list_r2(remote.client, ACCOUNT, "b") == []
+    assert backups.list_r2(Bucket(remote.client, ACCOUNT, "b")) == []
 
 
 # --- manifests are data from a folder: trusted only when consistent -----------------------------
@@ -843,10 +843,10 @@ def test_upload_sends_only_the_backups_own_unchanged_files(
     manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
     (tmp_path / "secret.txt").write_text("not a backup")
     with pytest.raises(BackupError, match="not this backup's dump"):
-        backups.upload(remote.client, ACCOUNT, "b", dest, dataclasses.replace(manifest, file="../secret.txt"))
+        backups.upload(Bucket(remote.client, ACCOUNT, "b"), dest, dataclasses.replace(manifest, file="../secret.txt"))
     (dest / manifest.file).write_bytes(b"-- changed after the backup was made\n")
     with pytest.raises(BackupError, match="sha256"):
-        backups.upload(remote.client, ACCOUNT, "b", dest, manifest)
+        backups.upload(Bucket(remote.client, ACCOUNT, "b"), dest, manifest)
     assert double.buckets["b"] == {}
 
 

@@ -19,6 +19,7 @@ from ops.observation.verify import Clock
 from ops.releases import quarantine
 from ops.releases.canary import BAKE_DEADLINE_SLACK_MINUTES
 from ops.releases.hooks import CANARY_REPORT_ENV, DeployHookError, before_traffic
+from ops.targets import Bucket
 from stackconfig.deploy import DeployContext
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, ScriptState, Traffic
@@ -230,7 +231,7 @@ def test_sampled_analytics_count_their_rows_not_their_estimates_as_evidence(rele
 
 
 def test_a_quarantined_bundle_is_refused_before_anything_changes(release: Release, client: Cloudflare) -> None:
-    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
+    quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
                    reason="canary: error rate 9 %")
     before = len(release.double.requests)
     with pytest.raises(DeployHookError, match="is quarantined") as refused:
@@ -241,9 +242,9 @@ def test_a_quarantined_bundle_is_refused_before_anything_changes(release: Releas
 
 
 def test_a_cleared_bundle_may_be_released_again(release: Release, client: Cloudflare) -> None:
-    quarantine.add(client, ACCOUNT, BUCKET, bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
+    quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
                    reason="flaky upstream")
-    cleared = quarantine.clear(client, ACCOUNT, BUCKET, BUNDLE, reason="upstream fixed", approved_by="thandi")
+    cleared = quarantine.clear(Bucket(client, ACCOUNT, BUCKET), BUNDLE, reason="upstream fixed", approved_by="thandi")
     assert cleared.cleared is not None and cleared.cleared["approvedBy"] == "thandi"
     release.script.traffic[release.new] = Traffic()
     report = release.run()
