@@ -34,6 +34,7 @@ from cloudflare import Cloudflare  # noqa: E402
 
 from booking_shared.rollout import RolloutSettings  # noqa: E402
 from ops.releases.canary import run_canary  # noqa: E402
+from ops.targets import WorkerScript  # noqa: E402
 from tests.helpers import ACCOUNT  # noqa: E402
 from tests.helpers.cf_double import TOKEN, Traffic, running  # noqa: E402
 from tests.helpers.clock import FakeClock  # noqa: E402
@@ -55,7 +56,7 @@ def one(rate: float, rpm: float, delay: float) -> dict[str, object]:
         script.traffic[new] = Traffic(http_5xx_rate=rate)
         with serving(Site(worker=WORKER, deployed=script.shares)) as site, \
                 Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=1) as client:
-            report = run_canary(client, account_id=ACCOUNT, script=WORKER, base_url=site.url, new_version=new,
+            report = run_canary(WorkerScript(client, ACCOUNT, WORKER), base_url=site.url, new_version=new,
                                 stable_version=stable, settings=settings, clock=clock.clock(), log=lambda _: None,
                                 smoke_deadline=0)
     minutes = len(report.minutes)

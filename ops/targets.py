@@ -144,6 +144,21 @@ class Bucket:
         return cls(client, cfg.account_id, cfg.backup_bucket_name)
 
 
+@dataclass(frozen=True)
+class WorkerScript:
+    """One Worker of the account through the SDK: its versions, deployments and analytics; the handle
+    operations take instead of a loose (client, account id, script name)."""
+
+    client: Cloudflare
+    account_id: str
+    name: str
+
+    @classmethod
+    def of(cls, cfg: StackConfig, client: Cloudflare) -> WorkerScript:
+        """The stack's API Worker (booking:workerName in booking:accountId)."""
+        return cls(client, cfg.account_id, cfg.worker_name)
+
+
 @dataclass
 class RemoteDatabase:
     """A stack's D1 database through the official `cloudflare` SDK."""

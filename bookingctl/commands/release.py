@@ -37,7 +37,7 @@ from ops.releases.release import Site, abort_split, release_status, roll_back_an
 from ops.releases.rollback import FORCE_MEANS, RollbackError, deployments, recent_versions, served_before, shares
 from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
 from ops.releases.watch import watch as run_watch
-from ops.targets import Bucket, RemoteDatabase, TargetError, UncertainWriteError, cloudflare_client
+from ops.targets import Bucket, RemoteDatabase, TargetError, UncertainWriteError, WorkerScript, cloudflare_client
 
 if TYPE_CHECKING:
     from ops.releases.watch import RollbackOutcome
@@ -161,7 +161,7 @@ def watch(
             client = held.enter_context(cloudflare_client())
             site = dataclasses.replace(Site.of(cfg), url=site_url)
             RemoteDatabase.of(cfg, client)
-            current, before = served_before(deployments(client, cfg.account_id, cfg.worker_name))
+            current, before = served_before(deployments(WorkerScript.of(cfg, client)))
             if before is None or before == current:
                 output.warn(f"{cfg.worker_name}: the deployment before the current one served the same version (or "
                             "there is none): the watch reports triggers but cannot roll back")
@@ -295,7 +295,7 @@ def canary(
     settings = cfg.rollout
     log = output.progress_log(progress)
     with cloudflare_client() as client:
-        if version_id not in recent_versions(client, cfg.account_id, cfg.worker_name):
+        if version_id not in recent_versions(WorkerScript.of(cfg, client)):
             raise UsageError(f"{cfg.worker_name} has no version {version_id} among its last 100")
         if bundle_sha256 is not None:
             quarantine.refuse_if_quarantined(Bucket.of(cfg, client), bundle_sha256, stack)
@@ -305,18 +305,17 @@ def canary(
             raise quarantine.QuarantinedError(
                 f"version {version_id} is quarantined (bundle sha256:{blocked[0].bundle_sha256}: {blocked[0].reason}); "
                 f"clear it first: {quarantine.clear_command(stack, blocked[0].bundle_sha256)}")
-        stable = serving_version(client, cfg.account_id, cfg.worker_name, exclude=version_id)
+        stable = serving_version(WorkerScript.of(cfg, client), exclude=version_id)
         if stable is None:
             raise UsageError(f"{cfg.worker_name}: no other version serves, so there is nothing to judge "
                              f"{version_id} against; deploy it with `pulumi up`")
         confirm(f"Release {version_id} to {percent or settings.canary_percent:g} % of {cfg.domain} as a canary?", yes,
                 "start a canary")
-        report = run_canary(client, account_id=cfg.account_id, script=cfg.worker_name,
-                            base_url=base_url or cfg.site_url,
+        report = run_canary(WorkerScript.of(cfg, client), base_url=base_url or cfg.site_url,
                             new_version=version_id, stable_version=stable, settings=settings, percent=percent,
                             bake_minutes=minutes, log=log, smoke_deadline=smoke_timeout)
         if report.promoted:
-            report.final_deployment = promote(client, cfg.account_id, cfg.worker_name, version_id)
+            report.final_deployment = promote(WorkerScript.of(cfg, client), version_id)
         elif bundle_sha256:
             quarantine.add(Bucket.of(cfg, client), bundle_sha256=bundle_sha256,
                            version_id=version_id, stack=stack, reason=report.reason, metrics=report.metrics())
@@ -340,14 +339,14 @@ def abort(stack: StackRequired, yes: YesOption = False, project_dir: ProjectDir 
 
     cfg = load_stack_config(stack, project_dir)
     with cloudflare_client() as client:
-        history = deployments(client, cfg.account_id, cfg.worker_name)
+        history = deployments(WorkerScript.of(cfg, client))
         split = split_of(history)
         if split is None:
             serving = shares(history[0]) if history else {}
             output.info(f"{cfg.worker_name}: no canary in progress ({', '.join(serving) or 'nothing'} serves)")
             return
         confirm(f"Send 100 % of {cfg.domain} back to {split.stable}?", yes, "abort the canary")
-        created = abort_split(client, cfg.account_id, cfg.worker_name, split,
+        created = abort_split(WorkerScript.of(cfg, client), split,
                               "canary aborted by bookingctl release abort")
     sys.stdout.write(json.dumps({"stable": split.stable, "deploymentId": created, "was": split.serving}, indent=2)
                      + "\n")

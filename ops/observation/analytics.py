@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.errors import OperationFailed
+from ops.targets import WorkerScript
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -213,7 +214,7 @@ def _measure(value: Any, where: str, *, least: float) -> float | None:
     return number
 
 
-def invocations(client: Cloudflare, account_id: str, script: str, since: dt.datetime,
+def invocations(worker: WorkerScript, since: dt.datetime,
                 until: dt.datetime) -> dict[str, VersionTraffic] | None:
     """Invocations per version id between `since` and `until`, or None when the API gave no numbers.
 
@@ -223,9 +224,10 @@ def invocations(client: Cloudflare, account_id: str, script: str, since: dt.date
     import httpx
 
     try:
-        response = client.post("/graphql", cast_to=httpx.Response, body={
+        response = worker.client.post("/graphql", cast_to=httpx.Response, body={
             "query": GRAPHQL_QUERY,
-            "variables": {"account": account_id, "script": script, "since": _iso(since), "until": _iso(until)}})
+            "variables": {"account": worker.account_id, "script": worker.name, "since": _iso(since),
+                          "until": _iso(until)}})
         body = response.json()
     except (cloudflare.APIError, ValueError):
         return None

@@ -39,9 +39,10 @@ from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_
 from ops.observation.verify import Clock, VerifyResult, verify
 from ops.releases.judge import Signals, Verdict, judge_signals
 from ops.releases.rollback import RollbackError, deploy_versions, deployments, shares
+from ops.targets import WorkerScript
 
 if TYPE_CHECKING:
-    from cloudflare import Cloudflare
+    pass
 
 Log = Callable[[str], None]
 
@@ -136,9 +137,9 @@ class CanaryReport:
                 "canaryDeployment": self.canary_deployment, "finalDeployment": self.final_deployment}
 
 
-def serving_version(client: Cloudflare, account_id: str, script: str, exclude: str | None = None) -> str | None:
+def serving_version(worker: WorkerScript, exclude: str | None = None) -> str | None:
     """The version with the largest share of the newest deployment, other than `exclude` (None: no deployment)."""
-    history = deployments(client, account_id, script)
+    history = deployments(worker)
     if not history:
         return None
     split = sorted(((p, v) for v, p in shares(history[0]).items() if v != exclude), reverse=True)
@@ -156,21 +157,21 @@ def _probe_round(base_url: str, pinned: dict[str, str], version: str, settings: 
     return True, "pinned probes pass"
 
 
-def read_signals(client: Cloudflare, account_id: str, script: str) -> Metrics:
-    """The canary's two sources (ops/observation/analytics.py) for `script`, as one reader of windows."""
-    dataset = requests_dataset(script)
+def read_signals(worker: WorkerScript) -> Metrics:
+    """The canary's two sources (ops/observation/analytics.py) for the Worker, as one reader of windows."""
+    dataset = requests_dataset(worker.name)
 
     def read(since: dt.datetime, until: dt.datetime, versions: Sequence[str]) -> dict[str, Signals]:
         unreadable: list[str] = []
         try:
-            runtime = invocations(client, account_id, script, since, until)
+            runtime = invocations(worker, since, until)
         except UnreadableAnalytics as exc:
             runtime = None
             unreadable.append(f"invocations: {exc}")
         found = {}
         for v in versions:
             try:
-                http = http_answers(client, account_id, dataset, v, since, until)
+                http = http_answers(worker.client, worker.account_id, dataset, v, since, until)
             except UnreadableAnalytics as exc:
                 http = None
                 unreadable.append(f"HTTP answers of {v}: {exc}")
@@ -179,7 +180,7 @@ def read_signals(client: Cloudflare, account_id: str, script: str) -> Metrics:
     return read
 
 
-def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: str, new_version: str,
+def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
                stable_version: str, settings: RolloutSettings, percent: float | None = None,
                bake_minutes: int | None = None, clock: Clock | None = None, log: Log = print,
                metrics: Metrics | None = None, smoke_deadline: float = SMOKE_DEADLINE_SECONDS) -> CanaryReport:
@@ -192,13 +193,13 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
     percent = settings.canary_percent if percent is None else percent
     bake = settings.bake_minutes if bake_minutes is None else bake_minutes
     delay = dt.timedelta(minutes=settings.analytics_delay_minutes)
-    report = CanaryReport(script, new_version, stable_version, percent, bake, settings.analytics_delay_minutes)
-    pinned = override_header(script, new_version)
-    read = metrics or read_signals(client, account_id, script)
+    report = CanaryReport(worker.name, new_version, stable_version, percent, bake, settings.analytics_delay_minutes)
+    pinned = override_header(worker.name, new_version)
+    read = metrics or read_signals(worker)
 
     def deploy(versions: list[tuple[str, float]], message: str) -> str:
-        history = deployments(client, account_id, script)
-        return deploy_versions(client, account_id, script, versions, message,
+        history = deployments(worker)
+        return deploy_versions(worker, versions, message,
                                newest=history[0].id if history else None)
 
     def back_to_stable(reason: str) -> None:
@@ -306,10 +307,10 @@ def run_canary(client: Cloudflare, *, account_id: str, script: str, base_url: st
     return report
 
 
-def promote(client: Cloudflare, account_id: str, script: str, version: str) -> str:
+def promote(worker: WorkerScript, version: str) -> str:
     """Send 100 % to `version` (what `pulumi up` does after a passing canary; here for `release canary`)."""
-    history = deployments(client, account_id, script)
-    return deploy_versions(client, account_id, script, [(version, 100.0)], f"canary of {version} promoted",
+    history = deployments(worker)
+    return deploy_versions(worker, [(version, 100.0)], f"canary of {version} promoted",
                            newest=history[0].id if history else None)
 
 

@@ -55,7 +55,7 @@ from ops.releases.canary import CanaryReport, CanaryStopped, run_canary, serving
 from ops.releases.gate import refuse_unsafe
 from ops.releases.release import Site, abort_split, roll_back_and_verify, split_of
 from ops.releases.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
-from ops.targets import Bucket, TargetError, UncertainWriteError, cloudflare_client, remote_database
+from ops.targets import Bucket, TargetError, UncertainWriteError, WorkerScript, cloudflare_client, remote_database
 from stackconfig.deploy import DeployContext
 
 if TYPE_CHECKING:
@@ -150,12 +150,12 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
         record = PreDeployRecord(bookmark, backup, result.applied)
         if version_id is None:
             return record
-        history = deployments(client, ctx.account_id, ctx.worker_name)
+        history = deployments(WorkerScript(client, ctx.account_id, ctx.worker_name))
         if not history:
             log(f"first deployment of {ctx.worker_name}: no version serves yet, so there is no canary; the engine "
                 f"sends 100 % to {version_id} and `bookingctl verify --stack {ctx.stack}` checks it after the update")
             return record
-        stable = serving_version(client, ctx.account_id, ctx.worker_name, exclude=version_id)
+        stable = serving_version(WorkerScript(client, ctx.account_id, ctx.worker_name), exclude=version_id)
         if stable is None:
             log(f"version {version_id} already serves all traffic (a migration-only change or a redeploy): no canary; "
                 "booking-after-traffic verifies it")
@@ -170,7 +170,7 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
 
     clock: Clock | None = ctx.clock
     try:
-        report = run_canary(client, account_id=ctx.account_id, script=ctx.worker_name, base_url=ctx.base_url,
+        report = run_canary(WorkerScript(client, ctx.account_id, ctx.worker_name), base_url=ctx.base_url,
                             new_version=version_id, stable_version=stable, settings=ctx.rollout, clock=clock,
                             log=log, smoke_deadline=ctx.verify_deadline)
     except CanaryStopped as exc:
@@ -220,7 +220,7 @@ def deployment_failed(ctx: DeployContext, *, operation: str, errors: Sequence[st
         return False
     with _client(ctx) as client:
         try:
-            history = deployments(client, ctx.account_id, ctx.worker_name)
+            history = deployments(WorkerScript(client, ctx.account_id, ctx.worker_name))
             split = split_of(history)
             if split is None:
                 serving = ", ".join(f"{v} at {p:g} %" for v, p in (shares(history[0]) if history else {}).items())
@@ -232,7 +232,7 @@ def deployment_failed(ctx: DeployContext, *, operation: str, errors: Sequence[st
                     f"serving now ({split.serving}) is not this update's canary and is left alone. End it with: "
                     f"bookingctl release abort --stack {ctx.stack}")
                 return False
-            created = abort_split(client, ctx.account_id, ctx.worker_name, split,
+            created = abort_split(WorkerScript(client, ctx.account_id, ctx.worker_name), split,
                                   f"canary of {version_id} ended: pulumi up failed to create its 100 % deployment")
         except (RollbackError, UncertainWriteError, cloudflare.APIError) as exc:
             raise DeployHookError(
@@ -254,7 +254,7 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
 
     site = Site(ctx.account_id, ctx.worker_name, ctx.database_name, ctx.base_url)
     with _client(ctx) as client:
-        history = deployments(client, ctx.account_id, ctx.worker_name)
+        history = deployments(WorkerScript(client, ctx.account_id, ctx.worker_name))
         earlier = [d for d in history if d.id != deployment_id]
         if not earlier:
             log(f"first deployment of {ctx.worker_name}: nothing earlier to roll back to, and its routes are "

@@ -18,7 +18,7 @@ from ops.observation.verify import VerifyResult, verify
 from ops.releases import quarantine
 from ops.releases.canary import last_verdict, stable_of_split
 from ops.releases.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
-from ops.targets import Bucket, remote_database
+from ops.targets import Bucket, WorkerScript, remote_database
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -68,7 +68,7 @@ def roll_back_and_verify(client: Cloudflare, site: Site, *, to: str | None = Non
     The database is looked up first: whatever can fail before the Worker changes does.
     """
     db = remote_database(site.account_id, site.database_name, client=client) if verify_after else None
-    result = rollback(client, site.account_id, site.worker_name, to=to, reason=reason, force=force)
+    result = rollback(WorkerScript(client, site.account_id, site.worker_name), to=to, reason=reason, force=force)
     log(f"rolled {site.worker_name} back from {result.from_version} to {result.to_version} "
         f"(deployment {result.deployment_id})")
     report = RollbackReport(result)
@@ -96,9 +96,9 @@ def split_of(history: list[Deployment]) -> Split | None:
     return Split(history[0].id, serving, stable_of_split(history))
 
 
-def abort_split(client: Cloudflare, account_id: str, script: str, split: Split, message: str) -> str:
+def abort_split(worker: WorkerScript, split: Split, message: str) -> str:
     """Send 100 % back to the split's stable version (`bookingctl release abort`); the new deployment's id."""
-    return deploy_versions(client, account_id, script, [(split.stable, 100.0)], message, newest=split.deployment_id)
+    return deploy_versions(worker, [(split.stable, 100.0)], message, newest=split.deployment_id)
 
 
 @dataclass
@@ -141,7 +141,7 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
     workerVersionId`). Drift is what `pulumi refresh` cannot see: the provider reads the state's
     deployment by id, and a rollback leaves that deployment in place.
     """
-    history = deployments(client, site.account_id, site.worker_name)
+    history = deployments(WorkerScript(client, site.account_id, site.worker_name))
     serving = shares(history[0]) if history else {}
     messages = [(d, (d.annotations.workers_message if d.annotations else None) or "") for d in history]
     declared_from = "--declared-version"

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.errors import OperationFailed
-from ops.targets import UncertainWriteError, writer
+from ops.targets import UncertainWriteError, WorkerScript, writer
 
 if TYPE_CHECKING:
-    from cloudflare import Cloudflare
     from cloudflare.types.workers.scripts.deployment import Deployment
 
 SECRETS_CHANGED = 10220
@@ -50,7 +49,7 @@ class RollbackResult:
     forced: bool
 
 
-def deployments(client: Cloudflare, account_id: str, script: str) -> list[Deployment]:
+def deployments(worker: WorkerScript) -> list[Deployment]:
     """The script's latest deployments (Cloudflare lists the last 10), newest first.
 
     Read from the raw response and validated with the SDK's own model: the SDK types this list as
@@ -61,7 +60,7 @@ def deployments(client: Cloudflare, account_id: str, script: str) -> list[Deploy
     import pydantic
     from cloudflare.types.workers.scripts.deployment_list_response import DeploymentListResponse
 
-    raw = client.workers.scripts.deployments.with_raw_response.list(script, account_id=account_id)
+    raw = worker.client.workers.scripts.deployments.with_raw_response.list(worker.name, account_id=worker.account_id)
     try:
         body = raw.http_response.json()
         result = body.get("result") if isinstance(body, dict) else body
@@ -72,13 +71,14 @@ def deployments(client: Cloudflare, account_id: str, script: str) -> list[Deploy
         listed = DeploymentListResponse.model_validate(result or {"deployments": []})
     except (ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
         raise cloudflare.APIResponseValidationError(
-            raw.http_response, None, message=f"the deployments of {script} could not be read: {exc}") from exc
+            raw.http_response, None, message=f"the deployments of {worker.name} could not be read: {exc}") from exc
     return sorted(listed.deployments, key=lambda d: d.created_on, reverse=True)
 
 
-def recent_versions(client: Cloudflare, account_id: str, script: str) -> list[str]:
+def recent_versions(worker: WorkerScript) -> list[str]:
     """Ids of the script's recent versions (Cloudflare keeps the last 100), newest first."""
-    return [v.id for v in client.workers.scripts.versions.list(script, account_id=account_id) if v.id]
+    listed = worker.client.workers.scripts.versions.list(worker.name, account_id=worker.account_id)
+    return [v.id for v in listed if v.id]
 
 
 def sole_version(deployment: Deployment) -> str | None:
@@ -87,22 +87,22 @@ def sole_version(deployment: Deployment) -> str | None:
     return full[0] if full else None
 
 
-def choose_target(client: Cloudflare, account_id: str, script: str, to: str | None,
+def choose_target(worker: WorkerScript, to: str | None,
                   history: list[Deployment] | None = None) -> tuple[str | None, str]:
     """(version serving now, version to roll back to), from `history` (default: read now)."""
-    history = deployments(client, account_id, script) if history is None else history
+    history = deployments(worker) if history is None else history
     current = sole_version(history[0]) if history else None
     if to is not None:
-        known = recent_versions(client, account_id, script)
+        known = recent_versions(worker)
         if to not in known:
             shown = ", ".join(known[:5]) or "none"
-            raise RollbackError(f"{script} has no version {to} among its last {len(known)} (newest: {shown})")
+            raise RollbackError(f"{worker.name} has no version {to} among its last {len(known)} (newest: {shown})")
         return current, to
     for deployment in history[1:]:
         version = sole_version(deployment)
         if version is not None and version != current:
             return current, version
-    raise RollbackError(f"{script} has no earlier fully deployed version among its latest deployments; "
+    raise RollbackError(f"{worker.name} has no earlier fully deployed version among its latest deployments; "
                         "pass --to VERSION_ID (one of its last 100 versions)")
 
 
@@ -119,36 +119,36 @@ def served_before(history: list[Deployment], deployment_id: str | None = None) -
     return current, before
 
 
-def rollback(client: Cloudflare, account_id: str, script: str, to: str | None = None,
+def rollback(worker: WorkerScript, to: str | None = None,
              reason: str = "rollback", force: bool = False) -> RollbackResult:
     """Deploy `to` (default: the previous 100 % version) at 100 %.
 
     Raises SecretsChangedError when the version's secrets changed since, unless `force`.
     """
-    history = deployments(client, account_id, script)
-    current, target = choose_target(client, account_id, script, to, history)
+    history = deployments(worker)
+    current, target = choose_target(worker, to, history)
     if target == current:
-        raise RollbackError(f"{script} already serves version {target}")
+        raise RollbackError(f"{worker.name} already serves version {target}")
     message = f"bookingctl rollback from {current} to {target}: {reason}"[:1000]
     newest = history[0].id if history else None
     try:
-        created = _deploy(client, account_id, script, target, message, force=False, newest=newest)
+        created = _deploy(worker, target, message, force=False, newest=newest)
         forced = False
     except SecretsChangedError:
         if not force:
             raise
-        created = _deploy(client, account_id, script, target, message, force=True, newest=newest)
+        created = _deploy(worker, target, message, force=True, newest=newest)
         forced = True
-    return RollbackResult(script, current, target, created, forced)
+    return RollbackResult(worker.name, current, target, created, forced)
 
 
-def _deploy(client: Cloudflare, account_id: str, script: str, version: str, message: str, *, force: bool,
+def _deploy(worker: WorkerScript, version: str, message: str, *, force: bool,
             newest: str | None) -> str:
     """Create a 100 % deployment of `version`; returns its id (see deploy_versions)."""
-    return deploy_versions(client, account_id, script, [(version, 100.0)], message, force=force, newest=newest)
+    return deploy_versions(worker, [(version, 100.0)], message, force=force, newest=newest)
 
 
-def deploy_versions(client: Cloudflare, account_id: str, script: str, versions: list[tuple[str, float]],
+def deploy_versions(worker: WorkerScript, versions: list[tuple[str, float]],
                     message: str, *, force: bool = False, newest: str | None = None) -> str:
     """Create a deployment sending each (version, percentage) its share; returns its id. Never sent twice blindly.
 
@@ -161,8 +161,8 @@ def deploy_versions(client: Cloudflare, account_id: str, script: str, versions: 
     target = versions[0][0] if len(versions) == 1 else shown
 
     def send() -> str:
-        return writer(client).workers.scripts.deployments.create(
-            script, account_id=account_id, strategy="percentage",
+        return writer(worker.client).workers.scripts.deployments.create(
+            worker.name, account_id=worker.account_id, strategy="percentage",
             versions=[{"version_id": v, "percentage": p} for v, p in versions], force=force,
             annotations={"workers_message": message[:1000]}).id
 
@@ -173,10 +173,10 @@ def deploy_versions(client: Cloudflare, account_id: str, script: str, versions: 
             # The request may have been applied before its answer was lost (or before the 5xx): look
             # before sending again.
             try:
-                landed = _landed(client, account_id, script, versions, newest)
+                landed = _landed(worker, versions, newest)
             except cloudflare.APIError as unread:
                 raise UncertainWriteError(
-                    f"deploying {script} {shown} got no clear answer ({lost}), and reading its deployment "
+                    f"deploying {worker.name} {shown} got no clear answer ({lost}), and reading its deployment "
                     f"list back failed too ({unread}): it may or may not have been applied. Check which version "
                     "serves (`curl https://<domain>/api/health` reports it, or the dashboard) before trying "
                     "again") from unread
@@ -184,20 +184,21 @@ def deploy_versions(client: Cloudflare, account_id: str, script: str, versions: 
     except cloudflare.APIStatusError as exc:
         if SECRETS_CHANGED in error_codes(exc):
             raise SecretsChangedError(
-                f"Cloudflare refused to deploy {script} {shown} (error {SECRETS_CHANGED}): a version's secrets have "
-                f"changed since it was uploaded; {FORCE_MEANS}. If that is what you want, run "
+                f"Cloudflare refused to deploy {worker.name} {shown} (error {SECRETS_CHANGED}): a version's secrets "
+                f"have changed since it was uploaded; {FORCE_MEANS}. If that is what you want, run "
                 f"`bookingctl rollback --stack STACK --to {versions[0][0]} --force`") from exc
-        raise RollbackError(f"Cloudflare refused the rollback of {script} to {target}: {exc}"
-                           if len(versions) == 1 else f"Cloudflare refused to deploy {script} {target}: {exc}") from exc
+        refused = (f"Cloudflare refused the rollback of {worker.name} to {target}" if len(versions) == 1
+                   else f"Cloudflare refused to deploy {worker.name} {target}")
+        raise RollbackError(f"{refused}: {exc}") from exc
     except cloudflare.APIConnectionError as exc:
-        raise RollbackError(f"deploying {script} {shown} failed twice without an answer ({exc}); the "
+        raise RollbackError(f"deploying {worker.name} {shown} failed twice without an answer ({exc}); the "
                             "deployment list showed the first attempt was not applied") from exc
 
 
-def _landed(client: Cloudflare, account_id: str, script: str, versions: list[tuple[str, float]],
+def _landed(worker: WorkerScript, versions: list[tuple[str, float]],
             before: str | None) -> str | None:
     """The id of a deployment with exactly `versions`, newer than deployment `before` and serving now, if any."""
-    history = deployments(client, account_id, script)
+    history = deployments(worker)
     if history and history[0].id != before and shares(history[0]) == {v: float(p) for v, p in versions}:
         return history[0].id
     return None

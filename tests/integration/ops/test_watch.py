@@ -19,6 +19,7 @@ from cloudflare import Cloudflare
 from booking_shared.watch import WatchThresholds
 from ops.releases.rollback import rollback
 from ops.releases.watch import RollbackOutcome, Sample, WatchSettings, http_probe, watch
+from ops.targets import WorkerScript
 from stackconfig.files import parse_config
 from stackconfig.problems import ConfigError
 from tests.helpers import ACCOUNT, REPO
@@ -113,7 +114,7 @@ def test_trigger_rolls_the_worker_back_through_the_api(site: Site, double: Cloud
     fake = FakeClock()
 
     def roll_back(reason: str) -> RollbackOutcome:
-        done = rollback(client, ACCOUNT, "appointmentbooking-api", reason=reason)
+        done = rollback(WorkerScript(client, ACCOUNT, "appointmentbooking-api"), reason=reason)
         return RollbackOutcome(report={"from": done.from_version, "to": done.to_version})
 
     result = watch(scripted(site, fake, lambda s, t, n: failing(s) if t >= 30 else healthy(s)),
