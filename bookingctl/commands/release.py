@@ -32,7 +32,7 @@ from bookingctl.options import (
 from ops.observation.verify import Clock
 from ops.observation.verify import verify as run_verify
 from ops.releases import quarantine
-from ops.releases.canary import promote, run_canary, serving_version
+from ops.releases.controller import Release
 from ops.releases.release import Site, abort_split, release_status, roll_back_and_verify, split_of
 from ops.releases.rollback import FORCE_MEANS, RollbackError, deployments, recent_versions, served_before, shares
 from ops.releases.watch import RollbackOutcome, WatchSettings, http_probe
@@ -295,33 +295,27 @@ def canary(
     settings = cfg.rollout
     log = output.progress_log(progress)
     with cloudflare_client() as client:
-        if version_id not in recent_versions(WorkerScript.of(cfg, client)):
+        worker = WorkerScript.of(cfg, client)
+        if version_id not in recent_versions(worker):
             raise UsageError(f"{cfg.worker_name} has no version {version_id} among its last 100")
-        if bundle_sha256 is not None:
-            quarantine.refuse_if_quarantined(Bucket.of(cfg, client), bundle_sha256, stack)
-        blocked = [r for r in quarantine.records(Bucket.of(cfg, client))
-                   if r.active and r.version_id == version_id]
-        if blocked:
-            raise quarantine.QuarantinedError(
-                f"version {version_id} is quarantined (bundle sha256:{blocked[0].bundle_sha256}: {blocked[0].reason}); "
-                f"clear it first: {quarantine.clear_command(stack, blocked[0].bundle_sha256)}")
-        stable = serving_version(WorkerScript.of(cfg, client), exclude=version_id)
+        release = Release(worker, stack, Bucket.of(cfg, client), bundle_sha256)
+        release.refuse_quarantined(version_id)
+        stable = release.serving(version_id)
         if stable is None:
             raise UsageError(f"{cfg.worker_name}: no other version serves, so there is nothing to judge "
                              f"{version_id} against; deploy it with `pulumi up`")
         confirm(f"Release {version_id} to {percent or settings.canary_percent:g} % of {cfg.domain} as a canary?", yes,
                 "start a canary")
-        report = run_canary(WorkerScript.of(cfg, client), base_url=base_url or cfg.site_url,
-                            new_version=version_id, stable_version=stable, settings=settings, percent=percent,
-                            bake_minutes=minutes, log=log, smoke_deadline=smoke_timeout)
-        if report.promoted:
-            report.final_deployment = promote(WorkerScript.of(cfg, client), version_id)
-        elif bundle_sha256:
-            quarantine.add(Bucket.of(cfg, client), bundle_sha256=bundle_sha256,
-                           version_id=version_id, stack=stack, reason=report.reason, metrics=report.metrics())
-        else:
-            output.warn(f"no quarantine record written: pass --bundle-sha256 to name the bundle {version_id} was built "
-                        "from (Cloudflare's version list does not say)")
+        # Outside `pulumi up` nothing else moves the last 100 %: the controller promotes a passing canary.
+        report = release.canary(version_id, stable, settings=settings, base_url=base_url or cfg.site_url,
+                                promote_after=True, log=log, percent=percent, bake_minutes=minutes,
+                                smoke_deadline=smoke_timeout)
+        if not report.promoted:
+            if bundle_sha256:
+                release.quarantine(version_id, report.reason, report.metrics(), log)
+            else:
+                output.warn(f"no quarantine record written: pass --bundle-sha256 to name the bundle {version_id} was "
+                            "built from (Cloudflare's version list does not say)")
     sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     if report.promoted:
         output.info(_state_hint(cfg, version_id))

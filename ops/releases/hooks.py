@@ -51,7 +51,8 @@ from ops.database.migration_check import CheckError
 from ops.database.serving import CorpusError
 from ops.observation.verify import Clock, verify
 from ops.releases import quarantine
-from ops.releases.canary import CanaryReport, CanaryStopped, run_canary, serving_version
+from ops.releases.canary import CanaryReport, CanaryStopped
+from ops.releases.controller import Release
 from ops.releases.gate import refuse_unsafe
 from ops.releases.release import Site, abort_split, roll_back_and_verify, split_of
 from ops.releases.rollback import RollbackError, SecretsChangedError, deployments, served_before, shares
@@ -88,20 +89,10 @@ def _write_report(report: CanaryReport) -> None:
         Path(target).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
-def _quarantine(client: Cloudflare, ctx: DeployContext, version: str | None, reason: str,
-                metrics: dict[str, Any], log: Callable[[str], None]) -> str:
-    """Record the failed bundle; returns a sentence for the error message (never raises)."""
-    if not ctx.bucket or not ctx.bundle_sha256:
-        return "No quarantine record was written (the stack has no bucket or bundle hash)."
-    try:
-        quarantine.add(Bucket(client, ctx.account_id, ctx.bucket), bundle_sha256=ctx.bundle_sha256,
-                       version_id=version or "", stack=ctx.stack, reason=reason, metrics=metrics)
-    except Exception as exc:  # the release already failed; say so rather than hide the first error
-        log(f"writing the quarantine record failed: {exc}")
-        return f"Writing the quarantine record to R2 bucket {ctx.bucket} failed too ({exc})."
-    log(f"bundle sha256:{ctx.bundle_sha256} quarantined in R2 bucket {ctx.bucket}")
-    return (f"Bundle sha256:{ctx.bundle_sha256} is quarantined; `pulumi up` refuses it until it is fixed or "
-            f"cleared ({quarantine.clear_command(ctx.stack, ctx.bundle_sha256)}).")
+def _release(client: Cloudflare, ctx: DeployContext) -> Release:
+    """The stack's Worker on its way to all traffic (ops/releases/controller.py), for this hook."""
+    return Release(WorkerScript(client, ctx.account_id, ctx.worker_name), ctx.stack,
+                   Bucket(client, ctx.account_id, ctx.bucket) if ctx.bucket else None, ctx.bundle_sha256 or None)
 
 
 def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
@@ -112,8 +103,7 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             import cloudflare
 
             try:
-                quarantine.refuse_if_quarantined(Bucket(client, ctx.account_id, ctx.bucket), ctx.bundle_sha256,
-                                                 ctx.stack)
+                _release(client, ctx).refuse_quarantined()
             except quarantine.QuarantinedError as exc:
                 raise DeployHookError(f"deployment refused before anything changed: {exc}") from exc
             except (cloudflare.APIError, quarantine.QuarantineRecordError) as exc:
@@ -155,7 +145,7 @@ def before_traffic(ctx: DeployContext, log: Callable[[str], None] = print, *,
             log(f"first deployment of {ctx.worker_name}: no version serves yet, so there is no canary; the engine "
                 f"sends 100 % to {version_id} and `bookingctl verify --stack {ctx.stack}` checks it after the update")
             return record
-        stable = serving_version(WorkerScript(client, ctx.account_id, ctx.worker_name), exclude=version_id)
+        stable = _release(client, ctx).serving(version_id)
         if stable is None:
             log(f"version {version_id} already serves all traffic (a migration-only change or a redeploy): no canary; "
                 "booking-after-traffic verifies it")
@@ -170,9 +160,10 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
 
     clock: Clock | None = ctx.clock
     try:
-        report = run_canary(WorkerScript(client, ctx.account_id, ctx.worker_name), base_url=ctx.base_url,
-                            new_version=version_id, stable_version=stable, settings=ctx.rollout, clock=clock,
-                            log=log, smoke_deadline=ctx.verify_deadline)
+        # The engine moves the last 100 % (promote_after=False), so Pulumi's state names what serves.
+        report = _release(client, ctx).canary(version_id, stable, settings=ctx.rollout, base_url=ctx.base_url,
+                                              promote_after=False, log=log, clock=clock,
+                                              smoke_deadline=ctx.verify_deadline)
     except CanaryStopped as exc:
         # An error, not a verdict on the bundle: no quarantine record, but the report says what was seen.
         _write_report(exc.report)
@@ -191,7 +182,7 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
         log(f"canary verdict: promote {version_id} ({report.reason}); metrics: {json.dumps(report.metrics())}")
         return report.to_dict()
     log(f"canary verdict: roll back ({report.reason}); metrics: {json.dumps(report.metrics())}")
-    quarantined = _quarantine(client, ctx, version_id, report.reason, report.metrics(), log)
+    quarantined = _release(client, ctx).quarantine(version_id, report.reason, report.metrics(), log)
     raise DeployHookError(
         f"canary of version {version_id} failed: {report.reason}. 100 % of traffic is back on version {stable} "
         f"(deployment {report.final_deployment}); the update is aborted, so Pulumi's state still names the "
@@ -292,8 +283,8 @@ def after_traffic(ctx: DeployContext, *, deployment_id: str | None = None, versi
         after = ("it verifies healthy" if rolled.ok else
                  "it does NOT verify healthy either: " + (rolled.verification.failures() if rolled.verification
                                                           else ""))
-        quarantined = _quarantine(client, ctx, version_id, f"post-deploy verification: {failed}",
-                                  result.to_dict(), log)
+        quarantined = _release(client, ctx).quarantine(version_id, f"post-deploy verification: {failed}",
+                                                       result.to_dict(), log)
         raise DeployHookError(f"post-deploy verification of version {r.from_version} failed ({failed}); rolled "
                               f"{ctx.worker_name} back to version {r.to_version} (deployment {r.deployment_id}), and "
                               f"{after}. The database was not touched. {quarantined} Pulumi's state still names the "
