@@ -57,7 +57,7 @@ WEBHOOK = "payment-webhook-not-challenged"
 FITS_PLAN = "rate-limit-rules-fit-zone-plan"
 
 
-def _json(value: Any) -> Any:
+def parsed_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -66,13 +66,13 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _zones() -> dict[str, str]:
+def served_zones() -> dict[str, str]:
     """Hostname -> the zone id serving it, from booking:domain/zoneId and booking:tenants."""
     zones: dict[str, str] = {}
     domain, zone = config_value("domain"), config_value("zoneId")
     if isinstance(domain, str) and isinstance(zone, str):
         zones[normalize(domain)] = zone
-    tenants = _json(config_value("tenants"))
+    tenants = parsed_json(config_value("tenants"))
     for tenant in tenants if isinstance(tenants, list) else []:
         if isinstance(tenant, Mapping) and isinstance(tenant.get("hostname"), str):
             zones[normalize(tenant["hostname"])] = str(tenant.get("zoneId"))
@@ -98,14 +98,14 @@ def check_rate_limited(args: StackValidationArgs, report: Report) -> None:
         args.not_applicable("the stack routes no hostname to the Worker, so it exposes no API")
         return
     env = stack_environment()
-    limits = _json(config_value("rateLimits"))
+    limits = parsed_json(config_value("rateLimits"))
     configured = limits.get("zoneRuleset") if isinstance(limits, dict) else None
     owns = owns_zone_rulesets(configured if isinstance(configured, bool) else None, env)
     if not owns and env != "production":
         args.not_applicable("booking:rateLimits.zoneRuleset is off: another stack owns the zone's http_ratelimit "
                             "entry point (the Worker's rate-limit binding still applies)")
         return
-    zones = _zones()
+    zones = served_zones()
     # A zone's rules see only that zone's traffic: grouping them by zone keeps this linear in the
     # number of tenants (every host against every tenant zone's rules took 23 s at 1,000 tenants).
     by_zone: dict[Any, list[tuple[PolicyResource, Mapping[str, Any]]]] = {}
@@ -172,10 +172,11 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
                            "derive the widget's domains from booking:domain and booking:tenants"), widgets[0].urn)
     # With booking:saas the salons' custom hostnames are on their own widgets, named after the Worker
     # (their domains are data `bookingctl tenants` keeps, so only their presence can be checked here).
-    saas = _json(config_value("saas"))
+    saas = parsed_json(config_value("saas"))
     worker_name = config_value("workerName")
     # Each site widget's secret: as many widgets as the config's site hostnames fill on its plan.
-    required = [site_secret_binding(i) for i in range(len(site_shards(list(_zones()) or [""], _turnstile_plan())))]
+    shards = site_shards(list(served_zones()) or [""], _turnstile_plan())
+    required = [site_secret_binding(i) for i in range(len(shards))]
     if isinstance(saas, Mapping) and saas:
         count = _saas_widgets()
         required += [saas_secret_binding(i) for i in range(count)]
@@ -206,14 +207,14 @@ def check_turnstile(args: StackValidationArgs, report: Report) -> None:
 
 def _turnstile_plan() -> TurnstilePlan:
     """booking:turnstile.plan, the strictest (free) when unset or unreadable."""
-    value = _json(config_value("turnstile"))
+    value = parsed_json(config_value("turnstile"))
     plan = value.get("plan") if isinstance(value, Mapping) else None
     return "enterprise" if plan == "enterprise" else "free"
 
 
 def _saas_widgets() -> int:
     """booking:turnstile.saasWidgets (1 when unset)."""
-    value = _json(config_value("turnstile"))
+    value = parsed_json(config_value("turnstile"))
     count = value.get("saasWidgets") if isinstance(value, Mapping) else None
     return count if isinstance(count, int) and count >= 1 else 1
 
@@ -281,11 +282,11 @@ def _zone_plans() -> dict[str, tuple[ZonePlan, str]]:
     booking:zonePlan, tenants[].zonePlan and saas.zonePlan that states a zone's plan, else free under
     the key that names the zone (the strictest reading, as the program's)."""
     keys: list[tuple[Any, Any, str]] = [(config_value("zoneId"), config_value("zonePlan"), "zonePlan")]
-    tenants = _json(config_value("tenants"))
+    tenants = parsed_json(config_value("tenants"))
     for index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
         if isinstance(tenant, Mapping):
             keys.append((tenant.get("zoneId"), tenant.get("zonePlan"), f"tenants[{index}].zonePlan"))
-    saas = _json(config_value("saas"))
+    saas = parsed_json(config_value("saas"))
     if isinstance(saas, Mapping):
         keys.append((saas.get("zoneId"), saas.get("zonePlan"), "saas.zonePlan"))
     plans: dict[str, tuple[ZonePlan, str]] = {}

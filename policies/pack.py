@@ -28,6 +28,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from booking_shared.retention import RETENTION_DAYS
+from policies.affinity import canary_version_affinity
 from policies.checklist import pre_deploy_checklist
 from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
@@ -71,6 +72,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     turnstile_widgets_within_plan_limits,
     payment_webhook_not_challenged,
     rate_limit_rules_fit_zone_plan,
+    # One booking flow, one Worker version during a canary (policies/affinity.py).
+    canary_version_affinity,
 ]
 # Every policy of the pack, in the order reports list them; the one list that says which exist.
 POLICIES: list[PackPolicy] = [*_AREA_POLICIES, *review_policies(_AREA_POLICIES)]
