@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml requirements.txt
 	@echo "installing the project into ./$(VENV) (about half a minute with pip's cache, longer without)" >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# pip's own lines (one per package it collects and installs) show the install moving; on stderr,
+	@# so a first `make plan FORMAT=json` still prints only JSON on stdout.
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]' >&2
 	@# pip byte-compiles site-packages but not an editable project; where PYTHONDONTWRITEBYTECODE
 	@# is set (as on our machines) every command would recompile ours: ~60 ms per bookingctl run.
 	$(BIN)/python -m compileall -q booking_shared stackconfig infra bookingctl policies ops
