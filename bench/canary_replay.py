@@ -10,14 +10,17 @@ Requests are split at random per request, as a Workers deployment splits them; e
 version's error rate of that minute. Both judges are the real `ops.releases.canary.judge`: "fixed"
 without the serving version's numbers (the judge before the baseline comparison), "baseline" with
 them. Scenarios: a good canary (both 0.5 % 5xx) through a shared 4-minute outage at 8 % (minutes 3
-to 6); a regression 0.5 % -> 3 %; 8 % and 50 % 5xx; medians +50 % (0.2 s -> 0.3 s). For the good
-canary the rate is its false rollbacks; for the others, detections. "min" is the median minute of
-the rollbacks, counted from the first window of data.
+to 6); a regression 0.5 % -> 3 %; 8 % and 50 % 5xx; response times +50 % (median 0.2 s -> 0.3 s,
+99th percentile 1.4 s -> 2.1 s). The old judge read medians only, so "fixed" is given the median
+alone; "baseline" gets both, as the analytics sources answer them. For the good canary the rate is
+its false rollbacks; for the others, detections. "min" is the median minute of the rollbacks,
+counted from the first window of data.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ class Scenario:
     canary_rate: float
     outage: tuple[int, int, float] | None = None  # (first minute, minute after the last, rate of both)
     canary_median: float = 0.2
+    canary_p99: float = 1.4
 
 
 SCENARIOS = (
@@ -48,7 +52,7 @@ SCENARIOS = (
     Scenario("regression 0.5 % -> 3 %", 0.03),
     Scenario("8 % 5xx", 0.08),
     Scenario("50 % 5xx", 0.5),
-    Scenario("median +50 %", BASE_RATE, canary_median=0.3),
+    Scenario("latency +50 % (p99 1.4 -> 2.1 s)", BASE_RATE, canary_median=0.3, canary_p99=2.1),
 )
 
 
@@ -71,13 +75,15 @@ def bake(rng: random.Random, rpm: int, scenario: Scenario) -> tuple[int | None, 
         ec += _binomial(rng, canary_now, rate_c)
         eb += _binomial(rng, rpm - canary_now, rate_b)
         nc, nb = nc + canary_now, nb + rpm - canary_now
-        canary = VersionTraffic(requests=nc, errors=ec, latency_seconds=scenario.canary_median)
-        serving = VersionTraffic(requests=nb, errors=eb, latency_seconds=0.2)
+        canary = VersionTraffic(requests=nc, errors=ec, latency_seconds=scenario.canary_median,
+                                tail_latency_seconds=scenario.canary_p99)
+        serving = VersionTraffic(requests=nb, errors=eb, latency_seconds=0.2, tail_latency_seconds=1.4)
+        medians_only = dataclasses.replace(canary, tail_latency_seconds=None)
         final = minute == SETTINGS.bake_minutes
-        for name, baseline in (("fixed", None), ("baseline", serving)):
+        for name, judged, baseline in (("fixed", medians_only, None), ("baseline", canary, serving)):
             if done[name]:
                 continue
-            action = judge(canary, [True] * minute, SETTINGS, final=final, baseline=baseline).action
+            action = judge(judged, [True] * minute, SETTINGS, final=final, baseline=baseline).action
             if action != "continue":
                 done[name] = True
                 rolled[name] = minute if action == "rollback" else None

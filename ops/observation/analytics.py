@@ -3,15 +3,17 @@
 A canary is judged on what its own requests saw, so every number is per version:
 
 - **Invocations** (GraphQL Analytics API, `workersInvocationsAdaptive`): requests and the runtime's
-  `errors` grouped by `dimensions { scriptVersion status }`, the median wall time
-  (`quantiles { wallTimeP50 }`, microseconds) and `avg { sampleInterval }`. Every field is in the
+  `errors` grouped by `dimensions { scriptVersion status }`, the median and 99th percentile wall
+  time (`quantiles { wallTimeP50 wallTimeP99 }`, microseconds) and `avg { sampleInterval }`. Every field is in the
   published schema (tests/helpers/cloudflare_graphql.graphql names its source); the dataset has no
   HTTP status (no `httpResponseStatus`), and "Invocation statuses differ from HTTP status codes"
   (cloudflare-docs workers/observability/metrics-and-analytics.mdx): a handled error answered 503,
   such as the health endpoint's, is a *successful* invocation.
 - **HTTP answers** (Workers Analytics Engine): the reference Worker writes one data point per
   request to its `REQUESTS` dataset, indexed by its version id, with the HTTP status (`double1`) and
-  the milliseconds it took (`double2`) (worker/src/index.js). The SQL API
+  the milliseconds it took (`double2`) (worker/src/index.js); the median and 99th percentile are
+  `quantileExactWeighted(0.5)` and `(0.99)` of `double2` (the level is the function's parameter,
+  sql-reference/aggregate-functions.mdx). The SQL API
   (`POST /accounts/{id}/analytics_engine/sql`, cloudflare-docs analytics/analytics-engine/sql-api.mdx)
   answers one version per query, as the docs advise for accurate results under sampling ("you may
   only be able to query for one host at a time", analytics-engine/sampling.mdx).
@@ -50,7 +52,7 @@ GRAPHQL_QUERY = """query CanaryInvocations($account: string!, $script: string!, 
       workersInvocationsAdaptive(limit: 1000,
                                  filter: {scriptName: $script, datetime_geq: $since, datetime_leq: $until}) {
         sum { requests errors }
-        quantiles { wallTimeP50 }
+        quantiles { wallTimeP50 wallTimeP99 }
         avg { sampleInterval }
         dimensions { scriptVersion status }
       }
@@ -79,6 +81,9 @@ class VersionTraffic:
     requests: int = 0
     errors: int = 0  # failed requests (runtime failures, or HTTP 5xx answers: each source its own)
     latency_seconds: float | None = None  # median, weighted by requests
+    # The 99th percentile: what the slowest of the salons' requests wait, the number latencySeconds
+    # holds a version to where the source gives it (a median hides a slow tail).
+    tail_latency_seconds: float | None = None
     # Rows of the sampled dataset behind the estimates (None: exact counts). Evidence for a verdict
     # is this many observations, however many requests they are estimated to stand for.
     sampled: int | None = None
@@ -97,10 +102,18 @@ class VersionTraffic:
         # estimated from no row at all, come from no real answer (they would weigh the verdict).
         if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
             return f"{self.sampled} sampled rows for an estimate of {self.requests} requests"
-        if self.latency_seconds is not None and not (math.isfinite(self.latency_seconds)
-                                                     and self.latency_seconds >= 0):
-            return f"a median response time of {self.latency_seconds} s"
+        for name, seconds in (("median", self.latency_seconds), ("99th percentile", self.tail_latency_seconds)):
+            if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+                return f"a {name} response time of {seconds} s"
         return None
+
+    @property
+    def judged_latency(self) -> tuple[str, float] | None:
+        """(its name, seconds) of the response time latencySeconds holds: the 99th percentile where
+        the source gave one, else the median; None without either."""
+        if self.tail_latency_seconds is not None:
+            return "p99", self.tail_latency_seconds
+        return None if self.latency_seconds is None else ("median", self.latency_seconds)
 
     @property
     def evidence(self) -> int:
@@ -119,10 +132,12 @@ class VersionTraffic:
 
     def to_dict(self) -> dict[str, Any]:
         # NaN or inf would be written as bare NaN/Infinity, which is not JSON: such a median is null.
-        latency = self.latency_seconds
+        def seconds(value: float | None) -> float | None:
+            return None if value is None or not math.isfinite(value) else round(value, 3)
         return {"requests": self.requests, "errors": self.errors,
                 "errorRatePercent": round(self.error_rate_percent, 3),
-                "latencySeconds": None if latency is None or not math.isfinite(latency) else round(latency, 3),
+                "latencySeconds": seconds(self.latency_seconds),
+                "latencyP99Seconds": seconds(self.tail_latency_seconds),
                 "sampledRows": self.sampled, "estimated": self.estimated}
 
 
@@ -166,13 +181,30 @@ def _shown(value: Any) -> str:
     return repr(value)[:60]
 
 
+@dataclass
+class _Sums:
+    """One version's running sums over its rows."""
+
+    requests: int = 0
+    errors: int = 0
+    weighted_wall: float = 0.0  # median wall time x requests, over rows that have one
+    timed: int = 0
+    rows_read: float = 0.0
+    tail: float | None = None  # the largest p99 of the rows of answered invocations
+
+
 def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
     """`workersInvocationsAdaptive` rows (one per version and invocation status) summed per version.
+
+    A version's 99th percentile is the largest of its answered rows' (statuses `success` and
+    `clientDisconnected`): a percentile of a mixture is never above its parts' largest, so this
+    never understates the tail, and the dataset gives no finer grouping to merge them exactly.
+    Failed invocations are judged as errors, not on how long they took to fail.
 
     Raises UnreadableAnalytics naming the first row that cannot be counts: one such row makes the
     whole answer unreadable, since a partial sum would read as clean traffic.
     """
-    totals: dict[str, tuple[int, int, float, int, float]] = {}
+    totals: dict[str, _Sums] = {}
     for number, row in enumerate(rows, start=1):
         where = f"row {number}"
         row = _object(row, where)
@@ -194,14 +226,20 @@ def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
         quantiles = _object(row.get("quantiles") or {}, f"{where}: quantiles")
         interval = _measure(averages.get("sampleInterval"), f"{where}: avg.sampleInterval", least=1.0)
         wall = _measure(quantiles.get("wallTimeP50"), f"{where}: quantiles.wallTimeP50", least=0.0)
+        tail = _measure(quantiles.get("wallTimeP99"), f"{where}: quantiles.wallTimeP99", least=0.0)
+        sums = totals.setdefault(version, _Sums())
         # A row is one invocation status: either all its requests failed or only the runtime's own count did.
-        errors = requests if status not in _FINE else runtime_errors
-        r, e, weighted, timed, rows_read = totals.get(version, (0, 0, 0.0, 0, 0.0))
+        sums.errors += requests if status not in _FINE else runtime_errors
+        sums.requests += requests
+        sums.rows_read += requests / (interval or 1.0)
         if wall is not None and requests:
-            weighted, timed = weighted + wall * requests, timed + requests
-        totals[version] = (r + requests, e + errors, weighted, timed, rows_read + requests / (interval or 1.0))
-    return {v: VersionTraffic(r, e, (w / t) / 1e6 if t else None, sampled=round(n))
-            for v, (r, e, w, t, n) in totals.items()}
+            sums.weighted_wall, sums.timed = sums.weighted_wall + wall * requests, sums.timed + requests
+        if tail is not None and requests and status in _FINE:
+            sums.tail = tail if sums.tail is None else max(sums.tail, tail)
+    return {version: VersionTraffic(t.requests, t.errors, (t.weighted_wall / t.timed) / 1e6 if t.timed else None,
+                                    tail_latency_seconds=None if t.tail is None else t.tail / 1e6,
+                                    sampled=round(t.rows_read))
+            for version, t in totals.items()}
 
 
 def _measure(value: Any, where: str, *, least: float) -> float | None:
@@ -255,7 +293,8 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
         raise ValueError(f"not a dataset name and version id to query: {dataset!r}, {version!r}")
     return ("SELECT count() AS sampled, sum(_sample_interval) AS requests, "
             "sum(if(double1 >= 500, _sample_interval, 0)) AS errors, "
-            "quantileExactWeighted(0.5)(double2, _sample_interval) AS median_ms "
+            "quantileExactWeighted(0.5)(double2, _sample_interval) AS median_ms, "
+            "quantileExactWeighted(0.99)(double2, _sample_interval) AS p99_ms "
             f"FROM {dataset} WHERE index1 = '{version}' "
             f"AND timestamp >= toDateTime('{_sql_time(since)}') AND timestamp < toDateTime('{_sql_time(until)}') "
             "FORMAT JSON")
@@ -263,7 +302,7 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
 
 def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
                  until: dt.datetime) -> VersionTraffic | None:
-    """One version's HTTP answers (5xx as errors, median milliseconds) from Analytics Engine, or None.
+    """One version's HTTP answers (5xx as errors, median and 99th percentile) from Analytics Engine, or None.
 
     None when the API gave no numbers; UnreadableAnalytics when its answer holds what no real one can.
     """
@@ -280,7 +319,8 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list) or len(data) > 1 or not all(isinstance(r, dict) for r in data):
         raise UnreadableAnalytics(f"the SQL API answered {_shown(body)}, not one row of sums")
-    row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "median_ms": None}
+    row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "median_ms": None,
+                                                  "p99_ms": None}
     counts = {name: _count(row.get(name)) for name in ("sampled", "requests", "errors")}
     for name, value in counts.items():
         if value is None:
@@ -290,5 +330,6 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
         raise UnreadableAnalytics(f"errors {errors} is more than requests {requests}")
     # The median of no rows is whatever the engine makes of an empty set (NaN, null): only read with rows.
     median = _measure(row.get("median_ms"), "median_ms", least=0.0) if requests else None
+    tail = _measure(row.get("p99_ms"), "p99_ms", least=0.0) if requests else None
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
-                          sampled=sampled)
+                          tail_latency_seconds=None if tail is None else tail / 1000.0, sampled=sampled)

@@ -40,8 +40,9 @@ class Signals:
         def one(label: str, t: VersionTraffic | None) -> str:
             if t is None:
                 return f"{label}: no numbers"
-            median = f", median {t.latency_seconds:.2f} s" if t.latency_seconds is not None else ""
-            return f"{label}: {t.describe()}, {t.error_rate_percent:.1f} % errors{median}"
+            times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in
+                              (("median", t.latency_seconds), ("p99", t.tail_latency_seconds)) if seconds is not None)
+            return f"{label}: {t.describe()}, {t.error_rate_percent:.1f} % errors{', ' + times if times else ''}"
         return f"{one('HTTP answers', self.http)}; {one('invocations', self.runtime)}"
 
 
@@ -67,9 +68,10 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     errors are decisively more than its share of the requests predicts, or once even the lower end
     of its error rate is `errorRatePercent` points over the baseline's (the guardrail for a plain
     failure too large to wait for). Errors both versions share (a D1 outage, a bad upstream) are
-    not the canary's. A median over `latencySeconds` rolls back only when the baseline's is within
-    it. Without one (no serving version's numbers) the canary's own numbers meet the fixed
-    thresholds: traffic counts once it reaches `min_requests`, except that errors count at once
+    not the canary's. A response time over `latencySeconds` (the 99th percentile where the source
+    gives one, else the median) rolls back only when the baseline's is within it. Without a
+    baseline (no serving version's numbers) the canary's own numbers meet the fixed thresholds:
+    traffic counts once it reaches `min_requests`, except that errors count at once
     when they are already too many for *any* outcome of the rest (the error rate is taken over at
     least `min_requests` requests). Latency needs the minimum (a few slow requests prove nothing).
     """
@@ -81,14 +83,14 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
     if failed >= PROBE_FAILURES_TO_ROLL_BACK:
         return Verdict("rollback", f"{failed} of {len(probes)} rounds of version-pinned probes failed", "probes")
     # Sampled numbers are estimates: what counts as enough is the rows observed, not the estimate.
-    # A verdict on traffic says both thresholds held, so it also needs a median to hold one to.
+    # A verdict on traffic says both thresholds held, so it also needs a response time to hold one to.
     enough = (traffic is not None and traffic.evidence >= settings.min_requests
-              and traffic.latency_seconds is not None)
+              and traffic.judged_latency is not None)
     counted = traffic.describe() if traffic is not None else "no numbers"
     if traffic is None:
         short = "no numbers of the canary's traffic (the source answered none)"
     elif traffic.evidence >= settings.min_requests:
-        short = f"{counted} of the canary but no median response time to hold to latencySeconds"
+        short = f"{counted} of the canary but no response time to hold to latencySeconds"
     else:
         short = f"only {counted} of the canary (fewer than minRequests {settings.min_requests})"
     versus = (compare(traffic, baseline) if traffic is not None and baseline is not None
@@ -139,17 +141,13 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
                                    f"lower bound ({low:.1f} %) is more than errorRatePercent "
                                    f"{settings.error_rate_percent:g} points over the serving version's "
                                    f"{baseline.error_rate_percent:.1f} %", "traffic")
-    slow = traffic.latency_seconds
-    if enough and slow is not None and slow > settings.latency_seconds and not (
-            baseline.latency_seconds is not None and baseline.latency_seconds > settings.latency_seconds):
-        return Verdict("rollback", f"median response time {slow:.2f} s over {counted} (threshold "
-                                   f"{settings.latency_seconds:g} s; the serving version's "
-                                   f"{_median(baseline.latency_seconds)})", "traffic")
+    slow, theirs = traffic.judged_latency, baseline.judged_latency
+    if enough and slow is not None and slow[1] > settings.latency_seconds and not (
+            theirs is not None and theirs[1] > settings.latency_seconds):
+        serving = "has none" if theirs is None else f"{theirs[0]} is {theirs[1]:.2f} s"
+        return Verdict("rollback", f"{slow[0]} response time {slow[1]:.2f} s over {counted} (threshold "
+                                   f"{settings.latency_seconds:g} s; the serving version's {serving})", "traffic")
     return None
-
-
-def _median(seconds: float | None) -> str:
-    return "has none" if seconds is None else f"is {seconds:.2f} s"
 
 
 def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, counted: str, *, final: bool,
@@ -172,8 +170,9 @@ def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, coun
                                    f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
                                    f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
                        "traffic")
-    if enough and traffic.latency_seconds is not None and traffic.latency_seconds > settings.latency_seconds:
-        return Verdict("rollback", f"median response time {traffic.latency_seconds:.2f} s over {counted} "
+    slow = traffic.judged_latency
+    if enough and slow is not None and slow[1] > settings.latency_seconds:
+        return Verdict("rollback", f"{slow[0]} response time {slow[1]:.2f} s over {counted} "
                                    f"(threshold {settings.latency_seconds:g} s)", "traffic")
     return None
 

@@ -13,7 +13,7 @@ not documented, so the double answers 400.
 Only the exact shape ops/observation/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
 the sampling key, as the docs advise for accurate results) over a `timestamp` window, with
 `count()`, `sum(_sample_interval)`, a conditional sum of 5xx and
-`quantileExactWeighted(0.5)(double2, _sample_interval)`: every function and column is in the SQL
+`quantileExactWeighted(0.5)` and `(0.99)` of `(double2, _sample_interval)`: every function and column is in the SQL
 reference (sql-api.mdx "Table structure" and "Sampling", sql-reference/aggregate-functions.mdx,
 conditional-functions.mdx, date-time-functions.mdx). Anything else is refused rather than guessed at.
 
@@ -35,13 +35,15 @@ from tests.helpers.worker_traffic import Served, sampled
 _QUERY = re.compile(
     r"SELECT count\(\) AS sampled, sum\(_sample_interval\) AS requests, "
     r"sum\(if\(double1 >= 500, _sample_interval, 0\)\) AS errors, "
-    r"quantileExactWeighted\(0\.5\)\(double2, _sample_interval\) AS median_ms "
+    r"quantileExactWeighted\(0\.5\)\(double2, _sample_interval\) AS median_ms, "
+    r"quantileExactWeighted\(0\.99\)\(double2, _sample_interval\) AS p99_ms "
     r"FROM (?P<dataset>[a-z][a-z0-9_]*) WHERE index1 = '(?P<version>[0-9a-f-]{36})' "
     r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
     r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) FORMAT JSON")
 
 META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
-        {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"}]
+        {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"},
+        {"name": "p99_ms", "type": "Float64"}]
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
     if script is None:
         return 400, f"unknown table {match['dataset']}"
     points = errors = 0.0
-    median = None
+    median = tail = None
     parts = [p for p in datasets.served(script, _utc(match["since"]), _utc(match["until"]))
              if p.version == match["version"]]
     for part in parts:
@@ -84,6 +86,8 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
             if seen >= points / 2:
                 median = part.model.latency_ms
                 break
+        # Each version has one model, so its parts share one tail.
+        tail = max(p.model.latency_p99_ms for p in parts)
     row = {"sampled": str(kept), "requests": str(requests), "errors": str(min(failed, requests)),
-           "median_ms": median}
+           "median_ms": median, "p99_ms": tail}
     return 200, {"meta": META, "data": [row], "rows": 1}

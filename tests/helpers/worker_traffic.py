@@ -31,6 +31,7 @@ class Traffic:
     http_5xx_rate: float = 0.0  # share of requests answered 5xx by a successful invocation
     exception_rate: float = 0.0  # share of invocations that fail in the runtime (the dataset's `errors`)
     latency_ms: float = 40.0  # median wall time
+    latency_p99_ms: float = 160.0  # 99th percentile wall time (the slow tail: cold starts, large salons)
 
 
 @dataclass(frozen=True)

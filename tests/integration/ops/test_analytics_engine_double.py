@@ -43,22 +43,25 @@ def script(double: CloudflareDouble) -> ScriptState:
 def test_the_canary_query_reads_one_version_as_strings_of_the_documented_json_format(
         double: CloudflareDouble, script: ScriptState) -> None:
     version = script.versions[0]["id"]
-    script.traffic[version] = Traffic(http_5xx_rate=0.08, latency_ms=120)
+    script.traffic[version] = Traffic(http_5xx_rate=0.08, latency_ms=120, latency_p99_ms=900)
     answer = sql(double, requests_sql(DATASET, version, minutes(0), minutes(2)))
     assert answer.status_code == 200
     body = answer.json()
-    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "median_ms"]
+    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "median_ms", "p99_ms"]
     assert body["rows"] == 1
-    assert body["data"] == [{"sampled": "2000", "requests": "2000", "errors": "160", "median_ms": 120}]
+    assert body["data"] == [{"sampled": "2000", "requests": "2000", "errors": "160", "median_ms": 120,
+                             "p99_ms": 900}]
 
 
 def test_the_sdk_reader_turns_the_answer_into_a_version_s_http_traffic(
         double: CloudflareDouble, client: Cloudflare, script: ScriptState) -> None:
     version = script.versions[0]["id"]
-    script.traffic[version] = Traffic(http_5xx_rate=0.08, exception_rate=0.1)
+    script.traffic[version] = Traffic(http_5xx_rate=0.08, exception_rate=0.1, latency_ms=50, latency_p99_ms=2500)
     traffic = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(1))
     # 100 of the 1,000 invocations failed in the runtime and wrote no data point.
     assert traffic is not None and (traffic.requests, traffic.errors) == (900, 72)
+    assert (traffic.latency_seconds, traffic.tail_latency_seconds) == (0.05, 2.5)
+    assert traffic.judged_latency == ("p99", 2.5)
 
 
 @pytest.mark.parametrize("text", [

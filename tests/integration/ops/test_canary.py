@@ -146,6 +146,22 @@ def test_a_canary_whose_health_answers_503_with_no_runtime_errors_is_caught(rele
     assert release.script.shares() == {release.stable: 100.0}
 
 
+def test_a_canary_with_a_fast_median_and_a_slow_tail_is_rolled_back_on_its_99th_percentile(release: Release) -> None:
+    # Half a second at the median, 3 s for the slowest 1 %: a median judge would promote it.
+    release.script.traffic[release.new] = Traffic(latency_ms=500, latency_p99_ms=3000)
+    with pytest.raises(DeployHookError, match=r"p99 response time 3\.00 s over .* \(threshold 2 s; the serving "
+                                              r"version's p99 is 0\.16 s\)"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+
+
+def test_a_slow_tail_both_versions_share_is_not_the_canarys(release: Release) -> None:
+    for version in (release.new, release.stable):
+        release.script.traffic[version] = Traffic(latency_ms=500, latency_p99_ms=3000)
+    report = release.run()
+    assert report is not None and (report["outcome"], report["basis"]) == ("promoted", "traffic")
+
+
 def test_a_failing_pinned_smoke_test_stops_before_any_real_traffic(release: Release) -> None:
     release.site.versions[release.new] = PinnedVersion(health_status=500, healthy=False)
     with pytest.raises(DeployHookError, match="version-pinned smoke test failed"):

@@ -151,10 +151,13 @@ def test_a_source_that_answered_garbage_rolls_the_canary_back() -> None:
     assert Signals(unreadable="invocations: x").to_dict()["unreadable"] == "invocations: x"
 
 
-def test_traffic_with_an_unknown_median_is_never_a_promotion_on_traffic() -> None:
+def test_traffic_with_an_unknown_response_time_is_never_a_promotion_on_traffic() -> None:
     verdict = judge(VersionTraffic(requests=1000, errors=0, latency_seconds=None), [True], DEFAULTS, final=True)
     assert (verdict.action, verdict.basis) == ("promote", "probes")
-    assert "median" in verdict.reason
+    assert "no response time to hold to latencySeconds" in verdict.reason
+    # A 99th percentile alone is a response time to hold it to.
+    tail_only = VersionTraffic(requests=1000, errors=0, latency_seconds=None, tail_latency_seconds=0.4)
+    assert judge(tail_only, [True], DEFAULTS, final=True).basis == "traffic"
 
 
 def test_sampled_estimates_count_as_the_rows_behind_them_not_as_exact_requests() -> None:
@@ -179,7 +182,8 @@ def test_a_rollback_from_either_source_wins_and_promotion_on_traffic_needs_both(
 
 
 traffic = st.builds(VersionTraffic, requests=st.integers(0, 5000), errors=st.integers(0, 5000),
-                    latency_seconds=st.one_of(st.none(), st.floats(0, 30)))
+                    latency_seconds=st.one_of(st.none(), st.floats(0, 30)),
+                    tail_latency_seconds=st.one_of(st.none(), st.floats(0, 60)))
 probes = st.lists(st.booleans(), max_size=15)
 rollouts = st.builds(RolloutSettings, error_rate_percent=st.floats(0.1, 100), latency_seconds=st.floats(0.1, 60),
                      min_requests=st.integers(1, 2000),
@@ -207,7 +211,9 @@ def test_slower_answers_never_turn_a_rollback_into_a_promotion(t: VersionTraffic
     t = _valid(t)
     if t.latency_seconds is None:
         return  # an unknown median is no verdict on latency at all, not a fast one (never promotes on traffic)
-    worse = dataclasses.replace(t, latency_seconds=t.latency_seconds + slower)
+    worse = dataclasses.replace(t, latency_seconds=t.latency_seconds + slower,
+                                tail_latency_seconds=None if t.tail_latency_seconds is None
+                                else t.tail_latency_seconds + slower)
     if judge(t, rounds, rollout, final=final).action == "rollback":
         assert judge(worse, rounds, rollout, final=final).action == "rollback"
 
@@ -258,6 +264,29 @@ def test_a_negative_latency_from_the_api_is_unreadable_rather_than_a_fast_canary
              "quantiles": {"wallTimeP50": -5e9}}]
     with pytest.raises(UnreadableAnalytics, match="wallTimeP50"):
         aggregate(rows)
+
+
+def test_latency_is_held_to_the_99th_percentile_where_the_source_gives_one() -> None:
+    fast_median_slow_tail = VersionTraffic(requests=1000, errors=0, latency_seconds=0.3, tail_latency_seconds=2.5)
+    verdict = judge(fast_median_slow_tail, [True], DEFAULTS, final=True)
+    assert verdict.action == "rollback" and verdict.reason.startswith("p99 response time 2.50 s")
+    # Without a 99th percentile the median is what there is, and the reason says which it judged.
+    median_only = VersionTraffic(requests=1000, errors=0, latency_seconds=2.5)
+    assert judge(median_only, [True], DEFAULTS, final=True).reason.startswith("median response time 2.50 s")
+    assert judge(dataclasses.replace(fast_median_slow_tail, tail_latency_seconds=1.5), [True], DEFAULTS,
+                 final=True).action == "promote"
+
+
+def test_a_versions_99th_percentile_is_the_largest_of_its_answered_rows() -> None:
+    def row(status: str, requests: int, p99_us: float) -> dict[str, Any]:
+        return {"dimensions": {"scriptVersion": "v", "status": status}, "sum": {"requests": requests, "errors": 0},
+                "quantiles": {"wallTimeP50": 1e5, "wallTimeP99": p99_us}}
+    # A percentile of a mixture is at most its parts' largest: never understated. Invocations that
+    # failed (30 s to time out) are errors, not the response time salons saw.
+    rows = [row("success", 900, 1.2e6), row("clientDisconnected", 10, 1.8e6), row("exceededCpu", 5, 30e6)]
+    assert aggregate(rows)["v"].tail_latency_seconds == 1.8
+    with pytest.raises(UnreadableAnalytics, match="wallTimeP99"):
+        aggregate([row("success", 900, -1.0)])
 
 
 def test_a_report_with_a_nan_or_infinite_median_is_strict_json() -> None:
