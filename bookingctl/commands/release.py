@@ -205,7 +205,7 @@ def _print_status(status: dict[str, object], fmt: TableOrJson) -> None:
     assert isinstance(serving, list)
     lines = [f"stack {status['stack']}: {status['script']}"]
     lines += [f"  serving  {s['versionId']}  {s['percentage']:g} %" for s in serving] or ["  serving  nothing"]
-    lines.append(f"  canary in progress: {'yes' if status['canaryInProgress'] else 'no'}")
+    lines.append(f"  canary in progress: {status['canary'] or 'yes' if status['canaryInProgress'] else 'no'}")
     lines.append(f"  declared by the state: {status['declaredVersion'] or 'unknown'} (from {status['declaredFrom']})")
     converged = status["converged"]
     lines.append("  state and reality: " + ("agree" if converged else "unknown" if converged is None else

@@ -77,6 +77,12 @@ def split_message(version: str, percent: float) -> str:
 _SPLIT = re.compile(r"canary of (?P<version>\S+) at [0-9.]+ %$")
 
 
+def in_progress(message: str) -> str | None:
+    """What the newest deployment's annotation says of a canary still being judged, or None."""
+    split = _SPLIT.match(message)
+    return f"{message}, in progress (no verdict yet)" if split else None
+
+
 def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str) -> str | None:
     """The latest canary verdict in a deployment history, newest first: (the version a deployment
     sends all traffic to, or None; its annotation message)."""

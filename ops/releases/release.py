@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
 from ops.observation.verify import VerifyResult, verify
 from ops.releases import quarantine
-from ops.releases.canary import last_verdict, stable_of_split
+from ops.releases.canary import in_progress, last_verdict, stable_of_split
 from ops.releases.rollback import RollbackResult, deploy_versions, deployments, rollback, shares, sole_version
 from ops.targets import Bucket, WorkerScript, remote_database
 
@@ -115,6 +115,9 @@ class ReleaseStatus:
     last_verdict: str | None
     quarantine: list[dict[str, Any]]
     converge: str | None = None  # the command that makes state and reality agree, when they do not
+    # The split being judged now, as its deployment names it ("canary of V at 10 %, in progress"):
+    # a split without a canary's annotation (made by hand) is in progress with no name.
+    canary: str | None = None
 
     @property
     def converged(self) -> bool | None:
@@ -129,7 +132,7 @@ class ReleaseStatus:
                 "deploymentId": self.deployment_id, "canaryInProgress": self.canary_in_progress,
                 "declaredVersion": self.declared_version, "declaredFrom": self.declared_from,
                 "converged": self.converged, "converge": self.converge, "lastVerdict": self.last_verdict,
-                "quarantine": self.quarantine}
+                "canary": self.canary, "quarantine": self.quarantine}
 
 
 def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, bucket: str | None,
@@ -157,7 +160,8 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
     status = ReleaseStatus(stack, site.worker_name, serving, history[0].id if history else None,
                            canary_in_progress=len(serving) > 1, declared_version=declared_version,
                            declared_from=declared_from, last_verdict=verdict,
-                           quarantine=[r.to_dict() for r in records])
+                           quarantine=[r.to_dict() for r in records],
+                           canary=in_progress(messages[0][1]) if messages and len(serving) > 1 else None)
     if status.converged is False and status.canary_in_progress:
         status.converge = (f"a canary is in progress: wait for its verdict, or send everything back to the stable "
                            f"version with `bookingctl release abort --stack {stack}`")

@@ -240,8 +240,12 @@ def test_the_last_canary_verdict_is_a_verdict_not_the_split_that_was_being_judge
     deploy(client, [(stable, 90.0), (new, 10.0)], f"canary of {new} at 10 %")
     mid_bake = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
     assert mid_bake["canaryInProgress"] is True and mid_bake["lastVerdict"] is None
+    assert mid_bake["canary"] == f"canary of {new} at 10 %, in progress (no verdict yet)"
+    table = cli("release", "status", "--stack", "staging").stdout
+    assert f"canary in progress: canary of {new} at 10 %, in progress (no verdict yet)" in table
     deploy(client, [(new, 100.0)], f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations 0123456789ab")  # the engine promotes
     promoted = json.loads(cli("release", "status", "--stack", "staging", "-f", "json").stdout)
+    assert promoted["canary"] is None
     assert promoted["lastVerdict"] == f"canary of {new} promoted (pulumi up deployed it at 100 %)"
     newer = api.add_version(WORKER)
     deploy(client, [(new, 90.0), (newer, 10.0)], f"canary of {newer} at 10 %")
