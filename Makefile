@@ -13,7 +13,7 @@ STACK  ?= production
 FORMAT ?= table
 POLICY_CONFIG ?=
 
-.PHONY: install install-runtime plan test check test-runtime dev lint typecheck unit quick slow bench clean
+.PHONY: install install-runtime plan test check test-runtime dev lint typecheck all-tests quick slow bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@echo "installing the project into ./$(VENV) (about half a minute with pip's cache, longer without)" >&2
@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 
 # Three test processes on two cores: many integration tests wait on deadlines, sockets and child
 # processes rather than compute. `loadscope` keeps a module's shared fixtures in one process.
-unit: $(STAMP)
+all-tests: $(STAMP)
 	$(BIN)/pytest -n 3 --dist loadscope
 
 # The quick tier: every test not marked `slow`.
@@ -82,7 +82,7 @@ test: lint
 
 # Everything: lint, the type check beside every test, then the real Workers runtime.
 check: lint
-	@$(MAKE) --no-print-directory -j2 typecheck unit
+	@$(MAKE) --no-print-directory -j2 typecheck all-tests
 	@$(MAKE) --no-print-directory test-runtime
 
 bench: $(STAMP)
