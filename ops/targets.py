@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from booking_shared.errors import InputError, OperationFailed
 
@@ -54,7 +54,20 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 SIDECARS = ("-journal", "-wal", "-shm")
 
 
-class LocalDatabase:
+class _Closing:
+    """A target used as `with target:`, closed (its connection or client) when the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalDatabase(_Closing):
     """A SQLite file standing for a D1 database (the default for development and tests).
 
     `must_exist=False` makes the file if it is missing (`migrate apply` does, as
@@ -113,12 +126,6 @@ class LocalDatabase:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> LocalDatabase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def writer(client: Cloudflare) -> Cloudflare:
     """The client for calls that change something (D1 writes, restores, deployments): no automatic retries.
@@ -160,7 +167,7 @@ class WorkerScript:
 
 
 @dataclass
-class RemoteDatabase:
+class RemoteDatabase(_Closing):
     """A stack's D1 database through the official `cloudflare` SDK."""
 
     client: Cloudflare
@@ -263,12 +270,6 @@ class RemoteDatabase:
 
     def close(self) -> None:
         self.client.close()
-
-    def __enter__(self) -> RemoteDatabase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 Database = LocalDatabase | RemoteDatabase

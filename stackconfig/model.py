@@ -206,37 +206,27 @@ class StackConfig(BaseModel):
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _rate_limits_json(cls, value: Any) -> Any:
-        value = _json_value(value, "valid JSON: an object of limits, e.g. {login: {requestsPerPeriod: 5}}")
-        if not isinstance(value, (dict, RateLimits)):
-            raise ValueError("an object of limits, e.g. {login: {requestsPerPeriod: 5, period: 60}}")
-        return value
+        return _json_object(value, RateLimits, "an object of limits", "{login: {requestsPerPeriod: 5, period: 60}}")
 
     @field_validator("saas", mode="before")
     @classmethod
     def _saas_json(cls, value: Any) -> Any:
+        # null (also as the JSON text "null") is no SaaS section.
         value = _json_value(value, "valid JSON: an object {zoneId, fallbackHostname, minTlsVersion}")
-        if value is not None and not isinstance(value, (dict, SaasConfig)):
-            raise ValueError("an object {zoneId, fallbackHostname, minTlsVersion}, e.g. "
-                             "{zoneId: <32 hex>, fallbackHostname: salons.example.co.za}")
-        return value
+        return None if value is None else _json_object(
+            value, SaasConfig, "an object {zoneId, fallbackHostname, minTlsVersion}",
+            "{zoneId: <32 hex>, fallbackHostname: salons.example.co.za}")
 
     @field_validator("turnstile", mode="before")
     @classmethod
     def _turnstile_json(cls, value: Any) -> Any:
-        value = _json_value(value, "valid JSON: an object {plan, saasWidgets}")
-        if not isinstance(value, (dict, TurnstileConfig)):
-            raise ValueError("an object {plan, saasWidgets}, e.g. {plan: enterprise}")
-        return value
+        return _json_object(value, TurnstileConfig, "an object {plan, saasWidgets}", "{plan: enterprise}")
 
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
-        if isinstance(value, WatchThresholds):
-            return value
-        value = _json_value(value, "valid JSON: an object of thresholds")
-        if not isinstance(value, dict):
-            raise ValueError("an object of thresholds, e.g. {errorRatePercent: 5, errorWindowSeconds: 300}")
-        return value
+        return _json_object(value, WatchThresholds, "an object of thresholds",
+                            "{errorRatePercent: 5, errorWindowSeconds: 300}")
 
     @model_validator(mode="after")
     def _environment_isolation(self) -> StackConfig:
@@ -426,6 +416,17 @@ class ServedZone:
 
     def named(self) -> str:
         return f"{self.what[:-1]} {self.zone_id})"
+
+
+def _json_object(value: Any, model: type[BaseModel], what: str, example: str) -> Any:
+    """A section that is an object: the model itself, or a dict from JSON; anything else names
+    what it must be and an example."""
+    if isinstance(value, model):
+        return value
+    value = _json_value(value, f"valid JSON: {what}")
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}, e.g. {example}")
+    return value
 
 
 def _json_value(value: Any, allowed: str) -> Any:
