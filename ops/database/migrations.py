@@ -35,6 +35,8 @@ from pathlib import Path
 
 from booking_shared.errors import InputError, OperationFailed
 from booking_shared.wrangler_config import MigrationSettings, files
+from ops.database import migration_asserts
+from ops.database.migration_asserts import Check
 from ops.database.sqlscript import (
     Statement,
     is_transaction_control,
@@ -86,6 +88,7 @@ class Migration:
     path: Path
     statements: tuple[Statement, ...]
     sha256: str
+    checks: tuple[Check, ...] = ()  # its `-- check:` assertions (ops/database/migration_asserts.py)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ def _read(path: Path, strict: bool = True, name: str | None = None) -> Migration
             "(workers-sdk packages/wrangler/src/d1/trimmer.ts); bookingctl does not rewrite your file.")
     if not statements:
         raise MigrationFileError(f"{name} contains no SQL statements")
-    return Migration(name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest())
+    return Migration(name, path, tuple(statements), hashlib.sha256(text.encode()).hexdigest(),
+                     migration_asserts.parse(text, name))
 
 
 def applied_names(db: Database, table: str = TABLE) -> dict[str, str]:
@@ -255,6 +259,8 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
             conn.execute(create_table_sql(table))
             for migration in todo:
                 log(f"applying {migration.name}")
+                for check in migration.checks:
+                    migration_asserts.run(conn, check, migration.name, "before")
                 for statement in migration.statements:
                     current = (migration, statement)
                     conn.execute(statement.sql)
@@ -263,6 +269,8 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
                         # does, say so instead of claiming a rollback that cannot happen.
                         raise _TransactionEnded(f"{migration.name}:{statement.line} ended the runner's "
                                                 "transaction: what ran before it is committed")
+                for check in migration.checks:
+                    migration_asserts.run(conn, check, migration.name, "after")
                 conn.execute(_record(migration.name, table))
                 if migration.name in overrides:
                     for sql in override_sql(migration.name, overrides[migration.name]):
@@ -277,6 +285,9 @@ def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,
         raise MigrationError(f"another run recorded {current[0].name if current else 'a migration'} in {table} "
                              f"while this one ran; this run changed nothing. See `bookingctl migrate status "
                              f"{db.fix_target}`.") from exc
+    except migration_asserts.CheckFailed as exc:
+        raise MigrationError(f"{exc}. Rolled back: {db.label} is exactly as before (none of "
+                             f"{', '.join(m.name for m in todo)} applied).") from exc
     except Exception as exc:
         raise _rolled_back(db, todo, current, exc) from exc
     return result
@@ -312,8 +323,17 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
             extra = override_sql(migration.name, overrides[migration.name]) if migration.name in overrides else []
             # Each statement ends in its own `;` first: a last one without it, or ending in an unclosed
             # comment, would otherwise take the record along and the migration would apply unrecorded.
-            script = [terminated(s) for s in migration.statements] + [_record(migration.name, table), *extra]
-            _write(db, "\n".join(script), migration.name, log, table)
+            _check_remote(db, migration)
+            script = [terminated(s) for s in migration.statements] + [
+                *(migration_asserts.guard_sql(c) for c in migration.checks), _record(migration.name, table), *extra]
+            try:
+                _write(db, "\n".join(script), migration.name, log, table)
+            except Exception as exc:
+                if migration.checks and "malformed JSON" in str(exc):
+                    raise MigrationError(f"{exc}: a `-- check:` of {migration.name} answered false after its "
+                                         f"statements ({'; '.join(c.message for c in migration.checks)}), so D1 "
+                                         "kept none of it") from exc
+                raise
             result.applied.append(migration.name)
     except Exception as exc:
         where = migration.name if migration else f"creating {table}"
@@ -334,6 +354,16 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
                              f"(--restore-on-failure), its state before this run, erasing every write since "
                              f"{since} UTC.") from exc
     return result
+
+
+def _check_remote(db: RemoteDatabase, migration: Migration) -> None:
+    """The migration's checks on D1 before it runs: each a read through the query API."""
+    for check in migration.checks:
+        rows = db.query(check.sql)
+        value = next(iter(rows[0].values()), None) if rows else None
+        if not value:
+            raise MigrationError(f"{check.where(migration.name)}: check failed before the migration ({check.sql} "
+                                 f"answered {'no row' if not rows else repr(value)}): {check.message}")
 
 
 def writes_since(db: Database, since: str) -> dict[str, int]:

@@ -202,3 +202,34 @@ def test_a_last_statement_without_a_semicolon_is_applied_and_recorded_remotely(
     assert result.applied == ["0002_case.sql"]
     with sqlite3.connect(d1.path) as conn:
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone() == (1,)
+
+
+def _with_check(tmp_path: Path, check: str, statement: str) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_initial_schema.sql").write_text((REPO / "migrations" / "0001_initial_schema.sql").read_text())
+    (folder / "0002_checked.sql").write_text(f"-- check: {check}\n{statement}\n")
+    return folder
+
+
+def test_a_check_false_after_the_statements_makes_d1_keep_none_of_the_migration(
+        tmp_path: Path, db: RemoteDatabase, d1: D1State) -> None:
+    apply(db, discover(REPO / "migrations"))
+    folder = _with_check(tmp_path, "SELECT count(*) = 0 FROM tenants -- no tenant is added by this migration",
+                         "INSERT INTO tenants (id, slug, name) VALUES ('t-x', 'x', 'X');")
+    with pytest.raises(MigrationError, match="a `-- check:` of 0002_checked.sql answered false after its statements "
+                                             r"\(no tenant is added by this migration\)"):
+        apply(db, discover(folder))
+    rows = sqlite3.connect(d1.path).execute("SELECT count(*) FROM tenants WHERE id = 't-x'").fetchone()
+    assert rows == (0,) and "0002_checked.sql" not in {s.name for s in status(db, discover(folder))[0] if s.applied}
+
+
+def test_a_check_false_before_the_migration_sends_none_of_it(tmp_path: Path, db: RemoteDatabase,
+                                                             d1: D1State) -> None:
+    apply(db, discover(REPO / "migrations"))
+    folder = _with_check(tmp_path, "SELECT count(*) > 1000 FROM tenants -- the salons to migrate exist",
+                         "INSERT INTO tenants (id, slug, name) VALUES ('t-x', 'x', 'X');")
+    with pytest.raises(MigrationError, match=r"0002_checked.sql:1: check failed before the migration .*"
+                                             "the salons to migrate exist"):
+        apply(db, discover(folder))
+    assert sqlite3.connect(d1.path).execute("SELECT count(*) FROM tenants WHERE id = 't-x'").fetchone() == (0,)
