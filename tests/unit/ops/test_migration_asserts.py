@@ -57,7 +57,7 @@ def test_a_check_false_before_the_migration_applies_none_of_the_run(tmp_path: Pa
 def test_a_check_false_after_the_migration_rolls_it_back(tmp_path: Path, empty_sqlite: Path) -> None:
     folder = _folder(tmp_path, "-- check: SELECT count(*) = 3 FROM customers -- no customer is lost\n"
                                "DELETE FROM customers WHERE rowid = 2;\n")
-    with pytest.raises(MigrationError, match="check failed after the migration .*no customer is lost"):
+    with pytest.raises(MigrationError, match=r"check failed after the migration .*no customer is lost"):
         apply(LocalDatabase(empty_sqlite), discover(folder))
     assert LocalDatabase(empty_sqlite).query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'customers'") \
         == [{"n": 0}]
@@ -85,7 +85,7 @@ def test_the_remote_guard_fails_exactly_when_the_check_is_false() -> None:
 def test_a_check_that_writes_from_a_with_clause_is_refused_when_it_runs(tmp_path: Path, empty_sqlite: Path) -> None:
     folder = _folder(tmp_path, "-- check: WITH x AS (SELECT 1) DELETE FROM customers -- sneaky\n"
                                "ALTER TABLE customers ADD COLUMN notes TEXT;\n")
-    with pytest.raises(MigrationError, match="could not run .*not authorized"):
+    with pytest.raises(MigrationError, match=r"could not run .*not authorized"):
         apply(LocalDatabase(empty_sqlite), discover(folder))
     assert LocalDatabase(empty_sqlite).query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'customers'") \
         == [{"n": 0}]
