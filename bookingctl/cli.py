@@ -25,7 +25,7 @@ import typer.main
 from typer._click import Command, Context, HelpFormatter  # the CLI framework's own click, as errors.py
 from typer._click.utils import make_default_short_help
 
-from bookingctl.errors import MappedGroup, on_sigterm, reader_gone
+from bookingctl.errors import MappedGroup, on_sigint, on_sigterm, reader_gone
 
 # Every command and group, by name: (module, attribute, the summary the root's --help shortens). A
 # command module is imported only when its command runs (or completes, or shows its own help), so
@@ -132,6 +132,7 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         app()
     except SystemExit as done:

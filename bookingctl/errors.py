@@ -25,6 +25,7 @@ import typer.core
 from typer._click import Context as ClickContext
 from typer.exceptions import TyperException
 
+from booking_shared import signals
 from booking_shared.errors import InputError, OperationFailed
 
 EXIT_OK = 0
@@ -173,7 +174,16 @@ class Terminated(BaseException):
 
 def on_sigterm(_signum: int, _frame: object) -> None:
     """Without a handler SIGTERM ends the process at once: a canary's split would keep serving."""
-    raise Terminated
+    stop = Terminated()
+    signals.keep(stop)  # in case it lands inside an SQLite callback, which would drop it
+    raise stop
+
+
+def on_sigint(_signum: int, _frame: object) -> None:
+    """Ctrl-C, as Python's own handler raises it, and kept in case an SQLite callback drops it."""
+    stop = KeyboardInterrupt()
+    signals.keep(stop)
+    raise stop
 
 
 def reader_gone() -> int:

@@ -115,6 +115,41 @@ def print_migration_check(report: Any, fmt: str) -> None:
     console.print(Text(f"verdict: {verdict}", style="green" if verdict == "safe" else "red"))
 
 
+def print_rehearsal(report: Any, fmt: str) -> None:
+    """`migrate rehearse`: the verdict, each migration's status and tables, and its problems (file:line)."""
+    if fmt == JSON:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    verdict = report.verdict
+    counted = (f"{len(report.migrations)} pending migration(s) on {report.rows:,} rows of {report.source}, "
+               f"{report.seconds:.1f} s")
+    if fmt == MARKDOWN:
+        lines = [f"{'✅' if verdict == 'safe' else '❌'} migrate rehearse: **{verdict}** ({md_cell(counted)})", ""]
+        if report.findings:
+            lines += ["| Migration | Severity | Rule | Where | Table | Rows | Finding |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
+            lines += [f"| {md_cell(p.file or report.source)} | {p.severity} | {p.rule} | "
+                      f"{md_cell(f'{p.file}:{p.line}')} | {md_cell(p.table or '')} | "
+                      f"{'' if p.rows is None else f'{p.rows:,}'} | {md_cell(p.message)} |" for p in report.findings]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    table = Table(title=Text(f"migrate rehearse: {verdict} ({counted})"), title_justify="left")
+    for column in ("Migration", "Status", "Seconds", "Rows (before -> after)"):
+        table.add_column(column)
+    for m in report.migrations:
+        changed = ", ".join(f"{t.table} {'-' if t.before is None else f'{t.before:,}'} -> "
+                            f"{'-' if t.after is None else f'{t.after:,}'}" for t in m.tables) or "no change"
+        style = "red" if m.status == "failed" else "green" if m.status == "applied" else "dim"
+        table.add_row(Text(m.name), Text(m.status, style=style), f"{m.seconds:.1f}", Text(changed))
+    console = output.console_for(sys.stdout)
+    console.print(table)
+    for p in report.findings:
+        sample = f" e.g. {json.dumps(list(p.sample), default=str)}" if p.sample else ""
+        console.print(Text(f"{p.file or report.source}:{p.line}: {p.severity}: {p.rule}: "
+                           f"{printable(p.message)}{printable(sample)}"))
+    console.print(Text(f"verdict: {verdict}", style="green" if verdict == "safe" else "red"))
+
+
 # --- tenants on the Cloudflare for SaaS path (bookingctl tenants) -------------------------------
 
 def print_publish(records: Any, title: str) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from enum import StrEnum
@@ -18,6 +19,7 @@ import typer
 from bookingctl import output, reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
+    DestOption,
     FormatOption,
     LocalOption,
     MigrationsDir,
@@ -25,17 +27,23 @@ from bookingctl.options import (
     ProjectDir,
     StackOption,
     TableOrJson,
+    backup_folder,
     confirm,
     load_stack_config,
     migrations_of,
     open_database,
     project_root,
 )
+from ops.backups.catalog import list_backups, loaded
+from ops.backups.manifest import BackupError
+from ops.backups.staging import scratch_folder
 from ops.database.migration_check import check_database, check_local, check_remote, overrides_for, refusal
 from ops.database.migration_findings import CheckReport
 from ops.database.migrations import apply as apply_migrations
 from ops.database.migrations import pending
 from ops.database.migrations import status as migration_status
+from ops.database.rehearsal import DEFAULT_SLOW_SECONDS, DEFAULT_STATEMENT_TIMEOUT
+from ops.database.rehearsal import rehearse as rehearse_migrations
 from ops.releases.gate import gather
 from ops.targets import SIDECARS
 
@@ -127,6 +135,92 @@ def check(stack: StackOption = None, local: LocalOption = None, folder: Migratio
     reports.print_migration_check(report, fmt)
     if report.verdict != "safe":
         raise typer.Exit(1)
+
+
+@app.command("rehearse")
+def rehearse(
+    stack: StackOption = None,
+    local: LocalOption = None,
+    from_backup: Annotated[str | None, typer.Option(
+        "--from", help="The backup to rehearse on (a name in --dest, or a .sql/manifest path); default: the "
+                       "newest one that verifies, of the stack's database (with --local and no --from: a copy of "
+                       "the file).")] = None,
+    dest: DestOption = None,
+    folder: MigrationsDir = None,
+    queries: QueriesOption = None,
+    slow_seconds: Annotated[float, typer.Option(
+        "--slow-seconds", min=0.001, max=3600,
+        help="Report a statement that takes longer than this here (D1 stops a query at 30 s).")] = DEFAULT_SLOW_SECONDS,
+    statement_timeout: Annotated[float, typer.Option(
+        "--statement-timeout", min=0.01, max=86400, help="Stop a statement that runs longer than this.")]
+        = DEFAULT_STATEMENT_TIMEOUT,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
+    show_progress: ProgressOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Apply the pending migrations to a scratch copy of real data and report what they do to the rows.
+
+    Restores the newest verified backup of the stack's database (or --from BACKUP; with --local and no
+    --from, copies the file) into a scratch SQLite with D1's semantics, applies the pending migrations
+    one statement at a time, and reports per migration and table: rows before and after, rows deleted
+    by a cascade or trigger, constraint failures with a sample of the keys (personal columns masked),
+    NULLs in a column made NOT NULL, orphans, slow statements, serving queries turned into full scans,
+    and the migrations' `-- check:` assertions. Never writes the target; the scratch copy is removed on
+    exit, Ctrl-C included. Exit 0: safe; 1: a finding of severity error.
+    """
+    output.set_progress(show_progress)
+
+    if (stack is None) == (local is None):
+        raise UsageError("name exactly one database: --stack STACK (its backups) or --local FILE (SQLite)")
+    migrations, table = migrations_of(folder, project_dir, strict=False)
+    corpus = _corpus(stack, queries, project_dir)
+    with _rehearsal_copy(stack, local, from_backup, dest, project_dir) as (source, conn):
+        report = rehearse_migrations(conn, migrations, corpus, source=source, slow_seconds=slow_seconds,
+                                     statement_timeout=statement_timeout, log=output.info, table=table)
+    reports.print_rehearsal(report, fmt)
+    if report.verdict != "safe":
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _rehearsal_copy(stack: str | None, local: Path | None, from_backup: str | None, dest: Path | None,
+                    project_dir: Path | None) -> Iterator[tuple[str, sqlite3.Connection]]:
+    """(what the data came from, a scratch SQLite holding it); the scratch copy is removed afterwards."""
+    if local is not None and from_backup is None:
+        if not local.is_file():
+            raise UsageError(f"--local {local}: no such SQLite file")
+        with scratch_folder() as scratch:
+            # SQLite's backup API reads a consistent snapshot; the target is opened read-only.
+            source = sqlite3.connect(f"file:{local}?mode=ro", uri=True)
+            conn = sqlite3.connect(scratch / "rehearsal.sqlite", isolation_level=None)
+            try:
+                source.backup(conn)
+                source.close()
+                yield str(local), conn
+            finally:
+                source.close()
+                conn.close()
+        return
+    folder = backup_folder(dest, stack, project_dir)
+    if from_backup is not None:
+        with loaded(folder, from_backup) as (manifest, conn):
+            yield f"backup {manifest.name}", conn
+        return
+    database = load_stack_config(stack, project_dir).database_name if stack else None
+    for manifest in reversed(list_backups(folder, warn=output.warn)):
+        if database is not None and manifest.source.get("database") != database:
+            continue
+        try:
+            with loaded(folder, manifest.name) as (found, conn):
+                rows = sum(found.tables.values())
+                output.info(f"rehearsing on backup {found.name} ({found.created_at}, {rows:,} rows)")
+                yield f"backup {found.name}", conn
+                return
+        except BackupError as exc:
+            output.warn(f"skipped backup {manifest.name}: {exc}")
+    made_by = f"--stack {stack}" if stack else "--local FILE"
+    raise Failed(f"no backup of {database or 'the local database'} in {folder} verifies; make one with "
+                 f"`bookingctl backup create {made_by}`, or name one with --from")
 
 
 @app.command("apply")

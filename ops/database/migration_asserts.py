@@ -18,7 +18,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from booking_shared.errors import InputError
+from booking_shared.errors import InputError, OperationFailed
 from ops.database.sqlscript import split_statements, strip_comments
 
 # The comment, on a line of its own: the SQL up to the first " -- ", then the message.
@@ -33,7 +33,7 @@ class CheckFileError(InputError):
     """A `-- check:` comment that cannot be a check; the message names the file and line."""
 
 
-class CheckFailed(Exception):
+class CheckFailed(OperationFailed):
     """A check answered false (or could not run): the migration must not be kept."""
 
 

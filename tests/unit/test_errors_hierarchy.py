@@ -24,6 +24,8 @@ OUTSIDE = {
     "bookingctl.policy_config._DuplicateKey",
     # a statement ended the migration runner's transaction; turned into a MigrationError beside it
     "ops.database.migrations._TransactionEnded",
+    # a rehearsed statement failed, its problem already recorded; ends that migration's rehearsal
+    "ops.database.rehearsal._Failed",
     # SIGTERM, not an error: a BaseException as KeyboardInterrupt is, so `except Exception` cannot
     # swallow it; MappedGroup catches it and exits 143
     "bookingctl.errors.Terminated",

@@ -71,7 +71,8 @@ _PLACEHOLDER = re.compile(r"[\[\]<>|]|\.\.\.|\b(?:[A-Z][A-Z_0-9]*|[A-Z])\b(?!=)"
 # (why it is not run, which commands): the first rule that matches a command skips it.
 SKIP: list[tuple[str, Callable[[str], bool]]] = [
     ("is the test suite that runs this test (make lint is its first step)",
-     lambda c: c in ("make test", "make check", ".ci/run", "make lint", "make quick", "make slow")),
+     lambda c: c in ("make test", "make check", ".ci/run", "make lint", "make quick", "make slow",
+                   "make all-tests")),
     ("the real Workers runtime (npm ci of wrangler, then workerd): tests/runtime runs it under make test-runtime",
      lambda c: c in ("make dev", "make test-runtime", "make install-runtime")
      or (c.startswith("venv/bin/bookingctl ") and ".wrangler/dev/" in c)),

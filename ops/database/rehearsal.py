@@ -1,0 +1,461 @@
+"""`migrate rehearse`: the pending migrations applied to a copy of real data, and what they did to the rows.
+
+`migrate check` proves a migration's shape on an empty copy of the schema with a few sample rows.
+What breaks in production is the rows: a table rebuild whose DROP cascades into every child
+(workers-sdk#5438), a unique index over duplicates only production has, a NOT NULL over rows a
+backfill missed, a statement instant on an empty table and past D1's 30 s on a million rows. So this
+runs the migrations on a scratch copy of a verified backup (or of a local file; the caller makes
+the copy and removes it) with D1's semantics, one statement at a time, and reports per migration
+and per table:
+
+- rows before and after; rows a statement deleted from a table it does not name in a DELETE
+  (a cascade, a trigger, a DROP's implicit delete), with the statement;
+- a statement refused by a constraint (UNIQUE, CHECK, NOT NULL, FOREIGN KEY), with a sample of the
+  offending keys; NULLs in a column the migration makes NOT NULL (found by applying it first to an
+  empty copy of the schema); rows whose foreign key points nowhere when the migration commits;
+- statements slower than `slow_seconds` here (D1 stops a query at 30 s: developers.cloudflare.com/
+  d1/platform/limits/, "Maximum SQL query duration"), and any past `statement_timeout` is stopped;
+- serving queries whose plan turned from an index search into a full scan of a table of at least
+  FULL_SCAN_ROWS rows; the migration's `-- check:` assertions, before and after.
+
+D1's semantics: foreign keys are on and `PRAGMA foreign_keys = OFF` changes nothing (D1 ignores it;
+inside the migration's transaction SQLite does too), `PRAGMA defer_foreign_keys` is honoured until
+the migration's end, and each migration is one transaction, as D1 runs one request: its deferred
+foreign keys are checked when it commits. The first migration that fails stops the rehearsal, as
+it would stop `migrate apply`. Sampled values of personal columns are masked (ops/database/personal.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ops.database import migration_asserts, schema
+from ops.database.migration_asserts import CheckFailed
+from ops.database.migration_lint import D1_PRAGMAS, lint
+from ops.database.migrations import TABLE, Migration
+from ops.database.personal import masked
+from ops.database.rehearsal_model import MigrationRehearsal, Problem, RehearsalReport, TableRows
+from ops.database.serving import ServingQuery
+from ops.database.sqlite_callbacks import reraise_pending, shielded
+from ops.database.sqlscript import Statement, quote_ident, strip_comments
+
+Log = Callable[[str], None]
+
+DEFAULT_SLOW_SECONDS = 10.0  # a third of D1's 30 s: its machines and a busy database are not this one
+DEFAULT_STATEMENT_TIMEOUT = 300.0
+FULL_SCAN_ROWS = 1000  # below this a full scan costs less than the index lookups it replaces
+# Applying a migration to an empty copy of the schema, to see what it makes NOT NULL.
+LOOKAHEAD_SECONDS = 5.0
+SAMPLE = 5
+
+_NAME = r'(?:main\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
+_DELETE = re.compile(r"\bDELETE\s+FROM\s+" + _NAME, re.I)
+# Statements that change a table's rows or the table itself: what may leave rows pointing nowhere.
+_WRITES = re.compile(r"\b(?:DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
+                     r"|INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO)\s+" + _NAME, re.I)
+_DROP = re.compile(r"^\s*DROP\s+TABLE\b", re.I)
+_SCHEMA_CHANGE = re.compile(r"^\s*(DROP|ALTER|CREATE\s+(TEMP\w*\s+)?TABLE)\b", re.I)
+_CONSTRAINT = re.compile(r"(UNIQUE|NOT NULL) constraint failed: (.+)$")
+
+
+def _unquote(name: str) -> str:
+    if name[:1] in "\"`[":
+        return name[1:-1].replace('""', '"') if name[0] == '"' else name[1:-1]
+    return name
+
+
+def named_deletes(statement: Statement) -> set[str]:
+    """Tables a statement names in a DELETE (lower-cased: SQLite compares names case-insensitively)."""
+    return {_unquote(m.group(1)).lower() for m in _DELETE.finditer(strip_comments(statement.sql))}
+
+
+def written_tables(statement: Statement) -> set[str]:
+    """Tables a statement drops, alters or writes rows of (lower-cased)."""
+    return {_unquote(m.group(1)).lower() for m in _WRITES.finditer(strip_comments(statement.sql))}
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {t: int(conn.execute(f"SELECT count(*) FROM {quote_ident(t)}").fetchone()[0])
+            for t in schema.ordinary_tables(conn) if not t.startswith(TABLE)}
+
+
+def _keys(conn: sqlite3.Connection, table: str) -> list[str]:
+    key = list(schema.table(conn, table).primary_key)
+    return key or (["rowid"] if schema.has_rowid(conn, table) else [c.name for c in schema.columns(conn, table)])
+
+
+def _sample(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> tuple[dict[str, Any], ...]:
+    cursor = conn.execute(f"{sql} LIMIT {SAMPLE}", params)
+    names = [d[0] for d in cursor.description]
+    return tuple({n: masked(n, v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall())
+
+
+def _plans(conn: sqlite3.Connection, queries: Sequence[ServingQuery]) -> dict[int, dict[str, bool]]:
+    """query index -> {table: read whole} from EXPLAIN QUERY PLAN (a query that does not prepare: absent)."""
+    plans: dict[int, dict[str, bool]] = {}
+    for index, query in enumerate(queries):
+        rows = _query_plan(conn, query.sql)
+        if rows is None:
+            continue
+        tables: dict[str, bool] = {}
+        for row in rows:
+            words = str(row[-1]).split()
+            if len(words) >= 2 and words[0] in ("SCAN", "SEARCH"):
+                tables[words[1]] = tables.get(words[1], False) or words[0] == "SCAN"
+        plans[index] = tables
+    return plans
+
+
+_PLANS = itertools.count()
+
+
+class _AnyValue(dict[str, Any]):
+    """Named parameters of a query that is only planned, never run: each is NULL."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def _query_plan(conn: sqlite3.Connection, sql: str) -> list[Any] | None:
+    """EXPLAIN QUERY PLAN's rows for `sql`, its parameters bound to NULL; None when it does not prepare."""
+    # A text of its own each time: Python's statement cache would hand back the plan prepared before
+    # the migration changed the schema (an EXPLAIN is not prepared again when the schema changes).
+    plan = f"EXPLAIN QUERY PLAN /* {next(_PLANS)} */ {sql}"
+    try:
+        return conn.execute(plan).fetchall()
+    except sqlite3.ProgrammingError as exc:
+        # Python binds parameters after the prepare: the message says how many the query has.
+        wanted = re.search(r"uses (\d+)", str(exc))
+        try:
+            return conn.execute(plan, [None] * int(wanted.group(1)) if wanted else _AnyValue()).fetchall()
+        except sqlite3.Error:
+            return None
+    except sqlite3.Error:
+        return None
+
+
+def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, seconds: float) -> list[tuple[str, str]]:
+    """(table, column) pairs nullable now that the migration makes NOT NULL: it applied first to an
+    empty in-memory copy of the schema (nothing when it does not apply there)."""
+    empty = sqlite3.connect(":memory:", isolation_level=None)
+    empty.set_authorizer(shielded(_d1_only, sqlite3.SQLITE_DENY))
+    # Statements that need no rows (a recursive CTE) take as long here: a bound of their own.
+    until = time.monotonic() + min(seconds, LOOKAHEAD_SECONDS)
+    empty.set_progress_handler(shielded(lambda: int(time.monotonic() > until), 1), 10_000)
+    try:
+        for obj in schema.objects(conn):
+            if obj.sql and not obj.name.startswith("sqlite_"):
+                try:
+                    empty.execute(obj.sql)
+                except sqlite3.Error:
+                    reraise_pending()
+                    continue  # a virtual table's shadow tables: its own CREATE made them
+        for statement in migration.statements:
+            empty.execute(statement.sql)
+        tightened = []
+        for table in schema.ordinary_tables(empty):
+            if table not in schema.ordinary_tables(conn):
+                continue
+            before = {c.name.lower(): c.notnull for c in schema.columns(conn, table)}
+            tightened += [(table, c.name) for c in schema.columns(empty, table)
+                          if c.notnull and before.get(c.name.lower()) is False]
+        return tightened
+    except sqlite3.Error:
+        reraise_pending()
+        return []
+    finally:
+        empty.close()
+
+
+Orphans = dict[tuple[str, str, int], list[int]]  # (child, parent, foreign key id) -> rowids pointing nowhere
+
+
+def _orphan_rows(conn: sqlite3.Connection, tables: Sequence[str] | None = None) -> Orphans:
+    """`PRAGMA foreign_key_check` of `tables` (default: every table), grouped by foreign key."""
+    found: Orphans = {}
+    checks = ([f"PRAGMA foreign_key_check({quote_ident(t)})" for t in tables] if tables is not None
+              else ["PRAGMA foreign_key_check"])
+    for sql in checks:
+        for child, rowid, parent, fk_id in conn.execute(sql).fetchall():
+            found.setdefault((str(child), str(parent), int(fk_id)), []).append(rowid)
+    return found
+
+
+def _orphans(conn: sqlite3.Connection, found: Orphans, file: str, rule: str = "orphans",
+             known: Orphans | None = None) -> list[Problem]:
+    """A problem per foreign key with rows pointing nowhere, beyond those `known` before, with a sample."""
+    problems = []
+    for (child, parent, fk_id), rowids in found.items():
+        new = len(rowids) - len((known or {}).get((child, parent, fk_id), []))
+        if new <= 0:
+            continue
+        fk = next((f for f in schema.foreign_keys(conn, child) if f.id == fk_id), None)
+        columns = ", ".join(quote_ident(c) for c in fk.columns) if fk else "*"
+        shown = [r for r in rowids[:SAMPLE] if r is not None]
+        sample = _sample(conn, f"SELECT rowid, {columns} FROM {quote_ident(child)} WHERE rowid IN "
+                               f"({', '.join('?' * len(shown))})", shown) if shown else ()
+        where = f"{child}.{'/'.join(fk.columns)}" if fk else child
+        problems.append(Problem(rule, f"{new:,} rows of {child} point at no row of {parent} ({where})",
+                                file, 0, child, new, sample))
+    return problems
+
+
+def _children(conn: sqlite3.Connection, written: set[str]) -> list[str]:
+    """Tables that are written, or whose foreign keys point at a written one: where orphans can appear."""
+    return [t for t in schema.ordinary_tables(conn) if t.lower() in written
+            or any(fk.parent.lower() in written for fk in schema.foreign_keys(conn, t))]
+
+
+def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration, statement: Statement) -> Problem:
+    """The problem a failed statement is: a constraint's, with a sample of the offending keys, or a plain error."""
+    text = str(exc)
+    file, line = migration.name, statement.line
+    match = _CONSTRAINT.search(text)
+    if match and "." in match.group(2):
+        kind, columns = match.group(1), [c.strip().split(".", 1) for c in match.group(2).split(",")]
+        table = columns[0][0]
+        names = ", ".join(quote_ident(c[1]) for c in columns)
+        if table in schema.ordinary_tables(conn):
+            if kind == "UNIQUE":
+                sql = (f"SELECT {names}, count(*) AS rows FROM {quote_ident(table)} GROUP BY {names} "
+                       "HAVING count(*) > 1")
+                total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+                if total:
+                    shown = ", ".join(c[1] for c in columns)
+                    return Problem("constraint-failed", f"{text}: {total:,} values of ({shown}) are held by more "
+                                   f"than one row of {table}", file, line, table=table, rows=total,
+                                   sample=_sample(conn, sql))
+            else:
+                keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
+                sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {names} IS NULL"
+                total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+                if total:
+                    return Problem("constraint-failed", f"{text}: {total:,} rows of {table} hold NULL", file, line,
+                                   table=table, rows=total, sample=_sample(conn, sql))
+        return Problem("constraint-failed", text, file, line, table=table)
+    if "FOREIGN KEY constraint failed" in text:
+        # Immediate: run it again with the check deferred, read which rows it leaves pointing nowhere, undo.
+        conn.execute("SAVEPOINT probe")
+        try:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute(statement.sql)
+            orphans = _orphans(conn, _orphan_rows(conn), migration.name, "constraint-failed")
+        except sqlite3.Error:
+            orphans = []
+        finally:
+            conn.execute("ROLLBACK TO probe")
+            conn.execute("RELEASE probe")
+        if orphans:
+            first = orphans[0]
+            return Problem("constraint-failed", f"{text}: {first.message}", file, line, table=first.table,
+                           rows=first.rows, sample=first.sample)
+        return Problem("constraint-failed", text, file, line)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return Problem("constraint-failed", text, file, line)
+    return Problem("apply-failed", text, file, line)
+
+
+def _d1_only(action: int, name: str | None, *_: object) -> int:
+    """The authorizer while a migration (or a schema copy) runs: what D1 refuses is refused here too,
+    and a migration file or a crafted schema cannot ATTACH (write) a file on this machine."""
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (name or "").lower() not in D1_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _guard(conn: sqlite3.Connection) -> None:
+    conn.set_authorizer(shielded(_d1_only, sqlite3.SQLITE_DENY))
+
+
+class _Clock:
+    """A deadline for the statement running now, checked by SQLite's progress handler."""
+
+    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
+        self.seconds, self.until = seconds, float("inf")
+        # Shielded: Ctrl-C (or SIGTERM) lands while SQLite runs this handler, and must surface as itself.
+        conn.set_progress_handler(shielded(lambda: int(time.monotonic() > self.until), 1), 10_000)
+
+    def start(self) -> float:
+        now = time.monotonic()
+        self.until = now + self.seconds
+        return now
+
+
+def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery] = (), *,
+             source: str, slow_seconds: float = DEFAULT_SLOW_SECONDS,
+             statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT, log: Log = lambda _: None,
+             table: str = TABLE) -> RehearsalReport:
+    """Apply the migrations `conn` has not recorded in `table`, on `conn` (a scratch copy: it is changed)."""
+    started = time.monotonic()
+    conn.isolation_level = None
+    conn.execute("PRAGMA foreign_keys = ON")
+    done = set()
+    if table in schema.table_names(conn):
+        done = {str(n) for n, in conn.execute(f"SELECT name FROM {quote_ident(table)}")}
+    todo = [m for m in migrations if m.name not in done]
+    report = RehearsalReport(source, migrations=[MigrationRehearsal(m.name) for m in todo])
+    counts = _counts(conn)
+    report.rows = sum(counts.values())
+    known = _orphan_rows(conn)
+    report.problems += _orphans(conn, known, "", "orphans-before")
+    clock = _Clock(conn, statement_timeout)
+    _guard(conn)
+    try:
+        for number, (migration, result) in enumerate(zip(todo, report.migrations, strict=True), start=1):
+            log(f"rehearsing {migration.name} ({number} of {len(todo)})")
+            counts = _one(conn, migration, result, counts, queries, clock, slow_seconds, known)
+            log(f"  {migration.name}: {result.status} in {result.seconds:.1f} s, "
+                f"{sum(p.severity == 'error' for p in result.problems)} error(s)")
+            if result.status == "failed":
+                break
+    finally:
+        conn.set_progress_handler(None, 0)
+        conn.set_authorizer(None)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehearsal, counts: dict[str, int],
+         queries: Sequence[ServingQuery], clock: _Clock, slow_seconds: float, known: Orphans) -> dict[str, int]:
+    """Rehearse one migration in its own transaction; the row counts after it (before it when it failed)."""
+    started = time.monotonic()
+    before = dict(counts)
+    for table, column in _not_null_tightened(conn, migration, clock.seconds):
+        keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
+        sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {quote_ident(column)} IS NULL"
+        nulls = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        if nulls:
+            result.problems.append(Problem("nulls-before-not-null", f"{migration.name} makes {table}.{column} NOT "
+                                           f"NULL, and {nulls:,} of its rows hold NULL there (backfill them first)",
+                                           migration.name, 0, table, nulls, _sample(conn, sql)))
+    plans = _plans(conn, queries)
+    explained: dict[str, int] = {}
+    written: set[str] = set()
+    conn.execute("BEGIN")
+    try:
+        for check in migration.checks:
+            migration_asserts.run(conn, check, migration.name, "before")
+        _guard(conn)  # a check runs under an authorizer of its own
+        for statement in migration.statements:
+            result.statements += 1
+            refused = [f for f in lint(migration, statement)[0] if f.rule.startswith("d1-") and f.severity == "error"]
+            if refused:
+                result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
+                raise _Failed
+            written |= written_tables(statement)
+            changes, start = conn.total_changes, clock.start()
+            try:
+                conn.execute(statement.sql)
+            except sqlite3.Error as exc:
+                reraise_pending()
+                elapsed = time.monotonic() - start
+                if "interrupted" in str(exc):
+                    result.problems.append(Problem("apply-failed", f"stopped after {elapsed:.0f} s (the statement "
+                                                   "timeout); D1 stops a query at 30 s", migration.name,
+                                                   statement.line))
+                else:
+                    result.problems.append(_refused(conn, exc, migration, statement))
+                raise _Failed from exc
+            elapsed = time.monotonic() - start
+            if elapsed > slow_seconds:
+                result.problems.append(Problem("slow-statement", f"took {elapsed:.1f} s on {sum(counts.values()):,} "
+                                               f"rows here (over {slow_seconds:g} s; D1 stops a query at 30 s)",
+                                               migration.name, statement.line))
+            if conn.total_changes != changes or _SCHEMA_CHANGE.match(strip_comments(statement.sql)):
+                counts = _attribute(conn, counts, statement, migration.name, result, explained)
+        for check in migration.checks:
+            migration_asserts.run(conn, check, migration.name, "after")
+        _guard(conn)
+        _full_scans(conn, queries, plans, counts, migration.name, result)
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            # Deferred foreign keys, checked at the end as D1 checks them at the end of its request.
+            result.problems += (_orphans(conn, _orphan_rows(conn), migration.name, known=known) or [Problem(
+                "orphans", f"{exc} when the migration commits, though no row points nowhere now: a DROP TABLE of a "
+                "parent under defer_foreign_keys counted its children's rows, and the table that took its name "
+                "does not undo the count. End the migration with `PRAGMA defer_foreign_keys = OFF` (the pattern "
+                "D1 migrations use, prisma/prisma#24208), after which this rehearsal checks for real orphans",
+                migration.name, 0)])
+            raise _Failed from exc
+    except (_Failed, CheckFailed) as exc:
+        if isinstance(exc, CheckFailed):
+            result.problems.append(Problem("check-failed", str(exc), migration.name, 0))
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        result.status, result.seconds = "failed", time.monotonic() - started
+        return before
+    # Committed: D1 keeps it. Rows left pointing nowhere (a parent dropped under defer_foreign_keys,
+    # which turning the pragma off again forgives: sqlite.org/pragma.html#pragma_defer_foreign_keys).
+    written |= {t.lower() for t in {*before, *counts} if before.get(t) != counts.get(t)}
+    checked = _children(conn, written)
+    found = _orphan_rows(conn, checked)
+    result.problems += _orphans(conn, found, migration.name, known=known)
+    for key in [k for k in known if k[0] in checked]:
+        known.pop(key)
+    known.update(found)
+    _unexplained_losses(before, counts, explained, migration.name, result)
+    result.tables = [TableRows(t, before.get(t), counts.get(t)) for t in sorted({*before, *counts})
+                     if before.get(t) != counts.get(t)]
+    result.status, result.seconds = "applied", time.monotonic() - started
+    return counts
+
+
+class _Failed(Exception):
+    """A statement (or the commit) failed; its problem is already recorded."""
+
+
+def _attribute(conn: sqlite3.Connection, counts: dict[str, int], statement: Statement, file: str,
+               result: MigrationRehearsal, explained: dict[str, int]) -> dict[str, int]:
+    """Recount after a statement that changed rows or tables; report rows gone from tables it does not name."""
+    after = _counts(conn)
+    named = named_deletes(statement)
+    for table, was in counts.items():
+        now = after.get(table)
+        if now is None or now >= was:
+            continue  # dropped (or renamed away): the table's own rows go with it; or no rows gone
+        explained[table] = explained.get(table, 0) + was - now
+        if table.lower() in named:
+            continue
+        first = strip_comments(statement.sql).strip().splitlines()[0][:120]
+        how = "the table's DROP" if _DROP.match(strip_comments(statement.sql)) else "a cascade or trigger"
+        result.problems.append(Problem("rows-deleted-unnamed", f"{was - now:,} rows of {table} deleted by `{first}` "
+                                       f"({how}; no DELETE of the migration names {table})", file,
+                                       statement.line, table, was - now))
+    return after
+
+
+def _unexplained_losses(before: dict[str, int], after: dict[str, int], explained: dict[str, int], file: str,
+                        result: MigrationRehearsal) -> None:
+    """A table with fewer rows after the migration than its statements account for: a rebuild that
+    did not copy them all (its old table's rows went with the DROP, the new one has fewer)."""
+    for table, was in before.items():
+        now = after.get(table)
+        if now is None:
+            continue
+        missing = was - now - explained.get(table, 0)
+        if missing > 0:
+            result.problems.append(Problem("rows-deleted-unnamed", f"{table} has {missing:,} rows fewer after the "
+                                           "migration than its DELETEs account for (a rebuild that did not copy "
+                                           "them all?)", file, 0, table, missing))
+
+
+def _full_scans(conn: sqlite3.Connection, queries: Sequence[ServingQuery], plans: dict[int, dict[str, bool]],
+                counts: dict[str, int], file: str, result: MigrationRehearsal) -> None:
+    for index, tables in _plans(conn, queries).items():
+        old = plans.get(index)
+        if old is None:
+            continue
+        for table, whole in tables.items():
+            rows = counts.get(table, 0)
+            if whole and old.get(table) is False and rows >= FULL_SCAN_ROWS:
+                result.problems.append(Problem("full-scan", f"{queries[index].source} now reads all {rows:,} rows "
+                                               f"of {table} (it searched an index before the migration)", file, 0,
+                                               table, rows))
