@@ -15,7 +15,13 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 
-from booking_shared.edge import TRANSFORM_PHASE, VERSION_KEY_HEADER, owns_zone_rulesets
+from booking_shared.edge import (
+    TRANSFORM_PHASE,
+    VERSION_AFFINITY_EXPRESSION,
+    VERSION_KEY_HEADER,
+    VERSION_KEY_VALUE,
+    owns_zone_rulesets,
+)
 from booking_shared.tokens import ROUTE, RULESET
 from policies.common import Report, config_value, get, make_stack_policy, message, of_type, stack_environment
 from policies.edge import parsed_json, served_zones
@@ -24,10 +30,15 @@ VERSION_AFFINITY = "canary-version-affinity"
 
 
 def _sets_version_key(rule: Mapping[str, Any]) -> bool:
+    """The rule sets the header from each browser's own key, whenever it has one: exactly the declared
+    condition and value. A static value (or a constant expression) hashes every browser to one
+    version, so the canary would get no keyed traffic or all of it; a condition that never
+    matches sets nothing."""
     headers = (rule.get("actionParameters") or {}).get("headers") if isinstance(rule, Mapping) else None
     change = headers.get(VERSION_KEY_HEADER) if isinstance(headers, Mapping) else None
     return (rule.get("enabled") is not False and rule.get("action") == "rewrite" and isinstance(change, Mapping)
-            and change.get("operation") == "set" and bool(change.get("expression") or change.get("value")))
+            and rule.get("expression") == VERSION_AFFINITY_EXPRESSION and change.get("operation") == "set"
+            and change.get("expression") == VERSION_KEY_VALUE and change.get("value") in (None, ""))
 
 
 def check_version_affinity(args: StackValidationArgs, report: Report) -> None:

@@ -310,7 +310,7 @@ def canary(
         report = release.canary(version_id, stable, settings=settings, base_url=base_url or cfg.site_url,
                                 promote_after=True, log=log, percent=percent, bake_minutes=minutes,
                                 smoke_deadline=smoke_timeout)
-        if not report.promoted:
+        if report.quarantines:
             if bundle_sha256:
                 release.quarantine(version_id, report.reason, report.metrics(), log)
             else:

@@ -74,24 +74,31 @@ def split_message(version: str, percent: float) -> str:
     return f"canary of {version} at {percent:g} %"
 
 
-_SPLIT = re.compile(r"canary of (?P<version>\S+) at [0-9.]+ %$")
+# Exactly the forms the canary writes (fullmatch, one line): an annotation someone wrote by hand
+# that merely starts with "canary of" is neither a split nor a verdict.
+_VERSION_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_SPLIT = re.compile(rf"canary of (?P<version>{_VERSION_ID}) at [0-9.]+ %")
+_VERDICT = re.compile(rf"canary of (?P<version>{_VERSION_ID}) (?:rolled back: [^\n]+|promoted|ended: [^\n]+)")
 
 
 def in_progress(message: str) -> str | None:
     """What the newest deployment's annotation says of a canary still being judged, or None."""
-    split = _SPLIT.match(message)
-    return f"{message}, in progress (no verdict yet)" if split else None
+    return f"{message}, in progress (no verdict yet)" if _SPLIT.fullmatch(message) else None
 
 
 def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str) -> str | None:
     """The latest canary verdict in a deployment history, newest first: (the version a deployment
-    sends all traffic to, or None; its annotation message)."""
+    sends all traffic to, or None; its annotation message). A verdict names a version the history
+    shows serving (alone, or in a canary's split); one naming any other version is not read."""
+    known = {sole for sole, _ in history if sole}
+    known |= {m.group("version") for _, message in history if (m := _SPLIT.fullmatch(message))}
     for index, (sole, message) in enumerate(history):
         if message.startswith(pulumi_message) and index + 1 < len(history):
-            split = _SPLIT.match(history[index + 1][1])
+            split = _SPLIT.fullmatch(history[index + 1][1])
             if split and split.group("version") == sole:
                 return f"canary of {sole} promoted (pulumi up deployed it at 100 %)"
-        if message.startswith("canary of ") and not _SPLIT.match(message):
+        verdict = _VERDICT.fullmatch(message)
+        if verdict and verdict.group("version") in known:
             return message
     return None
 
@@ -122,10 +129,18 @@ class CanaryReport:
     smoke: dict[str, Any] | None = None
     canary_deployment: str | None = None
     final_deployment: str | None = None
+    # False: rolled back without a verdict against the canary (the serving version failed the same
+    # limits, the bake's data never arrived): its bundle is not quarantined.
+    judged: bool = True
 
     @property
     def promoted(self) -> bool:
         return self.outcome == "promoted"
+
+    @property
+    def quarantines(self) -> bool:
+        """Whether the bundle is to be quarantined: a rollback (or failed smoke test) held against the canary."""
+        return not self.promoted and self.judged
 
     def metrics(self) -> dict[str, Any]:
         """The numbers the verdict rested on (the last window read: the bake's traffic so far)."""
@@ -137,7 +152,7 @@ class CanaryReport:
     def to_dict(self) -> dict[str, Any]:
         return {"script": self.script, "newVersion": self.new_version, "stableVersion": self.stable_version,
                 "percent": self.percent, "bakeMinutes": self.bake_minutes,
-                "analyticsDelayMinutes": self.analytics_delay_minutes, "outcome": self.outcome,
+                "analyticsDelayMinutes": self.analytics_delay_minutes, "outcome": self.outcome, "judged": self.judged,
                 "reason": self.reason, "basis": self.basis, "metrics": self.metrics(),
                 "minutes": [vars(m) for m in self.minutes], "smoke": self.smoke,
                 "canaryDeployment": self.canary_deployment, "finalDeployment": self.final_deployment}
@@ -245,20 +260,26 @@ def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
         deadline = started_at + 60.0 * (waited + BAKE_DEADLINE_SLACK_MINUTES)
         probes: list[bool] = []
         verdict = judge_signals(Signals(), probes, settings, final=bake == 0)
+        share = percent / 100.0
         minute = 0
         while bake and verdict.action == "continue":
             if clock.now() >= deadline:
+                # Not the canary's doing: traffic goes back, nothing is quarantined.
                 verdict = Verdict("rollback", f"the bake's deadline passed ({waited + BAKE_DEADLINE_SLACK_MINUTES} "
                                               f"min of monotonic time) before the analytics covered it (data until "
                                               f"{report.minutes[-1].data_until if report.minutes else 'never'}): the "
-                                              "wall clock stopped or stepped back, or the API stalled", "probes")
+                                              "wall clock stopped or stepped back, or the API stalled", "probes",
+                                  judged=False)
                 break
             minute += 1
             clock.sleep(60.0)
-            # The window's end never runs ahead of the time that really passed (monotonic): a wall clock
-            # that jumps forward must not make the bake look covered before its data can exist.
+            # The window ends where the bake's start plus the monotonic time since says: the wall clock
+            # is read once, at the start. Stepped later (NTP), stopped or leaping ahead, it would move
+            # the window away from the time the data was served in; monotonic time never runs ahead of
+            # the real time that passed (it stands still while a machine sleeps), so the window never
+            # claims data that cannot exist yet.
             passed = dt.timedelta(seconds=clock.now() - started_at)
-            until = min(clock.wall() - delay, started + passed - delay, longest_end)
+            until = min(started + passed - delay, longest_end)
             covered, last = until >= bake_end, until >= longest_end
             # Nothing of the canary is visible yet: no query (an empty window would read as zero traffic).
             seen = read(started, until, [new_version, stable_version]) if until > started else None
@@ -266,11 +287,11 @@ def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
             probes.append(ok)
             canary = seen.get(new_version, Signals()) if seen is not None else Signals()
             stable = seen.get(stable_version) if seen is not None else None
-            verdict = judge_signals(canary, probes, settings, final=last, baseline=stable)
+            verdict = judge_signals(canary, probes, settings, final=last, baseline=stable, share=share)
             if covered and not last and verdict.action == "continue":
                 # The bake is over and its data in: a verdict on traffic (or a rollback) ends it now;
                 # one that would rest on the probes waits for more traffic while the bake may grow.
-                ended = judge_signals(canary, probes, settings, final=True, baseline=stable)
+                ended = judge_signals(canary, probes, settings, final=True, baseline=stable, share=share)
                 if ended.action == "rollback" or ended.basis == "traffic":
                     verdict = ended
                 else:
@@ -303,7 +324,7 @@ def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
         back_to_stable(report.reason)
         return report
     verdict = judged
-    report.reason, report.basis = verdict.reason, verdict.basis
+    report.reason, report.basis, report.judged = verdict.reason, verdict.basis, verdict.judged
     if verdict.action == "promote":
         report.outcome = "promoted"
         log(f"canary: promote {new_version} ({verdict.reason})")

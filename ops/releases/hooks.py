@@ -182,7 +182,8 @@ def _canary(client: Cloudflare, ctx: DeployContext, version_id: str, stable: str
         log(f"canary verdict: promote {version_id} ({report.reason}); metrics: {json.dumps(report.metrics())}")
         return report.to_dict()
     log(f"canary verdict: roll back ({report.reason}); metrics: {json.dumps(report.metrics())}")
-    quarantined = _release(client, ctx).quarantine(version_id, report.reason, report.metrics(), log)
+    quarantined = (_release(client, ctx).quarantine(version_id, report.reason, report.metrics(), log)
+                   if report.quarantines else "The bundle is not quarantined: the rollback is not held against it.")
     raise DeployHookError(
         f"canary of version {version_id} failed: {report.reason}. 100 % of traffic is back on version {stable} "
         f"(deployment {report.final_deployment}); the update is aborted, so Pulumi's state still names the "

@@ -73,7 +73,8 @@ def _bake(rng: random.Random, rpm: int, split: float, base_rate: float, canary_r
         baseline = VersionTraffic(requests=nb, errors=eb, latency_seconds=0.05)
         verdict = judge(canary, [True] * minute, DEFAULTS, final=minute == minutes, baseline=baseline)
         if verdict.action != "continue":
-            return verdict.action
+            # A rollback the judge does not hold against the canary (both over a limit) quarantines nothing.
+            return verdict.action if verdict.judged else "unjudged"
     raise AssertionError("the final minute always decides")
 
 
@@ -116,14 +117,55 @@ def test_a_failure_far_over_the_baseline_rolls_back_at_once_through_the_guardrai
     assert verdict.action == "rollback"
 
 
-def test_slowness_both_versions_share_is_not_the_canarys() -> None:
+def test_slowness_both_versions_share_is_not_the_canarys_but_is_never_promoted() -> None:
     canary = VersionTraffic(requests=500, errors=1, latency_seconds=3.0)
     slow_serving = VersionTraffic(requests=4500, errors=9, latency_seconds=2.8)
     fast_serving = dataclasses.replace(slow_serving, latency_seconds=0.1)
-    assert judge(canary, [True], DEFAULTS, final=True, baseline=slow_serving).action == "promote"
+    # latencySeconds is a critical limit: over it nothing is promoted; the serving version over it
+    # too makes it the platform's slowness: the bake continues, and ends unjudged (no quarantine).
+    assert judge(canary, [True], DEFAULTS, final=False, baseline=slow_serving).action == "continue"
+    shared = judge(canary, [True], DEFAULTS, final=True, baseline=slow_serving)
+    assert (shared.action, shared.judged) == ("rollback", False) and "not quarantined" in shared.reason
     verdict = judge(canary, [True], DEFAULTS, final=True, baseline=fast_serving)
-    assert verdict.action == "rollback"
+    assert (verdict.action, verdict.judged) == ("rollback", True)
     assert "the serving version's median is 0.10 s" in verdict.reason
+
+
+def test_a_serving_version_excuses_slowness_only_on_evidence_and_only_up_to_a_ratio() -> None:
+    """Hostile review of #24: a p99 of 30 s beside 2.1 s, and a 9 s canary beside one slow request,
+    were excused by "the serving version is over the limit too"."""
+    fifteen_times = judge(VersionTraffic(1000, 0, 0.2, 30.0), [True], DEFAULTS, final=False,
+                          baseline=VersionTraffic(9000, 0, 0.2, 2.1))
+    assert fifteen_times.action == "rollback" and "14.3 times slower" in fifteen_times.reason
+    one_request = judge(VersionTraffic(1000, 0, 0.2, 9.0), [True], DEFAULTS, final=False,
+                        baseline=VersionTraffic(1, 0, 3.0, 3.0))
+    assert one_request.action == "rollback" and "fewer than minRequests" in one_request.reason
+
+
+def test_a_canary_over_errorratepercent_is_never_promoted_whatever_the_serving_version_does() -> None:
+    """Hostile review of #24: 100 % errors beside 100 %, and 30 % beside 50 %, were promoted."""
+    for canary, serving in ((VersionTraffic(1000, 1000, 0.1, 0.5), VersionTraffic(9000, 9000, 0.1, 0.5)),
+                            (VersionTraffic(10_000, 3000, 0.1, 0.5), VersionTraffic(90_000, 45_000, 0.1, 0.5))):
+        verdict = judge(canary, [True] * 10, DEFAULTS, final=True, baseline=serving)
+        assert (verdict.action, verdict.judged) == ("rollback", False), verdict.reason
+        assert "the serving version is over the limit too" in verdict.reason
+    alone = judge(VersionTraffic(1000, 60, 0.1, 0.5), [True], DEFAULTS, final=True,
+                  baseline=VersionTraffic(9000, 300, 0.1, 0.5))
+    assert (alone.action, alone.judged) == ("rollback", True)
+
+
+def test_a_canary_missing_from_a_source_where_the_serving_version_is_busy_is_rolled_back() -> None:
+    """Hostile review of #24: no Analytics Engine rows of the canary beside 9,000 of the serving
+    version was promoted on probes: its HTTP answers were never judged."""
+    missing = Signals(http=VersionTraffic(0, 0, sampled=0), runtime=VersionTraffic(1000, 0, 0.1, 0.5))
+    serving = Signals(http=VersionTraffic(9000, 45, 0.1, 0.5, sampled=9000),
+                      runtime=VersionTraffic(9000, 0, 0.1, 0.5))
+    verdict = judge_signals(missing, [True] * 10, DEFAULTS, final=True, baseline=serving, share=0.1)
+    assert verdict.action == "rollback" and "missing from this source" in verdict.reason and verdict.judged
+    # Its share, give or take chance, is no reason: 9 % beside 91 %.
+    fine = Signals(http=VersionTraffic(900, 4, 0.1, 0.5), runtime=VersionTraffic(900, 4, 0.1, 0.5))
+    busy = Signals(http=VersionTraffic(9100, 45, 0.1, 0.5), runtime=VersionTraffic(9100, 45, 0.1, 0.5))
+    assert judge_signals(fine, [True], DEFAULTS, final=True, baseline=busy, share=0.1).action == "promote"
 
 
 def test_sampled_counts_weigh_as_the_rows_seen_not_as_the_estimate() -> None:
