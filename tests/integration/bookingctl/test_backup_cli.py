@@ -13,6 +13,7 @@ from bookingctl.cli import app
 from ops.database.migrations import apply, discover
 from ops.targets import LocalDatabase
 from tests.helpers import REPO
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
 
 runner = CliRunner()
 
@@ -173,6 +174,53 @@ def test_a_stack_name_never_leads_the_backup_folder_out_of_backups(stack: str) -
     code, out, err = run("backup", "list", "--stack", stack)
     one_error(code, err, f"stack name {stack!r}")
     assert code == 2 and out == ""
+
+
+# --- the backup commands in turn, and where --stack is needed -------------------------------------
+
+def test_backup_create_list_verify_prune_restore(empty_sqlite: Path, tmp_path: Path) -> None:
+    db, dest = empty_sqlite, tmp_path / "backups"
+    assert run("migrate", "apply", "--local", str(db), "--yes")[0] == 0
+    code, out, _ = run("backup", "create", "--local", str(db), "--dest", str(dest), "--reason", "test")
+    name = out.strip()
+    assert code == 0 and name.startswith("backup-")
+    code, out, _ = run("backup", "list", "--dest", str(dest), "-f", "json")
+    assert [b["name"] for b in json.loads(out)] == [name]
+    code, out, _ = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 0 and json.loads(out)["ok"] is True
+    (dest / f"{name}.sql").write_text("garbage")
+    code, out, _ = run("backup", "verify", name, "--dest", str(dest))
+    assert code == 1 and json.loads(out)["ok"] is False
+    code, _, err = run("backup", "restore", name, "--dest", str(dest), "--local", str(tmp_path / "r.sqlite"))
+    assert code == 1 and "failed verification" in err
+    code, out, _ = run("backup", "prune", "--dest", str(dest), "--retention-days", "1", "--dry-run")
+    assert code == 0 and out == ""
+
+
+def test_prune_takes_the_stacks_retention_by_default(tmp_path: Path) -> None:
+    code, _, err = run("backup", "prune", "--stack", "staging", "--dest", str(tmp_path), "--dry-run")
+    assert code == 0 and "older than 7 days" in err
+    code, _, err = run("backup", "prune", "--dest", str(tmp_path))
+    assert code == 2 and "--retention-days" in err
+
+
+def test_upload_needs_a_stack(empty_sqlite: Path) -> None:
+    code, _, err = run("backup", "create", "--local", str(empty_sqlite), "--upload")
+    assert code == 2 and "--upload needs --stack" in err
+
+
+@pytest.mark.slow  # the API double listens on a socket
+def test_backup_create_upload_reads_the_stack_once_and_fills_its_r2_bucket(
+        tmp_path: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", double.base_url)
+    double.add_database("appointmentbooking-db-staging")
+    double.buckets["appointmentbooking-backups-staging"] = {}
+    code, out, err = run("backup", "create", "--stack", "staging", "--dest", str(tmp_path / "b"),
+                         "--upload", "--label", "daily")
+    assert code == 0, err
+    name = out.strip()
+    assert set(double.buckets["appointmentbooking-backups-staging"]) == {f"{name}.sql", f"{name}.manifest.json"}
 
 
 # --- backup import: an export made elsewhere (the review's B1) ------------------------------------
