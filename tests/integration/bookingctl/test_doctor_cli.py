@@ -93,24 +93,3 @@ def test_an_api_answering_garbage_exits_2_naming_the_call_not_a_bug(project: Pat
     code, out, err = doctor(project, "--stack", STACK, "-f", "json")
     assert (code, out) == (2, ""), out + err
     assert f"GET /zones/{MAIN_ZONE}" in err and "bug" not in err
-
-
-def test_a_zone_missing_from_the_account_fails_its_line_and_exits_1(project: Path, double: CloudflareDouble) -> None:
-    del double.zones[MAIN_ZONE]
-    code, out, _ = doctor(project, "--stack", STACK, "-f", "json")
-    assert code == 1
-    report = json.loads(out)
-    [plan] = [c for c in report["checks"] if c["name"] == f"zone plan main ({MAIN_ZONE})"]
-    assert plan["status"] == "fail" and "booking:zoneId" in plan["fix"]
-
-
-def test_a_token_with_no_permissions_at_all_fails_and_exits_1(project: Path, double: CloudflareDouble,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.helpers.cf_double import TokenState
-    double.add_token("an-empty-token", TokenState("0" * 32, "user", []))
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "an-empty-token")
-    code, out, err = doctor(project, "--stack", STACK, "-f", "json")
-    assert code == 1, out + err
-    report = json.loads(out)
-    [perms] = [c for c in report["checks"] if c["name"] == "token permissions"]
-    assert perms["status"] == "fail"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -108,3 +109,40 @@ def test_a_missing_local_database_names_the_command_that_creates_it(tmp_path: ob
     result = run("users", "list", "--local", f"{tmp_path}/nope.db")
     assert result.exit_code == 2
     assert "bookingctl migrate apply --local" in one_line_error(result)
+
+
+# --- options every group shares: checked before anything is opened or read ----------------------
+
+def run_in_repo(*args: str) -> Result:
+    return run(*args, "--project-dir", str(REPO))
+
+
+@pytest.mark.parametrize("args", [
+    ["migrate", "status"], ["migrate", "status", "--stack", "staging", "--local", "x"],
+    ["verify", "--stack", "staging", "--local", "x"], ["monitor", "health", "--stack", "staging", "--local", "x"],
+    ["report", "daily", "--stack", "staging", "--local", "x"],
+])
+def test_exactly_one_database_must_be_named(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused before the stack is read: no token is needed to be told.
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    result = run_in_repo(*args)
+    assert result.exit_code == 2 and "exactly one database" in result.stderr
+
+
+def test_options_are_checked_before_the_database_is_opened(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    result = run_in_repo("monitor", "health", "--local", str(missing))
+    assert result.exit_code == 2 and "name what to check" in result.stderr
+    (tmp_path / "reports").write_text("")
+    result = run_in_repo("report", "daily", "--local", str(missing), "--out", str(tmp_path / "reports"))
+    assert result.exit_code == 2 and "is a file" in result.stderr
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", [["migrate", "status"], ["users", "list"], ["audit", "security"],
+                                     ["db", "stats"], ["backup", "list"]])
+@pytest.mark.parametrize("fmt", ["markdown", "sarif"])
+def test_commands_refuse_formats_they_cannot_print(empty_sqlite: Path, command: list[str], fmt: str) -> None:
+    args = [*command, "-f", fmt] if command[0] == "backup" else [*command, "--local", str(empty_sqlite), "-f", fmt]
+    result = run_in_repo(*args)
+    assert result.exit_code == 2 and result.stdout == "" and "'table', 'json'" in result.stderr

@@ -388,21 +388,6 @@ def test_a_second_add_sends_nothing_to_the_widget(project: Path, d1: D1State, do
     assert widget(double)["domains"] == [FALLBACK, "www.glamoursalon.co.za"]
 
 
-def test_a_full_saas_widget_refuses_the_salon_naming_the_key_and_nothing_is_written(
-        project: Path, d1: D1State, double: CloudflareDouble) -> None:
-    # 14 salons and the fallback hostname: the 15 hostnames of a widget on the Turnstile free plan.
-    widget(double)["domains"] = [FALLBACK, *(f"www.salon-{i:02d}.co.za" for i in range(14))]
-    puts = len(widget_puts(double))
-    code, _, err = run(project, "add", "fade-kings", "www.fadekings.co.za", "--stack", STACK)
-    assert code == 1
-    [line] = err.strip().splitlines()
-    assert "www.fadekings.co.za" in line and "15 hostnames" in line and "booking:turnstile.saasWidgets" in line
-    assert "pulumi up" in line and "Nothing was written" in line
-    assert len(widget_puts(double)) == puts, "a full widget is not even asked"
-    assert rows(d1, "SELECT slug FROM tenants") == []
-    assert double.saas_zones[SAAS_ZONE].hostnames == {}
-
-
 def test_a_hostname_cloudflare_refuses_on_the_widget_is_refused_and_nothing_is_written(
         project: Path, d1: D1State, double: CloudflareDouble) -> None:
     double.turnstile_hostname_limit = 2  # Cloudflare refusing before the plan's limit: its word counts

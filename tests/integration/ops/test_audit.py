@@ -1,4 +1,5 @@
-"""Security audit, administration queries and database stats on a seeded database.
+"""Security audit, administration queries and database stats on a seeded database (the operations;
+the same commands through the CLI are in tests/integration/bookingctl/test_admin_cli.py).
 
 Rows are placed on both sides of every threshold; NOW is fixed so the report is reproducible.
 """
@@ -6,15 +7,12 @@ Rows are placed on both sides of every threshold; NOW is fixed so the report is 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 from cloudflare import Cloudflare
-from typer.testing import CliRunner
 
-from bookingctl.cli import app
 from ops.database.migrations import apply, discover
 from ops.observation import audit, dbstats
 from ops.targets import LocalDatabase, remote_database
@@ -169,66 +167,6 @@ def test_db_stats_counts_indexes_rows_and_shows_the_tenant_query_uses_an_index(s
     assert result["size"]["size_bytes"] > 0
     assert result["tenant_query_uses_index"] is True
     assert any("idx_appointments_tenant_created" in d for d in result["tenant_query_plan"])
-
-
-def test_cli_audit_json_and_fail_on_findings(seeded: Path) -> None:
-    runner = CliRunner()
-    ok = runner.invoke(app, ["audit", "security", "--local", str(seeded), "--format", "json"])
-    assert ok.exit_code == 0 and json.loads(ok.stdout)["findings"] > 0
-    failing = runner.invoke(app, ["audit", "security", "--local", str(seeded), "--fail-on-findings"])
-    assert failing.exit_code == 1 and "failed_logins" in failing.stdout
-
-
-def test_audit_json_says_per_section_how_many_findings_it_holds(seeded: Path, tmp_path: Path) -> None:
-    """A section's kind and its count are two fields: a boolean `finding` read as "found something"
-    was true on a section with no rows (newcomer review, problem 15)."""
-    runner = CliRunner()
-    report = json.loads(runner.invoke(app, ["audit", "security", "--local", str(seeded), "-f", "json"]).stdout)
-    sections = report["sections"].values()
-    assert {s["kind"] for s in sections} == {"finding", "review"} and all("finding" not in s for s in sections)
-    for section in sections:
-        assert section["findings"] == (len(section["rows"]) if section["kind"] == "finding" else 0)
-    assert report["findings"] == sum(s["findings"] for s in sections) > 0
-    empty = tmp_path / "empty.sqlite"
-    apply(LocalDatabase(empty, must_exist=False), discover(REPO / "migrations"))
-    clean = json.loads(runner.invoke(app, ["audit", "security", "--local", str(empty), "-f", "json"]).stdout)
-    assert clean["findings"] == 0 and all(s["findings"] == 0 for s in clean["sections"].values())
-
-
-def test_cli_users_apikeys_and_db_stats_as_of_the_seeds_time(seeded: Path) -> None:
-    """--as-of makes the command-line reports as reproducible as the functions: same seed, same answer."""
-    runner = CliRunner()
-    at = ["--as-of", NOW.isoformat()]
-
-    def rows(*args: str) -> list[dict[str, object]]:
-        result = runner.invoke(app, [*args, "--local", str(seeded), "-f", "json"])
-        assert result.exit_code == 0, result.stderr
-        found: list[dict[str, object]] = json.loads(result.stdout)
-        return found
-
-    assert {u["id"] for u in rows("users", "list")} == {"u-active", "u-dormant", "u-never", "u-edge"}
-    assert [p["permission_name"] for p in rows("users", "permissions", "u-active")] == ["appointments.manage"]
-    # Unused for more than 30 days or never: u-edge logged in 29 days before NOW, so it is not dormant.
-    assert {u["id"] for u in rows("users", "dormant", *at)} == {"u-dormant", "u-never"}
-    assert {k["id"]: k["status"] for k in rows("apikeys", "list", *at)} == {
-        "k-ok": "Active", "k-expired": "Expired", "k-unused": "Unused", "k-never": "Unused"}
-    # 201 logged requests, all within the hour before NOW: one day, two callers' IPs, one user.
-    [day] = rows("apikeys", "usage", *at)
-    assert (day["date"], day["request_count"], day["unique_users"]) == (NOW.date().isoformat(), 201, 1)
-    stats = runner.invoke(app, ["db", "stats", "--local", str(seeded), "-f", "json"])
-    assert json.loads(stats.stdout)["tenant_query_uses_index"] is True
-
-
-def test_cli_rejects_an_unreadable_as_of_time(seeded: Path) -> None:
-    result = CliRunner().invoke(app, ["users", "dormant", "--local", str(seeded), "--as-of", "yesterday"])
-    assert result.exit_code == 2 and "--as-of 'yesterday'" in result.stderr
-
-
-@pytest.mark.parametrize("days", ["-5", "0", "99999999999999999999"])
-def test_nonsense_day_counts_are_usage_errors_not_a_blind_spot(seeded: Path, days: str) -> None:
-    """The review's D20: a negative count silently reported no dormant accounts at all."""
-    result = CliRunner().invoke(app, ["audit", "security", "--local", str(seeded), "--dormant-days", days])
-    assert result.exit_code == 2 and "--dormant-days" in result.stderr
 
 
 def test_an_audit_as_of_an_earlier_time_reports_nothing_that_happened_after_it(seeded: Path) -> None:

@@ -355,7 +355,7 @@ def test_prune_deletes_an_old_backup_whose_dump_matches(source: Path, dest: Path
 
 def test_prune_refuses_a_retention_beyond_any_calendar(dest: Path) -> None:
     dest.mkdir()
-    with pytest.raises(BackupError, match="--retention-days 99999999999"):
+    with pytest.raises(BackupError, match="--retention-days 99999999999: must be at least 1 and at most 36500"):
         backups.prune(dest, 99999999999, now=NOW)
 
 

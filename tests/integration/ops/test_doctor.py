@@ -156,6 +156,20 @@ def test_a_free_zone_cannot_hold_four_rules_or_a_health_check(
     assert "rate-limiting-availability-by-plan.mdx" in found.source
 
 
+def test_a_zone_missing_from_the_account_fails_its_plan_line_naming_the_key(
+        account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
+    del account.zones[MAIN_ZONE]
+    found = check(run(client, target), f"zone plan main ({MAIN_ZONE})")
+    assert found.status == "fail" and "booking:zoneId" in found.fix
+
+
+def test_a_token_with_no_permissions_at_all_fails_the_permissions_line(
+        account: CloudflareDouble, target: Target) -> None:
+    with as_token(account, TokenState("0" * 32, "user", [])) as sdk:
+        found = check(run(sdk, target), "token permissions")
+    assert found.status == "fail"
+
+
 def test_a_plan_other_than_the_stack_file_states_is_named_with_its_key(
         account: CloudflareDouble, client: Cloudflare, target: Target) -> None:
     account.zones[MAIN_ZONE].plan = "enterprise"

@@ -102,18 +102,13 @@ def test_a_redirect_within_the_site_is_followed(server: Hostile) -> None:
     assert answer.status == 200 and answer.url == server.url + "/gzip/api/health"
 
 
-@pytest.mark.parametrize(("location", "why"), [
-    ("http://169.254.169.254/latest/meta-data/", "link-local"),
-    ("http://localhost:{port}/", "another host"),
-    ("http://127.0.0.2:{port}/", "another host"),
-    ("http://127.0.0.1:1/", "another port"),
-    ("file:///etc/passwd", "not http"),
-])
-def test_a_redirect_elsewhere_is_refused_and_named(server: Hostile, location: str, why: str) -> None:
-    server.location = location.format(port=server.port)
+def test_a_redirect_elsewhere_is_refused_and_named(server: Hostile) -> None:
+    # Which targets count as elsewhere (another host or port, loopback, link-local, not http) is
+    # redirect_problem's table in tests/unit/ops/test_http.py; here, that the client asks it and stops.
+    server.location = "http://169.254.169.254/latest/meta-data/"
     with Client(timeout=5) as client:
         error = fails(client, server.url + "/redirect")
-    assert str(error).startswith("HTTP 302 redirect to ") and why in str(error) and error.status == 302
+    assert str(error).startswith("HTTP 302 redirect to ") and "link-local" in str(error) and error.status == 302
     assert [path for _, path in server.requests] == ["/redirect"]  # nothing else was asked
 
 

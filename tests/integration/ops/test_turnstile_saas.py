@@ -93,11 +93,13 @@ def test_fourteen_salons_fill_the_free_widget_beside_the_fallback_and_the_fiftee
     [widget] = declare_saas_widgets(double, 1)
     onboard(db, 1, 0, 14)
     assert len(double.turnstile_widgets[str(widget["sitekey"])]["domains"]) == 15  # the fallback + 14
+    requests = len(double.requests)
     with pytest.raises(TenantError) as refused:
         add_tenant(db, db.client, zone(1), "salon-14", "www.salon-14.co.za")
     message = str(refused.value)
     assert "booking:turnstile.saasWidgets" in message and "15 hostnames" in message and "pulumi up" in message
     assert "Nothing was written" in message
+    assert not [p for m, p in double.requests[requests:] if m == "PUT"], "a full widget is not even asked"
     assert "salon-14" not in recorded(d1) and len(double.saas_zones[SAAS_ZONE].hostnames) == 14
 
 

@@ -20,6 +20,10 @@ WEBHOOK = PAYSTACK_WEBHOOK.path
     ('(http.request.uri.path contains "webhook")', True),
     ('(http.host eq "www.instylehairboutique.co.za")', True),  # no path condition: every path
     ('(not http.request.uri.path in {"/api/payments/webhook"} and http.request.method eq "POST")', False),
+    # Rewrites of the payments rule the policy refuses (tests/integration/policies/test_edge_policies.py).
+    ('(starts_with(http.request.uri.path, "/api/payments") and http.request.method eq "POST")', True),
+    ('(http.host in {"www.instylehairboutique.co.za"} and http.request.method eq "POST")', True),
+    ('(http.request.uri.path in {"/api/payments/initialize" "/api/payments/webhook"})', True),
 ])
 def test_a_rule_reaches_the_webhook_when_its_expression_may_match_the_path(expression: str, reaches: bool) -> None:
     assert may_reach(expression, WEBHOOK) is reaches
