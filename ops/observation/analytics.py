@@ -87,6 +87,11 @@ class VersionTraffic:
     # Rows of the sampled dataset behind the estimates (None: exact counts). Evidence for a verdict
     # is this many observations, however many requests they are estimated to stand for.
     sampled: int | None = None
+    # Units of assignment (browsers by their version key; a request without one is its own unit)
+    # and how many of them had a failed request: the Worker writes the unit as blob1. None where
+    # the source has no such dimension (GraphQL's invocations) or the rows do not carry it.
+    units: int | None = None
+    failing_units: int | None = None
 
     @property
     def error_rate_percent(self) -> float:
@@ -98,6 +103,10 @@ class VersionTraffic:
             return f"a negative count ({self.requests} requests, {self.errors} errors)"
         if self.errors > self.requests:
             return f"more errors ({self.errors}) than requests ({self.requests})"
+        if self.units is not None or self.failing_units is not None:
+            units, failing = self.units or 0, self.failing_units or 0
+            if units < 0 or failing < 0 or failing > units or units > self.evidence or failing > self.errors:
+                return f"{failing} failing of {units} units beside {self.requests} requests and {self.errors} errors"
         # Each sampled row stands for one request or more: more rows than requests, or requests
         # estimated from no row at all, come from no real answer (they would weigh the verdict).
         if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
@@ -138,7 +147,8 @@ class VersionTraffic:
                 "errorRatePercent": round(self.error_rate_percent, 3),
                 "latencySeconds": seconds(self.latency_seconds),
                 "latencyP99Seconds": seconds(self.tail_latency_seconds),
-                "sampledRows": self.sampled, "estimated": self.estimated}
+                "sampledRows": self.sampled, "estimated": self.estimated, "units": self.units,
+                "failingUnits": self.failing_units}
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -300,25 +310,57 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
             "FORMAT JSON")
 
 
-def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
-                 until: dt.datetime) -> VersionTraffic | None:
-    """One version's HTTP answers (5xx as errors, median and 99th percentile) from Analytics Engine, or None.
+def units_sql(dataset: str, version: str, since: dt.datetime, until: dt.datetime, *, failing: bool) -> str:
+    """The Analytics Engine query for one version's units (distinct blob1) in [since, until), or
+    those of them with an answer of 500 or more: `count(DISTINCT ...)` (sql-reference/aggregate-functions.mdx)."""
+    if not _DATASET.fullmatch(dataset) or not _VERSION.fullmatch(version):
+        raise ValueError(f"not a dataset name and version id to query: {dataset!r}, {version!r}")
+    return (f"SELECT count(DISTINCT blob1) AS units FROM {dataset} WHERE index1 = '{version}' "
+            f"AND timestamp >= toDateTime('{_sql_time(since)}') AND timestamp < toDateTime('{_sql_time(until)}') "
+            f"{'AND double1 >= 500 ' if failing else ''}FORMAT JSON")
 
-    None when the API gave no numbers; UnreadableAnalytics when its answer holds what no real one can.
-    """
+
+def _sql_rows(client: Cloudflare, account_id: str, sql: str) -> list[dict[str, Any]] | None:
+    """The rows of one SQL API answer; None when the API gave none (an error answer)."""
     import cloudflare
     import httpx
 
     try:
         response = client.post(f"/accounts/{account_id}/analytics_engine/sql", cast_to=httpx.Response,
-                               content=requests_sql(dataset, version, since, until).encode(),
-                               options={"headers": {"Content-Type": "text/plain"}})
+                               content=sql.encode(), options={"headers": {"Content-Type": "text/plain"}})
         body = response.json()
     except (cloudflare.APIError, ValueError):
         return None
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list) or len(data) > 1 or not all(isinstance(r, dict) for r in data):
         raise UnreadableAnalytics(f"the SQL API answered {_shown(body)}, not one row of sums")
+    return data
+
+
+def _units(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
+           until: dt.datetime) -> tuple[int, int] | None:
+    """(units, failing units) of one version, or None when either answer is missing."""
+    found = []
+    for failing in (False, True):
+        rows = _sql_rows(client, account_id, units_sql(dataset, version, since, until, failing=failing))
+        if rows is None:
+            return None
+        count = _count(rows[0].get("units")) if rows else 0
+        if count is None:
+            raise UnreadableAnalytics(f"units is {_shown(rows[0].get('units'))}, not a count")
+        found.append(count)
+    return found[0], found[1]
+
+
+def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
+                 until: dt.datetime) -> VersionTraffic | None:
+    """One version's HTTP answers (5xx as errors, median and 99th percentile) from Analytics Engine, or None.
+
+    None when the API gave no numbers; UnreadableAnalytics when its answer holds what no real one can.
+    """
+    data = _sql_rows(client, account_id, requests_sql(dataset, version, since, until))
+    if data is None:
+        return None
     row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "median_ms": None,
                                                   "p99_ms": None}
     counts = {name: _count(row.get(name)) for name in ("sampled", "requests", "errors")}
@@ -331,5 +373,10 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     # The median of no rows is whatever the engine makes of an empty set (NaN, null): only read with rows.
     median = _measure(row.get("median_ms"), "median_ms", least=0.0) if requests else None
     tail = _measure(row.get("p99_ms"), "p99_ms", least=0.0) if requests else None
+    # Units only where every row stands for itself: distinct values counted over sampled rows
+    # favour the units with the most requests, differently per version (each index is sampled
+    # at its own rate), so they could not be compared.
+    units = _units(client, account_id, dataset, version, since, until) if sampled == requests else None
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
-                          tail_latency_seconds=None if tail is None else tail / 1000.0, sampled=sampled)
+                          tail_latency_seconds=None if tail is None else tail / 1000.0, sampled=sampled,
+                          units=units[0] if units else None, failing_units=units[1] if units else None)

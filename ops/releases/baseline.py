@@ -61,6 +61,7 @@ class Comparison:
     share: float  # the canary's part of both versions' requests
     log_evidence: float  # log of the mixture likelihood ratio against "no worse"
     alpha: float = ALPHA
+    unit: str = "requests"  # what was counted: "browsers" (units of assignment) or "requests"
 
     @property
     def expected_errors(self) -> float:
@@ -73,8 +74,9 @@ class Comparison:
 
     def describe(self) -> str:
         errors = self.canary_errors + self.baseline_errors
-        return (f"{_count(self.canary_errors)} of the {_count(errors)} errors of both versions were the canary's, "
-                f"where its {100.0 * self.share:.1f} % of the requests predicts {self.expected_errors:.1f} "
+        failed = "errors" if self.unit == "requests" else "failing browsers"
+        return (f"{_count(self.canary_errors)} of the {_count(errors)} {failed} of both versions were the canary's, "
+                f"where its {100.0 * self.share:.1f} % of the {self.unit} predicts {self.expected_errors:.1f} "
                 f"(evidence {_evidence(self.log_evidence)}, decisive at {1.0 / self.alpha:g})")
 
 
@@ -87,9 +89,19 @@ def _evidence(log_value: float) -> str:
 
 
 def compare(canary: VersionTraffic, baseline: VersionTraffic, *, alpha: float = ALPHA) -> Comparison | None:
-    """The comparison, or None when either version has no requests to compare (no baseline to judge by)."""
+    """The comparison, or None when either version has no requests to compare (no baseline to judge by).
+
+    By units when both sides have them: with version affinity Cloudflare assigns a browser, not a
+    request, to a version, so the failing browsers are what the assignment makes independent (one
+    browser retrying a failing page 15 times is one failure, on one side). By requests otherwise,
+    which is exact only while requests are assigned one by one (no version key).
+    """
     if canary.requests <= 0 or baseline.requests <= 0:
         return None
+    if canary.units and baseline.units and canary.failing_units is not None and baseline.failing_units is not None:
+        k, m = float(canary.failing_units), float(baseline.failing_units)
+        share = canary.units / (canary.units + baseline.units)
+        return Comparison(k, m, share, log_mixture_ratio(k, m, share), alpha, unit="browsers")
     k = canary.errors * canary.evidence / canary.requests
     m = baseline.errors * baseline.evidence / baseline.requests
     share = canary.evidence / (canary.evidence + baseline.evidence)

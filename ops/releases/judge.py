@@ -72,7 +72,8 @@ STARVED_P = 1e-6
 
 
 def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: RolloutSettings, *,
-          final: bool, baseline: VersionTraffic | None = None, share: float | None = None) -> Verdict:
+          final: bool, baseline: VersionTraffic | None = None, share: float | None = None,
+          sequential: bool = True) -> Verdict:
     """The canary's verdict from its own traffic so far, the serving version's in the same window
     (`baseline`), and its pinned probe rounds (True = passed).
 
@@ -112,7 +113,8 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
             return starved
     versus = compare(traffic, sound) if traffic is not None and sound is not None else None
     if versus is not None and traffic is not None and sound is not None:
-        wrong = _against_baseline(traffic, sound, versus, settings, counted, final=final, enough=enough)
+        wrong = _against_baseline(traffic, sound, versus, settings, counted, final=final, enough=enough,
+                                  sequential=sequential)
         if wrong is not None:
             return wrong
         if final and enough:
@@ -145,22 +147,25 @@ def _z(final: bool) -> tuple[str, float]:
 
 
 def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus: Comparison,
-                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool) -> Verdict | None:
+                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool,
+                      sequential: bool = True) -> Verdict | None:
     """A rollback the baseline comparison calls for, or None."""
-    if versus.worse:
+    if sequential and versus.worse:
         return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}, more than the "
                                    f"serving version's {baseline.error_rate_percent:.1f} % beside it: "
                                    f"{versus.describe()}", "traffic")
     # Both the rate's lower bound (noise at a few hundred requests) and the errors over at least
     # minRequests (one failed request out of one has a 99.9 % lower bound of 8 %) must clear it.
+    # Counted by browsers where both sides have them, as the comparison is (baseline.py).
     confidence, z = _z(final)
-    low = min(100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence, z),
-              100.0 * traffic.errors / max(traffic.requests, settings.min_requests))
-    if low - baseline.error_rate_percent > settings.error_rate_percent:
-        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: its {confidence} % "
-                                   f"lower bound ({low:.1f} %) is more than errorRatePercent "
+    failed, total, their_rate, what = _failures(traffic, baseline)
+    low = min(100.0 * wilson_lower_bound(failed / total, total, z) if total else 0.0,
+              100.0 * failed / max(total, settings.min_requests))
+    if low - their_rate > settings.error_rate_percent:
+        return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}: the {confidence} % "
+                                   f"lower bound of its {what} ({low:.1f} %) is more than errorRatePercent "
                                    f"{settings.error_rate_percent:g} points over the serving version's "
-                                   f"{baseline.error_rate_percent:.1f} %", "traffic")
+                                   f"{their_rate:.1f} %", "traffic")
     slow, theirs = traffic.judged_latency, baseline.judged_latency
     if enough and slow is not None and slow[1] > settings.latency_seconds:
         # Excused only by a serving version over the limit too, on as much evidence, and not much faster.
@@ -179,6 +184,16 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
     return None
 
 
+def _failures(traffic: VersionTraffic, baseline: VersionTraffic) -> tuple[float, int, float, str]:
+    """(the canary's failures, out of, the serving version's failure percentage, what they count):
+    failing browsers of browsers when both sides count them, else failed requests of the rows seen."""
+    if traffic.units and baseline.units and traffic.failing_units is not None and baseline.failing_units is not None:
+        return (float(traffic.failing_units), traffic.units, 100.0 * baseline.failing_units / baseline.units,
+                "share of failing browsers")
+    rate = traffic.errors / traffic.requests if traffic.requests else 0.0
+    return rate * traffic.evidence, traffic.evidence, baseline.error_rate_percent, "error rate"
+
+
 def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: RolloutSettings,
                  counted: str) -> Verdict | None:
     """The final verdict on a canary no worse than its baseline but over a fixed limit: never a promotion.
@@ -193,10 +208,11 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
     # Its 95 % lower bound, as the final verdict reads a rate: a good canary of a few hundred
     # requests through a shared outage is over the limit by chance alone (12.7 % of such bakes at
     # 200 requests a minute in bench/canary_replay.py when the rate itself was held to it).
-    low = 100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence) if traffic.requests else 0.0
+    failed, total, their_rate, what = _failures(traffic, baseline)
+    low = 100.0 * wilson_lower_bound(failed / total, total) if total else 0.0
     if low > limit:
-        over.append((f"error rate {traffic.error_rate_percent:.1f} % (its 95 % lower bound {low:.1f} %; "
-                     f"errorRatePercent {limit:g})", baseline.error_rate_percent > limit))
+        over.append((f"error rate {traffic.error_rate_percent:.1f} % (the 95 % lower bound of its {what} "
+                     f"{low:.1f} %; errorRatePercent {limit:g})", their_rate > limit))
     slow, theirs = traffic.judged_latency, baseline.judged_latency
     if slow is not None and slow[1] > settings.latency_seconds:
         over.append((f"{slow[0]} response time {slow[1]:.2f} s (latencySeconds {settings.latency_seconds:g})",
@@ -292,8 +308,13 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
     base = baseline or Signals()
     verdicts = [("HTTP answers (Analytics Engine)",
                  judge(signals.http, probes, settings, final=final, baseline=base.http, share=share)),
+                # Invocations have no browser dimension: where the HTTP answers count browsers (the
+                # Worker records its thrown requests there too), the invocations' request counts
+                # are not tested against the baseline, whose evidence one browser's retries inflate;
+                # their guardrails and limits still hold.
                 ("invocations (GraphQL Analytics)",
-                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime, share=share))]
+                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime, share=share,
+                       sequential=not (signals.http is not None and signals.http.units is not None)))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.

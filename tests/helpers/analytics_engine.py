@@ -41,6 +41,16 @@ _QUERY = re.compile(
     r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
     r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) FORMAT JSON")
 
+# The canary's unit queries (ops/observation/analytics.py units_sql): distinct blob1 of one version,
+# all of them or those with an answer of 500 or more; `count(DISTINCT ...)` is in
+# sql-reference/aggregate-functions.mdx (cloudflare-docs @ 382b3b07).
+_UNITS = re.compile(
+    r"SELECT count\(DISTINCT blob1\) AS units "
+    r"FROM (?P<dataset>[a-z][a-z0-9_]*) WHERE index1 = '(?P<version>[0-9a-f-]{36})' "
+    r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
+    r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
+    r"(?P<failing>AND double1 >= 500 )?FORMAT JSON")
+
 META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
         {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"},
         {"name": "p99_ms", "type": "Float64"}]
@@ -62,6 +72,9 @@ def _utc(text: str) -> dt.datetime:
 
 def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
     """(HTTP status, JSON body or error text) for one SQL API request."""
+    units = _UNITS.fullmatch(sql.strip())
+    if units is not None:
+        return _units(units, datasets)
     match = _QUERY.fullmatch(sql.strip())
     if match is None:
         return 400, "the Analytics Engine double accepts only the canary's per-version query (tests/helpers/" \
@@ -91,3 +104,23 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
     row = {"sampled": str(kept), "requests": str(requests), "errors": str(min(failed, requests)),
            "median_ms": median, "p99_ms": tail}
     return 200, {"meta": META, "data": [row], "rows": 1}
+
+
+def _units(match: re.Match[str], datasets: Datasets) -> tuple[int, str | dict[str, object]]:
+    """Distinct units of one version (or those that failed), from the traffic model's requests per unit."""
+    script = datasets.writers.get(match["dataset"])
+    if script is None:
+        return 400, f"unknown table {match['dataset']}"
+    total = answered = failed = 0.0
+    for part in datasets.served(script, _utc(match["since"]), _utc(match["until"])):
+        if part.version != match["version"]:
+            continue
+        per_unit = max(part.model.requests_per_unit, 1.0)
+        units = (part.requests - part.thrown) / per_unit
+        rate = part.answered_5xx / (part.requests - part.thrown) if part.requests > part.thrown else 0.0
+        total += units * (1 - (1 - rate) ** per_unit) if match["failing"] else units
+        answered, failed = answered + part.requests - part.thrown, failed + part.answered_5xx
+    # Never more units than the rows (or failing ones than the 5xx rows) the requests query counts.
+    _, rows = sampled(failed if match["failing"] else answered, 1)
+    units = min(round(total), rows)
+    return 200, {"meta": [{"name": "units", "type": "UInt64"}], "data": [{"units": str(units)}], "rows": 1}

@@ -32,6 +32,9 @@ class Traffic:
     exception_rate: float = 0.0  # share of invocations that fail in the runtime (the dataset's `errors`)
     latency_ms: float = 40.0  # median wall time
     latency_p99_ms: float = 160.0  # 99th percentile wall time (the slow tail: cold starts, large salons)
+    # Requests per browser (unit of assignment: its version key) in a window; each fails on its own
+    # with http_5xx_rate, so a browser fails at least once with 1 - (1 - rate) ** requests_per_unit.
+    requests_per_unit: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -210,10 +210,18 @@ export async function createBooking(request, env) {
 // double2 the milliseconds to the response. Timers in a deployed Worker advance only after I/O
 // (Cloudflare's "Performance and timers"), so the time covers the waits on D1 and subrequests,
 // which is what a salon waits for. writeDataPoint is not awaited: the runtime writes in the background.
-export function recordRequest(env, status, milliseconds) {
+//
+// blob1 is the request's unit of assignment: the browser's version key (below), to which Cloudflare
+// sends all of its requests to one version, or for a request without one a key of its own (such a
+// request is assigned at random, alone). The canary compares the versions by units that failed,
+// not requests (ops/releases/baseline.py): one browser retrying a failing page many times is one
+// unit, wherever its key sends it. The key is a random UUID the Worker set; any other cookie value
+// is not written (a client must not write arbitrary text into the dataset).
+export function recordRequest(env, status, milliseconds, unit) {
   if (!env.REQUESTS) return; // not bound (local development); policy worker-request-analytics requires it
   env.REQUESTS.writeDataPoint({
     indexes: [env.CF_VERSION_METADATA?.id ?? "unknown"],
+    blobs: [unit ?? crypto.randomUUID()],
     doubles: [status, milliseconds],
   });
 }
@@ -221,15 +229,16 @@ export function recordRequest(env, status, milliseconds) {
 export default {
   async fetch(request, env) {
     const started = Date.now();
+    const unit = versionKey(request) ?? crypto.randomUUID();
     let response;
     try {
       response = await route(request, env);
     } catch (err) {
       // Counted as a 500 before the runtime reports the exception (a 1101 error page).
-      recordRequest(env, 500, Date.now() - started);
+      recordRequest(env, 500, Date.now() - started, unit);
       throw err;
     }
-    recordRequest(env, response.status, Date.now() - started);
+    recordRequest(env, response.status, Date.now() - started, unit);
     return withVersionKey(request, response);
   },
 };
@@ -248,6 +257,17 @@ export function hasVersionKey(request) {
   const cookies = request.headers.get("Cookie") ?? "";
   return cookies.split(";").some((part) => part.trim().startsWith(`${VERSION_KEY_COOKIE}=`) &&
     part.trim().length > VERSION_KEY_COOKIE.length + 1);
+}
+
+// The browser's version key when it is one this Worker set (a UUID), else null.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export function versionKey(request) {
+  const cookies = request.headers.get("Cookie") ?? "";
+  for (const part of cookies.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === VERSION_KEY_COOKIE && UUID.test(rest.join("="))) return rest.join("=");
+  }
+  return null;
 }
 
 export function withVersionKey(request, response) {

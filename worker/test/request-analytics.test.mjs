@@ -48,3 +48,25 @@ test("without the REQUESTS binding (local development) requests are still answer
   const res = await worker.fetch(get("/api/nope"), env(okDb, undefined));
   assert.equal(res.status, 404);
 });
+
+test("blob1 is the browser's version key, or a key of the request's own without one", async () => {
+  const requests = dataset();
+  const key = "0b5c6a0e-2f8e-4b43-9d6e-6a3f2a1c9e11";
+  await worker.fetch(new Request("https://staging.example.co.za/api/health",
+    { headers: { Cookie: `a=b; booking-version-key=${key}` } }), env(okDb, requests));
+  await worker.fetch(get("/api/health"), env(okDb, requests));
+  await worker.fetch(get("/api/health"), env(okDb, requests));
+  assert.equal(requests.points[0].blobs[0], key);
+  const [one, two] = [requests.points[1].blobs[0], requests.points[2].blobs[0]];
+  assert.match(one, /^[0-9a-f-]{36}$/);
+  assert.notEqual(one, two);
+});
+
+test("a version key cookie that is not a UUID is never written to the dataset", async () => {
+  const requests = dataset();
+  const hostile = "x".repeat(5000) + "\"; DROP";
+  await worker.fetch(new Request("https://staging.example.co.za/api/health",
+    { headers: { Cookie: `booking-version-key=${hostile}` } }), env(okDb, requests));
+  assert.notEqual(requests.points[0].blobs[0], hostile);
+  assert.match(requests.points[0].blobs[0], /^[0-9a-f-]{36}$/);
+});
