@@ -33,6 +33,7 @@ RULES: dict[str, str] = {
     "contract-with-its-expand": ERROR,
     "corpus-query-unprepared": ERROR,
     "constraint-loosened": WARNING,
+    "update-overwrites": ERROR,
     "update-without-where": WARNING,
     "tighter-constraint": WARNING,
     "contract": INFO,

@@ -71,6 +71,7 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
     replaced: set[str] = set()  # tables of the serving schema dropped or renamed by this migration
     runners: list[str] = []  # what the statement does to the runner's own tables
     reads: set[tuple[str, str]] = set()
+    updated: set[tuple[str, str]] = set()  # (table, column) the statement itself SETs
     tables = _row_tables(before)
 
     def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, trigger: str | None) -> int:
@@ -80,6 +81,8 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
                 targets.setdefault("DELETE" if action == sqlite3.SQLITE_DELETE else "UPDATE", arg1.lower())
         if action == sqlite3.SQLITE_READ and arg1 and arg2:
             reads.add((arg1.lower(), arg2.lower()))
+        if action == sqlite3.SQLITE_UPDATE and trigger is None and arg1 and arg2:
+            updated.add((arg1.lower(), arg2.lower()))
         touched = (arg2 if action in (sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_CREATE_TRIGGER,
                                       sqlite3.SQLITE_CREATE_TEMP_TRIGGER) else
                    arg1 if action in (*_ROW_WRITES, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_CREATE_TABLE) else None)
@@ -122,6 +125,7 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
         targets.clear()
         runners.clear()
         reads.clear()
+        updated.clear()
         rows_before = mr.counts(conn, tables)
         dml = dml_keyword(code_of(statement.sql))
         # Rows can stay while their values go (REPLACE rewrites a row from what it names; an upsert or
@@ -170,11 +174,9 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
                     f"`{head(statement.sql)}` deletes every row of {named}: its WHERE holds for every row the check "
                     "tried (a condition always true, or true of every value the column can hold), so it is no "
                     "WHERE; no Worker rollback brings the rows back. Name the rows to delete"))
-        elif dml == "UPDATE" and named and had and changed >= had and "update-without-where" not in flagged:
-            result.findings.append(Finding(
-                "update-without-where", WARNING, migration.name, statement.line,
-                f"`{head(statement.sql)}` rewrites every row of {named}: its WHERE holds for every row the check "
-                "tried; fine for a backfill of a new column, but the serving version's values are overwritten too"))
+        elif dml == "UPDATE" and (("update-without-where" in flagged) or (named and had and changed >= had)):
+            _every_row_updated(result, migration, statement, named or target or "", updated, before,
+                               flagged="update-without-where" in flagged)
         if values_before:
             values_after = mr.filled(conn, list(values_before))
             for table, held in values_before.items():
@@ -312,6 +314,33 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if run.prepare(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _every_row_updated(result: MigrationResult, migration: Migration, statement: Statement, table: str,
+                       updated: set[tuple[str, str]], before: Schema, *, flagged: bool) -> None:
+    """An UPDATE that sets every row (no WHERE, or one true of every row the check tried).
+
+    Setting only columns this migration added is a backfill: nothing the serving version wrote is
+    lost, so there is no finding (the lint's warning goes). Setting a column that existed before
+    overwrites the serving version's values in every row: unsafe. The columns come from SQLite's
+    authorizer (SQLITE_UPDATE names each column the statement sets), not from the words of the SQL.
+    """
+    if flagged:
+        result.findings = [f for f in result.findings
+                           if not (f.rule == "update-without-where" and f.line == statement.line)]
+    shapes = {name.lower(): shape for name, shape in before.tables.items()}
+    existing = sorted(f"{t}.{c}" for t, c in updated if t in shapes and c in shapes[t].columns)
+    if existing:
+        result.findings.append(Finding(
+            "update-overwrites", ERROR, migration.name, statement.line,
+            f"`{head(statement.sql)}` sets {', '.join(existing)} in every row: those columns existed before "
+            "this migration, so the values the serving version stored there are overwritten, and no Worker "
+            "rollback brings them back. Name the rows to change (WHERE ...), or backfill a new column instead"))
+    elif not updated:
+        result.findings.append(Finding(
+            "update-without-where", WARNING, migration.name, statement.line,
+            f"`{head(statement.sql)}` rewrites every row of {table or 'its table'}; which columns it sets "
+            "could not be read, so whether it overwrites the serving version's values is for review"))
 
 
 def _shapes(conn: sqlite3.Connection) -> dict[str, str]:

@@ -203,7 +203,7 @@ def test_a_statement_over_d1s_size_limit_is_reported_and_never_run_in_the_scratc
     assert rules(result) == [("d1-statement-too-large", 2)]
 
 
-def test_delete_without_where_is_an_error_and_update_without_where_a_warning(target: Path, tmp_path: Path) -> None:
+def test_delete_without_where_and_an_update_overwriting_every_row_are_errors(target: Path, tmp_path: Path) -> None:
     folder = folder_with(tmp_path, **{"0002_wipe": (
         "UPDATE services SET active = 1; -- a WHERE in a comment does not count\n"
         "DELETE FROM sessions WHERE expires_at < datetime('now');\n"
@@ -212,7 +212,32 @@ def test_delete_without_where_is_an_error_and_update_without_where_a_warning(tar
     result = only(report)
     assert result.cls == "data" and report.verdict == "unsafe"
     assert [(f.rule, f.severity, f.line) for f in result.findings] == [
-        ("update-without-where", "warning", 1), ("delete-without-where", "error", 3)]
+        ("update-overwrites", "error", 1), ("delete-without-where", "error", 3)]
+    assert "services.active" in result.findings[0].message
+
+
+def test_a_backfill_of_a_column_the_migration_added_is_fine_without_a_where(target: Path, tmp_path: Path) -> None:
+    # #25 point 4: the serving version never wrote the new column, so setting it in every row loses nothing.
+    folder = folder_with(tmp_path, **{"0002_backfill": (
+        "ALTER TABLE services ADD COLUMN category TEXT;\n"
+        "UPDATE services SET category = 'hair';\n")})
+    report = run(target, folder)
+    assert report.verdict == "safe" and only(report).findings == []
+    # Set together with a column that existed before, it overwrites that one: unsafe, naming it.
+    (tmp_path / "b").mkdir()
+    both = folder_with(tmp_path / "b", **{"0002_backfill": (
+        "ALTER TABLE services ADD COLUMN category TEXT;\n"
+        "UPDATE services SET category = 'hair', name = upper(name);\n")})
+    [finding] = only(run(target, both)).findings
+    assert (finding.rule, finding.line) == ("update-overwrites", 2) and "services.name" in finding.message
+    assert "services.category" not in finding.message
+
+
+def test_an_update_without_where_that_is_never_run_stays_a_warning_from_its_words(target: Path,
+                                                                                tmp_path: Path) -> None:
+    # After a failed statement the rest is read, not run: what it would set is not known.
+    folder = folder_with(tmp_path, **{"0002_broken": "INSERT INTO nope VALUES (1);\nUPDATE services SET active = 1;\n"})
+    assert rules(only(run(target, folder))) == [("apply-failed", 1), ("update-without-where", 2)]
 
 
 def test_a_where_inside_a_subquery_or_cte_does_not_limit_the_update_or_delete(target: Path, tmp_path: Path) -> None:
@@ -222,7 +247,7 @@ def test_a_where_inside_a_subquery_or_cte_does_not_limit_the_update_or_delete(ta
         "UPDATE appointments SET notes = (SELECT name FROM users WHERE users.id = appointments.user_id);\n"
         "DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE success = 1);\n")})
     result = only(run(target, folder))
-    assert rules(result) == [("delete-without-where", 1), ("update-without-where", 3)]
+    assert rules(result) == [("delete-without-where", 1), ("update-overwrites", 3)]
 
 
 def test_a_statement_that_fails_is_reported_with_sqlites_error_and_undone(target: Path, tmp_path: Path) -> None:

@@ -76,9 +76,9 @@ def test_a_delete_that_keeps_some_rows_is_data_and_safe(target: Path, tmp_path: 
     assert report.verdict == "safe" and only(report).cls == "data", only(report).findings
 
 
-def test_an_update_whose_where_matches_every_row_is_an_update_without_where(target: Path, tmp_path: Path) -> None:
+def test_an_update_whose_where_matches_every_row_overwrites_every_row(target: Path, tmp_path: Path) -> None:
     result = only(run(target, tmp_path, "UPDATE services SET active = 0 WHERE 1 = 1;"))
-    assert [(f.rule, f.severity) for f in result.findings] == [("update-without-where", "warning")]
+    assert [(f.rule, f.severity) for f in result.findings] == [("update-overwrites", "error")]
 
 
 # --- H2: rows, defaults and constraints lost in rebuilds and swaps ----------------------------
