@@ -13,6 +13,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,41 @@ def test_the_policy_table_lists_every_policy_of_the_pack() -> None:
     section = (DOCS / "policies.md").read_text().split("\n## ", 1)[0]
     listed = set(re.findall(r"(?m)^\| `([a-z-]+)` \| (?:stack|resource) \|", section))
     assert listed == set(CATALOG.names), (sorted(set(CATALOG.names) - listed), sorted(listed - set(CATALOG.names)))
+
+
+def _click_command(words: list[str]) -> tuple[Any, list[str]]:
+    """The click command `bookingctl WORDS...` names, and the words after its name."""
+    import typer.main
+    from typer._click import Context
+
+    from bookingctl.cli import app
+
+    command: Any = typer.main.get_command(app)
+    rest = list(words)
+    # Groups load their commands when asked (bookingctl's lazy groups): ask, as the CLI does.
+    while rest and hasattr(command, "get_command"):
+        found = command.get_command(Context(command), rest[0])
+        if found is None:
+            break
+        command, rest = found, rest[1:]
+    return command, rest
+
+
+@pytest.mark.parametrize("runbook", sorted((DOCS / "runbooks").glob("*.md")), ids=lambda p: p.name)
+def test_every_command_a_runbook_gives_exists_with_every_option_it_uses(runbook: Path) -> None:
+    """A newcomer at 3 a.m. types what the runbook says: each `bookingctl GROUP COMMAND` is a command
+    (not a group), and each --option it shows is one of that command's."""
+    problems = []
+    for typed in readme_commands(runbook.read_text()):
+        if not typed.startswith(("venv/bin/bookingctl ", "bookingctl ")):
+            continue
+        words = typed.split()[1:]
+        command, rest = _click_command(words)
+        if hasattr(command, "get_command"):
+            if len(words) > 1 and not words[1].startswith("-"):  # `bookingctl tenants` alone names the group
+                problems.append(f"{typed!r}: no command {' '.join(words[:2])}")
+            continue
+        known = {opt for param in command.params for opt in param.opts}
+        used = {word.split("=")[0] for word in rest if word.startswith("-")}
+        problems += [f"{typed!r}: no option {opt}" for opt in sorted(used - known - {"--help"})]
+    assert not problems, problems
