@@ -41,6 +41,20 @@ def _sets_version_key(rule: Mapping[str, Any]) -> bool:
             and change.get("expression") == VERSION_KEY_VALUE and change.get("value") in (None, ""))
 
 
+def _touches_version_key(rule: Any) -> bool:
+    headers = (rule.get("actionParameters") or {}).get("headers") if isinstance(rule, Mapping) else None
+    return (isinstance(headers, Mapping) and VERSION_KEY_HEADER in headers
+            and rule.get("enabled") is not False)
+
+
+def _last_sets_version_key(rules: Any) -> bool:
+    """The last enabled rule that touches the header is the declared one: a later rule that sets it to
+    a fixed value, or removes it, overrides the browser's key ("Overrides the value of an existing
+    header": developers.cloudflare.com/rules/transform/request-header-modification/create-dashboard)."""
+    touching = [rule for rule in rules or [] if _touches_version_key(rule)]
+    return bool(touching) and _sets_version_key(touching[-1])
+
+
 def check_version_affinity(args: StackValidationArgs, report: Report) -> None:
     """Each zone whose entry points the stack owns sets the version key header from the browser's key."""
     if not any(True for _ in of_type(args.resources, ROUTE)):
@@ -57,8 +71,7 @@ def check_version_affinity(args: StackValidationArgs, report: Report) -> None:
     if isinstance(saas, Mapping) and isinstance(saas.get("zoneId"), str):
         zones.add(saas["zoneId"])
     keyed = {get(ruleset.props, "zoneId") for ruleset in of_type(args.resources, RULESET)
-             if get(ruleset.props, "phase") == TRANSFORM_PHASE
-             and any(_sets_version_key(rule) for rule in get(ruleset.props, "rules") or [])}
+             if get(ruleset.props, "phase") == TRANSFORM_PHASE and _last_sets_version_key(get(ruleset.props, "rules"))}
     missing = sorted(z for z in zones if z not in keyed)
     if missing:
         report(message(f"No request header transform rule sets {VERSION_KEY_HEADER} in zone(s) "

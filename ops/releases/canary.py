@@ -78,7 +78,8 @@ def split_message(version: str, percent: float) -> str:
 # that merely starts with "canary of" is neither a split nor a verdict.
 _VERSION_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _SPLIT = re.compile(rf"canary of (?P<version>{_VERSION_ID}) at [0-9.]+ %")
-_VERDICT = re.compile(rf"canary of (?P<version>{_VERSION_ID}) (?:rolled back: [^\n]+|promoted|ended: [^\n]+)")
+_VERDICT = re.compile(rf"canary of (?P<version>{_VERSION_ID}) (?:rolled back: .+|promoted|ended: .+)", re.S)
+_SMOKE = re.compile(rf"smoke test of (?P<version>{_VERSION_ID}) \(0 % of traffic\)")
 
 
 def in_progress(message: str) -> str | None:
@@ -89,9 +90,11 @@ def in_progress(message: str) -> str | None:
 def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str) -> str | None:
     """The latest canary verdict in a deployment history, newest first: (the version a deployment
     sends all traffic to, or None; its annotation message). A verdict names a version the history
-    shows serving (alone, or in a canary's split); one naming any other version is not read."""
+    shows serving (alone, in a canary's split, or at 0 % for its smoke test); one naming any other
+    version is not read."""
     known = {sole for sole, _ in history if sole}
-    known |= {m.group("version") for _, message in history if (m := _SPLIT.fullmatch(message))}
+    known |= {m.group("version") for _, message in history
+              if (m := _SPLIT.fullmatch(message) or _SMOKE.fullmatch(message))}
     for index, (sole, message) in enumerate(history):
         if message.startswith(pulumi_message) and index + 1 < len(history):
             split = _SPLIT.fullmatch(history[index + 1][1])
@@ -224,7 +227,9 @@ def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
                                newest=history[0].id if history else None)
 
     def back_to_stable(reason: str) -> None:
-        report.final_deployment = deploy([(stable_version, 100.0)], f"canary of {new_version} rolled back: {reason}")
+        # One line: the reason may be an exception's text, and release status reads the message back.
+        report.final_deployment = deploy([(stable_version, 100.0)],
+                                         f"canary of {new_version} rolled back: {' '.join(reason.split())}")
         log(f"canary: rolled back, 100 % of traffic is on {stable_version} again (deployment "
             f"{report.final_deployment})")
 

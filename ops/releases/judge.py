@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import VersionTraffic
-from ops.releases.baseline import Comparison, compare
+from ops.releases.baseline import Comparison, by_browsers, compare
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,9 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
 def _failures(traffic: VersionTraffic, baseline: VersionTraffic) -> tuple[float, int, float, str]:
     """(the canary's failures, out of, the serving version's failure percentage, what they count):
     failing browsers of browsers when both sides count them, else failed requests of the rows seen."""
-    if traffic.units and baseline.units and traffic.failing_units is not None and baseline.failing_units is not None:
-        return (float(traffic.failing_units), traffic.units, 100.0 * baseline.failing_units / baseline.units,
-                "share of failing browsers")
+    if by_browsers(traffic, baseline) and traffic.units and baseline.units:
+        their = 100.0 * (baseline.failing_units or 0) / baseline.units
+        return float(traffic.failing_units or 0), traffic.units, their, "share of failing browsers"
     rate = traffic.errors / traffic.requests if traffic.requests else 0.0
     return rate * traffic.evidence, traffic.evidence, baseline.error_rate_percent, "error rate"
 
@@ -208,11 +208,12 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
     # Its 95 % lower bound, as the final verdict reads a rate: a good canary of a few hundred
     # requests through a shared outage is over the limit by chance alone (12.7 % of such bakes at
     # 200 requests a minute in bench/canary_replay.py when the rate itself was held to it).
-    failed, total, their_rate, what = _failures(traffic, baseline)
-    low = 100.0 * wilson_lower_bound(failed / total, total) if total else 0.0
+    # The limit is on requests (what salons see), whatever the comparison between versions counts.
+    low = (100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence)
+           if traffic.requests else 0.0)
     if low > limit:
-        over.append((f"error rate {traffic.error_rate_percent:.1f} % (the 95 % lower bound of its {what} "
-                     f"{low:.1f} %; errorRatePercent {limit:g})", their_rate > limit))
+        over.append((f"error rate {traffic.error_rate_percent:.1f} % (its 95 % lower bound {low:.1f} %; "
+                     f"errorRatePercent {limit:g})", baseline.error_rate_percent > limit))
     slow, theirs = traffic.judged_latency, baseline.judged_latency
     if slow is not None and slow[1] > settings.latency_seconds:
         over.append((f"{slow[0]} response time {slow[1]:.2f} s (latencySeconds {settings.latency_seconds:g})",
@@ -237,10 +238,17 @@ def _starved(traffic: VersionTraffic, baseline: VersionTraffic, share: float,
     missing from the source, which happens when its own code writes no data point (or another
     index), so its errors there would never be judged.
     """
-    n = traffic.evidence + baseline.evidence
-    if not 0.0 < share < 1.0 or n * share < settings.min_requests:
-        return None
-    seen = traffic.requests / (traffic.requests + baseline.requests) if traffic.requests + baseline.requests else 0.0
+    if by_browsers(traffic, baseline) and traffic.units and baseline.units:
+        # With version affinity whole browsers are assigned: count them, not their requests.
+        n, seen = traffic.units + baseline.units, traffic.units / (traffic.units + baseline.units)
+        if not 0.0 < share < 1.0:
+            return None
+    else:
+        n = traffic.evidence + baseline.evidence
+        if not 0.0 < share < 1.0 or n * share < settings.min_requests:
+            return None
+        seen = (traffic.requests / (traffic.requests + baseline.requests)
+                if traffic.requests + baseline.requests else 0.0)
     if seen >= share:
         return None
     kl = (seen * math.log(seen / share) if seen > 0 else 0.0) + (1 - seen) * math.log((1 - seen) / (1 - share))
@@ -249,7 +257,8 @@ def _starved(traffic: VersionTraffic, baseline: VersionTraffic, share: float,
     return Verdict("rollback", f"the canary has {traffic.describe()} beside the serving version's "
                                f"{baseline.describe()}, far below its {100 * share:g} % share: it is missing from "
                                "this source (does its code still record each request?), so its answers there "
-                               "cannot be judged", "traffic")
+                               "cannot be judged; not quarantined: a few busy browsers on the serving version "
+                               "can look the same", "traffic", judged=False)
 
 
 def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, counted: str, *, final: bool,
@@ -314,7 +323,8 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
                 # their guardrails and limits still hold.
                 ("invocations (GraphQL Analytics)",
                  judge(signals.runtime, probes, settings, final=final, baseline=base.runtime, share=share,
-                       sequential=not (signals.http is not None and signals.http.units is not None)))]
+                       sequential=not (signals.http is not None and base.http is not None
+                                       and by_browsers(signals.http, base.http))))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.

@@ -271,7 +271,9 @@ export function versionKey(request) {
 }
 
 export function withVersionKey(request, response) {
-  if (hasVersionKey(request)) return response;
+  // A key this Worker did not set (quoted, another case, a legacy value) pins the browser all the
+  // same but is not counted as its unit (versionKey): replace it with one that is.
+  if (versionKey(request) !== null) return response;
   // A response from fetch() (the Pages origin) has immutable headers: copy it before adding one.
   const keyed = new Response(response.body, response);
   keyed.headers.append("Set-Cookie", `${VERSION_KEY_COOKIE}=${crypto.randomUUID()}; Path=/; Max-Age=` +

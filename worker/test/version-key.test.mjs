@@ -25,8 +25,14 @@ test("each browser gets its own key", async () => {
 });
 
 test("a request that carries a key keeps it: no new cookie", async () => {
-  const res = await worker.fetch(get("/api/health", "theme=dark; booking-version-key=abc-123"), env);
+  const res = await worker.fetch(get("/api/health",
+    "theme=dark; booking-version-key=0b5c6a0e-2f8e-4b43-9d6e-6a3f2a1c9e11"), env);
   assert.equal(res.headers.get("set-cookie"), null);
+});
+
+test("a key this Worker did not set is replaced by one it counts", async () => {
+  const res = await worker.fetch(get("/api/health", "theme=dark; booking-version-key=abc-123"), env);
+  assert.match(res.headers.get("set-cookie"), /^booking-version-key=[0-9a-f-]{36};/);
 });
 
 test("an empty or look-alike cookie is no key", () => {

@@ -161,7 +161,7 @@ def test_a_canary_missing_from_a_source_where_the_serving_version_is_busy_is_rol
     serving = Signals(http=VersionTraffic(9000, 45, 0.1, 0.5, sampled=9000),
                       runtime=VersionTraffic(9000, 0, 0.1, 0.5))
     verdict = judge_signals(missing, [True] * 10, DEFAULTS, final=True, baseline=serving, share=0.1)
-    assert verdict.action == "rollback" and "missing from this source" in verdict.reason and verdict.judged
+    assert verdict.action == "rollback" and "missing from this source" in verdict.reason and not verdict.judged
     # Its share, give or take chance, is no reason: 9 % beside 91 %.
     fine = Signals(http=VersionTraffic(900, 4, 0.1, 0.5), runtime=VersionTraffic(900, 4, 0.1, 0.5))
     busy = Signals(http=VersionTraffic(9100, 45, 0.1, 0.5), runtime=VersionTraffic(9100, 45, 0.1, 0.5))
