@@ -68,12 +68,16 @@ def _read_only(sql: str, where: str) -> None:
     # The first word first: compiled against an empty database, a write to a table that does not
     # exist there fails as "no such table" before the authorizer sees it. (A WITH ... DELETE gets
     # past this; the authorizer refuses it when the check runs.)
+    # No comment, no second statement, and nothing but a query: joined with other checks into D1's
+    # request, a `/*` in one would comment out the start of the next and turn its string into SQL.
+    if "/*" in sql or "*/" in sql or "--" in sql or not sqlite3.complete_statement(f"SELECT * FROM ({sql});"):
+        raise CheckFileError(f"{where}: a check may only read, in one SELECT statement without comments: {sql!r}")
     if len(split_statements(sql)) != 1 or not _SELECT.match(strip_comments(sql)):
         raise CheckFileError(f"{where}: a check may only read, in one SELECT statement: {sql!r}")
     conn = sqlite3.connect(":memory:")
     try:
         conn.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY)
-        conn.execute(f"EXPLAIN {sql}")
+        conn.execute(f"EXPLAIN SELECT * FROM ({sql})")
     except sqlite3.DatabaseError as exc:
         # "no such table" is expected here (the tables exist in the database it will run on);
         # anything refused by the authorizer, or that is not SQL, is the file's to fix.
@@ -87,7 +91,7 @@ def run(conn: sqlite3.Connection, check: Check, name: str, when: str) -> None:
     """Run one check on `conn`; CheckFailed when it answers false, NULL, nothing, or an error."""
     try:
         conn.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY)
-        row = conn.execute(check.sql).fetchone()
+        row = conn.execute(f"SELECT * FROM ({check.sql})").fetchone()
     except sqlite3.DatabaseError as exc:
         raise CheckFailed(f"{check.where(name)}: the check {when} the migration could not run ({exc}): "
                           f"{check.message}") from exc
@@ -107,4 +111,4 @@ def guard_sql(check: Check) -> str:
     (developers.cloudflare.com/d1/sql-api/query-json/). The text depends on the check's answer, so
     SQLite cannot fold it into a constant evaluated whatever the answer.
     """
-    return f"SELECT json(CASE WHEN ({check.sql}) THEN '1' ELSE 'check failed' END);"
+    return f"SELECT json(CASE WHEN (SELECT * FROM ({check.sql})) THEN '1' ELSE 'check failed' END);"

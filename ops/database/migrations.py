@@ -359,7 +359,7 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
 def _check_remote(db: RemoteDatabase, migration: Migration) -> None:
     """The migration's checks on D1 before it runs: each a read through the query API."""
     for check in migration.checks:
-        rows = db.query(check.sql)
+        rows = db.query(f"SELECT * FROM ({check.sql})")  # a subquery: SQLite refuses any write inside it
         value = next(iter(rows[0].values()), None) if rows else None
         if not value:
             raise MigrationError(f"{check.where(migration.name)}: check failed before the migration ({check.sql} "

@@ -82,10 +82,9 @@ def test_the_remote_guard_fails_exactly_when_the_check_is_false() -> None:
         conn.execute(guard)
 
 
-def test_a_check_that_writes_from_a_with_clause_is_refused_when_it_runs(tmp_path: Path, empty_sqlite: Path) -> None:
-    folder = _folder(tmp_path, "-- check: WITH x AS (SELECT 1) DELETE FROM customers -- sneaky\n"
+def test_a_check_that_writes_from_a_with_clause_is_refused_when_the_file_is_read(tmp_path: Path) -> None:
+    # Hostile review of #25: it was sent to D1 as it stood, and deleted every customer there.
+    folder = _folder(tmp_path, "-- check: WITH x AS (SELECT 1) DELETE FROM customers RETURNING 1 -- sneaky\n"
                                "ALTER TABLE customers ADD COLUMN notes TEXT;\n")
-    with pytest.raises(MigrationError, match=r"could not run .*not authorized"):
-        apply(LocalDatabase(empty_sqlite), discover(folder))
-    assert LocalDatabase(empty_sqlite).query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'customers'") \
-        == [{"n": 0}]
+    with pytest.raises(CheckFileError, match=r"0002_unique_phones\.sql:1: a check may only read"):
+        discover(folder)
