@@ -29,6 +29,11 @@ _SELECT = re.compile(r"\s*(SELECT|VALUES|WITH)\b", re.IGNORECASE)
 _READ_ONLY = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 
 
+def _reads_only(action: int, *_: object) -> int:
+    """The authorizer a check is compiled and run under."""
+    return sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY
+
+
 class CheckFileError(InputError):
     """A `-- check:` comment that cannot be a check; the message names the file and line."""
 
@@ -76,7 +81,7 @@ def _read_only(sql: str, where: str) -> None:
         raise CheckFileError(f"{where}: a check may only read, in one SELECT statement: {sql!r}")
     conn = sqlite3.connect(":memory:")
     try:
-        conn.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY)
+        conn.set_authorizer(_reads_only)
         conn.execute(f"EXPLAIN SELECT * FROM ({sql})")
     except sqlite3.DatabaseError as exc:
         # "no such table" is expected here (the tables exist in the database it will run on);
@@ -90,7 +95,7 @@ def _read_only(sql: str, where: str) -> None:
 def run(conn: sqlite3.Connection, check: Check, name: str, when: str) -> None:
     """Run one check on `conn`; CheckFailed when it answers false, NULL, nothing, or an error."""
     try:
-        conn.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY)
+        conn.set_authorizer(_reads_only)
         row = conn.execute(f"SELECT * FROM ({check.sql})").fetchone()
     except sqlite3.DatabaseError as exc:
         raise CheckFailed(f"{check.where(name)}: the check {when} the migration could not run ({exc}): "
