@@ -18,6 +18,7 @@ SAAS = ("on the account: D1 Edit and Turnstile Sites Edit; on the SaaS zone: SSL
 
 # Command path (the words after `bookingctl`) -> the permissions it needs, as one phrase.
 NEEDS: dict[tuple[str, ...], str] = {
+    ("migrate", "rehearse"): f"{R2} (with --r2; on the backups in the folder no token is needed)",
     ("migrate",): D1,
     ("backup", "create"): f"{D1} (and {R2} with --upload)",
     ("backup", "list"): R2,

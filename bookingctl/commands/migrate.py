@@ -10,12 +10,14 @@ import contextlib
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from booking_shared.deploy import migrations_checksum
 from bookingctl import output, reports
 from bookingctl.errors import Failed, UsageError
 from bookingctl.options import (
@@ -34,8 +36,9 @@ from bookingctl.options import (
     open_database,
     project_root,
 )
+from ops.backups.bucket import fetch_newest
 from ops.backups.catalog import list_backups, loaded
-from ops.backups.manifest import BackupError
+from ops.backups.manifest import BackupError, Manifest
 from ops.backups.staging import scratch_folder
 from ops.database.migration_check import check_database, check_local, check_remote, overrides_for, refusal
 from ops.database.migration_findings import CheckReport
@@ -45,7 +48,7 @@ from ops.database.migrations import status as migration_status
 from ops.database.rehearsal import DEFAULT_SLOW_SECONDS, DEFAULT_STATEMENT_TIMEOUT
 from ops.database.rehearsal import rehearse as rehearse_migrations
 from ops.releases.gate import gather
-from ops.targets import SIDECARS
+from ops.targets import SIDECARS, Bucket, cloudflare_client
 
 if TYPE_CHECKING:
     from ops.database.migration_findings import CheckReport
@@ -154,49 +157,74 @@ def rehearse(
     statement_timeout: Annotated[float, typer.Option(
         "--statement-timeout", min=0.01, max=86400, help="Stop a statement that runs longer than this.")]
         = DEFAULT_STATEMENT_TIMEOUT,
+    r2: Annotated[bool, typer.Option(
+        "--r2", help="Copy the newest backup of the stack's database from its R2 bucket into --dest first, and "
+                     "rehearse on it (needs a token with Workers R2 Storage Read).")] = False,
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
     show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Apply the pending migrations to a scratch copy of real data and report what they do to the rows.
 
-    Restores the newest verified backup of the stack's database (or --from BACKUP; with --local and no
-    --from, copies the file) into a scratch SQLite with D1's semantics, applies the pending migrations
-    one statement at a time, and reports per migration and table: rows before and after, rows deleted
-    by a cascade or trigger, constraint failures with a sample of the keys (personal columns masked),
-    NULLs in a column made NOT NULL, orphans, slow statements, serving queries turned into full scans,
-    and the migrations' `-- check:` assertions. Never writes the target; the scratch copy is removed on
-    exit, Ctrl-C included. Exit 0: safe; 1: a finding of severity error.
+    Restores the newest verified backup of the stack's database (or --from BACKUP; with --r2, first
+    copies the newest one from the stack's R2 bucket into --dest; with --local and no --from, copies
+    the file) into a scratch SQLite with D1's semantics, applies the pending migrations one statement
+    at a time, and reports per migration and table: rows before and after, rows deleted by a cascade
+    or trigger, constraint failures with a sample of the keys (personal values masked), NULLs in a
+    column made NOT NULL, orphans, slow statements, serving queries turned into full scans, and the
+    migrations' `-- check:` assertions. Never writes the target; the scratch copy is removed on exit,
+    Ctrl-C included. Its JSON is the evidence of the `migrations-rehearsed` policy. Exit 0: safe; 1: a
+    finding of severity error.
     """
     output.set_progress(show_progress)
 
     if (stack is None) == (local is None):
         raise UsageError("name exactly one database: --stack STACK (its backups) or --local FILE (SQLite)")
+    if r2 and (stack is None or from_backup is not None):
+        raise UsageError("--r2 takes the newest backup of --stack STACK from its R2 bucket: it needs --stack and "
+                         "no --from")
     migrations, table = migrations_of(folder, project_dir, strict=False)
     corpus = _corpus(stack, queries, project_dir)
-    with _rehearsal_copy(stack, local, from_backup, dest, project_dir) as (source, conn):
-        report = rehearse_migrations(conn, migrations, corpus, source=source, slow_seconds=slow_seconds,
+    with _rehearsal_copy(stack, local, from_backup, dest, project_dir, r2=r2) as (origin, conn):
+        report = rehearse_migrations(conn, migrations, corpus, source=origin.label, slow_seconds=slow_seconds,
                                      statement_timeout=statement_timeout, log=output.info, table=table)
+    report.database, report.backup_created_at = origin.database, origin.created_at
+    report.migrations_checksum = migrations_checksum(migrations[0].path.parent) if migrations else ""
     reports.print_rehearsal(report, fmt)
     if report.verdict != "safe":
         raise typer.Exit(1)
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """What a rehearsal's data came from, for its evidence: a label, and for a backup the D1 database
+    it was taken of and when."""
+
+    label: str
+    database: str | None = None
+    created_at: str | None = None
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> _Origin:
+        database = manifest.source.get("database")
+        return cls(f"backup {manifest.name}", str(database) if database else None, manifest.created_at)
+
+
 @contextlib.contextmanager
 def _rehearsal_copy(stack: str | None, local: Path | None, from_backup: str | None, dest: Path | None,
-                    project_dir: Path | None) -> Iterator[tuple[str, sqlite3.Connection]]:
+                    project_dir: Path | None, *, r2: bool = False) -> Iterator[tuple[_Origin, sqlite3.Connection]]:
     """(what the data came from, a scratch SQLite holding it); the scratch copy is removed afterwards."""
     if local is not None and from_backup is None:
         if not local.is_file():
             raise UsageError(f"--local {local}: no such SQLite file")
         with scratch_folder() as scratch:
             # SQLite's backup API reads a consistent snapshot; the target is opened read-only.
-            source = sqlite3.connect(f"file:{local}?mode=ro", uri=True)
+            source = sqlite3.connect(_read_only_uri(local), uri=True)
             conn = sqlite3.connect(scratch / "rehearsal.sqlite", isolation_level=None)
             try:
                 source.backup(conn)
                 source.close()
-                yield str(local), conn
+                yield _Origin(str(local)), conn
             finally:
                 source.close()
                 conn.close()
@@ -204,9 +232,17 @@ def _rehearsal_copy(stack: str | None, local: Path | None, from_backup: str | No
     folder = backup_folder(dest, stack, project_dir)
     if from_backup is not None:
         with loaded(folder, from_backup) as (manifest, conn):
-            yield f"backup {manifest.name}", conn
+            yield _Origin.of(manifest), conn
         return
-    database = load_stack_config(stack, project_dir).database_name if stack else None
+    cfg = load_stack_config(stack, project_dir) if stack else None
+    database = cfg.database_name if cfg else None
+    if r2 and cfg is not None:
+        with cloudflare_client() as client:
+            fetched = fetch_newest(Bucket.of(cfg, client), folder, cfg.database_name)
+        output.info(f"copied backup {fetched.name} from R2 bucket {cfg.backup_bucket_name} into {folder}")
+        with loaded(folder, fetched.name) as (manifest, conn):
+            yield _Origin.of(manifest), conn
+        return
     for manifest in reversed(list_backups(folder, warn=output.warn)):
         if database is not None and manifest.source.get("database") != database:
             continue
@@ -214,13 +250,31 @@ def _rehearsal_copy(stack: str | None, local: Path | None, from_backup: str | No
             with loaded(folder, manifest.name) as (found, conn):
                 rows = sum(found.tables.values())
                 output.info(f"rehearsing on backup {found.name} ({found.created_at}, {rows:,} rows)")
-                yield f"backup {found.name}", conn
+                yield _Origin.of(found), conn
                 return
         except BackupError as exc:
             output.warn(f"skipped backup {manifest.name}: {exc}")
     made_by = f"--stack {stack}" if stack else "--local FILE"
     raise Failed(f"no backup of {database or 'the local database'} in {folder} verifies; make one with "
-                 f"`bookingctl backup create {made_by}`, or name one with --from")
+                 f"`bookingctl backup create {made_by}`, take the newest from R2 with --r2, or name one with --from")
+
+
+def _read_only_uri(path: Path) -> str:
+    """The URI that opens `path` read-only and leaves nothing beside it.
+
+    The path goes through as_uri (a `#`, `?` or `%` in it would otherwise end the file name and open
+    another file). A database in WAL mode needs its -wal and -shm files even to read, and SQLite
+    creates them beside it, which a read-only connection cannot remove again: when none exists (no
+    connection has it open), it is opened `immutable` (sqlite.org/uri.html#uriimmutable), reading the
+    main file alone, which then holds every committed write.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    with path.open("rb") as file:
+        header = file.read(20)
+    wal = header.startswith(b"SQLite format 3\0") and header[18:20] == b"\x02\x02"
+    if wal and not any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm")):
+        uri += "&immutable=1"
+    return uri
 
 
 @app.command("apply")

@@ -1,7 +1,8 @@
-"""The stack's R2 backup bucket: uploading a backup's files, listing what the bucket holds."""
+"""The stack's R2 backup bucket: uploading a backup's files, listing what the bucket holds, fetching the newest."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ops.backups.catalog import check_file
@@ -51,3 +52,70 @@ def list_r2(bucket: Bucket) -> list[str]:
         if key.endswith(MANIFEST):
             names.append(key[:-len(MANIFEST)])
     return sorted(names)
+
+
+def fetch_newest(bucket: Bucket, dest: Path, database: str) -> Manifest:
+    """Copy the newest backup of `database` in the bucket into `dest`, checked; its manifest.
+
+    Newest by when its manifest was uploaded (the manifest goes last, so an upload cut short has
+    none and is not a backup). Manifests are read newest first until one names `database` as its
+    source. Files arrive in `dest/.fetching/` and move into `dest` only once the dump has the size
+    and sha256 its manifest states, the manifest last: a copy cut short (or one that does not
+    match) leaves nothing a later run would take for a backup. A backup already in `dest` with the
+    same manifest is not downloaded again.
+    """
+    listed = [obj for obj in bucket.client.r2.buckets.objects.list(bucket.name, account_id=bucket.account_id)
+              if str(obj.key or "").endswith(MANIFEST) and is_backup_name(str(obj.key)[:-len(MANIFEST)])]
+    # Ties (one upload's second) fall to the name, whose UTC time sorts within a label.
+    listed.sort(key=lambda obj: (str(obj.last_modified or ""), str(obj.key)), reverse=True)
+    fetching = dest / ".fetching"
+    fetching.mkdir(parents=True, exist_ok=True)
+    try:
+        for obj in listed:
+            key = str(obj.key)
+            part = fetching / key
+            _get(bucket, key, part, _MANIFEST_BYTES)
+            try:
+                manifest = read_manifest(part)
+            except BackupError:
+                continue  # not a backup's manifest: the bucket holds quarantine records too
+            if manifest.source.get("database") == database:
+                return _fetch_dump(bucket, dest, fetching, manifest)
+        raise BackupError(f"no backup of {database} in R2 bucket {bucket.name}; the scheduled workflow uploads one "
+                          "daily (`bookingctl backup create --stack STACK --upload`)")
+    finally:
+        shutil.rmtree(fetching, ignore_errors=True)
+
+
+_MANIFEST_BYTES = 1024 * 1024
+
+
+def _fetch_dump(bucket: Bucket, dest: Path, fetching: Path, manifest: Manifest) -> Manifest:
+    final, manifest_path = dest / manifest.file, dest / f"{manifest.name}{MANIFEST}"
+    if manifest_path.is_file() and read_manifest(manifest_path) == manifest:
+        report = VerifyReport(manifest.name, ok=True)
+        if check_file(report, final, manifest, no_progress) and report.ok:
+            return manifest
+    part = fetching / manifest.file
+    _get(bucket, manifest.file, part, manifest.size)
+    report = VerifyReport(manifest.name, ok=True)
+    if not check_file(report, part, manifest, no_progress) or not report.ok:
+        raise BackupError(f"backup {manifest.name} in R2 bucket {bucket.name} is not the dump its manifest "
+                          f"describes ({report.failures()}); not using it")
+    part.replace(final)
+    # As uploaded, byte for byte: its source_sha256 binds this very source to the dump.
+    (fetching / manifest_path.name).replace(manifest_path)
+    return manifest
+
+
+def _get(bucket: Bucket, key: str, path: Path, limit: int) -> None:
+    """Stream object `key` into `path`; more than `limit` bytes is a BackupError (the manifest says the size)."""
+    written = 0
+    with bucket.client.r2.buckets.objects.with_streaming_response.get(
+            key, account_id=bucket.account_id, bucket_name=bucket.name) as response, path.open("wb") as out:
+        for chunk in response.iter_bytes():
+            written += len(chunk)
+            if written > limit:
+                raise BackupError(f"R2 object {key} in bucket {bucket.name} is larger than the {limit} bytes "
+                                  "its manifest (or a manifest's limit) allows; not using it")
+            out.write(chunk)

@@ -4,12 +4,14 @@ A migration says what must hold of the rows around it, in its own file, where a 
 
     -- check: SELECT count(*) = 0 FROM appointments WHERE stylist_id IS NULL -- every appointment has a stylist
 
-Each check is one SELECT that answers one row whose first value is true (non-zero) or false (0 or
-NULL). It runs before the migration and again after it, in the same transaction, during
-`migrate rehearse` and `migrate apply`: a false answer fails the migration before anything of it
-is kept (see ops/database/migrations.py for the remote form). A check reads; it never writes: it is
-compiled under an authorizer that allows reading and functions only, so a check that would write,
-ATTACH or change a PRAGMA is refused when the file is read, naming its line.
+Each check is one SELECT of one column whose first row is true or false as SQLite reads it (a
+non-zero number is true; 0, NULL, no row, and text that does not start with a non-zero number such
+as 'no' are false), the same reading locally and on D1. It runs before the migration and again
+after it, in the same transaction, during `migrate rehearse` and `migrate apply`: a false answer
+fails the migration before anything of it is kept (see ops/database/migrations.py for the remote
+form). A check reads; it never writes: it is compiled under an authorizer that allows reading and
+functions only, so a check that would write, ATTACH or change a PRAGMA is refused when the file is
+read, naming its line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from booking_shared.errors import InputError, OperationFailed
-from ops.database.sqlscript import split_statements, strip_comments
+from ops.database.sqlscript import line_comments, split_statements, strip_comments
 
 # The comment, on a line of its own: the SQL up to the first " -- ", then the message.
 _CHECK = re.compile(r"^\s*--\s*check:\s*(?P<sql>.*?)\s+--\s+(?P<message>\S.*?)\s*$", re.IGNORECASE)
@@ -55,7 +57,8 @@ class Check:
 def parse(text: str, name: str) -> tuple[Check, ...]:
     """The `-- check:` comments of a migration's text, in order; a malformed one is a CheckFileError."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Comments as SQLite reads them: a line of a multi-line string literal that reads `-- check:` is text.
+    for number, line in line_comments(text):
         if not _STARTS.match(line):
             continue
         match = _CHECK.match(line)
@@ -96,16 +99,27 @@ def run(conn: sqlite3.Connection, check: Check, name: str, when: str) -> None:
     """Run one check on `conn`; CheckFailed when it answers false, NULL, nothing, or an error."""
     try:
         conn.set_authorizer(_reads_only)
-        row = conn.execute(f"SELECT * FROM ({check.sql})").fetchone()
+        answer, holds = conn.execute(answer_sql(check)).fetchone()
     except sqlite3.DatabaseError as exc:
         raise CheckFailed(f"{check.where(name)}: the check {when} the migration could not run ({exc}): "
                           f"{check.message}") from exc
     finally:
         conn.set_authorizer(None)
-    if row is None or not row[0]:
-        answer = "no row" if row is None else repr(row[0])
+    if not holds:
+        answer = shown(answer)
         raise CheckFailed(f"{check.where(name)}: check failed {when} the migration ({check.sql} answered "
                           f"{answer}): {check.message}")
+
+
+def answer_sql(check: Check) -> str:
+    """A query answering one row (answer, holds): the check's value and whether it holds, by the same
+    expression guard_sql sends to D1, so that SQLite's truth (not Python's) decides everywhere:
+    'no' is false to SQLite and true to Python; no row is NULL, false."""
+    return f"SELECT answer, CASE WHEN answer THEN 1 ELSE 0 END AS holds FROM (SELECT ({_scalar(check)}) AS answer)"
+
+
+def shown(answer: object) -> str:
+    return "no row or NULL" if answer is None else repr(answer)
 
 
 def guard_sql(check: Check) -> str:
@@ -116,4 +130,10 @@ def guard_sql(check: Check) -> str:
     (developers.cloudflare.com/d1/sql-api/query-json/). The text depends on the check's answer, so
     SQLite cannot fold it into a constant evaluated whatever the answer.
     """
-    return f"SELECT json(CASE WHEN (SELECT * FROM ({check.sql})) THEN '1' ELSE 'check failed' END);"
+    return f"SELECT json(CASE WHEN ({_scalar(check)}) THEN '1' ELSE 'check failed' END);"
+
+
+def _scalar(check: Check) -> str:
+    """The check as a scalar subquery: its first row's only value (NULL without a row), inside which
+    SQLite refuses any write."""
+    return f"SELECT * FROM ({check.sql})"

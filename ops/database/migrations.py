@@ -359,11 +359,11 @@ def _apply_remote(db: RemoteDatabase, todo: list[Migration], log: Log, overrides
 def _check_remote(db: RemoteDatabase, migration: Migration) -> None:
     """The migration's checks on D1 before it runs: each a read through the query API."""
     for check in migration.checks:
-        rows = db.query(f"SELECT * FROM ({check.sql})")  # a subquery: SQLite refuses any write inside it
-        value = next(iter(rows[0].values()), None) if rows else None
-        if not value:
+        # A subquery (SQLite refuses any write inside it), judged by SQLite as the after-check is.
+        row = db.query(migration_asserts.answer_sql(check))[0]
+        if not row["holds"]:
             raise MigrationError(f"{check.where(migration.name)}: check failed before the migration ({check.sql} "
-                                 f"answered {'no row' if not rows else repr(value)}): {check.message}")
+                                 f"answered {migration_asserts.shown(row['answer'])}): {check.message}")
 
 
 def writes_since(db: Database, since: str) -> dict[str, int]:

@@ -30,10 +30,12 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from booking_shared.errors import OperationFailed
 from ops.database import migration_asserts, migration_rows, schema
 from ops.database.migration_asserts import CheckFailed
 from ops.database.migration_lint import D1_PRAGMAS, lint
@@ -42,7 +44,7 @@ from ops.database.personal import masked
 from ops.database.rehearsal_model import MigrationRehearsal, Problem, RehearsalReport, TableRows
 from ops.database.serving import ServingQuery
 from ops.database.sqlite_callbacks import reraise_pending, shielded
-from ops.database.sqlscript import Statement, quote_ident, strip_comments
+from ops.database.sqlscript import Statement, quote_ident, strip_comments, without_strings
 
 Log = Callable[[str], None]
 
@@ -53,7 +55,8 @@ FULL_SCAN_ROWS = 1000  # below this a full scan costs less than the index lookup
 LOOKAHEAD_SECONDS = 5.0
 SAMPLE = 5
 
-_NAME = r'(?:main\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
+# A table's name, after an optional schema `main` (quoted or not: `"main"."bookings"` names bookings).
+_NAME = r'(?:(?:main|"main"|`main`|\[main\])\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
 _DELETE = re.compile(r"\bDELETE\s+FROM\s+" + _NAME, re.I)
 # Statements that change a table's rows or the table itself: what may leave rows pointing nowhere.
 _WRITES = re.compile(r"\b(?:DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
@@ -71,12 +74,13 @@ def _unquote(name: str) -> str:
 
 def named_deletes(statement: Statement) -> set[str]:
     """Tables a statement names in a DELETE (lower-cased: SQLite compares names case-insensitively)."""
-    return {_unquote(m.group(1)).lower() for m in _DELETE.finditer(strip_comments(statement.sql))}
+    # Strings emptied first: a value that reads `DELETE FROM bookings` names nothing.
+    return {_unquote(m.group(1)).lower() for m in _DELETE.finditer(without_strings(statement.sql))}
 
 
 def written_tables(statement: Statement) -> set[str]:
     """Tables a statement drops, alters or writes rows of (lower-cased)."""
-    return {_unquote(m.group(1)).lower() for m in _WRITES.finditer(strip_comments(statement.sql))}
+    return {_unquote(m.group(1)).lower() for m in _WRITES.finditer(without_strings(statement.sql))}
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -140,14 +144,15 @@ def _query_plan(conn: sqlite3.Connection, sql: str) -> list[Any] | None:
         return None
 
 
-def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, seconds: float) -> list[tuple[str, str]]:
+def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _Clock) -> list[tuple[str, str]]:
     """(table, column) pairs nullable now that the migration makes NOT NULL: it applied first to an
     empty in-memory copy of the schema (nothing when it does not apply there)."""
     empty = sqlite3.connect(":memory:", isolation_level=None)
     empty.set_authorizer(shielded(_d1_only, sqlite3.SQLITE_DENY))
     # Statements that need no rows (a recursive CTE) take as long here: a bound of their own.
-    until = time.monotonic() + min(seconds, LOOKAHEAD_SECONDS)
-    empty.set_progress_handler(shielded(lambda: int(time.monotonic() > until), 1), 10_000)
+    clock.watch(empty)
+    clock.start(empty, f"{migration.name} (applied to an empty copy of the schema)",
+                min(clock.seconds, LOOKAHEAD_SECONDS))
     try:
         for obj in schema.objects(conn):
             if obj.sql and not obj.name.startswith("sqlite_"):
@@ -170,6 +175,7 @@ def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, seconds:
         reraise_pending()
         return []
     finally:
+        clock.stop()
         empty.close()
 
 
@@ -217,27 +223,24 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
     text = str(exc)
     file, line = migration.name, statement.line
     match = _CONSTRAINT.search(text)
-    if match and "." in match.group(2):
-        kind, columns = match.group(1), [c.strip().split(".", 1) for c in match.group(2).split(",")]
-        table = columns[0][0]
-        names = ", ".join(quote_ident(c[1]) for c in columns)
-        if table in schema.ordinary_tables(conn):
-            if kind == "UNIQUE":
-                sql = (f"SELECT {names}, count(*) AS rows FROM {quote_ident(table)} GROUP BY {names} "
-                       "HAVING count(*) > 1")
-                total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
-                if total:
-                    shown = ", ".join(c[1] for c in columns)
-                    return Problem("constraint-failed", f"{text}: {total:,} values of ({shown}) are held by more "
-                                   f"than one row of {table}", file, line, table=table, rows=total,
-                                   sample=_sample(conn, sql))
-            else:
-                keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
-                sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {names} IS NULL"
-                total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
-                if total:
-                    return Problem("constraint-failed", f"{text}: {total:,} rows of {table} hold NULL", file, line,
-                                   table=table, rows=total, sample=_sample(conn, sql))
+    target = _constraint_columns(conn, match.group(2)) if match else None
+    if match and target is not None:
+        kind, (table, columns) = match.group(1), target
+        names = ", ".join(quote_ident(c) for c in columns)
+        if kind == "UNIQUE":
+            sql = f"SELECT {names}, count(*) AS rows FROM {quote_ident(table)} GROUP BY {names} HAVING count(*) > 1"
+            total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            if total:
+                return Problem("constraint-failed", f"{text}: {total:,} values of ({', '.join(columns)}) are held "
+                               f"by more than one row of {table}", file, line, table=table, rows=total,
+                               sample=_sample(conn, sql))
+        else:
+            keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
+            sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {names} IS NULL"
+            total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            if total:
+                return Problem("constraint-failed", f"{text}: {total:,} rows of {table} hold NULL", file, line,
+                               table=table, rows=total, sample=_sample(conn, sql))
         return Problem("constraint-failed", text, file, line, table=table)
     if "FOREIGN KEY constraint failed" in text:
         # Immediate: run it again with the check deferred, read which rows it leaves pointing nowhere, undo.
@@ -261,6 +264,25 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
     return Problem("apply-failed", text, file, line)
 
 
+def _constraint_columns(conn: sqlite3.Connection, listed: str) -> tuple[str, list[str]] | None:
+    """(table, columns) of SQLite's "t.a, t.b" list in a constraint's message, read against the
+    table's real columns (a name may hold ", " or "."); None when it does not read as one table's."""
+    for table in schema.ordinary_tables(conn):
+        columns, rest = [], listed
+        names = sorted((c.name for c in schema.columns(conn, table)), key=len, reverse=True)
+        while rest.startswith(f"{table}."):
+            rest = rest[len(table) + 1:]
+            name = next((n for n in names if rest == n or rest.startswith(f"{n}, ")), None)
+            if name is None:
+                break
+            columns.append(name)
+            rest = rest[len(name) + 2:]
+        else:
+            if columns and not rest:
+                return table, columns
+    return None
+
+
 def _d1_only(action: int, name: str | None, *_: object) -> int:
     """The authorizer while a migration (or a schema copy) runs: what D1 refuses is refused here too,
     and a migration file or a crafted schema cannot ATTACH (write) a file on this machine."""
@@ -276,24 +298,122 @@ def _guard(conn: sqlite3.Connection) -> None:
 
 
 class _Clock:
-    """A deadline for the statement running now, checked by SQLite's progress handler."""
+    """The deadline of what runs now (the look-ahead, a check, a statement) and the connection it runs on.
 
-    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
-        self.seconds, self.until = seconds, float("inf")
+    SQLite's progress handler stops most work at the deadline. It is not called while a statement
+    compiles, nor in a straight run of instructions without a jump (a nest of views: measured 5 s
+    and more without one call), and neither is an interrupt looked at there; for those, `_watched`
+    gives up on the rehearsal from the caller's thread GRACE_SECONDS after the deadline.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.until, self.what = seconds, float("inf"), ""
+        self.conn: sqlite3.Connection | None = None
+        self.abandoned = False  # the watchdog gave up: every later progress call interrupts
+
+    def watch(self, conn: sqlite3.Connection) -> None:
         # Shielded: Ctrl-C (or SIGTERM) lands while SQLite runs this handler, and must surface as itself.
-        conn.set_progress_handler(shielded(lambda: int(time.monotonic() > self.until), 1), 10_000)
+        conn.set_progress_handler(shielded(lambda: int(self.abandoned or time.monotonic() > self.until), 1), 10_000)
 
-    def start(self) -> float:
+    def start(self, conn: sqlite3.Connection, what: str, seconds: float | None = None) -> float:
         now = time.monotonic()
-        self.until = now + self.seconds
+        self.conn, self.what = conn, what
+        self.until = now + (self.seconds if seconds is None else seconds)
         return now
+
+    def stop(self) -> None:
+        self.until = float("inf")
+
+
+GRACE_SECONDS = 1.0
+_Result = TypeVar("_Result")
+
+
+class RehearsalStopped(OperationFailed):
+    """A statement ran past the statement timeout where SQLite could not stop it; the rehearsal was given up."""
+
+
+def _watched(work: Callable[[], _Result], clock: _Clock) -> _Result:
+    """`work()` in a thread of its own while this one watches the clock and takes signals.
+
+    Python runs a signal's handler only in the main thread and only between bytecodes: with the
+    SQLite work in this thread, Ctrl-C or SIGTERM would wait for a compile to end. Here the main
+    thread only waits, so a signal surfaces at once: the work is interrupted and, if SQLite does not
+    return within GRACE_SECONDS, abandoned (a daemon thread; the caller then removes the scratch copy).
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="rehearsal", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+            late = time.monotonic() - clock.until
+            if late > GRACE_SECONDS and thread.is_alive():
+                _give_up(clock, thread)
+                raise RehearsalStopped(
+                    f"{clock.what} ran {clock.seconds + late:.0f} s, past the statement timeout ({clock.seconds:g} s), "
+                    "where SQLite cannot be interrupted (it was compiling or running without a check); the "
+                    "rehearsal was stopped. A statement this slow here is likely past D1's 30 s: make it cheaper, "
+                    "or raise --statement-timeout to see it end")
+    except BaseException:
+        _give_up(clock, thread)
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_Result, value)
+
+
+def _give_up(clock: _Clock, thread: threading.Thread) -> None:
+    clock.abandoned = True
+    if clock.conn is not None:
+        clock.conn.interrupt()  # the one call sqlite3 allows from another thread
+    thread.join(0.25)  # time to return, where SQLite looks at the interrupt; where it does not, none helps
+
+
+def _file_of(conn: sqlite3.Connection) -> str | None:
+    """The file of `conn`'s main database; None for one in memory."""
+    row = conn.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
+    return str(row[0]) if row and row[0] else None
 
 
 def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery] = (), *,
              source: str, slow_seconds: float = DEFAULT_SLOW_SECONDS,
              statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT, log: Log = lambda _: None,
              table: str = TABLE) -> RehearsalReport:
-    """Apply the migrations `conn` has not recorded in `table`, on `conn` (a scratch copy: it is changed)."""
+    """Apply the migrations `conn` has not recorded in `table`, on `conn`'s database (a scratch copy: it
+    is changed). On a file, the work runs on a connection of its own in a watched thread (`_watched`);
+    `conn` must not be inside a transaction. In memory, it runs on `conn` in this thread, bounded only
+    by the progress handler."""
+    clock = _Clock(statement_timeout)
+
+    def work(on: sqlite3.Connection) -> RehearsalReport:
+        return _rehearse(on, migrations, queries, source, slow_seconds, clock, log, table)
+
+    path = _file_of(conn)
+    if path is None:
+        return work(conn)
+    if conn.in_transaction:
+        raise ValueError("rehearse(): commit the copy first; another connection cannot see an open transaction")
+
+    def own() -> RehearsalReport:
+        mine = sqlite3.connect(path, isolation_level=None)  # a connection belongs to the thread that made it
+        try:
+            return work(mine)
+        finally:
+            mine.close()
+    return _watched(own, clock)
+
+
+def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
+              source: str, slow_seconds: float, clock: _Clock, log: Log, table: str) -> RehearsalReport:
     started = time.monotonic()
     conn.isolation_level = None
     conn.execute("PRAGMA foreign_keys = ON")
@@ -301,12 +421,12 @@ def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries:
     if table in schema.table_names(conn):
         done = {str(n) for n, in conn.execute(f"SELECT name FROM {quote_ident(table)}")}
     todo = [m for m in migrations if m.name not in done]
-    report = RehearsalReport(source, migrations=[MigrationRehearsal(m.name) for m in todo])
+    report = RehearsalReport(source, migrations=[MigrationRehearsal(m.name, m.sha256) for m in todo])
     counts = _counts(conn)
     report.rows = sum(counts.values())
     known = _orphan_rows(conn)
     report.problems += _orphans(conn, known, "", "orphans-before")
-    clock = _Clock(conn, statement_timeout)
+    clock.watch(conn)
     _guard(conn)
     try:
         for number, (migration, result) in enumerate(zip(todo, report.migrations, strict=True), start=1):
@@ -328,7 +448,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
     """Rehearse one migration in its own transaction; the row counts after it (before it when it failed)."""
     started = time.monotonic()
     before = dict(counts)
-    for table, column in _not_null_tightened(conn, migration, clock.seconds):
+    for table, column in _not_null_tightened(conn, migration, clock):
         keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
         sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {quote_ident(column)} IS NULL"
         nulls = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
@@ -341,9 +461,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
     written: set[str] = set()
     conn.execute("BEGIN")
     try:
-        for check in migration.checks:
-            migration_asserts.run(conn, check, migration.name, "before")
-        _guard(conn)  # a check runs under an authorizer of its own
+        _checks(conn, migration, clock, "before")
         for statement in migration.statements:
             result.statements += 1
             refused = [f for f in lint(migration, statement)[0] if f.rule.startswith("d1-") and f.severity == "error"]
@@ -351,7 +469,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
             written |= written_tables(statement)
-            changes, start = conn.total_changes, clock.start()
+            changes, start = conn.total_changes, clock.start(conn, f"{migration.name}:{statement.line}")
             try:
                 conn.execute(statement.sql)
             except sqlite3.Error as exc:
@@ -364,6 +482,8 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                 else:
                     result.problems.append(_refused(conn, exc, migration, statement))
                 raise _Failed from exc
+            finally:
+                clock.stop()
             elapsed = time.monotonic() - start
             if elapsed > slow_seconds:
                 result.problems.append(Problem("slow-statement", f"took {elapsed:.1f} s on {sum(counts.values()):,} "
@@ -371,9 +491,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                                                migration.name, statement.line))
             if conn.total_changes != changes or _SCHEMA_CHANGE.match(strip_comments(statement.sql)):
                 counts = _attribute(conn, counts, statement, migration.name, result, explained)
-        for check in migration.checks:
-            migration_asserts.run(conn, check, migration.name, "after")
-        _guard(conn)
+        _checks(conn, migration, clock, "after")
         _full_scans(conn, queries, plans, counts, migration.name, result)
         try:
             conn.execute("COMMIT")
@@ -407,6 +525,17 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                      if before.get(t) != counts.get(t)]
     result.status, result.seconds = "applied", time.monotonic() - started
     return counts
+
+
+def _checks(conn: sqlite3.Connection, migration: Migration, clock: _Clock, when: str) -> None:
+    """The migration's `-- check:` assertions, each under the statement timeout."""
+    for check in migration.checks:
+        clock.start(conn, f"{check.where(migration.name)} (a check)")
+        try:
+            migration_asserts.run(conn, check, migration.name, when)
+        finally:
+            clock.stop()
+    _guard(conn)  # a check runs under an authorizer of its own
 
 
 class _Failed(Exception):

@@ -57,6 +57,7 @@ class TableRows:
 @dataclass
 class MigrationRehearsal:
     name: str
+    sha256: str = ""  # of the file rehearsed: the policy binds the evidence to the tree's files
     status: Literal["applied", "failed", "not run"] = "not run"
     seconds: float = 0.0
     statements: int = 0
@@ -64,7 +65,7 @@ class MigrationRehearsal:
     problems: list[Problem] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
+        return {"name": self.name, "sha256": self.sha256, "status": self.status, "seconds": round(self.seconds, 3),
                 "statements": self.statements, "tables": [t.to_dict() for t in self.tables],
                 "problems": [p.to_dict() for p in self.problems]}
 
@@ -72,7 +73,12 @@ class MigrationRehearsal:
 @dataclass
 class RehearsalReport:
     source: str  # what the data came from: a backup's name or a local file
-    rows: int = 0  # rows of the copy before the first migration
+    rows: int = 0
+    # What the evidence is bound to (policies/rehearsal.py): the D1 database the backup was taken of
+    # (None for a local file), when it was taken, and the checksum of the migration files read.
+    database: str | None = None
+    backup_created_at: str | None = None
+    migrations_checksum: str = ""  # rows of the copy before the first migration
     migrations: list[MigrationRehearsal] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # of the data itself (orphans already there)
     seconds: float = 0.0
@@ -86,7 +92,8 @@ class RehearsalReport:
         return "unsafe" if any(p.severity == ERROR for p in self.findings) else "safe"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "migration-rehearsal", "source": self.source, "rows": self.rows,
-                "verdict": self.verdict, "seconds": round(self.seconds, 3),
+        return {"kind": "migration-rehearsal", "source": self.source, "database": self.database,
+                "backupCreatedAt": self.backup_created_at, "migrationsChecksum": self.migrations_checksum,
+                "rows": self.rows, "verdict": self.verdict, "seconds": round(self.seconds, 3),
                 "migrations": [m.to_dict() for m in self.migrations],
                 "problems": [p.to_dict() for p in self.problems]}

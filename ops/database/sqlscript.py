@@ -195,6 +195,35 @@ def _pieces(sql: str) -> Iterator[str]:
             yield sql[match.start():position]
 
 
+def without_strings(sql: str) -> str:
+    """`sql` without comments and with every string literal emptied (`''`); quoted names kept: what
+    SQLite reads as keywords and names, so that a value reading `DELETE FROM x` is not taken for one."""
+    return "".join("''" if piece.startswith("'") else piece for piece in _pieces(sql))
+
+
+def line_comments(sql: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of each `--` comment that is all its line holds, as SQLite's tokenizer sees
+    it: a line of a multi-line string literal, or inside a `/* */` comment, is not one."""
+    position = 0
+    while position < len(sql):
+        match = _SPECIAL.search(sql, position)
+        if match is None:
+            return
+        token = match.group()
+        if token in ("--", "/*"):
+            end = sql.find("\n" if token == "--" else "*/", match.end())
+            if token == "--":
+                start = sql.rfind("\n", 0, match.start()) + 1
+                if not sql[start:match.start()].strip():
+                    yield sql.count("\n", 0, match.start()) + 1, sql[start:len(sql) if end < 0 else end]
+            position = len(sql) if end < 0 else end + (1 if token == "--" else 2)
+        elif token == ";":
+            position = match.end()
+        else:
+            end = sql.find(_CLOSING[token], match.end())
+            position = len(sql) if end < 0 else end + 1
+
+
 def _has_code(text: str) -> bool:
     if "--" in text or "/*" in text:  # only then is the (slower) comment stripping needed
         text = strip_comments(text)

@@ -18,10 +18,14 @@ NO_KEY = (10007, "The specified key does not exist.")
 class R2(Service):
     buckets: dict[str, dict[str, bytes]]  # bucket -> key -> bytes
     bucket_created: dict[str, str]  # bucket -> when the double first saw it
+    # (bucket, key) -> when it was PUT: the listing's last_modified ("Last modified" in the API
+    # reference's List Objects). An object a test placed in `buckets` directly was put "now".
+    object_modified: dict[tuple[str, str], str]
 
     def _init_r2(self) -> None:
         self.buckets = {}
         self.bucket_created = {}
+        self.object_modified = {}
 
     def bucket(self, req: Request) -> Response:
         name = req.params["bucket"]
@@ -36,8 +40,9 @@ class R2(Service):
         if objects is None:
             return 404, error(*NO_BUCKET)
         prefix = req.arg("prefix", "")
-        modified = self.clock.stamp()
-        found = [{"key": k, "size": len(v), "etag": "e", "storage_class": "Standard", "last_modified": modified}
+        bucket = req.params["bucket"]
+        found = [{"key": k, "size": len(v), "etag": "e", "storage_class": "Standard",
+                  "last_modified": self.object_modified.setdefault((bucket, k), self.clock.stamp())}
                  for k, v in sorted(objects.items()) if k.startswith(prefix)]
         return 200, ok(found, {"is_truncated": False, "per_page": 1000})
 
@@ -46,8 +51,9 @@ class R2(Service):
         if bucket not in self.buckets:
             return 404, error(*NO_BUCKET)
         self.buckets[bucket][key] = req.raw
+        self.object_modified[(bucket, key)] = self.clock.stamp()
         return 200, ok({"key": key, "etag": uuid.uuid4().hex, "size": str(len(req.raw)),
-                        "uploaded": self.clock.stamp(), "storage_class": "Standard"})
+                        "uploaded": self.object_modified[(bucket, key)], "storage_class": "Standard"})
 
     def get_object(self, req: Request) -> Reply:
         stored = self.buckets.get(req.params["bucket"], {}).get(req.params["key"])

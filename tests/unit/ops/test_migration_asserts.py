@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.database.migration_asserts import Check, CheckFileError, guard_sql, parse
+from ops.database.migration_asserts import Check, CheckFailed, CheckFileError, answer_sql, guard_sql, parse, run
 from ops.database.migrations import MigrationError, apply, discover
 from ops.targets import LocalDatabase
 from tests.helpers import sqlite_dump as dump
@@ -88,3 +88,34 @@ def test_a_check_that_writes_from_a_with_clause_is_refused_when_the_file_is_read
                                "ALTER TABLE customers ADD COLUMN notes TEXT;\n")
     with pytest.raises(CheckFileError, match=r"0002_unique_phones\.sql:1: a check may only read"):
         discover(folder)
+
+
+def test_a_check_line_inside_a_string_literal_or_a_block_comment_is_text_not_a_check() -> None:
+    text = ("INSERT INTO templates (body) VALUES ('Dear customer,\n"
+            "-- check: SELECT 0 -- quoted text, not a check\n"
+            "see you soon');\n/*\n-- check: SELECT 0 -- inside a comment\n*/\n"
+            f"{NO_DUPLICATE_PHONES}\n")
+    assert [c.line for c in parse(text, "0002_templates.sql")] == [7]
+
+
+@pytest.mark.parametrize(("answer", "holds"), [("'no'", False), ("'7 days'", True), ("0.0", False), ("NULL", False),
+                                               ("x'00'", False), ("2", True), ("'-1'", True)])
+def test_a_check_holds_as_sqlite_reads_its_answer_in_the_local_run_the_remote_precheck_and_the_guard(
+        answer: str, holds: bool) -> None:
+    import sqlite3
+
+    check = Check(f"SELECT {answer}", "as SQLite reads it", 1)
+    conn = sqlite3.connect(":memory:")
+    assert bool(conn.execute(answer_sql(check)).fetchone()[1]) is holds
+    try:
+        conn.execute(guard_sql(check))
+        guarded = True
+    except sqlite3.OperationalError:
+        guarded = False
+    assert guarded is holds
+    try:
+        run(conn, check, "0002_x.sql", "before")
+        ran = True
+    except CheckFailed:
+        ran = False
+    assert ran is holds

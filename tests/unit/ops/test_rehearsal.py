@@ -7,12 +7,13 @@ Each case builds a small database with rows, writes the pending migrations the w
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from ops.database.migrations import discover
-from ops.database.rehearsal import rehearse
+from ops.database.rehearsal import RehearsalStopped, rehearse
 from ops.database.rehearsal_model import Problem, RehearsalReport
 from ops.database.serving import ServingQuery
 from tests.helpers import REPO
@@ -203,3 +204,96 @@ def test_a_statement_that_needs_no_rows_does_not_hang_the_look_ahead(tmp_path: P
                "SELECT x FROM n;\n")
     report = _run(tmp_path, endless, statement_timeout=0.5)
     assert "statement timeout" in _only(report, "apply-failed").message
+
+
+# --- From the hostile review of #25 (/work/briefs/hostile25): each failed before its fix. ------------
+
+PEOPLE = ("CREATE TABLE people (id INTEGER PRIMARY KEY, customerEmail TEXT, e_mail TEXT, phoneNumber TEXT, "
+          "fullname TEXT, tel TEXT, contact1 TEXT);"
+          "INSERT INTO people VALUES (1, 'ann@example.io', 'ann@example.io', '+27821234567', 'Ann Smith', "
+          "'0215550101', 'ann@example.io'), (2, 'ann@example.io', 'ann@example.io', '+27821234567', 'Ann Smith', "
+          "'0215550101', 'ann@example.io');")
+
+
+def _on(tmp_path: Path, setup: str, *texts: str, **options: float) -> RehearsalReport:
+    conn = sqlite3.connect(tmp_path / "copy.sqlite", isolation_level=None)
+    try:
+        conn.executescript(setup)
+        return rehearse(conn, discover(_migrations(tmp_path, *texts)), source="test", **options)
+    finally:
+        conn.close()
+
+
+def test_a_duplicate_sample_masks_camel_case_compound_and_short_personal_names_and_values(tmp_path: Path) -> None:
+    report = _on(tmp_path, PEOPLE, "CREATE UNIQUE INDEX people_all ON people "
+                                   "(customerEmail, e_mail, phoneNumber, fullname, tel, contact1);\n")
+    problem = _only(report, "constraint-failed")
+    assert problem.rows == 1 and len(problem.sample) == 1
+    evidence = repr(report.to_dict())
+    assert not [v for v in ("ann@example.io", "+27821234567", "Ann Smith", "0215550101") if v in evidence]
+    assert set(problem.sample[0]) == {"customerEmail", "e_mail", "phoneNumber", "fullname", "tel", "contact1", "rows"}
+
+
+FAMILY = ("CREATE TABLE salons (id INTEGER PRIMARY KEY);"
+          "CREATE TABLE bookings (id INTEGER PRIMARY KEY, salon_id INTEGER REFERENCES salons(id) ON DELETE CASCADE);"
+          "INSERT INTO salons VALUES (1), (2); INSERT INTO bookings VALUES (1, 1), (2, 2);")
+
+
+@pytest.mark.parametrize("schema", ['"main".', "`main`.", "[main].", "MAIN . "])
+def test_a_delete_naming_its_table_after_a_quoted_schema_is_a_named_deletion(tmp_path: Path, schema: str) -> None:
+    report = _on(tmp_path, FAMILY, f'DELETE FROM {schema}"bookings" WHERE id = 1;\n')
+    assert report.verdict == "safe", report.findings
+
+
+def test_a_delete_named_only_inside_a_string_does_not_excuse_a_trigger(tmp_path: Path) -> None:
+    setup = FAMILY + ("CREATE TABLE audit (note TEXT);"
+                      "CREATE TRIGGER purge AFTER INSERT ON audit BEGIN DELETE FROM bookings; END;")
+    report = _on(tmp_path, setup, "INSERT INTO audit (note) VALUES ('DELETE FROM bookings was run by hand');\n")
+    problem = _only(report, "rows-deleted-unnamed")
+    assert (problem.table, problem.rows) == ("bookings", 2)
+
+
+@pytest.mark.parametrize("column", ["x,y", "a, b", "t.c", "q, t.r"])
+def test_a_unique_failure_on_a_column_whose_name_holds_a_comma_or_dot_is_read_and_sampled(
+        tmp_path: Path, column: str) -> None:
+    quoted = '"' + column + '"'
+    report = _on(tmp_path, f"CREATE TABLE t (id INTEGER PRIMARY KEY, {quoted} TEXT, other TEXT);"
+                           "INSERT INTO t VALUES (1, 'q', 'a'), (2, 'q', 'a'), (3, 'z', 'a');",
+                 f"CREATE UNIQUE INDEX t_two ON t ({quoted}, other);\n")
+    problem = _only(report, "constraint-failed")
+    assert (problem.table, problem.rows) == ("t", 1) and problem.sample == ({column: "q", "other": "a", "rows": 2},)
+
+
+def _view_nest(levels: int, leaves: int = 40) -> str:
+    """Views doubling at each level over `leaves` tables: cheap to create; a statement over the top
+    one runs for seconds without SQLite calling the progress handler or looking at an interrupt."""
+    lines = [f"CREATE TABLE leaf{j} (a);" for j in range(leaves)]
+    lines.append("CREATE VIEW v0 AS " + " UNION ALL ".join(f"SELECT a FROM leaf{j}" for j in range(leaves)) + ";")
+    lines += [f"CREATE VIEW v{i} AS SELECT a FROM v{i - 1} UNION ALL SELECT a FROM v{i - 1};"
+              for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_statement_sqlite_cannot_interrupt_stops_the_rehearsal_soon_after_its_timeout(tmp_path: Path) -> None:
+    """Uninterrupted, the look-ahead's statement alone runs about 5 s here; only the watchdog raises this."""
+    with pytest.raises(RehearsalStopped, match=r"0002_step\.sql.*ran [1-3] s, past the statement timeout \(0\.5 s\)"):
+        _on(tmp_path, _view_nest(10), "CREATE TABLE flat AS SELECT a FROM v10;\n", statement_timeout=0.5)
+
+
+def test_a_check_runs_under_the_statement_timeout(tmp_path: Path) -> None:
+    check = ("-- check: WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200000000) "
+             "SELECT count(*) > 0 FROM n -- counts to two hundred million\n")
+    started = time.monotonic()
+    report = _on(tmp_path, "CREATE TABLE t (a);", check + "CREATE TABLE q (a);\n", statement_timeout=0.3)
+    assert time.monotonic() - started < 3.0
+    assert "interrupted" in _only(report, "check-failed").message and report.migrations[0].status == "failed"
+
+
+def test_a_check_holds_as_sqlite_reads_it_the_same_as_on_d1(tmp_path: Path) -> None:
+    report = _on(tmp_path, "CREATE TABLE t (a TEXT);",
+                 "-- check: SELECT 'no' -- text that SQLite reads as false\nALTER TABLE t ADD COLUMN b TEXT;\n")
+    assert "answered 'no'" in _only(report, "check-failed").message
+    (tmp_path / "b").mkdir()
+    kept = _on(tmp_path / "b", "CREATE TABLE t (a TEXT);",
+               "-- check: SELECT '7 days' -- text that SQLite reads as 7\nALTER TABLE t ADD COLUMN b TEXT;\n")
+    assert kept.verdict == "safe"
