@@ -13,6 +13,7 @@ pickling them, and only ever touches SQLite and the pipe.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -36,19 +37,22 @@ class DeadlineExceeded(OperationFailed):
 
 @dataclass
 class Reporter:
-    """What the work in the child is given: `log` relays a line, `at` marks where it is now."""
+    """What the work in the child is given: `log` relays a line, `at` marks where it is now (a step
+    under `step_seconds` starts), `free` says the work until the next `at` has no step deadline."""
 
     log: Log
     at: Callable[[str], None]
+    free: Callable[[], None] = lambda: None
 
 
 def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: float,
                 log: Log = lambda _: None) -> T:
     """`work(reporter)` in a child process: its result, or its exception raised again here.
 
-    Raises DeadlineExceeded when the whole work takes longer than `seconds`, or one step (the time
-    between two `at` calls) longer than `step_seconds`; the child is killed then, so nothing it was
-    compiling or running goes on.
+    Raises DeadlineExceeded when the whole work takes longer than `seconds` (math.inf: no bound),
+    or one step (from an `at` call to the next `at` or `free`) longer than `step_seconds`; the child
+    is killed then, so nothing it was compiling or running goes on. A signal's exception (Ctrl-C,
+    SIGTERM) raised while this waits kills the child too.
     """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
@@ -61,7 +65,7 @@ def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: 
         while True:
             now = time.monotonic()
             limit = min(started + seconds, step_started + step_seconds)
-            if now >= limit or not receiver.poll(limit - now):
+            if now >= limit or not receiver.poll(None if math.isinf(limit) else limit - now):
                 whole = now - started >= seconds
                 raise DeadlineExceeded(
                     f"stopped after {seconds:g} s in all" if whole else f"stopped after {step_seconds:g} s on one step",
@@ -74,6 +78,8 @@ def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: 
                 log(value)
             elif kind == "at":
                 step_started, where = time.monotonic(), value
+            elif kind == "free":
+                step_started = math.inf
             elif kind == "error":
                 raise value
             else:
@@ -86,7 +92,8 @@ def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: 
 
 
 def _child(work: Callable[[Reporter], Any], sender: Connection) -> None:
-    reporter = Reporter(lambda text: sender.send(("log", text)), lambda where: sender.send(("at", where)))
+    reporter = Reporter(lambda text: sender.send(("log", text)), lambda where: sender.send(("at", where)),
+                        lambda: sender.send(("free", None)))
     try:
         result = work(reporter)
     except BaseException as exc:  # every failure goes back to the parent, raised there

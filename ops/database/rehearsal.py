@@ -28,15 +28,16 @@ it would stop `migrate apply`. Sampled values of personal columns are masked (op
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from booking_shared.errors import OperationFailed
 from ops.database import migration_asserts, migration_rows, schema
+from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.database.migration_asserts import CheckFailed
 from ops.database.migration_lint import D1_PRAGMAS, lint
 from ops.database.migrations import TABLE, Migration
@@ -151,8 +152,7 @@ def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _
     empty.set_authorizer(shielded(_d1_only, sqlite3.SQLITE_DENY))
     # Statements that need no rows (a recursive CTE) take as long here: a bound of their own.
     clock.watch(empty)
-    clock.start(empty, f"{migration.name} (applied to an empty copy of the schema)",
-                min(clock.seconds, LOOKAHEAD_SECONDS))
+    clock.start(f"{migration.name} (applied to an empty copy of the schema)", min(clock.seconds, LOOKAHEAD_SECONDS))
     try:
         for obj in schema.objects(conn):
             if obj.sql and not obj.name.startswith("sqlite_"):
@@ -298,84 +298,42 @@ def _guard(conn: sqlite3.Connection) -> None:
 
 
 class _Clock:
-    """The deadline of what runs now (the look-ahead, a check, a statement) and the connection it runs on.
+    """The deadline of what runs now (the look-ahead, a check, a statement), checked by SQLite's
+    progress handler, which stops it with a finding.
 
-    SQLite's progress handler stops most work at the deadline. It is not called while a statement
-    compiles, nor in a straight run of instructions without a jump (a nest of views: measured 5 s
-    and more without one call), and neither is an interrupt looked at there; for those, `_watched`
-    gives up on the rehearsal from the caller's thread GRACE_SECONDS after the deadline.
+    SQLite calls no progress handler, and looks at no interrupt, while it compiles a statement or
+    runs a straight stretch of instructions without a jump (a nest of views: measured 5 s and more
+    without one call). So the rehearsal runs in a child process (ops/database/bounded.py, as `migrate
+    check` does) that the parent kills GRACE_SECONDS past the deadline, told by `reporter` when a
+    bounded step starts and ends.
     """
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.until, self.what = seconds, float("inf"), ""
-        self.conn: sqlite3.Connection | None = None
-        self.abandoned = False  # the watchdog gave up: every later progress call interrupts
+    def __init__(self, seconds: float, reporter: Reporter | None = None) -> None:
+        self.seconds, self.until = seconds, float("inf")
+        self.reporter = reporter
 
     def watch(self, conn: sqlite3.Connection) -> None:
         # Shielded: Ctrl-C (or SIGTERM) lands while SQLite runs this handler, and must surface as itself.
-        conn.set_progress_handler(shielded(lambda: int(self.abandoned or time.monotonic() > self.until), 1), 10_000)
+        conn.set_progress_handler(shielded(lambda: int(time.monotonic() > self.until), 1), 10_000)
 
-    def start(self, conn: sqlite3.Connection, what: str, seconds: float | None = None) -> float:
+    def start(self, what: str, seconds: float | None = None) -> float:
         now = time.monotonic()
-        self.conn, self.what = conn, what
         self.until = now + (self.seconds if seconds is None else seconds)
+        if self.reporter is not None:
+            self.reporter.at(what)
         return now
 
     def stop(self) -> None:
         self.until = float("inf")
+        if self.reporter is not None:
+            self.reporter.free()
 
 
 GRACE_SECONDS = 1.0
-_Result = TypeVar("_Result")
 
 
 class RehearsalStopped(OperationFailed):
     """A statement ran past the statement timeout where SQLite could not stop it; the rehearsal was given up."""
-
-
-def _watched(work: Callable[[], _Result], clock: _Clock) -> _Result:
-    """`work()` in a thread of its own while this one watches the clock and takes signals.
-
-    Python runs a signal's handler only in the main thread and only between bytecodes: with the
-    SQLite work in this thread, Ctrl-C or SIGTERM would wait for a compile to end. Here the main
-    thread only waits, so a signal surfaces at once: the work is interrupted and, if SQLite does not
-    return within GRACE_SECONDS, abandoned (a daemon thread; the caller then removes the scratch copy).
-    """
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, work()))
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=run, name="rehearsal", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.05)
-            late = time.monotonic() - clock.until
-            if late > GRACE_SECONDS and thread.is_alive():
-                _give_up(clock, thread)
-                raise RehearsalStopped(
-                    f"{clock.what} ran {clock.seconds + late:.0f} s, past the statement timeout ({clock.seconds:g} s), "
-                    "where SQLite cannot be interrupted (it was compiling or running without a check); the "
-                    "rehearsal was stopped. A statement this slow here is likely past D1's 30 s: make it cheaper, "
-                    "or raise --statement-timeout to see it end")
-    except BaseException:
-        _give_up(clock, thread)
-        raise
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return cast(_Result, value)
-
-
-def _give_up(clock: _Clock, thread: threading.Thread) -> None:
-    clock.abandoned = True
-    if clock.conn is not None:
-        clock.conn.interrupt()  # the one call sqlite3 allows from another thread
-    thread.join(0.25)  # time to return, where SQLite looks at the interrupt; where it does not, none helps
 
 
 def _file_of(conn: sqlite3.Connection) -> str | None:
@@ -389,27 +347,32 @@ def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries:
              statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT, log: Log = lambda _: None,
              table: str = TABLE) -> RehearsalReport:
     """Apply the migrations `conn` has not recorded in `table`, on `conn`'s database (a scratch copy: it
-    is changed). On a file, the work runs on a connection of its own in a watched thread (`_watched`);
-    `conn` must not be inside a transaction. In memory, it runs on `conn` in this thread, bounded only
-    by the progress handler."""
-    clock = _Clock(statement_timeout)
-
-    def work(on: sqlite3.Connection) -> RehearsalReport:
-        return _rehearse(on, migrations, queries, source, slow_seconds, clock, log, table)
-
+    is changed). On a file, the work runs in a child process on a connection of its own (`_Clock`),
+    and `conn` must not be inside a transaction; in memory, on `conn` here, bounded only by the
+    progress handler."""
     path = _file_of(conn)
     if path is None:
-        return work(conn)
+        return _rehearse(conn, migrations, queries, source, slow_seconds, _Clock(statement_timeout), log, table)
     if conn.in_transaction:
         raise ValueError("rehearse(): commit the copy first; another connection cannot see an open transaction")
 
-    def own() -> RehearsalReport:
-        mine = sqlite3.connect(path, isolation_level=None)  # a connection belongs to the thread that made it
+    def work(reporter: Reporter) -> RehearsalReport:
+        reporter.free()
+        own = sqlite3.connect(path, isolation_level=None)  # the parent's connection does not cross a fork
         try:
-            return work(mine)
+            return _rehearse(own, migrations, queries, source, slow_seconds, _Clock(statement_timeout, reporter),
+                             reporter.log, table)
         finally:
-            mine.close()
-    return _watched(own, clock)
+            own.close()
+
+    try:
+        return run_bounded(work, seconds=math.inf, step_seconds=statement_timeout + GRACE_SECONDS, log=log)
+    except DeadlineExceeded as exc:
+        raise RehearsalStopped(
+            f"{exc.where or 'the rehearsal'} ran past the statement timeout ({statement_timeout:g} s) where SQLite "
+            "cannot interrupt it (it was compiling, or running without a check), and was stopped. A statement "
+            "this slow here is likely past D1's 30 s: make it cheaper, or raise --statement-timeout to see it "
+            "end") from None
 
 
 def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery],
@@ -469,7 +432,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
             written |= written_tables(statement)
-            changes, start = conn.total_changes, clock.start(conn, f"{migration.name}:{statement.line}")
+            changes, start = conn.total_changes, clock.start(f"{migration.name}:{statement.line}")
             try:
                 conn.execute(statement.sql)
             except sqlite3.Error as exc:
@@ -530,7 +493,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
 def _checks(conn: sqlite3.Connection, migration: Migration, clock: _Clock, when: str) -> None:
     """The migration's `-- check:` assertions, each under the statement timeout."""
     for check in migration.checks:
-        clock.start(conn, f"{check.where(migration.name)} (a check)")
+        clock.start(f"{check.where(migration.name)} (a check)")
         try:
             migration_asserts.run(conn, check, migration.name, when)
         finally:

@@ -88,3 +88,32 @@ def test_the_committed_schema_still_copies(target: Path) -> None:
     conn.close()
     copy = scratch_copy(rows)
     assert copy.execute("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").fetchone()[0] >= 5
+
+
+# --- run_bounded's unbounded stretches (Reporter.free), which the rehearsal uses between statements ---
+
+def test_a_stretch_after_free_has_no_step_deadline_and_the_next_step_has_one_again() -> None:
+    import time
+
+    import pytest
+
+    from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
+
+    def counted_then_bounded(reporter: Reporter) -> str:
+        reporter.at("step 1")
+        reporter.free()
+        time.sleep(0.6)  # longer than step_seconds: counting rows, not a statement
+        reporter.at("step 2")
+        return "done"
+
+    assert run_bounded(counted_then_bounded, seconds=30, step_seconds=0.3) == "done"
+
+    def stuck(reporter: Reporter) -> None:
+        reporter.free()
+        reporter.at("0003_x.sql:4")
+        time.sleep(30)
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded) as info:
+        run_bounded(stuck, seconds=float("inf"), step_seconds=0.3)
+    assert info.value.where == "0003_x.sql:4" and time.monotonic() - started < 5
