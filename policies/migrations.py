@@ -54,7 +54,7 @@ _RERUN = ("run `bookingctl migrate check --stack STACK --format json > check.jso
           "`scripts/migration_evidence.py check.json CONFIG.json`, then pass CONFIG.json as policy config")
 
 
-def _approved() -> dict[str, str]:
+def approved_migrations() -> dict[str, str]:
     """name -> sha256 of each approval in the stack file (entries without a sha256 approve nothing)."""
     raw = config_value("approvedUnsafeMigrations")
     try:
@@ -68,7 +68,7 @@ def _errors(migration: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in migration["findings"] if str(f.get("severity", "")).lower() == "error"]
 
 
-def _tree() -> tuple[str, dict[str, str]]:
+def tree_migrations() -> tuple[str, dict[str, str]]:
     """(checksum, name -> sha256) of this tree's migrations/."""
     folder = project_root() / "migrations"
     files = {p.name: text_sha256(p.read_text(encoding="utf-8")) for p in folder.glob("*.sql") if p.is_file()}
@@ -90,7 +90,7 @@ def _binding_problems(evidence: Mapping[str, Any], migrations: list[Any]) -> lis
             problems.append(f"pull-request evidence is of {target!r}, not of a scratch copy (`local ...`)")
     elif not database or not target.startswith(f"D1 {database} ("):
         problems.append(f"it was taken of {target or 'no target'!r}, not of this stack's D1 {database!r}")
-    checksum, files = _tree()
+    checksum, files = tree_migrations()
     if evidence.get("migrationsChecksum") != checksum:
         problems.append(f"it was taken of other migration files than this tree's (migrationsChecksum "
                         f"{str(evidence.get('migrationsChecksum') or 'missing')[:12]}, this tree's {checksum})")
@@ -125,7 +125,7 @@ def check_migrations(args: StackValidationArgs, report: Report) -> None:
                        "evidence of another stack, of other migration files or edited by hand says nothing about "
                        "the migrations this deploy applies" + where, _RERUN))
         return
-    approved = _approved()
+    approved = approved_migrations()
     for migration in migrations:
         errors = _errors(migration)
         name = migration["name"]

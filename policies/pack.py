@@ -43,6 +43,7 @@ from policies.edge import (
 from policies.isolation import environment_isolation, hostname_isolation
 from policies.migrations import migrations_rollback_safe
 from policies.protection import data_protection
+from policies.rehearsal import migrations_rehearsed
 from policies.retention import backup_retention
 from policies.routing import dns_proxied, worker_routes
 from policies.suppression_review import review_policies
@@ -66,6 +67,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     pre_deploy_checklist,
     # Rollback-safe migrations (issue 15): `migrate check` evidence, as the checklist's is passed.
     migrations_rollback_safe,
+    # The same migrations rehearsed on a backup's rows (issue 25): `migrate rehearse` evidence.
+    migrations_rehearsed,
     # Edge protection (policies/edge.py).
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,
@@ -97,6 +100,8 @@ def initial_config(environment: str) -> dict[str, Any]:
         # still refuses them there unless the stack file approves them).
         "migrations-rollback-safe": (EnforcementLevel.MANDATORY if environment == "production"
                                      else EnforcementLevel.ADVISORY),
+        "migrations-rehearsed": (EnforcementLevel.MANDATORY if environment == "production"
+                                 else EnforcementLevel.ADVISORY),
         # Abuse of production's endpoints costs real slots and messages; staging only warns.
         "public-write-endpoints-rate-limited": (EnforcementLevel.MANDATORY if environment == "production"
                                                 else EnforcementLevel.ADVISORY),
@@ -109,7 +114,7 @@ _LOWER: dict[int, str] = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.DISABL
 # Locked in production only: advisory on staging by the initial config, but in production the stack
 # file's reviewed approval is the one way past an unsafe migration (docs/releases.md: "Rollback-safe
 # migrations"), so a policy config may not disable the check or make it advisory there.
-LOCKED_IN_PRODUCTION = frozenset({migrations_rollback_safe.name})
+LOCKED_IN_PRODUCTION = frozenset({migrations_rollback_safe.name, migrations_rehearsed.name})
 
 
 def lowered_locked(levels: Mapping[str, int], environment: str | None = None) -> list[tuple[str, str]]:
@@ -123,9 +128,9 @@ def refusal(lowered: list[tuple[str, str]]) -> str:
     listed = ", ".join(f"{name} to {level}" for name, level in lowered)
     return (f"the policy config sets {listed}; {', '.join(name for name, _ in lowered)} cannot be disabled or made "
             "advisory (they guard production data, credentials, environment isolation, the review of "
-            "suppressions and, in production, rollback-safe migrations, whose one way past is the stack file's "
-            "approval). Remove those entries, or name them \"mandatory\" after an \"all\" level that would "
-            "include them")
+            "suppressions and, in production, rollback-safe and rehearsed migrations, whose one way past is the "
+            "stack file's approval). Remove those entries, or name them \"mandatory\" after an \"all\" level that "
+            "would include them")
 
 
 class _LockedLevelsServicer(_PolicyAnalyzerServicer):

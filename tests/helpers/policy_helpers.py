@@ -25,6 +25,10 @@ COMPLETE_EVIDENCE: dict[str, Any] = {"commit": "3e8d5e0a1b2c", **{key: True for 
 SAFE_MIGRATIONS: dict[str, Any] = {"verdict": "safe", "target": "local /tmp/base.sqlite", "scope": "pull-request",
                                    "servingQueries": 15, "migrationsChecksum": migrations_checksum(REPO / "migrations"),
                                    "migrations": []}
+# `migrate rehearse` evidence of the same pull request: nothing pending, on seeded data.
+SAFE_REHEARSAL: dict[str, Any] = {"verdict": "safe", "source": "/tmp/base.sqlite", "database": None,
+                                  "backupCreatedAt": None, "scope": "pull-request",
+                                  "migrationsChecksum": migrations_checksum(REPO / "migrations"), "migrations": []}
 
 
 def _set(container: Any, path: tuple[Any, ...], value: Any) -> bool:
@@ -76,13 +80,17 @@ def without(plan: Plan, type_token: str) -> Plan:
 
 
 def gate(pack: PackProcess, plan: Plan, config: dict[str, Any] | None = None,
-         evidence: dict[str, Any] | None = None, migrations: dict[str, Any] | None = SAFE_MIGRATIONS) -> GateResult:
-    """The gate over `plan`; `migrations` is the migrate-check evidence (None: none given, as CI without it)."""
+         evidence: dict[str, Any] | None = None, migrations: dict[str, Any] | None = SAFE_MIGRATIONS,
+         rehearsal: dict[str, Any] | None = SAFE_REHEARSAL) -> GateResult:
+    """The gate over `plan`; `migrations` and `rehearsal` are the migrate-check and migrate-rehearse
+    evidence (None: none given, as CI without it)."""
     user: dict[str, PolicyConfig] = parse_policy_config(config or {})
     if evidence is not None:
         user["pre-deploy-checklist"] = PolicyConfig(None, dict(evidence))
     if migrations is not None and "migrations-rollback-safe" not in user:
         user["migrations-rollback-safe"] = PolicyConfig(None, dict(migrations))
+    if rehearsal is not None and "migrations-rehearsed" not in user:
+        user["migrations-rehearsed"] = PolicyConfig(None, dict(rehearsal))
     return evaluate(plan, pack, user)
 
 

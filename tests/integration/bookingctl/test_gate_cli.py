@@ -17,7 +17,7 @@ from bookingctl.planner import Plan
 from bookingctl.sarif import to_sarif
 from policies.pack import POLICIES
 from tests.helpers import REPO
-from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, SAFE_MIGRATIONS, changed, gate
+from tests.helpers.policy_helpers import COMPLETE_EVIDENCE, SAFE_MIGRATIONS, SAFE_REHEARSAL, changed, gate
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
 pytestmark = pytest.mark.slow
@@ -43,8 +43,8 @@ def test_production_without_evidence_fails_naming_each_missing_item() -> None:
     code, out, _ = invoke("plan", "production", "-f", "json")
     data = json.loads(out)
     assert code == 1
-    # every checklist item, the commit, and the missing migrate check evidence
-    assert data["policyGate"]["mandatory"] == len(ITEMS) + 2
+    # every checklist item, the commit, and the missing migrate check and migrate rehearse evidence
+    assert data["policyGate"]["mandatory"] == len(ITEMS) + 3
     violation = next(v for v in data["violations"] if "'codeReview'" in v["message"])
     assert violation == {"policy": "pre-deploy-checklist", "level": "mandatory", "severity": "high",
                          "resource": "", "message": violation["message"]}
@@ -54,7 +54,7 @@ def test_production_without_evidence_fails_naming_each_missing_item() -> None:
 def test_staging_without_evidence_passes_with_advisories() -> None:
     code, out, _ = invoke("plan", "staging")
     assert code == 0
-    assert "policy gate: PASS: 0 mandatory, 15 advisory" in out  # 14 checklist, 1 migrate check
+    assert "policy gate: PASS: 0 mandatory, 16 advisory" in out  # 14 checklist, migrate check and rehearse
 
 
 def test_markdown_puts_the_verdict_before_the_resources() -> None:
@@ -68,7 +68,7 @@ def test_markdown_puts_the_verdict_before_the_resources() -> None:
 def test_table_output_shows_violations_and_verdict() -> None:
     code, out, _ = invoke("plan", "production")
     assert code == 1
-    assert "Policy violations" in out and f"policy gate: FAIL: {len(ITEMS) + 2} mandatory" in out
+    assert "Policy violations" in out and f"policy gate: FAIL: {len(ITEMS) + 3} mandatory" in out
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -148,15 +148,18 @@ def test_wrapper_script_keeps_bookingctls_exit_codes() -> None:
 @pytest.fixture(scope="module")
 def pr_config(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The pull-request gate's config as the workflow builds it: the base branch's file plus the
-    pull request's `migrate check` evidence (scripts/migration_evidence.py)."""
+    pull request's `migrate check` and `migrate rehearse` evidence (scripts/migration_evidence.py)."""
     import subprocess
     import sys
 
     folder = tmp_path_factory.mktemp("pr")
     (folder / "check.json").write_text(json.dumps(SAFE_MIGRATIONS))
+    (folder / "rehearsal.json").write_text(json.dumps({**SAFE_REHEARSAL, "kind": "migration-rehearsal"}))
     out = folder / "pr-policy-config.json"
     subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"), str(folder / "check.json"),
                     str(out), "--base", str(REPO / ".github" / "pr-policy-config.json"), "--pull-request"], check=True)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"), str(folder / "rehearsal.json"),
+                    str(out), "--pull-request"], check=True)
     return str(out)
 
 

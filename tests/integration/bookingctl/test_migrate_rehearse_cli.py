@@ -23,8 +23,8 @@ from ops.backups.bucket import upload
 from ops.backups.manifest import read_manifest
 from ops.targets import Bucket, LocalDatabase
 from tests.helpers import ACCOUNT, REPO
-from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.backups import relabel
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.migrations import folder_with
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
@@ -223,11 +223,11 @@ def test_r2_refuses_a_dump_that_is_not_what_its_manifest_says_and_leaves_nothing
     dump = double.buckets[BUCKET][f"{name}.sql"]
     double.buckets[BUCKET][f"{name}.sql"] = dump[:-2] + b"X\n"  # same size, another sha256
     dest = tmp_path / "fresh"
-    code, out, err = run("migrate", "rehearse", "--stack", "staging", "--r2", "--dest", str(dest))
+    code, _, err = run("migrate", "rehearse", "--stack", "staging", "--r2", "--dest", str(dest))
     assert code == 1 and "is not the dump its manifest describes" in err
     assert list(dest.iterdir()) == []
     double.buckets[BUCKET][f"{name}.sql"] = dump + b"-- appended\n"
-    code, out, err = run("migrate", "rehearse", "--stack", "staging", "--r2", "--dest", str(dest))
+    code, _out, err = run("migrate", "rehearse", "--stack", "staging", "--r2", "--dest", str(dest))
     assert code == 1 and "larger than" in err and list(dest.iterdir()) == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -13,8 +14,8 @@ import pytest
 import yaml
 
 from booking_shared.checklist import ITEMS
-from tests.helpers import REPO
-from tests.helpers.policy_helpers import SAFE_MIGRATIONS
+from tests.helpers import REPO, TODAY
+from tests.helpers.policy_helpers import SAFE_MIGRATIONS, SAFE_REHEARSAL
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
 pytestmark = pytest.mark.slow
@@ -210,8 +211,16 @@ PRODUCTION_CHECK = {**{k: v for k, v in SAFE_MIGRATIONS.items() if k != "scope"}
                     "target": "D1 appointmentbooking-db (0b1c7e2a)"}
 
 
-def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = PRODUCTION_CHECK, **results: str) -> Path:
-    """evidence.json as the production job writes it: the checklist, then the `migrate check` output."""
+# What its `migrate rehearse --stack production --r2` writes: on yesterday's backup of production's D1.
+PRODUCTION_REHEARSAL = {**{k: v for k, v in SAFE_REHEARSAL.items() if k != "scope"}, "kind": "migration-rehearsal",
+                        "source": "backup daily-20261126-013000", "database": "appointmentbooking-db",
+                        "backupCreatedAt": f"{TODAY - dt.timedelta(days=1)}T01:30:00+00:00"}
+
+
+def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = PRODUCTION_CHECK,
+             rehearsal: dict[str, Any] | None = PRODUCTION_REHEARSAL, **results: str) -> Path:
+    """evidence.json as the production job writes it: the checklist, then the `migrate check` and
+    `migrate rehearse` outputs."""
     env = {**os.environ, "COMMIT": "3e8d5e0a1b2c", "REVIEW_APPROVED": "true",
            **{k: "success" for k in ("TESTS_RESULT", "AUDIT_RESULT", "PERF_RESULT", "STAGING_RESULT", "SMOKE_RESULT",
                                      "MIGRATIONS_RESULT", "INTEGRATIONS_RESULT")}, **results}
@@ -222,6 +231,10 @@ def evidence(tmp_path: Path, *, migrations: dict[str, Any] | None = PRODUCTION_C
         (tmp_path / "migrate-check.json").write_text(json.dumps(migrations))
         subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"),
                         str(tmp_path / "migrate-check.json"), str(out)], check=True, capture_output=True)
+    if rehearsal is not None:
+        (tmp_path / "rehearsal.json").write_text(json.dumps(rehearsal))
+        subprocess.run([sys.executable, str(REPO / "scripts" / "migration_evidence.py"),
+                        str(tmp_path / "rehearsal.json"), str(out)], check=True, capture_output=True)
     return out
 
 
@@ -305,6 +318,29 @@ def test_production_without_migrate_check_evidence_is_refused(tmp_path: Path) ->
     assert result.returncode == 1
     assert {v["policy"] for v in json.loads(result.stdout)["violations"] if v["level"] == "mandatory"} == {
         "migrations-rollback-safe"}
+
+
+def test_production_without_rehearsal_evidence_is_refused(tmp_path: Path) -> None:
+    result = run(BIN / "bookingctl", "plan", "production", "-f", "json", "--policy-config",
+                 evidence(tmp_path, rehearsal=None), "--project-dir", REPO)
+    assert result.returncode == 1
+    assert {v["policy"] for v in json.loads(result.stdout)["violations"] if v["level"] == "mandatory"} == {
+        "migrations-rehearsed"}
+
+
+def test_production_rehearses_on_its_newest_r2_backup_before_the_preview_and_pull_requests_on_seeded_rows() -> None:
+    production = steps_of(workflow("deploy.yml")["jobs"]["production"])
+    runs = [str(s.get("run", "")) for s in production]
+    rehearse = next(i for i, r in enumerate(runs) if "migrate rehearse --stack production --r2 -f json" in r)
+    assert "scripts/migration_evidence.py rehearsal.json evidence.json" in runs[rehearse]
+    assert production[rehearse]["env"] == {"CLOUDFLARE_API_TOKEN": "${{ secrets.CLOUDFLARE_API_TOKEN }}"}
+    assert rehearse < [s.get("id") for s in production].index("preview")
+    assert "backup create" not in runs[rehearse]  # never an export on the deploy's path
+    gate = " ".join(runs_of(workflow("pull-request.yml")["jobs"]["gate"]))
+    seeded = gate.index('db seed --local "$RUNNER_TEMP/base.sqlite"')
+    merged = gate.index('migration_evidence.py rehearsal.json "$RUNNER_TEMP/pr-policy-config.json"')
+    assert seeded < gate.index("migrate rehearse --local") < merged < gate.index("for stack in staging production")
+    assert "--pull-request" in gate[merged:merged + 120]
 
 
 def test_every_deploy_runs_doctor_on_its_stack_before_the_preview() -> None:

@@ -23,6 +23,7 @@ from tests.helpers.policy_helpers import (
     COMPLETE_EVIDENCE,
     PACK,
     SAFE_MIGRATIONS,
+    SAFE_REHEARSAL,
     changed,
     found,
     gate,
@@ -336,10 +337,12 @@ LOCKED = ["data-protection", "environment-hostname-isolation", "environment-isol
 
 def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, production: Plan) -> None:
     # `all` first, then named entries, as the engine reconciles; the locked policies stay mandatory.
-    kept = [*LOCKED, "migrations-rollback-safe"]  # the latter locked in production only
+    kept = [*LOCKED, "migrations-rollback-safe", "migrations-rehearsed"]  # the last two locked in production only
     result = gate(prod_pack, production, {"all": "advisory", **{name: "mandatory" for name in LOCKED},
                                           "migrations-rollback-safe": {"enforcementLevel": "mandatory",
-                                                                       **SAFE_MIGRATIONS}})
+                                                                       **SAFE_MIGRATIONS},
+                                          "migrations-rehearsed": {"enforcementLevel": "mandatory",
+                                                                   **SAFE_REHEARSAL}})
     levels = {name: cfg.level for name, cfg in result.config.items()}
     assert {levels[name] for name in kept} == {"mandatory"}
     assert {level for name, level in levels.items() if name not in kept} == {"advisory"}

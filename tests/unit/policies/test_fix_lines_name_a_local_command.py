@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies import checklist, migrations
+from policies import checklist, migrations, rehearsal
 
 EXAMPLE_FLAG = "--policy-config policies/examples/checklist-evidence.json"
 
@@ -21,7 +21,7 @@ class Args:
 
 def fixes(check: Any, monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
     monkeypatch.setattr(module, "stack_environment", lambda: "production")
-    monkeypatch.setattr(migrations, "_approved", lambda: set())
+    monkeypatch.setattr(migrations, "approved_migrations", lambda: {})
     found: list[str] = []
     check(Args({}), lambda text, *rest: found.append(text))
     return [line for text in found for line in text.splitlines() if line.startswith("Fix: ")]
@@ -37,3 +37,9 @@ def test_missing_migration_evidence_names_the_local_commands(monkeypatch: pytest
     assert "bookingctl migrate check --local" in line
     assert "scripts/migration_evidence.py" in line and "python scripts/" not in line
     assert EXAMPLE_FLAG in line
+
+
+def test_missing_rehearsal_evidence_names_the_local_command_and_the_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    (line,) = fixes(rehearsal.check_rehearsal, monkeypatch, rehearsal)
+    assert "bookingctl migrate rehearse --local" in line and "--r2" in line
+    assert "scripts/migration_evidence.py" in line and EXAMPLE_FLAG in line
