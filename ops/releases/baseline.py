@@ -98,10 +98,11 @@ def compare(canary: VersionTraffic, baseline: VersionTraffic, *, alpha: float = 
     """
     if canary.requests <= 0 or baseline.requests <= 0:
         return None
-    if by_browsers(canary, baseline):
-        assert canary.units and baseline.units  # by_browsers says so
-        k, m = float(canary.failing_units or 0), float(baseline.failing_units or 0)
-        share = canary.units / (canary.units + baseline.units)
+    browsers = browser_counts(canary, baseline)
+    if browsers is not None:
+        units, failing, their_units, their_failing = browsers
+        k, m = float(failing), float(their_failing)
+        share = units / (units + their_units)
         return Comparison(k, m, share, log_mixture_ratio(k, m, share), alpha, unit="browsers")
     k = canary.errors * canary.evidence / canary.requests
     m = baseline.errors * baseline.evidence / baseline.requests
@@ -109,17 +110,25 @@ def compare(canary: VersionTraffic, baseline: VersionTraffic, *, alpha: float = 
     return Comparison(k, m, share, log_mixture_ratio(k, m, share), alpha)
 
 
-def by_browsers(canary: VersionTraffic, baseline: VersionTraffic) -> bool:
-    """Whether both sides' browser counts can be compared: present on both, and splitting the browsers
-    much as the requests are split. A version built before the Worker wrote `blob1` has all its
-    rows under one (empty) value: its "one browser" beside thousands of requests would make the
-    canary look like nearly all the browsers, and a regression invisible."""
+def browser_counts(canary: VersionTraffic, baseline: VersionTraffic) -> tuple[int, int, int, int] | None:
+    """(canary browsers, of them failing, baseline browsers, of them failing) when both sides' browser
+    counts can be compared: present on both, and splitting the browsers much as the requests are
+    split; else None. A version built before the Worker wrote `blob1` has all its rows under one
+    (empty) value: its "one browser" beside thousands of requests would make the canary look like
+    nearly all the browsers, and a regression invisible."""
     if not (canary.units and baseline.units and canary.failing_units is not None
             and baseline.failing_units is not None and canary.requests and baseline.requests):
-        return False
+        return None
     by_unit = canary.units / (canary.units + baseline.units)
     by_request = canary.requests / (canary.requests + baseline.requests)
-    return by_request / 2 <= by_unit <= min(1.0, 2 * by_request)
+    if not by_request / 2 <= by_unit <= min(1.0, 2 * by_request):
+        return None
+    return canary.units, canary.failing_units, baseline.units, baseline.failing_units
+
+
+def by_browsers(canary: VersionTraffic, baseline: VersionTraffic) -> bool:
+    """Whether the two sides are compared by browsers (`browser_counts` has them)."""
+    return browser_counts(canary, baseline) is not None
 
 
 def log_mixture_ratio(k: float, m: float, share: float,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import VersionTraffic
-from ops.releases.baseline import Comparison, by_browsers, compare
+from ops.releases.baseline import Comparison, browser_counts, by_browsers, compare
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,10 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
 def _failures(traffic: VersionTraffic, baseline: VersionTraffic) -> tuple[float, int, float, str]:
     """(the canary's failures, out of, the serving version's failure percentage, what they count):
     failing browsers of browsers when both sides count them, else failed requests of the rows seen."""
-    if by_browsers(traffic, baseline) and traffic.units and baseline.units:
-        their = 100.0 * (baseline.failing_units or 0) / baseline.units
-        return float(traffic.failing_units or 0), traffic.units, their, "share of failing browsers"
+    browsers = browser_counts(traffic, baseline)
+    if browsers is not None:
+        units, failing, their_units, their_failing = browsers
+        return float(failing), units, 100.0 * their_failing / their_units, "share of failing browsers"
     rate = traffic.errors / traffic.requests if traffic.requests else 0.0
     return rate * traffic.evidence, traffic.evidence, baseline.error_rate_percent, "error rate"
 
@@ -238,9 +239,11 @@ def _starved(traffic: VersionTraffic, baseline: VersionTraffic, share: float,
     missing from the source, which happens when its own code writes no data point (or another
     index), so its errors there would never be judged.
     """
-    if by_browsers(traffic, baseline) and traffic.units and baseline.units:
+    browsers = browser_counts(traffic, baseline)
+    if browsers is not None:
         # With version affinity whole browsers are assigned: count them, not their requests.
-        n, seen = traffic.units + baseline.units, traffic.units / (traffic.units + baseline.units)
+        units, _, their_units, _ = browsers
+        n, seen = units + their_units, units / (units + their_units)
         if not 0.0 < share < 1.0:
             return None
     else:
