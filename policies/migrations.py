@@ -90,9 +90,16 @@ def _binding_problems(evidence: Mapping[str, Any], migrations: list[Any]) -> lis
             problems.append(f"pull-request evidence is of {target!r}, not of a scratch copy (`local ...`)")
     elif not database or not target.startswith(f"D1 {database} ("):
         problems.append(f"it was taken of {target or 'no target'!r}, not of this stack's D1 {database!r}")
+    return problems + tree_problems(evidence, migrations, "was taken of")
+
+
+def tree_problems(evidence: Mapping[str, Any], migrations: list[Any], verb: str) -> list[str]:
+    """Why evidence is not of this tree's migration files (its checksum, each file's sha256); shared
+    with policies/rehearsal.py, whose evidence binds the same way. `verb`: "was taken of", ..."""
+    problems = []
     checksum, files = tree_migrations()
     if evidence.get("migrationsChecksum") != checksum:
-        problems.append(f"it was taken of other migration files than this tree's (migrationsChecksum "
+        problems.append(f"it {verb} other migration files than this tree's (migrationsChecksum "
                         f"{str(evidence.get('migrationsChecksum') or 'missing')[:12]}, this tree's {checksum})")
     for migration in (m for m in migrations if isinstance(m, dict) and isinstance(m.get("name"), str)):
         digest = files.get(migration["name"])

@@ -33,7 +33,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackV
 
 from booking_shared import clock
 from policies.common import Report, config_value, make_stack_policy, message, stack_environment
-from policies.migrations import PULL_REQUEST, approved_migrations, tree_migrations
+from policies.migrations import PULL_REQUEST, approved_migrations, tree_problems
 
 NAME = "migrations-rehearsed"
 DEFAULT_MAX_BACKUP_AGE_DAYS = 7  # the scheduled workflow makes one a day: a week of failed nights is too old
@@ -101,18 +101,7 @@ def _binding_problems(evidence: Mapping[str, Any], migrations: list[Any]) -> lis
         age = _age_problem(evidence)
         if age:
             problems.append(age)
-    checksum, files = tree_migrations()
-    if evidence.get("migrationsChecksum") != checksum:
-        problems.append(f"it rehearsed other migration files than this tree's (migrationsChecksum "
-                        f"{str(evidence.get('migrationsChecksum') or 'missing')[:12]}, this tree's {checksum})")
-    for migration in (m for m in migrations if isinstance(m, dict) and isinstance(m.get("name"), str)):
-        digest = files.get(migration["name"])
-        if digest is None:
-            problems.append(f"it lists {migration['name']}, which is not in this tree's migrations/")
-        elif str(migration.get("sha256", "")).lower() != digest:
-            problems.append(f"its {migration['name']} is another version of the file (sha256 "
-                            f"{str(migration.get('sha256') or 'missing')[:12]}, this tree's {digest[:12]})")
-    return problems
+    return problems + tree_problems(evidence, migrations, "rehearsed")
 
 
 def _listed(errors: list[Mapping[str, Any]]) -> str:
