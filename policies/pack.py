@@ -30,6 +30,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 from booking_shared.retention import RETENTION_DAYS
 from policies.affinity import canary_version_affinity
 from policies.checklist import pre_deploy_checklist
+from policies.columns import text_columns_classified
 from policies.common import Catalog, PackPolicy, stack_environment
 from policies.completeness import production_completeness
 from policies.credentials import secret_bindings
@@ -69,6 +70,8 @@ _AREA_POLICIES: list[PackPolicy] = [
     migrations_rollback_safe,
     # The same migrations rehearsed on a backup's rows (issue 25): `migrate rehearse` evidence.
     migrations_rehearsed,
+    # A preview's scrubbed data (issue 26): every text column classified.
+    text_columns_classified,
     # Edge protection (policies/edge.py).
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,
