@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from booking_shared import columns
 from bookingctl import output, reports
 from bookingctl.errors import EXIT_FAILED, Failed, UsageError
 from bookingctl.options import (
@@ -20,7 +22,9 @@ from bookingctl.options import (
     StackOption,
     TableOrJson,
     open_database,
+    project_root,
 )
+from ops.database.scrub import scrub
 from ops.database.seed import seed
 from ops.observation.audit import Thresholds, api_keys, api_usage, dormant, security_audit, user_permissions, users
 from ops.observation.dbstats import stats
@@ -182,3 +186,35 @@ def db_seed(
         result = seed(db, moment)
     output.print_rows(f"Seeded {local} (as of {moment:%Y-%m-%d %H:%M} UTC)",
                       [{"table": t, "rows": n} for t, n in result.rows.items()], TableOrJson.table)
+
+
+SALT_ENV = "BOOKING_SCRUB_SALT"
+
+
+@db_app.command("scrub")
+def db_scrub(
+    local: Annotated[Path, typer.Option("--local", help="The SQLite copy to scrub in place (never a stack's "
+                                                        "database, never a backup's files).")],
+    project_dir: ProjectDir = None,
+) -> None:
+    """Replace every personal value of a local copy with a deterministic fake (local only).
+
+    By migrations/columns.yaml: ids, foreign keys, statuses and times are kept (rows, joins and the
+    spread of bookings over time stay real); names, e-mails, phones, notes, payment references, key
+    hashes, session tokens, IPs and user agents are replaced by fakes keyed by the salt in
+    BOOKING_SCRUB_SALT (a secret of at least 16 characters: the same salt gives the same copy).
+    Refuses, changing nothing, when a column the file does not classify holds text.
+    """
+    salt = os.environ.get(SALT_ENV, "")
+    if len(salt.encode()) < 16:
+        raise UsageError(f"set {SALT_ENV} to a secret of at least 16 characters (e.g. `export {SALT_ENV}=$(openssl "
+                         "rand -hex 16)`); it keys the fakes and is never printed")
+    if not local.is_file():
+        raise UsageError(f"--local {local}: no such SQLite file")
+    folder = project_root(project_dir) / "migrations"
+    classification = columns.load(folder)
+    with LocalDatabase(local) as db:
+        report = scrub(db.conn, classification, salt.encode(), folder)
+    output.print_rows(f"Scrubbed {local} (salt {report.salt_id}...; rows unchanged)",
+                      [{"column": c, "values replaced": n} for c, n in sorted(report.replaced.items())],
+                      TableOrJson.table)

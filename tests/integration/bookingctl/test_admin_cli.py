@@ -106,3 +106,29 @@ def test_nonsense_day_counts_are_usage_errors_not_a_blind_spot(seeded: Path, day
     """The review's D20: a negative count silently reported no dormant accounts at all."""
     result = CliRunner().invoke(app, ["audit", "security", "--local", str(seeded), "--dormant-days", days])
     assert result.exit_code == 2 and "--dormant-days" in result.stderr
+
+
+# --- db scrub: a local copy without its people ---------------------------------------------------
+
+def test_db_scrub_replaces_personal_values_keeps_rows_and_needs_a_salt_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    path = tmp_path / "copy.sqlite"
+    assert runner.invoke(app, ["migrate", "apply", "--local", str(path), "--yes", "--project-dir", str(REPO)]
+                         ).exit_code == 0
+    assert runner.invoke(app, ["db", "seed", "--local", str(path)]).exit_code == 0
+    conn = sqlite3.connect(path)
+    emails = {e for e, in conn.execute("SELECT email FROM users")}
+    count = conn.execute("SELECT count(*) FROM appointments").fetchone()[0]
+    conn.close()
+    monkeypatch.delenv("BOOKING_SCRUB_SALT", raising=False)
+    refused = runner.invoke(app, ["db", "scrub", "--local", str(path), "--project-dir", str(REPO)])
+    assert refused.exit_code == 2 and "BOOKING_SCRUB_SALT" in refused.stderr
+    monkeypatch.setenv("BOOKING_SCRUB_SALT", "a-preview-salt-of-32-characters!")
+    result = runner.invoke(app, ["db", "scrub", "--local", str(path), "--project-dir", str(REPO)])
+    assert result.exit_code == 0, result.stderr
+    assert "users.email" in result.stdout and "a-preview-salt" not in result.stdout + result.stderr
+    conn = sqlite3.connect(path)
+    assert not emails & {e for e, in conn.execute("SELECT email FROM users")}
+    assert conn.execute("SELECT count(*) FROM appointments").fetchone()[0] == count
