@@ -7,6 +7,7 @@ it: `stackconfig/deploy.py`.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 # Names the engine knows the hooks by across runs.
@@ -16,6 +17,18 @@ DEPLOYMENT_FAILED_HOOK = "booking-deployment-failed"  # the error hook: the engi
 # How the deployment Pulumi creates introduces itself in its `workers/message` annotation: what
 # `bookingctl release status` looks for to learn which version the stack's state declares.
 PULUMI_DEPLOYMENT_MESSAGE = "deployed by pulumi up"
+# The whole annotation, matched exactly: a note typed in the dashboard that merely starts with those
+# words ("deployed by pulumi up broke bookings, rolled back by hand") is not Pulumi's deployment.
+_PULUMI_MESSAGE = re.compile(re.escape(PULUMI_DEPLOYMENT_MESSAGE) + r"; migrations [0-9a-f]{12}")
+
+
+def pulumi_message(migrations_checksum: str) -> str:
+    """The annotation of the deployment `pulumi up` creates (infra/worker.py)."""
+    return f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations {migrations_checksum[:12]}"
+
+
+def is_pulumi_message(message: str) -> bool:
+    return bool(_PULUMI_MESSAGE.fullmatch(message))
 # Where a pre-deploy export goes when one is made (CI points it at its artifact folder).
 BACKUP_DIR_ENV = "BOOKING_BACKUP_DIR"
 

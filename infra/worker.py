@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE
+from booking_shared.deploy import pulumi_message
 from booking_shared.naming import (
     DB_BINDING,
     ENVIRONMENT_VAR,
@@ -119,7 +119,7 @@ class ApiWorker(pulumi.ComponentResource):
             script_name=worker.name,
             strategy="percentage",
             versions=[{"version_id": version.id, "percentage": 100.0}],
-            annotations={"workers_message": f"{PULUMI_DEPLOYMENT_MESSAGE}; migrations {args.migrations_checksum[:12]}"},
+            annotations={"workers_message": pulumi_message(args.migrations_checksum)},
             opts=pulumi.ResourceOptions(parent=self, hooks=args.hooks),
         )
 

@@ -34,16 +34,25 @@ def _sets_version_key(rule: Mapping[str, Any]) -> bool:
     condition and value. A static value (or a constant expression) hashes every browser to one
     version, so the canary would get no keyed traffic or all of it; a condition that never
     matches sets nothing."""
-    headers = (rule.get("actionParameters") or {}).get("headers") if isinstance(rule, Mapping) else None
-    change = headers.get(VERSION_KEY_HEADER) if isinstance(headers, Mapping) else None
+    change = _version_key_change(rule)
     return (rule.get("enabled") is not False and rule.get("action") == "rewrite" and isinstance(change, Mapping)
             and rule.get("expression") == VERSION_AFFINITY_EXPRESSION and change.get("operation") == "set"
             and change.get("expression") == VERSION_KEY_VALUE and change.get("value") in (None, ""))
 
 
-def _touches_version_key(rule: Any) -> bool:
+def _version_key_change(rule: Any) -> Any:
+    """What a rule does to the version key header, however it spells the name: HTTP header names are
+    case-insensitive (RFC 9110, section 5.1), so `cloudflare-workers-version-key` is the same header.
+    Two spellings in one rule: the last one, as a JSON object's later key would win."""
     headers = (rule.get("actionParameters") or {}).get("headers") if isinstance(rule, Mapping) else None
-    return (isinstance(headers, Mapping) and VERSION_KEY_HEADER in headers
+    if not isinstance(headers, Mapping):
+        return None
+    changes = [change for name, change in headers.items() if str(name).lower() == VERSION_KEY_HEADER.lower()]
+    return changes[-1] if changes else None
+
+
+def _touches_version_key(rule: Any) -> bool:
+    return (isinstance(rule, Mapping) and _version_key_change(rule) is not None
             and rule.get("enabled") is not False)
 
 

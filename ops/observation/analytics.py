@@ -165,7 +165,10 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal too large for a float (json gives it as an int)
+            return None
         # 1e400 in JSON (or a 400-digit string) reads as inf: unreadable, never an OverflowError.
         return int(number) if math.isfinite(number) and number >= 0 and number.is_integer() else None
     return None
@@ -176,7 +179,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 

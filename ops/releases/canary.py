@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from booking_shared.deploy import is_pulumi_message
 from booking_shared.naming import requests_dataset
 from booking_shared.rollout import RolloutSettings, override_header
 from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
@@ -87,7 +88,7 @@ def in_progress(message: str) -> str | None:
     return f"{message}, in progress (no verdict yet)" if _SPLIT.fullmatch(message) else None
 
 
-def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str) -> str | None:
+def last_verdict(history: Sequence[tuple[str | None, str]]) -> str | None:
     """The latest canary verdict in a deployment history, newest first: (the version a deployment
     sends all traffic to, or None; its annotation message). A verdict names a version the history
     shows serving (alone, in a canary's split, or at 0 % for its smoke test); one naming any other
@@ -96,7 +97,7 @@ def last_verdict(history: Sequence[tuple[str | None, str]], pulumi_message: str)
     known |= {m.group("version") for _, message in history
               if (m := _SPLIT.fullmatch(message) or _SMOKE.fullmatch(message))}
     for index, (sole, message) in enumerate(history):
-        if message.startswith(pulumi_message) and index + 1 < len(history):
+        if is_pulumi_message(message) and index + 1 < len(history):
             split = _SPLIT.fullmatch(history[index + 1][1])
             if split and split.group("version") == sole:
                 return f"canary of {sole} promoted (pulumi up deployed it at 100 %)"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from booking_shared.deploy import PULUMI_DEPLOYMENT_MESSAGE, deployment_urn
+from booking_shared.deploy import deployment_urn, is_pulumi_message
 from ops.observation.verify import VerifyResult, verify
 from ops.releases import quarantine
 from ops.releases.canary import in_progress, last_verdict, stable_of_split
@@ -151,11 +151,11 @@ def release_status(client: Cloudflare, site: Site, *, stack: str, project: str, 
     if declared_version is None:
         declared_from = "the deployment list (no deployment by pulumi up among the latest 10)"
         for deployment, message in messages:
-            if message.startswith(PULUMI_DEPLOYMENT_MESSAGE):
+            if is_pulumi_message(message):
                 declared_version = sole_version(deployment)
                 declared_from = f"deployment {deployment.id} (created by pulumi up)"
                 break
-    verdict = last_verdict([(sole_version(d), m) for d, m in messages], PULUMI_DEPLOYMENT_MESSAGE)
+    verdict = last_verdict([(sole_version(d), m) for d, m in messages])
     records = quarantine.records(Bucket(client, site.account_id, bucket)) if bucket else []
     status = ReleaseStatus(stack, site.worker_name, serving, history[0].id if history else None,
                            canary_in_progress=len(serving) > 1, declared_version=declared_version,

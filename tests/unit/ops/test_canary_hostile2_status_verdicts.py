@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ops.releases.canary import last_verdict
 
-PULUMI = "deployed by pulumi up"
+PULUMI = "deployed by pulumi up; migrations 0123456789ab"
 STABLE, NEW = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 
 
@@ -21,7 +21,7 @@ def test_a_failed_smoke_test_is_the_last_verdict() -> None:
     history = [(STABLE, rolled),
                (None, f"smoke test of {NEW} (0 % of traffic)"),  # STABLE 100 %, NEW 0 %: no sole version
                (STABLE, PULUMI)]
-    assert last_verdict(history, PULUMI) == rolled
+    assert last_verdict(history) == rolled
 
 
 def test_a_verdict_whose_reason_spans_lines_is_still_the_last_verdict() -> None:
@@ -29,4 +29,4 @@ def test_a_verdict_whose_reason_spans_lines_is_still_the_last_verdict() -> None:
               "for Deployment\nversions\n  Field required)")
     history = [(STABLE, rolled), (None, f"canary of {NEW} at 10 %"), (None, f"smoke test of {NEW} (0 % of traffic)"),
                (STABLE, f"canary of {STABLE} promoted")]
-    assert last_verdict(history, PULUMI) == rolled
+    assert last_verdict(history) == rolled

@@ -1,0 +1,84 @@
+"""From the third hostile review of #24 (/work/briefs/hostile24c): each failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import ops.releases.release as release
+from booking_shared.deploy import is_pulumi_message, pulumi_message
+from booking_shared.edge import VERSION_AFFINITY_EXPRESSION, VERSION_KEY_HEADER, VERSION_KEY_VALUE
+from ops.observation.analytics import UnreadableAnalytics, aggregate
+from ops.releases.canary import last_verdict, split_message
+from policies.affinity import _last_sets_version_key
+
+OLD = "11111111-1111-4111-8111-111111111111"
+NEW = "22222222-2222-4222-8222-222222222222"
+PULUMI = pulumi_message("0123456789abcdef")
+
+
+def _deployment(message: str, **versions: float) -> SimpleNamespace:
+    return SimpleNamespace(id=message[:8], annotations=SimpleNamespace(workers_message=message),
+                           versions=[SimpleNamespace(version_id=v, percentage=p) for v, p in versions.items()])
+
+
+def test_only_pulumis_exact_annotation_is_pulumis() -> None:
+    assert is_pulumi_message(PULUMI) and PULUMI == "deployed by pulumi up; migrations 0123456789ab"
+    for note in ("deployed by pulumi up", "deployed by pulumi up broke bookings, rolled back by hand",
+                 PULUMI + " (and then by hand)", PULUMI.upper()):
+        assert not is_pulumi_message(note), note
+
+
+def test_a_hand_rollback_whose_note_starts_like_pulumis_is_drift_not_the_declared_version(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    history = [_deployment("deployed by pulumi up broke bookings, rolled back by hand", **{OLD: 100.0}),
+               _deployment(PULUMI, **{NEW: 100.0}), _deployment(PULUMI, **{OLD: 100.0})]
+    monkeypatch.setattr(release, "deployments", lambda worker: history)
+    status = release.release_status(object(), SimpleNamespace(account_id="a", worker_name="api"),  # type: ignore[arg-type]
+                                    stack="prod", project="booking", bucket=None)
+    assert status.declared_version == NEW and status.converged is False
+
+
+def test_a_hand_promotion_after_a_split_is_not_pulumis_promotion() -> None:
+    hand = [(NEW, "deployed by pulumi up stalled, so I moved it to 100 % by hand"), (None, split_message(NEW, 10.0))]
+    assert last_verdict(hand) is None
+    engine = [(NEW, PULUMI), (None, split_message(NEW, 10.0))]
+    assert last_verdict(engine) == f"canary of {NEW} promoted (pulumi up deployed it at 100 %)"
+
+
+def _row(field: str, value: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"dimensions": {"scriptVersion": "v1", "status": "success"},
+                           "sum": {"requests": 10, "errors": 0},
+                           "quantiles": {"wallTimeP50": 1000, "wallTimeP99": 2000}, "avg": {"sampleInterval": 1}}
+    section, name = field.split(".")
+    row[section][name] = value
+    return row
+
+
+@pytest.mark.parametrize("field", ["sum.requests", "quantiles.wallTimeP99", "avg.sampleInterval"])
+def test_an_integer_too_large_for_a_float_is_unreadable_analytics_not_a_crash(field: str) -> None:
+    with pytest.raises(UnreadableAnalytics):
+        aggregate([_row(field, json.loads("1" + "0" * 400))])
+
+
+DECLARED = {"enabled": True, "action": "rewrite", "expression": VERSION_AFFINITY_EXPRESSION,
+            "actionParameters": {"headers": {VERSION_KEY_HEADER: {"operation": "set",
+                                                                   "expression": VERSION_KEY_VALUE}}}}
+
+
+@pytest.mark.parametrize("spelling", [VERSION_KEY_HEADER.lower(), VERSION_KEY_HEADER.upper()])
+@pytest.mark.parametrize("change", [{"operation": "remove"}, {"operation": "set", "value": "everyone"}])
+def test_a_later_rule_touching_the_header_in_any_case_overrides_affinity(spelling: str, change: dict[str, str]) -> None:
+    later = {"enabled": True, "action": "rewrite", "expression": "true",
+             "actionParameters": {"headers": {spelling: change}}}
+    assert _last_sets_version_key([DECLARED])
+    assert not _last_sets_version_key([DECLARED, later])
+
+
+def test_the_declared_rule_may_spell_the_header_in_lower_case() -> None:
+    lower = {**DECLARED, "actionParameters": {"headers": {VERSION_KEY_HEADER.lower(): {
+        "operation": "set", "expression": VERSION_KEY_VALUE}}}}
+    assert _last_sets_version_key([lower])
