@@ -62,6 +62,7 @@ GRAPHQL_QUERY = """query CanaryInvocations($account: string!, $script: string!, 
 
 # Invocation statuses that are not failures of the Worker (Cloudflare's "Invocation statuses" table).
 _FINE = {"success", "clientDisconnected"}
+TAIL_ROWS = 100  # requests behind a p99 that has at least one request above it
 
 # What may be written into the SQL text: version ids are UUIDs, dataset names plain identifiers.
 _VERSION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -247,7 +248,10 @@ def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
         sums.rows_read += requests / (interval or 1.0)
         if wall is not None and requests:
             sums.weighted_wall, sums.timed = sums.weighted_wall + wall * requests, sums.timed + requests
-        if tail is not None and requests and status in _FINE:
+        # A row's p99 counts where it rests on a tail: the success row's always, a clientDisconnected
+        # row's only from TAIL_ROWS requests (one closed tab's wall time would otherwise be the
+        # version's p99; what that wall time measures is not documented).
+        if tail is not None and requests and (status == "success" or (status in _FINE and requests >= TAIL_ROWS)):
             sums.tail = tail if sums.tail is None else max(sums.tail, tail)
     return {version: VersionTraffic(t.requests, t.errors, (t.weighted_wall / t.timed) / 1e6 if t.timed else None,
                                     tail_latency_seconds=None if t.tail is None else t.tail / 1e6,

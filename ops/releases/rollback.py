@@ -129,7 +129,7 @@ def rollback(worker: WorkerScript, to: str | None = None,
     current, target = choose_target(worker, to, history)
     if target == current:
         raise RollbackError(f"{worker.name} already serves version {target}")
-    message = f"bookingctl rollback from {current} to {target}: {reason}"[:1000]
+    message = f"bookingctl rollback from {current} to {target}: {reason}"
     newest = history[0].id if history else None
     try:
         created = _deploy(worker, target, message, force=False, newest=newest)
@@ -140,6 +140,17 @@ def rollback(worker: WorkerScript, to: str | None = None,
         created = _deploy(worker, target, message, force=True, newest=newest)
         forced = True
     return RollbackResult(worker.name, current, target, created, forced)
+
+
+# The API truncates `workers/message` to 1000 bytes (maxLength 1000; the Workers API reference,
+# "Create Deployment", annotations): cut it ourselves, on a character boundary, so the verdict
+# written is the verdict read back.
+MESSAGE_BYTES = 1000
+
+
+def fitted(message: str) -> str:
+    """`message` cut to MESSAGE_BYTES of UTF-8, never inside a character."""
+    return message.encode()[:MESSAGE_BYTES].decode(errors="ignore")
 
 
 def _deploy(worker: WorkerScript, version: str, message: str, *, force: bool,
@@ -164,7 +175,7 @@ def deploy_versions(worker: WorkerScript, versions: list[tuple[str, float]],
         return writer(worker.client).workers.scripts.deployments.create(
             worker.name, account_id=worker.account_id, strategy="percentage",
             versions=[{"version_id": v, "percentage": p} for v, p in versions], force=force,
-            annotations={"workers_message": message[:1000]}).id
+            annotations={"workers_message": fitted(message)}).id
 
     try:
         try:

@@ -82,3 +82,24 @@ def test_the_declared_rule_may_spell_the_header_in_lower_case() -> None:
     lower = {**DECLARED, "actionParameters": {"headers": {VERSION_KEY_HEADER.lower(): {
         "operation": "set", "expression": VERSION_KEY_VALUE}}}}
     assert _last_sets_version_key([lower])
+
+
+def _invocations(version: str, status: str, requests: int, p99_ms: float) -> dict[str, Any]:
+    return {"dimensions": {"scriptVersion": version, "status": status}, "sum": {"requests": requests, "errors": 0},
+            "quantiles": {"wallTimeP50": 80_000, "wallTimeP99": p99_ms * 1000}, "avg": {"sampleInterval": 1}}
+
+
+def test_one_hung_up_request_is_not_the_versions_p99_but_a_tail_of_hang_ups_is() -> None:
+    one = aggregate([_invocations(NEW, "success", 300, 500), _invocations(NEW, "clientDisconnected", 1, 3000)])
+    assert one[NEW].tail_latency_seconds == 0.5
+    many = aggregate([_invocations(NEW, "success", 300, 500), _invocations(NEW, "clientDisconnected", 150, 3000)])
+    assert many[NEW].tail_latency_seconds == 3.0
+
+
+def test_a_deployment_message_is_cut_to_the_apis_1000_bytes_on_a_character_boundary() -> None:
+    from ops.releases.rollback import MESSAGE_BYTES, fitted
+
+    reason = "Thandi's salon: " + "é" * 600  # 2 bytes each
+    cut = fitted(reason)
+    assert len(cut.encode()) <= MESSAGE_BYTES < len(reason.encode()) and reason.startswith(cut)
+    assert fitted("short") == "short"
