@@ -194,14 +194,17 @@ def read_signals(worker: WorkerScript) -> Metrics:
             runtime = None
             unreadable.append(f"invocations: {exc}")
         found = {}
+        own: set[str] = set()
         for v in versions:
             try:
                 http = http_answers(worker.client, worker.account_id, dataset, v, since, until)
             except UnreadableAnalytics as exc:
                 http = None
                 unreadable.append(f"HTTP answers of {v}: {exc}")
+                own.add(v)
             found[v] = Signals(http=http, runtime=None if runtime is None else runtime.get(v, VersionTraffic()))
-        return {v: dataclasses.replace(s, unreadable="; ".join(unreadable) or None) for v, s in found.items()}
+        return {v: dataclasses.replace(s, unreadable="; ".join(unreadable) or None, unreadable_own=v in own)
+                for v, s in found.items()}
     return read
 
 

@@ -30,6 +30,10 @@ class Signals:
     # Set when a source answered what no real answer holds (ops/observation/analytics.py UnreadableAnalytics):
     # which source and why. Such numbers cannot clear a release, so the verdict is a rollback.
     unreadable: str | None = None
+    # Whether an unreadable answer is about this version's own HTTP answers, the numbers its own code
+    # writes (a canary writing nonsense is the canary's fault); the invocations, or another version's
+    # answers, are Cloudflare's, and roll back without quarantining the canary.
+    unreadable_own: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"http": self.http.to_dict() if self.http else None,
@@ -315,8 +319,9 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
     judged as `judge(None, ...)`: its part of the verdict rests on the probes, and says so.
     """
     if signals.unreadable:
+        own = "" if signals.unreadable_own else "; not the canary's own numbers, so it is not quarantined"
         return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
-                                   "cannot clear the canary", "traffic")
+                                   f"cannot clear the canary{own}", "traffic", judged=signals.unreadable_own)
     base = baseline or Signals()
     verdicts = [("HTTP answers (Analytics Engine)",
                  judge(signals.http, probes, settings, final=final, baseline=base.http, share=share)),

@@ -103,3 +103,21 @@ def test_a_deployment_message_is_cut_to_the_apis_1000_bytes_on_a_character_bound
     cut = fitted(reason)
     assert len(cut.encode()) <= MESSAGE_BYTES < len(reason.encode()) and reason.startswith(cut)
     assert fitted("short") == "short"
+
+
+def test_unreadable_analytics_roll_back_but_quarantine_only_for_the_canarys_own_numbers() -> None:
+    from booking_shared.rollout import RolloutSettings
+    from ops.observation.analytics import VersionTraffic
+    from ops.releases.judge import Signals, judge_signals
+
+    good = VersionTraffic(1000, 2, 0.1, tail_latency_seconds=0.3)
+    serving = VersionTraffic(9000, 18, 0.1, tail_latency_seconds=0.3)
+    why = f"HTTP answers of {OLD}: errors 20 is more than requests 10"
+
+    def verdict(own: bool) -> Any:
+        return judge_signals(Signals(http=good, runtime=good, unreadable=why, unreadable_own=own), [True] * 10,
+                             RolloutSettings(), final=True, baseline=Signals(http=serving, runtime=serving),
+                             share=0.1)
+    theirs, mine = verdict(False), verdict(True)
+    assert (theirs.action, theirs.judged) == ("rollback", False) and "not quarantined" in theirs.reason
+    assert (mine.action, mine.judged) == ("rollback", True)
