@@ -118,8 +118,19 @@ def answer_sql(check: Check) -> str:
     return f"SELECT answer, CASE WHEN answer THEN 1 ELSE 0 END AS holds FROM (SELECT ({_scalar(check)}) AS answer)"
 
 
+_PLAIN = re.compile(r"-?[0-9.]+|yes|no|true|false|t|f|ok", re.IGNORECASE)
+
+
 def shown(answer: object) -> str:
-    return "no row or NULL" if answer is None else repr(answer)
+    """The answer as a message may quote it: a number or a yes/no word as it is; other text only as its
+    length (a check can select a customer's name, and the message reaches CI logs and PR comments)."""
+    if answer is None:
+        return "no row or NULL"
+    if isinstance(answer, str) and not _PLAIN.fullmatch(answer):
+        return f"text of {len(answer)} characters"
+    if isinstance(answer, bytes):
+        return f"a blob of {len(answer)} bytes"
+    return repr(answer)
 
 
 def guard_sql(check: Check) -> str:

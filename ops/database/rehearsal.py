@@ -422,6 +422,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
     plans = _plans(conn, queries)
     explained: dict[str, int] = {}
     written: set[str] = set()
+    links = _links(conn)
     conn.execute("BEGIN")
     try:
         _checks(conn, migration, clock, "before")
@@ -454,17 +455,20 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                                                migration.name, statement.line))
             if conn.total_changes != changes or _SCHEMA_CHANGE.match(strip_comments(statement.sql)):
                 counts = _attribute(conn, counts, statement, migration.name, result, explained)
+                links = _nulled(conn, links, statement, migration.name, result)
         _checks(conn, migration, clock, "after")
         _full_scans(conn, queries, plans, counts, migration.name, result)
         try:
             conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             # Deferred foreign keys, checked at the end as D1 checks them at the end of its request.
-            result.problems += (_orphans(conn, _orphan_rows(conn), migration.name, known=known) or [Problem(
-                "orphans", f"{exc} when the migration commits, though no row points nowhere now: a DROP TABLE of a "
-                "parent under defer_foreign_keys counted its children's rows, and the table that took its name "
-                "does not undo the count. End the migration with `PRAGMA defer_foreign_keys = OFF` (the pattern "
-                "D1 migrations use, prisma/prisma#24208), after which this rehearsal checks for real orphans",
+            # D1 refuses the whole migration then: a failure to fix, not orphans an approval could accept.
+            result.problems += (_orphans(conn, _orphan_rows(conn), migration.name, "constraint-failed",
+                                         known=known) or [Problem(
+                "constraint-failed", f"{exc} when the migration commits, though no row points nowhere now: a "
+                "DROP TABLE of a parent under defer_foreign_keys counted its children's rows, and the table that took "
+                "its name does not undo the count. End the migration with `PRAGMA defer_foreign_keys = OFF` (the "
+                "pattern D1 migrations use, prisma/prisma#24208), after which this rehearsal checks for real orphans",
                 migration.name, 0)])
             raise _Failed from exc
     except (_Failed, CheckFailed) as exc:
@@ -523,6 +527,43 @@ def _attribute(conn: sqlite3.Connection, counts: dict[str, int], statement: Stat
                                        f"({how}; no DELETE of the migration names {table})", file,
                                        statement.line, table, was - now))
     return after
+
+
+Links = dict[tuple[str, str], int]  # (child table, column) -> rows whose reference is set
+
+
+def _links(conn: sqlite3.Connection) -> Links:
+    """Rows holding a reference in each foreign-key column whose parent's deletion sets it NULL or to
+    its default (ON DELETE SET NULL / SET DEFAULT): what a parent's DROP or DELETE empties without
+    deleting a row, so row counts never show it."""
+    found: Links = {}
+    for table in schema.ordinary_tables(conn):
+        if table.startswith(TABLE):
+            continue
+        for column, action in conn.execute('SELECT "from", on_delete FROM pragma_foreign_key_list(?)', (table,)):
+            if str(action).upper() in ("SET NULL", "SET DEFAULT"):
+                # Non-NULL values: SET DEFAULT is seen only where the default is NULL (not done otherwise).
+                found[(table, str(column))] = int(conn.execute(
+                    f"SELECT count(*) FROM {quote_ident(table)} WHERE {quote_ident(str(column))} IS NOT NULL"
+                ).fetchone()[0])
+    return found
+
+
+def _nulled(conn: sqlite3.Connection, links: Links, statement: Statement, file: str,
+            result: MigrationRehearsal) -> Links:
+    """Report references a statement emptied in tables it does not itself write; the new counts."""
+    now = _links(conn)
+    written = written_tables(statement)
+    first = strip_comments(statement.sql).strip().splitlines()[0][:120]
+    for (table, column), was in links.items():
+        left = now.get((table, column))
+        if left is None or left >= was or table.lower() in written:
+            continue  # gone with its table, unchanged, or the statement's own doing (an UPDATE of it)
+        result.problems.append(Problem(
+            "references-nulled", f"{was - left:,} rows of {table} lost their {column} (ON DELETE SET NULL/SET "
+            f"DEFAULT) through `{first}`: the rows stay, pointing at nothing; no statement names {table}",
+            file, statement.line, table, was - left))
+    return now
 
 
 def _unexplained_losses(before: dict[str, int], after: dict[str, int], explained: dict[str, int], file: str,

@@ -14,6 +14,9 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 # Rule name -> severity. Stable names: the JSON evidence, the policy and the docs refer to them.
 RULES: dict[str, str] = {
     "rows-deleted-unnamed": ERROR,  # rows of a table no DELETE of the migration names (cascade, trigger, DROP)
+    # a foreign key set to NULL (or its default) by ON DELETE SET NULL/SET DEFAULT, in a table no
+    # statement of the migration names: a parent's DROP or DELETE emptied its children's references
+    "references-nulled": ERROR,
     "constraint-failed": ERROR,  # UNIQUE, CHECK, NOT NULL or FOREIGN KEY refused the migration's rows
     "nulls-before-not-null": ERROR,  # the migration makes a column NOT NULL that still holds NULLs
     "orphans": ERROR,  # rows whose foreign key points nowhere once the migration is done

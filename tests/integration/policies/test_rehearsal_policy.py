@@ -30,12 +30,13 @@ DUPLICATES = Problem("constraint-failed", "UNIQUE constraint failed: users.email
 
 def evidence(*problems: Problem, created: dt.date = TODAY - dt.timedelta(days=1),
              database: str = "appointmentbooking-db", sha256: str = LAST_SHA) -> dict[str, Any]:
-    """What `migrate rehearse --stack production --r2 -f json` writes, through the report's own to_dict."""
+    """What `migrate rehearse --stack production --r2 -f json` writes, through the report's own to_dict:
+    a migration with a cascade or orphans applied (rehearsal.py keeps it), with any other error failed."""
+    status: Any = "failed" if any(p.rule not in ("rows-deleted-unnamed", "orphans") for p in problems) else "applied"
     report = RehearsalReport(f"backup daily-{created:%Y%m%d}-013000", rows=5000, database=database,
                              backup_created_at=f"{created.isoformat()}T01:30:00+00:00",
                              migrations_checksum=migrations_checksum(TREE),
-                             migrations=[MigrationRehearsal(LAST, sha256, "failed" if problems else "applied",
-                                                            problems=list(problems))])
+                             migrations=[MigrationRehearsal(LAST, sha256, status, problems=list(problems))])
     return report.to_dict()
 
 
@@ -78,8 +79,8 @@ def test_a_failure_on_real_rows_blocks_and_no_approval_lifts_it(project: Project
     with PackProcess(PACK, project.name, "production", approving(project, LAST_SHA)) as pack:
         [violation] = found(gate(pack, production, evidence=COMPLETE_EVIDENCE,
                                  rehearsal=evidence(CASCADE, DUPLICATES)), POLICY)
-    assert f"Migration {LAST} fails on real data: constraint-failed at {LAST}:5" in violation.message
-    assert "rows-deleted-unnamed" not in violation.message  # approved, so not listed
+    assert f"Migration {LAST} fails on real data: " in violation.message
+    assert f"constraint-failed at {LAST}:5" in violation.message  # it failed: the approval lifts neither
     assert "no approval lifts this" in violation.message
 
 
@@ -124,3 +125,23 @@ def test_the_example_evidence_passes_and_production_refuses_a_config_that_lowers
     assert found(result, POLICY) == [], "regenerate policies/examples/checklist-evidence.json (docs/policies.md)"
     with pytest.raises(PolicyConfigError, match=POLICY + " to advisory"):
         gate(prod_pack, production, {POLICY: "advisory"}, evidence=COMPLETE_EVIDENCE)
+
+
+def test_a_failed_migration_is_never_lifted_and_the_ones_after_it_were_not_rehearsed(
+        project: Project, production: Plan) -> None:
+    refused_at_commit = copy.deepcopy(evidence(CASCADE))
+    refused_at_commit["migrations"][0]["status"] = "failed"  # e.g. its COMMIT refused on deferred foreign keys
+    with PackProcess(PACK, project.name, "production", approving(project, LAST_SHA)) as pack:
+        [violation] = found(gate(pack, production, evidence=COMPLETE_EVIDENCE, rehearsal=refused_at_commit), POLICY)
+        assert "no approval lifts this" in violation.message
+        not_run = copy.deepcopy(evidence())
+        not_run["migrations"][0]["status"] = "not run"
+        [violation] = found(gate(pack, production, evidence=COMPLETE_EVIDENCE, rehearsal=not_run), POLICY)
+    assert "were not rehearsed to the end" in violation.message
+
+
+def test_an_error_rule_counts_whatever_severity_the_evidence_claims(prod_pack: PackProcess, production: Plan) -> None:
+    edited = copy.deepcopy(evidence(CASCADE))
+    edited["migrations"][0]["problems"][0]["severity"] = "warning"
+    [violation] = found(gate(prod_pack, production, evidence=COMPLETE_EVIDENCE, rehearsal=edited), POLICY)
+    assert "rows-deleted-unnamed" in violation.message

@@ -300,3 +300,39 @@ def test_a_check_holds_as_sqlite_reads_it_the_same_as_on_d1(tmp_path: Path) -> N
     kept = _on(tmp_path / "b", "CREATE TABLE t (a TEXT);",
                "-- check: SELECT '7 days' -- text that SQLite reads as 7\nALTER TABLE t ADD COLUMN b TEXT;\n")
     assert kept.verdict == "safe"
+
+
+# --- From the second hostile review of #25 (/work/briefs/hostile25b) ---------------------------------
+
+SET_NULL = ("CREATE TABLE customers (id INTEGER PRIMARY KEY, slug TEXT UNIQUE);"
+            "CREATE TABLE bookings (id INTEGER PRIMARY KEY, "
+            "customer_id INTEGER REFERENCES customers(id) ON DELETE SET NULL);"
+            "INSERT INTO customers VALUES (1, 'a'), (2, 'b'); INSERT INTO bookings VALUES (1, 1), (2, 2), (3, 1);")
+
+
+@pytest.mark.parametrize("migration", [
+    ("PRAGMA defer_foreign_keys = ON;\nCREATE TABLE customers_new (id INTEGER PRIMARY KEY, slug TEXT UNIQUE, t TEXT);\n"
+     "INSERT INTO customers_new (id, slug) SELECT id, slug FROM customers;\nDROP TABLE customers;\n"
+     "ALTER TABLE customers_new RENAME TO customers;\nPRAGMA defer_foreign_keys = OFF;\n", 3, 4),
+    ("DELETE FROM customers WHERE id = 1;\n", 2, 1),
+])
+def test_references_set_null_by_a_parents_drop_or_delete_are_reported(
+        tmp_path: Path, migration: tuple[str, int, int]) -> None:
+    text, rows, line = migration
+    problem = _only(_on(tmp_path, SET_NULL, text), "references-nulled")
+    assert (problem.table, problem.rows, problem.line) == ("bookings", rows, line)
+    assert "customer_id" in problem.message
+
+
+def test_an_update_of_the_child_itself_nulling_its_references_is_its_own_doing(tmp_path: Path) -> None:
+    report = _on(tmp_path, SET_NULL, "UPDATE bookings SET customer_id = NULL WHERE id = 1;\n")
+    assert report.verdict == "safe", report.findings
+
+
+def test_a_failed_check_quotes_a_number_or_a_yes_no_but_never_a_persons_text(tmp_path: Path) -> None:
+    setup = ("CREATE TABLE customers (id INTEGER PRIMARY KEY, fullname TEXT);"
+             "INSERT INTO customers VALUES (1, 'Ann Smith');")
+    report = _on(tmp_path, setup, "-- check: SELECT fullname FROM customers WHERE id = 1 -- kept\n"
+                                  "CREATE TABLE q (a);\n")
+    problem = _only(report, "check-failed")
+    assert "Ann Smith" not in repr(report.to_dict()) and "text of 9 characters" in problem.message
