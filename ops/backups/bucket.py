@@ -79,7 +79,9 @@ def fetch_newest(bucket: Bucket, dest: Path, database: str) -> Manifest:
                 manifest = read_manifest(part)
             except BackupError:
                 continue  # not a backup's manifest: the bucket holds quarantine records too
-            if manifest.source.get("database") == database:
+            # Only a manifest whose source is bound to its dump (source_sha256): one without could name
+            # any database, written by whoever can write the bucket.
+            if manifest.source_sha256 is not None and manifest.source.get("database") == database:
                 return _fetch_dump(bucket, dest, fetching, manifest)
         raise BackupError(f"no backup of {database} in R2 bucket {bucket.name}; the scheduled workflow uploads one "
                           "daily (`bookingctl backup create --stack STACK --upload`)")

@@ -182,11 +182,12 @@ STAGING = {"kind": "remote", "database": "appointmentbooking-db-staging", "datab
 BUCKET = "appointmentbooking-backups-staging"
 
 
-def _uploaded(tmp_path: Path, target: Path, client: Cloudflare, label: str, source: dict[str, object]) -> str:
+def _uploaded(tmp_path: Path, target: Path, client: Cloudflare, label: str, source: dict[str, object],
+              bind: bool = True) -> str:
     made = tmp_path / "made"
     made.mkdir(exist_ok=True)
     backup = create(LocalDatabase(target), made, label=label)
-    relabel(made / f"{backup.name}.manifest.json", source)
+    relabel(made / f"{backup.name}.manifest.json", source, bind=bind)
     upload(Bucket(client, ACCOUNT, BUCKET), made, read_manifest(made / f"{backup.name}.manifest.json"))
     return backup.name
 
@@ -200,6 +201,7 @@ def test_r2_copies_the_newest_backup_of_the_stacks_database_and_binds_the_eviden
     older = _uploaded(tmp_path, target, client, "first", STAGING)
     newer = _uploaded(tmp_path, target, client, "second", STAGING)
     _uploaded(tmp_path, target, client, "zzz", {**STAGING, "database": "appointmentbooking-db"})  # newest, not ours
+    _uploaded(tmp_path, target, client, "zzzz", STAGING, bind=False)  # ours by its word only: source not bound
     dest = tmp_path / "fresh"
     folder = folder_with(tmp_path, **{"0003_tier": "ALTER TABLE services ADD COLUMN tier TEXT;\n"})
     code, out, err = run("migrate", "rehearse", "--stack", "staging", "--r2", "--dest", str(dest), "--dir",
