@@ -18,8 +18,10 @@ NO_KEY = (10007, "The specified key does not exist.")
 class R2(Service):
     buckets: dict[str, dict[str, bytes]]  # bucket -> key -> bytes
     bucket_created: dict[str, str]  # bucket -> when the double first saw it
-    # (bucket, key) -> when it was PUT: the listing's last_modified ("Last modified" in the API
-    # reference's List Objects). An object a test placed in `buckets` directly was put "now".
+    # (bucket, key) -> when it was PUT: the listing's `last_modified`, an ISO 8601 time (the SDK's
+    # model cloudflare/types/r2/buckets/object_list_response.py, `last_modified: Optional[datetime]`).
+    # An object a test placed in `buckets` directly was put "now". Not modelled: the listing's
+    # cursor pagination (every object on one page), so a second page is untested.
     object_modified: dict[tuple[str, str], str]
 
     def _init_r2(self) -> None:
