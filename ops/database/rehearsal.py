@@ -16,7 +16,7 @@ and per table:
 - statements slower than `slow_seconds` here (D1 stops a query at 30 s: developers.cloudflare.com/
   d1/platform/limits/, "Maximum SQL query duration"), and any past `statement_timeout` is stopped;
 - serving queries whose plan turned from an index search into a full scan of a table of at least
-  FULL_SCAN_ROWS rows; the migration's `-- check:` assertions, before and after.
+  query_plans.FULL_SCAN_ROWS rows; the migration's `-- check:` assertions, before and after.
 
 D1's semantics: foreign keys are on and `PRAGMA foreign_keys = OFF` changes nothing (D1 ignores it;
 inside the migration's transaction SQLite does too), `PRAGMA defer_foreign_keys` is honoured until
@@ -27,7 +27,6 @@ it would stop `migrate apply`. Sampled values of personal columns are masked (op
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import sqlite3
@@ -36,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from booking_shared.errors import OperationFailed
-from ops.database import migration_asserts, migration_rows, schema
+from ops.database import migration_asserts, migration_rows, query_plans, row_losses, schema
 from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
 from ops.database.migration_asserts import CheckFailed
 from ops.database.migration_lint import D1_PRAGMAS, lint
@@ -45,43 +44,18 @@ from ops.database.personal import masked
 from ops.database.rehearsal_model import MigrationRehearsal, Problem, RehearsalReport, TableRows
 from ops.database.serving import ServingQuery
 from ops.database.sqlite_callbacks import reraise_pending, shielded
-from ops.database.sqlscript import Statement, quote_ident, strip_comments, without_strings
+from ops.database.sqlscript import Statement, quote_ident, strip_comments
 
 Log = Callable[[str], None]
 
 DEFAULT_SLOW_SECONDS = 10.0  # a third of D1's 30 s: its machines and a busy database are not this one
 DEFAULT_STATEMENT_TIMEOUT = 300.0
-FULL_SCAN_ROWS = 1000  # below this a full scan costs less than the index lookups it replaces
 # Applying a migration to an empty copy of the schema, to see what it makes NOT NULL.
 LOOKAHEAD_SECONDS = 5.0
 SAMPLE = 5
 
-# A table's name, after an optional schema `main` (quoted or not: `"main"."bookings"` names bookings).
-_NAME = r'(?:(?:main|"main"|`main`|\[main\])\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
-_DELETE = re.compile(r"\bDELETE\s+FROM\s+" + _NAME, re.I)
-# Statements that change a table's rows or the table itself: what may leave rows pointing nowhere.
-_WRITES = re.compile(r"\b(?:DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
-                     r"|INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO)\s+" + _NAME, re.I)
-_DROP = re.compile(r"^\s*DROP\s+TABLE\b", re.I)
 _SCHEMA_CHANGE = re.compile(r"^\s*(DROP|ALTER|CREATE\s+(TEMP\w*\s+)?TABLE)\b", re.I)
 _CONSTRAINT = re.compile(r"(UNIQUE|NOT NULL) constraint failed: (.+)$")
-
-
-def _unquote(name: str) -> str:
-    if name[:1] in "\"`[":
-        return name[1:-1].replace('""', '"') if name[0] == '"' else name[1:-1]
-    return name
-
-
-def named_deletes(statement: Statement) -> set[str]:
-    """Tables a statement names in a DELETE (lower-cased: SQLite compares names case-insensitively)."""
-    # Strings emptied first: a value that reads `DELETE FROM bookings` names nothing.
-    return {_unquote(m.group(1)).lower() for m in _DELETE.finditer(without_strings(statement.sql))}
-
-
-def written_tables(statement: Statement) -> set[str]:
-    """Tables a statement drops, alters or writes rows of (lower-cased)."""
-    return {_unquote(m.group(1)).lower() for m in _WRITES.finditer(without_strings(statement.sql))}
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -99,50 +73,6 @@ def _sample(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> t
     cursor = conn.execute(f"{sql} LIMIT {SAMPLE}", params)
     names = [d[0] for d in cursor.description]
     return tuple({n: masked(n, v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall())
-
-
-def _plans(conn: sqlite3.Connection, queries: Sequence[ServingQuery]) -> dict[int, dict[str, bool]]:
-    """query index -> {table: read whole} from EXPLAIN QUERY PLAN (a query that does not prepare: absent)."""
-    plans: dict[int, dict[str, bool]] = {}
-    for index, query in enumerate(queries):
-        rows = _query_plan(conn, query.sql)
-        if rows is None:
-            continue
-        tables: dict[str, bool] = {}
-        for row in rows:
-            words = str(row[-1]).split()
-            if len(words) >= 2 and words[0] in ("SCAN", "SEARCH"):
-                tables[words[1]] = tables.get(words[1], False) or words[0] == "SCAN"
-        plans[index] = tables
-    return plans
-
-
-_PLANS = itertools.count()
-
-
-class _AnyValue(dict[str, Any]):
-    """Named parameters of a query that is only planned, never run: each is NULL."""
-
-    def __missing__(self, key: str) -> None:
-        return None
-
-
-def _query_plan(conn: sqlite3.Connection, sql: str) -> list[Any] | None:
-    """EXPLAIN QUERY PLAN's rows for `sql`, its parameters bound to NULL; None when it does not prepare."""
-    # A text of its own each time: Python's statement cache would hand back the plan prepared before
-    # the migration changed the schema (an EXPLAIN is not prepared again when the schema changes).
-    plan = f"EXPLAIN QUERY PLAN /* {next(_PLANS)} */ {sql}"
-    try:
-        return conn.execute(plan).fetchall()
-    except sqlite3.ProgrammingError as exc:
-        # Python binds parameters after the prepare: the message says how many the query has.
-        wanted = re.search(r"uses (\d+)", str(exc))
-        try:
-            return conn.execute(plan, [None] * int(wanted.group(1)) if wanted else _AnyValue()).fetchall()
-        except sqlite3.Error:
-            return None
-    except sqlite3.Error:
-        return None
 
 
 def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _Clock) -> list[tuple[str, str]]:
@@ -419,10 +349,10 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
             result.problems.append(Problem("nulls-before-not-null", f"{migration.name} makes {table}.{column} NOT "
                                            f"NULL, and {nulls:,} of its rows hold NULL there (backfill them first)",
                                            migration.name, 0, table, nulls, _sample(conn, sql)))
-    plans = _plans(conn, queries)
+    plans = query_plans.plans(conn, queries)
     explained: dict[str, int] = {}
     written: set[str] = set()
-    links = _links(conn)
+    links = row_losses.links(conn, TABLE)
     conn.execute("BEGIN")
     try:
         _checks(conn, migration, clock, "before")
@@ -432,7 +362,9 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
             if refused:
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
-            written |= written_tables(statement)
+            written |= row_losses.written_tables(statement)
+            watch = row_losses.ReplaceWatch.before(conn, statement)
+            dropped = row_losses.dropped_values(conn, statement)
             changes, start = conn.total_changes, clock.start(f"{migration.name}:{statement.line}")
             try:
                 conn.execute(statement.sql)
@@ -454,10 +386,16 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                                                f"rows here (over {slow_seconds:g} s; D1 stops a query at 30 s)",
                                                migration.name, statement.line))
             if conn.total_changes != changes or _SCHEMA_CHANGE.match(strip_comments(statement.sql)):
-                counts = _attribute(conn, counts, statement, migration.name, result, explained)
-                links = _nulled(conn, links, statement, migration.name, result)
+                after, now = _counts(conn), row_losses.links(conn, TABLE)
+                row_losses.attribute(conn, counts, after, statement, migration.name, result, explained)
+                row_losses.nulled(conn, links, now, statement, migration.name, result)
+                counts, links, was = after, now, counts
+            else:
+                was = counts
+            watch.after(conn, was, counts, statement, migration.name, result)
+            row_losses.report_dropped(dropped, statement, migration.name, result)
         _checks(conn, migration, clock, "after")
-        _full_scans(conn, queries, plans, counts, migration.name, result)
+        result.problems += query_plans.full_scans(conn, queries, plans, counts, migration.name)
         try:
             conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
@@ -487,7 +425,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
     for key in [k for k in known if k[0] in checked]:
         known.pop(key)
     known.update(found)
-    _unexplained_losses(before, counts, explained, migration.name, result)
+    row_losses.unexplained_losses(before, counts, explained, migration.name, result)
     result.tables = [TableRows(t, before.get(t), counts.get(t)) for t in sorted({*before, *counts})
                      if before.get(t) != counts.get(t)]
     result.status, result.seconds = "applied", time.monotonic() - started
@@ -507,89 +445,3 @@ def _checks(conn: sqlite3.Connection, migration: Migration, clock: _Clock, when:
 
 class _Failed(Exception):
     """A statement (or the commit) failed; its problem is already recorded."""
-
-
-def _attribute(conn: sqlite3.Connection, counts: dict[str, int], statement: Statement, file: str,
-               result: MigrationRehearsal, explained: dict[str, int]) -> dict[str, int]:
-    """Recount after a statement that changed rows or tables; report rows gone from tables it does not name."""
-    after = _counts(conn)
-    named = named_deletes(statement)
-    for table, was in counts.items():
-        now = after.get(table)
-        if now is None or now >= was:
-            continue  # dropped (or renamed away): the table's own rows go with it; or no rows gone
-        explained[table] = explained.get(table, 0) + was - now
-        if table.lower() in named:
-            continue
-        first = strip_comments(statement.sql).strip().splitlines()[0][:120]
-        how = "the table's DROP" if _DROP.match(strip_comments(statement.sql)) else "a cascade or trigger"
-        result.problems.append(Problem("rows-deleted-unnamed", f"{was - now:,} rows of {table} deleted by `{first}` "
-                                       f"({how}; no DELETE of the migration names {table})", file,
-                                       statement.line, table, was - now))
-    return after
-
-
-Links = dict[tuple[str, str], int]  # (child table, column) -> rows whose reference is set
-
-
-def _links(conn: sqlite3.Connection) -> Links:
-    """Rows holding a reference in each foreign-key column whose parent's deletion sets it NULL or to
-    its default (ON DELETE SET NULL / SET DEFAULT): what a parent's DROP or DELETE empties without
-    deleting a row, so row counts never show it."""
-    found: Links = {}
-    for table in schema.ordinary_tables(conn):
-        if table.startswith(TABLE):
-            continue
-        for column, action in conn.execute('SELECT "from", on_delete FROM pragma_foreign_key_list(?)', (table,)):
-            if str(action).upper() in ("SET NULL", "SET DEFAULT"):
-                # Non-NULL values: SET DEFAULT is seen only where the default is NULL (not done otherwise).
-                found[(table, str(column))] = int(conn.execute(
-                    f"SELECT count(*) FROM {quote_ident(table)} WHERE {quote_ident(str(column))} IS NOT NULL"
-                ).fetchone()[0])
-    return found
-
-
-def _nulled(conn: sqlite3.Connection, links: Links, statement: Statement, file: str,
-            result: MigrationRehearsal) -> Links:
-    """Report references a statement emptied in tables it does not itself write; the new counts."""
-    now = _links(conn)
-    written = written_tables(statement)
-    first = strip_comments(statement.sql).strip().splitlines()[0][:120]
-    for (table, column), was in links.items():
-        left = now.get((table, column))
-        if left is None or left >= was or table.lower() in written:
-            continue  # gone with its table, unchanged, or the statement's own doing (an UPDATE of it)
-        result.problems.append(Problem(
-            "references-nulled", f"{was - left:,} rows of {table} lost their {column} (ON DELETE SET NULL/SET "
-            f"DEFAULT) through `{first}`: the rows stay, pointing at nothing; no statement names {table}",
-            file, statement.line, table, was - left))
-    return now
-
-
-def _unexplained_losses(before: dict[str, int], after: dict[str, int], explained: dict[str, int], file: str,
-                        result: MigrationRehearsal) -> None:
-    """A table with fewer rows after the migration than its statements account for: a rebuild that
-    did not copy them all (its old table's rows went with the DROP, the new one has fewer)."""
-    for table, was in before.items():
-        now = after.get(table)
-        if now is None:
-            continue
-        missing = was - now - explained.get(table, 0)
-        if missing > 0:
-            result.problems.append(Problem("rows-deleted-unnamed", f"{table} has {missing:,} rows fewer after the "
-                                           "migration than its DELETEs account for (a rebuild that did not copy "
-                                           "them all?)", file, 0, table, missing))
-
-
-def _full_scans(conn: sqlite3.Connection, queries: Sequence[ServingQuery], plans: dict[int, dict[str, bool]],
-                counts: dict[str, int], file: str, result: MigrationRehearsal) -> None:
-    for index, tables in _plans(conn, queries).items():
-        old = plans.get(index)
-        if old is None:
-            continue
-        for table, whole in tables.items():
-            rows = counts.get(table, 0)
-            if whole and old.get(table) is False and rows >= FULL_SCAN_ROWS:
-                result.problems.append(Problem("full-scan", f"{queries[index].source} now reads all {rows:,} rows "
-                                               f"of {table} (it searched an index before the migration)", file, 0,
-                                               table, rows))

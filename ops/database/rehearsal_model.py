@@ -24,6 +24,7 @@ RULES: dict[str, str] = {
     "apply-failed": ERROR,  # any other error of a statement
     "slow-statement": WARNING,  # longer than --slow-seconds here: D1 stops a query at 30 s
     "full-scan": WARNING,  # a serving query that used an index now reads the whole table
+    "values-dropped": WARNING,  # non-NULL values of a column the migration drops (what it names, sized)
     "orphans-before": INFO,  # rows of the backup that pointed nowhere already
 }
 

@@ -149,3 +149,11 @@ def test_every_module_of_the_project_is_tracked_by_git() -> None:
         pytest.skip("not a git checkout")
     ignored = [line for line in listed.stdout.splitlines() if line.endswith(".py")]
     assert not ignored, f"ignored by .gitignore, so never committed: {ignored}"
+
+
+def test_no_module_of_the_project_is_over_450_lines() -> None:
+    """Issue #23's bound: a module a reader can hold in mind (tests and their helpers aside)."""
+    long = {str(path.relative_to(REPO)): n for package in (*PACKAGES, "scripts", "bench")
+            for path in (REPO / package).rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 450}
+    assert not long, f"split these along what they do: {long}"

@@ -336,3 +336,46 @@ def test_a_failed_check_quotes_a_number_or_a_yes_no_but_never_a_persons_text(tmp
                                   "CREATE TABLE q (a);\n")
     problem = _only(report, "check-failed")
     assert "Ann Smith" not in repr(report.to_dict()) and "text of 9 characters" in problem.message
+
+
+# A REPLACE conflict deletes the row holding the UNIQUE value, then inserts: counts do not move.
+SERVICES = ("CREATE TABLE services (id INTEGER PRIMARY KEY, slug TEXT UNIQUE, price INT);"
+            "INSERT INTO services VALUES (1, 'cut', 10), (2, 'dye', 20);")
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT OR REPLACE INTO services (id, slug, price) VALUES (3, 'cut', 15);\n",
+    "REPLACE INTO services (id, slug, price) VALUES (3, 'cut', 15);\n",
+    "UPDATE OR REPLACE services SET slug = 'cut' WHERE id = 2;\n",
+])
+def test_a_row_a_replace_conflict_deletes_is_reported_though_the_count_holds(tmp_path: Path, statement: str) -> None:
+    problem = _only(_on(tmp_path, SERVICES, statement), "rows-deleted-unnamed")
+    assert (problem.table, problem.rows, problem.line) == ("services", 1, 1)
+    assert "REPLACE" in problem.message
+
+
+def test_a_replace_keeping_each_rows_key_is_an_upsert_not_a_deletion(tmp_path: Path) -> None:
+    report = _on(tmp_path, SERVICES, "INSERT OR REPLACE INTO services (id, slug, price) VALUES (1, 'cut', 15);\n"
+                                     "REPLACE INTO services VALUES (4, 'wash', 5);\n")
+    assert report.verdict == "safe", report.findings
+
+
+def test_a_replace_conflict_declared_by_the_table_or_done_by_a_trigger_is_reported(tmp_path: Path) -> None:
+    setup = ("CREATE TABLE services (id INTEGER PRIMARY KEY, slug TEXT UNIQUE ON CONFLICT REPLACE, price INT);"
+             "INSERT INTO services VALUES (1, 'cut', 10), (2, 'dye', 20);"
+             "CREATE TABLE renames (slug TEXT);"
+             "CREATE TRIGGER rename AFTER INSERT ON renames BEGIN "
+             "INSERT OR REPLACE INTO services (id, slug) VALUES (9, NEW.slug); END;")
+    report = _on(tmp_path, setup, "INSERT INTO services (id, slug, price) VALUES (3, 'cut', 15);\n"
+                                  "INSERT INTO renames VALUES ('dye');\n")
+    found = [(p.table, p.rows, p.line) for p in report.findings if p.rule == "rows-deleted-unnamed"]
+    assert found == [("services", 1, 1), ("services", 1, 2)], report.findings
+
+
+@pytest.mark.parametrize("statement", ["ALTER TABLE services DROP COLUMN price;\n",
+                                       'ALTER TABLE "main"."services" DROP "price";\n'])
+def test_a_dropped_columns_values_are_counted_for_the_reviewer(tmp_path: Path, statement: str) -> None:
+    report = _on(tmp_path, SERVICES + "INSERT INTO services VALUES (3, 'wash', NULL);", statement)
+    problem = _only(report, "values-dropped")
+    assert (problem.table, problem.rows, problem.severity) == ("services", 2, "warning")
+    assert report.verdict == "safe"  # named and on purpose: a contract step `migrate check` classifies
