@@ -5,6 +5,7 @@ A bucket is the SDK's `Bucket` (location lowercase, as its Literal lists).
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 from tests.helpers.cf_double.base import Service
@@ -13,6 +14,7 @@ from tests.helpers.cf_double.routes import Bytes, Reply, Request, Route
 
 NO_BUCKET = (10006, "The specified bucket does not exist.")
 NO_KEY = (10007, "The specified key does not exist.")
+LIST_PAGE = 20
 
 
 class R2(Service):
@@ -20,8 +22,7 @@ class R2(Service):
     bucket_created: dict[str, str]  # bucket -> when the double first saw it
     # (bucket, key) -> when it was PUT: the listing's `last_modified`, an ISO 8601 time (the SDK's
     # model cloudflare/types/r2/buckets/object_list_response.py, `last_modified: Optional[datetime]`).
-    # An object a test placed in `buckets` directly was put "now". Not modelled: the listing's
-    # cursor pagination (every object on one page), so a second page is untested.
+    # An object a test placed in `buckets` directly was put "now".
     object_modified: dict[tuple[str, str], str]
 
     def _init_r2(self) -> None:
@@ -38,15 +39,29 @@ class R2(Service):
                         "storage_class": "Standard", "jurisdiction": "default"})
 
     def list_objects(self, req: Request) -> Response:
+        """One page of the listing, keys in order. Pages as R2 does: `result_info.cursor` names the next
+        page while `is_truncated` (the SDK's SyncCursorPagination follows the cursor, cloudflare/
+        pagination.py; the fields are the OpenAPI schema's r2_result_info). R2 publishes no default page
+        size; the schema's example is 20, and a small page is the stricter model (a caller reading one
+        page only is caught with a few dozen objects). `per_page` up to 1,000, as S3's max-keys."""
         objects = self.buckets.get(req.params["bucket"])
         if objects is None:
             return 404, error(*NO_BUCKET)
-        prefix = req.arg("prefix", "")
-        bucket = req.params["bucket"]
-        found = [{"key": k, "size": len(v), "etag": "e", "storage_class": "Standard",
-                  "last_modified": self.object_modified.setdefault((bucket, k), self.clock.stamp())}
-                 for k, v in sorted(objects.items()) if k.startswith(prefix)]
-        return 200, ok(found, {"is_truncated": False, "per_page": 1000})
+        unmodelled = sorted(set(req.query) - {"prefix", "cursor", "per_page"})
+        if unmodelled:  # start_after, delimiter: not modelled, so refused rather than ignored
+            return 400, error(10000, f"the double does not model {', '.join(unmodelled)}")
+        prefix, bucket = req.arg("prefix", ""), req.params["bucket"]
+        try:
+            per_page = min(max(int(req.arg("per_page", str(LIST_PAGE))), 1), 1000)
+            after = base64.urlsafe_b64decode(req.arg("cursor", "")).decode() if req.optional("cursor") else None
+        except (ValueError, UnicodeDecodeError):
+            return 400, error(10000, "invalid per_page or cursor")
+        keys = [k for k in sorted(objects) if k.startswith(prefix) and (after is None or k > after)]
+        page, more = keys[:per_page], len(keys) > per_page
+        found = [{"key": k, "size": len(objects[k]), "etag": "e", "storage_class": "Standard",
+                  "last_modified": self.object_modified.setdefault((bucket, k), self.clock.stamp())} for k in page]
+        cursor = base64.urlsafe_b64encode(page[-1].encode()).decode() if more else ""
+        return 200, ok(found, {"is_truncated": more, "per_page": per_page, "cursor": cursor})
 
     def put_object(self, req: Request) -> Response:
         bucket, key = req.params["bucket"], req.params["key"]

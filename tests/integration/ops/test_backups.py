@@ -27,6 +27,7 @@ from cloudflare import Cloudflare
 import ops.backups.restore
 from ops.backups import backups, staging
 from ops.backups.backups import BackupError
+from ops.backups.bucket import fetch_newest
 from ops.database import sqlload
 from ops.database.migrations import apply, discover
 from ops.targets import Bucket, LocalDatabase, RemoteDatabase, TargetError, remote_database
@@ -965,3 +966,18 @@ def test_a_restore_that_fails_after_the_safety_backup_names_it(
     monkeypatch.setattr(ops.backups.restore, "_copy_into", fails)
     with pytest.raises(BackupError, match=r"in use by another process.*unchanged.*pre-restore-"):
         backups.restore_local(dest, manifest.name, target, replace=True)
+
+
+def test_a_bucket_listed_over_several_pages_is_read_whole_and_its_newest_backup_found(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, tmp_path: Path) -> None:
+    """R2 lists a page at a time (result_info.cursor): the newest backup sits past the first page."""
+    bucket = Bucket(remote.client, ACCOUNT, "appointmentbooking-backups")
+    double.buckets[bucket.name] = {f"aaa-noise-{i:03d}.txt": b"x" for i in range(45)}
+    manifest = backups.create(remote, dest, now=NOW, poll_interval=0)
+    backups.upload(bucket, dest, manifest)
+    listed = list(remote.client.r2.buckets.objects.list(bucket.name, account_id=ACCOUNT))
+    assert len(listed) == 47
+    assert sum(path.endswith("/objects") for _, path in double.requests) == 3  # 20 + 20 + 7
+    assert backups.list_r2(bucket) == [manifest.name]
+    fetched = fetch_newest(bucket, tmp_path / "fetched", str(manifest.source["database"]))
+    assert fetched.name == manifest.name
