@@ -8,13 +8,15 @@ a value is masked when either holds:
 - its column's name is personal: a word of it (split at non-alphanumerics and camelCase, so
   `customerEmail`, `e_mail`, `phoneNumber` are three words each) is one of PERSONAL_WORDS, or
   contains one of PERSONAL_STEMS (`fullname`, `billingaddress`). Keys (`id`, `*_id`, `customerId`)
-  are not personal by name: they are what a sample is for;
+  are not personal by name: they are what a sample is for; but a person's document number is
+  (`passport_id`, `national_id`, `taxId`, `id_number`: South Africa's ID number is the usual one);
 - the value itself reads as an e-mail address or a phone number, whatever its column is called
   (a key that is an e-mail address, a column named `contact1`).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -29,6 +31,10 @@ PERSONAL_WORDS = frozenset({
 PERSONAL_STEMS = ("name", "mail", "phone", "address", "street", "birth", "note", "comment", "message",
                   "passw", "secret", "token", "payment", "card", "iban", "mobile", "contact", "passport",
                   "whatsapp", "msisdn", "descr", "detail", "reference", "account", "postcode", "identity")
+# A `*_id` column holding a person's document number, not a row's key.
+DOCUMENT_WORDS = frozenset({"passport", "national", "tax", "ssn", "vat", "identity", "licence", "license",
+                            "driver", "drivers", "social", "insurance", "citizen", "nin", "tin", "pin"})
+_NUMBER_WORDS = frozenset({"number", "num", "no", "nr"})
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]{2,}")
 # A phone number: digits with the usual separators, nine digits or more (a date has eight).
@@ -42,8 +48,12 @@ def _words(column: str) -> list[str]:
 def is_personal(column: str) -> bool:
     """True when the column's name says it holds personal data."""
     words = _words(column)
-    if not words or words[-1] in ("id", "ids"):
+    if not words:
         return False
+    if any(a in ("id", "ids") and b in _NUMBER_WORDS for a, b in itertools.pairwise(words)):
+        return True  # id_number, idNo: an identity document's number
+    if words[-1] in ("id", "ids"):
+        return bool(DOCUMENT_WORDS.intersection(words))
     return any(word in PERSONAL_WORDS or any(stem in word for stem in PERSONAL_STEMS) for word in words)
 
 
