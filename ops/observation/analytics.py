@@ -3,16 +3,17 @@
 A canary is judged on what its own requests saw, so every number is per version:
 
 - **Invocations** (GraphQL Analytics API, `workersInvocationsAdaptive`): requests and the runtime's
-  `errors` grouped by `dimensions { scriptVersion status }`, the median and 99th percentile wall
-  time (`quantiles { wallTimeP50 wallTimeP99 }`, microseconds) and `avg { sampleInterval }`. Every field is in the
-  published schema (tests/helpers/cloudflare_graphql.graphql names its source); the dataset has no
+  `errors` grouped by `dimensions { scriptVersion status }`, the wall time's quantiles
+  (`quantiles { wallTimeP50 wallTimeP75 wallTimeP90 wallTimeP99 }`, microseconds) and
+  `avg { sampleInterval }`. Every field is in the published schema
+  (tests/helpers/cloudflare_graphql.graphql names its source); the dataset has no
   HTTP status (no `httpResponseStatus`), and "Invocation statuses differ from HTTP status codes"
   (cloudflare-docs workers/observability/metrics-and-analytics.mdx): a handled error answered 503,
   such as the health endpoint's, is a *successful* invocation.
 - **HTTP answers** (Workers Analytics Engine): the reference Worker writes one data point per
   request to its `REQUESTS` dataset, indexed by its version id, with the HTTP status (`double1`) and
-  the milliseconds it took (`double2`) (worker/src/index.js); the median and 99th percentile are
-  `quantileExactWeighted(0.5)` and `(0.99)` of `double2` (the level is the function's parameter,
+  the milliseconds it took (`double2`) (worker/src/index.js); the median, 75th, 90th, 95th, 98th and 99th
+  percentiles are `quantileExactWeighted(level)` of `double2` (the level is the function's parameter,
   sql-reference/aggregate-functions.mdx). The SQL API
   (`POST /accounts/{id}/analytics_engine/sql`, cloudflare-docs analytics/analytics-engine/sql-api.mdx)
   answers one version per query, as the docs advise for accurate results under sampling ("you may
@@ -37,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.errors import OperationFailed
@@ -52,7 +53,7 @@ GRAPHQL_QUERY = """query CanaryInvocations($account: string!, $script: string!, 
       workersInvocationsAdaptive(limit: 1000,
                                  filter: {scriptName: $script, datetime_geq: $since, datetime_leq: $until}) {
         sum { requests errors }
-        quantiles { wallTimeP50 wallTimeP99 }
+        quantiles { wallTimeP50 wallTimeP75 wallTimeP90 wallTimeP99 }
         avg { sampleInterval }
         dimensions { scriptVersion status }
       }
@@ -85,6 +86,10 @@ class VersionTraffic:
     # The 99th percentile: what the slowest of the salons' requests wait, the number latencySeconds
     # holds a version to where the source gives it (a median hides a slow tail).
     tail_latency_seconds: float | None = None
+    # Quantiles between them, (level, seconds), where the source gives them: what tells how many
+    # requests were slower than a limit (ops/releases/judge.py `slower_than`), which the p99 of a
+    # few hundred requests alone cannot (it is their second slowest).
+    quantiles: tuple[tuple[float, float], ...] = ()
     # Rows of the sampled dataset behind the estimates (None: exact counts). Evidence for a verdict
     # is this many observations, however many requests they are estimated to stand for.
     sampled: int | None = None
@@ -112,10 +117,16 @@ class VersionTraffic:
         # estimated from no row at all, come from no real answer (they would weigh the verdict).
         if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
             return f"{self.sampled} sampled rows for an estimate of {self.requests} requests"
-        for name, seconds in (("median", self.latency_seconds), ("99th percentile", self.tail_latency_seconds)):
+        for name, seconds in (("median", self.latency_seconds), ("99th percentile", self.tail_latency_seconds),
+                              *((f"{level:g} quantile", v) for level, v in self.quantiles)):
             if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
                 return f"a {name} response time of {seconds} s"
         return None
+
+    def levels(self) -> list[tuple[float, float]]:
+        """Every response-time quantile the source gave, (level, seconds), by level."""
+        given = [(0.5, self.latency_seconds), (0.99, self.tail_latency_seconds), *self.quantiles]
+        return sorted((level, seconds) for level, seconds in given if seconds is not None)
 
     @property
     def judged_latency(self) -> tuple[str, float] | None:
@@ -148,6 +159,7 @@ class VersionTraffic:
                 "errorRatePercent": round(self.error_rate_percent, 3),
                 "latencySeconds": seconds(self.latency_seconds),
                 "latencyP99Seconds": seconds(self.tail_latency_seconds),
+                "latencyQuantilesSeconds": {f"{level:g}": seconds(v) for level, v in self.quantiles},
                 "sampledRows": self.sampled, "estimated": self.estimated, "units": self.units,
                 "failingUnits": self.failing_units}
 
@@ -205,6 +217,7 @@ class _Sums:
     timed: int = 0
     rows_read: float = 0.0
     tail: float | None = None  # the largest p99 of the rows of answered invocations
+    middle: dict[float, float] = field(default_factory=dict)  # p75, p90: the largest, as the tail
 
 
 def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
@@ -251,10 +264,16 @@ def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
         # A row's p99 counts where it rests on a tail: the success row's always, a clientDisconnected
         # row's only from TAIL_ROWS requests (one closed tab's wall time would otherwise be the
         # version's p99; what that wall time measures is not documented).
-        if tail is not None and requests and (status == "success" or (status in _FINE and requests >= TAIL_ROWS)):
-            sums.tail = tail if sums.tail is None else max(sums.tail, tail)
+        if requests and (status == "success" or (status in _FINE and requests >= TAIL_ROWS)):
+            if tail is not None:
+                sums.tail = tail if sums.tail is None else max(sums.tail, tail)
+            for level, name in ((0.75, "wallTimeP75"), (0.9, "wallTimeP90")):
+                value = _measure(quantiles.get(name), f"{where}: quantiles.{name}", least=0.0)
+                if value is not None:
+                    sums.middle[level] = max(sums.middle.get(level, value), value)
     return {version: VersionTraffic(t.requests, t.errors, (t.weighted_wall / t.timed) / 1e6 if t.timed else None,
                                     tail_latency_seconds=None if t.tail is None else t.tail / 1e6,
+                                    quantiles=tuple((level, v / 1e6) for level, v in sorted(t.middle.items())),
                                     sampled=round(t.rows_read))
             for version, t in totals.items()}
 
@@ -311,6 +330,10 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
     return ("SELECT count() AS sampled, sum(_sample_interval) AS requests, "
             "sum(if(double1 >= 500, _sample_interval, 0)) AS errors, "
             "quantileExactWeighted(0.5)(double2, _sample_interval) AS median_ms, "
+            "quantileExactWeighted(0.75)(double2, _sample_interval) AS p75_ms, "
+            "quantileExactWeighted(0.9)(double2, _sample_interval) AS p90_ms, "
+            "quantileExactWeighted(0.95)(double2, _sample_interval) AS p95_ms, "
+            "quantileExactWeighted(0.98)(double2, _sample_interval) AS p98_ms, "
             "quantileExactWeighted(0.99)(double2, _sample_interval) AS p99_ms "
             f"FROM {dataset} WHERE index1 = '{version}' "
             f"AND timestamp >= toDateTime('{_sql_time(since)}') AND timestamp < toDateTime('{_sql_time(until)}') "
@@ -380,6 +403,8 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     # The median of no rows is whatever the engine makes of an empty set (NaN, null): only read with rows.
     median = _measure(row.get("median_ms"), "median_ms", least=0.0) if requests else None
     tail = _measure(row.get("p99_ms"), "p99_ms", least=0.0) if requests else None
+    middle = [(level, _measure(row.get(name), name, least=0.0) if requests else None)
+              for level, name in ((0.75, "p75_ms"), (0.9, "p90_ms"), (0.95, "p95_ms"), (0.98, "p98_ms"))]
     # Units only where every row stands for itself: distinct values counted over sampled rows
     # favour the units with the most requests, differently per version (each index is sampled
     # at its own rate), so they could not be compared.
@@ -388,5 +413,6 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     # outnumber the rows summed a moment before. At most the rows (failing ones: the 5xx rows).
     counted = (min(units[0], sampled), min(units[1], errors, units[0], sampled)) if units else None
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
-                          tail_latency_seconds=None if tail is None else tail / 1000.0, sampled=sampled,
+                          tail_latency_seconds=None if tail is None else tail / 1000.0,
+                          quantiles=tuple((level, v / 1000.0) for level, v in middle if v is not None), sampled=sampled,
                           units=counted[0] if counted else None, failing_units=counted[1] if counted else None)

@@ -13,7 +13,8 @@ not documented, so the double answers 400.
 Only the exact shape ops/observation/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
 the sampling key, as the docs advise for accurate results) over a `timestamp` window, with
 `count()`, `sum(_sample_interval)`, a conditional sum of 5xx and
-`quantileExactWeighted(0.5)` and `(0.99)` of `(double2, _sample_interval)`: every function and column is in the SQL
+`quantileExactWeighted(level)` of `(double2, _sample_interval)` at 0.5, 0.75, 0.9, 0.95, 0.98 and 0.99 (each
+version's from its model's log-normal, tests/helpers/worker_traffic.py): every function and column is in the SQL
 reference (sql-api.mdx "Table structure" and "Sampling", sql-reference/aggregate-functions.mdx,
 conditional-functions.mdx, date-time-functions.mdx). Anything else is refused rather than guessed at.
 
@@ -36,6 +37,10 @@ _QUERY = re.compile(
     r"SELECT count\(\) AS sampled, sum\(_sample_interval\) AS requests, "
     r"sum\(if\(double1 >= 500, _sample_interval, 0\)\) AS errors, "
     r"quantileExactWeighted\(0\.5\)\(double2, _sample_interval\) AS median_ms, "
+    r"quantileExactWeighted\(0\.75\)\(double2, _sample_interval\) AS p75_ms, "
+    r"quantileExactWeighted\(0\.9\)\(double2, _sample_interval\) AS p90_ms, "
+    r"quantileExactWeighted\(0\.95\)\(double2, _sample_interval\) AS p95_ms, "
+    r"quantileExactWeighted\(0\.98\)\(double2, _sample_interval\) AS p98_ms, "
     r"quantileExactWeighted\(0\.99\)\(double2, _sample_interval\) AS p99_ms "
     r"FROM (?P<dataset>[a-z][a-z0-9_]*) WHERE index1 = '(?P<version>[0-9a-f-]{36})' "
     r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
@@ -53,6 +58,8 @@ _UNITS = re.compile(
 
 META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
         {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"},
+        {"name": "p75_ms", "type": "Float64"}, {"name": "p90_ms", "type": "Float64"},
+        {"name": "p95_ms", "type": "Float64"}, {"name": "p98_ms", "type": "Float64"},
         {"name": "p99_ms", "type": "Float64"}]
 
 
@@ -84,6 +91,7 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
         return 400, f"unknown table {match['dataset']}"
     points = errors = 0.0
     median = tail = None
+    middle: dict[str, float | None] = {"p75_ms": None, "p90_ms": None, "p95_ms": None, "p98_ms": None}
     parts = [p for p in datasets.served(script, _utc(match["since"]), _utc(match["until"]))
              if p.version == match["version"]]
     for part in parts:
@@ -101,8 +109,10 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
                 break
         # Each version has one model, so its parts share one tail.
         tail = max(p.model.latency_p99_ms for p in parts)
+        middle = {name: max(p.model.latency_quantile_ms(level) for p in parts)
+                  for name, level in (("p75_ms", 0.75), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p98_ms", 0.98))}
     row = {"sampled": str(kept), "requests": str(requests), "errors": str(min(failed, requests)),
-           "median_ms": median, "p99_ms": tail}
+           "median_ms": median, **middle, "p99_ms": tail}
     return 200, {"meta": META, "data": [row], "rows": 1}
 
 

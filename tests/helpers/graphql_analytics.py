@@ -45,14 +45,15 @@ from graphql import (
     validate,
 )
 
-from tests.helpers.worker_traffic import Served, sampled
+from tests.helpers.worker_traffic import Served, Traffic, sampled
 
 SCHEMA_FILE = Path(__file__).with_name("cloudflare_graphql.graphql")
 
 # What the double can answer from its traffic model; anything else in a valid query is refused by name.
 DIMENSIONS = ("scriptName", "scriptVersion", "status", "datetimeMinute")
 FILTERS = ("scriptName", "scriptVersion", "datetime_geq", "datetime_gt", "datetime_leq", "datetime_lt")
-METRICS = {"sum": ("requests", "errors"), "quantiles": ("wallTimeP50", "wallTimeP99"), "avg": ("sampleInterval",)}
+METRICS = {"sum": ("requests", "errors"), "quantiles": ("wallTimeP50", "wallTimeP75", "wallTimeP90", "wallTimeP99"),
+           "avg": ("sampleInterval",)}
 
 
 class NotAuthorized(GraphQLError):
@@ -157,8 +158,8 @@ def _invocations(dataset: Dataset, info: GraphQLResolveInfo, filter: dict[str, A
     if asked:
         raise GraphQLError(f"the double does not model {', '.join(asked)}")
 
-    # (requests, errors, median ms, p99 ms)
-    groups: dict[tuple[Any, ...], list[tuple[float, float, float, float]]] = defaultdict(list)
+    # (requests, errors, median ms, p99 ms, the version's model)
+    groups: dict[tuple[Any, ...], list[tuple[float, float, float, float, Traffic]]] = defaultdict(list)
     for part in dataset.served(filter["scriptName"], since, until):
         if filter.get("scriptVersion") not in (None, part.version):
             continue
@@ -167,7 +168,7 @@ def _invocations(dataset: Dataset, info: GraphQLResolveInfo, filter: dict[str, A
             values = {"scriptName": filter["scriptName"], "scriptVersion": part.version, "status": status,
                       "datetimeMinute": part.minute}
             groups[tuple(values[d] for d in dims)].append((count, errors, part.model.latency_ms,
-                                                           part.model.latency_p99_ms))
+                                                           part.model.latency_p99_ms, part.model))
 
     rows: list[dict[str, Any]] = []
     interval = dataset.sample_interval
@@ -178,23 +179,32 @@ def _invocations(dataset: Dataset, info: GraphQLResolveInfo, filter: dict[str, A
         _, errors = sampled(sum(p[1] for p in parts), interval)
         rows.append({"dimensions": dict(zip(dims, key, strict=True)),
                      "sum": {"requests": requests, "errors": errors},
-                     "quantiles": {"wallTimeP50": _median_us(parts), "wallTimeP99": _p99_us(parts)},
+                     "quantiles": {"wallTimeP50": _median_us(parts), "wallTimeP75": _level_us(parts, 0.75),
+                                   "wallTimeP90": _level_us(parts, 0.9), "wallTimeP99": _p99_us(parts)},
                      "avg": {"sampleInterval": float(interval)}})
     return rows[:limit]
 
 
-def _median_us(parts: list[tuple[float, float, float, float]]) -> float:
+Parts = list[tuple[float, float, float, float, Traffic]]
+
+
+def _level_us(parts: Parts, level: float) -> float:
+    """The group's wall time at `level` in microseconds, as `_p99_us` reads the slowest part's."""
+    return max(p[4].latency_quantile_ms(level) for p in parts) * 1000.0
+
+
+def _median_us(parts: Parts) -> float:
     """The weighted median wall time, in microseconds as the schema's quantiles are."""
     total = sum(p[0] for p in parts)
     seen = 0.0
-    for count, _, ms, _ in sorted(parts, key=lambda p: p[2]):
+    for count, _, ms, _, _ in sorted(parts, key=lambda p: p[2]):
         seen += count
         if seen >= total / 2:
             return ms * 1000.0
     return 0.0
 
 
-def _p99_us(parts: list[tuple[float, float, float, float]]) -> float:
+def _p99_us(parts: Parts) -> float:
     """The group's 99th percentile wall time in microseconds: each version's model has one, and a
     group's parts share a version unless the query groups by less (then the slowest part's)."""
     return max(p[3] for p in parts) * 1000.0

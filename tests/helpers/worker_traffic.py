@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass
+from statistics import NormalDist
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -35,6 +37,14 @@ class Traffic:
     # Requests per browser (unit of assignment: its version key) in a window; each fails on its own
     # with http_5xx_rate, so a browser fails at least once with 1 - (1 - rate) ** requests_per_unit.
     requests_per_unit: float = 1.0
+
+    def latency_quantile_ms(self, level: float) -> float:
+        """The wall time at `level`, of the log-normal through the median and the 99th percentile (a
+        response-time distribution's usual shape; the model's two numbers fix it)."""
+        if level == 0.99:
+            return self.latency_p99_ms
+        sigma = math.log(max(self.latency_p99_ms, self.latency_ms) / self.latency_ms) / NormalDist().inv_cdf(0.99)
+        return self.latency_ms * math.exp(sigma * NormalDist().inv_cdf(level))
 
 
 @dataclass(frozen=True)

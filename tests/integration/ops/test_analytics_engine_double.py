@@ -47,10 +47,14 @@ def test_the_canary_query_reads_one_version_as_strings_of_the_documented_json_fo
     answer = sql(double, requests_sql(DATASET, version, minutes(0), minutes(2)))
     assert answer.status_code == 200
     body = answer.json()
-    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "median_ms", "p99_ms"]
+    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "median_ms", "p75_ms", "p90_ms",
+                                                 "p95_ms", "p98_ms", "p99_ms"]
     assert body["rows"] == 1
-    assert body["data"] == [{"sampled": "2000", "requests": "2000", "errors": "160", "median_ms": 120,
-                             "p99_ms": 900}]
+    row = body["data"][0]
+    assert {k: row[k] for k in ("sampled", "requests", "errors", "median_ms", "p99_ms")} == {
+        "sampled": "2000", "requests": "2000", "errors": "160", "median_ms": 120, "p99_ms": 900}
+    # Between them, the log-normal through the model's median and p99: rising with the level.
+    assert 120 < row["p75_ms"] < row["p90_ms"] < row["p95_ms"] < row["p98_ms"] < 900
 
 
 def test_the_sdk_reader_turns_the_answer_into_a_version_s_http_traffic(

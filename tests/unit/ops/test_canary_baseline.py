@@ -134,10 +134,10 @@ def test_slowness_both_versions_share_is_not_the_canarys_but_is_never_promoted()
 def test_a_serving_version_excuses_slowness_only_on_evidence_and_only_up_to_a_ratio() -> None:
     """Hostile review of #24: a p99 of 30 s beside 2.1 s, and a 9 s canary beside one slow request,
     were excused by "the serving version is over the limit too"."""
-    fifteen_times = judge(VersionTraffic(1000, 0, 0.2, 30.0), [True], DEFAULTS, final=False,
+    fifteen_times = judge(VersionTraffic(1000, 0, 0.2, 30.0, quantiles=((0.9, 12.0),)), [True], DEFAULTS, final=False,
                           baseline=VersionTraffic(9000, 0, 0.2, 2.1))
     assert fifteen_times.action == "rollback" and "14.3 times slower" in fifteen_times.reason
-    one_request = judge(VersionTraffic(1000, 0, 0.2, 9.0), [True], DEFAULTS, final=False,
+    one_request = judge(VersionTraffic(1000, 0, 0.2, 9.0, quantiles=((0.9, 4.0),)), [True], DEFAULTS, final=False,
                         baseline=VersionTraffic(1, 0, 3.0, 3.0))
     assert one_request.action == "rollback" and "fewer than minRequests" in one_request.reason
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 import ops.releases.release as release
 from booking_shared.deploy import is_pulumi_message, pulumi_message
 from booking_shared.edge import VERSION_AFFINITY_EXPRESSION, VERSION_KEY_HEADER, VERSION_KEY_VALUE
-from ops.observation.analytics import UnreadableAnalytics, aggregate
+from booking_shared.rollout import RolloutSettings
+from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, aggregate
 from ops.releases.canary import last_verdict, split_message
+from ops.releases.judge import judge
 from policies.affinity import _last_sets_version_key
 
 OLD = "11111111-1111-4111-8111-111111111111"
@@ -121,3 +125,47 @@ def test_unreadable_analytics_roll_back_but_quarantine_only_for_the_canarys_own_
     theirs, mine = verdict(False), verdict(True)
     assert (theirs.action, theirs.judged) == ("rollback", False) and "not quarantined" in theirs.reason
     assert (mine.action, mine.judged) == ("rollback", True)
+
+
+# The p99 noise (HIGH): latencySeconds judged on the share of requests slower than it.
+AE_LEVELS = (0.75, 0.9, 0.95, 0.98)  # besides the median and p99 (ops/observation/analytics.py requests_sql)
+
+
+def _at(ordered: list[float], level: float) -> float:
+    return ordered[min(len(ordered) - 1, math.floor(level * len(ordered)))]  # quantileExact's position
+
+
+def _seen(values: list[float]) -> VersionTraffic:
+    ordered = sorted(values)
+    return VersionTraffic(len(ordered), 0, _at(ordered, 0.5), tail_latency_seconds=_at(ordered, 0.99),
+                          quantiles=tuple((level, _at(ordered, level)) for level in AE_LEVELS))
+
+
+def _bake(rng: random.Random, true_p99: float, settings: RolloutSettings) -> tuple[str, bool]:
+    """One bake at production's defaults (10 %, 200 requests a minute), log-normal response times
+    whose 99th percentile is `true_p99`; the serving version's p99 is 1.6 s."""
+    def draw(p99: float) -> float:
+        return rng.lognormvariate(math.log(p99) - 2.326 * 0.8, 0.8)
+    canary: list[float] = []
+    serving: list[float] = []
+    for minute in range(1, settings.bake_minutes + 1):
+        for _ in range(200):
+            if rng.random() < 0.1:
+                canary.append(draw(true_p99))
+            else:
+                serving.append(draw(1.6))
+        verdict = judge(_seen(canary), [True] * minute, settings, final=minute == settings.bake_minutes,
+                        baseline=_seen(serving), share=0.1)
+        if verdict.action != "continue":
+            return verdict.action, verdict.judged
+    return "continue", True
+
+
+def test_a_good_canary_20_percent_under_the_p99_limit_is_rarely_quarantined_and_a_slow_one_is_caught() -> None:
+    """Third hostile review of #24 (HIGH): the p99 of 100-200 requests is their second slowest, over
+    latencySeconds in 79 of 300 bakes of a canary whose true p99 is 1.6 s against a 2 s limit."""
+    settings, rng = RolloutSettings(), random.Random(24)
+    good = [_bake(rng, 1.6, settings) for _ in range(300)]
+    assert sum(action == "rollback" and judged for action, judged in good) / 300 <= 0.05
+    slow = [_bake(rng, 4.0, settings) for _ in range(100)]  # twice the limit: 7 % of requests over 2 s
+    assert sum(action == "rollback" for action, _ in slow) / 100 >= 0.9
