@@ -17,6 +17,10 @@ from pydantic.alias_generators import to_camel
 # Cloudflare's documented header that sends one request to a named version of a Worker, provided
 # that version is part of the current deployment (at any percentage, 0 % included).
 VERSION_OVERRIDE_HEADER = "Cloudflare-Workers-Version-Overrides"
+# The canary's own probes name the version they pin in this header too; the reference Worker then
+# writes their data points under the index `probe:<version>` (worker/src/index.js), which the
+# canary's per-version query (`index1 = '<version>'`) leaves out: probes are not salons' traffic.
+PROBE_HEADER = "Booking-Canary-Probe"
 # Its value is an RFC 8941 Dictionary: the Worker's name as the key, the version id as a String
 # (cloudflare-docs src/content/docs/workers/configuration/versions-and-deployments/version-overrides.mdx).
 # RFC 8941 section 3.2: key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" ).
@@ -92,3 +96,8 @@ def override_header(worker_name: str, version_id: str) -> dict[str, str]:
 def quarantine_key(bundle_sha256: str) -> str:
     """The R2 object key of a bundle's quarantine record."""
     return f"{QUARANTINE_PREFIX}{bundle_sha256}.json"
+
+
+def probe_headers(worker_name: str, version_id: str) -> dict[str, str]:
+    """The headers of the canary's own requests to `version_id`: pinned to it, and marked as probes."""
+    return {**override_header(worker_name, version_id), PROBE_HEADER: version_id}

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from booking_shared.deploy import is_pulumi_message
 from booking_shared.naming import requests_dataset
-from booking_shared.rollout import RolloutSettings, override_header
+from booking_shared.rollout import RolloutSettings, probe_headers
 from ops.observation.analytics import UnreadableAnalytics, VersionTraffic, http_answers, invocations
 from ops.observation.verify import Clock, VerifyResult, verify
 from ops.releases.judge import Signals, Verdict, judge_signals
@@ -222,7 +222,7 @@ def run_canary(worker: WorkerScript, *, base_url: str, new_version: str,
     bake = settings.bake_minutes if bake_minutes is None else bake_minutes
     delay = dt.timedelta(minutes=settings.analytics_delay_minutes)
     report = CanaryReport(worker.name, new_version, stable_version, percent, bake, settings.analytics_delay_minutes)
-    pinned = override_header(worker.name, new_version)
+    pinned = probe_headers(worker.name, new_version)
     read = metrics or read_signals(worker)
 
     def deploy(versions: list[tuple[str, float]], message: str) -> str:

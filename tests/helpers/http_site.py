@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from booking_shared.rollout import PROBE_HEADER
+
 HEALTHY = {"status": "ok", "version": "v-123", "environment": "staging", "database": {"status": "ok", "result": 1}}
 
 
@@ -45,6 +47,9 @@ class Site:
     deployed: Callable[[], dict[str, float]] | None = None
     versions: dict[str, PinnedVersion] = field(default_factory=dict)
     pinned_hits: list[tuple[str, str]] = field(default_factory=list)  # (version, path)
+    # The Booking-Canary-Probe header of each pinned hit (None: absent), which the reference Worker
+    # reads to keep the canary's own probes out of its numbers.
+    probe_marks: list[str | None] = field(default_factory=list)
 
     def pinned(self, header: str | None) -> str | None:
         """The version a request's override header selects, if Cloudflare would honour it."""
@@ -73,6 +78,7 @@ def serving(site: Site) -> Iterator[Site]:
             version = site.pinned(self.headers.get("Cloudflare-Workers-Version-Overrides"))
             if version is not None:
                 site.pinned_hits.append((version, self.path))
+                site.probe_marks.append(self.headers.get(PROBE_HEADER))
                 behaviour = site.versions.get(version, PinnedVersion())
                 if self.path == "/api/health":
                     status = behaviour.health_status

@@ -217,10 +217,16 @@ export async function createBooking(request, env) {
 // not requests (ops/releases/baseline.py): one browser retrying a failing page many times is one
 // unit, wherever its key sends it. The key is a random UUID the Worker set; any other cookie value
 // is not written (a client must not write arbitrary text into the dataset).
-export function recordRequest(env, status, milliseconds, unit) {
+// The canary's own probes (pinned to this version, marked by PROBE_HEADER naming it) go under the
+// index "probe:<version>": the canary's query reads index1 = '<version>' only, so its two probe
+// requests a minute do not dilute a quiet canary's numbers. booking_shared/rollout.py PROBE_HEADER.
+const PROBE_HEADER = "Booking-Canary-Probe";
+
+export function recordRequest(env, status, milliseconds, unit, probe = false) {
   if (!env.REQUESTS) return; // not bound (local development); policy worker-request-analytics requires it
+  const version = env.CF_VERSION_METADATA?.id ?? "unknown";
   env.REQUESTS.writeDataPoint({
-    indexes: [env.CF_VERSION_METADATA?.id ?? "unknown"],
+    indexes: [probe ? `probe:${version}` : version],
     blobs: [unit ?? crypto.randomUUID()],
     doubles: [status, milliseconds],
   });
@@ -230,15 +236,18 @@ export default {
   async fetch(request, env) {
     const started = Date.now();
     const unit = versionKey(request) ?? crypto.randomUUID();
+    // Only a probe naming this very version is one (a stale or forged header is counted as traffic).
+    const probe = env.CF_VERSION_METADATA?.id !== undefined &&
+      request.headers.get(PROBE_HEADER) === env.CF_VERSION_METADATA.id;
     let response;
     try {
       response = await route(request, env);
     } catch (err) {
       // Counted as a 500 before the runtime reports the exception (a 1101 error page).
-      recordRequest(env, 500, Date.now() - started, unit);
+      recordRequest(env, 500, Date.now() - started, unit, probe);
       throw err;
     }
-    recordRequest(env, response.status, Date.now() - started, unit);
+    recordRequest(env, response.status, Date.now() - started, unit, probe);
     return withVersionKey(request, response);
   },
 };

@@ -70,3 +70,13 @@ test("a version key cookie that is not a UUID is never written to the dataset", 
   assert.notEqual(requests.points[0].blobs[0], hostile);
   assert.match(requests.points[0].blobs[0], /^[0-9a-f-]{36}$/);
 });
+
+test("the canary's own probe of this version is written under probe:<version>, out of the canary's query", async () => {
+  const requests = dataset();
+  const probe = (version) => new Request("https://staging.example.co.za/api/health",
+    { headers: { "Booking-Canary-Probe": version } });
+  await worker.fetch(probe("v-123"), env(okDb, requests));
+  await worker.fetch(probe("v-other"), env(okDb, requests)); // another version's: this one's traffic
+  await worker.fetch(get("/api/health"), env(okDb, requests));
+  assert.deepEqual(requests.points.map((p) => p.indexes[0]), ["probe:v-123", "v-123", "v-123"]);
+});

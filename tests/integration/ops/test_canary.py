@@ -135,6 +135,9 @@ def test_a_healthy_canary_is_promoted_and_left_for_the_engine_to_move_all_traffi
     assert written["outcome"] == "promoted" and len(written["minutes"]) == 13
     assert any(line.startswith("canary verdict: promote") for line in release.lines)
     assert quarantine_key(BUNDLE) not in release.double.buckets[BUCKET]
+    # Every smoke test and probe named the canary's version as a probe: the Worker keeps them out
+    # of the numbers it is judged on (third hostile review of #24: they diluted a quiet canary's).
+    assert release.site.probe_marks and set(release.site.probe_marks) == {release.new}
 
 
 def test_a_canary_whose_health_answers_503_with_no_runtime_errors_is_caught(release: Release) -> None:
