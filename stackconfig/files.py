@@ -21,6 +21,7 @@ from booking_shared.errors import KeyedValueError
 from booking_shared.naming import NAMESPACE, SECRET_KEYS
 from booking_shared.project import find_project, load_stack
 from stackconfig.model import WORKER_BUNDLE_MAX_BYTES, StackConfig
+from stackconfig.preview import stack_name
 from stackconfig.problems import ConfigError, ConfigProblem, full_key, problems_from, shown, top_key
 from stackconfig.zones import zone_plan_problems
 
@@ -65,6 +66,10 @@ def parse_config(
             bundle, problem = _bundle_file(cfg.worker_bundle, project_root)
             problems += _corpus_problems(cfg.serving_queries, project_root)
             problems += zone_plan_problems(cfg, source)
+            if cfg.preview is not None and stack != stack_name(cfg.preview.pr):
+                problems.append(ConfigProblem("preview.pr", str(cfg.preview.pr),
+                                              f"the pull request of stack {stack} (its preview section is in "
+                                              f"Pulumi.{stack_name(cfg.preview.pr)}.yaml)"))
             if problem is None and not problems:
                 return cfg.model_copy(update={"worker_bundle": bundle}).of_stack(stack, project)
             problems += [problem] if problem else []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +31,16 @@ from booking_shared.naming import looks_like_staging
 from booking_shared.rollout import DICTIONARY_KEY, VERSION_OVERRIDE_HEADER
 from booking_shared.turnstile import over_account_limit
 from booking_shared.watch import WatchThresholds
+from stackconfig.jsonvalues import json_object as _json_object
+from stackconfig.jsonvalues import json_value as _json_value
+from stackconfig.preview import preview_isolated
 from stackconfig.sections import (
     DEFAULT_RATE_LIMIT_NAMESPACE,
     PRODUCTION_ROLLOUT_MAX,
     GitBranch,
     HexId,
     Hostname,
+    Preview,
     RateLimits,
     Rollout,
     SaasConfig,
@@ -128,6 +131,8 @@ class StackConfig(BaseModel):
     # check calls unsafe that a reviewed change of this file approves for `pulumi up`.
     serving_queries: tuple[str, ...] = ()
     approved_unsafe_migrations: tuple[UnsafeMigrationApproval, ...] = ()
+    # Set only in a pull request's preview stack (`bookingctl preview up`, stackconfig/preview.py).
+    preview: Preview | None = None
 
     @field_validator("serving_queries", mode="before")
     @classmethod
@@ -222,6 +227,11 @@ class StackConfig(BaseModel):
     def _turnstile_json(cls, value: Any) -> Any:
         return _json_object(value, TurnstileConfig, "an object {plan, saasWidgets}", "{plan: enterprise}")
 
+    @field_validator("preview", mode="before")
+    @classmethod
+    def _preview_json(cls, value: Any) -> Any:
+        return _json_object(value, Preview, "an object {pr, expires}", "{pr: 42, expires: 2026-12-19}")
+
     @field_validator("watch", mode="before")
     @classmethod
     def _watch(cls, value: Any) -> Any:
@@ -231,6 +241,8 @@ class StackConfig(BaseModel):
     @model_validator(mode="after")
     def _environment_isolation(self) -> StackConfig:
         production = self.environment == "production"
+        if self.preview is not None:
+            preview_isolated(self)
         if production and looks_like_staging(self.database_name):
             raise KeyedValueError("databaseName", self.database_name,
                               "a production database name without a staging/test marker "
@@ -416,25 +428,3 @@ class ServedZone:
 
     def named(self) -> str:
         return f"{self.what[:-1]} {self.zone_id})"
-
-
-def _json_object(value: Any, model: type[BaseModel], what: str, example: str) -> Any:
-    """A section that is an object: the model itself, or a dict from JSON; anything else names
-    what it must be and an example."""
-    if isinstance(value, model):
-        return value
-    value = _json_value(value, f"valid JSON: {what}")
-    if not isinstance(value, dict):
-        raise ValueError(f"{what}, e.g. {example}")
-    return value
-
-
-def _json_value(value: Any, allowed: str) -> Any:
-    """Structured config as the engine hands it to the program: a JSON string (or already parsed)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(allowed) from exc
-    return value
-

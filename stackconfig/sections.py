@@ -6,6 +6,7 @@ key, with the field types (`HexId`, `Hostname`, `WorkerRoute`, `GitBranch`) that
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
@@ -255,4 +256,14 @@ class TurnstileConfig(BaseModel):
         if isinstance(value, bool):
             raise ValueError(f"a number of widgets from 1 to {TURNSTILE_WIDGETS_PER_ACCOUNT}, not a boolean")
         return value
+
+
+class Preview(BaseModel):
+    """`booking:preview` of a pull request's preview stack (stackconfig/preview.py derives it from
+    staging's): which pull request, and the day after which the preview is to be destroyed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    pr: int = Field(ge=1, le=9_999_999)
+    expires: dt.date
 
