@@ -16,12 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from booking_shared.errors import InputError, KeyedValueError
-
-if TYPE_CHECKING:
-    from stackconfig.model import StackConfig
+from stackconfig.sections import Preview, RateLimits, SaasConfig, Tenant
 
 PREFIX = "pr-"
 DEFAULT_LIFETIME_DAYS = 7
@@ -93,7 +91,36 @@ def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def preview_isolated(cfg: StackConfig) -> None:
+class _Previewed(Protocol):
+    """What `preview_isolated` reads of a stack's config (stackconfig.model.StackConfig has it)."""
+
+    @property
+    def is_production(self) -> bool: ...
+    @property
+    def preview(self) -> Preview | None: ...
+    @property
+    def worker_name(self) -> str: ...
+    @property
+    def database_name(self) -> str: ...
+    @property
+    def pages_project_name(self) -> str: ...
+    @property
+    def backup_bucket_name(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def tenants(self) -> tuple[Tenant, ...]: ...
+    @property
+    def saas(self) -> SaasConfig | None: ...
+    @property
+    def health_check(self) -> bool: ...
+    @property
+    def alert_email(self) -> str | None: ...
+    @property
+    def rate_limits(self) -> RateLimits: ...
+
+
+def preview_isolated(cfg: _Previewed) -> None:
     """A preview stack's config holds nothing of production's and nothing shared with staging's own
     (raises KeyedValueError naming the key)."""
     preview = cfg.preview
