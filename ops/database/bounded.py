@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,26 @@ class DeadlineExceeded(OperationFailed):
         self.where = where
 
 
+class WorkerDied(OperationFailed):
+    """The child process ended without an answer (killed by the system, say for memory); `where`
+    is the last position it reported."""
+
+    def __init__(self, message: str, where: str | None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _ending(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        # SIGKILL from outside is most often the kernel's out-of-memory killer.
+        return f"was killed by {name}" + (" (out of memory?)" if -exitcode == signal.SIGKILL else "")
+    return f"exited with code {exitcode}"
+
+
 @dataclass
 class Reporter:
     """What the work in the child is given: `log` relays a line, `at` marks where it is now (a step
@@ -49,7 +70,8 @@ def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: 
                 log: Log = lambda _: None) -> T:
     """`work(reporter)` in a child process: its result, or its exception raised again here.
 
-    Raises DeadlineExceeded when the whole work takes longer than `seconds` (math.inf: no bound),
+    Raises WorkerDied when the child ends without an answer (killed), DeadlineExceeded when the
+    whole work takes longer than `seconds` (math.inf: no bound),
     or one step (from an `at` call to the next `at` or `free`) longer than `step_seconds`; the child
     is killed then, so nothing it was compiling or running goes on. A signal's exception (Ctrl-C,
     SIGTERM) raised while this waits kills the child too.
@@ -73,7 +95,9 @@ def run_bounded(work: Callable[[Reporter], T], *, seconds: float, step_seconds: 
             try:
                 kind, value = receiver.recv()
             except EOFError:
-                raise RuntimeError(f"the worker process ended without an answer (exit code {child.exitcode})") from None
+                child.join(5)
+                raise WorkerDied(f"the worker process {_ending(child.exitcode)} without an answer"
+                                 + (f", at {where}" if where else ""), where) from None
             if kind == "log":
                 log(value)
             elif kind == "at":

@@ -36,7 +36,7 @@ from typing import Any
 
 from booking_shared.errors import OperationFailed
 from ops.database import migration_asserts, migration_rows, query_plans, row_losses, schema
-from ops.database.bounded import DeadlineExceeded, Reporter, run_bounded
+from ops.database.bounded import DeadlineExceeded, Reporter, WorkerDied, run_bounded
 from ops.database.migration_asserts import CheckFailed
 from ops.database.migration_lint import D1_PRAGMAS, lint
 from ops.database.migrations import TABLE, Migration
@@ -303,6 +303,11 @@ def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries:
             "cannot interrupt it (it was compiling, or running without a check), and was stopped. A statement "
             "this slow here is likely past D1's 30 s: make it cheaper, or raise --statement-timeout to see it "
             "end") from None
+    except WorkerDied as exc:
+        raise RehearsalStopped(
+            f"the rehearsal's process {str(exc).removeprefix('the worker process ')}: nothing was written to the "
+            "target, and the scratch copy is removed. A statement there may need more memory than this machine has "
+            "(D1 would stop it too: its memory per query is bounded); rehearse again, or make it cheaper") from None
 
 
 def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery],

@@ -117,3 +117,28 @@ def test_a_stretch_after_free_has_no_step_deadline_and_the_next_step_has_one_aga
     with pytest.raises(DeadlineExceeded) as info:
         run_bounded(stuck, seconds=float("inf"), step_seconds=0.3)
     assert info.value.where == "0003_x.sql:4" and time.monotonic() - started < 5
+
+
+def test_a_worker_killed_from_outside_is_an_operation_failure_naming_the_signal_and_where() -> None:
+    import os
+    import signal
+
+    import pytest
+
+    from booking_shared.errors import OperationFailed
+    from ops.database.bounded import Reporter, WorkerDied, run_bounded
+
+    def killed(reporter: Reporter) -> None:
+        reporter.at("0004_big.sql:7")
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+
+    with pytest.raises(WorkerDied) as info:
+        run_bounded(killed, seconds=30, step_seconds=30)
+    assert isinstance(info.value, OperationFailed) and info.value.where == "0004_big.sql:7"
+    assert "killed by SIGKILL (out of memory?)" in str(info.value) and "0004_big.sql:7" in str(info.value)
+
+    def exits(reporter: Reporter) -> None:
+        os._exit(3)
+
+    with pytest.raises(WorkerDied, match="exited with code 3"):
+        run_bounded(exits, seconds=30, step_seconds=30)

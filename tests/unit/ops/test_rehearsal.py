@@ -379,3 +379,19 @@ def test_a_dropped_columns_values_are_counted_for_the_reviewer(tmp_path: Path, s
     problem = _only(report, "values-dropped")
     assert (problem.table, problem.rows, problem.severity) == ("services", 2, "warning")
     assert report.verdict == "safe"  # named and on purpose: a contract step `migrate check` classifies
+
+
+def test_a_rehearsal_whose_process_is_killed_stops_with_an_operation_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    import ops.database.rehearsal as rehearsal
+
+    monkeypatch.setattr(rehearsal, "_rehearse", lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+    conn = _database(tmp_path, bookings=10)
+    try:
+        with pytest.raises(RehearsalStopped, match=r"was killed by SIGKILL \(out of memory\?\).*nothing was written"):
+            rehearse(conn, discover(_migrations(tmp_path, "CREATE TABLE q (a);\n")), source="test")
+    finally:
+        conn.close()
