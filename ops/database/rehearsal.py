@@ -153,7 +153,7 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
     text = str(exc)
     file, line = migration.name, statement.line
     match = _CONSTRAINT.search(text)
-    target = _constraint_columns(conn, match.group(2)) if match else None
+    target = schema.constraint_columns(conn, match.group(2)) if match else None
     if match and target is not None:
         kind, (table, columns) = match.group(1), target
         names = ", ".join(quote_ident(c) for c in columns)
@@ -192,25 +192,6 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
     if isinstance(exc, sqlite3.IntegrityError):
         return Problem("constraint-failed", text, file, line)
     return Problem("apply-failed", text, file, line)
-
-
-def _constraint_columns(conn: sqlite3.Connection, listed: str) -> tuple[str, list[str]] | None:
-    """(table, columns) of SQLite's "t.a, t.b" list in a constraint's message, read against the
-    table's real columns (a name may hold ", " or "."); None when it does not read as one table's."""
-    for table in schema.ordinary_tables(conn):
-        columns, rest = [], listed
-        names = sorted((c.name for c in schema.columns(conn, table)), key=len, reverse=True)
-        while rest.startswith(f"{table}."):
-            rest = rest[len(table) + 1:]
-            name = next((n for n in names if rest == n or rest.startswith(f"{n}, ")), None)
-            if name is None:
-                break
-            columns.append(name)
-            rest = rest[len(name) + 2:]
-        else:
-            if columns and not rest:
-                return table, columns
-    return None
 
 
 def _d1_only(action: int, name: str | None, *_: object) -> int:
@@ -303,11 +284,9 @@ def rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries:
             "cannot interrupt it (it was compiling, or running without a check), and was stopped. A statement "
             "this slow here is likely past D1's 30 s: make it cheaper, or raise --statement-timeout to see it "
             "end") from None
-    except WorkerDied as exc:
-        raise RehearsalStopped(
-            f"the rehearsal's process {str(exc).removeprefix('the worker process ')}: nothing was written to the "
-            "target, and the scratch copy is removed. A statement there may need more memory than this machine has "
-            "(D1 would stop it too: its memory per query is bounded); rehearse again, or make it cheaper") from None
+    except WorkerDied as exc:  # nothing was written to the target; the caller removes the scratch copy
+        raise RehearsalStopped(f"the rehearsal's process {str(exc).removeprefix('the worker process ')}: nothing was "
+                               "written; a statement there may need more memory than this machine has") from None
 
 
 def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries: Sequence[ServingQuery],

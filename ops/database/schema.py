@@ -150,3 +150,23 @@ def indexes(conn: sqlite3.Connection, table: str) -> tuple[Index, ...]:
 def table(conn: sqlite3.Connection, name: str) -> Table:
     """Everything this module reads of one table."""
     return Table(name, columns(conn, name), foreign_keys(conn, name), indexes(conn, name))
+
+
+def constraint_columns(conn: sqlite3.Connection, listed: str) -> tuple[str, list[str]] | None:
+    """(table, columns) of SQLite's "t.a, t.b" list in a constraint's message, read against the
+    table's real columns (a name may hold ", " or "."); None when it does not read as one table's."""
+    for table in ordinary_tables(conn):
+        found: list[str] = []
+        rest = listed
+        names = sorted((c.name for c in columns(conn, table)), key=len, reverse=True)
+        while rest.startswith(f"{table}."):
+            rest = rest[len(table) + 1:]
+            name = next((n for n in names if rest == n or rest.startswith(f"{n}, ")), None)
+            if name is None:
+                break
+            found.append(name)
+            rest = rest[len(name) + 2:]
+        else:
+            if found and not rest:
+                return table, found
+    return None
