@@ -58,6 +58,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("bookingctl.commands.admin", "users_app", 'Users, their permissions and dormant accounts.'),
     "apikeys": ("bookingctl.commands.admin", "apikeys_app", 'API keys and their usage.'),
     "db": ("bookingctl.commands.admin", "db_app", 'Database analysis.'),
+    "preview": ("bookingctl.commands.preview", "app",
+                "Pull-request preview stacks: derive one from staging, list them."),
     "tenants": ("bookingctl.commands.tenants", "app",
                'Salons on their own hostnames (Cloudflare for SaaS custom hostnames).'),
 }

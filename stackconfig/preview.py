@@ -25,7 +25,7 @@ PREFIX = "pr-"
 DEFAULT_LIFETIME_DAYS = 7
 MAX_LIFETIME_DAYS = 30
 # Copied from staging as they are; everything else is set here or left out (tenants, SaaS, alerts).
-_KEPT = ("accountId", "zoneId", "zonePlan", "workerRoute", "workerBundle", "compatibilityDate",
+_KEPT = ("accountId", "zoneId", "zonePlan", "workerRoute", "workerBundle", "compatibilityDate", "backupRetentionDays",
          "pagesProductionBranch", "rollout", "watch", "servingQueries", "approvedUnsafeMigrations", "turnstile")
 _NAMED = ("workerName", "databaseName", "pagesProjectName", "backupBucketName")
 _MAX_NAME = 63
@@ -76,7 +76,6 @@ def derive(staging: Mapping[str, Any], pr: int, *, today: dt.date,
     if not apex:
         raise PreviewError("Pulumi.staging.yaml's booking:domain has no label under an apex to derive from")
     config["booking:domain"] = f"{first}{suffix}.{apex}"
-    config["booking:backupRetentionDays"] = "1"
     config["booking:healthCheck"] = False  # nobody is paged for a preview
     config["booking:rateLimits"] = {**_mapping(staging.get("booking:rateLimits")), "zoneRuleset": False}
     turnstile = _mapping(staging.get("booking:turnstile"))
