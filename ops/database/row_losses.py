@@ -100,7 +100,7 @@ class ReplaceWatch:
     rowid alone has no key a child could lose (its UNIQUE value is kept by the new row).
     """
 
-    tables: dict[str, str] = field(default_factory=dict)  # table -> temp table of its keys before
+    tables: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> (temp copy, key)
 
     @classmethod
     def before(cls, conn: sqlite3.Connection, statement: Statement) -> ReplaceWatch:
@@ -112,20 +112,20 @@ class ReplaceWatch:
             keys = ", ".join(quote_ident(k) for k in key)
             copy = f"_rehearsal_keys_{next(_SNAPSHOTS)}"
             conn.execute(f"CREATE TEMP TABLE {quote_ident(copy)} AS SELECT {keys} FROM {quote_ident(table)}")
-            watch.tables[table] = copy
+            watch.tables[table] = copy, key
         return watch
 
     def after(self, conn: sqlite3.Connection, counts: dict[str, int], now: dict[str, int], statement: Statement,
               file: str, result: MigrationRehearsal) -> None:
         """Report the rows a REPLACE conflict deleted that `attribute` did not see as a fall in the count."""
-        for table, copy in self.tables.items():
-            key = schema.table(conn, table).primary_key
+        named = named_deletes(statement)
+        for table, (copy, key) in self.tables.items():
             match = " AND ".join(f"t.{quote_ident(k)} IS k.{quote_ident(k)}" for k in key)
             gone = int(conn.execute(f"SELECT count(*) FROM temp.{quote_ident(copy)} AS k WHERE NOT EXISTS "
                                     f"(SELECT 1 FROM {quote_ident(table)} AS t WHERE {match})").fetchone()[0])
             conn.execute(f"DROP TABLE temp.{quote_ident(copy)}")
             seen = max(counts.get(table, 0) - now.get(table, 0), 0)  # `attribute` reported (or excused) those
-            if gone > seen and table.lower() not in named_deletes(statement):
+            if gone > seen and table.lower() not in named:
                 result.problems.append(Problem(
                     "rows-deleted-unnamed", f"{gone - seen:,} rows of {table} deleted by a REPLACE conflict in "
                     f"`{_first_line(statement)}`: a new row took their UNIQUE value under another key, so the "
@@ -157,24 +157,23 @@ def report_dropped(dropped: tuple[str, str, int] | None, statement: Statement, f
 
 def _replace_targets(conn: sqlite3.Connection, statement: Statement) -> set[str]:
     """Tables the statement, or a trigger it fires (and the triggers those fire), may REPLACE into."""
+    written = written_tables(statement)
+    if not written:
+        return set()  # writes no rows (a CREATE, an index): nothing to watch, nothing read
     triggers = [(str(on).lower(), str(sql)) for on, sql in conn.execute(
         "SELECT tbl_name, sql FROM sqlite_schema WHERE type = 'trigger' AND sql IS NOT NULL")]
-    tables = {t.lower(): t for t in schema.ordinary_tables(conn)}
-    declared = {name for name, real in tables.items()
-                if _DECLARED_REPLACE.search(without_strings(_sql_of(conn, real)))}
-    bodies, reached, written = [statement.sql], set[str](), written_tables(statement)
-    while written - reached:
-        reached |= written
-        fired = [sql for on, sql in triggers if on in written]
+    bodies, reached = [statement.sql], set[str]()
+    while new := written - reached:  # each table's triggers once, through chains of triggers
+        reached |= new
+        fired = [sql for on, sql in triggers if on in new]
         bodies += fired
         written = reached | {t for sql in fired for t in _names(_WRITES, sql)}
+    tables = {t.lower(): t for t in schema.ordinary_tables(conn)}
+    declared = {str(name).lower() for name, sql in conn.execute(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql IS NOT NULL")
+        if _DECLARED_REPLACE.search(without_strings(str(sql)))}
     targets = {t for sql in bodies for t in _names(_REPLACES, sql) | (_names(_ROW_WRITES, sql) & declared)}
     return {tables[t] for t in targets if t in tables}
-
-
-def _sql_of(conn: sqlite3.Connection, table: str) -> str:
-    row = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (table,)).fetchone()
-    return str(row[0] or "") if row else ""
 
 
 Links = dict[tuple[str, str], int]  # (child table, column) -> rows whose reference is set
