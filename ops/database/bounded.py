@@ -28,21 +28,20 @@ T = TypeVar("T")
 Log = Callable[[str], None]
 
 
-class DeadlineExceeded(OperationFailed):
-    """The work did not finish in time and was stopped; `where` is the last position it reported."""
+class ChildStopped(OperationFailed):
+    """The work in the child did not answer; `where` is the last position it reported."""
 
     def __init__(self, message: str, where: str | None) -> None:
         super().__init__(message)
         self.where = where
 
 
-class WorkerDied(OperationFailed):
-    """The child process ended without an answer (killed by the system, say for memory); `where`
-    is the last position it reported."""
+class DeadlineExceeded(ChildStopped):
+    """The work did not finish in time and was stopped."""
 
-    def __init__(self, message: str, where: str | None) -> None:
-        super().__init__(message)
-        self.where = where
+
+class WorkerDied(ChildStopped):
+    """The child process ended without an answer (killed by the system, say for memory)."""
 
 
 def _ending(exitcode: int | None) -> str:

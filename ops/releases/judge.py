@@ -171,7 +171,7 @@ def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus:
                                    f"{settings.error_rate_percent:g} points over the serving version's "
                                    f"{their_rate:.1f} %", "traffic")
     slow, theirs = traffic.judged_latency, baseline.judged_latency
-    too_slow = _too_slow(traffic, settings, z, counted) if enough else None
+    too_slow = _too_slow(traffic, settings, (confidence, z), counted) if enough else None
     if slow is not None and too_slow is not None:
         # Excused only by a serving version over the limit too, on as much evidence, and not much faster.
         if theirs is None:
@@ -220,7 +220,7 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
         over.append((f"error rate {traffic.error_rate_percent:.1f} % (its 95 % lower bound {low:.1f} %; "
                      f"errorRatePercent {limit:g})", baseline.error_rate_percent > limit))
     theirs = baseline.judged_latency
-    too_slow = _too_slow(traffic, settings, _z(final=True)[1])
+    too_slow = _too_slow(traffic, settings, _z(final=True))
     if too_slow is not None:
         over.append((f"{too_slow})", theirs is not None and theirs[1] > settings.latency_seconds))
     if not over:
@@ -288,7 +288,7 @@ def _against_thresholds(traffic: VersionTraffic, settings: RolloutSettings, coun
                                    f"minRequests {settings.min_requests}, but its {confidence} % lower bound for "
                                    f"so few ({low:.1f} %) is over the threshold {settings.error_rate_percent:g} %",
                        "traffic")
-    too_slow = _too_slow(traffic, settings, z, counted) if enough else None
+    too_slow = _too_slow(traffic, settings, (confidence, z), counted) if enough else None
     if too_slow is not None:
         return Verdict("rollback", f"{too_slow})", "traffic")
     return None
@@ -307,7 +307,8 @@ def slower_than(traffic: VersionTraffic, limit: float) -> int:
     return max((n - math.floor(level * n) for level, seconds in traffic.levels() if seconds > limit), default=0)
 
 
-def _too_slow(traffic: VersionTraffic, settings: RolloutSettings, z: float, counted: str = "") -> str | None:
+def _too_slow(traffic: VersionTraffic, settings: RolloutSettings, bound: tuple[str, float],
+              counted: str = "") -> str | None:
     """Why the version's 99th percentile is over latencySeconds beyond noise (an open parenthesis
     for the caller to add to and close), or None.
 
@@ -316,13 +317,12 @@ def _too_slow(traffic: VersionTraffic, settings: RolloutSettings, z: float, coun
     are, the share of requests slower than the limit is judged by the lower end of its Wilson
     interval: over the 1 % a p99 allows, the p99 is over the limit with that confidence.
     """
-    n, limit = traffic.evidence, settings.latency_seconds
+    (confidence, z), n, limit = bound, traffic.evidence, settings.latency_seconds
     slower = slower_than(traffic, limit)
     low = wilson_lower_bound(slower / n, n, z) if n else 0.0
     if low <= TAIL_SHARE:
         return None
     name, seconds = traffic.judged_latency or ("p99", limit)
-    confidence = "95" if z < 2 else "99.9"
     return (f"{name} response time {seconds:.2f} s{' over ' + counted if counted else ''} (threshold {limit:g} s: "
             f"at least {slower:,} of {n:,} observed slower, a share whose {confidence} % lower bound "
             f"{100 * low:.1f} % is over the {100 * TAIL_SHARE:g} % a p99 allows")
