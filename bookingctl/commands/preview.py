@@ -1,8 +1,8 @@
 """`bookingctl preview`: a pull request's preview stack, derived from staging's (stackconfig/preview.py).
 
-`derive` writes `Pulumi.pr-N.yaml` and reads it back as the program would (a file the model refuses
-is removed again: nothing half-written stays); `list` shows the preview stack files with their
-expiry. Creating and destroying the preview's resources is `pulumi up` / `pulumi destroy` on that
+`derive` writes `Pulumi.pr-N.yaml` and reads it back as the program would (a file it refuses is
+removed again, or the previous one put back: nothing half-written stays); `list` shows the preview
+stack files with their expiry. Creating and destroying the preview's resources is `pulumi up` / `pulumi destroy` on that
 stack (issue #26: the command that runs them and loads scrubbed data is not built yet).
 """
 
@@ -53,8 +53,9 @@ def derive_command(
     os.replace(partial, path)
     try:
         cfg = read_stack_config(stack, project.root)
-    except ConfigError:
-        # Put back what was there (a push re-derives an existing preview), or remove the new file.
+    except BaseException:
+        # Whatever refused it (the model, another stack's hostname, Ctrl-C): put back what was there
+        # (a push re-derives an existing preview), or remove the new file.
         if existed is None:
             path.unlink()
         else:

@@ -73,3 +73,12 @@ def test_a_pull_request_number_or_lifetime_out_of_range_changes_nothing(project:
         code, _, err = run(project, "preview", "derive", *args)
         assert code == 2 and err.strip()
     assert not list(project.glob("Pulumi.pr-*.yaml"))
+
+
+def test_a_preview_whose_hostname_another_environment_serves_leaves_no_file(project: Path) -> None:
+    production = project / "Pulumi.production.yaml"
+    production.write_text(production.read_text().replace("booking:domain: www.instylehairboutique.co.za",
+                                                         "booking:domain: staging-pr-42.instylehairboutique.co.za"))
+    code, _, err = run(project, "preview", "derive", "--pr", "42")
+    assert code == 2 and "staging-pr-42.instylehairboutique.co.za" in err
+    assert not (project / "Pulumi.pr-42.yaml").exists()
