@@ -24,11 +24,13 @@ class R2(Service):
     # model cloudflare/types/r2/buckets/object_list_response.py, `last_modified: Optional[datetime]`).
     # An object a test placed in `buckets` directly was put "now".
     object_modified: dict[tuple[str, str], str]
+    cursors_issued: set[str]  # what list_objects handed out: the only cursors it takes back
 
     def _init_r2(self) -> None:
         self.buckets = {}
         self.bucket_created = {}
         self.object_modified = {}
+        self.cursors_issued = set()
 
     def bucket(self, req: Request) -> Response:
         name = req.params["bucket"]
@@ -43,7 +45,10 @@ class R2(Service):
         page while `is_truncated` (the SDK's SyncCursorPagination follows the cursor, cloudflare/
         pagination.py; the fields are the OpenAPI schema's r2_result_info). R2 publishes no default page
         size; the schema's example is 20, and a small page is the stricter model (a caller reading one
-        page only is caught with a few dozen objects). `per_page` up to 1,000, as S3's max-keys."""
+        page only is caught with a few dozen objects). `per_page` 1 to 1,000 (S3's max-keys; no bound is
+        published for this endpoint, so one outside is refused rather than clamped), and only a cursor
+        this double issued is taken (a real one is opaque). The refusals' code 10000 is the double's
+        own: R2's code for a malformed list parameter is not published."""
         objects = self.buckets.get(req.params["bucket"])
         if objects is None:
             return 404, error(*NO_BUCKET)
@@ -51,16 +56,21 @@ class R2(Service):
         if unmodelled:  # start_after, delimiter: not modelled, so refused rather than ignored
             return 400, error(10000, f"the double does not model {', '.join(unmodelled)}")
         prefix, bucket = req.arg("prefix", ""), req.params["bucket"]
+        cursor_in = req.optional("cursor")
         try:
-            per_page = min(max(int(req.arg("per_page", str(LIST_PAGE))), 1), 1000)
-            after = base64.urlsafe_b64decode(req.arg("cursor", "")).decode() if req.optional("cursor") else None
-        except (ValueError, UnicodeDecodeError):
-            return 400, error(10000, "invalid per_page or cursor")
+            per_page = int(req.arg("per_page", str(LIST_PAGE)))
+        except ValueError:
+            per_page = 0
+        if not 1 <= per_page <= 1000 or (cursor_in is not None and cursor_in not in self.cursors_issued):
+            return 400, error(10000, "invalid per_page (1 to 1000) or a cursor no listing returned")
+        after = base64.urlsafe_b64decode(cursor_in).decode() if cursor_in is not None else None
         keys = [k for k in sorted(objects) if k.startswith(prefix) and (after is None or k > after)]
         page, more = keys[:per_page], len(keys) > per_page
         found = [{"key": k, "size": len(objects[k]), "etag": "e", "storage_class": "Standard",
                   "last_modified": self.object_modified.setdefault((bucket, k), self.clock.stamp())} for k in page]
         cursor = base64.urlsafe_b64encode(page[-1].encode()).decode() if more else ""
+        if cursor:
+            self.cursors_issued.add(cursor)
         return 200, ok(found, {"is_truncated": more, "per_page": per_page, "cursor": cursor})
 
     def put_object(self, req: Request) -> Response:

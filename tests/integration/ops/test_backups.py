@@ -981,3 +981,15 @@ def test_a_bucket_listed_over_several_pages_is_read_whole_and_its_newest_backup_
     assert backups.list_r2(bucket) == [manifest.name]
     fetched = fetch_newest(bucket, tmp_path / "fetched", str(manifest.source["database"]))
     assert fetched.name == manifest.name
+
+
+def test_the_r2_listing_refuses_a_page_size_out_of_range_or_a_cursor_it_never_issued(
+        remote: RemoteDatabase, double: CloudflareDouble) -> None:
+    import cloudflare
+
+    double.buckets["b"] = {f"k{i}": b"x" for i in range(3)}
+    for query in ({"per_page": 0}, {"per_page": 1001}, {"cursor": "aw=="}):
+        with pytest.raises(cloudflare.BadRequestError):
+            remote.client.r2.buckets.objects.list("b", account_id=ACCOUNT, **query)  # type: ignore[arg-type]
+    assert [o.key for o in remote.client.r2.buckets.objects.list("b", account_id=ACCOUNT, per_page=2)] == [
+        "k0", "k1", "k2"]
