@@ -254,6 +254,8 @@ def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
         interval = _measure(averages.get("sampleInterval"), f"{where}: avg.sampleInterval", least=1.0)
         wall = _measure(quantiles.get("wallTimeP50"), f"{where}: quantiles.wallTimeP50", least=0.0)
         tail = _measure(quantiles.get("wallTimeP99"), f"{where}: quantiles.wallTimeP99", least=0.0)
+        middle = {level: _measure(quantiles.get(name), f"{where}: quantiles.{name}", least=0.0)
+                  for level, name in ((0.75, "wallTimeP75"), (0.9, "wallTimeP90"))}
         sums = totals.setdefault(version, _Sums())
         # A row is one invocation status: either all its requests failed or only the runtime's own count did.
         sums.errors += requests if status not in _FINE else runtime_errors
@@ -267,8 +269,7 @@ def aggregate(rows: list[Any]) -> dict[str, VersionTraffic]:
         if requests and (status == "success" or (status in _FINE and requests >= TAIL_ROWS)):
             if tail is not None:
                 sums.tail = tail if sums.tail is None else max(sums.tail, tail)
-            for level, name in ((0.75, "wallTimeP75"), (0.9, "wallTimeP90")):
-                value = _measure(quantiles.get(name), f"{where}: quantiles.{name}", least=0.0)
+            for level, value in middle.items():
                 if value is not None:
                     sums.middle[level] = max(sums.middle.get(level, value), value)
     return {version: VersionTraffic(t.requests, t.errors, (t.weighted_wall / t.timed) / 1e6 if t.timed else None,

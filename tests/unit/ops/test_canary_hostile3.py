@@ -169,3 +169,11 @@ def test_a_good_canary_20_percent_under_the_p99_limit_is_rarely_quarantined_and_
     assert sum(action == "rollback" and judged for action, judged in good) / 300 <= 0.05
     slow = [_bake(rng, 4.0, settings) for _ in range(100)]  # twice the limit: 7 % of requests over 2 s
     assert sum(action == "rollback" for action, _ in slow) / 100 >= 0.9
+
+
+def test_a_middle_quantile_that_is_not_a_number_is_unreadable_in_any_row() -> None:
+    # Read like the median and the p99: in every row, also one whose quantiles are not counted.
+    rows = [{"dimensions": {"scriptVersion": "v", "status": "scriptThrewException"},
+             "sum": {"requests": 3, "errors": 3}, "quantiles": {"wallTimeP50": 1e5, "wallTimeP90": "slow"}}]
+    with pytest.raises(UnreadableAnalytics, match="wallTimeP90"):
+        aggregate(rows)
