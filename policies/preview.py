@@ -43,7 +43,7 @@ def check_preview_lifetime(args: StackValidationArgs, report: Report) -> None:
         if pr_of(stack) is not None:
             report(message(f"Stack {stack} is named as a pull request's preview but has no booking:preview.",
                            "without an expiry nothing bounds how long its data and hostname stay up",
-                           f"create it with `bookingctl preview up --pr {pr_of(stack)}`"))
+                           f"derive it with `bookingctl preview derive --pr {pr_of(stack)}`"))
             return
         args.not_applicable("not a preview stack (no booking:preview)")
         return
@@ -52,19 +52,19 @@ def check_preview_lifetime(args: StackValidationArgs, report: Report) -> None:
     except ValueError:
         report(message(f"booking:preview.expires of {stack} is {preview.get('expires')!r}, not a date.",
                        "a preview without a readable expiry lives forever", "derive it again: "
-                       "`bookingctl preview up --pr N`"))
+                       f"`bookingctl preview derive --pr {pr_of(stack) or 'N'}`"))
         return
     today = clock.today()
     if expires < today:
         report(message(f"Preview {stack} expired on {expires} (today is {today}).",
                        "an expired preview keeps a copy of the data and a public hostname up after its review",
-                       f"destroy it (`bookingctl preview down --pr {preview.get('pr')}`), or push to the pull "
-                       "request to derive it again with a new expiry"))
+                       f"destroy it (`pulumi destroy --stack {stack}`), or derive it again with a new expiry "
+                       f"(`bookingctl preview derive --pr {preview.get('pr')}`)"))
     elif (expires - today).days > MAX_LIFETIME_DAYS:
         report(message(f"Preview {stack} expires on {expires}, {(expires - today).days} days ahead.",
                        f"a preview lives at most {MAX_LIFETIME_DAYS} days: longer, and it outlives its review",
                        f"set booking:preview.expires at most {MAX_LIFETIME_DAYS} days ahead (`bookingctl preview "
-                       "up` does)"))
+                       "derive` does)"))
 
 
 preview_lifetime = make_stack_policy(
@@ -74,7 +74,7 @@ preview_lifetime = make_stack_policy(
     check_preview_lifetime,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation="Destroy an expired preview (`bookingctl preview down --pr N`) or derive it again.",
+    remediation="Destroy an expired preview (`pulumi destroy --stack pr-N`) or derive it again.",
     suppressible=False,
     locked=False,
 )

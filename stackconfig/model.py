@@ -131,7 +131,7 @@ class StackConfig(BaseModel):
     # check calls unsafe that a reviewed change of this file approves for `pulumi up`.
     serving_queries: tuple[str, ...] = ()
     approved_unsafe_migrations: tuple[UnsafeMigrationApproval, ...] = ()
-    # Set only in a pull request's preview stack (`bookingctl preview up`, stackconfig/preview.py).
+    # Set only in a pull request's preview stack (`bookingctl preview derive`, stackconfig/preview.py).
     preview: Preview | None = None
 
     @field_validator("serving_queries", mode="before")

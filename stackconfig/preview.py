@@ -1,7 +1,7 @@
 """A pull request's preview stack, derived from staging's: its own Worker, database, bucket, Pages
 project and hostname, nothing of production's, no salon's hostname, no alerts, no zone rules.
 
-`bookingctl preview up --pr N` writes `Pulumi.pr-N.yaml` from `Pulumi.staging.yaml` with `derive`;
+`bookingctl preview derive --pr N` writes `Pulumi.pr-N.yaml` from `Pulumi.staging.yaml` with `derive`;
 the model (stackconfig.model) checks every preview stack with `preview_isolated`, and the policy
 pack's preview policies check the plan. Names carry `pr-N` after staging's own, so a preview's
 database is `appointmentbooking-db-staging-pr-42`: its staging marker keeps the environment
