@@ -23,10 +23,15 @@ from cloudflare.types.d1.database.time_travel_get_bookmark_params import TimeTra
 from cloudflare.types.d1.database.time_travel_get_bookmark_response import TimeTravelGetBookmarkResponse
 from cloudflare.types.d1.database.time_travel_restore_params import TimeTravelRestoreParams
 from cloudflare.types.d1.database.time_travel_restore_response import TimeTravelRestoreResponse
+from cloudflare.types.r2.buckets.lifecycle_get_response import LifecycleGetResponse
+from cloudflare.types.r2.buckets.object_delete_response import ObjectDeleteResponse
 from cloudflare.types.r2.buckets.object_list_params import ObjectListParams
 from cloudflare.types.r2.buckets.object_list_response import ObjectListResponse
 from cloudflare.types.r2.buckets.object_upload_response import ObjectUploadResponse
 from cloudflare.types.shared.token import Token
+from cloudflare.types.workers.beta.worker import Worker
+from cloudflare.types.workers.beta.workers.version import Version
+from cloudflare.types.workers.beta.workers.version_create_params import VersionCreateParams
 from pydantic import BaseModel, ValidationError
 
 
@@ -66,6 +71,16 @@ OPERATIONS: dict[tuple[str, str], SdkOperation] = {
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"):
         SdkOperation(None, ObjectUploadResponse),
     ("GET", "/zones/{zone_id}/custom_hostnames/quota"): SdkOperation(None, QuotaGetResponse),
+    # resources/workers/beta/workers/workers.py `create`/`delete` and versions.py `create` (its `deploy`
+    # travels in the query), resources/r2/buckets/lifecycle.py, resources/r2/buckets/objects.py `delete`.
+    ("POST", "/accounts/{account_id}/workers/workers"): SdkOperation(None, Worker),
+    ("DELETE", "/accounts/{account_id}/workers/workers/{worker_id}"): SdkOperation(None, None),
+    ("POST", "/accounts/{account_id}/workers/workers/{worker_id}/versions"): SdkOperation(VersionCreateParams,
+                                                                                            Version),
+    ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): SdkOperation(None, LifecycleGetResponse),
+    ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): SdkOperation(None, None),
+    ("DELETE", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"):
+        SdkOperation(None, ObjectDeleteResponse),
     ("GET", "/accounts/{account_id}/tokens/verify"): SdkOperation(None, TokenVerifyResponse),
     ("GET", "/accounts/{account_id}/tokens/{token_id}"): SdkOperation(None, Token),
 }

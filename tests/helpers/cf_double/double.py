@@ -13,7 +13,18 @@ from typing import Any
 from urllib.parse import ParseResult, parse_qs
 
 from tests.helpers import cf_openapi
-from tests.helpers.cf_double import analytics, custom_hostnames, d1, r2, tokens, turnstile, workers, zones
+from tests.helpers.cf_double import (
+    analytics,
+    custom_hostnames,
+    d1,
+    r2,
+    sites,
+    tokens,
+    turnstile,
+    workers,
+    workers_beta,
+    zones,
+)
 from tests.helpers.cf_double.analytics import Analytics
 from tests.helpers.cf_double.clock import Clock
 from tests.helpers.cf_double.custom_hostnames import CustomHostnames
@@ -23,18 +34,18 @@ from tests.helpers.cf_double.faults import Fault, take
 from tests.helpers.cf_double.r2 import R2
 from tests.helpers.cf_double.routes import Bytes, Reply, Request, Router
 from tests.helpers.cf_double.server import make_handler
+from tests.helpers.cf_double.sites import Sites
 from tests.helpers.cf_double.tokens import Tokens
 from tests.helpers.cf_double.turnstile import Turnstile
-from tests.helpers.cf_double.workers import Workers
 
 TOKEN = "test-token-not-a-real-secret"
 
 # Every route of the API the double serves, service by service (first match wins within a path).
-ROUTER = Router((*d1.ROUTES, *workers.ROUTES, *r2.ROUTES, *zones.ROUTES, *custom_hostnames.ROUTES,
-                 *turnstile.ROUTES, *tokens.ROUTES, *analytics.ROUTES))
+ROUTER = Router((*d1.ROUTES, *workers.ROUTES, *workers_beta.ROUTES, *r2.ROUTES, *zones.ROUTES, *sites.ROUTES,
+                 *custom_hostnames.ROUTES, *turnstile.ROUTES, *tokens.ROUTES, *analytics.ROUTES))
 
 
-class CloudflareDouble(D1, Workers, R2, CustomHostnames, Turnstile, Tokens, Analytics):
+class CloudflareDouble(D1, Sites, R2, CustomHostnames, Turnstile, Tokens, Analytics):
     def __init__(self, root: Path, account_id: str, clock: Clock | None = None) -> None:
         self.root, self.account_id = root, account_id
         self.clock = clock or Clock()
@@ -47,6 +58,8 @@ class CloudflareDouble(D1, Workers, R2, CustomHostnames, Turnstile, Tokens, Anal
         self.violations: list[str] = []
         self._init_d1()
         self._init_workers()
+        self._init_workers_beta()
+        self._init_sites()
         self._init_r2()
         self._init_zones()
         self._init_custom_hostnames()

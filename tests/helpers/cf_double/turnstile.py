@@ -94,8 +94,8 @@ class Turnstile(Service):
     def get_widget(self, req: Request) -> Response:
         return 200, ok(self._widget(req))
 
-    def update_widget(self, req: Request) -> Response:
-        widget, body = self._widget(req), req.json()
+    def _refused(self, body: dict[str, Any]) -> Response | None:
+        """What the API refuses in a widget's body (create or update), or None."""
         domains, mode, name = body.get("domains"), body.get("mode"), body.get("name")
         # "every widget requires at least one hostname" (hostname-management/index.mdx, 30e10106).
         if not isinstance(domains, list) or len(domains) < TURNSTILE_MIN_HOSTNAMES_PER_WIDGET or not all(
@@ -110,13 +110,39 @@ class Turnstile(Service):
         if mode not in self.WIDGET_MODES or not isinstance(name, str) or not 1 <= len(name) <= 254:
             return 400, error(10400, "mode (non-interactive, invisible or managed) and a name of 1-254 characters "
                                      "are required")
-        if body.get("region", widget["region"]) != widget["region"]:
-            return 400, error(10400, "region cannot be changed after creation")
         # "Free users are entitled to a maximum of 15 hostnames per widget. Enterprise customers can
         # have up to 200" (the same page; booking_shared.limits).
         limit = self.turnstile_hostname_limit
         if len(set(domains)) > limit:
             return 400, error(10400, f"a widget may have at most {limit} hostnames on this plan")
+        return None
+
+    def create_widget(self, req: Request) -> Response:
+        body = req.json() or {}
+        refused = self._refused(body)
+        if refused:
+            return refused
+        try:
+            widget = self.add_turnstile_widget(body["name"], list(dict.fromkeys(body["domains"])), mode=body["mode"],
+                                               clearance_level=body.get("clearance_level", "no_clearance"))
+        except ValueError as exc:  # the account's widget limit
+            return 400, error(10400, str(exc))
+        return 200, ok(widget)
+
+    def delete_widget(self, req: Request) -> Response:
+        with self.lock:
+            widget = self._widget(req)
+            del self.turnstile_widgets[widget["sitekey"]]
+        return 200, ok(widget)
+
+    def update_widget(self, req: Request) -> Response:
+        widget, body = self._widget(req), req.json()
+        refused = self._refused(body)
+        if refused:
+            return refused
+        if body.get("region", widget["region"]) != widget["region"]:
+            return 400, error(10400, "region cannot be changed after creation")
+        domains, mode, name = body["domains"], body["mode"], body["name"]
         # A PUT replaces the widget: a setting left out goes back to its default.
         widget.update({"domains": list(dict.fromkeys(domains)), "mode": mode, "name": name,
                        "bot_fight_mode": bool(body.get("bot_fight_mode", False)),
@@ -129,6 +155,8 @@ class Turnstile(Service):
 
 ROUTES = (
     Route("GET", "/accounts/{account}/challenges/widgets", Turnstile.list_widgets),
+    Route("POST", "/accounts/{account}/challenges/widgets", Turnstile.create_widget),
+    Route("DELETE", "/accounts/{account}/challenges/widgets/{sitekey}", Turnstile.delete_widget),
     Route("GET", "/accounts/{account}/challenges/widgets/{sitekey}", Turnstile.get_widget),
     Route("PUT", "/accounts/{account}/challenges/widgets/{sitekey}", Turnstile.update_widget),
 )
