@@ -133,6 +133,10 @@ class StackConfig(BaseModel):
     approved_unsafe_migrations: tuple[UnsafeMigrationApproval, ...] = ()
     # Set only in a pull request's preview stack (`bookingctl preview derive`, stackconfig/preview.py).
     preview: Preview | None = None
+    # How many pull-request previews may live at once (staging's file; `bookingctl preview up` destroys
+    # the least recently updated beyond it). Each costs a Worker, a D1 database, a bucket and a Pages
+    # project; D1 allows 10 databases an account on the Free plan (developers.cloudflare.com/d1/platform/limits/).
+    preview_cap: int = Field(default=3, ge=1, le=20)
 
     @field_validator("serving_queries", mode="before")
     @classmethod

@@ -1,9 +1,10 @@
 """`bookingctl preview`: a pull request's preview stack, derived from staging's (stackconfig/preview.py).
 
 `derive` writes `Pulumi.pr-N.yaml` and reads it back as the program would (a file it refuses is
-removed again, or the previous one put back: nothing half-written stays); `list` shows the preview
-stack files with their expiry. Creating and destroying the preview's resources is `pulumi up` / `pulumi destroy` on that
-stack (issue #26: the command that runs them and loads scrubbed data is not built yet).
+removed again, or the previous one put back: nothing half-written stays); `up` derives it, keeps the
+live previews within staging's `booking:previewCap`, runs `pulumi up` through the Automation API and
+loads staging's newest backup, migrated and scrubbed (ops/previews/); `down` empties the preview's
+bucket and runs `pulumi destroy`; `list` shows the preview stack files with their expiry.
 """
 
 from __future__ import annotations
@@ -14,20 +15,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
-from booking_shared import clock, safeyaml
-from booking_shared.project import STACK_FILE_MAX_BYTES, committed_stacks, find_project
+from booking_shared import clock
+from booking_shared.project import committed_stacks, find_project
 from bookingctl.options import ProjectDir
+from ops.previews.engine import Engine, PulumiEngine
+from ops.previews.lifecycle import preview_down, preview_up
+from ops.previews.stackfile import write_stack
+from ops.targets import cloudflare_client
 from stackconfig.files import read_stack_config
-from stackconfig.preview import DEFAULT_LIFETIME_DAYS, SECRETS, PreviewError, derive, pr_of, stack_name
+from stackconfig.preview import DEFAULT_LIFETIME_DAYS, SECRETS, pr_of, stack_name
 from stackconfig.problems import ConfigError
 
-app = typer.Typer(help="Pull-request preview stacks: derive one from staging, list them.", no_args_is_help=True)
+app = typer.Typer(help="Pull-request preview stacks: derive, create (with scrubbed data), destroy, list.",
+                  no_args_is_help=True)
+SALT_ENV = "BOOKING_SCRUB_SALT"
 
-_HEADER = ("# Preview stack of pull request {pr}, derived from Pulumi.staging.yaml by `bookingctl preview derive`\n"
-           "# on {today}; derive again rather than edit. No secret is copied: set the integrations' test-mode keys\n"
-           "# with `pulumi config set --secret` (never production's).\n")
+
+def make_engine(root: Path, policy_config: Path | None) -> Engine:
+    """The engine `up` and `down` run (tests replace it with one that applies plans to the API double)."""
+    return PulumiEngine(root, root / "policies", policy_config)
 
 
 @app.command("derive")
@@ -39,28 +46,9 @@ def derive_command(
 ) -> None:
     """Write Pulumi.pr-N.yaml for pull request N from staging's stack file, checked as the program reads it."""
     project = find_project(project_dir or Path.cwd())
-    staging = safeyaml.load(project.stack_file("staging"), max_bytes=STACK_FILE_MAX_BYTES).data
-    if not isinstance(staging, dict) or not isinstance(staging.get("config"), dict):
-        raise PreviewError("Pulumi.staging.yaml has no `config:` mapping to derive a preview from")
-    today = clock.today()
-    config = derive(staging["config"], pr, today=today, lifetime_days=lifetime_days)
+    cfg = write_stack(project, pr, today=clock.today(), lifetime_days=lifetime_days)
     stack = stack_name(pr)
     path = project.stack_file(stack)
-    text = _HEADER.format(pr=pr, today=today.isoformat()) + yaml.safe_dump({"config": config}, sort_keys=False)
-    existed = path.read_bytes() if path.is_file() else None
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-    try:
-        cfg = read_stack_config(stack, project.root)
-    except BaseException:
-        # Whatever refused it (the model, another stack's hostname, Ctrl-C): put back what was there
-        # (a push re-derives an existing preview), or remove the new file.
-        if existed is None:
-            path.unlink()
-        else:
-            path.write_bytes(existed)
-        raise
     assert cfg.preview is not None
     typer.echo(f"wrote {path.name}: Worker {cfg.worker_name}, D1 {cfg.database_name}, https://{cfg.domain}, "
                f"expires {cfg.preview.expires}")
@@ -69,6 +57,48 @@ def derive_command(
     for key in SECRETS:
         typer.echo(f"  pulumi config set --secret booking:{key} \"$TEST_MODE_VALUE\" --stack {stack}")
     typer.echo(f"  pulumi up --stack {stack} --policy-pack policies")
+
+
+@app.command("up")
+def up_command(
+    pr: Annotated[int, typer.Option("--pr", help="The pull request's number.")],
+    lifetime_days: Annotated[int, typer.Option(
+        "--lifetime-days", help="Days until booking:preview.expires (1 to 30).")] = DEFAULT_LIFETIME_DAYS,
+    policy_config: Annotated[Path | None, typer.Option(
+        "--policy-config", help="Policy config JSON for the pack (the base branch's, in CI).")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Create or update pull request N's preview: stack file, cap, pulumi up, migrations, scrubbed data.
+
+    Needs CLOUDFLARE_API_TOKEN (the pull-request environment's, never production's), the state
+    backend's credentials as `pulumi` reads them, and BOOKING_SCRUB_SALT (a secret of at least 16
+    characters). A push re-runs it: the stack is updated and the data it holds is kept.
+    """
+    project = find_project(project_dir or Path.cwd())
+    with cloudflare_client() as client:
+        result = preview_up(project, pr, engine=make_engine(project.root, policy_config), client=client,
+                            salt_secret=os.environ.get(SALT_ENV, ""), today=clock.today(),
+                            lifetime_days=lifetime_days, log=typer.echo)
+    for gone in result.destroyed:
+        typer.echo(f"destroyed {gone} (over the cap)")
+    loaded = result.loaded
+    if loaded is not None and loaded.backup is not None:
+        typer.echo(f"loaded backup {loaded.backup}, scrubbed (salt {loaded.salt_id}...): "
+                   f"{sum(loaded.rows.values()):,} rows in {len(loaded.rows)} tables")
+    typer.echo(f"preview {result.stack}: {result.url} (expires {result.expires})")
+
+
+@app.command("down")
+def down_command(
+    pr: Annotated[int, typer.Option("--pr", help="The pull request's number.")],
+    project_dir: ProjectDir = None,
+) -> None:
+    """Destroy pull request N's preview: its bucket emptied, every resource deleted, the stack removed."""
+    project = find_project(project_dir or Path.cwd())
+    with cloudflare_client() as client:
+        preview_down(project, pr, engine=make_engine(project.root, None), client=client, today=clock.today(),
+                     log=typer.echo)
+    typer.echo(f"preview {stack_name(pr)} destroyed")
 
 
 @app.command("list")

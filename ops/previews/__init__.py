@@ -1,0 +1,1 @@
+"""Pull-request preview environments: created, loaded with scrubbed data, capped and destroyed (issue #26)."""

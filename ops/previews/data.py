@@ -1,0 +1,168 @@
+"""A preview's database loaded with staging's newest verified backup, migrated and scrubbed, rows only.
+
+The order matters, and each step is an existing, tested part:
+1. the newest backup of the source database in its bucket, fetched and checked against its manifest
+   (size, sha256: ops/backups/bucket.fetch_newest), loaded into a scratch SQLite under the dump
+   authorizer (ops/backups/catalog.loaded);
+2. the pull request's pending migrations applied to that scratch copy (ops/database/migrations), so
+   the rows have the schema the preview's Worker reads;
+3. every personal value replaced (ops/database/scrub: refuses, changing nothing, when a column holds
+   text that migrations/columns.yaml does not classify);
+4. the rows written into the preview's D1, whose schema the deploy hook (or `preview up` itself)
+   created from the same migrations: tables parents first, one INSERT per row naming its columns,
+   in batches under D1's statement limit, foreign keys deferred in each batch; then the counts are
+   read back and must equal the scratch copy's.
+
+Only into a preview database with no rows: `preview up` on a push keeps what the preview holds (a
+reviewer's test bookings). A load that fails part-way deletes what it wrote, so a retry starts from
+an empty database again; the scratch copy is removed in every case.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from booking_shared import columns
+from booking_shared.errors import OperationFailed
+from booking_shared.limits import D1_STATEMENT_BYTES
+from booking_shared.wrangler_config import MigrationSettings
+from ops.backups import catalog
+from ops.backups.bucket import fetch_newest
+from ops.database import migrations, schema
+from ops.database.scrub import scrub
+from ops.database.sqlscript import quote_ident
+from ops.targets import Bucket, LocalDatabase, RemoteDatabase
+from ops.tenants.tenant_changes import batches
+
+Log = Callable[[str], None]
+DEFER = "PRAGMA defer_foreign_keys = on;"
+
+
+class PreviewDataError(OperationFailed):
+    """The scrubbed data could not be loaded; the message says what was left and what to run."""
+
+
+@dataclass
+class Loaded:
+    backup: str | None  # the backup loaded; None when the preview already held rows (nothing loaded)
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows written
+    salt_id: str = ""
+
+
+def has_rows(db: RemoteDatabase, tracking_table: str) -> bool:
+    """Whether any table of the preview's database other than the migrations' own holds a row."""
+    for table in _tables(db):
+        if table != tracking_table and db.query(f"SELECT 1 AS x FROM {quote_ident(table)} LIMIT 1"):
+            return True
+    return False
+
+
+def _tables(db: RemoteDatabase) -> list[str]:
+    return [str(r["name"]) for r in db.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")]
+
+
+def load_scrubbed(target: RemoteDatabase, source: Bucket, source_database: str, settings: MigrationSettings, *,
+                  salt: bytes, log: Log) -> Loaded:
+    """Steps 1-4 above; `settings`: the project's migrations (folder, pattern, tracking table)."""
+    table = settings.table
+    if has_rows(target, table):
+        log(f"{target.label} already holds rows: kept as they are (delete the preview to load fresh data)")
+        return Loaded(None)
+    with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
+        dest = Path(folder)
+        manifest = fetch_newest(source, dest, source_database)
+        log(f"loading backup {manifest.name} of {source_database} (verified against its manifest)")
+        with catalog.loaded(dest, manifest.name) as (_, conn):
+            path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+            with LocalDatabase(path) as local:
+                applied = migrations.apply(local, migrations.discover(settings.folder, pattern=settings.pattern),
+                                           log=log, table=table)
+            log(f"{len(applied.applied)} pending migration(s) applied to the scratch copy")
+            report = scrub(conn, columns.load(settings.folder), salt, settings.folder)
+            log(f"personal values replaced (salt {report.salt_id}...)")
+            rows = _write(target, conn, table, log)
+    return Loaded(manifest.name, rows, report.salt_id)
+
+
+def parents_first(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """`tables` ordered so that a table comes after every table its foreign keys name (cycles and
+    self-references keep their place: deferred foreign keys cover them within a batch)."""
+    wanted = {t.lower(): t for t in tables}
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, path: frozenset[str]) -> None:
+        if name in seen or name in path:
+            return
+        for fk in schema.foreign_keys(conn, wanted[name]):
+            parent = fk.parent.lower()
+            if parent in wanted and parent != name:
+                visit(parent, path | {name})
+        seen.add(name)
+        done.append(wanted[name])
+
+    for name in sorted(wanted):
+        visit(name, frozenset())
+    return done
+
+
+def _inserts(conn: sqlite3.Connection, table: str) -> list[str]:
+    names = [c.name for c in schema.columns(conn, table) if not c.hidden]
+    listed = ", ".join(quote_ident(n) for n in names)
+    values = " || ',' || ".join(f"quote({quote_ident(n)})" for n in names)
+    out = []
+    for (row,) in conn.execute(f"SELECT {values} FROM {quote_ident(table)}"):
+        statement = f"INSERT INTO {quote_ident(table)} ({listed}) VALUES ({row});"
+        if len(statement.encode()) > D1_STATEMENT_BYTES:
+            raise PreviewDataError(f"a row of {table} needs a statement of {len(statement.encode()):,} bytes, over "
+                                   f"D1's {D1_STATEMENT_BYTES:,}; nothing was written")
+        out.append(statement)
+    return out
+
+
+def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, log: Log) -> dict[str, int]:
+    tables = [t for t in parents_first(conn, schema.ordinary_tables(conn)) if t != tracking]
+    live = {t.lower() for t in _tables(target)}
+    missing = [t for t in tables if t.lower() not in live]
+    if missing:
+        raise PreviewDataError(f"{target.label} has no table {', '.join(missing)}, which the migrated backup has: "
+                               "its migrations are not applied; nothing was written")
+    statements: list[str] = []
+    counts: dict[str, int] = {}
+    for table in tables:
+        rows = _inserts(conn, table)
+        counts[table] = len(rows)
+        statements.extend(rows)
+    groups = batches(statements)
+    try:
+        for number, batch in enumerate(groups, 1):
+            target.write_once("\n".join([DEFER, *batch]), log)
+            log(f"batch {number}/{len(groups)}: {len(batch)} row(s) written")
+        found = {t: int(target.query(f"SELECT count(*) AS n FROM {quote_ident(t)}")[0]["n"]) for t in tables}
+        if found != counts:
+            wrong = ", ".join(f"{t} {found[t]} (expected {counts[t]})" for t in tables if found[t] != counts[t])
+            raise PreviewDataError(f"{target.label} holds other counts than the scrubbed copy: {wrong} (a trigger "
+                                   "of the schema writing rows?)")
+    except Exception as exc:
+        _empty(target, tables, log)
+        if isinstance(exc, PreviewDataError):
+            raise
+        raise PreviewDataError(f"loading {target.label} failed ({exc}); the rows written were deleted again, so "
+                               "`bookingctl preview up` can be run again") from exc
+    return counts
+
+
+def _empty(target: RemoteDatabase, tables: list[str], log: Log) -> None:
+    """Delete every row the load may have written, children first; say so when it cannot."""
+    try:
+        target.write_once("\n".join([DEFER, *(f"DELETE FROM {quote_ident(t)};" for t in reversed(tables))]), log)
+        log(f"the rows written to {target.label} were deleted again")
+    except Exception as exc:
+        log(f"could not delete the rows written to {target.label} ({exc}): destroy the preview "
+            "(`bookingctl preview down`) before creating it again")

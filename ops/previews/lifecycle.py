@@ -1,0 +1,130 @@
+"""`bookingctl preview up|down`: a pull request's preview created, loaded, capped and destroyed.
+
+up:   write Pulumi.pr-N.yaml (derived from staging's) -> destroy the least recently updated previews
+      beyond staging's `booking:previewCap` -> `pulumi up` (the engine: preview with the policy pack
+      first) -> apply pending migrations to the preview's D1 (none when the deploy hook already did)
+      -> load staging's newest verified backup, migrated and scrubbed, when the preview holds no rows.
+down: empty the preview's own backup bucket (R2 refuses to delete a bucket with objects, 10008) ->
+      `pulumi destroy` and remove the stack -> remove the stack file.
+
+A preview never touches staging's or production's resources: every name it creates or deletes is
+derived from staging's with `-pr-N` appended (stackconfig/preview.py), and `down` refuses a bucket
+whose name does not end so. Secrets: the salt of the scrubber comes from the environment
+(BOOKING_SCRUB_SALT, the pull-request environment's own secret), mixed with the stack's name, so two
+previews' fakes differ and the salt is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from cloudflare import Cloudflare, NotFoundError
+
+from booking_shared.errors import InputError
+from booking_shared.project import Project
+from booking_shared.wrangler_config import settings as wrangler_settings
+from ops.database import migrations
+from ops.previews.data import Loaded, load_scrubbed
+from ops.previews.engine import Engine, LiveStack, Log
+from ops.previews.stackfile import write_stack
+from ops.targets import Bucket, RemoteDatabase
+from stackconfig.files import read_stack_config
+from stackconfig.preview import DEFAULT_LIFETIME_DAYS, pr_of, stack_name
+
+SALT_MIN_BYTES = 16
+
+
+class PreviewRefused(InputError):
+    """A preview operation refused before changing anything (a salt too short, a foreign bucket)."""
+
+
+@dataclass
+class UpResult:
+    stack: str
+    url: str
+    expires: dt.date
+    destroyed: list[str] = field(default_factory=list)  # previews removed to stay within the cap
+    migrations: list[str] = field(default_factory=list)
+    loaded: Loaded | None = None
+
+
+def preview_salt(secret: str, stack: str) -> bytes:
+    """The scrubber's salt for one preview: HMAC of the stack's name under the environment's secret."""
+    if len(secret.encode()) < SALT_MIN_BYTES:
+        raise PreviewRefused(f"BOOKING_SCRUB_SALT must be a secret of at least {SALT_MIN_BYTES} characters "
+                             "(e.g. `openssl rand -hex 32`, kept as the pull-request environment's secret); "
+                             "nothing was created")
+    return hmac.new(secret.encode(), stack.encode(), hashlib.sha256).digest()
+
+
+def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare, salt_secret: str, today: dt.date,
+               lifetime_days: int = DEFAULT_LIFETIME_DAYS, log: Log = print) -> UpResult:
+    stack = stack_name(pr)
+    salt = preview_salt(salt_secret, stack)  # refused before anything is written
+    staging = read_stack_config("staging", project.root)
+    cfg = write_stack(project, pr, today=today, lifetime_days=lifetime_days)
+    assert cfg.preview is not None
+    result = UpResult(stack, f"https://{cfg.domain}", cfg.preview.expires)
+    result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today, log=log)
+    log(f"pulumi up --stack {stack} (policy pack first)")
+    engine.up(stack, log)
+    settings = wrangler_settings(project.root)
+    db = RemoteDatabase.of(cfg, client)
+    found = migrations.discover(settings.folder, pattern=settings.pattern)
+    result.migrations = migrations.apply(db, found, log=log, table=settings.table).applied
+    result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt, log=log)
+    return result
+
+
+def enforce_cap(project: Project, engine: Engine, client: Cloudflare, *, keep: str, cap: int, today: dt.date,
+                log: Log) -> list[str]:
+    """Destroy the least recently updated previews until `keep` fits within `cap` live previews."""
+    # `keep` counts once whether it is live already (a push) or about to be created.
+    oldest_first = sorted((s for s in engine.stacks() if pr_of(s.name) is not None and s.name != keep), key=_updated)
+    destroyed: list[str] = []
+    while oldest_first and len(oldest_first) + 1 > cap:
+        log(f"{len(oldest_first) + 1} previews would be live, over staging's booking:previewCap {cap}: destroying "
+            f"{oldest_first[0].name} (least recently updated: {oldest_first[0].last_update or 'never'})")
+        victim = oldest_first.pop(0)
+        preview_down(project, pr_of(victim.name) or 0, engine=engine, client=client, today=today, log=log)
+        destroyed.append(victim.name)
+    return destroyed
+
+
+def _updated(stack: LiveStack) -> dt.datetime:
+    when = stack.last_update or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflare, today: dt.date,
+                 log: Log = print) -> None:
+    stack = stack_name(pr)
+    path = project.stack_file(stack)
+    # The stack file of another pull request's preview is not in this checkout: derived again (its
+    # names depend only on staging's and the number), so the engine can select the stack.
+    cfg = read_stack_config(stack, project.root) if path.is_file() else write_stack(project, pr, today=today)
+    if not cfg.backup_bucket_name.endswith(f"-{stack}"):
+        raise PreviewRefused(f"{path.name}: booking:backupBucketName {cfg.backup_bucket_name} is not a preview's "
+                             f"(it must end in -{stack}); nothing was deleted")
+    emptied = empty_bucket(Bucket.of(cfg, client), log)
+    if emptied:
+        log(f"deleted {emptied} object(s) from the preview's bucket {cfg.backup_bucket_name}")
+    log(f"pulumi destroy --stack {stack}")
+    engine.destroy(stack, log)
+    path.unlink(missing_ok=True)
+
+
+def empty_bucket(bucket: Bucket, log: Log) -> int:
+    """Delete every object of `bucket` (gone already: 0)."""
+    r2 = bucket.client.r2.buckets
+    try:
+        keys = [str(o.key) for o in r2.objects.list(bucket.name, account_id=bucket.account_id) if o.key]
+    except NotFoundError:
+        log(f"bucket {bucket.name} does not exist: nothing to empty")
+        return 0
+    for key in keys:
+        r2.objects.delete(key, account_id=bucket.account_id, bucket_name=bucket.name)
+    return len(keys)

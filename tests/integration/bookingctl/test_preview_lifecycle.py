@@ -1,0 +1,190 @@
+"""`bookingctl preview up|down` against the API double (issue #26, point 4): two pull requests' previews
+created with staging's backup scrubbed into their databases, a push that updates one, the cap, and `down`
+for both leaving nothing of theirs behind. The engine is tests/helpers/preview_engine.py (the real program
+and pack, the provider's calls through the SDK); everything else is the command's own code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudflare import Cloudflare
+from typer.testing import CliRunner
+
+import bookingctl.commands.preview as preview_command
+from booking_shared import columns
+from booking_shared.project import find_project
+from bookingctl.cli import app
+from ops.backups import backups
+from ops.database.migrations import apply, discover
+from ops.database.seed import seed
+from ops.targets import Bucket, LocalDatabase, remote_database
+from tests.helpers import ACCOUNT, REPO
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
+from tests.helpers.cf_double.double import running
+from tests.helpers.preview_engine import DoubleEngine
+
+pytestmark = pytest.mark.slow
+
+STAGING_DB = "appointmentbooking-db-staging"
+STAGING_BUCKET = "appointmentbooking-backups-staging"
+ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
+NOW = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("infra", "policies", "worker", "migrations"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    return root
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[CloudflareDouble]:
+    (tmp_path / "api").mkdir()
+    with running(tmp_path / "api", ACCOUNT) as double:
+        double.add_zone(ZONE, "business", name="instylehairboutique.co.za")
+        yield double
+
+
+@pytest.fixture
+def staging_seeded(api: CloudflareDouble, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Staging's D1 with the seed data and its backup in staging's bucket, as the scheduled job leaves it."""
+    path = tmp_path / "staging.sqlite"
+    with LocalDatabase(path, must_exist=False) as db:
+        apply(db, discover(REPO / "migrations"))
+        seed(db, NOW)
+    api.add_database(STAGING_DB, source=path)
+    api.buckets[STAGING_BUCKET] = {}
+    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
+        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
+        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' AND name != 'd1_migrations'")]
+    return {t: [dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')] for t in tables}
+
+
+@pytest.fixture
+def engine(api: CloudflareDouble, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DoubleEngine]:
+    ticks = iter(range(1, 1000))
+    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        double_engine = DoubleEngine(find_project(project), client, lambda: NOW + dt.timedelta(minutes=next(ticks)))
+        monkeypatch.setattr(preview_command, "make_engine", lambda _root, _config: double_engine)
+        yield double_engine
+
+
+def run(project: Path, api: CloudflareDouble, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["preview", *args, "--project-dir", str(project)], env={
+        "BOOKING_TODAY": "2026-12-05", "CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url,
+        "BOOKING_SCRUB_SALT": "a-test-salt-that-is-long-enough"})
+    return result.exit_code, result.stdout + result.stderr
+
+
+def rows_of(api: CloudflareDouble, name: str) -> dict[str, list[dict[str, Any]]]:
+    [db] = [d for d in api.databases.values() if d.name == name]
+    conn = sqlite3.connect(db.path)
+    conn.row_factory = sqlite3.Row
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' AND name != 'd1_migrations'")]
+    return {t: [dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')] for t in tables}
+
+
+def owned(api: CloudflareDouble, pr: int) -> dict[str, list[str]]:
+    """Everything in the double whose name or hostname is pull request `pr`'s preview's."""
+    mark = re.compile(rf"pr-{pr}\b")
+    return {kind: sorted(n for n in names if mark.search(n)) for kind, names in {
+        "databases": [d.name for d in api.databases.values()], "buckets": list(api.buckets),
+        "workers": list(api.scripts), "routes": [r["pattern"] for r in api.worker_routes.values()],
+        "dns": [r["name"] for r in api.dns_records.values()], "pages": list(api.pages_projects),
+        "widgets": [w["name"] + " " + " ".join(w["domains"]) for w in api.turnstile_widgets.values()],
+        "lifecycles": list(api.lifecycles)}.items()}
+
+
+def test_two_previews_come_up_with_scrubbed_data_a_push_updates_one_and_down_leaves_nothing(
+        project: Path, api: CloudflareDouble, engine: DoubleEngine,
+        staging_seeded: dict[str, list[dict[str, Any]]]) -> None:
+    for pr in (1, 2):
+        code, out = run(project, api, "up", "--pr", str(pr))
+        assert code == 0, out
+        assert f"preview pr-{pr}: https://staging-pr-{pr}.instylehairboutique.co.za" in out
+        assert all(owned(api, pr)[kind] for kind in ("databases", "buckets", "workers", "routes", "dns", "pages"))
+    # Staging's own resources were never touched.
+    assert [d.name for d in api.databases.values()].count(STAGING_DB) == 1 and STAGING_BUCKET in api.buckets
+
+    # Each preview holds every row of staging's backup, with keys and joins kept and no personal value left.
+    classification = columns.load(REPO / "migrations")
+    for pr in (1, 2):
+        loaded = rows_of(api, f"{STAGING_DB}-pr-{pr}")
+        assert {t: len(r) for t, r in loaded.items()} == {t: len(r) for t, r in staging_seeded.items()}
+        for table, original in staging_seeded.items():
+            for before, after in zip(sorted(original, key=repr), sorted(loaded[table], key=repr), strict=False):
+                assert before.keys() == after.keys()
+        # Every value of every column migrations/columns.yaml calls personal, compared with the same column after.
+        compared = 0
+        for (table, column), kind in classification.items():
+            if kind not in columns.REPLACED:
+                continue
+            before = {v for r in staging_seeded.get(table, []) for k, v in r.items() if k.lower() == column and v}
+            after = {v for r in loaded.get(table, []) for k, v in r.items() if k.lower() == column}
+            assert not before & after, (table, column, sorted(map(str, before & after))[:5])
+            compared += len(before)
+        assert compared > 100
+
+    # A push to pull request 1: a new Worker bundle. The preview is updated (a new version serves), its data kept.
+    worker_name = next(n for n in api.scripts if n.endswith("-pr-1"))
+    serving_before = api.scripts[worker_name].shares()
+    bundle = project / "worker" / "src" / "index.js"
+    bundle.write_text(bundle.read_text() + "\n// changed by the pull request\n")
+    code, out = run(project, api, "up", "--pr", "1")
+    assert code == 0, out
+    assert "already holds rows: kept" in out
+    assert api.scripts[worker_name].shares() != serving_before
+    assert engine.ups == ["pr-1", "pr-2", "pr-1"]
+
+    # A backup the preview's own hook wrote: R2 refuses to delete a bucket with objects, so down empties it.
+    api.buckets[f"{STAGING_BUCKET}-pr-2"]["2026-12-05T0600Z.sql"] = b"x"
+    for pr in (1, 2):
+        code, out = run(project, api, "down", "--pr", str(pr))
+        assert code == 0, out
+        assert owned(api, pr) == {k: [] for k in owned(api, pr)}
+        assert not (project / f"Pulumi.pr-{pr}.yaml").exists()
+    assert not api.scripts and not api.worker_routes and not api.dns_records and not api.pages_projects
+    assert not api.turnstile_widgets and [d.name for d in api.databases.values()] == [STAGING_DB]
+    assert list(api.buckets) == [STAGING_BUCKET] and engine.states == {}
+
+
+def test_the_least_recently_updated_preview_goes_first_when_the_cap_is_reached(
+        project: Path, api: CloudflareDouble, engine: DoubleEngine,
+        staging_seeded: dict[str, list[dict[str, Any]]]) -> None:
+    staging = project / "Pulumi.staging.yaml"
+    staging.write_text(staging.read_text() + "  booking:previewCap: 2\n")
+    for pr in (1, 2, 1, 3):  # pr-1 updated after pr-2: pr-2 is the least recently updated when pr-3 comes
+        code, out = run(project, api, "up", "--pr", str(pr))
+        assert code == 0, out
+    assert "destroying pr-2" in out
+    assert sorted(engine.states) == ["pr-1", "pr-3"]
+    assert owned(api, 2) == {k: [] for k in owned(api, 2)}
+    assert owned(api, 1)["databases"] and owned(api, 3)["databases"]
+
+
+def test_a_missing_salt_refuses_before_anything_is_created(project: Path, api: CloudflareDouble,
+                                                         engine: DoubleEngine) -> None:
+    result = runner.invoke(app, ["preview", "up", "--pr", "5", "--project-dir", str(project)], env={
+        "BOOKING_TODAY": "2026-12-05", "CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url,
+        "BOOKING_SCRUB_SALT": "short"})
+    assert result.exit_code != 0 and "BOOKING_SCRUB_SALT" in result.stdout + result.stderr
+    assert engine.states == {} and not (project / "Pulumi.pr-5.yaml").exists() and not api.scripts
