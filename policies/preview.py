@@ -74,7 +74,7 @@ preview_lifetime = make_stack_policy(
     check_preview_lifetime,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation="Destroy an expired preview (`pulumi destroy --stack pr-N`) or derive it again.",
+    remediation="Destroy an expired preview (`bookingctl preview down --pr N`) or derive it again.",
     suppressible=False,
     locked=False,
 )

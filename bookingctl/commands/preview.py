@@ -18,6 +18,7 @@ import typer
 
 from booking_shared import clock
 from booking_shared.project import committed_stacks, find_project
+from bookingctl.errors import UsageError
 from bookingctl.options import ProjectDir
 from ops.previews.engine import Engine, PulumiEngine
 from ops.previews.lifecycle import preview_down, preview_up
@@ -32,9 +33,22 @@ app = typer.Typer(help="Pull-request preview stacks: derive, create (with scrubb
 SALT_ENV = "BOOKING_SCRUB_SALT"
 
 
-def make_engine(root: Path, policy_config: Path | None) -> Engine:
-    """The engine `up` and `down` run (tests replace it with one that applies plans to the API double)."""
-    return PulumiEngine(root, root / "policies", policy_config)
+def secret_env(key: str) -> str:
+    """PREVIEW_PAYSTACK_SECRET_KEY for booking:paystackSecretKey: where `up` reads a test-mode key."""
+    return "PREVIEW_" + "".join("_" + c if c.isupper() else c.upper() for c in key)
+
+
+def make_engine(root: Path, policy_config: Path | None, *, secrets: bool = True) -> Engine:
+    """The engine `up` and `down` run (tests replace it with one that applies plans to the API double).
+
+    `up` sets the integrations' test-mode keys from PREVIEW_* variables; a missing one is refused here,
+    before anything is written or created."""
+    found = {key: os.environ.get(secret_env(key), "") for key in SECRETS} if secrets else {}
+    missing = [secret_env(key) for key, value in found.items() if not value]
+    if missing:
+        raise UsageError(f"set {', '.join(missing)} to the integrations' test-mode keys (never production's); "
+                         "nothing was created")
+    return PulumiEngine(root, root / "policies", policy_config, found)
 
 
 @app.command("derive")
@@ -96,7 +110,8 @@ def down_command(
     """Destroy pull request N's preview: its bucket emptied, every resource deleted, the stack removed."""
     project = find_project(project_dir or Path.cwd())
     with cloudflare_client() as client:
-        preview_down(project, pr, engine=make_engine(project.root, None), client=client, today=clock.today(),
+        preview_down(project, pr, engine=make_engine(project.root, None, secrets=False), client=client,
+                     today=clock.today(),
                      log=typer.echo)
     typer.echo(f"preview {stack_name(pr)} destroyed")
 

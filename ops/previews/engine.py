@@ -15,7 +15,7 @@ decrypted secrets (the integrations' test-mode keys) into the job's log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -54,8 +54,12 @@ class Engine(Protocol):
 class PulumiEngine:
     """The Pulumi CLI through the Automation API, run in the project folder (Pulumi.yaml, infra/)."""
 
-    def __init__(self, project_root: Path, policy_pack: Path, policy_config: Path | None = None) -> None:
+    def __init__(self, project_root: Path, policy_pack: Path, policy_config: Path | None = None,
+                 secrets: Mapping[str, str] | None = None) -> None:
         self.root, self.policy_pack, self.policy_config = project_root, policy_pack, policy_config
+        # booking:<key> -> value, set as Pulumi secrets on the stack before each preview (the
+        # integrations' test-mode keys: a derived stack file carries none).
+        self.secrets = dict(secrets or {})
 
     def _stack(self, name: str, *, create: bool) -> auto.Stack:
         from pulumi import automation as auto
@@ -71,6 +75,9 @@ class PulumiEngine:
         configs = [str(self.policy_config)] if self.policy_config else None
         handle = self._stack(stack, create=True)
         try:
+            if self.secrets:
+                handle.set_all_config({f"booking:{key}": auto.ConfigValue(value, secret=True)
+                                       for key, value in self.secrets.items()})
             handle.preview(policy_packs=packs, policy_pack_configs=configs, on_output=log)
             handle.up(policy_packs=packs, policy_pack_configs=configs, on_output=log, show_secrets=False)
         except auto.CommandError as exc:

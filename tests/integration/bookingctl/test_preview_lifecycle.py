@@ -83,7 +83,7 @@ def engine(api: CloudflareDouble, project: Path, monkeypatch: pytest.MonkeyPatch
     ticks = iter(range(1, 1000))
     with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
         double_engine = DoubleEngine(find_project(project), client, lambda: NOW + dt.timedelta(minutes=next(ticks)))
-        monkeypatch.setattr(preview_command, "make_engine", lambda _root, _config: double_engine)
+        monkeypatch.setattr(preview_command, "make_engine", lambda _root, _config, **_: double_engine)
         yield double_engine
 
 
@@ -188,3 +188,13 @@ def test_a_missing_salt_refuses_before_anything_is_created(project: Path, api: C
         "BOOKING_SCRUB_SALT": "short"})
     assert result.exit_code != 0 and "BOOKING_SCRUB_SALT" in result.stdout + result.stderr
     assert engine.states == {} and not (project / "Pulumi.pr-5.yaml").exists() and not api.scripts
+
+
+def test_the_real_engine_is_refused_without_every_test_mode_key_before_anything_happens(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREVIEW_PAYSTACK_SECRET_KEY", "sk_test_x")
+    monkeypatch.delenv("PREVIEW_WHATSAPP_TOKEN", raising=False)
+    with pytest.raises(preview_command.UsageError) as refused:
+        preview_command.make_engine(project, None)
+    assert "PREVIEW_GOOGLE_CALENDAR_CREDENTIALS" in str(refused.value) and "PREVIEW_WHATSAPP_TOKEN" in str(refused.value)
+    assert preview_command.secret_env("paystackSecretKey") == "PREVIEW_PAYSTACK_SECRET_KEY"
