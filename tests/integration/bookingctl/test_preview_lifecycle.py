@@ -196,5 +196,6 @@ def test_the_real_engine_is_refused_without_every_test_mode_key_before_anything_
     monkeypatch.delenv("PREVIEW_WHATSAPP_TOKEN", raising=False)
     with pytest.raises(preview_command.UsageError) as refused:
         preview_command.make_engine(project, None)
-    assert "PREVIEW_GOOGLE_CALENDAR_CREDENTIALS" in str(refused.value) and "PREVIEW_WHATSAPP_TOKEN" in str(refused.value)
+    message = str(refused.value)
+    assert "PREVIEW_GOOGLE_CALENDAR_CREDENTIALS" in message and "PREVIEW_WHATSAPP_TOKEN" in message
     assert preview_command.secret_env("paystackSecretKey") == "PREVIEW_PAYSTACK_SECRET_KEY"
