@@ -43,7 +43,7 @@ from policies.edge import (
 )
 from policies.isolation import environment_isolation, hostname_isolation
 from policies.migrations import migrations_rollback_safe
-from policies.preview import preview_lifetime
+from policies.preview import preview_isolated, preview_lifetime
 from policies.protection import data_protection
 from policies.rehearsal import migrations_rehearsed
 from policies.retention import backup_retention
@@ -74,6 +74,7 @@ _AREA_POLICIES: list[PackPolicy] = [
     # A preview's scrubbed data (issue 26): every text column classified.
     text_columns_classified,
     preview_lifetime,
+    preview_isolated,
     # Edge protection (policies/edge.py).
     public_write_endpoints_rate_limited,
     turnstile_covers_all_hostnames,

@@ -332,7 +332,7 @@ def test_checklist_is_advisory_on_staging(staging_pack: PackProcess, staging: Pl
 
 # Mandatory everywhere: no policy config may disable them or make them advisory.
 LOCKED = ["data-protection", "environment-hostname-isolation", "environment-isolation",
-          "secrets-as-secret-bindings", "suppressions-valid"]
+          "preview-isolated", "secrets-as-secret-bindings", "suppressions-valid"]
 
 
 def test_all_key_sets_every_level_as_the_engine_does(prod_pack: PackProcess, production: Plan) -> None:

@@ -1,14 +1,20 @@
-"""preview-lifetime through the Analyzer protocol: a preview stack's expiry is judged as of BOOKING_TODAY."""
+"""preview-lifetime and preview-isolated through the Analyzer protocol: a preview stack's expiry is judged as of
+BOOKING_TODAY, and everything it declares must be its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from booking_shared.project import Project, load_stack
+from booking_shared.project import Project, find_project, load_stack
 from bookingctl.gate import PackProcess
-from bookingctl.planner import Plan
+from bookingctl.planner import Plan, plan_stack
+from ops.previews.stackfile import write_stack
+from tests.helpers import REPO
 from tests.helpers.policy_helpers import PACK, found, gate, not_applicable
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
@@ -47,3 +53,38 @@ def test_a_stack_named_as_a_preview_without_its_section_is_refused(
         project: Project, staging: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
     messages, _ = _judged(project, staging, "pr-42", None, monkeypatch)
     assert len(messages) == 1 and "has no booking:preview" in messages[0]
+
+
+def _isolation(project: Project, plan: Plan, stack: str, config: dict[str, str]) -> tuple[list[str], list[str]]:
+    with PackProcess(PACK, project.name, stack, config) as pack:
+        result = gate(pack, plan)
+    return [v.message for v in found(result, "preview-isolated")], not_applicable(result, "preview-isolated")
+
+
+def test_staging_s_plan_passed_off_as_a_preview_is_refused_for_every_name_and_hostname_it_would_change(
+        project: Project, staging: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKING_TODAY", "2026-12-05")
+    config = dict(load_stack(project, "staging").flat)
+    config["booking:preview"] = json.dumps({"pr": 42, "expires": "2026-12-12"})
+    messages, _ = _isolation(project, staging, "pr-42", config)
+    named = " ".join(messages)
+    for what in ("D1Database", "Worker ", "R2Bucket", "PagesProject", "WorkersDeployment", "DnsRecord",
+                 "WorkersRoute", "PagesDomain", "TurnstileWidget"):
+        assert what in named, (what, messages)
+    assert all(m.startswith("Preview pr-42") for m in messages)
+    _, skipped = _isolation(project, staging, "staging", dict(load_stack(project, "staging").flat))
+    assert skipped and "not a preview stack" in skipped[0]
+
+
+def test_a_derived_preview_is_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKING_TODAY", "2026-12-05")
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("infra", "policies", "worker", "migrations"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    copy = find_project(tmp_path)
+    write_stack(copy, 42, today=dt.date(2026, 12, 5))
+    settings = load_stack(copy, "pr-42")
+    plan = plan_stack(copy, settings)
+    messages, skipped = _isolation(copy, plan, "pr-42", dict(settings.flat))
+    assert messages == [] and skipped == []
