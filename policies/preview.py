@@ -37,7 +37,8 @@ _NAMED = {"cloudflare:index/d1Database:D1Database": "name", "cloudflare:index/wo
           "cloudflare:index/workersDeployment:WorkersDeployment": "scriptName"}
 # Hostnames and the input holding them (a list for widgets).
 _HOSTS = {"cloudflare:index/dnsRecord:DnsRecord": "name", "cloudflare:index/workersRoute:WorkersRoute": "pattern",
-          "cloudflare:index/pagesDomain:PagesDomain": "name", "cloudflare:index/turnstileWidget:TurnstileWidget": "domains"}
+          "cloudflare:index/pagesDomain:PagesDomain": "name",
+          "cloudflare:index/turnstileWidget:TurnstileWidget": "domains"}
 # What acts on a whole zone or account, or on salons' hostnames: never a preview's.
 _SHARED = ("cloudflare:index/ruleset:Ruleset", "cloudflare:index/customHostname:CustomHostname",
            "cloudflare:index/healthcheck:Healthcheck", "cloudflare:index/notificationPolicy:NotificationPolicy",
