@@ -188,15 +188,24 @@ def seed(conn: sqlite3.Connection) -> None:
 
 
 def counts(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, int | None]:
-    """Rows per table; None for a table that does not exist (now)."""
+    """Rows per table of `main`; None for a table that does not exist (now).
+
+    Qualified with `main.`: a TEMP table of the same name would shadow it otherwise (SQLite resolves
+    temp first), and a migration's temp copy would hide what happens to the real rows. A few hundred
+    subqueries a query: one per table would pass SQLite's 2,000 result columns on a large schema.
+    """
     existing = {n.lower() for n in schema.table_names(conn)}
     present = [t for t in tables if t.lower() in existing]
     found: dict[str, int | None] = {t: None for t in tables}
-    if present:
-        row = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {quote_ident(t)})" for t in present)
+    for start in range(0, len(present), _COUNTS_PER_QUERY):
+        chunk = present[start:start + _COUNTS_PER_QUERY]
+        row = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM main.{quote_ident(t)})" for t in chunk)
                            ).fetchone()
-        found.update(zip(present, (int(n) for n in row), strict=True))
+        found.update(zip(chunk, (int(n) for n in row), strict=True))
     return found
+
+
+_COUNTS_PER_QUERY = 500
 
 
 def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:

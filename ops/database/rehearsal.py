@@ -109,7 +109,8 @@ def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _
         empty.close()
 
 
-Orphans = dict[tuple[str, str, int], list[int]]  # (child, parent, foreign key id) -> rowids pointing nowhere
+# (child, parent, foreign key id) -> rowids pointing nowhere (None: a WITHOUT ROWID table's row)
+Orphans = dict[tuple[str, str, int], list[int | None]]
 
 
 def _orphan_rows(conn: sqlite3.Connection, tables: Sequence[str] | None = None) -> Orphans:
@@ -127,8 +128,13 @@ def _orphans(conn: sqlite3.Connection, found: Orphans, file: str, rule: str = "o
              known: Orphans | None = None) -> list[Problem]:
     """A problem per foreign key with rows pointing nowhere, beyond those `known` before, with a sample."""
     problems = []
-    for (child, parent, fk_id), rowids in found.items():
-        new = len(rowids) - len((known or {}).get((child, parent, fk_id), []))
+    for (child, parent, fk_id), all_rowids in found.items():
+        # By row, not by count: old orphans cleaned up do not hide as many new ones.
+        # A WITHOUT ROWID table's orphans have no rowid (None): those are compared by count.
+        old = (known or {}).get((child, parent, fk_id), [])
+        before = set(old)
+        rowids = [r for r in all_rowids if r is not None and r not in before]
+        new = len(rowids) + max(all_rowids.count(None) - old.count(None), 0)
         if new <= 0:
             continue
         fk = next((f for f in schema.foreign_keys(conn, child) if f.id == fk_id), None)
@@ -144,8 +150,8 @@ def _orphans(conn: sqlite3.Connection, found: Orphans, file: str, rule: str = "o
 
 def _children(conn: sqlite3.Connection, written: set[str]) -> list[str]:
     """Tables that are written, or whose foreign keys point at a written one: where orphans can appear."""
-    return [t for t in schema.ordinary_tables(conn) if t.lower() in written
-            or any(fk.parent.lower() in written for fk in schema.foreign_keys(conn, t))]
+    return [t for t in schema.ordinary_tables(conn) if row_losses.fold(t) in written
+            or any(row_losses.fold(fk.parent) in written for fk in schema.foreign_keys(conn, t))]
 
 
 def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration, statement: Statement) -> Problem:
@@ -204,8 +210,11 @@ def _d1_only(action: int, name: str | None, *_: object) -> int:
     return sqlite3.SQLITE_OK
 
 
+_GUARD = shielded(_d1_only, sqlite3.SQLITE_DENY)
+
+
 def _guard(conn: sqlite3.Connection) -> None:
-    conn.set_authorizer(shielded(_d1_only, sqlite3.SQLITE_DENY))
+    conn.set_authorizer(_GUARD)
 
 
 class _Clock:
@@ -300,6 +309,7 @@ def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries
     todo = [m for m in migrations if m.name not in done]
     report = RehearsalReport(source, migrations=[MigrationRehearsal(m.name, m.sha256) for m in todo])
     counts = _counts(conn)
+    first, run_explained = dict(counts), dict[str, int]()
     report.rows = sum(counts.values())
     known = _orphan_rows(conn)
     report.problems += _orphans(conn, known, "", "orphans-before")
@@ -308,7 +318,7 @@ def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries
     try:
         for number, (migration, result) in enumerate(zip(todo, report.migrations, strict=True), start=1):
             log(f"rehearsing {migration.name} ({number} of {len(todo)})")
-            counts = _one(conn, migration, result, counts, queries, clock, slow_seconds, known)
+            counts = _one(conn, migration, result, counts, queries, clock, slow_seconds, known, run_explained)
             log(f"  {migration.name}: {result.status} in {result.seconds:.1f} s, "
                 f"{sum(p.severity == 'error' for p in result.problems)} error(s)")
             if result.status == "failed":
@@ -316,12 +326,15 @@ def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries
     finally:
         conn.set_progress_handler(None, 0)
         conn.set_authorizer(None)
+    # A rebuild split over migrations (copy; DROP; RENAME) loses rows no single migration shows.
+    row_losses.unexplained_losses(first, counts, run_explained, "", report.problems, where="all the migrations")
     report.seconds = time.monotonic() - started
     return report
 
 
 def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehearsal, counts: dict[str, int],
-         queries: Sequence[ServingQuery], clock: _Clock, slow_seconds: float, known: Orphans) -> dict[str, int]:
+         queries: Sequence[ServingQuery], clock: _Clock, slow_seconds: float, known: Orphans,
+         run_explained: dict[str, int]) -> dict[str, int]:
     """Rehearse one migration in its own transaction; the row counts after it (before it when it failed)."""
     started = time.monotonic()
     before = dict(counts)
@@ -346,12 +359,15 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
             if refused:
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
-            written |= row_losses.written_tables(statement)
-            watch = row_losses.ReplaceWatch.before(conn, statement)
-            dropped = row_losses.dropped_values(conn, statement)
+            done = row_losses.writes(conn, statement, _GUARD)
+            written |= done.tables
+            watch = row_losses.ReplaceWatch.before(conn, done)
+            dropped = row_losses.dropped_values(conn, done)
             changes, start = conn.total_changes, clock.start(f"{migration.name}:{statement.line}")
             try:
                 conn.execute(statement.sql)
+                # Rows the statement itself changed: not its triggers', foreign-key actions' or REPLACE's.
+                direct = int(conn.execute("SELECT changes()").fetchone()[0])
             except sqlite3.Error as exc:
                 reraise_pending()
                 elapsed = time.monotonic() - start
@@ -371,12 +387,12 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                                                migration.name, statement.line))
             if conn.total_changes != changes or _SCHEMA_CHANGE.match(strip_comments(statement.sql)):
                 after, now = _counts(conn), row_losses.links(conn, TABLE)
-                row_losses.attribute(conn, counts, after, statement, migration.name, result, explained)
-                row_losses.nulled(conn, links, now, statement, migration.name, result)
+                row_losses.attribute(counts, after, statement, done, direct, migration.name, result, explained)
+                row_losses.nulled(links, now, statement, done, migration.name, result)
                 counts, links, was = after, now, counts
             else:
                 was = counts
-            watch.after(conn, was, counts, statement, migration.name, result)
+            watch.after(conn, was, counts, statement, done, migration.name, result)
             row_losses.report_dropped(dropped, statement, migration.name, result)
         _checks(conn, migration, clock, "after")
         result.problems += query_plans.full_scans(conn, queries, plans, counts, migration.name)
@@ -402,14 +418,16 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
         return before
     # Committed: D1 keeps it. Rows left pointing nowhere (a parent dropped under defer_foreign_keys,
     # which turning the pragma off again forgives: sqlite.org/pragma.html#pragma_defer_foreign_keys).
-    written |= {t.lower() for t in {*before, *counts} if before.get(t) != counts.get(t)}
+    written |= {row_losses.fold(t) for t in {*before, *counts} if before.get(t) != counts.get(t)}
     checked = _children(conn, written)
     found = _orphan_rows(conn, checked)
     result.problems += _orphans(conn, found, migration.name, known=known)
     for key in [k for k in known if k[0] in checked]:
         known.pop(key)
     known.update(found)
-    row_losses.unexplained_losses(before, counts, explained, migration.name, result)
+    reported = row_losses.unexplained_losses(before, counts, explained, migration.name, result.problems)
+    for table, rows in [*explained.items(), *reported.items()]:
+        run_explained[table] = run_explained.get(table, 0) + rows
     result.tables = [TableRows(t, before.get(t), counts.get(t)) for t in sorted({*before, *counts})
                      if before.get(t) != counts.get(t)]
     result.status, result.seconds = "applied", time.monotonic() - started

@@ -22,6 +22,7 @@ like; only its unique-index check, which reads the backup alone, is here.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 
@@ -105,18 +106,36 @@ def table_names(conn: sqlite3.Connection) -> list[str]:
     return [str(n) for n, in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY rowid")]
 
 
+# The shadow tables each module keeps its storage in (sqlite.org/fts5.html, fts3.html, rtree.html).
+_SHADOWS = {"fts5": ("data", "idx", "content", "docsize", "config"),
+            "fts4": ("content", "segments", "segdir", "docsize", "stat"),
+            "fts3": ("content", "segments", "segdir", "docsize", "stat"), "rtree": ("node", "parent", "rowid")}
+_MODULE = re.compile(r"\s*CREATE\s+VIRTUAL\s+TABLE\s+.+?\s+USING\s+(\w+)", re.I | re.S)
+_WITHOUT_ROWID = re.compile(r"\)\s*(?:STRICT\s*,\s*)?WITHOUT\s+ROWID\s*(?:,\s*STRICT\s*)?$", re.I)
+
+
 def ordinary_tables(conn: sqlite3.Connection) -> list[str]:
     """Tables of `main` that hold rows of their own, by name: no virtual or shadow tables, none of
-    SQLite's (`sqlite_*`) or D1's (`_cf_*`)."""
-    return [str(name) for name, in conn.execute(
-        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")]
+    SQLite's (`sqlite_*`) or D1's (`_cf_*`).
+
+    Read from sqlite_schema, not `pragma_table_list`: that pragma computes the columns of every VIEW
+    of the schema (even when asked for one table), and a nest of views in a backup doubles that per
+    level (5 s at 14 levels, hours at 25), outside any deadline of the rehearsal.
+    """
+    rows = [(str(name), str(sql or "")) for name, sql in conn.execute(
+        "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")]
+    virtual = {name: (m.group(1).lower() if (m := _MODULE.match(sql)) else "") for name, sql in rows
+               if _MODULE.match(sql)}
+    shadows = {f"{name}_{suffix}".lower() for name, module in virtual.items() for suffix in _SHADOWS.get(module, ())}
+    return [name for name, _ in rows if name not in virtual and name.lower() not in shadows]
 
 
 def has_rowid(conn: sqlite3.Connection, table: str) -> bool:
-    """Whether `table` is an object of `main` with a rowid (false for WITHOUT ROWID and unknown names)."""
-    row = conn.execute("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", (table,)).fetchone()
-    return bool(row) and not row[0]
+    """Whether `table` is a table of `main` with a rowid (false for WITHOUT ROWID and unknown names)."""
+    row = conn.execute("SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE",
+                       (table,)).fetchone()
+    return bool(row) and not _WITHOUT_ROWID.search(str(row[0] or "").strip())
 
 
 def columns(conn: sqlite3.Connection, table: str) -> tuple[Column, ...]:
