@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
+
+import cloudflare
 
 from ops.backups.catalog import check_file
 from ops.backups.manifest import MANIFEST, BackupError, Manifest, VerifyReport, is_backup_name, read_manifest
@@ -66,27 +69,46 @@ def fetch_newest(bucket: Bucket, dest: Path, database: str) -> Manifest:
     """
     listed = [obj for obj in bucket.client.r2.buckets.objects.list(bucket.name, account_id=bucket.account_id)
               if str(obj.key or "").endswith(MANIFEST) and is_backup_name(str(obj.key)[:-len(MANIFEST)])]
-    # Ties (one upload's second) fall to the name, whose UTC time sorts within a label.
-    listed.sort(key=lambda obj: (str(obj.last_modified or ""), str(obj.key)), reverse=True)
+    # Ties (uploads in one second) fall to the time in the name (`<label>-YYYYMMDD-HHMMSS`), not the
+    # name itself: a label sorts first there, and `pre-deploy-<last week>` would beat `nightly-<today>`.
+    listed.sort(key=lambda obj: (str(obj.last_modified or ""), _stamp(str(obj.key)), str(obj.key)), reverse=True)
     fetching = dest / ".fetching"
     fetching.mkdir(parents=True, exist_ok=True)
+    passed: list[str] = []
     try:
         for obj in listed:
             key = str(obj.key)
             part = fetching / key
-            _get(bucket, key, part, _MANIFEST_BYTES)
             try:
+                _get(bucket, key, part, _MANIFEST_BYTES)
                 manifest = read_manifest(part)
             except BackupError:
-                continue  # not a backup's manifest: the bucket holds quarantine records too
+                continue  # not a backup's manifest (too large, unreadable): the bucket holds quarantine records too
             # Only a manifest whose source is bound to its dump (source_sha256): one without could name
-            # any database, written by whoever can write the bucket.
+            # any database, written by whoever can write the bucket (the checksum is unkeyed: it binds,
+            # it does not authenticate; the bucket's permissions do).
             if manifest.source_sha256 is not None and manifest.source.get("database") == database:
-                return _fetch_dump(bucket, dest, fetching, manifest)
-        raise BackupError(f"no backup of {database} in R2 bucket {bucket.name}; the scheduled workflow uploads one "
-                          "daily (`bookingctl backup create --stack STACK --upload`)")
+                try:
+                    return _fetch_dump(bucket, dest, fetching, manifest)
+                except _Unusable as exc:
+                    passed.append(str(exc))  # this one is broken: the next older whole one will do
+        found = f" ({'; '.join(passed)})" if passed else ""
+        raise BackupError(f"no usable backup of {database} in R2 bucket {bucket.name}{found}; the scheduled "
+                          "workflow uploads one daily (`bookingctl backup create --stack STACK --upload`)")
     finally:
         shutil.rmtree(fetching, ignore_errors=True)
+
+
+class _Unusable(BackupError):
+    """A backup in the bucket whose dump is missing or not the one its manifest describes."""
+
+
+_STAMP = re.compile(r"(\d{8}-\d{6})")
+
+
+def _stamp(key: str) -> str:
+    found = _STAMP.search(key)
+    return found.group(1) if found else ""
 
 
 _MANIFEST_BYTES = 1024 * 1024
@@ -94,16 +116,25 @@ _MANIFEST_BYTES = 1024 * 1024
 
 def _fetch_dump(bucket: Bucket, dest: Path, fetching: Path, manifest: Manifest) -> Manifest:
     final, manifest_path = dest / manifest.file, dest / f"{manifest.name}{MANIFEST}"
-    if manifest_path.is_file() and read_manifest(manifest_path) == manifest:
-        report = VerifyReport(manifest.name, ok=True)
-        if check_file(report, final, manifest, no_progress) and report.ok:
-            return manifest
+    if manifest_path.is_file() or final.exists():
+        if manifest_path.is_file() and read_manifest(manifest_path) == manifest:
+            report = VerifyReport(manifest.name, ok=True)
+            if check_file(report, final, manifest, no_progress) and report.ok:
+                return manifest
+        # Names are unique per folder, not per bucket: another machine's backup (or a bucket writer's)
+        # may share this one's name. The local backup is never replaced.
+        raise BackupError(f"{dest} already holds a backup named {manifest.name} that is not the one in R2 bucket "
+                          f"{bucket.name}; nothing was replaced. Move the local one away (or fetch into another "
+                          "folder) to use R2's")
     part = fetching / manifest.file
-    _get(bucket, manifest.file, part, manifest.size)
+    try:
+        _get(bucket, manifest.file, part, manifest.size)
+    except cloudflare.NotFoundError:
+        raise _Unusable(f"backup {manifest.name}: its dump {manifest.file} is not in the bucket") from None
     report = VerifyReport(manifest.name, ok=True)
     if not check_file(report, part, manifest, no_progress) or not report.ok:
-        raise BackupError(f"backup {manifest.name} in R2 bucket {bucket.name} is not the dump its manifest "
-                          f"describes ({report.failures()}); not using it")
+        raise _Unusable(f"backup {manifest.name} in R2 bucket {bucket.name} is not the dump its manifest "
+                        f"describes ({report.failures()}); not using it")
     part.replace(final)
     # As uploaded, byte for byte: its source_sha256 binds this very source to the dump.
     (fetching / manifest_path.name).replace(manifest_path)

@@ -28,6 +28,7 @@ import ops.backups.restore
 from ops.backups import backups, staging
 from ops.backups.backups import BackupError
 from ops.backups.bucket import fetch_newest
+from ops.backups.manifest import MANIFEST, Manifest
 from ops.database import sqlload
 from ops.database.migrations import apply, discover
 from ops.targets import Bucket, LocalDatabase, RemoteDatabase, TargetError, remote_database
@@ -993,3 +994,95 @@ def test_the_r2_listing_refuses_a_page_size_out_of_range_or_a_cursor_it_never_is
             remote.client.r2.buckets.objects.list("b", account_id=ACCOUNT, **query)  # type: ignore[arg-type]
     assert [o.key for o in remote.client.r2.buckets.objects.list("b", account_id=ACCOUNT, per_page=2)] == [
         "k0", "k1", "k2"]
+
+
+# --- the third hostile review of issue #25 (2026-12-05): hostile bucket contents -----------------------
+
+HOSTILE_NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+BUCKET = "appointmentbooking-backups"
+
+
+def _backup(remote: RemoteDatabase, dest: Path, bucket: Bucket, double: CloudflareDouble, *, label: str,
+            created: dt.datetime, uploaded: str) -> Manifest:
+    manifest = backups.create(remote, dest, now=created, poll_interval=0, label=label)
+    backups.upload(bucket, dest, manifest)
+    for key in (manifest.file, f"{manifest.name}{MANIFEST}"):
+        double.object_modified[(BUCKET, key)] = uploaded
+    return manifest
+
+
+@pytest.fixture
+def hostile_bucket(remote: RemoteDatabase, double: CloudflareDouble) -> Bucket:
+    double.buckets[BUCKET] = {}
+    return Bucket(remote.client, ACCOUNT, BUCKET)
+
+
+def test_a_newest_manifest_whose_dump_is_missing_is_a_backup_error(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """The newest manifest names the database but its dump is gone (deleted, or never finished):
+    the SDK's 404 escapes as cloudflare.NotFoundError, not as a BackupError naming the backup, and the
+    older backup that is whole is never tried."""
+    older = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW - dt.timedelta(days=1),
+                    uploaded="2026-11-25T12:00:05Z")
+    newer = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                    uploaded="2026-11-26T12:00:05Z")
+    del double.buckets[BUCKET][newer.file]
+    try:
+        fetched = fetch_newest(hostile_bucket, tmp_path / "fetched", str(older.source["database"]))
+    except BackupError:
+        return  # a clear refusal naming the backup would do
+    except Exception as exc:  # what escapes is the finding
+        pytest.fail(f"fetch_newest raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
+    assert fetched.name == older.name
+
+
+def test_an_oversized_object_named_like_a_manifest_does_not_stop_the_fetch(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """Objects that are not a backup's manifest are skipped ("the bucket holds quarantine records
+    too"), unless one is over 1 MB: then _get's BackupError escapes the loop and no backup is
+    fetched, though a whole one is in the bucket."""
+    good = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                    uploaded="2026-11-26T12:00:05Z")
+    junk = f"zz-record{MANIFEST}"
+    double.buckets[BUCKET][junk] = b" " * (1024 * 1024 + 1)
+    double.object_modified[(BUCKET, junk)] = "2026-11-26T13:00:00Z"
+    fetched = fetch_newest(hostile_bucket, tmp_path / "fetched", str(good.source["database"]))
+    assert fetched.name == good.name
+
+
+def test_a_tie_in_upload_time_falls_to_the_newer_backup(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """Two manifests uploaded in the same second (an operator uploading two backups at once): the tie
+    falls to the name in reverse, and a name starts with its label, so `pre-deploy-<a week ago>`
+    beats `nightly-<today>`: the rehearsal runs on the older rows."""
+    _backup(remote, dest, hostile_bucket, double, label="pre-deploy", created=HOSTILE_NOW - dt.timedelta(days=6),
+              uploaded="2026-11-26T12:00:05Z")
+    new = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                    uploaded="2026-11-26T12:00:05Z")
+    fetched = fetch_newest(hostile_bucket, tmp_path / "fetched", str(new.source["database"]))
+    assert fetched.name == new.name, f"took {fetched.name} (created {fetched.created_at}) over {new.name}"
+
+
+def test_fetching_never_overwrites_a_different_local_backup_of_the_same_name(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """Names are unique per folder, not per bucket: a backup made on this machine (never uploaded)
+    and one in R2 can share `<label>-<second>` (two machines, one schedule; or a bucket writer). The
+    fetch sees a local manifest that differs and replaces the local dump and manifest with R2's:
+    the local backup is gone without a word."""
+    import hashlib
+    import json
+
+    from ops.backups.manifest import source_digest
+
+    local = backups.create(remote, dest, now=HOSTILE_NOW, poll_interval=0, label="nightly")
+    local_dump = (dest / local.file).read_bytes()
+    # R2's backup of the same name: other rows (here a dump of one table), bound and checked as any.
+    other = b"CREATE TABLE tenants (id TEXT PRIMARY KEY);\n"
+    sha = hashlib.sha256(other).hexdigest()
+    theirs = dict(json.loads((dest / f"{local.name}{MANIFEST}").read_text()), sha256=sha, size=len(other),
+                  tables={"tenants": 0}, source_sha256=source_digest(sha, local.source))
+    double.buckets[BUCKET][local.file] = other
+    double.buckets[BUCKET][f"{local.name}{MANIFEST}"] = json.dumps(theirs).encode()
+    with pytest.raises(BackupError, match="already holds a backup named"):
+        fetch_newest(hostile_bucket, dest, str(local.source["database"]))
+    assert (dest / local.file).read_bytes() == local_dump, "the local backup's dump was replaced by R2's"
