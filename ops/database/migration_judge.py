@@ -77,8 +77,9 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
     def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, trigger: str | None) -> int:
         if action in _ROW_WRITES and arg1 and not skipped(arg1) and not _is_runners(arg1):
             writes.add(arg1.lower())
-            if trigger is None and action != sqlite3.SQLITE_INSERT:
-                targets.setdefault("DELETE" if action == sqlite3.SQLITE_DELETE else "UPDATE", arg1.lower())
+            if trigger is None:
+                targets.setdefault({sqlite3.SQLITE_DELETE: "DELETE", sqlite3.SQLITE_INSERT: "INSERT"}.get(
+                    action, "UPDATE"), arg1.lower())
         if action == sqlite3.SQLITE_READ and arg1 and arg2:
             reads.add((arg1.lower(), arg2.lower()))
         if action == sqlite3.SQLITE_UPDATE and trigger is None and arg1 and arg2:
@@ -177,6 +178,17 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
         elif dml == "UPDATE" and (("update-without-where" in flagged) or (named and had and changed >= had)):
             _every_row_updated(result, migration, statement, named or target or "", updated, before,
                                flagged="update-without-where" in flagged)
+        elif dml in ("INSERT", "REPLACE"):
+            into = next((t for t in tables if t.lower() == targets.get("INSERT")), None)
+            had_rows = rows_before.get(into or "") or 0
+            # Every row that was there met a conflict and was rewritten, none added: an upsert's DO UPDATE
+            # or a REPLACE over all of them (a plain INSERT would have failed or added rows, OR IGNORE
+            # changed none). The same overwrite as an UPDATE without WHERE, and judged the same way.
+            if into and had_rows and changed >= had_rows and (rows_after.get(into) or 0) <= had_rows:
+                shape = before.tables.get(into)
+                rewritten = updated or {(into.lower(), c.lower()) for c in (shape.columns if shape else ())
+                                        if c.lower() not in {k.lower() for k in (shape.primary_key if shape else ())}}
+                _every_row_updated(result, migration, statement, into, rewritten, before, flagged=False)
         if values_before:
             values_after = mr.filled(conn, list(values_before))
             for table, held in values_before.items():
