@@ -59,7 +59,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apikeys": ("bookingctl.commands.admin", "apikeys_app", 'API keys and their usage.'),
     "db": ("bookingctl.commands.admin", "db_app", 'Database analysis.'),
     "preview": ("bookingctl.commands.preview", "app",
-                "Pull-request preview stacks: derive one from staging, list them."),
+                "Pull-request preview stacks: derive, create (with scrubbed data), destroy, list."),
+    "drift": ("bookingctl.commands.drift", "drift_command",
+              "Compare what Cloudflare holds with what the stack declares, read-only."),
     "tenants": ("bookingctl.commands.tenants", "app",
                'Salons on their own hostnames (Cloudflare for SaaS custom hostnames).'),
 }

@@ -268,6 +268,22 @@ AMENDMENTS: tuple[Amendment, ...] = (
     Amendment("/paths/~1zones~1{zone_id}~1dns_records~1{dns_record_id}/delete/responses/200/content/"
               "application~1json/schema/properties/messages", {"type": "array"},
               "cloudflare 5.9.0 resources/dns/records.py"),
+    # A Pages project's deployment config: the SDK's current model requires fields the 2024-08 document
+    # does not list (cloudflare 5.9.0 types/pages/project.py DeploymentConfigsPreview/Production).
+    *(Amendment(f"/components/schemas/pages_deployment_configs_values/properties/{name}", schema,
+                "cloudflare 5.9.0 types/pages/project.py")
+      for name, schema in (("always_use_latest_compatibility_date", {"type": "boolean"}),
+                           ("build_image_major_version", {"type": "integer"}), ("fail_open", {"type": "boolean"}),
+                           ("usage_model", {"type": "string", "enum": ["standard", "bundled", "unbound"]}))),
+    *(Amendment(f"/components/schemas/pages_projects/properties/{name}", {"type": "string"},
+                "cloudflare 5.9.0 types/pages/project.py (Project)")
+      for name in ("framework", "framework_version", "preview_script_name", "production_script_name")),
+    # A notification mechanism's id is a uuid (a webhook's) or any string (an e-mail address): the
+    # document's oneOf of a maxLength-36 string and any string accepts an address under both, so no
+    # answer holding one fits; anyOf is what it means (cloudflare 5.9.0 types/alerting/mechanism.py:
+    # `id: Optional[str]`).
+    Amendment("/components/schemas/aaa_mechanisms/additionalProperties/items/properties/id",
+              {"type": "string"}, "cloudflare 5.9.0 types/alerting/mechanism.py"),
     # A Pages domain is named by its hostname in the path (the provider's pages_domain Delete passes
     # `data.Name`, the domain, terraform-provider-cloudflare internal/services/pages_domain/resource.go,
     # a2efdc578); the document's pages_domain_name copies the project name's pattern, which has no dot.

@@ -17,6 +17,7 @@ from tests.helpers.cf_double import (
     analytics,
     custom_hostnames,
     d1,
+    monitoring,
     r2,
     sites,
     tokens,
@@ -31,6 +32,7 @@ from tests.helpers.cf_double.custom_hostnames import CustomHostnames
 from tests.helpers.cf_double.d1 import D1
 from tests.helpers.cf_double.envelope import Refusal, error
 from tests.helpers.cf_double.faults import Fault, take
+from tests.helpers.cf_double.monitoring import Monitoring
 from tests.helpers.cf_double.r2 import R2
 from tests.helpers.cf_double.routes import Bytes, Reply, Request, Router
 from tests.helpers.cf_double.server import make_handler
@@ -42,10 +44,11 @@ TOKEN = "test-token-not-a-real-secret"
 
 # Every route of the API the double serves, service by service (first match wins within a path).
 ROUTER = Router((*d1.ROUTES, *workers.ROUTES, *workers_beta.ROUTES, *r2.ROUTES, *zones.ROUTES, *sites.ROUTES,
+                 *monitoring.ROUTES,
                  *custom_hostnames.ROUTES, *turnstile.ROUTES, *tokens.ROUTES, *analytics.ROUTES))
 
 
-class CloudflareDouble(D1, Sites, R2, CustomHostnames, Turnstile, Tokens, Analytics):
+class CloudflareDouble(D1, Sites, Monitoring, R2, CustomHostnames, Turnstile, Tokens, Analytics):
     def __init__(self, root: Path, account_id: str, clock: Clock | None = None) -> None:
         self.root, self.account_id = root, account_id
         self.clock = clock or Clock()
@@ -60,6 +63,7 @@ class CloudflareDouble(D1, Sites, R2, CustomHostnames, Turnstile, Tokens, Analyt
         self._init_workers()
         self._init_workers_beta()
         self._init_sites()
+        self._init_monitoring()
         self._init_r2()
         self._init_zones()
         self._init_custom_hostnames()

@@ -82,8 +82,7 @@ class Sites(WorkersBeta, Zones):
                  if r["name"] == req.arg("name", r["name"]) and r["type"] == req.arg("type", r["type"])]
         page, per_page = int(req.arg("page", "1")), int(req.arg("per_page", "100"))
         items = found[(page - 1) * per_page: page * per_page]
-        return 200, ok(items, {"page": page, "per_page": per_page, "count": len(items), "total_count": len(found),
-                               "total_pages": max(1, -(-len(found) // per_page))})
+        return 200, ok(items, {"page": page, "per_page": per_page, "count": len(items), "total_count": len(found)})
 
     def delete_dns_record(self, req: Request) -> Response:
         zone = self._zone(req)
@@ -118,7 +117,8 @@ class Sites(WorkersBeta, Zones):
 
     @staticmethod
     def _route_object(route: dict[str, Any]) -> dict[str, Any]:
-        return {k: route[k] for k in ("id", "pattern", "script")}
+        # A route without a Worker has no `script` (the document's workers_script_name is not nullable).
+        return {k: route[k] for k in ("id", "pattern", "script") if route[k] is not None}
 
     def list_worker_routes(self, req: Request) -> Response:
         zone = self._zone(req)
@@ -160,6 +160,9 @@ class Sites(WorkersBeta, Zones):
             self.pages_projects[name] = project
             self.pages_domains[name] = {}
         return 200, ok(project)
+
+    def get_pages_project(self, req: Request) -> Response:
+        return 200, ok(self._project(req))
 
     def list_pages_projects(self, req: Request) -> Response:
         everything = list(self.pages_projects.values())
@@ -213,6 +216,7 @@ ROUTES = (
     Route("DELETE", "/zones/{zone}/workers/routes/{route}", Sites.delete_worker_route),
     Route("GET", "/accounts/{account}/pages/projects", Sites.list_pages_projects),
     Route("POST", "/accounts/{account}/pages/projects", Sites.create_pages_project),
+    Route("GET", "/accounts/{account}/pages/projects/{project}", Sites.get_pages_project),
     Route("DELETE", "/accounts/{account}/pages/projects/{project}", Sites.delete_pages_project),
     Route("POST", "/accounts/{account}/pages/projects/{project}/domains", Sites.create_pages_domain),
     Route("DELETE", "/accounts/{account}/pages/projects/{project}/domains/{domain}", Sites.delete_pages_domain),

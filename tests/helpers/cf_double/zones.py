@@ -35,7 +35,7 @@ from booking_shared.edge import RATELIMIT_PHASE
 from booking_shared.limits import RateLimitRule, ZonePlan, rate_limit_problems
 from tests.helpers.cf_double.base import Service
 from tests.helpers.cf_double.envelope import Refusal, Response, envelope, error, ok, problem
-from tests.helpers.cf_double.routes import Request, Route
+from tests.helpers.cf_double.routes import Bytes, Reply, Request, Route
 
 RULESET_REFUSED = 20217  # the code published for "'<value>' is not a valid value for <field>" (above)
 
@@ -159,6 +159,15 @@ class Zones(Service):
         zone.rulesets.append(created)
         return 200, ok(created)
 
+    def delete_ruleset(self, req: Request) -> Reply:
+        """DELETE .../rulesets/{id}: the provider's ruleset Delete (204, no body: the SDK's `delete` returns None)."""
+        zone = self._zone(req)
+        found = next((r for r in zone.rulesets if r["id"] == req.params["ruleset"]), None)
+        if found is None:
+            return 404, error(10003, "could not find ruleset")
+        zone.rulesets.remove(found)
+        return Bytes(204, b"", "application/json")
+
 
 def ratelimit_refusals(zone: ZoneState, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One error per rule field the zone's plan cannot hold (booking_shared/limits.py)."""
@@ -200,4 +209,5 @@ ROUTES = (
     Route("POST", "/zones/{zone}/rulesets", Zones.create_ruleset),
     Route("GET", "/zones/{zone}/rulesets/phases/{phase}/entrypoint", Zones.get_entry_point),
     Route("GET", "/zones/{zone}/rulesets/{ruleset}", Zones.get_ruleset),
+    Route("DELETE", "/zones/{zone}/rulesets/{ruleset}", Zones.delete_ruleset),
 )

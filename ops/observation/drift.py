@@ -1,0 +1,339 @@
+"""`bookingctl drift`: what Cloudflare really holds for a stack, compared field by field with what it declares.
+
+Read-only. The caller plans the stack (the program under mocks, as `bookingctl plan` does) and passes its
+resources as `Declared`; each is looked up live by its natural key (a name, a pattern, a hostname, a
+rule's `ref`) through the official SDK, and every difference is one `Difference`:
+
+- `changed`: the live resource differs in a field the program sets (a rate-limit rule relaxed in the
+  dashboard, a widget's mode, a route sent to another Worker, a health check paused, a lifecycle rule
+  removed); converging: `pulumi up --stack S` puts the declared value back;
+- `missing`: declared, not there (deleted, or renamed: a D1 database renamed in the dashboard is
+  missing under its declared name); converging: `pulumi up` creates it again, except a database,
+  where that would create an empty one, so the fix says to rename it back first;
+- `unmanaged`: live, not declared, where the stack must know of it: another Worker route on one of the
+  stack's hostnames, another rule in the stack's rate-limit entry point, a widget accepting its
+  hostname, a custom hostname no tenant row names; converging: `pulumi import ...` or the dashboard,
+  or a `bookingctl tenants` command.
+
+Which fields are compared is data (`_FIELDS`), each the input the program sets and the field the
+API answers it in; fields the program leaves to Cloudflare's defaults are not compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from cloudflare import Cloudflare, NotFoundError
+
+from booking_shared.errors import OperationFailed
+
+Kind = Literal["changed", "missing", "unmanaged"]
+
+
+class DriftError(OperationFailed):
+    """The live account could not be read; nothing is reported as drift from a partial read."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A resource the program declares: its type token, logical name and inputs (secrets unwrapped)."""
+
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: Kind
+    resource: str  # "<Type> <name>" of the declared resource, or what was found live
+    detail: str
+    fix: str
+    field: str | None = None
+    declared: Any = None
+    live: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Snapshot:
+    """What was read live, per declared resource (by name): the pack's view of reality (ops/observation/
+    drift_policies.py patches the plan with it)."""
+
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    client: Cloudflare
+    account_id: str
+    stack: str
+    hostnames: frozenset[str]  # every hostname the stack serves
+    differences: list[Difference] = field(default_factory=list)
+    snapshot: Snapshot = field(default_factory=Snapshot)
+
+    def up(self) -> str:
+        return f"pulumi up --stack {self.stack}"
+
+    def add(self, kind: Kind, resource: str, detail: str, fix: str, **values: Any) -> None:
+        self.differences.append(Difference(kind, resource, detail, fix, **values))
+
+
+def _short(declared: Declared) -> str:
+    return f"{declared.type.rsplit(':', 1)[-1]} {declared.name}"
+
+
+def _compare(ctx: Context, declared: Declared, live: Mapping[str, Any], fields: Iterable[tuple[str, str]]) -> None:
+    """`changed` for each (input, live field) pair whose values differ."""
+    ctx.snapshot.live[declared.name] = dict(live)
+    for declared_key, live_key in fields:
+        want, have = declared.inputs.get(declared_key), live.get(live_key)
+        if want is not None and want != have:
+            ctx.add("changed", _short(declared), f"{live_key} is {have!r} live, {want!r} declared", ctx.up(),
+                    field=live_key, declared=want, live=have)
+
+
+def _missing(ctx: Context, declared: Declared, what: str, fix: str | None = None) -> None:
+    ctx.add("missing", _short(declared), f"{what} is not in the account", fix or ctx.up())
+
+
+# --- one reader per type: (client, declared) -> the live object as a dict, or None ----------------
+
+def _d1(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["name"])
+    found = [db for db in ctx.client.d1.database.list(account_id=ctx.account_id, name=name) if db.name == name]
+    if not found:
+        _missing(ctx, d, f"D1 database {name}", f"rename it back to {name} in the dashboard, or `pulumi refresh "
+                 f"--stack {ctx.stack}` then restore it: `{ctx.up()}` would create a new, empty {name}")
+        return
+    ctx.snapshot.live[d.name] = {"name": name, "uuid": found[0].uuid}
+
+
+def _bucket(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["name"])
+    try:
+        ctx.client.r2.buckets.get(name, account_id=ctx.account_id)
+    except NotFoundError:
+        _missing(ctx, d, f"R2 bucket {name}")
+        return
+    ctx.snapshot.live[d.name] = {"name": name}
+
+
+def _lifecycle(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["bucketName"])
+    try:
+        rules = ctx.client.r2.buckets.lifecycle.get(name, account_id=ctx.account_id).rules or []
+    except NotFoundError:
+        _missing(ctx, d, f"R2 bucket {name} (and its lifecycle)")
+        return
+    live_ids = sorted(r.id for r in rules if r.enabled)
+    declared_ids = sorted(str(r.get("id")) for r in d.inputs.get("rules") or [] if r.get("enabled", True))
+    ctx.snapshot.live[d.name] = {"rules": live_ids}
+    if live_ids != declared_ids:
+        ctx.add("changed", _short(d), f"lifecycle rules of {name}: {live_ids or 'none'} live, {declared_ids} "
+                "declared (backups past their retention are no longer deleted, or are deleted early)", ctx.up(),
+                field="rules", declared=declared_ids, live=live_ids)
+
+
+def _worker(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["name"])
+    try:
+        next(iter(ctx.client.workers.scripts.versions.list(name, account_id=ctx.account_id)), None)
+    except NotFoundError:
+        _missing(ctx, d, f"Worker {name}")
+        return
+    ctx.snapshot.live[d.name] = {"name": name}
+
+
+def _zone_routes(ctx: Context, zone_id: str, cache: dict[str, list[Any]]) -> list[Any]:
+    if zone_id not in cache:
+        cache[zone_id] = list(ctx.client.workers.routes.list(zone_id=zone_id))
+    return cache[zone_id]
+
+
+def _route(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
+    pattern = str(d.inputs["pattern"])
+    live = next((r for r in _zone_routes(ctx, str(d.inputs["zoneId"]), cache) if r.pattern == pattern), None)
+    if live is None:
+        _missing(ctx, d, f"Worker route {pattern}")
+        return
+    _compare(ctx, d, {"pattern": live.pattern, "script": live.script}, [("script", "script")])
+
+
+def _dns(ctx: Context, d: Declared) -> None:
+    name, kind = str(d.inputs["name"]), str(d.inputs["type"])
+    # Filtered by type only, the name compared here: the name filter's spelling changed (`name` in the
+    # 2024 OpenAPI document, `name.exact` in the SDK's newer one).
+    found = [r for r in ctx.client.dns.records.list(zone_id=str(d.inputs["zoneId"]), type=kind)  # type: ignore[arg-type]
+             if str(r.name).lower() == name.lower()]
+    if not found:
+        _missing(ctx, d, f"DNS {kind} record {name}")
+        return
+    _compare(ctx, d, {"content": found[0].content, "proxied": found[0].proxied},
+             [("content", "content"), ("proxied", "proxied")])
+
+
+def _pages(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
+    name = str(d.inputs.get("projectName") or d.inputs.get("name"))
+    if name not in cache:
+        try:
+            cache[name] = [ctx.client.pages.projects.get(name, account_id=ctx.account_id)]
+        except NotFoundError:
+            cache[name] = []
+    if not cache[name]:
+        _missing(ctx, d, f"Pages project {name}")
+        return
+    project = cache[name][0]
+    if "projectName" in d.inputs:  # a PagesDomain
+        domain = str(d.inputs["name"])
+        if domain not in (project.domains or []):
+            _missing(ctx, d, f"custom domain {domain} of Pages project {name}")
+        return
+    ctx.snapshot.live[d.name] = {"name": name}
+
+
+def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
+    if "widgets" not in cache:
+        cache["widgets"] = list(ctx.client.turnstile.widgets.list(account_id=ctx.account_id))
+    name = str(d.inputs["name"])
+    live = next((w for w in cache["widgets"] if w.name == name), None)
+    if live is None:
+        _missing(ctx, d, f"Turnstile widget {name}")
+        return
+    _compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
+    want = sorted(str(x) for x in d.inputs.get("domains") or [])
+    if want and sorted(live.domains) != want:
+        ctx.add("changed", _short(d), f"domains are {sorted(live.domains)} live, {want} declared", ctx.up(),
+                field="domains", declared=want, live=sorted(live.domains))
+
+
+def _healthcheck(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["name"])
+    live = next((c for c in ctx.client.healthchecks.list(zone_id=str(d.inputs["zoneId"])) if c.name == name), None)
+    if live is None:
+        _missing(ctx, d, f"health check {name}")
+        return
+    values = {"address": live.address, "suspended": bool(live.suspended), "interval": live.interval}
+    _compare(ctx, d, values, [("address", "address"), ("interval", "interval")])
+    if values["suspended"] and not d.inputs.get("suspended"):
+        ctx.add("changed", _short(d), f"health check {name} is paused (suspended) live: no alert fires while the "
+                "API is down", ctx.up(), field="suspended", declared=False, live=True)
+
+
+def _policy(ctx: Context, d: Declared) -> None:
+    name = str(d.inputs["name"])
+    live = next((p for p in ctx.client.alerting.policies.list(account_id=ctx.account_id) if p.name == name), None)
+    if live is None:
+        _missing(ctx, d, f"notification policy {name}")
+        return
+    _compare(ctx, d, {"enabled": live.enabled}, [("enabled", "enabled")])
+
+
+_RULE_FIELDS = (("action", "action"), ("expression", "expression"), ("enabled", "enabled"))
+_RATELIMIT_FIELDS = (("requestsPerPeriod", "requests_per_period"), ("period", "period"),
+                     ("mitigationTimeout", "mitigation_timeout"))
+
+
+def _ruleset(ctx: Context, d: Declared) -> None:
+    phase, zone_id = str(d.inputs["phase"]), str(d.inputs["zoneId"])
+    try:
+        live = ctx.client.rulesets.phases.get(phase, zone_id=zone_id)  # type: ignore[arg-type]
+    except NotFoundError:
+        _missing(ctx, d, f"the zone's {phase} entry point ruleset")
+        return
+    rules = {str(r.ref): r for r in live.rules or []}
+    ctx.snapshot.live[d.name] = {"rules": [r.model_dump(mode="json") for r in live.rules or []]}
+    declared_refs = set()
+    for rule in d.inputs.get("rules") or []:
+        ref = str(rule.get("ref"))
+        declared_refs.add(ref)
+        have = rules.get(ref)
+        where = f"rule {ref} of the {phase} entry point"
+        if have is None:
+            ctx.add("missing", _short(d), f"{where} is gone", ctx.up(), field=ref)
+            continue
+        for declared_key, live_key in _RULE_FIELDS:
+            if rule.get(declared_key) is not None and rule.get(declared_key) != getattr(have, live_key, None):
+                ctx.add("changed", _short(d), f"{where}: {live_key} is {getattr(have, live_key, None)!r} live, "
+                        f"{rule.get(declared_key)!r} declared", ctx.up(), field=f"{ref}.{live_key}",
+                        declared=rule.get(declared_key), live=getattr(have, live_key, None))
+        limit, live_limit = rule.get("ratelimit") or {}, getattr(have, "ratelimit", None)
+        for declared_key, live_key in _RATELIMIT_FIELDS:
+            want, got = limit.get(declared_key), getattr(live_limit, live_key, None)
+            if want is not None and want != got:
+                ctx.add("changed", _short(d), f"{where}: ratelimit.{live_key} is {got!r} live, {want!r} declared "
+                        "(relaxed in the dashboard?)", ctx.up(), field=f"{ref}.ratelimit.{live_key}", declared=want,
+                        live=got)
+    for ref, rule in rules.items():
+        if ref not in declared_refs:
+            ctx.add("unmanaged", _short(d), f"rule {ref} ({rule.description or rule.expression}) is in the "
+                    f"{phase} entry point but not declared: the program would remove it on the next up",
+                    f"declare it in infra/edge.py, or delete it in the dashboard before `{ctx.up()}`")
+
+
+READERS: dict[str, Callable[..., None]] = {
+    "cloudflare:index/d1Database:D1Database": _d1,
+    "cloudflare:index/r2Bucket:R2Bucket": _bucket,
+    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": _lifecycle,
+    "cloudflare:index/worker:Worker": _worker,
+    "cloudflare:index/dnsRecord:DnsRecord": _dns,
+    "cloudflare:index/healthcheck:Healthcheck": _healthcheck,
+    "cloudflare:index/notificationPolicy:NotificationPolicy": _policy,
+    "cloudflare:index/ruleset:Ruleset": _ruleset,
+}
+_CACHED: dict[str, Callable[..., None]] = {
+    "cloudflare:index/workersRoute:WorkersRoute": _route,
+    "cloudflare:index/pagesProject:PagesProject": _pages,
+    "cloudflare:index/pagesDomain:PagesDomain": _pages,
+    "cloudflare:index/turnstileWidget:TurnstileWidget": _widget,
+}
+# Declared only through another resource (a version, a deployment: what serves is `release status`'s).
+NOT_READ = frozenset({"cloudflare:index/workerVersion:WorkerVersion",
+                      "cloudflare:index/workersDeployment:WorkersDeployment"})
+
+
+def drift(client: Cloudflare, account_id: str, stack: str, declared: Iterable[Declared],
+          hostnames: Iterable[str]) -> Context:
+    """Every difference between `declared` and the live account, and what was read (read-only)."""
+    ctx = Context(client, account_id, stack, frozenset(h.lower() for h in hostnames))
+    cache: dict[str, list[Any]] = {}
+    resources = list(declared)
+    for d in resources:
+        if d.type in READERS:
+            READERS[d.type](ctx, d)
+        elif d.type in _CACHED:
+            _CACHED[d.type](ctx, d, cache)
+        elif d.type not in NOT_READ:
+            ctx.add("changed", _short(d), f"{d.type} is not read by drift: compare it by hand",
+                    "extend ops/observation/drift.py READERS")
+    _unmanaged_routes(ctx, resources, cache)
+    _unmanaged_widgets(ctx, resources, cache)
+    return ctx
+
+
+def _unmanaged_routes(ctx: Context, resources: list[Declared], cache: dict[str, list[Any]]) -> None:
+    declared = {str(d.inputs.get("pattern")) for d in resources if d.type.endswith("WorkersRoute")}
+    zones = {str(d.inputs["zoneId"]) for d in resources if d.type.endswith("WorkersRoute")}
+    for zone_id in sorted(zones):
+        for route in _zone_routes(ctx, zone_id, cache):
+            host = str(route.pattern).split("/", 1)[0].lstrip("*.").lower()
+            if route.pattern not in declared and host in ctx.hostnames:
+                ctx.add("unmanaged", f"WorkersRoute {route.pattern}", f"route {route.pattern} -> "
+                        f"{route.script or '(no Worker)'} on the stack's hostname {host} is not declared",
+                        f"pulumi import cloudflare:index/workersRoute:WorkersRoute <name> '{zone_id}/{route.id}' "
+                        "--stack " + ctx.stack + ", or delete it in the dashboard")
+
+
+def _unmanaged_widgets(ctx: Context, resources: list[Declared], cache: dict[str, list[Any]]) -> None:
+    names = {str(d.inputs.get("name")) for d in resources if d.type.endswith("TurnstileWidget")}
+    for widget in cache.get("widgets", []):
+        shared = sorted(set(h.lower() for h in widget.domains) & ctx.hostnames)
+        if widget.name not in names and shared:
+            ctx.add("unmanaged", f"TurnstileWidget {widget.name}", f"widget {widget.name} ({widget.sitekey}) accepts "
+                    f"the stack's hostname(s) {', '.join(shared)} and is not declared",
+                    f"pulumi import cloudflare:index/turnstileWidget:TurnstileWidget <name> "
+                    f"'{ctx.account_id}/{widget.sitekey}' --stack {ctx.stack}, or delete it in the dashboard")
