@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from booking_shared.project import find_project, load_stack
+from booking_shared.project import Project, StackSettings, find_project, load_stack
 from bookingctl import output
+from bookingctl.commands.tenants import served_hostnames
 from bookingctl.errors import EXIT_FAILED
-from bookingctl.options import ProgressOption, ProjectDir, load_stack_config
-from bookingctl.planner import plan_stack, unwrap_secrets
-from ops.observation.drift import Context, Declared, drift
+from bookingctl.options import ProgressOption, ProjectDir, load_stack_config, remote_database_of
+from bookingctl.gate import PackProcess, Violation, evaluate
+from bookingctl.planner import Plan, plan_stack, unwrap_secrets
+from ops.observation.drift import Context, Declared, drift, saas_differences
+from ops.tenants.tenant_model import SaasZone
+from ops.tenants.tenants import status
 from ops.targets import cloudflare_client
 
 
@@ -25,16 +32,75 @@ class DriftFormat(StrEnum):
     sarif = "sarif"
 
 
-def declared_of(project_root: Any, stack: str) -> list[Declared]:
-    """The stack's custom resources as the program declares them (planned offline, secrets unwrapped)."""
-    project = find_project(project_root)
-    plan = plan_stack(project, load_stack(project, stack))
+def declared_of(plan: Plan) -> list[Declared]:
+    """The stack's custom resources as the program declares them (secrets unwrapped)."""
     return [Declared(r.type, r.name, unwrap_secrets(r.raw_inputs)) for r in plan.resources if r.custom]
+
+
+def _camel(value: Any) -> Any:
+    """The API's snake_case fields as the provider's inputs (requests_per_period -> requestsPerPeriod);
+    header names are names and stay as they are."""
+    if isinstance(value, dict):
+        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]): v if k == "headers" else _camel(v)
+                for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+# Live fields put back into the declared inputs, per type: what the pack then judges as reality.
+_PATCHES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+    "cloudflare:index/ruleset:Ruleset": lambda i, live: {**i, "rules": _camel(live.get("rules", []))},
+    "cloudflare:index/turnstileWidget:TurnstileWidget": lambda i, live: {**i, "mode": live.get("mode"),
+                                                                         "domains": live.get("domains")},
+    "cloudflare:index/workersRoute:WorkersRoute": lambda i, live: {**i, "script": live.get("script")},
+    "cloudflare:index/healthcheck:Healthcheck": lambda i, live: {**i, "suspended": live.get("suspended")},
+}
+
+
+def reality(plan: Plan, ctx: Context) -> Plan:
+    """The plan as the account really is: live values in place of declared ones where drift read them,
+    resources that are not there left out."""
+    gone = {d.resource for d in ctx.differences if d.kind == "missing"}
+    resources = []
+    for r in plan.resources:
+        if r.custom and f"{r.type.rsplit(':', 1)[-1]} {r.name}" in gone and r.type in _SINGLE:
+            continue
+        live = ctx.snapshot.live.get(r.name)
+        if r.custom and live is not None and r.type in _PATCHES:
+            # Stack policies read a resource's outputs (as the engine gives AnalyzeStack), the others its inputs.
+            r = dataclasses.replace(r, raw_inputs=_PATCHES[r.type](dict(r.raw_inputs), live),
+                                    raw_outputs=_PATCHES[r.type](dict(r.raw_outputs), live))
+        resources.append(r)
+    return dataclasses.replace(plan, resources=resources)
+
+
+# Resources a `missing` difference means are wholly gone (not a rule of a ruleset).
+_SINGLE = frozenset({"cloudflare:index/d1Database:D1Database", "cloudflare:index/r2Bucket:R2Bucket",
+                     "cloudflare:index/worker:Worker", "cloudflare:index/workersRoute:WorkersRoute",
+                     "cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/turnstileWidget:TurnstileWidget",
+                     "cloudflare:index/healthcheck:Healthcheck",
+                     "cloudflare:index/notificationPolicy:NotificationPolicy"})
+# Judged on the deploy's own evidence, not on what the account holds: left out of the audit.
+_EVIDENCE = frozenset({"pre-deploy-checklist", "migrations-rollback-safe", "migrations-rehearsed"})
+
+
+def broken_policies(project: Project, stack: str, settings: StackSettings, plan: Plan,
+                    ctx: Context) -> list[Violation]:
+    """The pack over reality, in audit: violations the live account has that the declared stack has not."""
+    with PackProcess(project.root / "policies", project.name, stack, settings.flat) as pack:
+        declared = evaluate(plan, pack)
+        live = evaluate(reality(plan, ctx), pack)
+    known = {(v.policy, v.message) for v in declared.violations}
+    return [v for v in live.violations if (v.policy, v.message) not in known and v.policy not in _EVIDENCE]
 
 
 def drift_command(
     stack: Annotated[str, typer.Option("--stack", help="The stack whose live resources to compare.")],
     fmt: Annotated[DriftFormat, typer.Option("--format", "-f", help="Output format.")] = DriftFormat.table,
+    policies: Annotated[bool, typer.Option(
+        "--policies/--no-policies", help="Run the policy pack over what the account really holds (audit: "
+                                         "findings, not a gate) and name the policies the drift breaks.")] = True,
     show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
@@ -47,31 +113,45 @@ def drift_command(
     cfg = load_stack_config(stack, project_dir)
     log = output.progress_log()
     log(f"stack {stack}: planning what it declares (offline), then reading account {cfg.account_id} (read-only)")
-    declared = declared_of(project_dir or ".", stack)
-    hostnames = [cfg.domain, *(t.hostname for t in cfg.tenants)]
+    project = find_project(project_dir or Path.cwd())
+    settings = load_stack(project, stack)
+    plan = plan_stack(project, settings)
+    hostnames = list(served_hostnames(cfg))
     with cloudflare_client() as client:
-        ctx = drift(client, cfg.account_id, stack, declared, hostnames)
-    _print(ctx, fmt)
+        ctx = drift(client, cfg.account_id, stack, declared_of(plan), hostnames)
+    if cfg.saas is not None:
+        # Salons' hostnames are data (the tenants table and custom hostnames), not declared resources.
+        with remote_database_of(cfg) as db:
+            saas_differences(ctx, status(db, db.client, SaasZone.of(cfg), served=served_hostnames(cfg)))
+    violations = broken_policies(project, stack, settings, plan, ctx) if policies and ctx.differences else []
+    _print(ctx, violations, fmt)
     if ctx.differences:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _print(ctx: Context, fmt: DriftFormat) -> None:
+def _print(ctx: Context, violations: list[Violation], fmt: DriftFormat) -> None:
     found = [d.to_dict() for d in ctx.differences]
+    broken = [{"policy": v.policy, "resource": v.resource, "message": v.message} for v in violations]
     if fmt is DriftFormat.json:
-        sys.stdout.write(json.dumps({"stack": ctx.stack, "differences": found}, indent=2, default=str) + "\n")
-    elif fmt is DriftFormat.sarif:
+        sys.stdout.write(json.dumps({"stack": ctx.stack, "differences": found, "policiesBroken": broken},
+                                    indent=2, default=str) + "\n")
+        return
+    if fmt is DriftFormat.sarif:
         sys.stdout.write(json.dumps(_sarif(ctx), indent=2, default=str) + "\n")
     elif fmt is DriftFormat.markdown:
         lines = [f"### Drift of `{ctx.stack}`: {len(found)} difference(s)", ""]
         if found:
             lines += ["| kind | resource | what | converge with |", "|---|---|---|---|"]
             lines += [f"| {d['kind']} | {d['resource']} | {d['detail']} | `{d['fix']}` |" for d in found]
+        lines += [f"- policy `{b['policy']}` broken by the drift: {b['message'].splitlines()[0]}" for b in broken]
         sys.stdout.write("\n".join(lines) + "\n")
     else:
         for d in found:
             typer.echo(f"{d['kind']:<9} {d['resource']}: {d['detail']} -> fix: {d['fix']}")
-        typer.echo(f"stack {ctx.stack}: {len(found)} difference(s) between the account and what it declares")
+        for b in broken:
+            typer.echo(f"policy    {b['policy']} broken by the drift: {b['message'].splitlines()[0]}")
+        typer.echo(f"stack {ctx.stack}: {len(found)} difference(s) between the account and what it declares"
+                   + (f"; {len(broken)} policy violation(s) the account has and the stack does not" if broken else ""))
 
 
 def _sarif(ctx: Context) -> dict[str, Any]:

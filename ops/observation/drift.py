@@ -28,6 +28,7 @@ from typing import Any, Literal
 from cloudflare import Cloudflare, NotFoundError
 
 from booking_shared.errors import OperationFailed
+from ops.tenants.tenant_model import StatusReport
 
 Kind = Literal["changed", "missing", "unmanaged"]
 
@@ -337,3 +338,21 @@ def _unmanaged_widgets(ctx: Context, resources: list[Declared], cache: dict[str,
                     f"the stack's hostname(s) {', '.join(shared)} and is not declared",
                     f"pulumi import cloudflare:index/turnstileWidget:TurnstileWidget <name> "
                     f"'{ctx.account_id}/{widget.sitekey}' --stack {ctx.stack}, or delete it in the dashboard")
+
+
+def saas_differences(ctx: Context, report: StatusReport) -> None:
+    """Custom hostnames against the tenants table (`tenants status`'s drift, both ways)."""
+    for state in report.hostnames:
+        fix = next((b.split("run ", 1)[1].strip("`") for b in state.blockers if "run `" in b), "")
+        if state.state == "missing-hostname":
+            ctx.add("missing", f"custom hostname {state.hostname}", f"tenant {state.slug} has hostname "
+                    f"{state.hostname} in the tenants table but no custom hostname on the SaaS zone",
+                    fix or f"bookingctl tenants add {state.slug} {state.hostname} --stack {ctx.stack}")
+        elif state.state == "no-tenant-row":
+            ctx.add("unmanaged", f"custom hostname {state.hostname}", f"custom hostname {state.hostname} "
+                    f"({state.custom_hostname_id}) is on the SaaS zone but no tenant row names it",
+                    f"add its salon (`bookingctl tenants add SLUG {state.hostname} --stack {ctx.stack}`), or delete "
+                    "the custom hostname in the dashboard")
+        elif state.state == "hostname-clash":
+            ctx.add("changed", f"custom hostname {state.hostname}", "; ".join(state.blockers) or
+                    f"{state.hostname} is claimed twice", f"bookingctl tenants status --stack {ctx.stack}")

@@ -52,11 +52,16 @@ def applied(project: Path, tmp_path: Path) -> Iterator[tuple[CloudflareDouble, C
         yield api, client
 
 
-def drift(project: Path, api: CloudflareDouble) -> tuple[int, list[dict[str, Any]]]:
-    result = runner.invoke(app, ["drift", "--stack", "production", "-f", "json", "--project-dir", str(project)],
-                           env={"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url})
+def drift(project: Path, api: CloudflareDouble, *more: str) -> tuple[int, list[dict[str, Any]]]:
+    code, answer = drift_json(project, api, *more)
+    return code, answer["differences"]
+
+
+def drift_json(project: Path, api: CloudflareDouble, *more: str) -> tuple[int, dict[str, Any]]:
+    result = runner.invoke(app, ["drift", "--stack", "production", "-f", "json", "--project-dir", str(project),
+                                 *more], env={"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url})
     assert result.exit_code in (0, 1), result.stdout + result.stderr
-    return result.exit_code, json.loads(result.stdout)["differences"]
+    return result.exit_code, json.loads(result.stdout)
 
 
 def test_a_freshly_applied_stack_has_no_drift(project: Path, applied: tuple[CloudflareDouble, Cloudflare]) -> None:
@@ -137,8 +142,19 @@ def test_each_hand_made_change_is_found_with_its_converging_command(
         project: Path, applied: tuple[CloudflareDouble, Cloudflare], change: str) -> None:
     make, kind, detail, fix = CHANGES[change]
     make(*applied)
-    code, found = drift(project, applied[0])
+    code, found = drift(project, applied[0], "--no-policies")
     assert code == 1
     matching = [d for d in found if d["kind"] == kind and detail in d["detail"] and fix in d["fix"]]
     assert matching, found
     assert len(found) == 1, found  # the change, and nothing else reported with it
+
+
+def test_the_pack_run_over_reality_names_the_policy_a_deleted_rule_breaks(
+        project: Path, applied: tuple[CloudflareDouble, Cloudflare]) -> None:
+    api, client = applied
+    assert drift_json(project, api)[1]["policiesBroken"] == []
+    _delete_rule(api, client)  # the login endpoint's rule
+    code, answer = drift_json(project, api)
+    assert code == 1 and [d["kind"] for d in answer["differences"]] == ["missing"]
+    assert {b["policy"] for b in answer["policiesBroken"]} == {"public-write-endpoints-rate-limited"}, answer
+    assert "/api/auth/login" in answer["policiesBroken"][0]["message"]
