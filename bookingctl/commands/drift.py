@@ -16,13 +16,13 @@ from booking_shared.project import Project, StackSettings, find_project, load_st
 from bookingctl import output
 from bookingctl.commands.tenants import served_hostnames
 from bookingctl.errors import EXIT_FAILED
-from bookingctl.options import ProgressOption, ProjectDir, load_stack_config, remote_database_of
 from bookingctl.gate import PackProcess, Violation, evaluate
+from bookingctl.options import ProgressOption, ProjectDir, load_stack_config, remote_database_of
 from bookingctl.planner import Plan, plan_stack, unwrap_secrets
 from ops.observation.drift import Context, Declared, drift, saas_differences
+from ops.targets import cloudflare_client
 from ops.tenants.tenant_model import SaasZone
 from ops.tenants.tenants import status
-from ops.targets import cloudflare_client
 
 
 class DriftFormat(StrEnum):
