@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -182,6 +182,8 @@ def daily(
         "--out", help="Folder for daily-report-<date>.json and .md.")] = Path("reports"),
     webhook: WebhookOption = None,
     at: AsOfOption = None,
+    drift_file: Annotated[Path | None, typer.Option(
+        "--drift", help="A `bookingctl drift -f json` result to add as the report's drift line.")] = None,
     show_progress: ProgressOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
@@ -197,8 +199,9 @@ def daily(
     else:
         url, db = base_url, open_database(None, local, project_dir)
     assert db is not None
+    drift = _drift_result(drift_file) if drift_file is not None else None
     with db:
-        report = build(db, url, now=as_of(at))
+        report = build(db, url, now=as_of(at), drift=drift)
     for path in write(report, out):
         output.info(f"wrote {path}")
     sys.stdout.write(report.one_line() + "\n")
@@ -206,3 +209,14 @@ def daily(
         delivery = post_webhook(webhook, report.one_line())
         if not delivery.delivered:
             output.warn(_webhook_warning("the daily status", webhook, delivery))
+
+
+def _drift_result(path: Path) -> dict[str, Any]:
+    """A `bookingctl drift -f json` result; a file that is not one is bad input, named."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--drift {path}: not a readable `bookingctl drift -f json` result ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("differences"), list):
+        raise UsageError(f"--drift {path}: no `differences` list; pass the output of `bookingctl drift -f json`")
+    return data

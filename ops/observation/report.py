@@ -14,6 +14,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ops.http import Client, HttpError
@@ -53,7 +54,7 @@ class DailyReport:
 
 
 def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
-          samples: int = 3, timeout: float = 10.0) -> DailyReport:
+          samples: int = 3, timeout: float = 10.0, drift: Mapping[str, Any] | None = None) -> DailyReport:
     """Collect the metrics and derive the summary; each probe of `base_url` ends within `timeout` s."""
     require_tables(db, ("appointments", "api_usage_logs"))
     now = now or dt.datetime.now(dt.UTC)
@@ -89,6 +90,12 @@ def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
     if errors:
         issues.append(f"{errors} server error(s) (5xx) in the last 24 h")
         advice.append("read the Worker's logs for the failing endpoints")
+    drifted = len((drift or {}).get("differences") or [])
+    if drifted:
+        broken = len((drift or {}).get("policiesBroken") or [])
+        issues.append(f"{drifted} difference(s) between the account and what the stack declares"
+                      + (f", breaking {broken} policy check(s)" if broken else ""))
+        advice.append("read the drift issue (or run `bookingctl drift --stack STACK`) and converge each difference")
     if int(counts["today"]) == 0 and sum(per_day.values()) > 0 and today.weekday() < 6:
         issues.append("no bookings today on a trading day")
         advice.append("make a test booking on /book/<salon> to confirm the booking flow works")
@@ -104,6 +111,8 @@ def build(db: Database, base_url: str | None, now: dt.datetime | None = None,
             "bookings_total": int(counts["total"]),
             "bookings_per_day": [{"date": d, "bookings": per_day.get(d, 0)} for d in days],
             "error_count": errors,
+            # None: no drift result was given to the report (`report daily --drift FILE`).
+            "drift_differences": drifted if drift is not None else None,
         },
         "incidents": [],
         "summary": {"overall_status": "degraded" if issues else "healthy", "key_issues": issues,
@@ -133,7 +142,8 @@ def markdown(report: DailyReport) -> str:
     lines += ["## Metrics", "", "| metric | value |", "| --- | --- |",
               f"| uptime | {m['uptime_status']} |", f"| average response time | {response} |",
               f"| bookings today | {m['bookings_today']} |", f"| bookings in the last 7 days | {m['bookings_week']} |",
-              f"| bookings in total | {m['bookings_total']} |", f"| server errors (24 h) | {m['error_count']} |", "",
+              f"| bookings in total | {m['bookings_total']} |", f"| server errors (24 h) | {m['error_count']} |",
+              f"| drift (differences from the stack) | {_drift_cell(m.get('drift_differences'))} |", "",
               "## Bookings per day", "", "```"]
     peak = max((day["bookings"] for day in m["bookings_per_day"]), default=0) or 1
     for day in m["bookings_per_day"]:
@@ -141,6 +151,10 @@ def markdown(report: DailyReport) -> str:
         lines.append(f"{day['date']} {bar} {day['bookings']}")
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _drift_cell(found: int | None) -> str:
+    return "not checked" if found is None else str(found)
 
 
 def write(report: DailyReport, folder: Path) -> list[Path]:

@@ -384,3 +384,20 @@ def test_pull_request_previews_come_up_after_approval_and_go_down_with_the_base_
     [with_secret] = [s for s in steps_of(down) if secrets_used(s)]
     assert "bookingctl preview down" in with_secret["run"] and "PREVIEW_PAYSTACK" not in json.dumps(down)
     assert up["concurrency"]["group"] == down["concurrency"]["group"] == "preview-environments"
+
+
+def test_drift_runs_daily_for_both_stacks_read_only_with_one_issue_each_and_feeds_the_report() -> None:
+    """Issue #27: the scheduled drift job, its token, its issue per stack, and the report's drift line."""
+    jobs = workflow("scheduled.yml")["jobs"]
+    drift = jobs["drift"]
+    assert drift["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    assert drift["permissions"] == {"contents": "read", "issues": "write"}
+    [with_secret] = [s for s in steps_of(drift) if secrets_used(s)]
+    assert with_secret["env"]["CLOUDFLARE_API_TOKEN"] == "${{ secrets.CLOUDFLARE_API_TOKEN_READONLY }}"
+    assert "bookingctl drift --stack" in with_secret["run"] and "make install" not in with_secret["run"]
+    issue = " ".join(str(s.get("run", "")) for s in steps_of(drift))
+    assert "gh issue create" in issue and "gh issue edit" in issue and "gh issue close" in issue
+    daily = jobs["daily"]
+    assert daily["needs"] == "drift" and daily["if"] == "always()"
+    report = next(s for s in steps_of(daily) if s.get("name") == "Daily report")
+    assert "--drift drift-production.json" in report["run"]

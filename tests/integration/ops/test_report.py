@@ -147,3 +147,20 @@ def test_a_site_whose_health_endpoint_answers_503_is_reported_down_not_operation
     [issue] = report.data["summary"]["key_issues"]
     assert issue.startswith(f"{site.url}/api/health reports the service unhealthy (HTTP 503")
     assert "operational" not in report.one_line() and "| uptime | degraded |" in markdown(report)
+
+
+def test_the_drift_line_counts_differences_and_the_policies_they_break(db: LocalDatabase, tmp_path: Path) -> None:
+    assert build(db, None, now=NOW).data["metrics"]["drift_differences"] is None  # not checked
+    assert "| drift (differences from the stack) | not checked |" in markdown(build(db, None, now=NOW))
+    clean = build(db, None, now=NOW, drift={"differences": [], "policiesBroken": []}).data
+    assert clean["metrics"]["drift_differences"] == 0 and not any("drift" in i for i in clean["summary"]["key_issues"])
+    drifted = build(db, None, now=NOW, drift={"differences": [{"kind": "changed"}, {"kind": "missing"}],
+                                              "policiesBroken": [{"policy": "public-write-endpoints-rate-limited"}]})
+    assert "2 difference(s) between the account and what the stack declares, breaking 1 policy check(s)" in \
+        drifted.data["summary"]["key_issues"]
+    # From the CLI, a drift file that is not one is refused, naming it.
+    bad = tmp_path / "drift.json"
+    bad.write_text("[]")
+    result = CliRunner().invoke(app, ["report", "daily", "--local", str(db.path), "--out", str(tmp_path / "r"),
+                                      "--drift", str(bad)])
+    assert result.exit_code == 2 and "no `differences` list" in result.stdout + result.stderr
