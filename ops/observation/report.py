@@ -11,10 +11,10 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 from ops.http import Client, HttpError
