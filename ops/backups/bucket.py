@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import cloudflare
@@ -72,8 +73,9 @@ def fetch_newest(bucket: Bucket, dest: Path, database: str) -> Manifest:
     # Ties (uploads in one second) fall to the time in the name (`<label>-YYYYMMDD-HHMMSS`), not the
     # name itself: a label sorts first there, and `pre-deploy-<last week>` would beat `nightly-<today>`.
     listed.sort(key=lambda obj: (str(obj.last_modified or ""), _stamp(str(obj.key)), str(obj.key)), reverse=True)
-    fetching = dest / ".fetching"
-    fetching.mkdir(parents=True, exist_ok=True)
+    # A folder of this fetch's own: two fetches into one backup folder must not remove each other's files.
+    dest.mkdir(parents=True, exist_ok=True)
+    fetching = Path(tempfile.mkdtemp(prefix=".fetching-", dir=dest))
     passed: list[str] = []
     try:
         for obj in listed:
@@ -107,8 +109,9 @@ _STAMP = re.compile(r"(\d{8}-\d{6})")
 
 
 def _stamp(key: str) -> str:
-    found = _STAMP.search(key)
-    return found.group(1) if found else ""
+    # The last one: a label may hold a date of its own (`before-20271231-000000-<time>`).
+    found = _STAMP.findall(key)
+    return str(found[-1]) if found else ""
 
 
 _MANIFEST_BYTES = 1024 * 1024
@@ -116,11 +119,13 @@ _MANIFEST_BYTES = 1024 * 1024
 
 def _fetch_dump(bucket: Bucket, dest: Path, fetching: Path, manifest: Manifest) -> Manifest:
     final, manifest_path = dest / manifest.file, dest / f"{manifest.name}{MANIFEST}"
-    if manifest_path.is_file() or final.exists():
-        if manifest_path.is_file() and read_manifest(manifest_path) == manifest:
-            report = VerifyReport(manifest.name, ok=True)
-            if check_file(report, final, manifest, no_progress) and report.ok:
-                return manifest
+    same = manifest_path.is_file() and read_manifest(manifest_path) == manifest
+    if same:
+        report = VerifyReport(manifest.name, ok=True)
+        if check_file(report, final, manifest, no_progress) and report.ok:
+            return manifest
+        # The same backup whose local dump is gone or damaged: fetched again below.
+    elif manifest_path.is_file() or final.exists():
         # Names are unique per folder, not per bucket: another machine's backup (or a bucket writer's)
         # may share this one's name. The local backup is never replaced.
         raise BackupError(f"{dest} already holds a backup named {manifest.name} that is not the one in R2 bucket "
@@ -131,6 +136,10 @@ def _fetch_dump(bucket: Bucket, dest: Path, fetching: Path, manifest: Manifest) 
         _get(bucket, manifest.file, part, manifest.size)
     except cloudflare.NotFoundError:
         raise _Unusable(f"backup {manifest.name}: its dump {manifest.file} is not in the bucket") from None
+    except _Unusable:
+        raise
+    except BackupError as exc:  # larger than its manifest says: another upload's dump under this name
+        raise _Unusable(str(exc)) from None
     report = VerifyReport(manifest.name, ok=True)
     if not check_file(report, part, manifest, no_progress) or not report.ok:
         raise _Unusable(f"backup {manifest.name} in R2 bucket {bucket.name} is not the dump its manifest "

@@ -10,6 +10,7 @@ new rule changes.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -181,10 +182,14 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
         elif dml in ("INSERT", "REPLACE"):
             into = next((t for t in tables if t.lower() == targets.get("INSERT")), None)
             had_rows = rows_before.get(into or "") or 0
-            # Every row that was there met a conflict and was rewritten, none added: an upsert's DO UPDATE
-            # or a REPLACE over all of them (a plain INSERT would have failed or added rows, OR IGNORE
-            # changed none). The same overwrite as an UPDATE without WHERE, and judged the same way.
-            if into and had_rows and changed >= had_rows and (rows_after.get(into) or 0) <= had_rows:
+            added = max((rows_after.get(into or "") or 0) - had_rows, 0)
+            # Every row that was there met a conflict and was rewritten (the changes beyond the rows it
+            # added): an upsert's DO UPDATE or a REPLACE over all of them, from rows a query selects
+            # (INSERT ... SELECT). A seed naming its keys (VALUES) is not judged: on this copy's few
+            # sample rows it would meet "every row" by chance. (An upsert's conflict target is read from
+            # the table either way, so SQLite's reads cannot tell the two apart; the SELECT can.)
+            selects = re.search(r"\bSELECT\b", code_of(statement.sql), re.I) is not None
+            if into and had_rows and selects and changed - added >= had_rows:
                 shape = before.tables.get(into)
                 rewritten = updated or {(into.lower(), c.lower()) for c in (shape.columns if shape else ())
                                         if c.lower() not in {k.lower() for k in (shape.primary_key if shape else ())}}

@@ -359,10 +359,16 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
             if refused:
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
-            done = row_losses.writes(conn, statement, _GUARD)
+            # Compiling the statement (and reading keys before it) is bounded too: a nest of views compiles
+            # in time doubling per level, without one call of the progress handler.
+            clock.start(f"{migration.name}:{statement.line} (reading what it writes)")
+            try:
+                done = row_losses.writes(conn, statement, _GUARD)
+                watch = row_losses.ReplaceWatch.before(conn, done)
+                dropped = row_losses.dropped_values(conn, done)
+            finally:
+                clock.stop()
             written |= done.tables
-            watch = row_losses.ReplaceWatch.before(conn, done)
-            dropped = row_losses.dropped_values(conn, done)
             changes, start = conn.total_changes, clock.start(f"{migration.name}:{statement.line}")
             try:
                 conn.execute(statement.sql)
@@ -392,7 +398,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
                 counts, links, was = after, now, counts
             else:
                 was = counts
-            watch.after(conn, was, counts, statement, done, migration.name, result)
+            watch.after(conn, was, counts, statement, done, direct, migration.name, result)
             row_losses.report_dropped(dropped, statement, migration.name, result)
         _checks(conn, migration, clock, "after")
         result.problems += query_plans.full_scans(conn, queries, plans, counts, migration.name)

@@ -127,9 +127,13 @@ def attribute(counts: dict[str, int], after: dict[str, int], statement: Statemen
     now_of = by_fold(after)
     for table, was in counts.items():
         now = now_of.get(fold(table))
-        if now is None or now >= was:
-            continue  # dropped (or renamed away): the table's own rows go with it; or no rows gone
+        if now is None:
+            continue  # dropped (or renamed away): the table's own rows go with it
+        # Net: rows a statement added count against those it took, or 2 rows merged in and deleted
+        # again by name would excuse a rebuild that drops 2 real ones.
         explained[fold(table)] = explained.get(fold(table), 0) + was - now
+        if now >= was:
+            continue
         lost = was - now - (direct if fold(table) in done.named_deletes else 0)
         if lost <= 0:
             continue
@@ -161,7 +165,11 @@ class ReplaceWatch:
         watch = cls()
         for table in _watched(conn, done):
             key = schema.table(conn, table).primary_key
-            if not key or any((fold(table), k.lower()) in done.updated for k in key):
+            # An UPDATE statement that sets the key renumbers rows on purpose; an upsert's DO UPDATE (an
+            # INSERT) may name the key without running, so it does not switch the watch off.
+            renumbers = done.action == sqlite3.SQLITE_UPDATE and any((fold(table), k.lower()) in done.updated
+                                                                      for k in key)
+            if not key or renumbers:
                 continue
             keys = ", ".join(quote_ident(k) for k in key)
             copy = f"_rehearsal_keys_{next(_SNAPSHOTS)}"
@@ -170,8 +178,9 @@ class ReplaceWatch:
         return watch
 
     def after(self, conn: sqlite3.Connection, counts: dict[str, int], now: dict[str, int], statement: Statement,
-              done: Writes, file: str, result: MigrationRehearsal) -> None:
-        """Report the rows whose key is gone that `attribute` did not see as a fall in the count."""
+              done: Writes, direct: int, file: str, result: MigrationRehearsal) -> None:
+        """Report the rows whose key is gone that `attribute` did not see as a fall in the count (in the table
+        the statement DELETEs from, beyond the `direct` rows its own WHERE matched)."""
         was_of, now_of = by_fold(counts), by_fold(now)
         for table, (copy, key) in self.tables.items():
             match = " AND ".join(f"t.{quote_ident(k)} IS k.{quote_ident(k)}" for k in key)
@@ -181,8 +190,10 @@ class ReplaceWatch:
             except sqlite3.OperationalError:
                 gone = 0  # the statement dropped or rebuilt the table: its counts tell
             conn.execute(f"DROP TABLE temp.{quote_ident(copy)}")
-            seen = max(was_of.get(fold(table), 0) - now_of.get(fold(table), 0), 0)  # `attribute` saw those
-            if gone > seen and fold(table) not in done.named_deletes:
+            fell = max(was_of.get(fold(table), 0) - now_of.get(fold(table), 0), 0)  # `attribute` saw those
+            # ... and the named DELETE's own rows: at least `direct` of them, all of the fall when it was more.
+            seen = max(fell, direct) if fold(table) in done.named_deletes else fell
+            if gone > seen:
                 result.problems.append(Problem(
                     "rows-deleted-unnamed", f"{gone - seen:,} rows of {table} deleted by `{_first_line(statement)}` "
                     "although the count held: a REPLACE conflict (a new row took their UNIQUE value under another "
@@ -252,8 +263,10 @@ def nulled(before: Links, now: Links, statement: Statement, done: Writes, file: 
     """Report references a statement emptied in tables it does not itself write."""
     for (table, column), was in before.items():
         left = now.get((table, column))
-        if left is None or left >= was or fold(table) == done.target:
-            continue  # gone with its table, unchanged, or the statement's own doing (an UPDATE of it)
+        own = (done.action == sqlite3.SQLITE_UPDATE and fold(table) == done.target
+               and (fold(table), column.lower()) in done.updated)
+        if left is None or left >= was or own:
+            continue  # gone with its table, unchanged, or the statement's own doing (an UPDATE of that column)
         result.problems.append(Problem(
             "references-nulled", f"{was - left:,} rows of {table} lost their {column} (ON DELETE/ON UPDATE SET "
             f"NULL/SET DEFAULT) through `{_first_line(statement)}`: the rows stay, pointing at nothing; the "

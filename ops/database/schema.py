@@ -127,8 +127,23 @@ def ordinary_tables(conn: sqlite3.Connection) -> list[str]:
         "AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")]
     virtual = {name: (m.group(1).lower() if (m := _MODULE.match(sql)) else "") for name, sql in rows
                if _MODULE.match(sql)}
-    shadows = {f"{name}_{suffix}".lower() for name, module in virtual.items() for suffix in _SHADOWS.get(module, ())}
+    sql_of = dict(rows)
+    shadows = {f"{name}_{suffix}".lower() for name, module in virtual.items()
+               for suffix in _SHADOWS.get(module, ()) if suffix not in _not_kept(module, sql_of[name])}
     return [name for name, _ in rows if name not in virtual and name.lower() not in shadows]
+
+
+def _not_kept(module: str, sql: str) -> set[str]:
+    """Shadow suffixes an FTS table's options leave out: with `content=` (external content, or none)
+    there is no `_content` table, so a real table of that name (the external content itself, often)
+    is counted; `columnsize=0` has no `_docsize` (sqlite.org/fts5.html, 4.4.2 and 4.5)."""
+    options = sql.lower()
+    left = set()
+    if module in ("fts5", "fts4") and re.search(r"\bcontent\s*=", options):
+        left.add("content")
+    if module == "fts5" and re.search(r"\bcolumnsize\s*=\s*'?0", options):
+        left.add("docsize")
+    return left
 
 
 def has_rowid(conn: sqlite3.Connection, table: str) -> bool:

@@ -13,6 +13,10 @@ from typer.testing import CliRunner
 
 from booking_shared.limits import turnstile_hostname_limit
 from bookingctl.cli import app
+from ops.observation.drift import Context, saas_differences
+from ops.targets import remote_database
+from ops.tenants.tenant_model import SaasZone
+from ops.tenants.tenants import status
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
 from tests.helpers.saas_stack import (
@@ -461,3 +465,33 @@ def test_strict_sdk_accepts_every_turnstile_answer_of_the_double(double: Cloudfl
         with pytest.raises(cloudflare.BadRequestError):
             sdk.turnstile.widgets.update(saas["sitekey"], account_id=ACCOUNT, domains=[FALLBACK, "www.b.co.za"],
                                          mode="managed", name=SAAS_WIDGET)
+
+
+# --- `bookingctl drift` on a SaaS stack (issue #27): custom hostnames against the tenants table, both ways ---
+
+def _drift(double: CloudflareDouble) -> Context:
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=0) as client:
+        ctx = Context(client, ACCOUNT, STACK, frozenset())
+        db = remote_database(ACCOUNT, DATABASE, client=client, stack=STACK)
+        zone = SaasZone(SAAS_ZONE, FALLBACK)
+        saas_differences(ctx, status(db, client, zone, served={}))
+        return ctx
+
+
+def test_custom_hostnames_removed_or_added_by_hand_are_found(project: Path, d1: D1State,
+                                                             double: CloudflareDouble) -> None:
+    for slug, host in (("glamour", "www.glamoursalon.co.za"), ("curls", "www.curls.co.za")):
+        code, _, err = run(project, "add", slug, host, "--stack", STACK, "--name", slug.title())
+        assert code == 0, err
+    assert _drift(double).differences == []
+    hostnames = double.saas_zones[SAAS_ZONE].hostnames
+    removed = next(k for k, v in hostnames.items() if v["hostname"] == "www.curls.co.za")
+    del hostnames[removed]  # deleted in the dashboard
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=0) as client:
+        client.custom_hostnames.create(zone_id=SAAS_ZONE, hostname="shop.someone-else.co.za",
+                                       ssl={"method": "http", "type": "dv"})
+    found = {(d.kind, d.resource): d for d in _drift(double).differences}
+    assert set(found) == {("missing", "custom hostname www.curls.co.za"),
+                          ("unmanaged", "custom hostname shop.someone-else.co.za")}
+    assert "bookingctl tenants add curls www.curls.co.za" in found[("missing", "custom hostname www.curls.co.za")].fix
+    assert "no tenant row" in found[("unmanaged", "custom hostname shop.someone-else.co.za")].detail

@@ -26,6 +26,7 @@ from cloudflare import Cloudflare
 
 import ops.backups.restore
 from ops.backups import backups, staging
+from ops.backups import bucket as bucket_module
 from ops.backups.backups import BackupError
 from ops.backups.bucket import fetch_newest
 from ops.backups.manifest import MANIFEST, Manifest
@@ -1086,3 +1087,76 @@ def test_fetching_never_overwrites_a_different_local_backup_of_the_same_name(
     with pytest.raises(BackupError, match="already holds a backup named"):
         fetch_newest(hostile_bucket, dest, str(local.source["database"]))
     assert (dest / local.file).read_bytes() == local_dump, "the local backup's dump was replaced by R2's"
+
+
+# --- the fourth hostile review of issue #25 (2026-12-05): fetching after the third round's fixes ---------
+
+def test_a_newest_dump_larger_than_its_manifest_says_falls_back_to_the_older_backup(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """A dump that is missing or whose bytes differ is passed over for the next older whole backup
+    (_Unusable); a dump LONGER than its manifest's size is not: _get raises a plain BackupError, which
+    leaves the loop, and no backup is fetched though a whole one is in the bucket. (Two machines
+    uploading `<label>-<second>`: the second's dump lands over the first's, its manifest never does.)"""
+    older = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW - dt.timedelta(days=1),
+                    uploaded="2026-11-25T12:00:05Z")
+    newer = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                    uploaded="2026-11-26T12:00:05Z")
+    double.buckets[BUCKET][newer.file] += b"-- another machine's dump of the same name, longer\n"
+    fetched = fetch_newest(hostile_bucket, tmp_path / "fetched", str(older.source["database"]))
+    assert fetched.name == older.name
+
+
+def test_a_local_copy_of_the_same_backup_missing_its_dump_is_not_called_a_different_backup(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket) -> None:
+    """The folder holds R2's newest backup's manifest, byte-equal, but its dump was removed (disk
+    cleanup, a failed copy). fetch_newest refuses with "already holds a backup named X that is not the
+    one in R2 ... Move the local one away": it is the same backup; R2 has the dump it lacks."""
+    newest = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                     uploaded="2026-11-26T12:00:05Z")
+    (dest / newest.file).unlink()
+    fetched = fetch_newest(hostile_bucket, dest, str(newest.source["database"]))
+    assert fetched.name == newest.name
+    assert (dest / newest.file).is_file()
+
+
+def test_two_fetches_into_one_folder_do_not_remove_each_others_files(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fetch downloads into the one `dest/.fetching/` and removes the whole folder when it ends
+    (`finally: shutil.rmtree(fetching)`): a second fetch into the same folder (a rehearsal with --r2 in
+    CI and one by hand, or `backup fetch`) that ends first takes the first one's half-downloaded dump
+    with it, and the first fails with a bare FileNotFoundError. Simulated in one process: the second
+    fetch (of a database with no backup, so it ends at once) runs while the first fetches its dump."""
+    newest = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                     uploaded="2026-11-26T12:00:05Z")
+    folder = tmp_path / "fetched"
+    real_get = bucket_module._get
+
+    def get(bucket: Bucket, key: str, path: Path, limit: int) -> None:
+        if key == newest.file:
+            with pytest.raises(BackupError):
+                real_fetch(bucket, folder, "another-database")
+        real_get(bucket, key, path, limit)
+
+    real_fetch = bucket_module.fetch_newest
+    monkeypatch.setattr(bucket_module, "_get", get)
+    try:
+        fetched = fetch_newest(hostile_bucket, folder, str(newest.source["database"]))
+    except BackupError:
+        return  # refused with a reason: acceptable
+    except Exception as exc:
+        pytest.fail(f"fetch_newest raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
+    assert fetched.name == newest.name
+
+
+def test_a_tie_falls_to_the_time_at_the_end_of_the_name_not_a_date_in_the_label(
+        remote: RemoteDatabase, double: CloudflareDouble, dest: Path, hostile_bucket: Bucket, tmp_path: Path) -> None:
+    """LOW: _stamp takes the FIRST `\\d{8}-\\d{6}` of the key; a label may hold one (labels are
+    [a-z0-9-], e.g. `before-20271231-000000`), so on a tie in upload time a week-old backup with such a
+    label beats today's nightly."""
+    _backup(remote, dest, hostile_bucket, double, label="before-20271231-000000",
+            created=HOSTILE_NOW - dt.timedelta(days=6), uploaded="2026-11-26T12:00:05Z")
+    new = _backup(remote, dest, hostile_bucket, double, label="nightly", created=HOSTILE_NOW,
+                  uploaded="2026-11-26T12:00:05Z")
+    fetched = fetch_newest(hostile_bucket, tmp_path / "fetched", str(new.source["database"]))
+    assert fetched.name == new.name, f"took {fetched.name} (created {fetched.created_at}) over {new.name}"
