@@ -21,6 +21,7 @@ from pathlib import Path
 
 from booking_shared import safeyaml
 from booking_shared.errors import InputError
+from booking_shared.sqlite_tables import ordinary_tables
 
 FILE = "columns.yaml"  # in the migrations folder
 MAX_BYTES = 256 * 1024
@@ -54,7 +55,11 @@ class ColumnsFileError(InputError):
 
 def load(folder: Path) -> Classification:
     """The classification in `folder`/columns.yaml; ColumnsFileError naming the file and entry."""
-    path = folder / FILE
+    return load_file(folder / FILE)
+
+
+def load_file(path: Path) -> Classification:
+    """The classification in the file at `path` (a columns.yaml, e.g. the base branch's)."""
     if not path.is_file():
         raise ColumnsFileError(f"{path}: no column classification; list every text column of the schema there "
                                f"(one of: {', '.join(CLASSES)})")
@@ -77,18 +82,21 @@ def load(folder: Path) -> Classification:
 
 
 def text_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(table, column) of every column of an ordinary table that can hold text by its declared type:
-    TEXT affinity (CHAR, CLOB, TEXT) or none declared (BLOB affinity stores text as given),
-    sqlite.org/datatype3.html#determination_of_column_affinity."""
+    """(table, column) of every stored column of an ordinary table: every one needs a class.
+
+    Not only those whose declared type holds text: SQLite stores '27821000001' in an INTEGER column
+    as an integer, so a phone number added as INTEGER is as personal as one in TEXT. Generated columns
+    (pragma_table_xinfo's hidden 2 and 3) are left out: their values come from the columns they are
+    computed from, which are classified, and an UPDATE cannot set them. (The name is the policy's,
+    `text-columns-classified`, a stable id.)
+    """
     found = []
-    tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                              "'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")]
-    for table in tables:
-        for row in conn.execute("SELECT name, type FROM pragma_table_info(?)", (table,)):
-            declared = str(row[1] or "").upper()
-            textual = any(word in declared for word in ("CHAR", "CLOB", "TEXT")) and "INT" not in declared
-            if not declared or textual:
-                found.append((table, str(row[0])))
+    # Virtual tables and their shadow tables hold copies of classified columns (an FTS index of
+    # services.name), not data of their own: not classified (booking_shared/sqlite_tables.py).
+    for table in ordinary_tables(conn):
+        for name, hidden in conn.execute("SELECT name, hidden FROM pragma_table_xinfo(?)", (table,)):
+            if hidden in (0, 1):  # 1: a virtual table's hidden column (not reached here); 2, 3: generated
+                found.append((table, str(name)))
     return found
 
 

@@ -1,11 +1,13 @@
-"""Every text column the migrations create is classified for the preview scrubber.
+"""Every column the migrations create is classified for the preview scrubber.
 
 A preview environment gets a copy of real data with every personal value replaced
 (ops/database/scrub.py), by the classification in migrations/columns.yaml. A migration that adds a
-text column nobody classified would make the scrubber refuse (or, were it lenient, leak the
-column), so the gate catches it in the pull request that adds the column, where the classification
-belongs: the schema is built from this tree's migration files in memory and every column that can
-hold text (TEXT affinity, or no declared type) must be listed. Mandatory on every stack: a preview is
+column nobody classified would make the scrubber refuse (or, were it lenient, leak the column), so
+the gate catches it in the pull request that adds the column, where the classification belongs: the
+schema is built from this tree's migration files in memory and every stored column must be listed,
+whatever its declared type (a phone number in an INTEGER column is stored as an integer, and is as
+personal; generated columns are computed from classified ones and left out). The id keeps its first
+name, `text-columns-classified`, as ids are stable. Mandatory on every stack: a preview is
 derived from staging, and its data from staging's or production's backups.
 """
 
@@ -23,7 +25,7 @@ NAME = "text-columns-classified"
 
 
 def check_columns(_args: StackValidationArgs, report: Report) -> None:
-    """Each column of this tree's schema that can hold text has a class in migrations/columns.yaml."""
+    """Each stored column of this tree's schema has a class in migrations/columns.yaml."""
     folder = project_root() / "migrations"
     try:
         classification = columns.load(folder)
@@ -45,7 +47,7 @@ def check_columns(_args: StackValidationArgs, report: Report) -> None:
     finally:
         schema.close()
     if missing:
-        report(message(f"{len(missing)} text column(s) of the schema have no class in "
+        report(message(f"{len(missing)} column(s) of the schema have no class in "
                        f"migrations/{columns.FILE}: {', '.join(missing)}.",
                        "a preview's copy of real data is scrubbed by that file: an unclassified column would stop "
                        "the scrubber, and a personal one must never reach a preview as it is",
@@ -56,12 +58,12 @@ def check_columns(_args: StackValidationArgs, report: Report) -> None:
 
 text_columns_classified = make_stack_policy(
     NAME,
-    "Every text column the migrations create is classified in migrations/columns.yaml (the preview scrubber's "
-    "input).",
+    "Every column the migrations create is classified in migrations/columns.yaml (the preview scrubber's input), "
+    "whatever its type.",
     check_columns,
     level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation="Classify each new text column in migrations/columns.yaml in the pull request that adds it.",
+    remediation="Classify each new column in migrations/columns.yaml in the pull request that adds it.",
     suppressible=False,
     locked=False,
 )

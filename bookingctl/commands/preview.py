@@ -9,6 +9,7 @@ bucket and runs `pulumi destroy`; `list` shows the preview stack files with thei
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ from booking_shared.project import committed_stacks, find_project
 from bookingctl.errors import UsageError
 from bookingctl.options import ProjectDir
 from ops.previews.engine import Engine, PulumiEngine
-from ops.previews.lifecycle import preview_down, preview_up
+from ops.previews.lifecycle import preview_down, preview_up, prune
 from ops.previews.stackfile import write_stack
 from ops.targets import cloudflare_client
 from stackconfig.files import read_stack_config
@@ -80,6 +81,9 @@ def up_command(
         "--lifetime-days", help="Days until booking:preview.expires (1 to 30).")] = DEFAULT_LIFETIME_DAYS,
     policy_config: Annotated[Path | None, typer.Option(
         "--policy-config", help="Policy config JSON for the pack (the base branch's, in CI).")] = None,
+    classification: Annotated[Path | None, typer.Option(
+        "--classification", help="The columns.yaml to scrub by (the base branch's, in CI; default: this "
+                                 "tree's migrations/columns.yaml).")] = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Create or update pull request N's preview: stack file, cap, pulumi up, migrations, scrubbed data.
@@ -92,7 +96,7 @@ def up_command(
     with cloudflare_client() as client:
         result = preview_up(project, pr, engine=make_engine(project.root, policy_config), client=client,
                             salt_secret=os.environ.get(SALT_ENV, ""), today=clock.today(),
-                            lifetime_days=lifetime_days, log=typer.echo)
+                            lifetime_days=lifetime_days, classification=classification, log=typer.echo)
     for gone in result.destroyed:
         typer.echo(f"destroyed {gone} (over the cap)")
     loaded = result.loaded
@@ -110,10 +114,38 @@ def down_command(
     """Destroy pull request N's preview: its bucket emptied, every resource deleted, the stack removed."""
     project = find_project(project_dir or Path.cwd())
     with cloudflare_client() as client:
-        preview_down(project, pr, engine=make_engine(project.root, None, secrets=False), client=client,
-                     today=clock.today(),
-                     log=typer.echo)
-    typer.echo(f"preview {stack_name(pr)} destroyed")
+        destroyed = preview_down(project, pr, engine=make_engine(project.root, None, secrets=False), client=client,
+                                 today=clock.today(), log=typer.echo)
+    if destroyed:
+        typer.echo(f"preview {stack_name(pr)} destroyed")
+
+
+@app.command("prune")
+def prune_command(
+    open_prs: Annotated[str, typer.Option(
+        "--open", help="The numbers of the open pull requests, comma-separated (the workflow asks GitHub).")],
+    project_dir: ProjectDir = None,
+) -> None:
+    """Destroy every live preview whose pull request is not open, or idle past its 30 days.
+
+    Run by the scheduled cleanup workflow with the default branch's code: no code of a pull request
+    runs with the credentials that destroy previews.
+    """
+    try:
+        numbers = {int(n) for n in open_prs.split(",") if n.strip()}
+    except ValueError:
+        raise UsageError(f"--open {open_prs!r}: pull request numbers separated by commas, e.g. --open 12,15") \
+            from None
+    project = find_project(project_dir or Path.cwd())
+    with cloudflare_client() as client:
+        gone = prune(project, engine=make_engine(project.root, None, secrets=False), client=client,
+                     open_prs=numbers, today=clock.today(), now=_now(), log=typer.echo)
+    typer.echo(f"{len(gone)} preview(s) destroyed" + (f": {', '.join(gone)}" if gone else ""))
+
+
+def _now() -> dt.datetime:
+    """Midday of `clock.today()` in UTC: a preview's idle days counted as of the day the rules judge."""
+    return dt.datetime.combine(clock.today(), dt.time(12), tzinfo=dt.UTC)
 
 
 @app.command("list")

@@ -32,7 +32,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from booking_shared.errors import OperationFailed
 from ops.database import migration_asserts, migration_rows, query_plans, row_losses, schema
@@ -40,7 +39,7 @@ from ops.database.bounded import DeadlineExceeded, Reporter, WorkerDied, run_bou
 from ops.database.migration_asserts import CheckFailed
 from ops.database.migration_lint import D1_PRAGMAS, lint
 from ops.database.migrations import TABLE, Migration
-from ops.database.personal import masked
+from ops.database.orphans import Orphans, children, orphan_rows, report_orphans, sample_rows
 from ops.database.rehearsal_model import MigrationRehearsal, Problem, RehearsalReport, TableRows
 from ops.database.serving import ServingQuery
 from ops.database.sqlite_callbacks import reraise_pending, shielded
@@ -52,7 +51,6 @@ DEFAULT_SLOW_SECONDS = 10.0  # a third of D1's 30 s: its machines and a busy dat
 DEFAULT_STATEMENT_TIMEOUT = 300.0
 # Applying a migration to an empty copy of the schema, to see what it makes NOT NULL.
 LOOKAHEAD_SECONDS = 5.0
-SAMPLE = 5
 
 _SCHEMA_CHANGE = re.compile(r"^\s*(DROP|ALTER|CREATE\s+(TEMP\w*\s+)?TABLE)\b", re.I)
 _CONSTRAINT = re.compile(r"(UNIQUE|NOT NULL) constraint failed: (.+)$")
@@ -67,12 +65,6 @@ def _counts(conn: sqlite3.Connection) -> dict[str, int]:
 def _keys(conn: sqlite3.Connection, table: str) -> list[str]:
     key = list(schema.table(conn, table).primary_key)
     return key or (["rowid"] if schema.has_rowid(conn, table) else [c.name for c in schema.columns(conn, table)])
-
-
-def _sample(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> tuple[dict[str, Any], ...]:
-    cursor = conn.execute(f"{sql} LIMIT {SAMPLE}", params)
-    names = [d[0] for d in cursor.description]
-    return tuple({n: masked(n, v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall())
 
 
 def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _Clock) -> list[tuple[str, str]]:
@@ -109,51 +101,6 @@ def _not_null_tightened(conn: sqlite3.Connection, migration: Migration, clock: _
         empty.close()
 
 
-# (child, parent, foreign key id) -> rowids pointing nowhere (None: a WITHOUT ROWID table's row)
-Orphans = dict[tuple[str, str, int], list[int | None]]
-
-
-def _orphan_rows(conn: sqlite3.Connection, tables: Sequence[str] | None = None) -> Orphans:
-    """`PRAGMA foreign_key_check` of `tables` (default: every table), grouped by foreign key."""
-    found: Orphans = {}
-    checks = ([f"PRAGMA foreign_key_check({quote_ident(t)})" for t in tables] if tables is not None
-              else ["PRAGMA foreign_key_check"])
-    for sql in checks:
-        for child, rowid, parent, fk_id in conn.execute(sql).fetchall():
-            found.setdefault((str(child), str(parent), int(fk_id)), []).append(rowid)
-    return found
-
-
-def _orphans(conn: sqlite3.Connection, found: Orphans, file: str, rule: str = "orphans",
-             known: Orphans | None = None) -> list[Problem]:
-    """A problem per foreign key with rows pointing nowhere, beyond those `known` before, with a sample."""
-    problems = []
-    for (child, parent, fk_id), all_rowids in found.items():
-        # By row, not by count: old orphans cleaned up do not hide as many new ones.
-        # A WITHOUT ROWID table's orphans have no rowid (None): those are compared by count.
-        old = (known or {}).get((child, parent, fk_id), [])
-        before = set(old)
-        rowids = [r for r in all_rowids if r is not None and r not in before]
-        new = len(rowids) + max(all_rowids.count(None) - old.count(None), 0)
-        if new <= 0:
-            continue
-        fk = next((f for f in schema.foreign_keys(conn, child) if f.id == fk_id), None)
-        columns = ", ".join(quote_ident(c) for c in fk.columns) if fk else "*"
-        shown = [r for r in rowids[:SAMPLE] if r is not None]
-        sample = _sample(conn, f"SELECT rowid, {columns} FROM {quote_ident(child)} WHERE rowid IN "
-                               f"({', '.join('?' * len(shown))})", shown) if shown else ()
-        where = f"{child}.{'/'.join(fk.columns)}" if fk else child
-        problems.append(Problem(rule, f"{new:,} rows of {child} point at no row of {parent} ({where})",
-                                file, 0, child, new, sample))
-    return problems
-
-
-def _children(conn: sqlite3.Connection, written: set[str]) -> list[str]:
-    """Tables that are written, or whose foreign keys point at a written one: where orphans can appear."""
-    return [t for t in schema.ordinary_tables(conn) if row_losses.fold(t) in written
-            or any(row_losses.fold(fk.parent) in written for fk in schema.foreign_keys(conn, t))]
-
-
 def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration, statement: Statement) -> Problem:
     """The problem a failed statement is: a constraint's, with a sample of the offending keys, or a plain error."""
     text = str(exc)
@@ -169,14 +116,14 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
             if total:
                 return Problem("constraint-failed", f"{text}: {total:,} values of ({', '.join(columns)}) are held "
                                f"by more than one row of {table}", file, line, table=table, rows=total,
-                               sample=_sample(conn, sql))
+                               sample=sample_rows(conn, sql))
         else:
             keys = ", ".join(quote_ident(k) for k in _keys(conn, table))
             sql = f"SELECT {keys} FROM {quote_ident(table)} WHERE {names} IS NULL"
             total = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
             if total:
                 return Problem("constraint-failed", f"{text}: {total:,} rows of {table} hold NULL", file, line,
-                               table=table, rows=total, sample=_sample(conn, sql))
+                               table=table, rows=total, sample=sample_rows(conn, sql))
         return Problem("constraint-failed", text, file, line, table=table)
     if "FOREIGN KEY constraint failed" in text:
         # Immediate: run it again with the check deferred, read which rows it leaves pointing nowhere, undo.
@@ -184,7 +131,7 @@ def _refused(conn: sqlite3.Connection, exc: sqlite3.Error, migration: Migration,
         try:
             conn.execute("PRAGMA defer_foreign_keys = ON")
             conn.execute(statement.sql)
-            orphans = _orphans(conn, _orphan_rows(conn), migration.name, "constraint-failed")
+            orphans = report_orphans(conn, orphan_rows(conn), migration.name, "constraint-failed")
         except sqlite3.Error:
             orphans = []
         finally:
@@ -311,8 +258,8 @@ def _rehearse(conn: sqlite3.Connection, migrations: Sequence[Migration], queries
     counts = _counts(conn)
     first, run_explained = dict(counts), dict[str, int]()
     report.rows = sum(counts.values())
-    known = _orphan_rows(conn)
-    report.problems += _orphans(conn, known, "", "orphans-before")
+    known = orphan_rows(conn)
+    report.problems += report_orphans(conn, known, "", "orphans-before")
     clock.watch(conn)
     _guard(conn)
     try:
@@ -345,7 +292,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
         if nulls:
             result.problems.append(Problem("nulls-before-not-null", f"{migration.name} makes {table}.{column} NOT "
                                            f"NULL, and {nulls:,} of its rows hold NULL there (backfill them first)",
-                                           migration.name, 0, table, nulls, _sample(conn, sql)))
+                                           migration.name, 0, table, nulls, sample_rows(conn, sql)))
     plans = query_plans.plans(conn, queries)
     explained: dict[str, int] = {}
     written: set[str] = set()
@@ -359,8 +306,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
             if refused:
                 result.problems += [Problem("apply-failed", f.message, migration.name, statement.line) for f in refused]
                 raise _Failed
-            # Compiling the statement (and reading keys before it) is bounded too: a nest of views compiles
-            # in time doubling per level, without one call of the progress handler.
+            # Bounded too: a nest of views compiles in time doubling per level, with no progress handler call.
             clock.start(f"{migration.name}:{statement.line} (reading what it writes)")
             try:
                 done = row_losses.writes(conn, statement, _GUARD)
@@ -407,7 +353,7 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
         except sqlite3.IntegrityError as exc:
             # Deferred foreign keys, checked at the end as D1 checks them at the end of its request.
             # D1 refuses the whole migration then: a failure to fix, not orphans an approval could accept.
-            result.problems += (_orphans(conn, _orphan_rows(conn), migration.name, "constraint-failed",
+            result.problems += (report_orphans(conn, orphan_rows(conn), migration.name, "constraint-failed",
                                          known=known) or [Problem(
                 "constraint-failed", f"{exc} when the migration commits, though no row points nowhere now: a "
                 "DROP TABLE of a parent under defer_foreign_keys counted its children's rows, and the table that took "
@@ -425,9 +371,9 @@ def _one(conn: sqlite3.Connection, migration: Migration, result: MigrationRehear
     # Committed: D1 keeps it. Rows left pointing nowhere (a parent dropped under defer_foreign_keys,
     # which turning the pragma off again forgives: sqlite.org/pragma.html#pragma_defer_foreign_keys).
     written |= {row_losses.fold(t) for t in {*before, *counts} if before.get(t) != counts.get(t)}
-    checked = _children(conn, written)
-    found = _orphan_rows(conn, checked)
-    result.problems += _orphans(conn, found, migration.name, known=known)
+    checked = children(conn, written)
+    found = orphan_rows(conn, checked)
+    result.problems += report_orphans(conn, found, migration.name, known=known)
     for key in [k for k in known if k[0] in checked]:
         known.pop(key)
     known.update(found)

@@ -10,8 +10,8 @@ by the classification in migrations/columns.yaml (booking_shared/columns.py):
   value under the preview's salt: the same value gets the same fake everywhere in the copy (an
   e-mail in `users` and in `auth_attempts` still match; a UNIQUE column stays unique), another salt
   gives other fakes, and nothing of the value can be read back from its fake; NULL stays NULL;
-- refuses, changing nothing, when any column it has no class for holds text in this copy (a
-  column added since columns.yaml was written, a value where the schema said INTEGER).
+- refuses, changing nothing, when any column it has no class for holds a value in this copy (a
+  column added since columns.yaml was written; a phone number in an INTEGER column is personal too).
 
 Row counts do not change: only UPDATEs run, with the copy's triggers set aside meanwhile (an
 audit trigger would add rows, or copy the originals elsewhere) and restored after.
@@ -88,16 +88,17 @@ def _fake(salt: bytes, kind: str) -> Callable[[object], str | None]:
 
 
 def _holding_text(conn: sqlite3.Connection, classification: columns.Classification) -> list[str]:
-    """`table.column` of each column without a class that holds text in this copy."""
+    """`table.column` of each stored column without a class that holds any value in this copy (not
+    only text: an INTEGER column stores a phone number as an integer)."""
     found = []
     for table in schema.ordinary_tables(conn):
         if table.startswith(TABLE):
             continue  # the migration runner's own records: names and reasons of migrations
         for column in schema.columns(conn, table):
-            if (table.lower(), column.name.lower()) in classification:
-                continue
-            held = conn.execute(f"SELECT 1 FROM {quote_ident(table)} WHERE typeof({quote_ident(column.name)}) = "
-                                "'text' LIMIT 1").fetchone()
+            if (table.lower(), column.name.lower()) in classification or column.hidden in (2, 3):
+                continue  # classified, or generated from columns that are
+            held = conn.execute(f"SELECT 1 FROM {quote_ident(table)} WHERE {quote_ident(column.name)} IS NOT NULL "
+                                "LIMIT 1").fetchone()
             if held:
                 found.append(f"{table}.{column.name}")
     return found
@@ -128,7 +129,9 @@ def scrub(conn: sqlite3.Connection, classification: columns.Classification, salt
             table = tables.get(table_key)
             if kind in columns.KEPT or table is None:
                 continue
-            column = next((c.name for c in schema.columns(conn, table) if c.name.lower() == column_key), None)
+            # A generated column is computed from the others (replaced already); an UPDATE cannot set it.
+            column = next((c.name for c in schema.columns(conn, table)
+                           if c.name.lower() == column_key and c.hidden not in (2, 3)), None)
             if column is None:
                 continue
             quoted = quote_ident(column)

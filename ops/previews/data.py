@@ -13,9 +13,11 @@ The order matters, and each step is an existing, tested part:
    in batches under D1's statement limit, foreign keys deferred in each batch; then the counts are
    read back and must equal the scratch copy's.
 
-Only into a preview database with no rows: `preview up` on a push keeps what the preview holds (a
-reviewer's test bookings). A load that fails part-way deletes what it wrote, so a retry starts from
-an empty database again; the scratch copy is removed in every case.
+A completed load writes a row into MARKER last; `preview up` on a push then keeps what the preview
+holds (a reviewer's test bookings). Without that row (a new preview, whose migrations may have written
+reference rows; or a load cut short by a failure, Ctrl-C or a cancelled job) every table is emptied
+first and the load runs again, so a half-written copy is never kept as data. The scratch copy is
+removed in every case.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from ops.tenants.tenant_changes import batches
 
 Log = Callable[[str], None]
 DEFER = "PRAGMA defer_foreign_keys = on;"
+# The record of a completed load, in the preview's own database (never in staging's or production's).
+MARKER = "_booking_preview_load"
 
 
 class PreviewDataError(OperationFailed):
@@ -53,12 +57,12 @@ class Loaded:
     salt_id: str = ""
 
 
-def has_rows(db: RemoteDatabase, tracking_table: str) -> bool:
-    """Whether any table of the preview's database other than the migrations' own holds a row."""
-    for table in _tables(db):
-        if table != tracking_table and db.query(f"SELECT 1 AS x FROM {quote_ident(table)} LIMIT 1"):
-            return True
-    return False
+def loaded(db: RemoteDatabase) -> str | None:
+    """The backup a completed load wrote into `db`, or None (never loaded, or a load cut short)."""
+    if MARKER not in _tables(db):
+        return None
+    rows = db.query(f"SELECT backup FROM {quote_ident(MARKER)} LIMIT 1")
+    return str(rows[0]["backup"]) if rows else None
 
 
 def _tables(db: RemoteDatabase) -> list[str]:
@@ -68,11 +72,13 @@ def _tables(db: RemoteDatabase) -> list[str]:
 
 
 def load_scrubbed(target: RemoteDatabase, source: Bucket, source_database: str, settings: MigrationSettings, *,
-                  salt: bytes, log: Log) -> Loaded:
+                  salt: bytes, log: Log, classification: Path | None = None) -> Loaded:
     """Steps 1-4 above; `settings`: the project's migrations (folder, pattern, tracking table)."""
     table = settings.table
-    if has_rows(target, table):
-        log(f"{target.label} already holds rows: kept as they are (delete the preview to load fresh data)")
+    done = loaded(target)
+    if done is not None:
+        log(f"{target.label} holds the load of backup {done} and what reviewers did since: kept as it is "
+            "(destroy the preview to load fresh data)")
         return Loaded(None)
     with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
         dest = Path(folder)
@@ -84,9 +90,11 @@ def load_scrubbed(target: RemoteDatabase, source: Bucket, source_database: str, 
                 applied = migrations.apply(local, migrations.discover(settings.folder, pattern=settings.pattern),
                                            log=log, table=table)
             log(f"{len(applied.applied)} pending migration(s) applied to the scratch copy")
-            report = scrub(conn, columns.load(settings.folder), salt, settings.folder)
+            named_in = classification.parent if classification else settings.folder
+            kinds = columns.load_file(classification) if classification else columns.load(settings.folder)
+            report = scrub(conn, kinds, salt, named_in)
             log(f"personal values replaced (salt {report.salt_id}...)")
-            rows = _write(target, conn, table, log)
+            rows = _write(target, conn, table, manifest.name, log)
     return Loaded(manifest.name, rows, report.salt_id)
 
 
@@ -126,7 +134,7 @@ def _inserts(conn: sqlite3.Connection, table: str) -> list[str]:
     return out
 
 
-def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, log: Log) -> dict[str, int]:
+def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, backup: str, log: Log) -> dict[str, int]:
     tables = [t for t in parents_first(conn, schema.ordinary_tables(conn)) if t != tracking]
     live = {t.lower() for t in _tables(target)}
     missing = [t for t in tables if t.lower() not in live]
@@ -140,6 +148,9 @@ def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, log:
         counts[table] = len(rows)
         statements.extend(rows)
     groups = batches(statements)
+    # Whatever is there without a completed load's record (rows a migration seeded, a load cut short)
+    # goes first: the copy is loaded whole or not at all.
+    _empty(target, tables, log)
     try:
         for number, batch in enumerate(groups, 1):
             target.write_once("\n".join([DEFER, *batch]), log)
@@ -149,20 +160,35 @@ def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, log:
             wrong = ", ".join(f"{t} {found[t]} (expected {counts[t]})" for t in tables if found[t] != counts[t])
             raise PreviewDataError(f"{target.label} holds other counts than the scrubbed copy: {wrong} (a trigger "
                                    "of the schema writing rows?)")
-    except Exception as exc:
-        _empty(target, tables, log)
-        if isinstance(exc, PreviewDataError):
+        target.write_once(f"CREATE TABLE IF NOT EXISTS {quote_ident(MARKER)} (backup TEXT NOT NULL, loaded_at TEXT "
+                          f"NOT NULL); INSERT INTO {quote_ident(MARKER)} VALUES ({_literal(backup)}, "
+                          "datetime('now'));", log)
+    except BaseException as exc:  # Ctrl-C and a cancelled job too: nothing half-written is left as data
+        emptied = _try_empty(target, tables, log)
+        if isinstance(exc, PreviewDataError | KeyboardInterrupt | SystemExit):
             raise
-        raise PreviewDataError(f"loading {target.label} failed ({exc}); the rows written were deleted again, so "
-                               "`bookingctl preview up` can be run again") from exc
+        where = ("the rows written were deleted again" if emptied else
+                 "some rows written may remain, and the next `bookingctl preview up` empties them first")
+        raise PreviewDataError(f"loading {target.label} failed ({exc}); {where}; run `bookingctl preview up` "
+                               "again") from exc
     return counts
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _empty(target: RemoteDatabase, tables: list[str], log: Log) -> None:
-    """Delete every row the load may have written, children first; say so when it cannot."""
+    """Delete every row of `tables`, children first, in one request (D1 runs it as one transaction)."""
+    target.write_once("\n".join([DEFER, *(f"DELETE FROM {quote_ident(t)};" for t in reversed(tables))]), log)
+
+
+def _try_empty(target: RemoteDatabase, tables: list[str], log: Log) -> bool:
     try:
-        target.write_once("\n".join([DEFER, *(f"DELETE FROM {quote_ident(t)};" for t in reversed(tables))]), log)
-        log(f"the rows written to {target.label} were deleted again")
+        _empty(target, tables, log)
     except Exception as exc:
-        log(f"could not delete the rows written to {target.label} ({exc}): destroy the preview "
-            "(`bookingctl preview down`) before creating it again")
+        log(f"could not delete the rows written to {target.label} ({exc}); the next `bookingctl preview up` "
+            "empties them before loading")
+        return False
+    log(f"the rows written to {target.label} were deleted again")
+    return True

@@ -41,6 +41,9 @@ class LiveStack:
 
 
 class Engine(Protocol):
+    def check(self, stack: str, log: Log) -> None:
+        """What `up` would do, gated by the policy pack, changing nothing (raises EngineError when refused)."""
+
     def up(self, stack: str, log: Log) -> None:
         """Create or update `stack` from its stack file, gated by the policy pack first."""
 
@@ -68,6 +71,25 @@ class PulumiEngine:
             return auto.create_or_select_stack(stack_name=name, work_dir=str(self.root))
         return auto.select_stack(stack_name=name, work_dir=str(self.root))
 
+    def check(self, stack: str, log: Log) -> None:
+        from pulumi import automation as auto
+
+        handle = self._stack(stack, create=True)
+        configs = [str(self.policy_config)] if self.policy_config else None
+        try:
+            self._secrets(handle)
+            handle.preview(policy_packs=[str(self.policy_pack)], policy_pack_configs=configs, on_output=log)
+        except auto.CommandError as exc:
+            raise EngineError(f"pulumi preview --stack {stack} failed; its output is above ({str(exc)[:500]})") \
+                from exc
+
+    def _secrets(self, handle: auto.Stack) -> None:
+        from pulumi import automation as auto
+
+        if self.secrets:
+            handle.set_all_config({f"booking:{key}": auto.ConfigValue(value, secret=True)
+                                   for key, value in self.secrets.items()})
+
     def up(self, stack: str, log: Log) -> None:
         from pulumi import automation as auto
 
@@ -75,9 +97,7 @@ class PulumiEngine:
         configs = [str(self.policy_config)] if self.policy_config else None
         handle = self._stack(stack, create=True)
         try:
-            if self.secrets:
-                handle.set_all_config({f"booking:{key}": auto.ConfigValue(value, secret=True)
-                                       for key, value in self.secrets.items()})
+            self._secrets(handle)
             handle.preview(policy_packs=packs, policy_pack_configs=configs, on_output=log)
             handle.up(policy_packs=packs, policy_pack_configs=configs, on_output=log, show_secrets=False)
         except auto.CommandError as exc:

@@ -16,10 +16,12 @@ previews' fakes differ and the salt is never written anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cloudflare import Cloudflare, NotFoundError
 
@@ -32,7 +34,7 @@ from ops.previews.engine import Engine, LiveStack, Log
 from ops.previews.stackfile import write_stack
 from ops.targets import Bucket, RemoteDatabase
 from stackconfig.files import read_stack_config
-from stackconfig.preview import DEFAULT_LIFETIME_DAYS, pr_of, stack_name
+from stackconfig.preview import DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, pr_of, stack_name
 
 SALT_MIN_BYTES = 16
 
@@ -61,21 +63,31 @@ def preview_salt(secret: str, stack: str) -> bytes:
 
 
 def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare, salt_secret: str, today: dt.date,
-               lifetime_days: int = DEFAULT_LIFETIME_DAYS, log: Log = print) -> UpResult:
+               lifetime_days: int = DEFAULT_LIFETIME_DAYS, classification: Path | None = None,
+               log: Log = print) -> UpResult:
+    """`classification`: the columns.yaml to scrub by (the workflow passes the base branch's, so a pull
+    request cannot mark a personal column `keep` for its own preview); default: this tree's."""
     stack = stack_name(pr)
     salt = preview_salt(salt_secret, stack)  # refused before anything is written
     staging = read_stack_config("staging", project.root)
     cfg = write_stack(project, pr, today=today, lifetime_days=lifetime_days)
     assert cfg.preview is not None
     result = UpResult(stack, f"https://{cfg.domain}", cfg.preview.expires)
-    result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today, log=log)
+    # The pack and the plan first, then the preview itself; only once it is up are the least recently
+    # updated others destroyed to bring the live ones back within the cap: a preview that cannot come
+    # up (refused, or failing half-way) destroys nobody else's. (While it comes up, one more than the
+    # cap may live: keep booking:previewCap under the account's limits by one.)
+    log(f"pulumi preview --stack {stack} (policy pack)")
+    engine.check(stack, log)
     log(f"pulumi up --stack {stack} (policy pack first)")
     engine.up(stack, log)
+    result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today, log=log)
     settings = wrangler_settings(project.root)
     db = RemoteDatabase.of(cfg, client)
     found = migrations.discover(settings.folder, pattern=settings.pattern)
     result.migrations = migrations.apply(db, found, log=log, table=settings.table).applied
-    result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt, log=log)
+    result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt, log=log,
+                                  classification=classification)
     return result
 
 
@@ -100,9 +112,13 @@ def _updated(stack: LiveStack) -> dt.datetime:
 
 
 def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflare, today: dt.date,
-                 log: Log = print) -> None:
+                 log: Log = print) -> bool:
+    """Destroy pull request `pr`'s preview; False when it has none (nothing to do, nothing written)."""
     stack = stack_name(pr)
     path = project.stack_file(stack)
+    if not any(s.name == stack for s in engine.stacks()):
+        log(f"pull request {pr} has no live preview ({stack}): nothing to destroy")
+        return False
     # The stack file of another pull request's preview is not in this checkout: derived again (its
     # names depend only on staging's and the number), so the engine can select the stack.
     cfg = read_stack_config(stack, project.root) if path.is_file() else write_stack(project, pr, today=today)
@@ -115,6 +131,7 @@ def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflar
     log(f"pulumi destroy --stack {stack}")
     engine.destroy(stack, log)
     path.unlink(missing_ok=True)
+    return True
 
 
 def empty_bucket(bucket: Bucket, log: Log) -> int:
@@ -126,5 +143,28 @@ def empty_bucket(bucket: Bucket, log: Log) -> int:
         log(f"bucket {bucket.name} does not exist: nothing to empty")
         return 0
     for key in keys:
-        r2.objects.delete(key, account_id=bucket.account_id, bucket_name=bucket.name)
+        # Gone already (a retried delete whose first answer was lost): what was wanted.
+        with contextlib.suppress(NotFoundError):
+            r2.objects.delete(key, account_id=bucket.account_id, bucket_name=bucket.name)
     return len(keys)
+
+
+def prune(project: Project, *, engine: Engine, client: Cloudflare, open_prs: set[int], today: dt.date,
+          now: dt.datetime, log: Log = print) -> list[str]:
+    """Destroy every live preview whose pull request is not open, or that nobody updated for
+    MAX_LIFETIME_DAYS (its lifetime's bound, whatever its file said); the stacks destroyed."""
+    gone = []
+    for live in sorted(engine.stacks(), key=lambda s: s.name):
+        pr = pr_of(live.name)
+        if pr is None:
+            continue
+        idle = (now - _updated(live)).days
+        why = ("its pull request is not open" if pr not in open_prs else
+               f"not updated for {idle} days (a preview lives at most {MAX_LIFETIME_DAYS})"
+               if idle > MAX_LIFETIME_DAYS else None)
+        if why is None:
+            continue
+        log(f"{live.name}: {why}: destroying it")
+        preview_down(project, pr, engine=engine, client=client, today=today, log=log)
+        gone.append(live.name)
+    return gone

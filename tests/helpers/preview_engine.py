@@ -188,6 +188,14 @@ class DoubleEngine:
     def stacks(self) -> list[LiveStack]:
         return [LiveStack(name, s.last_update) for name, s in self.states.items()]
 
+    def check(self, stack: str, log: Log) -> None:
+        """The real engine's preview with the pack: the plan gated, nothing applied."""
+        settings = load_stack(self.project, stack)
+        with PackProcess(self.project.root / "policies", self.project.name, stack, settings.flat) as pack:
+            gate = evaluate(plan_stack(self.project, settings), pack)
+        if not gate.passed:
+            raise EngineError(f"the policy pack refused {stack}: {', '.join(v.policy for v in gate.mandatory)}")
+
     def up(self, stack: str, log: Log) -> None:
         settings = load_stack(self.project, stack)
         if not self.gate:
@@ -235,8 +243,9 @@ class DoubleEngine:
         del self.states[stack]  # destroy(remove=True) removes the stack
 
     def _delete(self, state: StackState, urn: str, log: Log) -> None:
-        applied = state.resources.pop(urn)
+        applied = state.resources[urn]
         PROVIDER[applied.type][1](self.client, applied.inputs, applied.id)
+        del state.resources[urn]  # only once deleted: a failed delete stays in the state, as the engine keeps it
         log(f"- {applied.type.rsplit(':', 1)[-1]} {urn.rsplit('::', 1)[-1]} ({applied.id})")
 
 

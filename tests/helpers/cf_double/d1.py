@@ -229,6 +229,10 @@ class D1(Service):
         # variables", "string or blob too big"), answered like D1's other SQL errors below.
         conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, D1_BOUND_PARAMETERS)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, D1_ROW_BYTES)
+        # "D1 enforces foreign key constraints by default" (developers.cloudflare.com/d1/sql-api/
+        # foreign-keys/): every query runs with them on; `PRAGMA defer_foreign_keys` defers them to the
+        # request's end (the same page).
+        conn.execute("PRAGMA foreign_keys = ON")
         results = []
         try:
             # One request, one transaction, as on D1: wrangler sends a migration and its d1_migrations

@@ -19,6 +19,7 @@ checked against the OpenAPI document (tests/helpers/cf_openapi.py). Refusals, wi
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -144,8 +145,9 @@ class Sites(WorkersBeta, Zones):
     def create_pages_project(self, req: Request) -> Response:
         body = req.json() or {}
         name = body.get("name")
-        if not isinstance(name, str) or not name:
-            return 400, error(10000, "name is required")
+        # The document's pages_project_name (the path parameter every later call names it by).
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+            return 400, error(10000, "a project name is lowercase letters, digits and dashes")
         with self.lock:
             if name in self.pages_projects:
                 return 409, error(_PAGES_CONFLICT, f"a project named {name} already exists")

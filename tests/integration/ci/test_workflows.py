@@ -357,33 +357,40 @@ def test_every_deploy_runs_doctor_on_its_stack_before_the_preview() -> None:
 
 
 def test_pull_request_previews_come_up_after_approval_and_go_down_with_the_base_branchs_code() -> None:
-    """Issue #26: the order of the preview's steps and where each secret is visible."""
+    """Issue #26: the order of the preview's steps and where each secret is visible (the second hostile
+    review's findings 4-6 and 19 each hold here)."""
     data = workflow("pull-request.yml")
-    # YAML 1.1 (PyYAML) reads the key `on` as true.
-    assert set(data[True]["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    # A `pull_request` run is defined by the pull request's own copy of the file: no job of it may hold
+    # the cleanup credentials, and no closed event is handled here at all.
+    assert data[True]["pull_request"] is None and "preview-environment-down" not in data["jobs"]
+    assert "concurrency" not in data  # per job: a push never cancels a preview up mid-operation
     jobs = data["jobs"]
-    assert jobs["test"]["if"] == "github.event.action != 'closed'"  # a closed pull request is not tested again
+    assert jobs["test"]["concurrency"]["cancel-in-progress"] is True
     up = jobs["preview-environment"]
     assert up["needs"] == "gate" and up["environment"] == "pull-request-preview"
-    assert "github.event.action != 'closed'" in up["if"] and "head.repo.full_name == github.repository" in up["if"]
+    assert "head.repo.full_name == github.repository" in up["if"]
+    assert up["concurrency"] == {"group": "preview-environment-${{ github.event.pull_request.number }}",
+                                 "cancel-in-progress": False}
     names = [s.get("name", s.get("uses", "")) for s in steps_of(up)]
     install = next(i for i, n in enumerate(names) if n.startswith("Install, and take the policy config"))
     run_up = next(i for i, n in enumerate(names) if n.startswith("bookingctl preview up"))
     comment = next(i for i, n in enumerate(names) if "pull-request comment" in n)
     assert install < run_up < comment
-    with_secrets = [s.get("name") for s in steps_of(up) if secrets_used(s)]
-    assert with_secrets == [names[run_up]]  # the CLI install and `make install` never see one
-    up_env = steps_of(up)[run_up]["env"]
-    assert all(v.startswith("${{ secrets.PREVIEW_") for k, v in up_env.items() if "secrets." in v)
+    base = steps_of(up)[install]["run"]
+    assert 'git show "origin/$BASE_REF:migrations/columns.yaml" > base-columns.yaml' in base
+    step = steps_of(up)[run_up]
+    assert "--classification base-columns.yaml" in step["run"]
+    assert "--policy-config pr-policy-config.json" in step["run"]
+    assert step["shell"] == "bash"  # pipefail: `| tee` cannot turn a failed up into a green step
+    assert [s.get("name") for s in steps_of(up) if secrets_used(s)] == [names[run_up]]
+    assert all(v.startswith("${{ secrets.PREVIEW_") for v in step["env"].values() if "secrets." in v)
     assert "STAGING_CONFIG_PASSPHRASE" not in json.dumps(up) and "PRODUCTION" not in json.dumps(up).upper()
-    assert "--policy-config pr-policy-config.json" in steps_of(up)[run_up]["run"]
-    down = jobs["preview-environment-down"]
-    assert "github.event.action == 'closed'" in down["if"] and down["environment"] == "pull-request-preview-cleanup"
-    checkout = steps_of(down)[0]
-    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.ref }}"  # no pull-request code runs
-    [with_secret] = [s for s in steps_of(down) if secrets_used(s)]
-    assert "bookingctl preview down" in with_secret["run"] and "PREVIEW_PAYSTACK" not in json.dumps(down)
-    assert up["concurrency"]["group"] == down["concurrency"]["group"] == "preview-environments"
+    cleanup = workflow("preview-cleanup.yml")
+    assert set(cleanup[True]) == {"schedule", "workflow_dispatch"}  # the default branch's code only
+    prune = cleanup["jobs"]["prune"]
+    assert prune["environment"] == "pull-request-preview-cleanup"
+    [with_secret] = [s for s in steps_of(prune) if secrets_used(s)]
+    assert "bookingctl preview prune --open" in with_secret["run"] and "PREVIEW_PAYSTACK" not in json.dumps(prune)
 
 
 def test_drift_runs_daily_for_both_stacks_read_only_with_one_issue_each_and_feeds_the_report() -> None:

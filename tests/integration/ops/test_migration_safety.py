@@ -94,6 +94,10 @@ class Writer:
 
 @pytest.fixture
 def writer(client: Cloudflare, d1: D1State, db: RemoteDatabase) -> Iterator[Writer]:
+    # The bookings' tenant, service and customer: D1 enforces foreign keys on every query.
+    db.execute("INSERT INTO tenants (id, slug, name) VALUES ('t1', 't1', 'Salon');"
+               "INSERT INTO services (id, tenant_id, name, duration_minutes) VALUES ('s1', 't1', 'Cut', 30);"
+               "INSERT INTO users (id, tenant_id, email, name) VALUES ('u1', 't1', 'u1@example.co.za', 'U');")
     with Cloudflare(api_token=TOKEN, base_url=client.base_url, max_retries=0) as own:
         running = Writer(RemoteDatabase(own, ACCOUNT, d1.uuid, d1.name))
         running.thread.start()

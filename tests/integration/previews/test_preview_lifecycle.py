@@ -7,84 +7,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudflare import Cloudflare
 from typer.testing import CliRunner
 
 import bookingctl.commands.preview as preview_command
 from booking_shared import columns
-from booking_shared.project import find_project
 from bookingctl.cli import app
-from ops.backups import backups
-from ops.database.migrations import apply, discover
-from ops.database.seed import seed
-from ops.targets import Bucket, LocalDatabase, remote_database
-from tests.helpers import ACCOUNT, REPO
+from ops.previews.data import MARKER
+from tests.helpers import REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
-from tests.helpers.cf_double.double import running
 from tests.helpers.preview_engine import DoubleEngine
+from tests.integration.previews.conftest import NOW, STAGING_BUCKET, STAGING_DB
 
 pytestmark = pytest.mark.slow
 
-STAGING_DB = "appointmentbooking-db-staging"
-STAGING_BUCKET = "appointmentbooking-backups-staging"
-ZONE = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
-NOW = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
 runner = CliRunner()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, root / name)
-    for folder in ("infra", "policies", "worker", "migrations"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
-    return root
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[CloudflareDouble]:
-    (tmp_path / "api").mkdir()
-    with running(tmp_path / "api", ACCOUNT) as double:
-        double.add_zone(ZONE, "business", name="instylehairboutique.co.za")
-        yield double
-
-
-@pytest.fixture
-def staging_seeded(api: CloudflareDouble, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Staging's D1 with the seed data and its backup in staging's bucket, as the scheduled job leaves it."""
-    path = tmp_path / "staging.sqlite"
-    with LocalDatabase(path, must_exist=False) as db:
-        apply(db, discover(REPO / "migrations"))
-        seed(db, NOW)
-    api.add_database(STAGING_DB, source=path)
-    api.buckets[STAGING_BUCKET] = {}
-    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
-        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
-        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
-        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%' AND name != 'd1_migrations'")]
-    return {t: [dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')] for t in tables}
-
-
-@pytest.fixture
-def engine(api: CloudflareDouble, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DoubleEngine]:
-    ticks = iter(range(1, 1000))
-    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
-        double_engine = DoubleEngine(find_project(project), client, lambda: NOW + dt.timedelta(minutes=next(ticks)))
-        monkeypatch.setattr(preview_command, "make_engine", lambda _root, _config, **_: double_engine)
-        yield double_engine
 
 
 def run(project: Path, api: CloudflareDouble, *args: str) -> tuple[int, str]:
@@ -95,11 +36,12 @@ def run(project: Path, api: CloudflareDouble, *args: str) -> tuple[int, str]:
 
 
 def rows_of(api: CloudflareDouble, name: str) -> dict[str, list[dict[str, Any]]]:
+    """The data of a preview's D1: every table but the migrations' record and the completed load's."""
     [db] = [d for d in api.databases.values() if d.name == name]
     conn = sqlite3.connect(db.path)
     conn.row_factory = sqlite3.Row
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%' AND name != 'd1_migrations'")]
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                         "'sqlite_%' AND name NOT IN ('d1_migrations', ?)", (MARKER,))]
     return {t: [dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')] for t in tables}
 
 
@@ -151,7 +93,7 @@ def test_two_previews_come_up_with_scrubbed_data_a_push_updates_one_and_down_lea
     bundle.write_text(bundle.read_text() + "\n// changed by the pull request\n")
     code, out = run(project, api, "up", "--pr", "1")
     assert code == 0, out
-    assert "already holds rows: kept" in out
+    assert "holds the load of backup" in out and "kept as it is" in out
     assert api.scripts[worker_name].shares() != serving_before
     assert engine.ups == ["pr-1", "pr-2", "pr-1"]
 
@@ -199,3 +141,19 @@ def test_the_real_engine_is_refused_without_every_test_mode_key_before_anything_
     message = str(refused.value)
     assert "PREVIEW_GOOGLE_CALENDAR_CREDENTIALS" in message and "PREVIEW_WHATSAPP_TOKEN" in message
     assert preview_command.secret_env("paystackSecretKey") == "PREVIEW_PAYSTACK_SECRET_KEY"
+
+
+def test_prune_destroys_previews_of_closed_pull_requests_and_idle_ones(
+        project: Path, api: CloudflareDouble, engine: DoubleEngine,
+        staging_seeded: dict[str, list[dict[str, Any]]]) -> None:
+    for pr in (1, 2, 3):
+        assert run(project, api, "up", "--pr", str(pr))[0] == 0
+    engine.states["pr-3"].last_update = NOW - dt.timedelta(days=40)  # nobody pushed for 40 days
+    code, out = run(project, api, "prune", "--open", "2,3,7")
+    assert code == 0, out
+    assert "pr-1: its pull request is not open" in out and "pr-3: not updated for" in out
+    assert sorted(engine.states) == ["pr-2"] and owned(api, 1) == {k: [] for k in owned(api, 1)}
+    code, out = run(project, api, "prune", "--open", "two")
+    assert code == 2 and "pull request numbers separated by commas" in out
+    code, out = run(project, api, "down", "--pr", "9")  # a pull request that never had a preview
+    assert code == 0 and "has no live preview" in out and not (project / "Pulumi.pr-9.yaml").exists()
