@@ -133,6 +133,9 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
         # Rows can stay while their values go (REPLACE rewrites a row from what it names; an upsert or
         # an UPDATE sets every row's value): for writes, what each column holds before and after.
         values_before = mr.filled(conn, tables) if dml in ("INSERT", "REPLACE", "UPDATE") else {}
+        # How many values each column held: a write after which one column of every row holds one value
+        # overwrote them all, even when it skipped the rows holding that value already (a no-op guard).
+        distinct_before = mr.distinct(conn, tables) if dml in ("INSERT", "REPLACE", "UPDATE") else {}
         conn.set_authorizer(shielded(authorize, sqlite3.SQLITE_DENY))
         deadline = time.monotonic() + run.statement_seconds
         conn.set_progress_handler(shielded(_past(deadline), 1), 10_000)
@@ -176,6 +179,10 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
                     f"`{head(statement.sql)}` deletes every row of {named}: its WHERE holds for every row the check "
                     "tried (a condition always true, or true of every value the column can hold), so it is no "
                     "WHERE; no Worker rollback brings the rows back. Name the rows to delete"))
+        elif dml in ("UPDATE", "INSERT", "REPLACE") and changed and _made_uniform(conn, updated, distinct_before,
+                                                                               rows_before, rows_after):
+            _every_row_updated(result, migration, statement, named or target or "", updated, before,
+                               flagged="update-without-where" in flagged)
         elif dml == "UPDATE" and (("update-without-where" in flagged) or (named and had and changed >= had)):
             _every_row_updated(result, migration, statement, named or target or "", updated, before,
                                flagged="update-without-where" in flagged)
@@ -331,6 +338,17 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
     result.findings.sort(key=lambda f: (f.line, f.rule))
     preparing = {q for q in queries if run.prepare(conn, q.sql) is None}
     return result, after, preparing
+
+
+def _made_uniform(conn: sqlite3.Connection, updated: set[tuple[str, str]], before: dict[str, dict[str, int]],
+                  rows_before: dict[str, int | None], rows_after: dict[str, int | None]) -> bool:
+    """Whether a column the statement SETs held several values in its table's rows and holds one now,
+    the rows unchanged in number: every row overwritten with one value."""
+    after = mr.distinct(conn, sorted({t for t, _ in updated}))
+    rows = {t.lower(): n for t, n in rows_before.items()}
+    now = {t.lower(): n for t, n in rows_after.items()}
+    return any(before.get(t, {}).get(c, 0) > 1 and after.get(t, {}).get(c) == 1 and (rows.get(t) or 0) >= 2
+               and rows.get(t) == now.get(t) for t, c in updated)
 
 
 def _every_row_updated(result: MigrationResult, migration: Migration, statement: Statement, table: str,

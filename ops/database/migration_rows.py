@@ -221,6 +221,19 @@ def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[st
     return found
 
 
+def distinct(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per table present, per column: how many different values its rows hold."""
+    existing = {n.lower() for n in schema.table_names(conn)}
+    found: dict[str, dict[str, int]] = {}
+    for table in (t for t in tables if t.lower() in existing):
+        names = [c.name for c in schema.columns(conn, table) if not c.hidden]
+        if names:
+            row = conn.execute("SELECT " + ", ".join(f"count(DISTINCT {quote_ident(n)})" for n in names) +
+                               f" FROM main.{quote_ident(table)}").fetchone()
+            found[table.lower()] = {n.lower(): int(v) for n, v in zip(names, row, strict=True)}
+    return found
+
+
 # --- write probes --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

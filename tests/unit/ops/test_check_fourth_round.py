@@ -75,3 +75,21 @@ def test_an_overwrite_of_every_row_that_also_adds_one_is_refused(tmp_path: Path,
     verdict, rules = _check(tmp_path, PRICES, OVERWRITE_PLUS_ONE[how])
     assert verdict == "unsafe", (f"{how} sets services.price = 0 in every row (and adds one); "
                                  f"migrate check: {verdict} {rules}")
+
+
+GUARDED = {
+    "update": "UPDATE services SET price = 0 WHERE price IS NOT 0;\n",
+    "upsert": "INSERT INTO services (id, price) SELECT id, 0 FROM services WHERE true ON CONFLICT (id) DO UPDATE "
+              "SET price = excluded.price WHERE services.price IS NOT excluded.price;\n",
+}
+
+
+@pytest.mark.parametrize("how", sorted(GUARDED))
+def test_an_overwrite_of_every_row_that_skips_rows_already_holding_the_value_is_refused(
+        tmp_path: Path, how: str) -> None:
+    """Setting every price to 0, skipping rows that hold 0 already (the usual no-op guard): afterwards
+    every row holds 0, the serving version's prices are gone. `safe`, because one of the 3 sample rows
+    holds 0 already (migration_rows._INT: 1, 0, 1000000007), so `changed` (2) < rows (3). The same with 5
+    is unsafe: the verdict depends on whether the new value is a sample value (0 and 1 are: flags, prices)."""
+    verdict, rules = _check(tmp_path, PRICES, GUARDED[how])
+    assert verdict == "unsafe", f"{how} leaves every services.price = 0; migrate check: {verdict} {rules}"
