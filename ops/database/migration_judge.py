@@ -179,8 +179,9 @@ def check_one(conn: sqlite3.Connection, migration: Migration, queries: Sequence[
                     f"`{head(statement.sql)}` deletes every row of {named}: its WHERE holds for every row the check "
                     "tried (a condition always true, or true of every value the column can hold), so it is no "
                     "WHERE; no Worker rollback brings the rows back. Name the rows to delete"))
-        elif (dml in ("UPDATE", "INSERT", "REPLACE") and changed and _made_uniform(conn, updated, distinct_before,
-                                                                               rows_before, rows_after)) or (dml == "UPDATE" and (("update-without-where" in flagged) or (named and had and changed >= had))):
+        elif ((dml in ("UPDATE", "INSERT", "REPLACE") and changed
+               and _made_uniform(conn, updated, distinct_before, rows_before, rows_after))
+              or (dml == "UPDATE" and ("update-without-where" in flagged or (named and had and changed >= had)))):
             _every_row_updated(result, migration, statement, named or target or "", updated, before,
                                flagged="update-without-where" in flagged)
         elif dml in ("INSERT", "REPLACE"):

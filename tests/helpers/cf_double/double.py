@@ -34,6 +34,7 @@ from tests.helpers.cf_double.envelope import Refusal, error
 from tests.helpers.cf_double.faults import Fault, take
 from tests.helpers.cf_double.monitoring import Monitoring
 from tests.helpers.cf_double.r2 import R2
+from tests.helpers.cf_double.ratelimit import RateLimit
 from tests.helpers.cf_double.routes import Bytes, Reply, Request, Router
 from tests.helpers.cf_double.server import make_handler
 from tests.helpers.cf_double.sites import Sites
@@ -55,6 +56,8 @@ class CloudflareDouble(D1, Sites, Monitoring, R2, CustomHostnames, Turnstile, To
         self.lock = threading.RLock()
         self._seq = 0
         self.faults: list[Fault] = []
+        # The API's global rate limit (ratelimit.py), off unless a test sets it.
+        self.rate_limit: RateLimit | None = None
         self.requests: list[tuple[str, str]] = []
         # What the OpenAPI document refuses (tests/helpers/cf_openapi.py): requests the API would reject
         # and answers of the double that do not fit it; tests/conftest.py fails the test that caused one.

@@ -58,6 +58,11 @@ def make_handler(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
             refused = double.check_request(method, url, self.headers.get("Content-Type"), raw)
             if refused is not None:
                 return self._send(400, refused)
+            if double.rate_limit is not None and not url.path.startswith(DOWNLOADS):
+                wait = double.rate_limit.retry_after()
+                if wait is not None:
+                    return self._send(429, error(10000, "rate limited: too many requests for this token"),
+                                      {"retry-after": str(wait)})
             fault = double.take_fault(method, url.path)
             if url.path.startswith(DOWNLOADS):
                 return self._download(url.path.rsplit("/", 1)[-1], fault)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bookingctl.cli import app
 from tests.helpers import ACCOUNT, REPO
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.cf_double.double import running
+from tests.helpers.cf_double.ratelimit import RateLimit
 from tests.helpers.preview_engine import DoubleEngine
 
 pytestmark = pytest.mark.slow
@@ -158,3 +160,32 @@ def test_the_pack_run_over_reality_names_the_policy_a_deleted_rule_breaks(
     assert code == 1 and [d["kind"] for d in answer["differences"]] == ["missing"]
     assert {b["policy"] for b in answer["policiesBroken"]} == {"public-write-endpoints-rate-limited"}, answer
     assert "/api/auth/login" in answer["policiesBroken"][0]["message"]
+
+
+def test_twenty_zones_are_read_within_the_published_rate_limit_with_no_drift(tmp_path: Path) -> None:
+    """Issue #27 point 4 (zones): production serving 19 salons on zones of their own besides its own (the
+    plan bench's stack), applied to the double, then read back under the API's published rate limit."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plan_bench", REPO / "bench" / "plan_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "project").mkdir()
+    root = bench.tenant_project(19, tmp_path / "project", turnstile_plan="enterprise")
+    shutil.copytree(REPO / "migrations", root / "migrations")
+    (tmp_path / "api").mkdir()
+    with running(tmp_path / "api", ACCOUNT) as api, \
+            Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        api.add_zone(ZONE, "business", name="instylehairboutique.co.za")
+        for i in range(19):
+            api.add_zone(f"{i:032x}", "business", name=f"salon-{i}.co.za")
+        api.turnstile_hostname_limit = 200  # booking:turnstile.plan enterprise
+        DoubleEngine(find_project(root), client, lambda: dt.datetime(2026, 12, 5, tzinfo=dt.UTC),
+                     gate=False).up("production", lambda _: None)
+        api.rate_limit = RateLimit()
+        started = time.monotonic()
+        code, found = drift(root, api, "--no-policies")
+        elapsed = time.monotonic() - started
+    assert (code, found) == (0, [])
+    assert api.rate_limit.refused == 0 and elapsed < 60, (api.rate_limit.answered, elapsed)

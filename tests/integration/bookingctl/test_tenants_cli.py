@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import cloudflare
@@ -19,6 +20,7 @@ from ops.tenants.tenant_model import SaasZone
 from ops.tenants.tenants import status
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble, D1State, Fault
+from tests.helpers.cf_double.ratelimit import RateLimit
 from tests.helpers.saas_stack import (
     DATABASE,
     FALLBACK,
@@ -469,8 +471,8 @@ def test_strict_sdk_accepts_every_turnstile_answer_of_the_double(double: Cloudfl
 
 # --- `bookingctl drift` on a SaaS stack (issue #27): custom hostnames against the tenants table, both ways ---
 
-def _drift(double: CloudflareDouble) -> Context:
-    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=0) as client:
+def _drift(double: CloudflareDouble, retries: int = 0) -> Context:
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=retries) as client:
         ctx = Context(client, ACCOUNT, STACK, frozenset())
         db = remote_database(ACCOUNT, DATABASE, client=client, stack=STACK)
         zone = SaasZone(SAAS_ZONE, FALLBACK)
@@ -495,3 +497,37 @@ def test_custom_hostnames_removed_or_added_by_hand_are_found(project: Path, d1: 
                           ("unmanaged", "custom hostname shop.someone-else.co.za")}
     assert "bookingctl tenants add curls www.curls.co.za" in found[("missing", "custom hostname www.curls.co.za")].fix
     assert "no tenant row" in found[("unmanaged", "custom hostname shop.someone-else.co.za")].detail
+
+
+def _salons(d1: D1State, double: CloudflareDouble, count: int) -> None:
+    """`count` salons as `tenants add` leaves them: a tenant row and a custom hostname each."""
+    conn = sqlite3.connect(d1.path)
+    conn.executemany("INSERT INTO tenants (id, slug, name, hostname) VALUES (?, ?, ?, ?)",
+                     [(f"t{i}", f"salon{i}", f"Salon {i}", f"www.salon{i}.co.za") for i in range(count)])
+    conn.commit()
+    conn.close()
+    with Cloudflare(api_token=TOKEN, base_url=double.base_url, max_retries=0) as client:
+        for i in range(count):
+            client.custom_hostnames.create(zone_id=SAAS_ZONE, hostname=f"www.salon{i}.co.za",
+                                           ssl={"method": "http", "type": "dv"})
+
+
+def test_a_thousand_salons_are_read_within_the_published_rate_limit(d1: D1State, double: CloudflareDouble) -> None:
+    """Issue #27 point 4 (custom hostnames): 1,000 salons' hostnames read page by page under the API's
+    published limit (1,200 requests per 5 minutes, tests/helpers/cf_double/ratelimit.py), no drift."""
+    _salons(d1, double, 1000)
+    double.rate_limit = RateLimit()
+    started = time.monotonic()
+    differences = _drift(double).differences
+    elapsed = time.monotonic() - started
+    assert differences == [] and double.rate_limit.refused == 0
+    assert double.rate_limit.answered <= 60 and elapsed < 60, (double.rate_limit.answered, elapsed)
+
+
+def test_the_read_waits_out_a_429_as_its_retry_after_says(d1: D1State, double: CloudflareDouble) -> None:
+    """Over the limit every call answers 429 with retry-after; the SDK waits that long and goes on."""
+    _salons(d1, double, 120)  # 3 pages of custom hostnames
+    double.rate_limit = RateLimit(requests=3, period=1.0)
+    started = time.monotonic()
+    assert _drift(double, retries=4).differences == []
+    assert double.rate_limit.refused >= 1 and time.monotonic() - started >= 1.0
