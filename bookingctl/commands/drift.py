@@ -15,7 +15,7 @@ import typer
 from booking_shared.project import Project, StackSettings, find_project, load_stack
 from bookingctl import output
 from bookingctl.commands.tenants import served_hostnames
-from bookingctl.errors import EXIT_FAILED
+from bookingctl.errors import EXIT_CHANGES
 from bookingctl.gate import PackProcess, Violation, evaluate
 from bookingctl.options import ProgressOption, ProjectDir, load_stack_config, remote_database_of
 from bookingctl.planner import Plan, plan_stack, unwrap_secrets
@@ -55,13 +55,16 @@ _PATCHES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] 
                                                                          "domains": live.get("domains")},
     "cloudflare:index/workersRoute:WorkersRoute": lambda i, live: {**i, "script": live.get("script")},
     "cloudflare:index/healthcheck:Healthcheck": lambda i, live: {**i, "suspended": live.get("suspended")},
+    "cloudflare:index/dnsRecord:DnsRecord": lambda i, live: {**i, "content": live.get("content"),
+                                                             "proxied": live.get("proxied")},
 }
 
 
 def reality(plan: Plan, ctx: Context) -> Plan:
     """The plan as the account really is: live values in place of declared ones where drift read them,
     resources that are not there left out."""
-    gone = {d.resource for d in ctx.differences if d.kind == "missing"}
+    # Wholly missing (a rule of a ruleset missing names its ref in `field`; the entry point itself none).
+    gone = {d.resource for d in ctx.differences if d.kind == "missing" and d.field is None}
     resources = []
     for r in plan.resources:
         if r.custom and f"{r.type.rsplit(':', 1)[-1]} {r.name}" in gone and r.type in _SINGLE:
@@ -79,7 +82,7 @@ def reality(plan: Plan, ctx: Context) -> Plan:
 _SINGLE = frozenset({"cloudflare:index/d1Database:D1Database", "cloudflare:index/r2Bucket:R2Bucket",
                      "cloudflare:index/worker:Worker", "cloudflare:index/workersRoute:WorkersRoute",
                      "cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/turnstileWidget:TurnstileWidget",
-                     "cloudflare:index/healthcheck:Healthcheck",
+                     "cloudflare:index/healthcheck:Healthcheck", "cloudflare:index/ruleset:Ruleset",
                      "cloudflare:index/notificationPolicy:NotificationPolicy"})
 # Judged on the deploy's own evidence, not on what the account holds: left out of the audit.
 _EVIDENCE = frozenset({"pre-deploy-checklist", "migrations-rollback-safe", "migrations-rehearsed"})
@@ -107,7 +110,8 @@ def drift_command(
     """Compare what Cloudflare holds with what the stack declares, read-only.
 
     Each difference is changed, missing or unmanaged, with the command that converges it. Exit 0
-    when there is none, 1 when there is drift, 2 on bad input or when Cloudflare cannot be reached.
+    when there is none, 3 when there is drift (as `diff` exits 3 on changes), 1 when the account could
+    not be read (nothing is reported from a partial read), 2 on bad input.
     """
     output.set_progress(show_progress)
     cfg = load_stack_config(stack, project_dir)
@@ -123,10 +127,12 @@ def drift_command(
         # Salons' hostnames are data (the tenants table and custom hostnames), not declared resources.
         with remote_database_of(cfg) as db:
             saas_differences(ctx, status(db, db.client, SaasZone.of(cfg), served=served_hostnames(cfg)))
-    violations = broken_policies(project, stack, settings, plan, ctx) if policies and ctx.differences else []
+    # Over reality whether or not a field differs: a change drift's own comparisons miss (a header
+    # transform, a counting key) can still break a policy.
+    violations = broken_policies(project, stack, settings, plan, ctx) if policies else []
     _print(ctx, violations, fmt)
-    if ctx.differences:
-        raise typer.Exit(EXIT_FAILED)
+    if ctx.differences or violations:
+        raise typer.Exit(EXIT_CHANGES)
 
 
 def _print(ctx: Context, violations: list[Violation], fmt: DriftFormat) -> None:

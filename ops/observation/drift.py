@@ -6,10 +6,10 @@ rule's `ref`) through the official SDK, and every difference is one `Difference`
 
 - `changed`: the live resource differs in a field the program sets (a rate-limit rule relaxed in the
   dashboard, a widget's mode, a route sent to another Worker, a health check paused, a lifecycle rule
-  removed); converging: `pulumi up --stack S` puts the declared value back;
-- `missing`: declared, not there (deleted, or renamed: a D1 database renamed in the dashboard is
-  missing under its declared name); converging: `pulumi up` creates it again, except a database,
-  where that would create an empty one, so the fix says to rename it back first;
+  removed); converging: `pulumi up --refresh --stack S` puts the declared value back (a plain `up`
+  compares with the state, which still holds the declared value, and changes nothing);
+- `missing`: declared, not there; converging: `pulumi up --refresh` creates it again, except a
+  database, where that would create an empty one, so the fix says to find it and restore its data;
 - `unmanaged`: live, not declared, where the stack must know of it: another Worker route on one of the
   stack's hostnames, another rule in the stack's rate-limit entry point, a widget accepting its
   hostname, a custom hostname no tenant row names; converging: `pulumi import ...` or the dashboard,
@@ -29,6 +29,7 @@ from typing import Any, Literal
 from cloudflare import Cloudflare, NotFoundError
 
 from booking_shared.errors import OperationFailed
+from booking_shared.turnstile import saas_widget_index
 from ops.tenants.tenant_model import StatusReport
 
 Kind = Literal["changed", "missing", "unmanaged"]
@@ -80,7 +81,10 @@ class Context:
     snapshot: Snapshot = field(default_factory=Snapshot)
 
     def up(self) -> str:
-        return f"pulumi up --stack {self.stack}"
+        # --refresh: a plain `up` compares the program with the state, which still says what was
+        # declared, and changes nothing; refreshed, the state holds what the account holds, and the
+        # update puts the declared value back.
+        return f"pulumi up --refresh --stack {self.stack}"
 
     def add(self, kind: Kind, resource: str, detail: str, fix: str, **values: Any) -> None:
         self.differences.append(Difference(kind, resource, detail, fix, **values))
@@ -110,8 +114,9 @@ def _d1(ctx: Context, d: Declared) -> None:
     name = str(d.inputs["name"])
     found = [db for db in ctx.client.d1.database.list(account_id=ctx.account_id, name=name) if db.name == name]
     if not found:
-        _missing(ctx, d, f"D1 database {name}", f"rename it back to {name} in the dashboard, or `pulumi refresh "
-                 f"--stack {ctx.stack}` then restore it: `{ctx.up()}` would create a new, empty {name}")
+        _missing(ctx, d, f"D1 database {name}", f"find where {name} went (deleted, or replaced in the dashboard) "
+                 f"before anything else: `{ctx.up()}` would create a new, empty {name}; then restore its data "
+                 "from the newest backup (`bookingctl backup restore`, docs/backups.md)")
         return
     ctx.snapshot.live[d.name] = {"name": name, "uuid": found[0].uuid}
 
@@ -133,13 +138,24 @@ def _lifecycle(ctx: Context, d: Declared) -> None:
     except NotFoundError:
         _missing(ctx, d, f"R2 bucket {name} (and its lifecycle)")
         return
-    live_ids = sorted(r.id for r in rules if r.enabled)
-    declared_ids = sorted(str(r.get("id")) for r in d.inputs.get("rules") or [] if r.get("enabled", True))
-    ctx.snapshot.live[d.name] = {"rules": live_ids}
-    if live_ids != declared_ids:
-        ctx.add("changed", _short(d), f"lifecycle rules of {name}: {live_ids or 'none'} live, {declared_ids} "
+    # Each enabled rule whole (its prefix, its ages), as the API answers it and as declared.
+    live_rules = sorted((_rule_key(r.model_dump(mode="json", by_alias=True, exclude_none=True))
+                         for r in rules if r.enabled), key=str)
+    declared_rules = sorted((_rule_key(r) for r in d.inputs.get("rules") or [] if r.get("enabled", True)), key=str)
+    ctx.snapshot.live[d.name] = {"rules": live_rules}
+    if live_rules != declared_rules:
+        ctx.add("changed", _short(d), f"lifecycle rules of {name}: {live_rules or 'none'} live, {declared_rules} "
                 "declared (backups past their retention are no longer deleted, or are deleted early)", ctx.up(),
-                field="rules", declared=declared_ids, live=live_ids)
+                field="rules", declared=declared_rules, live=live_rules)
+
+
+def _rule_key(rule: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(id, prefix, the delete transition's age) of a lifecycle rule, in camelCase or the API's keys."""
+    conditions = rule.get("conditions") or {}
+    delete = rule.get("deleteObjectsTransition") or rule.get("delete_objects_transition") or {}
+    condition = delete.get("condition") or {}
+    age = condition.get("maxAge", condition.get("max_age"))
+    return str(rule.get("id")), str(conditions.get("prefix", "")), str(int(age) if age is not None else None)
 
 
 def _worker(ctx: Context, d: Declared) -> None:
@@ -182,15 +198,16 @@ def _dns(ctx: Context, d: Declared) -> None:
 
 def _pages(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     name = str(d.inputs.get("projectName") or d.inputs.get("name"))
-    if name not in cache:
+    key = f"pages:{name}"  # apart from the other lists in the cache ("widgets", zone ids)
+    if key not in cache:
         try:
-            cache[name] = [ctx.client.pages.projects.get(name, account_id=ctx.account_id)]
+            cache[key] = [ctx.client.pages.projects.get(name, account_id=ctx.account_id)]
         except NotFoundError:
-            cache[name] = []
-    if not cache[name]:
+            cache[key] = []
+    if not cache[key]:
         _missing(ctx, d, f"Pages project {name}")
         return
-    project = cache[name][0]
+    project = cache[key][0]
     if "projectName" in d.inputs:  # a PagesDomain
         domain = str(d.inputs["name"])
         if domain not in (project.domains or []):
@@ -203,23 +220,36 @@ def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     if "widgets" not in cache:
         cache["widgets"] = list(ctx.client.turnstile.widgets.list(account_id=ctx.account_id))
     name = str(d.inputs["name"])
-    live = next((w for w in cache["widgets"] if w.name == name), None)
+    same = [w for w in cache["widgets"] if w.name == name]
+    live = same[0] if same else None
     if live is None:
         _missing(ctx, d, f"Turnstile widget {name}")
         return
+    for extra in same[1:]:
+        ctx.add("unmanaged", f"TurnstileWidget {extra.name}", f"a second widget named {name} ({extra.sitekey}) "
+                "is not declared", f"pulumi import cloudflare:index/turnstileWidget:TurnstileWidget <name> "
+                f"'{ctx.account_id}/{extra.sitekey}' --stack {ctx.stack}, or delete it in the dashboard")
     _compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
     want = sorted(str(x) for x in d.inputs.get("domains") or [])
-    if want and sorted(live.domains) != want:
+    # The SaaS salons' widgets list each salon's hostname as `tenants add` puts it there (data, not
+    # declared: the offline plan reads no live widget): only a declared hostname missing is drift.
+    saas_widget = saas_widget_index(name) is not None
+    differs = (set(want) - set(live.domains)) if saas_widget else (sorted(live.domains) != want)
+    if want and differs:
         ctx.add("changed", _short(d), f"domains are {sorted(live.domains)} live, {want} declared", ctx.up(),
                 field="domains", declared=want, live=sorted(live.domains))
 
 
 def _healthcheck(ctx: Context, d: Declared) -> None:
     name = str(d.inputs["name"])
-    live = next((c for c in ctx.client.healthchecks.list(zone_id=str(d.inputs["zoneId"])) if c.name == name), None)
+    same = [c for c in ctx.client.healthchecks.list(zone_id=str(d.inputs["zoneId"])) if c.name == name]
+    live = same[0] if same else None
     if live is None:
         _missing(ctx, d, f"health check {name}")
         return
+    for extra in same[1:]:
+        ctx.add("unmanaged", _short(d), f"another health check named {name} ({extra.id}, "
+                f"{'paused' if extra.suspended else 'active'}) is not declared", "delete it in the dashboard")
     values = {"address": live.address, "suspended": bool(live.suspended), "interval": live.interval}
     _compare(ctx, d, values, [("address", "address"), ("interval", "interval")])
     if values["suspended"] and not d.inputs.get("suspended"):
@@ -238,7 +268,7 @@ def _policy(ctx: Context, d: Declared) -> None:
 
 _RULE_FIELDS = (("action", "action"), ("expression", "expression"), ("enabled", "enabled"))
 _RATELIMIT_FIELDS = (("requestsPerPeriod", "requests_per_period"), ("period", "period"),
-                     ("mitigationTimeout", "mitigation_timeout"))
+                     ("mitigationTimeout", "mitigation_timeout"), ("characteristics", "characteristics"))
 
 
 def _ruleset(ctx: Context, d: Declared) -> None:
@@ -267,6 +297,10 @@ def _ruleset(ctx: Context, d: Declared) -> None:
         limit, live_limit = rule.get("ratelimit") or {}, getattr(have, "ratelimit", None)
         for declared_key, live_key in _RATELIMIT_FIELDS:
             want, got = limit.get(declared_key), getattr(live_limit, live_key, None)
+            if declared_key == "mitigationTimeout" and want == 0 and got is None:
+                continue  # the API leaves a zero timeout out of its answer
+            if isinstance(want, list) and isinstance(got, list):
+                want, got = sorted(map(str, want)), sorted(map(str, got))
             if want is not None and want != got:
                 ctx.add("changed", _short(d), f"{where}: ratelimit.{live_key} is {got!r} live, {want!r} declared "
                         "(relaxed in the dashboard?)", ctx.up(), field=f"{ref}.ratelimit.{live_key}", declared=want,
@@ -331,10 +365,13 @@ def _unmanaged_routes(ctx: Context, resources: list[Declared], cache: dict[str, 
     zones = {str(d.inputs["zoneId"]) for d in resources if d.type.endswith("WorkersRoute")}
     for zone_id in sorted(zones):
         for route in _zone_routes(ctx, zone_id, cache):
-            host = str(route.pattern).split("/", 1)[0].lstrip("*.").lower()
-            if route.pattern not in declared and host in ctx.hostnames:
+            raw = str(route.pattern).split("/", 1)[0].lower()
+            host = raw.lstrip("*.")
+            # A leading `*` matches any prefix (`*example.com/*` covers www.example.com too).
+            covered = [h for h in ctx.hostnames if h == host or (raw.startswith("*") and h.endswith(host))]
+            if route.pattern not in declared and covered:
                 ctx.add("unmanaged", f"WorkersRoute {route.pattern}", f"route {route.pattern} -> "
-                        f"{route.script or '(no Worker)'} on the stack's hostname {host} is not declared",
+                        f"{route.script or '(no Worker)'} on the stack's hostname {covered[0]} is not declared",
                         f"pulumi import cloudflare:index/workersRoute:WorkersRoute <name> '{zone_id}/{route.id}' "
                         "--stack " + ctx.stack + ", or delete it in the dashboard")
 
@@ -353,7 +390,7 @@ def _unmanaged_widgets(ctx: Context, resources: list[Declared], cache: dict[str,
 def saas_differences(ctx: Context, report: StatusReport) -> None:
     """Custom hostnames against the tenants table (`tenants status`'s drift, both ways)."""
     for state in report.hostnames:
-        fix = next((b.split("run ", 1)[1].strip("`") for b in state.blockers if "run `" in b), "")
+        fix = ""
         if state.state == "missing-hostname":
             ctx.add("missing", f"custom hostname {state.hostname}", f"tenant {state.slug} has hostname "
                     f"{state.hostname} in the tenants table but no custom hostname on the SaaS zone",
