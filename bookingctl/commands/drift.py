@@ -55,6 +55,7 @@ _PATCHES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] 
                                                                          "domains": live.get("domains")},
     "cloudflare:index/workersRoute:WorkersRoute": lambda i, live: {**i, "script": live.get("script")},
     "cloudflare:index/healthcheck:Healthcheck": lambda i, live: {**i, "suspended": live.get("suspended")},
+    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": lambda i, live: {**i, "rules": live.get("rules", [])},
     "cloudflare:index/dnsRecord:DnsRecord": lambda i, live: {**i, "content": live.get("content"),
                                                              "proxied": live.get("proxied")},
 }

@@ -139,10 +139,10 @@ def _lifecycle(ctx: Context, d: Declared) -> None:
         _missing(ctx, d, f"R2 bucket {name} (and its lifecycle)")
         return
     # Each enabled rule whole (its prefix, its ages), as the API answers it and as declared.
-    live_rules = sorted((_rule_key(r.model_dump(mode="json", by_alias=True, exclude_none=True))
-                         for r in rules if r.enabled), key=str)
+    dumped = [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in rules]
+    live_rules = sorted((_rule_key(r) for r in dumped if r.get("enabled")), key=str)
     declared_rules = sorted((_rule_key(r) for r in d.inputs.get("rules") or [] if r.get("enabled", True)), key=str)
-    ctx.snapshot.live[d.name] = {"rules": live_rules}
+    ctx.snapshot.live[d.name] = {"rules": dumped}  # as the provider's inputs spell them (camelCase aliases)
     if live_rules != declared_rules:
         ctx.add("changed", _short(d), f"lifecycle rules of {name}: {live_rules or 'none'} live, {declared_rules} "
                 "declared (backups past their retention are no longer deleted, or are deleted early)", ctx.up(),
@@ -250,8 +250,20 @@ def _healthcheck(ctx: Context, d: Declared) -> None:
     for extra in same[1:]:
         ctx.add("unmanaged", _short(d), f"another health check named {name} ({extra.id}, "
                 f"{'paused' if extra.suspended else 'active'}) is not declared", "delete it in the dashboard")
-    values = {"address": live.address, "suspended": bool(live.suspended), "interval": live.interval}
-    _compare(ctx, d, values, [("address", "address"), ("interval", "interval")])
+    http = live.http_config
+    values = {"address": live.address, "suspended": bool(live.suspended), "interval": live.interval,
+              "type": live.type, "path": http.path if http else None,
+              "expected_body": http.expected_body if http else None,
+              "expected_codes": sorted(http.expected_codes or []) if http else None}
+    _compare(ctx, d, values, [("address", "address"), ("interval", "interval"), ("type", "type")])
+    probe = d.inputs.get("httpConfig") or {}
+    for declared_key, live_key in (("path", "path"), ("expectedBody", "expected_body"),
+                                   ("expectedCodes", "expected_codes")):
+        want = probe.get(declared_key)
+        want = sorted(map(str, want)) if isinstance(want, list) else want
+        if want is not None and want != values[live_key]:
+            ctx.add("changed", _short(d), f"the probe's {live_key} is {values[live_key]!r} live, {want!r} declared",
+                    ctx.up(), field=f"httpConfig.{live_key}", declared=want, live=values[live_key])
     if values["suspended"] and not d.inputs.get("suspended"):
         ctx.add("changed", _short(d), f"health check {name} is paused (suspended) live: no alert fires while the "
                 "API is down", ctx.up(), field="suspended", declared=False, live=True)
@@ -264,6 +276,16 @@ def _policy(ctx: Context, d: Declared) -> None:
         _missing(ctx, d, f"notification policy {name}")
         return
     _compare(ctx, d, {"enabled": live.enabled}, [("enabled", "enabled")])
+    emails = sorted(str(m.id) for m in ((live.mechanisms.email if live.mechanisms else None) or []))
+    want_emails = sorted(str(m.get("id")) for m in (d.inputs.get("mechanisms") or {}).get("emails") or [])
+    if want_emails and emails != want_emails:
+        ctx.add("changed", _short(d), f"the alert is sent to {emails} live, {want_emails} declared", ctx.up(),
+                field="mechanisms.email", declared=want_emails, live=emails)
+    statuses = sorted((live.filters.status or []) if live.filters else [])
+    want_statuses = sorted(str(x) for x in (d.inputs.get("filters") or {}).get("statuses") or [])
+    if want_statuses and statuses != want_statuses:
+        ctx.add("changed", _short(d), f"the alert fires on {statuses} live, {want_statuses} declared", ctx.up(),
+                field="filters.status", declared=want_statuses, live=statuses)
 
 
 _RULE_FIELDS = (("action", "action"), ("expression", "expression"), ("enabled", "enabled"))
@@ -294,6 +316,13 @@ def _ruleset(ctx: Context, d: Declared) -> None:
                 ctx.add("changed", _short(d), f"{where}: {live_key} is {getattr(have, live_key, None)!r} live, "
                         f"{rule.get(declared_key)!r} declared", ctx.up(), field=f"{ref}.{live_key}",
                         declared=rule.get(declared_key), live=getattr(have, live_key, None))
+        want_params = rule.get("actionParameters")
+        if want_params is not None:
+            got = getattr(have, "action_parameters", None)
+            got_params = _camel(got.model_dump(mode="json", exclude_none=True)) if got is not None else None
+            if got_params != want_params:
+                ctx.add("changed", _short(d), f"{where}: action_parameters are {got_params!r} live, {want_params!r} "
+                        "declared", ctx.up(), field=f"{ref}.action_parameters", declared=want_params, live=got_params)
         limit, live_limit = rule.get("ratelimit") or {}, getattr(have, "ratelimit", None)
         for declared_key, live_key in _RATELIMIT_FIELDS:
             want, got = limit.get(declared_key), getattr(live_limit, live_key, None)
@@ -310,6 +339,17 @@ def _ruleset(ctx: Context, d: Declared) -> None:
             ctx.add("unmanaged", _short(d), f"rule {ref} ({rule.description or rule.expression}) is in the "
                     f"{phase} entry point but not declared: the program would remove it on the next up",
                     f"declare it in infra/edge.py, or delete it in the dashboard before `{ctx.up()}`")
+
+
+def _camel(value: Any) -> Any:
+    """The API's snake_case fields as the provider's inputs (action_parameters -> actionParameters);
+    header names (the keys under `headers`) are names and stay as they are."""
+    if isinstance(value, dict):
+        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]): v if k == "headers" else _camel(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 READERS: dict[str, Callable[..., None]] = {
@@ -379,7 +419,11 @@ def _unmanaged_routes(ctx: Context, resources: list[Declared], cache: dict[str, 
 def _unmanaged_widgets(ctx: Context, resources: list[Declared], cache: dict[str, list[Any]]) -> None:
     names = {str(d.inputs.get("name")) for d in resources if d.type.endswith("TurnstileWidget")}
     for widget in cache.get("widgets", []):
-        shared = sorted(set(h.lower() for h in widget.domains) & ctx.hostnames)
+        # "When you add a hostname, the widget will work on that exact hostname and all of its
+        # subdomains" (developers.cloudflare.com/turnstile/additional-configuration/hostname-management/):
+        # a widget listing a parent domain accepts the stack's hostnames too.
+        listed = [d.lower() for d in widget.domains]
+        shared = sorted(h for h in ctx.hostnames if any(h == d or h.endswith("." + d) for d in listed))
         if widget.name not in names and shared:
             ctx.add("unmanaged", f"TurnstileWidget {widget.name}", f"widget {widget.name} ({widget.sitekey}) accepts "
                     f"the stack's hostname(s) {', '.join(shared)} and is not declared",

@@ -109,11 +109,14 @@ def _healthcheck(c: Cloudflare, i: dict[str, Any]) -> str:
 # (terraform-provider-cloudflare internal/services/notification_policy/model.go: `json:"health_check_id"`,
 # `json:"status"`).
 _POLICY_FILTERS = {"health_check_ids": "health_check_id", "statuses": "status"}
+_POLICY_MECHANISMS = {"emails": "email"}
 
 
 def _policy(c: Cloudflare, i: dict[str, Any]) -> str:
     body = {k: v for k, v in _snake(i).items() if k != "account_id"}
     body["filters"] = {_POLICY_FILTERS.get(k, k): v for k, v in (body.get("filters") or {}).items()}
+    # Likewise `mechanisms.emails` is the Terraform attribute `email` (`json:"email"`, the same model.go).
+    body["mechanisms"] = {_POLICY_MECHANISMS.get(k, k): v for k, v in (body.get("mechanisms") or {}).items()}
     return str(c.alerting.policies.create(account_id=i["accountId"], **body).id)
 
 

@@ -61,7 +61,6 @@ def test_F3_lifecycle_rule_age_changed_is_not_drift(project: Path, applied: Appl
     assert code == 3, f"lifecycle retention changed by hand, drift says nothing: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): the pack over reality is given no live lifecycle rules, so the retention policy is not named")
 def test_F3b_lifecycle_age_change_passes_the_pack_over_reality(project: Path, applied: Applied) -> None:
     """The pack has a retention policy (policies/retention.py) but reality() does not patch lifecycles, so
     even when another difference triggers the audit, the retention break is not named."""
@@ -100,7 +99,6 @@ def test_F5_a_wildcard_route_covering_the_stacks_hostname_is_not_reported(projec
     assert code == 3, f"a route capturing {HOST}/* is not reported: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): the affinity transform's action_parameters are not compared")
 def test_F6_a_changed_version_affinity_transform_is_not_drift(project: Path, applied: Applied) -> None:
     """The transform rule's action_parameters (the header it sets) is the whole rule; only action,
     expression and enabled are compared."""
@@ -124,7 +122,6 @@ def test_F7_a_second_health_check_with_the_same_name_paused_is_not_seen(project:
     assert code == 3, f"a second (paused) check named {check['name']!r}: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a health check's probe (path, expected body, type) is not compared")
 def test_F8_health_check_probe_changed_is_not_drift(project: Path, applied: Applied) -> None:
     """The check probes /api/health for 200 + a body; pointed at `/` with any body it is always green."""
     api, client = applied
@@ -166,7 +163,7 @@ def test_F10_a_worker_deleted_and_recreated_is_not_drift(project: Path, applied:
     assert code == 3, f"Worker {worker} was deleted and recreated: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a notification policy's mechanisms and filters are not compared")
+@pytest.mark.xfail(strict=True, reason="left for now (issue #27): the health alert's health-check filter (which check it watches) is not compared")
 def test_F13_the_health_alert_sent_elsewhere_or_pointed_at_another_check_is_not_drift(
         project: Path, applied: Applied) -> None:
     """The critical alert's mechanisms (who is emailed) and filters (which health check) are declared
@@ -204,7 +201,6 @@ def test_F14_workers_dev_subdomain_turned_on_by_hand_is_not_drift() -> None:
     assert ctx.differences, "workers.dev URL on and logs off by hand: no difference"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a widget listing a parent domain is not matched to the stack's hostnames")
 def test_F15_a_widget_listing_the_parent_domain_is_not_reported(project: Path, applied: Applied) -> None:
     """"a listed hostname already covers its subdomains" (the project's own words, policies/edge.py, from
     Turnstile's hostname management docs): a dashboard-made widget listing instylehairboutique.co.za
