@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from booking_shared.errors import OperationFailed
 
@@ -52,6 +52,9 @@ class Engine(Protocol):
 
     def stacks(self) -> list[LiveStack]:
         """Every stack of the project in the backend."""
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        """The stack's exported outputs as its last update left them (secret ones left out)."""
 
 
 class PulumiEngine:
@@ -111,6 +114,9 @@ class PulumiEngine:
         except auto.CommandError as exc:
             raise EngineError(f"pulumi destroy --stack {stack} failed; its output is above ({str(exc)[:500]})") \
                 from exc
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return {name: out.value for name, out in self._stack(stack, create=False).outputs().items() if not out.secret}
 
     def stacks(self) -> list[LiveStack]:
         from pulumi import automation as auto

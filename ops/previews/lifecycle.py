@@ -120,14 +120,17 @@ def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflar
         log(f"pull request {pr} has no live preview ({stack}): nothing to destroy")
         return False
     # The stack file of another pull request's preview is not in this checkout: derived again (its
-    # names depend only on staging's and the number), so the engine can select the stack.
+    # names depend only on staging's and the number), so the engine can select the stack. The bucket
+    # to empty is the one the preview was created with (its `backupBucket` output): staging's file may
+    # have renamed its own since.
     cfg = read_stack_config(stack, project.root) if path.is_file() else write_stack(project, pr, today=today)
-    if not cfg.backup_bucket_name.endswith(f"-{stack}"):
-        raise PreviewRefused(f"{path.name}: booking:backupBucketName {cfg.backup_bucket_name} is not a preview's "
-                             f"(it must end in -{stack}); nothing was deleted")
-    emptied = empty_bucket(Bucket.of(cfg, client), log)
+    bucket_name = str(engine.outputs(stack).get("backupBucket") or cfg.backup_bucket_name)
+    if not bucket_name.endswith(f"-{stack}"):
+        raise PreviewRefused(f"{stack}: backup bucket {bucket_name} is not a preview's (it must end in -{stack}); "
+                             "nothing was deleted")
+    emptied = empty_bucket(Bucket(client, cfg.account_id, bucket_name), log)
     if emptied:
-        log(f"deleted {emptied} object(s) from the preview's bucket {cfg.backup_bucket_name}")
+        log(f"deleted {emptied} object(s) from the preview's bucket {bucket_name}")
     log(f"pulumi destroy --stack {stack}")
     engine.destroy(stack, log)
     path.unlink(missing_ok=True)

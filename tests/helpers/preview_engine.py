@@ -176,6 +176,7 @@ class Applied:
 class StackState:
     resources: dict[str, Applied] = field(default_factory=dict)  # urn -> applied, in creation order
     last_update: dt.datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # the stack's exports as the last up left them
 
 
 class DoubleEngine:
@@ -232,7 +233,11 @@ class DoubleEngine:
             state.resources[resource.urn] = Applied(resource.type, created, inputs, planned_id, resource.protect)
             ids[planned_id] = created
         state.last_update = self.now()
+        state.outputs = {k: v for k, v in plan.outputs.items() if isinstance(v, str | int | float | bool)}
         self.ups.append(stack)
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return dict(self.states[stack].outputs)
 
     def destroy(self, stack: str, log: Log) -> None:
         state = self.states.get(stack)
