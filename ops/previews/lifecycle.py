@@ -133,8 +133,28 @@ def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflar
         log(f"deleted {emptied} object(s) from the preview's bucket {bucket_name}")
     log(f"pulumi destroy --stack {stack}")
     engine.destroy(stack, log)
+    _sweep(client, cfg.account_id, stack, cfg.database_name, bucket_name, log)
     path.unlink(missing_ok=True)
     return True
+
+
+def _sweep(client: Cloudflare, account_id: str, stack: str, database: str, bucket: str, log: Log) -> None:
+    """What a create whose answer was lost left in the account, in no stack's state: the preview's
+    database and bucket by their names (each ends in -pr-N: never staging's or production's)."""
+    for name in (database, bucket):
+        if not name.endswith(f"-{stack}"):
+            raise PreviewRefused(f"{name} is not a preview's name (it must end in -{stack}); nothing more was deleted")
+    for found in client.d1.database.list(account_id=account_id, name=database):
+        if found.name == database and found.uuid:
+            client.d1.database.delete(found.uuid, account_id=account_id)
+            log(f"deleted D1 database {database}, left outside the stack's state (a create whose answer was lost)")
+    try:
+        client.r2.buckets.get(bucket, account_id=account_id)
+    except NotFoundError:
+        return
+    empty_bucket(Bucket(client, account_id, bucket), log)
+    client.r2.buckets.delete(bucket, account_id=account_id)
+    log(f"deleted R2 bucket {bucket}, left outside the stack's state (a create whose answer was lost)")
 
 
 def empty_bucket(bucket: Bucket, log: Log) -> int:

@@ -157,3 +157,19 @@ def test_prune_destroys_previews_of_closed_pull_requests_and_idle_ones(
     assert code == 2 and "pull request numbers separated by commas" in out
     code, out = run(project, api, "down", "--pr", "9")  # a pull request that never had a preview
     assert code == 0 and "has no live preview" in out and not (project / "Pulumi.pr-9.yaml").exists()
+
+
+def test_down_also_deletes_the_preview_bucket_and_database_no_state_knows(
+        project: Path, api: CloudflareDouble, engine: DoubleEngine,
+        staging_seeded: dict[str, list[dict[str, Any]]]) -> None:
+    """A create whose answer was lost leaves its resource in the account and in no state; `down` deletes
+    the preview's database and bucket by their names (each ends in -pr-N) after `pulumi destroy`."""
+    assert run(project, api, "up", "--pr", "1")[0] == 0
+    state = engine.states["pr-1"].resources
+    for urn in [u for u, a in state.items() if a.type.endswith(("R2Bucket", "R2BucketLifecycle", "D1Database"))]:
+        del state[urn]  # as if the engine never heard the answers to their creates
+    code, out = run(project, api, "down", "--pr", "1")
+    assert code == 0, out
+    assert "left outside the stack's state" in out
+    assert owned(api, 1)["databases"] == [] and owned(api, 1)["buckets"] == []
+    assert [d.name for d in api.databases.values()] == [STAGING_DB] and STAGING_BUCKET in api.buckets
