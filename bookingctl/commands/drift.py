@@ -19,7 +19,7 @@ from bookingctl.errors import EXIT_CHANGES
 from bookingctl.gate import PackProcess, Violation, evaluate
 from bookingctl.options import ProgressOption, ProjectDir, load_stack_config, remote_database_of
 from bookingctl.planner import Plan, plan_stack, unwrap_secrets
-from ops.observation.drift import Context, Declared, drift, saas_differences
+from ops.observation.drift import Context, Declared, drift, provider_inputs, saas_differences
 from ops.targets import cloudflare_client
 from ops.tenants.tenant_model import SaasZone
 from ops.tenants.tenants import status
@@ -37,20 +37,9 @@ def declared_of(plan: Plan) -> list[Declared]:
     return [Declared(r.type, r.name, unwrap_secrets(r.raw_inputs)) for r in plan.resources if r.custom]
 
 
-def _camel(value: Any) -> Any:
-    """The API's snake_case fields as the provider's inputs (requests_per_period -> requestsPerPeriod);
-    header names are names and stay as they are."""
-    if isinstance(value, dict):
-        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]): v if k == "headers" else _camel(v)
-                for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
 # Live fields put back into the declared inputs, per type: what the pack then judges as reality.
 _PATCHES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
-    "cloudflare:index/ruleset:Ruleset": lambda i, live: {**i, "rules": _camel(live.get("rules", []))},
+    "cloudflare:index/ruleset:Ruleset": lambda i, live: {**i, "rules": provider_inputs(live.get("rules", []))},
     "cloudflare:index/turnstileWidget:TurnstileWidget": lambda i, live: {**i, "mode": live.get("mode"),
                                                                          "domains": live.get("domains")},
     "cloudflare:index/workersRoute:WorkersRoute": lambda i, live: {**i, "script": live.get("script")},

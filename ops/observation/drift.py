@@ -28,16 +28,11 @@ from typing import Any, Literal
 
 from cloudflare import Cloudflare, NotFoundError
 
-from booking_shared.errors import OperationFailed
 from booking_shared.turnstile import saas_widget_index
 from ops.tenants.tenant_model import StatusReport
 
 Kind = Literal["changed", "missing", "unmanaged"]
 READ_CONCURRENCY = 4
-
-
-class DriftError(OperationFailed):
-    """The live account could not be read; nothing is reported as drift from a partial read."""
 
 
 @dataclass(frozen=True)
@@ -319,7 +314,7 @@ def _ruleset(ctx: Context, d: Declared) -> None:
         want_params = rule.get("actionParameters")
         if want_params is not None:
             got = getattr(have, "action_parameters", None)
-            got_params = _camel(got.model_dump(mode="json", exclude_none=True)) if got is not None else None
+            got_params = provider_inputs(got.model_dump(mode="json", exclude_none=True)) if got is not None else None
             if got_params != want_params:
                 ctx.add("changed", _short(d), f"{where}: action_parameters are {got_params!r} live, {want_params!r} "
                         "declared", ctx.up(), field=f"{ref}.action_parameters", declared=want_params, live=got_params)
@@ -341,14 +336,16 @@ def _ruleset(ctx: Context, d: Declared) -> None:
                     f"declare it in infra/edge.py, or delete it in the dashboard before `{ctx.up()}`")
 
 
-def _camel(value: Any) -> Any:
-    """The API's snake_case fields as the provider's inputs (action_parameters -> actionParameters);
-    header names (the keys under `headers`) are names and stay as they are."""
+def provider_inputs(value: Any) -> Any:
+    """The API's snake_case fields as the provider's inputs (action_parameters -> actionParameters),
+    fields the API left empty (None) left out; header names (the keys under `headers`) are names and
+    stay as they are. For comparing a live object with the declared inputs, and for the pack over
+    reality (bookingctl/commands/drift.py)."""
     if isinstance(value, dict):
-        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]): v if k == "headers" else _camel(v)
-                for k, v in value.items()}
+        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]):
+                v if k == "headers" else provider_inputs(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_camel(v) for v in value]
+        return [provider_inputs(v) for v in value]
     return value
 
 
