@@ -41,6 +41,7 @@ from ops.database.sqlscript import (
     Statement,
     is_transaction_control,
     quote_ident,
+    quote_literal,
     split_statements,
     strip_comments,
     terminated,
@@ -233,16 +234,11 @@ def apply(db: Database, migrations: list[Migration], log: Log = lambda _: None, 
     return _apply_remote(db, todo, log, overrides or {}, restore_on_failure, table)
 
 
-def _literal(text: str) -> str:
-    """Text as an SQL string literal: multi-statement D1 requests take no parameters (as wrangler does)."""
-    clean = "".join(ch if ch >= " " else " " for ch in text)
-    return "'" + clean.replace("'", "''") + "'"
-
-
 def override_sql(name: str, override: Override) -> list[str]:
     return [CREATE_UNSAFE_TABLE,
-            f"INSERT INTO {UNSAFE_TABLE} (name, reason, findings, approved_via) VALUES ({_literal(name)}, "
-            f"{_literal(override.reason)}, {_literal(override.findings)}, {_literal(override.approved_via)});"]
+            f"INSERT INTO {UNSAFE_TABLE} (name, reason, findings, approved_via) VALUES ({quote_literal(name)}, "
+            f"{quote_literal(override.reason)}, {quote_literal(override.findings)}, "
+            f"{quote_literal(override.approved_via)});"]
 
 
 def _apply_local(db: LocalDatabase, todo: list[Migration], log: Log,

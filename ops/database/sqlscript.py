@@ -35,6 +35,13 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(text: str) -> str:
+    """Text as an SQL string literal, control characters as spaces: for multi-statement D1 requests,
+    which take no parameters (as wrangler does)."""
+    clean = "".join(ch if ch >= " " else " " for ch in text)
+    return "'" + clean.replace("'", "''") + "'"
+
+
 class _Scanner:
     """Cuts text into statements as it arrives, line by line, remembering an open string or comment."""
 

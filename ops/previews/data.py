@@ -36,7 +36,7 @@ from ops.backups import catalog
 from ops.backups.bucket import fetch_newest
 from ops.database import migrations, schema
 from ops.database.scrub import scrub
-from ops.database.sqlscript import quote_ident
+from ops.database.sqlscript import quote_ident, quote_literal
 from ops.targets import Bucket, LocalDatabase, RemoteDatabase
 from ops.tenants.tenant_changes import batches
 
@@ -161,7 +161,7 @@ def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, back
             raise PreviewDataError(f"{target.label} holds other counts than the scrubbed copy: {wrong} (a trigger "
                                    "of the schema writing rows?)")
         target.write_once(f"CREATE TABLE IF NOT EXISTS {quote_ident(MARKER)} (backup TEXT NOT NULL, loaded_at TEXT "
-                          f"NOT NULL); INSERT INTO {quote_ident(MARKER)} VALUES ({_literal(backup)}, "
+                          f"NOT NULL); INSERT INTO {quote_ident(MARKER)} VALUES ({quote_literal(backup)}, "
                           "datetime('now'));", log)
     except BaseException as exc:  # Ctrl-C and a cancelled job too: nothing half-written is left as data
         emptied = _try_empty(target, tables, log)
@@ -172,10 +172,6 @@ def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, back
         raise PreviewDataError(f"loading {target.label} failed ({exc}); {where}; run `bookingctl preview up` "
                                "again") from exc
     return counts
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _empty(target: RemoteDatabase, tables: list[str], log: Log) -> None:
