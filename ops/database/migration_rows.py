@@ -208,30 +208,29 @@ def counts(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, int | N
 _COUNTS_PER_QUERY = 500
 
 
-def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Per table present, per column: how many rows hold a value (not NULL) there."""
+def _per_column(conn: sqlite3.Connection, tables: Sequence[str], aggregate: str) -> dict[str, dict[str, int]]:
+    """Per table of `main` present, per column: `aggregate` (a template, `{}` the column) over its rows,
+    in one query a table. `main.`: a TEMP table of the same name must not stand in for it."""
     existing = {n.lower() for n in schema.table_names(conn)}
     found: dict[str, dict[str, int]] = {}
     for table in (t for t in tables if t.lower() in existing):
         names = [c.name for c in schema.columns(conn, table)]
         if names:
-            row = conn.execute("SELECT " + ", ".join(f"count({quote_ident(n)})" for n in names) +
-                               f" FROM {quote_ident(table)}").fetchone()
+            row = conn.execute("SELECT " + ", ".join(aggregate.format(quote_ident(n)) for n in names) +
+                               f" FROM main.{quote_ident(table)}").fetchone()
             found[table] = dict(zip(names, (int(n) for n in row), strict=True))
     return found
 
 
+def filled(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per table present, per column: how many rows hold a value (not NULL) there."""
+    return _per_column(conn, tables, "count({})")
+
+
 def distinct(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Per table present, per column: how many different values its rows hold."""
-    existing = {n.lower() for n in schema.table_names(conn)}
-    found: dict[str, dict[str, int]] = {}
-    for table in (t for t in tables if t.lower() in existing):
-        names = [c.name for c in schema.columns(conn, table) if not c.hidden]
-        if names:
-            row = conn.execute("SELECT " + ", ".join(f"count(DISTINCT {quote_ident(n)})" for n in names) +
-                               f" FROM main.{quote_ident(table)}").fetchone()
-            found[table.lower()] = {n.lower(): int(v) for n, v in zip(names, row, strict=True)}
-    return found
+    """Per table present, per column: how many different values its rows hold (names lower-cased)."""
+    return {t.lower(): {c.lower(): n for c, n in per.items()}
+            for t, per in _per_column(conn, tables, "count(DISTINCT {})").items()}
 
 
 # --- write probes --------------------------------------------------------------------------------
