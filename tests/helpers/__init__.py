@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,17 @@ FAKE_SECRETS = {
 }
 
 PlanFn = Callable[..., Plan]
+
+
+def copy_project(root: Path) -> Path:
+    """A copy under `root` of what planning a stack reads: Pulumi.yaml, the committed stack files, the
+    program, the pack, the Worker and the migrations (no caches, no node_modules)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("infra", "policies", "worker", "migrations"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    return root
 
 
 def sqlite_dump(path: Path) -> list[str]:

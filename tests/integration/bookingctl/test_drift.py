@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from booking_shared.project import find_project
 from bookingctl.cli import app
-from tests.helpers import ACCOUNT, REPO
+from tests.helpers import ACCOUNT, REPO, copy_project
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.cf_double.double import running
 from tests.helpers.cf_double.ratelimit import RateLimit
@@ -33,12 +33,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, root / name)
-    for folder in ("infra", "policies", "worker", "migrations"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
-    return root
+    return copy_project(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookingctl.cli import app
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_project
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
 pytestmark = pytest.mark.slow
@@ -24,11 +23,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of what planning a stack reads: the program, the pack, the stack files, the Worker, migrations."""
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("infra", "policies", "worker", "migrations"):
-        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 def run(project: Path, *args: str, today: str = "2026-12-05") -> tuple[int, str, str]:

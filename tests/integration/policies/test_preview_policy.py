@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from booking_shared.project import Project, find_project, load_stack
 from bookingctl.gate import PackProcess
 from bookingctl.planner import Plan, plan_stack
 from ops.previews.stackfile import write_stack
-from tests.helpers import REPO
+from tests.helpers import copy_project
 from tests.helpers.policy_helpers import PACK, found, gate, not_applicable
 
 # Processes, sockets or whole-stack plans: part of `make check`, left out of the quick `make test`.
@@ -78,11 +77,7 @@ def test_staging_s_plan_passed_off_as_a_preview_is_refused_for_every_name_and_ho
 
 def test_a_derived_preview_is_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOOKING_TODAY", "2026-12-05")
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("infra", "policies", "worker", "migrations"):
-        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
-    copy = find_project(tmp_path)
+    copy = find_project(copy_project(tmp_path))
     write_stack(copy, 42, today=dt.date(2026, 12, 5))
     settings = load_stack(copy, "pr-42")
     plan = plan_stack(copy, settings)

@@ -5,7 +5,6 @@ engine double in place of the Pulumi CLI. A test module's own fixture of the sam
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from ops.backups import backups
 from ops.database.migrations import apply, discover
 from ops.database.seed import seed
 from ops.targets import Bucket, LocalDatabase, remote_database
-from tests.helpers import ACCOUNT, REPO
+from tests.helpers import ACCOUNT, REPO, copy_project
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
 from tests.helpers.cf_double.double import running
 from tests.helpers.preview_engine import DoubleEngine
@@ -33,13 +32,7 @@ NOW = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, root / name)
-    for folder in ("infra", "policies", "worker", "migrations"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
-    return root
+    return copy_project(tmp_path / "project")
 
 
 @pytest.fixture
