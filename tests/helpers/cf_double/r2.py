@@ -17,7 +17,9 @@ from tests.helpers.cf_double.base import Service
 from tests.helpers.cf_double.envelope import Response, error, ok
 from tests.helpers.cf_double.routes import Bytes, Reply, Request, Route
 
-# R2's codes (developers.cloudflare.com/r2/api/error-codes, "Error code reference", Bucket errors):
+# R2's codes (developers.cloudflare.com/r2/api/error-codes, "Error code reference", Bucket errors; the
+# page documents them for the Workers and S3 APIs, so that the v4 REST API answers the same codes is
+# read from it, not stated there):
 # 10005 InvalidBucketName 400 ("3-63 chars, lowercase alphanumeric and hyphens, start/end with
 # alphanumeric"), 10006 NoSuchBucket 404, 10008 BucketNotEmpty 409 ("Cannot delete bucket that contains
 # objects"), 10073 BucketConflict 409 ("Bucket name already exists").
