@@ -98,6 +98,14 @@ class VersionTraffic:
     # the source has no such dimension (GraphQL's invocations) or the rows do not carry it.
     units: int | None = None
     failing_units: int | None = None
+    # Where rows are sampled (units cannot be compared then: each index is sampled at its own rate),
+    # the browsers among the sampled rows of a failed answer (distinct blob1 of the 5xx rows): how
+    # many browsers the version's sampled failures come from, so that one browser's retries can be
+    # counted once (ops/releases/judge.py `once_per_browser`).
+    failing_seen: int | None = None
+    # True: `errors` counts each failing browser's failures once (scaled by the HTTP answers'
+    # failing browsers per failed request of the same version), not every failed request.
+    per_browser: bool = False
 
     @property
     def error_rate_percent(self) -> float:
@@ -113,6 +121,10 @@ class VersionTraffic:
             units, failing = self.units or 0, self.failing_units or 0
             if units < 0 or failing < 0 or failing > units or units > self.evidence or failing > self.errors:
                 return f"{failing} failing of {units} units beside {self.requests} requests and {self.errors} errors"
+        # Browsers among the failed rows: never more than those rows (the estimate over its weight).
+        error_rows = self.errors * self.evidence / self.requests if self.requests else 0.0
+        if self.failing_seen is not None and not 0 <= self.failing_seen <= error_rows + 1e-9:
+            return f"{self.failing_seen} failing browsers seen among ~{error_rows:g} failed rows"
         # Each sampled row stands for one request or more: more rows than requests, or requests
         # estimated from no row at all, come from no real answer (they would weigh the verdict).
         if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
@@ -147,9 +159,10 @@ class VersionTraffic:
 
     def describe(self) -> str:
         """`1,000 requests` or `~1,000 requests (estimated from 100 sampled)`."""
+        once = ", each failing browser's errors counted once" if self.per_browser else ""
         if self.estimated:
-            return f"~{self.requests:,} requests (estimated from {self.sampled:,} sampled)"
-        return f"{self.requests:,} requests"
+            return f"~{self.requests:,} requests (estimated from {self.sampled:,} sampled{once})"
+        return f"{self.requests:,} requests{' (' + once[2:] + ')' if once else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         # NaN or inf would be written as bare NaN/Infinity, which is not JSON: such a median is null.
@@ -161,7 +174,8 @@ class VersionTraffic:
                 "latencyP99Seconds": seconds(self.tail_latency_seconds),
                 "latencyQuantilesSeconds": {f"{level:g}": seconds(v) for level, v in self.quantiles},
                 "sampledRows": self.sampled, "estimated": self.estimated, "units": self.units,
-                "failingUnits": self.failing_units}
+                "failingUnits": self.failing_units, "failingBrowsersSeen": self.failing_seen,
+                "errorsPerBrowser": self.per_browser}
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -369,10 +383,10 @@ def _sql_rows(client: Cloudflare, account_id: str, sql: str) -> list[dict[str, A
 
 
 def _units(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
-           until: dt.datetime) -> tuple[int, int] | None:
-    """(units, failing units) of one version, or None when either answer is missing."""
+           until: dt.datetime, *, kinds: tuple[bool, ...] = (False, True)) -> list[int] | None:
+    """The version's units (all, then failing: `kinds` says which of the two), or None when an answer is missing."""
     found = []
-    for failing in (False, True):
+    for failing in kinds:
         rows = _sql_rows(client, account_id, units_sql(dataset, version, since, until, failing=failing))
         if rows is None:
             return None
@@ -380,7 +394,7 @@ def _units(client: Cloudflare, account_id: str, dataset: str, version: str, sinc
         if count is None:
             raise UnreadableAnalytics(f"units is {_shown(rows[0].get('units'))}, not a count")
         found.append(count)
-    return found[0], found[1]
+    return found
 
 
 def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
@@ -413,7 +427,15 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     # Three queries, not one snapshot: rows that arrive between them can make the browsers counted
     # outnumber the rows summed a moment before. At most the rows (failing ones: the 5xx rows).
     counted = (min(units[0], sampled), min(units[1], errors, units[0], sampled)) if units else None
+    # Sampled: the failing browsers among the sampled 5xx rows still say how many browsers those
+    # rows come from (one browser's fifteen retries are one), which the judge counts failures by.
+    # At most the 5xx rows: the estimate's errors over its rows' weight.
+    seen = (_units(client, account_id, dataset, version, since, until, kinds=(True,))
+            if sampled != requests and errors else None)
+    failing_seen = (None if sampled == requests or (seen is None and errors)
+                    else min(seen[0], errors * sampled // requests) if seen else 0)
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
                           tail_latency_seconds=None if tail is None else tail / 1000.0,
                           quantiles=tuple((level, v / 1000.0) for level, v in middle if v is not None), sampled=sampled,
-                          units=counted[0] if counted else None, failing_units=counted[1] if counted else None)
+                          units=counted[0] if counted else None, failing_units=counted[1] if counted else None,
+                          failing_seen=failing_seen)

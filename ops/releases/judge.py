@@ -339,6 +339,44 @@ def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float
     return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
+def once_per_browser(signals: Signals, base: Signals) -> tuple[Signals, Signals] | None:
+    """Both versions' numbers with each failing browser's errors counted once, or None when the HTTP
+    answers do not say which browsers failed (no browser counts: requests are judged one by one).
+
+    With version affinity a browser, not a request, is what Cloudflare assigns to a version, so a
+    browser retrying a page that fails on both versions puts all of its failures on one of them.
+    Each version's errors (both sources: they are the same requests) are scaled by its failing
+    browsers per failed request in its HTTP answers: exact where rows are not sampled, and where
+    they are, the browsers among the sampled 5xx rows (a browser none of whose failures were
+    sampled is not seen, nor are its failures).
+    """
+    http, their_http = signals.http, base.http
+    if http is None or their_http is None:
+        return None
+    if by_browsers(http, their_http):
+        pairs = [(t.failing_units or 0, t.errors) for t in (http, their_http)]
+    elif http.failing_seen is not None and their_http.failing_seen is not None:
+        pairs = [(t.failing_seen or 0, t.errors * t.evidence // t.requests if t.requests else 0)
+                 for t in (http, their_http)]
+    else:
+        return None
+
+    def scaled(traffic: VersionTraffic | None, factor: float) -> VersionTraffic | None:
+        if traffic is None:
+            return None
+        return dataclasses.replace(traffic, errors=round(traffic.errors * factor), per_browser=True)
+
+    factors = [min(1.0, failing / rows) if rows else 1.0 for failing, rows in pairs]
+    return (dataclasses.replace(signals, http=scaled(http, factors[0]), runtime=scaled(signals.runtime, factors[0])),
+            dataclasses.replace(base, http=scaled(their_http, factors[1]), runtime=scaled(base.runtime, factors[1])))
+
+
+def _leans_worse(http: VersionTraffic | None, their_http: VersionTraffic | None) -> bool:
+    """Whether the HTTP answers, counted by browsers, show the canary's failures over its share at all."""
+    versus = compare(http, their_http) if http is not None and their_http is not None else None
+    return versus is not None and versus.log_evidence > 0.0
+
+
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
 
 
@@ -356,16 +394,26 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
         return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
                                    f"cannot clear the canary{own}", "traffic", judged=signals.unreadable_own)
     base = baseline or Signals()
+    once = once_per_browser(signals, base)
+    clustered = once is not None
+    if once is not None:
+        signals, base = once
     verdicts = [("HTTP answers (Analytics Engine)",
                  judge(signals.http, probes, settings, final=final, baseline=base.http, share=share)),
-                # Invocations have no browser dimension: where the HTTP answers count browsers (the
-                # Worker records its thrown requests there too), the invocations' request counts
-                # are not tested against the baseline, whose evidence one browser's retries inflate;
-                # their guardrails and limits still hold.
+                # Invocations have no browser dimension. Where the HTTP answers show browsers (version
+                # affinity: one browser's requests all reach one version), the invocations' errors are
+                # counted once per failing browser as the HTTP answers of the same version count them
+                # (the Worker records its thrown requests there too: the same requests), and their
+                # sequential test rolls back only while the HTTP answers, by browsers, also show the
+                # canary's failures over its share at all: a sampled HTTP answer can miss a browser's
+                # retries that the invocations count in full (one browser retrying a page failing on
+                # both versions rolled a good canary back in 10 % of bakes). No starved check there:
+                # browsers are assigned, not requests. The guardrail and the critical limit still hold,
+                # which is what catches failures only the runtime sees (CPU limits, a lost data point).
                 ("invocations (GraphQL Analytics)",
-                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime, share=share,
-                       sequential=not (signals.http is not None and base.http is not None
-                                       and by_browsers(signals.http, base.http))))]
+                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime,
+                       share=None if clustered else share,
+                       sequential=not clustered or _leans_worse(signals.http, base.http)))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.

@@ -117,10 +117,16 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
 
 
 def _units(match: re.Match[str], datasets: Datasets) -> tuple[int, str | dict[str, object]]:
-    """Distinct units of one version (or those that failed), from the traffic model's requests per unit."""
+    """Distinct units of one version (or those that failed), from the traffic model's requests per unit.
+
+    Sampled 1 in `sample_interval`, a distinct count sees only the units with a row kept: a unit
+    of r rows is seen with probability 1 - (1 - 1/interval)^r (rows are kept one by one), and never
+    more units than the rows kept (sql-api.mdx "Sampling": the query runs over the kept rows).
+    """
     script = datasets.writers.get(match["dataset"])
     if script is None:
         return 400, f"unknown table {match['dataset']}"
+    keep = 1.0 / datasets.sample_interval
     total = answered = failed = 0.0
     for part in datasets.served(script, _utc(match["since"]), _utc(match["until"])):
         if part.version != match["version"]:
@@ -128,9 +134,15 @@ def _units(match: re.Match[str], datasets: Datasets) -> tuple[int, str | dict[st
         per_unit = max(part.model.requests_per_unit, 1.0)
         units = (part.requests - part.thrown) / per_unit
         rate = part.answered_5xx / (part.requests - part.thrown) if part.requests > part.thrown else 0.0
-        total += units * (1 - (1 - rate) ** per_unit) if match["failing"] else units
+        if match["failing"]:
+            failing = 1 - (1 - rate) ** per_unit
+            # A failing unit's failed rows: its expected failures given at least one.
+            rows = per_unit * rate / failing if failing else 0.0
+            total += units * failing * (1 - (1 - keep) ** rows)
+        else:
+            total += units * (1 - (1 - keep) ** per_unit)
         answered, failed = answered + part.requests - part.thrown, failed + part.answered_5xx
-    # Never more units than the rows (or failing ones than the 5xx rows) the requests query counts.
-    _, rows = sampled(failed if match["failing"] else answered, 1)
-    units = min(round(total), rows)
+    # Never more units than the rows (or failing ones than the 5xx rows) the requests query keeps.
+    rows_kept, _ = sampled(failed if match["failing"] else answered, datasets.sample_interval)
+    units = min(round(total), rows_kept)
     return 200, {"meta": [{"name": "units", "type": "UInt64"}], "data": [{"units": str(units)}], "rows": 1}

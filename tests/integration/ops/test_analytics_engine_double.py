@@ -95,3 +95,23 @@ def test_data_points_arrive_after_the_ingestion_delay_and_sampled(
     double.sample_interval = 100
     sampled = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(5))
     assert sampled is not None and (sampled.requests, sampled.sampled, sampled.estimated) == (1000, 10, True)
+
+
+def test_sampled_the_reader_asks_which_browsers_the_kept_5xx_rows_come_from(
+        double: CloudflareDouble, client: Cloudflare, script: ScriptState) -> None:
+    """Rows kept 1 in 2: browsers cannot be compared across versions (each index has its own rate),
+    but the browsers among one version's kept 5xx rows say how many browsers its failures come from,
+    which the judge counts failures by (ops/releases/judge.py once_per_browser)."""
+    version = script.versions[0]["id"]
+    script.traffic[version] = Traffic(http_5xx_rate=0.08, requests_per_unit=20)
+    exact = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(2))
+    assert exact is not None and exact.units and exact.failing_units and exact.failing_seen is None
+    double.sample_interval = 2
+    sampled = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(2))
+    assert sampled is not None and sampled.units is None and sampled.failing_seen is not None
+    error_rows = sampled.errors * sampled.sampled // sampled.requests  # type: ignore[operator]
+    # Twenty requests a browser, 8 % failing: 1.6 failures per browser on average, fewer browsers
+    # than failed rows, and among the kept rows no more than the exact count.
+    assert 0 < sampled.failing_seen < error_rows
+    assert sampled.failing_seen <= exact.failing_units
+    assert sampled.nonsense() is None

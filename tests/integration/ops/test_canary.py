@@ -251,6 +251,19 @@ def test_sampled_analytics_count_their_rows_not_their_estimates_as_evidence(rele
     assert "estimated from" in str(report["reason"])
 
 
+def test_sampled_analytics_under_affinity_count_failing_browsers_and_still_roll_back_a_failing_canary(
+        release: Release) -> None:
+    # 1 row in 2 kept, three requests a browser: browsers cannot be compared, but the canary's
+    # failures are counted once per failing browser seen among its kept 5xx rows (both sources),
+    # and a canary failing 30 % of its requests, spread over its browsers, is still rolled back.
+    release.double.sample_interval = 2
+    release.script.traffic[release.stable] = Traffic(requests_per_unit=3)
+    release.script.traffic[release.new] = Traffic(http_5xx_rate=0.3, requests_per_unit=3)
+    with pytest.raises(DeployHookError, match="each failing browser's errors counted once"):
+        release.run()
+    assert release.script.shares() == {release.stable: 100.0}
+
+
 def test_a_quarantined_bundle_is_refused_before_anything_changes(release: Release, client: Cloudflare) -> None:
     quarantine.add(Bucket(client, ACCOUNT, BUCKET), bundle_sha256=BUNDLE, version_id="v-old", stack="staging",
                    reason="canary: error rate 9 %")
