@@ -5,7 +5,8 @@ The order matters, and each step is an existing, tested part:
    (size, sha256: ops/backups/bucket.fetch_newest), loaded into a scratch SQLite under the dump
    authorizer (ops/backups/catalog.loaded);
 2. the pull request's pending migrations applied to that scratch copy (ops/database/migrations), so
-   the rows have the schema the preview's Worker reads;
+   the rows have the schema the preview's Worker reads; a backup recording a migration the checkout
+   does not have (a branch behind main) is refused first: merge main;
 3. every personal value replaced (ops/database/scrub: refuses, changing nothing, when a column holds
    text that migrations/columns.yaml does not classify);
 4. the rows written into the preview's D1, whose schema the deploy hook (or `preview up` itself)
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from booking_shared import columns
-from booking_shared.errors import OperationFailed
+from booking_shared.errors import InputError, OperationFailed
 from booking_shared.limits import D1_STATEMENT_BYTES
 from booking_shared.wrangler_config import MigrationSettings
 from ops.backups import catalog
@@ -48,6 +49,23 @@ MARKER = "_booking_preview_load"
 
 class PreviewDataError(OperationFailed):
     """The scrubbed data could not be loaded; the message says what was left and what to run."""
+
+
+class BranchBehind(InputError):
+    """Staging's backup has migrations the pull request's checkout does not: its branch is behind."""
+
+
+def _not_behind(recorded: dict[str, str], found: list[migrations.Migration], source: str, backup: str) -> None:
+    """Refuse, before anything is scrubbed or written, a backup whose schema this checkout does not know.
+
+    Why here and not at the scrubber: the scrubber would ask to classify main's new columns in this
+    branch's columns.yaml (duplicating main's change), and a new column that is not text would fail
+    the load on every run; the fix is to merge main, which brings its migrations and classification."""
+    ahead = [name for name in recorded if name not in {m.name for m in found}]
+    if ahead:
+        raise BranchBehind(f"this branch is behind: {source}'s backup {backup} has migration(s) {', '.join(ahead)} "
+                           "this checkout does not; merge main (or rebase onto it) and push, then run `bookingctl "
+                           "preview up` again; nothing was written to the preview's database")
 
 
 @dataclass
@@ -86,9 +104,10 @@ def load_scrubbed(target: RemoteDatabase, source: Bucket, source_database: str, 
         log(f"loading backup {manifest.name} of {source_database} (verified against its manifest)")
         with catalog.loaded(dest, manifest.name) as (_, conn):
             path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+            found = migrations.discover(settings.folder, pattern=settings.pattern)
             with LocalDatabase(path) as local:
-                applied = migrations.apply(local, migrations.discover(settings.folder, pattern=settings.pattern),
-                                           log=log, table=table)
+                _not_behind(migrations.applied_names(local, table), found, source_database, manifest.name)
+                applied = migrations.apply(local, found, log=log, table=table)
             log(f"{len(applied.applied)} pending migration(s) applied to the scratch copy")
             named_in = classification.parent if classification else settings.folder
             kinds = columns.load_file(classification) if classification else columns.load(settings.folder)

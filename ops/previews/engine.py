@@ -40,6 +40,24 @@ class LiveStack:
     last_update: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class Held:
+    """A resource a stack's state holds: its type token, the provider's id and its name (a route's
+    pattern; None when it has neither), so `preview up` never deletes it as a lost create's leftover."""
+
+    type: str
+    id: str
+    name: str | None
+
+
+def held_name(props: Mapping[str, Any]) -> str | None:
+    """The name a resource's inputs or outputs give it (`name`, or a route's `pattern`)."""
+    for key in ("name", "pattern"):
+        if isinstance(props.get(key), str):
+            return str(props[key])
+    return None
+
+
 class Engine(Protocol):
     def check(self, stack: str, log: Log) -> None:
         """What `up` would do, gated by the policy pack, changing nothing (raises EngineError when refused)."""
@@ -55,6 +73,9 @@ class Engine(Protocol):
 
     def outputs(self, stack: str) -> dict[str, Any]:
         """The stack's exported outputs as its last update left them (secret ones left out)."""
+
+    def held(self, stack: str) -> list[Held]:
+        """The resources `stack`'s state holds (none for a stack never updated)."""
 
 
 class PulumiEngine:
@@ -117,6 +138,19 @@ class PulumiEngine:
 
     def outputs(self, stack: str) -> dict[str, Any]:
         return {name: out.value for name, out in self._stack(stack, create=False).outputs().items() if not out.secret}
+
+    def held(self, stack: str) -> list[Held]:
+        # The checkpoint as `pulumi stack export` writes it (apitype.DeploymentV3): `resources`, each with
+        # `urn`, `custom`, `type`, `id`, `inputs`, `outputs`. A create whose answer was lost is in none of
+        # them (at most in `pending_operations`): exactly what the caller must not mistake for held.
+        deployment = self._stack(stack, create=True).export_stack().deployment or {}
+        found = []
+        for r in deployment.get("resources") or []:
+            if not isinstance(r, dict) or not r.get("custom"):
+                continue
+            props = {**(r.get("inputs") or {}), **(r.get("outputs") or {})}
+            found.append(Held(str(r.get("type", "")), str(r.get("id") or ""), held_name(props)))
+        return found
 
     def stacks(self) -> list[LiveStack]:
         from pulumi import automation as auto

@@ -1,11 +1,14 @@
 """`bookingctl preview up|down`: a pull request's preview created, loaded, capped and destroyed.
 
-up:   write Pulumi.pr-N.yaml (derived from staging's) -> destroy the least recently updated previews
-      beyond staging's `booking:previewCap` -> `pulumi up` (the engine: preview with the policy pack
-      first) -> apply pending migrations to the preview's D1 (none when the deploy hook already did)
-      -> load staging's newest verified backup, migrated and scrubbed, when the preview holds no rows.
+up:   write Pulumi.pr-N.yaml (derived from staging's) -> `pulumi preview` with the policy pack -> delete
+      what carries the preview's own names but is in no state (a create whose answer was lost:
+      ops/previews/sweep.py) -> `pulumi up` -> destroy the least recently updated previews beyond
+      staging's `booking:previewCap` -> apply pending migrations to the preview's D1 (none when the
+      deploy hook already did) -> load staging's newest verified backup, migrated and scrubbed, unless
+      a completed load is recorded in it.
 down: empty the preview's own backup bucket (R2 refuses to delete a bucket with objects, 10008) ->
-      `pulumi destroy` and remove the stack -> remove the stack file.
+      `pulumi destroy` and remove the stack -> delete what still carries its names -> remove the
+      stack file.
 
 A preview never touches staging's or production's resources: every name it creates or deletes is
 derived from staging's with `-pr-N` appended (stackconfig/preview.py), and `down` refuses a bucket
@@ -16,31 +19,26 @@ previews' fakes differ and the salt is never written anywhere.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cloudflare import Cloudflare, NotFoundError
+from cloudflare import Cloudflare
 
-from booking_shared.errors import InputError
 from booking_shared.project import Project
 from booking_shared.wrangler_config import settings as wrangler_settings
 from ops.database import migrations
 from ops.previews.data import Loaded, load_scrubbed
-from ops.previews.engine import Engine, LiveStack, Log
+from ops.previews.engine import Engine, EngineError, LiveStack, Log
 from ops.previews.stackfile import write_stack
+from ops.previews.sweep import PreviewRefused, empty_bucket, sweep, to_stderr
 from ops.targets import Bucket, RemoteDatabase
 from stackconfig.files import read_stack_config
 from stackconfig.preview import DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, pr_of, stack_name
 
 SALT_MIN_BYTES = 16
-
-
-class PreviewRefused(InputError):
-    """A preview operation refused before changing anything (a salt too short, a foreign bucket)."""
 
 
 @dataclass
@@ -64,9 +62,10 @@ def preview_salt(secret: str, stack: str) -> bytes:
 
 def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare, salt_secret: str, today: dt.date,
                lifetime_days: int = DEFAULT_LIFETIME_DAYS, classification: Path | None = None,
-               log: Log = print) -> UpResult:
+               log: Log = print, warn: Log = to_stderr) -> UpResult:
     """`classification`: the columns.yaml to scrub by (the workflow passes the base branch's, so a pull
-    request cannot mark a personal column `keep` for its own preview); default: this tree's."""
+    request cannot mark a personal column `keep` for its own preview); default: this tree's. `warn`: where
+    the deletion of a lost create's leftover is reported (stderr)."""
     stack = stack_name(pr)
     salt = preview_salt(salt_secret, stack)  # refused before anything is written
     staging = read_stack_config("staging", project.root)
@@ -79,8 +78,15 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
     # cap may live: keep booking:previewCap under the account's limits by one.)
     log(f"pulumi preview --stack {stack} (policy pack)")
     engine.check(stack, log)
+    # What a create whose answer was lost left (in the account, in no state) would fail this `up` on its
+    # name: deleted first, once the pack has passed the plan.
+    sweep(client, cfg, stack, engine.held(stack), warn)
     log(f"pulumi up --stack {stack} (policy pack first)")
-    engine.up(stack, log)
+    try:
+        engine.up(stack, log)
+    except EngineError as exc:
+        raise EngineError(f"{exc}; run `bookingctl preview up --pr {pr}` again: it first deletes what a create "
+                          "whose answer was lost left under the preview's names") from exc
     result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today, log=log)
     settings = wrangler_settings(project.root)
     db = RemoteDatabase.of(cfg, client)
@@ -112,7 +118,7 @@ def _updated(stack: LiveStack) -> dt.datetime:
 
 
 def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflare, today: dt.date,
-                 log: Log = print) -> bool:
+                 log: Log = print, warn: Log = to_stderr) -> bool:
     """Destroy pull request `pr`'s preview; False when it has none (nothing to do, nothing written)."""
     stack = stack_name(pr)
     path = project.stack_file(stack)
@@ -133,43 +139,10 @@ def preview_down(project: Project, pr: int, *, engine: Engine, client: Cloudflar
         log(f"deleted {emptied} object(s) from the preview's bucket {bucket_name}")
     log(f"pulumi destroy --stack {stack}")
     engine.destroy(stack, log)
-    _sweep(client, cfg.account_id, stack, cfg.database_name, bucket_name, log)
+    # The stack is gone, so nothing is held: whatever still carries its names was never in its state.
+    sweep(client, cfg, stack, [], warn, bucket=bucket_name)
     path.unlink(missing_ok=True)
     return True
-
-
-def _sweep(client: Cloudflare, account_id: str, stack: str, database: str, bucket: str, log: Log) -> None:
-    """What a create whose answer was lost left in the account, in no stack's state: the preview's
-    database and bucket by their names (each ends in -pr-N: never staging's or production's)."""
-    for name in (database, bucket):
-        if not name.endswith(f"-{stack}"):
-            raise PreviewRefused(f"{name} is not a preview's name (it must end in -{stack}); nothing more was deleted")
-    for found in client.d1.database.list(account_id=account_id, name=database):
-        if found.name == database and found.uuid:
-            client.d1.database.delete(found.uuid, account_id=account_id)
-            log(f"deleted D1 database {database}, left outside the stack's state (a create whose answer was lost)")
-    try:
-        client.r2.buckets.get(bucket, account_id=account_id)
-    except NotFoundError:
-        return
-    empty_bucket(Bucket(client, account_id, bucket), log)
-    client.r2.buckets.delete(bucket, account_id=account_id)
-    log(f"deleted R2 bucket {bucket}, left outside the stack's state (a create whose answer was lost)")
-
-
-def empty_bucket(bucket: Bucket, log: Log) -> int:
-    """Delete every object of `bucket` (gone already: 0)."""
-    r2 = bucket.client.r2.buckets
-    try:
-        keys = [str(o.key) for o in r2.objects.list(bucket.name, account_id=bucket.account_id) if o.key]
-    except NotFoundError:
-        log(f"bucket {bucket.name} does not exist: nothing to empty")
-        return 0
-    for key in keys:
-        # Gone already (a retried delete whose first answer was lost): what was wanted.
-        with contextlib.suppress(NotFoundError):
-            r2.objects.delete(key, account_id=bucket.account_id, bucket_name=bucket.name)
-    return len(keys)
 
 
 def prune(project: Project, *, engine: Engine, client: Cloudflare, open_prs: set[int], today: dt.date,

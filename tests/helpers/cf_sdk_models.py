@@ -30,6 +30,7 @@ from cloudflare.types.r2.buckets.object_list_response import ObjectListResponse
 from cloudflare.types.r2.buckets.object_upload_response import ObjectUploadResponse
 from cloudflare.types.shared.token import Token
 from cloudflare.types.workers.beta.worker import Worker
+from cloudflare.types.workers.beta.worker_list_params import WorkerListParams
 from cloudflare.types.workers.beta.workers.version import Version
 from cloudflare.types.workers.beta.workers.version_create_params import VersionCreateParams
 from pydantic import BaseModel, ValidationError
@@ -71,9 +72,10 @@ OPERATIONS: dict[tuple[str, str], SdkOperation] = {
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"):
         SdkOperation(None, ObjectUploadResponse),
     ("GET", "/zones/{zone_id}/custom_hostnames/quota"): SdkOperation(None, QuotaGetResponse),
-    # resources/workers/beta/workers/workers.py `create`/`delete` and versions.py `create` (its `deploy`
+    # resources/workers/beta/workers/workers.py `create`/`list`/`delete` and versions.py `create` (its `deploy`
     # travels in the query), resources/r2/buckets/lifecycle.py, resources/r2/buckets/objects.py `delete`.
     ("POST", "/accounts/{account_id}/workers/workers"): SdkOperation(None, Worker),
+    ("GET", "/accounts/{account_id}/workers/workers"): SdkOperation(WorkerListParams, Worker, listed=True),
     ("DELETE", "/accounts/{account_id}/workers/workers/{worker_id}"): SdkOperation(None, None),
     ("POST", "/accounts/{account_id}/workers/workers/{worker_id}/versions"): SdkOperation(VersionCreateParams,
                                                                                             Version),

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudflare import Cloudflare
+from cloudflare import APIError, Cloudflare
 
 from booking_shared.project import Project, load_stack
 from bookingctl.gate import PackProcess, evaluate
 from bookingctl.planner import PlannedResource, plan_stack, unwrap_secrets
-from ops.previews.engine import EngineError, LiveStack
+from ops.previews.engine import EngineError, Held, LiveStack, held_name
 
 Log = Callable[[str], None]
 Create = Callable[[Cloudflare, dict[str, Any]], str]
@@ -228,7 +228,13 @@ class DoubleEngine:
                 continue
             if old is not None:
                 self._delete(state, resource.urn, log)
-            created = PROVIDER[resource.type][0](self.client, inputs)
+            try:
+                created = PROVIDER[resource.type][0](self.client, inputs)
+            except APIError as exc:
+                # As the Automation API's CommandError reaches PulumiEngine: the update failed, what was
+                # created before it stays in the state, the failed create is in none.
+                raise EngineError(f"pulumi up --stack {stack} failed: {resource.type.rsplit(':', 1)[-1]} "
+                                  f"{resource.name}: {exc}") from exc
             log(f"+ {resource.type.rsplit(':', 1)[-1]} {resource.name} ({created})")
             state.resources[resource.urn] = Applied(resource.type, created, inputs, planned_id, resource.protect)
             ids[planned_id] = created
@@ -238,6 +244,10 @@ class DoubleEngine:
 
     def outputs(self, stack: str) -> dict[str, Any]:
         return dict(self.states[stack].outputs)
+
+    def held(self, stack: str) -> list[Held]:
+        state = self.states.get(stack)
+        return [] if state is None else [Held(a.type, a.id, held_name(a.inputs)) for a in state.resources.values()]
 
     def destroy(self, stack: str, log: Log) -> None:
         state = self.states.get(stack)

@@ -1,6 +1,7 @@
 """Workers (the resource API behind pulumi-cloudflare 6.x's `Worker` and `WorkerVersion`).
 
-`POST /accounts/{account}/workers/workers` creates a Worker, `DELETE .../workers/{worker_id}` deletes it,
+`POST /accounts/{account}/workers/workers` creates a Worker, `GET` on the same path lists them (what
+`bookingctl preview up` reads to find a Worker a lost create left), `DELETE .../workers/{worker_id}` deletes it,
 `POST .../workers/{worker_id}/versions` uploads a version: what the provider's worker and worker_version
 resources call (terraform-provider-cloudflare internal/services/worker/resource.go and
 worker_version/resource.go, a2efdc578: `Workers.Beta.Workers.New/Delete`, `...Versions.New`; the
@@ -64,6 +65,14 @@ class WorkersBeta(Workers):
             self.scripts[name] = ScriptState()
         return 200, ok(self._worker_object(worker_id))
 
+    def list_workers(self, req: Request) -> Response:
+        page, per_page = int(req.arg("page", "1")), int(req.arg("per_page", "50"))
+        with self.lock:
+            everything = [self._worker_object(w) for w in sorted(self.worker_ids, key=self.worker_ids.__getitem__)]
+        items = everything[(page - 1) * per_page: page * per_page]
+        return 200, ok(items, {"page": page, "per_page": per_page, "count": len(items),
+                               "total_count": len(everything)})
+
     def delete_worker(self, req: Request) -> Response:
         with self.lock:
             worker_id = self._worker(req)
@@ -99,6 +108,7 @@ class WorkersBeta(Workers):
 
 ROUTES = (
     Route("POST", "/accounts/{account}/workers/workers", WorkersBeta.create_worker),
+    Route("GET", "/accounts/{account}/workers/workers", WorkersBeta.list_workers),
     Route("DELETE", "/accounts/{account}/workers/workers/{worker}", WorkersBeta.delete_worker),
     Route("POST", "/accounts/{account}/workers/workers/{worker}/versions", WorkersBeta.create_version),
 )

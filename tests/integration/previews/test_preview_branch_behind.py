@@ -1,0 +1,91 @@
+"""hostile26 finding 13: a pull request whose branch is behind main (a migration reached staging after it
+branched) got "classify users.phone in migrations/columns.yaml", which would duplicate main's change; for a
+new column that is not text, the load failed on every run. `preview up` now compares the migrations staging's
+backup records with the checkout's before scrubbing, and refuses with "merge main", writing nothing; once
+main is merged (its migration and its classification), the same `up` loads the data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+
+from ops.backups import backups
+from ops.database.migrations import apply, discover
+from ops.database.seed import seed
+from ops.previews.data import MARKER
+from ops.targets import Bucket, LocalDatabase, remote_database
+from tests.helpers import ACCOUNT
+from tests.helpers.cf_double import TOKEN, CloudflareDouble
+from tests.helpers.preview_engine import DoubleEngine
+from tests.integration.previews.conftest import NOW, STAGING_BUCKET, STAGING_DB
+from tests.integration.previews.test_preview_lifecycle import run
+
+pytestmark = pytest.mark.slow
+
+# main's migration the pull request's checkout lacks -> (its SQL, the values staging then holds, main's class)
+AHEAD = {
+    "text": ("0003_users_phone.sql", "ALTER TABLE users ADD COLUMN phone TEXT;",
+             "UPDATE users SET phone = '+2782' || (1000000 + rowid)", "phone"),
+    "integer": ("0003_users_visits.sql", "ALTER TABLE users ADD COLUMN visits INTEGER;",
+                "UPDATE users SET visits = rowid", "keep"),
+}
+
+
+def staging_ahead(project: Path, api: CloudflareDouble, tmp_path: Path, kind: str) -> None:
+    """Staging's D1 with main's migration applied and filled, and its backup in staging's bucket."""
+    name, sql, fill, _ = AHEAD[kind]
+    main = tmp_path / "main-migrations"
+    main.mkdir()
+    for f in (project / "migrations").iterdir():
+        (main / f.name).write_bytes(f.read_bytes())
+    (main / name).write_text(sql + "\n")
+    path = tmp_path / "staging.sqlite"
+    with LocalDatabase(path, must_exist=False) as db:
+        apply(db, discover(main))
+        seed(db, NOW)
+    conn = sqlite3.connect(path)
+    conn.execute(fill)
+    conn.commit()
+    conn.close()
+    api.add_database(STAGING_DB, source=path)
+    api.buckets[STAGING_BUCKET] = {}
+    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
+        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
+        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+
+
+def preview_rows(api: CloudflareDouble) -> dict[str, int]:
+    [db] = [d for d in api.databases.values() if d.name == f"{STAGING_DB}-pr-1"]
+    conn = sqlite3.connect(db.path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' AND name != 'd1_migrations'")]
+    return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+@pytest.mark.parametrize("kind", sorted(AHEAD))
+def test_a_branch_behind_main_is_told_to_merge_main_and_loads_once_it_has(
+        kind: str, project: Path, api: CloudflareDouble, engine: DoubleEngine, tmp_path: Path) -> None:
+    staging_ahead(project, api, tmp_path, kind)
+    name, sql, _, cls = AHEAD[kind]
+    code, out = run(project, api, "up", "--pr", "1")
+    last = out.strip().splitlines()[-1]
+    assert code == 2, out[-800:]
+    assert "this branch is behind" in last and name in last and "merge main" in last, last
+    assert "classify" not in out
+    # Nothing written: no row in any table (the migrations' seed rows aside, none here) and no load recorded.
+    rows = preview_rows(api)
+    assert MARKER not in rows and not any(rows.values()), rows
+
+    # Main merged into the branch: its migration and its classification of the new column.
+    (project / "migrations" / name).write_text(sql + "\n")
+    column = sql.split("ADD COLUMN ")[1].split()[0]
+    classified = (project / "migrations" / "columns.yaml").read_text().replace(
+        "users:\n", f"users:\n  {column}: {cls}\n", 1)
+    (project / "migrations" / "columns.yaml").write_text(classified)
+    code, out = run(project, api, "up", "--pr", "1")
+    assert code == 0, out[-800:]
+    assert "loaded backup" in out and preview_rows(api)["users"] > 0
