@@ -9,8 +9,9 @@ after `destroy`.
 
 Why deleting is safe: every name a preview creates is staging's with `-pr-N` appended, and its hostname
 has `-pr-N` in its first label (stackconfig/preview.py; the `preview-isolated` policy checks the plan),
-so a resource carrying exactly one of those names is this preview's own; its data is loaded again from
-staging's backup. Never deleted: a name that is not the preview's own (refused before anything is
+so a resource carrying exactly one of those names is this preview's own (a Turnstile widget, named per
+environment, is the preview's when it lists the preview's own hostname alone); its data is loaded again
+from staging's backup. Never deleted: a name that is not the preview's own (refused before anything is
 deleted), and anything the stack's state holds (the same type with the same id or the same name).
 Adopting instead (`pulumi import`) would need the provider's import ids per type; deleting needs none.
 """
@@ -37,6 +38,7 @@ PAGES = "cloudflare:index/pagesProject:PagesProject"
 PAGES_DOMAIN = "cloudflare:index/pagesDomain:PagesDomain"
 DNS = "cloudflare:index/dnsRecord:DnsRecord"
 ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
+TURNSTILE = "cloudflare:index/turnstileWidget:TurnstileWidget"
 
 
 class PreviewRefused(InputError):
@@ -83,7 +85,9 @@ def sweep(client: Cloudflare, cfg: StackConfig, stack: str, held: list[Held], wa
     deleted = []
     # Routes and the hostname's record first (they name the Worker and the Pages project), buckets last.
     for found in _candidates(client, cfg, bucket, keys):
-        if found.id in keys.get(found.type, ()) or found.name in keys.get(found.type, ()):
+        known = keys.get(found.type, set())
+        # A widget's state id may be its sitekey or `<account_id>/<sitekey>` (its import id).
+        if found.id in known or found.name in known or f"{cfg.account_id}/{found.id}" in known:
             continue
         found.delete()
         kind = found.type.rsplit(":", 1)[-1]
@@ -105,6 +109,13 @@ def _candidates(client: Cloudflare, cfg: StackConfig, bucket: str, keys: dict[st
         if record.name == cfg.domain and record.type in ("A", "AAAA", "CNAME") and record.id:
             yield Found(DNS, record.id, record.name, partial(client.dns.records.delete, record.id, zone_id=zone))
     yield from _pages(client, cfg, keys)
+    for widget in client.turnstile.widgets.list(account_id=account):
+        # A widget has no name of the preview's own (site_widget_name is per environment: staging's),
+        # but one that lists the preview's own hostname alone serves nothing else. Its sitekey stands
+        # for its name, so a held widget of the same (staging's) name does not hide it.
+        if [str(d) for d in widget.domains or []] == [cfg.domain]:
+            yield Found(TURNSTILE, widget.sitekey, widget.sitekey,
+                        partial(client.turnstile.widgets.delete, widget.sitekey, account_id=account))
     for worker in client.workers.beta.workers.list(account_id=account):
         if worker.name == cfg.worker_name:
             yield Found(WORKER, worker.id, worker.name,

@@ -87,3 +87,29 @@ def test_up_of_a_live_preview_deletes_nothing_its_state_holds(
     code, out = run(project, api, "up", "--pr", "1")  # a push
     assert code == 0 and "deleted " not in out, out[-800:]
     assert ids(api) == before
+
+
+def test_a_lost_answer_to_the_widget_create_is_found_by_the_previews_own_hostname(
+        project: Path, api: CloudflareDouble, engine: DoubleEngine, staging_seeded: Any) -> None:
+    # A widget is named per environment (staging's name), so it is found by what it serves: the
+    # preview's own hostname alone. Staging's widget of the same name is never touched.
+    cfg = write_stack(find_project(project), 1, today=dt.date(2026, 12, 5))
+    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        client.turnstile.widgets.create(account_id=cfg.account_id, name="appointmentbooking staging booking form",
+                                        domains=["staging.instylehairboutique.co.za"], mode="managed")
+    staging_widgets = set(api.turnstile_widgets)
+    assert staging_widgets
+    api.inject(Fault("POST", r"/challenges/widgets$", 500, applied=True))
+    code, _ = run(project, api, "up", "--pr", "1")
+    assert code != 0
+    [lost] = [k for k, w in api.turnstile_widgets.items() if k not in staging_widgets]
+    assert api.turnstile_widgets[lost]["domains"] == ["staging-pr-1.instylehairboutique.co.za"]
+    retry = runner.invoke(app, ["preview", "up", "--pr", "1", "--project-dir", str(project)], env=env_of(api))
+    assert retry.exit_code == 0, (retry.stdout + retry.stderr)[-800:]
+    assert f"deleted TurnstileWidget {lost}" in retry.stderr, retry.stderr[-1500:]
+    assert lost not in api.turnstile_widgets and staging_widgets <= set(api.turnstile_widgets)
+    # The widget the retried up created is the state's: a further up deletes nothing.
+    again = runner.invoke(app, ["preview", "up", "--pr", "1", "--project-dir", str(project)], env=env_of(api))
+    assert again.exit_code == 0 and "deleted " not in again.stderr, again.stderr[-800:]
+    code, _ = run(project, api, "down", "--pr", "1")
+    assert code == 0 and set(api.turnstile_widgets) == staging_widgets
