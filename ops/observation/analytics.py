@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from booking_shared.errors import OperationFailed
+from ops.observation.traffic import Kept as Kept
+from ops.observation.traffic import VersionTraffic as VersionTraffic
 from ops.targets import WorkerScript
 
 if TYPE_CHECKING:
@@ -74,108 +76,6 @@ _DATASET = re.compile(r"[a-z][a-z0-9_]{0,71}")
 
 class UnreadableAnalytics(OperationFailed, ValueError):
     """An analytics answer arrived but holds what no real answer can; the message names the row and field."""
-
-
-@dataclass(frozen=True)
-class VersionTraffic:
-    """What one version's requests saw over a window."""
-
-    requests: int = 0
-    errors: int = 0  # failed requests (runtime failures, or HTTP 5xx answers: each source its own)
-    latency_seconds: float | None = None  # median, weighted by requests
-    # The 99th percentile: what the slowest of the salons' requests wait, the number latencySeconds
-    # holds a version to where the source gives it (a median hides a slow tail).
-    tail_latency_seconds: float | None = None
-    # Quantiles between them, (level, seconds), where the source gives them: what tells how many
-    # requests were slower than a limit (ops/releases/judge.py `slower_than`), which the p99 of a
-    # few hundred requests alone cannot (it is their second slowest).
-    quantiles: tuple[tuple[float, float], ...] = ()
-    # Rows of the sampled dataset behind the estimates (None: exact counts). Evidence for a verdict
-    # is this many observations, however many requests they are estimated to stand for.
-    sampled: int | None = None
-    # Units of assignment (browsers by their version key; a request without one is its own unit)
-    # and how many of them had a failed request: the Worker writes the unit as blob1. None where
-    # the source has no such dimension (GraphQL's invocations) or the rows do not carry it.
-    units: int | None = None
-    failing_units: int | None = None
-    # Where rows are sampled (units cannot be compared then: each index is sampled at its own rate),
-    # the browsers among the sampled rows of a failed answer (distinct blob1 of the 5xx rows): how
-    # many browsers the version's sampled failures come from, so that one browser's retries can be
-    # counted once (ops/releases/judge.py `once_per_browser`).
-    failing_seen: int | None = None
-    # True: `errors` counts each failing browser's failures once (scaled by the HTTP answers'
-    # failing browsers per failed request of the same version), not every failed request.
-    per_browser: bool = False
-
-    @property
-    def error_rate_percent(self) -> float:
-        return 100.0 * self.errors / self.requests if self.requests else 0.0
-
-    def nonsense(self) -> str | None:
-        """Why these numbers cannot come from a real answer (None: they can)."""
-        if self.requests < 0 or self.errors < 0 or (self.sampled is not None and self.sampled < 0):
-            return f"a negative count ({self.requests} requests, {self.errors} errors)"
-        if self.errors > self.requests:
-            return f"more errors ({self.errors}) than requests ({self.requests})"
-        if self.units is not None or self.failing_units is not None:
-            units, failing = self.units or 0, self.failing_units or 0
-            if units < 0 or failing < 0 or failing > units or units > self.evidence or failing > self.errors:
-                return f"{failing} failing of {units} units beside {self.requests} requests and {self.errors} errors"
-        # Browsers among the failed rows: never more than those rows (the estimate over its weight).
-        error_rows = self.errors * self.evidence / self.requests if self.requests else 0.0
-        if self.failing_seen is not None and not 0 <= self.failing_seen <= error_rows + 1e-9:
-            return f"{self.failing_seen} failing browsers seen among ~{error_rows:g} failed rows"
-        # Each sampled row stands for one request or more: more rows than requests, or requests
-        # estimated from no row at all, come from no real answer (they would weigh the verdict).
-        if self.sampled is not None and (self.sampled > self.requests or (self.sampled == 0 and self.requests)):
-            return f"{self.sampled} sampled rows for an estimate of {self.requests} requests"
-        for name, seconds in (("median", self.latency_seconds), ("99th percentile", self.tail_latency_seconds),
-                              *((f"{level:g} quantile", v) for level, v in self.quantiles)):
-            if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
-                return f"a {name} response time of {seconds} s"
-        return None
-
-    def levels(self) -> list[tuple[float, float]]:
-        """Every response-time quantile the source gave, (level, seconds), by level."""
-        given = [(0.5, self.latency_seconds), (0.99, self.tail_latency_seconds), *self.quantiles]
-        return sorted((level, seconds) for level, seconds in given if seconds is not None)
-
-    @property
-    def judged_latency(self) -> tuple[str, float] | None:
-        """(its name, seconds) of the response time latencySeconds holds: the 99th percentile where
-        the source gave one, else the median; None without either."""
-        if self.tail_latency_seconds is not None:
-            return "p99", self.tail_latency_seconds
-        return None if self.latency_seconds is None else ("median", self.latency_seconds)
-
-    @property
-    def evidence(self) -> int:
-        """The observations the numbers rest on: sampled rows, or the requests when counts are exact."""
-        return self.requests if self.sampled is None else self.sampled
-
-    @property
-    def estimated(self) -> bool:
-        return self.sampled is not None and self.sampled != self.requests
-
-    def describe(self) -> str:
-        """`1,000 requests` or `~1,000 requests (estimated from 100 sampled)`."""
-        once = ", each failing browser's errors counted once" if self.per_browser else ""
-        if self.estimated:
-            return f"~{self.requests:,} requests (estimated from {self.sampled:,} sampled{once})"
-        return f"{self.requests:,} requests{' (' + once[2:] + ')' if once else ''}"
-
-    def to_dict(self) -> dict[str, Any]:
-        # NaN or inf would be written as bare NaN/Infinity, which is not JSON: such a median is null.
-        def seconds(value: float | None) -> float | None:
-            return None if value is None or not math.isfinite(value) else round(value, 3)
-        return {"requests": self.requests, "errors": self.errors,
-                "errorRatePercent": round(self.error_rate_percent, 3),
-                "latencySeconds": seconds(self.latency_seconds),
-                "latencyP99Seconds": seconds(self.tail_latency_seconds),
-                "latencyQuantilesSeconds": {f"{level:g}": seconds(v) for level, v in self.quantiles},
-                "sampledRows": self.sampled, "estimated": self.estimated, "units": self.units,
-                "failingUnits": self.failing_units, "failingBrowsersSeen": self.failing_seen,
-                "errorsPerBrowser": self.per_browser}
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -344,6 +244,7 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
         raise ValueError(f"not a dataset name and version id to query: {dataset!r}, {version!r}")
     return ("SELECT count() AS sampled, sum(_sample_interval) AS requests, "
             "sum(if(double1 >= 500, _sample_interval, 0)) AS errors, "
+            "sum(if(double1 >= 500, 1, 0)) AS failed_rows, "
             "quantileExactWeighted(0.5)(double2, _sample_interval) AS median_ms, "
             "quantileExactWeighted(0.75)(double2, _sample_interval) AS p75_ms, "
             "quantileExactWeighted(0.9)(double2, _sample_interval) AS p90_ms, "
@@ -383,10 +284,10 @@ def _sql_rows(client: Cloudflare, account_id: str, sql: str) -> list[dict[str, A
 
 
 def _units(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
-           until: dt.datetime, *, kinds: tuple[bool, ...] = (False, True)) -> list[int] | None:
-    """The version's units (all, then failing: `kinds` says which of the two), or None when an answer is missing."""
+           until: dt.datetime) -> tuple[int, int] | None:
+    """(units, failing units) of one version, or None when either answer is missing."""
     found = []
-    for failing in kinds:
+    for failing in (False, True):
         rows = _sql_rows(client, account_id, units_sql(dataset, version, since, until, failing=failing))
         if rows is None:
             return None
@@ -394,7 +295,7 @@ def _units(client: Cloudflare, account_id: str, dataset: str, version: str, sinc
         if count is None:
             raise UnreadableAnalytics(f"units is {_shown(rows[0].get('units'))}, not a count")
         found.append(count)
-    return found
+    return found[0], found[1]
 
 
 def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
@@ -406,9 +307,9 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     data = _sql_rows(client, account_id, requests_sql(dataset, version, since, until))
     if data is None:
         return None
-    row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "median_ms": None,
-                                                  "p99_ms": None}
-    counts = {name: _count(row.get(name)) for name in ("sampled", "requests", "errors")}
+    row: dict[str, Any] = data[0] if data else {"sampled": 0, "requests": 0, "errors": 0, "failed_rows": 0,
+                                                  "median_ms": None, "p99_ms": None}
+    counts = {name: _count(row.get(name)) for name in ("sampled", "requests", "errors", "failed_rows")}
     for name, value in counts.items():
         if value is None:
             raise UnreadableAnalytics(f"{name} is {_shown(row.get(name))}, not a count")
@@ -420,22 +321,21 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
     tail = _measure(row.get("p99_ms"), "p99_ms", least=0.0) if requests else None
     middle = [(level, _measure(row.get(name), name, least=0.0) if requests else None)
               for level, name in ((0.75, "p75_ms"), (0.9, "p90_ms"), (0.95, "p95_ms"), (0.98, "p98_ms"))]
-    # Units only where every row stands for itself: distinct values counted over sampled rows
-    # favour the units with the most requests, differently per version (each index is sampled
-    # at its own rate), so they could not be compared.
-    units = _units(client, account_id, dataset, version, since, until) if sampled == requests else None
+    units = _units(client, account_id, dataset, version, since, until)
+    failed_rows = counts["failed_rows"] or 0
     # Three queries, not one snapshot: rows that arrive between them can make the browsers counted
-    # outnumber the rows summed a moment before. At most the rows (failing ones: the 5xx rows).
+    # outnumber the rows summed a moment before. At most the rows (failing ones: the 5xx rows); never
+    # fewer (rows only arrive), which `nonsense()` holds an answer to.
     counted = (min(units[0], sampled), min(units[1], errors, units[0], sampled)) if units else None
-    # Sampled: the failing browsers among the sampled 5xx rows still say how many browsers those
-    # rows come from (one browser's fifteen retries are one), which the judge counts failures by.
-    # At most the 5xx rows: the estimate's errors over its rows' weight.
-    seen = (_units(client, account_id, dataset, version, since, until, kinds=(True,))
-            if sampled != requests and errors else None)
-    failing_seen = (None if sampled == requests or (seen is None and errors)
-                    else min(seen[0], errors * sampled // requests) if seen else 0)
+    # Exact units only where every row stands for itself: distinct values counted over sampled rows
+    # favour the units with the most requests, differently per version (each index is sampled at its
+    # own rate), so they are kept apart, as what one version's kept rows say.
+    kept = (Kept(failed_rows, counted[0], min(counted[1], failed_rows))
+            if counted is not None and sampled != requests else None)
+    if sampled != requests:
+        counted = None
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
                           tail_latency_seconds=None if tail is None else tail / 1000.0,
                           quantiles=tuple((level, v / 1000.0) for level, v in middle if v is not None), sampled=sampled,
                           units=counted[0] if counted else None, failing_units=counted[1] if counted else None,
-                          failing_seen=failing_seen)
+                          kept=kept)

@@ -38,6 +38,7 @@ observed (`VersionTraffic.evidence`), so sampling never makes the evidence look 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -124,6 +125,51 @@ def browser_counts(canary: VersionTraffic, baseline: VersionTraffic) -> tuple[in
     if not by_request / 2 <= by_unit <= min(1.0, 2 * by_request):
         return None
     return canary.units, canary.failing_units, baseline.units, baseline.failing_units
+
+
+# More requests a browser than this over a bake's window, on average, and its browser keys say
+# nothing: a version that writes one blob1 for every row (built before the Worker wrote it, or a bug)
+# would otherwise have its failures counted as one browser's.
+MAX_REQUESTS_PER_BROWSER = 50
+
+
+def _own_browsers(traffic: VersionTraffic) -> tuple[int, int, int] | None:
+    """(failing browsers, the failed rows they come from, browsers) of one version's own rows, or None
+    when its rows do not say (no browser counts, or too few browsers for its rows to be believed)."""
+    if traffic.kept is not None:
+        failing, failed, browsers = traffic.kept.failing_browsers, traffic.kept.failed_rows, traffic.kept.browsers
+    elif traffic.units and traffic.failing_units is not None and not traffic.estimated:
+        failing, failed, browsers = traffic.failing_units, traffic.errors, traffic.units
+    else:
+        return None
+    if browsers < 2 or browsers * MAX_REQUESTS_PER_BROWSER < traffic.evidence:
+        return None
+    return failing, failed, browsers
+
+
+def per_browser(canary: VersionTraffic, baseline: VersionTraffic) -> tuple[VersionTraffic, VersionTraffic] | None:
+    """Both versions' HTTP answers with each failing browser's errors counted once, where a side's rows
+    are sampled (both exact: `compare` counts browsers itself) and both sides' rows say which browsers
+    failed; else None (requests are compared one by one, as without version affinity).
+
+    With version affinity a browser retrying a page that fails on both versions puts all of its
+    failures on one version. Sampled rows cannot count browsers across versions (each index is
+    sampled at its own rate), but each version's kept failed rows and the browsers among them say
+    how many failures a failing browser stands for: the errors are scaled by that, per version, for
+    the comparison and the guardrail. The limits keep the requests (`request_errors`): what salons see.
+    """
+    if by_browsers(canary, baseline) or (canary.kept is None and baseline.kept is None):
+        return None
+    own = _own_browsers(canary), _own_browsers(baseline)
+    if own[0] is None or own[1] is None:
+        return None
+
+    def scaled(traffic: VersionTraffic, failing: int, failed: int) -> VersionTraffic:
+        errors = round(traffic.errors * failing / failed) if failed else traffic.errors
+        return dataclasses.replace(traffic, errors=errors, request_errors=traffic.errors,
+                                   counting="each failing browser's counted once")
+
+    return scaled(canary, own[0][0], own[0][1]), scaled(baseline, own[1][0], own[1][1])
 
 
 def by_browsers(canary: VersionTraffic, baseline: VersionTraffic) -> bool:

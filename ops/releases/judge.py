@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import VersionTraffic
-from ops.releases.baseline import Comparison, browser_counts, by_browsers, compare
+from ops.releases.baseline import Comparison, browser_counts, by_browsers, compare, per_browser
 
 
 @dataclass(frozen=True)
@@ -214,11 +214,12 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
     # requests through a shared outage is over the limit by chance alone (12.7 % of such bakes at
     # 200 requests a minute in bench/canary_replay.py when the rate itself was held to it).
     # The limit is on requests (what salons see), whatever the comparison between versions counts.
-    low = (100.0 * wilson_lower_bound(traffic.errors / traffic.requests, traffic.evidence)
-           if traffic.requests else 0.0)
+    # Every failed request, where the comparison counted fewer (request_errors).
+    rate = _request_rate(traffic) / 100.0
+    low = 100.0 * wilson_lower_bound(rate, traffic.evidence) if traffic.requests else 0.0
     if low > limit:
-        over.append((f"error rate {traffic.error_rate_percent:.1f} % (its 95 % lower bound {low:.1f} %; "
-                     f"errorRatePercent {limit:g})", baseline.error_rate_percent > limit))
+        over.append((f"error rate {100.0 * rate:.1f} % of requests (its 95 % lower bound {low:.1f} %; "
+                     f"errorRatePercent {limit:g})", _request_rate(baseline) > limit))
     theirs = baseline.judged_latency
     too_slow = _too_slow(traffic, settings, _z(final=True))
     if too_slow is not None:
@@ -232,6 +233,12 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
                                    "(deploy again once the platform is healthy, or change the limit in "
                                    "booking:rollout deliberately)", "traffic", judged=False)
     return Verdict("rollback", f"{what} over {counted}: over the limit, so not promoted", "traffic")
+
+
+def _request_rate(traffic: VersionTraffic) -> float:
+    """The percentage of requests that failed, every one (where `errors` counts fewer: request_errors)."""
+    errors = traffic.errors if traffic.request_errors is None else traffic.request_errors
+    return 100.0 * errors / traffic.requests if traffic.requests else 0.0
 
 
 def _starved(traffic: VersionTraffic, baseline: VersionTraffic, share: float,
@@ -339,42 +346,21 @@ def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float
     return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
-def once_per_browser(signals: Signals, base: Signals) -> tuple[Signals, Signals] | None:
-    """Both versions' numbers with each failing browser's errors counted once, or None when the HTTP
-    answers do not say which browsers failed (no browser counts: requests are judged one by one).
+def _without_rows(runtime: VersionTraffic, http: VersionTraffic) -> VersionTraffic:
+    """The invocations' errors the HTTP answers cannot judge: the requests they have no row of.
 
-    With version affinity a browser, not a request, is what Cloudflare assigns to a version, so a
-    browser retrying a page that fails on both versions puts all of its failures on one of them.
-    Each version's errors (both sources: they are the same requests) are scaled by its failing
-    browsers per failed request in its HTTP answers: exact where rows are not sampled, and where
-    they are, the browsers among the sampled 5xx rows (a browser none of whose failures were
-    sampled is not seen, nor are its failures).
+    Invocations have no browser dimension, and their errors are the runtime's: an uncaught exception
+    or a resource limit (a 5xx the Worker answers is a successful invocation). The Worker records a
+    thrown request as a 500 row, with its browser, before the runtime reports the exception, so where
+    the HTTP answers count browsers exactly those failures are judged there, by browsers; what the
+    invocations add is the requests with no row (a CPU limit, a data point lost with an exception).
+    Judged on all their errors, one browser retrying a page that throws on both versions rolled a
+    good canary back in 14 % of bakes (tests/unit/ops/test_canary_sampled_affinity.py). Sampled HTTP
+    answers estimate their requests too loosely to subtract: there the invocations count every error.
     """
-    http, their_http = signals.http, base.http
-    if http is None or their_http is None:
-        return None
-    if by_browsers(http, their_http):
-        pairs = [(t.failing_units or 0, t.errors) for t in (http, their_http)]
-    elif http.failing_seen is not None and their_http.failing_seen is not None:
-        pairs = [(t.failing_seen or 0, t.errors * t.evidence // t.requests if t.requests else 0)
-                 for t in (http, their_http)]
-    else:
-        return None
-
-    def scaled(traffic: VersionTraffic | None, factor: float) -> VersionTraffic | None:
-        if traffic is None:
-            return None
-        return dataclasses.replace(traffic, errors=round(traffic.errors * factor), per_browser=True)
-
-    factors = [min(1.0, failing / rows) if rows else 1.0 for failing, rows in pairs]
-    return (dataclasses.replace(signals, http=scaled(http, factors[0]), runtime=scaled(signals.runtime, factors[0])),
-            dataclasses.replace(base, http=scaled(their_http, factors[1]), runtime=scaled(base.runtime, factors[1])))
-
-
-def _leans_worse(http: VersionTraffic | None, their_http: VersionTraffic | None) -> bool:
-    """Whether the HTTP answers, counted by browsers, show the canary's failures over its share at all."""
-    versus = compare(http, their_http) if http is not None and their_http is not None else None
-    return versus is not None and versus.log_evidence > 0.0
+    unseen = min(runtime.errors, max(0, runtime.requests - http.requests))
+    return dataclasses.replace(runtime, errors=unseen, request_errors=runtime.errors,
+                               counting="only requests the HTTP answers have no row of")
 
 
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
@@ -394,26 +380,18 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
         return Verdict("rollback", f"analytics answered numbers that cannot be read ({signals.unreadable}), so they "
                                    f"cannot clear the canary{own}", "traffic", judged=signals.unreadable_own)
     base = baseline or Signals()
-    once = once_per_browser(signals, base)
-    clustered = once is not None
-    if once is not None:
-        signals, base = once
+    http, their_http = signals.http, base.http
+    runtime, their_runtime = signals.runtime, base.runtime
+    if http is not None and their_http is not None and http.nonsense() is None and their_http.nonsense() is None:
+        if by_browsers(http, their_http) and runtime is not None and their_runtime is not None:
+            runtime, their_runtime = _without_rows(runtime, http), _without_rows(their_runtime, their_http)
+        # Sampled HTTP answers count each failing browser's errors once where their rows say which
+        # browsers failed (baseline.py per_browser); exact ones compare browsers themselves.
+        http, their_http = per_browser(http, their_http) or (http, their_http)
     verdicts = [("HTTP answers (Analytics Engine)",
-                 judge(signals.http, probes, settings, final=final, baseline=base.http, share=share)),
-                # Invocations have no browser dimension. Where the HTTP answers show browsers (version
-                # affinity: one browser's requests all reach one version), the invocations' errors are
-                # counted once per failing browser as the HTTP answers of the same version count them
-                # (the Worker records its thrown requests there too: the same requests), and their
-                # sequential test rolls back only while the HTTP answers, by browsers, also show the
-                # canary's failures over its share at all: a sampled HTTP answer can miss a browser's
-                # retries that the invocations count in full (one browser retrying a page failing on
-                # both versions rolled a good canary back in 10 % of bakes). No starved check there:
-                # browsers are assigned, not requests. The guardrail and the critical limit still hold,
-                # which is what catches failures only the runtime sees (CPU limits, a lost data point).
+                 judge(http, probes, settings, final=final, baseline=their_http, share=share)),
                 ("invocations (GraphQL Analytics)",
-                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime,
-                       share=None if clustered else share,
-                       sequential=not clustered or _leans_worse(signals.http, base.http)))]
+                 judge(runtime, probes, settings, final=final, baseline=their_runtime, share=share))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.

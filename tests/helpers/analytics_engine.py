@@ -12,7 +12,7 @@ not documented, so the double answers 400.
 
 Only the exact shape ops/observation/analytics.py's `requests_sql` writes is accepted: one version (`index1`,
 the sampling key, as the docs advise for accurate results) over a `timestamp` window, with
-`count()`, `sum(_sample_interval)`, a conditional sum of 5xx and
+`count()`, `sum(_sample_interval)`, conditional sums of 5xx (their weight and their rows) and
 `quantileExactWeighted(level)` of `(double2, _sample_interval)` at 0.5, 0.75, 0.9, 0.95, 0.98 and 0.99 (each
 version's from its model's log-normal, tests/helpers/worker_traffic.py): every function and column is in the SQL
 reference (sql-api.mdx "Table structure" and "Sampling", sql-reference/aggregate-functions.mdx,
@@ -36,6 +36,7 @@ from tests.helpers.worker_traffic import Served, sampled
 _QUERY = re.compile(
     r"SELECT count\(\) AS sampled, sum\(_sample_interval\) AS requests, "
     r"sum\(if\(double1 >= 500, _sample_interval, 0\)\) AS errors, "
+    r"sum\(if\(double1 >= 500, 1, 0\)\) AS failed_rows, "
     r"quantileExactWeighted\(0\.5\)\(double2, _sample_interval\) AS median_ms, "
     r"quantileExactWeighted\(0\.75\)\(double2, _sample_interval\) AS p75_ms, "
     r"quantileExactWeighted\(0\.9\)\(double2, _sample_interval\) AS p90_ms, "
@@ -57,7 +58,8 @@ _UNITS = re.compile(
     r"(?P<failing>AND double1 >= 500 )?FORMAT JSON")
 
 META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
-        {"name": "errors", "type": "UInt64"}, {"name": "median_ms", "type": "Float64"},
+        {"name": "errors", "type": "UInt64"}, {"name": "failed_rows", "type": "UInt64"},
+        {"name": "median_ms", "type": "Float64"},
         {"name": "p75_ms", "type": "Float64"}, {"name": "p90_ms", "type": "Float64"},
         {"name": "p95_ms", "type": "Float64"}, {"name": "p98_ms", "type": "Float64"},
         {"name": "p99_ms", "type": "Float64"}]
@@ -98,7 +100,7 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
         points += part.requests - part.thrown
         errors += part.answered_5xx
     kept, requests = sampled(points, datasets.sample_interval)
-    _, failed = sampled(errors, datasets.sample_interval)
+    failed_rows, failed = sampled(errors, datasets.sample_interval)
     if kept:
         by_latency = sorted(parts, key=lambda p: p.model.latency_ms)
         seen = 0.0
@@ -112,6 +114,7 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
         middle = {name: max(p.model.latency_quantile_ms(level) for p in parts)
                   for name, level in (("p75_ms", 0.75), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p98_ms", 0.98))}
     row = {"sampled": str(kept), "requests": str(requests), "errors": str(min(failed, requests)),
+           "failed_rows": str(min(failed_rows, kept)),
            "median_ms": median, **middle, "p99_ms": tail}
     return 200, {"meta": META, "data": [row], "rows": 1}
 

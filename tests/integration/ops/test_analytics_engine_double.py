@@ -47,12 +47,12 @@ def test_the_canary_query_reads_one_version_as_strings_of_the_documented_json_fo
     answer = sql(double, requests_sql(DATASET, version, minutes(0), minutes(2)))
     assert answer.status_code == 200
     body = answer.json()
-    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "median_ms", "p75_ms", "p90_ms",
-                                                 "p95_ms", "p98_ms", "p99_ms"]
+    assert [m["name"] for m in body["meta"]] == ["sampled", "requests", "errors", "failed_rows", "median_ms",
+                                                 "p75_ms", "p90_ms", "p95_ms", "p98_ms", "p99_ms"]
     assert body["rows"] == 1
     row = body["data"][0]
-    assert {k: row[k] for k in ("sampled", "requests", "errors", "median_ms", "p99_ms")} == {
-        "sampled": "2000", "requests": "2000", "errors": "160", "median_ms": 120, "p99_ms": 900}
+    assert {k: row[k] for k in ("sampled", "requests", "errors", "failed_rows", "median_ms", "p99_ms")} == {
+        "sampled": "2000", "requests": "2000", "errors": "160", "failed_rows": "160", "median_ms": 120, "p99_ms": 900}
     # Between them, the log-normal through the model's median and p99: rising with the level.
     assert 120 < row["p75_ms"] < row["p90_ms"] < row["p95_ms"] < row["p98_ms"] < 900
 
@@ -97,21 +97,23 @@ def test_data_points_arrive_after_the_ingestion_delay_and_sampled(
     assert sampled is not None and (sampled.requests, sampled.sampled, sampled.estimated) == (1000, 10, True)
 
 
-def test_sampled_the_reader_asks_which_browsers_the_kept_5xx_rows_come_from(
+def test_sampled_the_reader_asks_which_browsers_the_kept_rows_come_from(
         double: CloudflareDouble, client: Cloudflare, script: ScriptState) -> None:
     """Rows kept 1 in 2: browsers cannot be compared across versions (each index has its own rate),
-    but the browsers among one version's kept 5xx rows say how many browsers its failures come from,
-    which the judge counts failures by (ops/releases/judge.py once_per_browser)."""
+    but one version's kept rows say how many browsers its failures come from, which the judge counts
+    failures by (ops/releases/baseline.py per_browser)."""
     version = script.versions[0]["id"]
     script.traffic[version] = Traffic(http_5xx_rate=0.08, requests_per_unit=20)
     exact = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(2))
-    assert exact is not None and exact.units and exact.failing_units and exact.failing_seen is None
+    assert exact is not None and exact.units and exact.failing_units and exact.kept is None
     double.sample_interval = 2
     sampled = http_answers(client, ACCOUNT, DATASET, version, minutes(0), minutes(2))
-    assert sampled is not None and sampled.units is None and sampled.failing_seen is not None
-    error_rows = sampled.errors * sampled.sampled // sampled.requests  # type: ignore[operator]
-    # Twenty requests a browser, 8 % failing: 1.6 failures per browser on average, fewer browsers
-    # than failed rows, and among the kept rows no more than the exact count.
-    assert 0 < sampled.failing_seen < error_rows
-    assert sampled.failing_seen <= exact.failing_units
+    assert sampled is not None and sampled.units is None and sampled.kept is not None
+    kept = sampled.kept
+    # The failed rows are counted, not estimated from the weights: 8 % of the 1,000 kept rows.
+    assert kept.failed_rows == 80 and sampled.errors == 160
+    # Twenty requests a browser, 8 % failing: 1.6 failures per failing browser, fewer of them among
+    # the kept rows than failed rows, and never more than the exact count.
+    assert 0 < kept.failing_browsers < kept.failed_rows and kept.failing_browsers <= exact.failing_units
+    assert 0 < kept.browsers <= exact.units
     assert sampled.nonsense() is None

@@ -259,7 +259,7 @@ def test_sampled_analytics_under_affinity_count_failing_browsers_and_still_roll_
     release.double.sample_interval = 2
     release.script.traffic[release.stable] = Traffic(requests_per_unit=3)
     release.script.traffic[release.new] = Traffic(http_5xx_rate=0.3, requests_per_unit=3)
-    with pytest.raises(DeployHookError, match="each failing browser's errors counted once"):
+    with pytest.raises(DeployHookError, match="errors: each failing browser's counted once"):
         release.run()
     assert release.script.shares() == {release.stable: 100.0}
 

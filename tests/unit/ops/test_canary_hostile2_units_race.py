@@ -43,6 +43,7 @@ class _GrowingDataset:
             return _Response({"data": [{"units": str(len({u for u, _ in rows}))}], "rows": 1})
         errors = sum(1 for _, s in rows if s >= 500)
         return _Response({"data": [{"sampled": str(len(rows)), "requests": str(len(rows)), "errors": str(errors),
+                                    "failed_rows": str(errors),
                                     "median_ms": 40.0, "p99_ms": 150.0}], "rows": 1})
 
 
