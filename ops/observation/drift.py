@@ -20,7 +20,8 @@ rule's `ref`) through the official SDK, and every difference is one `Difference`
   or a `bookingctl tenants` command.
 
 Which fields are compared is data (the readers' field tables, `_RULE_FIELDS`, drift_workers.py's
-`_SETTINGS`), each the input the program sets and the field the API answers it in; fields the program leaves to Cloudflare's defaults are not compared.
+`_SETTINGS`), each the input the program sets and the field the API answers it in; fields the program
+leaves to Cloudflare's defaults are not compared.
 """
 
 from __future__ import annotations

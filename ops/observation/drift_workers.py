@@ -63,7 +63,8 @@ def worker(ctx: Context, d: Declared) -> None:
     ctx.snapshot.live[d.name] = {"name": name, "serving": serving, **settings}
     if not serving:
         ctx.add("missing", short(d), f"Worker {name} serves no version (it has no deployment): deleted and created "
-                "again by hand, none of the stack's versions is under it", f"delete the Worker made by hand "
+                "again by hand, with none of the stack's versions under it (or an update stopped before deploying)",
+                f"delete the Worker made by hand "
                 f"(`wrangler delete --name {name}`, or in the dashboard), then `{ctx.up()}`: the refresh drops the "
                 "deleted Worker from the state, the update creates it, its version and its deployment again",
                 field="deployment")
