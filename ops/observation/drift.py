@@ -113,7 +113,7 @@ def _dns(ctx: Context, d: Declared) -> None:
         report_missing(ctx, d, f"DNS {kind} record {name}")
         return
     compare(ctx, d, {"content": found[0].content, "proxied": found[0].proxied},
-             [("content", "content"), ("proxied", "proxied")])
+            [("content", "content"), ("proxied", "proxied")])
 
 
 def _pages(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
