@@ -20,8 +20,12 @@ What is not published, and so is the double's own choice, named where it is made
 from __future__ import annotations
 
 import re
+import typing
 import uuid
 from typing import Any
+
+import typing_extensions
+from cloudflare.types.workers.beta.worker_create_params import Observability, Subdomain
 
 from tests.helpers.cf_double.envelope import Refusal, Response, error, ok
 from tests.helpers.cf_double.routes import Request, Route
@@ -30,6 +34,10 @@ from tests.helpers.cf_double.workers import ScriptState, Workers
 # "Alphanumeric characters (a,b,c, etc.) and dashes (-) only. Do not use underscores (_)" (wrangler's
 # configuration reference, `name`); lowercase, as a subdomain label of workers.dev, up to 63.
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# The settings a Worker keeps, as the SDK's create params describe them (cloudflare 5.9.0
+# types/workers/beta/worker_create_params.py): a key they do not define is one the code wrongly
+# believes it sets, and is refused, as cf_openapi refuses a body field the document does not define.
+_SETTINGS: dict[str, type] = {"observability": Observability, "subdomain": Subdomain}
 
 
 class WorkersBeta(Workers):
@@ -75,6 +83,10 @@ class WorkersBeta(Workers):
         name = body.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             return 400, error(10000, "a Worker's name is lowercase letters, digits and dashes, up to 63")
+        for key, described in _SETTINGS.items():
+            unknown = _undefined(body.get(key), described, key)
+            if unknown:
+                return 400, error(10000, f"{', '.join(unknown)} is not a field of the Worker's {key}")
         with self.lock:
             if name in self.scripts:
                 return 409, error(10000, f"a Worker named {name} already exists")
@@ -142,6 +154,23 @@ class WorkersBeta(Workers):
         return 200, ok({"id": version["id"], "number": version["number"],
                         "created_on": version["metadata"]["created_on"], "urls": [],
                         **{k: v for k, v in details.items() if v is not None}})
+
+
+def _undefined(value: Any, described: type, where: str) -> list[str]:
+    """The keys of `value` (and of its nested objects) that the TypedDict `described` does not define."""
+    if not isinstance(value, dict):
+        return []
+    hints = typing.get_type_hints(described)
+    unknown = []
+    for key, inner in value.items():
+        if key not in hints:
+            unknown.append(f"{where}.{key}")
+            continue
+        # typing_extensions': the SDK's TypedDicts are typing_extensions' (typing.is_typeddict says no).
+        nested = [h for h in (hints[key], *typing.get_args(hints[key])) if typing_extensions.is_typeddict(h)]
+        if nested:
+            unknown += _undefined(inner, nested[0], f"{where}.{key}")
+    return unknown
 
 
 def _answered(binding: dict[str, Any]) -> dict[str, Any]:

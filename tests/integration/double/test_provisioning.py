@@ -104,6 +104,10 @@ def test_a_worker_and_its_version_read_back_as_created_by_id_or_name_with_no_sec
     assert "text" not in answered["KEY"], answered  # a secret's value is never read back
     with pytest.raises(cloudflare.NotFoundError):
         client.workers.beta.workers.get("api-pr-3", account_id=ACCOUNT)
+    with pytest.raises(cloudflare.BadRequestError) as refused:  # a setting the SDK's create params lack
+        client.workers.beta.workers.create(account_id=ACCOUNT, name="api-pr-3",
+                                           observability={"logs": {"enabled": True, "invocationLogs": True}})  # type: ignore[typeddict-unknown-key]
+    assert "observability.logs.invocationLogs" in str(refused.value)
 
 
 def test_a_cname_beside_another_address_record_is_refused_with_81053(client: Cloudflare, zone: str) -> None:
