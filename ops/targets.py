@@ -20,6 +20,7 @@ from booking_shared.errors import InputError, OperationFailed
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
+    from cloudflare.types.workers.scripts.deployment import Deployment
 
     from stackconfig.model import StackConfig
 
@@ -164,6 +165,31 @@ class WorkerScript:
     def of(cls, cfg: StackConfig, client: Cloudflare) -> WorkerScript:
         """The stack's API Worker (booking:workerName in booking:accountId)."""
         return cls(client, cfg.account_id, cfg.worker_name)
+
+    def deployments(self) -> list[Deployment]:
+        """The script's latest deployments (Cloudflare lists the last 10), newest first.
+
+        Read from the raw response and validated with the SDK's own model: the SDK types this list as
+        `{"result": {"items": ...}}` pagination, but the API answers `{"result": {"deployments": ...}}`,
+        so iterating the page would silently yield nothing.
+        """
+        import cloudflare
+        import pydantic
+        from cloudflare.types.workers.scripts.deployment_list_response import DeploymentListResponse
+
+        raw = self.client.workers.scripts.deployments.with_raw_response.list(self.name, account_id=self.account_id)
+        try:
+            body = raw.http_response.json()
+            result = body.get("result") if isinstance(body, dict) else body
+            # Anything but an object (or no result at all) is no list of deployments: read as "none",
+            # it would tell a rollback or the deployment-failed hook that no split serves.
+            if result is not None and not isinstance(result, dict):
+                raise ValueError(f"'result' is {type(result).__name__}, not an object with 'deployments'")
+            listed = DeploymentListResponse.model_validate(result or {"deployments": []})
+        except (ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
+            raise cloudflare.APIResponseValidationError(
+                raw.http_response, None, message=f"the deployments of {self.name} could not be read: {exc}") from exc
+        return sorted(listed.deployments, key=lambda d: d.created_on, reverse=True)
 
 
 @dataclass

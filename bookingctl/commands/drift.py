@@ -34,7 +34,8 @@ class DriftFormat(StrEnum):
 
 def declared_of(plan: Plan) -> list[Declared]:
     """The stack's custom resources as the program declares them (secrets unwrapped)."""
-    return [Declared(r.type, r.name, unwrap_secrets(r.raw_inputs)) for r in plan.resources if r.custom]
+    return [Declared(r.type, r.name, unwrap_secrets(r.raw_inputs), str(r.raw_outputs.get("id") or ""))
+            for r in plan.resources if r.custom]
 
 
 # Live fields put back into the declared inputs, per type: what the pack then judges as reality.
@@ -47,6 +48,9 @@ _PATCHES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] 
     "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": lambda i, live: {**i, "rules": live.get("rules", [])},
     "cloudflare:index/dnsRecord:DnsRecord": lambda i, live: {**i, "content": live.get("content"),
                                                              "proxied": live.get("proxied")},
+    # What the Worker's settings are live (worker-observability judges them); None where the API said nothing.
+    "cloudflare:index/worker:Worker": lambda i, live: {**i, **{k: live[k] for k in ("observability", "subdomain")
+                                                               if live.get(k) is not None}},
 }
 
 

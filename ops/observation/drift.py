@@ -6,122 +6,57 @@ rule's `ref`) through the official SDK, and every difference is one `Difference`
 
 - `changed`: the live resource differs in a field the program sets (a rate-limit rule relaxed in the
   dashboard, a widget's mode, a route sent to another Worker, a health check paused, a lifecycle rule
-  removed); converging: `pulumi up --refresh --stack S` puts the declared value back (a plain `up`
-  compares with the state, which still holds the declared value, and changes nothing);
-- `missing`: declared, not there; converging: `pulumi up --refresh` creates it again, except a
-  database, where that would create an empty one, so the fix says to find it and restore its data;
+  removed, the Worker's workers.dev URL turned on, the alert watching another check), or a database is
+  not the one the Worker's serving version binds (recreated under its name, drift_workers.py);
+  converging: `pulumi up --refresh --stack S` puts the declared value back (a plain `up` compares with
+  the state, which still holds the declared value, and changes nothing), except a database, whose data
+  must be found or restored first;
+- `missing`: declared, not there (a Worker serving no deployment: recreated under its name); converging:
+  `pulumi up --refresh` creates it again, except a database, where that would create an empty one, so
+  the fix says to find it and restore its data;
 - `unmanaged`: live, not declared, where the stack must know of it: another Worker route on one of the
   stack's hostnames, another rule in the stack's rate-limit entry point, a widget accepting its
   hostname, a custom hostname no tenant row names; converging: `pulumi import ...` or the dashboard,
   or a `bookingctl tenants` command.
 
-Which fields are compared is data (`_FIELDS`), each the input the program sets and the field the
-API answers it in; fields the program leaves to Cloudflare's defaults are not compared.
+Which fields are compared is data (the readers' field tables, `_RULE_FIELDS`, drift_workers.py's
+`_SETTINGS`), each the input the program sets and the field the API answers it in; fields the program
+leaves to Cloudflare's defaults are not compared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from cloudflare import Cloudflare, NotFoundError
 
 from booking_shared.turnstile import saas_widget_index
+from ops.observation import drift_workers
+from ops.observation.drift_model import (
+    Context,
+    Declared,
+    Difference,
+    Snapshot,
+    compare,
+    provider_inputs,
+    report_missing,
+    short,
+)
 from ops.tenants.tenant_model import StatusReport
 
-Kind = Literal["changed", "missing", "unmanaged"]
 READ_CONCURRENCY = 4
-
-
-@dataclass(frozen=True)
-class Declared:
-    """A resource the program declares: its type token, logical name and inputs (secrets unwrapped)."""
-
-    type: str
-    name: str
-    inputs: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Difference:
-    kind: Kind
-    resource: str  # "<Type> <name>" of the declared resource, or what was found live
-    detail: str
-    fix: str
-    field: str | None = None
-    declared: Any = None
-    live: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Snapshot:
-    """What was read live, per declared resource (by name): the pack's view of reality (ops/observation/
-    drift_policies.py patches the plan with it)."""
-
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    client: Cloudflare
-    account_id: str
-    stack: str
-    hostnames: frozenset[str]  # every hostname the stack serves
-    differences: list[Difference] = field(default_factory=list)
-    snapshot: Snapshot = field(default_factory=Snapshot)
-
-    def up(self) -> str:
-        # --refresh: a plain `up` compares the program with the state, which still says what was
-        # declared, and changes nothing; refreshed, the state holds what the account holds, and the
-        # update puts the declared value back.
-        return f"pulumi up --refresh --stack {self.stack}"
-
-    def add(self, kind: Kind, resource: str, detail: str, fix: str, **values: Any) -> None:
-        self.differences.append(Difference(kind, resource, detail, fix, **values))
-
-
-def _short(declared: Declared) -> str:
-    return f"{declared.type.rsplit(':', 1)[-1]} {declared.name}"
-
-
-def _compare(ctx: Context, declared: Declared, live: Mapping[str, Any], fields: Iterable[tuple[str, str]]) -> None:
-    """`changed` for each (input, live field) pair whose values differ."""
-    ctx.snapshot.live[declared.name] = dict(live)
-    for declared_key, live_key in fields:
-        want, have = declared.inputs.get(declared_key), live.get(live_key)
-        if want is not None and want != have:
-            ctx.add("changed", _short(declared), f"{live_key} is {have!r} live, {want!r} declared", ctx.up(),
-                    field=live_key, declared=want, live=have)
-
-
-def _missing(ctx: Context, declared: Declared, what: str, fix: str | None = None) -> None:
-    ctx.add("missing", _short(declared), f"{what} is not in the account", fix or ctx.up())
-
+__all__ = ["READERS", "Context", "Declared", "Difference", "Snapshot", "drift", "provider_inputs", "saas_differences"]
 
 # --- one reader per type: (client, declared) -> the live object as a dict, or None ----------------
-
-def _d1(ctx: Context, d: Declared) -> None:
-    name = str(d.inputs["name"])
-    found = [db for db in ctx.client.d1.database.list(account_id=ctx.account_id, name=name) if db.name == name]
-    if not found:
-        _missing(ctx, d, f"D1 database {name}", f"find where {name} went (deleted, or replaced in the dashboard) "
-                 f"before anything else: `{ctx.up()}` would create a new, empty {name}; then restore its data "
-                 "from the newest backup (`bookingctl backup restore`, docs/backups.md)")
-        return
-    ctx.snapshot.live[d.name] = {"name": name, "uuid": found[0].uuid}
-
 
 def _bucket(ctx: Context, d: Declared) -> None:
     name = str(d.inputs["name"])
     try:
         ctx.client.r2.buckets.get(name, account_id=ctx.account_id)
     except NotFoundError:
-        _missing(ctx, d, f"R2 bucket {name}")
+        report_missing(ctx, d, f"R2 bucket {name}")
         return
     ctx.snapshot.live[d.name] = {"name": name}
 
@@ -131,7 +66,7 @@ def _lifecycle(ctx: Context, d: Declared) -> None:
     try:
         rules = ctx.client.r2.buckets.lifecycle.get(name, account_id=ctx.account_id).rules or []
     except NotFoundError:
-        _missing(ctx, d, f"R2 bucket {name} (and its lifecycle)")
+        report_missing(ctx, d, f"R2 bucket {name} (and its lifecycle)")
         return
     # Each enabled rule whole (its prefix, its ages), as the API answers it and as declared.
     dumped = [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in rules]
@@ -139,7 +74,7 @@ def _lifecycle(ctx: Context, d: Declared) -> None:
     declared_rules = sorted((_rule_key(r) for r in d.inputs.get("rules") or [] if r.get("enabled", True)), key=str)
     ctx.snapshot.live[d.name] = {"rules": dumped}  # as the provider's inputs spell them (camelCase aliases)
     if live_rules != declared_rules:
-        ctx.add("changed", _short(d), f"lifecycle rules of {name}: {live_rules or 'none'} live, {declared_rules} "
+        ctx.add("changed", short(d), f"lifecycle rules of {name}: {live_rules or 'none'} live, {declared_rules} "
                 "declared (backups past their retention are no longer deleted, or are deleted early)", ctx.up(),
                 field="rules", declared=declared_rules, live=live_rules)
 
@@ -153,16 +88,6 @@ def _rule_key(rule: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(rule.get("id")), str(conditions.get("prefix", "")), str(int(age) if age is not None else None)
 
 
-def _worker(ctx: Context, d: Declared) -> None:
-    name = str(d.inputs["name"])
-    try:
-        next(iter(ctx.client.workers.scripts.versions.list(name, account_id=ctx.account_id)), None)
-    except NotFoundError:
-        _missing(ctx, d, f"Worker {name}")
-        return
-    ctx.snapshot.live[d.name] = {"name": name}
-
-
 def _zone_routes(ctx: Context, zone_id: str, cache: dict[str, list[Any]]) -> list[Any]:
     if zone_id not in cache:
         cache[zone_id] = list(ctx.client.workers.routes.list(zone_id=zone_id))
@@ -173,9 +98,9 @@ def _route(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     pattern = str(d.inputs["pattern"])
     live = next((r for r in _zone_routes(ctx, str(d.inputs["zoneId"]), cache) if r.pattern == pattern), None)
     if live is None:
-        _missing(ctx, d, f"Worker route {pattern}")
+        report_missing(ctx, d, f"Worker route {pattern}")
         return
-    _compare(ctx, d, {"pattern": live.pattern, "script": live.script}, [("script", "script")])
+    compare(ctx, d, {"pattern": live.pattern, "script": live.script}, [("script", "script")])
 
 
 def _dns(ctx: Context, d: Declared) -> None:
@@ -185,10 +110,10 @@ def _dns(ctx: Context, d: Declared) -> None:
     found = [r for r in ctx.client.dns.records.list(zone_id=str(d.inputs["zoneId"]), type=kind)  # type: ignore[arg-type]
              if str(r.name).lower() == name.lower()]
     if not found:
-        _missing(ctx, d, f"DNS {kind} record {name}")
+        report_missing(ctx, d, f"DNS {kind} record {name}")
         return
-    _compare(ctx, d, {"content": found[0].content, "proxied": found[0].proxied},
-             [("content", "content"), ("proxied", "proxied")])
+    compare(ctx, d, {"content": found[0].content, "proxied": found[0].proxied},
+            [("content", "content"), ("proxied", "proxied")])
 
 
 def _pages(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
@@ -200,13 +125,13 @@ def _pages(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
         except NotFoundError:
             cache[key] = []
     if not cache[key]:
-        _missing(ctx, d, f"Pages project {name}")
+        report_missing(ctx, d, f"Pages project {name}")
         return
     project = cache[key][0]
     if "projectName" in d.inputs:  # a PagesDomain
         domain = str(d.inputs["name"])
         if domain not in (project.domains or []):
-            _missing(ctx, d, f"custom domain {domain} of Pages project {name}")
+            report_missing(ctx, d, f"custom domain {domain} of Pages project {name}")
         return
     ctx.snapshot.live[d.name] = {"name": name}
 
@@ -218,20 +143,20 @@ def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     same = [w for w in cache["widgets"] if w.name == name]
     live = same[0] if same else None
     if live is None:
-        _missing(ctx, d, f"Turnstile widget {name}")
+        report_missing(ctx, d, f"Turnstile widget {name}")
         return
     for extra in same[1:]:
         ctx.add("unmanaged", f"TurnstileWidget {extra.name}", f"a second widget named {name} ({extra.sitekey}) "
                 "is not declared", f"pulumi import cloudflare:index/turnstileWidget:TurnstileWidget <name> "
                 f"'{ctx.account_id}/{extra.sitekey}' --stack {ctx.stack}, or delete it in the dashboard")
-    _compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
+    compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
     want = sorted(str(x) for x in d.inputs.get("domains") or [])
     # The SaaS salons' widgets list each salon's hostname as `tenants add` puts it there (data, not
     # declared: the offline plan reads no live widget): only a declared hostname missing is drift.
     saas_widget = saas_widget_index(name) is not None
     differs = (set(want) - set(live.domains)) if saas_widget else (sorted(live.domains) != want)
     if want and differs:
-        ctx.add("changed", _short(d), f"domains are {sorted(live.domains)} live, {want} declared", ctx.up(),
+        ctx.add("changed", short(d), f"domains are {sorted(live.domains)} live, {want} declared", ctx.up(),
                 field="domains", declared=want, live=sorted(live.domains))
 
 
@@ -240,27 +165,27 @@ def _healthcheck(ctx: Context, d: Declared) -> None:
     same = [c for c in ctx.client.healthchecks.list(zone_id=str(d.inputs["zoneId"])) if c.name == name]
     live = same[0] if same else None
     if live is None:
-        _missing(ctx, d, f"health check {name}")
+        report_missing(ctx, d, f"health check {name}")
         return
     for extra in same[1:]:
-        ctx.add("unmanaged", _short(d), f"another health check named {name} ({extra.id}, "
+        ctx.add("unmanaged", short(d), f"another health check named {name} ({extra.id}, "
                 f"{'paused' if extra.suspended else 'active'}) is not declared", "delete it in the dashboard")
     http = live.http_config
-    values = {"address": live.address, "suspended": bool(live.suspended), "interval": live.interval,
+    values = {"id": live.id, "address": live.address, "suspended": bool(live.suspended), "interval": live.interval,
               "type": live.type, "path": http.path if http else None,
               "expected_body": http.expected_body if http else None,
               "expected_codes": sorted(http.expected_codes or []) if http else None}
-    _compare(ctx, d, values, [("address", "address"), ("interval", "interval"), ("type", "type")])
+    compare(ctx, d, values, [("address", "address"), ("interval", "interval"), ("type", "type")])
     probe = d.inputs.get("httpConfig") or {}
     for declared_key, live_key in (("path", "path"), ("expectedBody", "expected_body"),
                                    ("expectedCodes", "expected_codes")):
         want = probe.get(declared_key)
         want = sorted(map(str, want)) if isinstance(want, list) else want
         if want is not None and want != values[live_key]:
-            ctx.add("changed", _short(d), f"the probe's {live_key} is {values[live_key]!r} live, {want!r} declared",
+            ctx.add("changed", short(d), f"the probe's {live_key} is {values[live_key]!r} live, {want!r} declared",
                     ctx.up(), field=f"httpConfig.{live_key}", declared=want, live=values[live_key])
     if values["suspended"] and not d.inputs.get("suspended"):
-        ctx.add("changed", _short(d), f"health check {name} is paused (suspended) live: no alert fires while the "
+        ctx.add("changed", short(d), f"health check {name} is paused (suspended) live: no alert fires while the "
                 "API is down", ctx.up(), field="suspended", declared=False, live=True)
 
 
@@ -268,19 +193,40 @@ def _policy(ctx: Context, d: Declared) -> None:
     name = str(d.inputs["name"])
     live = next((p for p in ctx.client.alerting.policies.list(account_id=ctx.account_id) if p.name == name), None)
     if live is None:
-        _missing(ctx, d, f"notification policy {name}")
+        report_missing(ctx, d, f"notification policy {name}")
         return
-    _compare(ctx, d, {"enabled": live.enabled}, [("enabled", "enabled")])
+    checks = sorted((live.filters.health_check_id or []) if live.filters else [])
+    compare(ctx, d, {"enabled": live.enabled, "health_check_id": checks}, [("enabled", "enabled")])
     emails = sorted(str(m.id) for m in ((live.mechanisms.email if live.mechanisms else None) or []))
     want_emails = sorted(str(m.get("id")) for m in (d.inputs.get("mechanisms") or {}).get("emails") or [])
     if want_emails and emails != want_emails:
-        ctx.add("changed", _short(d), f"the alert is sent to {emails} live, {want_emails} declared", ctx.up(),
+        ctx.add("changed", short(d), f"the alert is sent to {emails} live, {want_emails} declared", ctx.up(),
                 field="mechanisms.email", declared=want_emails, live=emails)
     statuses = sorted((live.filters.status or []) if live.filters else [])
     want_statuses = sorted(str(x) for x in (d.inputs.get("filters") or {}).get("statuses") or [])
     if want_statuses and statuses != want_statuses:
-        ctx.add("changed", _short(d), f"the alert fires on {statuses} live, {want_statuses} declared", ctx.up(),
+        ctx.add("changed", short(d), f"the alert fires on {statuses} live, {want_statuses} declared", ctx.up(),
                 field="filters.status", declared=want_statuses, live=statuses)
+
+
+
+def _alerted_checks(ctx: Context, resources: list[Declared]) -> None:
+    """`changed` when an alert's filter names other health checks than those it declares. The plan names a
+    check by its mock id, so each declared check's live id is the one `_healthcheck` found by name: after
+    the readers."""
+    checks = {d.id: d for d in resources if d.type == "cloudflare:index/healthcheck:Healthcheck" and d.id}
+    for d in (d for d in resources if d.type == "cloudflare:index/notificationPolicy:NotificationPolicy"):
+        declared = [checks.get(str(i)) for i in (d.inputs.get("filters") or {}).get("healthCheckIds") or []]
+        found = [ctx.snapshot.live.get(c.name) if c else None for c in declared]
+        live = ctx.snapshot.live.get(d.name)
+        if live is None or not found or None in found:
+            continue  # the policy or a check is missing (reported), or names no declared check
+        want = sorted(str(f["id"]) for f in found if f)
+        if live["health_check_id"] != want:
+            ctx.add("changed", short(d), f"the alert watches health check(s) {live['health_check_id'] or 'none'} live, "
+                    f"{want} declared ({', '.join(c.name for c in declared if c)}): the API's health is no longer "
+                    "what it alerts on", ctx.up(), field="filters.health_check_id", declared=want,
+                    live=live["health_check_id"])
 
 
 _RULE_FIELDS = (("action", "action"), ("expression", "expression"), ("enabled", "enabled"))
@@ -293,7 +239,7 @@ def _ruleset(ctx: Context, d: Declared) -> None:
     try:
         live = ctx.client.rulesets.phases.get(phase, zone_id=zone_id)  # type: ignore[arg-type]
     except NotFoundError:
-        _missing(ctx, d, f"the zone's {phase} entry point ruleset")
+        report_missing(ctx, d, f"the zone's {phase} entry point ruleset")
         return
     rules = {str(r.ref): r for r in live.rules or []}
     ctx.snapshot.live[d.name] = {"rules": [r.model_dump(mode="json") for r in live.rules or []]}
@@ -304,11 +250,11 @@ def _ruleset(ctx: Context, d: Declared) -> None:
         have = rules.get(ref)
         where = f"rule {ref} of the {phase} entry point"
         if have is None:
-            ctx.add("missing", _short(d), f"{where} is gone", ctx.up(), field=ref)
+            ctx.add("missing", short(d), f"{where} is gone", ctx.up(), field=ref)
             continue
         for declared_key, live_key in _RULE_FIELDS:
             if rule.get(declared_key) is not None and rule.get(declared_key) != getattr(have, live_key, None):
-                ctx.add("changed", _short(d), f"{where}: {live_key} is {getattr(have, live_key, None)!r} live, "
+                ctx.add("changed", short(d), f"{where}: {live_key} is {getattr(have, live_key, None)!r} live, "
                         f"{rule.get(declared_key)!r} declared", ctx.up(), field=f"{ref}.{live_key}",
                         declared=rule.get(declared_key), live=getattr(have, live_key, None))
         want_params = rule.get("actionParameters")
@@ -316,7 +262,7 @@ def _ruleset(ctx: Context, d: Declared) -> None:
             got = getattr(have, "action_parameters", None)
             got_params = provider_inputs(got.model_dump(mode="json", exclude_none=True)) if got is not None else None
             if got_params != want_params:
-                ctx.add("changed", _short(d), f"{where}: action_parameters are {got_params!r} live, {want_params!r} "
+                ctx.add("changed", short(d), f"{where}: action_parameters are {got_params!r} live, {want_params!r} "
                         "declared", ctx.up(), field=f"{ref}.action_parameters", declared=want_params, live=got_params)
         limit, live_limit = rule.get("ratelimit") or {}, getattr(have, "ratelimit", None)
         for declared_key, live_key in _RATELIMIT_FIELDS:
@@ -326,34 +272,21 @@ def _ruleset(ctx: Context, d: Declared) -> None:
             if isinstance(want, list) and isinstance(got, list):
                 want, got = sorted(map(str, want)), sorted(map(str, got))
             if want is not None and want != got:
-                ctx.add("changed", _short(d), f"{where}: ratelimit.{live_key} is {got!r} live, {want!r} declared "
+                ctx.add("changed", short(d), f"{where}: ratelimit.{live_key} is {got!r} live, {want!r} declared "
                         "(relaxed in the dashboard?)", ctx.up(), field=f"{ref}.ratelimit.{live_key}", declared=want,
                         live=got)
     for ref, rule in rules.items():
         if ref not in declared_refs:
-            ctx.add("unmanaged", _short(d), f"rule {ref} ({rule.description or rule.expression}) is in the "
+            ctx.add("unmanaged", short(d), f"rule {ref} ({rule.description or rule.expression}) is in the "
                     f"{phase} entry point but not declared: the program would remove it on the next up",
                     f"declare it in infra/edge.py, or delete it in the dashboard before `{ctx.up()}`")
 
 
-def provider_inputs(value: Any) -> Any:
-    """The API's snake_case fields as the provider's inputs (action_parameters -> actionParameters),
-    fields the API left empty (None) left out; header names (the keys under `headers`) are names and
-    stay as they are. For comparing a live object with the declared inputs, and for the pack over
-    reality (bookingctl/commands/drift.py)."""
-    if isinstance(value, dict):
-        return {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]):
-                v if k == "headers" else provider_inputs(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [provider_inputs(v) for v in value]
-    return value
-
-
 READERS: dict[str, Callable[..., None]] = {
-    "cloudflare:index/d1Database:D1Database": _d1,
+    drift_workers.D1: drift_workers.d1,
     "cloudflare:index/r2Bucket:R2Bucket": _bucket,
     "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": _lifecycle,
-    "cloudflare:index/worker:Worker": _worker,
+    drift_workers.WORKER: drift_workers.worker,
     "cloudflare:index/dnsRecord:DnsRecord": _dns,
     "cloudflare:index/healthcheck:Healthcheck": _healthcheck,
     "cloudflare:index/notificationPolicy:NotificationPolicy": _policy,
@@ -383,7 +316,7 @@ def drift(client: Cloudflare, account_id: str, stack: str, declared: Iterable[De
         elif d.type in _CACHED:
             _CACHED[d.type](ctx, d, cache)
         elif d.type not in NOT_READ:
-            ctx.add("changed", _short(d), f"{d.type} is not read by drift: compare it by hand",
+            ctx.add("changed", short(d), f"{d.type} is not read by drift: compare it by hand",
                     "extend ops/observation/drift.py READERS")
 
     # A few reads at a time: an account of many zones is read in parallel, still far below the API's
@@ -391,6 +324,8 @@ def drift(client: Cloudflare, account_id: str, stack: str, declared: Iterable[De
     # retry-after). Two readers of one cached list may both fetch it: read twice, never wrong.
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
         list(pool.map(read, resources))
+    drift_workers.bound_databases(ctx, resources)
+    _alerted_checks(ctx, resources)
     _unmanaged_routes(ctx, resources, cache)
     _unmanaged_widgets(ctx, resources, cache)
     ctx.differences.sort(key=lambda d: (d.resource, d.kind, d.detail))  # the same order every run

@@ -50,29 +50,8 @@ class RollbackResult:
 
 
 def deployments(worker: WorkerScript) -> list[Deployment]:
-    """The script's latest deployments (Cloudflare lists the last 10), newest first.
-
-    Read from the raw response and validated with the SDK's own model: the SDK types this list as
-    `{"result": {"items": ...}}` pagination, but the API answers `{"result": {"deployments": ...}}`,
-    so iterating the page would silently yield nothing.
-    """
-    import cloudflare
-    import pydantic
-    from cloudflare.types.workers.scripts.deployment_list_response import DeploymentListResponse
-
-    raw = worker.client.workers.scripts.deployments.with_raw_response.list(worker.name, account_id=worker.account_id)
-    try:
-        body = raw.http_response.json()
-        result = body.get("result") if isinstance(body, dict) else body
-        # Anything but an object (or no result at all) is no list of deployments: read as "none",
-        # it would tell a rollback or the deployment-failed hook that no split serves.
-        if result is not None and not isinstance(result, dict):
-            raise ValueError(f"'result' is {type(result).__name__}, not an object with 'deployments'")
-        listed = DeploymentListResponse.model_validate(result or {"deployments": []})
-    except (ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
-        raise cloudflare.APIResponseValidationError(
-            raw.http_response, None, message=f"the deployments of {worker.name} could not be read: {exc}") from exc
-    return sorted(listed.deployments, key=lambda d: d.created_on, reverse=True)
+    """The script's latest deployments (Cloudflare lists the last 10), newest first (`WorkerScript.deployments`)."""
+    return worker.deployments()
 
 
 def recent_versions(worker: WorkerScript) -> list[str]:

@@ -82,6 +82,10 @@ NOT_IN_DOCUMENT: dict[tuple[str, str], str] = {
     ("GET", "/accounts/{account_id}/workers/workers"): "not in the document yet",
     ("DELETE", "/accounts/{account_id}/workers/workers/{worker_id}"): "not in the document yet",
     ("POST", "/accounts/{account_id}/workers/workers/{worker_id}/versions"): "not in the document yet",
+    # What `bookingctl drift` reads of a Worker and its serving version (ops/observation/drift_workers.py;
+    # cloudflare 5.9.0 resources/workers/beta/workers/workers.py and versions.py `get`).
+    ("GET", "/accounts/{account_id}/workers/workers/{worker_id}"): "not in the document yet",
+    ("GET", "/accounts/{account_id}/workers/workers/{worker_id}/versions/{version_id}"): "not in the document yet",
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): "not in the document yet",
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): "not in the document yet",
     ("DELETE", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"): "not in the document yet",

@@ -33,6 +33,7 @@ from cloudflare.types.workers.beta.worker import Worker
 from cloudflare.types.workers.beta.worker_list_params import WorkerListParams
 from cloudflare.types.workers.beta.workers.version import Version
 from cloudflare.types.workers.beta.workers.version_create_params import VersionCreateParams
+from cloudflare.types.workers.beta.workers.version_get_params import VersionGetParams
 from pydantic import BaseModel, ValidationError
 
 
@@ -79,6 +80,11 @@ OPERATIONS: dict[tuple[str, str], SdkOperation] = {
     ("DELETE", "/accounts/{account_id}/workers/workers/{worker_id}"): SdkOperation(None, None),
     ("POST", "/accounts/{account_id}/workers/workers/{worker_id}/versions"): SdkOperation(VersionCreateParams,
                                                                                             Version),
+    # drift's reads (resources/workers/beta/workers/workers.py and versions.py `get`; the version's `include`
+    # travels in the query).
+    ("GET", "/accounts/{account_id}/workers/workers/{worker_id}"): SdkOperation(None, Worker),
+    ("GET", "/accounts/{account_id}/workers/workers/{worker_id}/versions/{version_id}"):
+        SdkOperation(VersionGetParams, Version),
     ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): SdkOperation(None, LifecycleGetResponse),
     ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/lifecycle"): SdkOperation(None, None),
     ("DELETE", "/accounts/{account_id}/r2/buckets/{bucket_name}/objects/{object_key}"):

@@ -59,7 +59,10 @@ def _lifecycle(c: Cloudflare, i: dict[str, Any]) -> str:
 
 
 def _worker(c: Cloudflare, i: dict[str, Any]) -> str:
-    return c.workers.beta.workers.create(account_id=i["accountId"], name=i["name"]).id
+    # The settings the program declares travel with the Worker (the provider's worker model.go:
+    # `json:"observability"`, `json:"subdomain"`; cloudflare 5.9.0 types/workers/beta/worker_create_params.py).
+    settings = {k: _snake(i[k]) for k in ("observability", "subdomain") if k in i}
+    return c.workers.beta.workers.create(account_id=i["accountId"], name=i["name"], **settings).id
 
 
 def _version(c: Cloudflare, i: dict[str, Any]) -> str:

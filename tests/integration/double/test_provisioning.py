@@ -85,6 +85,31 @@ def test_a_worker_its_version_route_and_deployment_go_with_the_worker(double: Cl
     assert "api-pr-1" not in double.scripts and not double.worker_routes
 
 
+def test_a_worker_and_its_version_read_back_as_created_by_id_or_name_with_no_secret_text(
+        client: Cloudflare) -> None:
+    worker = client.workers.beta.workers.create(account_id=ACCOUNT, name="api-pr-2",
+                                                subdomain={"enabled": False, "previews_enabled": False},
+                                                observability={"enabled": True, "logs": {"enabled": True}})
+    by_name = client.workers.beta.workers.get("api-pr-2", account_id=ACCOUNT)
+    assert by_name.id == worker.id == client.workers.beta.workers.get(worker.id, account_id=ACCOUNT).id
+    assert by_name.subdomain and by_name.subdomain.enabled is False
+    assert by_name.observability and by_name.observability.logs and by_name.observability.logs.enabled is True
+    version = client.workers.beta.workers.versions.create(
+        worker.id, account_id=ACCOUNT, main_module="index.js",
+        bindings=[{"type": "d1", "name": "DB", "id": "db-1"},  # type: ignore[list-item]  # the provider sends `id`
+                  {"type": "secret_text", "name": "KEY", "text": "s3cret"}])
+    read = client.workers.beta.workers.versions.get(version.id, account_id=ACCOUNT, worker_id="api-pr-2")
+    answered = {b.name: b.model_dump(exclude_none=True) for b in read.bindings or []}
+    assert answered["DB"]["database_id"] == "db-1"
+    assert "text" not in answered["KEY"], answered  # a secret's value is never read back
+    with pytest.raises(cloudflare.NotFoundError):
+        client.workers.beta.workers.get("api-pr-3", account_id=ACCOUNT)
+    with pytest.raises(cloudflare.BadRequestError) as refused:  # a setting the SDK's create params lack
+        client.workers.beta.workers.create(account_id=ACCOUNT, name="api-pr-3",
+                                           observability={"logs": {"enabled": True, "invocationLogs": True}})  # type: ignore[typeddict-unknown-key]
+    assert "observability.logs.invocationLogs" in str(refused.value)
+
+
 def test_a_cname_beside_another_address_record_is_refused_with_81053(client: Cloudflare, zone: str) -> None:
     client.dns.records.create(zone_id=zone, name=HOST, type="CNAME", content="site-pr-1.pages.dev", proxied=True,
                               ttl=1)

@@ -136,7 +136,6 @@ def _account() -> str:
     return ACCOUNT
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a D1 database recreated under its name: drift reads no state ids to compare")
 def test_F9_a_d1_database_deleted_and_recreated_empty_is_not_drift(project: Path, applied: Applied) -> None:
     """Looked up by name, not by the state's id: a database deleted and created again under the same name
     (empty, a new uuid the Worker's D1 binding does not name) is "there"."""
@@ -150,7 +149,6 @@ def test_F9_a_d1_database_deleted_and_recreated_empty_is_not_drift(project: Path
     assert code == 3, f"D1 {name} was deleted and recreated empty ({old} -> {new.uuid}): {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a Worker recreated under its name: drift reads no state ids to compare")
 def test_F10_a_worker_deleted_and_recreated_is_not_drift(project: Path, applied: Applied) -> None:
     """`_worker` only asks whether versions can be listed under the name; a Worker deleted and created
     again (a new id, none of the stack's versions, its deployment gone) is "there"."""
@@ -163,42 +161,67 @@ def test_F10_a_worker_deleted_and_recreated_is_not_drift(project: Path, applied:
     assert code == 3, f"Worker {worker} was deleted and recreated: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): the health alert's health-check filter (which check it watches) is not compared")
 def test_F13_the_health_alert_sent_elsewhere_or_pointed_at_another_check_is_not_drift(
         project: Path, applied: Applied) -> None:
     """The critical alert's mechanisms (who is emailed) and filters (which health check) are declared
-    (infra/monitoring.py); only `enabled` is compared, so an alert re-addressed or emptied by hand passes."""
+    (infra/monitoring.py); an alert re-addressed by hand must be drift. Stored as the API spells them
+    (`email`, `health_check_id`, `status`: cloudflare 5.9.0 types/alerting/mechanism.py, policy_filter.py)."""
     api, _ = applied
     [policy] = api.notification_policies.values()
-    policy["mechanisms"] = {"emails": [{"id": "someone-else@example.com"}]}
-    policy["filters"] = {"health_check_ids": ["0" * 32], "statuses": ["Unhealthy"]}
+    policy["mechanisms"] = {"email": [{"id": "someone-else@example.com"}]}
+    policy["filters"] = {"health_check_id": ["0" * 32], "status": ["Unhealthy"]}
     code, found = drift(project, api, "--no-policies")
     assert code == 3, f"the health alert now emails someone else about another check: {found}"
+    assert {d["field"] for d in found} == {"mechanisms.email", "filters.health_check_id"}, found
 
 
-@pytest.mark.xfail(strict=True, reason="left for now (issue #27): a Worker's workers.dev subdomain and logs are not read")
-def test_F14_workers_dev_subdomain_turned_on_by_hand_is_not_drift() -> None:
+def test_F13b_the_health_alert_pointed_at_another_check_is_drift(project: Path, applied: Applied) -> None:
+    """Only the filter's health check changed: the alert still emails the right person, about a check
+    that is not the API's. The plan names the check by a mock id; drift compares the live id of the
+    check it found by name."""
+    api, _ = applied
+    [policy] = api.notification_policies.values()
+    [check] = api.healthchecks.values()
+    assert policy["filters"]["health_check_id"] == [check["id"]], (policy, check)  # freshly applied
+    policy["filters"]["health_check_id"] = ["0" * 32]
+    code, found = drift(project, api, "--no-policies")
+    assert code == 3, f"the alert watches another check: {found}"
+    [difference] = found
+    assert (difference["field"], difference["declared"], difference["live"]) == (
+        "filters.health_check_id", [check["id"]], ["0" * 32]), difference
+
+
+def _worker_settings(api: CloudflareDouble) -> dict[str, Any]:
+    [worker_id] = api.worker_ids
+    return api.worker_settings[worker_id]
+
+
+def test_F14_workers_dev_subdomain_turned_on_by_hand_is_not_drift(project: Path, applied: Applied) -> None:
     """The program declares subdomain.enabled False ("a workers.dev URL would be a second, unguarded way
-    in", infra/worker.py) and observability on; `_worker` reads neither (only that versions list), so a
-    Worker with its workers.dev URL on and logs off is "no drift". (The double's Worker has no GET, and
-    answers observability off whatever was declared: it cannot show this either.)"""
-    from types import SimpleNamespace
+    in", infra/worker.py): the URL turned on in the dashboard must be drift."""
+    api, _ = applied
+    settings = _worker_settings(api)
+    assert settings["subdomain"] == {"enabled": False, "previews_enabled": False}, settings  # as declared
+    settings["subdomain"] = {"enabled": True, "previews_enabled": False}
+    code, found = drift(project, api, "--no-policies")
+    assert code == 3, f"workers.dev URL turned on by hand: {found}"
+    [difference] = found
+    assert (difference["kind"], difference["field"], difference["live"]) == ("changed", "subdomain.enabled", True)
+    assert "second way in" in difference["detail"], difference
 
-    from ops.observation.drift import Declared
-    from ops.observation.drift import drift as run_drift
 
-    live = SimpleNamespace(subdomain=SimpleNamespace(enabled=True, previews_enabled=True),
-                           observability=SimpleNamespace(enabled=False))
-    scripts = SimpleNamespace(versions=SimpleNamespace(list=lambda *a, **k: iter([SimpleNamespace(id="v1")])),
-                              subdomain=SimpleNamespace(get=lambda *a, **k: live.subdomain))
-    client = SimpleNamespace(workers=SimpleNamespace(
-        scripts=scripts, beta=SimpleNamespace(workers=SimpleNamespace(get=lambda *a, **k: live))))
-    declared = Declared("cloudflare:index/worker:Worker", "api-worker", {
-        "accountId": "acc", "name": "appointmentbooking-api",
-        "observability": {"enabled": True, "logs": {"enabled": True}},
-        "subdomain": {"enabled": False, "previewsEnabled": False}})
-    ctx = run_drift(client, "acc", "production", [declared], [])  # type: ignore[arg-type]
-    assert ctx.differences, "workers.dev URL on and logs off by hand: no difference"
+def test_F14b_worker_logs_turned_off_by_hand_is_drift_and_breaks_the_observability_policy(
+        project: Path, applied: Applied) -> None:
+    """Observability (logs) declared on, turned off by hand: drift, and the pack over reality names the
+    worker-observability policy it breaks."""
+    api, _ = applied
+    settings = _worker_settings(api)
+    settings["observability"] = {**settings["observability"], "logs": {**settings["observability"]["logs"],
+                                                                       "enabled": False}}
+    code, answer = drift_json(project, api)
+    assert code == 3
+    assert [d["field"] for d in answer["differences"]] == ["observability.logs.enabled"], answer["differences"]
+    assert "worker-observability" in {b["policy"] for b in answer["policiesBroken"]}, answer["policiesBroken"]
 
 
 def test_F15_a_widget_listing_the_parent_domain_is_not_reported(project: Path, applied: Applied) -> None:
