@@ -89,18 +89,34 @@ def _tables(db: RemoteDatabase) -> list[str]:
         "AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")]
 
 
+def not_behind(source: Bucket, folder: Path, source_database: str, settings: MigrationSettings, log: Log) -> None:
+    """Fetch the newest verified backup of `source_database` into `folder` and refuse (BranchBehind)
+    when it records migrations this checkout lacks: `preview up` asks this before its plan, so a
+    branch behind main changes nothing, destroys no other preview for the cap, and is told to merge
+    main; the load after `up` finds the same backup in `folder` (fetched once)."""
+    manifest = fetch_newest(source, folder, source_database)
+    with catalog.loaded(folder, manifest.name) as (_, conn):
+        path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+        with LocalDatabase(path) as local:
+            recorded = migrations.applied_names(local, settings.table)
+    _not_behind(recorded, migrations.discover(settings.folder, pattern=settings.pattern), source_database,
+                manifest.name)
+    log(f"backup {manifest.name} of {source_database}: no migration this checkout lacks")
+
+
 def load_scrubbed(target: RemoteDatabase, source: Bucket, source_database: str, settings: MigrationSettings, *,
-                  salt: bytes, log: Log, classification: Path | None = None) -> Loaded:
-    """Steps 1-4 above; `settings`: the project's migrations (folder, pattern, tracking table)."""
+                  salt: bytes, log: Log, classification: Path | None = None, folder: Path | None = None) -> Loaded:
+    """Steps 1-4 above; `settings`: the project's migrations (folder, pattern, tracking table);
+    `folder`: where the backup was fetched already (`not_behind`), else a temporary one."""
     table = settings.table
     done = loaded(target)
     if done is not None:
         log(f"{target.label} holds the load of backup {done} and what reviewers did since: kept as it is "
             "(destroy the preview to load fresh data)")
         return Loaded(None)
-    with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
-        dest = Path(folder)
-        manifest = fetch_newest(source, dest, source_database)
+    with tempfile.TemporaryDirectory(prefix="booking-preview-") as scratch:
+        dest = folder or Path(scratch)
+        manifest = fetch_newest(source, dest, source_database)  # not downloaded again when `folder` has it
         log(f"loading backup {manifest.name} of {source_database} (verified against its manifest)")
         with catalog.loaded(dest, manifest.name) as (_, conn):
             path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
@@ -154,7 +170,11 @@ def _inserts(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 def _write(target: RemoteDatabase, conn: sqlite3.Connection, tracking: str, backup: str, log: Log) -> dict[str, int]:
-    tables = [t for t in parents_first(conn, schema.ordinary_tables(conn)) if t != tracking]
+    # The tracking table is the preview's own (its migrations); the record of approved unsafe
+    # migrations is staging's audit trail, which the preview's database (migrated without any
+    # override) has no table for.
+    bookkeeping = {tracking.lower(), f"{tracking}_unsafe".lower()}
+    tables = [t for t in parents_first(conn, schema.ordinary_tables(conn)) if t.lower() not in bookkeeping]
     live = {t.lower() for t in _tables(target)}
     missing = [t for t in tables if t.lower() not in live]
     if missing:

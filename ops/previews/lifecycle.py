@@ -1,11 +1,12 @@
 """`bookingctl preview up|down`: a pull request's preview created, loaded, capped and destroyed.
 
-up:   write Pulumi.pr-N.yaml (derived from staging's) -> `pulumi preview` with the policy pack -> delete
-      what carries the preview's own names but is in no state (a create whose answer was lost:
-      ops/previews/sweep.py) -> `pulumi up` -> destroy the least recently updated previews beyond
-      staging's `booking:previewCap` -> apply pending migrations to the preview's D1 (none when the
-      deploy hook already did) -> load staging's newest verified backup, migrated and scrubbed, unless
-      a completed load is recorded in it.
+up:   write Pulumi.pr-N.yaml (derived from staging's) -> unless a completed load is recorded, fetch
+      staging's newest verified backup and refuse a branch behind it (before anything is planned) ->
+      `pulumi preview` with the policy pack -> delete what carries the preview's own names but is in
+      no state (a create whose answer was lost: ops/previews/sweep.py) -> `pulumi up` -> destroy the
+      least recently updated previews beyond staging's `booking:previewCap` (never one never updated)
+      -> apply pending migrations to the preview's D1 (none when the deploy hook already did) -> load
+      that backup, migrated and scrubbed, unless a completed load is recorded in it.
 down: empty the preview's own backup bucket (R2 refuses to delete a bucket with objects, 10008) ->
       `pulumi destroy` and remove the stack -> delete what still carries its names -> remove the
       stack file.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,12 +32,13 @@ from cloudflare import Cloudflare
 from booking_shared.project import Project
 from booking_shared.wrangler_config import settings as wrangler_settings
 from ops.database import migrations
-from ops.previews.data import Loaded, load_scrubbed
+from ops.previews.data import Loaded, load_scrubbed, loaded, not_behind
 from ops.previews.engine import Engine, EngineError, LiveStack, Log
 from ops.previews.stackfile import write_stack
 from ops.previews.sweep import PreviewRefused, empty_bucket, sweep, to_stderr
 from ops.targets import Bucket, RemoteDatabase
 from stackconfig.files import read_stack_config
+from stackconfig.model import StackConfig
 from stackconfig.preview import DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, pr_of, stack_name
 
 SALT_MIN_BYTES = 16
@@ -76,32 +79,51 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
     # updated others destroyed to bring the live ones back within the cap: a preview that cannot come
     # up (refused, or failing half-way) destroys nobody else's. (While it comes up, one more than the
     # cap may live: keep booking:previewCap under the account's limits by one.)
-    log(f"pulumi preview --stack {stack} (policy pack)")
-    engine.check(stack, log)
-    # What a create whose answer was lost left (in the account, in no state) would fail this `up` on its
-    # name: deleted first, once the pack has passed the plan.
-    sweep(client, cfg, stack, engine.held(stack), warn)
-    log(f"pulumi up --stack {stack} (policy pack first)")
-    try:
-        engine.up(stack, log)
-    except EngineError as exc:
-        raise EngineError(f"{exc}; run `bookingctl preview up --pr {pr}` again: it first deletes what a create "
-                          "whose answer was lost left under the preview's names") from exc
-    result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today, log=log)
     settings = wrangler_settings(project.root)
-    db = RemoteDatabase.of(cfg, client)
-    found = migrations.discover(settings.folder, pattern=settings.pattern)
-    result.migrations = migrations.apply(db, found, log=log, table=settings.table).applied
-    result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt, log=log,
-                                  classification=classification)
+    with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
+        fetched = Path(folder)
+        if not _holds_a_load(cfg, client):
+            # Before the plan: a branch behind main is refused having changed nothing (no preview made,
+            # no other one destroyed for the cap); the load below reuses the backup fetched here.
+            not_behind(Bucket.of(staging, client), fetched, staging.database_name, settings, log)
+        log(f"pulumi preview --stack {stack} (policy pack)")
+        engine.check(stack, log)
+        # What a create whose answer was lost left (in the account, in no state) would fail this `up` on
+        # its name: deleted first, once the pack has passed the plan.
+        sweep(client, cfg, stack, engine.held(stack), warn)
+        log(f"pulumi up --stack {stack} (policy pack first)")
+        try:
+            engine.up(stack, log)
+        except EngineError as exc:
+            raise EngineError(f"{exc}; run `bookingctl preview up --pr {pr}` again: it first deletes what a create "
+                              "whose answer was lost left under the preview's names") from exc
+        result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today,
+                                       log=log)
+        db = RemoteDatabase.of(cfg, client)
+        found = migrations.discover(settings.folder, pattern=settings.pattern)
+        result.migrations = migrations.apply(db, found, log=log, table=settings.table).applied
+        result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt,
+                                      log=log, classification=classification, folder=fetched)
     return result
+
+
+def _holds_a_load(cfg: StackConfig, client: Cloudflare) -> bool:
+    """Whether the preview's database exists and holds a completed load (a push: nothing to load)."""
+    if not any(d.name == cfg.database_name for d in client.d1.database.list(account_id=cfg.account_id,
+                                                                             name=cfg.database_name)):
+        return False
+    return loaded(RemoteDatabase.of(cfg, client)) is not None
 
 
 def enforce_cap(project: Project, engine: Engine, client: Cloudflare, *, keep: str, cap: int, today: dt.date,
                 log: Log) -> list[str]:
     """Destroy the least recently updated previews until `keep` fits within `cap` live previews."""
     # `keep` counts once whether it is live already (a push) or about to be created.
-    oldest_first = sorted((s for s in engine.stacks() if pr_of(s.name) is not None and s.name != keep), key=_updated)
+    # Never the preview of a stack never updated: its first `up` may be under way in its own job, and
+    # a destroy now would race it (down's sweep deleting what that up just created). Such a stack
+    # holds nothing yet; it counts toward the cap once it is up.
+    oldest_first = sorted((s for s in engine.stacks() if pr_of(s.name) is not None and s.name != keep
+                           and s.last_update is not None), key=_updated)
     destroyed: list[str] = []
     while oldest_first and len(oldest_first) + 1 > cap:
         log(f"{len(oldest_first) + 1} previews would be live, over staging's booking:previewCap {cap}: destroying "
@@ -154,7 +176,9 @@ def prune(project: Project, *, engine: Engine, client: Cloudflare, open_prs: set
         pr = pr_of(live.name)
         if pr is None:
             continue
-        idle = (now - _updated(live)).days
+        # A stack never updated is one whose first `up` may be under way (its `pulumi preview` made
+        # it): it is not idle, however old `never` is; destroyed only once its pull request closes.
+        idle = (now - live.last_update).days if live.last_update is not None else 0
         why = ("its pull request is not open" if pr not in open_prs else
                f"not updated for {idle} days (a preview lives at most {MAX_LIFETIME_DAYS})"
                if idle > MAX_LIFETIME_DAYS else None)

@@ -79,15 +79,20 @@ def sweep(client: Cloudflare, cfg: StackConfig, stack: str, held: list[Held], wa
     was created with)."""
     bucket = bucket or cfg.backup_bucket_name
     own_names(cfg, stack, bucket)
-    keys: dict[str, set[str]] = {}
+    # Held ids of any type: a type token may change under an alias (pulumi_cloudflare gives DnsRecord
+    # the alias `cloudflare:index/record:Record`), and the engine then takes the state's resource for
+    # the declared one; ids are unique. Names only within their type: the preview's hostname names its
+    # DNS record, its Pages domain and (as a pattern's host) its route alike.
+    ids = {h.id for h in held if h.id}
+    names: dict[str, set[str]] = {}
     for h in held:
-        keys.setdefault(h.type, set()).update(k for k in (h.id, h.name) if k)
+        if h.name:
+            names.setdefault(h.type, set()).add(h.name)
     deleted = []
     # Routes and the hostname's record first (they name the Worker and the Pages project), buckets last.
-    for found in _candidates(client, cfg, bucket, keys):
-        known = keys.get(found.type, set())
+    for found in _candidates(client, cfg, bucket, names.get(PAGES, set())):
         # A widget's state id may be its sitekey or `<account_id>/<sitekey>` (its import id).
-        if found.id in known or found.name in known or f"{cfg.account_id}/{found.id}" in known:
+        if found.id in ids or f"{cfg.account_id}/{found.id}" in ids or found.name in names.get(found.type, ()):
             continue
         found.delete()
         kind = found.type.rsplit(":", 1)[-1]
@@ -98,7 +103,7 @@ def sweep(client: Cloudflare, cfg: StackConfig, stack: str, held: list[Held], wa
     return deleted
 
 
-def _candidates(client: Cloudflare, cfg: StackConfig, bucket: str, keys: dict[str, set[str]]) -> Iterator[Found]:
+def _candidates(client: Cloudflare, cfg: StackConfig, bucket: str, held_projects: set[str]) -> Iterator[Found]:
     account, zone = cfg.account_id, cfg.zone_id
     for route in client.workers.routes.list(zone_id=zone):
         if route.pattern == cfg.route_pattern:
@@ -108,7 +113,7 @@ def _candidates(client: Cloudflare, cfg: StackConfig, bucket: str, keys: dict[st
         # Only what conflicts with the preview's CNAME on its hostname (81053): A, AAAA, CNAME.
         if record.name == cfg.domain and record.type in ("A", "AAAA", "CNAME") and record.id:
             yield Found(DNS, record.id, record.name, partial(client.dns.records.delete, record.id, zone_id=zone))
-    yield from _pages(client, cfg, keys)
+    yield from _pages(client, cfg, held_projects)
     for widget in client.turnstile.widgets.list(account_id=account):
         # A widget has no name of the preview's own (site_widget_name is per environment: staging's),
         # but one that lists the preview's own hostname alone serves nothing else. Its sitekey stands
@@ -135,17 +140,22 @@ def _candidates(client: Cloudflare, cfg: StackConfig, bucket: str, keys: dict[st
     yield Found(R2, bucket, bucket, delete_bucket)
 
 
-def _pages(client: Cloudflare, cfg: StackConfig, keys: dict[str, set[str]]) -> Iterator[Found]:
+def _pages(client: Cloudflare, cfg: StackConfig, held_projects: set[str]) -> Iterator[Found]:
     """The preview's Pages project, and its hostname on it; a project is deleted after its domains."""
     account, name = cfg.account_id, cfg.pages_project_name
     try:
         project = client.pages.projects.get(name, account_id=account)
     except NotFoundError:
         return
-    left = name not in keys.get(PAGES, set())
+    left = name not in held_projects
     for domain in project.domains or []:
+        # The project's own `<subdomain>.pages.dev` is listed beside its custom domains (the API's
+        # `domains`, as wrangler's `pages project list` prints it) but is no custom domain to delete.
+        if domain == project.subdomain or domain.endswith(".pages.dev"):
+            continue
         # On a project the state holds, only the preview's own hostname; on one it does not, every
-        # domain (the project is the preview's own, and goes with them).
+        # custom domain (the project is the preview's own, and goes with them: the API refuses to
+        # delete a project that still has custom domains).
         if left or domain == cfg.domain:
             yield Found(PAGES_DOMAIN, domain, domain, partial(client.pages.projects.domains.delete,
                                                                   domain, account_id=account, project_name=name))

@@ -155,7 +155,11 @@ class Sites(WorkersBeta, Zones):
             # deployment configs as given over the API's defaults for what was left out.
             given = body.get("deployment_configs") or {}
             configs = {env: {**_DEFAULT_CONFIG, **(given.get(env) or {})} for env in ("preview", "production")}
-            project = {"id": uuid.uuid4().hex, "name": name, "subdomain": f"{name}.pages.dev", "domains": [],
+            # `domains` lists the project's own pages.dev hostname beside its custom domains (Cloudflare's
+            # wrangler fixtures: workers-sdk packages/wrangler/src/__tests__/pages/project-list.test.ts,
+            # `subdomain: "cats.pages.dev", domains: ["cats.pages.dev", "kitten.com"]`).
+            project = {"id": uuid.uuid4().hex, "name": name, "subdomain": f"{name}.pages.dev",
+                       "domains": [f"{name}.pages.dev"],
                        "created_on": self.clock.stamp(), "production_branch": body.get("production_branch") or "main",
                        "deployment_configs": configs, "framework": "", "framework_version": "",
                        "preview_script_name": "", "production_script_name": ""}
@@ -195,7 +199,7 @@ class Sites(WorkersBeta, Zones):
                       "validation_data": {"method": "http", "status": "pending"},
                       "verification_data": {"status": "pending"}}
             domains[name] = domain
-            project["domains"] = sorted(domains)
+            project["domains"] = [project["subdomain"], *sorted(domains)]
         return 200, ok(domain)
 
     def delete_pages_domain(self, req: Request) -> Response:
@@ -205,7 +209,7 @@ class Sites(WorkersBeta, Zones):
             if req.params["domain"] not in domains:
                 return 404, error(10000, "domain not found")
             del domains[req.params["domain"]]
-            project["domains"] = sorted(domains)
+            project["domains"] = [project["subdomain"], *sorted(domains)]
         return 200, ok(None)
 
 

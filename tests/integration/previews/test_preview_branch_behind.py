@@ -15,7 +15,6 @@ from cloudflare import Cloudflare
 from ops.backups import backups
 from ops.database.migrations import apply, discover
 from ops.database.seed import seed
-from ops.previews.data import MARKER
 from ops.targets import Bucket, LocalDatabase, remote_database
 from tests.helpers import ACCOUNT
 from tests.helpers.cf_double import TOKEN, CloudflareDouble
@@ -76,9 +75,9 @@ def test_a_branch_behind_main_is_told_to_merge_main_and_loads_once_it_has(
     assert code == 2, out[-800:]
     assert "this branch is behind" in last and name in last and "merge main" in last, last
     assert "classify" not in out
-    # Nothing written: no row in any table (the migrations' seed rows aside, none here) and no load recorded.
-    rows = preview_rows(api)
-    assert MARKER not in rows and not any(rows.values()), rows
+    # Refused before the plan (hostile26b F1): no preview made at all, nothing of anyone's destroyed.
+    assert not any(d.name == f"{STAGING_DB}-pr-1" for d in api.databases.values())
+    assert "pr-1" not in engine.states and "pulumi up" not in out
 
     # Main merged into the branch: its migration and its classification of the new column.
     (project / "migrations" / name).write_text(sql + "\n")
