@@ -358,7 +358,8 @@ def _without_rows(runtime: VersionTraffic, http: VersionTraffic) -> VersionTraff
     good canary back in 14 % of bakes (tests/unit/ops/test_canary_sampled_affinity.py). Sampled HTTP
     answers estimate their requests too loosely to subtract: there the invocations count every error.
     """
-    unseen = min(runtime.errors, max(0, runtime.requests - http.requests))
+    # The canary's own probes have their rows under another index (probes), and count as invocations.
+    unseen = min(runtime.errors, max(0, runtime.requests - http.requests - (http.probes or 0)))
     return dataclasses.replace(runtime, errors=unseen, request_errors=runtime.errors,
                                counting="only requests the HTTP answers have no row of")
 

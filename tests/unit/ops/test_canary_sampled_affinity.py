@@ -19,6 +19,7 @@ The bakes are tests/unit/ops/affinity_bake.py (the sources as Cloudflare counts 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -156,3 +157,17 @@ def test_an_empty_answer_to_the_failing_browsers_query_is_no_real_answer_and_rol
     assert "failing of" in (traffic.nonsense() or "")
     serving = VersionTraffic(2700, 14, 0.05, 0.15, units=900, failing_units=14)
     assert _final(traffic, serving, (0, 14)) == "rollback"
+
+
+def test_the_canarys_own_probes_are_not_taken_for_requests_the_http_answers_have_no_row_of() -> None:
+    # The invocations count the pinned probes; their rows are under `probe:<version>`. A browser's 15
+    # thrown requests have rows (500s with its browser): judged by the HTTP answers, not again here.
+    from ops.releases.judge import _without_rows
+
+    http = VersionTraffic(200, 16, 0.2, 1.0, units=60, failing_units=2, probes=20)
+    runtime = VersionTraffic(220, 15, 0.2, 1.0)
+    assert _without_rows(runtime, http).errors == 0
+    assert _without_rows(runtime, dataclasses.replace(http, probes=None)).errors == 15  # probes unknown: as many
+    # A CPU limit: requests with no row at all, probes aside.
+    killed = VersionTraffic(250, 30, 0.2, 1.0)
+    assert _without_rows(killed, http).errors == 30 and _without_rows(killed, http).request_errors == 30
