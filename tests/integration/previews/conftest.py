@@ -43,6 +43,17 @@ def api(tmp_path: Path) -> Iterator[CloudflareDouble]:
         yield double
 
 
+def publish_staging(api: CloudflareDouble, path: Path, tmp_path: Path) -> None:
+    """Staging's D1 made from the SQLite file at `path`, and its backup in staging's bucket, as the
+    scheduled job leaves them."""
+    api.add_database(STAGING_DB, source=path)
+    api.buckets[STAGING_BUCKET] = {}
+    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
+        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
+        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
+        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+
+
 @pytest.fixture
 def staging_seeded(api: CloudflareDouble, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     """Staging's D1 with the seed data and its backup in staging's bucket, as the scheduled job leaves it."""
@@ -50,12 +61,7 @@ def staging_seeded(api: CloudflareDouble, tmp_path: Path) -> dict[str, list[dict
     with LocalDatabase(path, must_exist=False) as db:
         apply(db, discover(REPO / "migrations"))
         seed(db, NOW)
-    api.add_database(STAGING_DB, source=path)
-    api.buckets[STAGING_BUCKET] = {}
-    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
-        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
-        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
-        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+    publish_staging(api, path, tmp_path)
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "

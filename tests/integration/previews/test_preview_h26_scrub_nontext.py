@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudflare import Cloudflare
 
-from ops.backups import backups
 from ops.database.migrations import apply, discover
 from ops.database.seed import seed
-from ops.targets import Bucket, LocalDatabase, remote_database
-from tests.helpers import ACCOUNT
-from tests.helpers.cf_double import TOKEN, CloudflareDouble
+from ops.targets import LocalDatabase
+from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.preview_engine import DoubleEngine
-from tests.integration.previews.conftest import NOW, STAGING_BUCKET, STAGING_DB
+from tests.integration.previews.conftest import NOW, STAGING_DB, publish_staging
 from tests.integration.previews.test_preview_lifecycle import rows_of, run
 
 # Whole previews brought up against the API double: part of `make check`, left out of the quick `make test`.
@@ -47,12 +44,7 @@ def staging_with_phones(project: Path, api: CloudflareDouble, tmp_path: Path) ->
     phones = {int(r[0]) for r in conn.execute("SELECT phone FROM users")}
     assert {r[0] for r in conn.execute("SELECT DISTINCT typeof(phone) FROM users")} == {"integer"}
     conn.close()
-    api.add_database(STAGING_DB, source=path)
-    api.buckets[STAGING_BUCKET] = {}
-    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
-        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
-        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
-        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+    publish_staging(api, path, tmp_path)
     return phones
 
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cloudflare import Cloudflare
 
-from ops.backups import backups
 from ops.database.migrations import CREATE_UNSAFE_TABLE, Override, apply, discover, override_sql
 from ops.database.seed import seed
-from ops.targets import Bucket, LocalDatabase, remote_database
-from tests.helpers import ACCOUNT
-from tests.helpers.cf_double import TOKEN, CloudflareDouble
+from ops.targets import LocalDatabase
+from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.preview_engine import DoubleEngine
-from tests.integration.previews.conftest import NOW, STAGING_BUCKET, STAGING_DB
+from tests.integration.previews.conftest import NOW, publish_staging
 from tests.integration.previews.test_preview_lifecycle import run
 
 pytestmark = pytest.mark.slow
@@ -42,11 +39,6 @@ def test_a_staging_that_applied_an_approved_unsafe_migration_still_loads_preview
     conn.executescript("\n".join(sql))
     conn.commit()
     conn.close()
-    api.add_database(STAGING_DB, source=path)
-    api.buckets[STAGING_BUCKET] = {}
-    with Cloudflare(api_token=TOKEN, base_url=api.base_url, max_retries=0) as client:
-        remote = remote_database(ACCOUNT, STAGING_DB, client=client)
-        manifest = backups.create(remote, tmp_path / "backups", poll_interval=0)
-        backups.upload(Bucket(client, ACCOUNT, STAGING_BUCKET), tmp_path / "backups", manifest)
+    publish_staging(api, path, tmp_path)
     code, out = run(project, api, "up", "--pr", "1")
     assert code == 0 and "loaded backup" in out, out[-900:]
