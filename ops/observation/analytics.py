@@ -256,17 +256,6 @@ def requests_sql(dataset: str, version: str, since: dt.datetime, until: dt.datet
             "FORMAT JSON")
 
 
-def probes_sql(dataset: str, version: str, since: dt.datetime, until: dt.datetime) -> str:
-    """The Analytics Engine query for the canary's own pinned probes of one version in [since, until):
-    the Worker writes them under the index `probe:<version>` (worker/src/index.js), out of the
-    version's numbers, while the invocations count them like any request."""
-    if not _DATASET.fullmatch(dataset) or not _VERSION.fullmatch(version):
-        raise ValueError(f"not a dataset name and version id to query: {dataset!r}, {version!r}")
-    return (f"SELECT sum(_sample_interval) AS requests FROM {dataset} WHERE index1 = 'probe:{version}' "
-            f"AND timestamp >= toDateTime('{_sql_time(since)}') AND timestamp < toDateTime('{_sql_time(until)}') "
-            "FORMAT JSON")
-
-
 def units_sql(dataset: str, version: str, since: dt.datetime, until: dt.datetime, *, failing: bool) -> str:
     """The Analytics Engine query for one version's units (distinct blob1) in [since, until), or
     those of them with an answer of 500 or more: `count(DISTINCT ...)` (sql-reference/aggregate-functions.mdx)."""
@@ -292,18 +281,6 @@ def _sql_rows(client: Cloudflare, account_id: str, sql: str) -> list[dict[str, A
     if not isinstance(data, list) or len(data) > 1 or not all(isinstance(r, dict) for r in data):
         raise UnreadableAnalytics(f"the SQL API answered {_shown(body)}, not one row of sums")
     return data
-
-
-def _probes(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
-            until: dt.datetime) -> int | None:
-    """Requests of the canary's own probes of `version` (None when the API gave no answer)."""
-    rows = _sql_rows(client, account_id, probes_sql(dataset, version, since, until))
-    if rows is None:
-        return None
-    count = _count(rows[0].get("requests")) if rows else 0
-    if count is None:
-        raise UnreadableAnalytics(f"the probes' requests is {_shown(rows[0].get('requests'))}, not a count")
-    return count
 
 
 def _units(client: Cloudflare, account_id: str, dataset: str, version: str, since: dt.datetime,
@@ -357,11 +334,8 @@ def http_answers(client: Cloudflare, account_id: str, dataset: str, version: str
             if counted is not None and sampled != requests else None)
     if sampled != requests:
         counted = None
-    # Exact: the probes' rows too, so that the invocations without a row of either are what the runtime
-    # alone saw (judge.py `_without_rows`).
-    probes = _probes(client, account_id, dataset, version, since, until) if counted is not None else None
     return VersionTraffic(requests, errors, None if median is None else median / 1000.0,
                           tail_latency_seconds=None if tail is None else tail / 1000.0,
                           quantiles=tuple((level, v / 1000.0) for level, v in middle if v is not None), sampled=sampled,
                           units=counted[0] if counted else None, failing_units=counted[1] if counted else None,
-                          kept=kept, probes=probes)
+                          kept=kept)

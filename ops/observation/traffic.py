@@ -81,7 +81,9 @@ class VersionTraffic:
             if (min(k.failed_rows, k.browsers, k.failing_browsers) < 0 or k.failed_rows > self.evidence
                     or k.browsers > self.evidence or k.failing_browsers > min(k.browsers, k.failed_rows)
                     or (k.failed_rows and not k.failing_browsers) or (self.evidence and not k.browsers)
-                    or (k.failed_rows > 0) != (self.errors > 0)):
+                    or (k.failed_rows > 0) != (self.errors > 0)
+                    # Each kept row stands for one request or more: never more failed rows than failures.
+                    or k.failed_rows > (self.errors if self.request_errors is None else self.request_errors)):
                 return (f"{k.failing_browsers} failing of {k.browsers} browsers and {k.failed_rows} failed rows "
                         f"among {self.evidence} kept rows beside {self.errors} errors")
         # Each sampled row stands for one request or more: more rows than requests, or requests

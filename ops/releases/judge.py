@@ -346,24 +346,6 @@ def wilson_lower_bound(rate: float, observations: int, z: float = 1.96) -> float
     return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
-def _without_rows(runtime: VersionTraffic, http: VersionTraffic) -> VersionTraffic:
-    """The invocations' errors the HTTP answers cannot judge: the requests they have no row of.
-
-    Invocations have no browser dimension, and their errors are the runtime's: an uncaught exception
-    or a resource limit (a 5xx the Worker answers is a successful invocation). The Worker records a
-    thrown request as a 500 row, with its browser, before the runtime reports the exception, so where
-    the HTTP answers count browsers exactly those failures are judged there, by browsers; what the
-    invocations add is the requests with no row (a CPU limit, a data point lost with an exception).
-    Judged on all their errors, one browser retrying a page that throws on both versions rolled a
-    good canary back in 14 % of bakes (tests/unit/ops/test_canary_sampled_affinity.py). Sampled HTTP
-    answers estimate their requests too loosely to subtract: there the invocations count every error.
-    """
-    # The canary's own probes have their rows under another index (probes), and count as invocations.
-    unseen = min(runtime.errors, max(0, runtime.requests - http.requests - (http.probes or 0)))
-    return dataclasses.replace(runtime, errors=unseen, request_errors=runtime.errors,
-                               counting="only requests the HTTP answers have no row of")
-
-
 _SEVERITY = {"rollback": 0, "continue": 1, "promote": 2}
 
 
@@ -382,17 +364,26 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
                                    f"cannot clear the canary{own}", "traffic", judged=signals.unreadable_own)
     base = baseline or Signals()
     http, their_http = signals.http, base.http
-    runtime, their_runtime = signals.runtime, base.runtime
+    weighted = None
     if http is not None and their_http is not None and http.nonsense() is None and their_http.nonsense() is None:
-        if by_browsers(http, their_http) and runtime is not None and their_runtime is not None:
-            runtime, their_runtime = _without_rows(runtime, http), _without_rows(their_runtime, their_http)
         # Sampled HTTP answers count each failing browser's errors once where their rows say which
         # browsers failed (baseline.py per_browser); exact ones compare browsers themselves.
-        http, their_http = per_browser(http, their_http) or (http, their_http)
+        weighted = per_browser(http, their_http)
+        if weighted is not None:
+            http, their_http = weighted
+    by_units = http is not None and their_http is not None and (weighted is not None or by_browsers(http, their_http))
     verdicts = [("HTTP answers (Analytics Engine)",
                  judge(http, probes, settings, final=final, baseline=their_http, share=share)),
+                # Invocations have no browser dimension, and count other failures: an uncaught exception
+                # or a resource limit (a 5xx the Worker answers is a successful invocation). Where the
+                # HTTP answers count browsers (version affinity: all of a browser's requests reach one
+                # version), no starved check runs on the invocations' requests: browsers are assigned,
+                # not requests, and a few busy browsers move the share far more than its bound allows.
+                # Their sequential test, guardrail and limit hold everywhere: what only the runtime sees
+                # (a CPU limit: 5 % of requests, caught in 99.7 % of bakes) has no other source.
                 ("invocations (GraphQL Analytics)",
-                 judge(runtime, probes, settings, final=final, baseline=their_runtime, share=share))]
+                 judge(signals.runtime, probes, settings, final=final, baseline=base.runtime,
+                       share=None if by_units else share))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.

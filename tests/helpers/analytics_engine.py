@@ -57,15 +57,6 @@ _UNITS = re.compile(
     r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
     r"(?P<failing>AND double1 >= 500 )?FORMAT JSON")
 
-# The canary's probe count (ops/observation/analytics.py probes_sql): the same `sum(_sample_interval)`
-# over the index the Worker writes its pinned probes under. The traffic model serves no probe (the
-# tests' probes reach a local site, not the model), so the answer is 0.
-_PROBES = re.compile(
-    r"SELECT sum\(_sample_interval\) AS requests "
-    r"FROM (?P<dataset>[a-z][a-z0-9_]*) WHERE index1 = 'probe:(?P<version>[0-9a-f-]{36})' "
-    r"AND timestamp >= toDateTime\('(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) "
-    r"AND timestamp < toDateTime\('(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\) FORMAT JSON")
-
 META = [{"name": "sampled", "type": "UInt64"}, {"name": "requests", "type": "UInt64"},
         {"name": "errors", "type": "UInt64"}, {"name": "failed_rows", "type": "UInt64"},
         {"name": "median_ms", "type": "Float64"},
@@ -93,11 +84,6 @@ def answer(sql: str, datasets: Datasets) -> tuple[int, str | dict[str, object]]:
     units = _UNITS.fullmatch(sql.strip())
     if units is not None:
         return _units(units, datasets)
-    probes = _PROBES.fullmatch(sql.strip())
-    if probes is not None:
-        if probes["dataset"] not in datasets.writers:
-            return 400, f"unknown table {probes['dataset']}"
-        return 200, {"meta": [{"name": "requests", "type": "UInt64"}], "data": [{"requests": "0"}], "rows": 1}
     match = _QUERY.fullmatch(sql.strip())
     if match is None:
         return 400, "the Analytics Engine double accepts only the canary's per-version query (tests/helpers/" \
