@@ -140,17 +140,24 @@ def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     if "widgets" not in cache:
         cache["widgets"] = list(ctx.client.turnstile.widgets.list(account_id=ctx.account_id))
     name = str(d.inputs["name"])
-    same = [w for w in cache["widgets"] if w.name == name]
+    want_domains = sorted(str(x) for x in d.inputs.get("domains") or [])
+    # Several widgets of the declared name: the one listing the declared hostnames is taken for the
+    # stack's (the API's list order says nothing of which one the state holds).
+    # Several widgets of the declared name: the oldest listing the declared hostnames is taken for the
+    # stack's (a copy made by hand is newer; the API's list order says nothing of which one the state holds).
+    same = sorted((w for w in cache["widgets"] if w.name == name),
+                  key=lambda w: (sorted(w.domains) != want_domains, str(w.created_on)))
     live = same[0] if same else None
     if live is None:
         report_missing(ctx, d, f"Turnstile widget {name}")
         return
     for extra in same[1:]:
-        ctx.add("unmanaged", f"TurnstileWidget {extra.name}", f"a second widget named {name} ({extra.sitekey}) "
-                "is not declared", f"pulumi import cloudflare:index/turnstileWidget:TurnstileWidget <name> "
-                f"'{ctx.account_id}/{extra.sitekey}' --stack {ctx.stack}, or delete it in the dashboard")
+        ctx.add("unmanaged", f"TurnstileWidget {name}", f"another widget named {name} ({extra.sitekey}, created "
+                f"{extra.created_on}) is newer than the one compared here: not the stack's if its state does not "
+                "name that sitekey", f"check the sitekey in the state (`pulumi stack export --stack {ctx.stack}`) "
+                f"first; if it is not there, delete {extra.sitekey} in the dashboard", live=extra.sitekey)
     compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
-    want = sorted(str(x) for x in d.inputs.get("domains") or [])
+    want = want_domains
     # The SaaS salons' widgets list each salon's hostname as `tenants add` puts it there (data, not
     # declared: the offline plan reads no live widget): only a declared hostname missing is drift.
     saas_widget = saas_widget_index(name) is not None
@@ -163,13 +170,21 @@ def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
 def _healthcheck(ctx: Context, d: Declared) -> None:
     name = str(d.inputs["name"])
     same = [c for c in ctx.client.healthchecks.list(zone_id=str(d.inputs["zoneId"])) if c.name == name]
+    if len(same) > 1:
+        # Several checks of the declared name: the one an alert watches is taken for the stack's (its
+        # alert is declared to watch it; the API's list order says nothing of which one the state holds).
+        watched = {i for p in ctx.client.alerting.policies.list(account_id=ctx.account_id)
+                   for i in ((p.filters.health_check_id or []) if p.filters else [])}
+        same.sort(key=lambda c: (c.id not in watched, str(c.created_on)))
     live = same[0] if same else None
     if live is None:
         report_missing(ctx, d, f"health check {name}")
         return
     for extra in same[1:]:
         ctx.add("unmanaged", short(d), f"another health check named {name} ({extra.id}, "
-                f"{'paused' if extra.suspended else 'active'}) is not declared", "delete it in the dashboard")
+                f"{'paused' if extra.suspended else 'active'}) is not the one an alert watches",
+                f"check its id in the state (`pulumi stack export --stack {ctx.stack}`) first; if it is not there, "
+                f"delete {extra.id} in the dashboard", live=extra.id)
     http = live.http_config
     values = {"id": live.id, "address": live.address, "suspended": bool(live.suspended), "interval": live.interval,
               "type": live.type, "path": http.path if http else None,
@@ -196,7 +211,8 @@ def _policy(ctx: Context, d: Declared) -> None:
         report_missing(ctx, d, f"notification policy {name}")
         return
     checks = sorted((live.filters.health_check_id or []) if live.filters else [])
-    compare(ctx, d, {"enabled": live.enabled, "health_check_id": checks}, [("enabled", "enabled")])
+    compare(ctx, d, {"enabled": live.enabled, "health_check_id": checks, "alert_type": live.alert_type},
+            [("enabled", "enabled"), ("alertType", "alert_type")])
     emails = sorted(str(m.id) for m in ((live.mechanisms.email if live.mechanisms else None) or []))
     want_emails = sorted(str(m.get("id")) for m in (d.inputs.get("mechanisms") or {}).get("emails") or [])
     if want_emails and emails != want_emails:
@@ -324,7 +340,7 @@ def drift(client: Cloudflare, account_id: str, stack: str, declared: Iterable[De
     # retry-after). Two readers of one cached list may both fetch it: read twice, never wrong.
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
         list(pool.map(read, resources))
-    drift_workers.bound_databases(ctx, resources)
+    drift_workers.served_versions(ctx, resources)
     _alerted_checks(ctx, resources)
     _unmanaged_routes(ctx, resources, cache)
     _unmanaged_widgets(ctx, resources, cache)

@@ -32,6 +32,10 @@ _SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("observability.enabled", "observability.enabled", "no logs are kept: a failure leaves no trace"),
     ("observability.logs.enabled", "observability.logs.enabled", "no logs are kept: a failure leaves no trace"),
     ("observability.logs.invocationLogs", "observability.logs.invocation_logs", "requests are no longer logged"),
+    ("observability.headSamplingRate", "observability.head_sampling_rate",
+     "a share of requests is no longer observed (0: none)"),
+    ("observability.logs.headSamplingRate", "observability.logs.head_sampling_rate",
+     "a share of requests is no longer logged (0: none, logs on in name only)"),
 )
 
 
@@ -75,27 +79,53 @@ def worker(ctx: Context, d: Declared) -> None:
                     field=live_path, declared=want, live=have)
 
 
-def bound_databases(ctx: Context, resources: Iterable[Declared]) -> None:
-    """`changed` for each declared D1 database whose live namesake is not the database the Worker's
-    serving version binds: the database was deleted and created again (empty), or replaced. After the
+def served_versions(ctx: Context, resources: Iterable[Declared]) -> None:
+    """For each declared Worker version: the Worker's serving versions must include it (by its bundle's
+    annotation, `bundle sha256:...`, infra/worker.py), and the database found by name must be the one
+    they bind. A Worker deployed again by hand (wrangler, the dashboard), or deleted and made again
+    with its database, serves code and data that are not the stack's whatever their names. After the
     readers: it needs what `d1` and `worker` read."""
     resources = list(resources)
     databases = {d.id: d for d in resources if d.type == D1 and d.id}
     workers = {d.id: d for d in resources if d.type == WORKER and d.id}
     for version in (d for d in resources if d.type == VERSION):
         owner = workers.get(str(version.inputs.get("workerId")))
-        wanted = {str(b.get("name")): databases[str(b.get("id"))] for b in version.inputs.get("bindings") or []
-                  if b.get("type") == "d1" and str(b.get("id")) in databases}
         serving = (ctx.snapshot.live.get(owner.name) or {}).get("serving") if owner else None
-        if owner is None or not wanted or not serving:
+        if owner is None or not serving:
             continue  # a Worker missing or serving nothing is reported by `worker`
         name = str(owner.inputs["name"])
-        for version_id in serving:
-            live = ctx.client.workers.beta.workers.versions.get(version_id, account_id=ctx.account_id,
-                                                                worker_id=name)
-            bound = {b.name: b for b in live.bindings or [] if b.type == "d1"}
+        live = _versions(ctx, owner, name, serving)
+        bundle = (version.inputs.get("annotations") or {}).get("workersMessage")
+        messages = {v: (v_live.annotations.workers_message if v_live.annotations else None)
+                    for v, v_live in live.items()}
+        if bundle and live and bundle not in messages.values():
+            shown = "; ".join(f"{v} ({m or 'no message'})" for v, m in messages.items())
+            ctx.add("changed", short(owner), f"Worker {name} serves {shown}, none of them the declared {bundle}: "
+                    "deployed by hand or from another checkout (wrangler deploy, the dashboard)",
+                    f"`bookingctl release status --stack {ctx.stack}` shows what serves and since when; `{ctx.up()}` "
+                    "deploys the stack's version again (through its canary; if one is being baked now, let it end "
+                    "and run drift again)", field="version", declared=bundle, live=sorted(messages))
+        wanted = {str(b.get("name")): databases[str(b.get("id"))] for b in version.inputs.get("bindings") or []
+                  if b.get("type") == "d1" and str(b.get("id")) in databases}
+        for version_id, v_live in live.items():
+            bound = {b.name: b for b in v_live.bindings or [] if b.type == "d1"}
             for binding, database in sorted(wanted.items()):
                 _compare_binding(ctx, database, name, version_id, binding, bound.get(binding))
+
+
+def _versions(ctx: Context, owner: Declared, name: str, serving: list[str]) -> dict[str, Any]:
+    """The serving versions as the API answers them; one its deployment names but the API does not find
+    is reported (a version deleted under a deployment: not the stack file's fault)."""
+    found: dict[str, Any] = {}
+    for version_id in serving:
+        try:
+            found[version_id] = ctx.client.workers.beta.workers.versions.get(version_id, account_id=ctx.account_id,
+                                                                             worker_id=name)
+        except NotFoundError:
+            ctx.add("changed", short(owner), f"Worker {name}'s deployment serves version {version_id}, which the API "
+                    "does not find", f"`bookingctl release status --stack {ctx.stack}`, then `{ctx.up()}`",
+                    field="version", live=version_id)
+    return found
 
 
 def _compare_binding(ctx: Context, database: Declared, worker_name: str, version_id: str, binding: str,

@@ -67,9 +67,13 @@ def _worker(c: Cloudflare, i: dict[str, Any]) -> str:
 
 def _version(c: Cloudflare, i: dict[str, Any]) -> str:
     # The program's bindings and modules are sent as declared; the module's content is the bundle file's.
+    # Annotations as the provider sends them (`workers/message`: the bundle's, infra/worker.py).
+    annotations = {"workers_message": i["annotations"]["workersMessage"]} if (i.get("annotations") or {}).get(
+        "workersMessage") else None
     return c.workers.beta.workers.versions.create(
         i["workerId"], account_id=i["accountId"], main_module=i.get("mainModule"),
-        compatibility_date=i.get("compatibilityDate"), bindings=_snake(i.get("bindings") or [])).id
+        compatibility_date=i.get("compatibilityDate"), bindings=_snake(i.get("bindings") or []),
+        **({"annotations": annotations} if annotations else {})).id
 
 
 def _deployment(c: Cloudflare, i: dict[str, Any]) -> str:

@@ -58,9 +58,12 @@ class WorkersBeta(Workers):
 
     def _worker_object(self, worker_id: str) -> dict[str, Any]:
         created = self.worker_created[worker_id]
-        # Not given at create: observability and the workers.dev URL off (the double's choice, as before;
-        # the SDK's WorkerCreateParams documents no default).
-        settings = {"observability": {"enabled": False}, "subdomain": {"enabled": False},
+        # Not given at create: the workers.dev URL and previews on ("If neither setting is configured: both
+        # the workers.dev route and the preview URL will default to enabled", Cloudflare changelog
+        # 2025-10-31; "All Workers are assigned a workers.dev route when they are created",
+        # workers/configuration/routing/workers-dev); observability off (the double's choice: no default
+        # is documented).
+        settings = {"observability": {"enabled": False}, "subdomain": {"enabled": True, "previews_enabled": True},
                     **self.worker_settings.get(worker_id, {})}
         return {"id": worker_id, "name": self.worker_ids[worker_id], "created_on": created, "updated_on": created,
                 "logpush": False, **settings, "tags": [], "tail_consumers": [],
@@ -72,6 +75,12 @@ class WorkersBeta(Workers):
         # "Identifier for the Worker, which can be ID or name" (cloudflare 5.9.0 types/workers/beta/workers/
         # version_get_params.py, and the `get` of resources/workers/beta/workers/workers.py).
         by_name = next((i for i, name in self.worker_ids.items() if name == worker_id), None)
+        if worker_id not in self.worker_ids and by_name is None and worker_id in self.scripts:
+            # A script uploaded through the scripts API (`add_script`: what `wrangler deploy` makes) is a
+            # Worker too: it gets its id when first asked for by name.
+            by_name = uuid.uuid4().hex
+            self.worker_ids[by_name] = worker_id
+            self.worker_created[by_name] = self.clock.stamp()
         if worker_id not in self.worker_ids and by_name is None:
             raise Refusal(404, error(10007, "worker not found"))
         return worker_id if worker_id in self.worker_ids else str(by_name)
@@ -136,9 +145,15 @@ class WorkersBeta(Workers):
                 return 400, error(10000, "main_module is required for an ES module Worker")
             version_id = self._new_version(script)
             version = next(v for v in script.versions if v["id"] == version_id)
+            # Annotations as given ("workers/message": "Human-readable message about the version. Truncated
+            # to 1000 bytes if longer", cloudflare 5.9.0 types/workers/beta/workers/version_create_params.py).
+            given = body.get("annotations") if isinstance(body.get("annotations"), dict) else {}
+            message = given.get("workers/message")
             self.version_details[version_id] = {"main_module": body.get("main_module"),
                                                 "compatibility_date": body.get("compatibility_date"),
-                                                "bindings": [_answered(b) for b in bindings]}
+                                                "bindings": [_answered(b) for b in bindings],
+                                                "annotations": ({"workers/message": str(message).encode()[:1000]
+                                                                 .decode(errors="ignore")} if message else None)}
             if req.arg("deploy", "false") == "true":
                 # The `deploy` query: the version serves 100 % at once (what the program must not ask for).
                 script.deployments.append(self._deployment([(version_id, 100.0)], "api"))

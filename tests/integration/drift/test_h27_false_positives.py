@@ -70,7 +70,7 @@ def test_P2_a_saas_widget_listing_its_salons_is_false_drift(tmp_path: Any) -> No
     declared = [d for d in declared_of(plan_stack(project, load_stack(project, STACK)))
                 if d.type.endswith("TurnstileWidget") and d.inputs.get("name") == SAAS_WIDGET]
     assert declared, "the SaaS widget is declared"
-    live = SimpleNamespace(name=SAAS_WIDGET, sitekey="0x4AAA", mode=declared[0].inputs["mode"],
+    live = SimpleNamespace(name=SAAS_WIDGET, sitekey="0x4AAA", created_on="2026-01-01T00:00:00Z", mode=declared[0].inputs["mode"],
                            domains=[FALLBACK, "www.glamoursalon.co.za"])
     client = SimpleNamespace(turnstile=SimpleNamespace(widgets=SimpleNamespace(list=lambda **k: iter([live]))))
     ctx = drift(client, "acc", STACK, declared, [FALLBACK])  # type: ignore[arg-type]
