@@ -102,9 +102,10 @@ def served_versions(ctx: Context, resources: Iterable[Declared]) -> None:
             shown = "; ".join(f"{v} ({m or 'no message'})" for v, m in messages.items())
             ctx.add("changed", short(owner), f"Worker {name} serves {shown}, none of them the declared {bundle}: "
                     "deployed by hand or from another checkout (wrangler deploy, the dashboard)",
-                    f"`bookingctl release status --stack {ctx.stack}` shows what serves and since when; `{ctx.up()}` "
-                    "deploys the stack's version again (through its canary; if one is being baked now, let it end "
-                    "and run drift again)", field="version", declared=bundle, live=sorted(messages))
+                    f"`bookingctl release status --stack {ctx.stack}` shows what serves, since when and why (a "
+                    "rollback made on purpose says so: then fix the code and deploy, do not undo it); otherwise "
+                    f"`{ctx.up()}` deploys the stack's version again (through its canary; if one is being baked now, "
+                    "let it end and run drift again)", field="version", declared=bundle, live=sorted(messages))
         wanted = {str(b.get("name")): databases[str(b.get("id"))] for b in version.inputs.get("bindings") or []
                   if b.get("type") == "d1" and str(b.get("id")) in databases}
         for version_id, v_live in live.items():
