@@ -96,7 +96,8 @@ def fetch_newest(bucket: Bucket, dest: Path, database: str) -> Manifest:
                     passed.append(str(exc))  # this one is broken: the next older whole one will do
         found = f" ({'; '.join(passed)})" if passed else ""
         raise BackupError(f"no usable backup of {database} in R2 bucket {bucket.name}{found}; the scheduled "
-                          "workflow uploads one daily (`bookingctl backup create --stack STACK --upload`)")
+                          "workflow uploads one of staging and of production daily; to make one now: "
+                          "`bookingctl backup create --stack STACK --upload`")
     finally:
         shutil.rmtree(fetching, ignore_errors=True)
 

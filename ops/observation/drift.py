@@ -145,22 +145,27 @@ def _widget(ctx: Context, d: Declared, cache: dict[str, list[Any]]) -> None:
     # stack's (the API's list order says nothing of which one the state holds).
     # Several widgets of the declared name: the oldest listing the declared hostnames is taken for the
     # stack's (a copy made by hand is newer; the API's list order says nothing of which one the state holds).
-    same = sorted((w for w in cache["widgets"] if w.name == name),
-                  key=lambda w: (sorted(w.domains) != want_domains, str(w.created_on)))
+    saas_widget = saas_widget_index(name) is not None
+
+    def unlike(w: Any) -> bool:
+        # A SaaS salons' widget lists its salons' hostnames too: the declared ones are among them.
+        return not set(want_domains) <= set(w.domains) if saas_widget else sorted(w.domains) != want_domains
+
+    same = sorted((w for w in cache["widgets"] if w.name == name), key=lambda w: (unlike(w), str(w.created_on)))
     live = same[0] if same else None
     if live is None:
         report_missing(ctx, d, f"Turnstile widget {name}")
         return
     for extra in same[1:]:
         ctx.add("unmanaged", f"TurnstileWidget {name}", f"another widget named {name} ({extra.sitekey}, created "
-                f"{extra.created_on}) is newer than the one compared here: not the stack's if its state does not "
-                "name that sitekey", f"check the sitekey in the state (`pulumi stack export --stack {ctx.stack}`) "
-                f"first; if it is not there, delete {extra.sitekey} in the dashboard", live=extra.sitekey)
+                f"{extra.created_on}) besides the one compared here ({'the oldest ' if not unlike(live) else ''}"
+                "listing the declared hostnames): not the stack's if its state does not name that sitekey",
+                f"check the sitekey in the state (`pulumi stack export --stack {ctx.stack}`) first; if it is not "
+                f"there, delete {extra.sitekey} in the dashboard", live=extra.sitekey)
     compare(ctx, d, {"mode": live.mode, "domains": sorted(live.domains)}, [("mode", "mode")])
     want = want_domains
     # The SaaS salons' widgets list each salon's hostname as `tenants add` puts it there (data, not
     # declared: the offline plan reads no live widget): only a declared hostname missing is drift.
-    saas_widget = saas_widget_index(name) is not None
     differs = (set(want) - set(live.domains)) if saas_widget else (sorted(live.domains) != want)
     if want and differs:
         ctx.add("changed", short(d), f"domains are {sorted(live.domains)} live, {want} declared", ctx.up(),

@@ -62,9 +62,11 @@ def worker(ctx: Context, d: Declared) -> None:
         return
     # The newest deployment is the one serving (its versions, by their share of the requests).
     serving = [v.version_id for v in (deployments[0].versions if deployments else []) if v.percentage > 0]
+    # Why it serves them, as the newest deployment says (a rollback, a canary's verdict, pulumi up).
+    note = deployments[0].annotations.workers_message if deployments and deployments[0].annotations else None
     settings = {"observability": _dumped(getattr(live, "observability", None)),
                 "subdomain": _dumped(getattr(live, "subdomain", None))}
-    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, **settings}
+    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, "deployed": note, **settings}
     if not serving:
         ctx.add("missing", short(d), f"Worker {name} serves no version (it has no deployment): deleted and created "
                 "again by hand, with none of the stack's versions under it (or an update stopped before deploying)",
@@ -100,8 +102,10 @@ def served_versions(ctx: Context, resources: Iterable[Declared]) -> None:
                     for v, v_live in live.items()}
         if bundle and live and bundle not in messages.values():
             shown = "; ".join(f"{v} ({m or 'no message'})" for v, m in messages.items())
+            why = (ctx.snapshot.live.get(owner.name) or {}).get("deployed")
             ctx.add("changed", short(owner), f"Worker {name} serves {shown}, none of them the declared {bundle}: "
-                    "deployed by hand or from another checkout (wrangler deploy, the dashboard)",
+                    "rolled back, deployed by hand or from another checkout, or the declared one not deployed yet "
+                    f"(the newest deployment says: {why or 'nothing'})",
                     f"`bookingctl release status --stack {ctx.stack}` shows what serves, since when and why (a "
                     "rollback made on purpose says so: then fix the code and deploy, do not undo it); otherwise "
                     f"`{ctx.up()}` deploys the stack's version again (through its canary; if one is being baked now, "

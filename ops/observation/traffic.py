@@ -48,13 +48,9 @@ class VersionTraffic:
     # the source has no such dimension (GraphQL's invocations) or the rows do not carry it.
     units: int | None = None
     failing_units: int | None = None
-    kept: Kept | None = None
-    # Requests of the canary's own pinned probes (written under `probe:<version>`, apart from these
-    # numbers; the invocations count them): read where the counts are exact.
-    probes: int | None = None  # sampled rows only: their browsers (units above are exact counts only)
-    # Set by the judge where `errors` counts fewer than every failed request (`counting` says how:
-    # each failing browser's once, ops/releases/baseline.py `per_browser`; only the invocations the
-    # HTTP answers have no row of, judge.py): every failed request, which the limits still hold.
+    kept: Kept | None = None  # sampled rows only: their browsers (units above are exact counts only)
+    # Set by the judge where `errors` counts each failing browser's once (`counting` says so;
+    # ops/releases/baseline.py `per_browser`): every failed request, which the limits still hold.
     request_errors: int | None = None
     counting: str = ""
 

@@ -110,7 +110,13 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         short = f"{counted} of the canary but no response time to hold to latencySeconds"
     else:
         short = f"only {counted} of the canary (fewer than minRequests {settings.min_requests})"
-    sound = baseline if baseline is not None and baseline.nonsense() is None else None
+    broken = baseline.nonsense() if baseline is not None else None
+    if broken:
+        # The serving version's numbers cannot be real: judged alone, against the fixed limits, a
+        # regression under them would be promoted. They cannot clear the canary; not its fault.
+        return Verdict("rollback", f"the serving version's numbers cannot be real ({broken}), so the canary cannot "
+                                   "be judged against them; not quarantined", "traffic", judged=False)
+    sound = baseline
     if sound is not None and share is not None:
         starved = _starved(traffic or VersionTraffic(), sound, share, settings)
         if starved is not None:
@@ -122,7 +128,7 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         if wrong is not None:
             return wrong
         if final and enough:
-            over = _over_limits(traffic, sound, settings, counted)
+            over = _over_limits(traffic, sound, settings, counted, versus)
             if over is not None:
                 return over
         counted = f"{counted}, {traffic.error_rate_percent:.1f} % errors beside the serving version's " \
@@ -200,7 +206,7 @@ def _failures(traffic: VersionTraffic, baseline: VersionTraffic) -> tuple[float,
 
 
 def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: RolloutSettings,
-                 counted: str) -> Verdict | None:
+                 counted: str, versus: Comparison | None = None) -> Verdict | None:
     """The final verdict on a canary no worse than its baseline but over a fixed limit: never a promotion.
 
     errorRatePercent and latencySeconds are critical limits: a version over them does not get all of
@@ -232,6 +238,14 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
                                    "platform fails rather than the canary alone; not promoted, and not quarantined "
                                    "(deploy again once the platform is healthy, or change the limit in "
                                    "booking:rollout deliberately)", "traffic", judged=False)
+    # Over the limit on requests while, counted by browsers, the canary is not decisively worse than the
+    # serving version: a few browsers retrying a page that fails on both (version affinity puts all of
+    # a browser's retries on one version). Not promoted, but not held against the bundle either.
+    by_browser = versus is not None and (versus.unit == "browsers" or traffic.request_errors is not None)
+    if by_browser and versus is not None and not versus.worse and all(o[0].startswith("error rate") for o in over):
+        return Verdict("rollback", f"{what} over {counted}: over the limit, so not promoted; counted by browsers "
+                                   f"it is not worse than the serving version ({versus.describe()}): a few "
+                                   "browsers' retries, so not quarantined", "traffic", judged=False)
     return Verdict("rollback", f"{what} over {counted}: over the limit, so not promoted", "traffic")
 
 
@@ -371,9 +385,15 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
         weighted = per_browser(http, their_http)
         if weighted is not None:
             http, their_http = weighted
-    by_units = http is not None and their_http is not None and (weighted is not None or by_browsers(http, their_http))
+    exact = http is not None and their_http is not None and by_browsers(http, their_http)
+    # Browser keys in the rows (version affinity: browsers are assigned whole): a share of requests then
+    # moves with a few busy browsers far more than the starved check's bound allows, so it runs only on
+    # exact browser counts.
+    keyed = any(t is not None and (t.kept is not None or bool(t.units)) for t in (http, their_http))
+    by_units = exact or keyed
     verdicts = [("HTTP answers (Analytics Engine)",
-                 judge(http, probes, settings, final=final, baseline=their_http, share=share)),
+                 judge(http, probes, settings, final=final, baseline=their_http,
+                       share=share if exact or not keyed else None)),
                 # Invocations have no browser dimension, and count other failures: an uncaught exception
                 # or a resource limit (a 5xx the Worker answers is a successful invocation). Where the
                 # HTTP answers count browsers (version affinity: all of a browser's requests reach one

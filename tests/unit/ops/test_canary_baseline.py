@@ -182,9 +182,13 @@ def test_without_a_baseline_to_compare_the_fixed_thresholds_judge() -> None:
     assert compare(canary, VersionTraffic()) is None
     assert judge(canary, [True], DEFAULTS, final=False, baseline=VersionTraffic()) == judge(
         canary, [True], DEFAULTS, final=False)
+    # A serving version's numbers no real answer holds are not "no baseline": judged alone, a regression
+    # under the fixed limits would be promoted (hostile24f). They cannot clear the canary: a rollback,
+    # not held against its bundle.
     nonsense = VersionTraffic(requests=10, errors=20)
-    assert judge(canary, [True], DEFAULTS, final=False, baseline=nonsense) == judge(canary, [True], DEFAULTS,
-                                                                                   final=False)
+    verdict = judge(VersionTraffic(requests=200, errors=8, latency_seconds=0.05), [True], DEFAULTS, final=True,
+                    baseline=nonsense)
+    assert (verdict.action, verdict.judged) == ("rollback", False) and "cannot be real" in verdict.reason
 
 
 def test_each_source_is_judged_against_the_same_source_of_the_serving_version() -> None:

@@ -10,10 +10,11 @@ browsers per request, an impossible "no failing browser" answer promoting a fail
 blob1 for every row taken for one browser. Now:
 - sampled HTTP answers count each failing browser's errors once (its kept failed rows, counted, and
   the browsers among them) for the comparison and the guardrail, where both sides' rows say which
-  browsers failed and are believable (two browsers or more, at most 50 requests each on average);
+  browsers failed and are believable (two browsers or more, at most 50 kept rows per kept browser);
 - the limits hold every failed request;
-- where the HTTP answers count browsers exactly, the invocations judge only what the HTTP answers
-  have no row of (a thrown request is a 500 row with its browser; a CPU limit leaves no row).
+- the invocations count every error with all their tests, but no starved check runs where the rows
+  carry browser keys (the fifth review: judging them only on requests the HTTP answers had no row of
+  was fooled by probes and by the two sources' windows).
 The bakes are tests/unit/ops/affinity_bake.py (the sources as Cloudflare counts them).
 """
 
@@ -161,3 +162,18 @@ def test_an_empty_answer_to_the_failing_browsers_query_is_no_real_answer_and_rol
     serving = VersionTraffic(2700, 14, 0.05, 0.15, units=900, failing_units=14)
     assert _final(traffic, serving, (0, 14)) == "rollback"
 
+
+
+def test_over_the_limit_on_requests_but_no_worse_by_browsers_is_rolled_back_without_quarantine() -> None:
+    # Two of the canary's 100 browsers retry a page failing on both versions: 30 of its 300 requests
+    # failed (over errorRatePercent), 2 failing browsers of 100 beside the serving version's 18 of 900.
+    canary = VersionTraffic(300, 30, 0.05, 0.15, units=100, failing_units=2)
+    serving = VersionTraffic(2700, 20, 0.05, 0.15, units=900, failing_units=18)
+    verdict = judge_signals(Signals(http=canary), [True] * 10, SETTINGS, final=True, share=0.1,
+                            baseline=Signals(http=serving))
+    assert (verdict.action, verdict.judged) == ("rollback", False) and "not quarantined" in verdict.reason
+    # Worse by browsers too: held against the bundle.
+    worse = VersionTraffic(300, 30, 0.05, 0.15, units=100, failing_units=25)
+    verdict = judge_signals(Signals(http=worse), [True] * 10, SETTINGS, final=True, share=0.1,
+                            baseline=Signals(http=serving))
+    assert (verdict.action, verdict.judged) == ("rollback", True)
