@@ -66,7 +66,10 @@ def worker(ctx: Context, d: Declared) -> None:
     note = deployments[0].annotations.workers_message if deployments and deployments[0].annotations else None
     settings = {"observability": _dumped(getattr(live, "observability", None)),
                 "subdomain": _dumped(getattr(live, "subdomain", None))}
-    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, "deployed": note, **settings}
+    # Every version the newest deployment names, those at 0 % too (a canary's smoke test deploys the
+    # version being released at 0 % beside the serving one).
+    deployed = [v.version_id for v in (deployments[0].versions if deployments else [])]
+    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, "deployed": deployed, "message": note, **settings}
     if not serving:
         ctx.add("missing", short(d), f"Worker {name} serves no version (it has no deployment): deleted and created "
                 "again by hand, with none of the stack's versions under it (or an update stopped before deploying)",
@@ -92,20 +95,23 @@ def served_versions(ctx: Context, resources: Iterable[Declared]) -> None:
     workers = {d.id: d for d in resources if d.type == WORKER and d.id}
     for version in (d for d in resources if d.type == VERSION):
         owner = workers.get(str(version.inputs.get("workerId")))
-        serving = (ctx.snapshot.live.get(owner.name) or {}).get("serving") if owner else None
-        if owner is None or not serving:
+        seen = (ctx.snapshot.live.get(owner.name) or {}) if owner else {}
+        if owner is None or not seen.get("serving"):
             continue  # a Worker missing or serving nothing is reported by `worker`
         name = str(owner.inputs["name"])
-        live = _versions(ctx, owner, name, serving)
+        live = _versions(ctx, owner, name, seen.get("deployed") or seen["serving"])
         bundle = (version.inputs.get("annotations") or {}).get("workersMessage")
         messages = {v: (v_live.annotations.workers_message if v_live.annotations else None)
                     for v, v_live in live.items()}
         if bundle and live and bundle not in messages.values():
             shown = "; ".join(f"{v} ({m or 'no message'})" for v, m in messages.items())
-            why = (ctx.snapshot.live.get(owner.name) or {}).get("deployed")
+            why = str(seen.get("message") or "")
+            # What the newest deployment says it is, in its own words (a rollback's or a canary's annotation).
+            how = ("rolled back" if "rollback" in why.lower() or "rolled back" in why.lower() else
+                   "a canary's deployment" if "canary" in why.lower() else
+                   "deployed by hand or from another checkout, or the declared one not deployed yet")
             ctx.add("changed", short(owner), f"Worker {name} serves {shown}, none of them the declared {bundle}: "
-                    "rolled back, deployed by hand or from another checkout, or the declared one not deployed yet "
-                    f"(the newest deployment says: {why or 'nothing'})",
+                    f"{how} (the newest deployment says: {why or 'nothing'})",
                     f"`bookingctl release status --stack {ctx.stack}` shows what serves, since when and why (a "
                     "rollback made on purpose says so: then fix the code and deploy, do not undo it); otherwise "
                     f"`{ctx.up()}` deploys the stack's version again (through its canary; if one is being baked now, "

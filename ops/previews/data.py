@@ -35,6 +35,7 @@ from booking_shared.limits import D1_STATEMENT_BYTES
 from booking_shared.wrangler_config import MigrationSettings
 from ops.backups import catalog
 from ops.backups.bucket import fetch_newest
+from ops.backups.manifest import BackupError
 from ops.database import migrations, schema
 from ops.database.scrub import scrub
 from ops.database.sqlscript import quote_ident, quote_literal
@@ -94,7 +95,12 @@ def not_behind(source: Bucket, folder: Path, source_database: str, settings: Mig
     when it records migrations this checkout lacks: `preview up` asks this before its plan, so a
     branch behind main changes nothing, destroys no other preview for the cap, and is told to merge
     main; the load after `up` finds the same backup in `folder` (fetched once)."""
-    manifest = fetch_newest(source, folder, source_database)
+    try:
+        manifest = fetch_newest(source, folder, source_database)
+    except BackupError as exc:
+        # Staging's backups are what previews load: say how to make one of staging's, by name.
+        raise PreviewDataError(f"{exc}; for previews: `bookingctl backup create --stack staging --upload` (the "
+                               "scheduled workflow's staging-backup job does it daily); nothing was created") from exc
     with catalog.loaded(folder, manifest.name) as (_, conn):
         path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
         with LocalDatabase(path) as local:

@@ -3,10 +3,10 @@
 up:   write Pulumi.pr-N.yaml (derived from staging's) -> unless a completed load is recorded, fetch
       staging's newest verified backup and refuse a branch behind it (before anything is planned) ->
       `pulumi preview` with the policy pack -> delete what carries the preview's own names but is in
-      no state (a create whose answer was lost: ops/previews/sweep.py) -> `pulumi up` -> destroy the
-      least recently updated previews beyond staging's `booking:previewCap` (never one never updated)
-      -> apply pending migrations to the preview's D1 (none when the deploy hook already did) -> load
-      that backup, migrated and scrubbed, unless a completed load is recorded in it.
+      no state (a create whose answer was lost: ops/previews/sweep.py) -> `pulumi up` ->
+      apply pending migrations to the preview's D1 (none when the deploy hook already did) -> load that
+      backup, migrated and scrubbed, unless a completed load is recorded in it -> destroy the least
+      recently updated previews beyond staging's `booking:previewCap` (never one never updated).
 down: empty the preview's own backup bucket (R2 refuses to delete a bucket with objects, 10008) ->
       `pulumi destroy` and remove the stack -> delete what still carries its names -> remove the
       stack file.
@@ -33,9 +33,9 @@ from booking_shared.project import Project
 from booking_shared.wrangler_config import settings as wrangler_settings
 from ops.database import migrations
 from ops.previews.data import Loaded, load_scrubbed, loaded, not_behind
-from ops.previews.engine import Engine, EngineError, LiveStack, Log
+from ops.previews.engine import Engine, EngineError, Held, LiveStack, Log
 from ops.previews.stackfile import write_stack
-from ops.previews.sweep import PreviewRefused, empty_bucket, sweep, to_stderr
+from ops.previews.sweep import D1, PreviewRefused, empty_bucket, sweep, to_stderr
 from ops.targets import Bucket, RemoteDatabase
 from stackconfig.files import read_stack_config
 from stackconfig.model import StackConfig
@@ -75,14 +75,14 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
     cfg = write_stack(project, pr, today=today, lifetime_days=lifetime_days)
     assert cfg.preview is not None
     result = UpResult(stack, f"https://{cfg.domain}", cfg.preview.expires)
-    # The pack and the plan first, then the preview itself; only once it is up are the least recently
-    # updated others destroyed to bring the live ones back within the cap: a preview that cannot come
-    # up (refused, or failing half-way) destroys nobody else's. (While it comes up, one more than the
-    # cap may live: keep booking:previewCap under the account's limits by one.)
+    # The pack and the plan first, then the preview itself; only once it is up and loaded are the least
+    # recently updated others destroyed to bring the live ones back within the cap: a preview that cannot
+    # come up (refused, or failing half-way) destroys nobody else's. (While it comes up, one more than
+    # the cap may live: keep booking:previewCap under the account's limits by one.)
     settings = wrangler_settings(project.root)
     with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
         fetched = Path(folder)
-        if not _holds_a_load(cfg, client):
+        if not _holds_a_load(cfg, client, engine.held(stack)):
             # Before the plan: a branch behind main is refused having changed nothing (no preview made,
             # no other one destroyed for the cap); the load below reuses the backup fetched here.
             not_behind(Bucket.of(staging, client), fetched, staging.database_name, settings, log)
@@ -97,20 +97,24 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
         except EngineError as exc:
             raise EngineError(f"{exc}; run `bookingctl preview up --pr {pr}` again: it first deletes what a create "
                               "whose answer was lost left under the preview's names") from exc
-        result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today,
-                                       log=log)
         db = RemoteDatabase.of(cfg, client)
         found = migrations.discover(settings.folder, pattern=settings.pattern)
         result.migrations = migrations.apply(db, found, log=log, table=settings.table).applied
         result.loaded = load_scrubbed(db, Bucket.of(staging, client), staging.database_name, settings, salt=salt,
                                       log=log, classification=classification, folder=fetched)
+        # Last: a preview refused or failing anywhere above (its load too: a backup newer than the one
+        # checked before the plan) destroys nobody else's.
+        result.destroyed = enforce_cap(project, engine, client, keep=stack, cap=staging.preview_cap, today=today,
+                                       log=log)
     return result
 
 
-def _holds_a_load(cfg: StackConfig, client: Cloudflare) -> bool:
-    """Whether the preview's database exists and holds a completed load (a push: nothing to load)."""
-    if not any(d.name == cfg.database_name for d in client.d1.database.list(account_id=cfg.account_id,
-                                                                             name=cfg.database_name)):
+def _holds_a_load(cfg: StackConfig, client: Cloudflare, held: list[Held]) -> bool:
+    """Whether the preview's database, as its state holds it, holds a completed load (a push: nothing
+    to load). A loaded database the state does not hold is a leftover the sweep deletes: it counts not."""
+    ids = {h.id for h in held if h.type == D1}
+    if not any(d.name == cfg.database_name and d.uuid in ids
+               for d in client.d1.database.list(account_id=cfg.account_id, name=cfg.database_name)):
         return False
     return loaded(RemoteDatabase.of(cfg, client)) is not None
 

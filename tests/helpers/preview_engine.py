@@ -239,7 +239,10 @@ class DoubleEngine:
                 created = PROVIDER[resource.type][0](self.client, inputs)
             except APIError as exc:
                 # As the Automation API's CommandError reaches PulumiEngine: the update failed, what was
-                # created before it stays in the state, the failed create is in none.
+                # created before it stays in the state, the failed create is in none. A failed update is
+                # an update all the same (the stack's last update time is its checkpoint's, written by
+                # every update: pulumi/pulumi localStackSummary.LastUpdate = snap.Manifest.Time).
+                state.last_update = self.now()
                 raise EngineError(f"pulumi up --stack {stack} failed: {resource.type.rsplit(':', 1)[-1]} "
                                   f"{resource.name}: {exc}") from exc
             log(f"+ {resource.type.rsplit(':', 1)[-1]} {resource.name} ({created})")
