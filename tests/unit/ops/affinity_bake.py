@@ -12,11 +12,13 @@ requests and is assigned to one version for the bake.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import Kept, VersionTraffic
-from ops.releases.judge import Signals, judge_signals
+from ops.releases.judge import Signals, Verdict, judge_signals
 
 SETTINGS = RolloutSettings()  # 10 %, 10 minutes, errorRatePercent 5, minRequests 100
 
@@ -111,15 +113,45 @@ def bake(rng: random.Random, *, interval: int = 1, canary_interval: int | None =
             if minute in s.minutes:
                 sides[on].add(rng, sid, s.per_minute, 0 if s.thrown else s.per_minute,
                               s.per_minute if s.thrown else 0, 0, every[on], 0 if one_blob1 == on else None)
-        c, b = sides["canary"], sides["serving"]
-        v = judge_signals(Signals(http=c.http(every["canary"]), runtime=c.runtime()), [True] * minute, SETTINGS,
-                          final=minute == SETTINGS.bake_minutes,
-                          baseline=Signals(http=b.http(every["serving"]), runtime=b.runtime()), share=share)
+        v = judged(sides, every, minute, share)
         if v.action != "continue":
             return v.action, minute, v.reason
     raise AssertionError("the final minute always decides")
 
 
-def rollback_rate(seed: int, runs: int, **kwargs: object) -> float:
+def judged(sides: dict[str, Side], every: dict[str, int], minute: int, share: float) -> Verdict:
+    """The judge's verdict after `minute` of the bake, each side read at its own sample interval."""
+    c, b = sides["canary"], sides["serving"]
+    return judge_signals(Signals(http=c.http(every["canary"]), runtime=c.runtime()), [True] * minute, SETTINGS,
+                         final=minute == SETTINGS.bake_minutes,
+                         baseline=Signals(http=b.http(every["serving"]), runtime=b.runtime()), share=share)
+
+
+def rollback_rate(seed: int, runs: int, bake_with: Callable[..., tuple[str, int, str]] | None = None,
+                  **kwargs: object) -> float:
+    """The share of `runs` seeded bakes rolled back (`bake_with`: another bake of the same shape)."""
     rng = random.Random(seed)
-    return sum(bake(rng, **kwargs)[0] == "rollback" for _ in range(runs)) / runs  # type: ignore[arg-type]
+    run = bake_with or bake
+    return sum(run(rng, **kwargs)[0] == "rollback" for _ in range(runs)) / runs
+
+
+class _Response:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    def json(self) -> dict[str, Any]:
+        return self._body
+
+
+class SqlApi:
+    """A client whose SQL API answers `sums` to the requests query and `units` / `failing` to the two
+    count(DISTINCT blob1) queries (ops/observation/analytics.py http_answers' three)."""
+
+    def __init__(self, sums: dict[str, Any], units: dict[str, Any], failing: dict[str, Any]) -> None:
+        self.sums, self.units, self.failing = sums, units, failing
+
+    def post(self, path: str, *, cast_to: Any = None, content: bytes = b"", **_: Any) -> _Response:
+        sql = content.decode()
+        if "count(DISTINCT blob1)" in sql:
+            return _Response(self.failing if "double1 >= 500" in sql else self.units)
+        return _Response({"data": [self.sums], "rows": 1})

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from ops.releases.judge import Signals, judge_signals
-from tests.unit.ops.affinity_bake import SETTINGS, Side, _count
+from tests.unit.ops.affinity_bake import SETTINGS, Side, _count, judged
+from tests.unit.ops.affinity_bake import rollback_rate as bake_rollback_rate
 
 
 def bake(rng: random.Random, *, interval: int = 1, rpm: int = 1200,
@@ -26,15 +26,11 @@ def bake(rng: random.Random, *, interval: int = 1, rpm: int = 1200,
                     break
                 u -= p
             side.add(rng, browser, flow, _count(rng, flow, rate), 0, 0, interval)
-        c, b = sides["canary"], sides["serving"]
-        v = judge_signals(Signals(http=c.http(interval), runtime=c.runtime()), [True] * minute, SETTINGS,
-                          final=minute == SETTINGS.bake_minutes,
-                          baseline=Signals(http=b.http(interval), runtime=b.runtime()), share=share)
+        v = judged(sides, {"canary": interval, "serving": interval}, minute, share)
         if v.action != "continue":
             return v.action, minute, v.reason
     raise AssertionError("the final minute always decides")
 
 
 def rollback_rate(seed: int, runs: int, **kwargs: object) -> float:
-    rng = random.Random(seed)
-    return sum(bake(rng, **kwargs)[0] == "rollback" for _ in range(runs)) / runs  # type: ignore[arg-type]
+    return bake_rollback_rate(seed, runs, bake_with=bake, **kwargs)

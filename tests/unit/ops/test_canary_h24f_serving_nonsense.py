@@ -9,13 +9,13 @@ failures, is no real answer (rolled back as unreadable numbers)". Fail on main (
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 
 from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import Kept, VersionTraffic, http_answers
 from ops.releases.judge import Signals, judge_signals
+from tests.unit.ops.affinity_bake import SqlApi
 
 SETTINGS = RolloutSettings()
 CANARY_SAMPLED = VersionTraffic(300, 12, 0.05, 0.15, sampled=150, kept=Kept(6, 60, 6))  # 4 % 5xx, 6 browsers
@@ -47,30 +47,12 @@ def test_an_impossible_serving_answer_is_no_promotion(canary: VersionTraffic, se
     assert _final(canary, serving) == "rollback"
 
 
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> dict[str, Any]:
-        return self._body
-
-
-class _SqlApi:
-    """The serving version's answers: its failing-browsers query answers no row (`data: []`)."""
-
-    def post(self, path: str, *, cast_to: Any = None, content: bytes = b"", **_: Any) -> _Response:
-        sql = content.decode()
-        if "count(DISTINCT blob1)" in sql:
-            return _Response({"data": [], "rows": 0} if "double1 >= 500" in sql else
-                             {"data": [{"units": "500"}], "rows": 1})
-        return _Response({"data": [{"sampled": "1350", "requests": "2700", "errors": "14", "failed_rows": "7",
-                                    "median_ms": 50.0, "p99_ms": 150.0, "p75_ms": 60.0, "p90_ms": 90.0,
-                                    "p95_ms": 110.0, "p98_ms": 140.0}], "rows": 1})
-
-
 def test_an_empty_failing_browsers_answer_for_the_serving_version_is_no_promotion() -> None:
     since = dt.datetime(2026, 12, 5, 9, tzinfo=dt.UTC)
-    serving = http_answers(_SqlApi(), "acct", "booking_api_requests",  # type: ignore[arg-type]
+    sums = {"sampled": "1350", "requests": "2700", "errors": "14", "failed_rows": "7", "median_ms": 50.0,
+            "p99_ms": 150.0, "p75_ms": 60.0, "p90_ms": 90.0, "p95_ms": 110.0, "p98_ms": 140.0}
+    api = SqlApi(sums, {"data": [{"units": "500"}], "rows": 1}, {"data": [], "rows": 0})
+    serving = http_answers(api, "acct", "booking_api_requests",  # type: ignore[arg-type]
                            "22222222-2222-4222-8222-222222222222", since, since + dt.timedelta(minutes=10))
     assert serving is not None and serving.kept == Kept(7, 500, 0)
     assert _final(CANARY_SAMPLED, serving) == "rollback"

@@ -29,7 +29,7 @@ from booking_shared.rollout import RolloutSettings
 from ops.observation.analytics import Kept, VersionTraffic, http_answers
 from ops.releases.baseline import ALPHA, per_browser
 from ops.releases.judge import Signals, judge_signals
-from tests.unit.ops.affinity_bake import Stuck, rollback_rate
+from tests.unit.ops.affinity_bake import SqlApi, Stuck, rollback_rate
 
 SETTINGS = RolloutSettings()
 ALL = tuple(range(1, 11))
@@ -128,32 +128,11 @@ def test_impossible_browser_counts_are_nonsense_never_a_promotion(traffic: Versi
     assert _final(traffic, serving, (300, 14)) == "rollback"
 
 
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> dict[str, Any]:
-        return self._body
-
-
-class _SqlApi:
-    """Fixed sums; `units` and `failing` answer the two count(DISTINCT blob1) queries."""
-
-    def __init__(self, units: dict[str, Any], failing: dict[str, Any]) -> None:
-        self.sums = {"sampled": "500", "requests": "1000", "errors": "300", "failed_rows": "150", "median_ms": 40.0,
-                     "p75_ms": 60.0, "p90_ms": 90.0, "p95_ms": 110.0, "p98_ms": 140.0, "p99_ms": 150.0}
-        self.units, self.failing = units, failing
-
-    def post(self, path: str, *, cast_to: Any = None, content: bytes = b"", **_: Any) -> _Response:
-        sql = content.decode()
-        if "count(DISTINCT blob1)" in sql:
-            return _Response(self.failing if "double1 >= 500" in sql else self.units)
-        return _Response({"data": [self.sums], "rows": 1})
-
-
 def test_an_empty_answer_to_the_failing_browsers_query_is_no_real_answer_and_rolls_back() -> None:
     # Read as 0 failing browsers beside 150 failed rows: never scaled to nothing and promoted.
-    api = _SqlApi({"data": [{"units": "330"}], "rows": 1}, {"data": [], "rows": 0})
+    sums = {"sampled": "500", "requests": "1000", "errors": "300", "failed_rows": "150", "median_ms": 40.0,
+            "p75_ms": 60.0, "p90_ms": 90.0, "p95_ms": 110.0, "p98_ms": 140.0, "p99_ms": 150.0}
+    api = SqlApi(sums, {"data": [{"units": "330"}], "rows": 1}, {"data": [], "rows": 0})
     since = dt.datetime(2026, 12, 5, 9, tzinfo=dt.UTC)
     traffic = http_answers(api, "acct", "booking_api_requests",  # type: ignore[arg-type]
                            "11111111-1111-4111-8111-111111111111", since, since + dt.timedelta(minutes=10))
