@@ -58,6 +58,11 @@ class VersionTraffic:
     def error_rate_percent(self) -> float:
         return 100.0 * self.errors / self.requests if self.requests else 0.0
 
+    @property
+    def failed_requests(self) -> int:
+        """Every failed request, also where `errors` counts each failing browser's once."""
+        return self.errors if self.request_errors is None else self.request_errors
+
     def nonsense(self) -> str | None:
         """Why these numbers cannot come from a real answer (None: they can)."""
         if self.requests < 0 or self.errors < 0 or (self.sampled is not None and self.sampled < 0):
@@ -79,7 +84,7 @@ class VersionTraffic:
                     or (k.failed_rows and not k.failing_browsers) or (self.evidence and not k.browsers)
                     or (k.failed_rows > 0) != (self.errors > 0)
                     # Each kept row stands for one request or more: never more failed rows than failures.
-                    or k.failed_rows > (self.errors if self.request_errors is None else self.request_errors)):
+                    or k.failed_rows > self.failed_requests):
                 return (f"{k.failing_browsers} failing of {k.browsers} browsers and {k.failed_rows} failed rows "
                         f"among {self.evidence} kept rows beside {self.errors} errors")
         # Each sampled row stands for one request or more: more rows than requests, or requests

@@ -76,8 +76,7 @@ STARVED_P = 1e-6
 
 
 def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: RolloutSettings, *,
-          final: bool, baseline: VersionTraffic | None = None, share: float | None = None,
-          sequential: bool = True) -> Verdict:
+          final: bool, baseline: VersionTraffic | None = None, share: float | None = None) -> Verdict:
     """The canary's verdict from its own traffic so far, the serving version's in the same window
     (`baseline`), and its pinned probe rounds (True = passed).
 
@@ -116,23 +115,21 @@ def judge(traffic: VersionTraffic | None, probes: Sequence[bool], settings: Roll
         # regression under them would be promoted. They cannot clear the canary; not its fault.
         return Verdict("rollback", f"the serving version's numbers cannot be real ({broken}), so the canary cannot "
                                    "be judged against them; not quarantined", "traffic", judged=False)
-    sound = baseline
-    if sound is not None and share is not None:
-        starved = _starved(traffic or VersionTraffic(), sound, share, settings)
+    if baseline is not None and share is not None:
+        starved = _starved(traffic or VersionTraffic(), baseline, share, settings)
         if starved is not None:
             return starved
-    versus = compare(traffic, sound) if traffic is not None and sound is not None else None
-    if versus is not None and traffic is not None and sound is not None:
-        wrong = _against_baseline(traffic, sound, versus, settings, counted, final=final, enough=enough,
-                                  sequential=sequential)
+    versus = compare(traffic, baseline) if traffic is not None and baseline is not None else None
+    if versus is not None and traffic is not None and baseline is not None:
+        wrong = _against_baseline(traffic, baseline, versus, settings, counted, final=final, enough=enough)
         if wrong is not None:
             return wrong
         if final and enough:
-            over = _over_limits(traffic, sound, settings, counted, versus)
+            over = _over_limits(traffic, baseline, settings, counted, versus)
             if over is not None:
                 return over
         counted = f"{counted}, {traffic.error_rate_percent:.1f} % errors beside the serving version's " \
-                  f"{sound.error_rate_percent:.1f} %"
+                  f"{baseline.error_rate_percent:.1f} %"
     elif traffic is not None and traffic.requests:
         wrong = _against_thresholds(traffic, settings, counted, final=final, enough=enough)
         if wrong is not None:
@@ -157,10 +154,9 @@ def _z(final: bool) -> tuple[str, float]:
 
 
 def _against_baseline(traffic: VersionTraffic, baseline: VersionTraffic, versus: Comparison,
-                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool,
-                      sequential: bool = True) -> Verdict | None:
+                      settings: RolloutSettings, counted: str, *, final: bool, enough: bool) -> Verdict | None:
     """A rollback the baseline comparison calls for, or None."""
-    if sequential and versus.worse:
+    if versus.worse:
         return Verdict("rollback", f"error rate {traffic.error_rate_percent:.1f} % over {counted}, more than the "
                                    f"serving version's {baseline.error_rate_percent:.1f} % beside it: "
                                    f"{versus.describe()}", "traffic")
@@ -241,8 +237,8 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
     # Over the limit on requests while, counted by browsers, the canary is not decisively worse than the
     # serving version: a few browsers retrying a page that fails on both (version affinity puts all of
     # a browser's retries on one version). Not promoted, but not held against the bundle either.
-    by_browser = versus is not None and (versus.unit == "browsers" or traffic.request_errors is not None)
-    if by_browser and versus is not None and not versus.worse and all(o[0].startswith("error rate") for o in over):
+    if (versus is not None and (versus.unit == "browsers" or traffic.request_errors is not None) and not versus.worse
+            and all(o[0].startswith("error rate") for o in over)):
         return Verdict("rollback", f"{what} over {counted}: over the limit, so not promoted; counted by browsers "
                                    f"it is not worse than the serving version ({versus.describe()}): a few "
                                    "browsers' retries, so not quarantined", "traffic", judged=False)
@@ -251,8 +247,7 @@ def _over_limits(traffic: VersionTraffic, baseline: VersionTraffic, settings: Ro
 
 def _request_rate(traffic: VersionTraffic) -> float:
     """The percentage of requests that failed, every one (where `errors` counts fewer: request_errors)."""
-    errors = traffic.errors if traffic.request_errors is None else traffic.request_errors
-    return 100.0 * errors / traffic.requests if traffic.requests else 0.0
+    return 100.0 * traffic.failed_requests / traffic.requests if traffic.requests else 0.0
 
 
 def _starved(traffic: VersionTraffic, baseline: VersionTraffic, share: float,
@@ -378,19 +373,15 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
                                    f"cannot clear the canary{own}", "traffic", judged=signals.unreadable_own)
     base = baseline or Signals()
     http, their_http = signals.http, base.http
-    weighted = None
     if http is not None and their_http is not None and http.nonsense() is None and their_http.nonsense() is None:
         # Sampled HTTP answers count each failing browser's errors once where their rows say which
         # browsers failed (baseline.py per_browser); exact ones compare browsers themselves.
-        weighted = per_browser(http, their_http)
-        if weighted is not None:
-            http, their_http = weighted
+        http, their_http = per_browser(http, their_http) or (http, their_http)
     exact = http is not None and their_http is not None and by_browsers(http, their_http)
     # Browser keys in the rows (version affinity: browsers are assigned whole): a share of requests then
     # moves with a few busy browsers far more than the starved check's bound allows, so it runs only on
     # exact browser counts.
     keyed = any(t is not None and (t.kept is not None or bool(t.units)) for t in (http, their_http))
-    by_units = exact or keyed
     verdicts = [("HTTP answers (Analytics Engine)",
                  judge(http, probes, settings, final=final, baseline=their_http,
                        share=share if exact or not keyed else None)),
@@ -403,7 +394,7 @@ def judge_signals(signals: Signals, probes: Sequence[bool], settings: RolloutSet
                 # (a CPU limit: 5 % of requests, caught in 99.7 % of bakes) has no other source.
                 ("invocations (GraphQL Analytics)",
                  judge(signals.runtime, probes, settings, final=final, baseline=base.runtime,
-                       share=None if by_units else share))]
+                       share=None if exact or keyed else share))]
     label, worst = min(verdicts, key=lambda lv: (_SEVERITY[lv[1].action], lv[1].basis == "traffic"))
     if worst.action != "promote":
         # The same verdict from both (the probes decided it) needs no source named.
