@@ -60,16 +60,17 @@ def worker(ctx: Context, d: Declared) -> None:
     except NotFoundError:
         report_missing(ctx, d, f"Worker {name}")
         return
-    # The newest deployment is the one serving (its versions, by their share of the requests).
-    serving = [v.version_id for v in (deployments[0].versions if deployments else []) if v.percentage > 0]
-    # Why it serves them, as the newest deployment says (a rollback, a canary's verdict, pulumi up).
-    note = deployments[0].annotations.workers_message if deployments and deployments[0].annotations else None
+    # The newest deployment is the one serving: every version it names, those at 0 % too (a canary's
+    # smoke test deploys the version being released at 0 % beside the serving one), and why, in its
+    # own words (a rollback, a canary's verdict, pulumi up).
+    newest = deployments[0] if deployments else None
+    deployed = [(v.version_id, v.percentage) for v in (newest.versions if newest else [])]
+    serving = [version for version, percentage in deployed if percentage > 0]
+    note = newest.annotations.workers_message if newest and newest.annotations else None
     settings = {"observability": _dumped(getattr(live, "observability", None)),
                 "subdomain": _dumped(getattr(live, "subdomain", None))}
-    # Every version the newest deployment names, those at 0 % too (a canary's smoke test deploys the
-    # version being released at 0 % beside the serving one).
-    deployed = [v.version_id for v in (deployments[0].versions if deployments else [])]
-    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, "deployed": deployed, "message": note, **settings}
+    ctx.snapshot.live[d.name] = {"name": name, "serving": serving, "deployed": [v for v, _ in deployed],
+                                 "message": note, **settings}
     if not serving:
         ctx.add("missing", short(d), f"Worker {name} serves no version (it has no deployment): deleted and created "
                 "again by hand, with none of the stack's versions under it (or an update stopped before deploying)",
@@ -99,7 +100,7 @@ def served_versions(ctx: Context, resources: Iterable[Declared]) -> None:
         if owner is None or not seen.get("serving"):
             continue  # a Worker missing or serving nothing is reported by `worker`
         name = str(owner.inputs["name"])
-        live = _versions(ctx, owner, name, seen.get("deployed") or seen["serving"])
+        live = _versions(ctx, owner, name, seen["deployed"])
         bundle = (version.inputs.get("annotations") or {}).get("workersMessage")
         messages = {v: (v_live.annotations.workers_message if v_live.annotations else None)
                     for v, v_live in live.items()}
