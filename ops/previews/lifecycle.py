@@ -82,7 +82,10 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
     settings = wrangler_settings(project.root)
     with tempfile.TemporaryDirectory(prefix="booking-preview-") as folder:
         fetched = Path(folder)
-        if not _holds_a_load(cfg, client, engine.held(stack)):
+        # The state as it stands before anything changes (with the real engine a `pulumi stack export`):
+        # read once, for the early check and for the sweep (a `pulumi preview` changes no state).
+        held = engine.held(stack)
+        if not _holds_a_load(cfg, client, held):
             # Before the plan: a branch behind main is refused having changed nothing (no preview made,
             # no other one destroyed for the cap); the load below reuses the backup fetched here.
             not_behind(Bucket.of(staging, client), fetched, staging.database_name, settings, log)
@@ -90,7 +93,7 @@ def preview_up(project: Project, pr: int, *, engine: Engine, client: Cloudflare,
         engine.check(stack, log)
         # What a create whose answer was lost left (in the account, in no state) would fail this `up` on
         # its name: deleted first, once the pack has passed the plan.
-        sweep(client, cfg, stack, engine.held(stack), warn)
+        sweep(client, cfg, stack, held, warn)
         log(f"pulumi up --stack {stack} (policy pack first)")
         try:
             engine.up(stack, log)
