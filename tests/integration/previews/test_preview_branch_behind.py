@@ -30,6 +30,15 @@ AHEAD = {
 }
 
 
+def merge_main(project: Path, kind: str) -> None:
+    """Main merged into the checkout: its migration of `kind` and its classification of the new column."""
+    name, sql, _, cls = AHEAD[kind]
+    (project / "migrations" / name).write_text(sql + "\n")
+    column = sql.split("ADD COLUMN ")[1].split()[0]
+    columns = project / "migrations" / "columns.yaml"
+    columns.write_text(columns.read_text().replace("users:\n", f"users:\n  {column}: {cls}\n", 1))
+
+
 def staging_ahead(project: Path, api: CloudflareDouble, tmp_path: Path, kind: str) -> None:
     """Staging's D1 with main's migration applied and filled, and its backup in staging's bucket."""
     name, sql, fill, _ = AHEAD[kind]
@@ -61,7 +70,7 @@ def preview_rows(api: CloudflareDouble) -> dict[str, int]:
 def test_a_branch_behind_main_is_told_to_merge_main_and_loads_once_it_has(
         kind: str, project: Path, api: CloudflareDouble, engine: DoubleEngine, tmp_path: Path) -> None:
     staging_ahead(project, api, tmp_path, kind)
-    name, sql, _, cls = AHEAD[kind]
+    name = AHEAD[kind][0]
     code, out = run(project, api, "up", "--pr", "1")
     last = out.strip().splitlines()[-1]
     assert code == 2, out[-800:]
@@ -71,12 +80,7 @@ def test_a_branch_behind_main_is_told_to_merge_main_and_loads_once_it_has(
     assert not any(d.name == f"{STAGING_DB}-pr-1" for d in api.databases.values())
     assert "pr-1" not in engine.states and "pulumi up" not in out
 
-    # Main merged into the branch: its migration and its classification of the new column.
-    (project / "migrations" / name).write_text(sql + "\n")
-    column = sql.split("ADD COLUMN ")[1].split()[0]
-    classified = (project / "migrations" / "columns.yaml").read_text().replace(
-        "users:\n", f"users:\n  {column}: {cls}\n", 1)
-    (project / "migrations" / "columns.yaml").write_text(classified)
+    merge_main(project, kind)
     code, out = run(project, api, "up", "--pr", "1")
     assert code == 0, out[-800:]
     assert "loaded backup" in out and preview_rows(api)["users"] > 0

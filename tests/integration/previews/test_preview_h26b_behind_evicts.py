@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers.cf_double import CloudflareDouble
 from tests.helpers.preview_engine import DoubleEngine
-from tests.integration.previews.test_preview_branch_behind import AHEAD, staging_ahead
+from tests.integration.previews.test_preview_branch_behind import merge_main, staging_ahead
 from tests.integration.previews.test_preview_lifecycle import run
 
 pytestmark = pytest.mark.slow
@@ -26,15 +26,12 @@ pytestmark = pytest.mark.slow
 def test_a_branch_behind_main_destroys_nobody_elses_preview(
         project: Path, api: CloudflareDouble, engine: DoubleEngine, tmp_path: Path) -> None:
     staging_ahead(project, api, tmp_path, "text")  # main's 0003_users_phone.sql reached staging
-    name, sql, _, cls = AHEAD["text"]
     staging = project / "Pulumi.staging.yaml"
     staging.write_text(staging.read_text() + "  booking:previewCap: 1\n")
     # Pull request 2 has merged main: its migration and its classification. Its preview comes up, loaded.
     original = tmp_path / "behind-migrations"
     shutil.copytree(project / "migrations", original)
-    (project / "migrations" / name).write_text(sql + "\n")
-    columns = project / "migrations" / "columns.yaml"
-    columns.write_text(columns.read_text().replace("users:\n", f"users:\n  phone: {cls}\n", 1))
+    merge_main(project, "text")
     code, out = run(project, api, "up", "--pr", "2")
     assert code == 0 and "loaded backup" in out, out[-800:]
     # Pull request 1's checkout is behind main (no 0003): refused, as designed...

@@ -26,7 +26,7 @@ from tests.integration.previews.conftest import (  # noqa: F401  (fixtures)
     project,
     staging_seeded,
 )
-from tests.integration.previews.test_preview_branch_behind import AHEAD
+from tests.integration.previews.test_preview_branch_behind import AHEAD, merge_main
 from tests.integration.previews.test_preview_lifecycle import run
 
 pytestmark = pytest.mark.slow
@@ -138,14 +138,11 @@ def test_P4_a_leftover_loaded_database_skips_the_early_check_then_is_swept(
     from tests.integration.previews.test_preview_branch_behind import staging_ahead
 
     staging_ahead(project, api, tmp_path, "text")  # main's 0003 reached staging and its backup
-    name, sql, _, cls = AHEAD["text"]
     staging = project / "Pulumi.staging.yaml"
     staging.write_text(staging.read_text() + "  booking:previewCap: 1\n")
     original = tmp_path / "behind-migrations"
     shutil.copytree(project / "migrations", original)
-    (project / "migrations" / name).write_text(sql + "\n")
-    columns = project / "migrations" / "columns.yaml"
-    columns.write_text(columns.read_text().replace("users:\n", f"users:\n  phone: {cls}\n", 1))
+    merge_main(project, "text")
     code, out = run(project, api, "up", "--pr", "2")
     assert code == 0 and "loaded backup" in out, out[-800:]
     # pr-1's earlier preview was destroyed; its D1, whose delete failed, is still in the account, loaded.
