@@ -124,7 +124,11 @@ def _units(match: re.Match[str], datasets: Datasets) -> tuple[int, str | dict[st
 
     Sampled 1 in `sample_interval`, a distinct count sees only the units with a row kept: a unit
     of r rows is seen with probability 1 - (1 - 1/interval)^r (rows are kept one by one), and never
-    more units than the rows kept (sql-api.mdx "Sampling": the query runs over the kept rows).
+    more units than the rows kept. That a distinct count runs over the kept rows is the double's model,
+    not published: the SQL reference says only "the number of different values in the column", and
+    the sampling page warns that unique counts of fields outside the index may not be accurate
+    (analytics-engine/sampling), which is why the judge believes a version's browsers only within
+    bounds (ops/releases/baseline.py `_own_browsers`).
     """
     script = datasets.writers.get(match["dataset"])
     if script is None:

@@ -111,7 +111,15 @@ class WorkersBeta(Workers):
         return 200, ok(self._worker_object(worker_id))
 
     def list_workers(self, req: Request) -> Response:
-        page, per_page = int(req.arg("page", "1")), int(req.arg("per_page", "50"))
+        # `page` and `per_page` are ints (cloudflare 5.9.0 types/workers/beta/worker_list_params.py); no
+        # bound is published for this endpoint: below 1 is refused (the double's 10000, as R2's listing),
+        # where a slice would answer an empty page the SDK's pager takes for the end.
+        try:
+            page, per_page = int(req.arg("page", "1")), int(req.arg("per_page", "50"))
+        except ValueError:
+            return 400, error(10000, "page and per_page are integers")
+        if page < 1 or per_page < 1:
+            return 400, error(10000, f"page {page} and per_page {per_page} must be 1 or more")
         with self.lock:
             everything = [self._worker_object(w) for w in sorted(self.worker_ids, key=self.worker_ids.__getitem__)]
         items = everything[(page - 1) * per_page: page * per_page]

@@ -46,3 +46,17 @@ def test_D2_a_script_uploaded_through_the_scripts_api_is_a_worker_too(
     assert client.workers.scripts.deployments.list("uploaded-by-wrangler", account_id=ACCOUNT) is not None
     worker = client.workers.beta.workers.get("uploaded-by-wrangler", account_id=ACCOUNT)
     assert worker.name == "uploaded-by-wrangler"
+
+
+def test_the_worker_list_refuses_a_page_below_one(api: tuple[CloudflareDouble, Cloudflare]) -> None:
+    """No bound is published for the list's paging (ints in the SDK's WorkerListParams); a page or
+    page size below 1 is refused, not answered with an empty page a pager takes for the end."""
+    import httpx
+
+    double, client = api
+    client.workers.beta.workers.create(account_id=ACCOUNT, name="one")
+    url = f"{double.base_url}/accounts/{ACCOUNT}/workers/workers"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(url, params={"page": "0"}, headers=headers).status_code == 400
+    assert httpx.get(url, params={"per_page": "x"}, headers=headers).status_code == 400
+    assert [w.name for w in client.workers.beta.workers.list(account_id=ACCOUNT)] == ["one"]
